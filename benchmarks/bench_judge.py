@@ -1,7 +1,7 @@
 """Judge-client benchmarks: FlipReward throughput against a raw OpenAI loop, and use of a fixed serving capacity.
 
 Run ``python benchmarks/bench_judge.py [--requests N] [--quick] [--profile M]``. Every figure is measured in this
-one run, side by side, against the scripted judge server (flip_reward.testing) running in a separate process, so
+one run, side by side, against the scripted judge server (flip_reward.serving.scripted_judge) running in a separate process, so
 the server's CPU is not spent under the client's GIL. Nothing here asserts on wall-clock time: targets are printed
 as met or missed. See benchmarks/README.md for what each figure means.
 """
@@ -30,9 +30,9 @@ from dataclasses import dataclass, field  # noqa: E402
 
 import openai  # noqa: E402
 
-from flip_reward.conversation import split_conversation  # noqa: E402
-from flip_reward.reward import FlipReward, final_answer  # noqa: E402
-from flip_reward.transport import close_clients  # noqa: E402
+from flip_reward.core.conversation import split_conversation  # noqa: E402
+from flip_reward.core.reward import FlipReward, final_answer  # noqa: E402
+from flip_reward.judge.loops import close_clients  # noqa: E402
 
 JUDGE_MODEL = "hosted_vllm/scripted"
 IN_FLIGHT = 64
@@ -50,8 +50,8 @@ Pairs = tuple[list[list[dict]], list[str]]
 
 @contextmanager
 def judge_server(delay: float = 0.0, capacity: int | None = None) -> Iterator[str]:
-    """Run ``python -m flip_reward.testing`` in a child process; yield its base URL; always kill it afterwards."""
-    command = [sys.executable, "-m", "flip_reward.testing", "--port", "0", "--delay", str(delay)]
+    """Run ``python -m flip_reward.serving.scripted_judge`` in a child process; yield its base URL; always kill it afterwards."""
+    command = [sys.executable, "-m", "flip_reward.serving.scripted_judge", "--port", "0", "--delay", str(delay)]
     if capacity is not None:
         command += ["--capacity", str(capacity)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,

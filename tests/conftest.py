@@ -13,7 +13,7 @@ os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 
 import pytest
 
-from flip_reward.testing import Reply, ScriptedJudgeServer, flip_answer, judged_response
+from flip_reward.serving.scripted_judge import Reply, ScriptedJudgeServer, flip_answer, judged_response
 
 REPO = Path(__file__).resolve().parents[1]
 FAST_RETRIES = {"backoff": 0.01, "backoff_max": 0.05}
@@ -66,7 +66,7 @@ def judge_server(script):
 def tiny_model_dir(tmp_path_factory):
     """A tiny random chat model + tokenizer built locally (no download)."""
     pytest.importorskip("transformers")
-    from flip_reward.tiny_model import build_tiny_chat_model
+    from flip_reward.training.tiny_model import build_tiny_chat_model
 
     return build_tiny_chat_model(tmp_path_factory.mktemp("tiny") / "model")
 

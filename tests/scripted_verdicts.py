@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 
-from flip_reward.testing import Reply, flip_answer, judged_response
+from flip_reward.serving.scripted_judge import Reply, flip_answer, judged_response
 
 _LISTED = re.compile(r'<response index="\d+">\n(.*?)\n</response>', re.DOTALL)
 

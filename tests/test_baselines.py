@@ -17,8 +17,8 @@ from flip_reward import (
     parse_better_response,
     parse_score,
 )
-from flip_reward.context import OMISSION_MARKER
-from flip_reward.testing import Reply
+from flip_reward.core.context import OMISSION_MARKER
+from flip_reward.serving.scripted_judge import Reply
 from scripted_verdicts import Verdicts, answer, shown, tagged
 
 SCORES = [

@@ -13,7 +13,7 @@ import pytest
 
 from conftest import REPO, free_port
 from flip_reward.cli import main
-from flip_reward.testing import flip_answer, judged_response
+from flip_reward.serving.scripted_judge import flip_answer, judged_response
 
 ROWS = [
     {"id": "a", "prompt": "Write a poem about roses", "response": "Roses bloom."},
@@ -141,7 +141,8 @@ def test_dead_judge_fails_fast_with_one_message(tmp_path):
     assert completed.returncode == 3
     final = [line for line in completed.stderr.splitlines() if line.startswith("error: ")]
     assert len(final) == 1
-    assert "is down (" in final[0] and "Cannot connect to host 127.0.0.1" in final[0]
+    assert "is down (APIConnectionError: cannot connect to http://127.0.0.1:" in final[0]
+    assert "ConnectionRefusedError" in final[0] and "Timeout" not in final[0]  # refused, not timed out
     assert final[0].endswith("); no row was scored")
     assert time.perf_counter() - started < 60
     assert len(read_jsonl(tmp_path / "out.jsonl")) == 40

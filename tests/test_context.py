@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from flip_reward.context import ContextGuard, load_local_tokenizer
+from flip_reward.core.context import ContextGuard, load_local_tokenizer
 
 
 def test_short_response_untouched():
@@ -50,7 +50,7 @@ def test_degenerate_budget_still_returns_marker(budget_words):
 
 
 def test_guard_for_a_judge_uses_its_own_tokenizer_when_local(tiny_model_dir):
-    from flip_reward.judge import Judge, JudgeConfig
+    from flip_reward.judge.client import Judge, JudgeConfig
 
     local = Judge(JudgeConfig(model=f"hosted_vllm/{tiny_model_dir}", api_base="http://127.0.0.1:9/v1"))
     guard = ContextGuard.for_judge(local, max_context_length=300)
@@ -65,7 +65,7 @@ def test_guard_for_a_judge_uses_its_own_tokenizer_when_local(tiny_model_dir):
 @pytest.mark.parametrize(("text", "expected"), [("abcdef", 3), ("2026-11-26", 0 + 8 + 1), ("你好世界", 4 + 1),
                                                 ("", 1)])
 def test_estimate_is_high_for_digits_and_non_ascii(text, expected):
-    from flip_reward.context import estimate_tokens
+    from flip_reward.core.context import estimate_tokens
 
     assert estimate_tokens(text) == expected
 

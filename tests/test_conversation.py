@@ -2,7 +2,7 @@
 
 import pytest
 
-from flip_reward.conversation import PromptError, split_conversation
+from flip_reward.core.conversation import PromptError, split_conversation
 
 
 def flatten(messages):

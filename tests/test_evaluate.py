@@ -11,9 +11,9 @@ import pytest
 
 from conftest import FAST_RETRIES, REPO
 from flip_reward.cli import main
-from flip_reward.data import load_rows
+from flip_reward.data.loading import load_rows
 from flip_reward import ListwiseJudge
-from flip_reward.evaluate import (
+from flip_reward.evaluation.evaluate import (
     Verdict,
     evaluate_method,
     listwise_order,
@@ -23,7 +23,7 @@ from flip_reward.evaluate import (
     tie_split_credit,
     ties_score,
 )
-from flip_reward.testing import Reply
+from flip_reward.serving.scripted_judge import Reply
 from scripted_verdicts import Verdicts, method_of, shown, tagged
 
 PROMPT = "alpha beta gamma delta"

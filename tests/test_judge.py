@@ -1,6 +1,6 @@
 """The judge client against real HTTP on loopback.
 
-The server here is the scripted OpenAI-compatible test double (flip_reward.testing), used for deterministic answers
+The server here is the scripted OpenAI-compatible test double (flip_reward.serving.scripted_judge), used for deterministic answers
 and fault injection; the real engine path (transformers serve + a tiny model) is in test_engine.py.
 """
 
@@ -14,8 +14,8 @@ import time
 import pytest
 
 from conftest import FAST_RETRIES, free_port
-from flip_reward.judge import Judge, JudgeConfig, JudgeError
-from flip_reward.testing import Reply, ScriptedJudgeServer, flip_answer
+from flip_reward.judge.client import Judge, JudgeConfig, JudgeError
+from flip_reward.serving.scripted_judge import Reply, ScriptedJudgeServer, flip_answer
 
 ANSWER = flip_answer("Write a haiku")
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from flip_reward.metrics import f1_score, normalize_answer
+from flip_reward.core.metrics import f1_score, normalize_answer
 
 ROOT = Path(__file__).resolve().parents[1]
 

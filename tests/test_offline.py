@@ -22,7 +22,7 @@ import sys
 import flip_reward
 assert "litellm" not in sys.modules and "transformers" not in sys.modules, "heavy imports at package import"
 flip = flip_reward.FlipReward("hosted_vllm/judge", "http://127.0.0.1:9/v1")
-from flip_reward.baselines import PointwiseJudgeReward
+from flip_reward.evaluation.baselines import PointwiseJudgeReward
 PointwiseJudgeReward("openai/gpt-4o-mini", None)
 print("offline ok")
 """

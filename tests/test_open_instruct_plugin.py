@@ -21,8 +21,8 @@ import pytest
 from open_instruct_support import import_upstream, standin_modules
 
 from flip_reward.integrations.open_instruct.settings import FlipSettings, FlipSettingsError
-from flip_reward.testing import Reply, ScriptedJudgeServer, flip_answer, judged_response
-from flip_reward.transport import run_sync
+from flip_reward.serving.scripted_judge import Reply, ScriptedJudgeServer, flip_answer, judged_response
+from flip_reward.judge.loops import run_sync
 
 PLUGIN_MODULES = ("open_instruct", "open_instruct.ground_truth_utils", "flip_reward.integrations.open_instruct",
                   "flip_reward.integrations.open_instruct.verifier")

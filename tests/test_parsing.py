@@ -1,4 +1,4 @@
-"""Tests for flip_reward.parsing: a corpus of well-formed and malformed judge outputs with exact expected values."""
+"""Tests for flip_reward.core.parsing: a corpus of well-formed and malformed judge outputs with exact expected values."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from flip_reward.parsing import extract_field, parse_inferred_instruction, parse_reasoning
+from flip_reward.core.parsing import extract_field, parse_inferred_instruction, parse_reasoning
 
 HAIKU = "Write a haiku about rain."
 REF = '{"REASONING": "The response is a haiku about rain.", "INFERRED INSTRUCTION": "Write a haiku about rain."}'
@@ -310,7 +310,7 @@ def test_random_garbage_never_raises() -> None:
 def test_parse_flip_answer_equals_the_two_parsers():
     texts = ['```json\n{"REASONING": "r", "INFERRED INSTRUCTION": "i"}\n```', "REASONING: a\nINSTRUCTION: b",
              '{"REASONING": "only"}', "<think>x", "", '{"INFERRED INSTRUCTION": "Write a po']
-    from flip_reward.parsing import parse_flip_answer, parse_reasoning
+    from flip_reward.core.parsing import parse_flip_answer, parse_reasoning
 
     for text in texts:
         assert parse_flip_answer(text) == (parse_inferred_instruction(text), parse_reasoning(text))

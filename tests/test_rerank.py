@@ -10,9 +10,9 @@ import pytest
 from conftest import FAST_RETRIES, REPO
 from flip_reward import BestOfN
 from flip_reward.cli import main
-from flip_reward.metrics import f1_score
-from flip_reward.rerank import best_index
-from flip_reward.testing import Reply
+from flip_reward.core.metrics import f1_score
+from flip_reward.evaluation.rerank import best_index
+from flip_reward.serving.scripted_judge import Reply
 from scripted_verdicts import Verdicts
 
 SAMPLE = REPO / "data" / "sample_rerank.jsonl"

@@ -9,8 +9,8 @@ import pytest
 
 from conftest import FAST_RETRIES
 from flip_reward import FlipResult, FlipReward
-from flip_reward.reward import final_answer
-from flip_reward.testing import Reply, flip_answer, judged_response
+from flip_reward.core.reward import final_answer
+from flip_reward.serving.scripted_judge import Reply, flip_answer, judged_response
 
 INFERRED = {
     "Roses bloom in June.": flip_answer("Write a poem about roses", reasoning="A short rose poem."),
@@ -145,13 +145,13 @@ def test_judge_out_of_tokens_is_a_parse_failure_not_retried(judge_server, script
 
 
 def test_sync_scoring_leaves_no_loop_state_behind(judge_server, script):
-    from flip_reward import transport
+    from flip_reward.judge import loops
 
     script.default = answer_by_response
     flip = make_flip(judge_server)
     for _ in range(5):
         flip.score(["Write a SQL query"], ["SELECT 1;"])
-    assert len(transport._LOOP_SCOPED) == 0
-    for _ in range(3):  # loops the caller runs and closes itself are dropped once a new loop registers
+    assert len(loops._registry) == 0
+    for _ in range(3):  # asyncio.run shuts down async generators: the loop's share is closed with it
         asyncio.run(flip.ascore(["Write a SQL query"], ["SELECT 1;"]))
-    assert len(transport._LOOP_SCOPED) <= 1
+    assert len(loops._registry) == 0

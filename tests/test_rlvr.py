@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from flip_reward.cli import main
-from flip_reward.rlvr import KNOWN_VERIFIERS
+from flip_reward.data.rlvr import KNOWN_VERIFIERS
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -23,7 +23,7 @@ MESSAGES = [
 def build_tiny(out_dir: Path, seed: int = 0) -> Path:
     for name in ("torch", "tokenizers", "transformers"):
         pytest.importorskip(name)
-    from flip_reward.tiny_model import build_tiny_chat_model
+    from flip_reward.training.tiny_model import build_tiny_chat_model
 
     return build_tiny_chat_model(out_dir, seed=seed)
 

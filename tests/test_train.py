@@ -19,9 +19,9 @@ import pytest
 
 from conftest import REPO
 from flip_reward.cli import main
-from flip_reward.metrics import f1_score
-from flip_reward.testing import Reply, flip_answer
-from flip_reward.train import OPTIONS
+from flip_reward.core.metrics import f1_score
+from flip_reward.serving.scripted_judge import Reply, flip_answer
+from flip_reward.training.config import OPTIONS
 
 pytest.importorskip("trl")
 
@@ -201,7 +201,7 @@ def test_invalid_rows_are_reported_by_number_and_field(tmp_path, clean_env, caps
 
 
 def test_mixer_follows_open_instruct():
-    from flip_reward.train_data import DatasetError, parse_mixer, select_indices
+    from flip_reward.data.mixes import DatasetError, parse_mixer, select_indices
 
     first, second, third = parse_mixer("a.jsonl 0.5 b.jsonl 30 c.jsonl 1")
     assert (first.target(24), second.target(24), third.target(24)) == (12, 30, 1)
@@ -223,7 +223,7 @@ def test_verifier_note_for_rows_of_another_verifier(tmp_path, clean_env, capsys)
 
 
 def test_step_row_sums_counts_and_keeps_other_metrics():
-    from flip_reward.train_monitor import step_row
+    from flip_reward.training.monitor import step_row
 
     logs = {"reward": 0.5, "reward_std": 0.1, "rewards/a/judge_errors": 2.0, "rewards/b/judge_errors": 1.0,
             "rewards/a/parse_failures": 3.0, "loss": 0.25, "note": "text"}
@@ -235,7 +235,7 @@ def test_step_row_sums_counts_and_keeps_other_metrics():
 
 
 def test_reward_curve_with_no_rows(tmp_path):
-    from flip_reward.train_monitor import plot_reward_curve
+    from flip_reward.training.monitor import plot_reward_curve
 
     assert plot_reward_curve([], tmp_path / "empty.png").read_bytes()[:4] == b"\x89PNG"
 

@@ -2,7 +2,7 @@
 lifecycle (started, then stopped on success, failure, Ctrl-C and TERM).
 
 No GPU here, so the lifecycle tests use stand-ins for the two heavy commands: a fake `vllm` on PATH that serves the
-scripted judge (flip_reward.testing, a test double) through the real scripts/serve_judge.sh, and a fake trainer
+scripted judge (flip_reward.serving.scripted_judge, a test double) through the real scripts/serve_judge.sh, and a fake trainer
 given as LAUNCHER that records its arguments and environment, checks the judge answers, then exits, fails or hangs.
 """
 
@@ -22,7 +22,7 @@ from open_instruct_support import REPO, upstream_checkout
 from conftest import free_port, group_alive, port_open
 
 from flip_reward.integrations.open_instruct.flags import grpo_fast_fields, unknown_flags
-from flip_reward.testing import ScriptedJudgeServer
+from flip_reward.serving.scripted_judge import ScriptedJudgeServer
 
 FLIP = REPO / "scripts" / "train" / "grpo_flip.sh"
 LLMJUDGE = REPO / "scripts" / "train" / "grpo_llmjudge.sh"

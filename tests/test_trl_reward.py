@@ -17,8 +17,8 @@ from flip_reward.integrations.trl import (
     flip_reward_function,
     pointwise_reward_function,
 )
-from flip_reward.metrics import f1_score
-from flip_reward.testing import Reply, flip_answer, judged_response
+from flip_reward.core.metrics import f1_score
+from flip_reward.serving.scripted_judge import Reply, flip_answer, judged_response
 
 INSTRUCTION = "Write a short poem about the sea"
 RESPONSES = ["Write a short poem about the sea", "Tell me a joke", "a poem about the sea, please"]
@@ -34,10 +34,15 @@ def make_reward(server, **options) -> JudgeRewardFunction:
     return flip_reward_function("hosted_vllm/judge", server.base_url, **{**FAST_RETRIES, "retries": 0, **options})
 
 
+def call(reward, **arguments) -> list[float]:
+    """Await the async reward function on a loop of its own (TRL awaits it on its daemon loop)."""
+    return asyncio.run(reward(**arguments))
+
+
 def trl_call(reward, prompts, completions, **extra):
     """Call ``reward`` with the keyword arguments GRPOTrainer._calculate_rewards passes."""
     metrics, extras = {}, {}
-    rewards = reward(prompts=prompts, completions=completions, completion_ids=[[1, 2]] * len(prompts),
+    rewards = call(reward, prompts=prompts, completions=completions, completion_ids=[[1, 2]] * len(prompts),
                      dataset=["general-flip"] * len(prompts), trainer_state=object(),
                      log_metric=lambda name, value: metrics.setdefault(name, value),
                      log_extra=lambda column, values: extras.setdefault(column, values), **extra)
@@ -62,16 +67,14 @@ def test_conversational_rewards_in_order_with_metrics(judge_server, script):
     assert metrics["rewards/flip_reward/seconds"] >= 0
     assert extras == {"flip_reward/error_type": ["", "", ""]}
     assert reward.__name__ == "flip_reward"
-    reward.close()
 
 
 def test_plain_text_prompts_and_completions(judge_server, script):
     script.default = echo_judge
     reward = make_reward(judge_server)
-    rewards = reward(prompts=[INSTRUCTION] * 3, completions=RESPONSES)  # no log callbacks: plain call works too
+    rewards = call(reward, prompts=[INSTRUCTION] * 3, completions=RESPONSES)  # no log callbacks: plain call works too
     assert rewards == EXPECTED
     assert reward.last_batch == RewardStats(3, sum(EXPECTED), seconds=reward.last_batch.seconds)
-    reward.close()
 
 
 def test_failures_are_zero_and_counted(judge_server, script):
@@ -87,7 +90,6 @@ def test_failures_are_zero_and_counted(judge_server, script):
     assert (metrics["rewards/flip_reward/judge_errors"], metrics["rewards/flip_reward/parse_failures"],
             metrics["rewards/flip_reward/input_errors"]) == (1, 1, 1)
     assert reward.totals.samples == 3 and reward.totals.judge_errors == 1
-    reward.close()
 
 
 def test_pickle_round_trip_before_and_after_use(judge_server, script):
@@ -95,37 +97,42 @@ def test_pickle_round_trip_before_and_after_use(judge_server, script):
     reward = make_reward(judge_server)
     fresh = pickle.loads(pickle.dumps(reward))
     assert fresh.__name__ == "flip_reward"
-    assert fresh(prompts=[INSTRUCTION] * 3, completions=RESPONSES) == EXPECTED
-    used = pickle.loads(pickle.dumps(fresh))  # its event loop and thread are not pickled; the clone makes its own
-    assert used._loop is None
-    assert used(prompts=[INSTRUCTION] * 3, completions=RESPONSES) == EXPECTED
+    assert call(fresh, prompts=[INSTRUCTION] * 3, completions=RESPONSES) == EXPECTED
+    used = pickle.loads(pickle.dumps(fresh))  # nothing bound to an event loop is pickled
+    assert call(used, prompts=[INSTRUCTION] * 3, completions=RESPONSES) == EXPECTED
     assert used.totals.samples == 6
-    for function in (reward, fresh, used):
-        function.close()
 
 
-def test_one_event_loop_serves_every_step_and_close_stops_it(judge_server, script):
+def test_trl_awaits_it_on_its_own_loop_and_every_step_reuses_the_clients(judge_server, script):
+    from trl.trainer.utils import is_async_callable, shutdown_event_loop_in_daemon, start_event_loop_in_daemon
+
+    from flip_reward.judge import loops
+
     script.default = echo_judge
     reward = make_reward(judge_server)
-    reward(prompts=[INSTRUCTION], completions=["first"])
-    loop = reward._loop
-    reward(prompts=[INSTRUCTION], completions=["second"])
-    assert reward._loop is loop and loop.thread.is_alive()
-    reward.close()
-    assert not loop.thread.is_alive() and loop.loop.is_closed()
-    assert reward(prompts=[INSTRUCTION], completions=[RESPONSES[0]]) == [1.0]  # a new loop after close
-    reward.close()
+    assert is_async_callable(reward)  # so GRPOTrainer gathers it on its daemon loop
+    thread, loop, ready = start_event_loop_in_daemon(name="trl-test-loop")
+    ready.wait()
+    try:
+        steps = [asyncio.run_coroutine_threadsafe(reward(prompts=[INSTRUCTION] * 3, completions=RESPONSES), loop)
+                 .result(timeout=30) for _ in range(3)]
+        assert steps == [EXPECTED] * 3
+        clients = [key for key in loops._registry[loop] if isinstance(key, tuple) and key[0] == "openai"]
+        assert len(clients) == 1  # one HTTP client served every step
+        asyncio.run_coroutine_threadsafe(loops.close_clients(), loop).result(timeout=10)
+        assert loop not in loops._registry
+    finally:
+        shutdown_event_loop_in_daemon(thread, loop)
 
 
-def test_callable_from_inside_a_running_event_loop(judge_server, script):
+def test_awaited_inside_the_callers_running_loop(judge_server, script):
     script.default = echo_judge
     reward = make_reward(judge_server)
 
     async def inside() -> list[float]:
-        return reward(prompts=[INSTRUCTION] * 3, completions=RESPONSES)
+        return await reward(prompts=[INSTRUCTION] * 3, completions=RESPONSES)
 
     assert asyncio.run(inside()) == EXPECTED
-    reward.close()
 
 
 def test_pointwise_baseline_through_the_same_wrapper(judge_server, script):
@@ -137,15 +144,14 @@ def test_pointwise_baseline_through_the_same_wrapper(judge_server, script):
     assert metrics["rewards/pointwise_judge_reward/parse_failures"] == 0
     assert "Waves." in json.dumps(judge_server.requests[0])  # the pointwise judge sees the response ...
     assert INSTRUCTION in json.dumps(judge_server.requests[0])  # ... and the prompt
-    reward.close()
 
 
 def test_flip_judge_never_sees_the_instruction(judge_server, script):
     script.default = echo_judge
     reward = make_reward(judge_server)
-    reward(prompts=[[{"role": "user", "content": INSTRUCTION}]], completions=[[{"role": "assistant", "content": "x"}]])
+    call(reward, prompts=[[{"role": "user", "content": INSTRUCTION}]],
+         completions=[[{"role": "assistant", "content": "x"}]])
     assert INSTRUCTION not in json.dumps(judge_server.requests[0])
-    reward.close()
 
 
 @pytest.mark.parametrize(("completion", "text"), [
@@ -169,4 +175,4 @@ def test_bad_arguments():
         JudgeRewardFunction(flip_reward_function("hosted_vllm/j", "http://127.0.0.1:9/v1").scorer, "a/b")
     reward = flip_reward_function("hosted_vllm/j", "http://127.0.0.1:9/v1")
     with pytest.raises(ValueError, match="2 prompts but 1 completions"):
-        reward(prompts=["a", "b"], completions=["x"])
+        call(reward, prompts=["a", "b"], completions=["x"])

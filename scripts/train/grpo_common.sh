@@ -44,7 +44,7 @@
 #   TOTAL_EPISODES (96000), LOCAL_EVAL_EVERY (25), SAVE_FREQ (50)
 #   PYTHON (interpreter; the active virtualenv's, else python3), LAUNCHER (the trainer command; default
 #   "$PYTHON -m flip_reward.integrations.open_instruct.launch"), RAY_ADDRESS (an existing Ray cluster)
-#   FLIP_* variables configure the FLIP verifier (README, "Training with Open Instruct"); FLIP_THINK_PREFILLED
+#   FLIP_* variables configure the FLIP verifier (docs/open-instruct.md); FLIP_THINK_PREFILLED
 #   defaults to 1 for chat templates whose generation prompt opens <think> (olmo_thinker, tulu_thinker, ...).
 set -euo pipefail
 

@@ -24,7 +24,11 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from flip_reward.integrations.open_instruct.flags import ENTRY, grpo_fast_fields, unknown_flags
+from flip_reward.integrations.open_instruct.flags import (
+    ENTRY,
+    grpo_fast_fields,
+    unknown_flags,
+)
 
 LOCAL_SUFFIXES = (".jsonl", ".json", ".parquet")
 
@@ -83,8 +87,9 @@ def served_name(model: str) -> str:
 def check_data(names: list[str], verifier: str | None = None) -> int:
     """``flip-reward data check`` for each local dataset file; hub names are listed as not checked offline. With
     ``verifier``, warns about a file with no row for it (rows pick their verifier)."""
-    from flip_reward.data import RowError, load_rows
-    from flip_reward.rlvr import MAX_ERRORS_SHOWN, check_rows, describe_counts
+    from flip_reward.data.loading import RowError, load_rows
+    from flip_reward.cli.common import MAX_ERRORS_SHOWN
+    from flip_reward.data.rlvr import check_rows, describe_counts
 
     status = 0
     for name in dict.fromkeys(names):

@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from flip_reward.reward import REWARD_METRICS
+from flip_reward.core.reward import REWARD_METRICS
 
 ROUTING_STRATEGIES = ("simple-shuffle", "least-busy", "latency-based-routing", "usage-based-routing-v2")
 _TRUE = frozenset({"1", "true", "yes", "on"})

@@ -18,13 +18,17 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from open_instruct.ground_truth_utils import VerificationResult, VerifierConfig, VerifierFunction
+from open_instruct.ground_truth_utils import (
+    VerificationResult,
+    VerifierConfig,
+    VerifierFunction,
+)
 
-from flip_reward.conversation import PromptError, split_conversation, to_turns
+from flip_reward.core.conversation import PromptError, split_conversation, to_turns
+from flip_reward.core.reward import FlipResult, FlipReward
 from flip_reward.integrations.open_instruct.settings import FlipSettings
-from flip_reward.judge import DEFAULT_JUDGE_MODEL
-from flip_reward.reward import FlipResult, FlipReward
-from flip_reward.transport import run_sync
+from flip_reward.judge.client import DEFAULT_JUDGE_MODEL
+from flip_reward.judge.loops import run_sync
 
 VERIFIER_NAME = "general-flip"
 LOG_EVERY = 1000

@@ -8,41 +8,20 @@ litellm-resolved settings over aiohttp (``openai.DefaultAioHttpClient``, about 1
 every other provider goes through ``litellm.acompletion``. Both raise the same exception classes (litellm's subclass
 openai's).
 
-OpenAI clients are created lazily and shared per (event loop, base URL, key, timeout): a discarded Judge
-never strands an open client whose sockets the next one would trip over, and nothing of them is pickled.
-``close_clients`` closes the running loop's clients (the sync entry points call it before their loop ends).
+OpenAI clients are created lazily and shared per (event loop, base URL, key, timeout) through ``loops``: a discarded
+Judge never strands an open client whose sockets the next one would trip over, and nothing of them is pickled.
 """
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
-import inspect
 import os
-import weakref
-from collections.abc import Awaitable, Callable, Hashable
-from dataclasses import dataclass
-from typing import TypeVar
+from dataclasses import dataclass, field
+
+from flip_reward.judge.loops import loop_scoped
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 OPENAI_COMPATIBLE_PROVIDERS = frozenset({"hosted_vllm", "openai"})
-_LOOP_SCOPED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-T = TypeVar("T")
-
-
-def loop_scoped(key: Hashable, create: Callable[[], T]) -> T:
-    """The object ``create()`` made for ``key`` in the running event loop (HTTP clients, routers, semaphores: things
-    bound to one loop). One registry holds them all so that ``close_clients`` can release a loop's share at once;
-    the share of a loop that was closed without it is dropped when the next loop registers."""
-    loop = asyncio.get_running_loop()
-    if loop not in _LOOP_SCOPED:
-        for closed in [other for other in _LOOP_SCOPED if other.is_closed()]:
-            del _LOOP_SCOPED[closed]  # what a loop ended without close_clients left behind
-    scoped = _LOOP_SCOPED.setdefault(loop, {})
-    if key not in scoped:
-        scoped[key] = create()
-    return scoped[key]
 
 
 class MalformedResponseError(RuntimeError):
@@ -56,6 +35,7 @@ class Completion:
     text: str
     prompt_tokens: int
     completion_tokens: int
+    finish_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -66,7 +46,7 @@ class Endpoint:
     provider: str
     provider_model: str
     api_base: str | None
-    api_key: str | None
+    api_key: str | None = field(default=None, repr=False)
 
     @classmethod
     def resolve(cls, model: str, api_base: str | None = None, api_key: str | None = None) -> Endpoint:
@@ -85,21 +65,23 @@ class Endpoint:
 def completion_from(response: object) -> Completion:
     """Text and usage of a chat completion object, or MalformedResponseError when it has no message text.
 
-    A message with no text because the judge ran out of tokens (``finish_reason == "length"``, e.g. while thinking
-    behind a reasoning parser) is an answer, just an unusable one: it comes back as "" and becomes a parse failure
-    rather than a retried error, since asking again would only repeat it.
+    A message with no text that the judge ended on purpose (``finish_reason`` "stop", or "length": it ran out of
+    tokens, e.g. while thinking behind a reasoning parser) is an answer, just an unusable one: it comes back as ""
+    and becomes a parse failure rather than a retried error, since asking again at once would mostly repeat it.
     """
     try:
         choice = response.choices[0]
         text = choice.message.content
     except (AttributeError, IndexError, TypeError) as error:
         raise MalformedResponseError(f"no choices[0].message in judge response: {str(response)[:200]}") from error
-    if text is None and getattr(choice, "finish_reason", None) == "length":
+    finish_reason = getattr(choice, "finish_reason", None)
+    if text is None and finish_reason in ("stop", "length"):
         text = ""
     if not isinstance(text, str):
         raise MalformedResponseError(f"judge response has no text content: {str(response)[:200]}")
     usage = getattr(response, "usage", None)
-    return Completion(text, getattr(usage, "prompt_tokens", 0) or 0, getattr(usage, "completion_tokens", 0) or 0)
+    return Completion(text, getattr(usage, "prompt_tokens", 0) or 0, getattr(usage, "completion_tokens", 0) or 0,
+                      finish_reason if isinstance(finish_reason, str) else None)
 
 
 # Named by the innermost causes, because HTTP layers relabel: the aiohttp transport reports a server that hung up as
@@ -108,6 +90,23 @@ _CONNECT_ERROR_TYPES = frozenset({"ClientConnectorError", "ClientConnectorDNSErr
                                   "ConnectionRefusedError", "gaierror"})
 _CONNECT_ERROR_TEXTS = ("cannot connect to host", "connection refused", "name or service not known",
                         "all connection attempts failed")
+
+
+def import_http_clients() -> None:
+    """Import litellm, openai and aiohttp now (seconds of CPU), so that the first request of a process, on the event
+    loop of a training actor, does not stall it."""
+    import litellm  # noqa: F401
+    import openai
+
+    openai.DefaultAioHttpClient  # noqa: B018 - resolving it imports aiohttp
+
+
+def error_chain(error: BaseException, limit: int = 8) -> list[BaseException]:
+    """``error`` and its causes (explicit or implicit), outermost first."""
+    chain = [error]
+    while len(chain) < limit and (chain[-1].__cause__ or chain[-1].__context__) is not None:
+        chain.append(chain[-1].__cause__ or chain[-1].__context__)
+    return chain
 
 
 def is_unreachable(error: BaseException) -> bool:
@@ -121,9 +120,7 @@ def is_unreachable(error: BaseException) -> bool:
         return True
     if not isinstance(error, openai.OpenAIError):
         return False
-    chain = [error]
-    while len(chain) < 8 and (chain[-1].__cause__ or chain[-1].__context__) is not None:
-        chain.append(chain[-1].__cause__ or chain[-1].__context__)
+    chain = error_chain(error)
     return any(type(link).__name__ in _CONNECT_ERROR_TYPES or any(text in str(link).lower() for text in
                                                                    _CONNECT_ERROR_TEXTS) for link in chain)
 
@@ -135,6 +132,7 @@ class Transport:
         self.endpoint = endpoint
         self.timeout = timeout
         self.use_litellm = endpoint.provider not in OPENAI_COMPATIBLE_PROVIDERS if use_litellm is None else use_litellm
+        import_http_clients()
 
     def _client(self):
         api_key = self.endpoint.api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY"
@@ -153,6 +151,19 @@ class Transport:
         return is_unreachable(error)
 
     async def send(self, messages: list[dict], params: dict) -> Completion:
+        """One completion; a connection that could not be made raises ``openai.APIConnectionError`` (never a
+        timeout: HTTP layers report a refused connection as a connect timeout)."""
+        import openai
+
+        try:
+            return await self._send(messages, params)
+        except openai.APITimeoutError as error:
+            if not is_unreachable(error):
+                raise
+            raise openai.APIConnectionError(message=f"cannot connect to {self.endpoint.api_base}",
+                                            request=error.request) from error_chain(error)[-1]
+
+    async def _send(self, messages: list[dict], params: dict) -> Completion:
         if self.use_litellm:
             return await self._send_litellm(messages, params)
         extra_body = params.get("extra_body")
@@ -176,30 +187,3 @@ class Transport:
             **params,
         )
         return completion_from(response)
-
-
-def run_sync(make: Callable[[], Awaitable[T]]) -> T:
-    """Run the coroutine ``make()`` in an event loop of its own and close that loop's clients before it ends; called
-    from inside a running loop (a notebook, an async trainer) it runs on a worker thread."""
-
-    async def run_and_close() -> T:
-        try:
-            return await make()
-        finally:
-            await close_clients()
-
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(run_and_close())
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(lambda: asyncio.run(run_and_close())).result()
-
-
-async def close_clients() -> None:
-    """Close and forget everything the running event loop holds (clients, routers, per-loop judge state). The sync
-    entry points call it before their loop ends; a loop that lives on keeps its connections."""
-    for held in _LOOP_SCOPED.pop(asyncio.get_running_loop(), {}).values():
-        close = getattr(held, "close", None)
-        if inspect.iscoroutinefunction(close):
-            await close()

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 logger = logging.getLogger("flip_reward")
-SERVE_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "serve_judge.sh"
+SERVE_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "serve_judge.sh"
 SERVED_PREFIX = "hosted_vllm/"
 
 

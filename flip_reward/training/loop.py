@@ -8,6 +8,7 @@ metrics.jsonl row.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
 import warnings
@@ -15,8 +16,18 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import SimpleNamespace
 
-from flip_reward.integrations.trl import JudgeRewardFunction, flip_reward_function, pointwise_reward_function
-from flip_reward.train_monitor import MetricsFileCallback, ProgressBarCallback, plot_reward_curve, summary_lines
+from flip_reward.integrations.trl import (
+    JudgeRewardFunction,
+    flip_reward_function,
+    pointwise_reward_function,
+)
+from flip_reward.judge.loops import close_clients
+from flip_reward.training.monitor import (
+    MetricsFileCallback,
+    ProgressBarCallback,
+    plot_reward_curve,
+    summary_lines,
+)
 
 
 def make_reward(s: SimpleNamespace, judge_model: str, api_base: str, tokenizer: str | None) -> JudgeRewardFunction:
@@ -74,6 +85,14 @@ def log(message: str) -> None:
     print(f"train: {message}", file=sys.stderr, flush=True)
 
 
+def close_judge_clients(trainer: object) -> None:
+    """Close the judge connections on the event loop TRL awaits async reward functions on (it has one only when a
+    reward function is async)."""
+    loop = getattr(trainer, "async_loop", None)
+    if loop is not None and loop.is_running():
+        asyncio.run_coroutine_threadsafe(close_clients(), loop).result(timeout=10)
+
+
 def train(s: SimpleNamespace, policy: str, rows: list[dict], reward: JudgeRewardFunction, output_dir: Path) -> int:
     """Run GRPO; whatever happens, write the metrics file, the reward curve and the summary for the steps done."""
     from datasets import Dataset
@@ -107,6 +126,7 @@ def train(s: SimpleNamespace, policy: str, rows: list[dict], reward: JudgeReward
             outputs.append(str(output_dir / "model"))
         finished = True
     finally:
+        close_judge_clients(trainer)
         progress.close()
         metrics.close()
         plot_reward_curve(metrics.rows, output_dir / "reward_curve.png", f"GRPO with {s.reward} reward: {s.exp_name}")

@@ -8,7 +8,7 @@ chat templating, request and response handling), never to judge anything.
 
 The rest of the package does not import this module, so it only costs its imports when it is used:
 
-    python -m flip_reward.tiny_model OUT_DIR [--seed N]
+    python -m flip_reward.training.tiny_model OUT_DIR [--seed N]
 """
 
 from __future__ import annotations
@@ -18,7 +18,12 @@ from pathlib import Path
 
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import GenerationConfig, PreTrainedTokenizerFast, Qwen3Config, Qwen3ForCausalLM
+from transformers import (
+    GenerationConfig,
+    PreTrainedTokenizerFast,
+    Qwen3Config,
+    Qwen3ForCausalLM,
+)
 
 IM_START, IM_END, END_OF_TEXT = "<|im_start|>", "<|im_end|>", "<|endoftext|>"
 VOCAB_SIZE = 1024

@@ -20,12 +20,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from flip_reward.data import RowError, load_rows
-from flip_reward.rlvr import check_row
+from flip_reward.data.loading import RowError, load_rows
+from flip_reward.data.rlvr import check_row
 
 MIXER_SEED = 42
 MAX_ERRORS_SHOWN = 20
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SAMPLE_DATASETS = {"flip": "data/sample_rlvr_flip.jsonl", "pointwise": "data/sample_rlvr_llmjudge.jsonl"}
 VERIFIERS = {"flip": "general-flip", "pointwise": "general-quality"}
 

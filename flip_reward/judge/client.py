@@ -11,16 +11,16 @@ import asyncio
 import dataclasses
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
-import openai
 import tenacity
 
-from flip_reward.breaker import CircuitBreaker, JudgeUnavailableError
-from flip_reward.cache import ResponseCache, request_key
-from flip_reward.routing import RouterTransport
-from flip_reward.transport import Endpoint, MalformedResponseError, Transport, loop_scoped
+from flip_reward.judge.breaker import CircuitBreaker, JudgeUnavailableError
+from flip_reward.judge.cache import DEFAULT_CACHE_SIZE, ResponseCache, request_key
+from flip_reward.judge.loops import loop_scoped
+from flip_reward.judge.routing import RouterTransport
+from flip_reward.judge.transport import Endpoint, MalformedResponseError, Transport
 
 DEFAULT_JUDGE_MODEL = "hosted_vllm/Qwen/Qwen3-4B"
 
@@ -31,13 +31,16 @@ class JudgeConfig:
 
     ``api_bases`` (two or more URLs serving ``model``) spreads requests over several servers with litellm's Router
     (``routing_strategy``); otherwise ``api_base`` (or the provider's environment variable) is the one server.
+    ``api_key`` is never shown (not in ``repr``, logs or errors) and travels in a pickle only when given here;
+    otherwise each process reads its provider's environment variable. ``cache_size`` answers are kept in memory
+    (0: none), ``cache_dir`` adds a disk cache shared between processes.
     """
 
     model: str = DEFAULT_JUDGE_MODEL
     api_base: str | None = None
     api_bases: tuple[str, ...] = ()
     routing_strategy: str = "simple-shuffle"
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)
     max_concurrency: int = 64
     timeout: float = 60.0
     retries: int = 3
@@ -52,6 +55,7 @@ class JudgeConfig:
     extra_body: dict = field(default_factory=dict)
     cache: bool = True
     cache_dir: str | None = None
+    cache_size: int = DEFAULT_CACHE_SIZE
     breaker_threshold: int = 5
     breaker_cooldown: float = 30.0
     use_litellm: bool | None = None
@@ -61,8 +65,9 @@ class JudgeConfig:
         for name in ("max_concurrency", "timeout", "max_tokens", "breaker_threshold"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"JudgeConfig.{name} must be > 0, got {getattr(self, name)!r}")
-        if self.retries < 0:
-            raise ValueError(f"JudgeConfig.retries must be >= 0, got {self.retries!r}")
+        for name in ("retries", "cache_size"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"JudgeConfig.{name} must be >= 0, got {getattr(self, name)!r}")
 
     def request_params(self) -> dict:
         """The sampling parameters sent with every request (and part of the cache key)."""
@@ -89,13 +94,16 @@ class JudgeConfig:
 
 @dataclass(frozen=True)
 class JudgeResponse:
-    """A judge answer with its cost: latency of the call that produced it (0 when cached) and token usage."""
+    """A judge answer with its cost: latency of the call that produced it (0 when cached) and token usage.
+    ``parsed`` is what the caller's ``parse`` made of the text (None: unusable, and so not cached)."""
 
     text: str
     prompt_tokens: int = 0
     completion_tokens: int = 0
     latency_s: float = 0.0
     cached: bool = False
+    finish_reason: str | None = None
+    parsed: object = None
 
     def usage(self) -> dict:
         """Latency, token counts and cache flag, as the result types of every method carry them."""
@@ -107,14 +115,24 @@ class JudgeError(RuntimeError):
     """A request that failed after its retries (or was refused by the open circuit breaker)."""
 
 
+TRANSIENT_STATUS = frozenset({408, 409, 429})
+
+
 def is_retryable(error: BaseException) -> bool:
-    """Timeouts, dropped connections, 429, 5xx and malformed bodies are transient; other 4xx are not."""
+    """Timeouts, dropped connections, 408, 409, 429, 5xx and malformed bodies are transient; other 4xx are not."""
+    import openai
+
     if isinstance(error, (openai.APITimeoutError, openai.APIConnectionError, MalformedResponseError)):
         return True
     if isinstance(error, (openai.APIResponseValidationError, json.JSONDecodeError)):
         return True
     status = getattr(error, "status_code", None)
-    return isinstance(status, int) and (status == 429 or status >= 500)
+    return isinstance(status, int) and (status in TRANSIENT_STATUS or status >= 500)
+
+
+def redact(text: str, secret: str | None) -> str:
+    """``text`` with every occurrence of ``secret`` (an API key) replaced by ``***``."""
+    return text.replace(secret, "***") if secret else text
 
 
 class _LoopState:
@@ -133,7 +151,8 @@ class Judge:
         self.endpoint, self.transport = self._connect()
         self.breaker = CircuitBreaker(self.endpoint.description, self.config.breaker_threshold,
                                       self.config.breaker_cooldown)
-        self.cache = ResponseCache(self.config.cache_dir) if self.config.cache else None
+        self.cache = ResponseCache(self.config.cache_dir, self.config.cache_size) if self.config.cache else None
+        self._servers = tuple(self.config.api_bases) or (self.endpoint.api_base,)
         self._params = self.config.request_params()
         self._token = object()  # this judge's key in the per-loop registry
 
@@ -166,30 +185,46 @@ class Judge:
         except JudgeError as error:
             return error
 
-    async def complete(self, messages: list[dict]) -> JudgeResponse:
-        """The judge's answer to ``messages``, from cache, from an identical request in flight, or from the server."""
-        key = request_key(self.config.model, messages, self._params)
-        cached = self.cache.get(key) if self.cache is not None else None
+    async def complete(self, messages: list[dict], parse: Callable[[str], object] | None = None) -> JudgeResponse:
+        """The judge's answer to ``messages``, from cache, from an identical request in flight, or from the server.
+
+        ``parse`` turns the text into what the caller needs (None when unusable) and lands in ``parsed``. Only a
+        usable answer is cached: one with text, not cut off at ``max_tokens``, and (with ``parse``) parsed.
+        """
+        key = request_key(self._servers, self.config.model, messages, self._params)
+        cached = await self.cache.aget(key) if self.cache is not None else None
         if cached is not None:
-            return JudgeResponse(cached["text"], cached["prompt_tokens"], cached["completion_tokens"], cached=True)
+            text = cached["text"]
+            return JudgeResponse(text, cached["prompt_tokens"], cached["completion_tokens"], cached=True,
+                                 parsed=parse(text) if parse else None)
         state = self._state()
         pending = state.in_flight.get(key)
         if pending is None:
-            pending = state.in_flight[key] = asyncio.ensure_future(self._fetch(key, messages, state))
+            pending = state.in_flight[key] = asyncio.ensure_future(self._fetch(key, messages, state, parse))
             pending.add_done_callback(lambda _: state.in_flight.pop(key, None))
         return await asyncio.shield(pending)
 
-    async def _fetch(self, key: str, messages: list[dict], state: _LoopState) -> JudgeResponse:
+    async def _fetch(self, key: str, messages: list[dict], state: _LoopState,
+                     parse: Callable[[str], object] | None) -> JudgeResponse:
         async with state.gate:
             try:
                 response = await asyncio.wait_for(self._with_retries(messages), self.config.total_deadline)
             except asyncio.TimeoutError as error:
                 raise JudgeError(f"judge {self.endpoint.description}: no answer within the "
                                  f"{self.config.total_deadline:g}s deadline") from error
-        if self.cache is not None:
-            self.cache.put(key, {"text": response.text, "prompt_tokens": response.prompt_tokens,
-                                 "completion_tokens": response.completion_tokens})
+        if parse is not None:
+            response = dataclasses.replace(response, parsed=parse(response.text))
+        if self.cache is not None and self._usable(response, parse):
+            await self.cache.aput(key, {"text": response.text, "prompt_tokens": response.prompt_tokens,
+                                        "completion_tokens": response.completion_tokens})
         return response
+
+    @staticmethod
+    def _usable(response: JudgeResponse, parse: Callable[[str], object] | None) -> bool:
+        """Whether an answer is worth replaying: it has text, was not cut off, and parsed when asked to."""
+        if not response.text.strip() or response.finish_reason == "length":
+            return False
+        return parse is None or response.parsed is not None
 
     async def _with_retries(self, messages: list[dict]) -> JudgeResponse:
         retrying = tenacity.AsyncRetrying(
@@ -201,9 +236,10 @@ class Judge:
         try:
             return await retrying(self._attempt, messages)
         except JudgeUnavailableError as error:
-            raise JudgeError(str(error)) from error
+            raise JudgeError(redact(str(error), self.endpoint.api_key)) from error
         except Exception as error:  # every transport failure becomes one JudgeError naming the judge and cause
-            raise JudgeError(f"judge {self.endpoint.description} failed: {type(error).__name__}: {error}"[:500]) from error
+            message = f"judge {self.endpoint.description} failed: {type(error).__name__}: {error}"
+            raise JudgeError(redact(message, self.endpoint.api_key)[:500]) from error
 
     async def _attempt(self, messages: list[dict]) -> JudgeResponse:
         self.breaker.check()
@@ -218,4 +254,4 @@ class Judge:
             raise
         self.breaker.record_success()
         return JudgeResponse(completion.text, completion.prompt_tokens, completion.completion_tokens,
-                             latency_s=time.perf_counter() - started)
+                             latency_s=time.perf_counter() - started, finish_reason=completion.finish_reason)

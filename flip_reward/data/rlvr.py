@@ -1,5 +1,5 @@
-"""RLVR datasets for open-instruct: ``flip-reward data convert`` (chat or prompt/response rows to the RLVR schema)
-and ``flip-reward data check`` (validate an RLVR file, reporting bad rows by number and field).
+"""RLVR datasets for open-instruct: converting chat or prompt/response rows to the RLVR schema, and validating
+RLVR rows by number and field (``flip-reward data convert`` / ``check``).
 
 The RLVR schema open-instruct's ``rlvr_tokenize_v1`` reads: ``messages`` (the prompt as chat messages; a trailing
 assistant message is dropped by upstream), ``ground_truth`` (``label`` of the verifier) and ``dataset`` (the
@@ -11,18 +11,14 @@ message) as ``ground_truth`` for every verifier, so the FLIP and LLM-judge versi
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 
-from flip_reward.conversation import ROLES, PromptError, message_text, to_turns
-from flip_reward.data import RowError, load_rows
+from flip_reward.core.conversation import ROLES, PromptError, message_text, to_turns
+from flip_reward.data.loading import RowError
 
-EXIT_INVALID = 2
-MAX_ERRORS_SHOWN = 20
 CONVERT_VERIFIERS = ("general-flip", "general-quality")
 # Verifier names that upstream open-instruct's build_all_verifiers creates at the pinned commit (checked by
 # tests/test_open_instruct_upstream.py), plus this package's general-flip. Rows naming another verifier get no
@@ -100,26 +96,6 @@ def write_rows(path: str, rows: list[dict]) -> None:
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
-def run_convert(args: argparse.Namespace) -> int:
-    rows = load_rows(args.input, args.split)
-    if args.limit is not None:
-        rows = rows[: args.limit]
-    converted, invalid = [], []
-    for number, row in enumerate(rows, start=1):
-        try:
-            converted.append(to_rlvr(row, number, args.verifier))
-        except RowError as error:
-            invalid.append(error)
-    if invalid and not args.skip_invalid:
-        report(invalid, f"{len(invalid)} invalid row(s); nothing was written (use --skip-invalid to convert the rest)")
-        return EXIT_INVALID
-    if invalid:
-        report(invalid, f"{len(invalid)} invalid row(s) skipped")
-    write_rows(args.output, converted)
-    print(f"wrote {len(converted)} rows to {args.output} (dataset {args.verifier})")
-    return 0
-
-
 # --- check ----------------------------------------------------------------------------------------------------------
 
 
@@ -184,49 +160,3 @@ def check_rows(rows: list, allow_unknown: bool = False) -> tuple[Counter, list[R
 
 def describe_counts(verifiers: Counter) -> str:
     return ", ".join(f"{name} {count}" for name, count in sorted(verifiers.items())) or "none"
-
-
-def run_check(args: argparse.Namespace) -> int:
-    try:
-        rows = load_rows(args.input, args.split)
-    except RowError as error:
-        report([error], "the file cannot be read")
-        return EXIT_INVALID
-    verifiers, invalid = check_rows(rows, args.allow_unknown_verifiers)
-    if invalid:
-        report(invalid, f"{args.input}: {len(invalid)} of {len(rows)} rows invalid")
-        return EXIT_INVALID
-    if not rows:
-        print(f"error: {args.input} has no rows", file=sys.stderr)
-        return EXIT_INVALID
-    print(f"{args.input}: {len(rows)} rows ok; verifiers: {describe_counts(verifiers)}")
-    return 0
-
-
-def report(errors: list[RowError], summary: str) -> None:
-    for error in errors[:MAX_ERRORS_SHOWN]:
-        print(f"error: {error}", file=sys.stderr)
-    hidden = len(errors) - MAX_ERRORS_SHOWN
-    print(summary + (f" ({hidden} more not shown)" if hidden > 0 else ""), file=sys.stderr)
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``data convert`` and ``data check`` to the ``flip-reward`` command line."""
-    data = subparsers.add_parser("data", help="RLVR datasets for open-instruct: convert and check")
-    commands = data.add_subparsers(dest="data_command", required=True)
-    convert = commands.add_parser("convert", help="chat or prompt/response rows -> RLVR rows (messages, "
-                                                  "ground_truth, dataset)")
-    convert.add_argument("input", help=".jsonl, .json, .parquet file or a Hugging Face dataset name")
-    convert.add_argument("--output", "-o", required=True, help="output .jsonl or .parquet")
-    convert.add_argument("--verifier", choices=CONVERT_VERIFIERS, default="general-flip",
-                         help="value of 'dataset', i.e. the open-instruct verifier (default: %(default)s)")
-    convert.add_argument("--split", default="train", help="split of a Hugging Face dataset (default: %(default)s)")
-    convert.add_argument("--limit", type=int, help="convert only the first N rows")
-    convert.add_argument("--skip-invalid", action="store_true", help="convert valid rows, report and drop the rest")
-    convert.set_defaults(run=run_convert)
-    check = commands.add_parser("check", help="validate an RLVR file; bad rows are reported by number and field")
-    check.add_argument("input", help=".jsonl, .json, .parquet file or a Hugging Face dataset name")
-    check.add_argument("--split", default="train", help="split of a Hugging Face dataset (default: %(default)s)")
-    check.add_argument("--allow-unknown-verifiers", action="store_true",
-                       help="accept 'dataset' names open-instruct does not define at the pinned commit")
-    check.set_defaults(run=run_check)

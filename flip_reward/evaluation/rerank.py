@@ -9,15 +9,14 @@ with ``error`` saying why, when no response could be scored.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
-from flip_reward.baselines import ListwiseJudge, PointwiseJudgeReward
-from flip_reward.transport import run_sync
-from flip_reward.conversation import PromptError, split_conversation
-from flip_reward.data import RowError
-from flip_reward.evaluate import ticking
-from flip_reward.reward import FlipReward
+from flip_reward.core.reward import FlipReward
+from flip_reward.data.loading import RowError, check_prompt, object_row
+from flip_reward.evaluation.baselines import ListwiseJudge, PointwiseJudgeReward
+from flip_reward.evaluation.evaluate import ticking
+from flip_reward.judge.loops import run_sync
 
 RERANK_METHODS = {"flip": FlipReward, "pointwise": PointwiseJudgeReward, "listwise": ListwiseJudge}
 
@@ -50,12 +49,8 @@ def best_index(scores: Sequence[float | None]) -> int | None:
 
 def rerank_input(row: object, number: int) -> tuple[str | list, list[str]]:
     """``(prompt, responses)`` of a row, or RowError naming the row (1-based) and the field at fault."""
-    if not isinstance(row, Mapping):
-        raise RowError(number, "<row>", f"expected a JSON object, got {type(row).__name__}")
-    try:
-        split_conversation(row.get("prompt"))
-    except PromptError as error:
-        raise RowError(number, "prompt", str(error)) from error
+    row = object_row(row, number)
+    check_prompt(row.get("prompt"), number)
     responses = row.get("responses")
     if not isinstance(responses, (list, tuple)) or not responses:
         raise RowError(number, "responses", f"must be a non-empty list of strings, got {type(responses).__name__}")

@@ -8,13 +8,15 @@ the evidence about what was asked, so those are kept.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from flip_reward.judge import Judge
+    from flip_reward.judge.client import Judge
 
 logger = logging.getLogger("flip_reward")
 
@@ -33,6 +35,18 @@ def load_local_tokenizer(name_or_path: str):
         logger.info("judge tokenizer %r not available locally (%s); estimating tokens from characters",
                     name_or_path, type(error).__name__)
         return None
+
+
+def tokenizer_is_local(name_or_path: str) -> bool:
+    """Whether a tokenizer is on this machine: a directory, or a hub name in the local Hugging Face cache."""
+    if Path(name_or_path).is_dir():
+        return True
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        return isinstance(try_to_load_from_cache(name_or_path, "tokenizer_config.json"), str)
+    except Exception:  # not a valid repo id, or no huggingface_hub: not local
+        return False
 
 
 def estimate_tokens(text: str, chars_per_token: float = 3.0) -> int:
@@ -68,6 +82,17 @@ class ContextGuard:
     def budget(self, prompt_overhead: str) -> int:
         """Tokens left for the response once the prompt around it and the answer are accounted for."""
         return self.max_context_length - self.max_tokens - self.count_tokens(prompt_overhead) - SAFETY_MARGIN_TOKENS
+
+    def may_overflow(self, characters: int) -> bool:
+        """Whether a response of ``characters`` characters might need trimming (then tokenizing it is worth a worker
+        thread: it would block the event loop); a UTF-8 character is at most 4 bytes."""
+        return 4 * characters > self.max_context_length - self.max_tokens - SAFETY_MARGIN_TOKENS
+
+    def prepare(self) -> None:
+        """Load the tokenizer (if any, from local files only) on a background thread, so that the first long response
+        of a process finds it ready instead of loading it on the event loop."""
+        if self.tokenizer and tokenizer_is_local(self.tokenizer):
+            threading.Thread(target=load_local_tokenizer, args=(self.tokenizer,), daemon=True).start()
 
     def surely_fits(self, prompt: str) -> bool:
         """True when the whole prompt's UTF-8 length fits: no token is shorter than a byte, so no tokenizing."""

@@ -24,10 +24,13 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TypeVar
 
-from flip_reward.baselines import ListwiseJudge, PairwiseJudge, PointwiseJudgeReward
-from flip_reward.conversation import PromptError, split_conversation
-from flip_reward.data import RowError
-from flip_reward.reward import FlipReward
+from flip_reward.core.reward import FlipReward
+from flip_reward.data.loading import RowError, check_prompt, object_row
+from flip_reward.evaluation.baselines import (
+    ListwiseJudge,
+    PairwiseJudge,
+    PointwiseJudgeReward,
+)
 
 METHODS = ("flip", "pointwise", "pairwise", "listwise")
 SCORE_METHODS = ("flip", "pointwise")
@@ -79,15 +82,11 @@ def _responses(row: Mapping, name: str, number: int) -> tuple[str, ...]:
 
 def example_from_row(row: object, number: int) -> Example:
     """The Example of a row, or RowError naming the row (1-based) and the field at fault."""
-    if not isinstance(row, Mapping):
-        raise RowError(number, "<row>", f"expected a JSON object, got {type(row).__name__}")
+    row = object_row(row, number)
     example_id = row.get("id")
     if isinstance(example_id, bool) or not isinstance(example_id, (str, int)) or not str(example_id).strip():
         raise RowError(number, "id", "must be a non-empty string or an integer")
-    try:
-        split_conversation(row.get("prompt"))
-    except PromptError as error:
-        raise RowError(number, "prompt", str(error)) from error
+    check_prompt(row.get("prompt"), number)
     subset = row.get("subset")
     if not isinstance(subset, str) or not subset.strip():
         raise RowError(number, "subset", "must be a non-empty string")

@@ -12,6 +12,8 @@ from itertools import islice
 
 import json_repair
 
+from flip_reward.core.thinking import strip_thinking
+
 INSTRUCTION_KEYS: tuple[str, ...] = ("INFERRED INSTRUCTION", "INSTRUCTION")
 REASONING_KEYS: tuple[str, ...] = ("REASONING",)
 # Plain-text labels that end the value of the field before them when they start a later line.
@@ -27,7 +29,6 @@ _TEMPLATE_TOKENS = re.compile(
     r"<\|(?:im_start|start_header_id)\|>[ \t]*(?:(?:assistant|user|system|tool)\b[ \t]*)?"
     r"(?:<\|end_header_id\|>)?|<\|\w{1,32}\|>|</s>"
 )
-_THINK_TAG = re.compile(r"<(/?)think>", re.IGNORECASE)
 # One token of a brace scan: a double-quoted string (possibly unterminated) or a run of one brace.
 _SCAN_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?|\{+|\}+', re.DOTALL)
 _OPEN_BRACE = re.compile(r"\{(?![^{}:]*\})")  # skips {...} groups with no colon: no key can be inside
@@ -115,24 +116,7 @@ def _clean(text: object) -> str | None:
     if not isinstance(text, str):
         return None
     text = text.replace("\ufeff", "").replace("\r\n", "\n").replace("\r", "\n")
-    return _drop_thinking(_TEMPLATE_TOKENS.sub("", text))
-
-
-def _drop_thinking(text: str) -> str:
-    """Remove ``<think>...</think>`` blocks, everything before a stray ``</think>``, and everything after
-    an unclosed ``<think>`` (the judge ran out of tokens while thinking)."""
-    kept: list[str] = []
-    pos, inside = 0, False
-    for tag in _THINK_TAG.finditer(text):
-        if tag.group(1):  # closing tag: ends a block, or (stray) marks everything before it as thinking
-            kept = kept if inside else []
-            pos, inside = tag.end(), False
-        elif not inside:
-            kept.append(text[pos : tag.start()])
-            inside = True
-    if not inside:
-        kept.append(text[pos:])
-    return "".join(kept)
+    return strip_thinking(_TEMPLATE_TOKENS.sub("", text))
 
 
 def _object_spans(text: str) -> Iterator[tuple[int, int]]:

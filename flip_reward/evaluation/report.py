@@ -7,7 +7,7 @@ import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from flip_reward.evaluate import MethodSummary, Verdict
+from flip_reward.evaluation.evaluate import MethodSummary, Verdict
 
 STRICT_RULE = ("flip/pointwise: every chosen score > every rejected score; pairwise: chosen preferred in both "
                "orders against every rejected response; listwise: the pick is a chosen response")

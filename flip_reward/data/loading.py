@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
-from flip_reward.conversation import PromptError, message_text, split_conversation
+from flip_reward.core.conversation import PromptError, message_text, split_conversation
 
 LOCAL_FORMATS = (".jsonl", ".json", ".parquet")
 
@@ -67,20 +67,31 @@ def _read_jsonl(path: Path) -> list[dict]:
 
 def scoring_input(row: object, number: int) -> tuple[str | list, str]:
     """``(prompt, response)`` of a row, or RowError naming the row and field."""
-    if not isinstance(row, Mapping):
-        raise RowError(number, "<row>", f"expected a JSON object, got {type(row).__name__}")
+    row = object_row(row, number)
     if "messages" in row:
         prompt, response = _from_messages(row["messages"], number)
     elif "prompt" in row:
         prompt, response = row["prompt"], _response_field(row, number)
     else:
         raise RowError(number, "messages", "row needs 'messages', or 'prompt' and 'response'")
-    field = "messages" if "messages" in row else "prompt"
+    check_prompt(prompt, number, "messages" if "messages" in row else "prompt")
+    return prompt, response
+
+
+def object_row(row: object, number: int) -> Mapping:
+    """``row`` when it is a JSON object, else RowError naming it."""
+    if not isinstance(row, Mapping):
+        raise RowError(number, "<row>", f"expected a JSON object, got {type(row).__name__}")
+    return row
+
+
+def check_prompt(prompt: object, number: int, field: str = "prompt") -> None:
+    """RowError naming the row and ``field`` when ``prompt`` is no usable prompt (see ``split_conversation``); the one
+    prompt check of scoring, evaluation and best-of-N input."""
     try:
         split_conversation(prompt)
     except PromptError as error:
         raise RowError(number, field, str(error)) from error
-    return prompt, response
 
 
 def _from_messages(messages: object, number: int) -> tuple[list, str]:

@@ -1,33 +1,19 @@
-"""``flip-reward train``: GRPO with FLIP (or the pointwise LLM-judge baseline) on one machine, with TRL.
+"""Settings of ``flip-reward train``: every option with its flag, environment variable, preset value and default,
+resolved in that order (flag > environment > preset > default) and checked up front."""
 
-The policy trains with ``trl.GRPOTrainer`` (CPU when no CUDA, else one GPU); rewards come from a judge over HTTP
-through ``flip_reward.integrations.trl`` (the one reward path). The judge is ``--judge-base-url`` when given, else a
-server this command starts with scripts/serve_judge.sh (vLLM on a GPU, transformers serve on CPU) and stops on exit,
-failure, Ctrl-C or SIGTERM. Writes OUTPUT_DIR/metrics.jsonl (one row per step), OUTPUT_DIR/reward_curve.png and
-OUTPUT_DIR/model, with a progress bar and a closing summary.
-
-Every option has an environment variable (the names scripts/train/grpo_*.sh use) and may come from a preset
-(``--preset tiny`` = configs/local_tiny.env, or a path): flag > environment > preset > built-in default.
-``tiny:SEED`` as policy or judge is a tiny random chat model built locally (flip_reward.tiny_model), no download.
-"""
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
 import os
-import sys
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
-from flip_reward.reward import REWARD_METRICS
-from flip_reward.train_data import REPO, DatasetError, default_datasets, load_mix, verifier_note
+from flip_reward.core.reward import REWARD_METRICS
+from flip_reward.data.mixes import REPO, default_datasets
 
-EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 TINY = "tiny:"
 REWARDS = ("flip", "pointwise")
 TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
@@ -207,26 +193,6 @@ def tiny_seed(name: str) -> int | None:
         raise SettingsError(f"{name!r}: a tiny model is tiny:SEED with an integer seed, e.g. tiny:0") from None
 
 
-def materialize(name: str, models_dir: Path, role: str) -> str:
-    """A model name or directory the trainer/server can load: ``tiny:N`` is built under ``models_dir``."""
-    seed = tiny_seed(name)
-    if seed is None:
-        return name
-    from flip_reward.tiny_model import build_tiny_chat_model
-
-    return str(build_tiny_chat_model(models_dir / f"{role}-tiny-{seed}", seed=seed).resolve())
-
-
-def check_reachable(base_url: str, timeout: float = 10.0) -> None:
-    """Raise SettingsError when nothing answers HTTP at ``base_url`` (any HTTP status counts as an answer)."""
-    try:
-        urllib.request.urlopen(base_url.rstrip("/") + "/models", timeout=timeout).close()
-    except urllib.error.HTTPError:
-        return
-    except (urllib.error.URLError, OSError) as error:
-        raise SettingsError(f"the judge at {base_url} is unreachable ({error})") from None
-
-
 def plan_lines(s: SimpleNamespace, report: list[str], rows: int) -> list[str]:
     judge = s.judge_base_url or "a server started here (scripts/serve_judge.sh)"
     lines = [f"policy: {s.model}" + (" (a tiny random model built locally)" if s.model.startswith(TINY) else ""),
@@ -240,98 +206,4 @@ def plan_lines(s: SimpleNamespace, report: list[str], rows: int) -> list[str]:
              f"output: {s.output_dir}"]
     return lines
 
-
-def log(message: str) -> None:
-    print(f"train: {message}", file=sys.stderr, flush=True)
-
-
-def run_train(args: argparse.Namespace) -> int:
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    try:
-        settings = resolve(args)
-        for name in (settings.model, settings.judge):
-            tiny_seed(name)
-        rows, report = load_mix(settings.datasets, settings.dataset_splits)
-    except (SettingsError, DatasetError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    for line in plan_lines(settings, report, len(rows)):
-        log(line)
-    note = verifier_note(rows, settings.reward)
-    if note:
-        log(note)
-    if args.dry_run:
-        return 0
-    from flip_reward.judge_server import JudgeServerError, exit_on_signals
-
-    exit_on_signals()
-    try:
-        return run_job(settings, rows)
-    except (SettingsError, JudgeServerError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_FAILED
-    except KeyboardInterrupt:
-        log("interrupted")
-        return EXIT_INTERRUPTED
-    except SystemExit as stop:  # SIGTERM/SIGHUP, turned into SystemExit by exit_on_signals
-        log(f"stopped by a signal (exit status {stop.code})")
-        raise
-
-
-def run_job(s: SimpleNamespace, rows: list[dict]) -> int:
-    """Build or find the models, get a judge (started here unless given), train, report."""
-    from flip_reward.judge_server import ManagedJudgeServer, served_model
-    from flip_reward.train_loop import make_reward, train
-
-    output_dir = Path(s.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    quiet_libraries()
-    with contextlib.ExitStack() as stack:
-        judge_target = materialize(s.judge, output_dir / "models", "judge")
-        judge_model = f"hosted_vllm/{judge_target}" if tiny_seed(s.judge) is not None else s.judge
-        tokenizer = s.judge_tokenizer or (judge_target if tiny_seed(s.judge) is not None else None)
-        api_base = s.judge_base_url
-        if api_base:
-            api_base = api_base.split(",")[0].strip()
-            if "," in s.judge_base_url:
-                log(f"several judge URLs given: the local trainer uses the first, {api_base}")
-            check_reachable(api_base)
-        else:
-            server = ManagedJudgeServer(served_model(judge_model), output_dir / "judge", s.judge_port,
-                                        s.judge_server_args, s.judge_start_timeout)
-            log(f"starting the judge {server.model} (log: {server.log_file})")
-            api_base = stack.enter_context(server).url
-            tokenizer = tokenizer or server.model  # loaded from local files only (context guard), else estimated
-        log(f"judge: {judge_model} at {api_base}")
-        reward = make_reward(s, judge_model, api_base, tokenizer)
-        stack.callback(reward.close)
-        policy = materialize(s.model, output_dir / "models", "policy")
-        return train(s, policy, rows, reward, output_dir)
-
-
-def quiet_libraries() -> None:
-    """Keep the run's own progress bar the only one: no weight-loading bars, warnings only."""
-    import transformers
-
-    transformers.utils.logging.set_verbosity_warning()
-    transformers.utils.logging.disable_progress_bar()
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``train`` to the ``flip-reward`` command line."""
-    parser = subparsers.add_parser("train", help="GRPO with FLIP (or the pointwise baseline) on this machine (TRL)",
-                                   description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", help="configs/local_NAME.env (tiny, 1gpu) or a path; env LOCAL_PRESET")
-    parser.add_argument("--dry-run", action="store_true", help="resolve the settings, check the data, print the plan")
-    for option in OPTIONS:
-        env = f" [env {option.env}]" if option.env else ""
-        default = "computed" if callable(option.default) else option.default
-        help_text = f"{option.help} (default: {default}){env}".replace("%", "%%")
-        if option.kind == "bool":
-            parser.add_argument(option.flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
-        else:
-            choices = {"--reward": REWARDS, "--reward-metric": REWARD_METRICS}.get(option.flag)
-            parser.add_argument(option.flag, default=None, choices=choices, help=help_text)
-    parser.set_defaults(run=run_train)
 

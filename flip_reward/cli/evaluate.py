@@ -1,5 +1,5 @@
-"""The ``flip-reward eval`` and ``flip-reward rerank`` commands: arguments, progress bars, printed summaries and exit
-codes around flip_reward.evaluate (RewardBench-2-style accuracy), flip_reward.report and flip_reward.rerank."""
+"""``flip-reward eval``: accuracy of FLIP and the LLM-as-a-judge baselines on RewardBench-2 rows, with progress
+bars, one summary line per method, report files and exit codes around flip_reward.evaluation."""
 
 from __future__ import annotations
 
@@ -7,7 +7,14 @@ import argparse
 import asyncio
 import sys
 
-from flip_reward.evaluate import (
+from flip_reward.cli.common import (
+    EXIT_INVALID_INPUT,
+    EXIT_JUDGE_DOWN,
+    add_judge_arguments,
+    judge_options,
+    report_errors,
+)
+from flip_reward.evaluation.evaluate import (
     METHODS,
     SCORERS,
     Example,
@@ -19,16 +26,13 @@ from flip_reward.evaluate import (
     select,
     summarize,
 )
-from flip_reward.rerank import RERANK_METHODS, BestOfN, RerankResult, rerank_input
-from flip_reward.transport import close_clients
+from flip_reward.judge.loops import close_clients
 
 DEFAULT_SHUFFLE_SEED = 0
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    """Add ``eval`` and ``rerank`` to the ``flip-reward`` subcommands."""
-    from flip_reward.cli import add_judge_arguments
-
+    """Add ``eval`` to the ``flip-reward`` subcommands."""
     evaluate = commands.add_parser("eval", help="accuracy of FLIP and LLM-as-a-judge baselines on RewardBench-2 data")
     evaluate.add_argument("input", help=".jsonl, .json, .parquet file or a Hugging Face dataset "
                           "(allenai/reward-bench-2)")
@@ -41,13 +45,6 @@ def register(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--subsets", nargs="+", help="subsets to evaluate (names or comma-separated lists)")
     add_judge_arguments(evaluate)
     evaluate.set_defaults(run=run_eval)
-    rerank = commands.add_parser("rerank", help="best-of-N: score N responses per prompt and pick the best")
-    rerank.add_argument("input", help="rows {prompt, responses: [...]}: .jsonl, .json, .parquet or a dataset name")
-    rerank.add_argument("--output", "-o", required=True, help="output JSONL: each row plus scores and best_index")
-    rerank.add_argument("--method", choices=list(RERANK_METHODS), default="flip")
-    rerank.add_argument("--split", default="train", help="split of a Hugging Face dataset (default: %(default)s)")
-    add_judge_arguments(rerank)
-    rerank.set_defaults(run=run_rerank)
 
 
 def method_list(text: str) -> list[str]:
@@ -60,25 +57,13 @@ def method_list(text: str) -> list[str]:
     return methods
 
 
-def print_invalid(errors: list, what: str) -> None:
-    """Each invalid row (first 20), then one line saying nothing was judged."""
-    from flip_reward.cli import MAX_ERRORS_SHOWN
-
-    for error in errors[:MAX_ERRORS_SHOWN]:
-        print(f"error: {error}", file=sys.stderr)
-    hidden = len(errors) - MAX_ERRORS_SHOWN
-    more = f" ({hidden} more not shown)" if hidden > 0 else ""
-    print(f"{len(errors)} invalid row(s){more}; nothing was {what}", file=sys.stderr)
-
-
 def run_eval(args: argparse.Namespace) -> int:
-    from flip_reward.cli import EXIT_INVALID_INPUT, EXIT_JUDGE_DOWN, judge_options
-    from flip_reward.data import load_rows
-    from flip_reward.report import write_outputs
+    from flip_reward.data.loading import load_rows
+    from flip_reward.evaluation.report import write_outputs
 
     examples, invalid = read_examples(load_rows(args.input, args.split))
     if invalid:
-        print_invalid(invalid, "evaluated")
+        report_errors(invalid, f"{len(invalid)} invalid row(s); nothing was evaluated")
         return EXIT_INVALID_INPUT
     subsets = [name.strip() for item in args.subsets or [] for name in item.split(",") if name.strip()]
     try:
@@ -126,43 +111,3 @@ def summary_line(summary: MethodSummary) -> str:
             f" | examples {summary.n} | judge calls {summary.judge_calls} | failed calls {summary.failed_calls} | "
             f"examples with errors {summary.errors} | tokens {summary.prompt_tokens} prompt + "
             f"{summary.completion_tokens} completion")
-
-
-def run_rerank(args: argparse.Namespace) -> int:
-    from flip_reward.cli import EXIT_INVALID_INPUT, EXIT_JUDGE_DOWN, judge_options, write_jsonl
-    from flip_reward.data import RowError, load_rows
-
-    rows = load_rows(args.input, args.split)
-    inputs, invalid = [], []
-    for number, row in enumerate(rows, start=1):
-        try:
-            inputs.append(rerank_input(row, number))
-        except RowError as error:
-            invalid.append(error)
-    if invalid:
-        print_invalid(invalid, "reranked")
-        return EXIT_INVALID_INPUT
-    selector = BestOfN(args.method, **judge_options(args))
-    results = asyncio.run(_rerank_with_progress(selector, inputs))
-    write_jsonl(args.output, [{**row, **result.to_dict()} for row, result in zip(rows, results)])
-    unpicked = sum(result.best_index is None for result in results)
-    failed = sum(len(result.errors) for result in results)
-    print(f"rows {len(results)} | best picked {len(results) - unpicked} | no best {unpicked} | "
-          f"failed judgments {failed} | method {args.method}", file=sys.stderr)
-    if selector.scorer.judge.breaker.times_opened and unpicked == len(results):
-        print(f"error: judge {selector.scorer.judge.endpoint.description} is down "
-              f"({selector.scorer.judge.breaker.last_error}); no row was reranked", file=sys.stderr)
-        return EXIT_JUDGE_DOWN
-    return 0
-
-
-async def _rerank_with_progress(selector: BestOfN, inputs: list[tuple]) -> list[RerankResult]:
-    from tqdm import tqdm
-
-    total = sum(selector.planned_calls(responses) for _, responses in inputs)
-    try:
-        with tqdm(total=total, desc=f"rerank ({selector.method})", unit="call", file=sys.stderr) as bar:
-            return list(await asyncio.gather(*(selector.arerank(prompt, responses, bar.update)
-                                               for prompt, responses in inputs)))
-    finally:
-        await close_clients()

@@ -14,7 +14,8 @@ from collections.abc import Sequence
 
 import openai
 
-from flip_reward.transport import Completion, Endpoint, completion_from, loop_scoped
+from flip_reward.judge.loops import loop_scoped
+from flip_reward.judge.transport import Completion, Endpoint, completion_from
 
 ROUTER_MODEL = "flip-judge"
 _ALL_COOLING_DOWN = "No deployments available"

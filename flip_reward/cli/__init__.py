@@ -1,0 +1,30 @@
+"""The ``flip-reward`` command line: all argparse lives here, one module per command (score, eval, rerank, data,
+train, tiny-model); each registers its subcommand and calls into the library."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from flip_reward.cli import data, evaluate, rerank, score, tiny_model, train
+from flip_reward.cli.common import EXIT_INVALID_INPUT
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of every ``flip-reward`` subcommand."""
+    parser = argparse.ArgumentParser(prog="flip-reward", description="FLIP reward modeling for RL training of LMs.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for command in (score, tiny_model, evaluate, rerank, data, train):
+        command.register(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run a command; input it cannot use (a missing file, a broken row, a bad option value) is one ``error:``
+    line and exit status 2, not a traceback."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (OSError, ValueError) as error:  # RowError, PromptError and JudgeConfig's checks are ValueErrors
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_INVALID_INPUT

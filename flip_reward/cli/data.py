@@ -1,0 +1,75 @@
+"""``flip-reward data convert`` and ``flip-reward data check``: RLVR datasets for open-instruct."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from flip_reward.cli.common import EXIT_INVALID_INPUT, report_errors
+from flip_reward.data.loading import RowError, load_rows
+from flip_reward.data.rlvr import (
+    CONVERT_VERIFIERS,
+    check_rows,
+    describe_counts,
+    to_rlvr,
+    write_rows,
+)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``data convert`` and ``data check`` to the ``flip-reward`` command line."""
+    data = subparsers.add_parser("data", help="RLVR datasets for open-instruct: convert and check")
+    commands = data.add_subparsers(dest="data_command", required=True)
+    convert = commands.add_parser("convert", help="chat or prompt/response rows -> RLVR rows (messages, "
+                                                  "ground_truth, dataset)")
+    convert.add_argument("input", help=".jsonl, .json, .parquet file or a Hugging Face dataset name")
+    convert.add_argument("--output", "-o", required=True, help="output .jsonl or .parquet")
+    convert.add_argument("--verifier", choices=CONVERT_VERIFIERS, default="general-flip",
+                         help="value of 'dataset', i.e. the open-instruct verifier (default: %(default)s)")
+    convert.add_argument("--split", default="train", help="split of a Hugging Face dataset (default: %(default)s)")
+    convert.add_argument("--limit", type=int, help="convert only the first N rows")
+    convert.add_argument("--skip-invalid", action="store_true", help="convert valid rows, report and drop the rest")
+    convert.set_defaults(run=run_convert)
+    check = commands.add_parser("check", help="validate an RLVR file; bad rows are reported by number and field")
+    check.add_argument("input", help=".jsonl, .json, .parquet file or a Hugging Face dataset name")
+    check.add_argument("--split", default="train", help="split of a Hugging Face dataset (default: %(default)s)")
+    check.add_argument("--allow-unknown-verifiers", action="store_true",
+                       help="accept 'dataset' names open-instruct does not define at the pinned commit")
+    check.set_defaults(run=run_check)
+
+
+def run_convert(args: argparse.Namespace) -> int:
+    rows = load_rows(args.input, args.split)
+    if args.limit is not None:
+        rows = rows[: args.limit]
+    converted, invalid = [], []
+    for number, row in enumerate(rows, start=1):
+        try:
+            converted.append(to_rlvr(row, number, args.verifier))
+        except RowError as error:
+            invalid.append(error)
+    if invalid and not args.skip_invalid:
+        report_errors(invalid, f"{len(invalid)} invalid row(s); nothing was written (use --skip-invalid to convert the rest)")
+        return EXIT_INVALID_INPUT
+    if invalid:
+        report_errors(invalid, f"{len(invalid)} invalid row(s) skipped")
+    write_rows(args.output, converted)
+    print(f"wrote {len(converted)} rows to {args.output} (dataset {args.verifier})")
+    return 0
+
+
+def run_check(args: argparse.Namespace) -> int:
+    try:
+        rows = load_rows(args.input, args.split)
+    except RowError as error:
+        report_errors([error], "the file cannot be read")
+        return EXIT_INVALID_INPUT
+    verifiers, invalid = check_rows(rows, args.allow_unknown_verifiers)
+    if invalid:
+        report_errors(invalid, f"{args.input}: {len(invalid)} of {len(rows)} rows invalid")
+        return EXIT_INVALID_INPUT
+    if not rows:
+        print(f"error: {args.input} has no rows", file=sys.stderr)
+        return EXIT_INVALID_INPUT
+    print(f"{args.input}: {len(rows)} rows ok; verifiers: {describe_counts(verifiers)}")
+    return 0

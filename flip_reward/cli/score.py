@@ -1,0 +1,100 @@
+"""``flip-reward score``: FLIP rewards for (prompt, response) rows, written next to each row, with a summary line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import time
+
+from flip_reward.cli.common import (
+    EXIT_INVALID_INPUT,
+    EXIT_JUDGE_DOWN,
+    add_judge_arguments,
+    judge_options,
+    report_errors,
+    write_jsonl,
+)
+from flip_reward.core.reward import REWARD_METRICS, FlipResult, FlipReward
+from flip_reward.judge.loops import close_clients
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add ``score`` to the ``flip-reward`` subcommands."""
+    score = commands.add_parser("score", help="score (prompt, response) rows with FLIP")
+    score.add_argument("input", help=".jsonl, .json, .parquet file or a Hugging Face dataset name")
+    score.add_argument("--output", "-o", required=True, help="output JSONL: each input row plus its reward fields")
+    score.add_argument("--split", default="train", help="split of a Hugging Face dataset (default: %(default)s)")
+    score.add_argument("--reward-metric", choices=REWARD_METRICS, default="f1")
+    score.add_argument("--skip-invalid", action="store_true", help="score valid rows; invalid rows get an error")
+    add_judge_arguments(score)
+    score.set_defaults(run=run_score)
+
+
+def run_score(args: argparse.Namespace) -> int:
+    from flip_reward.data.loading import RowError, load_rows, scoring_input
+
+    rows = load_rows(args.input, args.split)
+    inputs: list[tuple | RowError] = []
+    for number, row in enumerate(rows, start=1):
+        try:
+            inputs.append(scoring_input(row, number))
+        except RowError as error:
+            inputs.append(error)
+    invalid = [item for item in inputs if isinstance(item, RowError)]
+    if invalid and not args.skip_invalid:
+        report_errors(invalid, f"{len(invalid)} invalid row(s); nothing was scored (use --skip-invalid to score "
+                               "the rest)")
+        return EXIT_INVALID_INPUT
+    flip = FlipReward(reward_metric=args.reward_metric, **judge_options(args))
+    started = time.perf_counter()
+    results = asyncio.run(score_with_progress(flip, inputs))
+    write_jsonl(args.output, [{**row, **result.to_dict()} for row, result in zip(rows, results)])
+    print_summary(results, time.perf_counter() - started, file=sys.stderr)
+    if flip.judge.breaker.times_opened and not any(result.error is None for result in results):
+        print(f"error: judge {flip.judge.endpoint.description} is down ({flip.judge.breaker.last_error}); "
+              "no row was scored", file=sys.stderr)
+        return EXIT_JUDGE_DOWN
+    return 0
+
+
+async def score_with_progress(flip: FlipReward, inputs: list) -> list[FlipResult]:
+    """Score every valid input with a progress bar; an invalid one becomes an input-error result in place."""
+    from tqdm.asyncio import tqdm
+
+    async def one(item: object) -> FlipResult:
+        if isinstance(item, Exception):
+            return FlipResult(reward=0.0, error=str(item), error_type="input")
+        return await flip.ascore_one(*item)
+
+    try:
+        return await tqdm.gather(*(one(item) for item in inputs), desc="scoring", unit="row", file=sys.stderr)
+    finally:
+        await close_clients()
+
+
+def summarize(results: list[FlipResult], seconds: float) -> dict:
+    """Counts and reward statistics of a run (failed rows count as reward 0.0, as in training)."""
+    rewards = [result.reward for result in results]
+    kinds = [result.error_type for result in results]
+    return {
+        "rows": len(results),
+        "mean_reward": statistics.fmean(rewards) if rewards else 0.0,
+        "median_reward": statistics.median(rewards) if rewards else 0.0,
+        "parse_failures": kinds.count("parse"),
+        "judge_errors": kinds.count("judge"),
+        "invalid_rows": kinds.count("input"),
+        "cached": sum(result.cached for result in results),
+        "rewards_per_s": len(results) / seconds if seconds > 0 else 0.0,
+    }
+
+
+def print_summary(results: list[FlipResult], seconds: float, file=sys.stdout) -> None:
+    summary = summarize(results, seconds)
+    print(
+        f"rows {summary['rows']} | mean reward {summary['mean_reward']:.4f} | median {summary['median_reward']:.4f} | "
+        f"parse failures {summary['parse_failures']} | judge errors {summary['judge_errors']} | "
+        f"invalid {summary['invalid_rows']} | cached {summary['cached']} | {summary['rewards_per_s']:.1f} rewards/s",
+        file=file,
+    )

@@ -1,0 +1,84 @@
+"""``flip-reward train``: GRPO with FLIP (or the pointwise LLM-judge baseline) on one machine, with TRL.
+
+The policy trains with ``trl.GRPOTrainer`` (CPU when no CUDA, else one GPU); rewards come from a judge over HTTP
+through ``flip_reward.integrations.trl`` (the one reward path). The judge is ``--judge-base-url`` when given, else a
+server this command starts with scripts/serve_judge.sh (vLLM on a GPU, transformers serve on CPU) and stops on exit,
+failure, Ctrl-C or SIGTERM. Writes OUTPUT_DIR/metrics.jsonl (one row per step), OUTPUT_DIR/reward_curve.png and
+OUTPUT_DIR/model, with a progress bar and a closing summary.
+
+Every option has an environment variable (the names scripts/train/grpo_*.sh use) and may come from a preset
+(``--preset tiny`` = configs/local_tiny.env, or a path): flag > environment > preset > built-in default.
+``tiny:SEED`` as policy or judge is a tiny random chat model built locally (flip_reward.training.tiny_model), no download.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from flip_reward.cli.common import EXIT_INTERRUPTED, EXIT_INVALID_INPUT, EXIT_RUN_FAILED
+from flip_reward.core.reward import REWARD_METRICS
+from flip_reward.data.mixes import DatasetError, load_mix, verifier_note
+from flip_reward.training.config import (
+    OPTIONS,
+    REWARDS,
+    SettingsError,
+    plan_lines,
+    resolve,
+    tiny_seed,
+)
+from flip_reward.training.job import log
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``train`` to the ``flip-reward`` command line."""
+    parser = subparsers.add_parser("train", help="GRPO with FLIP (or the pointwise baseline) on this machine (TRL)",
+                                   description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", help="configs/local_NAME.env (tiny, 1gpu) or a path; env LOCAL_PRESET")
+    parser.add_argument("--dry-run", action="store_true", help="resolve the settings, check the data, print the plan")
+    for option in OPTIONS:
+        env = f" [env {option.env}]" if option.env else ""
+        default = "computed" if callable(option.default) else option.default
+        help_text = f"{option.help} (default: {default}){env}".replace("%", "%%")
+        if option.kind == "bool":
+            parser.add_argument(option.flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+        else:
+            choices = {"--reward": REWARDS, "--reward-metric": REWARD_METRICS}.get(option.flag)
+            parser.add_argument(option.flag, default=None, choices=choices, help=help_text)
+    parser.set_defaults(run=run_train)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    try:
+        settings = resolve(args)
+        for name in (settings.model, settings.judge):
+            tiny_seed(name)
+        rows, report = load_mix(settings.datasets, settings.dataset_splits)
+    except (SettingsError, DatasetError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_INVALID_INPUT
+    for line in plan_lines(settings, report, len(rows)):
+        log(line)
+    note = verifier_note(rows, settings.reward)
+    if note:
+        log(note)
+    if args.dry_run:
+        return 0
+    from flip_reward.serving.judge_server import JudgeServerError, exit_on_signals
+    from flip_reward.training.job import run_job
+
+    exit_on_signals()
+    try:
+        return run_job(settings, rows)
+    except (SettingsError, JudgeServerError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_RUN_FAILED
+    except KeyboardInterrupt:
+        log("interrupted")
+        return EXIT_INTERRUPTED
+    except SystemExit as stop:  # SIGTERM/SIGHUP, turned into SystemExit by exit_on_signals
+        log(f"stopped by a signal (exit status {stop.code})")
+        raise

@@ -1,0 +1,73 @@
+"""The base every judge-backed method specialises (FlipReward and the LLM-as-a-judge baselines): it owns the judge
+client and the context guard, turns a judge call into a result or a failure of the method's result type, and
+gives the per-response methods their batch and sync entry points."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from typing import Generic, TypeVar
+
+from flip_reward.core.context import ContextGuard
+from flip_reward.core.results import Judgment
+from flip_reward.judge.client import (
+    DEFAULT_JUDGE_MODEL,
+    Judge,
+    JudgeConfig,
+    JudgeError,
+    JudgeResponse,
+)
+from flip_reward.judge.loops import run_sync
+
+R = TypeVar("R", bound=Judgment)
+
+
+class JudgeMethod(Generic[R]):
+    """A judge, its context guard and its result type ``result_type``; ``schema`` is the JSON schema asked for with
+    ``structured_output``. ``max_context_length`` and ``tokenizer`` drive the context guard; every other keyword
+    is a JudgeConfig field."""
+
+    result_type: type[R]
+    schema: dict
+
+    def __init__(self, judge_model: str = DEFAULT_JUDGE_MODEL, api_base: str | None = None, *,
+                 max_context_length: int = 8192, tokenizer: str | None = None, structured_output: bool = False,
+                 **judge_options: object):
+        schema = self.schema if structured_output else None
+        self.judge = Judge(JudgeConfig(model=judge_model, api_base=api_base, response_schema=schema, **judge_options))
+        self.context_guard = ContextGuard.for_judge(self.judge, max_context_length, tokenizer)
+        self.context_guard.prepare()
+
+    def __setstate__(self, state: dict) -> None:
+        """Unpickled (e.g. in a Ray actor): get the tokenizer ready before the first reward, off the event loop."""
+        self.__dict__.update(state)
+        self.context_guard.prepare()
+
+    def failure(self, error_type: str, error: str, response: JudgeResponse | None = None) -> R:
+        """A result that failed at stage ``error_type`` ("input", "judge" or "parse"), with the answer's cost."""
+        return self.result_type(error=error, error_type=error_type, **(response.usage() if response else {}))
+
+    async def ask(self, messages: list[dict], parse: Callable[[str], object]) -> JudgeResponse | R:
+        """The judge's answer with ``parsed`` set, or the failure result when the request failed."""
+        try:
+            return await self.judge.complete(messages, parse)
+        except JudgeError as error:
+            return self.failure("judge", str(error))
+
+
+class ResponseScorer(JudgeMethod[R]):
+    """A method that scores each (prompt, response) on its own: ``ascore_one`` is the method, ``ascore`` and
+    ``score`` run it over a batch, in input order, never raising for a bad item or a judge failure."""
+
+    async def ascore_one(self, prompt: object, response: str) -> R:
+        raise NotImplementedError
+
+    async def ascore(self, prompts: Sequence[object], responses: Sequence[str]) -> list[R]:
+        """One result per (prompt, response), in input order."""
+        if len(prompts) != len(responses):
+            raise ValueError(f"got {len(prompts)} prompts but {len(responses)} responses")
+        return list(await asyncio.gather(*(self.ascore_one(p, r) for p, r in zip(prompts, responses))))
+
+    def score(self, prompts: Sequence[object], responses: Sequence[str]) -> list[R]:
+        """Synchronous ``ascore``; inside a running event loop it runs on a worker thread with its own loop."""
+        return run_sync(lambda: self.ascore(prompts, responses))

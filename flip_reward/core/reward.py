@@ -1,0 +1,105 @@
+"""FlipReward: the one path from (prompt, response) to a FLIP reward, shared by the CLI, open-instruct and TRL.
+
+prompt --split_conversation--> (context, instruction); response --final_answer, FLIP prompts--> judge --parse-->
+inferred instruction; reward = F1(inferred, instruction). A failure of any stage gives reward 0.0 with ``error``
+set and never raises to the caller, because one bad sample must not crash a training step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from flip_reward.core.conversation import PromptError, split_conversation
+from flip_reward.core.method import ResponseScorer
+from flip_reward.core.metrics import f1_score
+from flip_reward.core.parsing import parse_flip_answer
+from flip_reward.core.results import Judgment
+from flip_reward.core.thinking import final_answer
+from flip_reward.judge.client import DEFAULT_JUDGE_MODEL
+from flip_reward.prompts import chat_messages
+
+REWARD_METRICS = ("f1", "precision", "recall")
+FLIP_SCHEMA = {
+    "type": "object",
+    "properties": {"REASONING": {"type": "string"}, "INFERRED INSTRUCTION": {"type": "string"}},
+    "required": ["REASONING", "INFERRED INSTRUCTION"],
+}
+
+
+@dataclass(frozen=True)
+class FlipResult(Judgment):
+    """One FLIP reward and how it came about (see Judgment for the error and cost fields); 0.0 on failure."""
+
+    reward: float = 0.0
+    f1: float = 0.0
+    precision: float = 0.0
+    recall: float = 0.0
+    inferred_instruction: str | None = None
+
+
+def joined(messages: list[dict[str, str]]) -> str:
+    """The text of a chat request, for the context guard's size checks."""
+    return "\n".join(message["content"] for message in messages)
+
+
+def parse_inferred(text: str) -> tuple[str, str | None] | None:
+    """(inferred instruction, reasoning) of a judge answer, or None when it holds no inferred instruction."""
+    inferred, reasoning = parse_flip_answer(text)
+    return None if inferred is None else (inferred, reasoning)
+
+
+class FlipReward(ResponseScorer[FlipResult]):
+    """Scores responses by how well a judge can infer the instruction behind them (FLIP, arXiv 2602.13551).
+
+    ``reward_metric`` picks what becomes ``reward`` ("f1" by default; "recall" or "precision" for ablations).
+    ``max_context_length`` and ``tokenizer`` drive the context guard; ``think_prefilled`` says the policy's chat
+    template opens ``<think>`` itself (see ``final_answer``); every other keyword is a JudgeConfig field.
+
+    >>> flip = FlipReward(judge_model="hosted_vllm/my-judge", api_base="http://127.0.0.1:8000/v1")
+    >>> flip.judge.config.max_concurrency, flip.reward_metric
+    (64, 'f1')
+    """
+
+    result_type = FlipResult
+    schema = FLIP_SCHEMA
+
+    def __init__(self, judge_model: str = DEFAULT_JUDGE_MODEL, api_base: str | None = None, *,
+                 reward_metric: str = "f1", think_prefilled: bool = False, **options: object):
+        if reward_metric not in REWARD_METRICS:
+            raise ValueError(f"reward_metric must be one of {REWARD_METRICS}, got {reward_metric!r}")
+        super().__init__(judge_model, api_base, **options)
+        self.reward_metric = reward_metric
+        self.think_prefilled = think_prefilled
+
+    def judge_messages(self, context: str, response: str) -> list[dict[str, str]]:
+        """The FLIP request for one response, its middle trimmed when it would overflow the judge's context."""
+        messages = chat_messages("FLIP_SYSTEM", "FLIP_USER", context=context, response=response)
+        if self.context_guard.surely_fits(joined(messages)):
+            return messages
+        overhead = joined(chat_messages("FLIP_SYSTEM", "FLIP_USER", context=context, response=""))
+        fitted = self.context_guard.fit(response, overhead)
+        return chat_messages("FLIP_SYSTEM", "FLIP_USER", context=context, response=fitted)
+
+    async def ascore_one(self, prompt: object, response: str) -> FlipResult:
+        """The reward of one response to ``prompt``; never raises."""
+        try:
+            context, instruction = split_conversation(prompt)
+        except PromptError as error:
+            return self.failure("input", f"prompt: {error}")
+        if not isinstance(response, str):
+            return self.failure("input", f"response must be a string, got {type(response).__name__}")
+        answer = final_answer(response, self.think_prefilled)
+        if not answer:
+            return self.failure("input", "response is empty once reasoning is removed")
+        messages = await asyncio.to_thread(self.judge_messages, context, answer) \
+            if self.context_guard.may_overflow(len(answer)) else self.judge_messages(context, answer)
+        judged = await self.ask(messages, parse_inferred)
+        if isinstance(judged, FlipResult):
+            return judged
+        if judged.parsed is None:
+            return self.failure("parse", f"no inferred instruction in judge output: {judged.text[:200]!r}", judged)
+        inferred, reasoning = judged.parsed
+        scores = f1_score(inferred, instruction)
+        return FlipResult(reward=scores[self.reward_metric], **scores, inferred_instruction=inferred,
+                          reasoning=reasoning, **judged.usage())

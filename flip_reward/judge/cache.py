@@ -1,0 +1,164 @@
+"""Judge answer cache: an LRU in memory, optionally backed by a JSON-only SQLite file that processes share.
+
+Keys digest everything that determines an answer: the server(s) asked, the model, the messages and the sampling
+parameters. The Judge stores only answers the method could use, so a judge that answered badly once is asked again.
+Disk entries are JSON text, never pickles (whoever can write the cache directory must not be able to run code in
+the trainer); the directory is created private (0700). A disk error degrades that one call to a miss (logged once);
+an entry of another shape is a miss. Disk I/O runs off the event loop (``aget``/``aput``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import os
+import sqlite3
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+
+logger = logging.getLogger("flip_reward")
+
+DEFAULT_CACHE_SIZE = 4096
+DB_NAME = "answers.sqlite3"
+ENTRY_FIELDS = {"text": str, "prompt_tokens": int, "completion_tokens": int}
+
+
+def request_key(servers: Sequence[str | None], model: str, messages: list[dict], params: dict) -> str:
+    """A stable digest of everything that determines the judge's answer, the server(s) asked included."""
+    payload = json.dumps({"servers": list(servers), "model": model, "messages": messages, "params": params},
+                         sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def valid_entry(value: object) -> bool:
+    """Whether ``value`` has the shape of a cached answer (anything else read from disk is a miss)."""
+    return (isinstance(value, dict) and value.keys() == ENTRY_FIELDS.keys()
+            and all(type(value[name]) is kind for name, kind in ENTRY_FIELDS.items()))
+
+
+class DiskStore:
+    """Answers as JSON text in one SQLite table under a private directory; safe to share between processes."""
+
+    def __init__(self, directory: str):
+        self.directory = directory
+        self._connection: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+        self._warned = False
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._connection is None:
+            path = Path(self.directory)
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
+            connection = sqlite3.connect(path / DB_NAME, timeout=30, check_same_thread=False)
+            connection.execute("CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            connection.commit()
+            self._connection = connection
+        return self._connection
+
+    def get(self, key: str) -> dict | None:
+        row = self._guarded(lambda c: c.execute("SELECT value FROM answers WHERE key = ?", (key,)).fetchone())
+        if not row:
+            return None
+        try:
+            value = json.loads(row[0])
+        except (TypeError, ValueError):
+            return None
+        return value if valid_entry(value) else None
+
+    def put(self, key: str, value: dict) -> None:
+        text = json.dumps(value, ensure_ascii=False)
+
+        def write(connection: sqlite3.Connection) -> None:
+            connection.execute("INSERT OR REPLACE INTO answers (key, value) VALUES (?, ?)", (key, text))
+            connection.commit()
+
+        self._guarded(write)
+
+    def _guarded(self, operation):
+        """``operation(connection)``, or None when the disk fails (this call only; logged once)."""
+        try:
+            with self._lock:
+                return operation(self._connect())
+        except (OSError, sqlite3.Error) as error:
+            if not self._warned:
+                logger.warning("judge cache %s failed (%s: %s); that answer is not cached", self.directory,
+                               type(error).__name__, error)
+                self._warned = True
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None  # reconnect next time: the failure may be transient
+            return None
+
+
+class ResponseCache:
+    """An LRU of up to ``max_entries`` answers in memory (0 keeps none), backed by ``DiskStore`` when ``path`` is
+    given. Thread-safe; pickles by its settings."""
+
+    def __init__(self, path: str | os.PathLike | None = None, max_entries: int = DEFAULT_CACHE_SIZE):
+        if max_entries < 0:
+            raise ValueError(f"max_entries must be >= 0, got {max_entries!r}")
+        self.path = str(path) if path else None
+        self.max_entries = max_entries
+        self._memory: OrderedDict[str, dict] = OrderedDict()
+        self._lock = threading.Lock()
+        self._disk = DiskStore(self.path) if self.path else None
+
+    def __getstate__(self) -> dict:
+        return {"path": self.path, "max_entries": self.max_entries}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(**state)
+
+    def __len__(self) -> int:
+        return len(self._memory)
+
+    def get(self, key: str) -> dict | None:
+        """The cached answer for ``key``, from memory or disk, or None."""
+        value = self._from_memory(key)
+        if value is None and self._disk is not None:
+            value = self._disk.get(key)
+            if value is not None:
+                self._remember(key, value)
+        return value
+
+    def put(self, key: str, value: dict) -> None:
+        """Store an answer (``text``, ``prompt_tokens``, ``completion_tokens``) in memory and on disk."""
+        if not valid_entry(value):
+            raise ValueError(f"not a cache entry: {value!r}"[:200])
+        self._remember(key, value)
+        if self._disk is not None:
+            self._disk.put(key, value)
+
+    async def aget(self, key: str) -> dict | None:
+        """``get`` with the disk read on a worker thread (a memory hit stays on the loop)."""
+        value = self._from_memory(key)
+        if value is None and self._disk is not None:
+            value = await asyncio.to_thread(self.get, key)
+        return value
+
+    async def aput(self, key: str, value: dict) -> None:
+        """``put`` with the disk write on a worker thread."""
+        if self._disk is None:
+            self.put(key, value)
+        else:
+            await asyncio.to_thread(self.put, key, value)
+
+    def _from_memory(self, key: str) -> dict | None:
+        with self._lock:
+            value = self._memory.get(key)
+            if value is not None:
+                self._memory.move_to_end(key)
+            return value
+
+    def _remember(self, key: str, value: dict) -> None:
+        if not self.max_entries:
+            return
+        with self._lock:
+            self._memory[key] = value
+            self._memory.move_to_end(key)
+            while len(self._memory) > self.max_entries:
+                self._memory.popitem(last=False)

@@ -1,0 +1,82 @@
+"""One local GRPO run: build or find the models, get a judge (started here unless given), train, report.
+
+The policy trains with ``trl.GRPOTrainer`` (CPU when no CUDA, else one GPU); rewards come from a judge over HTTP
+through ``flip_reward.integrations.trl`` (the one reward path). The judge is ``--judge-base-url`` when given, else a
+server started with scripts/serve_judge.sh (vLLM on a GPU, transformers serve on CPU) and stopped on exit,
+failure, Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import SimpleNamespace
+
+from flip_reward.training.config import SettingsError, tiny_seed
+
+
+def log(message: str) -> None:
+    print(f"train: {message}", file=sys.stderr, flush=True)
+
+
+def materialize(name: str, models_dir: Path, role: str) -> str:
+    """A model name or directory the trainer/server can load: ``tiny:N`` is built under ``models_dir``."""
+    seed = tiny_seed(name)
+    if seed is None:
+        return name
+    from flip_reward.training.tiny_model import build_tiny_chat_model
+
+    return str(build_tiny_chat_model(models_dir / f"{role}-tiny-{seed}", seed=seed).resolve())
+
+
+def check_reachable(base_url: str, timeout: float = 10.0) -> None:
+    """Raise SettingsError when nothing answers HTTP at ``base_url`` (any HTTP status counts as an answer)."""
+    try:
+        urllib.request.urlopen(base_url.rstrip("/") + "/models", timeout=timeout).close()
+    except urllib.error.HTTPError:
+        return
+    except (urllib.error.URLError, OSError) as error:
+        raise SettingsError(f"the judge at {base_url} is unreachable ({error})") from None
+
+
+def run_job(s: SimpleNamespace, rows: list[dict]) -> int:
+    """Build or find the models, get a judge (started here unless given), train, report."""
+    from flip_reward.serving.judge_server import ManagedJudgeServer, served_model
+    from flip_reward.training.loop import make_reward, train
+
+    output_dir = Path(s.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    quiet_libraries()
+    with contextlib.ExitStack() as stack:
+        judge_target = materialize(s.judge, output_dir / "models", "judge")
+        judge_model = f"hosted_vllm/{judge_target}" if tiny_seed(s.judge) is not None else s.judge
+        tokenizer = s.judge_tokenizer or (judge_target if tiny_seed(s.judge) is not None else None)
+        api_base = s.judge_base_url
+        if api_base:
+            api_base = api_base.split(",")[0].strip()
+            if "," in s.judge_base_url:
+                log(f"several judge URLs given: the local trainer uses the first, {api_base}")
+            check_reachable(api_base)
+        else:
+            server = ManagedJudgeServer(served_model(judge_model), output_dir / "judge", s.judge_port,
+                                        s.judge_server_args, s.judge_start_timeout)
+            log(f"starting the judge {server.model} (log: {server.log_file})")
+            api_base = stack.enter_context(server).url
+            tokenizer = tokenizer or server.model  # loaded from local files only (context guard), else estimated
+        log(f"judge: {judge_model} at {api_base}")
+        reward = make_reward(s, judge_model, api_base, tokenizer)
+        policy = materialize(s.model, output_dir / "models", "policy")
+        return train(s, policy, rows, reward, output_dir)
+
+
+def quiet_libraries() -> None:
+    """Keep the run's own progress bar the only one: no weight-loading bars, warnings only."""
+    import transformers
+
+    transformers.utils.logging.set_verbosity_warning()
+    transformers.utils.logging.disable_progress_bar()
+
+
