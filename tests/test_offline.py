@@ -20,8 +20,11 @@ socket.getaddrinfo = lambda host, *a, **k: (_ for _ in ()).throw(AssertionError(
 CHECK = GUARD + """
 import sys
 import flip_reward
-assert "litellm" not in sys.modules and "transformers" not in sys.modules, "heavy imports at package import"
+heavy = ("litellm", "openai", "aiohttp", "transformers")
+assert not [name for name in heavy if name in sys.modules], "heavy imports at package import"
 flip = flip_reward.FlipReward("hosted_vllm/judge", "http://127.0.0.1:9/v1")
+# constructing a judge imports the HTTP clients, so that the first reward does not do it on the event loop
+assert all(name in sys.modules for name in ("litellm", "openai", "aiohttp")), "HTTP clients not ready"
 from flip_reward.evaluation.baselines import PointwiseJudgeReward
 PointwiseJudgeReward("openai/gpt-4o-mini", None)
 print("offline ok")

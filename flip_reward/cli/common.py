@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from flip_reward.judge.cache import DEFAULT_CACHE_SIZE
 from flip_reward.judge.client import DEFAULT_JUDGE_MODEL
 
 EXIT_RUN_FAILED = 1
@@ -31,6 +32,8 @@ def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
     judge.add_argument("--seed", type=int)
     judge.add_argument("--tokenizer", help="local path or cached name of the judge tokenizer (context guard)")
     judge.add_argument("--cache", metavar="DIR", help="on-disk cache of judge answers, shared across runs")
+    judge.add_argument("--cache-size", type=int, default=DEFAULT_CACHE_SIZE,
+                       help="judge answers kept in memory, 0 for none (default: %(default)s)")
     judge.add_argument("--structured-output", action="store_true", help="ask the server for JSON-schema output")
     judge.add_argument("--no-thinking", action="store_true", help="chat_template_kwargs enable_thinking=false")
 
@@ -41,8 +44,8 @@ def judge_options(args: argparse.Namespace) -> dict:
         "judge_model": args.judge, "api_base": args.api_base, "max_concurrency": args.concurrency,
         "timeout": args.timeout, "retries": args.retries, "temperature": args.temperature,
         "max_tokens": args.max_tokens, "max_context_length": args.max_context_length, "seed": args.seed,
-        "tokenizer": args.tokenizer, "cache_dir": args.cache, "structured_output": args.structured_output,
-        "disable_thinking": args.no_thinking,
+        "tokenizer": args.tokenizer, "cache_dir": args.cache, "cache_size": args.cache_size,
+        "structured_output": args.structured_output, "disable_thinking": args.no_thinking,
     }
 
 

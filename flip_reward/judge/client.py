@@ -19,7 +19,6 @@ import tenacity
 from flip_reward.judge.breaker import CircuitBreaker, JudgeUnavailableError
 from flip_reward.judge.cache import DEFAULT_CACHE_SIZE, ResponseCache, request_key
 from flip_reward.judge.loops import loop_scoped
-from flip_reward.judge.routing import RouterTransport
 from flip_reward.judge.transport import Endpoint, MalformedResponseError, Transport
 
 DEFAULT_JUDGE_MODEL = "hosted_vllm/Qwen/Qwen3-4B"
@@ -156,13 +155,15 @@ class Judge:
         self._params = self.config.request_params()
         self._token = object()  # this judge's key in the per-loop registry
 
-    def _connect(self) -> tuple[Endpoint, Transport | RouterTransport]:
+    def _connect(self) -> tuple[Endpoint, Transport]:
         """The resolved endpoint (naming every server, for messages) and the transport that reaches it."""
         config = self.config
         endpoint = Endpoint.resolve(config.model, config.api_base or next(iter(config.api_bases), None),
                                     config.api_key)
         if len(config.api_bases) < 2:
             return endpoint, Transport(endpoint, config.timeout, config.use_litellm)
+        from flip_reward.judge.routing import RouterTransport
+
         transport = RouterTransport(endpoint, config.api_bases, config.timeout, config.routing_strategy)
         return dataclasses.replace(endpoint, api_base=", ".join(config.api_bases)), transport
 

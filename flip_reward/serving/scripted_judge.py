@@ -25,9 +25,10 @@ _REPLY_BLOCK = re.compile(r"<reply>\n(.*)\n</reply>", re.DOTALL)
 class Reply:
     """What the server does with one request: answer ``content`` after ``delay`` seconds, or inject a fault.
     ``content=None`` answers no text with ``finish_reason: "length"``, as vLLM does for a judge that used up its
-    tokens while thinking."""
+    tokens while thinking; ``finish_reason`` overrides what is reported (e.g. "length" for an answer cut off)."""
 
     content: str | None = ""
+    finish_reason: str | None = None
     status: int = 200
     delay: float = 0.0
     garbage: bool = False
@@ -48,12 +49,12 @@ def judged_response(request: dict) -> str:
     return match.group(1) if match else ""
 
 
-def completion_body(request: dict, content: str | None) -> dict:
+def completion_body(request: dict, content: str | None, finish_reason: str | None = None) -> dict:
     """An OpenAI ``chat.completion`` body answering ``content`` (None: no text, cut at ``max_tokens``), with word
-    counts as token usage."""
+    counts as token usage; ``finish_reason`` defaults to "stop" for text and "length" for none."""
     prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in request.get("messages", []))
     completion_tokens = len(content.split()) if content is not None else request.get("max_tokens", 0)
-    finish_reason = "stop" if content is not None else "length"
+    finish_reason = finish_reason or ("stop" if content is not None else "length")
     return {
         "id": "chatcmpl-scripted",
         "object": "chat.completion",
@@ -131,9 +132,10 @@ class ScriptedJudgeServer:
         if reply.garbage:
             return web.Response(text="<html>upstream proxy error", content_type="application/json")
         if reply.status != 200:
-            error = {"error": {"message": f"scripted status {reply.status}", "code": reply.status}}
+            message = reply.content or f"scripted status {reply.status}"
+            error = {"error": {"message": message, "code": reply.status}}
             return web.json_response(error, status=reply.status)
-        return web.json_response(completion_body(body, reply.content))
+        return web.json_response(completion_body(body, reply.content, reply.finish_reason))
 
     async def _models(self, request: web.Request) -> web.Response:
         return web.json_response({"object": "list", "data": [{"id": "scripted", "object": "model"}]})
