@@ -1,12 +1,21 @@
-"""Tests for flip_reward.core.parsing: a corpus of well-formed and malformed judge outputs with exact expected values."""
+"""Tests for flip_reward.core.parsing: a corpus of well-formed and malformed judge outputs, exact expected values."""
 
 from __future__ import annotations
 
+import json
 import random
+import re
 
 import pytest
+from flip_reward.prompts import render
 
-from flip_reward.core.parsing import extract_field, parse_inferred_instruction, parse_reasoning
+from flip_reward.core.parsing import (
+    INSTRUCTION_KEYS,
+    extract_field,
+    parse_flip_answer,
+    parse_inferred_instruction,
+    parse_reasoning,
+)
 
 HAIKU = "Write a haiku about rain."
 REF = '{"REASONING": "The response is a haiku about rain.", "INFERRED INSTRUCTION": "Write a haiku about rain."}'
@@ -202,6 +211,343 @@ def test_parse_inferred_instruction(text: str, expected: str | None) -> None:
 
 def test_case_ids_are_unique() -> None:
     assert len({c[0] for c in INSTRUCTION_CASES}) == len(INSTRUCTION_CASES)
+    for cases in SHAPE_CASES.values():
+        assert len({c[0] for c in cases}) == len(cases)
+
+
+# --- answer shapes beyond the template: one list of variants per shape, each read by parse_inferred_instruction
+
+XML_TAG_CASES = [
+    (
+        "snake_case_pair",
+        "<reasoning>It is a haiku.</reasoning>\n<inferred_instruction>Write a haiku about rain.</inferred_instruction>",
+        HAIKU,
+    ),
+    (
+        "spaced_uppercase",
+        "<REASONING>r</REASONING>\n<INFERRED INSTRUCTION>Write a haiku about rain.</INFERRED INSTRUCTION>",
+        HAIKU,
+    ),
+    ("hyphen_mixed_case", "<Inferred-Instruction>Write a haiku about rain.</inferred-instruction>", HAIKU),
+    ("padded_tag_names", "< inferred_instruction >Write a haiku about rain.</ inferred_instruction >", HAIKU),
+    ("bare_instruction_tag", "<instruction>\nWrite a haiku about rain.\n</instruction>", HAIKU),
+    (
+        "multiline_content",
+        "<inferred_instruction>\nList:\n1. apples\n2. pears\n</inferred_instruction>",
+        "List:\n1. apples\n2. pears",
+    ),
+    ("quoted_content", '<inferred_instruction>"Write a haiku about rain."</inferred_instruction>', HAIKU),
+    ("prose_around", f"Here it is:\n<inferred_instruction>{HAIKU}</inferred_instruction>\nThanks!", HAIKU),
+    ("fenced", f"```xml\n<reasoning>r</reasoning>\n<inferred_instruction>{HAIKU}</inferred_instruction>\n```", HAIKU),
+    ("truncated_unclosed", "<reasoning>r</reasoning>\n<inferred_instruction>Write a haiku ab", "Write a haiku ab"),
+    (
+        "truncated_unclosed_multiline",
+        "<reasoning>r</reasoning>\n<INFERRED_INSTRUCTION>\nWrite a haiku.\nMake it  \n",
+        "Write a haiku.\nMake it",
+    ),
+    ("unclosed_before_next_tag", f"<inferred_instruction>{HAIKU}\n<reasoning>r</reasoning>", HAIKU),
+    ("last_element_wins", "<instruction>Draft.</instruction>\n<instruction>Final.</instruction>", "Final."),
+    (
+        "content_with_html",
+        "<inferred_instruction>Explain what <div> does in HTML.</inferred_instruction>",
+        "Explain what <div> does in HTML.",
+    ),
+    (
+        "content_with_json",
+        '<inferred_instruction>Return {"name": "x"} as YAML.</inferred_instruction>',
+        'Return {"name": "x"} as YAML.',
+    ),
+    (
+        "tag_mentioned_in_reasoning",
+        f"<reasoning>The reply uses <instruction> tags.</reasoning>\n<instruction>{HAIKU}</instruction>",
+        HAIKU,
+    ),
+    (
+        "label_inside_reasoning_tag",
+        "<reasoning>The user said:\nInstruction: fake</reasoning>\n<inferred_instruction>Write a haiku ab",
+        "Write a haiku ab",
+    ),
+    (
+        "json_inside_reasoning_tag",
+        f'<reasoning>Not {{"INFERRED INSTRUCTION": "fake"}}.</reasoning>\n<instruction>{HAIKU}</instruction>',
+        HAIKU,
+    ),
+    ("tag_in_json_value_kept", '{"INFERRED INSTRUCTION": "Explain the <instruction> tag."}',
+     "Explain the <instruction> tag."),
+    ("tag_in_label_value_kept", "INSTRUCTION: Explain the <instruction> tag.", "Explain the <instruction> tag."),
+    ("tags_inside_json_string", '{"REASONING": "It uses <instruction>fake</instruction> tags."}', None),
+    ("only_reasoning_tag", "<reasoning>It is a haiku.</reasoning>", None),
+    ("empty_element", "<inferred_instruction>  </inferred_instruction>", None),
+    ("unknown_tag", f"<reply>{HAIKU}</reply>", None),
+]
+
+_TWICE = json.dumps(REF)  # the reference answer as a JSON string literal: "{\"REASONING\": ...}"
+DOUBLE_ENCODED_CASES = [
+    (
+        "literal",
+        '"{\\"REASONING\\": \\"r\\", \\"INFERRED INSTRUCTION\\": \\"Write a haiku about rain.\\"}"',
+        HAIKU,
+    ),
+    ("dumps_twice", _TWICE, HAIKU),
+    ("pretty_printed", json.dumps(json.dumps(json.loads(REF), indent=2)), HAIKU),
+    ("padded", f"\n  {_TWICE}  \n", HAIKU),
+    ("fenced_json", f"```json\n{_TWICE}\n```", HAIKU),
+    ("fenced_bare", f"```\n{_TWICE}\n```", HAIKU),
+    ("trailing_prose", f"{_TWICE}\n\nHope this helps!", HAIKU),
+    ("after_thinking", f"<think>hmm</think>\n{_TWICE}", HAIKU),
+    ("encoded_three_times", json.dumps(_TWICE), HAIKU),
+    ("truncated", _TWICE[:-8], "Write a haiku about r"),
+    ("truncated_inside_escape", _TWICE[:-7], "Write a haiku about ra"),
+    ("escapes_inside", json.dumps('{"INFERRED INSTRUCTION": "List:\\n1. apples"}'), "List:\n1. apples"),
+    ("array_wrapped", json.dumps(f"[{REF}]"), HAIKU),
+    ("quoted_prose_untouched", f'"{HAIKU}"', None),
+    ("quoted_broken_json", '"{not json"', None),
+    ("literal_then_label_kept", '"{name}" is a placeholder.\nINFERRED INSTRUCTION: Fill in {name}.', "Fill in {name}."),
+]
+
+CURLY_QUOTE_CASES = [
+    ("double_curly", "{“INFERRED INSTRUCTION”: “Write a haiku about rain.”}", HAIKU),
+    ("double_curly_two_keys", "{“REASONING”: “r”, “INFERRED INSTRUCTION”: “Write a haiku about rain.”}", HAIKU),
+    (
+        "apostrophe_kept_in_double_curly",
+        "{“REASONING”: “The reply’s tone is calm.”, “INFERRED INSTRUCTION”: “Write a poem about the sea’s moods”}",
+        "Write a poem about the sea’s moods",
+    ),
+    ("single_curly", "{‘INFERRED INSTRUCTION’: ‘Write a haiku about rain.’}", HAIKU),
+    (
+        "apostrophe_kept_in_single_curly",
+        "{‘REASONING’: ‘r’, ‘INFERRED INSTRUCTION’: ‘Write a poem about the sea’s moods’}",
+        "Write a poem about the sea’s moods",
+    ),
+    (
+        "straight_apostrophe_in_single_curly",
+        "{‘INFERRED INSTRUCTION’: ‘Write a poem about the sea's moods’}",
+        "Write a poem about the sea's moods",
+    ),
+    ("curly_value_straight_key", '{"REASONING": "r", "INFERRED INSTRUCTION": “Write a haiku about rain.”}', HAIKU),
+    ("pretty_missing_commas", "{\n  “REASONING”: “r”\n  “INFERRED INSTRUCTION”: “Write a haiku about rain.”\n}", HAIKU),
+    ("fenced", "```json\n{“REASONING”: “r”, “INFERRED INSTRUCTION”: “Write a haiku about rain.”}\n```", HAIKU),
+    ("truncated", "{“REASONING”: “r”, “INFERRED INSTRUCTION”: “Write a haiku ab", "Write a haiku ab"),
+    (
+        "curly_inside_valid_json_kept",
+        '{"INFERRED INSTRUCTION": "Write a story titled “The Last Leaf”, for kids."}',
+        "Write a story titled “The Last Leaf”, for kids.",
+    ),
+    ("plain_label", "“Inferred instruction”: “Write a haiku about rain.”", HAIKU),
+    ("braceless_pairs", "“REASONING”: “r”,\n“INFERRED INSTRUCTION”: “Write a haiku about rain.”", HAIKU),
+    ("plain_value", "Inferred instruction: “Write a haiku about rain.”", HAIKU),
+    ("plain_single_value", "Inferred instruction: ‘Write a poem about the sea’s moods’",
+     "Write a poem about the sea’s moods"),
+]
+
+DASH_AND_NUMBERED_LABEL_CASES = [
+    ("hyphen", "INFERRED INSTRUCTION - Write a haiku about rain.", HAIKU),
+    ("double_hyphen", "Inferred instruction -- Write a haiku about rain.", HAIKU),
+    ("em_dash", "Inferred instruction — Write a haiku about rain.", HAIKU),
+    ("en_dash_unspaced", "Inferred instruction–Write a haiku about rain.", HAIKU),
+    ("bold_then_dash", "**Inferred instruction** — Write a haiku about rain.", HAIKU),
+    ("after_dash_reasoning", "Reasoning - It is a haiku.\nInferred instruction - Write a haiku about rain.", HAIKU),
+    ("stops_at_dash_label", "INFERRED INSTRUCTION - Write a haiku about rain.\nREASONING - r", HAIKU),
+    ("numbered_dot", "1. Reasoning: r\n2. Inferred Instruction: Write a haiku about rain.", HAIKU),
+    ("numbered_paren_bold", "1) **Reasoning**: r\n2) **Inferred instruction**: Write a haiku about rain.", HAIKU),
+    ("numbered_parenthesised", "(2) Inferred instruction: Write a haiku about rain.", HAIKU),
+    ("bold_around_number", "**2. Inferred instruction:** Write a haiku about rain.", HAIKU),
+    ("numbered_heading", "## 2. Inferred Instruction\nWrite a haiku about rain.", HAIKU),
+    ("numbered_dash", "2. Inferred instruction — Write a haiku about rain.", HAIKU),
+    ("stops_at_numbered_label", "1. Inferred instruction: Write a haiku about rain.\n2. Confidence: high", HAIKU),
+    ("hyphen_bullet", "- Reasoning: r\n- Inferred instruction: Write a haiku about rain.", HAIKU),
+    ("round_bullet", "• Reasoning: r\n• Inferred instruction: Write a haiku about rain.", HAIKU),
+    ("dash_mid_sentence", "The inferred instruction - as far as I can tell - is about rain.", None),
+    ("dash_after_other_words", "My guess at the instruction — a haiku about rain.", None),
+    ("hyphenated_word", "Instruction-tuned models - like me - write haikus.", None),
+    ("indented_sentence", "  Clearly the instruction - a haiku - is short.", None),
+]
+
+INVENTED_KEY_CASES = [
+    ("prompt", '{"REASONING": "r", "prompt": "Write a haiku about rain."}', HAIKU),
+    ("original_instruction", '{"REASONING": "r", "ORIGINAL INSTRUCTION": "Write a haiku about rain."}', HAIKU),
+    ("original_prompt_snake", '{"original_prompt": "Write a haiku about rain."}', HAIKU),
+    ("inferred_prompt", '{"Inferred Prompt": "Write a haiku about rain."}', HAIKU),
+    ("user_instruction", '{"user_instruction": "Write a haiku about rain."}', HAIKU),
+    ("likely_instruction_hyphen", '{"likely-instruction": "Write a haiku about rain."}', HAIKU),
+    ("reconstructed_user_message", '{"RECONSTRUCTED USER MESSAGE": "Write a haiku about rain."}', HAIKU),
+    ("task", '{"REASONING": "r", "task": "Write a haiku about rain."}', HAIKU),
+    ("plain_label", "Reasoning: r\nOriginal prompt: Write a haiku about rain.", HAIKU),
+    ("xml_tag", "<reasoning>r</reasoning>\n<prompt>Write a haiku about rain.</prompt>", HAIKU),
+    ("specific_beats_generic", '{"task": "poetry", "original prompt": "Write a haiku about rain."}', HAIKU),
+    ("canonical_beats_later_key", '{"INFERRED INSTRUCTION": "Write a haiku about rain.", "prompt": "other"}', HAIKU),
+    ("canonical_beats_earlier_key", '{"prompt": "other", "INFERRED INSTRUCTION": "Write a haiku about rain."}', HAIKU),
+    ("canonical_beats_later_object", f'{{"INFERRED INSTRUCTION": "{HAIKU}"}}\n{{"task": "poetry"}}', HAIKU),
+    (
+        "canonical_beats_nested_keys",
+        '{"analysis": {"prompt": "other", "task": "poetry"}, "INFERRED INSTRUCTION": "Write a haiku about rain."}',
+        HAIKU,
+    ),
+    ("canonical_label_beats_later_label", f"INFERRED INSTRUCTION: {HAIKU}\nREASONING: r\nPrompt: other", HAIKU),
+    ("canonical_tag_beats_label", "Task: poetry\n<instruction>Write a haiku about rain.</instruction>", HAIKU),
+    (
+        "prompt_in_reasoning_text",
+        '{"REASONING": "The prompt: rain. Task: poetry.", "INFERRED INSTRUCTION": "Write a haiku about rain."}',
+        HAIKU,
+    ),
+    ("prompt_only_in_reasoning_text", '{"REASONING": "Given the reply, prompt: unclear, task: poetry."}', None),
+    ("prompt_label_inside_reasoning_string", '{"REASONING": "The user said:\nPrompt: fake"}', None),
+    ("canonical_null_not_replaced", '{"INFERRED INSTRUCTION": null, "meta": {"task": "poetry"}}', None),
+    (
+        "invented_labels_stay_in_instruction",
+        "INFERRED INSTRUCTION: You are a poet.\nTask: write a haiku about rain.\n\nREASONING: r",
+        "You are a poet.\nTask: write a haiku about rain.",
+    ),
+    ("prompt_word_in_prose", "The prompt was probably about rain, the task a haiku.", None),
+]
+
+PLACEHOLDER_CASES = [
+    ("angle_field_name", '{"REASONING": "r", "INFERRED INSTRUCTION": "<inferred instruction>"}', None),
+    ("square_uppercase", '{"INFERRED INSTRUCTION": "[INFERRED INSTRUCTION]"}', None),
+    ("brace_snake_case", '{"INFERRED INSTRUCTION": "{inferred_instruction}"}', None),
+    ("double_brace", '{"INFERRED INSTRUCTION": "{{instruction}}"}', None),
+    ("your_here", '{"INFERRED INSTRUCTION": "<your inferred instruction here>"}', None),
+    ("square_your", '{"INFERRED INSTRUCTION": "[Your inferred instruction]"}', None),
+    ("parenthesised", '{"INFERRED INSTRUCTION": "(inferred instruction)"}', None),
+    ("dots", '{"INFERRED INSTRUCTION": "..."}', None),
+    ("ellipsis_char", '{"INFERRED INSTRUCTION": "…"}', None),
+    ("bracketed_dots", '{"INFERRED INSTRUCTION": "<...>"}', None),
+    ("template_description", '{"INFERRED INSTRUCTION": "<the reconstructed user message>"}', None),
+    ("template_description_bare", '{"INFERRED INSTRUCTION": "The reconstructed user message"}', None),
+    ("insert_here_bare", '{"INFERRED INSTRUCTION": "Insert instruction here"}', None),
+    ("plain_label", "INFERRED INSTRUCTION: <inferred instruction>", None),
+    ("plain_label_square", "Inferred instruction: [Your inferred instruction]", None),
+    ("xml_content", "<inferred_instruction>[INFERRED INSTRUCTION]</inferred_instruction>", None),
+    ("curly_quoted", "{“INFERRED INSTRUCTION”: “<inferred instruction>”}", None),
+    ("invented_key", '{"prompt": "<your prompt here>"}', None),
+    (
+        "echo_then_answer",
+        'Format: {"INFERRED INSTRUCTION": "<the reconstructed user message>"}\n' + REF,
+        HAIKU,
+    ),
+    (
+        "answer_then_echo",
+        REF + '\nFormat: {"INFERRED INSTRUCTION": "<the reconstructed user message>"}',
+        HAIKU,
+    ),
+    ("placeholder_then_bare_key", f'{{"INFERRED INSTRUCTION": "<instruction>", "instruction": "{HAIKU}"}}', HAIKU),
+    ("placeholder_label_then_tag", f"INSTRUCTION: [instruction]\n<inferred_instruction>{HAIKU}", HAIKU),
+    ("placeholder_tag_then_label", f"<inferred_instruction>[instruction]\nINSTRUCTION: {HAIKU}", HAIKU),
+    # --- real instructions with brackets in them
+    ("html_tag_inside", '{"INFERRED INSTRUCTION": "Explain what <div> does in HTML"}',
+     "Explain what <div> does in HTML"),
+    (
+        "blank_inside",
+        '{"INFERRED INSTRUCTION": "Fill in [BLANK] in this sentence: The sky is ___."}',
+        "Fill in [BLANK] in this sentence: The sky is ___.",
+    ),
+    ("bracketed_whole_instruction", f'{{"INFERRED INSTRUCTION": "[{HAIKU}]"}}', f"[{HAIKU}]"),
+    (
+        "template_variables_inside",
+        '{"INFERRED INSTRUCTION": "Fill in {name} and {{date}} in my template."}',
+        "Fill in {name} and {{date}} in my template.",
+    ),
+    ("lone_html_tag", '{"INFERRED INSTRUCTION": "<div>"}', "<div>"),
+    ("field_word_without_telltale", '{"INFERRED INSTRUCTION": "The question"}', "The question"),
+    ("trailing_ellipsis", '{"INFERRED INSTRUCTION": "Continue: Once upon a time..."}', "Continue: Once upon a time..."),
+    ("plain_label_html", "INFERRED INSTRUCTION: Explain what <div> does in HTML", "Explain what <div> does in HTML"),
+]
+
+SHAPE_CASES = {
+    "xml_tags": XML_TAG_CASES,
+    "double_encoded_json": DOUBLE_ENCODED_CASES,
+    "curly_quotes": CURLY_QUOTE_CASES,
+    "dash_and_numbered_labels": DASH_AND_NUMBERED_LABEL_CASES,
+    "invented_keys": INVENTED_KEY_CASES,
+    "echoed_placeholders": PLACEHOLDER_CASES,
+}
+ALL_CASES = INSTRUCTION_CASES + [case for cases in SHAPE_CASES.values() for case in cases]
+
+
+def _shape_params(shape: str) -> list:
+    return [pytest.param(text, expected, id=case_id) for case_id, text, expected in SHAPE_CASES[shape]]
+
+
+@pytest.mark.parametrize(("text", "expected"), _shape_params("xml_tags"))
+def test_xml_tags(text: str, expected: str | None) -> None:
+    assert parse_inferred_instruction(text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), _shape_params("double_encoded_json"))
+def test_double_encoded_json(text: str, expected: str | None) -> None:
+    assert parse_inferred_instruction(text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), _shape_params("curly_quotes"))
+def test_curly_quotes(text: str, expected: str | None) -> None:
+    assert parse_inferred_instruction(text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), _shape_params("dash_and_numbered_labels"))
+def test_dash_and_numbered_labels(text: str, expected: str | None) -> None:
+    assert parse_inferred_instruction(text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), _shape_params("invented_keys"))
+def test_invented_keys(text: str, expected: str | None) -> None:
+    assert parse_inferred_instruction(text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), _shape_params("echoed_placeholders"))
+def test_echoed_placeholders(text: str, expected: str | None) -> None:
+    assert parse_inferred_instruction(text) == expected
+
+
+def _template_example(name: str) -> str:
+    """The JSON answer example a system template shows the judge."""
+    return next(line for line in render(name).splitlines() if line.startswith('{"REASONING"'))
+
+
+def test_echoed_flip_template_is_nothing() -> None:
+    system = render("FLIP_SYSTEM")
+    user = render("FLIP_USER", context="Hi!", response="Hello! How can I help?")
+    for text in (_template_example("FLIP_SYSTEM"), system, system + "\n" + user, f"```json\n{system}\n```"):
+        assert parse_flip_answer(text) == (None, None), text
+    placeholders = re.findall(r"<([^<>\n]+)>", _template_example("FLIP_SYSTEM"))
+    assert len(placeholders) == 2
+    for words in placeholders:
+        for value in (f"<{words}>", f"[{words}]", f"{{{words}}}", f"{{{{{words}}}}}", f"<{words.upper()}>"):
+            answers = (
+                json.dumps({"REASONING": value, "INFERRED INSTRUCTION": value}),
+                f"REASONING: {value}\nINFERRED INSTRUCTION: {value}",
+                f"<reasoning>{value}</reasoning>\n<inferred_instruction>{value}</inferred_instruction>",
+            )
+            for answer in answers:
+                assert parse_flip_answer(answer) == (None, None), answer
+
+
+@pytest.mark.parametrize("name", ["FLIP_SYSTEM", "POINTWISE_SYSTEM", "PAIRWISE_SYSTEM", "LISTWISE_SYSTEM"])
+def test_echoed_template_reasoning_is_nothing(name: str) -> None:
+    assert parse_reasoning(_template_example(name)) is None
+
+
+def test_invented_keys_follow_the_template_keys() -> None:
+    assert INSTRUCTION_KEYS[:2] == ("INFERRED INSTRUCTION", "INSTRUCTION")
+    assert {"PROMPT", "ORIGINAL INSTRUCTION", "ORIGINAL PROMPT", "INFERRED PROMPT", "TASK"} <= set(INSTRUCTION_KEYS)
+    # one call with every name: the earliest name in the tuple wins inside an object
+    assert extract_field('{"prompt": "a", "task": "b", "INFERRED INSTRUCTION": "c"}', INSTRUCTION_KEYS) == "c"
+
+
+def test_huge_inputs_new_shapes() -> None:
+    long_reasoning = "<reasoning>" + "word " * 40_000 + "</reasoning>"
+    assert parse_inferred_instruction(long_reasoning + "<instruction>X</instruction>") == "X"
+    assert parse_inferred_instruction("<instruction>" * 50_000) is None
+    assert parse_inferred_instruction("<reasoning>" * 20_000 + "</reasoning>" * 20_000) is None
+    assert parse_inferred_instruction("<reasoning>x</reasoning>" * 20_000 + "<instruction>Write") == "Write"
+    encoded = json.dumps(json.dumps({"REASONING": "word " * 40_000, "INFERRED INSTRUCTION": "X"}))
+    assert parse_inferred_instruction(encoded) == "X"
+    assert parse_inferred_instruction('"{' + '\\"' * 100_000) is None
+    curly = "{“REASONING”: “" + "he said ‘no’, twice. " * 10_000 + "”, “INFERRED INSTRUCTION”: “Write"
+    assert parse_inferred_instruction(curly) == "Write"
+    assert parse_inferred_instruction("{“a”: “" + "“, ”: " * 30_000) is None
+    assert parse_inferred_instruction("1. Prompt\n" * 30_000) is None
+    assert parse_inferred_instruction("Instruction - x\n" * 30_000) == "x"
+    assert parse_inferred_instruction('{"INFERRED INSTRUCTION": "[' + "a" * 200_000 + '"}') == "[" + "a" * 200_000
 
 
 @pytest.mark.parametrize("value", [None, b'{"INFERRED INSTRUCTION": "x"}', 42, ["x"], {"INFERRED INSTRUCTION": "x"}])
@@ -251,6 +597,13 @@ FIELD_CASES = [
     ("missing_key", '{"Y": 1}', ["X"], None),
     ("no_names", '{"X": 1}', [], None),
     ("blank_name_ignored", '{"X": 1}', ["  ", "X"], 1),
+    ("xml_tag", "<score>7</score>", ["SCORE"], "7"),
+    ("dash_label", "SCORE - 8", ["SCORE"], "8"),
+    ("numbered_label", "1. Reasoning: r\n2. Score: 9", ["SCORE"], "9"),
+    ("curly_keys", "{“REASONING”: “r”, “SCORE”: 7}", ["SCORE"], 7),
+    ("double_encoded", json.dumps('{"SCORE": 7}'), ["SCORE"], 7),
+    ("echoed_placeholder_absent", '{"BETTER_RESPONSE": "<A or B>"}', ["BETTER_RESPONSE"], None),
+    ("echoed_placeholder_skipped", '{"X": "[value]"}\n{"X": "real"}', ["X"], "real"),
 ]
 
 
@@ -275,6 +628,13 @@ REASONING_CASES = [
     ("only_instruction", '{"INFERRED INSTRUCTION": "Write a poem."}', None),
     ("inside_unclosed_think", '<think>{"REASONING": "hidden"}', None),
     ("prose", "Just some prose.", None),
+    ("xml_tag", "<reasoning>\nIt rhymes.\n</reasoning>\n<inferred_instruction>x</inferred_instruction>", "It rhymes."),
+    ("xml_truncated", "<REASONING>It rhy", "It rhy"),
+    ("dash_label", "REASONING - It rhymes.\nINFERRED INSTRUCTION - Write a poem.", "It rhymes."),
+    ("numbered_label", "1. Reasoning: It rhymes.\n2. Inferred instruction: Write a poem.", "It rhymes."),
+    ("curly_quotes", "{“REASONING”: “It’s short.”, “INFERRED INSTRUCTION”: “Write a poem.”}", "It’s short."),
+    ("double_encoded", _TWICE, "The response is a haiku about rain."),
+    ("echoed_placeholder", '{"REASONING": "<your reasoning here>", "INFERRED INSTRUCTION": "x"}', None),
 ]
 
 
@@ -286,6 +646,8 @@ def test_parse_reasoning(text: str, expected: str | None) -> None:
 _ALPHABET = list('{}[]"\':,\\ \n\t\r#*`~-_abcxyz0129') + [
     "INFERRED INSTRUCTION", "inferred_instruction", "instruction", "REASONING", "<think>", "</think>",
     "<|im_end|>", "```json", "\\frac", "\\u00e9", "\\u12", "null", "true", "\x00", "\ufeff", "\ud800", "é", "🙂",
+    "<inferred_instruction>", "</inferred_instruction>", "<REASONING>", "</reasoning>", "“", "”", "‘", "’", "—", " - ",
+    "1. ", "2) ", "•", "prompt", "task:", '"{\\"', '\\"', "<inferred instruction>", "[INFERRED INSTRUCTION]", "...",
 ]
 
 
@@ -293,13 +655,13 @@ def _garbage(rng: random.Random) -> str:
     """Random tokens from a hostile alphabet, or two corpus cases cut and spliced at random points."""
     if rng.random() < 0.5:
         return "".join(rng.choice(_ALPHABET) for _ in range(rng.randint(0, 80)))
-    a, b = rng.choice(INSTRUCTION_CASES)[1], rng.choice(INSTRUCTION_CASES)[1]
+    a, b = rng.choice(ALL_CASES)[1], rng.choice(ALL_CASES)[1]
     return a[: rng.randint(0, len(a))] + b[rng.randint(0, len(b)) :]
 
 
 def test_random_garbage_never_raises() -> None:
     rng = random.Random(20240601)
-    for _ in range(400):
+    for _ in range(600):
         text = _garbage(rng)
         result = parse_inferred_instruction(text)
         assert result is None or (isinstance(result, str) and result and result == result.strip()), text
@@ -307,10 +669,8 @@ def test_random_garbage_never_raises() -> None:
         assert reasoning is None or isinstance(reasoning, str), text
 
 
-def test_parse_flip_answer_equals_the_two_parsers():
+def test_parse_flip_answer_equals_the_two_parsers() -> None:
     texts = ['```json\n{"REASONING": "r", "INFERRED INSTRUCTION": "i"}\n```', "REASONING: a\nINSTRUCTION: b",
              '{"REASONING": "only"}', "<think>x", "", '{"INFERRED INSTRUCTION": "Write a po']
-    from flip_reward.core.parsing import parse_flip_answer, parse_reasoning
-
-    for text in texts:
-        assert parse_flip_answer(text) == (parse_inferred_instruction(text), parse_reasoning(text))
+    for text in texts + [case[1] for case in ALL_CASES]:
+        assert parse_flip_answer(text) == (parse_inferred_instruction(text), parse_reasoning(text)), text

@@ -1,4 +1,5 @@
-"""Robust extraction of named fields (inferred instruction, reasoning, scores) from free-form judge output."""
+"""Robust extraction of named fields (inferred instruction, reasoning, scores) from free-form judge output: JSON
+(broken, truncated, fenced, encoded twice, curly-quoted), XML-style tags and plain-text labels."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import bisect
 import json
 import re
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import suppress
 from functools import lru_cache
 from itertools import islice
 
@@ -14,16 +16,27 @@ import json_repair
 
 from flip_reward.core.thinking import strip_thinking
 
-INSTRUCTION_KEYS: tuple[str, ...] = ("INFERRED INSTRUCTION", "INSTRUCTION")
+_TEMPLATE_INSTRUCTION_KEYS: tuple[str, ...] = ("INFERRED INSTRUCTION", "INSTRUCTION")
+# Names judges invent for the same field, most specific first; read only when no template key is found.
+_INVENTED_INSTRUCTION_KEYS: tuple[str, ...] = (
+    "INFERRED PROMPT", "INFERRED USER MESSAGE", "RECONSTRUCTED INSTRUCTION", "RECONSTRUCTED PROMPT",
+    "RECONSTRUCTED USER MESSAGE", "ORIGINAL INSTRUCTION", "ORIGINAL PROMPT", "ORIGINAL USER MESSAGE",
+    "USER INSTRUCTION", "USER PROMPT", "USER MESSAGE", "LIKELY INSTRUCTION", "LIKELY PROMPT", "PROMPT", "TASK",
+)
+INSTRUCTION_KEYS: tuple[str, ...] = _TEMPLATE_INSTRUCTION_KEYS + _INVENTED_INSTRUCTION_KEYS
 REASONING_KEYS: tuple[str, ...] = ("REASONING",)
-# Plain-text labels that end the value of the field before them when they start a later line.
-_KNOWN_LABELS: tuple[str, ...] = INSTRUCTION_KEYS + REASONING_KEYS + tuple(
+# Labels (and tags) that end the value of the field before them when they start a later line. Invented names are
+# left out: "Task:" or "Prompt:" may well be a line of the inferred instruction itself.
+_KNOWN_LABELS: tuple[str, ...] = _TEMPLATE_INSTRUCTION_KEYS + REASONING_KEYS + tuple(
     "EXPLANATION ANALYSIS RATIONALE FEEDBACK SCORE RATING CONFIDENCE BETTER_RESPONSE BEST_RESPONSE_INDEX".split()
 )
+_KNOWN_NORMS = frozenset(re.sub(r"[\W_]+", "", label).casefold() for label in _KNOWN_LABELS)
+_NON_ALNUM = re.compile(r"[\W_]+")
 
 _MISSING = object()
+_DECODER = json.JSONDecoder(strict=False)
 _REPAIR_LIMIT = 4_000  # characters handed to json_repair per candidate: it is pure Python and superlinear
-_MAX_CANDIDATES = 4  # candidate objects that mention a wanted key, tried last first
+_MAX_CANDIDATES = 4  # candidate objects (or labels, or tags) that mention a wanted key, tried last first
 
 _TEMPLATE_TOKENS = re.compile(
     r"<\|(?:im_start|start_header_id)\|>[ \t]*(?:(?:assistant|user|system|tool)\b[ \t]*)?"
@@ -32,7 +45,7 @@ _TEMPLATE_TOKENS = re.compile(
 # One token of a brace scan: a double-quoted string (possibly unterminated) or a run of one brace.
 _SCAN_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?|\{+|\}+', re.DOTALL)
 _OPEN_BRACE = re.compile(r"\{(?![^{}:]*\})")  # skips {...} groups with no colon: no key can be inside
-_JSON_OBJECT_START = re.compile(r"\{\s*[\"']")
+_JSON_OBJECT_START = re.compile(r"\{\s*[\"'“‘]")
 # An odd run of backslashes before a LaTeX command that JSON would read as an escape (\b \f always; \n \r \t
 # when the letters spell a common command): one more backslash makes the command survive decoding.
 _LATEX_COMMAND = re.compile(
@@ -41,7 +54,30 @@ _LATEX_COMMAND = re.compile(
     r"|therefore)(?![A-Za-z]))"
 )
 _FENCE_LINE = re.compile(r"[ \t]*(?:```|~~~)[^\n]*")
-_QUOTED = re.compile(r"([\"'])(.*)\1,?", re.DOTALL)
+_QUOTED = re.compile(r"([\"'“‘])(.*)([\"'”’]),?", re.DOTALL)
+_QUOTE_PAIRS = {'"': '"', "'": "'", "“": "”", "‘": "’"}
+_STRING_LITERAL = re.compile(r'"[\s\\"]*[{\[]')  # a JSON string literal whose content is JSON: an answer encoded twice
+# A curly quote where a JSON delimiter goes: opening after { [ , : or a line break, closing before : , } ] or a
+# line break. Single curly quotes count only where one opens a key or value (’ is mostly an apostrophe).
+_CURLY_DELIMITER = re.compile(r"(?<=[{\[,:\n])(\s*)([“”‘’])|([“”‘’])(?=\s*(?:[:,}\]\n]|\Z))")
+_SINGLE_CURLY_OPENING = re.compile(r"[{\[,:\n]\s*‘")
+_CURLY = re.compile("[“”‘’]")
+
+# Echoed template placeholders: a whole value of filler ("...", "___"), or one bracketed group (<x>, [x], {x},
+# {{x}}, (x)) whose words name the field ("<your inferred instruction here>") or repeat a template's description.
+_PLACEHOLDER_MAX = 120
+_FILLER = re.compile(r"(?:\.{2,}|…|_{2,}|-{2,}|\s)*")
+_WRAPPED = re.compile(r"(?:<+|\[+|\{+|\(+)\s*([^<>\[\]{}()]*?)\s*(?:>+|\]+|\}+|\)+)?")
+_PLACEHOLDER_WORDS = re.compile(
+    r"(?:(?:your|the|a|an|my|insert|enter|put|type|inferred|reconstructed|original|likely|most|probable|actual"
+    r"|exact|final|full|missing|user|users|user s|single|short|brief)\s)*"
+    r"(?:instruction|prompt|message|request|query|question|reasoning|explanation|rationale|analysis|task|answer"
+    r"|text|string|response|value|content|placeholder)s?(?:\s(?:goes\s)?here)?"
+)
+_PLACEHOLDER_MARKER = re.compile(r"\b(?:your|here|insert|enter|placeholder|inferred|reconstructed)\b")
+_TEMPLATE_DESCRIPTION = re.compile(
+    r"a few sentences (?:on|comparing) .*|the number of the best response|an integer from 1 to 10|a or b"
+)
 
 
 def extract_field(text: str, names: Sequence[str]) -> object | None:
@@ -50,47 +86,75 @@ def extract_field(text: str, names: Sequence[str]) -> object | None:
     Names match keys case-insensitively, spaces/underscores/hyphens between words interchangeable and
     surrounding whitespace ignored. JSON objects come first, last object first: the first holding any wanted
     key wins, and in it the earliest of ``names`` (top-level keys before nested ones); its JSON value is
-    returned as is (str, number, bool, list, dict or None). Failing that, the last plain-text label
-    (``KEY: value``, ``**Key:** value``, ``## Key``) outside JSON objects gives a stripped string.
-    Never raises on any ``text``.
+    returned as is (str, number, bool, list, dict or None). Failing that, the last ``<key>...</key>`` element,
+    then the last plain-text label (``KEY: value``, ``KEY - value``, ``**Key:** value``, ``1. Key: value``,
+    ``## Key``), then the last unclosed ``<key>`` (a truncated answer), all outside JSON objects and other
+    fields' elements, give a stripped string. A string that is an echoed template placeholder (``"<...>"``,
+    ``"[INFERRED INSTRUCTION]"``, ``"..."``) counts as absent. Never raises on any ``text``.
     """
-    return _extract(_clean(text), names, {})
-
-
-def _extract(cleaned: str | None, names: Sequence[str], spans_cache: dict) -> object | None:
-    """extract_field on already cleaned text; ``spans_cache`` shares the object spans between fields of one text."""
-    names = (names,) if isinstance(names, str) else tuple(n for n in names if isinstance(n, str) and _norm(n))
-    if cleaned is None or not names:
-        return None
-    hits = [match.start("key") for match in _key_regex(names).finditer(cleaned)]
-    if not hits and not _label_regex(names).search(cleaned):
-        return None  # the fast path for text that never names the field
-    if "spans" not in spans_cache:
-        spans_cache["spans"] = list(_object_spans(cleaned))
-    spans = spans_cache["spans"]
-    value = _from_json(cleaned, spans, hits, names)
-    if value is _MISSING:
-        value = _from_labels(_outside_json(cleaned, spans), names)
+    value = _extract(_clean(text), names, {})
     return None if value is _MISSING else value
 
 
 def parse_inferred_instruction(text: str) -> str | None:
-    """The instruction the judge inferred ("INFERRED INSTRUCTION" or bare "instruction"), or None; see _to_text
-    for non-string values. Never falls back to the reasoning or the whole text."""
-    return _to_text(extract_field(text, INSTRUCTION_KEYS))
+    """The instruction the judge inferred, or None; see _to_text for non-string values. The template's keys
+    ("INFERRED INSTRUCTION", bare "instruction") win over invented ones ("prompt", "original instruction", ...),
+    which are read only when no template key is found. Never falls back to the reasoning or the whole text."""
+    return _instruction(_clean(text), {})
 
 
 def parse_reasoning(text: str) -> str | None:
     """The judge's "REASONING" value (for logging), or None."""
-    return _to_text(extract_field(text, REASONING_KEYS))
+    return _to_text(_extract(_clean(text), REASONING_KEYS, {}))
 
 
 def parse_flip_answer(text: str) -> tuple[str | None, str | None]:
     """``(parse_inferred_instruction(text), parse_reasoning(text))``, cleaning the text and finding its JSON objects
     once for both (the reward path needs both for every judgment)."""
-    cleaned, spans_cache = _clean(text), {}
-    return (_to_text(_extract(cleaned, INSTRUCTION_KEYS, spans_cache)),
-            _to_text(_extract(cleaned, REASONING_KEYS, spans_cache)))
+    cleaned, cache = _clean(text), {}
+    return _instruction(cleaned, cache), _to_text(_extract(cleaned, REASONING_KEYS, cache))
+
+
+def _instruction(cleaned: str | None, cache: dict) -> str | None:
+    """parse_inferred_instruction on cleaned text: the template's keys, else the invented ones."""
+    value = _extract(cleaned, _TEMPLATE_INSTRUCTION_KEYS, cache)
+    return _to_text(_extract(cleaned, _INVENTED_INSTRUCTION_KEYS, cache) if value is _MISSING else value)
+
+
+def _extract(cleaned: str | None, names: Sequence[str], cache: dict) -> object:
+    """extract_field on cleaned text, _MISSING when not found; ``cache`` shares the text's layout between fields."""
+    names = (names,) if isinstance(names, str) else tuple(n for n in names if isinstance(n, str) and _norm(n))
+    if cleaned is None or not names or not _mentions(cleaned, names, cache):
+        return _MISSING
+    hits = [match.start("key") for match in _key_regex(names).finditer(cleaned)]
+    if not hits and not _label_regex(names).search(cleaned) and not _tag_regex(names, True).search(cleaned):
+        return _MISSING  # the fast path for text that never names the field
+    spans, elements, pieces = _layout(cleaned, names, cache)
+    wanted = {_norm(name) for name in names}
+    foreign = [(el[0], el[3]) for el in elements if el[4] not in wanted]
+    value = _from_json(cleaned, [s for s in spans if not _inside(s[0], foreign)], hits, names)
+    stops = _KNOWN_LABELS + names
+    for texts in (  # lazy: each source is read only when the ones before it found nothing
+        (cleaned[element[1] : element[2]] for element in reversed(elements) if element[4] in wanted),
+        _after_marks(pieces, _label_regex(names), _stop_regex(stops, False)),
+        _after_marks(pieces, _tag_regex(names, True), _stop_regex(stops, True)),
+    ):
+        value = _first_usable(texts) if value is _MISSING else value
+    return value
+
+
+def _mentions(text: str, names: tuple[str, ...], cache: dict) -> bool:
+    """Whether every word of one of ``names`` occurs in ``text``, any case: a cheap test that any key, label or tag
+    of theirs must pass (substring search is much faster than trying a regex at every offset)."""
+    if "folded" not in cache:
+        cache["folded"] = text.casefold()
+    return any(all(word in cache["folded"] for word in words) for words in _name_words(names))
+
+
+@lru_cache(maxsize=64)
+def _name_words(names: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
+    """The casefolded words of each of ``names``."""
+    return tuple(tuple(filter(None, re.split(r"[\W_]+", name.casefold()))) for name in names)
 
 
 def _to_text(value: object) -> str | None:
@@ -106,17 +170,90 @@ def _to_text(value: object) -> str | None:
     return None
 
 
+@lru_cache(maxsize=4096)
 def _norm(name: str) -> str:
     """A key reduced to lowercase alphanumerics."""
-    return re.sub(r"[\W_]+", "", name).casefold()
+    return _NON_ALNUM.sub("", name).casefold()
 
 
 def _clean(text: object) -> str | None:
-    """Text without BOM, CR line endings, chat-template tokens and thinking; None for non-strings."""
+    """Text without BOM, CR line endings, chat-template tokens and thinking, decoded if it is JSON encoded as a
+    JSON string; None for non-strings."""
     if not isinstance(text, str):
         return None
     text = text.replace("\ufeff", "").replace("\r\n", "\n").replace("\r", "\n")
-    return strip_thinking(_TEMPLATE_TOKENS.sub("", text))
+    return _decode_string_literal(strip_thinking(_TEMPLATE_TOKENS.sub("", text)))
+
+
+def _decode_string_literal(text: str) -> str:
+    """The content of an answer that is one JSON string literal holding JSON (possibly fenced, truncated or
+    encoded more than twice), decoded; any other text as is."""
+    for _ in range(3):
+        body = text.strip()
+        if body[:3] in ("```", "~~~"):
+            body = body.partition("\n")[2].rstrip().removesuffix("```").removesuffix("~~~").strip()
+        if not _STRING_LITERAL.match(body):
+            break
+        for tail in ("", '"', '\\"'):  # a cut-off literal lacks its closing quote, or ends inside an escape
+            with suppress(ValueError, RecursionError):
+                value, end = _DECODER.raw_decode(body + tail)
+                text = value + body[end:]  # what follows the literal (prose, a label) is kept
+                break
+        else:
+            break
+    return text
+
+
+def _layout(text: str, names: tuple[str, ...], cache: dict) -> tuple[list, list, list[str]]:
+    """The text's JSON object spans, its top-level tagged elements of known fields and ``names`` outside JSON
+    objects (see _elements), and the pieces of text outside both; cached per set of names beyond the known ones."""
+    if "spans" not in cache:
+        cache["spans"] = list(_object_spans(text))
+    spans = cache["spans"]
+    extra = tuple(sorted({_norm(name) for name in names} - _KNOWN_NORMS))
+    if extra not in cache:
+        objects = [(start, end) for start, end in spans if _JSON_OBJECT_START.match(text, start)]
+        tags = _tag_regex(_KNOWN_LABELS + names, False).finditer(text) if "<" in text else ()
+        elements = _elements(tag for tag in tags if not _inside(tag.start(), objects))
+        cache[extra] = elements, _pieces(text, objects + [(el[0], el[3]) for el in elements])
+    return spans, *cache[extra]
+
+
+def _inside(pos: int, intervals: list[tuple[int, int]]) -> bool:
+    """Whether ``pos`` falls in one of ``intervals`` (sorted, disjoint ``(start, end)`` pairs)."""
+    index = bisect.bisect_right(intervals, (pos, float("inf"))) - 1
+    return index >= 0 and intervals[index][0] <= pos < intervals[index][1]
+
+
+def _pieces(text: str, intervals: list[tuple[int, int]]) -> list[str]:
+    """The pieces of ``text`` between the (possibly overlapping) ``intervals``."""
+    pieces, pos = [], 0
+    for start, end in sorted(intervals):
+        if start > pos:
+            pieces.append(text[pos:start])
+        pos = max(pos, end)
+    pieces.append(text[pos:])
+    return pieces
+
+
+def _elements(tags: Iterable[re.Match[str]]) -> list[tuple[int, int, int, int, str]]:
+    """The outermost closed elements among ``tags`` as (start, content start, content end, end, normalised name),
+    in order: each closing tag pairs with the latest unpaired opening tag of its name."""
+    opened: dict[str, re.Match[str]] = {}
+    paired = []
+    for tag in tags:
+        name = _norm(tag.group("name"))
+        if not tag.group("close"):
+            opened[name] = tag
+        elif name in opened:
+            start = opened.pop(name)
+            paired.append((start.start(), start.end(), tag.start(), tag.end(), name))
+    outermost, reach = [], 0
+    for element in sorted(paired):
+        if element[0] >= reach:
+            outermost.append(element)
+            reach = element[3]
+    return outermost
 
 
 def _object_spans(text: str) -> Iterator[tuple[int, int]]:
@@ -145,21 +282,39 @@ def _names_regex(names: tuple[str, ...]) -> str:
 
 @lru_cache(maxsize=64)
 def _key_regex(names: tuple[str, ...]) -> re.Pattern[str]:
-    """A wanted name, quoted or bare, where a JSON key would be: after ``{``, ``,``, a quote or a closing
-    bracket, and before ``:``. Group "key" starts at the key's opening quote if it has one."""
+    """A wanted name, quoted (straight or curly) or bare, where a JSON key would be: after ``{``, ``,``, a quote or
+    a closing bracket, and before ``:``. Group "key" starts at the key's opening quote if it has one."""
     name = f"(?:{_names_regex(names)})"
-    key = rf"[\"']\s*{name}\s*[\"']\s*:|(?<![A-Za-z0-9]){name}\s*:"
-    return re.compile(rf"[{{,\"'\]}}]\s*(?P<key>{key})", re.IGNORECASE)
+    key = rf"[\"'“”‘’]\s*{name}\s*[\"'“”‘’]\s*:|(?<![A-Za-z0-9]){name}\s*:"
+    return re.compile(rf"[{{,\"'\]}}“”‘’]\s*(?P<key>{key})", re.IGNORECASE)
 
 
 @lru_cache(maxsize=64)
 def _label_regex(names: tuple[str, ...]) -> re.Pattern[str]:
-    """A label opening a line: ``KEY:``, ``**Key:**``, ``**KEY**:``, ``- Key:``, ``## Key`` (on its own line)."""
+    """A label opening a line, after an optional bullet, heading mark or number: ``KEY:``, ``**Key:**``,
+    ``**KEY**:``, ``- Key:``, ``2) Key:``, ``KEY - value``, ``Key — value``, ``## Key`` (on its own line)."""
     return re.compile(
-        rf"^[ \t]*(?:[-*+>][ \t]+)?(?:#{{1,6}}[ \t]*)?(?:\*\*|__)?[\"']?(?:{_names_regex(names)})[\"']?"
-        r"(?:\*\*|__)?[ \t]*(?::(?:[ \t]*(?:\*\*|__))?|(?=\n|\Z))",
+        r"^[ \t]*(?:[-*+>•·▪][ \t]+)?(?:#{1,6}[ \t]*)?(?:\*\*|__)?(?:\(?\d{1,3}[.)][ \t]*)?(?:\*\*|__)?"
+        rf"[\"'“”‘’]?(?:{_names_regex(names)})[\"'“”‘’]?(?:\*\*|__)?[ \t]*"
+        r"(?:(?::|(?<=[ \t])--?(?=[ \t])|[–—])(?:[ \t]*(?:\*\*|__))?|(?=\n|\Z))",
         re.IGNORECASE | re.MULTILINE,
     )
+
+
+@lru_cache(maxsize=64)
+def _tag_regex(names: tuple[str, ...], opening_only: bool) -> re.Pattern[str]:
+    """An XML-style tag of a wanted name, ``<inferred_instruction>``, ``< INFERRED INSTRUCTION >``, ``</reasoning>``
+    (group "close" set), any case; only opening tags when ``opening_only``."""
+    close = "" if opening_only else "(?P<close>/)?"
+    return re.compile(rf"<[ \t]*{close}[ \t]*(?P<name>{_names_regex(names)})[ \t]*>", re.IGNORECASE)
+
+
+@lru_cache(maxsize=64)
+def _stop_regex(names: tuple[str, ...], tags_anywhere: bool) -> re.Pattern[str]:
+    """Where a plain-text value ends: a label of ``names`` or a tag of theirs, at a line start unless
+    ``tags_anywhere`` (a value after an unclosed tag ends at any tag; one after a label keeps inline ones)."""
+    tag = ("" if tags_anywhere else r"^[ \t]*") + _tag_regex(names, False).pattern
+    return re.compile(f"{_label_regex(names).pattern}|{tag}", re.IGNORECASE | re.MULTILINE)
 
 
 def _from_json(text: str, spans: list[tuple[int, int]], hits: list[int], names: tuple[str, ...]) -> object:
@@ -181,22 +336,40 @@ def _window_start(span: str, offsets: list[int]) -> int | None:
     """The last key hit in ``span`` that can start a repair window: in an object with quoted keys, only a
     quoted hit, so that a bare ``, instruction:`` inside a string value is never taken for a key."""
     quoted_keys = _JSON_OBJECT_START.match(span)
-    usable = [offset for offset in offsets if not quoted_keys or span[offset] in "\"'"]
+    usable = [offset for offset in offsets if not quoted_keys or span[offset] in "\"'“”‘’"]
     return usable[-1] if usable else None
 
 
 def _decodings(span: str, window_start: int | None) -> Iterator[object]:
-    """Decodings of a candidate object, best first: ``json`` (raw control characters allowed), else ``json_repair``
-    on it when short, then on a capped window from ``window_start`` (bounds time, recovers swallowed keys)."""
-    try:
-        yield json.loads(_protect_latex(span), strict=False)
+    """Decodings of a candidate object, best first: ``json`` (raw control characters allowed; curly delimiters
+    straightened if it fails as is), else ``json_repair`` on it when short, then on a capped window from
+    ``window_start`` (bounds time, recovers swallowed keys)."""
+    decoded = _loads(span)
+    if decoded is _MISSING and _CURLY.search(span):
+        span = _straighten(span)
+        decoded = _loads(span)
+    if decoded is not _MISSING:
+        yield decoded
         return
-    except (ValueError, RecursionError):
-        pass
     if len(span) <= _REPAIR_LIMIT:
         yield _repair(span)
     if window_start is not None and (len(span) > _REPAIR_LIMIT or span[1:window_start].strip()):
         yield _repair("{" + span[window_start : window_start + _REPAIR_LIMIT])
+
+
+def _straighten(span: str) -> str:
+    """``span`` with the curly quotes that delimit its keys and values made straight double quotes (see
+    _CURLY_DELIMITER); curly quotes inside values (apostrophes, quotations) are kept."""
+    quotes = "“”‘’" if _SINGLE_CURLY_OPENING.search(span) else "“”"
+    return _CURLY_DELIMITER.sub(lambda m: (m[1] or "") + '"' if (m[2] or m[3]) in quotes else m[0], span)
+
+
+def _loads(text: str) -> object:
+    """``json.loads`` of ``text`` (raw control characters allowed, LaTeX protected), or _MISSING when invalid."""
+    try:
+        return json.loads(_protect_latex(text), strict=False)
+    except (ValueError, RecursionError):
+        return _MISSING
 
 
 def _repair(text: str) -> object:
@@ -213,7 +386,8 @@ def _protect_latex(text: str) -> str:
 
 
 def _lookup(obj: object, names: tuple[str, ...]) -> object:
-    """Breadth-first search of decoded JSON for the first dict holding a wanted key; _MISSING if none."""
+    """Breadth-first search of decoded JSON for the first dict holding a wanted key with a value that is no
+    placeholder; _MISSING if none."""
     wanted = [_norm(name) for name in names]
     queue = deque([obj])
     while queue:
@@ -221,7 +395,7 @@ def _lookup(obj: object, names: tuple[str, ...]) -> object:
         if isinstance(node, dict):
             keys = {_norm(str(key)): value for key, value in node.items()}
             for key in wanted:
-                if key in keys:
+                if key in keys and not (isinstance(keys[key], str) and _is_placeholder(keys[key])):
                     return keys[key]
             queue.extend(node.values())
         elif isinstance(node, list):
@@ -229,26 +403,22 @@ def _lookup(obj: object, names: tuple[str, ...]) -> object:
     return _MISSING
 
 
-def _outside_json(text: str, spans: list[tuple[int, int]]) -> str:
-    """``text`` without the spans that are JSON objects (``{`` then a quoted key), so that labels written
-    inside JSON strings (e.g. in the reasoning) are never read as plain-text fields."""
-    pieces, pos = [], 0
-    for start, end in spans:
-        if _JSON_OBJECT_START.match(text, start):
-            pieces.append(text[pos:start])
-            pos = end
-    pieces.append(text[pos:])
-    return "\n".join(pieces)
+def _after_marks(pieces: list[str], marks: re.Pattern[str], stops: re.Pattern[str]) -> Iterator[str]:
+    """The text after each of ``marks`` (labels or opening tags) in ``pieces``, last first, up to the next of
+    ``stops`` or the end of its piece."""
+    for piece in reversed(pieces):
+        for mark in reversed(list(marks.finditer(piece))):
+            stop = stops.search(piece, mark.end())
+            yield piece[mark.end() : stop.start() if stop else len(piece)]
 
 
-def _from_labels(text: str, names: tuple[str, ...]) -> object:
-    """The value after the last plain-text label of ``names``, up to the next known label, or _MISSING."""
-    labels = deque(_label_regex(names).finditer(text), maxlen=1)
-    if not labels:
-        return _MISSING
-    label = labels[0]
-    stop = _label_regex(_KNOWN_LABELS + names).search(text, label.end())
-    return _tidy(text[label.end() : stop.start() if stop else len(text)])
+def _first_usable(texts: Iterable[str]) -> object:
+    """The first of up to _MAX_CANDIDATES tidied ``texts`` that is neither blank nor a placeholder, or _MISSING."""
+    for text in islice(texts, _MAX_CANDIDATES):
+        value = _tidy(text)
+        if value and not _is_placeholder(value):
+            return value
+    return _MISSING
 
 
 def _tidy(value: str) -> str:
@@ -261,4 +431,23 @@ def _tidy(value: str) -> str:
         first += 1
     value = re.sub(r"^\*\*|\*\*$", "", "\n".join(lines[first:last]).strip()).strip()
     quoted = _QUOTED.fullmatch(value)
-    return quoted.group(2).strip() if quoted else value
+    return quoted.group(2).strip() if quoted and _QUOTE_PAIRS[quoted.group(1)] == quoted.group(3) else value
+
+
+def _is_placeholder(value: str) -> bool:
+    """Whether ``value`` is template text echoed back rather than an answer: filler ("...", "…", "___"), a
+    bracketed field name or description ("<inferred instruction>", "[Your inferred instruction]", "{{prompt}}",
+    "<the reconstructed user message>"), or such words unbracketed with a telltale word ("your ... here").
+    A real value that merely contains brackets ("Explain what <div> does") is none."""
+    text = value.strip()
+    if len(text) > _PLACEHOLDER_MAX:
+        return False
+    wrapped = _WRAPPED.fullmatch(text)
+    body = wrapped.group(1) if wrapped else text
+    if _FILLER.fullmatch(body):
+        return bool(text)
+    words = " ".join(re.sub(r"[\W_]+", " ", body.casefold()).split())
+    if _TEMPLATE_DESCRIPTION.fullmatch(words):
+        return True
+    telltale = wrapped is not None or _PLACEHOLDER_MARKER.search(words) is not None
+    return telltale and _PLACEHOLDER_WORDS.fullmatch(words) is not None
