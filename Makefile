@@ -27,7 +27,10 @@ score-demo: setup
 eval-demo: setup
 	PYTHON=$(abspath $(PYTHON)) bash scripts/eval_demo.sh
 
+# Lint and format checks (ruff, configured in pyproject.toml), then the test suite.
 test: setup
+	$(PYTHON) -m ruff check .
+	$(PYTHON) -m ruff format --check .
 	$(PYTHON) -m pytest
 
 bench: setup

@@ -6,7 +6,7 @@ per-request parts (history, response) live in the user templates.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from importlib.resources import files
 
 import jinja2
@@ -14,7 +14,7 @@ import jinja2
 _ENVIRONMENT = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False, autoescape=False)
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_template(name: str) -> jinja2.Template:
     """The compiled template ``prompts/<name>.prompt``; raises FileNotFoundError naming the missing file."""
     path = files(__name__) / f"{name}.prompt"

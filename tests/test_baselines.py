@@ -6,8 +6,9 @@ from __future__ import annotations
 import pickle
 
 import pytest
-
 from conftest import FAST_RETRIES
+from scripted_verdicts import Verdicts, answer, shown, tagged
+
 from flip_reward import (
     ListwiseJudge,
     PairwiseJudge,
@@ -19,7 +20,6 @@ from flip_reward import (
 )
 from flip_reward.core.context import OMISSION_MARKER
 from flip_reward.serving.scripted_judge import Reply
-from scripted_verdicts import Verdicts, answer, shown, tagged
 
 SCORES = [
     ('{"REASONING": "Correct and complete.", "SCORE": 8}', 8.0),

@@ -10,8 +10,8 @@ import time
 import pyarrow
 import pyarrow.parquet
 import pytest
-
 from conftest import REPO, free_port
+
 from flip_reward.cli import main
 from flip_reward.serving.scripted_judge import flip_answer, judged_response
 

@@ -12,6 +12,7 @@ import subprocess
 import sys
 
 from conftest import REPO
+
 from flip_reward import FlipReward
 
 SAMPLE = REPO / "data" / "sample_scoring.jsonl"

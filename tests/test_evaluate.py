@@ -8,11 +8,12 @@ import json
 import math
 
 import pytest
-
 from conftest import FAST_RETRIES, REPO
+from scripted_verdicts import Verdicts, method_of, shown, tagged
+
+from flip_reward import ListwiseJudge
 from flip_reward.cli import main
 from flip_reward.data.loading import load_rows
-from flip_reward import ListwiseJudge
 from flip_reward.evaluation.evaluate import (
     Verdict,
     evaluate_method,
@@ -24,7 +25,6 @@ from flip_reward.evaluation.evaluate import (
     ties_score,
 )
 from flip_reward.serving.scripted_judge import Reply
-from scripted_verdicts import Verdicts, method_of, shown, tagged
 
 PROMPT = "alpha beta gamma delta"
 FULL, HALF, QUARTER, NONE = "alpha beta gamma delta", "alpha beta", "alpha", "zeta"

@@ -17,8 +17,8 @@ import sys
 import threading
 
 import pytest
-
 from conftest import FAST_RETRIES, REPO, free_port
+
 from flip_reward.core.reward import FlipReward
 from flip_reward.core.thinking import final_answer, strip_thinking
 from flip_reward.judge.cache import DB_NAME
@@ -104,7 +104,7 @@ def test_scoring_from_many_threads_at_once_never_raises(judge_server, script):
 
     def work(worker: int) -> None:
         try:
-            for step in range(15):
+            for _step in range(15):
                 rewards.extend(result.reward for result in flip.score([INSTRUCTION], [f"{INSTRUCTION} {worker}"]))
         except Exception as error:  # what the test is about: nothing may escape
             errors.append(error)

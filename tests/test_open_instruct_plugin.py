@@ -21,8 +21,8 @@ import pytest
 from open_instruct_support import import_upstream, standin_modules
 
 from flip_reward.integrations.open_instruct.settings import FlipSettings, FlipSettingsError
-from flip_reward.serving.scripted_judge import Reply, ScriptedJudgeServer, flip_answer, judged_response
 from flip_reward.judge.loops import run_sync
+from flip_reward.serving.scripted_judge import Reply, ScriptedJudgeServer, flip_answer, judged_response
 
 PLUGIN_MODULES = ("open_instruct", "open_instruct.ground_truth_utils", "flip_reward.integrations.open_instruct",
                   "flip_reward.integrations.open_instruct.verifier")
@@ -218,6 +218,15 @@ def test_settings_are_read_once_and_travel_with_the_pickle(oi, flip_env, script,
     script.default = lambda request: flip_answer("Write a haiku about rain")
     assert run(copy.async_call([], "Rain", None, "user: Write a haiku about rain")).score == 1.0
     assert flip_env.requests[-1]["response_format"]["type"] == "json_schema"
+
+
+def test_the_judge_client_is_built_when_unpickled_not_on_the_first_reward(oi, flip_env, script) -> None:
+    copy = pickle.loads(pickle.dumps(general_flip(oi)))  # what a Ray actor receives
+    assert copy.reward is not None and copy.reward.judge.endpoint.api_base == flip_env.base_url
+    assert flip_env.requests == []  # built without a request
+    broken = pickle.loads(pickle.dumps(general_flip(oi, llm_judge_model="no-such-provider/x")))
+    result = run(broken.async_call([], "Rain", None, "user: Write a haiku about rain"))
+    assert result.score == 0.0 and result.reasoning.startswith("FLIP error (config): cannot set up the FLIP judge")
 
 
 def test_awaited_from_several_event_loops_and_called_synchronously(oi, flip_env, script) -> None:

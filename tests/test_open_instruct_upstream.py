@@ -20,8 +20,8 @@ import pytest
 from open_instruct_support import import_upstream, upstream_checkout
 
 from flip_reward.data.rlvr import KNOWN_VERIFIERS
-from flip_reward.serving.scripted_judge import Reply, flip_answer, judged_response
 from flip_reward.judge.loops import run_sync
+from flip_reward.serving.scripted_judge import Reply, flip_answer, judged_response
 
 gtu, SKIP_REASON = import_upstream()
 pytestmark = pytest.mark.skipif(gtu is None, reason=SKIP_REASON)

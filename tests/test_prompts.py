@@ -1,7 +1,6 @@
 """The FLIP prompt templates: shipped with the package, static instructions first, history optional."""
 
 import pytest
-
 from flip_reward.prompts import chat_messages, load_template, render
 
 

@@ -6,14 +6,14 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import FAST_RETRIES, REPO
+from scripted_verdicts import Verdicts
+
 from flip_reward import BestOfN
 from flip_reward.cli import main
 from flip_reward.core.metrics import f1_score
 from flip_reward.evaluation.rerank import best_index
 from flip_reward.serving.scripted_judge import Reply
-from scripted_verdicts import Verdicts
 
 SAMPLE = REPO / "data" / "sample_rerank.jsonl"
 HAIKU = "Write a haiku about autumn leaves."

@@ -6,8 +6,8 @@ import asyncio
 import pickle
 
 import pytest
-
 from conftest import FAST_RETRIES
+
 from flip_reward import FlipResult, FlipReward
 from flip_reward.core.reward import final_answer
 from flip_reward.serving.scripted_judge import Reply, flip_answer, judged_response

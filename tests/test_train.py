@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO
+
 from flip_reward.cli import main
 from flip_reward.core.metrics import f1_score
 from flip_reward.serving.scripted_judge import Reply, flip_answer

@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 
 import pytest
-from open_instruct_support import REPO, upstream_checkout
 from conftest import free_port, group_alive, port_open
+from open_instruct_support import REPO, upstream_checkout
 
 from flip_reward.integrations.open_instruct.flags import grpo_fast_fields, unknown_flags
 from flip_reward.serving.scripted_judge import ScriptedJudgeServer

@@ -8,8 +8,9 @@ import json
 import pickle
 
 import pytest
-
 from conftest import FAST_RETRIES
+
+from flip_reward.core.metrics import f1_score
 from flip_reward.integrations.trl import (
     JudgeRewardFunction,
     RewardStats,
@@ -17,7 +18,6 @@ from flip_reward.integrations.trl import (
     flip_reward_function,
     pointwise_reward_function,
 )
-from flip_reward.core.metrics import f1_score
 from flip_reward.serving.scripted_judge import Reply, flip_answer, judged_response
 
 INSTRUCTION = "Write a short poem about the sea"

@@ -7,6 +7,7 @@ import asyncio
 import statistics
 import sys
 import time
+from typing import TextIO
 
 from flip_reward.cli.common import (
     EXIT_INVALID_INPUT,
@@ -90,7 +91,7 @@ def summarize(results: list[FlipResult], seconds: float) -> dict:
     }
 
 
-def print_summary(results: list[FlipResult], seconds: float, file=sys.stdout) -> None:
+def print_summary(results: list[FlipResult], seconds: float, file: TextIO = sys.stdout) -> None:
     summary = summarize(results, seconds)
     print(
         f"rows {summary['rows']} | mean reward {summary['mean_reward']:.4f} | median {summary['median_reward']:.4f} | "

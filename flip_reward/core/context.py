@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
     from flip_reward.judge.client import Judge
 
 logger = logging.getLogger("flip_reward")
@@ -24,13 +26,17 @@ OMISSION_MARKER = "\n\n[... {count} tokens omitted ...]\n\n"
 SAFETY_MARGIN_TOKENS = 32
 
 
+_LOADING = threading.Lock()  # one load at a time: transformers' lazy imports break when two threads race them
+
+
 @lru_cache(maxsize=8)
-def load_local_tokenizer(name_or_path: str):
+def load_local_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase | None:
     """The tokenizer at ``name_or_path`` from local files only, or None (logged once) when it cannot be loaded."""
     try:
-        from transformers import AutoTokenizer
+        with _LOADING:
+            from transformers import AutoTokenizer
 
-        return AutoTokenizer.from_pretrained(name_or_path, local_files_only=True)
+            return AutoTokenizer.from_pretrained(name_or_path, local_files_only=True)
     except Exception as error:  # any failure means "not available locally": fall back to the estimate
         logger.info("judge tokenizer %r not available locally (%s); estimating tokens from characters",
                     name_or_path, type(error).__name__)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
-ERROR_TYPES = ("input", "judge", "parse")
-
 
 @dataclass(frozen=True)
 class Judgment:

@@ -74,7 +74,3 @@ class CircuitBreaker:
                 "judge %s unreachable after %d consecutive failures (last: %s); failing fast for %.0fs",
                 self.target, self.consecutive_failures, self.last_error, self.cooldown,
             )
-
-    @property
-    def is_open(self) -> bool:
-        return self.opened_at is not None

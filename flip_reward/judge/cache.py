@@ -17,11 +17,13 @@ import os
 import sqlite3
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 logger = logging.getLogger("flip_reward")
 
+T = TypeVar("T")
 DEFAULT_CACHE_SIZE = 4096
 DB_NAME = "answers.sqlite3"
 ENTRY_FIELDS = {"text": str, "prompt_tokens": int, "completion_tokens": int}
@@ -78,7 +80,7 @@ class DiskStore:
 
         self._guarded(write)
 
-    def _guarded(self, operation):
+    def _guarded(self, operation: Callable[[sqlite3.Connection], T]) -> T | None:
         """``operation(connection)``, or None when the disk fails (this call only; logged once)."""
         try:
             with self._lock:

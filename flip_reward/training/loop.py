@@ -15,6 +15,7 @@ import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 from flip_reward.integrations.trl import (
     JudgeRewardFunction,
@@ -29,6 +30,10 @@ from flip_reward.training.monitor import (
     summary_lines,
 )
 
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+    from trl import GRPOConfig
+
 
 def make_reward(s: SimpleNamespace, judge_model: str, api_base: str, tokenizer: str | None) -> JudgeRewardFunction:
     """The run's reward function (FLIP or pointwise) with the judge settings of ``s``."""
@@ -41,19 +46,19 @@ def make_reward(s: SimpleNamespace, judge_model: str, api_base: str, tokenizer: 
     return pointwise_reward_function(judge_model, api_base, **options)
 
 
-def prompt_length(tokenizer, prompt: list[dict], template_kwargs: dict) -> int:
+def prompt_length(tokenizer: PreTrainedTokenizerBase, prompt: list[dict], template_kwargs: dict) -> int:
     encoded = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=True, **template_kwargs)
     return len(encoded["input_ids"] if isinstance(encoded, Mapping) else encoded)
 
 
-def fitting_prompts(rows: list[dict], tokenizer, max_length: int, template_kwargs: dict) -> tuple[list[dict], int]:
+def fitting_prompts(rows: list[dict], tokenizer: PreTrainedTokenizerBase, max_length: int, template_kwargs: dict) -> tuple[list[dict], int]:
     """The rows whose templated prompt has at most ``max_length`` tokens (open-instruct drops longer prompts
     too), and how many were left out."""
     kept = [row for row in rows if prompt_length(tokenizer, row["prompt"], template_kwargs) <= max_length]
     return kept, len(rows) - len(kept)
 
 
-def grpo_config(s: SimpleNamespace, output_dir: Path, template_kwargs: dict):
+def grpo_config(s: SimpleNamespace, output_dir: Path, template_kwargs: dict) -> GRPOConfig:
     from trl import GRPOConfig
 
     per_step = s.prompts_per_step * s.num_generations

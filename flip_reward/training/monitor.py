@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from transformers import TrainerCallback
+from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 COUNTS = ("judge_errors", "parse_failures", "input_errors")
 
@@ -51,12 +51,13 @@ class MetricsFileCallback(TrainerCallback):
         self._file = None
         self._last = time.perf_counter()
 
-    def on_train_begin(self, args, state, control, **kwargs):
+    def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: object) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file = self.path.open("w", encoding="utf-8")
         self._last = time.perf_counter()
 
-    def on_log(self, args, state, control, logs=None, **kwargs):
+    def on_log(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, logs: dict | None = None,
+               **kwargs: object) -> None:
         logs = logs or {}
         if self._file is None or "train_runtime" in logs or any(key.startswith("eval_") for key in logs):
             return
@@ -67,7 +68,7 @@ class MetricsFileCallback(TrainerCallback):
         self._file.write(json.dumps(row) + "\n")
         self._file.flush()
 
-    def on_train_end(self, args, state, control, **kwargs):
+    def on_train_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: object) -> None:
         self.close()
 
     def close(self) -> None:
@@ -84,23 +85,24 @@ class ProgressBarCallback(TrainerCallback):
         self.description = description
         self.bar = None
 
-    def on_train_begin(self, args, state, control, **kwargs):
+    def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: object) -> None:
         from tqdm.auto import tqdm
 
         self.bar = tqdm(total=state.max_steps, desc=self.description, unit="step", file=sys.stderr, dynamic_ncols=True)
 
-    def on_step_end(self, args, state, control, **kwargs):
+    def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: object) -> None:
         if self.bar is not None:
             self.bar.update(state.global_step - self.bar.n)
 
-    def on_log(self, args, state, control, logs=None, **kwargs):
+    def on_log(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, logs: dict | None = None,
+               **kwargs: object) -> None:
         if self.bar is None or not logs or _number(logs.get("reward")) is None:
             return
         row = step_row(state.global_step, logs, 0.0)
         self.bar.set_postfix({"reward": f"{row['reward_mean']:.3f}", "judge errors": row["judge_errors"],
                               "parse failures": row["parse_failures"]}, refresh=False)
 
-    def on_train_end(self, args, state, control, **kwargs):
+    def on_train_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: object) -> None:
         self.close()
 
     def close(self) -> None:

@@ -87,8 +87,8 @@ def served_name(model: str) -> str:
 def check_data(names: list[str], verifier: str | None = None) -> int:
     """``flip-reward data check`` for each local dataset file; hub names are listed as not checked offline. With
     ``verifier``, warns about a file with no row for it (rows pick their verifier)."""
-    from flip_reward.data.loading import RowError, load_rows
     from flip_reward.cli.common import MAX_ERRORS_SHOWN
+    from flip_reward.data.loading import RowError, load_rows
     from flip_reward.data.rlvr import check_rows, describe_counts
 
     status = 0

@@ -132,16 +132,18 @@ def reasoning_text(result: FlipResult) -> str:
 class FlipVerifier(VerifierFunction):
     """Upstream verifier ``general-flip``: score = FLIP reward of the response for the row's instruction.
 
-    Picklable (only the config travels; the judge client is rebuilt lazily in each process) and safe to await
-    from several event loops. ``__call__`` is the synchronous form of ``async_call``.
+    Picklable (only the config travels) and safe to await from several event loops. The FlipReward is built when
+    the verifier is constructed or unpickled (in each Ray actor), so the first reward does not import the HTTP
+    clients or load the tokenizer on the actor's event loop; a setup failure is reported by every call instead.
+    ``__call__`` is the synchronous form of ``async_call``.
     """
 
     def __init__(self, verifier_config: VerifierConfig | None = None) -> None:
         if not isinstance(verifier_config, FlipVerifierConfig):
             verifier_config = FlipVerifierConfig.from_args(verifier_config)
         super().__init__(VERIFIER_NAME, weight=1.0, verifier_config=verifier_config)
-        self._reward: FlipReward | None = None
         self._failures: Counter = Counter()
+        self._reward, self._setup_error = self._build_reward()
 
     @classmethod
     def get_config_class(cls) -> type:
@@ -154,11 +156,16 @@ class FlipVerifier(VerifierFunction):
         self.__init__(state["verifier_config"])
         self.name, self.weight = state["name"], state["weight"]
 
+    def _build_reward(self) -> tuple[FlipReward | None, str | None]:
+        """This process's FlipReward, or None and why it could not be built (e.g. a model litellm cannot resolve)."""
+        try:
+            return self.verifier_config.build_reward(), None
+        except Exception as error:  # noqa: BLE001  (reported by every call, never raised into the trainer)
+            return None, f"cannot set up the FLIP judge client: {type(error).__name__}: {error}"
+
     @property
-    def reward(self) -> FlipReward:
-        """The FlipReward of this process, built on first use."""
-        if self._reward is None:
-            self._reward = self.verifier_config.build_reward()
+    def reward(self) -> FlipReward | None:
+        """The FlipReward of this process (None when it could not be set up)."""
         return self._reward
 
     async def async_call(
@@ -178,12 +185,9 @@ class FlipVerifier(VerifierFunction):
         return VerificationResult(score=result.reward, cost=0.0, reasoning=reasoning_text(result))
 
     async def _score(self, prompt: Any, response: Any) -> FlipResult:
-        try:
-            reward = self.reward
-        except Exception as error:  # noqa: BLE001  (e.g. a model string litellm cannot resolve)
-            return FlipResult(reward=0.0, error=f"cannot set up the FLIP judge client: {type(error).__name__}: "
-                              f"{error}", error_type="config")
-        return await reward.ascore_one(prompt, response)
+        if self._reward is None:
+            return FlipResult(reward=0.0, error=self._setup_error, error_type="config")
+        return await self._reward.ascore_one(prompt, response)
 
     def __call__(
         self,
