@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from flip_reward.cli.common import EXIT_INVALID_INPUT, report_errors
-from flip_reward.data.loading import RowError, load_rows
+from flip_reward.data.loading import RowError, load_rows, read_valid
 from flip_reward.data.rlvr import (
     CONVERT_VERIFIERS,
     check_rows,
@@ -42,12 +42,7 @@ def run_convert(args: argparse.Namespace) -> int:
     rows = load_rows(args.input, args.split)
     if args.limit is not None:
         rows = rows[: args.limit]
-    converted, invalid = [], []
-    for number, row in enumerate(rows, start=1):
-        try:
-            converted.append(to_rlvr(row, number, args.verifier))
-        except RowError as error:
-            invalid.append(error)
+    converted, invalid = read_valid(rows, lambda row, number: to_rlvr(row, number, args.verifier))
     if invalid and not args.skip_invalid:
         report_errors(invalid, f"{len(invalid)} invalid row(s); nothing was written (use --skip-invalid to convert the rest)")
         return EXIT_INVALID_INPUT

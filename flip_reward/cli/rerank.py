@@ -35,15 +35,10 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run_rerank(args: argparse.Namespace) -> int:
-    from flip_reward.data.loading import RowError, load_rows
+    from flip_reward.data.loading import load_rows, read_valid
 
     rows = load_rows(args.input, args.split)
-    inputs, invalid = [], []
-    for number, row in enumerate(rows, start=1):
-        try:
-            inputs.append(rerank_input(row, number))
-        except RowError as error:
-            invalid.append(error)
+    inputs, invalid = read_valid(rows, rerank_input)
     if invalid:
         report_errors(invalid, f"{len(invalid)} invalid row(s); nothing was reranked")
         return EXIT_INVALID_INPUT

@@ -8,13 +8,16 @@ assistant message is the response, the messages before it the prompt) or ``promp
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from flip_reward.core.conversation import PromptError, message_text, split_conversation
 
 LOCAL_FORMATS = (".jsonl", ".json", ".parquet")
 
+
+T = TypeVar("T")
 
 class RowError(ValueError):
     """A row that cannot be scored, with its 1-based number and the field at fault."""
@@ -76,6 +79,17 @@ def scoring_input(row: object, number: int) -> tuple[str | list, str]:
         raise RowError(number, "messages", "row needs 'messages', or 'prompt' and 'response'")
     check_prompt(prompt, number, "messages" if "messages" in row else "prompt")
     return prompt, response
+
+
+def read_valid(rows: Sequence[object], read: Callable[[object, int], T]) -> tuple[list[T], list[RowError]]:
+    """``read(row, number)`` of every row (numbered from 1) that it accepts, and the RowError of every other one."""
+    values, invalid = [], []
+    for number, row in enumerate(rows, start=1):
+        try:
+            values.append(read(row, number))
+        except RowError as error:
+            invalid.append(error)
+    return values, invalid
 
 
 def object_row(row: object, number: int) -> Mapping:

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from flip_reward.core.conversation import ROLES, PromptError, message_text, to_turns
-from flip_reward.data.loading import RowError
+from flip_reward.data.loading import RowError, read_valid
 
 CONVERT_VERIFIERS = ("general-flip", "general-quality")
 # Verifier names that upstream open-instruct's build_all_verifiers creates at the pinned commit (checked by
@@ -148,14 +148,8 @@ def check_row(row: object, number: int, allow_unknown: bool = False) -> list[str
 
 def check_rows(rows: list, allow_unknown: bool = False) -> tuple[Counter, list[RowError]]:
     """Verifier counts of the valid rows, and a RowError per invalid row."""
-    verifiers: Counter = Counter()
-    invalid = []
-    for number, row in enumerate(rows, start=1):
-        try:
-            verifiers.update(check_row(row, number, allow_unknown))
-        except RowError as error:
-            invalid.append(error)
-    return verifiers, invalid
+    names, invalid = read_valid(rows, lambda row, number: check_row(row, number, allow_unknown))
+    return Counter(name for row_names in names for name in row_names), invalid
 
 
 def describe_counts(verifiers: Counter) -> str:
