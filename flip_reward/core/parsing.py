@@ -1,19 +1,27 @@
-"""Robust extraction of named fields (inferred instruction, reasoning, scores) from free-form judge output: JSON
-(broken, truncated, fenced, encoded twice, curly-quoted), XML-style tags and plain-text labels."""
+"""Robust extraction of named fields (inferred instruction, reasoning, scores) from free-form judge output: the
+public API (extract_field, parse_inferred_instruction, parse_reasoning, parse_flip_answer and the field keys), text
+cleaning, the order in which sources are tried, and the plain-text labels and XML-style tags read when no JSON
+object holds the field. Finding and decoding JSON objects (broken, truncated, fenced, encoded twice, curly-quoted)
+lives in ``json_fields``; recognising echoed template placeholders in ``placeholders``."""
 
 from __future__ import annotations
 
 import bisect
-import json
 import re
-from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import suppress
 from functools import lru_cache
 from itertools import islice
 
-import json_repair
-
+from flip_reward.core.json_fields import (
+    JSON_OBJECT_START,
+    MAX_CANDIDATES,
+    MISSING,
+    decode_string_literal,
+    from_json,
+    norm,
+    object_spans,
+)
+from flip_reward.core.placeholders import is_placeholder
 from flip_reward.core.thinking import strip_thinking
 
 _TEMPLATE_INSTRUCTION_KEYS: tuple[str, ...] = ("INFERRED INSTRUCTION", "INSTRUCTION")
@@ -30,54 +38,15 @@ REASONING_KEYS: tuple[str, ...] = ("REASONING",)
 _KNOWN_LABELS: tuple[str, ...] = _TEMPLATE_INSTRUCTION_KEYS + REASONING_KEYS + tuple(
     "EXPLANATION ANALYSIS RATIONALE FEEDBACK SCORE RATING CONFIDENCE BETTER_RESPONSE BEST_RESPONSE_INDEX".split()
 )
-_KNOWN_NORMS = frozenset(re.sub(r"[\W_]+", "", label).casefold() for label in _KNOWN_LABELS)
-_NON_ALNUM = re.compile(r"[\W_]+")
-
-_MISSING = object()
-_DECODER = json.JSONDecoder(strict=False)
-_REPAIR_LIMIT = 4_000  # characters handed to json_repair per candidate: it is pure Python and superlinear
-_MAX_CANDIDATES = 4  # candidate objects (or labels, or tags) that mention a wanted key, tried last first
+_KNOWN_NORMS = frozenset(norm(label) for label in _KNOWN_LABELS)
 
 _TEMPLATE_TOKENS = re.compile(
     r"<\|(?:im_start|start_header_id)\|>[ \t]*(?:(?:assistant|user|system|tool)\b[ \t]*)?"
     r"(?:<\|end_header_id\|>)?|<\|\w{1,32}\|>|</s>"
 )
-# One token of a brace scan: a double-quoted string (possibly unterminated) or a run of one brace.
-_SCAN_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?|\{+|\}+', re.DOTALL)
-_OPEN_BRACE = re.compile(r"\{(?![^{}:]*\})")  # skips {...} groups with no colon: no key can be inside
-_JSON_OBJECT_START = re.compile(r"\{\s*[\"'“‘]")
-# An odd run of backslashes before a LaTeX command that JSON would read as an escape (\b \f always; \n \r \t
-# when the letters spell a common command): one more backslash makes the command survive decoding.
-_LATEX_COMMAND = re.compile(
-    r"\\(?<!\\\\)(?:\\\\)*(?=[bf][A-Za-z]|(?:nabla|neq?|newline|neg|not|notin|nu|ni|right(?:arrow)?|rho"
-    r"|rangle|rceil|rfloor|rm|times|text(?:bf|it|rm|sf|tt)?|theta|tau|tanh?|to|tilde|top|tfrac|triangle"
-    r"|therefore)(?![A-Za-z]))"
-)
 _FENCE_LINE = re.compile(r"[ \t]*(?:```|~~~)[^\n]*")
 _QUOTED = re.compile(r"([\"'“‘])(.*)([\"'”’]),?", re.DOTALL)
 _QUOTE_PAIRS = {'"': '"', "'": "'", "“": "”", "‘": "’"}
-_STRING_LITERAL = re.compile(r'"[\s\\"]*[{\[]')  # a JSON string literal whose content is JSON: an answer encoded twice
-# A curly quote where a JSON delimiter goes: opening after { [ , : or a line break, closing before : , } ] or a
-# line break. Single curly quotes count only where one opens a key or value (’ is mostly an apostrophe).
-_CURLY_DELIMITER = re.compile(r"(?<=[{\[,:\n])(\s*)([“”‘’])|([“”‘’])(?=\s*(?:[:,}\]\n]|\Z))")
-_SINGLE_CURLY_OPENING = re.compile(r"[{\[,:\n]\s*‘")
-_CURLY = re.compile("[“”‘’]")
-
-# Echoed template placeholders: a whole value of filler ("...", "___"), or one bracketed group (<x>, [x], {x},
-# {{x}}, (x)) whose words name the field ("<your inferred instruction here>") or repeat a template's description.
-_PLACEHOLDER_MAX = 120
-_FILLER = re.compile(r"(?:\.{2,}|…|_{2,}|-{2,}|\s)*")
-_WRAPPED = re.compile(r"(?:<+|\[+|\{+|\(+)\s*([^<>\[\]{}()]*?)\s*(?:>+|\]+|\}+|\)+)?")
-_PLACEHOLDER_WORDS = re.compile(
-    r"(?:(?:your|the|a|an|my|insert|enter|put|type|inferred|reconstructed|original|likely|most|probable|actual"
-    r"|exact|final|full|missing|user|users|user s|single|short|brief)\s)*"
-    r"(?:instruction|prompt|message|request|query|question|reasoning|explanation|rationale|analysis|task|answer"
-    r"|text|string|response|value|content|placeholder)s?(?:\s(?:goes\s)?here)?"
-)
-_PLACEHOLDER_MARKER = re.compile(r"\b(?:your|here|insert|enter|placeholder|inferred|reconstructed)\b")
-_TEMPLATE_DESCRIPTION = re.compile(
-    r"a few sentences (?:on|comparing) .*|the number of the best response|an integer from 1 to 10|a or b"
-)
 
 
 def extract_field(text: str, names: Sequence[str]) -> object | None:
@@ -93,7 +62,7 @@ def extract_field(text: str, names: Sequence[str]) -> object | None:
     ``"[INFERRED INSTRUCTION]"``, ``"..."``) counts as absent. Never raises on any ``text``.
     """
     value = _extract(_clean(text), names, {})
-    return None if value is _MISSING else value
+    return None if value is MISSING else value
 
 
 def parse_inferred_instruction(text: str) -> str | None:
@@ -118,28 +87,28 @@ def parse_flip_answer(text: str) -> tuple[str | None, str | None]:
 def _instruction(cleaned: str | None, cache: dict) -> str | None:
     """parse_inferred_instruction on cleaned text: the template's keys, else the invented ones."""
     value = _extract(cleaned, _TEMPLATE_INSTRUCTION_KEYS, cache)
-    return _to_text(_extract(cleaned, _INVENTED_INSTRUCTION_KEYS, cache) if value is _MISSING else value)
+    return _to_text(_extract(cleaned, _INVENTED_INSTRUCTION_KEYS, cache) if value is MISSING else value)
 
 
 def _extract(cleaned: str | None, names: Sequence[str], cache: dict) -> object:
-    """extract_field on cleaned text, _MISSING when not found; ``cache`` shares the text's layout between fields."""
-    names = (names,) if isinstance(names, str) else tuple(n for n in names if isinstance(n, str) and _norm(n))
+    """extract_field on cleaned text, MISSING when not found; ``cache`` shares the text's layout between fields."""
+    names = (names,) if isinstance(names, str) else tuple(n for n in names if isinstance(n, str) and norm(n))
     if cleaned is None or not names or not _mentions(cleaned, names, cache):
-        return _MISSING
+        return MISSING
     hits = [match.start("key") for match in _key_regex(names).finditer(cleaned)]
     if not hits and not _label_regex(names).search(cleaned) and not _tag_regex(names, True).search(cleaned):
-        return _MISSING  # the fast path for text that never names the field
+        return MISSING  # the fast path for text that never names the field
     spans, elements, pieces = _layout(cleaned, names, cache)
-    wanted = {_norm(name) for name in names}
+    wanted = {norm(name) for name in names}
     foreign = [(el[0], el[3]) for el in elements if el[4] not in wanted]
-    value = _from_json(cleaned, [s for s in spans if not _inside(s[0], foreign)], hits, names)
+    value = from_json(cleaned, [s for s in spans if not _inside(s[0], foreign)], hits, names)
     stops = _KNOWN_LABELS + names
     for texts in (  # lazy: each source is read only when the ones before it found nothing
         (cleaned[element[1] : element[2]] for element in reversed(elements) if element[4] in wanted),
         _after_marks(pieces, _label_regex(names), _stop_regex(stops, False)),
         _after_marks(pieces, _tag_regex(names, True), _stop_regex(stops, True)),
     ):
-        value = _first_usable(texts) if value is _MISSING else value
+        value = _first_usable(texts) if value is MISSING else value
     return value
 
 
@@ -170,49 +139,24 @@ def _to_text(value: object) -> str | None:
     return None
 
 
-@lru_cache(maxsize=4096)
-def _norm(name: str) -> str:
-    """A key reduced to lowercase alphanumerics."""
-    return _NON_ALNUM.sub("", name).casefold()
-
-
 def _clean(text: object) -> str | None:
     """Text without BOM, CR line endings, chat-template tokens and thinking, decoded if it is JSON encoded as a
     JSON string; None for non-strings."""
     if not isinstance(text, str):
         return None
     text = text.replace("\ufeff", "").replace("\r\n", "\n").replace("\r", "\n")
-    return _decode_string_literal(strip_thinking(_TEMPLATE_TOKENS.sub("", text)))
-
-
-def _decode_string_literal(text: str) -> str:
-    """The content of an answer that is one JSON string literal holding JSON (possibly fenced, truncated or
-    encoded more than twice), decoded; any other text as is."""
-    for _ in range(3):
-        body = text.strip()
-        if body[:3] in ("```", "~~~"):
-            body = body.partition("\n")[2].rstrip().removesuffix("```").removesuffix("~~~").strip()
-        if not _STRING_LITERAL.match(body):
-            break
-        for tail in ("", '"', '\\"'):  # a cut-off literal lacks its closing quote, or ends inside an escape
-            with suppress(ValueError, RecursionError):
-                value, end = _DECODER.raw_decode(body + tail)
-                text = value + body[end:]  # what follows the literal (prose, a label) is kept
-                break
-        else:
-            break
-    return text
+    return decode_string_literal(strip_thinking(_TEMPLATE_TOKENS.sub("", text)))
 
 
 def _layout(text: str, names: tuple[str, ...], cache: dict) -> tuple[list, list, list[str]]:
     """The text's JSON object spans, its top-level tagged elements of known fields and ``names`` outside JSON
     objects (see _elements), and the pieces of text outside both; cached per set of names beyond the known ones."""
     if "spans" not in cache:
-        cache["spans"] = list(_object_spans(text))
+        cache["spans"] = list(object_spans(text))
     spans = cache["spans"]
-    extra = tuple(sorted({_norm(name) for name in names} - _KNOWN_NORMS))
+    extra = tuple(sorted({norm(name) for name in names} - _KNOWN_NORMS))
     if extra not in cache:
-        objects = [(start, end) for start, end in spans if _JSON_OBJECT_START.match(text, start)]
+        objects = [(start, end) for start, end in spans if JSON_OBJECT_START.match(text, start)]
         tags = _tag_regex(_KNOWN_LABELS + names, False).finditer(text) if "<" in text else ()
         elements = _elements(tag for tag in tags if not _inside(tag.start(), objects))
         cache[extra] = elements, _pieces(text, objects + [(el[0], el[3]) for el in elements])
@@ -242,7 +186,7 @@ def _elements(tags: Iterable[re.Match[str]]) -> list[tuple[int, int, int, int, s
     opened: dict[str, re.Match[str]] = {}
     paired = []
     for tag in tags:
-        name = _norm(tag.group("name"))
+        name = norm(tag.group("name"))
         if not tag.group("close"):
             opened[name] = tag
         elif name in opened:
@@ -254,24 +198,6 @@ def _elements(tags: Iterable[re.Match[str]]) -> list[tuple[int, int, int, int, s
             outermost.append(element)
             reach = element[3]
     return outermost
-
-
-def _object_spans(text: str) -> Iterator[tuple[int, int]]:
-    """(start, end) of each top-level balanced ``{...}`` (string-aware), then of an unterminated last one."""
-    opening = _OPEN_BRACE.search(text)
-    while opening:
-        depth, end = 0, len(text)
-        for token in _SCAN_TOKEN.finditer(text, opening.start()):
-            run = token.group()
-            if run[0] == "{":
-                depth += len(run)
-            elif run[0] == "}":
-                if len(run) >= depth:
-                    end = token.start() + depth
-                    break
-                depth -= len(run)
-        yield opening.start(), end
-        opening = _OPEN_BRACE.search(text, end)
 
 
 def _names_regex(names: tuple[str, ...]) -> str:
@@ -317,92 +243,6 @@ def _stop_regex(names: tuple[str, ...], tags_anywhere: bool) -> re.Pattern[str]:
     return re.compile(f"{_label_regex(names).pattern}|{tag}", re.IGNORECASE | re.MULTILINE)
 
 
-def _from_json(text: str, spans: list[tuple[int, int]], hits: list[int], names: tuple[str, ...]) -> object:
-    """The wanted value from the last candidate objects holding a key hit (sorted offsets), or _MISSING."""
-    with_hits = (
-        (start, end, hits[bisect.bisect_left(hits, start) : bisect.bisect_left(hits, end)])
-        for start, end in reversed(spans)
-    )
-    for start, end, span_hits in islice(((a, b, h) for a, b, h in with_hits if h), _MAX_CANDIDATES):
-        span = text[start:end]
-        for decoded in _decodings(span, _window_start(span, [hit - start for hit in span_hits])):
-            value = _lookup(decoded, names)
-            if value is not _MISSING:
-                return value
-    return _MISSING
-
-
-def _window_start(span: str, offsets: list[int]) -> int | None:
-    """The last key hit in ``span`` that can start a repair window: in an object with quoted keys, only a
-    quoted hit, so that a bare ``, instruction:`` inside a string value is never taken for a key."""
-    quoted_keys = _JSON_OBJECT_START.match(span)
-    usable = [offset for offset in offsets if not quoted_keys or span[offset] in "\"'“”‘’"]
-    return usable[-1] if usable else None
-
-
-def _decodings(span: str, window_start: int | None) -> Iterator[object]:
-    """Decodings of a candidate object, best first: ``json`` (raw control characters allowed; curly delimiters
-    straightened if it fails as is), else ``json_repair`` on it when short, then on a capped window from
-    ``window_start`` (bounds time, recovers swallowed keys)."""
-    decoded = _loads(span)
-    if decoded is _MISSING and _CURLY.search(span):
-        span = _straighten(span)
-        decoded = _loads(span)
-    if decoded is not _MISSING:
-        yield decoded
-        return
-    if len(span) <= _REPAIR_LIMIT:
-        yield _repair(span)
-    if window_start is not None and (len(span) > _REPAIR_LIMIT or span[1:window_start].strip()):
-        yield _repair("{" + span[window_start : window_start + _REPAIR_LIMIT])
-
-
-def _straighten(span: str) -> str:
-    """``span`` with the curly quotes that delimit its keys and values made straight double quotes (see
-    _CURLY_DELIMITER); curly quotes inside values (apostrophes, quotations) are kept."""
-    quotes = "“”‘’" if _SINGLE_CURLY_OPENING.search(span) else "“”"
-    return _CURLY_DELIMITER.sub(lambda m: (m[1] or "") + '"' if (m[2] or m[3]) in quotes else m[0], span)
-
-
-def _loads(text: str) -> object:
-    """``json.loads`` of ``text`` (raw control characters allowed, LaTeX protected), or _MISSING when invalid."""
-    try:
-        return json.loads(_protect_latex(text), strict=False)
-    except (ValueError, RecursionError):
-        return _MISSING
-
-
-def _repair(text: str) -> object:
-    """``json_repair``'s reading of ``text``, or None when it fails."""
-    try:
-        return json_repair.loads(_protect_latex(text), skip_json_loads=True)
-    except Exception:  # a heuristic parser on arbitrary text: any failure just means "no object here"
-        return None
-
-
-def _protect_latex(text: str) -> str:
-    """``text`` with each odd backslash run before a LaTeX command made even (see _LATEX_COMMAND)."""
-    return _LATEX_COMMAND.sub(r"\g<0>\\", text)
-
-
-def _lookup(obj: object, names: tuple[str, ...]) -> object:
-    """Breadth-first search of decoded JSON for the first dict holding a wanted key with a value that is no
-    placeholder; _MISSING if none."""
-    wanted = [_norm(name) for name in names]
-    queue = deque([obj])
-    while queue:
-        node = queue.popleft()
-        if isinstance(node, dict):
-            keys = {_norm(str(key)): value for key, value in node.items()}
-            for key in wanted:
-                if key in keys and not (isinstance(keys[key], str) and _is_placeholder(keys[key])):
-                    return keys[key]
-            queue.extend(node.values())
-        elif isinstance(node, list):
-            queue.extend(node)
-    return _MISSING
-
-
 def _after_marks(pieces: list[str], marks: re.Pattern[str], stops: re.Pattern[str]) -> Iterator[str]:
     """The text after each of ``marks`` (labels or opening tags) in ``pieces``, last first, up to the next of
     ``stops`` or the end of its piece."""
@@ -413,12 +253,12 @@ def _after_marks(pieces: list[str], marks: re.Pattern[str], stops: re.Pattern[st
 
 
 def _first_usable(texts: Iterable[str]) -> object:
-    """The first of up to _MAX_CANDIDATES tidied ``texts`` that is neither blank nor a placeholder, or _MISSING."""
-    for text in islice(texts, _MAX_CANDIDATES):
+    """The first of up to MAX_CANDIDATES tidied ``texts`` that is neither blank nor a placeholder, or MISSING."""
+    for text in islice(texts, MAX_CANDIDATES):
         value = _tidy(text)
-        if value and not _is_placeholder(value):
+        if value and not is_placeholder(value):
             return value
-    return _MISSING
+    return MISSING
 
 
 def _tidy(value: str) -> str:
@@ -432,22 +272,3 @@ def _tidy(value: str) -> str:
     value = re.sub(r"^\*\*|\*\*$", "", "\n".join(lines[first:last]).strip()).strip()
     quoted = _QUOTED.fullmatch(value)
     return quoted.group(2).strip() if quoted and _QUOTE_PAIRS[quoted.group(1)] == quoted.group(3) else value
-
-
-def _is_placeholder(value: str) -> bool:
-    """Whether ``value`` is template text echoed back rather than an answer: filler ("...", "…", "___"), a
-    bracketed field name or description ("<inferred instruction>", "[Your inferred instruction]", "{{prompt}}",
-    "<the reconstructed user message>"), or such words unbracketed with a telltale word ("your ... here").
-    A real value that merely contains brackets ("Explain what <div> does") is none."""
-    text = value.strip()
-    if len(text) > _PLACEHOLDER_MAX:
-        return False
-    wrapped = _WRAPPED.fullmatch(text)
-    body = wrapped.group(1) if wrapped else text
-    if _FILLER.fullmatch(body):
-        return bool(text)
-    words = " ".join(re.sub(r"[\W_]+", " ", body.casefold()).split())
-    if _TEMPLATE_DESCRIPTION.fullmatch(words):
-        return True
-    telltale = wrapped is not None or _PLACEHOLDER_MARKER.search(words) is not None
-    return telltale and _PLACEHOLDER_WORDS.fullmatch(words) is not None
