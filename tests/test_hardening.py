@@ -83,7 +83,7 @@ def test_a_baseline_caches_only_answers_it_could_read(judge_server, script):
     assert len(judge_server.requests) == 2
 
 
-# 3. Stripping thinking is linear in the response length (figures: benchmarks/bench_thinking.py).
+# 3. Stripping thinking is linear in the response length (figures: benchmarks/bench_hardening.py).
 
 
 def test_thinking_of_sixty_four_thousand_open_tags_is_stripped_in_one_pass():
@@ -104,18 +104,23 @@ def test_scoring_from_many_threads_at_once_never_raises(judge_server, script):
 
     def work(worker: int) -> None:
         try:
-            for _step in range(15):
+            for _ in range(25):
                 rewards.extend(result.reward for result in flip.score([INSTRUCTION], [f"{INSTRUCTION} {worker}"]))
         except Exception as error:  # what the test is about: nothing may escape
             errors.append(error)
 
     threads = [threading.Thread(target=work, args=(worker,)) for worker in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible, so that an unlocked registry is caught
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
     assert errors == []
-    assert len(rewards) == 120 and set(rewards) == {0.8}  # F1("write haiku N", "write haiku")
+    assert len(rewards) == 8 * 25 and set(rewards) == {0.8}  # F1("write haiku N", "write haiku")
 
 
 # 5. The disk cache holds JSON only, in a private directory, and a disk error costs one call.
