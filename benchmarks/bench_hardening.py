@@ -87,8 +87,11 @@ def old_flood_seconds(tags: int, cap_s: float) -> tuple[list[tuple[int, float, s
 
 
 def bench_thinking(tags: int, cap_s: float) -> list[tuple[str, str, str]]:
-    print(f"benchmark 1: think stripping, {tags} tags / a {tags}-token response; fast paths best of "
-          f"{FAST_REPEATS}; old flood capped at ~{cap_s:g} s a run", flush=True)
+    print(
+        f"benchmark 1: think stripping, {tags} tags / a {tags}-token response; fast paths best of "
+        f"{FAST_REPEATS}; old flood capped at ~{cap_s:g} s a run",
+        flush=True,
+    )
     rows = []
     ladder, old_s, extrapolated = old_flood_seconds(tags, cap_s)
     steps = ", ".join(f"{size} tags {secs:.3f} s" for size, secs, _ in ladder)
@@ -98,16 +101,31 @@ def bench_thinking(tags: int, cap_s: float) -> list[tuple[str, str, str]]:
     size, _, old_out = ladder[-1]
     same = "same output" if old_out == final_answer(open_flood(size)) else "outputs differ"
     old_label = f"{old_s:.2f} s" + (" (EXTRAPOLATED as n^2 from the last step)" if extrapolated else "")
-    rows.append((f'1  "<think>" * {tags} + "x"', f"old {old_label}, new {new_s * 1000:.2f} ms",
-                 f"speed-up x{old_s / new_s:,.0f}; {same} ({new_out!r}); old is O(n^2)"))
-    for label, text in ((f"1  normal {tags}-token response, one closed block", normal_response(tags)),
-                        (f'1  "</think>" * {tags}', close_flood(tags))):
+    rows.append(
+        (
+            f'1  "<think>" * {tags} + "x"',
+            f"old {old_label}, new {new_s * 1000:.2f} ms",
+            f"speed-up x{old_s / new_s:,.0f}; {same} ({new_out!r}); old is O(n^2)",
+        )
+    )
+    for label, text in (
+        (f"1  normal {tags}-token response, one closed block", normal_response(tags)),
+        (f'1  "</think>" * {tags}', close_flood(tags)),
+    ):
         old_s, old_out = seconds(_old_final_answer, text, FAST_REPEATS)
         new_s, new_out = seconds(final_answer, text, FAST_REPEATS)
-        same = "same output" if old_out == new_out else \
-            f"outputs differ: old keeps {len(old_out):,} chars, new {len(new_out):,}"
-        rows.append((f"{label} ({len(text) / 1000:.0f} KB)", f"old {old_s * 1000:.2f} ms, new {new_s * 1000:.2f} ms",
-                     f"speed-up x{old_s / new_s:.{1 if old_s >= new_s else 2}f}; {same}"))
+        same = (
+            "same output"
+            if old_out == new_out
+            else f"outputs differ: old keeps {len(old_out):,} chars, new {len(new_out):,}"
+        )
+        rows.append(
+            (
+                f"{label} ({len(text) / 1000:.0f} KB)",
+                f"old {old_s * 1000:.2f} ms, new {new_s * 1000:.2f} ms",
+                f"speed-up x{old_s / new_s:.{1 if old_s >= new_s else 2}f}; {same}",
+            )
+        )
     return rows
 
 
@@ -133,8 +151,10 @@ def cache_megabytes(max_entries: int, entries: int) -> tuple[float, int]:
         for index in range(entries):
             messages = [{"role": "user", "content": f"response {index}"}]
             text = flip_answer_text(index)
-            cache.put(request_key(["http://127.0.0.1:8000/v1"], "hosted_vllm/judge", messages, {}),
-                      {"text": text, "prompt_tokens": 900 + index % 1000, "completion_tokens": len(text) // 4})
+            cache.put(
+                request_key(["http://127.0.0.1:8000/v1"], "hosted_vllm/judge", messages, {}),
+                {"text": text, "prompt_tokens": 900 + index % 1000, "completion_tokens": len(text) // 4},
+            )
         gc.collect()
         held = tracemalloc.get_traced_memory()[0] - before
     finally:
@@ -143,17 +163,27 @@ def cache_megabytes(max_entries: int, entries: int) -> tuple[float, int]:
 
 
 def bench_cache(entries: int) -> list[tuple[str, str, str]]:
-    print(f"benchmark 2: in-memory answer cache after {entries} distinct rewards, answers of ~{ANSWER_CHARS} chars",
-          flush=True)
+    print(
+        f"benchmark 2: in-memory answer cache after {entries} distinct rewards, answers of ~{ANSWER_CHARS} chars",
+        flush=True,
+    )
     old_mb, old_len = cache_megabytes(OLD_CACHE_SIZE, entries)
     new_mb, new_len = cache_megabytes(DEFAULT_CACHE_SIZE, entries)
-    print(f"  max_entries {OLD_CACHE_SIZE}: {old_len} held, {old_mb:.1f} MB; "
-          f"max_entries {DEFAULT_CACHE_SIZE}: {new_len} held, {new_mb:.1f} MB")
+    print(
+        f"  max_entries {OLD_CACHE_SIZE}: {old_len} held, {old_mb:.1f} MB; "
+        f"max_entries {DEFAULT_CACHE_SIZE}: {new_len} held, {new_mb:.1f} MB"
+    )
     return [
-        (f"2  ResponseCache(max_entries={OLD_CACHE_SIZE:_}) (old default)", f"{old_mb:.1f} MB, {old_len} entries",
-         f"{old_mb * 1e6 / old_len:,.0f} B/entry"),
-        (f"2  ResponseCache() (new default {DEFAULT_CACHE_SIZE})", f"{new_mb:.1f} MB, {new_len} entries",
-         f"old/new = {old_mb / new_mb:.1f}"),
+        (
+            f"2  ResponseCache(max_entries={OLD_CACHE_SIZE:_}) (old default)",
+            f"{old_mb:.1f} MB, {old_len} entries",
+            f"{old_mb * 1e6 / old_len:,.0f} B/entry",
+        ),
+        (
+            f"2  ResponseCache() (new default {DEFAULT_CACHE_SIZE})",
+            f"{new_mb:.1f} MB, {new_len} entries",
+            f"old/new = {old_mb / new_mb:.1f}",
+        ),
     ]
 
 
@@ -172,8 +202,12 @@ def print_table(rows: list[tuple[str, str, str]]) -> None:
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tags", type=int, default=16_000, help="think tags in a flood / tokens in a response")
-    parser.add_argument("--cap-s", type=float, default=60.0,
-                        help="longest one old-stripper run may take; past it the flood figure is extrapolated")
+    parser.add_argument(
+        "--cap-s",
+        type=float,
+        default=60.0,
+        help="longest one old-stripper run may take; past it the flood figure is extrapolated",
+    )
     parser.add_argument("--entries", type=int, default=100_000, help="distinct answers put in each cache")
     parser.add_argument("--only", choices=("thinking", "cache"), default=None, help="run one benchmark")
     return parser.parse_args()

@@ -1,9 +1,9 @@
 """Judge-client benchmarks: FlipReward throughput against a raw OpenAI loop, and use of a fixed serving capacity.
 
 Run ``python benchmarks/bench_judge.py [--requests N] [--quick] [--profile M]``. Every figure is measured in this
-one run, side by side, against the scripted judge server (flip_reward.serving.scripted_judge) running in a separate process, so
-the server's CPU is not spent under the client's GIL. Nothing here asserts on wall-clock time: targets are printed
-as met or missed. See benchmarks/README.md for what each figure means.
+one run, side by side, against the scripted judge server (flip_reward.serving.scripted_judge) running in a
+separate process, so the server's CPU is not spent under the client's GIL. Nothing here asserts on wall-clock
+time: targets are printed as met or missed. See benchmarks/README.md for what each figure means.
 """
 
 from __future__ import annotations
@@ -50,12 +50,18 @@ Pairs = tuple[list[list[dict]], list[str]]
 
 @contextmanager
 def judge_server(delay: float = 0.0, capacity: int | None = None) -> Iterator[str]:
-    """Run ``python -m flip_reward.serving.scripted_judge`` in a child process; yield its base URL; always kill it afterwards."""
+    """Run ``python -m flip_reward.serving.scripted_judge`` in a child process; yield its base URL; always kill it
+    afterwards."""
     command = [sys.executable, "-m", "flip_reward.serving.scripted_judge", "--port", "0", "--delay", str(delay)]
     if capacity is not None:
         command += ["--capacity", str(capacity)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     try:
         yield _read_base_url(process)
     finally:
@@ -81,19 +87,24 @@ def distinct_pairs(count: int, tag: str) -> Pairs:
     """``count`` (prompt, response) pairs, all different from each other and from any other ``tag``'s pairs."""
     prompts, responses = [], []
     for index in range(count):
-        prompts.append([
-            {"role": "system", "content": "You are a helpful assistant."},
-            {"role": "user", "content": f"Write a short poem about the sea, variant {tag}-{index}."},
-        ])
-        responses.append(f"<think>The user wants a poem ({tag}-{index}).</think>"
-                         f"Waves fold over the harbour wall, {tag}-{index};\n"
-                         "salt on the wind, gulls over the swell,\nthe tide keeps time as the evening falls.")
+        prompts.append(
+            [
+                {"role": "system", "content": "You are a helpful assistant."},
+                {"role": "user", "content": f"Write a short poem about the sea, variant {tag}-{index}."},
+            ]
+        )
+        responses.append(
+            f"<think>The user wants a poem ({tag}-{index}).</think>"
+            f"Waves fold over the harbour wall, {tag}-{index};\n"
+            "salt on the wind, gulls over the swell,\nthe tide keeps time as the evening falls."
+        )
     return prompts, responses
 
 
 @asynccontextmanager
-async def open_flip(api_base: str, max_concurrency: int = IN_FLIGHT,
-                    use_litellm: bool = False) -> AsyncIterator[FlipReward]:
+async def open_flip(
+    api_base: str, max_concurrency: int = IN_FLIGHT, use_litellm: bool = False
+) -> AsyncIterator[FlipReward]:
     """A FlipReward on the scripted server (in-memory cache on, no disk cache, default retries); the loop's HTTP
     clients are closed on exit."""
     flip = FlipReward(JUDGE_MODEL, api_base, max_concurrency=max_concurrency, cache=True, use_litellm=use_litellm)
@@ -149,15 +160,18 @@ class RawLoop:
         self.flip = flip
         self.in_flight = in_flight
         http_client = openai.DefaultAioHttpClient() if aiohttp else None
-        self.client = openai.AsyncOpenAI(base_url=flip.judge.endpoint.api_base, api_key="EMPTY", max_retries=0,
-                                         http_client=http_client)
+        self.client = openai.AsyncOpenAI(
+            base_url=flip.judge.endpoint.api_base, api_key="EMPTY", max_retries=0, http_client=http_client
+        )
         self.model = flip.judge.endpoint.provider_model
         self.params = flip.judge.config.request_params()
 
     def build(self, pairs: Pairs) -> list[list[dict]]:
         """The FLIP request for each pair, exactly as FlipReward renders it."""
-        return [self.flip.judge_messages(split_conversation(prompt)[0], final_answer(response))
-                for prompt, response in zip(*pairs)]
+        return [
+            self.flip.judge_messages(split_conversation(prompt)[0], final_answer(response))
+            for prompt, response in zip(*pairs)
+        ]
 
     async def send_all(self, requests: list[list[dict]]) -> list[str]:
         """Send every request, at most ``in_flight`` at once; return why each failed one failed."""
@@ -167,7 +181,8 @@ class RawLoop:
             async with gate:
                 try:
                     completion = await self.client.chat.completions.create(
-                        model=self.model, messages=messages, **self.params)
+                        model=self.model, messages=messages, **self.params
+                    )
                 except openai.OpenAIError as error:
                     return f"{type(error).__name__}: {error}"
                 text = completion.choices[0].message.content
@@ -215,10 +230,12 @@ async def throughput(api_base: str, requests: int, rounds: int, warmup: int) -> 
     async with open_flip(api_base) as flip, open_flip(api_base, use_litellm=True) as flip_litellm:
         raw, raw_aiohttp = RawLoop(flip), RawLoop(flip, aiohttp=True)
         try:
-            paths = {"a_raw_openai": raw.run,
-                     "a2_raw_openai_aiohttp": raw_aiohttp.run,
-                     "b_flip": lambda pairs: flip_run(flip, pairs),
-                     "c_flip_litellm": lambda pairs: flip_run(flip_litellm, pairs)}
+            paths = {
+                "a_raw_openai": raw.run,
+                "a2_raw_openai_aiohttp": raw_aiohttp.run,
+                "b_flip": lambda pairs: flip_run(flip, pairs),
+                "c_flip_litellm": lambda pairs: flip_run(flip_litellm, pairs),
+            }
             for name, run in paths.items():
                 await run(distinct_pairs(warmup, f"warm-{name}"))
             return await interleaved_rounds(paths, requests, rounds)
@@ -227,17 +244,21 @@ async def throughput(api_base: str, requests: int, rounds: int, warmup: int) -> 
             await raw_aiohttp.client.close()
 
 
-async def interleaved_rounds(paths: dict[str, Callable[[Pairs], Awaitable[Run]]], requests: int,
-                             rounds: int) -> ThroughputResult:
+async def interleaved_rounds(
+    paths: dict[str, Callable[[Pairs], Awaitable[Run]]], requests: int, rounds: int
+) -> ThroughputResult:
     """``rounds`` rounds; in each, every path in turn over its own fresh distinct pairs."""
     result = ThroughputResult()
     for round_index in range(rounds):
         for name, run in paths.items():
             measured = await run(distinct_pairs(requests, f"r{round_index}-{name}"))
             result.runs[name].append(measured)
-            print(f"  round {round_index + 1} {name:15s} {measured.per_second:6.0f} rewards/s "
-                  f"({measured.wall_s:5.2f} s, client CPU {measured.cpu_us_per_request:5.0f} us/request, "
-                  f"{measured.errors} errors)", flush=True)
+            print(
+                f"  round {round_index + 1} {name:15s} {measured.per_second:6.0f} rewards/s "
+                f"({measured.wall_s:5.2f} s, client CPU {measured.cpu_us_per_request:5.0f} us/request, "
+                f"{measured.errors} errors)",
+                flush=True,
+            )
     return result
 
 
@@ -277,8 +298,9 @@ class CapacityResult:
         return statistics.median(self.cpus)
 
 
-async def fixed_capacity(api_base: str, capacity: int, delay: float, batch: int, max_concurrency: int,
-                         repeats: int, raw: bool = False) -> CapacityResult:
+async def fixed_capacity(
+    api_base: str, capacity: int, delay: float, batch: int, max_concurrency: int, repeats: int, raw: bool = False
+) -> CapacityResult:
     """Time ``repeats`` batches of ``batch`` distinct requests after one warm-up batch (connections opened),
     through FlipReward.ascore, or through the raw AsyncOpenAI loop when ``raw`` (for reference)."""
     path = "raw AsyncOpenAI" if raw else "FlipReward"
@@ -287,13 +309,23 @@ async def fixed_capacity(api_base: str, capacity: int, delay: float, batch: int,
         run_batch = loop.run if loop else (lambda pairs: flip_run(flip, pairs))
         try:
             await run_batch(distinct_pairs(max_concurrency, f"warm-cap-{path}-{max_concurrency}"))
-            runs = [await run_batch(distinct_pairs(batch, f"cap-{path}-{max_concurrency}-{repeat}"))
-                    for repeat in range(repeats)]
+            runs = [
+                await run_batch(distinct_pairs(batch, f"cap-{path}-{max_concurrency}-{repeat}"))
+                for repeat in range(repeats)
+            ]
         finally:
             if loop:
                 await loop.client.close()
-    return CapacityResult(path, max_concurrency, batch, capacity, delay, [run.wall_s for run in runs],
-                          [run.cpu_s for run in runs], sum(run.errors for run in runs))
+    return CapacityResult(
+        path,
+        max_concurrency,
+        batch,
+        capacity,
+        delay,
+        [run.wall_s for run in runs],
+        [run.cpu_s for run in runs],
+        sum(run.errors for run in runs),
+    )
 
 
 # ----------------------------------------------------------------------------------------------------- profiling
@@ -330,14 +362,22 @@ def print_throughput(result: ThroughputResult) -> list[tuple[str, str, str]]:
     names = PATHS
     a, a2, b, c = (result.median(name) for name in names)
     cpu = {name: f"{result.cpu_us(name):.0f} us CPU/req" for name in names}
-    print(f"  median rewards/s: a {a:.0f}, a2 {a2:.0f}, b {b:.0f}, c {c:.0f}; errors or cache hits: "
-          + ", ".join(f"{name} {result.errors(name)}" for name in names))
+    print(
+        f"  median rewards/s: a {a:.0f}, a2 {a2:.0f}, b {b:.0f}, c {c:.0f}; errors or cache hits: "
+        + ", ".join(f"{name} {result.errors(name)}" for name in names)
+    )
     return [
         ("1a raw AsyncOpenAI, 64 in flight", f"{a:.0f} rewards/s, {cpu[names[0]]}", "baseline"),
-        ("1a2 raw AsyncOpenAI over aiohttp", f"{a2:.0f} rewards/s, {cpu[names[1]]}",
-         f"b/a2 = {b / a2:.3f} (FlipReward's own overhead on the same HTTP stack)"),
-        ("1b FlipReward.ascore (openai path)", f"{b:.0f} rewards/s, {cpu[names[2]]}",
-         f"b/a = {b / a:.3f} (>= {THROUGHPUT_TARGET}: {verdict(b / a >= THROUGHPUT_TARGET)})"),
+        (
+            "1a2 raw AsyncOpenAI over aiohttp",
+            f"{a2:.0f} rewards/s, {cpu[names[1]]}",
+            f"b/a2 = {b / a2:.3f} (FlipReward's own overhead on the same HTTP stack)",
+        ),
+        (
+            "1b FlipReward.ascore (openai path)",
+            f"{b:.0f} rewards/s, {cpu[names[2]]}",
+            f"b/a = {b / a:.3f} (>= {THROUGHPUT_TARGET}: {verdict(b / a >= THROUGHPUT_TARGET)})",
+        ),
         ("1c FlipReward.ascore (litellm)", f"{c:.0f} rewards/s, {cpu[names[3]]}", f"c/a = {c / a:.3f} (reference)"),
     ]
 
@@ -352,8 +392,10 @@ def capacity_row(result: CapacityResult, role: str) -> tuple[str, str, str]:
     elif role == "reference":
         note = f"wall/ideal = {ratio:.3f} (reference: the transport alone)"
     else:
-        note = (f"wall/ideal = {ratio:.3f} (expected ~{result.expected_s / result.ideal_s:.2f}: "
-                f"client admits {result.max_concurrency} < {result.capacity})")
+        note = (
+            f"wall/ideal = {ratio:.3f} (expected ~{result.expected_s / result.ideal_s:.2f}: "
+            f"client admits {result.max_concurrency} < {result.capacity})"
+        )
     if result.cpu_s >= CLIENT_BOUND_FRACTION * result.expected_s:
         note += "; client-CPU-bound"
     return label, wall, note
@@ -382,8 +424,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=5, help="fixed-capacity batches per setting (quick: 1)")
     parser.add_argument("--small-concurrency", type=int, default=8, help="max_concurrency of the informational run")
     parser.add_argument("--only", choices=("throughput", "capacity"), default=None, help="run one benchmark")
-    parser.add_argument("--profile", type=int, default=0, metavar="M",
-                        help="also cProfile FlipReward.ascore over M requests on the zero-delay server")
+    parser.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="M",
+        help="also cProfile FlipReward.ascore over M requests on the zero-delay server",
+    )
     args = parser.parse_args()
     if args.requests is None:
         args.requests = 400 if args.quick else 2000
@@ -392,8 +439,11 @@ def parse_args() -> argparse.Namespace:
 
 async def benchmark_throughput(args: argparse.Namespace) -> list[tuple[str, str, str]]:
     """Benchmark 1 (and the optional profile) against a zero-delay server process; returns the summary rows."""
-    print(f"benchmark 1: throughput, {args.requests} distinct requests per run, {args.rounds} rounds, "
-          f"{IN_FLIGHT} in flight, zero-delay server in a separate process", flush=True)
+    print(
+        f"benchmark 1: throughput, {args.requests} distinct requests per run, {args.rounds} rounds, "
+        f"{IN_FLIGHT} in flight, zero-delay server in a separate process",
+        flush=True,
+    )
     with judge_server() as api_base:
         rows = print_throughput(await throughput(api_base, args.requests, args.rounds, warmup=2 * IN_FLIGHT))
         if args.profile:
@@ -404,18 +454,28 @@ async def benchmark_throughput(args: argparse.Namespace) -> list[tuple[str, str,
 async def benchmark_capacity(args: argparse.Namespace) -> list[tuple[str, str, str]]:
     """Benchmark 2 against a server process of fixed capacity; returns the summary rows."""
     repeats = 1 if args.quick else args.repeats
-    print(f"benchmark 2: server capacity {args.capacity}, {args.delay * 1000:.0f} ms per request, batch "
-          f"{args.batch} distinct, median of {repeats}", flush=True)
-    plan = ((IN_FLIGHT, False, "target"), (IN_FLIGHT, True, "reference"),
-            (args.small_concurrency, False, "informational"))
+    print(
+        f"benchmark 2: server capacity {args.capacity}, {args.delay * 1000:.0f} ms per request, batch "
+        f"{args.batch} distinct, median of {repeats}",
+        flush=True,
+    )
+    plan = (
+        (IN_FLIGHT, False, "target"),
+        (IN_FLIGHT, True, "reference"),
+        (args.small_concurrency, False, "informational"),
+    )
     rows = []
     with judge_server(delay=args.delay, capacity=args.capacity) as api_base:
         for max_concurrency, raw, role in plan:
-            result = await fixed_capacity(api_base, args.capacity, args.delay, args.batch, max_concurrency, repeats,
-                                          raw=raw)
-            print(f"  {result.path}, max_concurrency {max_concurrency}: walls "
-                  f"{', '.join(f'{w:.3f}' for w in result.walls)} s, client CPU "
-                  f"{', '.join(f'{c:.3f}' for c in result.cpus)} s, {result.errors} errors or cache hits", flush=True)
+            result = await fixed_capacity(
+                api_base, args.capacity, args.delay, args.batch, max_concurrency, repeats, raw=raw
+            )
+            print(
+                f"  {result.path}, max_concurrency {max_concurrency}: walls "
+                f"{', '.join(f'{w:.3f}' for w in result.walls)} s, client CPU "
+                f"{', '.join(f'{c:.3f}' for c in result.cpus)} s, {result.errors} errors or cache hits",
+                flush=True,
+            )
             rows.append(capacity_row(result, role))
     return rows
 

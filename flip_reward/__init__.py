@@ -16,8 +16,14 @@ _EXPORTS = {
     "flip_reward.core.parsing": ("parse_inferred_instruction",),
     "flip_reward.core.reward": ("FlipResult", "FlipReward"),
     "flip_reward.judge.client": ("Judge", "JudgeConfig", "JudgeError", "JudgeResponse"),
-    "flip_reward.evaluation.baselines": ("ListwiseJudge", "ListwiseResult", "PairwiseJudge", "PairwiseResult",
-                                         "PointwiseJudgeReward", "PointwiseResult"),
+    "flip_reward.evaluation.baselines": (
+        "ListwiseJudge",
+        "ListwiseResult",
+        "PairwiseJudge",
+        "PairwiseResult",
+        "PointwiseJudgeReward",
+        "PointwiseResult",
+    ),
     "flip_reward.evaluation.verdicts": ("parse_best_index", "parse_better_response", "parse_score"),
     "flip_reward.evaluation.rerank": ("BestOfN", "RerankResult"),
 }

@@ -1,4 +1,4 @@
-"""Judge prompt templates (``*.prompt``, Jinja2) and their loader; this folder ships in the wheel as flip_reward.prompts.
+"""Judge prompt templates (``*.prompt``, Jinja2) and their loader; the folder ships in the wheel as flip_reward.prompts.
 
 System templates hold only static instructions so that a vLLM judge reuses its prefix cache across requests; the
 per-request parts (history, response) live in the user templates.

@@ -73,15 +73,29 @@ def tiny_model_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_judge(tiny_model_dir, tmp_path_factory):
-    """The tiny model behind a real ``transformers serve`` (via scripts/serve_judge.sh): ``(litellm model, base URL)``."""
+    """The tiny model behind a real ``transformers serve`` (scripts/serve_judge.sh): ``(litellm model, base URL)``."""
     pytest.importorskip("fastapi")
     run_dir = tmp_path_factory.mktemp("judge")
     pid_file = run_dir / "judge.pid"
     env = {**os.environ, "PYTHON": sys.executable, "JUDGE_SERVER": "transformers"}
     started = subprocess.run(
-        ["bash", str(REPO / "scripts" / "serve_judge.sh"), str(tiny_model_dir), "--port", str(free_port()),
-         "--pid-file", str(pid_file), "--log-file", str(run_dir / "judge.log"), "--timeout", "300"],
-        capture_output=True, text=True, env=env, check=False,
+        [
+            "bash",
+            str(REPO / "scripts" / "serve_judge.sh"),
+            str(tiny_model_dir),
+            "--port",
+            str(free_port()),
+            "--pid-file",
+            str(pid_file),
+            "--log-file",
+            str(run_dir / "judge.log"),
+            "--timeout",
+            "300",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
     )
     assert started.returncode == 0, started.stderr
     try:

@@ -135,8 +135,12 @@ def standin_modules() -> dict[str, types.ModuleType]:
     package.__spec__ = importlib.machinery.ModuleSpec("open_instruct", None, is_package=True)
     utils = types.ModuleType("open_instruct.ground_truth_utils")
     utils.__spec__ = importlib.machinery.ModuleSpec("open_instruct.ground_truth_utils", None)
-    exec(compile(  # noqa: S102  (builds the stand-in module from its source above)
-        STANDIN_GROUND_TRUTH_UTILS, "<standin ground_truth_utils>", "exec", dont_inherit=True), utils.__dict__)
+    exec(
+        compile(  # noqa: S102  (builds the stand-in module from its source above)
+            STANDIN_GROUND_TRUTH_UTILS, "<standin ground_truth_utils>", "exec", dont_inherit=True
+        ),
+        utils.__dict__,
+    )
     package.ground_truth_utils = utils
     return {"open_instruct": package, "open_instruct.ground_truth_utils": utils}
 
@@ -154,13 +158,17 @@ def import_upstream() -> tuple[types.ModuleType | None, str]:
     """Upstream ``open_instruct.ground_truth_utils`` (checkout put on sys.path), or None and the reason."""
     checkout = upstream_checkout()
     if checkout is None and importlib.util.find_spec("open_instruct") is None:
-        return None, ("no open-instruct checkout: set OPEN_INSTRUCT_DIR or run "
-                      "OPEN_INSTRUCT_REPO=... scripts/setup_open_instruct.sh --clone-only")
+        return None, (
+            "no open-instruct checkout: set OPEN_INSTRUCT_DIR or run "
+            "OPEN_INSTRUCT_REPO=... scripts/setup_open_instruct.sh --clone-only"
+        )
     if checkout is not None and str(checkout) not in sys.path:
         sys.path.insert(0, str(checkout))
     try:
         return importlib.import_module("open_instruct.ground_truth_utils"), ""
     except ImportError as error:
-        return None, (f"open_instruct.ground_truth_utils does not import ({error}); install its CPU dependencies: "
-                      "pip install ray wandb beaker-py tiktoken langdetect sympy antlr4-python3-runtime==4.11 "
-                      "immutabledict nltk rich python-dateutil absl-py")
+        return None, (
+            f"open_instruct.ground_truth_utils does not import ({error}); install its CPU dependencies: "
+            "pip install ray wandb beaker-py tiktoken langdetect sympy antlr4-python3-runtime==4.11 "
+            "immutabledict nltk rich python-dateutil absl-py"
+        )

@@ -19,8 +19,12 @@ _LISTED = re.compile(r'<response index="\d+">\n(.*?)\n</response>', re.DOTALL)
 
 def method_of(request: dict) -> str:
     system = request["messages"][0]["content"]
-    for key, method in (("INFERRED INSTRUCTION", "flip"), ('"SCORE"', "pointwise"), ("BETTER_RESPONSE", "pairwise"),
-                        ("BEST_RESPONSE_INDEX", "listwise")):
+    for key, method in (
+        ("INFERRED INSTRUCTION", "flip"),
+        ('"SCORE"', "pointwise"),
+        ("BETTER_RESPONSE", "pairwise"),
+        ("BEST_RESPONSE_INDEX", "listwise"),
+    ):
         if key in system:
             return method
     raise AssertionError(f"unknown judge request: {system[:80]!r}")
@@ -73,4 +77,3 @@ class Verdicts:
     def pick(self, request: dict) -> str:
         ranks = [self.ranks[text] for text in shown(request)]
         return answer("BEST_RESPONSE_INDEX", ranks.index(max(ranks)))
-

@@ -118,23 +118,41 @@ def test_parse_best_index(text, expected):
 
 def judges(server, **options):
     options = {**FAST_RETRIES, "retries": 0, **options}
-    return (PointwiseJudgeReward("hosted_vllm/judge", server.base_url, **options),
-            PairwiseJudge("hosted_vllm/judge", server.base_url, **options),
-            ListwiseJudge("hosted_vllm/judge", server.base_url, **options))
+    return (
+        PointwiseJudgeReward("hosted_vllm/judge", server.base_url, **options),
+        PairwiseJudge("hosted_vllm/judge", server.base_url, **options),
+        ListwiseJudge("hosted_vllm/judge", server.base_url, **options),
+    )
 
 
 def test_pointwise_reward_is_score_over_ten(judge_server, script):
-    script.default = Verdicts(points={"Paris.": 9, "Lyon.": 7.5, "Nice.": 11},
-                              faults={("pointwise", "Rome."): "I would rate it highly.",
-                                      ("pointwise", "Oslo."): Reply(status=500)})
+    script.default = Verdicts(
+        points={"Paris.": 9, "Lyon.": 7.5, "Nice.": 11},
+        faults={("pointwise", "Rome."): "I would rate it highly.", ("pointwise", "Oslo."): Reply(status=500)},
+    )
     pointwise, _, _ = judges(judge_server)
     chat = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Capital of France?"}]
-    results = pointwise.score([chat, "Capital of France?", "Capital of France?", "Capital of France?",
-                               "Capital of France?", "assistant: no user", "Capital of France?"],
-                              ["<think>easy</think>Paris.", "Lyon.", "Nice.", "Rome.", "Oslo.", "Paris.", "<think>x"])
+    results = pointwise.score(
+        [
+            chat,
+            "Capital of France?",
+            "Capital of France?",
+            "Capital of France?",
+            "Capital of France?",
+            "assistant: no user",
+            "Capital of France?",
+        ],
+        ["<think>easy</think>Paris.", "Lyon.", "Nice.", "Rome.", "Oslo.", "Paris.", "<think>x"],
+    )
     assert [(r.reward, r.score, r.error_type) for r in results] == [
-        (0.9, 9.0, None), (0.75, 7.5, None), (0.0, None, "parse"), (0.0, None, "parse"), (0.0, None, "judge"),
-        (0.0, None, "input"), (0.0, None, "input")]
+        (0.9, 9.0, None),
+        (0.75, 7.5, None),
+        (0.0, None, "parse"),
+        (0.0, None, "parse"),
+        (0.0, None, "judge"),
+        (0.0, None, "input"),
+        (0.0, None, "input"),
+    ]
     assert results[0].reasoning == "Scripted." and results[0].prompt_tokens > 0 and results[0].completion_tokens > 0
     assert results[3].error == "no usable SCORE in judge output: 'I would rate it highly.'"
     assert results[5].error == "prompt: prompt has no user message"
@@ -150,8 +168,9 @@ def test_pointwise_reward_is_score_over_ten(judge_server, script):
 
 
 def test_pairwise_and_listwise_verdicts(judge_server, script):
-    script.default = Verdicts(ranks={"good": 2, "bad": 1, "fine": 2},
-                              faults={("listwise", "fine"): answer("BEST_RESPONSE_INDEX", 3)})
+    script.default = Verdicts(
+        ranks={"good": 2, "bad": 1, "fine": 2}, faults={("listwise", "fine"): answer("BEST_RESPONSE_INDEX", 3)}
+    )
     _, pairwise, listwise = judges(judge_server)
     assert pairwise.compare("Q?", "good", "bad").winner == "A"
     assert pairwise.compare("Q?", "bad", "good").winner == "B"
@@ -174,7 +193,10 @@ def test_structured_output_sends_each_schema(judge_server, script):
     listwise.pick("Q?", ["a", "b"])
     schemas = [request["response_format"]["json_schema"]["schema"] for request in judge_server.requests]
     assert [schema["required"] for schema in schemas] == [
-        ["REASONING", "SCORE"], ["REASONING", "BETTER_RESPONSE"], ["REASONING", "BEST_RESPONSE_INDEX"]]
+        ["REASONING", "SCORE"],
+        ["REASONING", "BETTER_RESPONSE"],
+        ["REASONING", "BEST_RESPONSE_INDEX"],
+    ]
 
 
 def test_long_responses_share_the_context(judge_server, script):

@@ -17,8 +17,10 @@ from flip_reward.serving.scripted_judge import flip_answer, judged_response
 
 ROWS = [
     {"id": "a", "prompt": "Write a poem about roses", "response": "Roses bloom."},
-    {"id": "b", "messages": [{"role": "user", "content": "Write a\nSQL query"},
-                             {"role": "assistant", "content": "SELECT 1;"}]},
+    {
+        "id": "b",
+        "messages": [{"role": "user", "content": "Write a\nSQL query"}, {"role": "assistant", "content": "SELECT 1;"}],
+    },
     {"id": "c", "prompt": [{"role": "user", "content": "Name a colour"}], "response": "Blue."},
 ]
 ANSWERS = {"Roses bloom.": "Write a poem about roses", "SELECT 1;": "Write a SQL query", "Blue.": "Name a fruit"}
@@ -41,8 +43,19 @@ def read_jsonl(path):
 
 def score(tmp_path, server, source, *extra):
     output = tmp_path / "out" / "scored.jsonl"
-    code = main(["score", str(source), "--output", str(output), "--judge", "hosted_vllm/judge",
-                 "--api-base", server.base_url, *extra])
+    code = main(
+        [
+            "score",
+            str(source),
+            "--output",
+            str(output),
+            "--judge",
+            "hosted_vllm/judge",
+            "--api-base",
+            server.base_url,
+            *extra,
+        ]
+    )
     return code, output
 
 
@@ -61,8 +74,16 @@ def test_scores_every_row_in_order(tmp_path, judge_server, answering, capsys):
 
 @pytest.mark.parametrize("form", ["json", "parquet", "dataset-dir"])
 def test_other_input_forms(tmp_path, judge_server, answering, form):
-    flat = [{"id": row["id"], "prompt": row.get("prompt", "Write a\nSQL query") if isinstance(row.get("prompt", ""), str)
-             else "Name a colour", "response": row.get("response", "SELECT 1;")} for row in ROWS]
+    flat = [
+        {
+            "id": row["id"],
+            "prompt": row.get("prompt", "Write a\nSQL query")
+            if isinstance(row.get("prompt", ""), str)
+            else "Name a colour",
+            "response": row.get("response", "SELECT 1;"),
+        }
+        for row in ROWS
+    ]
     if form == "json":
         source = tmp_path / "in.json"
         source.write_text(json.dumps(flat))
@@ -134,9 +155,26 @@ def test_dead_judge_fails_fast_with_one_message(tmp_path):
     source = write_jsonl(tmp_path / "in.jsonl", rows)
     started = time.perf_counter()
     completed = subprocess.run(
-        [sys.executable, "-m", "flip_reward.cli", "score", str(source), "-o", str(tmp_path / "out.jsonl"),
-         "--judge", "hosted_vllm/judge", "--api-base", f"http://127.0.0.1:{free_port()}/v1", "--timeout", "5"],
-        capture_output=True, text=True, cwd=REPO, timeout=120, check=False,
+        [
+            sys.executable,
+            "-m",
+            "flip_reward.cli",
+            "score",
+            str(source),
+            "-o",
+            str(tmp_path / "out.jsonl"),
+            "--judge",
+            "hosted_vllm/judge",
+            "--api-base",
+            f"http://127.0.0.1:{free_port()}/v1",
+            "--timeout",
+            "5",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+        check=False,
     )
     assert completed.returncode == 3
     final = [line for line in completed.stderr.splitlines() if line.startswith("error: ")]

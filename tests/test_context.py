@@ -56,14 +56,14 @@ def test_guard_for_a_judge_uses_its_own_tokenizer_when_local(tiny_model_dir):
     guard = ContextGuard.for_judge(local, max_context_length=300)
     assert guard.tokenizer == str(tiny_model_dir)
     assert guard.count_tokens("The sea was calm.") == len(
-        load_local_tokenizer(str(tiny_model_dir)).encode("The sea was calm.", add_special_tokens=False))
+        load_local_tokenizer(str(tiny_model_dir)).encode("The sea was calm.", add_special_tokens=False)
+    )
     remote = Judge(JudgeConfig(model="hosted_vllm/Org/Not-Cached-Anywhere", api_base="http://127.0.0.1:9/v1"))
     assert ContextGuard.for_judge(remote, 300).count_tokens("abcdef") == 3
     assert ContextGuard.for_judge(remote, 300, tokenizer=str(tiny_model_dir)).tokenizer == str(tiny_model_dir)
 
 
-@pytest.mark.parametrize(("text", "expected"), [("abcdef", 3), ("2026-11-26", 0 + 8 + 1), ("你好世界", 4 + 1),
-                                                ("", 1)])
+@pytest.mark.parametrize(("text", "expected"), [("abcdef", 3), ("2026-11-26", 0 + 8 + 1), ("你好世界", 4 + 1), ("", 1)])
 def test_estimate_is_high_for_digits_and_non_ascii(text, expected):
     from flip_reward.core.context import estimate_tokens
 

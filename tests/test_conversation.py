@@ -33,8 +33,16 @@ def test_flattened_string_matches_messages():
 
 
 def test_content_parts_are_joined():
-    prompt = [{"role": "user", "content": [{"type": "text", "text": "Describe"}, {"type": "image_url", "image_url": {}},
-                                           {"type": "text", "text": "this chart."}]}]
+    prompt = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "Describe"},
+                {"type": "image_url", "image_url": {}},
+                {"type": "text", "text": "this chart."},
+            ],
+        }
+    ]
     assert split_conversation(prompt) == ("", "Describe\nthis chart.")
 
 

@@ -20,8 +20,15 @@ SAMPLE = REPO / "data" / "sample_scoring.jsonl"
 
 def test_flip_reward_through_real_server(tiny_judge, tiny_model_dir):
     model, base_url = tiny_judge
-    flip = FlipReward(model, base_url, max_tokens=24, max_context_length=1024, tokenizer=str(tiny_model_dir),
-                      disable_thinking=True, timeout=120)
+    flip = FlipReward(
+        model,
+        base_url,
+        max_tokens=24,
+        max_context_length=1024,
+        tokenizer=str(tiny_model_dir),
+        disable_thinking=True,
+        timeout=120,
+    )
     long_response = "The tide rolls in. " * 2000
     results = flip.score(["Write a poem about the sea", "Describe the tide"], ["Waves under the moon.", long_response])
     for result in results:
@@ -36,9 +43,29 @@ def test_cli_scores_sample_data_with_real_server(tiny_judge, tmp_path):
     model, base_url = tiny_judge
     output = tmp_path / "scored.jsonl"
     completed = subprocess.run(
-        [sys.executable, "-m", "flip_reward.cli", "score", str(SAMPLE), "--output", str(output), "--judge", model,
-         "--api-base", base_url, "--max-tokens", "16", "--max-context-length", "2048", "--concurrency", "4"],
-        capture_output=True, text=True, timeout=600, check=False,
+        [
+            sys.executable,
+            "-m",
+            "flip_reward.cli",
+            "score",
+            str(SAMPLE),
+            "--output",
+            str(output),
+            "--judge",
+            model,
+            "--api-base",
+            base_url,
+            "--max-tokens",
+            "16",
+            "--max-context-length",
+            "2048",
+            "--concurrency",
+            "4",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     assert completed.returncode == 0, completed.stderr
     rows = [json.loads(line) for line in output.read_text().splitlines()]

@@ -44,21 +44,39 @@ ROWS = [
 ]
 # response: (FLIP's inferred instruction, pointwise score, pairwise/listwise rank)
 TABLE = {
-    "e1 c": (FULL, 9, 3), "e1 r1": (HALF, 5, 1), "e1 r2": (NONE, 3, 2),
-    "e2 c": (HALF, 7, 2), "e2 r1": (HALF, 7, 2), "e2 r2": (QUARTER, 2, 1),
-    "e3 c1": (FULL, 8, 5), "e3 c2": (QUARTER, 4, 4), "e3 r1": (HALF, 6, 1),
-    "e4 c": (FULL, 9, 3), "e4 r1": (NONE, 1, 1),
-    "t0": (FULL, 6, 0), "t1": (QUARTER, 5, 0), "t2": (FULL, 9, 0), "t3": (HALF, 6, 0), "t4": (NONE, 2, 0),
+    "e1 c": (FULL, 9, 3),
+    "e1 r1": (HALF, 5, 1),
+    "e1 r2": (NONE, 3, 2),
+    "e2 c": (HALF, 7, 2),
+    "e2 r1": (HALF, 7, 2),
+    "e2 r2": (QUARTER, 2, 1),
+    "e3 c1": (FULL, 8, 5),
+    "e3 c2": (QUARTER, 4, 4),
+    "e3 r1": (HALF, 6, 1),
+    "e4 c": (FULL, 9, 3),
+    "e4 r1": (NONE, 1, 1),
+    "t0": (FULL, 6, 0),
+    "t1": (QUARTER, 5, 0),
+    "t2": (FULL, 9, 0),
+    "t3": (HALF, 6, 0),
+    "t4": (NONE, 2, 0),
 }
-FAULTS = {("flip", "e4 c"): "I cannot tell.", ("pointwise", "e4 c"): Reply(status=500),
-          ("pairwise", "e4 r1"): "Both are fine."}
+FAULTS = {
+    ("flip", "e4 c"): "I cannot tell.",
+    ("pointwise", "e4 c"): Reply(status=500),
+    ("pairwise", "e4 r1"): "Both are fine.",
+}
 FLIP_TIES = 0.3 + 0.3 + 0.2 + 0.2 + 0.01 * math.tanh(0.6 / (1 / 3) - 1)
 POINTWISE_TIES = 0.3 + 0.3 + 0.2 + 0.0 + 0.01 * math.tanh(0.1 / 0.3 - 1)
 
 
 def verdicts(table=TABLE, faults=FAULTS) -> Verdicts:
-    return Verdicts(flip={k: v[0] for k, v in table.items()}, points={k: v[1] for k, v in table.items()},
-                    ranks={k: v[2] for k, v in table.items()}, faults=faults)
+    return Verdicts(
+        flip={k: v[0] for k, v in table.items()},
+        points={k: v[1] for k, v in table.items()},
+        ranks={k: v[2] for k, v in table.items()},
+        faults=faults,
+    )
 
 
 def write_rows(path, rows):
@@ -68,24 +86,40 @@ def write_rows(path, rows):
 
 def evaluate(tmp_path, server, source, *extra):
     out = tmp_path / "eval"
-    code = main(["eval", str(source), "--output-dir", str(out), "--judge", "hosted_vllm/judge",
-                 "--api-base", server.base_url, "--retries", "0", *extra])
+    code = main(
+        [
+            "eval",
+            str(source),
+            "--output-dir",
+            str(out),
+            "--judge",
+            "hosted_vllm/judge",
+            "--api-base",
+            server.base_url,
+            "--retries",
+            "0",
+            *extra,
+        ]
+    )
     return code, out
 
 
-@pytest.mark.parametrize(("chosen", "rejected", "strict", "credit"), [
-    ([0.9], [0.5, 0.1], True, 1.0),
-    ([0.9], [0.5, 0.9, 0.1], False, 0.5),
-    ([0.9], [0.9, 0.9, 0.9], False, 0.25),
-    ([0.4], [0.5], False, 0.0),
-    ([0.9, 0.8], [0.7], True, 1.0),
-    ([0.9, 0.8], [0.8], False, 0.5),
-    ([0.8, 0.8], [0.8], False, 1 / 3),
-    ([0.8, 0.8], [0.8, 0.8], False, 1 / 6),
-    ([0.9, 0.3], [0.5], False, 0.0),
-    ([None], [0.1], False, 0.0),
-    ([0.9], [None, 0.1], False, 0.0),
-])
+@pytest.mark.parametrize(
+    ("chosen", "rejected", "strict", "credit"),
+    [
+        ([0.9], [0.5, 0.1], True, 1.0),
+        ([0.9], [0.5, 0.9, 0.1], False, 0.5),
+        ([0.9], [0.9, 0.9, 0.9], False, 0.25),
+        ([0.4], [0.5], False, 0.0),
+        ([0.9, 0.8], [0.7], True, 1.0),
+        ([0.9, 0.8], [0.8], False, 0.5),
+        ([0.8, 0.8], [0.8], False, 1 / 3),
+        ([0.8, 0.8], [0.8, 0.8], False, 1 / 6),
+        ([0.9, 0.3], [0.5], False, 0.0),
+        ([None], [0.1], False, 0.0),
+        ([0.9], [None, 0.1], False, 0.0),
+    ],
+)
 def test_strict_and_tie_split_rules(chosen, rejected, strict, credit):
     assert strict_correct(chosen, rejected) is strict
     assert tie_split_credit(chosen, rejected) == pytest.approx(credit)
@@ -101,8 +135,13 @@ def test_ties_rule_of_rewardbench_2():
     assert (score.correctness_preferred, score.correctness_preferred_hard) == (1.0, 1.0)
     assert score.correctness_margin_score == pytest.approx(math.tanh(0.8))
     assert score.score == pytest.approx(FLIP_TIES)
-    failed = ties_score([ties_verdict("ref:1", [None], [0.4]), ties_verdict("tied:1", [1.0, 1.0], [None]),
-                         ties_verdict("ref:2", [0.5], [0.1])])
+    failed = ties_score(
+        [
+            ties_verdict("ref:1", [None], [0.4]),
+            ties_verdict("tied:1", [1.0, 1.0], [None]),
+            ties_verdict("ref:2", [0.5], [0.1]),
+        ]
+    )
     assert (failed.ref_accuracy, failed.tied_accuracy, failed.correctness_preferred) == (0.5, 0.0, 0.0)
     assert failed.correctness_margin_score == -1.0  # margin -3 over a zero spread: tanh(-inf)
     assert failed.score == pytest.approx(0.15 - 0.01)
@@ -168,15 +207,26 @@ def test_eval_cost_is_what_the_judge_reported(tmp_path, judge_server, script):
 
 def test_both_pairwise_orders_and_recorded_shuffle(tmp_path, judge_server, script):
     script.default = verdicts()
-    code, out = evaluate(tmp_path, judge_server, write_rows(tmp_path / "rb2.jsonl", ROWS),
-                         "--methods", "pairwise,listwise", "--seed", "3")
+    code, out = evaluate(
+        tmp_path,
+        judge_server,
+        write_rows(tmp_path / "rb2.jsonl", ROWS),
+        "--methods",
+        "pairwise,listwise",
+        "--seed",
+        "3",
+    )
     assert code == 0
-    pairs = sorted((tagged(r, "response_a"), tagged(r, "response_b")) for r in judge_server.requests
-                   if method_of(r) == "pairwise" and r["messages"][-1]["content"].count("e1 "))
+    pairs = sorted(
+        (tagged(r, "response_a"), tagged(r, "response_b"))
+        for r in judge_server.requests
+        if method_of(r) == "pairwise" and r["messages"][-1]["content"].count("e1 ")
+    )
     assert pairs == [("e1 c", "e1 r1"), ("e1 c", "e1 r2"), ("e1 r1", "e1 c"), ("e1 r2", "e1 c")]
     details = [json.loads(line) for line in (out / "details.jsonl").read_text().splitlines()]
     assert [(d["method"], d["example_id"]) for d in details] == [
-        (m, e) for m in ("pairwise", "listwise") for e in ("e1", "e2", "e3", "e4")]
+        (m, e) for m in ("pairwise", "listwise") for e in ("e1", "e2", "e3", "e4")
+    ]
     e2 = details[5]
     assert e2["detail"]["order"] == listwise_order(3, "e2", 3) and e2["detail"]["seed"] == 3
     [request] = [r for r in judge_server.requests if method_of(r) == "listwise" and "e2 c" in shown(r)]
@@ -199,13 +249,23 @@ def test_listwise_shuffle_is_independent_of_limit_and_order(judge_server, script
 
 def test_subsets_and_limit(tmp_path, judge_server, script, capsys):
     script.default = verdicts()
-    code, out = evaluate(tmp_path, judge_server, write_rows(tmp_path / "rb2.jsonl", ROWS),
-                         "--methods", "pointwise", "--subsets", "beta,ties", "--limit", "3")
+    code, out = evaluate(
+        tmp_path,
+        judge_server,
+        write_rows(tmp_path / "rb2.jsonl", ROWS),
+        "--methods",
+        "pointwise",
+        "--subsets",
+        "beta,ties",
+        "--limit",
+        "3",
+    )
     assert code == 0
     results = json.loads((out / "results.json").read_text())["pointwise"]
     assert results["n"] == 3 and results["per_subset"] == {"Beta": 0.0}
-    assert results["excluded"] == {"Ties": "left out: no prompt has both its ref: and its tied: row (RewardBench 2's "
-                                            "Ties rule needs both)"}
+    assert results["excluded"] == {
+        "Ties": "left out: no prompt has both its ref: and its tied: row (RewardBench 2's Ties rule needs both)"
+    }
     assert "note: pointwise: Ties left out: no prompt has both" in capsys.readouterr().err
 
 
@@ -261,8 +321,11 @@ def sample_judge() -> Verdicts:
     for r in load_rows(str(SAMPLE)):
         for text in r["chosen"] + r["rejected"]:
             chosen = text in r["chosen"]
-            table[text] = (r["prompt"] if chosen or r["subset"] == "Focus" else "Something unrelated.",
-                           8 if chosen or text.startswith("I'm sorry") else 3, int(chosen))
+            table[text] = (
+                r["prompt"] if chosen or r["subset"] == "Focus" else "Something unrelated.",
+                8 if chosen or text.startswith("I'm sorry") else 3,
+                int(chosen),
+            )
     faults = {}
     for r in load_rows(str(SAMPLE)):
         for text in r["chosen"] + r["rejected"]:
@@ -278,8 +341,14 @@ def test_sample_data_report(tmp_path, judge_server, script):
     code, out = evaluate(tmp_path, judge_server, SAMPLE)
     assert code == 0
     results = json.loads((out / "results.json").read_text())
-    assert results["flip"]["per_subset"] == {"Factuality": 1.0, "Precise IF": 1.0, "Math": 1.0, "Safety": 1.0,
-                                             "Focus": 0.0, "Ties": pytest.approx(1.01)}
+    assert results["flip"]["per_subset"] == {
+        "Factuality": 1.0,
+        "Precise IF": 1.0,
+        "Math": 1.0,
+        "Safety": 1.0,
+        "Focus": 0.0,
+        "Ties": pytest.approx(1.01),
+    }
     assert results["flip"]["per_subset_tie_split"]["Focus"] == 0.25
     assert results["pointwise"]["per_subset"]["Safety"] == 0.5
     assert results["pointwise"]["per_subset_tie_split"]["Safety"] == 0.75

@@ -22,10 +22,33 @@ def test_eval_all_methods_through_real_server(tiny_judge, tmp_path):
     model, base_url = tiny_judge
     out = tmp_path / "eval"
     completed = subprocess.run(
-        [sys.executable, "-m", "flip_reward.cli", "eval", str(SAMPLE), "--output-dir", str(out), "--judge", model,
-         "--api-base", base_url, "--limit", "2", "--max-tokens", "12", "--max-context-length", "2048",
-         "--concurrency", "4", "--retries", "1"],
-        capture_output=True, text=True, timeout=600, check=False,
+        [
+            sys.executable,
+            "-m",
+            "flip_reward.cli",
+            "eval",
+            str(SAMPLE),
+            "--output-dir",
+            str(out),
+            "--judge",
+            model,
+            "--api-base",
+            base_url,
+            "--limit",
+            "2",
+            "--max-tokens",
+            "12",
+            "--max-context-length",
+            "2048",
+            "--concurrency",
+            "4",
+            "--retries",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     assert completed.returncode == 0, completed.stderr
     results = json.loads((out / "results.json").read_text())

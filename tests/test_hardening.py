@@ -42,8 +42,10 @@ def reward_of(flip: FlipReward, response: str = "Autumn moon rises"):
 
 
 def test_two_servers_with_one_model_name_do_not_share_cache_entries(tmp_path):
-    with ScriptedJudgeServer(lambda request: flip_answer("Write a haiku")) as first, \
-            ScriptedJudgeServer(lambda request: flip_answer("Write a limerick")) as second:
+    with (
+        ScriptedJudgeServer(lambda request: flip_answer("Write a haiku")) as first,
+        ScriptedJudgeServer(lambda request: flip_answer("Write a limerick")) as second,
+    ):
         cache = str(tmp_path / "cache")
         assert reward_of(make_flip(first, cache_dir=cache)).inferred_instruction == "Write a haiku"
         result = reward_of(make_flip(second, cache_dir=cache))
@@ -54,11 +56,15 @@ def test_two_servers_with_one_model_name_do_not_share_cache_entries(tmp_path):
 # 2. Only answers the method could use are cached.
 
 
-@pytest.mark.parametrize("unusable", [
-    Reply(content=""),
-    Reply(content=flip_answer("Write a haiku"), finish_reason="length"),
-    Reply(content="I cannot tell what was asked."),
-], ids=["empty", "cut-off-at-max-tokens", "unparsable"])
+@pytest.mark.parametrize(
+    "unusable",
+    [
+        Reply(content=""),
+        Reply(content=flip_answer("Write a haiku"), finish_reason="length"),
+        Reply(content="I cannot tell what was asked."),
+    ],
+    ids=["empty", "cut-off-at-max-tokens", "unparsable"],
+)
 def test_unusable_answers_are_not_replayed_from_the_cache(judge_server, script, unusable):
     script.queue = [unusable]
     script.default = lambda request: flip_answer("Write a haiku")
@@ -137,12 +143,16 @@ def test_disk_cache_is_json_in_a_private_directory(judge_server, script, tmp_pat
     assert (sorted(entry), entry["text"]) == (["completion_tokens", "prompt_tokens", "text"], flip_answer(INSTRUCTION))
 
 
-@pytest.mark.parametrize("planted", [
-    pickle.dumps({"text": "x"}),
-    "not json",
-    json.dumps({"text": 3, "prompt_tokens": 1, "completion_tokens": 1}),
-    json.dumps(["text", "prompt_tokens"]),
-], ids=["pickle-bytes", "not-json", "wrong-types", "wrong-shape"])
+@pytest.mark.parametrize(
+    "planted",
+    [
+        pickle.dumps({"text": "x"}),
+        "not json",
+        json.dumps({"text": 3, "prompt_tokens": 1, "completion_tokens": 1}),
+        json.dumps(["text", "prompt_tokens"]),
+    ],
+    ids=["pickle-bytes", "not-json", "wrong-types", "wrong-shape"],
+)
 def test_a_planted_disk_entry_is_a_miss(judge_server, script, tmp_path, planted):
     script.default = lambda request: flip_answer("Write a haiku")
     cache = tmp_path / "cache"
@@ -232,9 +242,15 @@ print(load_local_tokenizer.cache_info().currsize, load_local_tokenizer(sys.argv[
 
 
 def test_construction_prepares_clients_and_tokenizer_off_the_event_loop(tiny_model_dir):
-    completed = subprocess.run([sys.executable, "-c", FIRST_REWARD, str(tiny_model_dir)], cwd=REPO,
-                               capture_output=True, text=True, timeout=120, check=False,
-                               env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    completed = subprocess.run(
+        [sys.executable, "-c", FIRST_REWARD, str(tiny_model_dir)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
     assert completed.returncode == 0, completed.stderr[-2000:]
     assert completed.stdout.split() == ["1", "True"]
 
@@ -269,8 +285,14 @@ print("done")
 
 def test_asyncio_run_per_step_leaves_no_unclosed_session(judge_server, script):
     script.default = lambda request: flip_answer("Write a haiku")
-    completed = subprocess.run([sys.executable, "-X", "dev", "-c", PER_STEP_LOOPS, judge_server.base_url], cwd=REPO,
-                               capture_output=True, text=True, timeout=120, check=False)
+    completed = subprocess.run(
+        [sys.executable, "-X", "dev", "-c", PER_STEP_LOOPS, judge_server.base_url],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert completed.returncode == 0, completed.stderr[-2000:]
     assert completed.stdout.strip() == "done"
     assert "Unclosed" not in completed.stderr, completed.stderr[-2000:]

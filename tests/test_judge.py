@@ -1,7 +1,8 @@
 """The judge client against real HTTP on loopback.
 
-The server here is the scripted OpenAI-compatible test double (flip_reward.serving.scripted_judge), used for deterministic answers
-and fault injection; the real engine path (transformers serve + a tiny model) is in test_engine.py.
+The server here is the scripted OpenAI-compatible test double (flip_reward.serving.scripted_judge), used for
+deterministic answers and fault injection; the real engine path (transformers serve + a tiny model) is in
+test_engine.py.
 """
 
 from __future__ import annotations
@@ -43,8 +44,15 @@ def test_answer_with_usage_and_latency(judge_server, script):
 
 @pytest.mark.parametrize(
     "fault",
-    [Reply(status=500), Reply(status=502), Reply(status=503), Reply(status=429), Reply(garbage=True),
-     Reply(drop=True), Reply(delay=1.0, content=ANSWER)],
+    [
+        Reply(status=500),
+        Reply(status=502),
+        Reply(status=503),
+        Reply(status=429),
+        Reply(garbage=True),
+        Reply(drop=True),
+        Reply(delay=1.0, content=ANSWER),
+    ],
     ids=["500", "502", "503", "429", "garbage-body", "dropped-connection", "timeout"],
 )
 def test_transient_faults_are_retried(judge_server, script, fault):
@@ -81,8 +89,15 @@ def test_total_deadline_bounds_a_request(judge_server, script):
 
 
 def test_dead_judge_trips_breaker_and_fails_fast():
-    judge = Judge(JudgeConfig(model="hosted_vllm/judge", api_base=f"http://127.0.0.1:{free_port()}/v1",
-                              breaker_threshold=3, breaker_cooldown=60, **FAST_RETRIES))
+    judge = Judge(
+        JudgeConfig(
+            model="hosted_vllm/judge",
+            api_base=f"http://127.0.0.1:{free_port()}/v1",
+            breaker_threshold=3,
+            breaker_cooldown=60,
+            **FAST_RETRIES,
+        )
+    )
     results = run(judge.complete_many([messages(str(i)) for i in range(50)]))
     assert all(isinstance(result, JudgeError) for result in results)
     assert judge.breaker.times_opened == 1
@@ -96,8 +111,15 @@ def test_dead_judge_trips_breaker_and_fails_fast():
 
 def test_breaker_half_opens_with_one_probe_after_cooldown():
     port = free_port()
-    judge = Judge(JudgeConfig(model="hosted_vllm/judge", api_base=f"http://127.0.0.1:{port}/v1", breaker_threshold=2,
-                              breaker_cooldown=1.0, **FAST_RETRIES))
+    judge = Judge(
+        JudgeConfig(
+            model="hosted_vllm/judge",
+            api_base=f"http://127.0.0.1:{port}/v1",
+            breaker_threshold=2,
+            breaker_cooldown=1.0,
+            **FAST_RETRIES,
+        )
+    )
     run(judge.complete_many([messages("a"), messages("b")]))
     assert judge.breaker.opened_at is not None
     with ScriptedJudgeServer(lambda request: Reply(delay=0.2, content=ANSWER), port=port) as revived:
@@ -118,9 +140,11 @@ def test_a_slow_judge_is_not_a_dead_one(judge_server, script):
     assert len(judge_server.requests) == 12
 
 
-@pytest.mark.parametrize(("fault", "opens"), [(Reply(status=502), True), (Reply(status=503), False),
-                                              (Reply(drop=True), False), (Reply(status=500), False)],
-                         ids=["502-dead-backend", "503-busy", "dropped", "500"])
+@pytest.mark.parametrize(
+    ("fault", "opens"),
+    [(Reply(status=502), True), (Reply(status=503), False), (Reply(drop=True), False), (Reply(status=500), False)],
+    ids=["502-dead-backend", "503-busy", "dropped", "500"],
+)
 def test_which_answers_count_as_a_dead_judge(judge_server, script, fault, opens):
     script.default = lambda request: fault
     judge = make_judge(judge_server, retries=2, breaker_threshold=3)
@@ -188,8 +212,9 @@ def test_concurrency_is_bounded(judge_server, script):
 
 def test_request_parameters_reach_the_server(judge_server, script):
     schema = {"type": "object", "properties": {"X": {"type": "string"}}}
-    judge = make_judge(judge_server, temperature=0.6, max_tokens=77, seed=123, response_schema=schema,
-                       disable_thinking=True)
+    judge = make_judge(
+        judge_server, temperature=0.6, max_tokens=77, seed=123, response_schema=schema, disable_thinking=True
+    )
     run(judge.complete(messages()))
     sent = judge_server.requests[0]
     assert (sent["temperature"], sent["max_tokens"], sent["seed"]) == (0.6, 77, 123)
@@ -232,8 +257,9 @@ def test_several_api_bases_share_the_load(judge_server, script):
     """Two scripted loopback servers behind litellm's Router (JudgeConfig.api_bases)."""
     script.default = lambda request: ANSWER
     with ScriptedJudgeServer(lambda request: ANSWER) as second:
-        judge = Judge(JudgeConfig(model="hosted_vllm/judge", api_bases=(judge_server.base_url, second.base_url),
-                                  **FAST_RETRIES))
+        judge = Judge(
+            JudgeConfig(model="hosted_vllm/judge", api_bases=(judge_server.base_url, second.base_url), **FAST_RETRIES)
+        )
         clone = pickle.loads(pickle.dumps(judge))
         results = run(clone.complete_many([messages(str(i)) for i in range(40)]))
         assert all(result.text == ANSWER for result in results)
@@ -243,8 +269,15 @@ def test_several_api_bases_share_the_load(judge_server, script):
 
 
 def test_dead_judge_trips_breaker_through_litellm_too():
-    judge = Judge(JudgeConfig(model="hosted_vllm/judge", api_base=f"http://127.0.0.1:{free_port()}/v1",
-                              use_litellm=True, breaker_threshold=3, **FAST_RETRIES))
+    judge = Judge(
+        JudgeConfig(
+            model="hosted_vllm/judge",
+            api_base=f"http://127.0.0.1:{free_port()}/v1",
+            use_litellm=True,
+            breaker_threshold=3,
+            **FAST_RETRIES,
+        )
+    )
     results = run(judge.complete_many([messages(str(i)) for i in range(8)]))
     assert judge.breaker.times_opened == 1
     assert all(isinstance(result, JudgeError) for result in results)

@@ -60,6 +60,8 @@ def test_multiset_overlap_counts_duplicates_once_per_occurrence():
 
 
 def test_repo_root_metrics_module_reexports():
-    code = "from metrics import f1_score, normalize_answer; print(f1_score('x b', 'b c')['f1'], normalize_answer('The X'))"
+    code = (
+        "from metrics import f1_score, normalize_answer; print(f1_score('x b', 'b c')['f1'], normalize_answer('The X'))"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["0.5", "x"]

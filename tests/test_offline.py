@@ -17,7 +17,9 @@ socket.socket.connect = guarded
 socket.getaddrinfo = lambda host, *a, **k: (_ for _ in ()).throw(AssertionError(f"DNS lookup of {host}"))
 """
 
-CHECK = GUARD + """
+CHECK = (
+    GUARD
+    + """
 import sys
 import flip_reward
 heavy = ("litellm", "openai", "aiohttp", "transformers")
@@ -29,11 +31,13 @@ from flip_reward.evaluation.baselines import PointwiseJudgeReward
 PointwiseJudgeReward("openai/gpt-4o-mini", None)
 print("offline ok")
 """
+)
 
 
 def test_import_and_construction_touch_no_network():
     env = {key: value for key, value in os.environ.items() if key != "LITELLM_LOCAL_MODEL_COST_MAP"}
-    completed = subprocess.run([sys.executable, "-c", CHECK], cwd=REPO, env=env, capture_output=True, text=True,
-                               timeout=120, check=False)
+    completed = subprocess.run(
+        [sys.executable, "-c", CHECK], cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
     assert completed.returncode == 0, completed.stderr[-2000:]
     assert completed.stdout.strip() == "offline ok"

@@ -20,17 +20,31 @@ from flip_reward.integrations.open_instruct.settings import ENV_VARS, FlipSettin
 
 
 def launch(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    environment = {key: value for key, value in os.environ.items()
-                   if not key.startswith("FLIP_") and key not in ("OPEN_INSTRUCT_DIR", "PYTHONPATH")}
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("FLIP_") and key not in ("OPEN_INSTRUCT_DIR", "PYTHONPATH")
+    }
     environment.update(env, HF_HUB_OFFLINE="1", LITELLM_LOCAL_MODEL_COST_MAP="True")
-    return subprocess.run([sys.executable, "-m", "flip_reward.integrations.open_instruct.launch", *args],
-                          capture_output=True, text=True, cwd=cwd, env=environment, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "flip_reward.integrations.open_instruct.launch", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=environment,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_launcher_registers_the_plugin_then_runs_grpo_fast_as_main(tmp_path: Path) -> None:
     checkout = write_standin_checkout(tmp_path / "checkout")
-    result = launch(["--dataset_mixer_list", "data/x.jsonl", "1.0", "--seed", "3"], tmp_path,
-                    OPEN_INSTRUCT_DIR=str(checkout), FLIP_DISABLE_THINKING="1")
+    result = launch(
+        ["--dataset_mixer_list", "data/x.jsonl", "1.0", "--seed", "3"],
+        tmp_path,
+        OPEN_INSTRUCT_DIR=str(checkout),
+        FLIP_DISABLE_THINKING="1",
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["main"] == "__main__"
@@ -56,16 +70,36 @@ def test_launcher_rejects_a_bad_flip_setting_before_training(tmp_path: Path) -> 
 
 
 def test_settings_parse_every_variable() -> None:
-    settings = FlipSettings.from_env({
-        "FLIP_JUDGE_API_BASES": "http://a:8000/v1/, http://b:8000/v1", "FLIP_ROUTING_STRATEGY": "least-busy",
-        "FLIP_DISABLE_THINKING": "yes", "FLIP_STRUCTURED_OUTPUT": "TRUE", "FLIP_THINK_PREFILLED": "on",
-        "FLIP_CONCURRENCY": "16", "FLIP_RETRIES": "0", "FLIP_CACHE": "0", "FLIP_CACHE_DIR": "/tmp/c",
-        "FLIP_TOKENIZER": "/models/qwen", "FLIP_REWARD_METRIC": "recall", "HOSTED_VLLM_API_BASE": "http://h/v1",
-    })
+    settings = FlipSettings.from_env(
+        {
+            "FLIP_JUDGE_API_BASES": "http://a:8000/v1/, http://b:8000/v1",
+            "FLIP_ROUTING_STRATEGY": "least-busy",
+            "FLIP_DISABLE_THINKING": "yes",
+            "FLIP_STRUCTURED_OUTPUT": "TRUE",
+            "FLIP_THINK_PREFILLED": "on",
+            "FLIP_CONCURRENCY": "16",
+            "FLIP_RETRIES": "0",
+            "FLIP_CACHE": "0",
+            "FLIP_CACHE_DIR": "/tmp/c",
+            "FLIP_TOKENIZER": "/models/qwen",
+            "FLIP_REWARD_METRIC": "recall",
+            "HOSTED_VLLM_API_BASE": "http://h/v1",
+        }
+    )
     assert settings == FlipSettings(
-        api_bases=("http://a:8000/v1", "http://b:8000/v1"), hosted_vllm_api_base="http://h/v1",
-        routing_strategy="least-busy", disable_thinking=True, structured_output=True, think_prefilled=True,
-        concurrency=16, retries=0, cache=False, cache_dir="/tmp/c", tokenizer="/models/qwen", reward_metric="recall")
+        api_bases=("http://a:8000/v1", "http://b:8000/v1"),
+        hosted_vllm_api_base="http://h/v1",
+        routing_strategy="least-busy",
+        disable_thinking=True,
+        structured_output=True,
+        think_prefilled=True,
+        concurrency=16,
+        retries=0,
+        cache=False,
+        cache_dir="/tmp/c",
+        tokenizer="/models/qwen",
+        reward_metric="recall",
+    )
     assert FlipSettings.from_env({}) == FlipSettings()
     assert settings.endpoints("openai/gpt-4o") == ("http://a:8000/v1", "http://b:8000/v1")
     plain = FlipSettings.from_env({"HOSTED_VLLM_API_BASE": "http://h/v1"})
@@ -73,11 +107,18 @@ def test_settings_parse_every_variable() -> None:
     assert plain.endpoints("openai/gpt-4o") == ()  # litellm resolves other providers itself
 
 
-@pytest.mark.parametrize(("name", "value"), [
-    ("FLIP_DISABLE_THINKING", "maybe"), ("FLIP_CONCURRENCY", "0"), ("FLIP_RETRIES", "x"),
-    ("FLIP_REWARD_METRIC", "bleu"), ("FLIP_ROUTING_STRATEGY", "round-robin"),
-    ("FLIP_JUDGE_API_BASES", "http://a/v1,http://a/v1"), ("FLIP_JUDGE_API_BASES", "a:8000"),
-])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("FLIP_DISABLE_THINKING", "maybe"),
+        ("FLIP_CONCURRENCY", "0"),
+        ("FLIP_RETRIES", "x"),
+        ("FLIP_REWARD_METRIC", "bleu"),
+        ("FLIP_ROUTING_STRATEGY", "round-robin"),
+        ("FLIP_JUDGE_API_BASES", "http://a/v1,http://a/v1"),
+        ("FLIP_JUDGE_API_BASES", "a:8000"),
+    ],
+)
 def test_bad_settings_name_the_variable(name: str, value: str) -> None:
     with pytest.raises(FlipSettingsError, match=name):
         FlipSettings.from_env({name: value})
@@ -92,8 +133,19 @@ def test_docs_document_every_flip_variable(page: str) -> None:
 
 def test_unknown_flags() -> None:
     fields = {"seed", "load_ref_policy", "dataset_mixer_list"}
-    arguments = ["--seed", "1", "--no_load_ref_policy", "--dataset-mixer-list", "a", "1.0", "--seed=2",
-                 "--max_token_length", "10", "-v", "--bogus=3"]
+    arguments = [
+        "--seed",
+        "1",
+        "--no_load_ref_policy",
+        "--dataset-mixer-list",
+        "a",
+        "1.0",
+        "--seed=2",
+        "--max_token_length",
+        "10",
+        "-v",
+        "--bogus=3",
+    ]
     assert unknown_flags(arguments, fields) == ["--max_token_length", "--bogus"]
 
 
@@ -106,6 +158,17 @@ def test_grpo_fast_fields_of_the_stand_in_and_of_upstream(tmp_path: Path) -> Non
         pytest.skip("no upstream checkout ($OPEN_INSTRUCT_DIR, ./open-instruct or /tmp/oi)")
     fields = grpo_fast_fields(checkout)
     # one field from each argument dataclass of grpo_fast.py, and from GRPOExperimentConfig's bases
-    assert {"beta", "exp_name", "learning_rate", "with_tracking", "output_dir", "chat_template_name",
-            "gradient_checkpointing", "dataset_mixer_list", "llm_judge_model", "vllm_num_engines", "tools"} <= fields
+    assert {
+        "beta",
+        "exp_name",
+        "learning_rate",
+        "with_tracking",
+        "output_dir",
+        "chat_template_name",
+        "gradient_checkpointing",
+        "dataset_mixer_list",
+        "llm_judge_model",
+        "vllm_num_engines",
+        "tools",
+    } <= fields
     assert "max_token_length" not in fields  # used by some of upstream's older scripts, gone at the pin

@@ -24,10 +24,16 @@ from flip_reward.integrations.open_instruct.settings import FlipSettings, FlipSe
 from flip_reward.judge.loops import run_sync
 from flip_reward.serving.scripted_judge import Reply, ScriptedJudgeServer, flip_answer, judged_response
 
-PLUGIN_MODULES = ("open_instruct", "open_instruct.ground_truth_utils", "flip_reward.integrations.open_instruct",
-                  "flip_reward.integrations.open_instruct.verifier")
-MULTILINE_QUERY = ("system: You are terse.\nuser: Hi there\nassistant: Hello! How can I help?\n"
-                   "user: Write a haiku about rain\nthat mentions a red umbrella.")
+PLUGIN_MODULES = (
+    "open_instruct",
+    "open_instruct.ground_truth_utils",
+    "flip_reward.integrations.open_instruct",
+    "flip_reward.integrations.open_instruct.verifier",
+)
+MULTILINE_QUERY = (
+    "system: You are terse.\nuser: Hi there\nassistant: Hello! How can I help?\n"
+    "user: Write a haiku about rain\nthat mentions a red umbrella."
+)
 INSTRUCTION = "Write a haiku about rain\nthat mentions a red umbrella."
 
 
@@ -39,10 +45,17 @@ def run(coroutine):
 def streaming_config(**overrides) -> SimpleNamespace:
     """The fields of upstream's StreamingDataLoaderConfig that build_all_verifiers reads (upstream's defaults)."""
     fields = {
-        "llm_judge_model": "hosted_vllm/scripted", "llm_judge_max_tokens": 256, "llm_judge_max_context_length": 8192,
-        "llm_judge_temperature": 0.0, "llm_judge_timeout": 5, "code_api_url": "http://localhost:1234/test_program",
-        "code_max_execution_time": 1.0, "code_pass_rate_reward_threshold": 0.0, "code_apply_perf_penalty": False,
-        "max_length_verifier_max_length": 32768, "remap_verifier": None,
+        "llm_judge_model": "hosted_vllm/scripted",
+        "llm_judge_max_tokens": 256,
+        "llm_judge_max_context_length": 8192,
+        "llm_judge_temperature": 0.0,
+        "llm_judge_timeout": 5,
+        "code_api_url": "http://localhost:1234/test_program",
+        "code_max_execution_time": 1.0,
+        "code_pass_rate_reward_threshold": 0.0,
+        "code_apply_perf_penalty": False,
+        "max_length_verifier_max_length": 32768,
+        "remap_verifier": None,
     }
     return SimpleNamespace(**{**fields, **overrides})
 
@@ -109,30 +122,48 @@ def general_flip(oi, **streaming):
 def test_build_all_verifiers_registers_general_flip_from_upstream_arguments(oi, flip_env, monkeypatch) -> None:
     monkeypatch.setenv("FLIP_DISABLE_THINKING", "1")
     monkeypatch.setenv("FLIP_CONCURRENCY", "8")
-    verifier = general_flip(oi, llm_judge_max_tokens=111, llm_judge_max_context_length=4096,
-                            llm_judge_temperature=0.3, llm_judge_timeout=42)
+    verifier = general_flip(
+        oi, llm_judge_max_tokens=111, llm_judge_max_context_length=4096, llm_judge_temperature=0.3, llm_judge_timeout=42
+    )
     assert isinstance(verifier, oi.verifier.FlipVerifier)
     assert type(verifier).__bases__ == (oi.gtu.VerifierFunction,)  # a DIRECT subclass, as discovery requires
     assert verifier.name == "general-flip" and verifier.weight == 1.0
     config = verifier.verifier_config
     assert isinstance(config, oi.gtu.VerifierConfig)
-    assert (config.llm_judge_model, config.llm_judge_max_tokens, config.llm_judge_max_context_length,
-            config.llm_judge_temperature, config.llm_judge_timeout, config.seed) == (
-        "hosted_vllm/scripted", 111, 4096, 0.3, 42, 7)
+    assert (
+        config.llm_judge_model,
+        config.llm_judge_max_tokens,
+        config.llm_judge_max_context_length,
+        config.llm_judge_temperature,
+        config.llm_judge_timeout,
+        config.seed,
+    ) == ("hosted_vllm/scripted", 111, 4096, 0.3, 42, 7)
     assert config.flip.disable_thinking and config.flip.concurrency == 8
     assert config.flip.hosted_vllm_api_base == flip_env.base_url
     judge = verifier.reward.judge.config
     assert (judge.max_tokens, judge.temperature, judge.timeout, judge.seed, judge.max_concurrency) == (
-        111, 0.3, 42.0, 7, 8)
+        111,
+        0.3,
+        42.0,
+        7,
+        8,
+    )
 
 
 def test_scores_the_whole_multiline_last_user_message_with_earlier_turns_as_context(oi, flip_env, script) -> None:
     script.default = lambda request: flip_answer(INSTRUCTION)
     verifiers = oi.gtu.build_all_verifiers(SimpleNamespace(seed=7), streaming_config())
-    rewards, per_verifier = run(oi.gtu.apply_verifiable_reward(
-        verifiers, [[1, 2], [3]], ["<think>plan</think>Red umbrella, rain.", "Write a haiku"],
-        [["ignored label"], ["x"]], [["general-flip"], ["general-flip"]], reward_mult=10.0,
-        queries=[MULTILINE_QUERY, "user: Write a haiku about rain\nthat mentions a red umbrella."]))
+    rewards, per_verifier = run(
+        oi.gtu.apply_verifiable_reward(
+            verifiers,
+            [[1, 2], [3]],
+            ["<think>plan</think>Red umbrella, rain.", "Write a haiku"],
+            [["ignored label"], ["x"]],
+            [["general-flip"], ["general-flip"]],
+            reward_mult=10.0,
+            queries=[MULTILINE_QUERY, "user: Write a haiku about rain\nthat mentions a red umbrella."],
+        )
+    )
     assert rewards == [10.0, 10.0] and per_verifier[0] == {"general-flip": 10.0}
     first = next(request for request in flip_env.requests if "Red umbrella" in judged_response(request))
     request = first["messages"][-1]["content"]
@@ -167,8 +198,7 @@ def test_label_is_the_instruction_when_the_query_has_no_user_message(oi, flip_en
     script.default = lambda request: flip_answer("Translate good night into French")
     verifier = general_flip(oi)
     no_query = run(verifier.async_call([], "Bonne nuit.", "Translate good night into French", None))
-    system_only = run(verifier.async_call([], "Bonne nuit.", ["Translate good night into French"],
-                                                  "system: Be brief."))
+    system_only = run(verifier.async_call([], "Bonne nuit.", ["Translate good night into French"], "system: Be brief."))
     assert no_query.score == 1.0 and system_only.score == 1.0
     assert "system: Be brief." in flip_env.requests[-1]["messages"][-1]["content"]
     neither = run(verifier.async_call([], "Bonne nuit.", {"not": "text"}, None))
@@ -253,8 +283,7 @@ def test_awaited_from_several_event_loops_and_called_synchronously(oi, flip_env,
     assert run(sync_inside_a_loop()) == 1.0
 
 
-def test_several_endpoints_are_load_balanced_and_a_dead_one_is_routed_around(oi, flip_env, script,
-                                                                              monkeypatch) -> None:
+def test_several_endpoints_are_load_balanced_and_a_dead_one_is_routed_around(oi, flip_env, script, monkeypatch) -> None:
     script.default = lambda request: flip_answer("Write a haiku about rain")
 
     async def score_many(verifier, count: int) -> list[float]:

@@ -26,8 +26,10 @@ from flip_reward.serving.scripted_judge import Reply, flip_answer, judged_respon
 gtu, SKIP_REASON = import_upstream()
 pytestmark = pytest.mark.skipif(gtu is None, reason=SKIP_REASON)
 
-QUERY = ("system: You are a careful assistant.\nuser: I need help with a poem.\nassistant: Sure, what kind?\n"
-         "user: A limerick about a cat\nwho learns to play the piano.")
+QUERY = (
+    "system: You are a careful assistant.\nuser: I need help with a poem.\nassistant: Sure, what kind?\n"
+    "user: A limerick about a cat\nwho learns to play the piano."
+)
 INSTRUCTION = "A limerick about a cat\nwho learns to play the piano."
 
 
@@ -35,10 +37,18 @@ def streaming_config() -> SimpleNamespace:
     """The fields of upstream's StreamingDataLoaderConfig that build_all_verifiers reads (its data_loader module
     imports vLLM, so the dataclass itself cannot be built here)."""
     return SimpleNamespace(
-        llm_judge_model="hosted_vllm/scripted", llm_judge_max_tokens=256, llm_judge_max_context_length=8192,
-        llm_judge_temperature=0.0, llm_judge_timeout=10, code_api_url="http://localhost:1234/test_program",
-        code_max_execution_time=1.0, code_pass_rate_reward_threshold=0.0, code_apply_perf_penalty=False,
-        max_length_verifier_max_length=32768, remap_verifier=None)
+        llm_judge_model="hosted_vllm/scripted",
+        llm_judge_max_tokens=256,
+        llm_judge_max_context_length=8192,
+        llm_judge_temperature=0.0,
+        llm_judge_timeout=10,
+        code_api_url="http://localhost:1234/test_program",
+        code_max_execution_time=1.0,
+        code_pass_rate_reward_threshold=0.0,
+        code_apply_perf_penalty=False,
+        max_length_verifier_max_length=32768,
+        remap_verifier=None,
+    )
 
 
 @pytest.fixture
@@ -87,8 +97,11 @@ def test_upstream_reward_path_with_fault_pickled_copy_and_two_event_loops(verifi
     queries = [QUERY, "user: " + INSTRUCTION]
 
     def reward_once() -> tuple[list, list]:
-        return run(gtu.apply_verifiable_reward(shipped, [[1], [2]], responses, ground_truths, datasets,
-                                               reward_mult=10.0, queries=queries))
+        return run(
+            gtu.apply_verifiable_reward(
+                shipped, [[1], [2]], responses, ground_truths, datasets, reward_mult=10.0, queries=queries
+            )
+        )
 
     rewards, per_verifier = reward_once()
     assert rewards == [10.0, 10.0] and per_verifier == [{"general-flip": 10.0}] * 2
@@ -105,18 +118,24 @@ def test_upstream_reward_path_with_fault_pickled_copy_and_two_event_loops(verifi
     assert in_thread[0][0] == [10.0, 10.0]  # a second event loop in another thread
 
     reward_fn = gtu.RewardConfig(verifier_functions=shipped, verification_reward=10.0).build()
-    infos = SimpleNamespace(timeouts=[False, False], tool_errors=["", ""], tool_outputs=["", ""],
-                            tool_calleds=[False, False], rollout_states=None)
-    scores, metrics = run(reward_fn([[1], [2]], responses, ground_truths, datasets, ["stop", "stop"], infos,
-                                    queries))
+    infos = SimpleNamespace(
+        timeouts=[False, False],
+        tool_errors=["", ""],
+        tool_outputs=["", ""],
+        tool_calleds=[False, False],
+        rollout_states=None,
+    )
+    scores, metrics = run(reward_fn([[1], [2]], responses, ground_truths, datasets, ["stop", "stop"], infos, queries))
     assert scores == [10.0, 10.0]
     assert metrics["objective/general-flip_reward"] == 10.0
 
 
 def test_baseline_verifier_is_upstreams_llm_judge(verifiers) -> None:
     assert type(verifiers["general-quality"]).__name__ == "LMJudgeVerifier"
-    assert verifiers["general-flip"].verifier_config.llm_judge_model == verifiers[
-        "general-quality"].verifier_config.llm_judge_model
+    assert (
+        verifiers["general-flip"].verifier_config.llm_judge_model
+        == verifiers["general-quality"].verifier_config.llm_judge_model
+    )
 
 
 @pytest.mark.skipif(os.environ.get("FLIP_TEST_RAY") != "1", reason="set FLIP_TEST_RAY=1 (starts Ray, ~30 s)")
@@ -126,10 +145,14 @@ def test_reward_config_in_a_ray_actor(verifiers, judge_server) -> None:
     import ray
 
     checkout = str(upstream_checkout() or "")
-    env = {"PYTHONPATH": os.pathsep.join(filter(None, [checkout, os.environ.get("PYTHONPATH", "")])),
-           "LITELLM_LOCAL_MODEL_COST_MAP": "True", "HF_HUB_OFFLINE": "1"}
+    env = {
+        "PYTHONPATH": os.pathsep.join(filter(None, [checkout, os.environ.get("PYTHONPATH", "")])),
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "HF_HUB_OFFLINE": "1",
+    }
     ray.init(num_cpus=1, include_dashboard=False, runtime_env={"env_vars": env}, log_to_driver=False)
     try:
+
         @ray.remote
         class RewardActor:
             def __init__(self, reward_config):
@@ -137,17 +160,30 @@ def test_reward_config_in_a_ray_actor(verifiers, judge_server) -> None:
                 self.loop = asyncio.new_event_loop()
 
             def score(self, responses, ground_truths, datasets, queries):
-                infos = SimpleNamespace(timeouts=[False] * len(responses), tool_errors=[""] * len(responses),
-                                        tool_outputs=[""] * len(responses), tool_calleds=[False] * len(responses),
-                                        rollout_states=None)
-                scores, _ = self.loop.run_until_complete(self.reward_fn(
-                    [[1]] * len(responses), responses, ground_truths, datasets, ["stop"] * len(responses), infos,
-                    queries))
+                infos = SimpleNamespace(
+                    timeouts=[False] * len(responses),
+                    tool_errors=[""] * len(responses),
+                    tool_outputs=[""] * len(responses),
+                    tool_calleds=[False] * len(responses),
+                    rollout_states=None,
+                )
+                scores, _ = self.loop.run_until_complete(
+                    self.reward_fn(
+                        [[1]] * len(responses),
+                        responses,
+                        ground_truths,
+                        datasets,
+                        ["stop"] * len(responses),
+                        infos,
+                        queries,
+                    )
+                )
                 return scores
 
         actor = RewardActor.remote(gtu.RewardConfig(verifier_functions=verifiers, verification_reward=10.0))
-        scores = ray.get(actor.score.remote(["A cat plays piano."], [[INSTRUCTION]], [["general-flip"]], [QUERY]),
-                         timeout=120)
+        scores = ray.get(
+            actor.score.remote(["A cat plays piano."], [[INSTRUCTION]], [["general-flip"]], [QUERY]), timeout=120
+        )
         assert scores == [10.0]
     finally:
         ray.shutdown()

@@ -272,8 +272,11 @@ XML_TAG_CASES = [
         f'<reasoning>Not {{"INFERRED INSTRUCTION": "fake"}}.</reasoning>\n<instruction>{HAIKU}</instruction>',
         HAIKU,
     ),
-    ("tag_in_json_value_kept", '{"INFERRED INSTRUCTION": "Explain the <instruction> tag."}',
-     "Explain the <instruction> tag."),
+    (
+        "tag_in_json_value_kept",
+        '{"INFERRED INSTRUCTION": "Explain the <instruction> tag."}',
+        "Explain the <instruction> tag.",
+    ),
     ("tag_in_label_value_kept", "INSTRUCTION: Explain the <instruction> tag.", "Explain the <instruction> tag."),
     ("tags_inside_json_string", '{"REASONING": "It uses <instruction>fake</instruction> tags."}', None),
     ("only_reasoning_tag", "<reasoning>It is a haiku.</reasoning>", None),
@@ -336,8 +339,11 @@ CURLY_QUOTE_CASES = [
     ("plain_label", "“Inferred instruction”: “Write a haiku about rain.”", HAIKU),
     ("braceless_pairs", "“REASONING”: “r”,\n“INFERRED INSTRUCTION”: “Write a haiku about rain.”", HAIKU),
     ("plain_value", "Inferred instruction: “Write a haiku about rain.”", HAIKU),
-    ("plain_single_value", "Inferred instruction: ‘Write a poem about the sea’s moods’",
-     "Write a poem about the sea’s moods"),
+    (
+        "plain_single_value",
+        "Inferred instruction: ‘Write a poem about the sea’s moods’",
+        "Write a poem about the sea’s moods",
+    ),
 ]
 
 DASH_AND_NUMBERED_LABEL_CASES = [
@@ -434,8 +440,11 @@ PLACEHOLDER_CASES = [
     ("placeholder_label_then_tag", f"INSTRUCTION: [instruction]\n<inferred_instruction>{HAIKU}", HAIKU),
     ("placeholder_tag_then_label", f"<inferred_instruction>[instruction]\nINSTRUCTION: {HAIKU}", HAIKU),
     # --- real instructions with brackets in them
-    ("html_tag_inside", '{"INFERRED INSTRUCTION": "Explain what <div> does in HTML"}',
-     "Explain what <div> does in HTML"),
+    (
+        "html_tag_inside",
+        '{"INFERRED INSTRUCTION": "Explain what <div> does in HTML"}',
+        "Explain what <div> does in HTML",
+    ),
     (
         "blank_inside",
         '{"INFERRED INSTRUCTION": "Fill in [BLANK] in this sentence: The sky is ___."}',
@@ -607,9 +616,7 @@ FIELD_CASES = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("text", "names", "expected"), [c[1:] for c in FIELD_CASES], ids=[c[0] for c in FIELD_CASES]
-)
+@pytest.mark.parametrize(("text", "names", "expected"), [c[1:] for c in FIELD_CASES], ids=[c[0] for c in FIELD_CASES])
 def test_extract_field(text: str, names: list[str], expected: object) -> None:
     result = extract_field(text, names)
     assert result == expected
@@ -643,11 +650,45 @@ def test_parse_reasoning(text: str, expected: str | None) -> None:
     assert parse_reasoning(text) == expected
 
 
-_ALPHABET = list('{}[]"\':,\\ \n\t\r#*`~-_abcxyz0129') + [
-    "INFERRED INSTRUCTION", "inferred_instruction", "instruction", "REASONING", "<think>", "</think>",
-    "<|im_end|>", "```json", "\\frac", "\\u00e9", "\\u12", "null", "true", "\x00", "\ufeff", "\ud800", "é", "🙂",
-    "<inferred_instruction>", "</inferred_instruction>", "<REASONING>", "</reasoning>", "“", "”", "‘", "’", "—", " - ",
-    "1. ", "2) ", "•", "prompt", "task:", '"{\\"', '\\"', "<inferred instruction>", "[INFERRED INSTRUCTION]", "...",
+_ALPHABET = list("{}[]\"':,\\ \n\t\r#*`~-_abcxyz0129") + [
+    "INFERRED INSTRUCTION",
+    "inferred_instruction",
+    "instruction",
+    "REASONING",
+    "<think>",
+    "</think>",
+    "<|im_end|>",
+    "```json",
+    "\\frac",
+    "\\u00e9",
+    "\\u12",
+    "null",
+    "true",
+    "\x00",
+    "\ufeff",
+    "\ud800",
+    "é",
+    "🙂",
+    "<inferred_instruction>",
+    "</inferred_instruction>",
+    "<REASONING>",
+    "</reasoning>",
+    "“",
+    "”",
+    "‘",
+    "’",
+    "—",
+    " - ",
+    "1. ",
+    "2) ",
+    "•",
+    "prompt",
+    "task:",
+    '"{\\"',
+    '\\"',
+    "<inferred instruction>",
+    "[INFERRED INSTRUCTION]",
+    "...",
 ]
 
 
@@ -670,7 +711,13 @@ def test_random_garbage_never_raises() -> None:
 
 
 def test_parse_flip_answer_equals_the_two_parsers() -> None:
-    texts = ['```json\n{"REASONING": "r", "INFERRED INSTRUCTION": "i"}\n```', "REASONING: a\nINSTRUCTION: b",
-             '{"REASONING": "only"}', "<think>x", "", '{"INFERRED INSTRUCTION": "Write a po']
+    texts = [
+        '```json\n{"REASONING": "r", "INFERRED INSTRUCTION": "i"}\n```',
+        "REASONING: a\nINSTRUCTION: b",
+        '{"REASONING": "only"}',
+        "<think>x",
+        "",
+        '{"INFERRED INSTRUCTION": "Write a po',
+    ]
     for text in texts + [case[1] for case in ALL_CASES]:
         assert parse_flip_answer(text) == (parse_inferred_instruction(text), parse_reasoning(text)), text

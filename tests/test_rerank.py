@@ -37,22 +37,43 @@ TABLE = {
     "Melbourne.": ("Capital of Australia?", 3, 0),
 }
 CAPITAL = [text for text in TABLE if "Australia" in text or text in ("Sydney.", "Melbourne.")]
-FAULTS = {("flip", "Eat more vegetables."): "no idea", **{("flip", text): Reply(status=500) for text in CAPITAL},
-          ("pointwise", "Use a database."): Reply(status=500),
-          ("listwise", "1. Keep a regular schedule.\n2. Avoid screens before bed."): "I like both."}
+FAULTS = {
+    ("flip", "Eat more vegetables."): "no idea",
+    **{("flip", text): Reply(status=500) for text in CAPITAL},
+    ("pointwise", "Use a database."): Reply(status=500),
+    ("listwise", "1. Keep a regular schedule.\n2. Avoid screens before bed."): "I like both.",
+}
 
 
 @pytest.fixture
 def judged(script):
-    script.default = Verdicts(flip={k: v[0] for k, v in TABLE.items()}, points={k: v[1] for k, v in TABLE.items()},
-                              ranks={k: v[2] for k, v in TABLE.items()}, faults=FAULTS)
+    script.default = Verdicts(
+        flip={k: v[0] for k, v in TABLE.items()},
+        points={k: v[1] for k, v in TABLE.items()},
+        ranks={k: v[2] for k, v in TABLE.items()},
+        faults=FAULTS,
+    )
     return script
 
 
 def rerank(tmp_path, server, method, source=SAMPLE):
     output = tmp_path / f"{method}.jsonl"
-    code = main(["rerank", str(source), "--output", str(output), "--method", method, "--judge", "hosted_vllm/judge",
-                 "--api-base", server.base_url, "--retries", "0"])
+    code = main(
+        [
+            "rerank",
+            str(source),
+            "--output",
+            str(output),
+            "--method",
+            method,
+            "--judge",
+            "hosted_vllm/judge",
+            "--api-base",
+            server.base_url,
+            "--retries",
+            "0",
+        ]
+    )
     return code, [json.loads(line) for line in output.read_text().splitlines()] if output.exists() else []
 
 
@@ -83,8 +104,13 @@ def test_rerank_with_flip(tmp_path, judge_server, judged, capsys):
 def test_rerank_with_pointwise_and_listwise(tmp_path, judge_server, judged):
     code, rows = rerank(tmp_path, judge_server, "pointwise")
     assert code == 0
-    assert [row["scores"] for row in rows] == [[0.2, 0.9, 0.4], [0.8, 0.5, None], [0.9, 0.3, 0.2, 0.9], [0.7, 0.2],
-                                               [0.3, 1.0, 1.0, 0.3]]
+    assert [row["scores"] for row in rows] == [
+        [0.2, 0.9, 0.4],
+        [0.8, 0.5, None],
+        [0.9, 0.3, 0.2, 0.9],
+        [0.7, 0.2],
+        [0.3, 1.0, 1.0, 0.3],
+    ]
     assert [row["best_index"] for row in rows] == [1, 0, 0, 0, 1]
     code, rows = rerank(tmp_path, judge_server, "listwise")
     assert code == 0
@@ -96,9 +122,19 @@ def test_rerank_with_pointwise_and_listwise(tmp_path, judge_server, judged):
 
 def test_rerank_rejects_bad_rows_before_any_call(tmp_path, judge_server, capsys):
     source = tmp_path / "bad.jsonl"
-    source.write_text("\n".join(json.dumps(r) for r in [
-        {"prompt": "Q?", "responses": ["a", "b"]}, {"prompt": "Q?", "responses": []}, {"prompt": "Q?"},
-        {"prompt": "Q?", "responses": ["a", 2]}, {"prompt": 3, "responses": ["a"]}]) + "\n")
+    source.write_text(
+        "\n".join(
+            json.dumps(r)
+            for r in [
+                {"prompt": "Q?", "responses": ["a", "b"]},
+                {"prompt": "Q?", "responses": []},
+                {"prompt": "Q?"},
+                {"prompt": "Q?", "responses": ["a", 2]},
+                {"prompt": 3, "responses": ["a"]},
+            ]
+        )
+        + "\n"
+    )
     code, rows = rerank(tmp_path, judge_server, "flip", source)
     assert code == 2 and rows == [] and judge_server.requests == []
     assert capsys.readouterr().err.splitlines() == [

@@ -14,7 +14,7 @@ from flip_reward.serving.scripted_judge import Reply, flip_answer, judged_respon
 
 INFERRED = {
     "Roses bloom in June.": flip_answer("Write a poem about roses", reasoning="A short rose poem."),
-    "SELECT 1;": "```json\r\n{\"REASONING\": \"SQL.\", \"INFERRED INSTRUCTION\": \"Write a SQL query\"}\r\n```",
+    "SELECT 1;": '```json\r\n{"REASONING": "SQL.", "INFERRED INSTRUCTION": "Write a SQL query"}\r\n```',
     "garbled": "I think the user wanted something, but I cannot say.",
 }
 
@@ -44,15 +44,20 @@ def test_rewards_are_f1_in_input_order(judge_server, script):
 
 def test_reward_metric_can_be_recall(judge_server, script):
     script.default = answer_by_response
-    [result] = make_flip(judge_server, reward_metric="recall").score(["Write a short poem about roses"],
-                                                                     ["Roses bloom in June."])
+    [result] = make_flip(judge_server, reward_metric="recall").score(
+        ["Write a short poem about roses"], ["Roses bloom in June."]
+    )
     assert result.reward == 0.8 and result.f1 == pytest.approx(2 * 0.8 / 1.8)
 
 
 def test_judge_sees_context_and_final_answer_only(judge_server, script):
     script.default = answer_by_response
-    prompt = [{"role": "system", "content": "Be nice."}, {"role": "user", "content": "hi"},
-              {"role": "assistant", "content": "hello"}, {"role": "user", "content": "Write a poem about roses"}]
+    prompt = [
+        {"role": "system", "content": "Be nice."},
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "hello"},
+        {"role": "user", "content": "Write a poem about roses"},
+    ]
     make_flip(judge_server).score([prompt], ["<think>roses are flowers</think><answer>Roses bloom in June.</answer>"])
     system, user = judge_server.requests[0]["messages"]
     assert system["role"] == "system" and "INFERRED INSTRUCTION" in system["content"]
@@ -130,8 +135,18 @@ def test_score_inside_running_loop_and_pickled_copy(judge_server, script):
 
 def test_result_dict_has_every_field():
     assert list(FlipResult(reward=0.5).to_dict()) == [
-        "reward", "f1", "precision", "recall", "inferred_instruction", "reasoning", "error", "error_type",
-        "latency_s", "prompt_tokens", "completion_tokens", "cached",
+        "reward",
+        "f1",
+        "precision",
+        "recall",
+        "inferred_instruction",
+        "reasoning",
+        "error",
+        "error_type",
+        "latency_s",
+        "prompt_tokens",
+        "completion_tokens",
+        "cached",
     ]
 
 

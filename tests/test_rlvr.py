@@ -23,34 +23,55 @@ def read_jsonl(path: Path) -> list[dict]:
 
 
 def test_convert_chat_sharegpt_and_prompt_rows(tmp_path: Path, capsys) -> None:
-    source = write_jsonl(tmp_path / "in.jsonl", [
-        {"messages": [{"role": "system", "content": "Be kind."}, {"role": "user", "content": "Hi"},
-                      {"role": "assistant", "content": "Hello!"},
-                      {"role": "user", "content": [{"type": "text", "text": "Write a poem\nabout rain."}]},
-                      {"role": "assistant", "content": "Drops..."}]},
-        {"conversations": [{"from": "human", "value": "Name three primes."}, {"from": "gpt", "value": "2, 3, 5"}]},
-        {"prompt": "Summarize this:\nThe cat sat.", "response": "A cat sat."},
-        {"prompt": "system: Be brief.\nuser: Why is the sky blue?"},
-    ])
+    source = write_jsonl(
+        tmp_path / "in.jsonl",
+        [
+            {
+                "messages": [
+                    {"role": "system", "content": "Be kind."},
+                    {"role": "user", "content": "Hi"},
+                    {"role": "assistant", "content": "Hello!"},
+                    {"role": "user", "content": [{"type": "text", "text": "Write a poem\nabout rain."}]},
+                    {"role": "assistant", "content": "Drops..."},
+                ]
+            },
+            {"conversations": [{"from": "human", "value": "Name three primes."}, {"from": "gpt", "value": "2, 3, 5"}]},
+            {"prompt": "Summarize this:\nThe cat sat.", "response": "A cat sat."},
+            {"prompt": "system: Be brief.\nuser: Why is the sky blue?"},
+        ],
+    )
     assert main(["data", "convert", str(source), "-o", str(tmp_path / "out.jsonl")]) == 0
     rows = read_jsonl(tmp_path / "out.jsonl")
     assert rows[0] == {
-        "messages": [{"role": "system", "content": "Be kind."}, {"role": "user", "content": "Hi"},
-                     {"role": "assistant", "content": "Hello!"}, {"role": "user", "content": "Write a poem\nabout rain."}],
-        "ground_truth": "Write a poem\nabout rain.", "dataset": "general-flip"}
-    assert rows[1] == {"messages": [{"role": "user", "content": "Name three primes."}],
-                       "ground_truth": "Name three primes.", "dataset": "general-flip"}
+        "messages": [
+            {"role": "system", "content": "Be kind."},
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "Hello!"},
+            {"role": "user", "content": "Write a poem\nabout rain."},
+        ],
+        "ground_truth": "Write a poem\nabout rain.",
+        "dataset": "general-flip",
+    }
+    assert rows[1] == {
+        "messages": [{"role": "user", "content": "Name three primes."}],
+        "ground_truth": "Name three primes.",
+        "dataset": "general-flip",
+    }
     assert rows[2]["messages"] == [{"role": "user", "content": "Summarize this:\nThe cat sat."}]
-    assert rows[3]["messages"] == [{"role": "system", "content": "Be brief."},
-                                   {"role": "user", "content": "Why is the sky blue?"}]
+    assert rows[3]["messages"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Why is the sky blue?"},
+    ]
     assert "wrote 4 rows" in capsys.readouterr().out
 
 
 def test_convert_for_the_baseline_differs_only_in_dataset_and_writes_parquet(tmp_path: Path) -> None:
     source = write_jsonl(tmp_path / "in.jsonl", [{"prompt": "Tell me a joke.", "response": "..."}])
     assert main(["data", "convert", str(source), "-o", str(tmp_path / "flip.jsonl")]) == 0
-    assert main(["data", "convert", str(source), "-o", str(tmp_path / "judge.parquet"),
-                 "--verifier", "general-quality"]) == 0
+    assert (
+        main(["data", "convert", str(source), "-o", str(tmp_path / "judge.parquet"), "--verifier", "general-quality"])
+        == 0
+    )
     import pyarrow.parquet
 
     judge = pyarrow.parquet.read_table(tmp_path / "judge.parquet").to_pylist()
@@ -60,12 +81,15 @@ def test_convert_for_the_baseline_differs_only_in_dataset_and_writes_parquet(tmp
 
 
 def test_convert_reports_bad_rows_by_number_and_field(tmp_path: Path, capsys) -> None:
-    source = write_jsonl(tmp_path / "in.jsonl", [
-        {"prompt": "Fine."},
-        {"messages": [{"role": "assistant", "content": "No user here."}]},
-        {"text": "no prompt field"},
-        {"conversations": [{"from": "robot", "value": "?"}]},
-    ])
+    source = write_jsonl(
+        tmp_path / "in.jsonl",
+        [
+            {"prompt": "Fine."},
+            {"messages": [{"role": "assistant", "content": "No user here."}]},
+            {"text": "no prompt field"},
+            {"conversations": [{"from": "robot", "value": "?"}]},
+        ],
+    )
     out = tmp_path / "out.jsonl"
     assert main(["data", "convert", str(source), "-o", str(out)]) == 2
     errors = capsys.readouterr().err
@@ -77,37 +101,70 @@ def test_convert_reports_bad_rows_by_number_and_field(tmp_path: Path, capsys) ->
     assert len(read_jsonl(out)) == 1
 
 
-@pytest.mark.parametrize(("row", "expected"), [
-    ({"ground_truth": "x", "dataset": "general-flip"}, "row 1: field 'messages': missing"),
-    ({"messages": [], "ground_truth": "x", "dataset": "general-flip"}, "field 'messages': must be a non-empty list"),
-    ({"messages": [{"role": "human", "content": "Hi"}], "ground_truth": "x", "dataset": "general-flip"},
-     "field 'messages[0].role'"),
-    ({"messages": [{"role": "user", "content": [{"text": "Hi"}]}], "ground_truth": "x", "dataset": "general-flip"},
-     "field 'messages[0].content': must be a string"),
-    ({"messages": [{"role": "system", "content": "Rules."}], "ground_truth": "x", "dataset": "general-flip"},
-     "the prompt has no user message"),
-    ({"messages": [{"role": "user", "content": "  "}], "ground_truth": "x", "dataset": "general-flip"},
-     "the last user message (the instruction) is empty"),
-    ({"messages": [{"role": "user", "content": "Hi"}], "dataset": "general-flip"}, "field 'ground_truth': missing"),
-    ({"messages": [{"role": "user", "content": "Hi"}], "ground_truth": "x", "dataset": "general_flip"},
-     "unknown verifier 'general_flip'"),
-    ({"messages": [{"role": "user", "content": "Hi"}], "ground_truth": ["x"], "dataset": ["general-flip", "math"]},
-     "field 'ground_truth': must be a list of 2"),
-    ({"messages": [{"role": "user", "content": "Hi"}], "ground_truth": "x", "dataset": 3}, "field 'dataset'"),
-])
+@pytest.mark.parametrize(
+    ("row", "expected"),
+    [
+        ({"ground_truth": "x", "dataset": "general-flip"}, "row 1: field 'messages': missing"),
+        (
+            {"messages": [], "ground_truth": "x", "dataset": "general-flip"},
+            "field 'messages': must be a non-empty list",
+        ),
+        (
+            {"messages": [{"role": "human", "content": "Hi"}], "ground_truth": "x", "dataset": "general-flip"},
+            "field 'messages[0].role'",
+        ),
+        (
+            {
+                "messages": [{"role": "user", "content": [{"text": "Hi"}]}],
+                "ground_truth": "x",
+                "dataset": "general-flip",
+            },
+            "field 'messages[0].content': must be a string",
+        ),
+        (
+            {"messages": [{"role": "system", "content": "Rules."}], "ground_truth": "x", "dataset": "general-flip"},
+            "the prompt has no user message",
+        ),
+        (
+            {"messages": [{"role": "user", "content": "  "}], "ground_truth": "x", "dataset": "general-flip"},
+            "the last user message (the instruction) is empty",
+        ),
+        ({"messages": [{"role": "user", "content": "Hi"}], "dataset": "general-flip"}, "field 'ground_truth': missing"),
+        (
+            {"messages": [{"role": "user", "content": "Hi"}], "ground_truth": "x", "dataset": "general_flip"},
+            "unknown verifier 'general_flip'",
+        ),
+        (
+            {
+                "messages": [{"role": "user", "content": "Hi"}],
+                "ground_truth": ["x"],
+                "dataset": ["general-flip", "math"],
+            },
+            "field 'ground_truth': must be a list of 2",
+        ),
+        ({"messages": [{"role": "user", "content": "Hi"}], "ground_truth": "x", "dataset": 3}, "field 'dataset'"),
+    ],
+)
 def test_check_names_the_row_and_field(tmp_path: Path, capsys, row: dict, expected: str) -> None:
     path = write_jsonl(tmp_path / "rlvr.jsonl", [row])
     assert main(["data", "check", str(path)]) == 2
     assert expected in capsys.readouterr().err
 
 
-def test_check_accepts_multi_verifier_rows_a_trailing_response_and_other_plugins_on_request(tmp_path: Path,
-                                                                                          capsys) -> None:
+def test_check_accepts_multi_verifier_rows_a_trailing_response_and_other_plugins_on_request(
+    tmp_path: Path, capsys
+) -> None:
     rows = [
-        {"messages": [{"role": "user", "content": "2+2?"}], "ground_truth": ["4", "2+2?"],
-         "dataset": ["math", "general-flip"]},
-        {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}],
-         "ground_truth": "Hi", "dataset": "general-quality"},
+        {
+            "messages": [{"role": "user", "content": "2+2?"}],
+            "ground_truth": ["4", "2+2?"],
+            "dataset": ["math", "general-flip"],
+        },
+        {
+            "messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}],
+            "ground_truth": "Hi",
+            "dataset": "general-quality",
+        },
     ]
     path = write_jsonl(tmp_path / "rlvr.jsonl", rows)
     assert main(["data", "check", str(path)]) == 0
@@ -119,7 +176,9 @@ def test_check_accepts_multi_verifier_rows_a_trailing_response_and_other_plugins
 
 def test_check_reports_broken_json_lines(tmp_path: Path, capsys) -> None:
     path = tmp_path / "broken.jsonl"
-    path.write_text('{"messages": [{"role": "user", "content": "Hi"}], "ground_truth": "Hi", "dataset": "math"}\n{oops\n')
+    path.write_text(
+        '{"messages": [{"role": "user", "content": "Hi"}], "ground_truth": "Hi", "dataset": "math"}\n{oops\n'
+    )
     assert main(["data", "check", str(path)]) == 2
     assert "row 2: field '<line>': not valid JSON" in capsys.readouterr().err
 

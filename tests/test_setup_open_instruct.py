@@ -19,8 +19,9 @@ PIN = (REPO / "open-instruct" / "PIN").read_text().strip()
 def run_setup(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     environment = {key: value for key, value in os.environ.items() if not key.startswith("OPEN_INSTRUCT_")}
     environment.update(env)
-    return subprocess.run(["bash", str(SCRIPT), *args], capture_output=True, text=True, env=environment, timeout=300,
-                          check=False)
+    return subprocess.run(
+        ["bash", str(SCRIPT), *args], capture_output=True, text=True, env=environment, timeout=300, check=False
+    )
 
 
 def git(checkout: Path, *args: str) -> str:
@@ -52,8 +53,9 @@ def test_clone_checks_out_the_pinned_commit_and_keeps_our_files(target: Path) ->
 
     parent = git(target, "rev-parse", "HEAD^").strip()
     (target / "open_instruct" / "grpo_fast.py").write_text("# edited\n")
-    refused = run_setup("--clone-only", OPEN_INSTRUCT_REPO=str(MIRROR), OPEN_INSTRUCT_DIR=str(target),
-                        OPEN_INSTRUCT_COMMIT=parent)
+    refused = run_setup(
+        "--clone-only", OPEN_INSTRUCT_REPO=str(MIRROR), OPEN_INSTRUCT_DIR=str(target), OPEN_INSTRUCT_COMMIT=parent
+    )
     assert refused.returncode == 1 and "has local changes" in refused.stderr
 
 
@@ -65,8 +67,12 @@ def test_install_stops_with_what_is_missing(target: Path, tmp_path: Path) -> Non
     for tool in ("bash", "sed", "tr", "grep", "mktemp", "mv", "rmdir", "rm", "mkdir", "printf", "dirname", "cat"):
         if shutil.which(tool):
             (bin_dir / tool).symlink_to(shutil.which(tool))
-    result = run_setup(OPEN_INSTRUCT_REPO=str(MIRROR), OPEN_INSTRUCT_DIR=str(target), PATH=str(bin_dir),
-                       VIRTUAL_ENV=str(Path(sys.executable).parents[1]))
+    result = run_setup(
+        OPEN_INSTRUCT_REPO=str(MIRROR),
+        OPEN_INSTRUCT_DIR=str(target),
+        PATH=str(bin_dir),
+        VIRTUAL_ENV=str(Path(sys.executable).parents[1]),
+    )
     assert result.returncode == 1
     assert "MISSING uv" in result.stderr and "MISSING a CUDA GPU" in result.stderr
     if sys.version_info[:2] != (3, 12):

@@ -45,18 +45,46 @@ def clean_env(monkeypatch):
 def write_rlvr(path: Path, instructions: list[str], verifier: str = "general-flip") -> Path:
     with path.open("w", encoding="utf-8") as out:
         for instruction in instructions:
-            row = {"messages": [{"role": "user", "content": instruction}], "ground_truth": instruction,
-                   "dataset": verifier}
+            row = {
+                "messages": [{"role": "user", "content": instruction}],
+                "ground_truth": instruction,
+                "dataset": verifier,
+            }
             out.write(json.dumps(row) + "\n")
     return path
 
 
 def train_args(tmp_path: Path, server, steps: int, *extra: str) -> list[str]:
     data = write_rlvr(tmp_path / "data.jsonl", [INSTRUCTION] * 3)
-    return ["train", "--model", "tiny:1", "--datasets", f"{data} 1.0", "--output-dir", str(tmp_path / "run"),
-            "--judge", "hosted_vllm/scripted", "--judge-base-url", server.base_url, "--steps", str(steps),
-            "--prompts-per-step", "2", "--num-generations", "4", "--max-completion-length", "8",
-            "--judge-retries", "0", "--judge-timeout", "5", "--no-save-model", "--seed", "3", *extra]
+    return [
+        "train",
+        "--model",
+        "tiny:1",
+        "--datasets",
+        f"{data} 1.0",
+        "--output-dir",
+        str(tmp_path / "run"),
+        "--judge",
+        "hosted_vllm/scripted",
+        "--judge-base-url",
+        server.base_url,
+        "--steps",
+        str(steps),
+        "--prompts-per-step",
+        "2",
+        "--num-generations",
+        "4",
+        "--max-completion-length",
+        "8",
+        "--judge-retries",
+        "0",
+        "--judge-timeout",
+        "5",
+        "--no-save-model",
+        "--seed",
+        "3",
+        *extra,
+    ]
 
 
 def read_rows(run: Path) -> list[dict]:
@@ -114,8 +142,19 @@ def test_pointwise_baseline_through_the_same_trainer(tmp_path, clean_env, judge_
 
 def test_unreachable_judge_url_fails_before_training(tmp_path, clean_env, capsys):
     data = write_rlvr(tmp_path / "data.jsonl", [INSTRUCTION])
-    code = main(["train", "--datasets", f"{data} 1.0", "--output-dir", str(tmp_path / "run"),
-                 "--judge", "hosted_vllm/x", "--judge-base-url", "http://127.0.0.1:9/v1"])
+    code = main(
+        [
+            "train",
+            "--datasets",
+            f"{data} 1.0",
+            "--output-dir",
+            str(tmp_path / "run"),
+            "--judge",
+            "hosted_vllm/x",
+            "--judge-base-url",
+            "http://127.0.0.1:9/v1",
+        ]
+    )
     assert code == 1
     assert "unreachable" in capsys.readouterr().err
     assert not (tmp_path / "run" / "metrics.jsonl").exists()
@@ -128,9 +167,25 @@ def test_self_started_judge_is_stopped_on_ctrl_c(tmp_path):
     env = {key: value for key, value in os.environ.items() if key not in {o.env for o in OPTIONS}}
     env.update(HF_HUB_OFFLINE="1", LITELLM_LOCAL_MODEL_COST_MAP="True")
     process = subprocess.Popen(
-        [sys.executable, "-m", "flip_reward.cli", "train", "--preset", "tiny", "--output-dir", str(run),
-         "--steps", "1000", "--no-save-model"],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "flip_reward.cli",
+            "train",
+            "--preset",
+            "tiny",
+            "--output-dir",
+            str(run),
+            "--steps",
+            "1000",
+            "--no-save-model",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 240
         while not ((run / "metrics.jsonl").exists() and (run / "metrics.jsonl").read_text().strip()):
@@ -174,17 +229,20 @@ def test_total_episodes_sets_the_steps(clean_env, capsys):
     assert "9 steps | 3 prompts x 4 generations" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize(("arguments", "env", "message"), [
-    (["--per-device-batch-size", "3"], {}, "must divide the completions per step"),
-    ([], {"STEPS": "ten"}, "STEPS (environment): expected an integer, got 'ten'"),
-    ([], {"USE_CPU": "maybe"}, "USE_CPU (environment): expected 1/0"),
-    (["--num-generations", "1"], {}, "GRPO compares completions within a group"),
-    (["--preset", "nope"], {}, "no preset 'nope'"),
-    (["--judge", "tiny:0", "--judge-base-url", "http://x/v1"], {}, "drop --judge-base-url"),
-    (["--model", "tiny:x"], {}, "tiny:SEED with an integer seed"),
-    (["--datasets", "data/sample_rlvr_flip.jsonl"], {}, "DATASETS must be 'NAME AMOUNT"),
-    (["--datasets", "missing.jsonl 1.0"], {}, "missing.jsonl: input file not found"),
-])
+@pytest.mark.parametrize(
+    ("arguments", "env", "message"),
+    [
+        (["--per-device-batch-size", "3"], {}, "must divide the completions per step"),
+        ([], {"STEPS": "ten"}, "STEPS (environment): expected an integer, got 'ten'"),
+        ([], {"USE_CPU": "maybe"}, "USE_CPU (environment): expected 1/0"),
+        (["--num-generations", "1"], {}, "GRPO compares completions within a group"),
+        (["--preset", "nope"], {}, "no preset 'nope'"),
+        (["--judge", "tiny:0", "--judge-base-url", "http://x/v1"], {}, "drop --judge-base-url"),
+        (["--model", "tiny:x"], {}, "tiny:SEED with an integer seed"),
+        (["--datasets", "data/sample_rlvr_flip.jsonl"], {}, "DATASETS must be 'NAME AMOUNT"),
+        (["--datasets", "missing.jsonl 1.0"], {}, "missing.jsonl: input file not found"),
+    ],
+)
 def test_bad_settings_exit_2(clean_env, capsys, arguments, env, message):
     for name, value in env.items():
         clean_env.setenv(name, value)
@@ -194,8 +252,13 @@ def test_bad_settings_exit_2(clean_env, capsys, arguments, env, message):
 
 def test_invalid_rows_are_reported_by_number_and_field(tmp_path, clean_env, capsys):
     data = write_rlvr(tmp_path / "d.jsonl", [INSTRUCTION, INSTRUCTION])
-    data.write_text(data.read_text() + json.dumps({"messages": [{"role": "assistant", "content": "x"}],
-                                                   "ground_truth": "x", "dataset": "general-flip"}) + "\n")
+    data.write_text(
+        data.read_text()
+        + json.dumps(
+            {"messages": [{"role": "assistant", "content": "x"}], "ground_truth": "x", "dataset": "general-flip"}
+        )
+        + "\n"
+    )
     assert main(["train", "--datasets", f"{data} 1.0", "--dry-run"]) == 2
     assert "row 3: field 'messages'" in capsys.readouterr().err
 
@@ -225,12 +288,29 @@ def test_verifier_note_for_rows_of_another_verifier(tmp_path, clean_env, capsys)
 def test_step_row_sums_counts_and_keeps_other_metrics():
     from flip_reward.training.monitor import step_row
 
-    logs = {"reward": 0.5, "reward_std": 0.1, "rewards/a/judge_errors": 2.0, "rewards/b/judge_errors": 1.0,
-            "rewards/a/parse_failures": 3.0, "loss": 0.25, "note": "text"}
+    logs = {
+        "reward": 0.5,
+        "reward_std": 0.1,
+        "rewards/a/judge_errors": 2.0,
+        "rewards/b/judge_errors": 1.0,
+        "rewards/a/parse_failures": 3.0,
+        "loss": 0.25,
+        "note": "text",
+    }
     row = step_row(4, logs, 1.23456)
-    assert row == {"step": 4, "reward_mean": 0.5, "reward_std": 0.1, "judge_errors": 3, "parse_failures": 3,
-                   "input_errors": 0, "seconds": 1.235, "rewards/a/judge_errors": 2.0,
-                   "rewards/b/judge_errors": 1.0, "rewards/a/parse_failures": 3.0, "loss": 0.25}
+    assert row == {
+        "step": 4,
+        "reward_mean": 0.5,
+        "reward_std": 0.1,
+        "judge_errors": 3,
+        "parse_failures": 3,
+        "input_errors": 0,
+        "seconds": 1.235,
+        "rewards/a/judge_errors": 2.0,
+        "rewards/b/judge_errors": 1.0,
+        "rewards/a/parse_failures": 3.0,
+        "loss": 0.25,
+    }
     assert step_row(5, {"loss": 0.1}, 1.0)["reward_mean"] is None  # a step without a generation batch
 
 
@@ -242,14 +322,23 @@ def test_reward_curve_with_no_rows(tmp_path):
 
 def run_backend(*arguments: str, **env: str) -> subprocess.CompletedProcess:
     base = {key: value for key, value in os.environ.items() if key not in {o.env for o in OPTIONS}}
-    return subprocess.run(["bash", str(REPO / "scripts" / "train" / "local_backend.sh"), *arguments],
-                          env={**base, "PYTHON": sys.executable, "HF_HUB_OFFLINE": "1", **env},
-                          capture_output=True, text=True, check=False)
+    return subprocess.run(
+        ["bash", str(REPO / "scripts" / "train" / "local_backend.sh"), *arguments],
+        env={**base, "PYTHON": sys.executable, "HF_HUB_OFFLINE": "1", **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 def test_local_backend_maps_the_grpo_scripts_environment(tmp_path):
-    result = run_backend("--dry-run", GRPO_VERIFIER="general-quality", GRPO_DEFAULT_EXP_NAME="grpo_llmjudge",
-                         SAMPLES_PER_PROMPT="2", PATH="/usr/bin:/bin")
+    result = run_backend(
+        "--dry-run",
+        GRPO_VERIFIER="general-quality",
+        GRPO_DEFAULT_EXP_NAME="grpo_llmjudge",
+        SAMPLES_PER_PROMPT="2",
+        PATH="/usr/bin:/bin",
+    )
     assert result.returncode == 0, result.stderr
     assert "preset tiny, reward pointwise" in result.stderr
     assert "--exp-name grpo_llmjudge_local --output-dir output/grpo_llmjudge_local" in result.stderr
@@ -258,4 +347,3 @@ def test_local_backend_maps_the_grpo_scripts_environment(tmp_path):
     detected = run_backend("--detect", PATH="/usr/bin:/bin")  # no nvidia-smi on this PATH
     assert (detected.returncode, detected.stdout) == (0, "local\n")
     assert run_backend("--dry-run", GRPO_VERIFIER="math").returncode == 1
-

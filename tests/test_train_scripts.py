@@ -2,8 +2,9 @@
 lifecycle (started, then stopped on success, failure, Ctrl-C and TERM).
 
 No GPU here, so the lifecycle tests use stand-ins for the two heavy commands: a fake `vllm` on PATH that serves the
-scripted judge (flip_reward.serving.scripted_judge, a test double) through the real scripts/serve_judge.sh, and a fake trainer
-given as LAUNCHER that records its arguments and environment, checks the judge answers, then exits, fails or hangs.
+scripted judge (flip_reward.serving.scripted_judge, a test double) through the real scripts/serve_judge.sh, and a
+fake trainer given as LAUNCHER that records its arguments and environment, checks the judge answers, then exits,
+fails or hangs.
 """
 
 from __future__ import annotations
@@ -79,9 +80,23 @@ if mode in ("hang", "ignore_int"):
 def clean_env(**overrides: str) -> dict[str, str]:
     """The environment minus every knob the scripts read, so that only the test's settings count; the open-instruct
     backend unless a test picks another (the local backend has tests of its own in test_train.py)."""
-    knobs = {"PRESET", "DATASETS", "LOCAL_EVALS", "JUDGE_BASE_URL", "JUDGE_MODEL", "MODEL_NAME_OR_PATH", "NUM_GPUS",
-             "JUDGE_GPUS", "OUTPUT_DIR", "EXP_NAME", "LAUNCHER", "RAY_ADDRESS", "VIRTUAL_ENV", "OPEN_INSTRUCT_DIR",
-             "BACKEND"}
+    knobs = {
+        "PRESET",
+        "DATASETS",
+        "LOCAL_EVALS",
+        "JUDGE_BASE_URL",
+        "JUDGE_MODEL",
+        "MODEL_NAME_OR_PATH",
+        "NUM_GPUS",
+        "JUDGE_GPUS",
+        "OUTPUT_DIR",
+        "EXP_NAME",
+        "LAUNCHER",
+        "RAY_ADDRESS",
+        "VIRTUAL_ENV",
+        "OPEN_INSTRUCT_DIR",
+        "BACKEND",
+    }
     env = {key: value for key, value in os.environ.items() if key not in knobs and not key.startswith("FLIP_")}
     env.update(PYTHON=sys.executable, HF_HUB_OFFLINE="1", LITELLM_LOCAL_MODEL_COST_MAP="True", BACKEND="open-instruct")
     env.update(overrides)
@@ -89,8 +104,15 @@ def clean_env(**overrides: str) -> dict[str, str]:
 
 
 def dry_run(script: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["bash", str(script), "--dry-run", *args], capture_output=True, text=True, cwd=REPO,
-                          env=clean_env(**env), timeout=120, check=False)
+    return subprocess.run(
+        ["bash", str(script), "--dry-run", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=clean_env(**env),
+        timeout=120,
+        check=False,
+    )
 
 
 def line(output: str, prefix: str) -> str:
@@ -104,7 +126,7 @@ def trainer_command(output: str) -> list[str]:
 
 def grpo_args(output: str) -> list[str]:
     command = trainer_command(output)
-    return command[command.index("flip_reward.integrations.open_instruct.launch") + 1:]
+    return command[command.index("flip_reward.integrations.open_instruct.launch") + 1 :]
 
 
 def value(args: list[str], flag: str) -> list[str]:
@@ -127,15 +149,28 @@ def test_dry_run_defaults_follow_the_authors_run_on_one_node() -> None:
     assert "HOSTED_VLLM_API_BASE=http://127.0.0.1:8001/v1" in command and "FLIP_THINK_PREFILLED=1" in command
     args = grpo_args(out)
     expected = {
-        "--model_name_or_path": ["allenai/Olmo-3-7B-Think-DPO"], "--chat_template_name": ["olmo_thinker"],
+        "--model_name_or_path": ["allenai/Olmo-3-7B-Think-DPO"],
+        "--chat_template_name": ["olmo_thinker"],
         "--dataset_mixer_list": ["yikeee/rlvr_general_chat_flip", "1.0"],
-        "--num_unique_prompts_rollout": ["24"], "--num_samples_per_prompt_rollout": ["8"],
-        "--learning_rate": ["1e-6"], "--beta": ["0.0"], "--response_length": ["16384"], "--pack_length": ["18432"],
-        "--deepspeed_stage": ["3"], "--async_steps": ["1"], "--clip_higher": ["0.272"],
-        "--rho_clamp_upper_bound": ["2.0"], "--kl_estimator": ["2"], "--stop_strings": ["</answer>"],
-        "--llm_judge_model": ["hosted_vllm/Qwen/Qwen3-4B"], "--llm_judge_max_tokens": ["2048"],
-        "--llm_judge_max_context_length": ["25000"], "--llm_judge_timeout": ["3600"],
-        "--num_learners_per_node": ["4"], "--vllm_num_engines": ["3"], "--deepspeed_zpg": ["4"],
+        "--num_unique_prompts_rollout": ["24"],
+        "--num_samples_per_prompt_rollout": ["8"],
+        "--learning_rate": ["1e-6"],
+        "--beta": ["0.0"],
+        "--response_length": ["16384"],
+        "--pack_length": ["18432"],
+        "--deepspeed_stage": ["3"],
+        "--async_steps": ["1"],
+        "--clip_higher": ["0.272"],
+        "--rho_clamp_upper_bound": ["2.0"],
+        "--kl_estimator": ["2"],
+        "--stop_strings": ["</answer>"],
+        "--llm_judge_model": ["hosted_vllm/Qwen/Qwen3-4B"],
+        "--llm_judge_max_tokens": ["2048"],
+        "--llm_judge_max_context_length": ["25000"],
+        "--llm_judge_timeout": ["3600"],
+        "--num_learners_per_node": ["4"],
+        "--vllm_num_engines": ["3"],
+        "--deepspeed_zpg": ["4"],
     }
     assert {flag: value(args, flag) for flag in expected} == expected
     assert "data: yikeee/rlvr_general_chat_flip: Hugging Face dataset, not checked offline" in out
@@ -148,18 +183,33 @@ def test_flip_and_llmjudge_differ_only_in_data_and_names() -> None:
     flip_args, baseline_args = grpo_args(flip.stdout), grpo_args(baseline.stdout)
     differences = {(a, b) for a, b in zip(flip_args, baseline_args) if a != b}
     assert len(flip_args) == len(baseline_args)
-    assert differences == {("grpo_flip", "grpo_llmjudge"), ("output/grpo_flip", "output/grpo_llmjudge"),
-                           ("yikeee/rlvr_general_chat_flip", "yikeee/rlvr_general_chat")}
+    assert differences == {
+        ("grpo_flip", "grpo_llmjudge"),
+        ("output/grpo_flip", "output/grpo_llmjudge"),
+        ("yikeee/rlvr_general_chat_flip", "yikeee/rlvr_general_chat"),
+    }
     assert line(flip.stdout, "judge: ").replace("grpo_flip", "X") == line(baseline.stdout, "judge: ").replace(
-        "grpo_llmjudge", "X")
+        "grpo_llmjudge", "X"
+    )
 
 
 def test_overrides_and_extra_arguments(tmp_path: Path) -> None:
     result = dry_run(
-        FLIP, "--learning_rate", "3e-7", "--with_tracking",
-        MODEL_NAME_OR_PATH="Qwen/Qwen3-1.7B", DATASETS=f"{SAMPLE} 1.0 yikeee/other 0.5", LOCAL_EVALS="none",
-        JUDGE_MODEL="hosted_vllm/Qwen/Qwen3-8B", NUM_GPUS="4", JUDGE_GPUS="3", OUTPUT_DIR=str(tmp_path / "run"),
-        EXP_NAME="mine", FLIP_DISABLE_THINKING="1", RESPONSE_LENGTH="4096")
+        FLIP,
+        "--learning_rate",
+        "3e-7",
+        "--with_tracking",
+        MODEL_NAME_OR_PATH="Qwen/Qwen3-1.7B",
+        DATASETS=f"{SAMPLE} 1.0 yikeee/other 0.5",
+        LOCAL_EVALS="none",
+        JUDGE_MODEL="hosted_vllm/Qwen/Qwen3-8B",
+        NUM_GPUS="4",
+        JUDGE_GPUS="3",
+        OUTPUT_DIR=str(tmp_path / "run"),
+        EXP_NAME="mine",
+        FLIP_DISABLE_THINKING="1",
+        RESPONSE_LENGTH="4096",
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     command, args = trainer_command(result.stdout), grpo_args(result.stdout)
     assert "CUDA_VISIBLE_DEVICES=0,1,2" in command and "FLIP_DISABLE_THINKING=1" in command
@@ -198,8 +248,13 @@ def test_dry_run_checks_local_data_and_a_running_judge(tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"messages": [{"role": "user", "content": "Hi"}], "dataset": "general-flip"}) + "\n")
     with ScriptedJudgeServer(lambda request: "") as server:
-        result = dry_run(FLIP, DATASETS=f"{bad} 1.0 {tmp_path / 'missing.jsonl'} 1.0", LOCAL_EVALS="none",
-                         JUDGE_BASE_URL=f"{server.base_url},http://127.0.0.1:9/v1", JUDGE_MODEL="hosted_vllm/scripted")
+        result = dry_run(
+            FLIP,
+            DATASETS=f"{bad} 1.0 {tmp_path / 'missing.jsonl'} 1.0",
+            LOCAL_EVALS="none",
+            JUDGE_BASE_URL=f"{server.base_url},http://127.0.0.1:9/v1",
+            JUDGE_MODEL="hosted_vllm/scripted",
+        )
     assert result.returncode == 1
     out = result.stdout
     assert f"data: ERROR {bad}: row 1: field 'ground_truth': missing" in out
@@ -217,11 +272,13 @@ def test_a_mismatched_dataset_is_flagged_for_the_baseline() -> None:
 
 
 def test_bad_settings_fail_before_anything_starts() -> None:
-    for env, message in [({"DATASETS": "only-a-name"}, "DATASETS must be 'NAME AMOUNT"),
-                         ({"NUM_GPUS": "2", "JUDGE_GPUS": "1"}, "GRPO needs one for learners and one for vLLM"),
-                         ({"PACK_LENGTH": "100"}, "PACK_LENGTH (100) must be >="),
-                         ({"JUDGE_MODEL": "openai/gpt-4o"}, "set JUDGE_BASE_URL"),
-                         ({"NUM_LEARNERS_PER_NODE": "6", "VLLM_NUM_ENGINES": "3"}, "need 9 GPUs; 7 left for training")]:
+    for env, message in [
+        ({"DATASETS": "only-a-name"}, "DATASETS must be 'NAME AMOUNT"),
+        ({"NUM_GPUS": "2", "JUDGE_GPUS": "1"}, "GRPO needs one for learners and one for vLLM"),
+        ({"PACK_LENGTH": "100"}, "PACK_LENGTH (100) must be >="),
+        ({"JUDGE_MODEL": "openai/gpt-4o"}, "set JUDGE_BASE_URL"),
+        ({"NUM_LEARNERS_PER_NODE": "6", "VLLM_NUM_ENGINES": "3"}, "need 9 GPUs; 7 left for training"),
+    ]:
         result = dry_run(FLIP, **env)
         assert result.returncode != 0 and message in result.stderr, (env, result.stderr)
 
@@ -232,8 +289,9 @@ def test_every_emitted_flag_exists_in_upstream_grpo_fast() -> None:
         pytest.skip("no upstream checkout ($OPEN_INSTRUCT_DIR, ./open-instruct or /tmp/oi)")
     fields = grpo_fast_fields(checkout)
     for script, preset in [(FLIP, "1node"), (FLIP, "1gpu"), (LLMJUDGE, "multinode")]:
-        result = dry_run(script, "--local_eval_every", "5", PRESET=preset, WITH_TRACKING="1",
-                         OPEN_INSTRUCT_DIR=str(checkout))
+        result = dry_run(
+            script, "--local_eval_every", "5", PRESET=preset, WITH_TRACKING="1", OPEN_INSTRUCT_DIR=str(checkout)
+        )
         assert result.returncode == 0, result.stdout + result.stderr
         assert unknown_flags(grpo_args(result.stdout), fields) == []
         assert "flags: ok, all" in result.stdout
@@ -253,17 +311,26 @@ def lifecycle(tmp_path: Path):
     (bin_dir / "vllm").chmod(0o755)
     (tmp_path / "trainer.py").write_text(FAKE_TRAINER)
     port = free_port()
-    paths = {"record": tmp_path / "trainer.json", "vllm": tmp_path / "vllm.txt", "out": tmp_path / "out",
-             "port": port}
+    paths = {"record": tmp_path / "trainer.json", "vllm": tmp_path / "vllm.txt", "out": tmp_path / "out", "port": port}
 
     def start(**env: str) -> subprocess.Popen:
         environment = clean_env(
-            PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}", JUDGE_SERVER="vllm", JUDGE_PORT=str(port),
-            LAUNCHER=f"{sys.executable} {tmp_path / 'trainer.py'}", DATASETS=f"{SAMPLE} 1.0", LOCAL_EVALS="none",
-            OUTPUT_DIR=str(paths["out"]), FAKE_RECORD=str(paths["record"]), FAKE_VLLM_RECORD=str(paths["vllm"]),
-            FAKE_PYTHON=sys.executable, JUDGE_START_TIMEOUT="60", **env)
-        return subprocess.Popen(["bash", str(FLIP)], cwd=REPO, env=environment, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+            PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+            JUDGE_SERVER="vllm",
+            JUDGE_PORT=str(port),
+            LAUNCHER=f"{sys.executable} {tmp_path / 'trainer.py'}",
+            DATASETS=f"{SAMPLE} 1.0",
+            LOCAL_EVALS="none",
+            OUTPUT_DIR=str(paths["out"]),
+            FAKE_RECORD=str(paths["record"]),
+            FAKE_VLLM_RECORD=str(paths["vllm"]),
+            FAKE_PYTHON=sys.executable,
+            JUDGE_START_TIMEOUT="60",
+            **env,
+        )
+        return subprocess.Popen(
+            ["bash", str(FLIP)], cwd=REPO, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
 
     yield start, paths
     if paths["vllm"].exists():  # never leave a judge behind, whatever the test did
@@ -316,8 +383,9 @@ def test_judge_is_stopped_when_the_trainer_fails(lifecycle) -> None:
     assert_judge_stopped(paths)
 
 
-@pytest.mark.parametrize(("sent", "mode", "status"), [(signal.SIGINT, "hang", 130),
-                                                      (signal.SIGTERM, "ignore_int", 143)])
+@pytest.mark.parametrize(
+    ("sent", "mode", "status"), [(signal.SIGINT, "hang", 130), (signal.SIGTERM, "ignore_int", 143)]
+)
 def test_judge_and_trainer_are_stopped_on_a_signal(lifecycle, sent, mode, status) -> None:
     start, paths = lifecycle
     process = start(FAKE_MODE=mode, TRAINER_INT_GRACE_S="1")
@@ -347,8 +415,10 @@ def test_auto_backend_without_gpu_runs_locally_and_says_so_once():
     completed = dry_run(FLIP, BACKEND="auto", PATH="/usr/bin:/bin")  # no nvidia-smi on this PATH
     assert completed.returncode == 0, completed.stderr
     announcements = [line for line in completed.stderr.splitlines() if "backend local" in line]
-    assert announcements == ["grpo: backend local (TRL GRPO on this machine): no CUDA GPU visible (nvidia-smi); "
-                             "BACKEND=open-instruct forces grpo_fast.py"]
+    assert announcements == [
+        "grpo: backend local (TRL GRPO on this machine): no CUDA GPU visible (nvidia-smi); "
+        "BACKEND=open-instruct forces grpo_fast.py"
+    ]
     assert "preset tiny, reward flip" in completed.stderr
 
 

@@ -42,10 +42,17 @@ def call(reward, **arguments) -> list[float]:
 def trl_call(reward, prompts, completions, **extra):
     """Call ``reward`` with the keyword arguments GRPOTrainer._calculate_rewards passes."""
     metrics, extras = {}, {}
-    rewards = call(reward, prompts=prompts, completions=completions, completion_ids=[[1, 2]] * len(prompts),
-                     dataset=["general-flip"] * len(prompts), trainer_state=object(),
-                     log_metric=lambda name, value: metrics.setdefault(name, value),
-                     log_extra=lambda column, values: extras.setdefault(column, values), **extra)
+    rewards = call(
+        reward,
+        prompts=prompts,
+        completions=completions,
+        completion_ids=[[1, 2]] * len(prompts),
+        dataset=["general-flip"] * len(prompts),
+        trainer_state=object(),
+        log_metric=lambda name, value: metrics.setdefault(name, value),
+        log_extra=lambda column, values: extras.setdefault(column, values),
+        **extra,
+    )
     return rewards, metrics, extras
 
 
@@ -82,13 +89,19 @@ def test_failures_are_zero_and_counted(judge_server, script):
     script.queue = [Reply(status=400), "no json at all"]  # a judge error (not retried), then a parse failure
     reward = make_reward(judge_server)
     prompts = [INSTRUCTION] * 3
-    completions = [[{"role": "assistant", "content": "alpha"}], [{"role": "assistant", "content": "beta"}],
-                   [{"role": "assistant", "content": "<think>only thinking</think>"}]]
+    completions = [
+        [{"role": "assistant", "content": "alpha"}],
+        [{"role": "assistant", "content": "beta"}],
+        [{"role": "assistant", "content": "<think>only thinking</think>"}],
+    ]
     rewards, metrics, extras = trl_call(reward, prompts, completions)
     assert rewards == [0.0, 0.0, 0.0]
     assert sorted(extras["flip_reward/error_type"]) == ["input", "judge", "parse"]
-    assert (metrics["rewards/flip_reward/judge_errors"], metrics["rewards/flip_reward/parse_failures"],
-            metrics["rewards/flip_reward/input_errors"]) == (1, 1, 1)
+    assert (
+        metrics["rewards/flip_reward/judge_errors"],
+        metrics["rewards/flip_reward/parse_failures"],
+        metrics["rewards/flip_reward/input_errors"],
+    ) == (1, 1, 1)
     assert reward.totals.samples == 3 and reward.totals.judge_errors == 1
 
 
@@ -114,8 +127,12 @@ def test_trl_awaits_it_on_its_own_loop_and_every_step_reuses_the_clients(judge_s
     thread, loop, ready = start_event_loop_in_daemon(name="trl-test-loop")
     ready.wait()
     try:
-        steps = [asyncio.run_coroutine_threadsafe(reward(prompts=[INSTRUCTION] * 3, completions=RESPONSES), loop)
-                 .result(timeout=30) for _ in range(3)]
+        steps = [
+            asyncio.run_coroutine_threadsafe(reward(prompts=[INSTRUCTION] * 3, completions=RESPONSES), loop).result(
+                timeout=30
+            )
+            for _ in range(3)
+        ]
         assert steps == [EXPECTED] * 3
         clients = [key for key in loops._registry[loop] if isinstance(key, tuple) and key[0] == "openai"]
         assert len(clients) == 1  # one HTTP client served every step
@@ -149,21 +166,33 @@ def test_pointwise_baseline_through_the_same_wrapper(judge_server, script):
 def test_flip_judge_never_sees_the_instruction(judge_server, script):
     script.default = echo_judge
     reward = make_reward(judge_server)
-    call(reward, prompts=[[{"role": "user", "content": INSTRUCTION}]],
-         completions=[[{"role": "assistant", "content": "x"}]])
+    call(
+        reward,
+        prompts=[[{"role": "user", "content": INSTRUCTION}]],
+        completions=[[{"role": "assistant", "content": "x"}]],
+    )
     assert INSTRUCTION not in json.dumps(judge_server.requests[0])
 
 
-@pytest.mark.parametrize(("completion", "text"), [
-    ("plain", "plain"),
-    ([{"role": "assistant", "content": "answer"}], "answer"),
-    ({"role": "assistant", "content": "one message"}, "one message"),
-    ([{"role": "assistant", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}], "a\nb"),
-    ([{"role": "assistant", "content": None, "tool_calls": [{}]}, {"role": "tool", "content": "42"},
-      {"role": "assistant", "content": "It is 42."}], "It is 42."),
-    ([{"role": "assistant", "content": None}], ""),
-    (17, 17),
-])
+@pytest.mark.parametrize(
+    ("completion", "text"),
+    [
+        ("plain", "plain"),
+        ([{"role": "assistant", "content": "answer"}], "answer"),
+        ({"role": "assistant", "content": "one message"}, "one message"),
+        ([{"role": "assistant", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}], "a\nb"),
+        (
+            [
+                {"role": "assistant", "content": None, "tool_calls": [{}]},
+                {"role": "tool", "content": "42"},
+                {"role": "assistant", "content": "It is 42."},
+            ],
+            "It is 42.",
+        ),
+        ([{"role": "assistant", "content": None}], ""),
+        (17, 17),
+    ],
+)
 def test_completion_text(completion, text):
     assert completion_text(completion) == text
 

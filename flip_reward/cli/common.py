@@ -32,8 +32,12 @@ def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
     judge.add_argument("--seed", type=int)
     judge.add_argument("--tokenizer", help="local path or cached name of the judge tokenizer (context guard)")
     judge.add_argument("--cache", metavar="DIR", help="on-disk cache of judge answers, shared across runs")
-    judge.add_argument("--cache-size", type=int, default=DEFAULT_CACHE_SIZE,
-                       help="judge answers kept in memory, 0 for none (default: %(default)s)")
+    judge.add_argument(
+        "--cache-size",
+        type=int,
+        default=DEFAULT_CACHE_SIZE,
+        help="judge answers kept in memory, 0 for none (default: %(default)s)",
+    )
     judge.add_argument("--structured-output", action="store_true", help="ask the server for JSON-schema output")
     judge.add_argument("--no-thinking", action="store_true", help="chat_template_kwargs enable_thinking=false")
 
@@ -41,11 +45,20 @@ def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
 def judge_options(args: argparse.Namespace) -> dict:
     """FlipReward keyword arguments from the shared judge options."""
     return {
-        "judge_model": args.judge, "api_base": args.api_base, "max_concurrency": args.concurrency,
-        "timeout": args.timeout, "retries": args.retries, "temperature": args.temperature,
-        "max_tokens": args.max_tokens, "max_context_length": args.max_context_length, "seed": args.seed,
-        "tokenizer": args.tokenizer, "cache_dir": args.cache, "cache_size": args.cache_size,
-        "structured_output": args.structured_output, "disable_thinking": args.no_thinking,
+        "judge_model": args.judge,
+        "api_base": args.api_base,
+        "max_concurrency": args.concurrency,
+        "timeout": args.timeout,
+        "retries": args.retries,
+        "temperature": args.temperature,
+        "max_tokens": args.max_tokens,
+        "max_context_length": args.max_context_length,
+        "seed": args.seed,
+        "tokenizer": args.tokenizer,
+        "cache_dir": args.cache,
+        "cache_size": args.cache_size,
+        "structured_output": args.structured_output,
+        "disable_thinking": args.no_thinking,
     }
 
 

@@ -20,12 +20,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``data convert`` and ``data check`` to the ``flip-reward`` command line."""
     data = subparsers.add_parser("data", help="RLVR datasets for open-instruct: convert and check")
     commands = data.add_subparsers(dest="data_command", required=True)
-    convert = commands.add_parser("convert", help="chat or prompt/response rows -> RLVR rows (messages, "
-                                                  "ground_truth, dataset)")
+    convert = commands.add_parser(
+        "convert", help="chat or prompt/response rows -> RLVR rows (messages, ground_truth, dataset)"
+    )
     convert.add_argument("input", help=".jsonl, .json, .parquet file or a Hugging Face dataset name")
     convert.add_argument("--output", "-o", required=True, help="output .jsonl or .parquet")
-    convert.add_argument("--verifier", choices=CONVERT_VERIFIERS, default="general-flip",
-                         help="value of 'dataset', i.e. the open-instruct verifier (default: %(default)s)")
+    convert.add_argument(
+        "--verifier",
+        choices=CONVERT_VERIFIERS,
+        default="general-flip",
+        help="value of 'dataset', i.e. the open-instruct verifier (default: %(default)s)",
+    )
     convert.add_argument("--split", default="train", help="split of a Hugging Face dataset (default: %(default)s)")
     convert.add_argument("--limit", type=int, help="convert only the first N rows")
     convert.add_argument("--skip-invalid", action="store_true", help="convert valid rows, report and drop the rest")
@@ -33,8 +38,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     check = commands.add_parser("check", help="validate an RLVR file; bad rows are reported by number and field")
     check.add_argument("input", help=".jsonl, .json, .parquet file or a Hugging Face dataset name")
     check.add_argument("--split", default="train", help="split of a Hugging Face dataset (default: %(default)s)")
-    check.add_argument("--allow-unknown-verifiers", action="store_true",
-                       help="accept 'dataset' names open-instruct does not define at the pinned commit")
+    check.add_argument(
+        "--allow-unknown-verifiers",
+        action="store_true",
+        help="accept 'dataset' names open-instruct does not define at the pinned commit",
+    )
     check.set_defaults(run=run_check)
 
 
@@ -44,7 +52,9 @@ def run_convert(args: argparse.Namespace) -> int:
         rows = rows[: args.limit]
     converted, invalid = read_valid(rows, lambda row, number: to_rlvr(row, number, args.verifier))
     if invalid and not args.skip_invalid:
-        report_errors(invalid, f"{len(invalid)} invalid row(s); nothing was written (use --skip-invalid to convert the rest)")
+        report_errors(
+            invalid, f"{len(invalid)} invalid row(s); nothing was written (use --skip-invalid to convert the rest)"
+        )
         return EXIT_INVALID_INPUT
     if invalid:
         report_errors(invalid, f"{len(invalid)} invalid row(s) skipped")

@@ -34,12 +34,18 @@ DEFAULT_SHUFFLE_SEED = 0
 def register(commands: argparse._SubParsersAction) -> None:
     """Add ``eval`` to the ``flip-reward`` subcommands."""
     evaluate = commands.add_parser("eval", help="accuracy of FLIP and LLM-as-a-judge baselines on RewardBench-2 data")
-    evaluate.add_argument("input", help=".jsonl, .json, .parquet file or a Hugging Face dataset "
-                          "(allenai/reward-bench-2)")
-    evaluate.add_argument("--methods", type=method_list, default=list(METHODS),
-                          help=f"comma-separated, from {','.join(METHODS)} (default: all)")
-    evaluate.add_argument("--output-dir", required=True, help="where results.json, report.md, accuracy.png and "
-                          "details.jsonl go")
+    evaluate.add_argument(
+        "input", help=".jsonl, .json, .parquet file or a Hugging Face dataset (allenai/reward-bench-2)"
+    )
+    evaluate.add_argument(
+        "--methods",
+        type=method_list,
+        default=list(METHODS),
+        help=f"comma-separated, from {','.join(METHODS)} (default: all)",
+    )
+    evaluate.add_argument(
+        "--output-dir", required=True, help="where results.json, report.md, accuracy.png and details.jsonl go"
+    )
     evaluate.add_argument("--split", default="test", help="split of a Hugging Face dataset (default: %(default)s)")
     evaluate.add_argument("--limit", type=int, help="evaluate the first N examples (after --subsets)")
     evaluate.add_argument("--subsets", nargs="+", help="subsets to evaluate (names or comma-separated lists)")
@@ -52,8 +58,9 @@ def method_list(text: str) -> list[str]:
     methods = list(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
     unknown = [name for name in methods if name not in METHODS]
     if unknown or not methods:
-        raise argparse.ArgumentTypeError(f"unknown method(s) {', '.join(unknown) or '(none)'}; "
-                                         f"choose from {', '.join(METHODS)}")
+        raise argparse.ArgumentTypeError(
+            f"unknown method(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(METHODS)}"
+        )
     return methods
 
 
@@ -82,8 +89,12 @@ def run_eval(args: argparse.Namespace) -> int:
             print(f"note: {method}: {subset} {reason}", file=sys.stderr)
         if scorer.judge.breaker.times_opened and summary.judge_calls and summary.failed_calls == summary.judge_calls:
             down.append(f"{scorer.judge.endpoint.description} ({scorer.judge.breaker.last_error})")
-    meta = {"data": f"`{args.input}` ({len(examples)} examples)", "judge": f"`{args.judge}`",
-            "methods": ", ".join(args.methods), "listwise shuffle seed": seed}
+    meta = {
+        "data": f"`{args.input}` ({len(examples)} examples)",
+        "judge": f"`{args.judge}`",
+        "methods": ", ".join(args.methods),
+        "listwise shuffle seed": seed,
+    }
     for path in write_outputs(args.output_dir, summaries, verdicts, meta):
         print(f"wrote {path}")
     if down and len(down) == len(args.methods):
@@ -104,10 +115,13 @@ async def _with_progress(method: str, scorer: object, examples: list[Example], s
 
 def summary_line(summary: MethodSummary) -> str:
     """One line per method: accuracy (strict and tie-split), examples, calls, failures, tokens."""
+
     def figure(value: float | None) -> str:
         return "n/a" if value is None else f"{value:.4f}"
 
-    return (f"{summary.method}: accuracy {figure(summary.accuracy)} (tie-split {figure(summary.accuracy_tie_split)})"
-            f" | examples {summary.n} | judge calls {summary.judge_calls} | failed calls {summary.failed_calls} | "
-            f"examples with errors {summary.errors} | tokens {summary.prompt_tokens} prompt + "
-            f"{summary.completion_tokens} completion")
+    return (
+        f"{summary.method}: accuracy {figure(summary.accuracy)} (tie-split {figure(summary.accuracy_tie_split)})"
+        f" | examples {summary.n} | judge calls {summary.judge_calls} | failed calls {summary.failed_calls} | "
+        f"examples with errors {summary.errors} | tokens {summary.prompt_tokens} prompt + "
+        f"{summary.completion_tokens} completion"
+    )

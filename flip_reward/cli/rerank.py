@@ -47,11 +47,17 @@ def run_rerank(args: argparse.Namespace) -> int:
     write_jsonl(args.output, [{**row, **result.to_dict()} for row, result in zip(rows, results)])
     unpicked = sum(result.best_index is None for result in results)
     failed = sum(len(result.errors) for result in results)
-    print(f"rows {len(results)} | best picked {len(results) - unpicked} | no best {unpicked} | "
-          f"failed judgments {failed} | method {args.method}", file=sys.stderr)
+    print(
+        f"rows {len(results)} | best picked {len(results) - unpicked} | no best {unpicked} | "
+        f"failed judgments {failed} | method {args.method}",
+        file=sys.stderr,
+    )
     if selector.scorer.judge.breaker.times_opened and unpicked == len(results):
-        print(f"error: judge {selector.scorer.judge.endpoint.description} is down "
-              f"({selector.scorer.judge.breaker.last_error}); no row was reranked", file=sys.stderr)
+        print(
+            f"error: judge {selector.scorer.judge.endpoint.description} is down "
+            f"({selector.scorer.judge.breaker.last_error}); no row was reranked",
+            file=sys.stderr,
+        )
         return EXIT_JUDGE_DOWN
     return 0
 
@@ -62,7 +68,8 @@ async def _rerank_with_progress(selector: BestOfN, inputs: list[tuple]) -> list[
     total = sum(selector.planned_calls(responses) for _, responses in inputs)
     try:
         with tqdm(total=total, desc=f"rerank ({selector.method})", unit="call", file=sys.stderr) as bar:
-            return list(await asyncio.gather(*(selector.arerank(prompt, responses, bar.update)
-                                               for prompt, responses in inputs)))
+            return list(
+                await asyncio.gather(*(selector.arerank(prompt, responses, bar.update) for prompt, responses in inputs))
+            )
     finally:
         await close_clients()

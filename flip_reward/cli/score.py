@@ -45,8 +45,9 @@ def run_score(args: argparse.Namespace) -> int:
             inputs.append(error)
     invalid = [item for item in inputs if isinstance(item, RowError)]
     if invalid and not args.skip_invalid:
-        report_errors(invalid, f"{len(invalid)} invalid row(s); nothing was scored (use --skip-invalid to score "
-                               "the rest)")
+        report_errors(
+            invalid, f"{len(invalid)} invalid row(s); nothing was scored (use --skip-invalid to score the rest)"
+        )
         return EXIT_INVALID_INPUT
     flip = FlipReward(reward_metric=args.reward_metric, **judge_options(args))
     started = time.perf_counter()
@@ -54,8 +55,11 @@ def run_score(args: argparse.Namespace) -> int:
     write_jsonl(args.output, [{**row, **result.to_dict()} for row, result in zip(rows, results)])
     print_summary(results, time.perf_counter() - started, file=sys.stderr)
     if flip.judge.breaker.times_opened and not any(result.error is None for result in results):
-        print(f"error: judge {flip.judge.endpoint.description} is down ({flip.judge.breaker.last_error}); "
-              "no row was scored", file=sys.stderr)
+        print(
+            f"error: judge {flip.judge.endpoint.description} is down ({flip.judge.breaker.last_error}); "
+            "no row was scored",
+            file=sys.stderr,
+        )
         return EXIT_JUDGE_DOWN
     return 0
 

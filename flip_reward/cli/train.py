@@ -8,7 +8,8 @@ OUTPUT_DIR/model, with a progress bar and a closing summary.
 
 Every option has an environment variable (the names scripts/train/grpo_*.sh use) and may come from a preset
 (``--preset tiny`` = configs/local_tiny.env, or a path): flag > environment > preset > built-in default.
-``tiny:SEED`` as policy or judge is a tiny random chat model built locally (flip_reward.training.tiny_model), no download.
+``tiny:SEED`` as policy or judge is a tiny random chat model built locally (flip_reward.training.tiny_model), no
+download.
 """
 
 from __future__ import annotations
@@ -33,9 +34,13 @@ from flip_reward.training.job import log
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``train`` to the ``flip-reward`` command line."""
-    parser = subparsers.add_parser("train", help="GRPO with FLIP (or the pointwise baseline) on this machine (TRL)",
-                                   description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = subparsers.add_parser(
+        "train",
+        help="GRPO with FLIP (or the pointwise baseline) on this machine (TRL)",
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--preset", help="configs/local_NAME.env (tiny, 1gpu) or a path; env LOCAL_PRESET")
     parser.add_argument("--dry-run", action="store_true", help="resolve the settings, check the data, print the plan")
     for option in OPTIONS:

@@ -38,8 +38,11 @@ def load_local_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase | None:
 
             return AutoTokenizer.from_pretrained(name_or_path, local_files_only=True)
     except Exception as error:  # any failure means "not available locally": fall back to the estimate
-        logger.info("judge tokenizer %r not available locally (%s); estimating tokens from characters",
-                    name_or_path, type(error).__name__)
+        logger.info(
+            "judge tokenizer %r not available locally (%s); estimating tokens from characters",
+            name_or_path,
+            type(error).__name__,
+        )
         return None
 
 

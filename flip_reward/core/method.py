@@ -30,9 +30,16 @@ class JudgeMethod(Generic[R]):
     result_type: type[R]
     schema: dict
 
-    def __init__(self, judge_model: str = DEFAULT_JUDGE_MODEL, api_base: str | None = None, *,
-                 max_context_length: int = 8192, tokenizer: str | None = None, structured_output: bool = False,
-                 **judge_options: object):
+    def __init__(
+        self,
+        judge_model: str = DEFAULT_JUDGE_MODEL,
+        api_base: str | None = None,
+        *,
+        max_context_length: int = 8192,
+        tokenizer: str | None = None,
+        structured_output: bool = False,
+        **judge_options: object,
+    ):
         schema = self.schema if structured_output else None
         self.judge = Judge(JudgeConfig(model=judge_model, api_base=api_base, response_schema=schema, **judge_options))
         self.context_guard = ContextGuard.for_judge(self.judge, max_context_length, tokenizer)

@@ -27,16 +27,32 @@ from flip_reward.core.thinking import strip_thinking
 _TEMPLATE_INSTRUCTION_KEYS: tuple[str, ...] = ("INFERRED INSTRUCTION", "INSTRUCTION")
 # Names judges invent for the same field, most specific first; read only when no template key is found.
 _INVENTED_INSTRUCTION_KEYS: tuple[str, ...] = (
-    "INFERRED PROMPT", "INFERRED USER MESSAGE", "RECONSTRUCTED INSTRUCTION", "RECONSTRUCTED PROMPT",
-    "RECONSTRUCTED USER MESSAGE", "ORIGINAL INSTRUCTION", "ORIGINAL PROMPT", "ORIGINAL USER MESSAGE",
-    "USER INSTRUCTION", "USER PROMPT", "USER MESSAGE", "LIKELY INSTRUCTION", "LIKELY PROMPT", "PROMPT", "TASK",
+    "INFERRED PROMPT",
+    "INFERRED USER MESSAGE",
+    "RECONSTRUCTED INSTRUCTION",
+    "RECONSTRUCTED PROMPT",
+    "RECONSTRUCTED USER MESSAGE",
+    "ORIGINAL INSTRUCTION",
+    "ORIGINAL PROMPT",
+    "ORIGINAL USER MESSAGE",
+    "USER INSTRUCTION",
+    "USER PROMPT",
+    "USER MESSAGE",
+    "LIKELY INSTRUCTION",
+    "LIKELY PROMPT",
+    "PROMPT",
+    "TASK",
 )
 INSTRUCTION_KEYS: tuple[str, ...] = _TEMPLATE_INSTRUCTION_KEYS + _INVENTED_INSTRUCTION_KEYS
 REASONING_KEYS: tuple[str, ...] = ("REASONING",)
 # Labels (and tags) that end the value of the field before them when they start a later line. Invented names are
 # left out: "Task:" or "Prompt:" may well be a line of the inferred instruction itself.
-_KNOWN_LABELS: tuple[str, ...] = _TEMPLATE_INSTRUCTION_KEYS + REASONING_KEYS + tuple(
-    "EXPLANATION ANALYSIS RATIONALE FEEDBACK SCORE RATING CONFIDENCE BETTER_RESPONSE BEST_RESPONSE_INDEX".split()
+_KNOWN_LABELS: tuple[str, ...] = (
+    _TEMPLATE_INSTRUCTION_KEYS
+    + REASONING_KEYS
+    + tuple(
+        "EXPLANATION ANALYSIS RATIONALE FEEDBACK SCORE RATING CONFIDENCE BETTER_RESPONSE BEST_RESPONSE_INDEX".split()
+    )
 )
 _KNOWN_NORMS = frozenset(norm(label) for label in _KNOWN_LABELS)
 

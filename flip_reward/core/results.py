@@ -27,5 +27,7 @@ class Judgment:
         details)."""
         values = asdict(self)
         shared = [field.name for field in fields(Judgment)]
-        return {**{name: value for name, value in values.items() if name not in shared},
-                **{name: values[name] for name in shared}}
+        return {
+            **{name: value for name, value in values.items() if name not in shared},
+            **{name: values[name] for name in shared},
+        }

@@ -64,8 +64,15 @@ class FlipReward(ResponseScorer[FlipResult]):
     result_type = FlipResult
     schema = FLIP_SCHEMA
 
-    def __init__(self, judge_model: str = DEFAULT_JUDGE_MODEL, api_base: str | None = None, *,
-                 reward_metric: str = "f1", think_prefilled: bool = False, **options: object):
+    def __init__(
+        self,
+        judge_model: str = DEFAULT_JUDGE_MODEL,
+        api_base: str | None = None,
+        *,
+        reward_metric: str = "f1",
+        think_prefilled: bool = False,
+        **options: object,
+    ):
         if reward_metric not in REWARD_METRICS:
             raise ValueError(f"reward_metric must be one of {REWARD_METRICS}, got {reward_metric!r}")
         super().__init__(judge_model, api_base, **options)
@@ -92,8 +99,11 @@ class FlipReward(ResponseScorer[FlipResult]):
         answer = final_answer(response, self.think_prefilled)
         if not answer:
             return self.failure("input", "response is empty once reasoning is removed")
-        messages = await asyncio.to_thread(self.judge_messages, context, answer) \
-            if self.context_guard.may_overflow(len(answer)) else self.judge_messages(context, answer)
+        messages = (
+            await asyncio.to_thread(self.judge_messages, context, answer)
+            if self.context_guard.may_overflow(len(answer))
+            else self.judge_messages(context, answer)
+        )
         judged = await self.ask(messages, parse_inferred)
         if isinstance(judged, FlipResult):
             return judged
@@ -101,5 +111,10 @@ class FlipReward(ResponseScorer[FlipResult]):
             return self.failure("parse", f"no inferred instruction in judge output: {judged.text[:200]!r}", judged)
         inferred, reasoning = judged.parsed
         scores = f1_score(inferred, instruction)
-        return FlipResult(reward=scores[self.reward_metric], **scores, inferred_instruction=inferred,
-                          reasoning=reasoning, **judged.usage())
+        return FlipResult(
+            reward=scores[self.reward_metric],
+            **scores,
+            inferred_instruction=inferred,
+            reasoning=reasoning,
+            **judged.usage(),
+        )

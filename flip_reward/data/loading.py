@@ -19,6 +19,7 @@ LOCAL_FORMATS = (".jsonl", ".json", ".parquet")
 
 T = TypeVar("T")
 
+
 class RowError(ValueError):
     """A row that cannot be scored, with its 1-based number and the field at fault."""
 

@@ -59,8 +59,10 @@ def parse_mixer(spec: str | Sequence[str]) -> list[MixerEntry]:
         try:
             amount: int | float = float(text) if "." in text else int(text)
         except ValueError:
-            raise DatasetError(f"DATASETS: {text!r} after {name!r} is not an amount (a fraction like 0.5 or 1.0, "
-                               "or a row count like 100)") from None
+            raise DatasetError(
+                f"DATASETS: {text!r} after {name!r} is not an amount (a fraction like 0.5 or 1.0, "
+                "or a row count like 100)"
+            ) from None
         if not amount > 0:
             raise DatasetError(f"DATASETS: the amount of {name!r} must be > 0, got {text!r}")
         entries.append(MixerEntry(name, amount))
@@ -91,9 +93,11 @@ def training_row(row: dict, number: int) -> dict:
     """The TRL row of a valid RLVR row: ``prompt`` (chat messages), ``ground_truth`` and ``dataset`` as text."""
     names = check_row(row, number, allow_unknown=True)
     truth = row["ground_truth"]
-    return {"prompt": prompt_messages(row["messages"]),
-            "ground_truth": truth if isinstance(truth, str) else json.dumps(truth, ensure_ascii=False),
-            "dataset": ",".join(names)}
+    return {
+        "prompt": prompt_messages(row["messages"]),
+        "ground_truth": truth if isinstance(truth, str) else json.dumps(truth, ensure_ascii=False),
+        "dataset": ",".join(names),
+    }
 
 
 def load_entry(entry: MixerEntry, split: str) -> tuple[list[dict], int]:
@@ -144,8 +148,10 @@ def verifier_note(rows: list[dict], reward: str) -> str | None:
     if not others:
         return None
     names = ", ".join(f"{name} ({count})" for name, count in others.most_common())
-    return (f"note: {sum(others.values())} row(s) name verifier(s) {names}, not {expected}; the local trainer "
-            f"rewards every row with {reward}")
+    return (
+        f"note: {sum(others.values())} row(s) name verifier(s) {names}, not {expected}; the local trainer "
+        f"rewards every row with {reward}"
+    )
 
 
 def default_datasets(reward: str) -> str:

@@ -23,12 +23,36 @@ CONVERT_VERIFIERS = ("general-flip", "general-quality")
 # Verifier names that upstream open-instruct's build_all_verifiers creates at the pinned commit (checked by
 # tests/test_open_instruct_upstream.py), plus this package's general-flip. Rows naming another verifier get no
 # reward at all upstream (it logs a warning and skips them), so `check` reports them.
-KNOWN_VERIFIERS = frozenset({
-    "general-flip", "code", "code_stdio", "flan", "gsm8k", "ifeval", "ifeval_old", "math", "max_length",
-    "passthrough", "puzzle", "re_search", "re_search_f1", "rubric", "strict_math", "string_f1", "string_matcher",
-    "up_to_max_length", "general-quality", "general-quality_rubric", "general-quality_ref", "general-safety",
-    "general-factuality", "general-creative_writing", "general-refusal", "general-web_instruct_general_verifier",
-})
+KNOWN_VERIFIERS = frozenset(
+    {
+        "general-flip",
+        "code",
+        "code_stdio",
+        "flan",
+        "gsm8k",
+        "ifeval",
+        "ifeval_old",
+        "math",
+        "max_length",
+        "passthrough",
+        "puzzle",
+        "re_search",
+        "re_search_f1",
+        "rubric",
+        "strict_math",
+        "string_f1",
+        "string_matcher",
+        "up_to_max_length",
+        "general-quality",
+        "general-quality_rubric",
+        "general-quality_ref",
+        "general-safety",
+        "general-factuality",
+        "general-creative_writing",
+        "general-refusal",
+        "general-web_instruct_general_verifier",
+    }
+)
 _SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "system": "system"}
 
 
@@ -141,8 +165,12 @@ def check_row(row: object, number: int, allow_unknown: bool = False) -> list[str
         if not name.strip():
             raise RowError(number, "dataset", "verifier name is empty")
         if not allow_unknown and name.lower() not in KNOWN_VERIFIERS:
-            raise RowError(number, "dataset", f"unknown verifier {name!r}: open-instruct would skip the row's reward "
-                                              "(--allow-unknown-verifiers if it comes from another plugin)")
+            raise RowError(
+                number,
+                "dataset",
+                f"unknown verifier {name!r}: open-instruct would skip the row's reward "
+                "(--allow-unknown-verifiers if it comes from another plugin)",
+            )
     return [name.lower() for name in names]
 
 

@@ -98,13 +98,13 @@ class BaselineJudge(JudgeMethod):
             answers = shown_answers(responses)
         except ValueError as error:
             return self.failure("input", str(error))
-        judged = await self.ask(self.judge_messages(context, instruction, answers),
-                                lambda text: self.verdict(text, len(answers)))
+        judged = await self.ask(
+            self.judge_messages(context, instruction, answers), lambda text: self.verdict(text, len(answers))
+        )
         if isinstance(judged, Judgment):
             return judged
         if judged.parsed is None:
-            return self.failure("parse", f"no usable {self.answer_key} in judge output: {judged.text[:200]!r}",
-                                judged)
+            return self.failure("parse", f"no usable {self.answer_key} in judge output: {judged.text[:200]!r}", judged)
         return self.result_type(reasoning=parse_reasoning(judged.text), **judged.parsed, **judged.usage())
 
 
@@ -119,8 +119,11 @@ class PointwiseJudgeReward(BaselineJudge, ResponseScorer):
 
     templates = ("POINTWISE_SYSTEM", "POINTWISE_USER")
     answer_key = "SCORE"
-    schema = {"type": "object", "properties": {**_REASONING, "SCORE": {"type": "integer", "minimum": 1, "maximum": 10}},
-              "required": ["REASONING", "SCORE"]}
+    schema = {
+        "type": "object",
+        "properties": {**_REASONING, "SCORE": {"type": "integer", "minimum": 1, "maximum": 10}},
+        "required": ["REASONING", "SCORE"],
+    }
     result_type = PointwiseResult
 
     def variables(self, answers: list[str]) -> dict:
@@ -140,9 +143,11 @@ class PairwiseJudge(BaselineJudge):
 
     templates = ("PAIRWISE_SYSTEM", "PAIRWISE_USER")
     answer_key = "BETTER_RESPONSE"
-    schema = {"type": "object",
-              "properties": {**_REASONING, "BETTER_RESPONSE": {"type": "string", "enum": ["A", "B"]}},
-              "required": ["REASONING", "BETTER_RESPONSE"]}
+    schema = {
+        "type": "object",
+        "properties": {**_REASONING, "BETTER_RESPONSE": {"type": "string", "enum": ["A", "B"]}},
+        "required": ["REASONING", "BETTER_RESPONSE"],
+    }
     result_type = PairwiseResult
 
     def variables(self, answers: list[str]) -> dict:
@@ -166,9 +171,11 @@ class ListwiseJudge(BaselineJudge):
 
     templates = ("LISTWISE_SYSTEM", "LISTWISE_USER")
     answer_key = "BEST_RESPONSE_INDEX"
-    schema = {"type": "object",
-              "properties": {**_REASONING, "BEST_RESPONSE_INDEX": {"type": "integer", "minimum": 0}},
-              "required": ["REASONING", "BEST_RESPONSE_INDEX"]}
+    schema = {
+        "type": "object",
+        "properties": {**_REASONING, "BEST_RESPONSE_INDEX": {"type": "integer", "minimum": 0}},
+        "required": ["REASONING", "BEST_RESPONSE_INDEX"],
+    }
     result_type = ListwiseResult
 
     def variables(self, answers: list[str]) -> dict:

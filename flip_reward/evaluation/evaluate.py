@@ -34,8 +34,7 @@ from flip_reward.evaluation.baselines import (
 
 METHODS = ("flip", "pointwise", "pairwise", "listwise")
 SCORE_METHODS = ("flip", "pointwise")
-SCORERS = {"flip": FlipReward, "pointwise": PointwiseJudgeReward, "pairwise": PairwiseJudge,
-           "listwise": ListwiseJudge}
+SCORERS = {"flip": FlipReward, "pointwise": PointwiseJudgeReward, "pairwise": PairwiseJudge, "listwise": ListwiseJudge}
 TIES_SUBSET = "ties"
 TIES_LEFT_OUT = "left out: RewardBench 2 scores Ties from per-response scores, which {method} does not produce"
 TIES_UNPAIRED = "left out: no prompt has both its ref: and its tied: row (RewardBench 2's Ties rule needs both)"
@@ -90,8 +89,9 @@ def example_from_row(row: object, number: int) -> Example:
     subset = row.get("subset")
     if not isinstance(subset, str) or not subset.strip():
         raise RowError(number, "subset", "must be a non-empty string")
-    example = Example(str(example_id), row["prompt"], _responses(row, "chosen", number),
-                      _responses(row, "rejected", number), subset)
+    example = Example(
+        str(example_id), row["prompt"], _responses(row, "chosen", number), _responses(row, "rejected", number), subset
+    )
     if example.is_ties and not _TIES_ID.fullmatch(example.id):
         raise RowError(number, "id", "a Ties row needs an id 'ref:<n>' or 'tied:<n>' (RewardBench 2's Ties rule)")
     return example
@@ -113,8 +113,9 @@ def read_examples(rows: Sequence[object]) -> tuple[list[Example], list[RowError]
     return examples, errors
 
 
-def select(examples: Sequence[Example], subsets: Sequence[str] | None = None,
-           limit: int | None = None) -> list[Example]:
+def select(
+    examples: Sequence[Example], subsets: Sequence[str] | None = None, limit: int | None = None
+) -> list[Example]:
     """Examples of the named subsets (case-insensitive; ValueError for an unknown one), then the first ``limit``."""
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be at least 1, got {limit}")
@@ -177,16 +178,23 @@ class Verdict:
         return asdict(self)
 
 
-def _verdict(method: str, example: Example, judgments: Sequence, correct: bool, credit: float,
-             **extra: object) -> Verdict:
+def _verdict(
+    method: str, example: Example, judgments: Sequence, correct: bool, credit: float, **extra: object
+) -> Verdict:
     """A Verdict in which any failed judgment makes the example incorrect with no credit."""
     failed = sum(judgment.error is not None for judgment in judgments)
     return Verdict(
-        method, example.id, example.subset, correct=correct and not failed, credit=0.0 if failed else credit,
-        calls=sum(judgment.error_type != "input" for judgment in judgments), failed=failed,
+        method,
+        example.id,
+        example.subset,
+        correct=correct and not failed,
+        credit=0.0 if failed else credit,
+        calls=sum(judgment.error_type != "input" for judgment in judgments),
+        failed=failed,
         prompt_tokens=sum(judgment.prompt_tokens for judgment in judgments),
         completion_tokens=sum(judgment.completion_tokens for judgment in judgments),
-        cached=sum(judgment.cached for judgment in judgments), **extra,
+        cached=sum(judgment.cached for judgment in judgments),
+        **extra,
     )
 
 
@@ -198,16 +206,25 @@ async def ticking(awaitable: Awaitable[T], progress: Progress | None) -> T:
     return result
 
 
-async def judge_by_scores(scorer: FlipReward | PointwiseJudgeReward, method: str, example: Example,
-                          progress: Progress | None = None) -> Verdict:
+async def judge_by_scores(
+    scorer: FlipReward | PointwiseJudgeReward, method: str, example: Example, progress: Progress | None = None
+) -> Verdict:
     """Score every candidate; strict and tie-split verdicts from the scores (failed scores are None)."""
-    results = await asyncio.gather(*(ticking(scorer.ascore_one(example.prompt, candidate), progress)
-                                     for candidate in example.candidates))
+    results = await asyncio.gather(
+        *(ticking(scorer.ascore_one(example.prompt, candidate), progress) for candidate in example.candidates)
+    )
     scores = [result.reward if result.error is None else None for result in results]
     chosen, rejected = tuple(scores[: len(example.chosen)]), tuple(scores[len(example.chosen) :])
-    return _verdict(method, example, results, strict_correct(chosen, rejected), tie_split_credit(chosen, rejected),
-                    chosen_scores=chosen, rejected_scores=rejected,
-                    detail={"judgments": [result.to_dict() for result in results]})
+    return _verdict(
+        method,
+        example,
+        results,
+        strict_correct(chosen, rejected),
+        tie_split_credit(chosen, rejected),
+        chosen_scores=chosen,
+        rejected_scores=rejected,
+        detail={"judgments": [result.to_dict() for result in results]},
+    )
 
 
 def _pair_credit(chosen_first: str | None, rejected_first: str | None) -> float:
@@ -223,23 +240,41 @@ async def judge_by_pairs(judge: PairwiseJudge, example: Example, progress: Progr
         chosen, rejected = example.chosen[i], example.rejected[j]
         calls += [judge.acompare(example.prompt, chosen, rejected), judge.acompare(example.prompt, rejected, chosen)]
     results = await asyncio.gather(*(ticking(call, progress) for call in calls))
-    outcomes = [{"chosen": i, "rejected": j, "chosen_first": first.winner, "rejected_first": second.winner,
-                 "credit": _pair_credit(first.winner, second.winner)}
-                for (i, j), first, second in zip(pairs, results[::2], results[1::2])]
+    outcomes = [
+        {
+            "chosen": i,
+            "rejected": j,
+            "chosen_first": first.winner,
+            "rejected_first": second.winner,
+            "credit": _pair_credit(first.winner, second.winner),
+        }
+        for (i, j), first, second in zip(pairs, results[::2], results[1::2])
+    ]
     credits = [outcome["credit"] for outcome in outcomes]
-    return _verdict("pairwise", example, results, all(credit == 1 for credit in credits), math.prod(credits),
-                    detail={"pairs": outcomes, "judgments": [result.to_dict() for result in results]})
+    return _verdict(
+        "pairwise",
+        example,
+        results,
+        all(credit == 1 for credit in credits),
+        math.prod(credits),
+        detail={"pairs": outcomes, "judgments": [result.to_dict() for result in results]},
+    )
 
 
-async def judge_by_list(judge: ListwiseJudge, example: Example, seed: int,
-                        progress: Progress | None = None) -> Verdict:
+async def judge_by_list(judge: ListwiseJudge, example: Example, seed: int, progress: Progress | None = None) -> Verdict:
     """All candidates in one prompt, shuffled by ``listwise_order``; correct iff the pick is a chosen response."""
     order = listwise_order(seed, example.id, len(example.candidates))
     result = await ticking(judge.apick(example.prompt, [example.candidates[i] for i in order]), progress)
     picked = order[result.index] if result.index is not None else None
     correct = picked is not None and picked < len(example.chosen)
-    return _verdict("listwise", example, [result], correct, float(correct),
-                    detail={"seed": seed, "order": order, "picked": picked, "judgment": result.to_dict()})
+    return _verdict(
+        "listwise",
+        example,
+        [result],
+        correct,
+        float(correct),
+        detail={"seed": seed, "order": order, "picked": picked, "judgment": result.to_dict()},
+    )
 
 
 def judged_examples(method: str, examples: Iterable[Example]) -> list[Example]:
@@ -257,8 +292,9 @@ def planned_calls(method: str, examples: Sequence[Example]) -> int:
     return len(judged)
 
 
-async def evaluate_method(method: str, scorer: object, examples: Sequence[Example], seed: int = 0,
-                          progress: Progress | None = None) -> list[Verdict]:
+async def evaluate_method(
+    method: str, scorer: object, examples: Sequence[Example], seed: int = 0, progress: Progress | None = None
+) -> list[Verdict]:
     """One Verdict per judged example (see ``judged_examples``), in order, all judged concurrently."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
@@ -373,9 +409,19 @@ def summarize(method: str, verdicts: Sequence[Verdict], examples: Sequence[Examp
             strict[subset] = _mean([float(verdict.correct) for verdict in in_subset])
             split[subset] = _mean([verdict.credit for verdict in in_subset])
     return MethodSummary(
-        method, _mean(list(strict.values())), _mean(list(split.values())), strict, split, n=len(verdicts),
-        judge_calls=sum(v.calls for v in verdicts), failed_calls=sum(v.failed for v in verdicts),
-        errors=sum(v.failed > 0 for v in verdicts), prompt_tokens=sum(v.prompt_tokens for v in verdicts),
-        completion_tokens=sum(v.completion_tokens for v in verdicts), cached_calls=sum(v.cached for v in verdicts),
-        excluded=excluded, ties=asdict(ties) if ties else None, seed=seed if method == "listwise" else None,
+        method,
+        _mean(list(strict.values())),
+        _mean(list(split.values())),
+        strict,
+        split,
+        n=len(verdicts),
+        judge_calls=sum(v.calls for v in verdicts),
+        failed_calls=sum(v.failed for v in verdicts),
+        errors=sum(v.failed > 0 for v in verdicts),
+        prompt_tokens=sum(v.prompt_tokens for v in verdicts),
+        completion_tokens=sum(v.completion_tokens for v in verdicts),
+        cached_calls=sum(v.cached for v in verdicts),
+        excluded=excluded,
+        ties=asdict(ties) if ties else None,
+        seed=seed if method == "listwise" else None,
     )

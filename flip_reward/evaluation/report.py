@@ -9,14 +9,22 @@ from pathlib import Path
 
 from flip_reward.evaluation.evaluate import MethodSummary, Verdict
 
-STRICT_RULE = ("flip/pointwise: every chosen score > every rejected score; pairwise: chosen preferred in both "
-               "orders against every rejected response; listwise: the pick is a chosen response")
-SPLIT_RULE = ("ties broken uniformly at random (1/k for a chosen response tied with k-1 others at the top; a pair "
-              "won in one order only counts 1/2)")
+STRICT_RULE = (
+    "flip/pointwise: every chosen score > every rejected score; pairwise: chosen preferred in both "
+    "orders against every rejected response; listwise: the pick is a chosen response"
+)
+SPLIT_RULE = (
+    "ties broken uniformly at random (1/k for a chosen response tied with k-1 others at the top; a pair "
+    "won in one order only counts 1/2)"
+)
 
 
-def write_outputs(output_dir: str | Path, summaries: Mapping[str, MethodSummary],
-                  verdicts: Mapping[str, Sequence[Verdict]], meta: Mapping[str, object]) -> list[Path]:
+def write_outputs(
+    output_dir: str | Path,
+    summaries: Mapping[str, MethodSummary],
+    verdicts: Mapping[str, Sequence[Verdict]],
+    meta: Mapping[str, object],
+) -> list[Path]:
     """Write the four files into ``output_dir`` (created if needed) and return their paths."""
     directory = Path(output_dir)
     directory.mkdir(parents=True, exist_ok=True)
@@ -78,17 +86,38 @@ def cost_table(summaries: Mapping[str, MethodSummary]) -> list[str]:
     rows = []
     for method, s in summaries.items():
         per_example = (s.prompt_tokens + s.completion_tokens) / s.n if s.n else 0.0
-        rows.append([method, str(s.n), str(s.judge_calls), str(s.failed_calls), str(s.errors), str(s.prompt_tokens),
-                     str(s.completion_tokens), f"{per_example:.0f}"])
-    header = ["method", "examples", "judge calls", "failed calls", "examples with errors", "prompt tokens",
-              "completion tokens", "tokens per example"]
+        rows.append(
+            [
+                method,
+                str(s.n),
+                str(s.judge_calls),
+                str(s.failed_calls),
+                str(s.errors),
+                str(s.prompt_tokens),
+                str(s.completion_tokens),
+                f"{per_example:.0f}",
+            ]
+        )
+    header = [
+        "method",
+        "examples",
+        "judge calls",
+        "failed calls",
+        "examples with errors",
+        "prompt tokens",
+        "completion tokens",
+        "tokens per example",
+    ]
     return _table(header, rows)
 
 
 def notes(summaries: Mapping[str, MethodSummary]) -> list[str]:
     """Left-out subsets and RewardBench 2 Ties components, one bullet each."""
-    lines = [f"- {method}: {subset} {reason}."
-             for method, summary in summaries.items() for subset, reason in summary.excluded.items()]
+    lines = [
+        f"- {method}: {subset} {reason}."
+        for method, summary in summaries.items()
+        for subset, reason in summary.excluded.items()
+    ]
     for method, summary in summaries.items():
         if summary.ties:
             parts = ", ".join(f"{name} {value:.3f}" for name, value in summary.ties.items())
@@ -101,16 +130,26 @@ def report_markdown(summaries: Mapping[str, MethodSummary], meta: Mapping[str, o
     lines = ["# Reward-model accuracy: FLIP and LLM-as-a-judge baselines", ""]
     lines += [f"- {key}: {value}" for key, value in meta.items()]
     common = common_subsets(summaries)
-    lines += ["", "## Accuracy (strict)", "", f"Correct iff {STRICT_RULE}. Overall: mean of the subset columns "
-              "(RewardBench 2's overall). A failed judge call makes its example incorrect."]
+    lines += [
+        "",
+        "## Accuracy (strict)",
+        "",
+        f"Correct iff {STRICT_RULE}. Overall: mean of the subset columns "
+        "(RewardBench 2's overall). A failed judge call makes its example incorrect.",
+    ]
     if common != subsets_of(summaries):
         lines[-1] += f" Overall (common subsets): mean over {', '.join(common) or 'none'}, scored by every method."
     lines += [""]
     lines += accuracy_table(summaries, tie_split=False)
     lines += ["", "## Accuracy (tie-split)", "", f"Credit with {SPLIT_RULE}.", ""]
     lines += accuracy_table(summaries, tie_split=True)
-    lines += ["", "## Cost", "", "Judge calls and the tokens the judge reported (cached answers counted at their "
-              "original cost).", ""]
+    lines += [
+        "",
+        "## Cost",
+        "",
+        "Judge calls and the tokens the judge reported (cached answers counted at their original cost).",
+        "",
+    ]
     lines += cost_table(summaries)
     extra = notes(summaries)
     if extra:

@@ -76,8 +76,9 @@ class BestOfN:
     def planned_calls(self, responses: Sequence[str]) -> int:
         return 1 if self.method == "listwise" else len(responses)
 
-    async def arerank(self, prompt: object, responses: Sequence[str],
-                      progress: Callable[[int], object] | None = None) -> RerankResult:
+    async def arerank(
+        self, prompt: object, responses: Sequence[str], progress: Callable[[int], object] | None = None
+    ) -> RerankResult:
         """Score or pick among ``responses``; never raises for a bad input or a judge failure."""
         if self.method == "listwise":
             judgments = [await ticking(self.scorer.apick(prompt, responses), progress)]
@@ -85,15 +86,22 @@ class BestOfN:
             scores = [None if index is None else float(i == index) for i in range(len(responses))]
             labels = ["pick"]
         else:
-            judgments = await asyncio.gather(*(ticking(self.scorer.ascore_one(prompt, response), progress)
-                                               for response in responses))
+            judgments = await asyncio.gather(
+                *(ticking(self.scorer.ascore_one(prompt, response), progress) for response in responses)
+            )
             scores = [judgment.reward if judgment.error is None else None for judgment in judgments]
             labels = [f"response {index}" for index in range(len(responses))]
         errors = tuple(f"{label}: {j.error}" for label, j in zip(labels, judgments) if j.error is not None)
         best = best_index(scores)
         error = None if best is not None else (errors[0] if errors else "no responses")
-        return RerankResult(tuple(scores), best, error, errors, sum(j.prompt_tokens for j in judgments),
-                            sum(j.completion_tokens for j in judgments))
+        return RerankResult(
+            tuple(scores),
+            best,
+            error,
+            errors,
+            sum(j.prompt_tokens for j in judgments),
+            sum(j.completion_tokens for j in judgments),
+        )
 
     def rerank(self, prompt: object, responses: Sequence[str]) -> RerankResult:
         """Synchronous ``arerank``."""

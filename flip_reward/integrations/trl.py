@@ -65,8 +65,12 @@ class RewardStats:
 
     def metrics(self) -> dict[str, float]:
         """What is logged per batch (TRL logs the reward mean and std itself)."""
-        return {"judge_errors": self.judge_errors, "parse_failures": self.parse_failures,
-                "input_errors": self.input_errors, "seconds": self.seconds}
+        return {
+            "judge_errors": self.judge_errors,
+            "parse_failures": self.parse_failures,
+            "input_errors": self.input_errors,
+            "seconds": self.seconds,
+        }
 
 
 def completion_text(completion: object) -> object:
@@ -117,8 +121,15 @@ class JudgeRewardFunction:
     def __repr__(self) -> str:
         return f"JudgeRewardFunction({type(self.scorer).__name__}, name={self.__name__!r})"
 
-    async def __call__(self, prompts: Sequence[object], completions: Sequence[object], completion_ids: object = None,
-                 log_metric: Any = None, log_extra: Any = None, **columns: object) -> list[float]:
+    async def __call__(
+        self,
+        prompts: Sequence[object],
+        completions: Sequence[object],
+        completion_ids: object = None,
+        log_metric: Any = None,
+        log_extra: Any = None,
+        **columns: object,
+    ) -> list[float]:
         if len(prompts) != len(completions):
             raise ValueError(f"got {len(prompts)} prompts but {len(completions)} completions")
         responses = [completion_text(completion) for completion in completions]
@@ -137,20 +148,31 @@ class JudgeRewardFunction:
             log_extra(f"{self.__name__}/error_type", [result.error_type or "" for result in results])
         if batch.judge_errors:
             first = next(result.error for result in results if result.error_type == "judge")
-            logger.warning("%s: %d of %d judge requests failed (rewards 0.0); first: %s", self.__name__,
-                           batch.judge_errors, batch.samples, first)
+            logger.warning(
+                "%s: %d of %d judge requests failed (rewards 0.0); first: %s",
+                self.__name__,
+                batch.judge_errors,
+                batch.samples,
+                first,
+            )
 
 
-def flip_reward_function(judge_model: str = DEFAULT_JUDGE_MODEL, api_base: str | None = None, *,
-                         name: str = "flip_reward", **options: object) -> JudgeRewardFunction:
+def flip_reward_function(
+    judge_model: str = DEFAULT_JUDGE_MODEL, api_base: str | None = None, *, name: str = "flip_reward", **options: object
+) -> JudgeRewardFunction:
     """FLIP as a TRL reward function: reward = F1(judge's inferred instruction, last user message of the prompt).
     ``options`` are FlipReward's keywords (reward_metric, max_context_length, tokenizer, structured_output and every
     JudgeConfig field)."""
     return JudgeRewardFunction(FlipReward(judge_model, api_base, **options), name)
 
 
-def pointwise_reward_function(judge_model: str = DEFAULT_JUDGE_MODEL, api_base: str | None = None, *,
-                              name: str = "pointwise_judge_reward", **options: object) -> JudgeRewardFunction:
+def pointwise_reward_function(
+    judge_model: str = DEFAULT_JUDGE_MODEL,
+    api_base: str | None = None,
+    *,
+    name: str = "pointwise_judge_reward",
+    **options: object,
+) -> JudgeRewardFunction:
     """The LLM-as-a-judge baseline as a TRL reward function: reward = the judge's 1-10 score of (prompt, response)
     / 10. ``options`` are PointwiseJudgeReward's keywords (the same as FlipReward's but reward_metric)."""
     from flip_reward.evaluation.baselines import PointwiseJudgeReward

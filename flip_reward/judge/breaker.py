@@ -72,5 +72,8 @@ class CircuitBreaker:
             self.times_opened += 1
             logger.error(
                 "judge %s unreachable after %d consecutive failures (last: %s); failing fast for %.0fs",
-                self.target, self.consecutive_failures, self.last_error, self.cooldown,
+                self.target,
+                self.consecutive_failures,
+                self.last_error,
+                self.cooldown,
             )

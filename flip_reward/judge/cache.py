@@ -31,15 +31,21 @@ ENTRY_FIELDS = {"text": str, "prompt_tokens": int, "completion_tokens": int}
 
 def request_key(servers: Sequence[str | None], model: str, messages: list[dict], params: dict) -> str:
     """A stable digest of everything that determines the judge's answer, the server(s) asked included."""
-    payload = json.dumps({"servers": list(servers), "model": model, "messages": messages, "params": params},
-                         sort_keys=True, ensure_ascii=False)
+    payload = json.dumps(
+        {"servers": list(servers), "model": model, "messages": messages, "params": params},
+        sort_keys=True,
+        ensure_ascii=False,
+    )
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
 def valid_entry(value: object) -> bool:
     """Whether ``value`` has the shape of a cached answer (anything else read from disk is a miss)."""
-    return (isinstance(value, dict) and value.keys() == ENTRY_FIELDS.keys()
-            and all(type(value[name]) is kind for name, kind in ENTRY_FIELDS.items()))
+    return (
+        isinstance(value, dict)
+        and value.keys() == ENTRY_FIELDS.keys()
+        and all(type(value[name]) is kind for name, kind in ENTRY_FIELDS.items())
+    )
 
 
 class DiskStore:
@@ -87,8 +93,12 @@ class DiskStore:
                 return operation(self._connect())
         except (OSError, sqlite3.Error) as error:
             if not self._warned:
-                logger.warning("judge cache %s failed (%s: %s); that answer is not cached", self.directory,
-                               type(error).__name__, error)
+                logger.warning(
+                    "judge cache %s failed (%s: %s); that answer is not cached",
+                    self.directory,
+                    type(error).__name__,
+                    error,
+                )
                 self._warned = True
             if self._connection is not None:
                 self._connection.close()

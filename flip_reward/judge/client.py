@@ -80,7 +80,10 @@ class JudgeConfig:
             }
         extra_body = dict(self.extra_body)
         if self.disable_thinking:
-            extra_body["chat_template_kwargs"] = {**extra_body.get("chat_template_kwargs", {}), "enable_thinking": False}
+            extra_body["chat_template_kwargs"] = {
+                **extra_body.get("chat_template_kwargs", {}),
+                "enable_thinking": False,
+            }
         if extra_body:
             params["extra_body"] = extra_body
         return params
@@ -106,8 +109,12 @@ class JudgeResponse:
 
     def usage(self) -> dict:
         """Latency, token counts and cache flag, as the result types of every method carry them."""
-        return {"latency_s": self.latency_s, "prompt_tokens": self.prompt_tokens,
-                "completion_tokens": self.completion_tokens, "cached": self.cached}
+        return {
+            "latency_s": self.latency_s,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "cached": self.cached,
+        }
 
 
 class JudgeError(RuntimeError):
@@ -148,8 +155,9 @@ class Judge:
     def __init__(self, config: JudgeConfig | None = None, **overrides: object):
         self.config = JudgeConfig(**{**asdict(config or JudgeConfig()), **overrides})
         self.endpoint, self.transport = self._connect()
-        self.breaker = CircuitBreaker(self.endpoint.description, self.config.breaker_threshold,
-                                      self.config.breaker_cooldown)
+        self.breaker = CircuitBreaker(
+            self.endpoint.description, self.config.breaker_threshold, self.config.breaker_cooldown
+        )
         self.cache = ResponseCache(self.config.cache_dir, self.config.cache_size) if self.config.cache else None
         self._servers = tuple(self.config.api_bases) or (self.endpoint.api_base,)
         self._params = self.config.request_params()
@@ -158,8 +166,7 @@ class Judge:
     def _connect(self) -> tuple[Endpoint, Transport]:
         """The resolved endpoint (naming every server, for messages) and the transport that reaches it."""
         config = self.config
-        endpoint = Endpoint.resolve(config.model, config.api_base or next(iter(config.api_bases), None),
-                                    config.api_key)
+        endpoint = Endpoint.resolve(config.model, config.api_base or next(iter(config.api_bases), None), config.api_key)
         if len(config.api_bases) < 2:
             return endpoint, Transport(endpoint, config.timeout, config.use_litellm)
         from flip_reward.judge.routing import RouterTransport
@@ -196,8 +203,13 @@ class Judge:
         cached = await self.cache.aget(key) if self.cache is not None else None
         if cached is not None:
             text = cached["text"]
-            return JudgeResponse(text, cached["prompt_tokens"], cached["completion_tokens"], cached=True,
-                                 parsed=parse(text) if parse else None)
+            return JudgeResponse(
+                text,
+                cached["prompt_tokens"],
+                cached["completion_tokens"],
+                cached=True,
+                parsed=parse(text) if parse else None,
+            )
         state = self._state()
         pending = state.in_flight.get(key)
         if pending is None:
@@ -205,19 +217,27 @@ class Judge:
             pending.add_done_callback(lambda _: state.in_flight.pop(key, None))
         return await asyncio.shield(pending)
 
-    async def _fetch(self, key: str, messages: list[dict], state: _LoopState,
-                     parse: Callable[[str], object] | None) -> JudgeResponse:
+    async def _fetch(
+        self, key: str, messages: list[dict], state: _LoopState, parse: Callable[[str], object] | None
+    ) -> JudgeResponse:
         async with state.gate:
             try:
                 response = await asyncio.wait_for(self._with_retries(messages), self.config.total_deadline)
             except asyncio.TimeoutError as error:
-                raise JudgeError(f"judge {self.endpoint.description}: no answer within the "
-                                 f"{self.config.total_deadline:g}s deadline") from error
+                raise JudgeError(
+                    f"judge {self.endpoint.description}: no answer within the {self.config.total_deadline:g}s deadline"
+                ) from error
         if parse is not None:
             response = dataclasses.replace(response, parsed=parse(response.text))
         if self.cache is not None and self._usable(response, parse):
-            await self.cache.aput(key, {"text": response.text, "prompt_tokens": response.prompt_tokens,
-                                        "completion_tokens": response.completion_tokens})
+            await self.cache.aput(
+                key,
+                {
+                    "text": response.text,
+                    "prompt_tokens": response.prompt_tokens,
+                    "completion_tokens": response.completion_tokens,
+                },
+            )
         return response
 
     @staticmethod
@@ -254,5 +274,10 @@ class Judge:
                 self.breaker.record_success()  # the judge answered, if only with an error
             raise
         self.breaker.record_success()
-        return JudgeResponse(completion.text, completion.prompt_tokens, completion.completion_tokens,
-                             latency_s=time.perf_counter() - started, finish_reason=completion.finish_reason)
+        return JudgeResponse(
+            completion.text,
+            completion.prompt_tokens,
+            completion.completion_tokens,
+            latency_s=time.perf_counter() - started,
+            finish_reason=completion.finish_reason,
+        )

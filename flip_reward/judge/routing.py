@@ -40,8 +40,15 @@ def is_unreachable_router_error(error: BaseException) -> bool:
 class RouterTransport:
     """Sends each request to one of ``api_bases`` (all serving ``endpoint.model``) through a litellm Router."""
 
-    def __init__(self, endpoint: Endpoint, api_bases: Sequence[str], timeout: float,
-                 routing_strategy: str = "simple-shuffle", allowed_fails: int = 3, cooldown_time: float = 30.0):
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        api_bases: Sequence[str],
+        timeout: float,
+        routing_strategy: str = "simple-shuffle",
+        allowed_fails: int = 3,
+        cooldown_time: float = 30.0,
+    ):
         if not api_bases:
             raise ValueError("RouterTransport needs at least one api_base")
         self.endpoint = endpoint
@@ -53,9 +60,14 @@ class RouterTransport:
         self._token = object()  # this transport's key in the per-loop registry
 
     def __getstate__(self) -> dict:
-        return {"endpoint": self.endpoint, "api_bases": self.api_bases, "timeout": self.timeout,
-                "routing_strategy": self.routing_strategy, "allowed_fails": self.allowed_fails,
-                "cooldown_time": self.cooldown_time}
+        return {
+            "endpoint": self.endpoint,
+            "api_bases": self.api_bases,
+            "timeout": self.timeout,
+            "routing_strategy": self.routing_strategy,
+            "allowed_fails": self.allowed_fails,
+            "cooldown_time": self.cooldown_time,
+        }
 
     def __setstate__(self, state: dict) -> None:
         self.__init__(**state)
@@ -64,8 +76,12 @@ class RouterTransport:
         """The Router's deployments: one per base URL, all under the same model group name."""
         deployments = []
         for api_base in self.api_bases:
-            params: dict = {"model": self.endpoint.model, "api_base": api_base, "timeout": self.timeout,
-                            "max_retries": 0}
+            params: dict = {
+                "model": self.endpoint.model,
+                "api_base": api_base,
+                "timeout": self.timeout,
+                "max_retries": 0,
+            }
             if self.endpoint.api_key:
                 params["api_key"] = self.endpoint.api_key
             deployments.append({"model_name": ROUTER_MODEL, "litellm_params": params})
@@ -76,8 +92,12 @@ class RouterTransport:
             import litellm
 
             return litellm.Router(
-                model_list=self.model_list(), routing_strategy=self.routing_strategy, num_retries=0,
-                allowed_fails=self.allowed_fails, cooldown_time=self.cooldown_time, timeout=self.timeout,
+                model_list=self.model_list(),
+                routing_strategy=self.routing_strategy,
+                num_retries=0,
+                allowed_fails=self.allowed_fails,
+                cooldown_time=self.cooldown_time,
+                timeout=self.timeout,
             )
 
         return loop_scoped(("router", self._token), create)

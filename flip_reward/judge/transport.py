@@ -80,16 +80,25 @@ def completion_from(response: object) -> Completion:
     if not isinstance(text, str):
         raise MalformedResponseError(f"judge response has no text content: {str(response)[:200]}")
     usage = getattr(response, "usage", None)
-    return Completion(text, getattr(usage, "prompt_tokens", 0) or 0, getattr(usage, "completion_tokens", 0) or 0,
-                      finish_reason if isinstance(finish_reason, str) else None)
+    return Completion(
+        text,
+        getattr(usage, "prompt_tokens", 0) or 0,
+        getattr(usage, "completion_tokens", 0) or 0,
+        finish_reason if isinstance(finish_reason, str) else None,
+    )
 
 
 # Named by the innermost causes, because HTTP layers relabel: the aiohttp transport reports a server that hung up as
 # ConnectTimeout, so only the socket-level reasons below mean "nobody is there".
-_CONNECT_ERROR_TYPES = frozenset({"ClientConnectorError", "ClientConnectorDNSError", "ConnectionTimeoutError",
-                                  "ConnectionRefusedError", "gaierror"})
-_CONNECT_ERROR_TEXTS = ("cannot connect to host", "connection refused", "name or service not known",
-                        "all connection attempts failed")
+_CONNECT_ERROR_TYPES = frozenset(
+    {"ClientConnectorError", "ClientConnectorDNSError", "ConnectionTimeoutError", "ConnectionRefusedError", "gaierror"}
+)
+_CONNECT_ERROR_TEXTS = (
+    "cannot connect to host",
+    "connection refused",
+    "name or service not known",
+    "all connection attempts failed",
+)
 
 
 def import_http_clients() -> None:
@@ -121,8 +130,10 @@ def is_unreachable(error: BaseException) -> bool:
     if not isinstance(error, openai.OpenAIError):
         return False
     chain = error_chain(error)
-    return any(type(link).__name__ in _CONNECT_ERROR_TYPES or any(text in str(link).lower() for text in
-                                                                   _CONNECT_ERROR_TEXTS) for link in chain)
+    return any(
+        type(link).__name__ in _CONNECT_ERROR_TYPES or any(text in str(link).lower() for text in _CONNECT_ERROR_TEXTS)
+        for link in chain
+    )
 
 
 class Transport:
@@ -140,8 +151,13 @@ class Transport:
         def create():
             import openai
 
-            return openai.AsyncOpenAI(base_url=self.endpoint.api_base, api_key=api_key, timeout=self.timeout,
-                                      max_retries=0, http_client=openai.DefaultAioHttpClient())
+            return openai.AsyncOpenAI(
+                base_url=self.endpoint.api_base,
+                api_key=api_key,
+                timeout=self.timeout,
+                max_retries=0,
+                http_client=openai.DefaultAioHttpClient(),
+            )
 
         return loop_scoped(("openai", self.endpoint.api_base, api_key, self.timeout), create)
 
@@ -160,8 +176,9 @@ class Transport:
         except openai.APITimeoutError as error:
             if not is_unreachable(error):
                 raise
-            raise openai.APIConnectionError(message=f"cannot connect to {self.endpoint.api_base}",
-                                            request=error.request) from error_chain(error)[-1]
+            raise openai.APIConnectionError(
+                message=f"cannot connect to {self.endpoint.api_base}", request=error.request
+            ) from error_chain(error)[-1]
 
     async def _send(self, messages: list[dict], params: dict) -> Completion:
         if self.use_litellm:

@@ -37,9 +37,11 @@ def free_port(host: str = "127.0.0.1") -> int:
 def served_model(judge_model: str) -> str:
     """What to serve for a litellm model string: ``hosted_vllm/NAME`` serves NAME (a hub name or a directory)."""
     if not judge_model.startswith(SERVED_PREFIX):
-        raise JudgeServerError(f"cannot start a server for judge {judge_model!r}: only hosted_vllm/<model> judges are "
-                               "served locally; give the judge's base URL (--judge-base-url / JUDGE_BASE_URL)")
-    return judge_model[len(SERVED_PREFIX):]
+        raise JudgeServerError(
+            f"cannot start a server for judge {judge_model!r}: only hosted_vllm/<model> judges are "
+            "served locally; give the judge's base URL (--judge-base-url / JUDGE_BASE_URL)"
+        )
+    return judge_model[len(SERVED_PREFIX) :]
 
 
 def exit_on_signals(signals: Sequence[int] = (signal.SIGTERM, signal.SIGHUP)) -> None:
@@ -59,8 +61,15 @@ class ManagedJudgeServer:
     split like a shell would). ``url`` is the OpenAI-style base URL once started.
     """
 
-    def __init__(self, model: str, run_dir: str | Path, port: int | None = None,
-                 server_args: str | Sequence[str] = (), start_timeout: int = 900, python: str = sys.executable):
+    def __init__(
+        self,
+        model: str,
+        run_dir: str | Path,
+        port: int | None = None,
+        server_args: str | Sequence[str] = (),
+        start_timeout: int = 900,
+        python: str = sys.executable,
+    ):
         self.model = model
         self.run_dir = Path(run_dir)
         self.port = port or free_port()
@@ -72,14 +81,27 @@ class ManagedJudgeServer:
         self.url: str | None = None
 
     def command(self) -> list[str]:
-        command = ["bash", str(SERVE_SCRIPT), self.model, "--port", str(self.port), "--pid-file", str(self.pid_file),
-                   "--log-file", str(self.log_file), "--timeout", str(self.start_timeout)]
+        command = [
+            "bash",
+            str(SERVE_SCRIPT),
+            self.model,
+            "--port",
+            str(self.port),
+            "--pid-file",
+            str(self.pid_file),
+            "--log-file",
+            str(self.log_file),
+            "--timeout",
+            str(self.start_timeout),
+        ]
         return command + ["--", *self.server_args] if self.server_args else command
 
     def start(self) -> str:
         if not SERVE_SCRIPT.is_file():
-            raise JudgeServerError(f"{SERVE_SCRIPT} not found (this installation has no scripts/): start a judge "
-                                   "yourself and give its base URL (--judge-base-url / JUDGE_BASE_URL)")
+            raise JudgeServerError(
+                f"{SERVE_SCRIPT} not found (this installation has no scripts/): start a judge "
+                "yourself and give its base URL (--judge-base-url / JUDGE_BASE_URL)"
+            )
         self.run_dir.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "PYTHON": self.python, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
         try:

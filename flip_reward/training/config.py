@@ -1,7 +1,6 @@
 """Settings of ``flip-reward train``: every option with its flag, environment variable, preset value and default,
 resolved in that order (flag > environment > preset > default) and checked up front."""
 
-
 from __future__ import annotations
 
 import argparse
@@ -49,15 +48,25 @@ OPTIONS = (
     Option("--reward", "REWARD", "flip", "str", "flip, or pointwise (the LLM-judge baseline: 1-10 score / 10)"),
     Option("--reward-metric", "FLIP_REWARD_METRIC", "f1", "str", "FLIP's reward: f1, precision or recall"),
     Option("--model", "MODEL_NAME_OR_PATH", "tiny:1", "str", "policy: hub name, directory, or tiny:SEED"),
-    Option("--datasets", "DATASETS", lambda s: default_datasets(s.reward), "str",
-           "RLVR mix 'NAME AMOUNT [NAME AMOUNT ...]' (default: the bundled sample)"),
+    Option(
+        "--datasets",
+        "DATASETS",
+        lambda s: default_datasets(s.reward),
+        "str",
+        "RLVR mix 'NAME AMOUNT [NAME AMOUNT ...]' (default: the bundled sample)",
+    ),
     Option("--dataset-splits", "DATASET_SPLITS", "train", "str", "one split, or one per dataset"),
     Option("--exp-name", "EXP_NAME", lambda s: f"{s.reward}_local", "str", "run name"),
     Option("--output-dir", "OUTPUT_DIR", lambda s: f"output/{s.exp_name}", "str", "where outputs go"),
     Option("--num-generations", "SAMPLES_PER_PROMPT", 4, "int", "completions per prompt (the GRPO group)"),
     Option("--prompts-per-step", "PROMPTS_PER_STEP", 2, "int", "prompts per optimizer step"),
-    Option("--per-device-batch-size", "PER_DEVICE_BATCH_SIZE", lambda s: s.prompts_per_step * s.num_generations,
-           "int", "completions per forward pass; gradient accumulation covers the rest of the step"),
+    Option(
+        "--per-device-batch-size",
+        "PER_DEVICE_BATCH_SIZE",
+        lambda s: s.prompts_per_step * s.num_generations,
+        "int",
+        "completions per forward pass; gradient accumulation covers the rest of the step",
+    ),
     Option("--steps", "STEPS", _steps_default, "int", "optimizer steps (or TOTAL_EPISODES / completions per step)"),
     Option("--max-prompt-length", "MAX_PROMPT_LENGTH", 512, "int", "prompts longer than this (tokens) are left out"),
     Option("--max-completion-length", "RESPONSE_LENGTH", 256, "int", "completion budget (tokens)"),
@@ -65,11 +74,21 @@ OPTIONS = (
     Option("--beta", "BETA", 0.0, "float", "KL coefficient (0: no reference model)"),
     Option("--temperature", "TEMPERATURE", 1.0, "float", "policy sampling temperature"),
     Option("--seed", "SEED", 1, "int", "training seed"),
-    Option("--policy-no-thinking", "POLICY_NO_THINKING", False, "bool",
-           "render prompts with enable_thinking=false (Qwen3-style templates)"),
+    Option(
+        "--policy-no-thinking",
+        "POLICY_NO_THINKING",
+        False,
+        "bool",
+        "render prompts with enable_thinking=false (Qwen3-style templates)",
+    ),
     Option("--use-cpu", "USE_CPU", lambda s: not _cuda_available(), "bool", "train on CPU (default: when no CUDA)"),
-    Option("--gradient-checkpointing", "GRADIENT_CHECKPOINTING", lambda s: not s.use_cpu, "bool",
-           "trade compute for memory (default: on GPU)"),
+    Option(
+        "--gradient-checkpointing",
+        "GRADIENT_CHECKPOINTING",
+        lambda s: not s.use_cpu,
+        "bool",
+        "trade compute for memory (default: on GPU)",
+    ),
     Option("--use-vllm", "USE_VLLM", False, "bool", "generate with vLLM colocated with the trainer (GPU)"),
     Option("--vllm-gpu-memory-utilization", "VLLM_GPU_MEMORY_UTILIZATION", 0.3, "float", "with --use-vllm"),
     Option("--save-model", "SAVE_MODEL", True, "bool", "save the trained policy to OUTPUT_DIR/model"),
@@ -77,10 +96,18 @@ OPTIONS = (
     Option("--judge", "JUDGE_MODEL", "tiny:0", "str", "litellm judge model (hosted_vllm/NAME), or tiny:SEED"),
     Option("--judge-base-url", "JUDGE_BASE_URL", None, "str", "a running judge (else one is started here)"),
     Option("--judge-port", "JUDGE_PORT", None, "int", "port of a judge started here (default: a free one)"),
-    Option("--judge-server-args", "JUDGE_SERVER_ARGS", "", "str", "extra server arguments, e.g. --judge-server-args='--max-model-len 8192'"),
+    Option(
+        "--judge-server-args",
+        "JUDGE_SERVER_ARGS",
+        "",
+        "str",
+        "extra server arguments, e.g. --judge-server-args='--max-model-len 8192'",
+    ),
     Option("--judge-start-timeout", "JUDGE_START_TIMEOUT", 900, "int", "seconds to wait for a judge started here"),
     Option("--judge-max-tokens", "JUDGE_MAX_TOKENS", 2048, "int", "judge answer budget"),
-    Option("--judge-max-context", "JUDGE_MAX_CONTEXT", 8192, "int", "judge context (longer responses lose their middle)"),
+    Option(
+        "--judge-max-context", "JUDGE_MAX_CONTEXT", 8192, "int", "judge context (longer responses lose their middle)"
+    ),
     Option("--judge-timeout", "JUDGE_TIMEOUT", 60.0, "float", "seconds per judge request"),
     Option("--judge-retries", "JUDGE_RETRIES", 3, "int", "retries of a failed judge request"),
     Option("--judge-temperature", "JUDGE_TEMPERATURE", 0.0, "float", "judge sampling temperature"),
@@ -134,8 +161,9 @@ def convert(option: Option, value: object, origin: str) -> object:
         if option.kind == "float":
             return float(value)
     except ValueError:
-        raise SettingsError(f"{origin}: expected {'an integer' if option.kind == 'int' else 'a number'}, "
-                            f"got {value!r}") from None
+        raise SettingsError(
+            f"{origin}: expected {'an integer' if option.kind == 'int' else 'a number'}, got {value!r}"
+        ) from None
     if option.kind == "bool":
         if value.lower() not in TRUE + FALSE:
             raise SettingsError(f"{origin}: expected 1/0, true/false, yes/no or on/off, got {value!r}")
@@ -167,16 +195,27 @@ def check(s: SimpleNamespace) -> None:
         raise SettingsError(f"--reward must be one of {', '.join(REWARDS)}, got {s.reward!r}")
     if s.reward_metric not in REWARD_METRICS:
         raise SettingsError(f"--reward-metric must be one of {', '.join(REWARD_METRICS)}, got {s.reward_metric!r}")
-    for name in ("num_generations", "prompts_per_step", "per_device_batch_size", "steps", "max_prompt_length",
-                 "max_completion_length", "judge_max_tokens", "judge_max_context", "judge_concurrency"):
+    for name in (
+        "num_generations",
+        "prompts_per_step",
+        "per_device_batch_size",
+        "steps",
+        "max_prompt_length",
+        "max_completion_length",
+        "judge_max_tokens",
+        "judge_max_context",
+        "judge_concurrency",
+    ):
         if getattr(s, name) < 1:
             raise SettingsError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(s, name)}")
     if s.num_generations < 2:
         raise SettingsError("--num-generations must be >= 2: GRPO compares completions within a group")
     per_step = s.prompts_per_step * s.num_generations
     if per_step % s.per_device_batch_size:
-        raise SettingsError(f"--per-device-batch-size {s.per_device_batch_size} must divide the completions per "
-                            f"step ({s.prompts_per_step} prompts x {s.num_generations} generations = {per_step})")
+        raise SettingsError(
+            f"--per-device-batch-size {s.per_device_batch_size} must divide the completions per "
+            f"step ({s.prompts_per_step} prompts x {s.num_generations} generations = {per_step})"
+        )
     if s.judge.startswith(TINY) and s.judge_base_url:
         raise SettingsError(f"judge {s.judge} is built and served by this command: drop --judge-base-url")
     if s.use_vllm and s.use_cpu:
@@ -188,22 +227,23 @@ def tiny_seed(name: str) -> int | None:
     if not name.startswith(TINY):
         return None
     try:
-        return int(name[len(TINY):])
+        return int(name[len(TINY) :])
     except ValueError:
         raise SettingsError(f"{name!r}: a tiny model is tiny:SEED with an integer seed, e.g. tiny:0") from None
 
 
 def plan_lines(s: SimpleNamespace, report: list[str], rows: int) -> list[str]:
     judge = s.judge_base_url or "a server started here (scripts/serve_judge.sh)"
-    lines = [f"policy: {s.model}" + (" (a tiny random model built locally)" if s.model.startswith(TINY) else ""),
-             f"reward: {s.reward}" + (f" ({s.reward_metric})" if s.reward == "flip" else "")
-             + f" | judge {s.judge} at {judge}",
-             *(f"data: {line}" for line in report),
-             f"GRPO: {s.steps} steps | {s.prompts_per_step} prompts x {s.num_generations} generations per step "
-             f"(batch {s.per_device_batch_size}) | {rows} prompts | lr {s.learning_rate:g} | beta {s.beta:g} | "
-             f"temperature {s.temperature:g} | prompt <= {s.max_prompt_length}, completion <= "
-             f"{s.max_completion_length} tokens | {'cpu' if s.use_cpu else 'gpu'} | seed {s.seed}",
-             f"output: {s.output_dir}"]
+    lines = [
+        f"policy: {s.model}" + (" (a tiny random model built locally)" if s.model.startswith(TINY) else ""),
+        f"reward: {s.reward}"
+        + (f" ({s.reward_metric})" if s.reward == "flip" else "")
+        + f" | judge {s.judge} at {judge}",
+        *(f"data: {line}" for line in report),
+        f"GRPO: {s.steps} steps | {s.prompts_per_step} prompts x {s.num_generations} generations per step "
+        f"(batch {s.per_device_batch_size}) | {rows} prompts | lr {s.learning_rate:g} | beta {s.beta:g} | "
+        f"temperature {s.temperature:g} | prompt <= {s.max_prompt_length}, completion <= "
+        f"{s.max_completion_length} tokens | {'cpu' if s.use_cpu else 'gpu'} | seed {s.seed}",
+        f"output: {s.output_dir}",
+    ]
     return lines
-
-

@@ -61,8 +61,13 @@ def run_job(s: SimpleNamespace, rows: list[dict]) -> int:
                 log(f"several judge URLs given: the local trainer uses the first, {api_base}")
             check_reachable(api_base)
         else:
-            server = ManagedJudgeServer(served_model(judge_model), output_dir / "judge", s.judge_port,
-                                        s.judge_server_args, s.judge_start_timeout)
+            server = ManagedJudgeServer(
+                served_model(judge_model),
+                output_dir / "judge",
+                s.judge_port,
+                s.judge_server_args,
+                s.judge_start_timeout,
+            )
             log(f"starting the judge {server.model} (log: {server.log_file})")
             api_base = stack.enter_context(server).url
             tokenizer = tokenizer or server.model  # loaded from local files only (context guard), else estimated
@@ -78,5 +83,3 @@ def quiet_libraries() -> None:
 
     transformers.utils.logging.set_verbosity_warning()
     transformers.utils.logging.disable_progress_bar()
-
-

@@ -37,10 +37,18 @@ if TYPE_CHECKING:
 
 def make_reward(s: SimpleNamespace, judge_model: str, api_base: str, tokenizer: str | None) -> JudgeRewardFunction:
     """The run's reward function (FLIP or pointwise) with the judge settings of ``s``."""
-    options = {"max_concurrency": s.judge_concurrency, "timeout": s.judge_timeout, "retries": s.judge_retries,
-               "temperature": s.judge_temperature, "max_tokens": s.judge_max_tokens,
-               "max_context_length": s.judge_max_context, "tokenizer": tokenizer, "cache_dir": s.judge_cache,
-               "structured_output": s.judge_structured_output, "disable_thinking": s.judge_no_thinking}
+    options = {
+        "max_concurrency": s.judge_concurrency,
+        "timeout": s.judge_timeout,
+        "retries": s.judge_retries,
+        "temperature": s.judge_temperature,
+        "max_tokens": s.judge_max_tokens,
+        "max_context_length": s.judge_max_context,
+        "tokenizer": tokenizer,
+        "cache_dir": s.judge_cache,
+        "structured_output": s.judge_structured_output,
+        "disable_thinking": s.judge_no_thinking,
+    }
     if s.reward == "flip":
         return flip_reward_function(judge_model, api_base, reward_metric=s.reward_metric, **options)
     return pointwise_reward_function(judge_model, api_base, **options)
@@ -51,7 +59,9 @@ def prompt_length(tokenizer: PreTrainedTokenizerBase, prompt: list[dict], templa
     return len(encoded["input_ids"] if isinstance(encoded, Mapping) else encoded)
 
 
-def fitting_prompts(rows: list[dict], tokenizer: PreTrainedTokenizerBase, max_length: int, template_kwargs: dict) -> tuple[list[dict], int]:
+def fitting_prompts(
+    rows: list[dict], tokenizer: PreTrainedTokenizerBase, max_length: int, template_kwargs: dict
+) -> tuple[list[dict], int]:
     """The rows whose templated prompt has at most ``max_length`` tokens (open-instruct drops longer prompts
     too), and how many were left out."""
     kept = [row for row in rows if prompt_length(tokenizer, row["prompt"], template_kwargs) <= max_length]
@@ -64,14 +74,29 @@ def grpo_config(s: SimpleNamespace, output_dir: Path, template_kwargs: dict) -> 
     per_step = s.prompts_per_step * s.num_generations
     bf16 = not s.use_cpu and _bf16_supported()
     return GRPOConfig(
-        output_dir=str(output_dir), max_steps=s.steps, seed=s.seed, use_cpu=s.use_cpu, bf16=bf16,
-        num_generations=s.num_generations, per_device_train_batch_size=s.per_device_batch_size,
+        output_dir=str(output_dir),
+        max_steps=s.steps,
+        seed=s.seed,
+        use_cpu=s.use_cpu,
+        bf16=bf16,
+        num_generations=s.num_generations,
+        per_device_train_batch_size=s.per_device_batch_size,
         gradient_accumulation_steps=per_step // s.per_device_batch_size,
-        max_completion_length=s.max_completion_length, learning_rate=s.learning_rate, beta=s.beta,
-        temperature=s.temperature, chat_template_kwargs=template_kwargs or None,
-        gradient_checkpointing=s.gradient_checkpointing, use_vllm=s.use_vllm, vllm_mode="colocate",
+        max_completion_length=s.max_completion_length,
+        learning_rate=s.learning_rate,
+        beta=s.beta,
+        temperature=s.temperature,
+        chat_template_kwargs=template_kwargs or None,
+        gradient_checkpointing=s.gradient_checkpointing,
+        use_vllm=s.use_vllm,
+        vllm_mode="colocate",
         vllm_gpu_memory_utilization=s.vllm_gpu_memory_utilization,
-        logging_steps=1, report_to=_trackers(s.report_to), run_name=s.exp_name, save_strategy="no", disable_tqdm=False, log_completions=False,
+        logging_steps=1,
+        report_to=_trackers(s.report_to),
+        run_name=s.exp_name,
+        save_strategy="no",
+        disable_tqdm=False,
+        log_completions=False,
     )
 
 
@@ -114,8 +139,13 @@ def train(s: SimpleNamespace, policy: str, rows: list[dict], reward: JudgeReward
     if not rows:
         log(f"error: no prompt fits in {s.max_prompt_length} tokens (--max-prompt-length)")
         return 2
-    trainer = GRPOTrainer(model=policy, reward_funcs=[reward], args=grpo_config(s, output_dir, template_kwargs),
-                          train_dataset=Dataset.from_list(rows), processing_class=tokenizer)
+    trainer = GRPOTrainer(
+        model=policy,
+        reward_funcs=[reward],
+        args=grpo_config(s, output_dir, template_kwargs),
+        train_dataset=Dataset.from_list(rows),
+        processing_class=tokenizer,
+    )
     trainer.remove_callback(ProgressCallback)
     metrics = MetricsFileCallback(output_dir / "metrics.jsonl")
     trainer.add_callback(metrics)

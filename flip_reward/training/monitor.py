@@ -30,7 +30,11 @@ def step_row(step: int, logs: dict, seconds: float) -> dict:
     Counts are summed over the reward functions (each logs its own); a step without a generation batch has None
     for the reward fields."""
     has_reward = _number(logs.get("reward")) is not None
-    row: dict = {"step": step, "reward_mean": _number(logs.get("reward")), "reward_std": _number(logs.get("reward_std"))}
+    row: dict = {
+        "step": step,
+        "reward_mean": _number(logs.get("reward")),
+        "reward_std": _number(logs.get("reward_std")),
+    }
     for count in COUNTS:
         values = [_number(value) for key, value in logs.items() if key.endswith(f"/{count}")]
         row[count] = int(round(sum(v for v in values if v is not None))) if has_reward else None
@@ -51,13 +55,21 @@ class MetricsFileCallback(TrainerCallback):
         self._file = None
         self._last = time.perf_counter()
 
-    def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: object) -> None:
+    def on_train_begin(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: object
+    ) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file = self.path.open("w", encoding="utf-8")
         self._last = time.perf_counter()
 
-    def on_log(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, logs: dict | None = None,
-               **kwargs: object) -> None:
+    def on_log(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        logs: dict | None = None,
+        **kwargs: object,
+    ) -> None:
         logs = logs or {}
         if self._file is None or "train_runtime" in logs or any(key.startswith("eval_") for key in logs):
             return
@@ -68,7 +80,9 @@ class MetricsFileCallback(TrainerCallback):
         self._file.write(json.dumps(row) + "\n")
         self._file.flush()
 
-    def on_train_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: object) -> None:
+    def on_train_end(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: object
+    ) -> None:
         self.close()
 
     def close(self) -> None:
@@ -85,24 +99,42 @@ class ProgressBarCallback(TrainerCallback):
         self.description = description
         self.bar = None
 
-    def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: object) -> None:
+    def on_train_begin(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: object
+    ) -> None:
         from tqdm.auto import tqdm
 
         self.bar = tqdm(total=state.max_steps, desc=self.description, unit="step", file=sys.stderr, dynamic_ncols=True)
 
-    def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: object) -> None:
+    def on_step_end(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: object
+    ) -> None:
         if self.bar is not None:
             self.bar.update(state.global_step - self.bar.n)
 
-    def on_log(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, logs: dict | None = None,
-               **kwargs: object) -> None:
+    def on_log(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        logs: dict | None = None,
+        **kwargs: object,
+    ) -> None:
         if self.bar is None or not logs or _number(logs.get("reward")) is None:
             return
         row = step_row(state.global_step, logs, 0.0)
-        self.bar.set_postfix({"reward": f"{row['reward_mean']:.3f}", "judge errors": row["judge_errors"],
-                              "parse failures": row["parse_failures"]}, refresh=False)
+        self.bar.set_postfix(
+            {
+                "reward": f"{row['reward_mean']:.3f}",
+                "judge errors": row["judge_errors"],
+                "parse failures": row["parse_failures"],
+            },
+            refresh=False,
+        )
 
-    def on_train_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: object) -> None:
+    def on_train_end(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: object
+    ) -> None:
         self.close()
 
     def close(self) -> None:
@@ -124,8 +156,9 @@ def plot_reward_curve(rows: list[dict], path: str | Path, title: str = "GRPO rew
     std = [row.get("reward_std") or 0.0 for row in rows]
     figure, (top, bottom) = plt.subplots(2, 1, figsize=(7, 5), sharex=True, height_ratios=(3, 1))
     top.plot(steps, mean, marker="o", markersize=3, label="mean reward")
-    top.fill_between(steps, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)], alpha=0.2,
-                     label="±1 std")
+    top.fill_between(
+        steps, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)], alpha=0.2, label="±1 std"
+    )
     top.set_ylabel("reward")
     top.set_ylim(-0.05, max([1.05, *[m + s for m, s in zip(mean, std)]]))
     top.set_title(title)
@@ -151,19 +184,24 @@ def plot_reward_curve(rows: list[dict], path: str | Path, title: str = "GRPO rew
 def summary_lines(rows: list[dict], seconds: float, completions: int, outputs: list[str]) -> list[str]:
     """The closing summary: steps and time, reward over the run, judge failures, where the outputs are."""
     scored = [row for row in rows if row.get("reward_mean") is not None]
-    lines = [f"GRPO: {len(rows)} step(s) in {seconds:.1f}s"
-             + (f" ({seconds / len(rows):.2f}s/step)" if rows else "")]
+    lines = [f"GRPO: {len(rows)} step(s) in {seconds:.1f}s" + (f" ({seconds / len(rows):.2f}s/step)" if rows else "")]
     if scored:
         means = [row["reward_mean"] for row in scored]
-        lines.append(f"reward: mean {statistics.fmean(means):.4f} | first {means[0]:.4f} | last {means[-1]:.4f} | "
-                     f"best {max(means):.4f}")
+        lines.append(
+            f"reward: mean {statistics.fmean(means):.4f} | first {means[0]:.4f} | last {means[-1]:.4f} | "
+            f"best {max(means):.4f}"
+        )
     totals = {count: sum(row.get(count) or 0 for row in scored) for count in COUNTS}
-    lines.append(f"judge: {completions} completion(s) scored | judge errors {totals['judge_errors']} | "
-                 f"parse failures {totals['parse_failures']} | input errors {totals['input_errors']}")
+    lines.append(
+        f"judge: {completions} completion(s) scored | judge errors {totals['judge_errors']} | "
+        f"parse failures {totals['parse_failures']} | input errors {totals['input_errors']}"
+    )
     judged = completions - totals["input_errors"]
     if judged and totals["parse_failures"] == judged:
-        lines.append("note: no judge answer could be parsed (rewards 0.0): expected from a tiny random judge, which "
-                     "writes gibberish; give a real judge (--judge / --judge-base-url) for real rewards")
+        lines.append(
+            "note: no judge answer could be parsed (rewards 0.0): expected from a tiny random judge, which "
+            "writes gibberish; give a real judge (--judge / --judge-base-url) for real rewards"
+        )
     elif judged and totals["judge_errors"] == judged:
         lines.append("note: every judge request failed (rewards 0.0): is the judge running? (see the warnings above)")
     lines.append("outputs: " + ", ".join(outputs))

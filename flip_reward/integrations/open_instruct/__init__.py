@@ -22,8 +22,10 @@ from flip_reward.integrations.open_instruct.settings import (
 UPSTREAM_COMMIT = "e6c3044aa6201c8bfa4573c1b03142af599e730d"
 """The open-instruct commit this integration is written and tested against (also in open-instruct/PIN)."""
 
-SETUP_HINT = ("install upstream with scripts/setup_open_instruct.sh, or set OPEN_INSTRUCT_DIR to an open-instruct "
-              f"checkout (commit {UPSTREAM_COMMIT[:12]})")
+SETUP_HINT = (
+    "install upstream with scripts/setup_open_instruct.sh, or set OPEN_INSTRUCT_DIR to an open-instruct "
+    f"checkout (commit {UPSTREAM_COMMIT[:12]})"
+)
 
 
 def add_checkout_to_path(checkout: str | None = None) -> str | None:
@@ -55,8 +57,9 @@ def register() -> type:
     """Define the general-flip verifier (import its module) and return its class; ImportError with setup
     instructions when open_instruct cannot be imported."""
     if not upstream_available():
-        raise ImportError(f"open_instruct is not importable, so the general-flip verifier is not registered: "
-                          f"{SETUP_HINT}")
+        raise ImportError(
+            f"open_instruct is not importable, so the general-flip verifier is not registered: {SETUP_HINT}"
+        )
     from flip_reward.integrations.open_instruct.verifier import FlipVerifier
 
     return FlipVerifier

@@ -92,8 +92,12 @@ def _init_false(value: ast.expr | None) -> bool:
 
 def _parser_classes(entry: _Module) -> list[ast.expr]:
     for node in ast.walk(entry.tree):
-        if (isinstance(node, ast.Call) and ast.unparse(node.func).endswith("ArgumentParserPlus") and node.args
-                and isinstance(node.args[0], ast.Tuple)):
+        if (
+            isinstance(node, ast.Call)
+            and ast.unparse(node.func).endswith("ArgumentParserPlus")
+            and node.args
+            and isinstance(node.args[0], ast.Tuple)
+        ):
             return list(node.args[0].elts)
     raise ValueError(f"no ArgumentParserPlus((...)) call in {ENTRY}")
 

@@ -38,8 +38,12 @@ def main(argv: list[str] | None = None) -> None:
         settings = plugin.FlipSettings.from_env()
     except plugin.FlipSettingsError as error:
         raise SystemExit(f"flip-reward launch: {error}") from None
-    print("flip-reward: verifier 'general-flip' registered with open-instruct at "
-          f"{os.path.dirname(os.path.dirname(spec.origin))}; FLIP settings: {settings}", file=sys.stderr, flush=True)
+    print(
+        "flip-reward: verifier 'general-flip' registered with open-instruct at "
+        f"{os.path.dirname(os.path.dirname(spec.origin))}; FLIP settings: {settings}",
+        file=sys.stderr,
+        flush=True,
+    )
     # As `python open_instruct/grpo_fast.py` would: the script's directory first on sys.path (Ray passes it on to
     # the workers, as it does for upstream's own launches), the script's path as argv[0].
     sys.path.insert(0, os.path.dirname(spec.origin))

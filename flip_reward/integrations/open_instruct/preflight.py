@@ -55,16 +55,19 @@ def checkout_commit(checkout: Path) -> str:
     git = shutil.which("git")
     if git is None:
         return "unknown commit"
-    result = subprocess.run([git, "-C", str(checkout), "rev-parse", "HEAD"], capture_output=True, text=True,
-                            check=False)
+    result = subprocess.run(
+        [git, "-C", str(checkout), "rev-parse", "HEAD"], capture_output=True, text=True, check=False
+    )
     return result.stdout.strip() if result.returncode == 0 else "unknown commit"
 
 
 def check_flags(arguments: list[str], checkout: str | None = None) -> int:
     found = find_checkout(checkout)
     if found is None:
-        print("flags: not checked (no open-instruct checkout; run scripts/setup_open_instruct.sh or set "
-              "OPEN_INSTRUCT_DIR)")
+        print(
+            "flags: not checked (no open-instruct checkout; run scripts/setup_open_instruct.sh or set "
+            "OPEN_INSTRUCT_DIR)"
+        )
         return 0
     fields = grpo_fast_fields(found)
     unknown = unknown_flags(arguments, fields)
@@ -80,7 +83,7 @@ def served_name(model: str) -> str:
     """The model name the server knows for a litellm model string (provider prefix removed)."""
     for prefix in ("hosted_vllm/", "openai/"):
         if model.startswith(prefix):
-            return model[len(prefix):]
+            return model[len(prefix) :]
     return model
 
 
@@ -99,8 +102,10 @@ def check_data(names: list[str], verifier: str | None = None) -> int:
                 print(f"data: ERROR {name}: local file not found")
                 status = 1
             else:
-                print(f"data: {name}: Hugging Face dataset, not checked offline "
-                      f"(flip-reward data check {name} checks it online)")
+                print(
+                    f"data: {name}: Hugging Face dataset, not checked offline "
+                    f"(flip-reward data check {name} checks it online)"
+                )
             continue
         try:
             rows = load_rows(name)
@@ -117,8 +122,10 @@ def check_data(names: list[str], verifier: str | None = None) -> int:
             continue
         print(f"data: {name}: {len(rows)} rows ok; verifiers: {describe_counts(verifiers)}")
         if verifier and verifier not in verifiers:
-            print(f"data: WARNING {name} has no {verifier} rows; rows pick their verifier, so they are not rewarded "
-                  f"by {verifier}: use the matching file or pass --remap_verifier THEIR_VERIFIER={verifier}")
+            print(
+                f"data: WARNING {name} has no {verifier} rows; rows pick their verifier, so they are not rewarded "
+                f"by {verifier}: use the matching file or pass --remap_verifier THEIR_VERIFIER={verifier}"
+            )
     return status
 
 
@@ -155,9 +162,11 @@ def check_env() -> int:
     gpus = gpu_count()
     if gpus == 0:
         missing.append("a CUDA GPU (nvidia-smi lists none)")
-    for module, why in (("open_instruct", "upstream open-instruct (scripts/setup_open_instruct.sh)"),
-                        ("vllm", "vLLM (installed with open-instruct's cuda12/cuda13 group)"),
-                        ("deepspeed", "DeepSpeed (installed with open-instruct)")):
+    for module, why in (
+        ("open_instruct", "upstream open-instruct (scripts/setup_open_instruct.sh)"),
+        ("vllm", "vLLM (installed with open-instruct's cuda12/cuda13 group)"),
+        ("deepspeed", "DeepSpeed (installed with open-instruct)"),
+    ):
         try:
             present = importlib.util.find_spec(module) is not None
         except (ImportError, ValueError):
@@ -173,8 +182,9 @@ def check_env() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m flip_reward.integrations.open_instruct.preflight",
-                                     description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m flip_reward.integrations.open_instruct.preflight", description=__doc__.split("\n\n")[0]
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     data = commands.add_parser("data", help="check local RLVR dataset files")
     judge = commands.add_parser("judge", help="check that judge servers answer and serve the model")

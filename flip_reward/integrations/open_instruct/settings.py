@@ -22,16 +22,25 @@ _FALSE = frozenset({"0", "false", "no", "off"})
 ENV_VARS: dict[str, tuple[str, str]] = {
     "FLIP_JUDGE_API_BASES": (
         "`$HOSTED_VLLM_API_BASE`",
-        ("comma-separated base URLs of judge servers that all serve `--llm_judge_model`; with several, requests are "
-         "load-balanced by litellm's Router, which cools down an endpoint that keeps failing"),
+        (
+            "comma-separated base URLs of judge servers that all serve `--llm_judge_model`; with several, requests are "
+            "load-balanced by litellm's Router, which cools down an endpoint that keeps failing"
+        ),
     ),
-    "FLIP_ROUTING_STRATEGY": ("`simple-shuffle`", "litellm Router strategy across several endpoints: "
-                              + ", ".join(f"`{name}`" for name in ROUTING_STRATEGIES)),
+    "FLIP_ROUTING_STRATEGY": (
+        "`simple-shuffle`",
+        "litellm Router strategy across several endpoints: " + ", ".join(f"`{name}`" for name in ROUTING_STRATEGIES),
+    ),
     "FLIP_DISABLE_THINKING": ("`0`", "`1` sends `chat_template_kwargs: {enable_thinking: false}` (Qwen3-style judges)"),
     "FLIP_STRUCTURED_OUTPUT": ("`0`", "`1` asks the server for JSON-schema output with the two FLIP keys"),
-    "FLIP_THINK_PREFILLED": ("`0`", ("`1` when the policy's chat template opens `<think>` in the generation prompt "
-                                     "(`olmo_thinker`): a response that never closes its thinking shows the judge "
-                                     "nothing")),
+    "FLIP_THINK_PREFILLED": (
+        "`0`",
+        (
+            "`1` when the policy's chat template opens `<think>` in the generation prompt "
+            "(`olmo_thinker`): a response that never closes its thinking shows the judge "
+            "nothing"
+        ),
+    ),
     "FLIP_CONCURRENCY": ("`64`", "judge requests in flight per vLLM actor"),
     "FLIP_RETRIES": ("`3`", "retries of a failed judge request (with backoff); `--llm_judge_timeout` is per try"),
     "FLIP_CACHE": ("`1`", "`0` turns off the in-memory cache of identical judge requests"),

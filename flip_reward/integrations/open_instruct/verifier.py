@@ -125,8 +125,10 @@ def reasoning_text(result: FlipResult) -> str:
     """What open-instruct logs for a sample: F1 and the inferred instruction, or the reason for the 0.0."""
     if result.error is not None:
         return f"FLIP error ({result.error_type}): {result.error}"
-    return (f"FLIP f1={result.f1:.4f} precision={result.precision:.4f} recall={result.recall:.4f} | "
-            f"inferred instruction: {result.inferred_instruction}")
+    return (
+        f"FLIP f1={result.f1:.4f} precision={result.precision:.4f} recall={result.recall:.4f} | "
+        f"inferred instruction: {result.inferred_instruction}"
+    )
 
 
 class FlipVerifier(VerifierFunction):
@@ -206,7 +208,8 @@ class FlipVerifier(VerifierFunction):
         self._failures[result.error_type] += 1
         count = self._failures[result.error_type]
         if count == 1 or count % LOG_EVERY == 0:
-            logger.warning("general-flip: %d %s failure(s) so far scored 0.0; latest: %s", count,
-                           result.error_type, result.error)
+            logger.warning(
+                "general-flip: %d %s failure(s) so far scored 0.0; latest: %s", count, result.error_type, result.error
+            )
         else:
             logger.debug("general-flip: %s failure: %s", result.error_type, result.error)
