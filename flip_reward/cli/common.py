@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TextIO
 
 from flip_reward.judge.cache import DEFAULT_CACHE_SIZE
 from flip_reward.judge.client import DEFAULT_JUDGE_MODEL
@@ -62,12 +63,14 @@ def judge_options(args: argparse.Namespace) -> dict:
     }
 
 
-def report_errors(errors: Sequence[object], summary: str) -> None:
-    """The first MAX_ERRORS_SHOWN errors as ``error:`` lines, then ``summary`` saying how many were not shown."""
+def report_errors(errors: Sequence[object], summary: str, prefix: str = "error: ", file: TextIO | None = None) -> None:
+    """The first MAX_ERRORS_SHOWN errors, one line each after ``prefix``, then ``summary`` saying how many were not
+    shown; on stderr unless ``file`` says otherwise."""
+    file = file or sys.stderr
     for error in errors[:MAX_ERRORS_SHOWN]:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"{prefix}{error}", file=file)
     hidden = len(errors) - MAX_ERRORS_SHOWN
-    print(summary + (f" ({hidden} more not shown)" if hidden > 0 else ""), file=sys.stderr)
+    print(summary + (f" ({hidden} more not shown)" if hidden > 0 else ""), file=file)
 
 
 def write_jsonl(path: str, rows: list[dict]) -> None:

@@ -90,7 +90,7 @@ def served_name(model: str) -> str:
 def check_data(names: list[str], verifier: str | None = None) -> int:
     """``flip-reward data check`` for each local dataset file; hub names are listed as not checked offline. With
     ``verifier``, warns about a file with no row for it (rows pick their verifier)."""
-    from flip_reward.cli.common import MAX_ERRORS_SHOWN
+    from flip_reward.cli.common import report_errors
     from flip_reward.data.loading import RowError, load_rows
     from flip_reward.data.rlvr import check_rows, describe_counts
 
@@ -114,10 +114,9 @@ def check_data(names: list[str], verifier: str | None = None) -> int:
             status = 1
             continue
         verifiers, invalid = check_rows(rows)
-        for error in invalid[:MAX_ERRORS_SHOWN]:
-            print(f"data: ERROR {name}: {error}")
         if invalid or not rows:
-            print(f"data: ERROR {name}: {len(invalid)} of {len(rows)} rows invalid (flip-reward data check {name})")
+            summary = f"data: ERROR {name}: {len(invalid)} of {len(rows)} rows invalid (flip-reward data check {name})"
+            report_errors(invalid, summary, prefix=f"data: ERROR {name}: ", file=sys.stdout)
             status = 1
             continue
         print(f"data: {name}: {len(rows)} rows ok; verifiers: {describe_counts(verifiers)}")
