@@ -54,6 +54,13 @@ class JudgeMethod(Generic[R]):
         """A result that failed at stage ``error_type`` ("input", "judge" or "parse"), with the answer's cost."""
         return self.result_type(error=error, error_type=error_type, **(response.usage() if response else {}))
 
+    async def fitted_request(self, build: Callable[..., list[dict]], *args: object, characters: int) -> list[dict]:
+        """``build(*args)``, the judge request; on a worker thread when responses of ``characters`` characters may
+        need trimming, since tokenizing them would block the event loop."""
+        if self.context_guard.may_overflow(characters):
+            return await asyncio.to_thread(build, *args)
+        return build(*args)
+
     async def ask(self, messages: list[dict], parse: Callable[[str], object]) -> JudgeResponse | R:
         """The judge's answer with ``parsed`` set, or the failure result when the request failed."""
         try:

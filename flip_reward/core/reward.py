@@ -7,7 +7,6 @@ set and never raises to the caller, because one bad sample must not crash a trai
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
 from flip_reward.core.conversation import PromptError, split_conversation
@@ -99,11 +98,7 @@ class FlipReward(ResponseScorer[FlipResult]):
         answer = final_answer(response, self.think_prefilled)
         if not answer:
             return self.failure("input", "response is empty once reasoning is removed")
-        messages = (
-            await asyncio.to_thread(self.judge_messages, context, answer)
-            if self.context_guard.may_overflow(len(answer))
-            else self.judge_messages(context, answer)
-        )
+        messages = await self.fitted_request(self.judge_messages, context, answer, characters=len(answer))
         judged = await self.ask(messages, parse_inferred)
         if isinstance(judged, FlipResult):
             return judged

@@ -98,9 +98,9 @@ class BaselineJudge(JudgeMethod):
             answers = shown_answers(responses)
         except ValueError as error:
             return self.failure("input", str(error))
-        judged = await self.ask(
-            self.judge_messages(context, instruction, answers), lambda text: self.verdict(text, len(answers))
-        )
+        characters = sum(map(len, answers))
+        messages = await self.fitted_request(self.judge_messages, context, instruction, answers, characters=characters)
+        judged = await self.ask(messages, lambda text: self.verdict(text, len(answers)))
         if isinstance(judged, Judgment):
             return judged
         if judged.parsed is None:
