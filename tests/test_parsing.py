@@ -473,37 +473,16 @@ SHAPE_CASES = {
 ALL_CASES = INSTRUCTION_CASES + [case for cases in SHAPE_CASES.values() for case in cases]
 
 
-def _shape_params(shape: str) -> list:
-    return [pytest.param(text, expected, id=case_id) for case_id, text, expected in SHAPE_CASES[shape]]
-
-
-@pytest.mark.parametrize(("text", "expected"), _shape_params("xml_tags"))
-def test_xml_tags(text: str, expected: str | None) -> None:
-    assert parse_inferred_instruction(text) == expected
-
-
-@pytest.mark.parametrize(("text", "expected"), _shape_params("double_encoded_json"))
-def test_double_encoded_json(text: str, expected: str | None) -> None:
-    assert parse_inferred_instruction(text) == expected
-
-
-@pytest.mark.parametrize(("text", "expected"), _shape_params("curly_quotes"))
-def test_curly_quotes(text: str, expected: str | None) -> None:
-    assert parse_inferred_instruction(text) == expected
-
-
-@pytest.mark.parametrize(("text", "expected"), _shape_params("dash_and_numbered_labels"))
-def test_dash_and_numbered_labels(text: str, expected: str | None) -> None:
-    assert parse_inferred_instruction(text) == expected
-
-
-@pytest.mark.parametrize(("text", "expected"), _shape_params("invented_keys"))
-def test_invented_keys(text: str, expected: str | None) -> None:
-    assert parse_inferred_instruction(text) == expected
-
-
-@pytest.mark.parametrize(("text", "expected"), _shape_params("echoed_placeholders"))
-def test_echoed_placeholders(text: str, expected: str | None) -> None:
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param(text, expected, id=f"{shape}-{case_id}")
+        for shape, cases in SHAPE_CASES.items()
+        for case_id, text, expected in cases
+    ],
+)
+def test_judge_output_shapes(text: str, expected: str | None) -> None:
+    """XML tags, double-encoded JSON, curly quotes, dash/numbered labels, invented keys, echoed placeholders."""
     assert parse_inferred_instruction(text) == expected
 
 
