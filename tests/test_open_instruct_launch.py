@@ -83,6 +83,10 @@ def test_settings_parse_every_variable() -> None:
             "FLIP_CACHE_DIR": "/tmp/c",
             "FLIP_TOKENIZER": "/models/qwen",
             "FLIP_REWARD_METRIC": "recall",
+            "FLIP_RESTATEMENT_GUARD": "0",
+            "FLIP_SAMPLE_LOG": "/tmp/traces/samples.jsonl",
+            "FLIP_SAMPLE_EVERY": "10",
+            "FLIP_SAMPLE_LOG_MAX_MB": "64",
             "HOSTED_VLLM_API_BASE": "http://h/v1",
         }
     )
@@ -99,6 +103,10 @@ def test_settings_parse_every_variable() -> None:
         cache_dir="/tmp/c",
         tokenizer="/models/qwen",
         reward_metric="recall",
+        restatement_guard=False,
+        sample_log="/tmp/traces/samples.jsonl",
+        sample_every=10,
+        sample_log_max_mb=64,
     )
     assert FlipSettings.from_env({}) == FlipSettings()
     assert settings.endpoints("openai/gpt-4o") == ("http://a:8000/v1", "http://b:8000/v1")
@@ -114,6 +122,9 @@ def test_settings_parse_every_variable() -> None:
         ("FLIP_CONCURRENCY", "0"),
         ("FLIP_RETRIES", "x"),
         ("FLIP_REWARD_METRIC", "bleu"),
+        ("FLIP_RESTATEMENT_GUARD", "sometimes"),
+        ("FLIP_SAMPLE_EVERY", "0"),
+        ("FLIP_SAMPLE_LOG_MAX_MB", "-5"),
         ("FLIP_ROUTING_STRATEGY", "round-robin"),
         ("FLIP_JUDGE_API_BASES", "http://a/v1,http://a/v1"),
         ("FLIP_JUDGE_API_BASES", "a:8000"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import json
 import os
 import pickle
 import sys
@@ -257,6 +258,31 @@ def test_the_judge_client_is_built_when_unpickled_not_on_the_first_reward(oi, fl
     broken = pickle.loads(pickle.dumps(general_flip(oi, llm_judge_model="no-such-provider/x")))
     result = run(broken.async_call([], "Rain", None, "user: Write a haiku about rain"))
     assert result.score == 0.0 and result.reasoning.startswith("FLIP error (config): cannot set up the FLIP judge")
+
+
+def test_sample_log_traces_every_nth_sample_into_a_file_per_actor(oi, flip_env, script, monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("FLIP_SAMPLE_LOG", str(tmp_path / "traces" / "samples.jsonl"))
+    monkeypatch.setenv("FLIP_SAMPLE_EVERY", "2")
+    script.default = lambda request: flip_answer("Write a haiku about rain")
+    actor = pickle.loads(pickle.dumps(general_flip(oi)))  # what a Ray actor receives
+    for response in ("Rain one", "Rain two", "Rain three"):
+        assert run(actor.async_call([], response, None, "user: Write a haiku about rain")).score == 1.0
+    actor._samples.flush()
+    [path] = (tmp_path / "traces").iterdir()
+    assert path.name == f"samples.pid{os.getpid()}.jsonl"  # outside Ray the process id names the actor
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [(line["sample"], line["response"], line["reward"]) for line in lines] == [
+        (1, "Rain one", 1.0),
+        (3, "Rain three", 1.0),
+    ]
+    assert lines[0]["prompt"] == "user: Write a haiku about rain" and lines[0]["step"] is None
+    assert lines[0]["inferred_instruction"] == "Write a haiku about rain" and lines[0]["restatement_masked"] == 0
+
+
+def test_restatement_guard_can_be_turned_off(oi, flip_env, monkeypatch) -> None:
+    assert general_flip(oi).reward.restatement_guard is True
+    monkeypatch.setenv("FLIP_RESTATEMENT_GUARD", "0")
+    assert general_flip(oi).reward.restatement_guard is False
 
 
 def test_awaited_from_several_event_loops_and_called_synchronously(oi, flip_env, script) -> None:

@@ -113,6 +113,14 @@ def test_flip_rewards_reach_the_trainer(tmp_path, clean_env, judge_server, scrip
     assert all(INSTRUCTION not in json.dumps(request) for request in judge_server.requests)
     out = capsys.readouterr().out
     assert "GRPO: 3 step(s)" in out and "judge errors 0 | parse failures 0" in out
+    samples = [json.loads(line) for line in (run / "samples.jsonl").read_text().splitlines()]
+    assert sorted({line["step"] for line in samples}) == [1, 2, 3]  # one line per judged completion of each step
+    assert len(samples) == 3 * PER_STEP
+    judged = [line for line in samples if line["error_type"] is None]
+    assert {(line["inferred_instruction"], line["reward"]) for line in judged} == {(INFERRED, F1)}
+    assert all(line["prompt"][-1]["content"] == INSTRUCTION for line in samples)
+    assert all(line["response_chars"] == len(line["response"]) for line in judged)  # nothing to strip here
+    assert (run / "inspect.png").read_bytes()[:4] == b"\x89PNG" and (run / "inspect.json").is_file()
 
 
 def test_judge_outage_mid_run_does_not_stop_training(tmp_path, clean_env, judge_server, script, capsys):

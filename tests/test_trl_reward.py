@@ -72,7 +72,7 @@ def test_conversational_rewards_in_order_with_metrics(judge_server, script):
     assert metrics["rewards/flip_reward/parse_failures"] == 0
     assert metrics["rewards/flip_reward/input_errors"] == 0
     assert metrics["rewards/flip_reward/seconds"] >= 0
-    assert extras == {"flip_reward/error_type": ["", "", ""]}
+    assert extras == {"flip_reward/error_type": ["", "", ""], "flip_reward/inferred_instruction": RESPONSES}
     assert reward.__name__ == "flip_reward"
 
 

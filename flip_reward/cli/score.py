@@ -29,6 +29,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     score.add_argument("--split", default="train", help="split of a Hugging Face dataset (default: %(default)s)")
     score.add_argument("--reward-metric", choices=REWARD_METRICS, default="f1")
     score.add_argument("--skip-invalid", action="store_true", help="score valid rows; invalid rows get an error")
+    score.add_argument(
+        "--no-restatement-guard",
+        dest="restatement_guard",
+        action="store_false",
+        help="let the judge see spans of a response that restate the instruction (masked by default)",
+    )
     add_judge_arguments(score)
     score.set_defaults(run=run_score)
 
@@ -49,10 +55,10 @@ def run_score(args: argparse.Namespace) -> int:
             invalid, f"{len(invalid)} invalid row(s); nothing was scored (use --skip-invalid to score the rest)"
         )
         return EXIT_INVALID_INPUT
-    flip = FlipReward(reward_metric=args.reward_metric, **judge_options(args))
+    flip = FlipReward(reward_metric=args.reward_metric, restatement_guard=args.restatement_guard, **judge_options(args))
     started = time.perf_counter()
     results = asyncio.run(score_with_progress(flip, inputs))
-    write_jsonl(args.output, [{**row, **result.to_dict()} for row, result in zip(rows, results)])
+    write_jsonl(args.output, [scored_row(row, item, result) for row, item, result in zip(rows, inputs, results)])
     print_summary(results, time.perf_counter() - started, file=sys.stderr)
     if flip.judge.breaker.times_opened and not any(result.error is None for result in results):
         print(
@@ -62,6 +68,13 @@ def run_score(args: argparse.Namespace) -> int:
         )
         return EXIT_JUDGE_DOWN
     return 0
+
+
+def scored_row(row: dict, item: tuple | Exception, result: FlipResult) -> dict:
+    """An output row: the input row, every result field (``judged_response`` is what the judge saw) and the
+    response's length in characters, as in training traces."""
+    response = item[1] if isinstance(item, tuple) else None
+    return {**row, **result.to_dict(), "response_chars": len(response) if isinstance(response, str) else 0}
 
 
 async def score_with_progress(flip: FlipReward, inputs: list) -> list[FlipResult]:

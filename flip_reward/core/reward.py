@@ -1,18 +1,20 @@
 """FlipReward: the one path from (prompt, response) to a FLIP reward, shared by the CLI, open-instruct and TRL.
 
-prompt --split_conversation--> (context, instruction); response --final_answer, FLIP prompts--> judge --parse-->
-inferred instruction; reward = F1(inferred, instruction). A failure of any stage gives reward 0.0 with ``error``
+prompt --split_conversation--> (context, instruction); response --final_answer (thinking hidden from the judge),
+mask_restatements (restatement guard), FLIP prompts--> judge --parse--> inferred instruction;
+reward = F1(inferred, instruction). A failure of any stage gives reward 0.0 with ``error``
 set and never raises to the caller, because one bad sample must not crash a training step.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from flip_reward.core.conversation import PromptError, split_conversation
 from flip_reward.core.method import ResponseScorer
 from flip_reward.core.metrics import f1_score
 from flip_reward.core.parsing import parse_flip_answer
+from flip_reward.core.restatement import mask_restatements
 from flip_reward.core.results import Judgment
 from flip_reward.core.thinking import final_answer
 from flip_reward.judge.client import DEFAULT_JUDGE_MODEL
@@ -28,13 +30,20 @@ FLIP_SCHEMA = {
 
 @dataclass(frozen=True)
 class FlipResult(Judgment):
-    """One FLIP reward and how it came about (see Judgment for the error and cost fields); 0.0 on failure."""
+    """One FLIP reward and how it came about (see Judgment for the error and cost fields); 0.0 on failure.
+
+    ``restatement_masked`` is how many normalised tokens the restatement guard removed (0 when none, or when the guard
+    is off); ``judged_response`` is the exact response text the judge was shown (thinking stripped, restatements
+    masked, an overflowing middle trimmed), None when no request was sent (an input failure).
+    """
 
     reward: float = 0.0
     f1: float = 0.0
     precision: float = 0.0
     recall: float = 0.0
     inferred_instruction: str | None = None
+    restatement_masked: int = 0
+    judged_response: str | None = None
 
 
 def joined(messages: list[dict[str, str]]) -> str:
@@ -53,7 +62,10 @@ class FlipReward(ResponseScorer[FlipResult]):
 
     ``reward_metric`` picks what becomes ``reward`` ("f1" by default; "recall" or "precision" for ablations).
     ``max_context_length`` and ``tokenizer`` drive the context guard; ``think_prefilled`` says the policy's chat
-    template opens ``<think>`` itself (see ``final_answer``); every other keyword is a JudgeConfig field.
+    template opens ``<think>`` itself (see ``final_answer``: thinking is always hidden from the judge).
+    ``restatement_guard`` (on by default) removes the response's restatements of the instruction before the judge
+    sees it (``mask_restatements``), since a judge copies a restated instruction back for F1 = 1; a response that is
+    nothing but a restatement is an input failure. Every other keyword is a JudgeConfig field.
 
     >>> flip = FlipReward(judge_model="hosted_vllm/my-judge", api_base="http://127.0.0.1:8000/v1")
     >>> flip.judge.config.max_concurrency, flip.reward_metric
@@ -70,6 +82,7 @@ class FlipReward(ResponseScorer[FlipResult]):
         *,
         reward_metric: str = "f1",
         think_prefilled: bool = False,
+        restatement_guard: bool = True,
         **options: object,
     ):
         if reward_metric not in REWARD_METRICS:
@@ -77,15 +90,20 @@ class FlipReward(ResponseScorer[FlipResult]):
         super().__init__(judge_model, api_base, **options)
         self.reward_metric = reward_metric
         self.think_prefilled = think_prefilled
+        self.restatement_guard = restatement_guard
 
     def judge_messages(self, context: str, response: str) -> list[dict[str, str]]:
         """The FLIP request for one response, its middle trimmed when it would overflow the judge's context."""
+        return self.flip_request(context, response)[0]
+
+    def flip_request(self, context: str, response: str) -> tuple[list[dict[str, str]], str]:
+        """The FLIP request for one response and the response text it shows (trimmed when it would overflow)."""
         messages = chat_messages("FLIP_SYSTEM", "FLIP_USER", context=context, response=response)
         if self.context_guard.surely_fits(joined(messages)):
-            return messages
+            return messages, response
         overhead = joined(chat_messages("FLIP_SYSTEM", "FLIP_USER", context=context, response=""))
         fitted = self.context_guard.fit(response, overhead)
-        return chat_messages("FLIP_SYSTEM", "FLIP_USER", context=context, response=fitted)
+        return chat_messages("FLIP_SYSTEM", "FLIP_USER", context=context, response=fitted), fitted
 
     async def ascore_one(self, prompt: object, response: str) -> FlipResult:
         """The reward of one response to ``prompt``; never raises."""
@@ -98,12 +116,20 @@ class FlipReward(ResponseScorer[FlipResult]):
         answer = final_answer(response, self.think_prefilled)
         if not answer:
             return self.failure("input", "response is empty once reasoning is removed")
-        messages = await self.fitted_request(self.judge_messages, context, answer, characters=len(answer))
+        masked = 0
+        if self.restatement_guard:
+            answer, masked = mask_restatements(answer, instruction)
+            if not answer:
+                failed = self.failure("input", "response is empty once its restatement of the instruction is removed")
+                return replace(failed, restatement_masked=masked)
+        messages, shown = await self.fitted_request(self.flip_request, context, answer, characters=len(answer))
+        seen = {"restatement_masked": masked, "judged_response": shown}
         judged = await self.ask(messages, parse_inferred)
         if isinstance(judged, FlipResult):
-            return judged
+            return replace(judged, **seen)
         if judged.parsed is None:
-            return self.failure("parse", f"no inferred instruction in judge output: {judged.text[:200]!r}", judged)
+            error = f"no inferred instruction in judge output: {judged.text[:200]!r}"
+            return replace(self.failure("parse", error, judged), **seen)
         inferred, reasoning = judged.parsed
         scores = f1_score(inferred, instruction)
         return FlipResult(
@@ -111,5 +137,6 @@ class FlipReward(ResponseScorer[FlipResult]):
             **scores,
             inferred_instruction=inferred,
             reasoning=reasoning,
+            **seen,
             **judged.usage(),
         )

@@ -33,6 +33,7 @@ from typing import Any
 
 from flip_reward.core.conversation import PromptError, message_text
 from flip_reward.core.reward import FlipReward
+from flip_reward.data.samples import SampleWriter, trace_line
 from flip_reward.judge.client import DEFAULT_JUDGE_MODEL
 
 logger = logging.getLogger("flip_reward")
@@ -100,21 +101,23 @@ class JudgeRewardFunction:
     and ``error_type``). Returns one float per completion in order; a failed judgment is 0.0 and is counted.
 
     ``totals`` accumulates RewardStats over every call in this process, ``last_batch`` holds the latest batch's.
-    Picklable (the scorer pickles by its config). Awaited on the caller's event loop; outside one, run it with
-    ``asyncio.run``.
+    With ``samples`` (a SampleWriter) every judged completion is also traced there (``step`` is the optimizer step
+    the completion is generated for, counted from 1 as in metrics.jsonl). Picklable (the scorer pickles by its
+    config). Awaited on the caller's event loop; outside one, run it with ``asyncio.run``.
 
     >>> reward = flip_reward_function("hosted_vllm/my-judge", api_base="http://127.0.0.1:8000/v1")
     >>> reward.__name__, reward.totals.samples
     ('flip_reward', 0)
     """
 
-    def __init__(self, scorer: Any, name: str = "flip_reward"):
+    def __init__(self, scorer: Any, name: str = "flip_reward", samples: SampleWriter | None = None):
         if not callable(getattr(scorer, "ascore", None)):
             raise TypeError(f"scorer must have an async ascore(prompts, responses) method, got {type(scorer).__name__}")
         if not name or "/" in name:
             raise ValueError(f"name must be non-empty and contain no '/', got {name!r}")
         self.scorer = scorer
         self.__name__ = name
+        self.samples = samples
         self.totals = RewardStats()
         self.last_batch = RewardStats()
 
@@ -138,6 +141,11 @@ class JudgeRewardFunction:
         batch = RewardStats.of(results, time.perf_counter() - started)
         self.last_batch, self.totals = batch, self.totals + batch
         self._report(batch, results, log_metric, log_extra)
+        if self.samples is not None:
+            step = getattr(columns.get("trainer_state"), "global_step", None)
+            step = step + 1 if isinstance(step, int) else None
+            for prompt, response, result in zip(prompts, responses, results):
+                self.samples.put(trace_line(step, prompt, response, result))
         return [float(result.reward) for result in results]
 
     def _report(self, batch: RewardStats, results: Sequence[Any], log_metric: Any, log_extra: Any) -> None:
@@ -146,6 +154,9 @@ class JudgeRewardFunction:
                 log_metric(f"rewards/{self.__name__}/{key}", value)
         if log_extra is not None:
             log_extra(f"{self.__name__}/error_type", [result.error_type or "" for result in results])
+            inferred = [getattr(result, "inferred_instruction", None) or "" for result in results]
+            if any(inferred):
+                log_extra(f"{self.__name__}/inferred_instruction", inferred)
         if batch.judge_errors:
             first = next(result.error for result in results if result.error_type == "judge")
             logger.warning(
@@ -161,8 +172,8 @@ def flip_reward_function(
     judge_model: str = DEFAULT_JUDGE_MODEL, api_base: str | None = None, *, name: str = "flip_reward", **options: object
 ) -> JudgeRewardFunction:
     """FLIP as a TRL reward function: reward = F1(judge's inferred instruction, last user message of the prompt).
-    ``options`` are FlipReward's keywords (reward_metric, max_context_length, tokenizer, structured_output and every
-    JudgeConfig field)."""
+    ``options`` are FlipReward's keywords (reward_metric, restatement_guard, max_context_length, tokenizer,
+    structured_output and every JudgeConfig field)."""
     return JudgeRewardFunction(FlipReward(judge_model, api_base, **options), name)
 
 

@@ -47,6 +47,13 @@ def _steps_default(s: SimpleNamespace) -> int:
 OPTIONS = (
     Option("--reward", "REWARD", "flip", "str", "flip, or pointwise (the LLM-judge baseline: 1-10 score / 10)"),
     Option("--reward-metric", "FLIP_REWARD_METRIC", "f1", "str", "FLIP's reward: f1, precision or recall"),
+    Option(
+        "--restatement-guard",
+        "FLIP_RESTATEMENT_GUARD",
+        True,
+        "bool",
+        "mask restatements of the instruction before the judge sees a response",
+    ),
     Option("--model", "MODEL_NAME_OR_PATH", "tiny:1", "str", "policy: hub name, directory, or tiny:SEED"),
     Option(
         "--datasets",

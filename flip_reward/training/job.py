@@ -15,6 +15,7 @@ import urllib.request
 from pathlib import Path
 from types import SimpleNamespace
 
+from flip_reward.data.samples import SAMPLES_FILE, SampleWriter
 from flip_reward.training.config import SettingsError, tiny_seed
 
 
@@ -72,9 +73,18 @@ def run_job(s: SimpleNamespace, rows: list[dict]) -> int:
             api_base = stack.enter_context(server).url
             tokenizer = tokenizer or server.model  # loaded from local files only (context guard), else estimated
         log(f"judge: {judge_model} at {api_base}")
-        reward = make_reward(s, judge_model, api_base, tokenizer)
+        reward = make_reward(s, judge_model, api_base, tokenizer, fresh_samples(output_dir))
         policy = materialize(s.model, output_dir / "models", "policy")
         return train(s, policy, rows, reward, output_dir)
+
+
+def fresh_samples(output_dir: Path) -> SampleWriter:
+    """The run's trace writer (OUTPUT_DIR/samples.jsonl), with the traces of an earlier run in the same directory
+    removed."""
+    path = output_dir / SAMPLES_FILE
+    for old in (path, path.with_name(path.name + ".1")):
+        old.unlink(missing_ok=True)
+    return SampleWriter(path)
 
 
 def quiet_libraries() -> None:

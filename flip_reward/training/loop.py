@@ -17,6 +17,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
+from flip_reward.data.samples import SAMPLES_FILE, SampleWriter
 from flip_reward.integrations.trl import (
     JudgeRewardFunction,
     flip_reward_function,
@@ -35,8 +36,10 @@ if TYPE_CHECKING:
     from trl import GRPOConfig
 
 
-def make_reward(s: SimpleNamespace, judge_model: str, api_base: str, tokenizer: str | None) -> JudgeRewardFunction:
-    """The run's reward function (FLIP or pointwise) with the judge settings of ``s``."""
+def make_reward(
+    s: SimpleNamespace, judge_model: str, api_base: str, tokenizer: str | None, samples: SampleWriter
+) -> JudgeRewardFunction:
+    """The run's reward function (FLIP or pointwise) with the judge settings of ``s``, tracing into ``samples``."""
     options = {
         "max_concurrency": s.judge_concurrency,
         "timeout": s.judge_timeout,
@@ -50,8 +53,13 @@ def make_reward(s: SimpleNamespace, judge_model: str, api_base: str, tokenizer: 
         "disable_thinking": s.judge_no_thinking,
     }
     if s.reward == "flip":
-        return flip_reward_function(judge_model, api_base, reward_metric=s.reward_metric, **options)
-    return pointwise_reward_function(judge_model, api_base, **options)
+        reward = flip_reward_function(
+            judge_model, api_base, reward_metric=s.reward_metric, restatement_guard=s.restatement_guard, **options
+        )
+    else:
+        reward = pointwise_reward_function(judge_model, api_base, **options)
+    reward.samples = samples
+    return reward
 
 
 def prompt_length(tokenizer: PreTrainedTokenizerBase, prompt: list[dict], template_kwargs: dict) -> int:
@@ -123,6 +131,19 @@ def close_judge_clients(trainer: object) -> None:
         asyncio.run_coroutine_threadsafe(close_clients(), loop).result(timeout=10)
 
 
+def inspection_lines(output_dir: Path) -> list[str]:
+    """The run's ``flip-reward inspect`` report (inspect.png, inspect.json in ``output_dir``) as summary lines; a run
+    that traced nothing, or a report that fails, costs a note, never the run's outputs."""
+    from flip_reward.evaluation.inspection import write_inspection
+
+    if not (output_dir / SAMPLES_FILE).is_file():
+        return ["inspect: no samples were traced"]
+    try:
+        return write_inspection(output_dir)
+    except (OSError, ValueError) as error:
+        return [f"inspect: no report ({type(error).__name__}: {error})"]
+
+
 def train(s: SimpleNamespace, policy: str, rows: list[dict], reward: JudgeRewardFunction, output_dir: Path) -> int:
     """Run GRPO; whatever happens, write the metrics file, the reward curve and the summary for the steps done."""
     from datasets import Dataset
@@ -151,7 +172,7 @@ def train(s: SimpleNamespace, policy: str, rows: list[dict], reward: JudgeReward
     trainer.add_callback(metrics)
     progress = ProgressBarCallback(f"GRPO {s.reward}")
     trainer.add_callback(progress)
-    outputs = [str(metrics.path), str(output_dir / "reward_curve.png")]
+    outputs = [str(metrics.path), str(output_dir / "reward_curve.png"), str(reward.samples.path)]
     started = time.perf_counter()
     finished = False
     try:
@@ -167,6 +188,7 @@ def train(s: SimpleNamespace, policy: str, rows: list[dict], reward: JudgeReward
         plot_reward_curve(metrics.rows, output_dir / "reward_curve.png", f"GRPO with {s.reward} reward: {s.exp_name}")
         if not finished:
             log(f"stopped after {len(metrics.rows)} of {s.steps} step(s)")
+        reward.samples.flush()
         lines = summary_lines(metrics.rows, time.perf_counter() - started, reward.totals.samples, outputs)
-        print("\n".join(lines), flush=True)
+        print("\n".join(lines + inspection_lines(output_dir)), flush=True)
     return 0

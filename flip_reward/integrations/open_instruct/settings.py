@@ -47,6 +47,16 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "FLIP_CACHE_DIR": ("unset", "directory of an on-disk answer cache shared by the actors of one node"),
     "FLIP_TOKENIZER": ("unset", "local path of the judge tokenizer, for exact token counts in the context guard"),
     "FLIP_REWARD_METRIC": ("`f1`", "`f1`, `precision` or `recall` of the inferred vs. the original instruction"),
+    "FLIP_RESTATEMENT_GUARD": (
+        "`1`",
+        "`0` lets the judge see spans of a response that restate the instruction (masked by default: reward hacking)",
+    ),
+    "FLIP_SAMPLE_LOG": (
+        "unset",
+        "path of a per-sample trace (JSON lines); each vLLM actor writes its own file, its actor id in the name",
+    ),
+    "FLIP_SAMPLE_EVERY": ("`1`", "trace every N-th judged sample of an actor (with `FLIP_SAMPLE_LOG`)"),
+    "FLIP_SAMPLE_LOG_MAX_MB": ("`256`", "size at which an actor's trace rotates to `PATH.1` (one backup kept)"),
 }
 
 
@@ -111,6 +121,10 @@ class FlipSettings:
     cache_dir: str | None = None
     tokenizer: str | None = None
     reward_metric: str = "f1"
+    restatement_guard: bool = True
+    sample_log: str | None = None
+    sample_every: int = 1
+    sample_log_max_mb: int = 256
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> FlipSettings:
@@ -129,6 +143,10 @@ class FlipSettings:
             cache_dir=env.get("FLIP_CACHE_DIR", "").strip() or None,
             tokenizer=env.get("FLIP_TOKENIZER", "").strip() or None,
             reward_metric=_choice(env, "FLIP_REWARD_METRIC", "f1", REWARD_METRICS),
+            restatement_guard=_flag(env, "FLIP_RESTATEMENT_GUARD", True),
+            sample_log=env.get("FLIP_SAMPLE_LOG", "").strip() or None,
+            sample_every=_count(env, "FLIP_SAMPLE_EVERY", 1, 1),
+            sample_log_max_mb=_count(env, "FLIP_SAMPLE_LOG_MAX_MB", 256, 1),
         )
 
     def endpoints(self, judge_model: str) -> tuple[str, ...]:

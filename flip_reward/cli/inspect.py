@@ -1,0 +1,42 @@
+"""``flip-reward inspect``: reward-hacking diagnostics of a run's samples, a score output or eval details, as a
+text summary, inspect.json and inspect.png (flip_reward.evaluation.inspection)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from flip_reward.cli.common import EXIT_INVALID_INPUT, report_errors
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add ``inspect`` to the ``flip-reward`` subcommands."""
+    inspect = commands.add_parser(
+        "inspect", help="diagnostics of judged samples: is the run gaming the judge? (summary, inspect.json/.png)"
+    )
+    inspect.add_argument(
+        "path",
+        help="a flip-reward train run directory (samples.jsonl), a samples.jsonl, a flip-reward score output JSONL, "
+        "or an eval details.jsonl (or its --output-dir)",
+    )
+    inspect.add_argument(
+        "--output-dir", type=Path, help="where inspect.json and inspect.png go (default: the run dir, or the file's)"
+    )
+    inspect.add_argument("--top-k", type=int, default=5, help="highest-reward samples shown (default: %(default)s)")
+    inspect.set_defaults(run=run_inspect)
+
+
+def run_inspect(args: argparse.Namespace) -> int:
+    from flip_reward.evaluation.inspection import InspectionError, write_inspection
+
+    if args.top_k < 0:
+        print(f"error: --top-k must be 0 or more, got {args.top_k}", file=sys.stderr)
+        return EXIT_INVALID_INPUT
+    try:
+        lines = write_inspection(args.path, args.output_dir, args.top_k)
+    except InspectionError as error:
+        report_errors(error.errors, f"{len(error.errors)} problem(s) in {args.path}; nothing was inspected")
+        return EXIT_INVALID_INPUT
+    print("\n".join(lines))
+    return 0

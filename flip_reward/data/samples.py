@@ -1,0 +1,107 @@
+"""Per-sample traces: one JSON line per judged completion, and the writer that appends them without blocking.
+
+A trace line holds the ``step``, the ``prompt``, the ``response`` the judge saw (after thinking was stripped and any
+restatement of the instruction masked), ``response_chars`` (the policy response's length) and every field of the
+result under the names ``flip-reward score`` writes (``inferred_instruction``, ``reward``, ``f1``, ``error_type``,
+``restatement_masked``, ``latency_s``, ...). ``flip-reward inspect`` reads them.
+
+``SampleWriter`` is used from the reward path of a training run (TRL's event loop, a vLLM actor's event loop in
+open-instruct): ``put`` only enqueues, a daemon thread does the file I/O, a full queue drops the line (counted), and
+no I/O error ever reaches the reward. The file is bounded: past ``max_bytes`` it is rotated to ``PATH.1`` (one
+backup kept), so a long run keeps at most twice that on disk.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import threading
+from pathlib import Path
+
+logger = logging.getLogger("flip_reward")
+
+SAMPLES_FILE = "samples.jsonl"
+DEFAULT_MAX_BYTES = 256 * 1024 * 1024
+QUEUE_SIZE = 10_000
+
+
+def trace_line(step: int | None, prompt: object, response: object, result: object) -> dict:
+    """The trace of one judged completion: ``response`` is the policy's text, ``result`` a FlipResult (or a baseline
+    result); the judge's view of the response replaces it under ``response`` when the result has one."""
+    fields = result.to_dict()
+    shown = fields.pop("judged_response", None)
+    return {
+        "step": step,
+        "prompt": prompt,
+        "response": shown if shown is not None else response,
+        "response_chars": len(response) if isinstance(response, str) else 0,
+        **fields,
+    }
+
+
+class SampleWriter:
+    """Appends trace lines to ``path`` from a background thread; safe to pickle (the thread is made per process)."""
+
+    def __init__(self, path: str | os.PathLike, max_bytes: int = DEFAULT_MAX_BYTES):
+        if max_bytes <= 0:
+            raise ValueError(f"max_bytes must be > 0, got {max_bytes!r}")
+        self.path = Path(path)
+        self.max_bytes = max_bytes
+        self.dropped = 0
+        self._queue: queue.Queue[dict] = queue.Queue(QUEUE_SIZE)
+        self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
+        self._start_lock = threading.Lock()
+        self._warned = False
+
+    def __getstate__(self) -> dict:
+        return {"path": self.path, "max_bytes": self.max_bytes}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(**state)
+
+    def put(self, line: dict) -> None:
+        """Queue ``line`` for writing; never blocks and never raises (a full queue drops it and counts it)."""
+        self._ensure_thread()
+        try:
+            self._queue.put_nowait(line)
+        except queue.Full:
+            self.dropped += 1
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Wait until every queued line is written (or ``timeout`` passes)."""
+        if self._thread is None:
+            return
+        done = threading.Event()
+        threading.Thread(target=lambda: (self._queue.join(), done.set()), daemon=True).start()
+        done.wait(timeout)
+
+    def _ensure_thread(self) -> None:
+        with self._start_lock:
+            if self._thread is None or self._pid != os.getpid():  # a forked child gets a thread of its own
+                self._pid = os.getpid()
+                self._thread = threading.Thread(target=self._drain, name="flip-sample-writer", daemon=True)
+                self._thread.start()
+
+    def _drain(self) -> None:
+        while True:
+            line = self._queue.get()
+            try:
+                self._write(json.dumps(line, ensure_ascii=False, default=str) + "\n")
+            except (OSError, TypeError, ValueError) as error:
+                if not self._warned:
+                    logger.warning(
+                        "sample log %s failed (%s: %s); lines are being lost", self.path, type(error).__name__, error
+                    )
+                    self._warned = True
+            finally:
+                self._queue.task_done()
+
+    def _write(self, text: str) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.exists() and self.path.stat().st_size + len(text) > self.max_bytes:
+            os.replace(self.path, self.path.with_name(self.path.name + ".1"))
+        with self.path.open("a", encoding="utf-8") as out:
+            out.write(text)

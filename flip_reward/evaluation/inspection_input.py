@@ -1,0 +1,280 @@
+"""Reading the input of ``flip-reward inspect``: a run's samples.jsonl, ``flip-reward score`` output or eval
+details.jsonl, told apart by the keys of the first row, checked line by line into Samples (InspectionError naming
+every bad line and field; nothing is dropped)."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from flip_reward.core.conversation import PromptError, split_conversation
+from flip_reward.data.loading import RowError, scoring_input
+
+KINDS = ("samples", "score", "eval")
+ERROR_TYPES = (None, "input", "judge", "parse")
+SAMPLE_FILES = ("samples.jsonl", "details.jsonl")  # what a directory is searched for, in order
+
+
+class LineError(RowError):
+    """An input line that cannot be inspected, with its 1-based line number and the field at fault."""
+
+    def __init__(self, line: int, field: str, message: str):
+        ValueError.__init__(self, f"line {line}: field '{field}': {message}")
+        self.row, self.field, self.message = line, field, message
+
+
+class InspectionError(ValueError):
+    """Input that cannot be inspected; ``errors`` holds every problem found (nothing is inspected then)."""
+
+    def __init__(self, errors: Sequence[object]):
+        self.errors = list(errors)
+        more = f" (and {len(self.errors) - 1} more)" if len(self.errors) > 1 else ""
+        super().__init__(f"{self.errors[0]}{more}")
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One judged completion, as the figures need it (``response`` and ``instruction`` None where unknown)."""
+
+    line: int
+    step: int | None
+    reward: float
+    error_type: str | None
+    inferred_instruction: str | None = None
+    response: str | None = None
+    instruction: str | None = None
+    response_chars: int | None = None
+    restatement_masked: int | None = None
+    label: str | None = None  # eval: "<example id> chosen|rejected <index>"
+
+
+def source_file(path: str | Path) -> Path:
+    """The JSONL file behind ``path``: the file itself, or a directory's samples.jsonl (else its details.jsonl)."""
+    path = Path(path)
+    if path.is_dir():
+        for name in SAMPLE_FILES:
+            if (path / name).is_file():
+                return path / name
+        raise FileNotFoundError(f"{path} holds neither {' nor '.join(SAMPLE_FILES)}")
+    if not path.is_file():
+        raise FileNotFoundError(f"input not found: {path}")
+    return path
+
+
+def read_lines(path: str | Path) -> list[tuple[int, object]]:
+    """``(line number, parsed JSON)`` of every non-blank line; InspectionError listing every line that is no JSON."""
+    rows, errors = [], []
+    with Path(path).open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                rows.append((number, json.loads(line)))
+            except json.JSONDecodeError as error:
+                errors.append(LineError(number, "<line>", f"not valid JSON ({error.msg} at column {error.colno})"))
+    if errors:
+        raise InspectionError(errors)
+    return rows
+
+
+def detect_kind(row: object, line: int = 1) -> str:
+    """The kind of input a row belongs to ("samples", "score" or "eval"), from its keys; LineError when none."""
+    if isinstance(row, Mapping):
+        if "method" in row and "example_id" in row:
+            return "eval"
+        if "step" in row:
+            return "samples"
+        if "prompt" in row or "messages" in row:
+            return "score"
+    raise LineError(
+        line,
+        "step",
+        "cannot tell the input: expected samples.jsonl rows (step, prompt, response, ...), flip-reward score output "
+        "(prompt and response, or messages) or eval details.jsonl rows (method, example_id, detail)",
+    )
+
+
+def _value(row: Mapping, name: str, line: int, kinds: tuple[type, ...], nullable: bool = False, path: str = ""):
+    label = path + name
+    if name not in row:
+        raise LineError(line, label, "missing")
+    value = row[name]
+    if value is None and nullable:
+        return None
+    if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+        wanted = " or ".join(kind.__name__ for kind in kinds) + (" or null" if nullable else "")
+        raise LineError(line, label, f"must be {wanted}, got {type(value).__name__}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise LineError(line, label, f"must be a finite number, got {value}")
+    if kinds == (int,) and value < 0:
+        raise LineError(line, label, f"must not be negative, got {value}")
+    return value
+
+
+def _result_fields(row: Mapping, line: int, optional: set[str], path: str = "") -> dict:
+    """The judged-result fields every input kind shares, checked (the optional ones only when the file has them)."""
+    error_type = row.get("error_type")
+    if "error_type" not in row:
+        raise LineError(line, path + "error_type", "missing")
+    if error_type not in ERROR_TYPES:
+        raise LineError(line, path + "error_type", f"must be null, 'input', 'judge' or 'parse', got {error_type!r}")
+    values = {"reward": float(_value(row, "reward", line, (int, float), path=path)), "error_type": error_type}
+    if "inferred_instruction" in optional:
+        values["inferred_instruction"] = _value(row, "inferred_instruction", line, (str,), nullable=True, path=path)
+    if "restatement_masked" in optional:
+        values["restatement_masked"] = _value(row, "restatement_masked", line, (int,), path=path)
+    return values
+
+
+def _judged(row: Mapping, line: int, optional: set[str], path: str = "") -> str | None:
+    """The text the judge saw, when the file has a ``judged_response`` column (null where the judge saw nothing)."""
+    if "judged_response" not in optional:
+        return None
+    return _value(row, "judged_response", line, (str,), nullable=True, path=path)
+
+
+def _instruction(prompt: object, line: int, name: str = "prompt") -> str:
+    try:
+        return split_conversation(prompt)[1]
+    except PromptError as error:
+        raise LineError(line, name, str(error)) from error
+
+
+def sample_row(row: Mapping, line: int, optional: set[str]) -> Sample:
+    return Sample(
+        line,
+        _value(row, "step", line, (int,), nullable=True),
+        **_result_fields(row, line, optional),
+        response=_value(row, "response", line, (str,)),
+        instruction=_instruction(_value(row, "prompt", line, (str, list)), line),
+        response_chars=_value(row, "response_chars", line, (int,)),
+    )
+
+
+def score_row(row: Mapping, line: int, optional: set[str]) -> Sample:
+    try:
+        prompt, response = scoring_input(row, line)
+    except RowError as error:
+        raise LineError(line, error.field, error.message) from error
+    chars = _value(row, "response_chars", line, (int,)) if "response_chars" in optional else len(response)
+    return Sample(
+        line,
+        0,
+        **_result_fields(row, line, optional),
+        response=_judged(row, line, optional) or response,  # null when the judge saw nothing: the response as given
+        instruction=split_conversation(prompt)[1],
+        response_chars=chars,
+    )
+
+
+def eval_rows(row: Mapping, line: int, optional: set[str]) -> list[Sample]:
+    """The flip row's candidates as samples (step 0); [] for another method's row."""
+    if _value(row, "method", line, (str,)) != "flip":
+        return []
+    example_id = _value(row, "example_id", line, (str, int))
+    chosen = len(_value(row, "chosen_scores", line, (list, tuple)))
+    rejected = len(_value(row, "rejected_scores", line, (list, tuple)))
+    detail = _value(row, "detail", line, (dict,))
+    judgments = _value(detail, "judgments", line, (list, tuple), path="detail.")
+    if len(judgments) != chosen + rejected:
+        raise LineError(
+            line, "detail.judgments", f"holds {len(judgments)} judgments for {chosen} chosen + {rejected} rejected"
+        )
+    samples = []
+    for index, judgment in enumerate(judgments):
+        path = f"detail.judgments[{index}]."
+        if not isinstance(judgment, Mapping):
+            raise LineError(line, path[:-1], f"must be an object, got {type(judgment).__name__}")
+        side = f"chosen {index}" if index < chosen else f"rejected {index - chosen}"
+        fields = _result_fields(judgment, line, optional, path)
+        seen = _judged(judgment, line, optional, path)
+        chars = None if seen is None else len(seen)
+        samples.append(Sample(line, 0, **fields, response=seen, response_chars=chars, label=f"{example_id} {side}"))
+    return samples
+
+
+READERS: dict[str, Callable[[Mapping, int, set[str]], object]] = {
+    "samples": sample_row,
+    "score": score_row,
+    "eval": eval_rows,
+}
+RESULT_COLUMNS = ("inferred_instruction", "restatement_masked")  # absent from a baseline's results
+OPTIONAL_COLUMNS = {
+    "samples": RESULT_COLUMNS,
+    "score": (*RESULT_COLUMNS, "judged_response", "response_chars"),
+    "eval": (*RESULT_COLUMNS, "judged_response"),
+}
+
+
+def _present_columns(kind: str, rows: Sequence[tuple[int, object]]) -> set[str]:
+    """Optional columns the file has: a column any row (for eval: any judgment) has is required in every one, so
+    no row is left out silently."""
+    records = [row for _, row in rows if isinstance(row, Mapping)]
+    if kind == "eval":
+        records = [
+            judgment
+            for row in records
+            if isinstance(row.get("detail"), Mapping) and isinstance(row["detail"].get("judgments"), (list, tuple))
+            for judgment in row["detail"]["judgments"]
+            if isinstance(judgment, Mapping)
+        ]
+    return {name for name in OPTIONAL_COLUMNS[kind] if any(name in record for record in records)}
+
+
+@dataclass(frozen=True)
+class ReadInput:
+    """What the rows of one file hold: their kind, the samples, rows of other methods left out (eval), the optional
+    columns present, and notes on how the input was read."""
+
+    kind: str
+    samples: tuple[Sample, ...]
+    ignored: dict[str, int]
+    columns: frozenset[str]
+    notes: tuple[str, ...] = ()
+
+
+def _steps_or_one(samples: list[Sample]) -> tuple[list[Sample], list[str], list[LineError]]:
+    """Samples with a step each: a trace whose steps are all null (open-instruct's verifier gets none) is one step 0;
+    a null step among numbered ones is an error."""
+    missing = [sample for sample in samples if sample.step is None]
+    if not missing:
+        return samples, [], []
+    if len(missing) == len(samples):
+        note = "every step is null (an open-instruct trace): all samples are read as one step 0"
+        return [replace(sample, step=0) for sample in samples], [note], []
+    return samples, [], [LineError(s.line, "step", "null while other lines have a step") for s in missing]
+
+
+def read_samples(rows: Sequence[tuple[int, object]]) -> ReadInput:
+    """The samples of numbered rows, or InspectionError listing every bad line."""
+    if not rows:
+        raise InspectionError(["no rows to inspect"])
+    try:
+        kind = detect_kind(rows[0][1], rows[0][0])
+    except LineError as error:
+        raise InspectionError([error]) from error
+    present = _present_columns(kind, rows)
+    samples, errors, ignored = [], [], Counter()
+    for line, row in rows:
+        try:
+            if not isinstance(row, Mapping):
+                raise LineError(line, "<row>", f"expected a JSON object, got {type(row).__name__}")
+            read = READERS[kind](row, line, present)
+        except LineError as error:
+            errors.append(error)
+            continue
+        if kind == "eval" and row.get("method") != "flip":
+            ignored[str(row.get("method"))] += 1
+        samples.extend(read if isinstance(read, list) else [read])
+    samples, notes, step_errors = _steps_or_one(samples)
+    errors = sorted([*errors, *step_errors], key=lambda error: error.row)
+    if errors:
+        raise InspectionError(errors)
+    if not samples:
+        methods = ", ".join(sorted(ignored)) or "none"
+        raise InspectionError([f"no flip rows to inspect (methods in the file: {methods})"])
+    return ReadInput(kind, tuple(samples), dict(ignored), frozenset(present), tuple(notes))

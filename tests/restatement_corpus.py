@@ -1,0 +1,291 @@
+"""The restatement corpus, written for this project: responses that restate their instruction (each with the same
+response without the restatement) and responses whose natural overlap with it must be left alone. Used by
+tests/test_restatement.py and benchmarks/bench_restatement.py to measure the guard's catch and false-positive rates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Restated:
+    """``restated`` is ``clean`` (a response that does not restate ``instruction``) with a restatement added."""
+
+    form: str
+    instruction: str
+    clean: str
+    restated: str
+
+
+# (instruction, a response without restatement); instructions from 2 to ~60 normalised tokens
+BASES = [
+    ("Write a haiku", "Autumn moon rises\nover the silent harbour\nnets dry in the wind"),
+    (
+        "Write a poem about the sea",
+        "Here is a poem about the sea:\n\nWaves fold over the harbour wall,\nsalt on the wind.",
+    ),
+    ("What is the capital of France?", "The capital of France is Paris, on the Seine."),
+    (
+        "Explain the difference between TCP and UDP in two sentences.",
+        "TCP is connection-oriented and guarantees ordered delivery.\nUDP sends datagrams with no such guarantee.",
+    ),
+    (
+        "Write a Python function that takes a list of integers and returns the sum of all even numbers in the list.",
+        "```python\ndef sum_even(values):\n    return sum(v for v in values if v % 2 == 0)\n```\n\n"
+        "It skips odd values.",
+    ),
+    (
+        "Give me three tips for improving my sleep, and keep each tip under twenty words.",
+        "1. Keep a fixed bedtime.\n2. Avoid screens for an hour before bed.\n3. Keep your bedroom cool and dark.",
+    ),
+    (
+        "Summarize the plot of Romeo and Juliet for a ten-year-old in no more than five sentences, without spoilers "
+        "about the ending and using simple words.",
+        "Two young people from feuding families fall in love.\nThey meet at a party and marry in secret.\n"
+        "Their families' quarrel makes everything harder.",
+    ),
+    (
+        "You are a travel agent. Plan a three-day itinerary for a first-time visitor to Kyoto who loves temples, "
+        "gardens and street food, is on a moderate budget, and prefers walking or public transport over taxis. "
+        "Include one rainy-day alternative for each day.",
+        "Day 1: Fushimi Inari at dawn, then Nishiki Market for lunch.\nRainy day: the Kyoto National Museum.\n"
+        "Day 2: Arashiyama bamboo grove and Tenryu-ji by train.\nRainy day: the Kyoto Railway Museum.\n"
+        "Day 3: Kinkaku-ji and Ryoan-ji by bus, street food in Gion.\nRainy day: a tea ceremony class.",
+    ),
+    (
+        "Translate 'good night, sleep well' into French.",
+        "Bonne nuit, dors bien.",
+    ),
+    (
+        "List the planets of the solar system in order from the sun.",
+        "Mercury, Venus, Earth, Mars, Jupiter, Saturn, Uranus, Neptune.",
+    ),
+]
+
+
+def _split_lines(instruction: str) -> str:
+    words = instruction.split()
+    third = max(1, len(words) // 3)
+    return "\n".join([" ".join(words[:third]), " ".join(words[third : 2 * third]), " ".join(words[2 * third :])])
+
+
+def _middle(clean: str, inserted: str) -> str:
+    lines = clean.split("\n")
+    cut = max(1, len(lines) // 2)
+    return "\n".join(lines[:cut] + [inserted] + lines[cut:])
+
+
+FORMS: dict[str, Callable[[str, str], str]] = {
+    "start": lambda i, r: f"{i}\n\n{r}",
+    "end": lambda i, r: f"{r}\n\n{i}",
+    "middle": lambda i, r: _middle(r, i),
+    "same-line-start": lambda i, r: f"{i} {r}",
+    "quoted-label": lambda i, r: f'You asked: "{i}"\n\n{r}',
+    "curly-quoted": lambda i, r: f"\u201c{i}\u201d\n{r}",
+    "bold": lambda i, r: f"**{i}**\n\n{r}",
+    "heading-label": lambda i, r: f"## Task: {i}\n\n{r}",
+    "blockquote": lambda i, r: f"> {i}\n\n{r}",
+    "code-fence": lambda i, r: f"```\n{i}\n```\n\n{r}",
+    "inline-code-mid": lambda i, r: f"Request `{i}` received.\n{r}",
+    "repeated": lambda i, r: f"{i}\n{i}\n\n{r}\n\n{i}",
+    "split-lines": lambda i, r: f"{_split_lines(i)}\n\n{r}",
+    "upper-nopunct": lambda i, r: f"{i.upper().rstrip('.?!')}\n{r}",
+    "instruction-label": lambda i, r: f"Instruction: {i}\nResponse:\n{r}",
+    "you-asked-me-to": lambda i, r: f"You asked me to {i[0].lower() + i[1:]}\n\n{r}",
+}
+
+
+def restated_cases() -> list[Restated]:
+    """Every base restated in every form, then hand-written partial long copies."""
+    cases = [Restated(form, i, r, make(i, r)) for i, r in BASES for form, make in FORMS.items()]
+    return cases + PARTIAL
+
+
+PARTIAL = [
+    Restated(
+        "partial-long-copy",
+        BASES[4][0],
+        BASES[4][1],
+        "A Python function that takes a list of integers and returns the sum of all even numbers:\n\n" + BASES[4][1],
+    ),
+    Restated(
+        "partial-long-copy",
+        BASES[7][0],
+        BASES[7][1],
+        "A three-day itinerary for a first-time visitor to Kyoto who loves temples, gardens and street food, is on "
+        "a moderate budget:\n" + BASES[7][1],
+    ),
+    Restated(
+        "partial-long-copy",
+        BASES[6][0],
+        BASES[6][1],
+        BASES[6][1] + "\n(the plot of Romeo and Juliet for a ten-year-old in no more than five sentences)",
+    ),
+    Restated(
+        "partial-long-copy",
+        BASES[5][0],
+        BASES[5][1],
+        "Three tips for improving my sleep, and keep each tip under twenty words\n" + BASES[5][1],
+    ),
+]
+
+# (instruction, a response whose overlap with it is natural and must be left alone)
+NATURAL = [
+    ("Write a haiku", "Here is a haiku for you:\nAutumn moon rises\nover the silent harbour"),
+    ("Write a haiku", "I'd love to write a haiku! Autumn moon rises over the harbour."),
+    ("Write a haiku", "Sure, I will write a haiku about spring.\nCherry petals fall"),
+    ("Write a poem about the sea", "Here is a poem about the sea:\nWaves fold over the harbour wall."),
+    ("Write a poem about the sea", "A poem about the sea, in two lines:\nSalt wind, grey swell, the tide keeps time."),
+    ("Write a poem about the sea", "Ode to the Sea\n\nO sea, you write your poem on the sand."),
+    ("What is the capital of France?", "The capital of France is Paris."),
+    ("What is the capital of France?", "Paris is the capital of France, and its largest city."),
+    ("What is the capital of France?", "France's capital is Paris."),
+    ("Explain quantum entanglement", "Sure, I can explain quantum entanglement with an analogy: two linked coins."),
+    ("Explain quantum entanglement", "Quantum entanglement links the states of two particles."),
+    (
+        "Explain the difference between TCP and UDP in two sentences.",
+        "The difference between TCP and UDP is reliability: TCP retransmits lost packets. UDP does not.",
+    ),
+    (
+        "Explain the difference between TCP and UDP in two sentences.",
+        "In two sentences: TCP guarantees ordered delivery. UDP is faster but offers no guarantee.",
+    ),
+    (
+        "Write a Python function that takes a list of integers and returns the sum of all even numbers in the list.",
+        "Here is a Python function that sums the even numbers of a list:\n\n```python\ndef sum_even(values):\n"
+        "    return sum(v for v in values if v % 2 == 0)\n```",
+    ),
+    (
+        "Write a Python function that takes a list of integers and returns the sum of all even numbers in the list.",
+        "The function below returns the sum of all even numbers:\n```python\ndef f(xs):\n"
+        "    return sum(x for x in xs if x % 2 == 0)\n```",
+    ),
+    (
+        "Give me three tips for improving my sleep, and keep each tip under twenty words.",
+        "Here are three tips for improving your sleep:\n1. Fixed bedtime.\n2. No screens late.\n3. A cool room.",
+    ),
+    (
+        "Give me three tips for improving my sleep, and keep each tip under twenty words.",
+        "Improving your sleep starts with routine. Tip one: a fixed bedtime. Tip two: no caffeine after noon.",
+    ),
+    (
+        "Summarize the plot of Romeo and Juliet for a ten-year-old in no more than five sentences, without spoilers "
+        "about the ending and using simple words.",
+        "Romeo and Juliet is a story about two young people from families that hate each other.\n"
+        "They fall in love and marry in secret.",
+    ),
+    (
+        "Summarize the plot of Romeo and Juliet for a ten-year-old in no more than five sentences, without spoilers "
+        "about the ending and using simple words.",
+        "Here is the plot of Romeo and Juliet in simple words: two families fight, and their children fall in love.",
+    ),
+    (
+        "You are a travel agent. Plan a three-day itinerary for a first-time visitor to Kyoto who loves temples, "
+        "gardens and street food, is on a moderate budget, and prefers walking or public transport over taxis. "
+        "Include one rainy-day alternative for each day.",
+        "Here is a three-day itinerary for Kyoto, built around temples, gardens and street food.\n"
+        "Day 1: Fushimi Inari. Rainy-day alternative: the National Museum.\nDay 2: Arashiyama by train.",
+    ),
+    (
+        "You are a travel agent. Plan a three-day itinerary for a first-time visitor to Kyoto who loves temples, "
+        "gardens and street food, is on a moderate budget, and prefers walking or public transport over taxis. "
+        "Include one rainy-day alternative for each day.",
+        "As your travel agent, I kept it to public transport and a moderate budget.\nDay 1: temples of Higashiyama.",
+    ),
+    (
+        "Translate 'good night, sleep well' into French.",
+        "'Good night, sleep well' in French is 'Bonne nuit, dors bien'.",
+    ),
+    ("Translate 'good night, sleep well' into French.", "In French: Bonne nuit, dors bien."),
+    (
+        "List the planets of the solar system in order from the sun.",
+        "In order from the sun, the planets are: Mercury, Venus, Earth, Mars, Jupiter, Saturn, Uranus, Neptune.",
+    ),
+    (
+        "List the planets of the solar system in order from the sun.",
+        "The solar system has eight planets: Mercury, Venus, Earth, Mars, Jupiter, Saturn, Uranus and Neptune.",
+    ),
+    ("Write a limerick about a cat", "There once was a cat from Peru\nwho dreamed he was eating a shoe."),
+    ("Write a limerick about a cat", "A limerick about a cat:\nThere once was a cat named Lou."),
+    ("Name three primary colors.", "The three primary colors are red, yellow and blue."),
+    ("Name three primary colors.", "Red, yellow, blue: those are the three primary colors of paint."),
+    ("How do I boil an egg?", "To boil an egg, lower it into boiling water for nine minutes, then cool it."),
+    ("How do I boil an egg?", "Boil the egg for nine minutes. That's how I boil an egg every morning."),
+    (
+        "Correct the grammar of this sentence: she go to school every days and dont like it.",
+        "She goes to school every day and doesn't like it.",
+    ),
+    (
+        "Fix the bug in this function: def add(x, y): return x - y",
+        "The bug is the minus sign. Fixed:\n```python\ndef add(x, y):\n    return x + y\n```",
+    ),
+    (
+        "Rewrite this sentence more formally: gonna grab some food, brb.",
+        "I am going to get something to eat; I will return shortly.",
+    ),
+    (
+        "What are the health benefits of drinking green tea every day?",
+        "Drinking green tea every day may improve alertness and supply antioxidants.",
+    ),
+    (
+        "What are the health benefits of drinking green tea every day?",
+        "The main health benefits of green tea are antioxidants and a gentle dose of caffeine.",
+    ),
+    (
+        "Describe the water cycle in three short steps for a school poster.",
+        "The water cycle in three short steps:\n1. Evaporation\n2. Condensation\n3. Precipitation",
+    ),
+    (
+        "Describe the water cycle in three short steps for a school poster.",
+        "For your school poster: water evaporates, forms clouds, and falls as rain.",
+    ),
+    (
+        "Write a SQL query that returns the ten most recent orders from the orders table.",
+        "```sql\nSELECT * FROM orders ORDER BY created_at DESC LIMIT 10;\n```\n"
+        "This returns the ten most recent orders.",
+    ),
+    (
+        "Write a SQL query that returns the ten most recent orders from the orders table.",
+        "Here is a SQL query for the ten most recent orders:\nSELECT * FROM orders ORDER BY id DESC LIMIT 10;",
+    ),
+    (
+        "Compare cats and dogs as pets for a small apartment.",
+        "For a small apartment, cats usually adapt better than dogs: they need no walks.",
+    ),
+    (
+        "Compare cats and dogs as pets for a small apartment.",
+        "Cats and dogs both make good pets, but in a small apartment a cat is easier.",
+    ),
+    ("Tell me a joke about programmers.", "Why do programmers prefer dark mode? Because light attracts bugs."),
+    ("Tell me a joke about programmers.", "Here's a joke about programmers: there are 10 kinds of people."),
+    (
+        "Give me a recipe for a vegan chocolate cake that does not need eggs or butter.",
+        "This vegan chocolate cake needs no eggs or butter: mix flour, cocoa, sugar, oil and vinegar, then bake.",
+    ),
+    (
+        "Give me a recipe for a vegan chocolate cake that does not need eggs or butter.",
+        "Vegan Chocolate Cake\n\nIngredients: flour, cocoa, sugar, oil, vinegar, plant milk.\nBake 30 minutes.",
+    ),
+    ("Summarize the following: The meeting moved to Friday.", "The meeting is now on Friday."),
+    (
+        "Fix the bug in this function so that it returns the average of the positive values only:\n"
+        "def mean_positive(values):\n    total = 0\n    count = 0\n    for value in values:\n"
+        "        if value > 0:\n            total += value\n        count += 1\n    return total / count",
+        "Only positive values should be counted:\n```python\ndef mean_positive(values):\n    total = 0\n"
+        "    count = 0\n    for value in values:\n        if value > 0:\n            total += value\n"
+        "            count += 1\n    return total / count if count else 0.0\n```",
+    ),
+    (
+        "Summarize this article in one sentence: The city council voted on Tuesday to expand the bike lane network "
+        "by forty kilometres over the next three years, funded by a new parking levy. Business owners on Main "
+        "Street objected that the levy would drive shoppers away, while cycling groups welcomed the plan.",
+        "The city council voted on Tuesday to expand the bike lane network with a parking levy, over business "
+        "objections.",
+    ),
+    (
+        "Explain why the sky is blue, in one paragraph.",
+        "The sky is blue because air scatters short blue wavelengths of sunlight more than red ones.",
+    ),
+]
