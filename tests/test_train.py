@@ -119,7 +119,8 @@ def test_flip_rewards_reach_the_trainer(tmp_path, clean_env, judge_server, scrip
     judged = [line for line in samples if line["error_type"] is None]
     assert {(line["inferred_instruction"], line["reward"]) for line in judged} == {(INFERRED, F1)}
     assert all(line["prompt"][-1]["content"] == INSTRUCTION for line in samples)
-    assert all(line["response_chars"] == len(line["response"]) for line in judged)  # nothing to strip here
+    # the judge saw the completion with its surrounding whitespace stripped; response_chars is the completion's length
+    assert all(line["response_chars"] >= len(line["response"]) > 0 for line in judged)
     assert (run / "inspect.png").read_bytes()[:4] == b"\x89PNG" and (run / "inspect.json").is_file()
 
 
