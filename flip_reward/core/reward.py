@@ -29,6 +29,7 @@ FLIP_SCHEMA = {
 }
 
 
+EMPTY_ANSWER = "response is empty once reasoning is removed"
 OFF_LOOP_CHARACTERS = 16_000  # answers longer than this (~4k tokens) are masked on a worker thread
 
 
@@ -126,7 +127,7 @@ class FlipReward(ResponseScorer[FlipResult]):
             return self.failure("input", f"response must be a string, got {type(response).__name__}")
         answer = final_answer(response, self.think_prefilled)
         if not answer:
-            return self.failure("input", "response is empty once reasoning is removed")
+            return self.failure("input", EMPTY_ANSWER)
         masked = 0
         if self.restatement_guard:
             answer, masked = await self.without_restatements(answer, instruction)
