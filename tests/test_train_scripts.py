@@ -432,3 +432,31 @@ def test_unknown_backend_is_refused():
     completed = dry_run(FLIP, BACKEND="slurm")
     assert completed.returncode == 1
     assert "BACKEND must be auto, local or open-instruct, got 'slurm'" in completed.stderr
+
+
+def test_grpo_fast_arguments_are_mapped_for_the_local_backend_or_refused():
+    mapped = dry_run(
+        FLIP,
+        "--learning_rate",
+        "3e-5",
+        "--dataset_mixer_list",
+        SAMPLE,
+        "1.0",
+        "--with_tracking",
+        BACKEND="local",
+        PATH="/usr/bin:/bin",
+    )
+    assert mapped.returncode == 0, mapped.stderr
+    assert (
+        "grpo (local): grpo_fast.py arguments mapped for flip-reward train: --learning_rate -> --learning-rate, "
+        "--dataset_mixer_list -> --datasets, --with_tracking -> --report-to wandb"
+    ) in mapped.stderr
+    assert f"--learning-rate 3e-5 --datasets {SAMPLE}\\ 1.0 --report-to wandb" in mapped.stderr
+    assert "lr 3e-05" in mapped.stderr
+    refused = dry_run(FLIP, "--vllm_num_engines", "4", BACKEND="local", PATH="/usr/bin:/bin")
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines()[-1] == (
+        "grpo (local): error: backend local runs `flip-reward train`, which has no equivalent of the grpo_fast.py "
+        "argument --vllm_num_engines; run on a CUDA machine with BACKEND=open-instruct, or drop it "
+        "(flip-reward train --help lists the local options)"
+    )
