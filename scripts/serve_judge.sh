@@ -164,9 +164,14 @@ worker_url() {
 # Sets cmd to the vllm-router command in front of worker URLs "$@".
 router_command() {
   local -a router_args
+  local use_policy=$policy
   read -r -a router_args <<<"${JUDGE_ROUTER_ARGS:-}"
+  if (($# == 1)) && [[ $policy == power_of_two ]]; then
+    use_policy=round_robin # vllm-router refuses power_of_two over one worker
+    log "one judge behind the router: policy round_robin (power_of_two needs two or more)"
+  fi
   cmd=("$(find_exe vllm-router "install it with $FLEET_EXTRA")" --host "$host" --port "$port" --worker-urls "$@"
-    --policy "$policy" --worker-startup-timeout-secs "$timeout_s" --worker-startup-check-interval 1
+    --policy "$use_policy" --worker-startup-timeout-secs "$timeout_s" --worker-startup-check-interval 1
     --log-level warning ${router_args[@]+"${router_args[@]}"})
 }
 

@@ -115,8 +115,13 @@ def no_replica_answered(error: BaseException) -> bool:
 
     if not isinstance(error, openai.APIStatusError) or error.status_code not in _NO_REPLICA_STATUS:
         return False
-    text = f"{error.message} {getattr(error.response, 'text', '')}".lower()
-    return any(marker in text for marker in _NO_REPLICA_TEXTS)
+    return any(marker in router_text(error).lower() for marker in _NO_REPLICA_TEXTS)
+
+
+def router_text(error: BaseException) -> str:
+    """The body of an HTTP error answer (openai keeps only "Error code: N" as the message of a plain-text body)."""
+    response = getattr(error, "response", None)
+    return getattr(response, "text", "") or str(error)
 
 
 def import_http_clients() -> None:
@@ -197,7 +202,7 @@ class Transport:
         except openai.APIStatusError as error:
             if not no_replica_answered(error):
                 raise
-            answer = " ".join(f"{error.message}".split())[:200]
+            answer = " ".join(router_text(error).split())[:200]
             raise openai.APIConnectionError(
                 message=f"no judge replica behind the router at {self.endpoint.api_base} could answer "
                 f"(HTTP {error.status_code}: {answer})",
@@ -208,7 +213,7 @@ class Transport:
                 raise
             raise openai.APIConnectionError(
                 message=f"cannot connect to {self.endpoint.api_base}", request=error.request
-            ) from error_chain(error)[-1]
+            ) from error
 
     async def _send(self, messages: list[dict], params: dict) -> Completion:
         if self.use_litellm:
