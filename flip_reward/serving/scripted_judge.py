@@ -111,6 +111,7 @@ class ScriptedJudgeServer:
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/health", self._health)
+        app.router.add_get("/requests", self._count)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
@@ -144,6 +145,10 @@ class ScriptedJudgeServer:
 
     async def _models(self, request: web.Request) -> web.Response:
         return web.json_response({"object": "list", "data": [{"id": "scripted", "object": "model"}]})
+
+    async def _count(self, request: web.Request) -> web.Response:
+        """How many chat requests arrived (benchmarks read it to see how a router spread the load)."""
+        return web.json_response({"chat_requests": len(self.requests)})
 
     async def _health(self, request: web.Request) -> web.Response:
         return web.Response(text="ok")
