@@ -150,6 +150,8 @@ def is_unreachable(error: BaseException) -> bool:
 
     if isinstance(error, openai.APIStatusError) and error.status_code == 502:
         return True
+    if getattr(error, "judge_unreachable", False):
+        return True
     if not isinstance(error, openai.OpenAIError):
         return False
     chain = error_chain(error)
@@ -211,9 +213,10 @@ class Transport:
         except openai.APITimeoutError as error:
             if not is_unreachable(error):
                 raise
-            raise openai.APIConnectionError(
-                message=f"cannot connect to {self.endpoint.api_base}", request=error.request
-            ) from error
+            message = f"cannot connect to {self.endpoint.api_base}"
+            refused = openai.APIConnectionError(message=message, request=error.request)
+            refused.judge_unreachable = True  # its cause is the innermost error, which may not say so itself
+            raise refused from error_chain(error)[-1]
 
     async def _send(self, messages: list[dict], params: dict) -> Completion:
         if self.use_litellm:
