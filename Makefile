@@ -12,7 +12,7 @@ $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --upgrade pip
 	$(PYTHON) -m pip install --quiet "$(TORCH_SPEC)"
-	$(PYTHON) -m pip install --quiet -e ".[serve,train,dev]"
+	$(PYTHON) -m pip install --quiet -e ".[serve,train,dev,fleet]"
 	touch $@
 
 # GRPO with FLIP rewards on this machine: tiny policy and judge built locally, a few TRL steps (runs/demo).

@@ -261,9 +261,13 @@ def test_dry_run_checks_local_data_and_a_running_judge(tmp_path: Path) -> None:
     assert f"data: ERROR {tmp_path / 'missing.jsonl'}: local file not found" in out
     assert f"judge: ok, {server.base_url} serves scripted" in out
     assert "judge: ERROR http://127.0.0.1:9/v1/models is not reachable" in out
-    command = trainer_command(out)
-    assert f"HOSTED_VLLM_API_BASE={server.base_url}" in command
-    assert f"FLIP_JUDGE_API_BASES={server.base_url},http://127.0.0.1:9/v1" in command
+    command = trainer_command(out)  # several judges: one URL, vllm-router's, for both verifiers
+    assert "HOSTED_VLLM_API_BASE=http://127.0.0.1:8001/v1" in command
+    assert not [item for item in command if item.startswith("FLIP_JUDGE")]
+    router = shlex.split(line(out, "router: ").removeprefix("router: "))
+    assert router[1:8] == ["--host", "127.0.0.1", "--port", "8001", "--worker-urls", server.base_url[:-3],
+                           "http://127.0.0.1:9"]  # fmt: skip
+    assert value(router, "--policy") == ["power_of_two"] and value(router, "--request-timeout-secs") == ["3600"]
 
 
 def test_a_mismatched_dataset_is_flagged_for_the_baseline() -> None:

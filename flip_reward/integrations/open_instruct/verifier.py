@@ -52,14 +52,11 @@ class FlipVerifierConfig(VerifierConfig):
     flip: FlipSettings = dataclasses.field(default_factory=FlipSettings.from_env)
 
     def build_reward(self) -> FlipReward:
-        """The FlipReward these settings describe (several endpoints are load-balanced with litellm's Router)."""
+        """The FlipReward these settings describe (one judge URL: a server, or vllm-router in front of several)."""
         settings = self.flip
-        endpoints = settings.endpoints(self.llm_judge_model)
         return FlipReward(
             judge_model=self.llm_judge_model,
-            api_base=endpoints[0] if len(endpoints) == 1 else None,
-            api_bases=tuple(endpoints) if len(endpoints) > 1 else (),
-            routing_strategy=settings.routing_strategy,
+            api_base=settings.api_base(self.llm_judge_model),
             think_prefilled=settings.think_prefilled,
             reward_metric=settings.reward_metric,
             restatement_guard=settings.restatement_guard,
