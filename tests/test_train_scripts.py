@@ -173,7 +173,7 @@ def test_dry_run_defaults_follow_the_authors_run_on_one_node() -> None:
         "--deepspeed_zpg": ["4"],
     }
     assert {flag: value(args, flag) for flag in expected} == expected
-    assert "data: yikeee/rlvr_general_chat_flip: Hugging Face dataset, not checked offline" in out
+    assert "data: DATASETS: yikeee/rlvr_general_chat_flip: Hugging Face dataset, not checked offline" in out
     assert "judge: not checked (started by the script on a real run)" in out
 
 
@@ -222,7 +222,7 @@ def test_overrides_and_extra_arguments(tmp_path: Path) -> None:
     assert value(args, "--pack_length") == [str(2048 + 4096)]
     assert args[-3:] == ["--learning_rate", "3e-7", "--with_tracking"]  # passed through last, so they win
     assert "serve_judge.sh Qwen/Qwen3-8B" in line(result.stdout, "judge: ")
-    assert f"data: {SAMPLE}: 24 rows ok; verifiers: general-flip 24" in result.stdout
+    assert f"data: DATASETS: {SAMPLE}: 24 rows -> 24 (amount 1.0); verifiers: general-flip 24" in result.stdout
 
 
 def test_presets() -> None:
@@ -257,8 +257,8 @@ def test_dry_run_checks_local_data_and_a_running_judge(tmp_path: Path) -> None:
         )
     assert result.returncode == 1
     out = result.stdout
-    assert f"data: ERROR {bad}: row 1: field 'ground_truth': missing" in out
-    assert f"data: ERROR {tmp_path / 'missing.jsonl'}: local file not found" in out
+    assert f"data: ERROR DATASETS: {bad}: 1 of 1 rows invalid (row 1: field 'ground_truth': missing)" in out
+    assert f"data: ERROR DATASETS: {tmp_path / 'missing.jsonl'}: local file not found" in out
     assert f"judge: ok, {server.base_url} serves scripted" in out
     assert "judge: ERROR http://127.0.0.1:9/v1/models is not reachable" in out
     command = trainer_command(out)  # several judges: one URL, vllm-router's, for both verifiers
@@ -272,7 +272,7 @@ def test_dry_run_checks_local_data_and_a_running_judge(tmp_path: Path) -> None:
 
 def test_a_mismatched_dataset_is_flagged_for_the_baseline() -> None:
     result = dry_run(LLMJUDGE, DATASETS=f"{SAMPLE} 1.0", LOCAL_EVALS="none")
-    assert f"data: WARNING {SAMPLE} has no general-quality rows" in result.stdout
+    assert f"data: DATASETS: WARNING {SAMPLE} has no general-quality rows" in result.stdout
 
 
 def test_bad_settings_fail_before_anything_starts() -> None:

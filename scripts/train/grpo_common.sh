@@ -112,7 +112,7 @@ load_preset "$preset_file"
 # --- knobs ------------------------------------------------------------------------------------------------------
 : "${MODEL_NAME_OR_PATH:=allenai/Olmo-3-7B-Think-DPO}" "${CHAT_TEMPLATE=olmo_thinker}"
 : "${DATASETS:=$GRPO_DEFAULT_DATASETS}" "${DATASET_SPLITS:=train}"
-: "${LOCAL_EVALS:=${GRPO_DEFAULT_DATASETS%% *} 16}" "${LOCAL_EVAL_SPLITS:=train}"
+: "${LOCAL_EVALS:=}" "${LOCAL_EVAL_COUNT:=16}" "${LOCAL_EVAL_SPLITS:=train}"
 : "${EXP_NAME:=${GRPO_DEFAULT_EXP_NAME:-grpo}}" "${SEED:=1}" "${WITH_TRACKING:=0}" "${WANDB_PROJECT:=flip-reward}"
 : "${OUTPUT_DIR:=output/$EXP_NAME}"
 : "${JUDGE_MODEL:=hosted_vllm/Qwen/Qwen3-4B}" "${JUDGE_BASE_URL:=}"
@@ -127,7 +127,7 @@ load_preset "$preset_file"
 : "${PROMPTS_PER_STEP:=24}" "${SAMPLES_PER_PROMPT:=8}" "${LEARNING_RATE:=1e-6}" "${LR_SCHEDULER:=constant}"
 : "${BETA:=0.0}" "${KL_ESTIMATOR:=2}" "${CLIP_HIGHER:=0.272}" "${TRUNCATED_IS_CAP:=2.0}" "${ASYNC_STEPS:=1}"
 : "${TEMPERATURE:=1.0}" "${STOP_STRINGS=</answer>}" "${TOTAL_EPISODES:=96000}" "${LOCAL_EVAL_EVERY:=25}"
-: "${SAVE_FREQ:=50}" "${RAY_ADDRESS:=}"
+: "${SAVE_FREQ:=50}" "${RAY_ADDRESS:=}" "${BACKEND_TIMEOUT:=}"
 PYTHON=${PYTHON:-${VIRTUAL_ENV:+$VIRTUAL_ENV/bin/python}}
 PYTHON=${PYTHON:-python3}
 default_launcher=0
@@ -143,9 +143,17 @@ export FLIP_THINK_PREFILLED LITELLM_LOCAL_MODEL_COST_MAP=True JUDGE_ROUTER_POLIC
 
 # --- validation and derived values -----------------------------------------------------------------------------
 for name in NUM_NODES NUM_GPUS JUDGE_PORT MAX_PROMPT_LENGTH RESPONSE_LENGTH PROMPTS_PER_STEP SAMPLES_PER_PROMPT \
-  TOTAL_EPISODES DEEPSPEED_STAGE VLLM_TENSOR_PARALLEL_SIZE JUDGE_START_TIMEOUT JUDGE_REPLICAS; do
+  TOTAL_EPISODES DEEPSPEED_STAGE VLLM_TENSOR_PARALLEL_SIZE JUDGE_START_TIMEOUT JUDGE_REPLICAS JUDGE_TIMEOUT \
+  LOCAL_EVAL_COUNT; do
   [[ ${!name} =~ ^[0-9]+$ ]] || die "$name must be a whole number, got '${!name}'"
 done
+# grpo_fast's --backend_timeout (minutes) must outlast one judge request (JUDGE_TIMEOUT, seconds), or a slow judge
+# times the trainer out; default: the judge timeout plus an hour, at least upstream's 120.
+BACKEND_TIMEOUT=${BACKEND_TIMEOUT:-$(((JUDGE_TIMEOUT + 59) / 60 + 60))}
+((BACKEND_TIMEOUT < 120)) && BACKEND_TIMEOUT=120
+[[ $BACKEND_TIMEOUT =~ ^[0-9]+$ ]] || die "BACKEND_TIMEOUT must be a whole number of minutes, got '$BACKEND_TIMEOUT'"
+((BACKEND_TIMEOUT * 60 > JUDGE_TIMEOUT)) ||
+  die "BACKEND_TIMEOUT ($BACKEND_TIMEOUT min) must be above JUDGE_TIMEOUT ($JUDGE_TIMEOUT s)"
 PACK_LENGTH=${PACK_LENGTH:-$((MAX_PROMPT_LENGTH + RESPONSE_LENGTH))}
 [[ $PACK_LENGTH =~ ^[0-9]+$ ]] || die "PACK_LENGTH must be a whole number, got '$PACK_LENGTH'"
 ((PACK_LENGTH >= MAX_PROMPT_LENGTH + RESPONSE_LENGTH)) ||
@@ -153,14 +161,37 @@ PACK_LENGTH=${PACK_LENGTH:-$((MAX_PROMPT_LENGTH + RESPONSE_LENGTH))}
 
 read -r -a datasets <<<"$DATASETS"
 ((${#datasets[@]} >= 2 && ${#datasets[@]} % 2 == 0)) || die "DATASETS must be 'NAME AMOUNT [NAME AMOUNT ...]', got '$DATASETS'"
-evals=()
-if [[ ${LOCAL_EVALS,,} != none && -n $LOCAL_EVALS ]]; then
-  read -r -a evals <<<"$LOCAL_EVALS"
-  ((${#evals[@]} % 2 == 0)) || die "LOCAL_EVALS must be 'NAME COUNT [NAME COUNT ...]' or 'none', got '$LOCAL_EVALS'"
-fi
 for ((i = 1; i < ${#datasets[@]}; i += 2)); do
   [[ ${datasets[i]} =~ ^[0-9]*\.?[0-9]+$ ]] || die "DATASETS: '${datasets[i]}' after '${datasets[i - 1]}' is not an amount"
 done
+checked_datasets=$DATASETS # the mix as the user gave it (the data checks read it; a held-out split is made of it)
+evals=() eval_note=""
+if [[ -n $LOCAL_EVALS ]]; then
+  if [[ ${LOCAL_EVALS,,} != none ]]; then
+    read -r -a evals <<<"$LOCAL_EVALS"
+    ((${#evals[@]} % 2 == 0)) || die "LOCAL_EVALS must be 'NAME COUNT [NAME COUNT ...]' or 'none', got '$LOCAL_EVALS'"
+    for ((i = 0; i < ${#evals[@]}; i += 2)); do
+      for ((j = 0; j < ${#datasets[@]}; j += 2)); do
+        [[ ${evals[i]} == "${datasets[j]}" ]] &&
+          eval_note="warning: LOCAL_EVALS evaluates on ${evals[i]}, which this run also trains on (DATASETS)"
+      done
+    done
+  fi
+elif [[ -e ${datasets[0]} || ${datasets[0]} == *.jsonl || ${datasets[0]} == *.parquet ]]; then
+  # A local file: hold LOCAL_EVAL_COUNT of its rows (at most a tenth) out of training for the in-loop eval.
+  holdout_args=(holdout "${datasets[0]}" --count "$LOCAL_EVAL_COUNT" --output-dir "$OUTPUT_DIR/data")
+  ((dry_run)) && holdout_args+=(--dry-run)
+  held=$("$PYTHON" -m flip_reward.integrations.open_instruct.preflight "${holdout_args[@]}") ||
+    die "cannot hold eval prompts out of ${datasets[0]} (see above); set LOCAL_EVALS='NAME COUNT' or LOCAL_EVALS=none"
+  read -r train_file eval_file held_count <<<"$held"
+  eval_note="eval: $held_count prompts of ${datasets[0]} held out of training ($eval_file; the rest: $train_file)"
+  datasets[0]=$train_file
+  evals=("$eval_file" "$held_count")
+else
+  evals=("${datasets[0]}" "$LOCAL_EVAL_COUNT")
+  eval_note="warning: the in-loop eval takes $LOCAL_EVAL_COUNT prompts of ${datasets[0]}, which this run also trains on \
+(a hub dataset is not split here): set LOCAL_EVALS='EVAL_DATASET COUNT' for a separate eval set, or LOCAL_EVALS=none"
+fi
 read -r -a judge_server_args <<<"$JUDGE_SERVER_ARGS"
 read -r -a launcher <<<"$LAUNCHER"
 
@@ -239,6 +270,11 @@ elif ((${#judge_urls[@]} > 1)); then
   routed=1
 fi
 
+if ((start_judge || routed)) && ((NUM_NODES > 1)) && [[ $JUDGE_HOST != 0.0.0.0 && $JUDGE_HOST != :: ]]; then
+  die "JUDGE_HOST=$JUDGE_HOST is served on this node only, but the vLLM actors of a multi-node run reach the judge over \
+the network: set JUDGE_HOST=0.0.0.0 (advertised as JUDGE_ADVERTISE_HOST or this host's first address)"
+fi
+
 # --- the grpo_fast.py command ------------------------------------------------------------------------------------
 grpo_args=(
   --exp_name "$EXP_NAME" --output_dir "$OUTPUT_DIR" --seed "$SEED"
@@ -262,6 +298,8 @@ grpo_args+=(
   --rho_clamp_upper_bound "$TRUNCATED_IS_CAP" --async_steps "$ASYNC_STEPS" --temperature "$TEMPERATURE"
   --total_episodes "$TOTAL_EPISODES" --save_freq "$SAVE_FREQ"
   --apply_verifiable_reward true --non_stop_penalty false
+  --mask_truncated_completions true --advantage_normalization_type standard --inflight_updates false
+  --fused_optimizer false --backend_timeout "$BACKEND_TIMEOUT"
   --deepspeed_stage "$DEEPSPEED_STAGE" --deepspeed_zpg "$DEEPSPEED_ZPG" --num_learners_per_node "${learners[@]}"
   --vllm_num_engines "$VLLM_NUM_ENGINES" --vllm_tensor_parallel_size "$VLLM_TENSOR_PARALLEL_SIZE"
   --vllm_gpu_memory_utilization "$VLLM_GPU_MEMORY_UTILIZATION" --vllm_sync_backend "$VLLM_SYNC_BACKEND"
@@ -305,18 +343,25 @@ export_judge_url() {
   trainer_environment
 }
 
-# The dataset names of DATASETS and LOCAL_EVALS (for the data checks).
-dataset_names() {
-  local i
-  for ((i = 0; i < ${#datasets[@]}; i += 2)); do printf '%s\n' "${datasets[i]}"; done
-  for ((i = 0; i < ${#evals[@]}; i += 2)); do printf '%s\n' "${evals[i]}"; done
-}
-
 preflight() { "$PYTHON" -m flip_reward.integrations.open_instruct.preflight "$@"; }
+
+# Options of the preflight checks: the data (the mix as the user gave it, see checked_datasets; a held-out eval file
+# is made of it) and the placement (for the CPU check), as NUL-separated words.
+data_options() {
+  local -a options=(--verifier "$GRPO_VERIFIER" --datasets "$checked_datasets" --splits "$DATASET_SPLITS")
+  [[ -n $LOCAL_EVALS && ${LOCAL_EVALS,,} != none ]] && options+=(--evals "$LOCAL_EVALS" --eval-splits "$LOCAL_EVAL_SPLITS")
+  printf '%s\0' "${options[@]}"
+}
+placement_options() {
+  local -a options=(--policy "$MODEL_NAME_OR_PATH" --learners "${learners[@]}" --engines "$VLLM_NUM_ENGINES"
+    --tp "$VLLM_TENSOR_PARALLEL_SIZE")
+  is_true "$SINGLE_GPU_MODE" && options+=(--single-gpu)
+  printf '%s\0' "${options[@]}"
+}
 
 dry_run_report() {
   local name
-  local -a checks=(--verifier "$GRPO_VERIFIER" --model "$JUDGE_MODEL")
+  local -a checks=(--model "$JUDGE_MODEL")
   echo "grpo: preset $PRESET ($preset_file); verifier $GRPO_VERIFIER; $n_learners learner(s), $VLLM_NUM_ENGINES vLLM engine(s)"
   if ((start_judge)); then
     echo "judge: JUDGE_SERVER=$JUDGE_SERVER JUDGE_GPUS=$JUDGE_GPUS $(quoted "${judge_cmd[@]}")"
@@ -331,7 +376,9 @@ dry_run_report() {
   fi
   if ((start_judge || routed)); then export_judge_url "$(served_judge_url)"; else export_judge_url "${judge_urls[0]}"; fi
   echo "trainer: $(quoted env "${trainer_env[@]}" "${launcher[@]}" "${grpo_args[@]}")"
-  while IFS= read -r name; do checks+=(--data "$name"); done < <(dataset_names)
+  [[ -n $eval_note ]] && echo "$eval_note"
+  mapfile -d '' -t -O "${#checks[@]}" checks < <(data_options)
+  mapfile -d '' -t -O "${#checks[@]}" checks < <(placement_options)
   ((start_judge)) && echo "judge: not checked (started by the script on a real run)"
   preflight dry-run "${checks[@]}" -- "${grpo_args[@]}"
 }
@@ -342,12 +389,15 @@ if ((dry_run)); then
 fi
 
 # --- a real run --------------------------------------------------------------------------------------------------
+preflight settings >&2 || die "fix the FLIP_* variable above first"
 if ((default_launcher)); then
-  preflight env >&2 ||
+  mapfile -d '' -t placement < <(placement_options)
+  preflight env "${placement[@]}" >&2 ||
     die "this machine cannot run open-instruct's grpo_fast.py (see above); --dry-run shows the command"
 fi
-mapfile -t names < <(dataset_names)
-preflight data --verifier "$GRPO_VERIFIER" "${names[@]}" >&2 || die "fix the datasets above first"
+mapfile -d '' -t data_checks < <(data_options)
+preflight data "${data_checks[@]}" >&2 || die "fix the datasets above first"
+[[ -n $eval_note ]] && log "$eval_note"
 mkdir -p "$run_dir"
 
 trainer_pid="" judge_started=0

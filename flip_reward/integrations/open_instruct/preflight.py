@@ -264,7 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--model", help="litellm model string the trainer will request")
     judge.add_argument("base_urls", nargs="+")
     dry_run.add_argument("--judge", action="append", default=[], help="a judge base URL (repeatable)")
-    dry_run.add_argument("--policy", help="policy model: its tokenizer is checked when it is available locally")
+    for command in (env, dry_run):
+        command.add_argument("--policy", help="policy model: its tokenizer is checked when it is available locally")
     for command in (flags, dry_run):
         command.add_argument("--checkout", help="open-instruct checkout (default: found automatically)")
         command.add_argument("arguments", nargs=argparse.REMAINDER, help="-- then the grpo_fast.py arguments")
@@ -284,6 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "settings":
         return check_settings()
     if args.command == "env":
+        if args.policy:
+            check_think_token(args.policy)
         return check_env(args)
     if args.command == "holdout":
         return print_holdout(args.source, args.count, args.output_dir, not args.dry_run)
