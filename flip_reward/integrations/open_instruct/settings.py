@@ -1,4 +1,5 @@
-"""FLIP-only options of the open-instruct verifier, read once from ``FLIP_*`` environment variables.
+"""FLIP-only options of the open-instruct verifier (and of the verl reward function), read once from ``FLIP_*``
+environment variables.
 
 Upstream's judge arguments (``--llm_judge_model``, ``--llm_judge_timeout``, ...) cover what every judge needs; what
 only FLIP needs comes from the environment, is parsed once when the verifier's config is built (in the trainer's
@@ -157,3 +158,23 @@ class FlipSettings:
         if judge_model.startswith("hosted_vllm/") and self.hosted_vllm_api_base:
             return (self.hosted_vllm_api_base,)
         return ()
+
+    def reward_options(self, judge_model: str) -> dict:
+        """The FlipReward keywords these settings give for ``judge_model`` (several endpoints are load-balanced with
+        litellm's Router); the judge's sampling and timeout options come from the trainer instead."""
+        endpoints = self.endpoints(judge_model)
+        return {
+            "api_base": endpoints[0] if len(endpoints) == 1 else None,
+            "api_bases": tuple(endpoints) if len(endpoints) > 1 else (),
+            "routing_strategy": self.routing_strategy,
+            "think_prefilled": self.think_prefilled,
+            "reward_metric": self.reward_metric,
+            "restatement_guard": self.restatement_guard,
+            "tokenizer": self.tokenizer,
+            "structured_output": self.structured_output,
+            "max_concurrency": self.concurrency,
+            "retries": self.retries,
+            "disable_thinking": self.disable_thinking,
+            "cache": self.cache,
+            "cache_dir": self.cache_dir,
+        }
