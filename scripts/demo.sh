@@ -3,7 +3,8 @@
 # `flip-reward train --preset tiny` builds a tiny random policy and a tiny random judge locally, serves the judge with
 # scripts/serve_judge.sh (transformers serve on CPU, vLLM on a GPU), runs a few TRL GRPO steps on the bundled RLVR
 # sample (data/sample_rlvr_flip.jsonl), stops the judge, and writes RUN_DIR/metrics.jsonl, RUN_DIR/reward_curve.png
-# and RUN_DIR/model with a progress bar and a summary. The random judge writes gibberish, so its answers end as
+# RUN_DIR/model, the per-sample trace RUN_DIR/samples.jsonl and its report (inspect.png, inspect.json) with a
+# progress bar and a summary. The random judge writes gibberish, so its answers end as
 # counted parse failures with reward 0.0: the run shows the training loop working, not FLIP's quality (configs/
 # local_1gpu.env, or --judge/--judge-base-url, for real rewards).
 #

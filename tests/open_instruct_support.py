@@ -103,10 +103,12 @@ async def apply_verifiable_reward(reward_fn_mapping, responses, decoded_response
 '''
 
 STANDIN_GRPO_FAST = '''
-"""Stand-in for open_instruct/grpo_fast.py: reports what the launcher handed it."""
+"""Stand-in for open_instruct/grpo_fast.py: reports what the launcher handed it (then, with STANDIN_STALL_S, stalls
+like a run whose every reward is 0.0)."""
 import json
 import os
 import sys
+import time
 from types import SimpleNamespace
 
 from open_instruct.ground_truth_utils import build_all_verifiers
@@ -114,7 +116,8 @@ from open_instruct.ground_truth_utils import build_all_verifiers
 if __name__ == "__main__":
     verifiers = build_all_verifiers(SimpleNamespace(seed=1), None)
     print(json.dumps({"argv": sys.argv, "verifiers": sorted(verifiers), "main": __name__,
-                      "pythonpath": os.environ.get("PYTHONPATH", "")}))
+                      "pythonpath": os.environ.get("PYTHONPATH", "")}), flush=True)
+    time.sleep(float(os.environ.get("STANDIN_STALL_S", "0")))
 '''
 
 

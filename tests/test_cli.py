@@ -184,3 +184,29 @@ def test_dead_judge_fails_fast_with_one_message(tmp_path):
     assert final[0].endswith("); no row was scored")
     assert time.perf_counter() - started < 60
     assert len(read_jsonl(tmp_path / "out.jsonl")) == 40
+
+
+def test_restatement_guard_and_its_flag(tmp_path, judge_server, script):
+    """A judge that copies back whatever it is shown: the guard removes the restated task, the flag lets it through."""
+    script.default = lambda request: flip_answer(judged_response(request))
+    restated = "**Task:** Write a poem about roses.\n\nRoses bloom."
+    source = write_jsonl(tmp_path / "in.jsonl", [{"prompt": "Write a poem about roses", "response": restated}])
+    code, output = score(tmp_path, judge_server, source)
+    [guarded] = read_jsonl(output)
+    assert code == 0
+    assert (guarded["reward"], guarded["restatement_masked"], guarded["judged_response"]) == (1 / 3, 5, "Roses bloom.")
+    assert guarded["response_chars"] == len(restated)
+    code, output = score(tmp_path, judge_server, source, "--no-restatement-guard")
+    [unguarded] = read_jsonl(output)
+    assert (unguarded["reward"], unguarded["restatement_masked"], unguarded["judged_response"]) == (8 / 11, 0, restated)
+
+
+@pytest.mark.parametrize(("flag", "best"), [((), 1), (("--no-restatement-guard",), 0)])
+def test_rerank_flip_guard_stops_a_restatement_winning(tmp_path, judge_server, script, flag, best):
+    script.default = lambda request: flip_answer(judged_response(request))
+    row = {"prompt": "Write a poem about roses", "responses": ["Write a poem about roses.", "Roses bloom."]}
+    source, output = write_jsonl(tmp_path / "in.jsonl", [row]), tmp_path / "best.jsonl"
+    judge = ["--judge", "hosted_vllm/judge", "--api-base", judge_server.base_url]
+    args = ["rerank", str(source), "-o", str(output), *judge]
+    assert main([*args, *flag]) == 0
+    assert read_jsonl(output)[0]["best_index"] == best

@@ -109,7 +109,8 @@ def test_dead_judge_trips_breaker_and_fails_fast():
     assert time.perf_counter() - started < 0.5
 
 
-def test_breaker_half_opens_with_one_probe_after_cooldown():
+def test_breaker_half_opens_with_one_probe_after_cooldown(caplog):
+    caplog.set_level("WARNING", logger="flip_reward")
     port = free_port()
     judge = Judge(
         JudgeConfig(
@@ -129,6 +130,10 @@ def test_breaker_half_opens_with_one_probe_after_cooldown():
         assert [isinstance(result, JudgeError) for result in results].count(False) == 1
         assert judge.breaker.opened_at is None
         assert run(judge.complete(messages("closed again"))).text == ANSWER
+    transitions = [record.getMessage() for record in caplog.records if record.name == "flip_reward"]
+    target = f"hosted_vllm/judge at http://127.0.0.1:{port}/v1"
+    expected = [f"judge {target} unreachable", f"judge {target} answers again"]
+    assert [line.split(" after ")[0] for line in transitions] == expected  # each transition logged once
 
 
 def test_a_slow_judge_is_not_a_dead_one(judge_server, script):

@@ -183,3 +183,52 @@ def test_grpo_fast_fields_of_the_stand_in_and_of_upstream(tmp_path: Path) -> Non
         "tools",
     } <= fields
     assert "max_token_length" not in fields  # used by some of upstream's older scripts, gone at the pin
+
+
+def test_a_judge_unreachable_past_the_bound_stops_the_run_with_one_message(tmp_path: Path) -> None:
+    """The stand-in trainer stalls (as upstream does when every reward is 0.0); the launcher's watchdog ends it."""
+    checkout = write_standin_checkout(tmp_path / "checkout")
+    dead = "http://127.0.0.1:9/v1"
+    result = launch(
+        [],
+        tmp_path,
+        OPEN_INSTRUCT_DIR=str(checkout),
+        HOSTED_VLLM_API_BASE=dead,
+        FLIP_MAX_OUTAGE_S="1",
+        STANDIN_STALL_S="60",
+    )
+    assert result.returncode == 3
+    lines = [line for line in result.stderr.splitlines() if line.startswith("flip-reward watchdog: ")]
+    assert lines[0].startswith(f"flip-reward watchdog: judge {dead} is unreachable ({dead}/models is not reachable")
+    assert lines[-1].startswith(
+        f"flip-reward watchdog: error: the FLIP judge at {dead} has been unreachable for 1 s (FLIP_MAX_OUTAGE_S; last:"
+    )
+    assert len(lines) == 2
+
+
+def test_watchdog_logs_each_transition_once(judge_server, capsys) -> None:
+    """Against the scripted loopback judge (a test double), then a dead port, then the live judge again."""
+    from flip_reward.integrations.open_instruct.watchdog import JudgeWatchdog
+
+    watchdog = JudgeWatchdog(judge_server.base_url, max_outage_s=30)
+    assert watchdog.observe(0.0) is False and capsys.readouterr().err == ""
+    watchdog.base_url = "http://127.0.0.1:9/v1"
+    assert [watchdog.observe(now) for now in (10.0, 20.0, 39.0, 40.0)] == [False, False, False, True]
+    assert capsys.readouterr().err.count("is unreachable") == 1
+    watchdog.base_url = judge_server.base_url
+    assert watchdog.observe(45.0) is False
+    assert capsys.readouterr().err == f"flip-reward watchdog: judge {judge_server.base_url} answers again after 35 s\n"
+
+
+def test_the_watchdog_is_off_with_a_zero_bound_or_no_url(tmp_path: Path) -> None:
+    checkout = write_standin_checkout(tmp_path / "checkout")
+    off = launch(
+        [],
+        tmp_path,
+        OPEN_INSTRUCT_DIR=str(checkout),
+        HOSTED_VLLM_API_BASE="http://127.0.0.1:9/v1",
+        FLIP_MAX_OUTAGE_S="0",
+    )
+    assert off.returncode == 0 and "watching the judge" not in off.stderr
+    on = launch([], tmp_path, OPEN_INSTRUCT_DIR=str(checkout), HOSTED_VLLM_API_BASE="http://127.0.0.1:9/v1")
+    assert on.returncode == 0 and "stops if it stays unreachable for 900 s (FLIP_MAX_OUTAGE_S)" in on.stderr

@@ -332,3 +332,36 @@ def test_bad_flip_environment_fails_at_construction_with_the_variable_named(oi, 
     monkeypatch.setenv("FLIP_JUDGE_API_BASES", "127.0.0.1:8000")
     with pytest.raises(FlipSettingsError, match="FLIP_JUDGE_API_BASES"):
         general_flip(oi)
+
+
+def test_an_actor_logs_failures_per_window_and_warns_when_answers_are_empty(
+    oi, flip_env, script, caplog, monkeypatch
+) -> None:
+    """One 500 (retries off) and one parse failure among five rewards, then a window of answers that are empty once
+    reasoning is removed: the first failure of each kind at once, then one line per window with the counts."""
+    caplog.set_level("WARNING", logger="flip_reward.open_instruct")
+    script.queue = [Reply(status=500), "no json here"]
+    script.default = lambda request: flip_answer("Write a haiku about rain")
+    monkeypatch.setenv("FLIP_RETRIES", "0")
+    verifier = general_flip(oi)
+    log = verifier._log
+    for response in ("Rain one", "Rain two", "Rain three", "Rain four", "Rain five"):
+        run(verifier.async_call([], response, None, "user: Write a haiku about rain"))
+    log.flush(log.window_start + 60)
+    for _ in range(8):
+        run(verifier.async_call([], "<think>only reasoning, never closed", None, "user: Write a haiku about rain"))
+    log.flush(log.window_start + 60)
+    lines = [record.getMessage() for record in caplog.records if record.name == "flip_reward.open_instruct"]
+    assert [line.split(":")[1].strip() for line in lines[:2]] == [
+        "first judge failure (scored 0.0)",
+        "first parse failure (scored 0.0)",
+    ]
+    url = flip_env.base_url
+    assert lines[2] == (
+        "general-flip: last 60 s: 5 rewards, 1 judge errors, 1 parse failures, 0 other failures (each scored 0.0; "
+        f"judge hosted_vllm/scripted at {url})"
+    )
+    assert lines[3].startswith("general-flip: first input failure (scored 0.0): response is empty once reasoning")
+    assert lines[4].startswith("general-flip: last 60 s: 8 rewards, 0 judge errors, 0 parse failures, 8 other")
+    assert lines[5].startswith("general-flip: 8 of the last 8 responses were empty once reasoning is removed")
+    assert len(lines) == 6

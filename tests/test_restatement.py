@@ -13,7 +13,7 @@ from conftest import FAST_RETRIES
 from restatement_corpus import BASES, NATURAL, restated_cases
 
 from flip_reward.core.restatement import mask_restatements, restated_runs, tokens_of, window_size
-from flip_reward.core.reward import FlipReward
+from flip_reward.core.reward import OFF_LOOP_CHARACTERS, FlipReward
 from flip_reward.serving.scripted_judge import flip_answer, judged_response
 
 CASES = restated_cases()
@@ -172,3 +172,14 @@ def test_judge_and_parse_failures_keep_what_was_shown(judge_server, script):
     script.queue = ["no json here"]
     [result] = make_flip(judge_server).score(["Write a poem about the sea"], ["Write a poem about the sea\nWaves."])
     assert (result.error_type, result.restatement_masked, result.judged_response) == ("parse", 4, "Waves.")
+
+
+def test_a_long_response_is_masked_the_same_off_the_event_loop(judge_server, script):
+    """Past OFF_LOOP_CHARACTERS the guard runs on a worker thread; what the judge sees is the same."""
+    script.default = copy_shown
+    body = "Waves fold over the harbour wall. " * 600  # 20,400 characters
+    restated = f"Write a poem about the sea.\n\n{body}"
+    assert len(restated) > OFF_LOOP_CHARACTERS
+    [result] = make_flip(judge_server, max_context_length=100_000).score(["Write a poem about the sea"], [restated])
+    assert (result.restatement_masked, result.judged_response) == (4, body.strip())
+    assert judged_response(judge_server.requests[-1]) == body.strip()

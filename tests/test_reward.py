@@ -140,6 +140,8 @@ def test_result_dict_has_every_field():
         "precision",
         "recall",
         "inferred_instruction",
+        "restatement_masked",
+        "judged_response",
         "reasoning",
         "error",
         "error_type",

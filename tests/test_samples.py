@@ -75,7 +75,7 @@ def test_trl_reward_traces_each_completion_with_its_step_and_logs_the_inferred_i
     lines = read_lines(tmp_path / "samples.jsonl")
     assert [line["step"] for line in lines] == [5, 5, 5]  # the step being generated for, counted from 1
     assert [line["response"] for line in lines] == ["Waves crash on the shore.", "Tides.", ""]
-    assert [line["response_chars"] for line in lines] == [25, 24, 0]
+    assert [line["response_chars"] for line in lines] == [25, 25, 0]
     assert [line["inferred_instruction"] for line in lines] == ["Waves crash on the shore.", "Tides.", None]
     assert [line["reward"] for line in lines] == rewards
     assert [line["error_type"] for line in lines] == [None, None, "input"]

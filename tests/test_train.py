@@ -119,7 +119,8 @@ def test_flip_rewards_reach_the_trainer(tmp_path, clean_env, judge_server, scrip
     judged = [line for line in samples if line["error_type"] is None]
     assert {(line["inferred_instruction"], line["reward"]) for line in judged} == {(INFERRED, F1)}
     assert all(line["prompt"][-1]["content"] == INSTRUCTION for line in samples)
-    assert all(line["response_chars"] == len(line["response"]) for line in judged)  # nothing to strip here
+    # the judge saw the completion with its surrounding whitespace stripped; response_chars is the completion's length
+    assert all(line["response_chars"] >= len(line["response"]) > 0 for line in judged)
     assert (run / "inspect.png").read_bytes()[:4] == b"\x89PNG" and (run / "inspect.json").is_file()
 
 
@@ -163,9 +164,40 @@ def test_unreachable_judge_url_fails_before_training(tmp_path, clean_env, capsys
             "http://127.0.0.1:9/v1",
         ]
     )
-    assert code == 1
-    assert "unreachable" in capsys.readouterr().err
+    assert code == 3
+    assert "error: judge: http://127.0.0.1:9/v1/models is not reachable" in capsys.readouterr().err
     assert not (tmp_path / "run" / "metrics.jsonl").exists()
+
+
+@pytest.mark.parametrize("dry_run", [(), ("--dry-run",)], ids=["run", "dry-run"])
+def test_a_judge_serving_another_model_stops_the_run_before_training(
+    tmp_path, clean_env, judge_server, dry_run, capsys
+):
+    arguments = train_args(tmp_path, judge_server, 2)
+    arguments[arguments.index("hosted_vllm/scripted")] = "hosted_vllm/Qwen/Qwen3-4B"
+    assert main([*arguments, *dry_run]) == 3
+    expected = (
+        f"error: judge: {judge_server.base_url} serves scripted, not 'Qwen/Qwen3-4B' (from hosted_vllm/Qwen/Qwen3-4B)"
+    )
+    assert expected in capsys.readouterr().err
+    assert judge_server.requests == [] and not (tmp_path / "run" / "metrics.jsonl").exists()
+
+
+def test_dry_run_checks_a_dead_judge_url(tmp_path, clean_env, capsys):
+    data = write_rlvr(tmp_path / "data.jsonl", [INSTRUCTION])
+    arguments = ["train", "--datasets", f"{data} 1.0", "--judge", "hosted_vllm/x", "--judge-base-url"]
+    assert main([*arguments, "http://127.0.0.1:9/v1", "--dry-run"]) == 3
+    assert "error: judge: http://127.0.0.1:9/v1/models is not reachable" in capsys.readouterr().err
+
+
+def test_a_run_whose_every_judgment_failed_exits_3_with_its_outputs(tmp_path, clean_env, judge_server, script, capsys):
+    script.default = lambda request: Reply(status=404, content="The model `scripted` does not exist.")
+    assert main(train_args(tmp_path, judge_server, 2)) == 3
+    rows = read_rows(tmp_path / "run")
+    assert [row["judge_errors"] + row["input_errors"] for row in rows] == [PER_STEP, PER_STEP]
+    err = capsys.readouterr().err
+    sent = 2 * PER_STEP - sum(row["input_errors"] for row in rows)
+    assert f"error: every one of the {sent} judge requests of this run failed (judge errors above)" in err
 
 
 def test_self_started_judge_is_stopped_on_ctrl_c(tmp_path):
@@ -235,6 +267,35 @@ def test_total_episodes_sets_the_steps(clean_env, capsys):
     clean_env.setenv("TOTAL_EPISODES", "100")
     assert main(["train", "--prompts-per-step", "3", "--num-generations", "4", "--dry-run"]) == 0
     assert "9 steps | 3 prompts x 4 generations" in capsys.readouterr().err
+
+
+def test_total_episodes_from_the_environment_beats_the_presets_steps(clean_env, capsys):
+    clean_env.setenv("TOTAL_EPISODES", "80")  # configs/local_tiny.env sets STEPS=8 and 2 x 4 completions a step
+    assert main(["train", "--preset", "tiny", "--dry-run"]) == 0
+    assert "10 steps | 2 prompts x 4 generations" in capsys.readouterr().err
+    clean_env.setenv("STEPS", "3")  # STEPS beats TOTAL_EPISODES from the same source
+    assert main(["train", "--preset", "tiny", "--dry-run"]) == 0
+    assert "3 steps | 2 prompts x 4 generations" in capsys.readouterr().err
+
+
+def test_cpu_without_a_preset_says_which_to_use(clean_env, capsys):
+    assert main(["train", "--use-cpu", "--dry-run"]) == 0
+    err = capsys.readouterr().err
+    assert "train: preset: none (built-in defaults)" in err
+    assert "take about 50 s a step on a CPU; --preset tiny is the CPU smoke run (make demo)" in err
+    assert main(["train", "--preset", "tiny", "--dry-run"]) == 0
+    err = capsys.readouterr().err
+    assert "train: preset: tiny" in err and "50 s a step" not in err
+
+
+@pytest.mark.parametrize(
+    ("amount", "message"),
+    [("0.5", "{data}: amount 0.5 of its 1 rows selects no row"), ("0", "the amount of '{data}' must be > 0, got '0'")],
+)
+def test_an_amount_that_selects_no_row_is_an_error(tmp_path, clean_env, capsys, amount, message):
+    data = write_rlvr(tmp_path / "one_row.jsonl", [INSTRUCTION])
+    assert main(["train", "--datasets", f"{data} {amount}", "--dry-run"]) == 2
+    assert message.format(data=data) in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

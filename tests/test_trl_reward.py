@@ -31,7 +31,10 @@ def echo_judge(request: dict) -> str:
 
 
 def make_reward(server, **options) -> JudgeRewardFunction:
-    return flip_reward_function("hosted_vllm/judge", server.base_url, **{**FAST_RETRIES, "retries": 0, **options})
+    """The guard is off by default here: RESPONSES[0] restates the instruction so that the echo judge gives a reward
+    of exactly 1.0 (the guard would mask it: tests/test_restatement.py and test_guard_reaches_trl cover that)."""
+    options = {**FAST_RETRIES, "retries": 0, "restatement_guard": False, **options}
+    return flip_reward_function("hosted_vllm/judge", server.base_url, **options)
 
 
 def call(reward, **arguments) -> list[float]:
@@ -205,3 +208,14 @@ def test_bad_arguments():
     reward = flip_reward_function("hosted_vllm/j", "http://127.0.0.1:9/v1")
     with pytest.raises(ValueError, match="2 prompts but 1 completions"):
         call(reward, prompts=["a", "b"], completions=["x"])
+
+
+def test_guard_reaches_trl(judge_server, script):
+    """On by default in the TRL reward: the restated first response is nothing but a restatement (an input failure,
+    0.0, no judge call); the others are scored exactly as without the guard."""
+    script.default = echo_judge
+    reward = flip_reward_function("hosted_vllm/judge", judge_server.base_url, **FAST_RETRIES, retries=0)
+    rewards, _, extras = trl_call(reward, [INSTRUCTION] * 3, RESPONSES)
+    assert rewards == [0.0, *EXPECTED[1:]]
+    assert extras["flip_reward/error_type"] == ["input", "", ""]
+    assert len(judge_server.requests) == 2

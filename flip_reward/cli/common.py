@@ -43,6 +43,22 @@ def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
     judge.add_argument("--no-thinking", action="store_true", help="chat_template_kwargs enable_thinking=false")
 
 
+def add_restatement_guard_argument(parser: argparse.ArgumentParser) -> None:
+    """``--no-restatement-guard``, for every command that can score with FLIP (baselines see the prompt anyway)."""
+    parser.add_argument(
+        "--no-restatement-guard",
+        dest="restatement_guard",
+        action="store_false",
+        help="FLIP: let the judge see spans of a response that restate the instruction (masked by default)",
+    )
+
+
+def method_options(args: argparse.Namespace, method: str) -> dict:
+    """Keyword arguments of the scorer of ``method`` from the shared judge options and the FLIP-only ones."""
+    flip_only = {"restatement_guard": args.restatement_guard} if method == "flip" else {}
+    return {**judge_options(args), **flip_only}
+
+
 def judge_options(args: argparse.Namespace) -> dict:
     """FlipReward keyword arguments from the shared judge options."""
     return {

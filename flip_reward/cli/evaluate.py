@@ -11,7 +11,8 @@ from flip_reward.cli.common import (
     EXIT_INVALID_INPUT,
     EXIT_JUDGE_DOWN,
     add_judge_arguments,
-    judge_options,
+    add_restatement_guard_argument,
+    method_options,
     report_errors,
 )
 from flip_reward.evaluation.evaluate import (
@@ -49,6 +50,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--split", default="test", help="split of a Hugging Face dataset (default: %(default)s)")
     evaluate.add_argument("--limit", type=int, help="evaluate the first N examples (after --subsets)")
     evaluate.add_argument("--subsets", nargs="+", help="subsets to evaluate (names or comma-separated lists)")
+    add_restatement_guard_argument(evaluate)
     add_judge_arguments(evaluate)
     evaluate.set_defaults(run=run_eval)
 
@@ -81,7 +83,7 @@ def run_eval(args: argparse.Namespace) -> int:
     seed = DEFAULT_SHUFFLE_SEED if args.seed is None else args.seed
     summaries, verdicts, down = {}, {}, []
     for method in args.methods:
-        scorer = SCORERS[method](**judge_options(args))
+        scorer = SCORERS[method](**method_options(args, method))
         verdicts[method] = asyncio.run(_with_progress(method, scorer, examples, seed))
         summaries[method] = summary = summarize(method, verdicts[method], examples, seed)
         print(summary_line(summary))

@@ -10,7 +10,8 @@ from flip_reward.cli.common import (
     EXIT_INVALID_INPUT,
     EXIT_JUDGE_DOWN,
     add_judge_arguments,
-    judge_options,
+    add_restatement_guard_argument,
+    method_options,
     report_errors,
     write_jsonl,
 )
@@ -30,6 +31,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     rerank.add_argument("--output", "-o", required=True, help="output JSONL: each row plus scores and best_index")
     rerank.add_argument("--method", choices=list(RERANK_METHODS), default="flip")
     rerank.add_argument("--split", default="train", help="split of a Hugging Face dataset (default: %(default)s)")
+    add_restatement_guard_argument(rerank)
     add_judge_arguments(rerank)
     rerank.set_defaults(run=run_rerank)
 
@@ -42,7 +44,7 @@ def run_rerank(args: argparse.Namespace) -> int:
     if invalid:
         report_errors(invalid, f"{len(invalid)} invalid row(s); nothing was reranked")
         return EXIT_INVALID_INPUT
-    selector = BestOfN(args.method, **judge_options(args))
+    selector = BestOfN(args.method, **method_options(args, args.method))
     results = asyncio.run(_rerank_with_progress(selector, inputs))
     write_jsonl(args.output, [{**row, **result.to_dict()} for row, result in zip(rows, results)])
     unpicked = sum(result.best_index is None for result in results)

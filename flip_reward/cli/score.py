@@ -13,7 +13,8 @@ from flip_reward.cli.common import (
     EXIT_INVALID_INPUT,
     EXIT_JUDGE_DOWN,
     add_judge_arguments,
-    judge_options,
+    add_restatement_guard_argument,
+    method_options,
     report_errors,
     write_jsonl,
 )
@@ -30,12 +31,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     score.add_argument("--split", default="train", help="split of a Hugging Face dataset (default: %(default)s)")
     score.add_argument("--reward-metric", choices=REWARD_METRICS, default="f1")
     score.add_argument("--skip-invalid", action="store_true", help="score valid rows; invalid rows get an error")
-    score.add_argument(
-        "--no-restatement-guard",
-        dest="restatement_guard",
-        action="store_false",
-        help="let the judge see spans of a response that restate the instruction (masked by default)",
-    )
+    add_restatement_guard_argument(score)
     add_judge_arguments(score)
     score.set_defaults(run=run_score)
 
@@ -56,7 +52,7 @@ def run_score(args: argparse.Namespace) -> int:
             invalid, f"{len(invalid)} invalid row(s); nothing was scored (use --skip-invalid to score the rest)"
         )
         return EXIT_INVALID_INPUT
-    flip = FlipReward(reward_metric=args.reward_metric, restatement_guard=args.restatement_guard, **judge_options(args))
+    flip = FlipReward(reward_metric=args.reward_metric, **method_options(args, "flip"))
     started = time.perf_counter()
     results = asyncio.run(score_with_progress(flip, inputs))
     write_jsonl(args.output, [scored_row(row, item, result) for row, item, result in zip(rows, inputs, results)])

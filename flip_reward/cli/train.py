@@ -18,7 +18,7 @@ import argparse
 import os
 import sys
 
-from flip_reward.cli.common import EXIT_INTERRUPTED, EXIT_INVALID_INPUT, EXIT_RUN_FAILED
+from flip_reward.cli.common import EXIT_INTERRUPTED, EXIT_INVALID_INPUT, EXIT_JUDGE_DOWN, EXIT_RUN_FAILED
 from flip_reward.core.reward import REWARD_METRICS
 from flip_reward.data.mixes import DatasetError, load_mix, verifier_note
 from flip_reward.training.config import (
@@ -70,14 +70,18 @@ def run_train(args: argparse.Namespace) -> int:
     note = verifier_note(rows, settings.reward)
     if note:
         log(note)
+    from flip_reward.training.job import JudgeUnusable, run_job
+
     if args.dry_run:
-        return 0
+        return dry_run_judge(settings) if settings.judge_base_url else 0
     from flip_reward.serving.judge_server import JudgeServerError, exit_on_signals
-    from flip_reward.training.job import run_job
 
     exit_on_signals()
     try:
         return run_job(settings, rows)
+    except JudgeUnusable as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_JUDGE_DOWN
     except (SettingsError, JudgeServerError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_RUN_FAILED
@@ -87,3 +91,15 @@ def run_train(args: argparse.Namespace) -> int:
     except SystemExit as stop:  # SIGTERM/SIGHUP, turned into SystemExit by exit_on_signals
         log(f"stopped by a signal (exit status {stop.code})")
         raise
+
+
+def dry_run_judge(settings: object) -> int:
+    """The dry run's check of a judge given by URL: it answers and serves the --judge model (exit 3 otherwise)."""
+    from flip_reward.training.job import JudgeUnusable, given_judge
+
+    try:
+        log(f"judge: ok, {given_judge(settings)} serves {settings.judge}")
+    except JudgeUnusable as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_JUDGE_DOWN
+    return 0

@@ -8,6 +8,7 @@ set and never raises to the caller, because one bad sample must not crash a trai
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, replace
 
 from flip_reward.core.conversation import PromptError, split_conversation
@@ -26,6 +27,10 @@ FLIP_SCHEMA = {
     "properties": {"REASONING": {"type": "string"}, "INFERRED INSTRUCTION": {"type": "string"}},
     "required": ["REASONING", "INFERRED INSTRUCTION"],
 }
+
+
+EMPTY_ANSWER = "response is empty once reasoning is removed"
+OFF_LOOP_CHARACTERS = 16_000  # answers longer than this (~4k tokens) are masked on a worker thread
 
 
 @dataclass(frozen=True)
@@ -105,6 +110,13 @@ class FlipReward(ResponseScorer[FlipResult]):
         fitted = self.context_guard.fit(response, overhead)
         return chat_messages("FLIP_SYSTEM", "FLIP_USER", context=context, response=fitted), fitted
 
+    async def without_restatements(self, answer: str, instruction: str) -> tuple[str, int]:
+        """``mask_restatements(answer, instruction)``, on a worker thread for a long answer (about 0.6 us a token:
+        a 16k-token answer would hold an open-instruct actor's event loop, which also drives vLLM, for ~10 ms)."""
+        if len(answer) > OFF_LOOP_CHARACTERS:
+            return await asyncio.to_thread(mask_restatements, answer, instruction)
+        return mask_restatements(answer, instruction)
+
     async def ascore_one(self, prompt: object, response: str) -> FlipResult:
         """The reward of one response to ``prompt``; never raises."""
         try:
@@ -115,10 +127,10 @@ class FlipReward(ResponseScorer[FlipResult]):
             return self.failure("input", f"response must be a string, got {type(response).__name__}")
         answer = final_answer(response, self.think_prefilled)
         if not answer:
-            return self.failure("input", "response is empty once reasoning is removed")
+            return self.failure("input", EMPTY_ANSWER)
         masked = 0
         if self.restatement_guard:
-            answer, masked = mask_restatements(answer, instruction)
+            answer, masked = await self.without_restatements(answer, instruction)
             if not answer:
                 failed = self.failure("input", "response is empty once its restatement of the instruction is removed")
                 return replace(failed, restatement_masked=masked)

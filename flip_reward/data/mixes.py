@@ -120,7 +120,10 @@ def load_entry(entry: MixerEntry, split: str) -> tuple[list[dict], int]:
         raise DatasetError(f"{len(invalid)} invalid RLVR row(s) in {entry.source}:\n{shown}{more}")
     if not converted:
         raise DatasetError(f"{entry.source} has no rows")
-    return [converted[index] for index in select_indices(len(converted), entry.target(len(converted)))], len(rows)
+    target = entry.target(len(converted))
+    if target == 0:
+        raise DatasetError(f"{entry.source}: amount {entry.amount} of its {len(converted)} rows selects no row")
+    return [converted[index] for index in select_indices(len(converted), target)], len(rows)
 
 
 def load_mix(spec: str | Sequence[str], splits: str | Sequence[str] = "train") -> tuple[list[dict], list[str]]:

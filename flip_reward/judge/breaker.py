@@ -37,6 +37,7 @@ class CircuitBreaker:
     last_error: str = ""
     times_opened: int = field(default=0)
     probing: bool = False
+    down_since: float | None = None
 
     def check(self) -> None:
         """Raise JudgeUnavailableError while open. Once the cool-down has passed, one request goes through as a
@@ -64,6 +65,10 @@ class CircuitBreaker:
         )
 
     def record_success(self) -> None:
+        """Close the breaker; the end of an outage is logged once, as its start was."""
+        if self.down_since is not None:
+            logger.warning("judge %s answers again after %.0fs down", self.target, time.monotonic() - self.down_since)
+            self.down_since = None
         self.consecutive_failures = 0
         self.opened_at = None
         self.probing = False
@@ -77,7 +82,7 @@ class CircuitBreaker:
             self.probing = False
             self.opened_at = time.monotonic()
         elif self.opened_at is None and self.consecutive_failures >= self.threshold:
-            self.opened_at = time.monotonic()
+            self.opened_at = self.down_since = time.monotonic()
             self.times_opened += 1
             logger.error(
                 "judge %s unreachable after %d consecutive failures (last: %s); failing fast for %.0fs",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -32,16 +33,32 @@ class Option:
     default: object
     kind: str
     help: str
+    read: Callable[[Mapping[str, str], SimpleNamespace], str | None] | None = None
 
     @property
     def dest(self) -> str:
         return self.flag.lstrip("-").replace("-", "_")
 
+    def lookup(self, source: Mapping[str, str], s: SimpleNamespace) -> str | None:
+        """This option's raw value in one source (the environment or a preset), None when it has none."""
+        if self.read is not None:
+            return self.read(source, s)
+        raw = source.get(self.env, "") if self.env else ""
+        return raw if raw != "" else None
 
-def _steps_default(s: SimpleNamespace) -> int:
-    """STEPS, else open-instruct's TOTAL_EPISODES / (prompts per step x generations), else 10."""
-    episodes = os.environ.get("TOTAL_EPISODES")
-    return math.ceil(int(episodes) / (s.prompts_per_step * s.num_generations)) if episodes else 10
+
+def _steps_from(source: Mapping[str, str], s: SimpleNamespace) -> str | None:
+    """STEPS, else open-instruct's TOTAL_EPISODES / (prompts per step x generations), from one source: so
+    TOTAL_EPISODES in the environment beats STEPS in a preset, as every environment value beats a preset."""
+    if source.get("STEPS", "") != "":
+        return source["STEPS"]
+    episodes = source.get("TOTAL_EPISODES", "")
+    if episodes == "":
+        return None
+    try:
+        return str(math.ceil(int(episodes) / (s.prompts_per_step * s.num_generations)))
+    except ValueError:
+        raise SettingsError(f"TOTAL_EPISODES: expected an integer, got {episodes!r}") from None
 
 
 OPTIONS = (
@@ -74,7 +91,7 @@ OPTIONS = (
         "int",
         "completions per forward pass; gradient accumulation covers the rest of the step",
     ),
-    Option("--steps", "STEPS", _steps_default, "int", "optimizer steps (or TOTAL_EPISODES / completions per step)"),
+    Option("--steps", "STEPS", 10, "int", "optimizer steps (or TOTAL_EPISODES / completions per step)", _steps_from),
     Option("--max-prompt-length", "MAX_PROMPT_LENGTH", 512, "int", "prompts longer than this (tokens) are left out"),
     Option("--max-completion-length", "RESPONSE_LENGTH", 256, "int", "completion budget (tokens)"),
     Option("--learning-rate", "LEARNING_RATE", 1e-6, "float", "learning rate"),
@@ -178,20 +195,26 @@ def convert(option: Option, value: object, origin: str) -> object:
     return value
 
 
+def from_sources(option: Option, s: SimpleNamespace, sources: tuple[tuple[str, Mapping[str, str]], ...]) -> object:
+    """The option's value from the first of ``sources`` (name, mapping) that has one, else its default."""
+    for origin, source in sources:
+        raw = option.lookup(source, s)
+        if raw is not None:
+            return convert(option, raw, f"{option.env} ({origin})")
+    return option.default(s) if callable(option.default) else option.default
+
+
 def resolve(args: argparse.Namespace) -> SimpleNamespace:
     """Every option's value: flag > environment > preset > default; SettingsError names the source of a bad one."""
-    preset = preset_values(args.preset or os.environ.get("LOCAL_PRESET"))
-    settings = SimpleNamespace()
+    preset_name = args.preset or os.environ.get("LOCAL_PRESET") or None
+    preset = preset_values(preset_name)
+    settings = SimpleNamespace(preset=preset_name)
     for option in OPTIONS:
         flag_value = getattr(args, option.dest)
         if flag_value is not None:
             value = convert(option, flag_value, option.flag)
-        elif option.env and os.environ.get(option.env, "") != "":
-            value = convert(option, os.environ[option.env], f"{option.env} (environment)")
-        elif option.env in preset and preset[option.env] != "":
-            value = convert(option, preset[option.env], f"{option.env} (preset)")
         else:
-            value = option.default(settings) if callable(option.default) else option.default
+            value = from_sources(option, settings, (("environment", os.environ), ("preset", preset)))
         setattr(settings, option.dest, value)
     check(settings)
     return settings
@@ -239,9 +262,17 @@ def tiny_seed(name: str) -> int | None:
         raise SettingsError(f"{name!r}: a tiny model is tiny:SEED with an integer seed, e.g. tiny:0") from None
 
 
+CPU_HINT = (
+    "note: the built-in defaults (256-token completions, 2048-token judge answers) take about 50 s a step on a CPU; "
+    "--preset tiny is the CPU smoke run (make demo), --preset 1gpu a GPU run"
+)
+
+
 def plan_lines(s: SimpleNamespace, report: list[str], rows: int) -> list[str]:
     judge = s.judge_base_url or "a server started here (scripts/serve_judge.sh)"
     lines = [
+        f"preset: {s.preset or 'none (built-in defaults)'}",
+        *([CPU_HINT] if s.preset is None and s.use_cpu else []),
         f"policy: {s.model}" + (" (a tiny random model built locally)" if s.model.startswith(TINY) else ""),
         f"reward: {s.reward}"
         + (f" ({s.reward_metric})" if s.reward == "flip" else "")

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 from types import SimpleNamespace
 
 from flip_reward.data.samples import SAMPLES_FILE, SampleWriter
-from flip_reward.training.config import SettingsError, tiny_seed
+from flip_reward.training.config import tiny_seed
 
 
 def log(message: str) -> None:
@@ -33,14 +31,23 @@ def materialize(name: str, models_dir: Path, role: str) -> str:
     return str(build_tiny_chat_model(models_dir / f"{role}-tiny-{seed}", seed=seed).resolve())
 
 
-def check_reachable(base_url: str, timeout: float = 10.0) -> None:
-    """Raise SettingsError when nothing answers HTTP at ``base_url`` (any HTTP status counts as an answer)."""
+class JudgeUnusable(RuntimeError):
+    """The judge given by URL does not answer, or does not serve the model the run would request."""
+
+
+def given_judge(s: SimpleNamespace) -> str:
+    """The base URL of the judge given with --judge-base-url (the first of several), checked to serve --judge: a
+    wrong name would otherwise train every step on 100 % judge errors. JudgeUnusable says what is served."""
+    from flip_reward.serving.probe import JudgeProbeError, check_serves
+
+    api_base = s.judge_base_url.split(",")[0].strip()
+    if "," in s.judge_base_url:
+        log(f"several judge URLs given: the local trainer uses the first, {api_base}")
     try:
-        urllib.request.urlopen(base_url.rstrip("/") + "/models", timeout=timeout).close()
-    except urllib.error.HTTPError:
-        return
-    except (urllib.error.URLError, OSError) as error:
-        raise SettingsError(f"the judge at {base_url} is unreachable ({error})") from None
+        check_serves(api_base, s.judge, timeout=10.0)
+    except JudgeProbeError as error:
+        raise JudgeUnusable(f"judge: {error}") from None
+    return api_base
 
 
 def run_job(s: SimpleNamespace, rows: list[dict]) -> int:
@@ -55,12 +62,8 @@ def run_job(s: SimpleNamespace, rows: list[dict]) -> int:
         judge_target = materialize(s.judge, output_dir / "models", "judge")
         judge_model = f"hosted_vllm/{judge_target}" if tiny_seed(s.judge) is not None else s.judge
         tokenizer = s.judge_tokenizer or (judge_target if tiny_seed(s.judge) is not None else None)
-        api_base = s.judge_base_url
-        if api_base:
-            api_base = api_base.split(",")[0].strip()
-            if "," in s.judge_base_url:
-                log(f"several judge URLs given: the local trainer uses the first, {api_base}")
-            check_reachable(api_base)
+        if s.judge_base_url:
+            api_base = given_judge(s)
         else:
             server = ManagedJudgeServer(
                 served_model(judge_model),

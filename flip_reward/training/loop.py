@@ -20,10 +20,12 @@ from typing import TYPE_CHECKING
 from flip_reward.data.samples import SAMPLES_FILE, SampleWriter
 from flip_reward.integrations.trl import (
     JudgeRewardFunction,
+    RewardStats,
     flip_reward_function,
     pointwise_reward_function,
 )
 from flip_reward.judge.loops import close_clients
+from flip_reward.training.job import JudgeUnusable
 from flip_reward.training.monitor import (
     MetricsFileCallback,
     ProgressBarCallback,
@@ -191,4 +193,13 @@ def train(s: SimpleNamespace, policy: str, rows: list[dict], reward: JudgeReward
         reward.samples.flush()
         lines = summary_lines(metrics.rows, time.perf_counter() - started, reward.totals.samples, outputs)
         print("\n".join(lines + inspection_lines(output_dir)), flush=True)
+    check_judged(reward.totals)
     return 0
+
+
+def check_judged(totals: RewardStats) -> None:
+    """JudgeUnusable when every judge request of the run failed (its outputs are written by then): a run that
+    learned from nothing but 0.0 rewards must not look like a success to the job that launched it."""
+    sent = totals.samples - totals.input_errors
+    if sent and totals.judge_errors == sent:
+        raise JudgeUnusable(f"every one of the {sent} judge requests of this run failed (judge errors above)")

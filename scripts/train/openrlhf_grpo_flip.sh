@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # GRPO with FLIP rewards in OpenRLHF: starts the judge and `flip-reward serve` (the reward service, loopback), then
-# prints the OpenRLHF command that uses it (`--reward.remote_url http://127.0.0.1:SERVE_PORT/get_reward`; OpenRLHF
-# before 0.11 spells it `--remote_rm_url`) and keeps both running until Ctrl-C or TERM, when it stops them.
+# prints the OpenRLHF command that uses it (`--reward.remote_url http://127.0.0.1:SERVE_PORT/get_reward`; older
+# OpenRLHF releases spell it `--remote_rm_url`) and keeps both running until Ctrl-C or TERM, when it stops them.
 #
 #   bash scripts/train/openrlhf_grpo_flip.sh [--dry-run] [OPENRLHF_ARGS...]
 #   PRESET=1gpu DATASETS="data/sample_rlvr_flip.jsonl 1.0" bash scripts/train/openrlhf_grpo_flip.sh --dry-run

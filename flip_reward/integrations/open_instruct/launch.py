@@ -18,6 +18,8 @@ import os
 import runpy
 import sys
 
+from flip_reward.integrations.open_instruct.watchdog import EXIT_JUDGE_DOWN, JudgeWatchdog
+
 ENTRY_MODULE = "open_instruct.grpo_fast"
 
 
@@ -44,11 +46,35 @@ def main(argv: list[str] | None = None) -> None:
         file=sys.stderr,
         flush=True,
     )
+    watchdog = start_watchdog(settings)
     # As `python open_instruct/grpo_fast.py` would: the script's directory first on sys.path (Ray passes it on to
     # the workers, as it does for upstream's own launches), the script's path as argv[0].
     sys.path.insert(0, os.path.dirname(spec.origin))
     sys.argv = [spec.origin, *arguments]
-    runpy.run_module(ENTRY_MODULE, run_name="__main__", alter_sys=True)
+    try:
+        runpy.run_module(ENTRY_MODULE, run_name="__main__", alter_sys=True)
+    except KeyboardInterrupt:
+        if watchdog is not None and watchdog.tripped:
+            raise SystemExit(EXIT_JUDGE_DOWN) from None
+        raise
+    finally:
+        if watchdog is not None:
+            watchdog.stop()
+
+
+def start_watchdog(settings: object) -> JudgeWatchdog | None:
+    """The judge watchdog for the run's judge URL (HOSTED_VLLM_API_BASE), unless FLIP_MAX_OUTAGE_S is 0 or there
+    is no URL to probe."""
+    url = settings.hosted_vllm_api_base
+    if not url or not settings.max_outage_s:
+        return None
+    print(
+        f"flip-reward: watching the judge at {url}: the run stops if it stays unreachable for "
+        f"{settings.max_outage_s} s (FLIP_MAX_OUTAGE_S)",
+        file=sys.stderr,
+        flush=True,
+    )
+    return JudgeWatchdog(url, settings.max_outage_s).start()
 
 
 if __name__ == "__main__":

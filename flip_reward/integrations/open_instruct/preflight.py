@@ -1,36 +1,46 @@
 """Checks run before a GRPO launch and by the training scripts' ``--dry-run``.
 
-    python -m flip_reward.integrations.open_instruct.preflight data [--verifier NAME] DATASET...
+    python -m flip_reward.integrations.open_instruct.preflight data --datasets "NAME AMOUNT ..." [--splits S]
+                                                                    [--evals "NAME COUNT ..."] [--verifier NAME]
     python -m flip_reward.integrations.open_instruct.preflight judge BASE_URL... [--model LITELLM_MODEL]
     python -m flip_reward.integrations.open_instruct.preflight flags [--checkout DIR] -- GRPO_ARGS...
-    python -m flip_reward.integrations.open_instruct.preflight env
-    python -m flip_reward.integrations.open_instruct.preflight dry-run [data, judge and flags options] -- GRPO_ARGS
+    python -m flip_reward.integrations.open_instruct.preflight settings
+    python -m flip_reward.integrations.open_instruct.preflight env [--learners N... --engines E --tp T]
+    python -m flip_reward.integrations.open_instruct.preflight holdout FILE --count N --output-dir DIR [--dry-run]
+    python -m flip_reward.integrations.open_instruct.preflight dry-run [every option above] -- GRPO_ARGS
 
-Each prints one line per finding (prefixed data:, judge:, flags:, env:) and exits 0 when nothing blocks a run, 1
-otherwise; ``dry-run`` runs data, judge (when URLs are given) and flags checks, then reports ``env`` for
-information, in one process. None needs a GPU, and flags are read from the checkout's source, not imported.
+Each prints one line per finding (prefixed data:, judge:, flags:, settings:, tokenizer:, env:) and exits 0 when
+nothing blocks a run, 1 otherwise; ``dry-run`` runs the data, judge (when URLs are given), settings and flags
+checks, warns about the policy tokenizer when it is available locally, then reports ``env`` (GPUs, CPUs) for
+information, in one process: the dry run may be made elsewhere than the run. None needs a GPU, and flags are read
+from the checkout's source, not imported.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import os
 import shutil
 import subprocess
 import sys
-import urllib.error
-import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 
+from flip_reward.data.loading import RowError
+from flip_reward.data.mixes import DatasetError
+from flip_reward.integrations.open_instruct.data_plan import check_mix, hold_out
 from flip_reward.integrations.open_instruct.flags import (
     ENTRY,
     grpo_fast_fields,
     unknown_flags,
 )
+from flip_reward.integrations.open_instruct.settings import ENV_VARS, FlipSettings, FlipSettingsError
+from flip_reward.serving.probe import JudgeProbeError, check_serves, served_models
 
-LOCAL_SUFFIXES = (".jsonl", ".json", ".parquet")
+CPUS_PER_LEARNER_GPU = 10  # upstream's learner placement bundle (grpo_fast_resource_plan at the pin)
+FIXED_ACTOR_CPUS = 3  # its data-preparation actor (2) and actor manager (1)
+THINK_CLOSE = "</think>"
 
 REPO_CHECKOUT = Path(__file__).resolve().parents[3] / "open-instruct"
 
@@ -79,68 +89,62 @@ def check_flags(arguments: list[str], checkout: str | None = None) -> int:
     return 0
 
 
-def served_name(model: str) -> str:
-    """The model name the server knows for a litellm model string (provider prefix removed)."""
-    for prefix in ("hosted_vllm/", "openai/"):
-        if model.startswith(prefix):
-            return model[len(prefix) :]
-    return model
-
-
-def check_data(names: list[str], verifier: str | None = None) -> int:
-    """``flip-reward data check`` for each local dataset file; hub names are listed as not checked offline. With
-    ``verifier``, warns about a file with no row for it (rows pick their verifier)."""
-    from flip_reward.cli.common import report_errors
-    from flip_reward.data.loading import RowError, load_rows
-    from flip_reward.data.rlvr import check_rows, describe_counts
-
-    status = 0
-    for name in dict.fromkeys(names):
-        path = Path(name)
-        if not path.is_file():
-            if name.endswith(LOCAL_SUFFIXES) or ("/" in name and Path(name.split("/")[0]).exists()):
-                print(f"data: ERROR {name}: local file not found")
-                status = 1
-            else:
-                print(
-                    f"data: {name}: Hugging Face dataset, not checked offline "
-                    f"(flip-reward data check {name} checks it online)"
-                )
-            continue
-        try:
-            rows = load_rows(name)
-        except (RowError, ValueError) as error:
-            print(f"data: ERROR {name}: {error}")
-            status = 1
-            continue
-        verifiers, invalid = check_rows(rows)
-        if invalid or not rows:
-            summary = f"data: ERROR {name}: {len(invalid)} of {len(rows)} rows invalid (flip-reward data check {name})"
-            report_errors(invalid, summary, prefix=f"data: ERROR {name}: ", file=sys.stdout)
-            status = 1
-            continue
-        print(f"data: {name}: {len(rows)} rows ok; verifiers: {describe_counts(verifiers)}")
-        if verifier and verifier not in verifiers:
-            print(
-                f"data: WARNING {name} has no {verifier} rows; rows pick their verifier, so they are not rewarded "
-                f"by {verifier}: use the matching file or pass --remap_verifier THEIR_VERIFIER={verifier}"
-            )
-    return status
+def check_data(spec: str, splits: str, verifier: str | None, evals: str = "", eval_splits: str = "train") -> int:
+    """The training mix ``spec`` and the eval mix ``evals`` as upstream will load them (``data_plan``): an error for
+    a dataset upstream would refuse or that selects no row; hub datasets are listed as not checked offline."""
+    findings = check_mix(spec, splits, verifier, "DATASETS")
+    if evals:
+        findings += check_mix(evals, eval_splits, None, "LOCAL_EVALS")
+    for finding in findings:
+        print(f"data: {'ERROR ' if finding.error else ''}{finding.text}")
+    return 1 if any(finding.error for finding in findings) else 0
 
 
 def check_judge(base_url: str, model: str | None = None, timeout: float = 5.0) -> int:
-    url = base_url.rstrip("/") + "/models"
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            body = json.loads(response.read().decode("utf-8"))
-    except (urllib.error.URLError, OSError, ValueError) as error:
-        print(f"judge: ERROR {url} is not reachable ({error})")
+        served = check_serves(base_url, model, timeout) if model else served_models(base_url, timeout)
+    except JudgeProbeError as error:
+        print(f"judge: ERROR {error}")
         return 1
-    served = [entry.get("id") for entry in body.get("data", []) if isinstance(entry, dict)]
-    if model and served_name(model) not in served:
-        print(f"judge: ERROR {base_url} serves {served}, not {served_name(model)!r} (from {model})")
+    print(f"judge: ok, {base_url} serves {', '.join(served) or 'a model'}")
+    return 0
+
+
+def check_settings(environ: Mapping[str, str] | None = None) -> int:
+    """The ``FLIP_*`` variables as the verifier will read them in every actor: an error names a bad one, a warning
+    a name the verifier does not know (a typo is otherwise ignored)."""
+    env = os.environ if environ is None else environ
+    try:
+        settings = FlipSettings.from_env(env)
+    except FlipSettingsError as error:
+        print(f"settings: ERROR {error}")
         return 1
-    print(f"judge: ok, {base_url} serves {', '.join(map(str, served)) or 'a model'}")
+    for name in sorted(key for key in env if key.startswith("FLIP_") and key not in ENV_VARS):
+        print(f"settings: WARNING {name} is not a FLIP setting, so nothing reads it (see docs/reference.md)")
+    print(f"settings: ok, {settings}")
+    return 0
+
+
+def check_think_token(model: str) -> int:
+    """Warn when the policy tokenizer (read from local files only) makes ``</think>`` a special token: upstream
+    decodes responses with ``skip_special_tokens=True``, so the end of the reasoning would vanish from the text the
+    verifier gets (and with FLIP_THINK_PREFILLED=1 every answer would be empty)."""
+    try:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(model, local_files_only=True)
+    except Exception as error:  # noqa: BLE001  (not available offline, or no tokenizer: nothing to check)
+        print(f"tokenizer: not checked ({model} is not available locally: {type(error).__name__})")
+        return 0
+    ids = tokenizer.encode(THINK_CLOSE, add_special_tokens=False)
+    if THINK_CLOSE in tokenizer.decode(ids, skip_special_tokens=True):
+        print(f"tokenizer: ok, {THINK_CLOSE} survives decoding with skip_special_tokens ({model})")
+        return 0
+    print(
+        f"tokenizer: WARNING {model} makes {THINK_CLOSE} a special token, which upstream's decoding "
+        "(skip_special_tokens=True) strips: the judge cannot tell the reasoning from the answer, and with "
+        "FLIP_THINK_PREFILLED=1 every answer would be empty; use a chat template/tokenizer where it is plain text"
+    )
     return 0
 
 
@@ -152,8 +156,35 @@ def gpu_count() -> int:
     return sum(line.startswith("GPU") for line in result.stdout.splitlines()) if result.returncode == 0 else 0
 
 
-def check_env() -> int:
-    """Can this machine run grpo_fast.py? Lists every missing piece, not just the first."""
+def cpus_needed(learners: list[int], engines: int, tensor_parallel: int, single_gpu: bool) -> int:
+    """The CPUs upstream's placement asks of one node running every learner and engine listed (10 per learner GPU,
+    one per vLLM GPU unless they share the learners' GPU, 3 for its fixed actors)."""
+    vllm = 0 if single_gpu else engines * tensor_parallel
+    return CPUS_PER_LEARNER_GPU * sum(learners) + vllm + FIXED_ACTOR_CPUS
+
+
+def check_cpus(learners: list[int], engines: int, tensor_parallel: int, single_gpu: bool) -> int:
+    """Whether this node has the CPUs upstream's placement will ask for (without them it waits 20 minutes for a
+    placement group that never schedules, then fails); with several nodes, the learners of this (the first) one."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 0
+    if len(learners) > 1:
+        needed, what = CPUS_PER_LEARNER_GPU * learners[0], f"its {learners[0]} learner GPU(s)"
+    else:
+        needed = cpus_needed(learners, engines, tensor_parallel, single_gpu)
+        what = f"{sum(learners)} learner GPU(s) x {CPUS_PER_LEARNER_GPU}, the vLLM engines and upstream's actors"
+    if cpus < needed:
+        print(
+            f"env: MISSING {needed} CPUs on this node for {what}; it has {cpus} (upstream's placement would time "
+            "out after 20 minutes): fewer learners per node, or a machine with more CPUs"
+        )
+        return 1
+    print(f"env: {cpus} CPUs, enough for {what} ({needed})")
+    return 0
+
+
+def check_env(placement: argparse.Namespace | None = None) -> int:
+    """Can this machine run grpo_fast.py? Lists every missing piece, not just the first; with ``placement``
+    (learners, engines, ...) its CPUs are checked too."""
     missing = []
     version = ".".join(map(str, sys.version_info[:3]))
     if sys.version_info[:2] != (3, 12):
@@ -175,48 +206,94 @@ def check_env() -> int:
     print(f"env: Python {version}, {gpus} CUDA GPU(s)")
     for item in missing:
         print(f"env: MISSING {item}")
-    if not missing:
+    status = 1 if missing else 0
+    if placement is not None and placement.learners:
+        status = max(status, check_cpus(placement.learners, placement.engines, placement.tp, placement.single_gpu))
+    if not status:
         print("env: ok, this machine can run grpo_fast.py")
-    return 1 if missing else 0
+    return status
 
 
-def main(argv: list[str] | None = None) -> int:
+def print_holdout(source: str, count: int, output_dir: Path, write: bool) -> int:
+    """``TRAIN_FILE EVAL_FILE COUNT`` of ``hold_out`` on one line (for the scripts), or one error line."""
+    try:
+        plan = hold_out(source, count, output_dir, write)
+    except (DatasetError, RowError, OSError, ValueError) as error:
+        print(f"data: ERROR {error}", file=sys.stderr)
+        return 1
+    print(f"{plan.train} {plan.eval} {plan.count}")
+    return 0
+
+
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--verifier", help="the verifier the run is about (warns on files without it)")
+    parser.add_argument("--datasets", default="", help="the training mix, 'NAME AMOUNT [NAME AMOUNT ...]'")
+    parser.add_argument("--splits", default="train", help="its split, or one per dataset")
+    parser.add_argument("--evals", default="", help="the eval mix, 'NAME COUNT [...]'")
+    parser.add_argument("--eval-splits", default="train")
+
+
+def add_placement_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--learners", type=int, nargs="*", default=[], help="learner GPUs per node")
+    parser.add_argument("--engines", type=int, default=0, help="vLLM engines")
+    parser.add_argument("--tp", type=int, default=1, help="vLLM tensor parallel size")
+    parser.add_argument("--single-gpu", action="store_true", help="vLLM shares the learners' GPU")
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m flip_reward.integrations.open_instruct.preflight", description=__doc__.split("\n\n")[0]
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    data = commands.add_parser("data", help="check local RLVR dataset files")
+    data = commands.add_parser("data", help="check the dataset mixes as upstream will load them")
     judge = commands.add_parser("judge", help="check that judge servers answer and serve the model")
     flags = commands.add_parser("flags", help="check grpo_fast.py flags against an open-instruct checkout")
-    commands.add_parser("env", help="check Python, CUDA, open-instruct, vLLM and DeepSpeed")
-    dry_run = commands.add_parser("dry-run", help="data, judge and flags checks, then the environment report")
+    commands.add_parser("settings", help="check the FLIP_* variables")
+    holdout = commands.add_parser("holdout", help="split a local training file into train and held-out eval rows")
+    holdout.add_argument("source")
+    holdout.add_argument("--count", type=int, required=True, help="eval rows wanted (at most a tenth are held out)")
+    holdout.add_argument("--output-dir", required=True, type=Path)
+    holdout.add_argument("--dry-run", action="store_true", help="print the plan, write nothing")
+    env = commands.add_parser("env", help="check Python, CUDA, open-instruct, vLLM, DeepSpeed and CPUs")
+    dry_run = commands.add_parser("dry-run", help="every check; the environment is reported, not required")
     for command in (data, dry_run):
-        command.add_argument("--verifier", help="the verifier the run is about (warns on files without it)")
-    data.add_argument("datasets", nargs="+")
-    dry_run.add_argument("--data", action="append", default=[], help="a dataset name or file (repeatable)")
+        add_data_arguments(command)
+    for command in (env, dry_run):
+        add_placement_arguments(command)
     for command in (judge, dry_run):
         command.add_argument("--model", help="litellm model string the trainer will request")
     judge.add_argument("base_urls", nargs="+")
     dry_run.add_argument("--judge", action="append", default=[], help="a judge base URL (repeatable)")
+    dry_run.add_argument("--policy", help="policy model: its tokenizer is checked when it is available locally")
     for command in (flags, dry_run):
         command.add_argument("--checkout", help="open-instruct checkout (default: found automatically)")
         command.add_argument("arguments", nargs=argparse.REMAINDER, help="-- then the grpo_fast.py arguments")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     arguments = getattr(args, "arguments", [])
     arguments = arguments[1:] if arguments[:1] == ["--"] else arguments
     if args.command == "data":
-        return check_data(args.datasets, args.verifier)
+        return check_data(args.datasets, args.splits, args.verifier, args.evals, args.eval_splits)
     if args.command == "judge":
         return max(check_judge(url, args.model) for url in args.base_urls)
     if args.command == "flags":
         return check_flags(arguments, args.checkout)
+    if args.command == "settings":
+        return check_settings()
     if args.command == "env":
-        return check_env()
-    status = check_data(args.data, args.verifier)
+        return check_env(args)
+    if args.command == "holdout":
+        return print_holdout(args.source, args.count, args.output_dir, not args.dry_run)
+    status = check_data(args.datasets, args.splits, args.verifier, args.evals, args.eval_splits)
     for url in args.judge:
         status = max(status, check_judge(url, args.model))
-    status = max(status, check_flags(arguments, args.checkout))
-    check_env()
+    status = max(status, check_settings(), check_flags(arguments, args.checkout))
+    if args.policy:
+        check_think_token(args.policy)
+    check_env(args)
     return status
 
 

@@ -58,6 +58,11 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     ),
     "FLIP_SAMPLE_EVERY": ("`1`", "trace every N-th judged sample of an actor (with `FLIP_SAMPLE_LOG`)"),
     "FLIP_SAMPLE_LOG_MAX_MB": ("`256`", "size at which an actor's trace rotates to `PATH.1` (one backup kept)"),
+    "FLIP_MAX_OUTAGE_S": (
+        "`900`",
+        "seconds the judge may stay unreachable from the launcher before the run is stopped with one message (`0`: "
+        "never); every reward is 0.0 meanwhile and upstream resamples all-zero groups without advancing",
+    ),
 }
 
 
@@ -126,6 +131,7 @@ class FlipSettings:
     sample_log: str | None = None
     sample_every: int = 1
     sample_log_max_mb: int = 256
+    max_outage_s: int = 900
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> FlipSettings:
@@ -148,6 +154,7 @@ class FlipSettings:
             sample_log=env.get("FLIP_SAMPLE_LOG", "").strip() or None,
             sample_every=_count(env, "FLIP_SAMPLE_EVERY", 1, 1),
             sample_log_max_mb=_count(env, "FLIP_SAMPLE_LOG_MAX_MB", 256, 1),
+            max_outage_s=_count(env, "FLIP_MAX_OUTAGE_S", 900, 0),
         )
 
     def endpoints(self, judge_model: str) -> tuple[str, ...]:

@@ -13,9 +13,7 @@ raises into the trainer: a failure scores 0.0 and says why in ``VerificationResu
 from __future__ import annotations
 
 import dataclasses
-import logging
 import os
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -29,14 +27,12 @@ from open_instruct.ground_truth_utils import (
 from flip_reward.core.conversation import PromptError, split_conversation, to_turns
 from flip_reward.core.reward import FlipResult, FlipReward
 from flip_reward.data.samples import SampleWriter, trace_line
+from flip_reward.integrations.open_instruct.actor_log import ActorLog
 from flip_reward.integrations.open_instruct.settings import FlipSettings
 from flip_reward.judge.client import DEFAULT_JUDGE_MODEL
 from flip_reward.judge.loops import run_sync
 
 VERIFIER_NAME = "general-flip"
-LOG_EVERY = 1000
-
-logger = logging.getLogger("flip_reward.open_instruct")
 
 
 @dataclasses.dataclass
@@ -158,8 +154,8 @@ class FlipVerifier(VerifierFunction):
         if not isinstance(verifier_config, FlipVerifierConfig):
             verifier_config = FlipVerifierConfig.from_args(verifier_config)
         super().__init__(VERIFIER_NAME, weight=1.0, verifier_config=verifier_config)
-        self._failures: Counter = Counter()
         self._reward, self._setup_error = self._build_reward()
+        self._log = ActorLog(self._reward.judge.endpoint.description if self._reward else "not set up")
         self._samples = sample_writer(self.verifier_config.flip)
         self._judged = 0
 
@@ -198,8 +194,7 @@ class FlipVerifier(VerifierFunction):
             result = await self._score(flip_prompt(query, label), prediction)
         except Exception as error:  # noqa: BLE001  (never raise into the trainer; the reason goes to reasoning)
             result = FlipResult(reward=0.0, error=f"{type(error).__name__}: {error}", error_type="internal")
-        if result.error is not None:
-            self._log_failure(result)
+        self._log.record(result)
         self._trace(query, prediction, result)
         return VerificationResult(score=result.reward, cost=0.0, reasoning=reasoning_text(result))
 
@@ -224,15 +219,3 @@ class FlipVerifier(VerifierFunction):
         self._judged += 1
         if self._samples is not None and (self._judged - 1) % self.verifier_config.flip.sample_every == 0:
             self._samples.put({**trace_line(None, query, prediction, result), "sample": self._judged})
-
-    def _log_failure(self, result: FlipResult) -> None:
-        """Log the first failure of each kind and then every LOG_EVERY-th, with counts (a dead judge must not
-        flood the trainer's log with one line per sample)."""
-        self._failures[result.error_type] += 1
-        count = self._failures[result.error_type]
-        if count == 1 or count % LOG_EVERY == 0:
-            logger.warning(
-                "general-flip: %d %s failure(s) so far scored 0.0; latest: %s", count, result.error_type, result.error
-            )
-        else:
-            logger.debug("general-flip: %s failure: %s", result.error_type, result.error)
