@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --upgrade pip
 	$(PYTHON) -m pip install --quiet "$(TORCH_SPEC)"
-	$(PYTHON) -m pip install --quiet -e ".[serve,train,dev,trainers]"
+	$(PYTHON) -m pip install --quiet -e ".[serve,train,dev,fleet,trainers]"
 	$(PYTHON) -m pip install --quiet --no-deps $(TRAINER_SPECS)
 	touch $@
 

@@ -1,40 +1,56 @@
 #!/usr/bin/env bash
-# Start the judge's OpenAI-compatible server in the background, or stop it.
+# Start the judge's OpenAI-compatible server(s) in the background, a router in front of judges, or stop either.
 #
-#   scripts/serve_judge.sh MODEL [--port P] [--host H] [--pid-file F] [--log-file F] [--timeout S]
-#                          [-- EXTRA_SERVER_ARGS...]
+#   scripts/serve_judge.sh MODEL [--replicas N] [--policy P] [--port P] [--host H] [--pid-file F] [--log-file F]
+#                          [--timeout S] [--dry-run] [-- EXTRA_SERVER_ARGS...]
+#   scripts/serve_judge.sh --route URL [URL...] [--policy P] [--port P] [--host H] [--pid-file F] [--log-file F]
+#                          [--timeout S] [--dry-run]
 #   scripts/serve_judge.sh --stop PID_FILE
 #
 # Serves with `vllm serve` when vLLM imports and a CUDA GPU is visible, else `transformers serve`
 # (JUDGE_SERVER=vllm or JUDGE_SERVER=transformers forces one).
-# The server runs in its own session and process group, logs to the log file, and its PID (= its
-# process group) goes to the PID file. Once GET /health answers, the base URL (http://H:P/v1) is
-# printed as the only line on stdout; messages go to stderr. Requests must name the model exactly
-# as MODEL was given here (transformers serve answers 400 to any other name).
-# --stop sends TERM to the process group, KILL after a grace period, and removes the PID file; it
-# does nothing (exit 0) when the PID file or the process is gone.
+# --replicas N (N > 1) starts N servers of MODEL on ports P+1..P+N of 127.0.0.1 (vLLM: JUDGE_GPUS split evenly,
+# e.g. 0,1,2,3 over 2 replicas is 0,1 and 2,3, with --tensor-parallel-size added) and vllm-router on H:P in front
+# of them, as one unit: started and health-checked together, stopped together, and a replica that fails to start
+# stops the others. --route starts only vllm-router on H:P, in front of OpenAI-compatible judges that already run
+# (their base URLs, with or without the trailing /v1). vllm-router comes with `pip install "flip-reward[fleet]"`.
+# Every process runs in its own session and process group, logs to a file, and its PID (= its process group) goes
+# to the PID file, one line each. Once GET /health answers everywhere, the base URL (http://H:P/v1) is printed as
+# the only line on stdout; messages go to stderr. Requests must name the model exactly as MODEL was given here
+# (transformers serve answers 400 to any other name). --dry-run prints the commands, one per line, and starts nothing.
+# --stop sends TERM to every process group of the PID file, KILL after a grace period, and removes the PID file;
+# it does nothing (exit 0) when the PID file or the processes are gone.
 #
-# Defaults: --port 8000, --host 127.0.0.1, --timeout 900 (seconds), --pid-file and --log-file
-# ${TMPDIR:-/tmp}/serve_judge.PORT.{pid,log}.
-# Environment: PYTHON (interpreter; default the active virtualenv's python, else python3),
-# JUDGE_GPUS (CUDA_VISIBLE_DEVICES for vLLM). HF_HUB_OFFLINE defaults to 1 when MODEL is a directory.
+# Defaults: --port 8000, --host 127.0.0.1, --replicas 1, --policy power_of_two (vllm-router's routing policy:
+# power_of_two, round_robin, cache_aware, random, ...), --timeout 900 (seconds), --pid-file and --log-file
+# ${TMPDIR:-/tmp}/serve_judge.PORT.{pid,log} (replica I logs to the log file's name with .I before .log).
+# Environment: PYTHON (interpreter; default the active virtualenv's python, else python3), JUDGE_GPUS
+# (CUDA_VISIBLE_DEVICES for vLLM), JUDGE_ROUTER_POLICY (default of --policy), JUDGE_ROUTER_ARGS (more
+# vllm-router arguments, e.g. "--request-timeout-secs 3600"). HF_HUB_OFFLINE defaults to 1 when MODEL is a directory.
 set -euo pipefail
 
 readonly STOP_GRACE_S=10
+readonly FLEET_EXTRA='pip install "flip-reward[fleet]"'
 
 log() { printf 'serve_judge: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 option_value() { (($# >= 2)) || die "$1 needs a value"; echo "$2"; }
 usage() { sed -n '2,/^set -euo/{/^set/d;s/^# \{0,1\}//;p}' "$0"; }
+quoted() { local out; printf -v out '%q ' "$@"; printf '%s\n' "${out% }"; }
 
-# Prints the path of executable $1 next to $PYTHON (so the venv's wins), else on PATH.
+# Prints the path of executable $1 next to $PYTHON (so the venv's wins), else on PATH; a dry run settles for the
+# bare name. $2 says how to install it.
 find_exe() {
   local python_bin
   python_bin=$(command -v "$PYTHON") || die "python interpreter not found: $PYTHON"
   if [[ -x "$(dirname "$python_bin")/$1" ]]; then
     echo "$(dirname "$python_bin")/$1"
+  elif command -v "$1"; then
+    :
+  elif ((dry_run)); then
+    echo "$1"
   else
-    command -v "$1" || die "'$1' is neither next to $python_bin nor on PATH"
+    die "'$1' is neither next to $python_bin nor on PATH${2:+: $2}"
   fi
 }
 
@@ -50,13 +66,13 @@ use_vllm() {
 
 # Exit status 0 when something accepts TCP connections on host $1, port $2.
 port_open() {
-  "$PYTHON" - "$1" "$2" <<'EOF'
+  "$PYTHON" - "$1" "$2" <<'PY'
 import socket, sys
 try:
     socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=1).close()
 except OSError:
     sys.exit(1)
-EOF
+PY
 }
 
 healthy() {
@@ -66,83 +82,215 @@ healthy() {
 
 group_alive() { kill -0 -- "-$1" 2>/dev/null; }
 
+# TERM to process group $1, KILL once it outlived TERM by the grace period.
+stop_group() {
+  local pid=$1
+  group_alive "$pid" || return 0
+  log "stopping process group $pid"
+  kill -TERM -- "-$pid" 2>/dev/null || true
+  for _ in $(seq $((STOP_GRACE_S * 5))); do
+    group_alive "$pid" || return 0
+    sleep 0.2
+  done
+  log "process group $pid outlived TERM by ${STOP_GRACE_S}s: sending KILL"
+  kill -KILL -- "-$pid" 2>/dev/null || true
+}
+
+# Stops every process group listed in the PID file (the router first: it stops sending to replicas going away).
 stop_server() {
-  local pid_file=$1 pid
+  local pid_file=$1 pid i
+  local -a pids=()
   [[ -f "$pid_file" ]] || { log "no PID file $pid_file: nothing to stop"; return 0; }
-  pid=$(<"$pid_file")
-  [[ -n "$pid" ]] || { rm -f -- "$pid_file"; return 0; } # written before the server started, which it did not
-  [[ "$pid" =~ ^[0-9]+$ ]] || die "PID file $pid_file does not hold a PID: '$pid'"
-  if group_alive "$pid"; then
-    log "stopping process group $pid"
-    kill -TERM -- "-$pid" 2>/dev/null || true
-    for _ in $(seq $((STOP_GRACE_S * 5))); do
-      group_alive "$pid" || break
-      sleep 0.2
-    done
-    if group_alive "$pid"; then
-      log "process group $pid outlived TERM by ${STOP_GRACE_S}s: sending KILL"
-      kill -KILL -- "-$pid" 2>/dev/null || true
-    fi
-  fi
+  mapfile -t pids <"$pid_file"
+  for pid in "${pids[@]}"; do
+    [[ "$pid" =~ ^[0-9]+$ ]] || die "PID file $pid_file does not hold PIDs, one a line: '$pid'"
+  done
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do stop_group "${pids[i]}"; done
   rm -f -- "$pid_file"
 }
 
-# Fails the start: shows the server log's tail, stops the server, and exits non-zero.
+# Fails the start: shows the failing process's log tail, stops everything started, and exits non-zero.
 fail_start() {
   log "error: $1"
-  log "last lines of $log_file:"
-  tail -n 30 -- "$log_file" >&2 || true
+  if [[ -n ${2:-} ]]; then
+    log "last lines of $2:"
+    tail -n 30 -- "$2" >&2 || true
+  fi
   stop_server "$pid_file"
   exit 1
 }
 
-# Polls GET /health until it answers, the server dies, or the timeout passes.
+# Runs "$@" in the background in its own session and process group, logging to $1 ... after shifting it off.
+# Not a process group leader, so setsid execs in place: launched_pid is the PID and PGID; it goes to the PID file
+# at once, so an interrupted start never leaves a process nobody can stop.
+launch() {
+  local log_to=$1
+  shift
+  mkdir -p "$(dirname "$log_to")"
+  log "starting: $* (log: $log_to)"
+  setsid nohup "$@" >"$log_to" 2>&1 </dev/null &
+  launched_pid=$!
+  echo "$launched_pid" >>"$pid_file"
+}
+
+# Polls GET /health of every started process until all answer, one dies, or the timeout passes.
+# Arguments: NAME PID HEALTH_URL LOG_FILE, repeated.
 wait_healthy() {
-  local pid=$1 health_url=$2 deadline=$((SECONDS + timeout_s))
-  until healthy "$health_url"; do
-    kill -0 "$pid" 2>/dev/null || fail_start "the server (PID $pid) exited before it was healthy"
-    ((SECONDS < deadline)) || fail_start "the server was not healthy after ${timeout_s}s"
+  local deadline=$((SECONDS + timeout_s)) pending=("$@") left i
+  while ((${#pending[@]})); do
+    left=()
+    for ((i = 0; i < ${#pending[@]}; i += 4)); do
+      if healthy "${pending[i + 2]}"; then continue; fi
+      kill -0 "${pending[i + 1]}" 2>/dev/null ||
+        fail_start "the ${pending[i]} (PID ${pending[i + 1]}) exited before it was healthy" "${pending[i + 3]}"
+      left+=("${pending[@]:i:4}")
+    done
+    pending=(${left[@]+"${left[@]}"})
+    ((${#pending[@]})) || break
+    ((SECONDS < deadline)) || fail_start "the ${pending[0]} was not healthy after ${timeout_s}s" "${pending[3]}"
     sleep 1
   done
 }
 
-start_server() {
-  local -a cmd
+# The base URL of a judge as vllm-router wants it (scheme://host:port[/path], no trailing / or /v1).
+worker_url() {
+  local url=$1
+  [[ $url =~ ^https?://[^/[:space:]]+(/[^[:space:]]*)?$ ]] || die "--route: '$url' is not an http(s) URL"
+  url=${url%/}
+  url=${url%/v1}
+  echo "${url%/}"
+}
+
+# Sets cmd to the vllm-router command in front of worker URLs "$@".
+router_command() {
+  local -a router_args
+  local use_policy=$policy
+  read -r -a router_args <<<"${JUDGE_ROUTER_ARGS:-}"
+  if (($# == 1)) && [[ $policy == power_of_two ]]; then
+    use_policy=round_robin # vllm-router refuses power_of_two over one worker
+    log "one judge behind the router: policy round_robin (power_of_two needs two or more)"
+  fi
+  cmd=("$(find_exe vllm-router "install it with $FLEET_EXTRA")" --host "$host" --port "$port" --worker-urls "$@"
+    --policy "$use_policy" --worker-startup-timeout-secs "$timeout_s" --worker-startup-check-interval 1
+    --log-level warning ${router_args[@]+"${router_args[@]}"})
+}
+
+# Sets cmd to the judge server command for one server on $1:$2 with GPUs $3 (vLLM only; may be empty).
+server_command() {
+  local bind=$1 server_port=$2 gpus=$3
   if use_vllm; then
-    cmd=("$(find_exe vllm)" serve "$model")
-    if [[ -n "${JUDGE_GPUS:-}" ]]; then export CUDA_VISIBLE_DEVICES="$JUDGE_GPUS"; fi
+    cmd=(env)
+    [[ -n $gpus ]] && cmd+=(CUDA_VISIBLE_DEVICES="$gpus")
+    cmd+=("$(find_exe vllm)" serve "$model")
+    local -a split
+    IFS=, read -r -a split <<<"$gpus"
+    if ((${#split[@]} > 1)) && [[ " ${extra_args[*]} " != *" --tensor-parallel-size "* && " ${extra_args[*]} " != *" -tp "* ]]; then
+      cmd+=(--tensor-parallel-size "${#split[@]}")
+    fi
   else
     cmd=("$(find_exe transformers)" serve "$model")
   fi
-  cmd+=(--host "$host" --port "$port" "${extra_args[@]}")
-  if [[ -d "$model" ]]; then export HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}"; fi
-  export LITELLM_LOCAL_MODEL_COST_MAP=True
+  cmd+=(--host "$bind" --port "$server_port" ${extra_args[@]+"${extra_args[@]}"})
+}
 
-  mkdir -p "$(dirname "$pid_file")" "$(dirname "$log_file")"
-  : >"$pid_file" || die "cannot write the PID file $pid_file"
-  log "starting: ${cmd[*]} (log: $log_file)"
-  # Not a process group leader, so setsid execs in place: $! is the server's PID and PGID. The PID file is written
-  # and the trap set before anything can fail, so an interrupted start never leaves a server nobody can stop.
-  trap 'fail_start "interrupted"' INT TERM
-  setsid nohup "${cmd[@]}" >"$log_file" 2>&1 </dev/null &
-  local pid=$!
-  echo "$pid" >"$pid_file"
-  local started=$SECONDS
-  wait_healthy "$pid" "http://$client_host:$port/health"
-  log "healthy after $((SECONDS - started))s (PID $pid, PID file $pid_file)"
-  echo "http://$client_host:$port/v1"
+# Prints the GPU list of replica $1 (0-based) of $replicas: JUDGE_GPUS cut into equal consecutive parts.
+replica_gpus() {
+  local -a gpus
+  [[ -n ${JUDGE_GPUS:-} ]] || return 0
+  IFS=, read -r -a gpus <<<"$JUDGE_GPUS"
+  local each=$((${#gpus[@]} / replicas))
+  (IFS=,; echo "${gpus[*]:$(($1 * each)):each}")
+}
+
+check_replica_gpus() {
+  ((replicas > 1)) && use_vllm || return 0
+  [[ -n ${JUDGE_GPUS:-} ]] || die "--replicas $replicas with vLLM: set JUDGE_GPUS (e.g. 0,1,2,3) to split over them"
+  [[ $JUDGE_GPUS =~ ^[0-9]+(,[0-9]+)*$ ]] || die "JUDGE_GPUS must be GPU ids like 7 or 6,7, got '$JUDGE_GPUS'"
+  local -a gpus
+  IFS=, read -r -a gpus <<<"$JUDGE_GPUS"
+  ((${#gpus[@]} % replicas == 0)) ||
+    die "JUDGE_GPUS ($JUDGE_GPUS: ${#gpus[@]} GPUs) does not split evenly over $replicas replicas"
+}
+
+replica_log() { echo "${log_file%.log}.$1.log"; }
+
+# Starts MODEL: one server on H:P, or $replicas servers on 127.0.0.1:P+1.. and the router on H:P.
+start_judges() {
+  local i server_port gpus bind=$host
+  local -a workers=() waits=()
+  if ((replicas == 1)); then
+    server_command "$host" "$port" "${JUDGE_GPUS:-}"
+    launch "$log_file" "${cmd[@]}"
+    wait_healthy server "$launched_pid" "http://$client_host:$port/health" "$log_file"
+    return
+  fi
+  bind=127.0.0.1
+  for ((i = 0; i < replicas; i++)); do
+    server_port=$((port + 1 + i))
+    gpus=$(replica_gpus "$i")
+    server_command "$bind" "$server_port" "$gpus"
+    launch "$(replica_log $((i + 1)))" "${cmd[@]}"
+    waits+=("replica $((i + 1))" "$launched_pid" "http://$bind:$server_port/health" "$(replica_log $((i + 1)))")
+    workers+=("http://$bind:$server_port")
+  done
+  wait_healthy "${waits[@]}"
+  start_router "${workers[@]}"
+}
+
+start_router() {
+  router_command "$@"
+  launch "$log_file" "${cmd[@]}"
+  wait_healthy router "$launched_pid" "http://$client_host:$port/health" "$log_file"
+}
+
+# --dry-run: the commands a start would run, one per line, prefixed "server:", "replica I:" or "router:".
+print_commands() {
+  local i
+  if ((${#route_urls[@]})); then
+    router_command "${route_urls[@]}"
+    echo "router: $(quoted "${cmd[@]}")"
+  elif ((replicas == 1)); then
+    server_command "$host" "$port" "${JUDGE_GPUS:-}"
+    echo "server: $(quoted "${cmd[@]}")"
+  else
+    local -a workers=()
+    for ((i = 0; i < replicas; i++)); do
+      server_command 127.0.0.1 $((port + 1 + i)) "$(replica_gpus "$i")"
+      echo "replica $((i + 1)): $(quoted "${cmd[@]}")"
+      workers+=("http://127.0.0.1:$((port + 1 + i))")
+    done
+    router_command "${workers[@]}"
+    echo "router: $(quoted "${cmd[@]}")"
+  fi
 }
 
 check_free() {
-  if [[ -f "$pid_file" ]] && group_alive "$(<"$pid_file")"; then
-    die "a server from $pid_file is running (PID $(<"$pid_file")); stop it with --stop $pid_file"
+  local pid
+  if [[ -f "$pid_file" ]]; then
+    while read -r pid; do
+      [[ -n $pid ]] && group_alive "$pid" &&
+        die "a server from $pid_file is running (PID $pid); stop it with --stop $pid_file"
+    done <"$pid_file"
   fi
-  if port_open "$client_host" "$port"; then
-    die "port $port on $client_host is already in use"
-  fi
+  for pid in "$port" "${replica_ports[@]}"; do
+    if port_open "$client_host" "$pid"; then die "port $pid on $client_host is already in use"; fi
+  done
 }
 
-model="" port=8000 host=127.0.0.1 timeout_s=900 pid_file="" log_file="" extra_args=()
+start() {
+  if [[ -d "$model" ]]; then export HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}"; fi
+  export LITELLM_LOCAL_MODEL_COST_MAP=True
+  mkdir -p "$(dirname "$pid_file")" "$(dirname "$log_file")"
+  : >"$pid_file" || die "cannot write the PID file $pid_file"
+  trap 'fail_start "interrupted"' INT TERM
+  local started=$SECONDS
+  if ((${#route_urls[@]})); then start_router "${route_urls[@]}"; else start_judges; fi
+  log "healthy after $((SECONDS - started))s (PID file $pid_file)"
+  echo "http://$client_host:$port/v1"
+}
+
+model="" port=8000 host=127.0.0.1 timeout_s=900 pid_file="" log_file="" extra_args=() route_urls=() replicas=1
+dry_run=0 policy=${JUDGE_ROUTER_POLICY:-power_of_two}
 PYTHON=${PYTHON:-${VIRTUAL_ENV:+$VIRTUAL_ENV/bin/python}}
 PYTHON=${PYTHON:-python3}
 
@@ -150,26 +298,46 @@ while (($#)); do
   case $1 in
     -h | --help) usage; exit 0 ;;
     --stop) (($# == 2)) || die "usage: $0 --stop PID_FILE"; stop_server "$2"; exit 0 ;;
+    --route)
+      shift
+      while (($#)) && [[ $1 != -* ]]; do route_urls+=("$(worker_url "$1")"); shift; done
+      ((${#route_urls[@]})) || die "--route needs one or more judge URLs"
+      ;;
+    --replicas) replicas=$(option_value "$@"); shift 2 ;;
+    --policy) policy=$(option_value "$@"); shift 2 ;;
     --port) port=$(option_value "$@"); shift 2 ;;
     --host) host=$(option_value "$@"); shift 2 ;;
     --pid-file) pid_file=$(option_value "$@"); shift 2 ;;
     --log-file) log_file=$(option_value "$@"); shift 2 ;;
     --timeout) timeout_s=$(option_value "$@"); shift 2 ;;
+    --dry-run) dry_run=1; shift ;;
     --) shift; extra_args=("$@"); break ;;
     -*) die "unknown option $1 (server arguments go after --)" ;;
     *) [[ -z "$model" ]] || die "one MODEL only, got '$model' and '$1'"; model=$1; shift ;;
   esac
 done
 
-[[ -n "$model" ]] || { usage >&2; exit 2; }
+if ((${#route_urls[@]})); then
+  [[ -z "$model" && $replicas == 1 && ${#extra_args[@]} == 0 ]] ||
+    die "--route starts only a router: no MODEL, --replicas or server arguments (router arguments: JUDGE_ROUTER_ARGS)"
+  [[ $(printf '%s\n' "${route_urls[@]}" | sort | uniq -d) == "" ]] || die "--route lists a judge twice"
+else
+  [[ -n "$model" ]] || { usage >&2; exit 2; }
+fi
 [[ "$port" =~ ^[0-9]+$ ]] || die "--port must be a number, got '$port'"
 [[ "$timeout_s" =~ ^[0-9]+$ ]] || die "--timeout must be a number of seconds, got '$timeout_s'"
+[[ "$replicas" =~ ^[1-9][0-9]*$ ]] || die "--replicas must be a whole number >= 1, got '$replicas'"
+[[ "$policy" =~ ^[a-z_]+$ ]] || die "--policy must be a vllm-router policy name like power_of_two, got '$policy'"
 if [[ "$model" =~ ^(/|\./|\.\./) && ! -d "$model" ]]; then
   die "model directory $model does not exist"
 fi
+check_replica_gpus
 case $host in 0.0.0.0 | :: | "") client_host=127.0.0.1 ;; *) client_host=$host ;; esac
 pid_file=${pid_file:-${TMPDIR:-/tmp}/serve_judge.$port.pid}
 log_file=${log_file:-${TMPDIR:-/tmp}/serve_judge.$port.log}
+replica_ports=()
+((replicas > 1)) && for ((i = 1; i <= replicas; i++)); do replica_ports+=($((port + i))); done
 
+if ((dry_run)); then print_commands; exit 0; fi
 check_free
-start_server
+start

@@ -13,7 +13,7 @@ os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 
 import pytest
 
-from flip_reward.serving.scripted_judge import Reply, ScriptedJudgeServer, flip_answer, judged_response
+from flip_reward.serving.scripted_judge import Reply, ScriptedJudgeServer, echo_answer
 
 REPO = Path(__file__).resolve().parents[1]
 FAST_RETRIES = {"backoff": 0.01, "backoff_max": 0.05}
@@ -44,7 +44,7 @@ class Script:
 
     def __init__(self, default=None):
         self.queue: list[Reply | str] = []
-        self.default = default or (lambda request: flip_answer(f"Inferred: {judged_response(request)}"))
+        self.default = default or echo_answer
 
     def __call__(self, request: dict) -> Reply | str:
         return self.queue.pop(0) if self.queue else self.default(request)

@@ -258,21 +258,6 @@ def test_invalid_config_is_rejected():
         JudgeConfig(retries=-1)
 
 
-def test_several_api_bases_share_the_load(judge_server, script):
-    """Two scripted loopback servers behind litellm's Router (JudgeConfig.api_bases)."""
-    script.default = lambda request: ANSWER
-    with ScriptedJudgeServer(lambda request: ANSWER) as second:
-        judge = Judge(
-            JudgeConfig(model="hosted_vllm/judge", api_bases=(judge_server.base_url, second.base_url), **FAST_RETRIES)
-        )
-        clone = pickle.loads(pickle.dumps(judge))
-        results = run(clone.complete_many([messages(str(i)) for i in range(40)]))
-        assert all(result.text == ANSWER for result in results)
-        assert len(judge_server.requests) + len(second.requests) == 40
-        assert judge_server.requests and second.requests
-        assert clone.endpoint.description == f"hosted_vllm/judge at {judge_server.base_url}, {second.base_url}"
-
-
 def test_dead_judge_trips_breaker_through_litellm_too():
     judge = Judge(
         JudgeConfig(

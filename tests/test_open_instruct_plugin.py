@@ -9,7 +9,6 @@ server (a test double), because the tests need exact judge answers and injected 
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import json
 import os
@@ -23,7 +22,7 @@ from open_instruct_support import import_upstream, standin_modules
 
 from flip_reward.integrations.open_instruct.settings import FlipSettings, FlipSettingsError
 from flip_reward.judge.loops import run_sync
-from flip_reward.serving.scripted_judge import Reply, ScriptedJudgeServer, flip_answer, judged_response
+from flip_reward.serving.scripted_judge import Reply, flip_answer, judged_response
 
 PLUGIN_MODULES = (
     "open_instruct",
@@ -110,7 +109,6 @@ def flip_env(monkeypatch, judge_server):
     """The verifier's environment: the scripted judge as HOSTED_VLLM_API_BASE, fast retries, no other FLIP_*."""
     for name in list(FlipSettings.__dataclass_fields__):
         monkeypatch.delenv(f"FLIP_{name.upper()}", raising=False)
-    monkeypatch.delenv("FLIP_JUDGE_API_BASES", raising=False)
     monkeypatch.setenv("HOSTED_VLLM_API_BASE", judge_server.base_url)
     return judge_server
 
@@ -309,28 +307,13 @@ def test_awaited_from_several_event_loops_and_called_synchronously(oi, flip_env,
     assert run(sync_inside_a_loop()) == 1.0
 
 
-def test_several_endpoints_are_load_balanced_and_a_dead_one_is_routed_around(oi, flip_env, script, monkeypatch) -> None:
-    script.default = lambda request: flip_answer("Write a haiku about rain")
-
-    async def score_many(verifier, count: int) -> list[float]:
-        calls = [verifier.async_call([], f"Rain {i}", None, "user: Write a haiku about rain") for i in range(count)]
-        return [result.score for result in await asyncio.gather(*calls)]
-
-    with ScriptedJudgeServer(script) as second:
-        monkeypatch.setenv("FLIP_JUDGE_API_BASES", f"{flip_env.base_url},{second.base_url}")
-        assert run(score_many(general_flip(oi), 40)) == [1.0] * 40
-        assert len(flip_env.requests) > 0 and len(second.requests) > 0
-    monkeypatch.setenv("FLIP_JUDGE_API_BASES", f"{flip_env.base_url},http://127.0.0.1:9/v1")
-    assert run(score_many(general_flip(oi), 20)) == [1.0] * 20
-
-
 def test_bad_flip_environment_fails_at_construction_with_the_variable_named(oi, flip_env, monkeypatch) -> None:
     monkeypatch.setenv("FLIP_CONCURRENCY", "lots")
     with pytest.raises(FlipSettingsError, match="FLIP_CONCURRENCY"):
         general_flip(oi)
     monkeypatch.setenv("FLIP_CONCURRENCY", "4")
-    monkeypatch.setenv("FLIP_JUDGE_API_BASES", "127.0.0.1:8000")
-    with pytest.raises(FlipSettingsError, match="FLIP_JUDGE_API_BASES"):
+    monkeypatch.setenv("FLIP_JUDGE_API_BASES", "http://a:8000/v1,http://b:8000/v1")
+    with pytest.raises(FlipSettingsError, match="FLIP_JUDGE_API_BASES is no longer read: put vllm-router in front"):
         general_flip(oi)
 
 

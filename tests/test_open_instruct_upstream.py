@@ -54,7 +54,7 @@ def streaming_config() -> SimpleNamespace:
 @pytest.fixture
 def verifiers(monkeypatch, judge_server, script):
     monkeypatch.setenv("HOSTED_VLLM_API_BASE", judge_server.base_url)
-    for name in ("FLIP_JUDGE_API_BASES", "FLIP_THINK_PREFILLED", "FLIP_RETRIES", "FLIP_CACHE"):
+    for name in ("FLIP_THINK_PREFILLED", "FLIP_RETRIES", "FLIP_CACHE"):
         monkeypatch.delenv(name, raising=False)
     script.default = lambda request: flip_answer(INSTRUCTION)
     from flip_reward.integrations import open_instruct

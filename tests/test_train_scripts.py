@@ -261,9 +261,13 @@ def test_dry_run_checks_local_data_and_a_running_judge(tmp_path: Path) -> None:
     assert f"data: ERROR {tmp_path / 'missing.jsonl'}: local file not found" in out
     assert f"judge: ok, {server.base_url} serves scripted" in out
     assert "judge: ERROR http://127.0.0.1:9/v1/models is not reachable" in out
-    command = trainer_command(out)
-    assert f"HOSTED_VLLM_API_BASE={server.base_url}" in command
-    assert f"FLIP_JUDGE_API_BASES={server.base_url},http://127.0.0.1:9/v1" in command
+    command = trainer_command(out)  # several judges: one URL, vllm-router's, for both verifiers
+    assert "HOSTED_VLLM_API_BASE=http://127.0.0.1:8001/v1" in command
+    assert not [item for item in command if item.startswith("FLIP_JUDGE")]
+    router = shlex.split(line(out, "router: ").removeprefix("router: "))
+    assert router[1:8] == ["--host", "127.0.0.1", "--port", "8001", "--worker-urls", server.base_url[:-3],
+                           "http://127.0.0.1:9"]  # fmt: skip
+    assert value(router, "--policy") == ["power_of_two"] and value(router, "--request-timeout-secs") == ["3600"]
 
 
 def test_a_mismatched_dataset_is_flagged_for_the_baseline() -> None:
@@ -432,3 +436,31 @@ def test_unknown_backend_is_refused():
     completed = dry_run(FLIP, BACKEND="slurm")
     assert completed.returncode == 1
     assert "BACKEND must be auto, local or open-instruct, got 'slurm'" in completed.stderr
+
+
+def test_grpo_fast_arguments_are_mapped_for_the_local_backend_or_refused():
+    mapped = dry_run(
+        FLIP,
+        "--learning_rate",
+        "3e-5",
+        "--dataset_mixer_list",
+        SAMPLE,
+        "1.0",
+        "--with_tracking",
+        BACKEND="local",
+        PATH="/usr/bin:/bin",
+    )
+    assert mapped.returncode == 0, mapped.stderr
+    assert (
+        "grpo (local): grpo_fast.py arguments mapped for flip-reward train: --learning_rate -> --learning-rate, "
+        "--dataset_mixer_list -> --datasets, --with_tracking -> --report-to wandb"
+    ) in mapped.stderr
+    assert f"--learning-rate 3e-5 --datasets {SAMPLE}\\ 1.0 --report-to wandb" in mapped.stderr
+    assert "lr 3e-05" in mapped.stderr
+    refused = dry_run(FLIP, "--vllm_num_engines", "4", BACKEND="local", PATH="/usr/bin:/bin")
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines()[-1] == (
+        "grpo (local): error: backend local runs `flip-reward train`, which has no equivalent of the grpo_fast.py "
+        "argument --vllm_num_engines; run on a CUDA machine with BACKEND=open-instruct, or drop it "
+        "(flip-reward train --help lists the local options)"
+    )

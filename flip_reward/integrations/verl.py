@@ -45,13 +45,10 @@ def reward_for(options: Mapping[str, Any]) -> FlipReward:
 
 
 def build_reward(options: dict[str, Any]) -> FlipReward:
-    """A FlipReward from ``reward_kwargs``: the ``FLIP_*`` settings first, the keywords over them (an ``api_base``
-    or ``api_bases`` given here replaces the environment's endpoints)."""
+    """A FlipReward from ``reward_kwargs``: the ``FLIP_*`` settings first (``HOSTED_VLLM_API_BASE`` for the judge's
+    URL), the keywords over them."""
     judge_model = options.pop("judge_model", DEFAULT_JUDGE_MODEL)
-    defaults = FlipSettings.from_env().reward_options(judge_model)
-    if "api_base" in options or "api_bases" in options:
-        defaults.pop("api_base"), defaults.pop("api_bases")
-    return FlipReward(judge_model, **{**defaults, **options})
+    return FlipReward(judge_model, **{**FlipSettings.from_env().reward_options(judge_model), **options})
 
 
 def verl_prompt(ground_truth: object, extra_info: object) -> object:

@@ -28,8 +28,8 @@ DEFAULT_JUDGE_MODEL = "hosted_vllm/Qwen/Qwen3-4B"
 class JudgeConfig:
     """Everything about how the judge is called; the defaults follow open-instruct's judge arguments.
 
-    ``api_bases`` (two or more URLs serving ``model``) spreads requests over several servers with litellm's Router
-    (``routing_strategy``); otherwise ``api_base`` (or the provider's environment variable) is the one server.
+    ``api_base`` (or the provider's environment variable) is the one URL the judge is reached at: a server, or
+    vllm-router in front of several replicas (``scripts/serve_judge.sh --route`` / ``--replicas``).
     ``api_key`` is never shown (not in ``repr``, logs or errors) and travels in a pickle only when given here;
     otherwise each process reads its provider's environment variable. ``cache_size`` answers are kept in memory
     (0: none), ``cache_dir`` adds a disk cache shared between processes.
@@ -37,8 +37,6 @@ class JudgeConfig:
 
     model: str = DEFAULT_JUDGE_MODEL
     api_base: str | None = None
-    api_bases: tuple[str, ...] = ()
-    routing_strategy: str = "simple-shuffle"
     api_key: str | None = field(default=None, repr=False)
     max_concurrency: int = 64
     timeout: float = 60.0
@@ -60,7 +58,6 @@ class JudgeConfig:
     use_litellm: bool | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "api_bases", tuple(self.api_bases))
         for name in ("max_concurrency", "timeout", "max_tokens", "breaker_threshold"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"JudgeConfig.{name} must be > 0, got {getattr(self, name)!r}")
@@ -154,25 +151,15 @@ class Judge:
 
     def __init__(self, config: JudgeConfig | None = None, **overrides: object):
         self.config = JudgeConfig(**{**asdict(config or JudgeConfig()), **overrides})
-        self.endpoint, self.transport = self._connect()
+        self.endpoint = Endpoint.resolve(self.config.model, self.config.api_base, self.config.api_key)
+        self.transport = Transport(self.endpoint, self.config.timeout, self.config.use_litellm)
         self.breaker = CircuitBreaker(
             self.endpoint.description, self.config.breaker_threshold, self.config.breaker_cooldown
         )
         self.cache = ResponseCache(self.config.cache_dir, self.config.cache_size) if self.config.cache else None
-        self._servers = tuple(self.config.api_bases) or (self.endpoint.api_base,)
+        self._servers = (self.endpoint.api_base,)
         self._params = self.config.request_params()
         self._token = object()  # this judge's key in the per-loop registry
-
-    def _connect(self) -> tuple[Endpoint, Transport]:
-        """The resolved endpoint (naming every server, for messages) and the transport that reaches it."""
-        config = self.config
-        endpoint = Endpoint.resolve(config.model, config.api_base or next(iter(config.api_bases), None), config.api_key)
-        if len(config.api_bases) < 2:
-            return endpoint, Transport(endpoint, config.timeout, config.use_litellm)
-        from flip_reward.judge.routing import RouterTransport
-
-        transport = RouterTransport(endpoint, config.api_bases, config.timeout, config.routing_strategy)
-        return dataclasses.replace(endpoint, api_base=", ".join(config.api_bases)), transport
 
     def __getstate__(self) -> dict:
         return {"config": self.config}

@@ -101,6 +101,29 @@ _CONNECT_ERROR_TEXTS = (
 )
 
 
+# What vllm-router answers when no replica behind it could take a request (vllm-router 0.1.17, measured): 500
+# "Request failed: error sending request for url (...)" while its per-replica breakers are still closed, then 503 "No
+# available workers (all circuits open or unhealthy)". One dead replica among live ones gets neither: the router
+# retries the request on another.
+_NO_REPLICA_STATUS = frozenset({500, 503})
+_NO_REPLICA_TEXTS = ("no available workers", "no workers are currently available", "error sending request for url")
+
+
+def no_replica_answered(error: BaseException) -> bool:
+    """Whether ``error`` is a router's answer that no judge replica behind it could be reached."""
+    import openai
+
+    if not isinstance(error, openai.APIStatusError) or error.status_code not in _NO_REPLICA_STATUS:
+        return False
+    return any(marker in router_text(error).lower() for marker in _NO_REPLICA_TEXTS)
+
+
+def router_text(error: BaseException) -> str:
+    """The body of an HTTP error answer (openai keeps only "Error code: N" as the message of a plain-text body)."""
+    response = getattr(error, "response", None)
+    return getattr(response, "text", "") or str(error)
+
+
 def import_http_clients() -> None:
     """Import litellm, openai and aiohttp now (seconds of CPU), so that the first request of a process, on the event
     loop of a training actor, does not stall it."""
@@ -120,18 +143,22 @@ def error_chain(error: BaseException, limit: int = 8) -> list[BaseException]:
 
 def is_unreachable(error: BaseException) -> bool:
     """Failures that mean nobody is there (what the circuit breaker counts): the connection itself failed (refused,
-    unresolvable, connect timeout; litellm reports these as 500s saying so) or a proxy answered 502 for a dead
-    backend. A read timeout or a dropped answer is not: a busy judge
-    is slow, not down."""
+    unresolvable, connect timeout; litellm reports these as 500s saying so), a proxy answered 502 for a dead
+    backend, or vllm-router answered that none of its replicas could be reached. A read timeout or a dropped answer
+    is not: a busy judge is slow, not down."""
     import openai
 
     if isinstance(error, openai.APIStatusError) and error.status_code == 502:
+        return True
+    if getattr(error, "judge_unreachable", False):
         return True
     if not isinstance(error, openai.OpenAIError):
         return False
     chain = error_chain(error)
     return any(
-        type(link).__name__ in _CONNECT_ERROR_TYPES or any(text in str(link).lower() for text in _CONNECT_ERROR_TEXTS)
+        type(link).__name__ in _CONNECT_ERROR_TYPES
+        or any(text in str(link).lower() for text in _CONNECT_ERROR_TEXTS)
+        or no_replica_answered(link)
         for link in chain
     )
 
@@ -168,17 +195,28 @@ class Transport:
 
     async def send(self, messages: list[dict], params: dict) -> Completion:
         """One completion; a connection that could not be made raises ``openai.APIConnectionError`` (never a
-        timeout: HTTP layers report a refused connection as a connect timeout)."""
+        timeout: HTTP layers report a refused connection as a connect timeout), and a router none of whose replicas
+        could answer raises one too, caused by the router's answer."""
         import openai
 
         try:
             return await self._send(messages, params)
+        except openai.APIStatusError as error:
+            if not no_replica_answered(error):
+                raise
+            answer = " ".join(router_text(error).split())[:200]
+            raise openai.APIConnectionError(
+                message=f"no judge replica behind the router at {self.endpoint.api_base} could answer "
+                f"(HTTP {error.status_code}: {answer})",
+                request=error.request,
+            ) from error
         except openai.APITimeoutError as error:
             if not is_unreachable(error):
                 raise
-            raise openai.APIConnectionError(
-                message=f"cannot connect to {self.endpoint.api_base}", request=error.request
-            ) from error_chain(error)[-1]
+            message = f"cannot connect to {self.endpoint.api_base}"
+            refused = openai.APIConnectionError(message=message, request=error.request)
+            refused.judge_unreachable = True  # its cause is the innermost error, which may not say so itself
+            raise refused from error_chain(error)[-1]
 
     async def _send(self, messages: list[dict], params: dict) -> Completion:
         if self.use_litellm:

@@ -1,9 +1,11 @@
-"""A judge server for the length of one job: ``scripts/serve_judge.sh`` started and stopped from Python.
+"""Judge servers and routers for the length of one job: ``scripts/serve_judge.sh`` started and stopped from Python.
 
-The script picks ``vllm serve`` on a CUDA machine with vLLM and ``transformers serve`` otherwise, runs the server in
-its own process group and prints its base URL once ``/health`` answers. ``ManagedJudgeServer`` is a context
-manager: the server is stopped when the block ends, whether it ends normally, by an exception, by Ctrl-C
-(KeyboardInterrupt) or by SIGTERM/SIGHUP once ``exit_on_signals`` turned those into SystemExit.
+The script picks ``vllm serve`` on a CUDA machine with vLLM and ``transformers serve`` otherwise, runs every process
+in its own process group and prints the base URL once ``/health`` answers. ``ManagedJudgeServer`` serves a model
+(``replicas`` > 1: that many servers behind vllm-router, one unit); ``ManagedRouter`` puts vllm-router in front of
+judges that already run. Both are context managers: everything they started is stopped when the block ends,
+whether it ends normally, by an exception, by Ctrl-C (KeyboardInterrupt) or by SIGTERM/SIGHUP once
+``exit_on_signals`` turned those into SystemExit.
 """
 
 from __future__ import annotations
@@ -54,47 +56,30 @@ def exit_on_signals(signals: Sequence[int] = (signal.SIGTERM, signal.SIGHUP)) ->
         signal.signal(number, handler)
 
 
-class ManagedJudgeServer:
-    """Serves ``model`` (a hub name or a directory) with scripts/serve_judge.sh while the ``with`` block runs.
+class _ServeScript:
+    """One ``scripts/serve_judge.sh`` start (``arguments()``) in ``run_dir``, stopped through its PID file."""
 
-    ``run_dir`` receives ``judge.pid`` and ``judge.log``; ``server_args`` go to the server after ``--`` (a string is
-    split like a shell would). ``url`` is the OpenAI-style base URL once started.
-    """
+    name = "judge"
 
-    def __init__(
-        self,
-        model: str,
-        run_dir: str | Path,
-        port: int | None = None,
-        server_args: str | Sequence[str] = (),
-        start_timeout: int = 900,
-        python: str = sys.executable,
-    ):
-        self.model = model
+    def __init__(self, run_dir: str | Path, port: int | None, start_timeout: int, python: str):
         self.run_dir = Path(run_dir)
         self.port = port or free_port()
-        self.server_args = shlex.split(server_args) if isinstance(server_args, str) else list(server_args)
         self.start_timeout = start_timeout
         self.python = python
-        self.pid_file = self.run_dir / "judge.pid"
-        self.log_file = self.run_dir / "judge.log"
+        self.pid_file = self.run_dir / f"{self.name}.pid"
+        self.log_file = self.run_dir / f"{self.name}.log"
         self.url: str | None = None
 
+    def arguments(self) -> list[str]:
+        raise NotImplementedError
+
     def command(self) -> list[str]:
-        command = [
-            "bash",
-            str(SERVE_SCRIPT),
-            self.model,
-            "--port",
-            str(self.port),
-            "--pid-file",
-            str(self.pid_file),
-            "--log-file",
-            str(self.log_file),
-            "--timeout",
-            str(self.start_timeout),
-        ]
-        return command + ["--", *self.server_args] if self.server_args else command
+        files = ["--pid-file", str(self.pid_file), "--log-file", str(self.log_file)]
+        return ["bash", str(SERVE_SCRIPT), *self.arguments(), "--port", str(self.port), *files,
+                "--timeout", str(self.start_timeout), *self.server_arguments()]  # fmt: skip
+
+    def server_arguments(self) -> list[str]:
+        return []
 
     def start(self) -> str:
         if not SERVE_SCRIPT.is_file():
@@ -112,13 +97,16 @@ class ManagedJudgeServer:
         lines = started.stdout.strip().splitlines()
         if started.returncode != 0 or not lines:
             self.stop()
-            raise JudgeServerError(f"the judge server for {self.model} did not start (log: {self.log_file})")
+            raise JudgeServerError(f"the {self.describe()} did not start (log: {self.log_file})")
         self.url = lines[-1]
         return self.url
 
+    def describe(self) -> str:
+        raise NotImplementedError
+
     def stop(self) -> None:
-        """Stop the server (TERM to its process group, KILL after a grace period); nothing when it is gone. A second
-        Ctrl-C does not interrupt the stopping."""
+        """Stop everything started (TERM to each process group, KILL after a grace period); nothing when it is
+        gone. A second Ctrl-C does not interrupt the stopping."""
         self.url = None
         if not self.pid_file.exists():
             return
@@ -130,9 +118,78 @@ class ManagedJudgeServer:
             if in_main_thread:
                 signal.signal(signal.SIGINT, previous)
 
-    def __enter__(self) -> ManagedJudgeServer:
+    def __enter__(self) -> _ServeScript:
         self.start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+class ManagedJudgeServer(_ServeScript):
+    """Serves ``model`` (a hub name or a directory) with scripts/serve_judge.sh while the ``with`` block runs.
+
+    ``run_dir`` receives ``judge.pid`` and ``judge.log``; ``server_args`` go to the server after ``--`` (a string is
+    split like a shell would). ``replicas`` > 1 serves that many servers behind vllm-router (``policy``), started
+    and stopped as one unit. ``url`` is the OpenAI-style base URL once started.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        run_dir: str | Path,
+        port: int | None = None,
+        server_args: str | Sequence[str] = (),
+        start_timeout: int = 900,
+        python: str = sys.executable,
+        replicas: int = 1,
+        policy: str | None = None,
+    ):
+        super().__init__(run_dir, port, start_timeout, python)
+        if replicas < 1:
+            raise ValueError(f"replicas must be >= 1, got {replicas}")
+        self.model = model
+        self.server_args = shlex.split(server_args) if isinstance(server_args, str) else list(server_args)
+        self.replicas = replicas
+        self.policy = policy
+
+    def arguments(self) -> list[str]:
+        fleet = ["--replicas", str(self.replicas)] if self.replicas > 1 else []
+        return [self.model, *fleet, *(["--policy", self.policy] if self.policy else [])]
+
+    def server_arguments(self) -> list[str]:
+        return ["--", *self.server_args] if self.server_args else []
+
+    def describe(self) -> str:
+        return f"judge server for {self.model}" + (f" ({self.replicas} replicas)" if self.replicas > 1 else "")
+
+
+class ManagedRouter(_ServeScript):
+    """vllm-router (scripts/serve_judge.sh --route) in front of the running judges ``urls`` while the block runs.
+
+    ``run_dir`` receives ``router.pid`` and ``router.log``; ``policy`` is vllm-router's routing policy (the
+    script's default when None). ``url`` is the router's OpenAI-style base URL once started.
+    """
+
+    name = "router"
+
+    def __init__(
+        self,
+        urls: Sequence[str],
+        run_dir: str | Path,
+        port: int | None = None,
+        policy: str | None = None,
+        start_timeout: int = 120,
+        python: str = sys.executable,
+    ):
+        super().__init__(run_dir, port, start_timeout, python)
+        if not urls:
+            raise ValueError("ManagedRouter needs one or more judge URLs")
+        self.urls = list(urls)
+        self.policy = policy
+
+    def arguments(self) -> list[str]:
+        return ["--route", *self.urls, *(["--policy", self.policy] if self.policy else [])]
+
+    def describe(self) -> str:
+        return f"router in front of {', '.join(self.urls)}"

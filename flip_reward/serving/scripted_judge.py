@@ -49,6 +49,11 @@ def judged_response(request: dict) -> str:
     return match.group(1) if match else ""
 
 
+def echo_answer(request: dict) -> str:
+    """A FLIP answer inferring ``Inferred: <the judged response>``: every reward follows from its response."""
+    return flip_answer(f"Inferred: {judged_response(request)}")
+
+
 def completion_body(request: dict, content: str | None, finish_reason: str | None = None) -> dict:
     """An OpenAI ``chat.completion`` body answering ``content`` (None: no text, cut at ``max_tokens``), with word
     counts as token usage; ``finish_reason`` defaults to "stop" for text and "length" for none."""
@@ -106,6 +111,7 @@ class ScriptedJudgeServer:
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/health", self._health)
+        app.router.add_get("/requests", self._count)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
@@ -140,19 +146,29 @@ class ScriptedJudgeServer:
     async def _models(self, request: web.Request) -> web.Response:
         return web.json_response({"object": "list", "data": [{"id": "scripted", "object": "model"}]})
 
+    async def _count(self, request: web.Request) -> web.Response:
+        """How many chat requests arrived (benchmarks read it to see how a router spread the load)."""
+        return web.json_response({"chat_requests": len(self.requests)})
+
     async def _health(self, request: web.Request) -> web.Response:
         return web.Response(text="ok")
 
 
 def main() -> None:
-    """Serve a fixed FLIP answer until interrupted (benchmarks run it in a separate process)."""
+    """Serve a fixed FLIP answer (or ``echo_answer``) until interrupted (benchmarks and tests run it in a separate
+    process)."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--delay", type=float, default=0.0, help="seconds per request")
     parser.add_argument("--capacity", type=int, default=None, help="requests processed at once")
+    parser.add_argument("--echo", action="store_true", help="infer 'Inferred: <the judged response>' (echo_answer)")
     args = parser.parse_args()
     answer = Reply(content=flip_answer("Write a short poem about the sea."), delay=args.delay)
-    with ScriptedJudgeServer(lambda request: answer, capacity=args.capacity, port=args.port) as server:
+
+    def respond(request: dict) -> Reply:
+        return Reply(content=echo_answer(request), delay=args.delay) if args.echo else answer
+
+    with ScriptedJudgeServer(respond, capacity=args.capacity, port=args.port) as server:
         print(server.base_url, flush=True)
         threading.Event().wait()
 

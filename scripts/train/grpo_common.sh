@@ -10,9 +10,11 @@
 # JUDGE_BASE_URL is set) and the flags (against an open-instruct checkout when there is one), and exits; it needs
 # neither GPUs nor open-instruct.
 #
-# When JUDGE_BASE_URL is unset the judge is started here (scripts/serve_judge.sh: vllm serve on JUDGE_GPUS), the
-# trainer starts once it is healthy, and the judge is stopped when the script ends: on success, on failure, on
-# Ctrl-C or TERM (the trainer gets SIGINT first, TERM and KILL after grace periods).
+# When JUDGE_BASE_URL is unset the judge is started here (scripts/serve_judge.sh: vllm serve on JUDGE_GPUS;
+# JUDGE_REPLICAS=N: N servers splitting JUDGE_GPUS behind vllm-router), the trainer starts once it is healthy, and
+# the judge is stopped when the script ends: on success, on failure, on Ctrl-C or TERM (the trainer gets SIGINT
+# first, TERM and KILL after grace periods). When JUDGE_BASE_URL lists several judges, vllm-router is started in
+# front of them the same way (scripts/serve_judge.sh --route). Either way the trainer sees one URL, the router's.
 #
 # Backend: BACKEND=open-instruct (upstream grpo_fast.py, CUDA GPUs), local (TRL GRPO on this machine, through
 # scripts/train/local_backend.sh and `flip-reward train`), or auto (default: open-instruct when it is importable and
@@ -26,11 +28,15 @@
 #   LOCAL_EVALS         eval mix, "NAME COUNT ..." or "none" (first dataset, 16 prompts)   LOCAL_EVAL_SPLITS (train)
 #   EXP_NAME, OUTPUT_DIR (output/$EXP_NAME), SEED (1), WITH_TRACKING (0; 1 adds --with_tracking), WANDB_PROJECT
 #   JUDGE_MODEL         litellm model string (hosted_vllm/Qwen/Qwen3-4B)
-#   JUDGE_BASE_URL      an already running judge (comma-separated for several; FLIP load-balances over all of them,
-#                       the LLM-judge baseline uses the first); unset: start one
+#   JUDGE_BASE_URL      an already running judge; several, comma-separated: vllm-router on JUDGE_HOST:JUDGE_PORT in
+#                       front of them (both verifiers use every one); unset: start the judge here
+#   JUDGE_REPLICAS (1; N: N judge servers on JUDGE_PORT+1.. behind vllm-router on JUDGE_PORT, JUDGE_GPUS split
+#   evenly), JUDGE_ROUTER_POLICY (power_of_two; vllm-router's --policy), JUDGE_ROUTER_ARGS (more vllm-router
+#   arguments; "--request-timeout-secs $JUDGE_TIMEOUT")
 #   JUDGE_MAX_TOKENS (2048), JUDGE_MAX_CONTEXT (25000), JUDGE_TIMEOUT (3600), JUDGE_TEMPERATURE (1.0)
 #   JUDGE_GPUS (7), JUDGE_PORT (8001), JUDGE_HOST (127.0.0.1; 0.0.0.0 serves other nodes, advertised as
-#   JUDGE_ADVERTISE_HOST or this host's first address), JUDGE_SERVER (vllm), JUDGE_SERVER_ARGS
+#   JUDGE_ADVERTISE_HOST or this host's first address; with a router, the router listens there, replicas on
+#   127.0.0.1), JUDGE_SERVER (vllm), JUDGE_SERVER_ARGS
 #   ("--max-model-len $JUDGE_MAX_CONTEXT"), JUDGE_START_TIMEOUT (1800 s), JUDGE_SHARES_GPUS (0; 1: trainer uses
 #   the judge's GPUs too)
 #   NUM_NODES (1), NUM_GPUS (8 per node), TRAIN_GPUS (CUDA_VISIBLE_DEVICES of a single-node trainer: the node's GPUs
@@ -92,6 +98,7 @@ load_preset "$preset_file"
 : "${JUDGE_MAX_TOKENS:=2048}" "${JUDGE_MAX_CONTEXT:=25000}" "${JUDGE_TIMEOUT:=3600}" "${JUDGE_TEMPERATURE:=1.0}"
 : "${JUDGE_GPUS:=7}" "${JUDGE_PORT:=8001}" "${JUDGE_HOST:=127.0.0.1}" "${JUDGE_SERVER:=vllm}"
 : "${JUDGE_SERVER_ARGS=--max-model-len $JUDGE_MAX_CONTEXT}" "${JUDGE_START_TIMEOUT:=1800}" "${JUDGE_SHARES_GPUS:=0}"
+: "${JUDGE_REPLICAS:=1}" "${JUDGE_ROUTER_POLICY:=power_of_two}" "${JUDGE_ROUTER_ARGS=--request-timeout-secs $JUDGE_TIMEOUT}"
 : "${NUM_NODES:=1}" "${NUM_GPUS:=8}" "${VLLM_TENSOR_PARALLEL_SIZE:=1}" "${VLLM_GPU_MEMORY_UTILIZATION:=0.9}"
 : "${VLLM_ENFORCE_EAGER:=0}" "${VLLM_SYNC_BACKEND:=nccl}" "${SINGLE_GPU_MODE:=0}" "${DEEPSPEED_STAGE:=3}"
 : "${GRADIENT_CHECKPOINTING:=1}"
@@ -111,11 +118,11 @@ if [[ -z ${FLIP_THINK_PREFILLED:-} ]]; then
     *) FLIP_THINK_PREFILLED=0 ;;
   esac
 fi
-export FLIP_THINK_PREFILLED LITELLM_LOCAL_MODEL_COST_MAP=True
+export FLIP_THINK_PREFILLED LITELLM_LOCAL_MODEL_COST_MAP=True JUDGE_ROUTER_POLICY JUDGE_ROUTER_ARGS
 
 # --- validation and derived values -----------------------------------------------------------------------------
 for name in NUM_NODES NUM_GPUS JUDGE_PORT MAX_PROMPT_LENGTH RESPONSE_LENGTH PROMPTS_PER_STEP SAMPLES_PER_PROMPT \
-  TOTAL_EPISODES DEEPSPEED_STAGE VLLM_TENSOR_PARALLEL_SIZE JUDGE_START_TIMEOUT; do
+  TOTAL_EPISODES DEEPSPEED_STAGE VLLM_TENSOR_PARALLEL_SIZE JUDGE_START_TIMEOUT JUDGE_REPLICAS; do
   [[ ${!name} =~ ^[0-9]+$ ]] || die "$name must be a whole number, got '${!name}'"
 done
 PACK_LENGTH=${PACK_LENGTH:-$((MAX_PROMPT_LENGTH + RESPONSE_LENGTH))}
@@ -142,6 +149,11 @@ if ((start_judge)); then
   [[ $JUDGE_MODEL == hosted_vllm/* ]] ||
     die "JUDGE_MODEL '$JUDGE_MODEL' is not hosted_vllm/...: set JUDGE_BASE_URL, or use a hosted_vllm/ model to serve"
   [[ $JUDGE_GPUS =~ ^[0-9]+(,[0-9]+)*$ ]] || die "JUDGE_GPUS must be GPU ids like 7 or 6,7, got '$JUDGE_GPUS'"
+  IFS=, read -r -a judge_gpus <<<"$JUDGE_GPUS"
+  ((JUDGE_REPLICAS >= 1 && ${#judge_gpus[@]} % JUDGE_REPLICAS == 0)) ||
+    die "JUDGE_GPUS ($JUDGE_GPUS) does not split evenly over JUDGE_REPLICAS=$JUDGE_REPLICAS judge servers"
+elif ((JUDGE_REPLICAS != 1)); then
+  die "JUDGE_REPLICAS is for judges started here; for running judges list their URLs in JUDGE_BASE_URL"
 fi
 
 # The trainer's GPUs on a single node started here (an existing Ray cluster brings its own resources).
@@ -182,14 +194,29 @@ fi
 load_ref_policy=true
 [[ $BETA =~ ^0*\.?0*$ ]] && load_ref_policy=false # beta 0: no KL term, so no reference policy in memory
 
-# Judge endpoints: FLIP can use several; upstream's LLM judge (the baseline) reads one HOSTED_VLLM_API_BASE.
+# Judge endpoints: both verifiers read one HOSTED_VLLM_API_BASE, so several judges get a router in front.
 judge_urls=()
 if [[ -n $JUDGE_BASE_URL ]]; then
   IFS=, read -r -a judge_urls <<<"${JUDGE_BASE_URL// /}"
 fi
 run_dir=$OUTPUT_DIR/judge
-pid_file=$run_dir/judge.pid
-judge_command "$JUDGE_MODEL" "$JUDGE_HOST" "$JUDGE_PORT" "$run_dir" "$JUDGE_START_TIMEOUT" "${judge_server_args[@]}"
+routed=0
+if ((start_judge)); then
+  pid_file=$run_dir/judge.pid
+  judge_cmd=(bash "$REPO/scripts/serve_judge.sh" "${JUDGE_MODEL#hosted_vllm/}" --replicas "$JUDGE_REPLICAS"
+    --host "$JUDGE_HOST" --port "$JUDGE_PORT" --pid-file "$pid_file" --log-file "$run_dir/judge.log"
+    --timeout "$JUDGE_START_TIMEOUT" -- "${judge_server_args[@]}")
+  ((JUDGE_REPLICAS > 1)) && routed=1
+elif ((${#judge_urls[@]} > 1)); then
+  for i in "${!judge_urls[@]}"; do # the base URLs as the checks want them (the router takes either form)
+    judge_urls[i]=${judge_urls[i]%/}
+    [[ ${judge_urls[i]} == */v1 ]] || judge_urls[i]+=/v1
+  done
+  pid_file=$run_dir/router.pid
+  judge_cmd=(bash "$REPO/scripts/serve_judge.sh" --route "${judge_urls[@]}" --host "$JUDGE_HOST" --port "$JUDGE_PORT"
+    --pid-file "$pid_file" --log-file "$run_dir/router.log" --timeout "$JUDGE_START_TIMEOUT")
+  routed=1
+fi
 
 # --- the grpo_fast.py command ------------------------------------------------------------------------------------
 grpo_args=(
@@ -247,18 +274,13 @@ advertised_host() {
   esac
 }
 
-# Exports the judge endpoints for both verifiers: HOSTED_VLLM_API_BASE (litellm, upstream's LLM judge) and, with
-# several endpoints, FLIP_JUDGE_API_BASES.
-export_judge_urls() {
-  export HOSTED_VLLM_API_BASE=${judge_urls[0]}
-  if ((${#judge_urls[@]} > 1)); then
-    if [[ -z ${FLIP_JUDGE_API_BASES:-} ]]; then
-      FLIP_JUDGE_API_BASES=$(IFS=,; echo "${judge_urls[*]}")
-      export FLIP_JUDGE_API_BASES
-    fi
-    [[ $GRPO_VERIFIER == general-flip ]] ||
-      log "warning: $GRPO_VERIFIER (upstream's LLM judge) uses only the first judge endpoint, ${judge_urls[0]}"
-  fi
+# The URL the trainer reaches the judge (or its router) at when it is served here: on JUDGE_HOST, or, for
+# 0.0.0.0, at the address the other nodes reach this one by.
+served_judge_url() { echo "http://$(advertised_host):$JUDGE_PORT/v1"; }
+
+# Exports the one judge URL both verifiers read (HOSTED_VLLM_API_BASE: litellm, upstream's LLM judge, FLIP).
+export_judge_url() {
+  export HOSTED_VLLM_API_BASE=$1
   trainer_environment
 }
 
@@ -277,12 +299,16 @@ dry_run_report() {
   echo "grpo: preset $PRESET ($preset_file); verifier $GRPO_VERIFIER; $n_learners learner(s), $VLLM_NUM_ENGINES vLLM engine(s)"
   if ((start_judge)); then
     echo "judge: JUDGE_SERVER=$JUDGE_SERVER JUDGE_GPUS=$JUDGE_GPUS $(quoted "${judge_cmd[@]}")"
-    judge_urls=("http://$(advertised_host):$JUDGE_PORT/v1")
   else
     echo "judge: external at $JUDGE_BASE_URL"
     for name in "${judge_urls[@]}"; do checks+=(--judge "$name"); done
   fi
-  export_judge_urls
+  if ((routed)); then
+    JUDGE_SERVER=$JUDGE_SERVER JUDGE_GPUS=$JUDGE_GPUS PYTHON=$PYTHON "${judge_cmd[@]:0:2}" --dry-run "${judge_cmd[@]:2}" |
+      grep '^router: ' ||
+      die "no router command (see above)"
+  fi
+  if ((start_judge || routed)); then export_judge_url "$(served_judge_url)"; else export_judge_url "${judge_urls[0]}"; fi
   echo "trainer: $(quoted env "${trainer_env[@]}" "${launcher[@]}" "${grpo_args[@]}")"
   while IFS= read -r name; do checks+=(--data "$name"); done < <(dataset_names)
   ((start_judge)) && echo "judge: not checked (started by the script on a real run)"
@@ -346,21 +372,23 @@ trap 'on_signal INT' INT
 trap 'on_signal TERM' TERM
 trap 'on_signal HUP' HUP
 
-if ((start_judge)); then
-  log "starting the judge ${JUDGE_MODEL#hosted_vllm/} on GPU(s) $JUDGE_GPUS (log: $run_dir/judge.log)"
-  judge_started=1
-  served_url=$(JUDGE_SERVER=$JUDGE_SERVER JUDGE_GPUS=$JUDGE_GPUS PYTHON=$PYTHON "${judge_cmd[@]}") ||
-    die "the judge did not start (log: $run_dir/judge.log)"
-  if [[ $JUDGE_HOST == 0.0.0.0 || $JUDGE_HOST == :: ]]; then
-    judge_urls=("http://$(advertised_host):$JUDGE_PORT/v1") # reachable from the other nodes
-  else
-    judge_urls=("$served_url")
-  fi
-else
+if ((!start_judge)); then
   preflight judge "${judge_urls[@]}" --model "$JUDGE_MODEL" >&2 || die "the judge is not usable (see above)"
 fi
-export_judge_urls
-log "judge: ${judge_urls[*]}"
+if ((start_judge || routed)); then
+  if ((start_judge)); then
+    log "starting the judge ${JUDGE_MODEL#hosted_vllm/} on GPU(s) $JUDGE_GPUS, $JUDGE_REPLICAS server(s) (log: $run_dir)"
+  else
+    log "starting vllm-router in front of ${judge_urls[*]} (log: $run_dir/router.log)"
+  fi
+  judge_started=1
+  JUDGE_SERVER=$JUDGE_SERVER JUDGE_GPUS=$JUDGE_GPUS PYTHON=$PYTHON "${judge_cmd[@]}" >/dev/null ||
+    die "the judge did not start (logs: $run_dir)"
+  export_judge_url "$(served_judge_url)"
+else
+  export_judge_url "${judge_urls[0]}"
+fi
+log "judge: $HOSTED_VLLM_API_BASE"
 log "trainer: $(quoted env "${trainer_env[@]}" "${launcher[@]}" "${grpo_args[@]}")"
 
 # Job control gives the trainer its own process group with default signal handling, so SIGINT can be forwarded

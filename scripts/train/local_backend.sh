@@ -22,7 +22,10 @@
 #   Not used: GRPO_DEFAULT_DATASETS (DATASETS or the preset decide), PRESET (open-instruct's presets), and the
 #   open-instruct-only knobs (NUM_GPUS, JUDGE_GPUS, VLLM_*, DEEPSPEED_*, CHAT_TEMPLATE, LOCAL_EVALS, ...).
 # Arguments go to `flip-reward train` after the ones made here (later flags win); --dry-run prints the plan and
-# checks the data without training. Environment: PYTHON (default the active virtualenv's python, else python3).
+# checks the data without training. Arguments written for grpo_fast.py (underscores) are mapped onto their
+# `flip-reward train` equivalents, said in one line (flip_reward/training/grpo_args.py); one without an equivalent
+# stops the script with one line naming it. Environment: PYTHON (default the active virtualenv's python, else
+# python3).
 set -euo pipefail
 
 PYTHON=${PYTHON:-${VIRTUAL_ENV:+$VIRTUAL_ENV/bin/python}}
@@ -78,7 +81,13 @@ fi
 if [[ -z ${REPORT_TO:-} && ${WITH_TRACKING:-0} =~ ^(1|true|yes|on)$ ]]; then export REPORT_TO=wandb; fi
 export LITELLM_LOCAL_MODEL_COST_MAP=True
 
+translated=$(mktemp)
+trap 'rm -f "$translated"' EXIT
+"$PYTHON" -m flip_reward.training.grpo_args "$@" >"$translated" || exit 2
+mapfile -d '' -t arguments <"$translated"
 command=("$PYTHON" -m flip_reward.cli train --reward "$reward" --preset "$LOCAL_PRESET" --exp-name "$EXP_NAME"
-  --output-dir "$OUTPUT_DIR" "$@")
+  --output-dir "$OUTPUT_DIR" ${arguments[@]+"${arguments[@]}"})
 log "preset $LOCAL_PRESET, reward $reward: $(printf '%q ' "${command[@]}")"
+rm -f "$translated"
+trap - EXIT
 exec "${command[@]}"

@@ -15,23 +15,13 @@ from dataclasses import dataclass
 
 from flip_reward.core.reward import REWARD_METRICS
 
-ROUTING_STRATEGIES = ("simple-shuffle", "least-busy", "latency-based-routing", "usage-based-routing-v2")
+# Variables of the client-side router that several judges now sit behind vllm-router instead of.
+REMOVED_VARS = ("FLIP_JUDGE_API_BASES", "FLIP_ROUTING_STRATEGY")
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 
 # name -> (default shown in docs, meaning); the README's table is written from this.
 ENV_VARS: dict[str, tuple[str, str]] = {
-    "FLIP_JUDGE_API_BASES": (
-        "`$HOSTED_VLLM_API_BASE`",
-        (
-            "comma-separated base URLs of judge servers that all serve `--llm_judge_model`; with several, requests are "
-            "load-balanced by litellm's Router, which cools down an endpoint that keeps failing"
-        ),
-    ),
-    "FLIP_ROUTING_STRATEGY": (
-        "`simple-shuffle`",
-        "litellm Router strategy across several endpoints: " + ", ".join(f"`{name}`" for name in ROUTING_STRATEGIES),
-    ),
     "FLIP_DISABLE_THINKING": ("`0`", "`1` sends `chat_template_kwargs: {enable_thinking: false}` (Qwen3-style judges)"),
     "FLIP_STRUCTURED_OUTPUT": ("`0`", "`1` asks the server for JSON-schema output with the two FLIP keys"),
     "FLIP_THINK_PREFILLED": (
@@ -101,23 +91,20 @@ def _choice(environ: Mapping[str, str], name: str, default: str, choices: tuple[
     return value
 
 
-def _urls(environ: Mapping[str, str], name: str) -> tuple[str, ...]:
-    urls = tuple(url.strip().rstrip("/") for url in environ.get(name, "").split(",") if url.strip())
-    for url in urls:
-        if not url.startswith(("http://", "https://")):
-            raise FlipSettingsError(f"{name} must hold comma-separated http(s) URLs, got {url!r}")
-    if len(set(urls)) != len(urls):
-        raise FlipSettingsError(f"{name} lists an endpoint twice: {environ[name]!r}")
-    return urls
+def _refuse_removed(environ: Mapping[str, str]) -> None:
+    for name in REMOVED_VARS:
+        if environ.get(name, "").strip():
+            raise FlipSettingsError(
+                f"{name} is no longer read: put vllm-router in front of several judges (scripts/serve_judge.sh "
+                "--route URL..., or JUDGE_BASE_URL=URL,URL in the GRPO scripts) and set HOSTED_VLLM_API_BASE to its URL"
+            )
 
 
 @dataclass(frozen=True)
 class FlipSettings:
     """The FLIP-only options of the verifier (see ``ENV_VARS``); ``hosted_vllm_api_base`` is captured too."""
 
-    api_bases: tuple[str, ...] = ()
     hosted_vllm_api_base: str | None = None
-    routing_strategy: str = "simple-shuffle"
     disable_thinking: bool = False
     structured_output: bool = False
     think_prefilled: bool = False
@@ -137,10 +124,9 @@ class FlipSettings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> FlipSettings:
         """Settings from ``environ`` (default ``os.environ``); raises FlipSettingsError naming a bad variable."""
         env = os.environ if environ is None else environ
+        _refuse_removed(env)
         return cls(
-            api_bases=_urls(env, "FLIP_JUDGE_API_BASES"),
             hosted_vllm_api_base=env.get("HOSTED_VLLM_API_BASE", "").strip() or None,
-            routing_strategy=_choice(env, "FLIP_ROUTING_STRATEGY", "simple-shuffle", ROUTING_STRATEGIES),
             disable_thinking=_flag(env, "FLIP_DISABLE_THINKING", False),
             structured_output=_flag(env, "FLIP_STRUCTURED_OUTPUT", False),
             think_prefilled=_flag(env, "FLIP_THINK_PREFILLED", False),
@@ -157,23 +143,18 @@ class FlipSettings:
             max_outage_s=_count(env, "FLIP_MAX_OUTAGE_S", 900, 0),
         )
 
-    def endpoints(self, judge_model: str) -> tuple[str, ...]:
-        """The judge base URLs to use: ``FLIP_JUDGE_API_BASES``, else ``HOSTED_VLLM_API_BASE`` for a
-        ``hosted_vllm/`` model (as litellm would), else none (litellm's own resolution for the provider)."""
-        if self.api_bases:
-            return self.api_bases
+    def api_base(self, judge_model: str) -> str | None:
+        """The judge's one base URL (a server, or vllm-router in front of several): ``HOSTED_VLLM_API_BASE`` for a
+        ``hosted_vllm/`` model (as litellm would), else None (litellm's own resolution for the provider)."""
         if judge_model.startswith("hosted_vllm/") and self.hosted_vllm_api_base:
-            return (self.hosted_vllm_api_base,)
-        return ()
+            return self.hosted_vllm_api_base
+        return None
 
     def reward_options(self, judge_model: str) -> dict:
-        """The FlipReward keywords these settings give for ``judge_model`` (several endpoints are load-balanced with
-        litellm's Router); the judge's sampling and timeout options come from the trainer instead."""
-        endpoints = self.endpoints(judge_model)
+        """The FlipReward keywords these settings give for ``judge_model`` (one judge URL: a server, or vllm-router in
+        front of several); the judge's sampling and timeout options come from the trainer instead."""
         return {
-            "api_base": endpoints[0] if len(endpoints) == 1 else None,
-            "api_bases": tuple(endpoints) if len(endpoints) > 1 else (),
-            "routing_strategy": self.routing_strategy,
+            "api_base": self.api_base(judge_model),
             "think_prefilled": self.think_prefilled,
             "reward_metric": self.reward_metric,
             "restatement_guard": self.restatement_guard,

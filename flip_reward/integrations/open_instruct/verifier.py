@@ -52,7 +52,7 @@ class FlipVerifierConfig(VerifierConfig):
     flip: FlipSettings = dataclasses.field(default_factory=FlipSettings.from_env)
 
     def build_reward(self) -> FlipReward:
-        """The FlipReward these settings describe (several endpoints are load-balanced with litellm's Router)."""
+        """The FlipReward these settings describe (one judge URL: a server, or vllm-router in front of several)."""
         return FlipReward(
             judge_model=self.llm_judge_model,
             **self.flip.reward_options(self.llm_judge_model),
