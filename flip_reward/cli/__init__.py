@@ -1,12 +1,12 @@
 """The ``flip-reward`` command line: all argparse lives here, one module per command (score, eval, rerank, data,
-train, tiny-model, inspect); each registers its subcommand and calls into the library."""
+train, tiny-model, inspect, serve); each registers its subcommand and calls into the library."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from flip_reward.cli import data, evaluate, inspect, rerank, score, tiny_model, train
+from flip_reward.cli import data, evaluate, inspect, rerank, score, serve, tiny_model, train
 from flip_reward.cli.common import EXIT_INVALID_INPUT
 
 
@@ -14,7 +14,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The parser of every ``flip-reward`` subcommand."""
     parser = argparse.ArgumentParser(prog="flip-reward", description="FLIP reward modeling for RL training of LMs.")
     commands = parser.add_subparsers(dest="command", required=True)
-    for command in (score, tiny_model, evaluate, rerank, data, train, inspect):
+    for command in (score, tiny_model, evaluate, rerank, data, train, inspect, serve):
         command.register(commands)
     return parser
 

@@ -8,17 +8,19 @@ import sys
 from flip_reward.cli.common import EXIT_INVALID_INPUT, report_errors
 from flip_reward.data.loading import RowError, load_rows, read_valid
 from flip_reward.data.rlvr import (
+    CONVERT_FORMATS,
     CONVERT_VERIFIERS,
     check_rows,
+    converter,
     describe_counts,
-    to_rlvr,
+    verl_schema,
     write_rows,
 )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``data convert`` and ``data check`` to the ``flip-reward`` command line."""
-    data = subparsers.add_parser("data", help="RLVR datasets for open-instruct: convert and check")
+    data = subparsers.add_parser("data", help="RLVR datasets for open-instruct (and verl): convert and check")
     commands = data.add_subparsers(dest="data_command", required=True)
     convert = commands.add_parser(
         "convert", help="chat or prompt/response rows -> RLVR rows (messages, ground_truth, dataset)"
@@ -30,6 +32,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=CONVERT_VERIFIERS,
         default="general-flip",
         help="value of 'dataset', i.e. the open-instruct verifier (default: %(default)s)",
+    )
+    convert.add_argument(
+        "--format",
+        choices=CONVERT_FORMATS,
+        default="open-instruct",
+        help="open-instruct's RLVR rows, or verl's parquet schema (data_source = the verifier) (default: %(default)s)",
     )
     convert.add_argument("--split", default="train", help="split of a Hugging Face dataset (default: %(default)s)")
     convert.add_argument("--limit", type=int, help="convert only the first N rows")
@@ -47,10 +55,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_convert(args: argparse.Namespace) -> int:
+    if args.format == "verl" and not args.output.endswith(".parquet"):
+        raise ValueError(f"verl reads parquet: --output must end with .parquet, got {args.output}")
     rows = load_rows(args.input, args.split)
     if args.limit is not None:
         rows = rows[: args.limit]
-    converted, invalid = read_valid(rows, lambda row, number: to_rlvr(row, number, args.verifier))
+    convert = converter(args.format)
+    converted, invalid = read_valid(rows, lambda row, number: convert(row, number, args.verifier))
     if invalid and not args.skip_invalid:
         report_errors(
             invalid, f"{len(invalid)} invalid row(s); nothing was written (use --skip-invalid to convert the rest)"
@@ -58,8 +69,9 @@ def run_convert(args: argparse.Namespace) -> int:
         return EXIT_INVALID_INPUT
     if invalid:
         report_errors(invalid, f"{len(invalid)} invalid row(s) skipped")
-    write_rows(args.output, converted)
-    print(f"wrote {len(converted)} rows to {args.output} (dataset {args.verifier})")
+    write_rows(args.output, converted, verl_schema() if args.format == "verl" else None)
+    field = "data_source" if args.format == "verl" else "dataset"
+    print(f"wrote {len(converted)} rows to {args.output} ({args.format}, {field} {args.verifier})")
     return 0
 
 

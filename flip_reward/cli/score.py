@@ -19,6 +19,7 @@ from flip_reward.cli.common import (
     write_jsonl,
 )
 from flip_reward.core.reward import REWARD_METRICS, FlipResult, FlipReward
+from flip_reward.data.samples import result_fields
 from flip_reward.judge.loops import close_clients
 
 
@@ -69,8 +70,7 @@ def run_score(args: argparse.Namespace) -> int:
 def scored_row(row: dict, item: tuple | Exception, result: FlipResult) -> dict:
     """An output row: the input row, every result field (``judged_response`` is what the judge saw) and the
     response's length in characters, as in training traces."""
-    response = item[1] if isinstance(item, tuple) else None
-    return {**row, **result.to_dict(), "response_chars": len(response) if isinstance(response, str) else 0}
+    return {**row, **result_fields(item[1] if isinstance(item, tuple) else None, result)}
 
 
 async def score_with_progress(flip: FlipReward, inputs: list) -> list[FlipResult]:

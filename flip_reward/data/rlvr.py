@@ -7,19 +7,24 @@ verifier's name, e.g. ``general-flip``). A string ``dataset`` pairs with one gro
 with a list of ground truths of the same length. Converted rows carry the original instruction (the last user
 message) as ``ground_truth`` for every verifier, so the FLIP and LLM-judge versions of a dataset differ only in
 ``dataset``, as in the FLIP authors' datasets.
+
+``--format verl`` writes verl's RL parquet schema instead: ``data_source`` (the verifier name), ``prompt`` (the
+same messages), ``reward_model: {"style": "model", "ground_truth": <instruction>}`` and ``extra_info: {"index",
+"context"}``, where ``context`` holds the turns before the instruction for ``flip_reward.integrations.verl``.
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from flip_reward.core.conversation import ROLES, PromptError, message_text, to_turns
 from flip_reward.data.loading import RowError, read_valid
 
 CONVERT_VERIFIERS = ("general-flip", "general-quality")
+CONVERT_FORMATS = ("open-instruct", "verl")
 # Verifier names that upstream open-instruct's build_all_verifiers creates at the pinned commit (checked by
 # tests/test_open_instruct_upstream.py), plus this package's general-flip. Rows naming another verifier get no
 # reward at all upstream (it logs a warning and skips them), so `check` reports them.
@@ -105,15 +110,50 @@ def to_rlvr(row: object, number: int, verifier: str) -> dict:
     return {"messages": prompt, "ground_truth": instruction, "dataset": verifier}
 
 
-def write_rows(path: str, rows: list[dict]) -> None:
-    """Rows as JSONL, or parquet when ``path`` ends with .parquet."""
+def to_verl(row: object, number: int, data_source: str) -> dict:
+    """One row of verl's schema: the RLVR row's messages as ``prompt``, its instruction as the ground truth, the
+    turns before it as ``extra_info.context``."""
+    rlvr = to_rlvr(row, number, data_source)
+    prompt = rlvr["messages"]
+    return {
+        "data_source": data_source,
+        "prompt": prompt,
+        "reward_model": {"style": "model", "ground_truth": rlvr["ground_truth"]},
+        "extra_info": {"index": number - 1, "context": prompt[:-1]},
+    }
+
+
+def verl_schema() -> object:
+    """The parquet schema of ``to_verl`` rows, typed even when no row has earlier turns (so that shards concat)."""
+    import pyarrow
+
+    messages = pyarrow.list_(pyarrow.struct([("role", pyarrow.string()), ("content", pyarrow.string())]))
+    return pyarrow.schema(
+        [
+            ("data_source", pyarrow.string()),
+            ("prompt", messages),
+            ("reward_model", pyarrow.struct([("style", pyarrow.string()), ("ground_truth", pyarrow.string())])),
+            ("extra_info", pyarrow.struct([("index", pyarrow.int64()), ("context", messages)])),
+        ]
+    )
+
+
+def converter(output_format: str) -> Callable[[object, int, str], dict]:
+    """The row converter of ``flip-reward data convert --format``."""
+    if output_format not in CONVERT_FORMATS:
+        raise ValueError(f"--format must be one of {', '.join(CONVERT_FORMATS)}, got {output_format!r}")
+    return to_verl if output_format == "verl" else to_rlvr
+
+
+def write_rows(path: str, rows: list[dict], schema: object = None) -> None:
+    """Rows as JSONL, or parquet (with the pyarrow ``schema`` when given) when ``path`` ends with .parquet."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.suffix == ".parquet":
         import pyarrow
         import pyarrow.parquet
 
-        pyarrow.parquet.write_table(pyarrow.Table.from_pylist(rows), target)
+        pyarrow.parquet.write_table(pyarrow.Table.from_pylist(rows, schema=schema), target)
         return
     with target.open("w", encoding="utf-8") as out:
         for row in rows:

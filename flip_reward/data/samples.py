@@ -27,16 +27,22 @@ DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 QUEUE_SIZE = 10_000
 
 
+def result_fields(response: object, result: object) -> dict:
+    """The fields ``flip-reward score`` writes for one judged response: every result field (``judged_response`` is
+    what the judge saw) and ``response_chars``, the policy response's length in characters."""
+    return {**result.to_dict(), "response_chars": len(response) if isinstance(response, str) else 0}
+
+
 def trace_line(step: int | None, prompt: object, response: object, result: object) -> dict:
     """The trace of one judged completion: ``response`` is the policy's text, ``result`` a FlipResult (or a baseline
     result); the judge's view of the response replaces it under ``response`` when the result has one."""
-    fields = result.to_dict()
+    fields = result_fields(response, result)
     shown = fields.pop("judged_response", None)
     return {
         "step": step,
         "prompt": prompt,
         "response": shown if shown is not None else response,
-        "response_chars": len(response) if isinstance(response, str) else 0,
+        "response_chars": fields.pop("response_chars"),
         **fields,
     }
 

@@ -45,15 +45,24 @@ class CircuitBreaker:
         without an answer to it."""
         if self.opened_at is None:
             return
-        now = time.monotonic()
-        remaining = self.opened_at + self.cooldown - now
-        if remaining > 0:
-            raise JudgeUnavailableError(
-                f"judge {self.target} is unreachable: {self.consecutive_failures} consecutive connection failures "
-                f"(last: {self.last_error}); not sending requests for another {remaining:.0f}s"
-            )
-        self.opened_at = now  # the probe's window: the next cool-down
+        refusal = self.refusal()
+        if refusal is not None:
+            raise JudgeUnavailableError(refusal)
+        self.opened_at = time.monotonic()  # the probe's window: the next cool-down
         self.probing = True
+
+    def refusal(self) -> str | None:
+        """Why requests are refused now (the breaker is open and cooling down), or None; changes nothing, so a
+        caller may ask before sending anything (the reward service answers 503 with it)."""
+        if self.opened_at is None:
+            return None
+        remaining = self.opened_at + self.cooldown - time.monotonic()
+        if remaining <= 0:
+            return None
+        return (
+            f"judge {self.target} is unreachable: {self.consecutive_failures} consecutive connection failures "
+            f"(last: {self.last_error}); not sending requests for another {remaining:.0f}s"
+        )
 
     def record_success(self) -> None:
         """Close the breaker; the end of an outage is logged once, as its start was."""

@@ -61,24 +61,8 @@ readonly TRAINER_INT_GRACE_S=${TRAINER_INT_GRACE_S:-30} TRAINER_TERM_GRACE_S=${T
 log() { printf 'grpo: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 usage() { sed -n '2,/^set -euo/{/^set/d;s/^# \{0,1\}//;p}' "$REPO/scripts/train/grpo_common.sh"; }
-is_true() { [[ ${1,,} =~ ^(1|true|yes|on)$ ]]; }
-quoted() { local out; printf -v out '%q ' "$@"; printf '%s\n' "${out% }"; }
-
-# Sets every KEY=value of an env file whose KEY is not already set in the environment.
-load_preset() {
-  local file=$1 line key value number=0
-  while IFS= read -r line || [[ -n $line ]]; do
-    number=$((number + 1))
-    [[ $line =~ ^[[:space:]]*(#|$) ]] && continue
-    [[ $line =~ ^[[:space:]]*([A-Za-z_][A-Za-z0-9_]*)=(.*)$ ]] || die "$file:$number: expected KEY=value, got: $line"
-    key=${BASH_REMATCH[1]} value=${BASH_REMATCH[2]}
-    if [[ $value =~ ^\"(.*)\"$ || $value =~ ^\'(.*)\'$ ]]; then value=${BASH_REMATCH[1]}; fi
-    if [[ -z ${!key+set} ]]; then
-      printf -v "$key" '%s' "$value"
-      export "${key?}"
-    fi
-  done <"$file"
-}
+# shellcheck source=scripts/lib/train_common.sh
+source "$REPO/scripts/lib/train_common.sh"
 
 dry_run=0 passthrough=()
 for arg in "$@"; do
@@ -101,12 +85,7 @@ esac
 if [[ $BACKEND == local ]]; then exec bash "$REPO/scripts/train/local_backend.sh" "$@"; fi
 
 PRESET=${PRESET:-1node}
-if [[ -f $PRESET ]]; then preset_file=$PRESET; else preset_file=$REPO/configs/grpo_$PRESET.env; fi
-if [[ ! -f $preset_file ]]; then
-  available=""
-  for file in "$REPO"/configs/grpo_*.env; do file=${file##*/grpo_} && available+="${file%.env} "; done
-  die "no preset '$PRESET' (configs/grpo_$PRESET.env); available: $available"
-fi
+preset_file=$(preset_file grpo "$PRESET") || exit 1
 load_preset "$preset_file"
 
 # --- knobs ------------------------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""FLIP-only options of the open-instruct verifier, read once from ``FLIP_*`` environment variables.
+"""FLIP-only options of the open-instruct verifier (and of the verl reward function), read once from ``FLIP_*``
+environment variables.
 
 Upstream's judge arguments (``--llm_judge_model``, ``--llm_judge_timeout``, ...) cover what every judge needs; what
 only FLIP needs comes from the environment, is parsed once when the verifier's config is built (in the trainer's
@@ -148,3 +149,20 @@ class FlipSettings:
         if judge_model.startswith("hosted_vllm/") and self.hosted_vllm_api_base:
             return self.hosted_vllm_api_base
         return None
+
+    def reward_options(self, judge_model: str) -> dict:
+        """The FlipReward keywords these settings give for ``judge_model`` (one judge URL: a server, or vllm-router in
+        front of several); the judge's sampling and timeout options come from the trainer instead."""
+        return {
+            "api_base": self.api_base(judge_model),
+            "think_prefilled": self.think_prefilled,
+            "reward_metric": self.reward_metric,
+            "restatement_guard": self.restatement_guard,
+            "tokenizer": self.tokenizer,
+            "structured_output": self.structured_output,
+            "max_concurrency": self.concurrency,
+            "retries": self.retries,
+            "disable_thinking": self.disable_thinking,
+            "cache": self.cache,
+            "cache_dir": self.cache_dir,
+        }

@@ -53,25 +53,14 @@ class FlipVerifierConfig(VerifierConfig):
 
     def build_reward(self) -> FlipReward:
         """The FlipReward these settings describe (one judge URL: a server, or vllm-router in front of several)."""
-        settings = self.flip
         return FlipReward(
             judge_model=self.llm_judge_model,
-            api_base=settings.api_base(self.llm_judge_model),
-            think_prefilled=settings.think_prefilled,
-            reward_metric=settings.reward_metric,
-            restatement_guard=settings.restatement_guard,
+            **self.flip.reward_options(self.llm_judge_model),
             max_context_length=self.llm_judge_max_context_length,
-            tokenizer=settings.tokenizer,
-            structured_output=settings.structured_output,
-            max_concurrency=settings.concurrency,
             timeout=float(self.llm_judge_timeout),
-            retries=settings.retries,
             temperature=self.llm_judge_temperature,
             max_tokens=self.llm_judge_max_tokens,
             seed=self.seed,
-            disable_thinking=settings.disable_thinking,
-            cache=settings.cache,
-            cache_dir=settings.cache_dir,
         )
 
 

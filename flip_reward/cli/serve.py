@@ -1,0 +1,95 @@
+"""``flip-reward serve``: the FLIP reward service over HTTP (OpenRLHF's remote reward protocol and a JSON API)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from flip_reward.cli.common import add_judge_arguments, judge_options
+from flip_reward.core.reward import REWARD_METRICS
+
+if TYPE_CHECKING:
+    from flip_reward.core.reward import FlipReward
+    from flip_reward.serving.reward_service import ServiceConfig
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add ``serve`` to the ``flip-reward`` subcommands."""
+    serve = commands.add_parser("serve", help="serve FLIP rewards over HTTP (OpenRLHF /get_reward, /v1/score)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
+    serve.add_argument("--port", type=int, default=8080, help="port; 0 picks a free one (default: %(default)s)")
+    serve.add_argument("--token-file", help="file holding the bearer token clients must send (else $FLIP_SERVE_TOKEN)")
+    serve.add_argument("--max-items", type=int, default=4096, help="items per request (default: %(default)s)")
+    serve.add_argument("--max-body-mb", type=float, default=16.0, help="request body size (default: %(default)s)")
+    serve.add_argument(
+        "--shutdown-timeout",
+        type=float,
+        default=60.0,
+        help="seconds requests in flight may take to finish after SIGTERM/SIGINT (default: %(default)s)",
+    )
+    serve.add_argument("--reward-metric", choices=REWARD_METRICS, default="f1")
+    serve.add_argument(
+        "--think-prefilled", action="store_true", help="the policy's chat template opens <think> in the prompt"
+    )
+    serve.add_argument(
+        "--no-restatement-guard",
+        dest="restatement_guard",
+        action="store_false",
+        help="let the judge see spans of a response that restate the instruction (masked by default)",
+    )
+    add_judge_arguments(serve)
+    serve.set_defaults(run=run_serve)
+
+
+def read_token(token_file: str | None) -> str | None:
+    """The bearer token: the first line of ``token_file``, else ``$FLIP_SERVE_TOKEN``, else None (no auth)."""
+    from flip_reward.serving.reward_service import TOKEN_ENV
+
+    if token_file:
+        lines = Path(token_file).read_text(encoding="utf-8").strip().splitlines()
+        if not lines or not lines[0].strip():
+            raise ValueError(f"token file {token_file} is empty")
+        return lines[0].strip()
+    return os.environ.get(TOKEN_ENV, "").strip() or None
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from flip_reward.core.reward import FlipReward
+    from flip_reward.serving.reward_service import RewardService, ServiceConfig, serve
+
+    config = ServiceConfig(
+        host=args.host,
+        port=args.port,
+        token=read_token(args.token_file),
+        max_body_bytes=int(args.max_body_mb * 1024 * 1024),
+        max_items=args.max_items,
+        shutdown_timeout=args.shutdown_timeout,
+    )
+    flip = FlipReward(
+        reward_metric=args.reward_metric,
+        think_prefilled=args.think_prefilled,
+        restatement_guard=args.restatement_guard,
+        **judge_options(args),
+    )
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("flip_reward").setLevel(logging.INFO)
+    asyncio.run(serve(RewardService(flip, config), announce(flip, config)))
+    print("flip-reward serve: stopped", file=sys.stderr)
+    return 0
+
+
+def announce(flip: FlipReward, config: ServiceConfig) -> Callable[[str], None]:
+    """What is printed once the service listens: its base URL alone on stdout (for scripts), details on stderr."""
+
+    def say(url: str) -> None:
+        auth = "bearer token required" if config.token else "no authentication (loopback only)"
+        print(f"flip-reward serve: {url} (judge {flip.judge.endpoint.description}; {auth})", file=sys.stderr)
+        print(url, flush=True)
+
+    return say

@@ -1,0 +1,136 @@
+"""The reward service's wire formats: request bodies read into (prompt, response) items, results written back.
+
+``POST /get_reward`` speaks OpenRLHF's remote reward protocol: ``{"query": [str], "prompts": [str], "labels":
+[str | null]}`` in, ``{"rewards", "scores", "extra_logs"}`` out, in input order. OpenRLHF turns every
+``extra_logs`` value into a tensor, so it holds numbers only (F1 and 0/1 failure flags per item); the error texts
+travel beside it under ``errors``. ``POST /v1/score`` takes ``{"items": [{"prompt": str | messages, "response":
+str}]}`` and answers ``{"results": [...]}`` with the fields ``flip-reward score`` writes.
+
+A body of the wrong shape is a BadRequest (HTTP 400, or 413 for too many items) naming the item and field; an item
+of the right shape whose content is unusable (no instruction to recover, a query that does not hold its prompt)
+becomes an input failure for that item alone, reward 0.0 with its error, as FlipReward reports its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from flip_reward.core.reward import FlipResult
+from flip_reward.data.samples import result_fields
+from flip_reward.serving.chat_templates import TemplateError, response_of, templated_messages
+
+FAILURE_FLAGS = {"judge": "flip_judge_error", "parse": "flip_parse_failure", "input": "flip_input_error"}
+NO_INSTRUCTION = "no instruction: no label, and the prompt is in no known chat template (ChatML, Llama 3, OLMo/Tulu)"
+
+
+class BadRequest(ValueError):
+    """A request body the service cannot read: HTTP ``status`` with a JSON error naming the item and field."""
+
+    def __init__(self, message: str, index: int | None = None, field: str | None = None, status: int = 400):
+        super().__init__(message)
+        self.index, self.field, self.status = index, field, status
+
+    def body(self) -> dict:
+        return {"error": str(self), "index": self.index, "field": self.field}
+
+
+@dataclass(frozen=True)
+class Item:
+    """One (prompt, response) to score; ``error`` set means the item is unusable and scores 0.0 as an input error."""
+
+    prompt: object = None
+    response: object = None
+    error: str | None = None
+
+
+def _list_of(body: Mapping, field: str, count: int | None, allow_none: bool = False) -> list:
+    """``body[field]`` checked to be a list of strings (of ``count`` entries when given; None allowed with
+    ``allow_none``)."""
+    values = body.get(field)
+    if not isinstance(values, list):
+        raise BadRequest(f"'{field}' must be a list of strings, got {type(values).__name__}", field=field)
+    if count is not None and len(values) != count:
+        raise BadRequest(f"'{field}' has {len(values)} entries but 'query' has {count}", field=field)
+    for index, value in enumerate(values):
+        if not isinstance(value, str) and not (allow_none and value is None):
+            raise BadRequest(f"{field}[{index}] must be a string, got {type(value).__name__}", index, field)
+    return values
+
+
+def _bounded(count: int, max_items: int) -> None:
+    if count > max_items:
+        raise BadRequest(f"{count} items in one request; at most {max_items} are accepted", status=413)
+
+
+def _object(body: object) -> Mapping:
+    if not isinstance(body, Mapping):
+        raise BadRequest(f"the body must be a JSON object, got {type(body).__name__}")
+    return body
+
+
+def openrlhf_items(body: object, max_items: int) -> list[Item]:
+    """The items of a ``/get_reward`` body: the response is the query after its prompt, the instruction is the
+    label when one is given, else the last user turn of the templated prompt."""
+    body = _object(body)
+    queries = _list_of(body, "query", None)
+    _bounded(len(queries), max_items)
+    prompts = _list_of(body, "prompts", len(queries))
+    labels = _list_of(body, "labels", len(queries), allow_none=True) if body.get("labels") is not None else None
+    return [
+        openrlhf_item(index, query, prompt, labels[index] if labels else None)
+        for index, (query, prompt) in enumerate(zip(queries, prompts))
+    ]
+
+
+def openrlhf_item(index: int, query: str, prompt: str, label: str | None) -> Item:
+    """One OpenRLHF sample as chat messages and response (the label replaces the prompt's last user turn)."""
+    try:
+        response = response_of(query, prompt)
+    except TemplateError as error:
+        return Item(error=f"item {index}: the query {error}")
+    messages = templated_messages(prompt) or []
+    users = [position for position, message in enumerate(messages) if message["role"] == "user"]
+    if label is not None and label.strip():
+        context = messages[: users[-1]] if users else messages
+        return Item([*context, {"role": "user", "content": label.strip()}], response)
+    if not users:
+        return Item(error=f"item {index}: {NO_INSTRUCTION}")
+    return Item(messages, response)
+
+
+def score_items(body: object, max_items: int) -> list[Item]:
+    """The items of a ``/v1/score`` body, each ``{"prompt": str | messages, "response": str}``."""
+    items = _object(body).get("items")
+    if not isinstance(items, list):
+        raise BadRequest(f"'items' must be a list, got {type(items).__name__}", field="items")
+    _bounded(len(items), max_items)
+    return [score_item(index, item) for index, item in enumerate(items)]
+
+
+def score_item(index: int, item: object) -> Item:
+    if not isinstance(item, Mapping):
+        raise BadRequest(f"items[{index}] must be an object, got {type(item).__name__}", index, "items")
+    prompt, response = item.get("prompt"), item.get("response")
+    if not isinstance(prompt, (str, list)):
+        kind = "missing" if prompt is None else f"a {type(prompt).__name__}"
+        raise BadRequest(f"items[{index}].prompt must be a string or a list of messages, got {kind}", index, "prompt")
+    if not isinstance(response, str):
+        kind = "missing" if response is None else f"a {type(response).__name__}"
+        raise BadRequest(f"items[{index}].response must be a string, got {kind}", index, "response")
+    return Item(prompt, response)
+
+
+def openrlhf_answer(results: Sequence[FlipResult]) -> dict:
+    """The ``/get_reward`` answer: rewards (= scores), numeric per-item logs, and each item's error (or null)."""
+    rewards = [result.reward for result in results]
+    logs = {"flip_f1": [result.f1 for result in results]}
+    for kind, name in FAILURE_FLAGS.items():
+        logs[name] = [float(result.error_type == kind) for result in results]
+    logs["flip_restatement_masked"] = [float(result.restatement_masked) for result in results]
+    return {"rewards": rewards, "scores": rewards, "extra_logs": logs, "errors": [r.error for r in results]}
+
+
+def score_answer(items: Sequence[Item], results: Sequence[FlipResult]) -> dict:
+    """The ``/v1/score`` answer: one result per item, with the fields ``flip-reward score`` writes."""
+    return {"results": [result_fields(item.response, result) for item, result in zip(items, results)]}

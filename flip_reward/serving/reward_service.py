@@ -1,0 +1,236 @@
+"""The FLIP reward service (``flip-reward serve``): FLIP rewards over HTTP for trainers that call a reward server.
+
+One process, one event loop, one ``FlipReward``: every trainer process that posts here shares the judge client's
+concurrency bound, in-flight dedup and answer cache. Built on aiohttp. Endpoints (wire formats in ``protocol``):
+``POST /get_reward`` (OpenRLHF's remote reward protocol), ``POST /v1/score`` (JSON API), ``GET /health`` and
+``GET /metrics`` (Prometheus text, ``service_metrics``).
+
+Safety: loopback by default; with a token every endpoint but ``/health`` needs ``Authorization: Bearer <token>``
+(compared in constant time), and a non-loopback address without one is refused before binding (OpenRLHF's own
+example server binds every interface with no authentication). Bodies and items per request are bounded (413).
+A failed reward is 0.0 with its error, never a 500; while the judge's circuit breaker is open every scoring request
+is answered 503 at once with the breaker's one message, so that trainer retries do not pile up on a dead judge.
+SIGTERM or SIGINT stops accepting connections, lets the requests in flight finish, and returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import ipaddress
+import json
+import logging
+import signal
+import socket
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from flip_reward.core.reward import FlipResult, FlipReward
+from flip_reward.judge.loops import close_clients
+from flip_reward.serving.protocol import (
+    BadRequest,
+    Item,
+    openrlhf_answer,
+    openrlhf_items,
+    score_answer,
+    score_items,
+)
+from flip_reward.serving.service_metrics import ServiceMetrics
+
+logger = logging.getLogger("flip_reward.serve")
+TOKEN_ENV = "FLIP_SERVE_TOKEN"
+ENDPOINTS = ("/get_reward", "/v1/score", "/health", "/metrics")
+OPEN_ENDPOINTS = frozenset({"/health"})
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """Where the service listens and what it accepts; ``token`` (never shown) turns on bearer authentication."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    token: str | None = field(default=None, repr=False)
+    max_body_bytes: int = 16 * 1024 * 1024
+    max_items: int = 4096
+    shutdown_timeout: float = 60.0
+
+    def __post_init__(self) -> None:
+        for name in ("max_body_bytes", "max_items", "shutdown_timeout"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        if self.token is not None and not self.token.strip():
+            raise ValueError("the token is empty")
+        if self.token is None and not is_loopback(self.host):
+            raise ValueError(
+                f"refusing to serve on {self.host} without a token: anyone who can reach it could spend the judge "
+                f"(set {TOKEN_ENV} or --token-file, or bind 127.0.0.1)"
+            )
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine only (``localhost``, 127.0.0.0/8, ``::1``)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class JudgeDown(RuntimeError):
+    """The judge's circuit breaker is open: scoring requests are answered 503 with this message."""
+
+
+def error_response(status: int, body: dict) -> web.Response:
+    return web.json_response(body, status=status)
+
+
+class RewardService:
+    """FLIP rewards over HTTP for ``flip``; see the module docstring for the endpoints and their guarantees."""
+
+    def __init__(self, flip: FlipReward, config: ServiceConfig | None = None):
+        self.flip = flip
+        self.config = config or ServiceConfig()
+        self.metrics = ServiceMetrics()
+
+    def app(self) -> web.Application:
+        """The aiohttp application (bodies past ``max_body_bytes`` are refused by aiohttp while reading)."""
+        app = web.Application(
+            client_max_size=self.config.max_body_bytes, middlewares=[self._count, self._authenticate, self._errors]
+        )
+        app.router.add_post("/get_reward", self._scoring(openrlhf_items, lambda _, results: openrlhf_answer(results)))
+        app.router.add_post("/v1/score", self._scoring(score_items, score_answer))
+        app.router.add_get("/health", self._health)
+        app.router.add_get("/metrics", self._metrics)
+        return app
+
+    async def score(self, items: Sequence[Item]) -> list[FlipResult]:
+        """One result per item, in order; JudgeDown when the breaker is open (before anything is sent, or because
+        every item that reached the judge failed while it opened)."""
+        breaker = self.flip.judge.breaker
+        refusal = breaker.refusal()
+        if refusal is not None:
+            raise JudgeDown(refusal)
+        results = await asyncio.gather(*(self._score_one(item) for item in items))
+        self.metrics.record_results(results)
+        judged = [result for result in results if result.error_type != "input"]
+        if judged and all(result.error_type == "judge" for result in judged):
+            refusal = breaker.refusal()
+            if refusal is not None:
+                raise JudgeDown(refusal)
+        return results
+
+    async def _score_one(self, item: Item) -> FlipResult:
+        if item.error is not None:
+            return FlipResult(reward=0.0, error=item.error, error_type="input")
+        return await self.flip.ascore_one(item.prompt, item.response)
+
+    def _scoring(
+        self, read: Callable[[object, int], list[Item]], answer: Callable[[list[Item], list[FlipResult]], dict]
+    ) -> Callable[[web.Request], Awaitable[web.Response]]:
+        async def handle(request: web.Request) -> web.Response:
+            items = read(await self._json(request), self.config.max_items)
+            return web.json_response(answer(items, await self.score(items)))
+
+        return handle
+
+    async def _json(self, request: web.Request) -> object:
+        try:
+            raw = await request.read()
+        except web.HTTPRequestEntityTooLarge as error:
+            raise BadRequest(f"the body is over {self.config.max_body_bytes} bytes", status=413) from error
+        try:
+            return json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise BadRequest(f"the body is not JSON: {error}") from error
+
+    async def _health(self, request: web.Request) -> web.Response:
+        judge = self.flip.judge
+        return web.json_response(
+            {"status": "ok", "judge": judge.endpoint.description, "judge_available": judge.breaker.refusal() is None}
+        )
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        return web.Response(body=self.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    @web.middleware
+    async def _count(self, request: web.Request, handler: Callable) -> web.StreamResponse:
+        """In-flight gauge, and a count and latency per endpoint and status for every answer."""
+        endpoint = request.path if request.path in ENDPOINTS else "other"
+        started = time.perf_counter()
+        self.metrics.active += 1
+        status = 500
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        except web.HTTPException as error:
+            status = error.status
+            raise
+        finally:
+            self.metrics.active -= 1
+            self.metrics.record_request(endpoint, status, time.perf_counter() - started)
+
+    @web.middleware
+    async def _authenticate(self, request: web.Request, handler: Callable) -> web.StreamResponse:
+        token = self.config.token
+        if token is None or request.path in OPEN_ENDPOINTS:
+            return await handler(request)
+        given = request.headers.get("Authorization", "")
+        if hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            return await handler(request)
+        response = error_response(401, {"error": "missing or wrong token: send 'Authorization: Bearer <token>'"})
+        response.headers["WWW-Authenticate"] = "Bearer"
+        return response
+
+    @web.middleware
+    async def _errors(self, request: web.Request, handler: Callable) -> web.StreamResponse:
+        """Bad bodies as 400/413 naming the item and field, an open breaker as 503, anything else as a JSON 500."""
+        try:
+            return await handler(request)
+        except BadRequest as error:
+            return error_response(error.status, error.body())
+        except JudgeDown as error:
+            return error_response(503, {"error": str(error)})
+        except web.HTTPException:
+            raise
+        except Exception as error:  # a bug here must still answer JSON, and leave a traceback in the log
+            logger.exception("internal error on %s", request.path)
+            return error_response(500, {"error": f"internal error: {type(error).__name__}: {error}"})
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to (``host``, ``port``); port 0 picks a free one."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return socket.create_server((host, port), family=family)
+
+
+def base_url(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+async def serve(service: RewardService, announce: Callable[[str], None]) -> None:
+    """Serve until SIGTERM or SIGINT, then stop accepting, let the requests in flight finish (up to
+    ``shutdown_timeout``) and close the judge clients. ``announce`` gets the base URL once the socket listens."""
+    runner = web.AppRunner(service.app(), access_log=None, shutdown_timeout=service.config.shutdown_timeout)
+    await runner.setup()
+    sock = listening_socket(service.config.host, service.config.port)
+    await web.SockSite(runner, sock).start()
+    announce(base_url(sock))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+        logger.info("stopping: finishing %d request(s) in flight", service.metrics.active)
+        await runner.cleanup()
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+        await close_clients()

@@ -1,0 +1,58 @@
+# shellcheck shell=bash
+# Sourced by the training scripts (scripts/train/grpo_common.sh, verl_grpo_flip.sh, openrlhf_grpo_flip.sh): what
+# they share to read knobs and to serve a judge for a run. The sourcing script defines log and die.
+#
+#   is_true VALUE                 1/true/yes/on (any case)
+#   quoted WORDS...               the words shell-quoted on one line (for printed commands)
+#   load_preset FILE              KEY=value lines of FILE for every KEY not already set in the environment
+#   preset_file PREFIX NAME       the preset NAME (configs/PREFIX_NAME.env, or a path), or die naming the choices
+#   start_run_judge MODEL HOST PORT RUN_DIR TIMEOUT [SERVER_ARGS...]
+#                                 serve MODEL with scripts/serve_judge.sh (pid/log in RUN_DIR); prints its base URL
+#   stop_run_judge RUN_DIR        stop a judge started by start_run_judge (nothing when none runs)
+
+is_true() { [[ ${1,,} =~ ^(1|true|yes|on)$ ]]; }
+quoted() { local out; printf -v out '%q ' "$@"; printf '%s\n' "${out% }"; }
+
+load_preset() {
+  local file=$1 line key value number=0
+  while IFS= read -r line || [[ -n $line ]]; do
+    number=$((number + 1))
+    [[ $line =~ ^[[:space:]]*(#|$) ]] && continue
+    [[ $line =~ ^[[:space:]]*([A-Za-z_][A-Za-z0-9_]*)=(.*)$ ]] || die "$file:$number: expected KEY=value, got: $line"
+    key=${BASH_REMATCH[1]} value=${BASH_REMATCH[2]}
+    if [[ $value =~ ^\"(.*)\"$ || $value =~ ^\'(.*)\'$ ]]; then value=${BASH_REMATCH[1]}; fi
+    if [[ -z ${!key+set} ]]; then
+      printf -v "$key" '%s' "$value"
+      export "${key?}"
+    fi
+  done <"$file"
+}
+
+preset_file() {
+  local prefix=$1 name=$2 repo file available=""
+  repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+  if [[ -f $name ]]; then echo "$name" && return 0; fi
+  [[ -f $repo/configs/${prefix}_$name.env ]] && echo "$repo/configs/${prefix}_$name.env" && return 0
+  for file in "$repo"/configs/"${prefix}"_*.env; do file=${file##*/"${prefix}"_} && available+="${file%.env} "; done
+  die "no preset '$name' (configs/${prefix}_$name.env); available: $available"
+}
+
+# shellcheck disable=SC2034  # judge_cmd is this function's output
+judge_command() {
+  local model=$1 host=$2 port=$3 run_dir=$4 timeout=$5 repo
+  shift 5
+  repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+  judge_cmd=(bash "$repo/scripts/serve_judge.sh" "${model#hosted_vllm/}" --host "$host" --port "$port"
+    --pid-file "$run_dir/judge.pid" --log-file "$run_dir/judge.log" --timeout "$timeout" -- "$@")
+}
+
+start_run_judge() {
+  judge_command "$@"
+  mkdir -p "$4"
+  "${judge_cmd[@]}"
+}
+
+stop_run_judge() {
+  [[ -f $1/judge.pid ]] || return 0
+  bash "$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/scripts/serve_judge.sh" --stop "$1/judge.pid"
+}

@@ -1,0 +1,118 @@
+"""A real ``flip-reward serve`` process on loopback for the tests, and a small HTTP client for it.
+
+The judge behind it is the scripted OpenAI-compatible server (flip_reward.serving.scripted_judge, a test double):
+``ResponseScript`` answers by the response the judge is asked about, so that concurrent requests get known
+answers whatever order they arrive in, and faults are injected per response.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from flip_reward.serving.scripted_judge import Reply, flip_answer, judged_response
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class ResponseScript:
+    """Judge answers keyed by the response shown to the judge: a string is the inferred instruction, a Reply is
+    sent as is; unknown responses get ``Something else entirely.``."""
+
+    def __init__(self, answers: dict[str, str | Reply] | None = None):
+        self.answers = dict(answers or {})
+
+    def __call__(self, request: dict) -> Reply | str:
+        answer = self.answers.get(judged_response(request), "Something else entirely.")
+        return answer if isinstance(answer, Reply) else flip_answer(answer)
+
+
+def requests_for(judge: object, response: str) -> int:
+    """How many requests the scripted ``judge`` received about ``response``."""
+    return sum(judged_response(request) == response for request in judge.requests)
+
+
+class ServeProcess:
+    """``flip-reward serve ARGS`` in a subprocess; ``url`` is the base URL it printed once listening."""
+
+    def __init__(self, *args: str, env: dict[str, str] | None = None, start_timeout: float = 90.0):
+        self.args = ["--port", "0", *args] if "--port" not in args else list(args)
+        self.env = {**os.environ, **(env or {})}
+        self.start_timeout = start_timeout
+        self.url = ""
+
+    def __enter__(self) -> ServeProcess:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "flip_reward.cli", "serve", *self.args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=self.env,
+            cwd=REPO,
+        )
+        self._stderr: list[str] = []
+        self._drain = threading.Thread(target=lambda: self._stderr.extend(self.process.stderr), daemon=True)
+        self._drain.start()
+        lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=lambda: lines.put(self.process.stdout.readline()), daemon=True).start()
+        try:
+            self.url = lines.get(timeout=self.start_timeout).strip()
+        except queue.Empty:
+            self.url = ""
+        if not self.url:
+            returncode, stderr = self.stop()
+            raise AssertionError(f"flip-reward serve did not start (exit status {returncode}): {stderr}")
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.process.returncode is None:
+            self.stop()
+
+    @property
+    def stderr(self) -> str:
+        return "".join(self._stderr)
+
+    def stop(self, timeout: float = 60.0) -> tuple[int, str]:
+        """SIGTERM (unless it has exited), then ``wait``."""
+        self.process.terminate()
+        return self.wait(timeout)
+
+    def wait(self, timeout: float = 60.0) -> tuple[int, str]:
+        """The exit status once it has exited, and everything it wrote on stderr."""
+        self.process.wait(timeout=timeout)
+        self._drain.join(timeout=10)
+        self.process.stdout.close()
+        return self.process.returncode, self.stderr
+
+
+def call(url: str, path: str, body: object = None, token: str | None = None, raw: bytes | None = None) -> tuple:
+    """``(status, parsed JSON or text)`` of a POST (with ``body`` or ``raw``) or, with neither, a GET."""
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    headers = {"Content-Type": "application/json"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url + path, data=data, headers=headers, method="POST" if data else "GET")
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            status, text = response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        status, text = error.code, error.read().decode()
+    try:
+        return status, json.loads(text)
+    except json.JSONDecodeError:
+        return status, text
+
+
+def metric(text: str, name: str) -> float:
+    """The value of the sample line ``name`` (with its labels, exactly as exposed) in Prometheus text."""
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"no sample {name} in:\n{text}")

@@ -1,0 +1,135 @@
+"""OpenRLHF: its own remote reward code (``openrlhf.utils.agent.SingleTurnAgentExecutor``, OpenRLHF 0.11 from PyPI,
+installed without its GPU dependencies) against a real ``flip-reward serve`` process, retries included, and
+scripts/train/openrlhf_grpo_flip.sh --dry-run.
+
+The executor decodes prompt + response with the tiny model's tokenizer (special tokens kept) exactly as in
+training; the vLLM engine it would generate with cannot run here, so a stand-in returns fixed response tokens. The
+judge is the scripted server (a test double). OpenRLHF's experience maker imports vLLM at the top and does not
+import here; what it does with the answer (``torch.tensor([value])`` for rewards, scores and each extra_logs
+value) is checked on the answer instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shlex
+import subprocess
+import sys
+import time
+from types import SimpleNamespace
+
+import pytest
+import torch
+from conftest import REPO, free_port
+from serve_support import ResponseScript, ServeProcess, call, metric
+
+from flip_reward.serving.scripted_judge import ScriptedJudgeServer
+
+agent = pytest.importorskip("openrlhf.utils.agent", reason="openrlhf is not installed (the 'openrlhf' extra)")
+
+SEA = "Write a poem about the sea."
+WAVES = "Waves roll in under a silver moon."
+SCRIPT = REPO / "scripts" / "train" / "openrlhf_grpo_flip.sh"
+
+
+@pytest.fixture(scope="module")
+def service():
+    with ScriptedJudgeServer(ResponseScript({WAVES: SEA})) as judge:
+        with ServeProcess("--judge", "hosted_vllm/scripted", "--api-base", judge.base_url, "--retries", "0") as process:
+            yield process
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(tiny_model_dir)
+
+
+class StandInEngine:
+    """Stands in for OpenRLHF's vLLM engine (GPU only): 'generates' the given response text's tokens."""
+
+    def __init__(self, tokenizer, response: str):
+        self.tokens = tokenizer.encode(response + "<|im_end|>", add_special_tokens=False)
+
+    async def generate(self, prompt_token_ids, sampling_params, multi_modal_data=None):
+        output = SimpleNamespace(token_ids=self.tokens, finish_reason="stop", logprobs=None)
+        return SimpleNamespace(outputs=[output])
+
+
+def chat_prompt(tokenizer) -> str:
+    return tokenizer.apply_chat_template([{"role": "user", "content": SEA}], tokenize=False, add_generation_prompt=True)
+
+
+def execute(url: str, tokenizer, label: str, response: str) -> dict:
+    """One sample through OpenRLHF's single-turn executor, rewarded by ``url``."""
+    executor = agent.SingleTurnAgentExecutor(url)
+    prompt = tokenizer.apply_chat_template(
+        [{"role": "user", "content": SEA}], tokenize=False, add_generation_prompt=True
+    )
+    params = SimpleNamespace(max_tokens=64, logprobs=None)
+    engine = StandInEngine(tokenizer, response)
+    return asyncio.run(executor.execute(prompt, label, params, 4096, tokenizer, engine))
+
+
+def test_openrlhf_executor_gets_flip_rewards_from_the_service(service, tokenizer) -> None:
+    with_label = execute(service.url + "/get_reward", tokenizer, SEA, WAVES)
+    without_label = execute(service.url + "/get_reward", tokenizer, "", WAVES)  # no --data.label_key: label ""
+    other = execute(service.url + "/get_reward", tokenizer, SEA, "Mountains rise above the clouds.")
+    assert with_label["reward"] == [1.0] and with_label["scores"] == [1.0]
+    assert without_label["reward"] == [1.0]  # the instruction read back from the ChatML prompt
+    assert other["reward"] == [0.0]
+    assert with_label["extra_logs"]["flip_f1"] == [1.0]
+    for output in (with_label, without_label, other):  # what OpenRLHF's experience maker does with them
+        torch.tensor([output["reward"]]), torch.tensor([output["scores"]])
+        assert all(torch.tensor([value]).numel() == 1 for value in output["extra_logs"].values())
+
+
+def test_openrlhf_http_fetch_shards_a_batch_across_endpoints_in_order(service, tokenizer) -> None:
+    prompt = tokenizer.apply_chat_template(
+        [{"role": "user", "content": SEA}], tokenize=False, add_generation_prompt=True
+    )
+    queries = [prompt + WAVES + "<|im_end|>", prompt + "Something else.<|im_end|>", prompt + WAVES + "<|im_end|>"]
+    executor = agent.SingleTurnAgentExecutor([service.url + "/get_reward"] * 2)
+    answers = asyncio.run(executor._fetch_rewards_via_http(queries, [prompt] * 3, [SEA, SEA, ""]))
+    assert [answer["rewards"] for answer in answers] == [[1.0, 0.0], [1.0]]
+
+
+def test_openrlhf_retries_a_dead_judges_503_then_gives_up_and_the_sample_gets_no_reward(tokenizer) -> None:
+    dead = f"http://127.0.0.1:{free_port()}/v1"
+    with ServeProcess("--judge", "hosted_vllm/scripted", "--api-base", dead, "--retries", "0") as service:
+        prompt = "<|im_start|>user\n" + SEA + "<|im_end|>\n<|im_start|>assistant\n"
+        items = [{"prompt": f"user: {SEA}", "response": f"Answer {n}."} for n in range(5)]
+        assert call(service.url, "/v1/score", {"items": items})[0] == 503  # the breaker opens
+        executor = agent.SingleTurnAgentExecutor(service.url + "/get_reward")
+        started = time.perf_counter()
+        with pytest.raises(RuntimeError, match="Request error for 5 times"):
+            asyncio.run(executor._fetch_rewards_via_http([prompt + "x"], [prompt], [SEA]))
+        assert time.perf_counter() - started < 15  # five quick 503s, one second apart
+        text = call(service.url, "/metrics")[1]
+        assert metric(text, 'flip_serve_requests_total{endpoint="/get_reward",status="503"}') == 5
+        assert execute(service.url + "/get_reward", tokenizer, SEA, WAVES)["reward"] is None
+
+
+def dry_run(**env: str) -> subprocess.CompletedProcess[str]:
+    environment = {key: value for key, value in os.environ.items() if not key.startswith(("FLIP_", "JUDGE_"))}
+    environment.update(PYTHON=sys.executable, **env)
+    return subprocess.run(["bash", str(SCRIPT), "--dry-run"], capture_output=True, text=True, cwd=REPO, env=environment)
+
+
+def test_dry_run_prints_the_judge_the_service_and_openrlhfs_command() -> None:
+    completed = dry_run(PRESET="1gpu", DATASETS="data/sample_rlvr_flip.jsonl 1.0", FLIP_THINK_PREFILLED="1")
+    assert completed.returncode == 0, completed.stderr
+    lines = completed.stdout.splitlines()
+    assert lines[0].startswith("openrlhf_grpo: preset 1gpu") and lines[0].endswith("reward service on 127.0.0.1:8080")
+    assert lines[1].startswith("judge: JUDGE_SERVER=vllm JUDGE_GPUS=0 ")
+    serve = shlex.split(lines[2][len("serve: ") :])
+    assert serve[1:4] == ["-m", "flip_reward.cli", "serve"]
+    assert serve[serve.index("--api-base") + 1] == "http://127.0.0.1:8001/v1" and "--think-prefilled" in serve
+    trainer = shlex.split(lines[3][len("trainer: ") :])
+    assert trainer[:4] == ["env", "CUDA_VISIBLE_DEVICES=0", "python3", "-m"]
+    assert trainer[trainer.index("--reward.remote_url") + 1] == "http://127.0.0.1:8080/get_reward"
+    assert trainer[trainer.index("--algo.advantage.estimator") + 1] == "group_norm"
+    assert trainer[trainer.index("--data.label_key") + 1] == "ground_truth"
+    assert "DATASETS: OpenRLHF mixes by probability" in dry_run(DATASETS="a 2000").stderr
