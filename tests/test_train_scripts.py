@@ -318,20 +318,20 @@ def lifecycle(tmp_path: Path):
     paths = {"record": tmp_path / "trainer.json", "vllm": tmp_path / "vllm.txt", "out": tmp_path / "out", "port": port}
 
     def start(**env: str) -> subprocess.Popen:
-        environment = clean_env(
-            PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
-            JUDGE_SERVER="vllm",
-            JUDGE_PORT=str(port),
-            LAUNCHER=f"{sys.executable} {tmp_path / 'trainer.py'}",
-            DATASETS=f"{SAMPLE} 1.0",
-            LOCAL_EVALS="none",
-            OUTPUT_DIR=str(paths["out"]),
-            FAKE_RECORD=str(paths["record"]),
-            FAKE_VLLM_RECORD=str(paths["vllm"]),
-            FAKE_PYTHON=sys.executable,
-            JUDGE_START_TIMEOUT="60",
-            **env,
-        )
+        defaults = {
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+            "JUDGE_SERVER": "vllm",
+            "JUDGE_PORT": str(port),
+            "LAUNCHER": f"{sys.executable} {tmp_path / 'trainer.py'}",
+            "DATASETS": f"{SAMPLE} 1.0",
+            "LOCAL_EVALS": "none",
+            "OUTPUT_DIR": str(paths["out"]),
+            "FAKE_RECORD": str(paths["record"]),
+            "FAKE_VLLM_RECORD": str(paths["vllm"]),
+            "FAKE_PYTHON": sys.executable,
+            "JUDGE_START_TIMEOUT": "60",
+        }
+        environment = clean_env(**{**defaults, **env})
         return subprocess.Popen(
             ["bash", str(FLIP)], cwd=REPO, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
@@ -464,3 +464,136 @@ def test_grpo_fast_arguments_are_mapped_for_the_local_backend_or_refused():
         "argument --vllm_num_engines; run on a CUDA machine with BACKEND=open-instruct, or drop it "
         "(flip-reward train --help lists the local options)"
     )
+
+
+# --- what a new user hits (issue: training scripts) ------------------------------------------------------------
+
+
+def write_rows(path: Path, count: int) -> Path:
+    rows = [
+        {
+            "messages": [{"role": "user", "content": f"Write poem {i}"}],
+            "ground_truth": f"Write poem {i}",
+            "dataset": "general-flip",
+        }
+        for i in range(count)
+    ]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+@pytest.mark.parametrize("script", [FLIP, LLMJUDGE], ids=["flip", "llmjudge"])
+def test_the_eval_set_follows_datasets_and_is_held_out_of_a_local_file(tmp_path: Path, script: Path) -> None:
+    data = write_rows(tmp_path / "mine.jsonl", 200)
+    result = dry_run(script, DATASETS=f"{data} 1.0", OUTPUT_DIR=str(tmp_path / "run"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    args, held = grpo_args(result.stdout), tmp_path / "run" / "data"
+    assert value(args, "--dataset_mixer_list") == [str(held / "mine.train.jsonl"), "1.0"]
+    assert value(args, "--dataset_mixer_eval_list") == [str(held / "mine.eval.jsonl"), "16"]
+    assert f"eval: 16 prompts of {data} held out of training" in result.stdout
+    assert not held.exists()  # the dry run writes nothing
+
+
+def test_a_real_launch_writes_the_held_out_split(lifecycle, tmp_path: Path) -> None:
+    """Through the fake trainer: the two files exist, are disjoint, and at most a tenth of the rows is held out."""
+    start, paths = lifecycle
+    data = write_rows(tmp_path / "small.jsonl", 24)
+    process = start(DATASETS=f"{data} 1.0", LOCAL_EVALS="")
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    argv, held = json.loads(paths["record"].read_text())["argv"], paths["out"] / "data"
+    assert value(argv, "--dataset_mixer_list") == [str(held / "small.train.jsonl"), "1.0"]
+    assert value(argv, "--dataset_mixer_eval_list") == [str(held / "small.eval.jsonl"), "2"]
+    train = [json.loads(row)["ground_truth"] for row in (held / "small.train.jsonl").read_text().splitlines()]
+    evals = [json.loads(row)["ground_truth"] for row in (held / "small.eval.jsonl").read_text().splitlines()]
+    assert (len(train), len(evals)) == (22, 2) and not set(train) & set(evals)
+
+
+def test_a_hub_dataset_evaluated_on_its_training_prompts_is_said_loudly() -> None:
+    result = dry_run(FLIP, DATASETS="someone/chat 1.0")
+    assert value(grpo_args(result.stdout), "--dataset_mixer_eval_list") == ["someone/chat", "16"]
+    assert (
+        "warning: the in-loop eval takes 16 prompts of someone/chat, which this run also trains on (a hub dataset is "
+        "not split here): set LOCAL_EVALS='EVAL_DATASET COUNT' for a separate eval set, or LOCAL_EVALS=none"
+    ) in result.stdout
+    mine = dry_run(FLIP, DATASETS="someone/chat 1.0", LOCAL_EVALS="someone/chat 8")
+    assert "warning: LOCAL_EVALS evaluates on someone/chat, which this run also trains on (DATASETS)" in mine.stdout
+
+
+@pytest.mark.parametrize(
+    ("name", "amount", "split", "message"),
+    [
+        ("one.jsonl", "0.5", "train", "DATASETS: {path}: amount 0.5 of its 1 rows selects no row"),
+        ("one.jsonl", "0", "train", "DATASETS: DATASETS: the amount of '{path}' must be > 0, got '0'"),
+        (
+            "one.json",
+            "1.0",
+            "train",
+            "DATASETS: {path}: upstream open-instruct reads local .jsonl and .parquet files only",
+        ),
+        (
+            "one.jsonl",
+            "1.0",
+            "test",
+            "DATASETS: {path}: upstream open-instruct reads only the 'train' split of a local file",
+        ),
+    ],
+)
+def test_the_dry_run_refuses_what_upstream_would(
+    tmp_path: Path, name: str, amount: str, split: str, message: str
+) -> None:
+    path = tmp_path / name
+    row = {"messages": [{"role": "user", "content": "Hi"}], "ground_truth": "Hi", "dataset": "general-flip"}
+    path.write_text(json.dumps([row]) if name.endswith(".json") else json.dumps(row) + "\n")
+    result = dry_run(FLIP, DATASETS=f"{path} {amount}", DATASET_SPLITS=split, LOCAL_EVALS="none")
+    assert result.returncode == 1
+    assert "data: ERROR " + message.format(path=path) in result.stdout
+
+
+def test_flip_settings_are_checked_by_the_dry_run_and_before_a_launch(lifecycle) -> None:
+    dry = dry_run(FLIP, FLIP_CONCURRENCY="many", FLIP_RESTATMENT_GUARD="0")
+    assert dry.returncode == 1
+    assert "settings: ERROR FLIP_CONCURRENCY must be an integer >= 1, got 'many'" in dry.stdout
+    assert "settings: WARNING FLIP_RESTATMENT_GUARD is not a FLIP setting, so nothing reads it" in dry.stdout
+    start, paths = lifecycle
+    process = start(FLIP_CONCURRENCY="many")
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 1
+    assert "settings: ERROR FLIP_CONCURRENCY must be an integer >= 1, got 'many'" in err
+    assert "grpo: error: fix the FLIP_* variable above first" in err
+    assert not paths["record"].exists() and not paths["vllm"].exists()  # nothing was started
+
+
+def test_the_authors_settings_are_explicit_and_the_backend_outlasts_the_judge() -> None:
+    args = grpo_args(dry_run(FLIP).stdout)
+    assert value(args, "--mask_truncated_completions") == ["true"]
+    assert value(args, "--advantage_normalization_type") == ["standard"]
+    assert value(args, "--inflight_updates") == ["false"] and value(args, "--fused_optimizer") == ["false"]
+    assert value(args, "--backend_timeout") == ["120"]  # minutes: JUDGE_TIMEOUT 3600 s + an hour
+    assert value(grpo_args(dry_run(FLIP, JUDGE_TIMEOUT="9000").stdout), "--backend_timeout") == ["210"]
+    short = dry_run(FLIP, BACKEND_TIMEOUT="30", JUDGE_TIMEOUT="3600")
+    assert short.returncode == 1 and "BACKEND_TIMEOUT (30 min) must be above JUDGE_TIMEOUT (3600 s)" in short.stderr
+
+
+def test_the_dry_run_reports_the_cpus_the_placement_needs() -> None:
+    """On one CPU (taskset): 4 learner GPUs x 10, 3 vLLM engines and upstream's 3 fixed actors need 46."""
+    result = subprocess.run(
+        ["taskset", "-c", "0", "bash", str(FLIP), "--dry-run"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=clean_env(),
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0  # the dry run may be made elsewhere than the run: reported, not required
+    assert (
+        "env: MISSING 46 CPUs on this node for 4 learner GPU(s) x 10, the vLLM engines and upstream's actors; it has 1 "
+        "(upstream's placement would time out after 20 minutes)"
+    ) in result.stdout
+
+
+def test_a_loopback_judge_is_refused_for_a_multi_node_run() -> None:
+    result = dry_run(FLIP, PRESET="multinode", JUDGE_HOST="127.0.0.1")
+    assert result.returncode == 1
+    assert "JUDGE_HOST=127.0.0.1 is served on this node only, but the vLLM actors of a multi-node run" in result.stderr

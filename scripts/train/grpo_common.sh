@@ -128,8 +128,10 @@ for name in NUM_NODES NUM_GPUS JUDGE_PORT MAX_PROMPT_LENGTH RESPONSE_LENGTH PROM
 done
 # grpo_fast's --backend_timeout (minutes) must outlast one judge request (JUDGE_TIMEOUT, seconds), or a slow judge
 # times the trainer out; default: the judge timeout plus an hour, at least upstream's 120.
-BACKEND_TIMEOUT=${BACKEND_TIMEOUT:-$(((JUDGE_TIMEOUT + 59) / 60 + 60))}
-((BACKEND_TIMEOUT < 120)) && BACKEND_TIMEOUT=120
+if [[ -z $BACKEND_TIMEOUT ]]; then
+  BACKEND_TIMEOUT=$(((JUDGE_TIMEOUT + 59) / 60 + 60))
+  ((BACKEND_TIMEOUT >= 120)) || BACKEND_TIMEOUT=120
+fi
 [[ $BACKEND_TIMEOUT =~ ^[0-9]+$ ]] || die "BACKEND_TIMEOUT must be a whole number of minutes, got '$BACKEND_TIMEOUT'"
 ((BACKEND_TIMEOUT * 60 > JUDGE_TIMEOUT)) ||
   die "BACKEND_TIMEOUT ($BACKEND_TIMEOUT min) must be above JUDGE_TIMEOUT ($JUDGE_TIMEOUT s)"

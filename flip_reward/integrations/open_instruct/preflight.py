@@ -114,13 +114,13 @@ def check_settings(environ: Mapping[str, str] | None = None) -> int:
     """The ``FLIP_*`` variables as the verifier will read them in every actor: an error names a bad one, a warning
     a name the verifier does not know (a typo is otherwise ignored)."""
     env = os.environ if environ is None else environ
+    for name in sorted(key for key in env if key.startswith("FLIP_") and key not in ENV_VARS):
+        print(f"settings: WARNING {name} is not a FLIP setting, so nothing reads it (see docs/reference.md)")
     try:
         settings = FlipSettings.from_env(env)
     except FlipSettingsError as error:
         print(f"settings: ERROR {error}")
         return 1
-    for name in sorted(key for key in env if key.startswith("FLIP_") and key not in ENV_VARS):
-        print(f"settings: WARNING {name} is not a FLIP setting, so nothing reads it (see docs/reference.md)")
     print(f"settings: ok, {settings}")
     return 0
 
