@@ -25,7 +25,8 @@
 #   MODEL_NAME_OR_PATH  policy (allenai/Olmo-3-7B-Think-DPO)     CHAT_TEMPLATE  open-instruct chat template (olmo_thinker)
 #   DATASETS            mix for --dataset_mixer_list: "NAME AMOUNT [NAME AMOUNT...]", names are hub datasets or
 #                       local .jsonl/.parquet files in the RLVR schema     DATASET_SPLITS (train)
-#   LOCAL_EVALS         eval mix, "NAME COUNT ..." or "none" (first dataset, 16 prompts)   LOCAL_EVAL_SPLITS (train)
+#   LOCAL_EVALS         eval mix, "NAME COUNT ..." or "none"; unset: LOCAL_EVAL_COUNT (16) prompts of the first
+#                       dataset, held out of training when it is a local file   LOCAL_EVAL_SPLITS (train)
 #   EXP_NAME, OUTPUT_DIR (output/$EXP_NAME), SEED (1), WITH_TRACKING (0; 1 adds --with_tracking), WANDB_PROJECT
 #   JUDGE_MODEL         litellm model string (hosted_vllm/Qwen/Qwen3-4B)
 #   JUDGE_BASE_URL      an already running judge; several, comma-separated: vllm-router on JUDGE_HOST:JUDGE_PORT in
@@ -47,7 +48,8 @@
 #   MAX_PROMPT_LENGTH (2048), RESPONSE_LENGTH (16384), PACK_LENGTH (their sum), PROMPTS_PER_STEP (24),
 #   SAMPLES_PER_PROMPT (8), LEARNING_RATE (1e-6), LR_SCHEDULER (constant), BETA (0.0), KL_ESTIMATOR (2),
 #   CLIP_HIGHER (0.272), TRUNCATED_IS_CAP (2.0), ASYNC_STEPS (1), TEMPERATURE (1.0), STOP_STRINGS (</answer>),
-#   TOTAL_EPISODES (96000), LOCAL_EVAL_EVERY (25), SAVE_FREQ (50)
+#   TOTAL_EPISODES (96000), LOCAL_EVAL_EVERY (25), SAVE_FREQ (50), BACKEND_TIMEOUT (grpo_fast's, minutes: the judge
+#   timeout + 60, at least 120; must exceed JUDGE_TIMEOUT)
 #   PYTHON (interpreter; the active virtualenv's, else python3), LAUNCHER (the trainer command; default
 #   "$PYTHON -m flip_reward.integrations.open_instruct.launch"), RAY_ADDRESS (an existing Ray cluster)
 #   FLIP_* variables configure the FLIP verifier (docs/open-instruct.md); FLIP_THINK_PREFILLED
