@@ -597,3 +597,22 @@ def test_a_loopback_judge_is_refused_for_a_multi_node_run() -> None:
     result = dry_run(FLIP, PRESET="multinode", JUDGE_HOST="127.0.0.1")
     assert result.returncode == 1
     assert "JUDGE_HOST=127.0.0.1 is served on this node only, but the vLLM actors of a multi-node run" in result.stderr
+
+
+def test_the_environment_beats_a_preset_for_every_knob() -> None:
+    args = grpo_args(
+        dry_run(FLIP, PRESET="1gpu", TOTAL_EPISODES="50", PROMPTS_PER_STEP="2", DATASETS=f"{SAMPLE} 1.0").stdout
+    )
+    assert value(args, "--total_episodes") == ["50"] and value(args, "--num_unique_prompts_rollout") == ["2"]
+
+
+def test_a_judge_that_does_not_answer_at_its_advertised_address_stops_the_launch(lifecycle) -> None:
+    """Served on 0.0.0.0 and advertised as an address nothing answers at (TEST-NET-1): the launch stops before the
+    trainer, naming the address, and the judge is stopped."""
+    start, paths = lifecycle
+    process = start(JUDGE_HOST="0.0.0.0", JUDGE_ADVERTISE_HOST="192.0.2.1")
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 1
+    assert f"does not answer at http://192.0.2.1:{paths['port']}/v1, the address the trainer uses" in err
+    assert not paths["record"].exists()
+    assert_judge_stopped(paths)

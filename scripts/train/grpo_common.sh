@@ -438,6 +438,10 @@ if ((start_judge || routed)); then
   judge_started=1
   JUDGE_SERVER=$JUDGE_SERVER JUDGE_GPUS=$JUDGE_GPUS PYTHON=$PYTHON "${judge_cmd[@]}" >/dev/null ||
     die "the judge did not start (logs: $run_dir)"
+  # The actors reach the judge at the advertised address, not at localhost: it must answer there, from here.
+  preflight judge "$(served_judge_url)" --model "$JUDGE_MODEL" >&2 ||
+    die "the judge runs but does not answer at $(served_judge_url), the address the trainer uses (JUDGE_HOST=$JUDGE_HOST; \
+set JUDGE_ADVERTISE_HOST to an address of this node that the other nodes reach)"
   export_judge_url "$(served_judge_url)"
 else
   export_judge_url "${judge_urls[0]}"
