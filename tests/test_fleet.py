@@ -294,7 +294,7 @@ def test_ctrl_c_while_the_replicas_start_stops_every_one(tmp_path: Path, fake_vl
         if line.startswith("serve_judge: starting:") and f"--port {port + 2}" in line:
             break
     while len(list(records.iterdir())) < 2 or not port_open(port + 1):
-        assert starting.poll() is None
+        assert starting.poll() is None, starting.stderr.read()
         time.sleep(0.05)  # polling, not an assertion on time
     started = pids(pid_file)
     starting.send_signal(signal.SIGINT)
