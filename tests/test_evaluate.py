@@ -286,14 +286,14 @@ def test_invalid_rows_stop_before_any_judge_call(tmp_path, judge_server, capsys)
     code, out = evaluate(tmp_path, judge_server, write_rows(tmp_path / "bad.jsonl", BAD_ROWS))
     assert code == 2 and judge_server.requests == [] and not out.exists()
     assert capsys.readouterr().err.splitlines() == [
-        "error: row 2: field 'prompt': prompt must be a string or a list of messages, got NoneType",
+        "error: row 2: field 'prompt': missing",
         "error: row 3: field 'chosen': must be a non-empty list of strings, got list",
         "error: row 4: field 'rejected': item 0 must be a non-empty string",
         "error: row 5: field 'chosen': holds 1 responses but num_correct is 2",
         "error: row 6: field 'id': a Ties row needs an id 'ref:<n>' or 'tied:<n>' (RewardBench 2's Ties rule)",
         "error: row 7: field 'id': duplicate id 'ok'",
-        "error: row 8: field 'subset': must be a non-empty string",
-        "error: row 9: field 'id': must be a non-empty string or an integer",
+        "error: row 8: field 'subset': missing",
+        "error: row 9: field 'id': missing",
         "8 invalid row(s); nothing was evaluated",
     ]
 
@@ -302,8 +302,10 @@ def test_unknown_subset_and_method(tmp_path, judge_server, capsys):
     source = write_rows(tmp_path / "rb2.jsonl", ROWS)
     assert evaluate(tmp_path, judge_server, source, "--subsets", "Gamma")[0] == 2
     assert "error: unknown subset(s) Gamma; the data has Alpha, Beta, Ties" in capsys.readouterr().err
-    assert evaluate(tmp_path, judge_server, source, "--limit", "0")[0] == 2
-    assert "error: limit must be at least 1, got 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stopped:
+        evaluate(tmp_path, judge_server, source, "--limit", "0")
+    assert stopped.value.code == 2
+    assert "flip-reward eval: error: argument --limit: must be at least 1, got 0" in capsys.readouterr().err
     assert judge_server.requests == []
     with pytest.raises(SystemExit):
         evaluate(tmp_path, judge_server, source, "--methods", "flip,oracle")

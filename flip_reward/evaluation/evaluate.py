@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TypeVar
 
 from flip_reward.core.reward import FlipReward
-from flip_reward.data.loading import RowError, check_prompt, object_row
+from flip_reward.data.loading import RowError, check_prompt, field_value, numbered, object_row
 from flip_reward.evaluation.baselines import (
     ListwiseJudge,
     PairwiseJudge,
@@ -67,7 +67,7 @@ class Example:
 
 
 def _responses(row: Mapping, name: str, number: int) -> tuple[str, ...]:
-    value = row.get(name)
+    value = field_value(row, name, number)
     if not isinstance(value, (list, tuple)) or not value:
         raise RowError(number, name, f"must be a non-empty list of strings, got {type(value).__name__}")
     for index, item in enumerate(value):
@@ -80,13 +80,13 @@ def _responses(row: Mapping, name: str, number: int) -> tuple[str, ...]:
 
 
 def example_from_row(row: object, number: int) -> Example:
-    """The Example of a row, or RowError naming the row (1-based) and the field at fault."""
+    """The Example of a row, or RowError naming the row and the field at fault."""
     row = object_row(row, number)
-    example_id = row.get("id")
+    example_id = field_value(row, "id", number)
     if isinstance(example_id, bool) or not isinstance(example_id, (str, int)) or not str(example_id).strip():
         raise RowError(number, "id", "must be a non-empty string or an integer")
-    check_prompt(row.get("prompt"), number)
-    subset = row.get("subset")
+    check_prompt(field_value(row, "prompt", number), number)
+    subset = field_value(row, "subset", number)
     if not isinstance(subset, str) or not subset.strip():
         raise RowError(number, "subset", "must be a non-empty string")
     example = Example(
@@ -98,9 +98,10 @@ def example_from_row(row: object, number: int) -> Example:
 
 
 def read_examples(rows: Sequence[object]) -> tuple[list[Example], list[RowError]]:
-    """Every valid row as an Example, and a RowError for every invalid one (duplicate ids included)."""
+    """Every valid row as an Example, and a RowError for every invalid one (duplicate ids included); rows are
+    numbered as ``numbered`` does."""
     examples, errors, seen = [], [], set()
-    for number, row in enumerate(rows, start=1):
+    for number, row in numbered(rows):
         try:
             example = example_from_row(row, number)
         except RowError as error:

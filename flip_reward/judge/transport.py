@@ -14,6 +14,7 @@ Judge never strands an open client whose sockets the next one would trip over, a
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 
@@ -60,6 +61,23 @@ class Endpoint:
     @property
     def description(self) -> str:
         return f"{self.model} at {self.api_base}" if self.api_base else self.model
+
+
+def server_reason(error: BaseException) -> str:
+    """What went wrong, in the server's own words where it gave any: ``HTTP <status>: <message>`` for an HTTP error
+    (the body's ``error.message``, ``message`` or ``detail``, else its text: openai's message drops bodies it does
+    not know, such as FastAPI's ``{"detail": "Not Found"}``), else the error's own message."""
+    import openai
+
+    if not isinstance(error, openai.APIStatusError):
+        return str(error)
+    body = error.body
+    if isinstance(body, dict):
+        inner = body.get("error") if isinstance(body.get("error"), dict) else body
+        body = inner.get("message") or inner.get("detail") or json.dumps(body)
+    if not isinstance(body, str) or not body.strip():
+        body = getattr(error.response, "text", "") or error.message
+    return f"HTTP {error.status_code}: {str(body).strip()}"
 
 
 def completion_from(response: object) -> Completion:
