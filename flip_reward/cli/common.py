@@ -175,9 +175,10 @@ def report_interrupted(writer: OrderedJsonlWriter, total: int, cache: str | None
 
 def judge_failure(judge: Judge) -> tuple[int, str] | None:
     """For a command that judged nothing: its exit status and why, when the cause will not heal by itself: the judge
-    is down (the circuit breaker opened; EXIT_JUDGE_DOWN) or it refused requests with a client error such as a
-    wrong model name or a base URL without /v1 (4xx; EXIT_RUN_FAILED). None for anything else."""
-    if judge.breaker.times_opened:
+    is down (the circuit breaker opened, or the last attempts could not connect; EXIT_JUDGE_DOWN) or it refused
+    requests with a client error such as a wrong model name or a base URL without /v1 (4xx; EXIT_RUN_FAILED). None
+    for anything else (5xx, timeouts, unparsable answers: a rerun may do better)."""
+    if judge.breaker.times_opened or judge.breaker.consecutive_failures:
         return EXIT_JUDGE_DOWN, f"judge {judge.endpoint.description} is down ({judge.breaker.last_error})"
     if judge.last_refusal:
         hint = (
