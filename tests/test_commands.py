@@ -9,13 +9,14 @@ for exact answers and faults, not a model.
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
 import time
 
 import pytest
-from conftest import REPO
+from conftest import REPO, free_port
 
 from flip_reward.cli import main
 from flip_reward.serving.scripted_judge import Reply, ScriptedJudgeServer, flip_answer, judged_response
@@ -243,3 +244,91 @@ def test_a_refusal_among_answers_is_no_failure(tmp_path, judge_server, script):
     assert main([*command_line("score", source, tmp_path, judge_server), "--concurrency", "1"]) == 0
     errors = [row["error"] for row in read_jsonl(tmp_path / "score.jsonl")]
     assert errors[0].endswith("failed: BadRequestError: HTTP 400: max_tokens is too large") and errors[1] is None
+
+
+ROOM = (
+    "max_tokens {tokens} leaves too little of max_context_length 8192 for the judge's prompt: the FlipReward "
+    "prompt takes about 432 tokens and a response needs at least 256; use max_tokens <= 7472 or a larger "
+    "max_context_length"
+)
+
+
+@pytest.mark.parametrize("tokens", ["8192", "9000", "7473"])
+def test_max_tokens_that_leaves_no_room_for_the_prompt_is_rejected_before_any_call(
+    tmp_path, judge_server, capsys, tokens
+):
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps(SCORE_ROW) + "\n")
+    args = [*command_line("score", source, tmp_path, judge_server), "--max-tokens", tokens]
+    assert main([*args, "--max-context-length", "8192"]) == 2
+    assert capsys.readouterr().err == "error: " + ROOM.format(tokens=tokens) + "\n"
+    assert judge_server.requests == [] and not (tmp_path / "score.jsonl").exists()
+
+
+def test_the_largest_max_tokens_that_leaves_room_is_accepted(tmp_path, judge_server, script):
+    script.default = lambda request: flip_answer("Write a poem about roses")
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps(SCORE_ROW) + "\n")
+    args = [*command_line("score", source, tmp_path, judge_server), "--max-tokens", "7472"]
+    assert main([*args, "--max-context-length", "8192"]) == 0
+    assert read_jsonl(tmp_path / "score.jsonl")[0]["reward"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("judge", "api_base", "expected"),
+    [
+        (
+            "Qwen/Qwen3-4B",
+            "http://127.0.0.1:9/v1",
+            "judge 'Qwen/Qwen3-4B' names no litellm provider: prefix one, e.g. 'hosted_vllm/Qwen/Qwen3-4B' for a "
+            "vLLM or transformers server (with its base URL), or 'openai/...', 'anthropic/...'",
+        ),
+        (
+            "hosted_vllm/Qwen/Qwen3-4B",
+            None,
+            "judge 'hosted_vllm/Qwen/Qwen3-4B' needs the base URL of its server: pass --api-base "
+            "(api_base=) or set HOSTED_VLLM_API_BASE, e.g. http://127.0.0.1:8000/v1",
+        ),
+    ],
+    ids=["no-provider", "hosted-vllm-without-base"],
+)
+def test_a_judge_that_cannot_be_called_is_one_error_line_before_any_call(
+    tmp_path, capsys, monkeypatch, judge, api_base, expected
+):
+    monkeypatch.delenv("HOSTED_VLLM_API_BASE", raising=False)
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps(SCORE_ROW) + "\n")
+    base = ["--api-base", api_base] if api_base else []
+    for command in ("score", "rerank", "eval"):
+        row = {"score": SCORE_ROW, "rerank": RERANK_ROW, "eval": EVAL_ROW}[command]
+        source.write_text(json.dumps(row) + "\n")
+        args = [a for a in command_line(command, source, tmp_path) if a not in ("--api-base", "http://127.0.0.1:9/v1")]
+        judge_at = args.index("hosted_vllm/judge")
+        args[judge_at] = judge
+        assert main([*args, *base]) == 2
+        assert capsys.readouterr() == ("", f"error: {expected}\n")  # litellm's banner on stdout is off too
+
+
+def test_an_unknown_preset_path_is_shown_as_given(capsys):
+    assert main(["train", "--preset", "my/presets/fast.env", "--dry-run"]) == 2
+    assert capsys.readouterr().err == "error: no preset file my/presets/fast.env\n"
+    assert main(["train", "--preset", "fast.env", "--dry-run"]) == 2
+    assert capsys.readouterr().err == "error: no preset file fast.env\n"
+
+
+def test_the_breaker_message_states_its_threshold(tmp_path):
+    """Against a dead port: the rows refused once the breaker opened say after how many failures it opens."""
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps({**SCORE_ROW, "response": f"Poem {i}."}) + "\n" for i in range(12)))
+    dead = ScriptedJudgeServer(lambda request: "")
+    dead.port = free_port()
+    assert main([*command_line("score", source, tmp_path, dead), "--concurrency", "1"]) == 3
+    refused = [row["error"] for row in read_jsonl(tmp_path / "score.jsonl") if "is unreachable" in row["error"]]
+    assert len(refused) == 7 and all(  # 12 rows, one at a time: 5 failed connections open it
+        re.fullmatch(
+            rf"judge hosted_vllm/judge at {re.escape(dead.base_url)} is unreachable: \d+ consecutive connection "
+            r"failures, the breaker opens after 5 \(last: .*\); not sending requests for another \d+s",
+            error,
+        )
+        for error in refused
+    )

@@ -48,8 +48,9 @@ class CircuitBreaker:
         remaining = self.opened_at + self.cooldown - now
         if remaining > 0:
             raise JudgeUnavailableError(
-                f"judge {self.target} is unreachable: {self.consecutive_failures} consecutive connection failures "
-                f"(last: {self.last_error}); not sending requests for another {remaining:.0f}s"
+                f"judge {self.target} is unreachable: {self.consecutive_failures} consecutive connection failures, "
+                f"the breaker opens after {self.threshold} (last: {self.last_error}); not sending requests for "
+                f"another {remaining:.0f}s"
             )
         self.opened_at = now  # the probe's window: the next cool-down
         self.probing = True

@@ -39,6 +39,15 @@ class Completion:
     finish_reason: str | None = None
 
 
+def quiet_litellm() -> object:
+    """litellm, with its debug prints to stdout (a "Provider List" banner, "Give Feedback / Get Help") off: this
+    package reports every failure itself, in one line."""
+    import litellm
+
+    litellm.suppress_debug_info = True
+    return litellm
+
+
 @dataclass(frozen=True)
 class Endpoint:
     """A litellm model string resolved to provider, model name, base URL and key."""
@@ -51,12 +60,26 @@ class Endpoint:
 
     @classmethod
     def resolve(cls, model: str, api_base: str | None = None, api_key: str | None = None) -> Endpoint:
-        import litellm
-
-        provider_model, provider, resolved_key, resolved_base = litellm.get_llm_provider(
-            model, api_base=api_base, api_key=api_key
-        )
-        return cls(model, provider, provider_model, api_base or resolved_base, api_key or resolved_key)
+        """Provider, model name, base URL and key of ``model`` as litellm resolves them, offline. ValueError, before
+        any request, for a model string with no provider litellm knows, and for a ``hosted_vllm/`` judge with no
+        base URL (litellm would send it to a public API host)."""
+        litellm = quiet_litellm()
+        try:
+            provider_model, provider, resolved_key, resolved_base = litellm.get_llm_provider(
+                model, api_base=api_base, api_key=api_key
+            )
+        except litellm.BadRequestError:
+            raise ValueError(
+                f"judge {model!r} names no litellm provider: prefix one, e.g. 'hosted_vllm/{model}' for a vLLM or "
+                "transformers server (with its base URL), or 'openai/...', 'anthropic/...'"
+            ) from None
+        api_base = api_base or resolved_base
+        if provider == "hosted_vllm" and not api_base:
+            raise ValueError(
+                f"judge {model!r} needs the base URL of its server: pass --api-base (api_base=) or set "
+                "HOSTED_VLLM_API_BASE, e.g. http://127.0.0.1:8000/v1"
+            )
+        return cls(model, provider, provider_model, api_base, api_key or resolved_key)
 
     @property
     def description(self) -> str:
