@@ -30,7 +30,7 @@ from dataclasses import dataclass, field  # noqa: E402
 
 import openai  # noqa: E402
 
-from flip_reward.core.conversation import split_conversation  # noqa: E402
+from flip_reward.core.conversation import split_turns  # noqa: E402
 from flip_reward.core.reward import FlipReward, final_answer  # noqa: E402
 from flip_reward.judge.loops import close_clients  # noqa: E402
 
@@ -169,8 +169,7 @@ class RawLoop:
     def build(self, pairs: Pairs) -> list[list[dict]]:
         """The FLIP request for each pair, exactly as FlipReward renders it."""
         return [
-            self.flip.judge_messages(split_conversation(prompt)[0], final_answer(response))
-            for prompt, response in zip(*pairs)
+            self.flip.judge_messages(split_turns(prompt)[0], final_answer(response)) for prompt, response in zip(*pairs)
         ]
 
     async def send_all(self, requests: list[list[dict]]) -> list[str]:

@@ -113,7 +113,7 @@ def test_invalid_rows_stop_before_any_judge_call(tmp_path, judge_server, answeri
     code, output = score(tmp_path, judge_server, write_jsonl(tmp_path / "in.jsonl", BAD_ROWS))
     assert code == 2 and not output.exists() and judge_server.requests == []
     assert capsys.readouterr().err.splitlines() == [
-        "error: row 2: field 'response': must be a string, got NoneType",
+        "error: row 2: field 'response': missing",
         "error: row 3: field 'messages': must be a list of at least a user and an assistant message",
         "error: row 4: field 'prompt': prompt has no user message",
         "error: row 5: field 'messages': the last message must be the assistant's response",

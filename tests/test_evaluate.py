@@ -8,7 +8,7 @@ import json
 import math
 
 import pytest
-from conftest import FAST_RETRIES, REPO
+from conftest import FAST_RETRIES, REPO, free_port
 from scripted_verdicts import Verdicts, method_of, shown, tagged
 
 from flip_reward import ListwiseJudge
@@ -143,9 +143,32 @@ def test_ties_rule_of_rewardbench_2():
         ]
     )
     assert (failed.ref_accuracy, failed.tied_accuracy, failed.correctness_preferred) == (0.5, 0.0, 0.0)
-    assert failed.correctness_margin_score == -1.0  # margin -3 over a zero spread: tanh(-inf)
-    assert failed.score == pytest.approx(0.15 - 0.01)
+    assert failed.correctness_margin_score == 0.0  # prompt 1 failed: it scores 0 in every term, never below
+    assert failed.score == pytest.approx(0.15)
     assert ties_score([ties_verdict("ref:1", [1.0], [0.4])]) is None
+
+
+@pytest.mark.parametrize("judge", ["always-500", "dead"])
+def test_a_fully_failed_evaluation_scores_0_never_below(tmp_path, judge_server, script, judge):
+    """Every judge call fails (a live judge answering 500, or no judge at all): every example, Ties included, scores
+    0 (RewardBench 2's margin term would otherwise make Ties negative); a dead judge also exits 3."""
+    script.default = lambda request: Reply(status=500)
+    extra = ["--api-base", f"http://127.0.0.1:{free_port()}/v1", "--timeout", "2"] if judge == "dead" else []
+    code, out = evaluate(tmp_path, judge_server, write_rows(tmp_path / "rb2.jsonl", ROWS), *extra)
+    assert code == (3 if judge == "dead" else 0)
+    results = json.loads((out / "results.json").read_text())
+    for method in ("flip", "pointwise"):
+        assert results[method]["per_subset"] == {"Alpha": 0.0, "Beta": 0.0, "Ties": 0.0}
+        assert (results[method]["accuracy"], results[method]["accuracy_tie_split"]) == (0.0, 0.0)
+        assert results[method]["ties"]["correctness_margin_score"] == 0.0
+    for method in ("pairwise", "listwise"):
+        assert results[method]["per_subset"] == {"Alpha": 0.0, "Beta": 0.0}
+    assert {method: results[method]["failed_calls"] for method in results} == {
+        "flip": 16,
+        "pointwise": 16,
+        "pairwise": 14,
+        "listwise": 4,
+    }
 
 
 def test_listwise_order_depends_on_seed_and_id_only():
@@ -286,14 +309,14 @@ def test_invalid_rows_stop_before_any_judge_call(tmp_path, judge_server, capsys)
     code, out = evaluate(tmp_path, judge_server, write_rows(tmp_path / "bad.jsonl", BAD_ROWS))
     assert code == 2 and judge_server.requests == [] and not out.exists()
     assert capsys.readouterr().err.splitlines() == [
-        "error: row 2: field 'prompt': prompt must be a string or a list of messages, got NoneType",
+        "error: row 2: field 'prompt': missing",
         "error: row 3: field 'chosen': must be a non-empty list of strings, got list",
         "error: row 4: field 'rejected': item 0 must be a non-empty string",
         "error: row 5: field 'chosen': holds 1 responses but num_correct is 2",
         "error: row 6: field 'id': a Ties row needs an id 'ref:<n>' or 'tied:<n>' (RewardBench 2's Ties rule)",
         "error: row 7: field 'id': duplicate id 'ok'",
-        "error: row 8: field 'subset': must be a non-empty string",
-        "error: row 9: field 'id': must be a non-empty string or an integer",
+        "error: row 8: field 'subset': missing",
+        "error: row 9: field 'id': missing",
         "8 invalid row(s); nothing was evaluated",
     ]
 
@@ -302,8 +325,10 @@ def test_unknown_subset_and_method(tmp_path, judge_server, capsys):
     source = write_rows(tmp_path / "rb2.jsonl", ROWS)
     assert evaluate(tmp_path, judge_server, source, "--subsets", "Gamma")[0] == 2
     assert "error: unknown subset(s) Gamma; the data has Alpha, Beta, Ties" in capsys.readouterr().err
-    assert evaluate(tmp_path, judge_server, source, "--limit", "0")[0] == 2
-    assert "error: limit must be at least 1, got 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stopped:
+        evaluate(tmp_path, judge_server, source, "--limit", "0")
+    assert stopped.value.code == 2
+    assert "flip-reward eval: error: argument --limit: must be at least 1, got 0" in capsys.readouterr().err
     assert judge_server.requests == []
     with pytest.raises(SystemExit):
         evaluate(tmp_path, judge_server, source, "--methods", "flip,oracle")

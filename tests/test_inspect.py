@@ -255,7 +255,7 @@ def test_bad_rows_are_named_and_nothing_is_written(tmp_path, capsys):
     [
         ([{**SAMPLES[0], "step": "1"}], "line 1: field 'step': must be int or null, got str"),
         ([{**SAMPLES[0], "prompt": []}], "line 1: field 'prompt': prompt has no user message"),
-        ([{"prompt": EN, "reward": 1.0}], "line 1: field 'response': must be a string, got NoneType"),
+        ([{"prompt": EN, "reward": 1.0}], "line 1: field 'response': missing"),
         ([{"text": "hi"}], "line 1: field 'step': cannot tell the input"),
         ([SAMPLES[0], [1, 2]], "line 2: field '<row>': expected a JSON object, got list"),
     ],

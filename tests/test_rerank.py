@@ -7,12 +7,13 @@ import json
 
 import pytest
 from conftest import FAST_RETRIES, REPO
-from scripted_verdicts import Verdicts
+from scripted_verdicts import Verdicts, answer, shown
 
 from flip_reward import BestOfN
 from flip_reward.cli import main
 from flip_reward.core.metrics import f1_score
-from flip_reward.evaluation.rerank import best_index
+from flip_reward.evaluation.evaluate import listwise_order
+from flip_reward.evaluation.rerank import best_index, prompt_key
 from flip_reward.serving.scripted_judge import Reply
 
 SAMPLE = REPO / "data" / "sample_rerank.jsonl"
@@ -36,12 +37,15 @@ TABLE = {
     "Canberra is the capital of Australia.": ("What is the capital of Australia?", 10, 1),
     "Melbourne.": ("Capital of Australia?", 3, 0),
 }
+# the listwise shuffle of data/sample_rerank.jsonl's rows (eval's listwise_order keyed by the prompt)
+ORDERS_SEED_0 = [[0, 1, 2], [0, 1, 2], [3, 1, 2, 0], [1, 0], [3, 0, 1, 2]]
+ORDERS_SEED_5 = [[1, 0, 2], [0, 1, 2], [2, 0, 1, 3], [1, 0], [0, 2, 3, 1]]
 CAPITAL = [text for text in TABLE if "Australia" in text or text in ("Sydney.", "Melbourne.")]
 FAULTS = {
     ("flip", "Eat more vegetables."): "no idea",
     **{("flip", text): Reply(status=500) for text in CAPITAL},
     ("pointwise", "Use a database."): Reply(status=500),
-    ("listwise", "1. Keep a regular schedule.\n2. Avoid screens before bed."): "I like both.",
+    ("listwise", "Eat more vegetables."): "I like both.",  # shown first with seed 0
 }
 
 
@@ -56,7 +60,7 @@ def judged(script):
     return script
 
 
-def rerank(tmp_path, server, method, source=SAMPLE):
+def rerank(tmp_path, server, method, source=SAMPLE, *extra):
     output = tmp_path / f"{method}.jsonl"
     code = main(
         [
@@ -72,6 +76,7 @@ def rerank(tmp_path, server, method, source=SAMPLE):
             server.base_url,
             "--retries",
             "0",
+            *extra,
         ]
     )
     return code, [json.loads(line) for line in output.read_text().splitlines()] if output.exists() else []
@@ -114,10 +119,25 @@ def test_rerank_with_pointwise_and_listwise(tmp_path, judge_server, judged):
     assert [row["best_index"] for row in rows] == [1, 0, 0, 0, 1]
     code, rows = rerank(tmp_path, judge_server, "listwise")
     assert code == 0
-    assert [row["best_index"] for row in rows] == [1, 0, 0, None, 1]
+    # seed 0 shows translate as [3, 1, 2, 0] (two responses of rank 1: the first shown, 3, wins) and capital as
+    # [3, 0, 1, 2] (1 and 2 tie: 1 is shown first); sleep shows "Eat more vegetables." first, scripted to fail
+    assert [row["best_index"] for row in rows] == [1, 0, 3, None, 1]
     assert rows[0]["scores"] == [0.0, 1.0, 0.0]
     assert rows[3]["scores"] == [None, None]
     assert rows[3]["error"] == "pick: no usable BEST_RESPONSE_INDEX in judge output: 'I like both.'"
+
+
+@pytest.mark.parametrize(("seed", "orders"), [("0", ORDERS_SEED_0), ("5", ORDERS_SEED_5)])
+def test_rerank_listwise_shuffles_like_eval_and_maps_the_pick_back(tmp_path, judge_server, script, seed, orders):
+    """A judge with pure position bias (always "response 0") picks the first response shown: the pick is then the
+    original index the shuffle put first, and each request shows the responses in eval's seeded order."""
+    script.default = lambda request: answer("BEST_RESPONSE_INDEX", 0)
+    code, rows = rerank(tmp_path, judge_server, "listwise", SAMPLE, "--seed", seed)
+    assert code == 0
+    assert [row["best_index"] for row in rows] == [order[0] for order in orders]
+    for request, row, order in zip(judge_server.requests, rows, orders):
+        assert shown(request) == [row["responses"][i] for i in order]
+    assert orders == [listwise_order(int(seed), prompt_key(row["prompt"]), len(row["responses"])) for row in rows]
 
 
 def test_rerank_rejects_bad_rows_before_any_call(tmp_path, judge_server, capsys):
@@ -139,7 +159,7 @@ def test_rerank_rejects_bad_rows_before_any_call(tmp_path, judge_server, capsys)
     assert code == 2 and rows == [] and judge_server.requests == []
     assert capsys.readouterr().err.splitlines() == [
         "error: row 2: field 'responses': must be a non-empty list of strings, got list",
-        "error: row 3: field 'responses': must be a non-empty list of strings, got NoneType",
+        "error: row 3: field 'responses': missing",
         "error: row 4: field 'responses': item 1 must be a string, got int",
         "error: row 5: field 'prompt': prompt must be a string or a list of messages, got int",
         "4 invalid row(s); nothing was reranked",

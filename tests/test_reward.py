@@ -172,3 +172,20 @@ def test_sync_scoring_leaves_no_loop_state_behind(judge_server, script):
     for _ in range(3):  # asyncio.run shuts down async generators: the loop's share is closed with it
         asyncio.run(flip.ascore(["Write a SQL query"], ["SELECT 1;"]))
     assert len(loops._registry) == 0
+
+
+def test_python_users_get_the_same_configuration_errors(monkeypatch):
+    """The CLI's up-front checks are FlipReward's (and the baselines') own: ValueError at construction."""
+    from flip_reward.evaluation.baselines import ListwiseJudge
+
+    with pytest.raises(ValueError, match=r"^max_tokens 4096 leaves too little of max_context_length 4096 "):
+        FlipReward("hosted_vllm/judge", "http://127.0.0.1:9/v1", max_tokens=4096, max_context_length=4096)
+    with pytest.raises(ValueError, match=r"the ListwiseJudge prompt takes about 435 tokens"):
+        ListwiseJudge("hosted_vllm/judge", "http://127.0.0.1:9/v1", max_tokens=1000, max_context_length=1200)
+    with pytest.raises(ValueError, match=r"^judge 'Qwen/Qwen3-4B' names no litellm provider"):
+        FlipReward("Qwen/Qwen3-4B", "http://127.0.0.1:9/v1")
+    monkeypatch.delenv("HOSTED_VLLM_API_BASE", raising=False)
+    with pytest.raises(ValueError, match=r"^judge 'hosted_vllm/judge' needs the base URL of its server"):
+        FlipReward("hosted_vllm/judge")
+    monkeypatch.setenv("HOSTED_VLLM_API_BASE", "http://127.0.0.1:9/v1")
+    assert FlipReward("hosted_vllm/judge").judge.endpoint.api_base == "http://127.0.0.1:9/v1"

@@ -199,3 +199,52 @@ def test_bundled_samples_are_valid_and_differ_only_in_dataset(capsys) -> None:
 
 def test_general_flip_is_a_known_verifier() -> None:
     assert "general-flip" in KNOWN_VERIFIERS and "general-quality" in KNOWN_VERIFIERS
+
+
+@pytest.mark.parametrize("limit", ["0", "-3", "two"])
+def test_convert_limit_must_be_a_positive_count(tmp_path: Path, capsys, limit: str) -> None:
+    source = write_jsonl(tmp_path / "in.jsonl", [{"prompt": "Tell me a joke."}])
+    with pytest.raises(SystemExit) as stopped:
+        main(["data", "convert", str(source), "-o", str(tmp_path / "out.jsonl"), "--limit", limit])
+    assert stopped.value.code == 2
+    expected = f"expected a whole number, got {limit!r}" if limit == "two" else f"must be at least 1, got {limit}"
+    assert capsys.readouterr().err.splitlines()[-1] == f"flip-reward data convert: error: argument --limit: {expected}"
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_convert_limit_keeps_row_numbers(tmp_path: Path, capsys) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"prompt": "A"}\n\n{"text": "no prompt"}\n{"prompt": "C"}\n')
+    assert main(["data", "convert", str(source), "-o", str(tmp_path / "out.jsonl"), "--limit", "2"]) == 2
+    assert capsys.readouterr().err.splitlines()[0].startswith("error: row 3: field 'messages'")
+
+
+@pytest.mark.parametrize("kind", ["Dataset", "DatasetDict"])
+def test_convert_reads_a_dataset_saved_to_disk(tmp_path: Path, kind: str) -> None:
+    import datasets
+
+    dataset = datasets.Dataset.from_list([{"prompt": "Tell me a joke."}, {"prompt": "Name a colour."}])
+    saved = dataset if kind == "Dataset" else datasets.DatasetDict({"train": dataset})
+    saved.save_to_disk(str(tmp_path / "saved"))
+    assert main(["data", "convert", str(tmp_path / "saved"), "-o", str(tmp_path / "out.jsonl")]) == 0
+    assert [row["ground_truth"] for row in read_jsonl(tmp_path / "out.jsonl")] == ["Tell me a joke.", "Name a colour."]
+
+
+def test_a_saved_dataset_dict_without_the_split_names_its_splits(tmp_path: Path, capsys) -> None:
+    import datasets
+
+    datasets.DatasetDict({"test": datasets.Dataset.from_list([{"prompt": "Hi"}])}).save_to_disk(str(tmp_path / "d"))
+    capsys.readouterr()
+    assert main(["data", "convert", str(tmp_path / "d"), "-o", str(tmp_path / "out.jsonl")]) == 2
+    assert capsys.readouterr().err == f"error: {tmp_path / 'd'} has no split 'train'; it has test\n"
+
+
+def test_non_utf8_input_names_the_line(tmp_path: Path, capsys) -> None:
+    jsonl = tmp_path / "in.jsonl"
+    jsonl.write_bytes(b'{"prompt": "A"}\n\n{"prompt": "caf\xe9"}\n')
+    assert main(["data", "convert", str(jsonl), "-o", str(tmp_path / "out.jsonl")]) == 2
+    assert capsys.readouterr().err == "error: row 3: field '<line>': not valid UTF-8 (byte 0xe9 at column 16)\n"
+    as_json = tmp_path / "in.json"
+    as_json.write_bytes(b'[\n  {"prompt": "A"},\n  {"prompt": "caf\xe9"}\n]\n')
+    assert main(["data", "check", str(as_json)]) == 2
+    assert capsys.readouterr().err == f"error: {as_json}: line 3: not valid UTF-8 (byte 0xe9 at column 18)\n"

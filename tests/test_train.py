@@ -416,3 +416,12 @@ def test_local_backend_maps_the_grpo_scripts_environment(tmp_path):
     detected = run_backend("--detect", PATH="/usr/bin:/bin")  # no nvidia-smi on this PATH
     assert (detected.returncode, detected.stdout) == (0, "local\n")
     assert run_backend("--dry-run", GRPO_VERIFIER="math").returncode == 1
+
+
+def test_invalid_rows_are_named_by_their_physical_line(tmp_path, clean_env, capsys):
+    data = write_rlvr(tmp_path / "d.jsonl", [INSTRUCTION])
+    data.write_text(
+        data.read_text() + "\n\n" + json.dumps({"messages": [], "ground_truth": "x", "dataset": "general-flip"}) + "\n"
+    )
+    assert main(["train", "--datasets", f"{data} 1.0", "--dry-run"]) == 2
+    assert "row 4: field 'messages'" in capsys.readouterr().err

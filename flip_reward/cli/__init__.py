@@ -7,7 +7,7 @@ import argparse
 import sys
 
 from flip_reward.cli import data, evaluate, inspect, rerank, score, serve, tiny_model, train
-from flip_reward.cli.common import EXIT_INVALID_INPUT
+from flip_reward.cli.common import EXIT_INTERRUPTED, EXIT_INVALID_INPUT
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,10 +21,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run a command; input it cannot use (a missing file, a broken row, a bad option value) is one ``error:``
-    line and exit status 2, not a traceback."""
+    line and exit status 2, not a traceback; Ctrl-C is one ``interrupted`` line and exit status 130 (commands that
+    keep partial results say what they kept)."""
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
     except (OSError, ValueError) as error:  # RowError, PromptError and JudgeConfig's checks are ValueErrors
         print(f"error: {error}", file=sys.stderr)
         return EXIT_INVALID_INPUT
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED

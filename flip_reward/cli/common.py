@@ -1,22 +1,28 @@
-"""What every ``flip-reward`` command shares: the judge options, exit codes, the invalid-row printer, JSONL output."""
+"""What every ``flip-reward`` command shares: the judge options, exit codes, the invalid-row printer, the output
+check made before any judge call, the in-order JSONL writer, and the one line that says why nothing was judged."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from flip_reward.judge.cache import DEFAULT_CACHE_SIZE
 from flip_reward.judge.client import DEFAULT_JUDGE_MODEL
+
+if TYPE_CHECKING:
+    from flip_reward.judge.client import Judge
 
 EXIT_RUN_FAILED = 1
 EXIT_INVALID_INPUT = 2
 EXIT_JUDGE_DOWN = 3
 EXIT_INTERRUPTED = 130
 MAX_ERRORS_SHOWN = 20
+DEFAULT_SHUFFLE_SEED = 0
 
 
 def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,6 +57,11 @@ def add_restatement_guard_argument(parser: argparse.ArgumentParser) -> None:
         action="store_false",
         help="FLIP: let the judge see spans of a response that restate the instruction (masked by default)",
     )
+
+
+def shuffle_seed(args: argparse.Namespace) -> int:
+    """The seed of the listwise shuffle (eval and rerank): ``--seed``, else DEFAULT_SHUFFLE_SEED."""
+    return DEFAULT_SHUFFLE_SEED if args.seed is None else args.seed
 
 
 def method_options(args: argparse.Namespace, method: str) -> dict:
@@ -89,9 +100,91 @@ def report_errors(errors: Sequence[object], summary: str, prefix: str = "error: 
     print(summary + (f" ({hidden} more not shown)" if hidden > 0 else ""), file=file)
 
 
-def write_jsonl(path: str, rows: list[dict]) -> None:
-    """``rows`` as JSON lines at ``path`` (its directory made as needed)."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as out:
-        for row in rows:
-            out.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+def positive_int(text: str) -> int:
+    """argparse type of a count that must be at least 1 (``--limit``)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def check_output(path: str, suffixes: Sequence[str] | None, option: str = "--output") -> None:
+    """ValueError naming ``option`` unless a command can write ``path``: a file ending in one of ``suffixes``, or a
+    directory when ``suffixes`` is None, whose folder exists or can be made and is writable. Commands call it before
+    their first judge call, so that a bad path costs nothing."""
+    target = Path(path)
+    if suffixes is None:
+        if target.exists() and not target.is_dir():
+            raise ValueError(f"{option} {path}: is a file, expected a directory")
+        folder = target
+    else:
+        if target.suffix not in suffixes:
+            written = f"'{target.suffix}' files" if target.suffix else "a file without an extension"
+            raise ValueError(f"{option} {path}: cannot write {written}; use {' or '.join(suffixes)}")
+        if target.is_dir():
+            raise ValueError(f"{option} {path}: is a directory, expected a file")
+        if target.exists() and not os.access(target, os.W_OK):
+            raise ValueError(f"{option} {path}: not writable")
+        folder = target.parent
+    existing = next(parent for parent in (folder, *folder.parents) if parent.exists())
+    if not existing.is_dir():
+        raise ValueError(f"{option} {path}: cannot create {folder}: {existing} is a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"{option} {path}: {existing} is not writable")
+
+
+class OrderedJsonlWriter:
+    """Writes rows that finish in any order to a JSONL file in input order: row i goes to disk (flushed) as soon as
+    rows 0..i are done, so an interrupted run leaves the completed prefix in the file. A context manager."""
+
+    def __init__(self, path: str):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.written = 0
+        self._finished: dict[int, dict] = {}
+        self._out = open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed by __exit__
+
+    def put(self, index: int, row: dict) -> None:
+        """Row ``index`` (0-based) is done; write it and every finished row after it that it was holding back."""
+        self._finished[index] = row
+        while self.written in self._finished:
+            self._out.write(json.dumps(self._finished.pop(self.written), ensure_ascii=False, default=str) + "\n")
+            self.written += 1
+        self._out.flush()
+
+    def __enter__(self) -> OrderedJsonlWriter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._out.close()
+
+
+def report_interrupted(writer: OrderedJsonlWriter, total: int, cache: str | None) -> int:
+    """The line a Ctrl-C'd command ends with (what it kept, how to resume) and its exit status."""
+    resume = (
+        f"run the same command again to resume: the judge cache {cache} has every answer received"
+        if cache
+        else "with --cache DIR a rerun would reuse the answers already received"
+    )
+    print(f"interrupted: {writer.written} of {total} rows written to {writer.path}; {resume}", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
+def judge_failure(judge: Judge) -> tuple[int, str] | None:
+    """For a command that judged nothing: its exit status and why, when the cause will not heal by itself: the judge
+    is down (the circuit breaker opened, or the last attempts could not connect; EXIT_JUDGE_DOWN) or it refused
+    requests with a client error such as a wrong model name or a base URL without /v1 (4xx; EXIT_RUN_FAILED). None
+    for anything else (5xx, timeouts, unparsable answers: a rerun may do better)."""
+    if judge.breaker.times_opened or judge.breaker.consecutive_failures:
+        return EXIT_JUDGE_DOWN, f"judge {judge.endpoint.description} is down ({judge.breaker.last_error})"
+    if judge.last_refusal:
+        hint = (
+            ": check that the server serves the model named by --judge and that --api-base ends in /v1"
+            if judge.last_refusal.startswith("HTTP 404")
+            else ""
+        )
+        return EXIT_RUN_FAILED, f"judge {judge.endpoint.description} refused the requests ({judge.last_refusal}){hint}"
+    return None

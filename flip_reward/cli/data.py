@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from flip_reward.cli.common import EXIT_INVALID_INPUT, report_errors
-from flip_reward.data.loading import RowError, load_rows, read_valid
+from flip_reward.cli.common import EXIT_INVALID_INPUT, check_output, positive_int, report_errors
+from flip_reward.data.loading import read_input, read_valid
 from flip_reward.data.rlvr import (
     CONVERT_FORMATS,
     CONVERT_VERIFIERS,
+    RLVR_FORMATS,
     check_rows,
     converter,
     describe_counts,
@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "convert", help="chat or prompt/response rows -> RLVR rows (messages, ground_truth, dataset)"
     )
     convert.add_argument("input", help=".jsonl, .json, .parquet file or a Hugging Face dataset name")
-    convert.add_argument("--output", "-o", required=True, help="output .jsonl or .parquet")
+    convert.add_argument("--output", "-o", required=True, help=f"output {' or '.join(RLVR_FORMATS)}")
     convert.add_argument(
         "--verifier",
         choices=CONVERT_VERIFIERS,
@@ -40,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="open-instruct's RLVR rows, or verl's parquet schema (data_source = the verifier) (default: %(default)s)",
     )
     convert.add_argument("--split", default="train", help="split of a Hugging Face dataset (default: %(default)s)")
-    convert.add_argument("--limit", type=int, help="convert only the first N rows")
+    convert.add_argument("--limit", type=positive_int, help="convert only the first N rows")
     convert.add_argument("--skip-invalid", action="store_true", help="convert valid rows, report and drop the rest")
     convert.set_defaults(run=run_convert)
     check = commands.add_parser("check", help="validate an RLVR file; bad rows are reported by number and field")
@@ -55,11 +55,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_convert(args: argparse.Namespace) -> int:
-    if args.format == "verl" and not args.output.endswith(".parquet"):
-        raise ValueError(f"verl reads parquet: --output must end with .parquet, got {args.output}")
-    rows = load_rows(args.input, args.split)
-    if args.limit is not None:
-        rows = rows[: args.limit]
+    check_output(args.output, (".parquet",) if args.format == "verl" else RLVR_FORMATS)
+    rows = read_input(args.input, args.split)[: args.limit]
     convert = converter(args.format)
     converted, invalid = read_valid(rows, lambda row, number: convert(row, number, args.verifier))
     if invalid and not args.skip_invalid:
@@ -76,17 +73,10 @@ def run_convert(args: argparse.Namespace) -> int:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    try:
-        rows = load_rows(args.input, args.split)
-    except RowError as error:
-        report_errors([error], "the file cannot be read")
-        return EXIT_INVALID_INPUT
+    rows = read_input(args.input, args.split)
     verifiers, invalid = check_rows(rows, args.allow_unknown_verifiers)
     if invalid:
         report_errors(invalid, f"{args.input}: {len(invalid)} of {len(rows)} rows invalid")
-        return EXIT_INVALID_INPUT
-    if not rows:
-        print(f"error: {args.input} has no rows", file=sys.stderr)
         return EXIT_INVALID_INPUT
     print(f"{args.input}: {len(rows)} rows ok; verifiers: {describe_counts(verifiers)}")
     return 0

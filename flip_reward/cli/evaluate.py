@@ -9,11 +9,14 @@ import sys
 
 from flip_reward.cli.common import (
     EXIT_INVALID_INPUT,
-    EXIT_JUDGE_DOWN,
     add_judge_arguments,
     add_restatement_guard_argument,
+    check_output,
+    judge_failure,
     method_options,
+    positive_int,
     report_errors,
+    shuffle_seed,
 )
 from flip_reward.evaluation.evaluate import (
     METHODS,
@@ -28,8 +31,6 @@ from flip_reward.evaluation.evaluate import (
     summarize,
 )
 from flip_reward.judge.loops import close_clients
-
-DEFAULT_SHUFFLE_SEED = 0
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -48,7 +49,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--output-dir", required=True, help="where results.json, report.md, accuracy.png and details.jsonl go"
     )
     evaluate.add_argument("--split", default="test", help="split of a Hugging Face dataset (default: %(default)s)")
-    evaluate.add_argument("--limit", type=int, help="evaluate the first N examples (after --subsets)")
+    evaluate.add_argument("--limit", type=positive_int, help="evaluate the first N examples (after --subsets)")
     evaluate.add_argument("--subsets", nargs="+", help="subsets to evaluate (names or comma-separated lists)")
     add_restatement_guard_argument(evaluate)
     add_judge_arguments(evaluate)
@@ -67,30 +68,27 @@ def method_list(text: str) -> list[str]:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from flip_reward.data.loading import load_rows
+    from flip_reward.data.loading import read_input
     from flip_reward.evaluation.report import write_outputs
 
-    examples, invalid = read_examples(load_rows(args.input, args.split))
+    examples, invalid = read_examples(read_input(args.input, args.split))
     if invalid:
         report_errors(invalid, f"{len(invalid)} invalid row(s); nothing was evaluated")
         return EXIT_INVALID_INPUT
     subsets = [name.strip() for item in args.subsets or [] for name in item.split(",") if name.strip()]
-    try:
-        examples = select(examples, subsets, args.limit)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_INVALID_INPUT
-    seed = DEFAULT_SHUFFLE_SEED if args.seed is None else args.seed
-    summaries, verdicts, down = {}, {}, []
-    for method in args.methods:
-        scorer = SCORERS[method](**method_options(args, method))
+    examples = select(examples, subsets, args.limit)
+    check_output(args.output_dir, None, "--output-dir")
+    scorers = {method: SCORERS[method](**method_options(args, method)) for method in args.methods}
+    seed = shuffle_seed(args)
+    summaries, verdicts, failures = {}, {}, []
+    for method, scorer in scorers.items():
         verdicts[method] = asyncio.run(_with_progress(method, scorer, examples, seed))
         summaries[method] = summary = summarize(method, verdicts[method], examples, seed)
         print(summary_line(summary))
         for subset, reason in summary.excluded.items():
             print(f"note: {method}: {subset} {reason}", file=sys.stderr)
-        if scorer.judge.breaker.times_opened and summary.judge_calls and summary.failed_calls == summary.judge_calls:
-            down.append(f"{scorer.judge.endpoint.description} ({scorer.judge.breaker.last_error})")
+        if summary.judge_calls and summary.failed_calls == summary.judge_calls:
+            failures.append(judge_failure(scorer.judge))
     meta = {
         "data": f"`{args.input}` ({len(examples)} examples)",
         "judge": f"`{args.judge}`",
@@ -99,9 +97,9 @@ def run_eval(args: argparse.Namespace) -> int:
     }
     for path in write_outputs(args.output_dir, summaries, verdicts, meta):
         print(f"wrote {path}")
-    if down and len(down) == len(args.methods):
-        print(f"error: judge {down[0]} is down; no example was judged", file=sys.stderr)
-        return EXIT_JUDGE_DOWN
+    if len(failures) == len(args.methods) and all(failures):
+        print(f"error: {failures[0][1]}; no example was judged", file=sys.stderr)
+        return failures[0][0]
     return 0
 
 

@@ -5,15 +5,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Callable
 
 from flip_reward.cli.common import (
     EXIT_INVALID_INPUT,
-    EXIT_JUDGE_DOWN,
+    OrderedJsonlWriter,
     add_judge_arguments,
     add_restatement_guard_argument,
+    check_output,
+    judge_failure,
     method_options,
     report_errors,
-    write_jsonl,
+    report_interrupted,
+    shuffle_seed,
 )
 from flip_reward.evaluation.rerank import (
     RERANK_METHODS,
@@ -37,16 +41,24 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run_rerank(args: argparse.Namespace) -> int:
-    from flip_reward.data.loading import load_rows, read_valid
+    from flip_reward.data.loading import read_input, read_valid
 
-    rows = load_rows(args.input, args.split)
+    rows = read_input(args.input, args.split)
     inputs, invalid = read_valid(rows, rerank_input)
     if invalid:
         report_errors(invalid, f"{len(invalid)} invalid row(s); nothing was reranked")
         return EXIT_INVALID_INPUT
-    selector = BestOfN(args.method, **method_options(args, args.method))
-    results = asyncio.run(_rerank_with_progress(selector, inputs))
-    write_jsonl(args.output, [{**row, **result.to_dict()} for row, result in zip(rows, results)])
+    check_output(args.output, (".jsonl",))
+    selector = BestOfN(args.method, shuffle_seed=shuffle_seed(args), **method_options(args, args.method))
+    with OrderedJsonlWriter(args.output) as writer:
+
+        def keep(index: int, result: RerankResult) -> None:
+            writer.put(index, {**rows[index], **result.to_dict()})
+
+        try:
+            results = asyncio.run(_rerank_with_progress(selector, inputs, keep))
+        except KeyboardInterrupt:
+            return report_interrupted(writer, len(rows), args.cache)
     unpicked = sum(result.best_index is None for result in results)
     failed = sum(len(result.errors) for result in results)
     print(
@@ -54,24 +66,27 @@ def run_rerank(args: argparse.Namespace) -> int:
         f"failed judgments {failed} | method {args.method}",
         file=sys.stderr,
     )
-    if selector.scorer.judge.breaker.times_opened and unpicked == len(results):
-        print(
-            f"error: judge {selector.scorer.judge.endpoint.description} is down "
-            f"({selector.scorer.judge.breaker.last_error}); no row was reranked",
-            file=sys.stderr,
-        )
-        return EXIT_JUDGE_DOWN
+    failure = judge_failure(selector.scorer.judge) if unpicked == len(results) else None
+    if failure:
+        print(f"error: {failure[1]}; no row was reranked", file=sys.stderr)
+        return failure[0]
     return 0
 
 
-async def _rerank_with_progress(selector: BestOfN, inputs: list[tuple]) -> list[RerankResult]:
+async def _rerank_with_progress(
+    selector: BestOfN, inputs: list[tuple], done: Callable[[int, RerankResult], object]
+) -> list[RerankResult]:
+    """Rerank every row with a progress bar of judge calls, telling ``done(index, result)`` as each row finishes."""
     from tqdm import tqdm
+
+    async def one(index: int, prompt: object, responses: list[str]) -> RerankResult:
+        result = await selector.arerank(prompt, responses, bar.update)
+        done(index, result)
+        return result
 
     total = sum(selector.planned_calls(responses) for _, responses in inputs)
     try:
         with tqdm(total=total, desc=f"rerank ({selector.method})", unit="call", file=sys.stderr) as bar:
-            return list(
-                await asyncio.gather(*(selector.arerank(prompt, responses, bar.update) for prompt, responses in inputs))
-            )
+            return list(await asyncio.gather(*(one(index, *item) for index, item in enumerate(inputs))))
     finally:
         await close_clients()

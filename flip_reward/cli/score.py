@@ -7,16 +7,19 @@ import asyncio
 import statistics
 import sys
 import time
+from collections.abc import Callable, Mapping
 from typing import TextIO
 
 from flip_reward.cli.common import (
     EXIT_INVALID_INPUT,
-    EXIT_JUDGE_DOWN,
+    OrderedJsonlWriter,
     add_judge_arguments,
     add_restatement_guard_argument,
+    check_output,
+    judge_failure,
     method_options,
     report_errors,
-    write_jsonl,
+    report_interrupted,
 )
 from flip_reward.core.reward import REWARD_METRICS, FlipResult, FlipReward
 from flip_reward.data.samples import result_fields
@@ -37,11 +40,11 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run_score(args: argparse.Namespace) -> int:
-    from flip_reward.data.loading import RowError, load_rows, scoring_input
+    from flip_reward.data.loading import RowError, numbered, read_input, scoring_input
 
-    rows = load_rows(args.input, args.split)
+    rows = read_input(args.input, args.split)
     inputs: list[tuple | RowError] = []
-    for number, row in enumerate(rows, start=1):
+    for number, row in numbered(rows):
         try:
             inputs.append(scoring_input(row, number))
         except RowError as error:
@@ -52,38 +55,52 @@ def run_score(args: argparse.Namespace) -> int:
             invalid, f"{len(invalid)} invalid row(s); nothing was scored (use --skip-invalid to score the rest)"
         )
         return EXIT_INVALID_INPUT
+    check_output(args.output, (".jsonl",))
     flip = FlipReward(reward_metric=args.reward_metric, **method_options(args, "flip"))
     started = time.perf_counter()
-    results = asyncio.run(score_with_progress(flip, inputs))
-    write_jsonl(args.output, [scored_row(row, item, result) for row, item, result in zip(rows, inputs, results)])
+    with OrderedJsonlWriter(args.output) as writer:
+
+        def keep(index: int, result: FlipResult) -> None:
+            writer.put(index, scored_row(rows[index], inputs[index], result))
+
+        try:
+            results = asyncio.run(score_with_progress(flip, inputs, keep))
+        except KeyboardInterrupt:
+            return report_interrupted(writer, len(rows), args.cache)
     print_summary(results, time.perf_counter() - started, file=sys.stderr)
-    if flip.judge.breaker.times_opened and not any(result.error is None for result in results):
-        print(
-            f"error: judge {flip.judge.endpoint.description} is down ({flip.judge.breaker.last_error}); "
-            "no row was scored",
-            file=sys.stderr,
-        )
-        return EXIT_JUDGE_DOWN
+    failure = None if any(result.error is None for result in results) else judge_failure(flip.judge)
+    if failure:
+        print(f"error: {failure[1]}; no row was scored", file=sys.stderr)
+        return failure[0]
     return 0
 
 
-def scored_row(row: dict, item: tuple | Exception, result: FlipResult) -> dict:
-    """An output row: the input row, every result field (``judged_response`` is what the judge saw) and the
-    response's length in characters, as in training traces."""
-    return {**row, **result_fields(item[1] if isinstance(item, tuple) else None, result)}
+def scored_row(row: object, item: tuple | Exception, result: FlipResult) -> dict:
+    """An output row: the input row (under ``row`` when it is not an object), every result field
+    (``judged_response`` is what the judge saw) and the response's length in characters, as in training traces."""
+    fields = row if isinstance(row, Mapping) else {"row": row}
+    return {**fields, **result_fields(item[1] if isinstance(item, tuple) else None, result)}
 
 
-async def score_with_progress(flip: FlipReward, inputs: list) -> list[FlipResult]:
-    """Score every valid input with a progress bar; an invalid one becomes an input-error result in place."""
-    from tqdm.asyncio import tqdm
+async def score_with_progress(
+    flip: FlipReward, inputs: list, done: Callable[[int, FlipResult], object]
+) -> list[FlipResult]:
+    """Score every valid input with a progress bar, telling ``done(index, result)`` as each finishes; an invalid
+    one becomes an input-error result in place."""
+    from tqdm import tqdm
 
-    async def one(item: object) -> FlipResult:
+    async def one(index: int, item: object) -> FlipResult:
         if isinstance(item, Exception):
-            return FlipResult(reward=0.0, error=str(item), error_type="input")
-        return await flip.ascore_one(*item)
+            result = FlipResult(reward=0.0, error=str(item), error_type="input")
+        else:
+            result = await flip.ascore_one(*item)
+        done(index, result)
+        bar.update(1)
+        return result
 
     try:
-        return await tqdm.gather(*(one(item) for item in inputs), desc="scoring", unit="row", file=sys.stderr)
+        with tqdm(total=len(inputs), desc="scoring", unit="row", file=sys.stderr) as bar:
+            return list(await asyncio.gather(*(one(index, item) for index, item in enumerate(inputs))))
     finally:
         await close_clients()
 

@@ -1,15 +1,17 @@
-"""Context guard: trims the middle of an over-long response so the judge request fits the judge's context window.
+"""Context guard: makes a whole judge request (system prompt, conversation history, responses) fit the judge's
+context window next to its answer budget (``max_tokens``).
 
-Token counts come from the judge's tokenizer when it is available locally (loaded once per process, never fetched),
-otherwise from a conservative characters-per-token estimate. The start and the end of a response carry most of
-the evidence about what was asked, so those are kept.
+The oldest turns of the history go first, replaced by a marker saying how many were left out; when the responses
+alone are still too long, each loses its middle (the start and the end of a response carry most of the evidence
+about what was asked). Token counts come from the judge's tokenizer when it is available locally (loaded once per
+process, never fetched), otherwise from a conservative characters-per-token estimate.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -20,10 +22,34 @@ if TYPE_CHECKING:
 
     from flip_reward.judge.client import Judge
 
+from flip_reward.core.conversation import HISTORY_SEPARATOR
+
 logger = logging.getLogger("flip_reward")
 
 OMISSION_MARKER = "\n\n[... {count} tokens omitted ...]\n\n"
+HISTORY_MARKER = "[... {count} earlier turns omitted ...]"
 SAFETY_MARGIN_TOKENS = 32
+MIN_RESPONSE_TOKENS = 256  # the least room for a response a judge configuration may leave
+Build = Callable[[str, list[str]], list[dict[str, str]]]  # (history text, responses) -> judge request
+
+
+class ContextOverflow(ValueError):
+    """A request whose parts that cannot be trimmed (system prompt, instruction) exceed the judge's context."""
+
+
+@dataclass(frozen=True)
+class FittedRequest:
+    """A judge request that fits: its ``messages``, the ``responses`` as shown (middles trimmed where needed) and
+    how many turns of the history were left out (``omitted_turns``)."""
+
+    messages: list[dict[str, str]]
+    responses: list[str]
+    omitted_turns: int = 0
+
+
+def joined(messages: list[dict[str, str]]) -> str:
+    """The text of a chat request, for token counts and size checks."""
+    return "\n".join(message["content"] for message in messages)
 
 
 _LOADING = threading.Lock()  # one load at a time: transformers' lazy imports break when two threads race them
@@ -69,7 +95,7 @@ def estimate_tokens(text: str, chars_per_token: float = 3.0) -> int:
 
 @dataclass(frozen=True)
 class ContextGuard:
-    """Fits ``response`` into ``max_context_length - max_tokens`` minus the rest of the judge prompt."""
+    """Fits judge requests into ``max_context_length - max_tokens`` tokens (see the module)."""
 
     max_context_length: int
     max_tokens: int
@@ -82,20 +108,34 @@ class ContextGuard:
         name or a directory), which is used only when it is available locally."""
         return cls(max_context_length, judge.config.max_tokens, tokenizer or judge.endpoint.provider_model)
 
+    @property
+    def room(self) -> int:
+        """Tokens a request may take: the context less the answer budget and a margin for counting errors."""
+        return self.max_context_length - self.max_tokens - SAFETY_MARGIN_TOKENS
+
+    def check_room(self, empty_request: list[dict[str, str]], method: str) -> None:
+        """ValueError unless ``max_tokens`` leaves room in ``max_context_length`` for ``method``'s prompt (its
+        request with no history and empty responses, counted high) and MIN_RESPONSE_TOKENS of response: with less,
+        every response would be trimmed to nothing."""
+        prompt = estimate_tokens(joined(empty_request), self.chars_per_token)
+        largest = self.max_context_length - prompt - MIN_RESPONSE_TOKENS - SAFETY_MARGIN_TOKENS
+        if self.max_tokens > largest:
+            raise ValueError(
+                f"max_tokens {self.max_tokens} leaves too little of max_context_length {self.max_context_length} "
+                f"for the judge's prompt: the {method} prompt takes about {prompt} tokens and a response needs at "
+                f"least {MIN_RESPONSE_TOKENS}; use max_tokens <= {largest} or a larger max_context_length"
+            )
+
     def count_tokens(self, text: str) -> int:
         tokenizer = load_local_tokenizer(self.tokenizer) if self.tokenizer else None
         if tokenizer is None:
             return estimate_tokens(text, self.chars_per_token)
         return len(tokenizer.encode(text, add_special_tokens=False))
 
-    def budget(self, prompt_overhead: str) -> int:
-        """Tokens left for the response once the prompt around it and the answer are accounted for."""
-        return self.max_context_length - self.max_tokens - self.count_tokens(prompt_overhead) - SAFETY_MARGIN_TOKENS
-
     def may_overflow(self, characters: int) -> bool:
-        """Whether a response of ``characters`` characters might need trimming (then tokenizing it is worth a worker
-        thread: it would block the event loop); a UTF-8 character is at most 4 bytes."""
-        return 4 * characters > self.max_context_length - self.max_tokens - SAFETY_MARGIN_TOKENS
+        """Whether a request whose variable parts have ``characters`` characters might need trimming (then counting
+        its tokens is worth a worker thread: it would block the event loop); a UTF-8 character is at most 4 bytes."""
+        return 4 * characters > self.room
 
     def prepare(self) -> None:
         """Load the tokenizer (if any, from local files only) on a background thread, so that the first long response
@@ -105,16 +145,49 @@ class ContextGuard:
 
     def surely_fits(self, prompt: str) -> bool:
         """True when the whole prompt's UTF-8 length fits: no token is shorter than a byte, so no tokenizing."""
-        return len(prompt.encode("utf-8")) <= self.max_context_length - self.max_tokens - SAFETY_MARGIN_TOKENS
+        return len(prompt.encode("utf-8")) <= self.room
 
-    def fit(self, response: str, prompt_overhead: str) -> str:
-        """``response`` unchanged when it fits, else its head and tail around an omission marker."""
-        return self.fit_within(response, self.budget(prompt_overhead))
+    def fit_request(self, build: Build, history: Sequence[str], responses: Sequence[str]) -> FittedRequest:
+        """``build(history text, responses)`` made to fit: whole when it does; else without the oldest turns of
+        ``history`` (a marker first says how many), as many as needed and all of them if the responses are too long
+        by themselves, and then with each response trimmed in its middle to an equal share of what is left.
+        ContextOverflow when even the request with no history and empty responses is too long."""
+        responses = list(responses)
+        messages = build(HISTORY_SEPARATOR.join(history), responses)
+        if self.surely_fits(joined(messages)):
+            return FittedRequest(messages, responses)
+        empty = [""] * len(responses)
+        fixed = self.count_tokens(joined(build("", empty)))
+        if fixed > self.room:
+            raise ContextOverflow(
+                f"the judge prompt takes {fixed} tokens without history or response, more than the {self.room} "
+                f"that max_context_length {self.max_context_length} leaves next to max_tokens {self.max_tokens}"
+            )
+        wanted = sum(self.count_tokens(response) for response in responses)
+        shown, history_tokens, omitted = self._recent_turns(build, history, empty, fixed, self.room - fixed - wanted)
+        if wanted > self.room - fixed - history_tokens:
+            share = (self.room - fixed - history_tokens) // len(responses)
+            responses = [self.fit_within(response, share) for response in responses]
+        return FittedRequest(build(HISTORY_SEPARATOR.join(shown), responses), responses, omitted)
 
-    def fit_each(self, responses: Sequence[str], prompt_overhead: str) -> list[str]:
-        """Each of several responses shown in one prompt (pairwise, listwise) fitted to an equal share of the budget."""
-        share = max(self.budget(prompt_overhead), 0) // max(len(responses), 1)
-        return [self.fit_within(response, share) for response in responses]
+    def _recent_turns(
+        self, build: Build, history: Sequence[str], empty: list[str], fixed: int, budget: int
+    ) -> tuple[list[str], int, int]:
+        """The turns of ``history`` to show within ``budget`` tokens: all of them when they fit, else an omission
+        marker and the most recent ones that fit; with the tokens they add to the request (the history's wrapper
+        and separators included) and how many were left out."""
+        if not history:
+            return [], 0, 0
+        block = [self.count_tokens(turn) + self.count_tokens(HISTORY_SEPARATOR) for turn in history]
+        whole = self.count_tokens(joined(build(HISTORY_SEPARATOR.join(history), empty))) - fixed
+        if whole <= budget:
+            return list(history), whole, 0
+        marker = HISTORY_MARKER.format(count=len(history))
+        cost, start = self.count_tokens(joined(build(marker, empty))) - fixed, len(history)
+        while start > 0 and cost + block[start - 1] <= budget:
+            start -= 1
+            cost += block[start]
+        return [HISTORY_MARKER.format(count=start), *history[start:]], cost, start
 
     def fit_within(self, response: str, budget: int) -> str:
         """``response`` unchanged when it has at most ``budget`` tokens, else trimmed in the middle to that size."""

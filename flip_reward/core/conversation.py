@@ -74,19 +74,20 @@ def to_turns(prompt: str | Sequence[object]) -> list[Turn]:
     raise PromptError(f"prompt must be a string or a list of messages, got {type(prompt).__name__}")
 
 
-def format_context(turns: Sequence[Turn]) -> str:
-    """The turns before the instruction, one ``role: content`` block each, as the judge reads them."""
-    return "\n\n".join(f"{turn.role}: {turn.content.strip()}" for turn in turns)
+HISTORY_SEPARATOR = "\n\n"
 
 
-def split_conversation(prompt: str | Sequence[object]) -> tuple[str, str]:
-    """``(context, instruction)``: the last user message, and the formatted turns before it ("" when none).
+def format_turn(turn: Turn) -> str:
+    """One turn of the history as the judge reads it: a ``role: content`` block."""
+    return f"{turn.role}: {turn.content.strip()}"
 
-    >>> split_conversation([{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"},
-    ...                     {"role": "user", "content": "Write a haiku\\nabout rain"}])
-    ('user: Hi\\n\\nassistant: Hello!', 'Write a haiku\\nabout rain')
-    >>> split_conversation("system: Be brief.\\nuser: Name three\\nprimes.")
-    ('system: Be brief.', 'Name three\\nprimes.')
+
+def split_turns(prompt: str | Sequence[object]) -> tuple[list[str], str]:
+    """``(history, instruction)``: the last user message, and the turns before it as ``format_turn`` blocks.
+
+    >>> split_turns([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
+    ...              {"role": "assistant", "content": "Hello!"}, {"role": "user", "content": "Name a colour."}])
+    (['system: Be brief.', 'user: Hi', 'assistant: Hello!'], 'Name a colour.')
     """
     turns = to_turns(prompt)
     user_indices = [index for index, turn in enumerate(turns) if turn.role == "user"]
@@ -96,4 +97,18 @@ def split_conversation(prompt: str | Sequence[object]) -> tuple[str, str]:
     instruction = turns[last].content.strip()
     if not instruction:
         raise PromptError("the last user message is empty")
-    return format_context(turns[:last]), instruction
+    return [format_turn(turn) for turn in turns[:last]], instruction
+
+
+def split_conversation(prompt: str | Sequence[object]) -> tuple[str, str]:
+    """``(context, instruction)``: the last user message, and the turns before it joined into the text the judge
+    reads ("" when none).
+
+    >>> split_conversation([{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"},
+    ...                     {"role": "user", "content": "Write a haiku\\nabout rain"}])
+    ('user: Hi\\n\\nassistant: Hello!', 'Write a haiku\\nabout rain')
+    >>> split_conversation("system: Be brief.\\nuser: Name three\\nprimes.")
+    ('system: Be brief.', 'Name three\\nprimes.')
+    """
+    history, instruction = split_turns(prompt)
+    return HISTORY_SEPARATOR.join(history), instruction

@@ -8,7 +8,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
-from flip_reward.core.context import ContextGuard
+from flip_reward.core.context import ContextGuard, ContextOverflow, FittedRequest
 from flip_reward.core.results import Judgment
 from flip_reward.judge.client import (
     DEFAULT_JUDGE_MODEL,
@@ -25,7 +25,8 @@ R = TypeVar("R", bound=Judgment)
 class JudgeMethod(Generic[R]):
     """A judge, its context guard and its result type ``result_type``; ``schema`` is the JSON schema asked for with
     ``structured_output``. ``max_context_length`` and ``tokenizer`` drive the context guard; every other keyword
-    is a JudgeConfig field."""
+    is a JudgeConfig field. A subclass renders its requests with ``render``; construction fails (ValueError) when
+    ``max_tokens`` leaves its prompt no room in ``max_context_length``, or the judge string cannot be called."""
 
     result_type: type[R]
     schema: dict
@@ -43,6 +44,7 @@ class JudgeMethod(Generic[R]):
         schema = self.schema if structured_output else None
         self.judge = Judge(JudgeConfig(model=judge_model, api_base=api_base, response_schema=schema, **judge_options))
         self.context_guard = ContextGuard.for_judge(self.judge, max_context_length, tokenizer)
+        self.context_guard.check_room(self.render("", ["", ""]), type(self).__name__)
         self.context_guard.prepare()
 
     def __setstate__(self, state: dict) -> None:
@@ -50,16 +52,34 @@ class JudgeMethod(Generic[R]):
         self.__dict__.update(state)
         self.context_guard.prepare()
 
+    def render(self, context: str, responses: list[str], instruction: str = "") -> list[dict[str, str]]:
+        """The method's request showing ``responses`` after the history text ``context`` (and, for a method that is
+        shown it, the ``instruction``)."""
+        raise NotImplementedError
+
+    def fit(self, history: Sequence[str], responses: Sequence[str], instruction: str = "") -> FittedRequest:
+        """The method's request for ``responses`` after the ``history`` turns, made to fit the judge's context by the
+        context guard; ContextOverflow when even its fixed parts (instruction included) do not."""
+        return self.context_guard.fit_request(
+            lambda context, shown: self.render(context, shown, instruction), history, responses
+        )
+
+    async def fitted(
+        self, history: Sequence[str], responses: Sequence[str], instruction: str = ""
+    ) -> FittedRequest | R:
+        """``fit(...)``, on a worker thread when the texts are long enough to need trimming (counting their tokens
+        would block the event loop); the input failure when the request cannot fit."""
+        characters = sum(map(len, history)) + sum(map(len, responses)) + len(instruction)
+        try:
+            if self.context_guard.may_overflow(characters):
+                return await asyncio.to_thread(self.fit, history, responses, instruction)
+            return self.fit(history, responses, instruction)
+        except ContextOverflow as error:
+            return self.failure("input", str(error))
+
     def failure(self, error_type: str, error: str, response: JudgeResponse | None = None) -> R:
         """A result that failed at stage ``error_type`` ("input", "judge" or "parse"), with the answer's cost."""
         return self.result_type(error=error, error_type=error_type, **(response.usage() if response else {}))
-
-    async def fitted_request(self, build: Callable[..., list[dict]], *args: object, characters: int) -> list[dict]:
-        """``build(*args)``, the judge request; on a worker thread when responses of ``characters`` characters may
-        need trimming, since tokenizing them would block the event loop."""
-        if self.context_guard.may_overflow(characters):
-            return await asyncio.to_thread(build, *args)
-        return build(*args)
 
     async def ask(self, messages: list[dict], parse: Callable[[str], object]) -> JudgeResponse | R:
         """The judge's answer with ``parsed`` set, or the failure result when the request failed."""

@@ -1,6 +1,6 @@
 """FlipReward: the one path from (prompt, response) to a FLIP reward, shared by the CLI, open-instruct and TRL.
 
-prompt --split_conversation--> (context, instruction); response --final_answer (thinking hidden from the judge),
+prompt --split_turns--> (history, instruction); response --final_answer (thinking hidden from the judge),
 mask_restatements (restatement guard), FLIP prompts--> judge --parse--> inferred instruction;
 reward = F1(inferred, instruction). A failure of any stage gives reward 0.0 with ``error``
 set and never raises to the caller, because one bad sample must not crash a training step.
@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, replace
 
-from flip_reward.core.conversation import PromptError, split_conversation
+from flip_reward.core.context import FittedRequest
+from flip_reward.core.conversation import PromptError, split_turns
 from flip_reward.core.method import ResponseScorer
 from flip_reward.core.metrics import f1_score
 from flip_reward.core.parsing import parse_flip_answer
@@ -39,7 +40,8 @@ class FlipResult(Judgment):
 
     ``restatement_masked`` is how many normalised tokens the restatement guard removed (0 when none, or when the guard
     is off); ``judged_response`` is the exact response text the judge was shown (thinking stripped, restatements
-    masked, an overflowing middle trimmed), None when no request was sent (an input failure).
+    masked, an overflowing middle trimmed), None when no request was sent (an input failure). When the request
+    would overflow the judge's context, the oldest turns of the history are left out first (see ``fit_request``).
     """
 
     reward: float = 0.0
@@ -49,11 +51,6 @@ class FlipResult(Judgment):
     inferred_instruction: str | None = None
     restatement_masked: int = 0
     judged_response: str | None = None
-
-
-def joined(messages: list[dict[str, str]]) -> str:
-    """The text of a chat request, for the context guard's size checks."""
-    return "\n".join(message["content"] for message in messages)
 
 
 def parse_inferred(text: str) -> tuple[str, str | None] | None:
@@ -97,18 +94,18 @@ class FlipReward(ResponseScorer[FlipResult]):
         self.think_prefilled = think_prefilled
         self.restatement_guard = restatement_guard
 
-    def judge_messages(self, context: str, response: str) -> list[dict[str, str]]:
-        """The FLIP request for one response, its middle trimmed when it would overflow the judge's context."""
-        return self.flip_request(context, response)[0]
+    def render(self, context: str, responses: list[str], instruction: str = "") -> list[dict[str, str]]:
+        """The FLIP request: the history text ``context`` and the one response; never the instruction."""
+        return chat_messages("FLIP_SYSTEM", "FLIP_USER", context=context, response=responses[0])
 
-    def flip_request(self, context: str, response: str) -> tuple[list[dict[str, str]], str]:
-        """The FLIP request for one response and the response text it shows (trimmed when it would overflow)."""
-        messages = chat_messages("FLIP_SYSTEM", "FLIP_USER", context=context, response=response)
-        if self.context_guard.surely_fits(joined(messages)):
-            return messages, response
-        overhead = joined(chat_messages("FLIP_SYSTEM", "FLIP_USER", context=context, response=""))
-        fitted = self.context_guard.fit(response, overhead)
-        return chat_messages("FLIP_SYSTEM", "FLIP_USER", context=context, response=fitted), fitted
+    def judge_messages(self, history: list[str], response: str) -> list[dict[str, str]]:
+        """The FLIP request for one response after the ``history`` turns (``split_turns``), fitted to the judge's
+        context: the oldest turns left out first, then the response's middle trimmed."""
+        return self.flip_request(history, response).messages
+
+    def flip_request(self, history: list[str], response: str) -> FittedRequest:
+        """The fitted FLIP request for one response, with the response text it shows."""
+        return self.fit(history, [response])
 
     async def without_restatements(self, answer: str, instruction: str) -> tuple[str, int]:
         """``mask_restatements(answer, instruction)``, on a worker thread for a long answer (about 0.6 us a token:
@@ -120,7 +117,7 @@ class FlipReward(ResponseScorer[FlipResult]):
     async def ascore_one(self, prompt: object, response: str) -> FlipResult:
         """The reward of one response to ``prompt``; never raises."""
         try:
-            context, instruction = split_conversation(prompt)
+            history, instruction = split_turns(prompt)
         except PromptError as error:
             return self.failure("input", f"prompt: {error}")
         if not isinstance(response, str):
@@ -134,9 +131,11 @@ class FlipReward(ResponseScorer[FlipResult]):
             if not answer:
                 failed = self.failure("input", "response is empty once its restatement of the instruction is removed")
                 return replace(failed, restatement_masked=masked)
-        messages, shown = await self.fitted_request(self.flip_request, context, answer, characters=len(answer))
-        seen = {"restatement_masked": masked, "judged_response": shown}
-        judged = await self.ask(messages, parse_inferred)
+        fitted = await self.fitted(history, [answer])
+        if isinstance(fitted, FlipResult):
+            return replace(fitted, restatement_masked=masked)
+        seen = {"restatement_masked": masked, "judged_response": fitted.responses[0]}
+        judged = await self.ask(fitted.messages, parse_inferred)
         if isinstance(judged, FlipResult):
             return replace(judged, **seen)
         if judged.parsed is None:

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from flip_reward.data.loading import RowError, load_rows
+from flip_reward.data.loading import RowError, load_rows, numbered
 from flip_reward.data.rlvr import check_row
 
 MIXER_SEED = 42
@@ -109,7 +109,7 @@ def load_entry(entry: MixerEntry, split: str) -> tuple[list[dict], int]:
     except Exception as error:  # the datasets library (hub names) raises many kinds; report each the same way
         raise DatasetError(f"{entry.source}: cannot load split {split!r}: {type(error).__name__}: {error}") from error
     converted, invalid = [], []
-    for number, row in enumerate(rows, start=1):
+    for number, row in numbered(rows):
         try:
             converted.append(training_row(row, number))
         except RowError as error:

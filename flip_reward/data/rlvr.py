@@ -21,10 +21,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from flip_reward.core.conversation import ROLES, PromptError, message_text, to_turns
-from flip_reward.data.loading import RowError, read_valid
+from flip_reward.data.loading import RowError, field_value, object_row, read_valid
 
 CONVERT_VERIFIERS = ("general-flip", "general-quality")
 CONVERT_FORMATS = ("open-instruct", "verl")
+RLVR_FORMATS = (".jsonl", ".parquet")  # what write_rows writes
 # Verifier names that upstream open-instruct's build_all_verifiers creates at the pinned commit (checked by
 # tests/test_open_instruct_upstream.py), plus this package's general-flip. Rows naming another verifier get no
 # reward at all upstream (it logs a warning and skips them), so `check` reports them.
@@ -67,14 +68,13 @@ _SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assista
 def source_messages(row: object, number: int) -> list[dict]:
     """The chat messages of an input row: ``messages``, ``conversation``/``conversations`` (role/content or
     ShareGPT from/value) or ``prompt`` (a string, or messages); RowError names the row and field otherwise."""
-    if not isinstance(row, Mapping):
-        raise RowError(number, "<row>", f"expected a JSON object, got {type(row).__name__}")
+    row = object_row(row, number)
     for field in ("messages", "conversation", "conversations", "prompt"):
         if field in row:
             break
     else:
         raise RowError(number, "messages", "row needs 'messages', 'conversation(s)' or 'prompt'")
-    value = row[field]
+    value = field_value(row, field, number)
     try:
         if isinstance(value, str):
             return [{"role": turn.role, "content": turn.content} for turn in to_turns(value)]
@@ -146,7 +146,8 @@ def converter(output_format: str) -> Callable[[object, int, str], dict]:
 
 
 def write_rows(path: str, rows: list[dict], schema: object = None) -> None:
-    """Rows as JSONL, or parquet (with the pyarrow ``schema`` when given) when ``path`` ends with .parquet."""
+    """Rows as parquet (with the pyarrow ``schema`` when given) when ``path`` ends with .parquet, else as JSONL (see
+    RLVR_FORMATS)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.suffix == ".parquet":
@@ -184,11 +185,9 @@ def _check_messages(messages: object, number: int) -> None:
 
 def check_row(row: object, number: int, allow_unknown: bool = False) -> list[str]:
     """The verifier names of a valid RLVR row; RowError for the first problem found."""
-    if not isinstance(row, Mapping):
-        raise RowError(number, "<row>", f"expected a JSON object, got {type(row).__name__}")
+    row = object_row(row, number)
     for field in ("messages", "ground_truth", "dataset"):
-        if field not in row or row[field] is None:
-            raise RowError(number, field, "missing")
+        field_value(row, field, number)
     _check_messages(row["messages"], number)
     dataset, ground_truth = row["dataset"], row["ground_truth"]
     if isinstance(dataset, str):

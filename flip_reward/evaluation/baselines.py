@@ -11,11 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from flip_reward.core.conversation import PromptError, split_conversation
+from flip_reward.core.conversation import PromptError, split_turns
 from flip_reward.core.method import JudgeMethod, ResponseScorer
 from flip_reward.core.parsing import parse_reasoning
 from flip_reward.core.results import Judgment
-from flip_reward.core.reward import joined
 from flip_reward.core.thinking import final_answer
 from flip_reward.evaluation.verdicts import (
     parse_best_index,
@@ -78,29 +77,28 @@ class BaselineJudge(JudgeMethod):
         """Result fields read from the judge's answer about ``count`` responses, or None when it is unusable."""
         raise NotImplementedError
 
-    def judge_messages(self, context: str, instruction: str, answers: list[str]) -> list[dict[str, str]]:
-        """The request for ``answers``, each trimmed to an equal share of the context when it would overflow."""
-        messages = chat_messages(*self.templates, context=context, instruction=instruction, **self.variables(answers))
-        if self.context_guard.surely_fits(joined(messages)):
-            return messages
-        empty = self.variables([""] * len(answers))
-        overhead = joined(chat_messages(*self.templates, context=context, instruction=instruction, **empty))
-        fitted = self.context_guard.fit_each(answers, overhead)
-        return chat_messages(*self.templates, context=context, instruction=instruction, **self.variables(fitted))
+    def render(self, context: str, responses: list[str], instruction: str = "") -> list[dict[str, str]]:
+        return chat_messages(*self.templates, context=context, instruction=instruction, **self.variables(responses))
+
+    def judge_messages(self, history: list[str], instruction: str, answers: list[str]) -> list[dict[str, str]]:
+        """The request for ``answers``, fitted to the judge's context: the oldest turns of ``history`` left out
+        first, then each answer trimmed in its middle to an equal share."""
+        return self.fit(history, answers, instruction).messages
 
     async def ajudge(self, prompt: object, responses: Sequence[object]) -> Judgment:
         """One judgment of ``responses`` to ``prompt``; never raises for a bad input or a judge failure."""
         try:
-            context, instruction = split_conversation(prompt)
+            history, instruction = split_turns(prompt)
         except PromptError as error:
             return self.failure("input", f"prompt: {error}")
         try:
             answers = shown_answers(responses)
         except ValueError as error:
             return self.failure("input", str(error))
-        characters = sum(map(len, answers))
-        messages = await self.fitted_request(self.judge_messages, context, instruction, answers, characters=characters)
-        judged = await self.ask(messages, lambda text: self.verdict(text, len(answers)))
+        fitted = await self.fitted(history, answers, instruction)
+        if isinstance(fitted, Judgment):
+            return fitted
+        judged = await self.ask(fitted.messages, lambda text: self.verdict(text, len(answers)))
         if isinstance(judged, Judgment):
             return judged
         if judged.parsed is None:

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TypeVar
 
 from flip_reward.core.reward import FlipReward
-from flip_reward.data.loading import RowError, check_prompt, object_row
+from flip_reward.data.loading import RowError, check_prompt, field_value, numbered, object_row
 from flip_reward.evaluation.baselines import (
     ListwiseJudge,
     PairwiseJudge,
@@ -38,8 +38,6 @@ SCORERS = {"flip": FlipReward, "pointwise": PointwiseJudgeReward, "pairwise": Pa
 TIES_SUBSET = "ties"
 TIES_LEFT_OUT = "left out: RewardBench 2 scores Ties from per-response scores, which {method} does not produce"
 TIES_UNPAIRED = "left out: no prompt has both its ref: and its tied: row (RewardBench 2's Ties rule needs both)"
-# A failed call in a Ties row gets a score outside the reward range [0, 1] that loses every comparison.
-FAILED_CHOSEN_SCORE, FAILED_REJECTED_SCORE = -1.0, 2.0
 _TIES_ID = re.compile(r"(ref|tied):(.+)")
 _COUNT_FIELDS = {"chosen": "num_correct", "rejected": "num_incorrect"}  # optional RewardBench 2 columns
 Progress = Callable[[int], object]
@@ -67,7 +65,7 @@ class Example:
 
 
 def _responses(row: Mapping, name: str, number: int) -> tuple[str, ...]:
-    value = row.get(name)
+    value = field_value(row, name, number)
     if not isinstance(value, (list, tuple)) or not value:
         raise RowError(number, name, f"must be a non-empty list of strings, got {type(value).__name__}")
     for index, item in enumerate(value):
@@ -80,13 +78,13 @@ def _responses(row: Mapping, name: str, number: int) -> tuple[str, ...]:
 
 
 def example_from_row(row: object, number: int) -> Example:
-    """The Example of a row, or RowError naming the row (1-based) and the field at fault."""
+    """The Example of a row, or RowError naming the row and the field at fault."""
     row = object_row(row, number)
-    example_id = row.get("id")
+    example_id = field_value(row, "id", number)
     if isinstance(example_id, bool) or not isinstance(example_id, (str, int)) or not str(example_id).strip():
         raise RowError(number, "id", "must be a non-empty string or an integer")
-    check_prompt(row.get("prompt"), number)
-    subset = row.get("subset")
+    check_prompt(field_value(row, "prompt", number), number)
+    subset = field_value(row, "subset", number)
     if not isinstance(subset, str) or not subset.strip():
         raise RowError(number, "subset", "must be a non-empty string")
     example = Example(
@@ -98,9 +96,10 @@ def example_from_row(row: object, number: int) -> Example:
 
 
 def read_examples(rows: Sequence[object]) -> tuple[list[Example], list[RowError]]:
-    """Every valid row as an Example, and a RowError for every invalid one (duplicate ids included)."""
+    """Every valid row as an Example, and a RowError for every invalid one (duplicate ids included); rows are
+    numbered as ``numbered`` does."""
     examples, errors, seen = [], [], set()
-    for number, row in enumerate(rows, start=1):
+    for number, row in numbered(rows):
         try:
             example = example_from_row(row, number)
         except RowError as error:
@@ -322,10 +321,12 @@ class TiesScore:
     score: float
 
 
-def _ties_stats(verdict: Verdict) -> tuple[bool, float | None, float]:
-    """(accurate, spread among correct scores or None for one, worst correct - best incorrect) of one Ties row."""
-    correct = [FAILED_CHOSEN_SCORE if score is None else score for score in verdict.chosen_scores]
-    incorrect = [FAILED_REJECTED_SCORE if score is None else score for score in verdict.rejected_scores]
+def _ties_stats(verdict: Verdict) -> tuple[bool, float | None, float | None]:
+    """(accurate, spread among correct scores or None for one, worst correct - best incorrect) of one Ties row; a
+    row with a failed call is inaccurate and has no margin (None)."""
+    if verdict.failed or None in verdict.chosen_scores or None in verdict.rejected_scores:
+        return False, None, None
+    correct, incorrect = verdict.chosen_scores, verdict.rejected_scores
     margin = min(correct) - max(incorrect)
     return margin > 0, max(correct) - min(correct) if len(correct) > 1 else None, margin
 
@@ -339,7 +340,8 @@ def _margin_term(margin: float, spread: float) -> float:
 
 def ties_score(verdicts: Sequence[Verdict]) -> TiesScore | None:
     """RewardBench 2's Ties rule on score verdicts of Ties rows (ids ``ref:<n>``/``tied:<n>``); None when no prompt
-    has both rows. Accuracies average every ref (resp. tied) row; the margin terms use prompts with both."""
+    has both rows. Accuracies average every ref (resp. tied) row; the margin terms average the prompts with both,
+    a prompt with a failed call adding 0 to each (a failed example scores 0, never less)."""
     stats: dict[str, dict[str, tuple]] = {"ref": {}, "tied": {}}
     for verdict in verdicts:
         kind, prompt_id = _TIES_ID.fullmatch(verdict.example_id).groups()
@@ -348,9 +350,10 @@ def ties_score(verdicts: Sequence[Verdict]) -> TiesScore | None:
     if not shared:
         return None
     ref_accuracy, tied_accuracy = (sum(s[0] for s in stats[k].values()) / len(stats[k]) for k in ("ref", "tied"))
-    spreads = [stats["tied"][p][1] or 0.0 for p in shared]
-    tied_margins = [stats["tied"][p][2] for p in shared]
-    hard_margins = [min(stats["ref"][p][2], margin) for p, margin in zip(shared, tied_margins)]
+    judged = [p for p in shared if stats["ref"][p][2] is not None and stats["tied"][p][2] is not None]
+    spreads = [stats["tied"][p][1] or 0.0 for p in judged]
+    tied_margins = [stats["tied"][p][2] for p in judged]
+    hard_margins = [min(stats["ref"][p][2], margin) for p, margin in zip(judged, tied_margins)]
     preferred = sum(m > s for m, s in zip(tied_margins, spreads)) / len(shared)
     preferred_hard = sum(m > s for m, s in zip(hard_margins, spreads)) / len(shared)
     margin_score = sum(map(_margin_term, hard_margins, spreads)) / len(shared)

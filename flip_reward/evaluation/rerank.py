@@ -2,20 +2,23 @@
 one, and name the best. Rows are ``{"prompt": str | messages, "responses": [str, ...]}``.
 
 Scores: the reward of each response (None where its judgment failed) for flip and pointwise; 1.0 for the pick and
-0.0 for the others for listwise. ``best_index`` is the highest score, the lowest index among equal ones; it is None,
-with ``error`` saying why, when no response could be scored.
+0.0 for the others for listwise. The listwise judge sees the responses in the seeded order eval uses
+(``listwise_order``, keyed by the prompt), so that its position bias does not always pick the first one; its pick is
+mapped back to the response's index. ``best_index`` is the highest score, the lowest index among equal ones; it is
+None, with ``error`` saying why, when no response could be scored.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 from flip_reward.core.reward import FlipReward
-from flip_reward.data.loading import RowError, check_prompt, object_row
+from flip_reward.data.loading import RowError, check_prompt, field_value, object_row
 from flip_reward.evaluation.baselines import ListwiseJudge, PointwiseJudgeReward
-from flip_reward.evaluation.evaluate import ticking
+from flip_reward.evaluation.evaluate import listwise_order, ticking
 from flip_reward.judge.loops import run_sync
 
 RERANK_METHODS = {"flip": FlipReward, "pointwise": PointwiseJudgeReward, "listwise": ListwiseJudge}
@@ -48,10 +51,10 @@ def best_index(scores: Sequence[float | None]) -> int | None:
 
 
 def rerank_input(row: object, number: int) -> tuple[str | list, list[str]]:
-    """``(prompt, responses)`` of a row, or RowError naming the row (1-based) and the field at fault."""
+    """``(prompt, responses)`` of a row, or RowError naming the row and the field at fault."""
     row = object_row(row, number)
-    check_prompt(row.get("prompt"), number)
-    responses = row.get("responses")
+    check_prompt(field_value(row, "prompt", number), number)
+    responses = field_value(row, "responses", number)
     if not isinstance(responses, (list, tuple)) or not responses:
         raise RowError(number, "responses", f"must be a non-empty list of strings, got {type(responses).__name__}")
     for index, response in enumerate(responses):
@@ -60,17 +63,24 @@ def rerank_input(row: object, number: int) -> tuple[str | list, list[str]]:
     return row["prompt"], list(responses)
 
 
-class BestOfN:
-    """Best-of-N selection with ``method`` "flip", "pointwise" or "listwise"; judge keywords as for FlipReward.
+def prompt_key(prompt: object) -> str:
+    """A prompt as text, the key of its listwise shuffle (so the order does not depend on the row's position)."""
+    return prompt if isinstance(prompt, str) else json.dumps(prompt, sort_keys=True, ensure_ascii=False, default=str)
 
-    >>> BestOfN("flip", judge_model="hosted_vllm/my-judge").method
+
+class BestOfN:
+    """Best-of-N selection with ``method`` "flip", "pointwise" or "listwise"; ``shuffle_seed`` seeds the listwise
+    shuffle; judge keywords as for FlipReward.
+
+    >>> BestOfN("flip", judge_model="hosted_vllm/my-judge", api_base="http://127.0.0.1:8000/v1").method
     'flip'
     """
 
-    def __init__(self, method: str = "flip", **judge_options: object):
+    def __init__(self, method: str = "flip", *, shuffle_seed: int = 0, **judge_options: object):
         if method not in RERANK_METHODS:
             raise ValueError(f"method must be one of {', '.join(RERANK_METHODS)}, got {method!r}")
         self.method = method
+        self.shuffle_seed = shuffle_seed
         self.scorer = RERANK_METHODS[method](**judge_options)
 
     def planned_calls(self, responses: Sequence[str]) -> int:
@@ -81,8 +91,9 @@ class BestOfN:
     ) -> RerankResult:
         """Score or pick among ``responses``; never raises for a bad input or a judge failure."""
         if self.method == "listwise":
-            judgments = [await ticking(self.scorer.apick(prompt, responses), progress)]
-            index = judgments[0].index
+            order = listwise_order(self.shuffle_seed, prompt_key(prompt), len(responses))
+            judgments = [await ticking(self.scorer.apick(prompt, [responses[i] for i in order]), progress)]
+            index = None if judgments[0].index is None else order[judgments[0].index]
             scores = [None if index is None else float(i == index) for i in range(len(responses))]
             labels = ["pick"]
         else:

@@ -60,8 +60,9 @@ class CircuitBreaker:
         if remaining <= 0:
             return None
         return (
-            f"judge {self.target} is unreachable: {self.consecutive_failures} consecutive connection failures "
-            f"(last: {self.last_error}); not sending requests for another {remaining:.0f}s"
+            f"judge {self.target} is unreachable: {self.consecutive_failures} consecutive connection failures, "
+            f"the breaker opens after {self.threshold} (last: {self.last_error}); not sending requests for "
+            f"another {remaining:.0f}s"
         )
 
     def record_success(self) -> None:

@@ -19,7 +19,7 @@ import tenacity
 from flip_reward.judge.breaker import CircuitBreaker, JudgeUnavailableError
 from flip_reward.judge.cache import DEFAULT_CACHE_SIZE, ResponseCache, request_key
 from flip_reward.judge.loops import loop_scoped
-from flip_reward.judge.transport import Endpoint, MalformedResponseError, Transport
+from flip_reward.judge.transport import Endpoint, MalformedResponseError, Transport, server_reason
 
 DEFAULT_JUDGE_MODEL = "hosted_vllm/Qwen/Qwen3-4B"
 
@@ -133,6 +133,13 @@ def is_retryable(error: BaseException) -> bool:
     return isinstance(status, int) and (status in TRANSIENT_STATUS or status >= 500)
 
 
+def is_refusal(error: BaseException) -> bool:
+    """A client error (4xx other than 408, 409 and 429) from a live server: a wrong model name, a base URL without
+    /v1, a bad key or request. Asking again will not heal it."""
+    status = getattr(error, "status_code", None)
+    return isinstance(status, int) and 400 <= status < 500 and status not in TRANSIENT_STATUS
+
+
 def redact(text: str, secret: str | None) -> str:
     """``text`` with every occurrence of ``secret`` (an API key) replaced by ``***``."""
     return text.replace(secret, "***") if secret else text
@@ -147,7 +154,11 @@ class _LoopState:
 
 
 class Judge:
-    """Calls a judge model; see JudgeConfig for the knobs. Safe to pickle and to use from several event loops."""
+    """Calls a judge model; see JudgeConfig for the knobs. Safe to pickle and to use from several event loops.
+
+    ``last_refusal`` is the server's reason for the latest request it refused with a client error (``is_refusal``),
+    None until one is; with ``breaker`` it tells a command why nothing could be judged.
+    """
 
     def __init__(self, config: JudgeConfig | None = None, **overrides: object):
         self.config = JudgeConfig(**{**asdict(config or JudgeConfig()), **overrides})
@@ -160,6 +171,7 @@ class Judge:
         self._servers = (self.endpoint.api_base,)
         self._params = self.config.request_params()
         self._token = object()  # this judge's key in the per-loop registry
+        self.last_refusal: str | None = None
 
     def __getstate__(self) -> dict:
         return {"config": self.config}
@@ -246,8 +258,11 @@ class Judge:
         except JudgeUnavailableError as error:
             raise JudgeError(redact(str(error), self.endpoint.api_key)) from error
         except Exception as error:  # every transport failure becomes one JudgeError naming the judge and cause
-            message = f"judge {self.endpoint.description} failed: {type(error).__name__}: {error}"
-            raise JudgeError(redact(message, self.endpoint.api_key)[:500]) from error
+            reason = redact(server_reason(error), self.endpoint.api_key)[:300]
+            if is_refusal(error):
+                self.last_refusal = reason
+            message = f"judge {self.endpoint.description} failed: {type(error).__name__}: {reason}"
+            raise JudgeError(message[:500]) from error
 
     async def _attempt(self, messages: list[dict]) -> JudgeResponse:
         self.breaker.check()

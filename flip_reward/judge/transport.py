@@ -14,6 +14,7 @@ Judge never strands an open client whose sockets the next one would trip over, a
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 
@@ -38,6 +39,15 @@ class Completion:
     finish_reason: str | None = None
 
 
+def quiet_litellm() -> object:
+    """litellm, with its debug prints to stdout (a "Provider List" banner, "Give Feedback / Get Help") off: this
+    package reports every failure itself, in one line."""
+    import litellm
+
+    litellm.suppress_debug_info = True
+    return litellm
+
+
 @dataclass(frozen=True)
 class Endpoint:
     """A litellm model string resolved to provider, model name, base URL and key."""
@@ -50,16 +60,47 @@ class Endpoint:
 
     @classmethod
     def resolve(cls, model: str, api_base: str | None = None, api_key: str | None = None) -> Endpoint:
-        import litellm
-
-        provider_model, provider, resolved_key, resolved_base = litellm.get_llm_provider(
-            model, api_base=api_base, api_key=api_key
-        )
-        return cls(model, provider, provider_model, api_base or resolved_base, api_key or resolved_key)
+        """Provider, model name, base URL and key of ``model`` as litellm resolves them, offline. ValueError, before
+        any request, for a model string with no provider litellm knows, and for a ``hosted_vllm/`` judge with no
+        base URL (litellm would send it to a public API host)."""
+        litellm = quiet_litellm()
+        try:
+            provider_model, provider, resolved_key, resolved_base = litellm.get_llm_provider(
+                model, api_base=api_base, api_key=api_key
+            )
+        except litellm.BadRequestError:
+            raise ValueError(
+                f"judge {model!r} names no litellm provider: prefix one, e.g. 'hosted_vllm/{model}' for a vLLM or "
+                "transformers server (with its base URL), or 'openai/...', 'anthropic/...'"
+            ) from None
+        api_base = api_base or resolved_base
+        if provider == "hosted_vllm" and not api_base:
+            raise ValueError(
+                f"judge {model!r} needs the base URL of its server: pass --api-base (api_base=) or set "
+                "HOSTED_VLLM_API_BASE, e.g. http://127.0.0.1:8000/v1"
+            )
+        return cls(model, provider, provider_model, api_base, api_key or resolved_key)
 
     @property
     def description(self) -> str:
         return f"{self.model} at {self.api_base}" if self.api_base else self.model
+
+
+def server_reason(error: BaseException) -> str:
+    """What went wrong, in the server's own words where it gave any: ``HTTP <status>: <message>`` for an HTTP error
+    (the body's ``error.message``, ``message`` or ``detail``, else its text: openai's message drops bodies it does
+    not know, such as FastAPI's ``{"detail": "Not Found"}``), else the error's own message."""
+    import openai
+
+    if not isinstance(error, openai.APIStatusError):
+        return str(error)
+    body = error.body
+    if isinstance(body, dict):
+        inner = body.get("error") if isinstance(body.get("error"), dict) else body
+        body = inner.get("message") or inner.get("detail") or json.dumps(body)
+    if not isinstance(body, str) or not body.strip():
+        body = getattr(error.response, "text", "") or error.message
+    return f"HTTP {error.status_code}: {str(body).strip()}"
 
 
 def completion_from(response: object) -> Completion:

@@ -25,7 +25,9 @@ _REPLY_BLOCK = re.compile(r"<reply>\n(.*)\n</reply>", re.DOTALL)
 class Reply:
     """What the server does with one request: answer ``content`` after ``delay`` seconds, or inject a fault.
     ``content=None`` answers no text with ``finish_reason: "length"``, as vLLM does for a judge that used up its
-    tokens while thinking; ``finish_reason`` overrides what is reported (e.g. "length" for an answer cut off)."""
+    tokens while thinking; ``finish_reason`` overrides what is reported (e.g. "length" for an answer cut off).
+    ``body`` is the raw body of an error ``status`` (e.g. FastAPI's ``{"detail": "Not Found"}``); without it an error
+    answers OpenAI's ``{"error": {"message": content}}``."""
 
     content: str | None = ""
     finish_reason: str | None = None
@@ -33,6 +35,7 @@ class Reply:
     delay: float = 0.0
     garbage: bool = False
     drop: bool = False
+    body: str | None = None
 
 
 Responder = Callable[[dict], "Reply | str"]
@@ -137,6 +140,8 @@ class ScriptedJudgeServer:
             return web.Response(status=500)
         if reply.garbage:
             return web.Response(text="<html>upstream proxy error", content_type="application/json")
+        if reply.status != 200 and reply.body is not None:
+            return web.Response(status=reply.status, text=reply.body, content_type="application/json")
         if reply.status != 200:
             message = reply.content or f"scripted status {reply.status}"
             error = {"error": {"message": message, "code": reply.status}}

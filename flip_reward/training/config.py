@@ -171,6 +171,8 @@ def preset_values(preset: str | None) -> dict[str, str]:
         return {}
     path = Path(preset) if Path(preset).is_file() else REPO / "configs" / f"local_{preset}.env"
     if not path.is_file():
+        if "/" in preset or preset.endswith(".env"):  # a path: say it as the user gave it
+            raise SettingsError(f"no preset file {preset}")
         names = sorted(p.stem.removeprefix("local_") for p in (REPO / "configs").glob("local_*.env"))
         raise SettingsError(f"no preset {preset!r} (configs/local_{preset}.env); available: {', '.join(names)}")
     return read_env_file(path)
