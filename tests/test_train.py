@@ -310,6 +310,7 @@ def test_an_amount_that_selects_no_row_is_an_error(tmp_path, clean_env, capsys, 
         (["--model", "tiny:x"], {}, "tiny:SEED with an integer seed"),
         (["--datasets", "data/sample_rlvr_flip.jsonl"], {}, "DATASETS must be 'NAME AMOUNT"),
         (["--datasets", "missing.jsonl 1.0"], {}, "missing.jsonl: input file not found"),
+        (["--judge-max-tokens", "8000", "--judge-max-context", "8192"], {}, "use max_tokens <= 7472"),
     ],
 )
 def test_bad_settings_exit_2(clean_env, capsys, arguments, env, message):

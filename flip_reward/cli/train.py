@@ -62,6 +62,7 @@ def run_train(args: argparse.Namespace) -> int:
         for name in (settings.model, settings.judge):
             tiny_seed(name)
         rows, report = load_mix(settings.datasets, settings.dataset_splits)
+        check_reward_settings(settings)
     except (SettingsError, DatasetError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_INVALID_INPUT
@@ -91,6 +92,18 @@ def run_train(args: argparse.Namespace) -> int:
     except SystemExit as stop:  # SIGTERM/SIGHUP, turned into SystemExit by exit_on_signals
         log(f"stopped by a signal (exit status {stop.code})")
         raise
+
+
+def check_reward_settings(settings: object) -> None:
+    """Build the run's reward once, offline, before anything starts, so that its judge settings are checked up front
+    (e.g. --judge-max-tokens leaving the prompt no room in --judge-max-context); SettingsError says why."""
+    from flip_reward.training.job import served_judge_model
+    from flip_reward.training.loop import make_reward
+
+    try:
+        make_reward(settings, served_judge_model(settings), "http://127.0.0.1/v1", None, None)
+    except ValueError as error:
+        raise SettingsError(str(error)) from None
 
 
 def dry_run_judge(settings: object) -> int:

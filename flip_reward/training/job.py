@@ -35,6 +35,11 @@ class JudgeUnusable(RuntimeError):
     """The judge given by URL does not answer, or does not serve the model the run would request."""
 
 
+def served_judge_model(s: SimpleNamespace, judge_target: str = "tiny-judge") -> str:
+    """The litellm model string of the run's judge: ``hosted_vllm/`` + the built directory for ``tiny:N``."""
+    return f"hosted_vllm/{judge_target}" if tiny_seed(s.judge) is not None else s.judge
+
+
 def given_judge(s: SimpleNamespace) -> str:
     """The base URL of the judge given with --judge-base-url (the first of several), checked to serve --judge: a
     wrong name would otherwise train every step on 100 % judge errors. JudgeUnusable says what is served."""
@@ -60,7 +65,7 @@ def run_job(s: SimpleNamespace, rows: list[dict]) -> int:
     quiet_libraries()
     with contextlib.ExitStack() as stack:
         judge_target = materialize(s.judge, output_dir / "models", "judge")
-        judge_model = f"hosted_vllm/{judge_target}" if tiny_seed(s.judge) is not None else s.judge
+        judge_model = served_judge_model(s, judge_target)
         tokenizer = s.judge_tokenizer or (judge_target if tiny_seed(s.judge) is not None else None)
         if s.judge_base_url:
             api_base = given_judge(s)

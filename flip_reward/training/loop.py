@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 
 def make_reward(
-    s: SimpleNamespace, judge_model: str, api_base: str, tokenizer: str | None, samples: SampleWriter
+    s: SimpleNamespace, judge_model: str, api_base: str, tokenizer: str | None, samples: SampleWriter | None
 ) -> JudgeRewardFunction:
     """The run's reward function (FLIP or pointwise) with the judge settings of ``s``, tracing into ``samples``."""
     options = {
