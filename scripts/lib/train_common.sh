@@ -2,6 +2,8 @@
 # Sourced by the training scripts (scripts/train/grpo_common.sh, verl_grpo_flip.sh, openrlhf_grpo_flip.sh): what
 # they share to read knobs and to serve a judge for a run. The sourcing script defines log and die.
 #
+#   usage                         the running script's header comment (its --help)
+#   parse_run_args ARGS...        dry_run (--dry-run) and passthrough (the rest); --help prints usage and exits
 #   is_true VALUE                 1/true/yes/on (any case)
 #   quoted WORDS...               the words shell-quoted on one line (for printed commands)
 #   load_preset FILE              KEY=value lines of FILE for every KEY not already set in the environment
@@ -9,6 +11,23 @@
 #   start_run_judge MODEL HOST PORT RUN_DIR TIMEOUT [SERVER_ARGS...]
 #                                 serve MODEL with scripts/serve_judge.sh (pid/log in RUN_DIR); prints its base URL
 #   stop_run_judge RUN_DIR        stop a judge started by start_run_judge (nothing when none runs)
+
+# The comment block at the top of the script that was run, as its --help.
+usage() { sed -n '2,/^set -euo/{/^set/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[-1]}"; }
+
+# Sets dry_run (1 with --dry-run) and passthrough (every other argument); -h/--help prints usage and exits.
+# shellcheck disable=SC2034  # dry_run and passthrough are this function's output
+parse_run_args() {
+  local arg
+  dry_run=0 passthrough=()
+  for arg in "$@"; do
+    case $arg in
+      --dry-run) dry_run=1 ;;
+      -h | --help) usage; exit 0 ;;
+      *) passthrough+=("$arg") ;;
+    esac
+  done
+}
 
 is_true() { [[ ${1,,} =~ ^(1|true|yes|on)$ ]]; }
 quoted() { local out; printf -v out '%q ' "$@"; printf '%s\n' "${out% }"; }

@@ -62,18 +62,10 @@ readonly TRAINER_INT_GRACE_S=${TRAINER_INT_GRACE_S:-30} TRAINER_TERM_GRACE_S=${T
 
 log() { printf 'grpo: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
-usage() { sed -n '2,/^set -euo/{/^set/d;s/^# \{0,1\}//;p}' "$REPO/scripts/train/grpo_common.sh"; }
 # shellcheck source=scripts/lib/train_common.sh
 source "$REPO/scripts/lib/train_common.sh"
 
-dry_run=0 passthrough=()
-for arg in "$@"; do
-  case $arg in
-    --dry-run) dry_run=1 ;;
-    -h | --help) usage; exit 0 ;;
-    *) passthrough+=("$arg") ;;
-  esac
-done
+parse_run_args "$@"
 [[ -n ${GRPO_VERIFIER:-} && -n ${GRPO_DEFAULT_DATASETS:-} ]] ||
   die "run scripts/train/grpo_flip.sh or scripts/train/grpo_llmjudge.sh, not grpo_common.sh directly"
 

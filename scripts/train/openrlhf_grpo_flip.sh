@@ -22,18 +22,10 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 readonly REPO
 log() { printf 'openrlhf_grpo: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
-usage() { sed -n '2,/^set -euo/{/^set/d;s/^# \{0,1\}//;p}' "$REPO/scripts/train/openrlhf_grpo_flip.sh"; }
 # shellcheck source=scripts/lib/train_common.sh
 source "$REPO/scripts/lib/train_common.sh"
 
-dry_run=0 passthrough=()
-for arg in "$@"; do
-  case $arg in
-    --dry-run) dry_run=1 ;;
-    -h | --help) usage; exit 0 ;;
-    *) passthrough+=("$arg") ;;
-  esac
-done
+parse_run_args "$@"
 
 PRESET=${PRESET:-1node}
 preset=$(preset_file verl "$PRESET") || exit 1
