@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import json
+import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-
-import tenacity
 
 from flip_reward.judge.breaker import CircuitBreaker, JudgeUnavailableError
 from flip_reward.judge.cache import DEFAULT_CACHE_SIZE, ResponseCache, request_key
@@ -133,6 +133,12 @@ def is_retryable(error: BaseException) -> bool:
     return isinstance(status, int) and (status in TRANSIENT_STATUS or status >= 500)
 
 
+def backoff_wait(attempt: int, backoff: float, backoff_max: float) -> float:
+    """Seconds to wait after failed attempt ``attempt`` (1-based): uniform in [0, min(backoff * 2 ** (attempt - 1),
+    backoff_max)]."""
+    return random.uniform(0, min(backoff * 2 ** (attempt - 1), backoff_max))
+
+
 def redact(text: str, secret: str | None) -> str:
     """``text`` with every occurrence of ``secret`` (an API key) replaced by ``***``."""
     return text.replace(secret, "***") if secret else text
@@ -235,19 +241,18 @@ class Judge:
         return parse is None or response.parsed is not None
 
     async def _with_retries(self, messages: list[dict]) -> JudgeResponse:
-        retrying = tenacity.AsyncRetrying(
-            stop=tenacity.stop_after_attempt(self.config.retries + 1),
-            wait=tenacity.wait_random_exponential(multiplier=self.config.backoff, max=self.config.backoff_max),
-            retry=tenacity.retry_if_exception(is_retryable),
-            reraise=True,
-        )
-        try:
-            return await retrying(self._attempt, messages)
-        except JudgeUnavailableError as error:
-            raise JudgeError(redact(str(error), self.endpoint.api_key)) from error
-        except Exception as error:  # every transport failure becomes one JudgeError naming the judge and cause
-            message = f"judge {self.endpoint.description} failed: {type(error).__name__}: {error}"
-            raise JudgeError(redact(message, self.endpoint.api_key)[:500]) from error
+        """Up to ``retries + 1`` attempts, the transient failures (``is_retryable``) followed by a random wait of up to
+        ``backoff * 2 ** (attempt - 1)`` seconds, capped at ``backoff_max`` (exponential backoff with full jitter)."""
+        for attempt in itertools.count(1):
+            try:
+                return await self._attempt(messages)
+            except JudgeUnavailableError as error:
+                raise JudgeError(redact(str(error), self.endpoint.api_key)) from error
+            except Exception as error:  # every transport failure becomes one JudgeError naming the judge and cause
+                if attempt > self.config.retries or not is_retryable(error):
+                    message = f"judge {self.endpoint.description} failed: {type(error).__name__}: {error}"
+                    raise JudgeError(redact(message, self.endpoint.api_key)[:500]) from error
+            await asyncio.sleep(backoff_wait(attempt, self.config.backoff, self.config.backoff_max))
 
     async def _attempt(self, messages: list[dict]) -> JudgeResponse:
         self.breaker.check()
