@@ -8,6 +8,7 @@ test_engine.py.
 from __future__ import annotations
 
 import asyncio
+import gc
 import pickle
 import re
 import time
@@ -165,6 +166,36 @@ def test_identical_requests_sent_once_and_cached(judge_server, script):
     assert [r.text for r in results] == [ANSWER] * 11
     again = run(judge.complete(messages("same")))
     assert again.cached and again.latency_s == 0.0 and len(judge_server.requests) == 2
+
+
+def test_a_cancelled_caller_leaves_its_identical_request_to_the_others(judge_server, script):
+    script.default = lambda request: Reply(delay=0.2, content=ANSWER)
+    judge = make_judge(judge_server, cache=False)
+
+    async def scenario():
+        first = asyncio.ensure_future(judge.complete(messages("same")))
+        await asyncio.sleep(0.05)  # the first caller is sending it; the second waits on it
+        second = asyncio.ensure_future(judge.complete(messages("same")))
+        waiter = asyncio.ensure_future(judge.complete(messages("same")))
+        await asyncio.sleep(0.01)
+        first.cancel()
+        waiter.cancel()  # a waiter's own cancellation is its own
+        answer = await second
+        return first.cancelled(), waiter.cancelled(), answer.text
+
+    assert run(scenario()) == (True, True, ANSWER)
+    assert len(judge_server.requests) == 2  # the cancelled one, then the second caller's
+
+
+def test_a_failed_request_fails_its_identical_waiters_and_logs_nothing(judge_server, script, caplog):
+    script.default = lambda request: Reply(delay=0.05, status=400)
+    judge = make_judge(judge_server)
+    results = run(judge.complete_many([messages("same")] * 3 + [messages("alone")]))
+    assert [type(result) for result in results] == [JudgeError] * 4
+    assert results[0] is results[1] is results[2] and len(judge_server.requests) == 2
+    del results
+    gc.collect()
+    assert "never retrieved" not in caplog.text
 
 
 def test_cache_can_be_disabled(judge_server, script):

@@ -12,9 +12,15 @@ import dataclasses
 import itertools
 import json
 import random
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+
+if sys.version_info >= (3, 11):
+    from asyncio import timeout as deadline_after
+else:  # the same context manager before Python 3.11 (installed with aiohttp there)
+    from async_timeout import timeout as deadline_after
 
 from flip_reward.judge.breaker import CircuitBreaker, JudgeUnavailableError
 from flip_reward.judge.cache import DEFAULT_CACHE_SIZE, ResponseCache, request_key
@@ -144,6 +150,30 @@ def redact(text: str, secret: str | None) -> str:
     return text.replace(secret, "***") if secret else text
 
 
+def settle(
+    in_flight: dict[str, asyncio.Future],
+    key: str,
+    settled: asyncio.Future,
+    done: asyncio.Future | None = None,
+    *,
+    response: JudgeResponse | None = None,
+    error: BaseException | None = None,
+) -> None:
+    """Give the callers waiting on request ``key`` its outcome (``response``, ``error``, or those of the task
+    ``done``) and forget it as in flight."""
+    if in_flight.get(key) is settled:
+        del in_flight[key]
+    if done is not None and done.cancelled():
+        settled.cancel()
+        return
+    error = done.exception() if done is not None else error
+    if error is not None:
+        settled.set_exception(error)
+        settled.exception()  # retrieved: the waiters re-raise it, and with none there is nothing to log
+    else:
+        settled.set_result(done.result() if done is not None else response)
+
+
 class _LoopState:
     """The asyncio objects of one event loop: the concurrency gate and the requests in flight (for dedup)."""
 
@@ -206,16 +236,34 @@ class Judge:
         state = self._state()
         pending = state.in_flight.get(key)
         if pending is None:
-            pending = state.in_flight[key] = asyncio.ensure_future(self._fetch(key, messages, state, parse))
-            pending.add_done_callback(lambda _: state.in_flight.pop(key, None))
-        return await asyncio.shield(pending)
+            return await self._lead(key, messages, state, parse)
+        return await asyncio.shield(pending)  # a waiter's cancellation is its own
+
+    async def _lead(
+        self, key: str, messages: list[dict], state: _LoopState, parse: Callable[[str], object] | None
+    ) -> JudgeResponse:
+        """Send the request in this caller's task (no task per request); identical requests meanwhile wait on the
+        future it settles. A cancelled caller hands the request to a task of its own, so that it still answers them."""
+        settled = state.in_flight[key] = asyncio.get_running_loop().create_future()
+        try:
+            response = await self._fetch(key, messages, state, parse)
+        except asyncio.CancelledError:
+            handover = asyncio.ensure_future(self._fetch(key, messages, state, parse))
+            handover.add_done_callback(lambda done: settle(state.in_flight, key, settled, done))
+            raise
+        except BaseException as error:
+            settle(state.in_flight, key, settled, error=error)
+            raise
+        settle(state.in_flight, key, settled, response=response)
+        return response
 
     async def _fetch(
         self, key: str, messages: list[dict], state: _LoopState, parse: Callable[[str], object] | None
     ) -> JudgeResponse:
         async with state.gate:
             try:
-                response = await asyncio.wait_for(self._with_retries(messages), self.config.total_deadline)
+                async with deadline_after(self.config.total_deadline):
+                    response = await self._with_retries(messages)
             except asyncio.TimeoutError as error:
                 raise JudgeError(
                     f"judge {self.endpoint.description}: no answer within the {self.config.total_deadline:g}s deadline"
