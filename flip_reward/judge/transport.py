@@ -315,7 +315,9 @@ class Transport:
                 headers = response.headers
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as error:
             message = f"cannot connect to {self.endpoint.api_base or self.url}"
-            raise openai.APIConnectionError(message=message, request=http_request(self.url)) from error
+            refused = openai.APIConnectionError(message=message, request=http_request(self.url))
+            refused.judge_unreachable = True  # its cause is the innermost error, which may not say so itself
+            raise refused from error_chain(error)[-1]
         except asyncio.TimeoutError as error:
             raise openai.APITimeoutError(request=http_request(self.url)) from error
         except (aiohttp.ClientError, OSError) as error:
