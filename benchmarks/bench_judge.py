@@ -151,7 +151,7 @@ async def timed(work: Callable[[], Awaitable[list[str]]], requests: int) -> Run:
 
 class RawLoop:
     """Path (a): ``openai.AsyncOpenAI`` with an ``asyncio.Semaphore`` (64), sending FlipReward's own messages;
-    path (a2): the same over aiohttp (``openai.DefaultAioHttpClient``), the HTTP stack FlipReward itself uses.
+    path (a2): the same over aiohttp (``openai.DefaultAioHttpClient``); FlipReward posts through aiohttp directly.
 
     Messages are built before the clock starts, so this is the ceiling of the transport alone.
     """

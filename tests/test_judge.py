@@ -8,6 +8,7 @@ test_engine.py.
 from __future__ import annotations
 
 import asyncio
+import gc
 import pickle
 import re
 import time
@@ -16,6 +17,7 @@ import pytest
 from conftest import FAST_RETRIES, free_port
 
 from flip_reward.judge.client import Judge, JudgeConfig, JudgeError
+from flip_reward.judge.transport import Completion, Endpoint, Transport, router_text
 from flip_reward.serving.scripted_judge import Reply, ScriptedJudgeServer, flip_answer
 
 ANSWER = flip_answer("Write a haiku")
@@ -167,6 +169,36 @@ def test_identical_requests_sent_once_and_cached(judge_server, script):
     assert again.cached and again.latency_s == 0.0 and len(judge_server.requests) == 2
 
 
+def test_a_cancelled_caller_leaves_its_identical_request_to_the_others(judge_server, script):
+    script.default = lambda request: Reply(delay=0.2, content=ANSWER)
+    judge = make_judge(judge_server, cache=False)
+
+    async def scenario():
+        first = asyncio.ensure_future(judge.complete(messages("same")))
+        await asyncio.sleep(0.05)  # the first caller is sending it; the second waits on it
+        second = asyncio.ensure_future(judge.complete(messages("same")))
+        waiter = asyncio.ensure_future(judge.complete(messages("same")))
+        await asyncio.sleep(0.01)
+        first.cancel()
+        waiter.cancel()  # a waiter's own cancellation is its own
+        answer = await second
+        return first.cancelled(), waiter.cancelled(), answer.text
+
+    assert run(scenario()) == (True, True, ANSWER)
+    assert len(judge_server.requests) == 2  # the cancelled one, then the second caller's
+
+
+def test_a_failed_request_fails_its_identical_waiters_and_logs_nothing(judge_server, script, caplog):
+    script.default = lambda request: Reply(delay=0.05, status=400)
+    judge = make_judge(judge_server)
+    results = run(judge.complete_many([messages("same")] * 3 + [messages("alone")]))
+    assert [type(result) for result in results] == [JudgeError] * 4
+    assert results[0] is results[1] is results[2] and len(judge_server.requests) == 2
+    del results
+    gc.collect()
+    assert "never retrieved" not in caplog.text
+
+
 def test_cache_can_be_disabled(judge_server, script):
     judge = make_judge(judge_server, cache=False)
     run(judge.complete(messages()))
@@ -281,3 +313,50 @@ def test_a_failing_disk_cache_is_a_miss_not_an_error(judge_server, script, tmp_p
     assert run(judge.complete(messages())).text == ANSWER
     assert run(judge.complete(messages())).cached  # the in-memory cache still works
     assert len(judge_server.requests) == 1
+
+
+def test_the_aiohttp_transport_sends_the_openai_request_and_reads_the_answer(judge_server, script, monkeypatch):
+    monkeypatch.setenv("OPENAI_ORG_ID", "org-test")
+    script.default = lambda request: ANSWER
+    endpoint = Endpoint.resolve("openai/judge", judge_server.base_url, "sk-test")
+    transport = Transport(endpoint, timeout=5)
+    params = {"temperature": 0.0, "max_tokens": 7, "seed": 3, "extra_body": {"chat_template_kwargs": {"x": False}}}
+    completion = run(transport.send(messages("hi"), params))
+    assert completion == Completion(ANSWER, 1, len(ANSWER.split()), "stop")
+    body = judge_server.requests[0]
+    assert body == {"model": "judge", "messages": messages("hi"), "temperature": 0.0, "max_tokens": 7, "seed": 3,
+                    "chat_template_kwargs": {"x": False}}  # fmt: skip
+    assert not transport.use_litellm
+
+
+@pytest.mark.parametrize(
+    ("reply", "kind", "text"),
+    [
+        (Reply(status=429, content="slow down"), "RateLimitError", "Error code: 429 - slow down"),
+        (Reply(status=404), "NotFoundError", "Error code: 404 - scripted status 404"),
+        (Reply(status=503), "InternalServerError", "Error code: 503 - scripted status 503"),
+        (Reply(garbage=True), "MalformedResponseError", "judge response is not JSON: b'<html>upstream proxy error'"),
+        (Reply(drop=True), "APIConnectionError", "Connection error: ServerDisconnectedError"),
+        (Reply(delay=0.5, content=ANSWER), "APITimeoutError", "Request timed out."),
+    ],
+    ids=["429", "404", "503", "garbage", "dropped", "timeout"],
+)
+def test_the_aiohttp_transport_raises_the_openai_errors(judge_server, script, reply, kind, text):
+    script.default = lambda request: reply
+    transport = Transport(Endpoint.resolve("hosted_vllm/judge", judge_server.base_url), timeout=0.2)
+    with pytest.raises(Exception) as error:
+        run(transport.send(messages(), {}))
+    assert type(error.value).__name__ == kind and str(error.value).startswith(text)
+    assert not transport.is_unreachable(error.value)
+    if reply.status != 200:
+        assert error.value.status_code == reply.status
+        assert (reply.content or f"scripted status {reply.status}") in router_text(error.value)  # the body is kept
+
+
+def test_the_aiohttp_transport_reports_a_refused_connection_as_unreachable():
+    base = f"http://127.0.0.1:{free_port()}/v1"
+    transport = Transport(Endpoint.resolve("hosted_vllm/judge", base), timeout=2)
+    with pytest.raises(Exception) as error:
+        run(transport.send(messages(), {}))
+    assert type(error.value).__name__ == "APIConnectionError" and str(error.value) == f"cannot connect to {base}"
+    assert transport.is_unreachable(error.value)

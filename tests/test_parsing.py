@@ -700,3 +700,29 @@ def test_parse_flip_answer_equals_the_two_parsers() -> None:
     ]
     for text in texts + [case[1] for case in ALL_CASES]:
         assert parse_flip_answer(text) == (parse_inferred_instruction(text), parse_reasoning(text)), text
+
+
+WHOLE_OBJECTS = [  # one valid JSON object: parse_flip_answer reads these without the general scans when it can
+    REF,
+    '  {"REASONING": "r", "INFERRED INSTRUCTION": "Solve $\\frac{1}{2}$"}\n',
+    '{"reasoning": "r", "inferred_instruction": "  padded  "}',
+    '{"REASONING": "r", "INFERRED INSTRUCTION": ""}',
+    '{"REASONING": "r", "INFERRED INSTRUCTION": "<inferred instruction>", "PROMPT": "Write a poem."}',
+    '{"REASONING": "r", "INFERRED INSTRUCTION": ["Write", "a poem"]}',
+    '{"REASONING": 3, "INFERRED INSTRUCTION": {"text": "x"}}',
+    '{"outer": {"REASONING": "r", "INFERRED INSTRUCTION": "nested"}}',
+    '{"INFERRED\\u0020INSTRUCTION": "escaped key", "REASONING": "r"}',
+    '{"REASONING": "r", "INSTRUCTION": "bare key", "INFERRED INSTRUCTION": "template key"}',
+    '{"REASONING": "r"} {"INFERRED INSTRUCTION": "two objects"}',
+    '{"REASONING": "r", "INFERRED INSTRUCTION": "x", "note": "INFERRED INSTRUCTION: y"}',
+]
+
+
+def test_one_object_fast_path_equals_the_general_parsers() -> None:
+    rng = random.Random(20261202)
+    texts = WHOLE_OBJECTS + [_garbage(rng) for _ in range(600)]
+    texts += ["{" + text + "}" for text in texts]
+    for text in texts:
+        assert parse_flip_answer(text) == (parse_inferred_instruction(text), parse_reasoning(text)), text
+    assert parse_flip_answer(WHOLE_OBJECTS[0]) == (HAIKU, "The response is a haiku about rain.")
+    assert parse_flip_answer(WHOLE_OBJECTS[2]) == ("padded", "r")

@@ -137,7 +137,7 @@ def test_trl_awaits_it_on_its_own_loop_and_every_step_reuses_the_clients(judge_s
             for _ in range(3)
         ]
         assert steps == [EXPECTED] * 3
-        clients = [key for key in loops._registry[loop] if isinstance(key, tuple) and key[0] == "openai"]
+        clients = [key for key in loops._registry[loop] if isinstance(key, tuple) and key[0] == "aiohttp"]
         assert len(clients) == 1  # one HTTP client served every step
         asyncio.run_coroutine_threadsafe(loops.close_clients(), loop).result(timeout=10)
         assert loop not in loops._registry

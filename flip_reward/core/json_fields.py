@@ -96,7 +96,7 @@ def from_json(text: str, spans: list[tuple[int, int]], hits: list[int], names: t
     for start, end, span_hits in islice(((a, b, h) for a, b, h in with_hits if h), MAX_CANDIDATES):
         span = text[start:end]
         for decoded in _decodings(span, _window_start(span, [hit - start for hit in span_hits])):
-            value = _lookup(decoded, names)
+            value = lookup(decoded, names)
             if value is not MISSING:
                 return value
     return MISSING
@@ -114,10 +114,10 @@ def _decodings(span: str, window_start: int | None) -> Iterator[object]:
     """Decodings of a candidate object, best first: ``json`` (raw control characters allowed; curly delimiters
     straightened if it fails as is), else ``json_repair`` on it when short, then on a capped window from
     ``window_start`` (bounds time, recovers swallowed keys)."""
-    decoded = _loads(span)
+    decoded = loads_or_missing(span)
     if decoded is MISSING and _CURLY.search(span):
         span = _straighten(span)
-        decoded = _loads(span)
+        decoded = loads_or_missing(span)
     if decoded is not MISSING:
         yield decoded
         return
@@ -134,7 +134,7 @@ def _straighten(span: str) -> str:
     return _CURLY_DELIMITER.sub(lambda m: (m[1] or "") + '"' if (m[2] or m[3]) in quotes else m[0], span)
 
 
-def _loads(text: str) -> object:
+def loads_or_missing(text: str) -> object:
     """``json.loads`` of ``text`` (raw control characters allowed, LaTeX protected), or MISSING when invalid."""
     try:
         return json.loads(_protect_latex(text), strict=False)
@@ -155,7 +155,7 @@ def _protect_latex(text: str) -> str:
     return _LATEX_COMMAND.sub(r"\g<0>\\", text)
 
 
-def _lookup(obj: object, names: tuple[str, ...]) -> object:
+def lookup(obj: object, names: tuple[str, ...]) -> object:
     """Breadth-first search of decoded JSON for the first dict holding a wanted key with a value that is no
     placeholder; MISSING if none."""
     wanted = [norm(name) for name in names]

@@ -18,6 +18,8 @@ from flip_reward.core.json_fields import (
     MISSING,
     decode_string_literal,
     from_json,
+    loads_or_missing,
+    lookup,
     norm,
     object_spans,
 )
@@ -97,7 +99,30 @@ def parse_flip_answer(text: str) -> tuple[str | None, str | None]:
     """``(parse_inferred_instruction(text), parse_reasoning(text))``, cleaning the text and finding its JSON objects
     once for both (the reward path needs both for every judgment)."""
     cleaned, cache = _clean(text), {}
+    whole = _one_object_answer(cleaned)
+    if whole is not None:
+        return whole
     return _instruction(cleaned, cache), _to_text(_extract(cleaned, REASONING_KEYS, cache))
+
+
+def _one_object_answer(cleaned: str | None) -> tuple[str | None, str | None] | None:
+    """The answer of text that is one valid JSON object holding a template instruction key and the reasoning key,
+    both written out in the text (what a judge asked for JSON nearly always answers), or None to take the general
+    path. It gives what the general path gives, since there that object is the only span and its keys are hits,
+    without the key, label and tag scans."""
+    stripped = cleaned.strip() if cleaned is not None else ""
+    if not (stripped.startswith("{") and stripped.endswith("}")):
+        return None
+    decoded = loads_or_missing(stripped)
+    if not isinstance(decoded, dict):
+        return None
+    found = []
+    for names in (_TEMPLATE_INSTRUCTION_KEYS, REASONING_KEYS):
+        value = lookup(decoded, names)
+        if value is MISSING or not _key_regex(names).search(stripped):
+            return None
+        found.append(_to_text(value))
+    return found[0], found[1]
 
 
 def _instruction(cleaned: str | None, cache: dict) -> str | None:

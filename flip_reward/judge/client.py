@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import json
+import random
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
-import tenacity
+if sys.version_info >= (3, 11):
+    from asyncio import timeout as deadline_after
+else:  # the same context manager before Python 3.11 (installed with aiohttp there)
+    from async_timeout import timeout as deadline_after
 
 from flip_reward.judge.breaker import CircuitBreaker, JudgeUnavailableError
 from flip_reward.judge.cache import DEFAULT_CACHE_SIZE, ResponseCache, request_key
@@ -140,9 +146,39 @@ def is_refusal(error: BaseException) -> bool:
     return isinstance(status, int) and 400 <= status < 500 and status not in TRANSIENT_STATUS
 
 
+def backoff_wait(attempt: int, backoff: float, backoff_max: float) -> float:
+    """Seconds to wait after failed attempt ``attempt`` (1-based): uniform in [0, min(backoff * 2 ** (attempt - 1),
+    backoff_max)]."""
+    return random.uniform(0, min(backoff * 2 ** (attempt - 1), backoff_max))
+
+
 def redact(text: str, secret: str | None) -> str:
     """``text`` with every occurrence of ``secret`` (an API key) replaced by ``***``."""
     return text.replace(secret, "***") if secret else text
+
+
+def settle(
+    in_flight: dict[str, asyncio.Future],
+    key: str,
+    settled: asyncio.Future,
+    done: asyncio.Future | None = None,
+    *,
+    response: JudgeResponse | None = None,
+    error: BaseException | None = None,
+) -> None:
+    """Give the callers waiting on request ``key`` its outcome (``response``, ``error``, or those of the task
+    ``done``) and forget it as in flight."""
+    if in_flight.get(key) is settled:
+        del in_flight[key]
+    if done is not None and done.cancelled():
+        settled.cancel()
+        return
+    error = done.exception() if done is not None else error
+    if error is not None:
+        settled.set_exception(error)
+        settled.exception()  # retrieved: the waiters re-raise it, and with none there is nothing to log
+    else:
+        settled.set_result(done.result() if done is not None else response)
 
 
 class _LoopState:
@@ -212,16 +248,34 @@ class Judge:
         state = self._state()
         pending = state.in_flight.get(key)
         if pending is None:
-            pending = state.in_flight[key] = asyncio.ensure_future(self._fetch(key, messages, state, parse))
-            pending.add_done_callback(lambda _: state.in_flight.pop(key, None))
-        return await asyncio.shield(pending)
+            return await self._lead(key, messages, state, parse)
+        return await asyncio.shield(pending)  # a waiter's cancellation is its own
+
+    async def _lead(
+        self, key: str, messages: list[dict], state: _LoopState, parse: Callable[[str], object] | None
+    ) -> JudgeResponse:
+        """Send the request in this caller's task (no task per request); identical requests meanwhile wait on the
+        future it settles. A cancelled caller hands the request to a task of its own, so that it still answers them."""
+        settled = state.in_flight[key] = asyncio.get_running_loop().create_future()
+        try:
+            response = await self._fetch(key, messages, state, parse)
+        except asyncio.CancelledError:
+            handover = asyncio.ensure_future(self._fetch(key, messages, state, parse))
+            handover.add_done_callback(lambda done: settle(state.in_flight, key, settled, done))
+            raise
+        except BaseException as error:
+            settle(state.in_flight, key, settled, error=error)
+            raise
+        settle(state.in_flight, key, settled, response=response)
+        return response
 
     async def _fetch(
         self, key: str, messages: list[dict], state: _LoopState, parse: Callable[[str], object] | None
     ) -> JudgeResponse:
         async with state.gate:
             try:
-                response = await asyncio.wait_for(self._with_retries(messages), self.config.total_deadline)
+                async with deadline_after(self.config.total_deadline):
+                    response = await self._with_retries(messages)
             except asyncio.TimeoutError as error:
                 raise JudgeError(
                     f"judge {self.endpoint.description}: no answer within the {self.config.total_deadline:g}s deadline"
@@ -247,22 +301,25 @@ class Judge:
         return parse is None or response.parsed is not None
 
     async def _with_retries(self, messages: list[dict]) -> JudgeResponse:
-        retrying = tenacity.AsyncRetrying(
-            stop=tenacity.stop_after_attempt(self.config.retries + 1),
-            wait=tenacity.wait_random_exponential(multiplier=self.config.backoff, max=self.config.backoff_max),
-            retry=tenacity.retry_if_exception(is_retryable),
-            reraise=True,
-        )
-        try:
-            return await retrying(self._attempt, messages)
-        except JudgeUnavailableError as error:
-            raise JudgeError(redact(str(error), self.endpoint.api_key)) from error
-        except Exception as error:  # every transport failure becomes one JudgeError naming the judge and cause
-            reason = redact(server_reason(error), self.endpoint.api_key)[:300]
-            if is_refusal(error):
-                self.last_refusal = reason
-            message = f"judge {self.endpoint.description} failed: {type(error).__name__}: {reason}"
-            raise JudgeError(message[:500]) from error
+        """Up to ``retries + 1`` attempts, the transient failures (``is_retryable``) followed by a random wait of up to
+        ``backoff * 2 ** (attempt - 1)`` seconds, capped at ``backoff_max`` (exponential backoff with full jitter)."""
+        for attempt in itertools.count(1):
+            try:
+                return await self._attempt(messages)
+            except JudgeUnavailableError as error:
+                raise JudgeError(redact(str(error), self.endpoint.api_key)) from error
+            except Exception as error:  # every transport failure becomes one JudgeError naming the judge and cause
+                if attempt > self.config.retries or not is_retryable(error):
+                    raise self.failed(error) from error
+            await asyncio.sleep(backoff_wait(attempt, self.config.backoff, self.config.backoff_max))
+
+    def failed(self, error: Exception) -> JudgeError:
+        """The JudgeError of a request that failed for good, in the server's words (a refusal is remembered: asking
+        again will not heal it)."""
+        reason = redact(server_reason(error), self.endpoint.api_key)[:300]
+        if is_refusal(error):
+            self.last_refusal = reason
+        return JudgeError(f"judge {self.endpoint.description} failed: {type(error).__name__}: {reason}"[:500])
 
     async def _attempt(self, messages: list[dict]) -> JudgeResponse:
         self.breaker.check()

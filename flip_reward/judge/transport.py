@@ -1,28 +1,37 @@
-"""How a judge request reaches the server: litellm for any provider, and a lean OpenAI-compatible path.
+"""How a judge request reaches the server: a lean aiohttp POST for OpenAI-compatible endpoints, litellm for the rest.
 
 Model strings are litellm's (``hosted_vllm/Qwen/Qwen3-4B``, ``openai/gpt-4o-mini``, ``anthropic/...``) and litellm
 resolves provider, base URL and key (``HOSTED_VLLM_API_BASE`` included). ``litellm.acompletion`` spends ~2.5 ms of
-CPU per call on cost tracking and logging, which caps a Ray actor at a few hundred rewards/s, so for endpoints that
-speak the OpenAI protocol (vLLM, transformers serve, OpenAI) the request goes through ``openai.AsyncOpenAI`` with the
-litellm-resolved settings over aiohttp (``openai.DefaultAioHttpClient``, about 1.5x less client CPU than httpx);
-every other provider goes through ``litellm.acompletion``. Both raise the same exception classes (litellm's subclass
-openai's).
+CPU per call on cost tracking and logging, and ``openai.AsyncOpenAI`` ~1 ms on request building and response
+validation, which would cap a Ray actor at a few hundred rewards/s; so for endpoints that speak the OpenAI protocol
+(vLLM, transformers serve, OpenAI) the request is one aiohttp POST of the JSON body with the litellm-resolved
+settings, and every other provider goes through ``litellm.acompletion``. Both raise the ``openai`` exception classes
+(litellm's subclass them; the aiohttp path builds them as the openai SDK does), which the Judge's retry policy and
+circuit breaker classify.
 
-OpenAI clients are created lazily and shared per (event loop, base URL, key, timeout) through ``loops``: a discarded
-Judge never strands an open client whose sockets the next one would trip over, and nothing of them is pickled.
+aiohttp sessions are created lazily and shared per (event loop, URL, headers, timeout) through ``loops``: a discarded
+Judge never strands an open session whose sockets the next one would trip over, and nothing of them is pickled.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from flip_reward.judge.loops import loop_scoped
+
+if TYPE_CHECKING:
+    import aiohttp
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 OPENAI_COMPATIBLE_PROVIDERS = frozenset({"hosted_vllm", "openai"})
+DEFAULT_OPENAI_BASE = "https://api.openai.com/v1"  # the openai SDK's, when neither api_base nor OPENAI_BASE_URL is set
+MAX_CONNECTIONS = 1000  # per event loop and server, the openai SDK's default; each Judge's gate bounds its own share
 
 
 class MalformedResponseError(RuntimeError):
@@ -103,30 +112,98 @@ def server_reason(error: BaseException) -> str:
     return f"HTTP {error.status_code}: {str(body).strip()}"
 
 
-def completion_from(response: object) -> Completion:
-    """Text and usage of a chat completion object, or MalformedResponseError when it has no message text.
+def completion_from(body: object) -> Completion:
+    """Text and usage of a chat completion body (the decoded JSON), or MalformedResponseError when it has no
+    message text.
 
     A message with no text that the judge ended on purpose (``finish_reason`` "stop", or "length": it ran out of
     tokens, e.g. while thinking behind a reasoning parser) is an answer, just an unusable one: it comes back as ""
     and becomes a parse failure rather than a retried error, since asking again at once would mostly repeat it.
     """
     try:
-        choice = response.choices[0]
-        text = choice.message.content
-    except (AttributeError, IndexError, TypeError) as error:
-        raise MalformedResponseError(f"no choices[0].message in judge response: {str(response)[:200]}") from error
-    finish_reason = getattr(choice, "finish_reason", None)
+        choice = body["choices"][0]
+        text = choice["message"]["content"]
+    except (KeyError, IndexError, TypeError) as error:
+        raise MalformedResponseError(f"no choices[0].message in judge response: {str(body)[:200]}") from error
+    finish_reason = choice.get("finish_reason")
     if text is None and finish_reason in ("stop", "length"):
         text = ""
     if not isinstance(text, str):
-        raise MalformedResponseError(f"judge response has no text content: {str(response)[:200]}")
-    usage = getattr(response, "usage", None)
+        raise MalformedResponseError(f"judge response has no text content: {str(body)[:200]}")
+    usage = body.get("usage")
+    usage = usage if isinstance(usage, dict) else {}
     return Completion(
         text,
-        getattr(usage, "prompt_tokens", 0) or 0,
-        getattr(usage, "completion_tokens", 0) or 0,
+        usage.get("prompt_tokens") or 0,
+        usage.get("completion_tokens") or 0,
         finish_reason if isinstance(finish_reason, str) else None,
     )
+
+
+def request_body(model: str, messages: list[dict], params: dict) -> bytes:
+    """The JSON body of an OpenAI chat completion request; ``extra_body`` is merged at the top level, as the
+    openai SDK does."""
+    body = {"model": model, "messages": messages}
+    for key, value in params.items():
+        if key == "extra_body":
+            body.update(value)
+        else:
+            body[key] = value
+    return json.dumps(body, ensure_ascii=False).encode("utf-8")
+
+
+def request_headers(api_key: str) -> dict[str, str]:
+    """The headers of every request: JSON, the bearer key and, as the openai SDK sends them, the organisation and
+    project from ``OPENAI_ORG_ID`` / ``OPENAI_PROJECT_ID`` when set."""
+    headers = {"Content-Type": "application/json", "Accept": "application/json", "Authorization": f"Bearer {api_key}"}
+    for header, variable in (("OpenAI-Organization", "OPENAI_ORG_ID"), ("OpenAI-Project", "OPENAI_PROJECT_ID")):
+        if os.environ.get(variable):
+            headers[header] = os.environ[variable]
+    return headers
+
+
+def _http_models():  # noqa: ANN202 - the httpx module the installed openai types its errors with
+    try:
+        import httpx2 as httpx
+    except ImportError:  # openai before its httpx2 fork
+        import httpx
+    return httpx
+
+
+def http_request(url: str):  # noqa: ANN201
+    """The request object an ``openai`` error carries (built only when a request fails)."""
+    return _http_models().Request("POST", url)
+
+
+STATUS_ERRORS = {
+    400: "BadRequestError",
+    401: "AuthenticationError",
+    403: "PermissionDeniedError",
+    404: "NotFoundError",
+    409: "ConflictError",
+    422: "UnprocessableEntityError",
+    429: "RateLimitError",
+}
+
+
+def status_error(url: str, status: int, headers: Mapping[str, str], raw: bytes) -> Exception:
+    """The ``openai`` error for an HTTP error answer, as the openai SDK builds it: the class by status (5xx:
+    InternalServerError), the message ``Error code: N - <the body's error.message>``, the body kept in
+    ``response`` (``router_text`` reads it)."""
+    import openai
+
+    response = _http_models().Response(status, headers=dict(headers), content=raw, request=http_request(url))
+    text = response.text.strip()
+    try:
+        body = json.loads(text)
+    except ValueError:
+        body = text or None
+    error = body.get("error", body) if isinstance(body, dict) else None
+    message = error.get("message") if isinstance(error, dict) else None
+    summary = f"Error code: {status}" + (f" - {message}" if isinstance(message, str) and message else "")
+    name = "InternalServerError" if status >= 500 else STATUS_ERRORS.get(status, "APIStatusError")
+    data = body.get("error", body) if isinstance(body, dict) else body
+    return getattr(openai, name)(summary, response=response, body=data)
 
 
 # Named by the innermost causes, because HTTP layers relabel: the aiohttp transport reports a server that hung up as
@@ -168,10 +245,11 @@ def router_text(error: BaseException) -> str:
 def import_http_clients() -> None:
     """Import litellm, openai and aiohttp now (seconds of CPU), so that the first request of a process, on the event
     loop of a training actor, does not stall it."""
+    import aiohttp  # noqa: F401
     import litellm  # noqa: F401
-    import openai
+    import openai  # noqa: F401
 
-    openai.DefaultAioHttpClient  # noqa: B018 - resolving it imports aiohttp
+    _http_models()
 
 
 def error_chain(error: BaseException, limit: int = 8) -> list[BaseException]:
@@ -205,29 +283,33 @@ def is_unreachable(error: BaseException) -> bool:
 
 
 class Transport:
-    """Sends one chat request with no retries (the Judge owns retries); one instance serves every event loop."""
+    """Sends one chat request with no retries (the Judge owns retries); one instance serves every event loop.
+
+    OpenAI-compatible endpoints get a plain aiohttp POST of the JSON body (one ``aiohttp.ClientSession`` per event
+    loop and server, through ``loops``), raising the ``openai`` exception classes the retry policy and the breaker
+    classify; other providers go through ``litellm.acompletion``.
+    """
 
     def __init__(self, endpoint: Endpoint, timeout: float, use_litellm: bool | None = None):
         self.endpoint = endpoint
         self.timeout = timeout
         self.use_litellm = endpoint.provider not in OPENAI_COMPATIBLE_PROVIDERS if use_litellm is None else use_litellm
+        base = endpoint.api_base or os.environ.get("OPENAI_BASE_URL") or DEFAULT_OPENAI_BASE
+        self.url = base.rstrip("/") + "/chat/completions"
         import_http_clients()
 
-    def _client(self):
-        api_key = self.endpoint.api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY"
+    def _session(self) -> aiohttp.ClientSession:
+        import aiohttp
 
-        def create():
-            import openai
+        headers = request_headers(self.endpoint.api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY")
 
-            return openai.AsyncOpenAI(
-                base_url=self.endpoint.api_base,
-                api_key=api_key,
-                timeout=self.timeout,
-                max_retries=0,
-                http_client=openai.DefaultAioHttpClient(),
-            )
+        def create() -> aiohttp.ClientSession:
+            limit = aiohttp.TCPConnector(limit=MAX_CONNECTIONS)
+            period = self.timeout
+            timeout = aiohttp.ClientTimeout(total=None, connect=period, sock_connect=period, sock_read=period)
+            return aiohttp.ClientSession(connector=limit, headers=headers, timeout=timeout, raise_for_status=False)
 
-        return loop_scoped(("openai", self.endpoint.api_base, api_key, self.timeout), create)
+        return loop_scoped(("aiohttp", self.url, tuple(headers.items()), self.timeout), create)
 
     @staticmethod
     def is_unreachable(error: BaseException) -> bool:
@@ -241,7 +323,9 @@ class Transport:
         import openai
 
         try:
-            return await self._send(messages, params)
+            if self.use_litellm:
+                return await self._send_litellm(messages, params)
+            return await self._post(request_body(self.endpoint.provider_model, messages, params))
         except openai.APIStatusError as error:
             if not no_replica_answered(error):
                 raise
@@ -259,15 +343,33 @@ class Transport:
             refused.judge_unreachable = True  # its cause is the innermost error, which may not say so itself
             raise refused from error_chain(error)[-1]
 
-    async def _send(self, messages: list[dict], params: dict) -> Completion:
-        if self.use_litellm:
-            return await self._send_litellm(messages, params)
-        extra_body = params.get("extra_body")
-        request = {key: value for key, value in params.items() if key != "extra_body"}
-        response = await self._client().chat.completions.create(
-            model=self.endpoint.provider_model, messages=messages, extra_body=extra_body, **request
-        )
-        return completion_from(response)
+    async def _post(self, body: bytes) -> Completion:
+        """POST ``body`` to the chat completions URL; HTTP and socket failures become ``openai`` errors."""
+        import aiohttp
+        import openai
+
+        try:
+            async with self._session().post(self.url, data=body) as response:
+                raw = await response.read()
+                status = response.status
+                headers = response.headers
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as error:
+            message = f"cannot connect to {self.endpoint.api_base or self.url}"
+            refused = openai.APIConnectionError(message=message, request=http_request(self.url))
+            refused.judge_unreachable = True  # its cause is the innermost error, which may not say so itself
+            raise refused from error_chain(error)[-1]
+        except asyncio.TimeoutError as error:
+            raise openai.APITimeoutError(request=http_request(self.url)) from error
+        except (aiohttp.ClientError, OSError) as error:
+            message = f"Connection error: {type(error).__name__}: {error}"
+            raise openai.APIConnectionError(message=message, request=http_request(self.url)) from error
+        if not 200 <= status < 300:
+            raise status_error(self.url, status, headers, raw)
+        try:
+            answer = json.loads(raw)
+        except ValueError as error:
+            raise MalformedResponseError(f"judge response is not JSON: {raw[:200]!r}") from error
+        return completion_from(answer)
 
     async def _send_litellm(self, messages: list[dict], params: dict) -> Completion:
         import litellm
@@ -282,4 +384,4 @@ class Transport:
             max_retries=0,
             **params,
         )
-        return completion_from(response)
+        return completion_from(response.model_dump())
