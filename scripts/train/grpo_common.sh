@@ -186,14 +186,7 @@ fi
 # The trainer's GPUs on a single node started here (an existing Ray cluster brings its own resources).
 train_gpus=()
 if ((NUM_NODES == 1)) && [[ -z $RAY_ADDRESS ]]; then
-  if [[ -n ${TRAIN_GPUS:-} ]]; then
-    IFS=, read -r -a train_gpus <<<"$TRAIN_GPUS"
-  else
-    for ((gpu = 0; gpu < NUM_GPUS; gpu++)); do
-      if ((start_judge)) && ! is_true "$JUDGE_SHARES_GPUS" && [[ ,$JUDGE_GPUS, == *",$gpu,"* ]]; then continue; fi
-      train_gpus+=("$gpu")
-    done
-  fi
+  select_train_gpus
   ((${#train_gpus[@]} > 0)) || die "no GPU left for training (NUM_GPUS=$NUM_GPUS, JUDGE_GPUS=$JUDGE_GPUS)"
   n_train=${#train_gpus[@]}
   if is_true "$SINGLE_GPU_MODE"; then

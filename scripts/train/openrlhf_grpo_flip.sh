@@ -61,15 +61,7 @@ start_judge=0
 [[ -z $JUDGE_BASE_URL ]] && start_judge=1
 ((start_judge)) && [[ $JUDGE_MODEL != hosted_vllm/* ]] && die "JUDGE_MODEL '$JUDGE_MODEL' is not hosted_vllm/...: set JUDGE_BASE_URL"
 
-train_gpus=()
-if [[ -n ${TRAIN_GPUS:-} ]]; then
-  IFS=, read -r -a train_gpus <<<"$TRAIN_GPUS"
-else
-  for ((gpu = 0; gpu < NUM_GPUS; gpu++)); do
-    if ((start_judge)) && ! is_true "$JUDGE_SHARES_GPUS" && [[ ,$JUDGE_GPUS, == *",$gpu,"* ]]; then continue; fi
-    train_gpus+=("$gpu")
-  done
-fi
+select_train_gpus
 n_train=${#train_gpus[@]}
 ((n_train > 0)) || die "no GPU left for training (NUM_GPUS=$NUM_GPUS, JUDGE_GPUS=$JUDGE_GPUS)"
 
