@@ -5,7 +5,7 @@
 #   usage                         the running script's header comment (its --help)
 #   parse_run_args ARGS...        dry_run (--dry-run) and passthrough (the rest); --help prints usage and exits
 #   is_true VALUE                 1/true/yes/on (any case)
-#   select_train_gpus             train_gpus: TRAIN_GPUS, or the node's GPUs minus a judge started here
+#   select_train_gpus JUDGE_HERE  train_gpus: TRAIN_GPUS, or the node's GPUs minus a judge started here
 #   quoted WORDS...               the words shell-quoted on one line (for printed commands)
 #   load_preset FILE              KEY=value lines of FILE for every KEY not already set in the environment
 #   preset_file PREFIX NAME       the preset NAME (configs/PREFIX_NAME.env, or a path), or die naming the choices
@@ -32,18 +32,19 @@ parse_run_args() {
 
 is_true() { [[ ${1,,} =~ ^(1|true|yes|on)$ ]]; }
 
-# Sets train_gpus: TRAIN_GPUS (comma-separated) when given, else GPUs 0..NUM_GPUS-1 without the judge's JUDGE_GPUS
-# when the judge is started here (start_judge=1) and does not share them (JUDGE_SHARES_GPUS).
+# select_train_gpus JUDGE_HERE: sets train_gpus to TRAIN_GPUS (comma-separated) when given, else GPUs
+# 0..NUM_GPUS-1 without the judge's JUDGE_GPUS when the judge is started here (JUDGE_HERE=1) and does not share them
+# (JUDGE_SHARES_GPUS).
 # shellcheck disable=SC2034  # train_gpus is this function's output
 select_train_gpus() {
-  local gpu
+  local judge_here=$1 gpu
   train_gpus=()
   if [[ -n ${TRAIN_GPUS:-} ]]; then
     IFS=, read -r -a train_gpus <<<"$TRAIN_GPUS"
     return 0
   fi
   for ((gpu = 0; gpu < NUM_GPUS; gpu++)); do
-    if ((start_judge)) && ! is_true "$JUDGE_SHARES_GPUS" && [[ ,$JUDGE_GPUS, == *",$gpu,"* ]]; then continue; fi
+    if ((judge_here)) && ! is_true "$JUDGE_SHARES_GPUS" && [[ ,$JUDGE_GPUS, == *",$gpu,"* ]]; then continue; fi
     train_gpus+=("$gpu")
   done
 }

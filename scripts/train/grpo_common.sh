@@ -186,7 +186,7 @@ fi
 # The trainer's GPUs on a single node started here (an existing Ray cluster brings its own resources).
 train_gpus=()
 if ((NUM_NODES == 1)) && [[ -z $RAY_ADDRESS ]]; then
-  select_train_gpus
+  select_train_gpus "$start_judge"
   ((${#train_gpus[@]} > 0)) || die "no GPU left for training (NUM_GPUS=$NUM_GPUS, JUDGE_GPUS=$JUDGE_GPUS)"
   n_train=${#train_gpus[@]}
   if is_true "$SINGLE_GPU_MODE"; then

@@ -61,7 +61,7 @@ start_judge=0
 [[ -z $JUDGE_BASE_URL ]] && start_judge=1
 ((start_judge)) && [[ $JUDGE_MODEL != hosted_vllm/* ]] && die "JUDGE_MODEL '$JUDGE_MODEL' is not hosted_vllm/...: set JUDGE_BASE_URL"
 
-select_train_gpus
+select_train_gpus "$start_judge"
 n_train=${#train_gpus[@]}
 ((n_train > 0)) || die "no GPU left for training (NUM_GPUS=$NUM_GPUS, JUDGE_GPUS=$JUDGE_GPUS)"
 

@@ -73,7 +73,7 @@ if ((start_judge)); then
 fi
 
 # --- GPUs --------------------------------------------------------------------------------------------------------
-select_train_gpus
+select_train_gpus "$start_judge"
 n_train=${#train_gpus[@]}
 ((n_train > 0)) || die "no GPU left for training (NUM_GPUS=$NUM_GPUS, JUDGE_GPUS=$JUDGE_GPUS)"
 (((PROMPTS_PER_STEP * SAMPLES_PER_PROMPT) % n_train == 0)) ||
