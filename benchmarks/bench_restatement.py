@@ -23,7 +23,7 @@ from pathlib import Path  # noqa: E402
 
 sys.path[:0] = [str(Path(__file__).parent), str(Path(__file__).parents[1] / "tests")]
 
-from bench_judge import JUDGE_MODEL, distinct_pairs, flip_run, judge_server  # noqa: E402
+from bench_judge import JUDGE_MODEL, distinct_pairs, flip_run, judge_server, print_table  # noqa: E402
 from restatement_corpus import BASES, NATURAL, restated_cases  # noqa: E402
 
 from flip_reward.core.restatement import (  # noqa: E402
@@ -141,15 +141,6 @@ def bench_corpus() -> list[tuple[str, str, str]]:
             f"false positives {false}/{natural} = {false / natural:.1%}",
         )
     ]
-
-
-def print_table(rows: list[tuple[str, str, str]]) -> None:
-    widths = [max(len(row[column]) for row in rows) for column in range(3)]
-    rule = "-" * (sum(widths) + 6)
-    print(rule)
-    for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
-    print(rule)
 
 
 def main() -> None:
