@@ -1,0 +1,180 @@
+"""Chat templates read back as ``/get_reward`` reads them without labels: per template family, how many rendered
+prompts are recovered exactly, refused, or read wrong (must be 0); and the reader's time per MB on adversarial
+bodies of 100 KB and 3.4 MB (a ratio near 1 is linear time).
+
+    python benchmarks/bench_templates.py [TEMPLATE_DIR ...]   # default: tests/chat_templates
+
+Each ``*.jinja`` in the directories renders ten conversations with transformers' ``render_jinja_template``
+(``add_generation_prompt``; once more with ``enable_thinking=False`` when that changes the prompt), followed by a
+response and the template's stop token; the special tokens come from the file name (``TOKENS``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from transformers.utils.chat_template_utils import render_jinja_template
+
+from flip_reward.serving.protocol import openrlhf_item
+from flip_reward.templates.families import DEEPSEEK_BOS, DEEPSEEK_EOS
+
+REPO = Path(__file__).resolve().parents[1]
+ANSWER = "The answer is here."
+THOUGHT = "Let me think.</think>\n\n"
+# (substring of the lower-cased file name, bos_token, the token a generation ends with), first match wins
+TOKENS = (
+    ("deepseek", DEEPSEEK_BOS, DEEPSEEK_EOS),
+    ("gemma", "<bos>", "<end_of_turn>"),
+    ("mistral", "<s>", "</s>"),
+    ("devstral", "<s>", "</s>"),
+    ("phi-4", "", "<|im_end|>"),
+    ("phi4", "", "<|im_end|>"),
+    ("phi", "<s>", "<|end|>"),
+    ("granite", "", "<|end_of_text|>"),
+    ("glm", "", "<|user|>"),
+    ("gpt-oss", "", "<|return|>"),
+    ("gptoss", "", "<|return|>"),
+    ("harmony", "", "<|return|>"),
+    ("kimi", "", "<|im_end|>"),
+    ("lfm", "<|startoftext|>", "<|im_end|>"),
+    ("olmo2", "<|endoftext|>", "<|endoftext|>"),
+    ("tulu", "", "<|end_of_text|>"),
+    ("llama-3", "<|begin_of_text|>", "<|eot_id|>"),
+    ("llama3", "<|begin_of_text|>", "<|eot_id|>"),
+    ("hermes", "<|begin_of_text|>", "<|eot_id|>"),
+    ("functionary", "<|begin_of_text|>", "<|eot_id|>"),
+)
+DEFAULT_TOKENS = ("", "<|im_end|>")
+CONVERSATIONS = {
+    "single": [("user", "Write a short poem about autumn leaves.")],
+    "system": [("system", "You are a concise assistant."), ("user", "Name three prime numbers.")],
+    "multi-turn": [("user", "What is the capital of France?"), ("assistant", "Paris."), ("user", "And of Italy?")],
+    "multi-line": [("user", "List two fruits.\nUse bullet points.\nKeep it short.")],
+    "code": [("user", "Fix this function:\n```python\ndef add(a, b):\n    return a - b\n```")],
+    "unicode": [("user", "Traduis en français : « Où est la gare ? » 🚉 — 日本語も。")],
+    "markup": [("user", "What do <|im_start|> and <|im_end|> mean? And [INST], <|eot_id|>, <end_of_turn>?")],
+    "3k": [("user", "Rewrite these notes as one paragraph: " + ("the meeting moved to noon; " * 110).strip())],
+    "system-multi": [
+        ("system", "Answer in one sentence."),
+        ("user", "Who wrote Hamlet?"),
+        ("assistant", "William Shakespeare."),
+        ("user", "When?"),
+    ],
+    "paragraphs": [
+        ("user", "Summarize the text below.\n\nThe river flooded the valley, and the farmers moved uphill.")
+    ],
+}
+
+
+def tokens_for(name: str) -> tuple[str, str]:
+    lowered = name.lower()
+    return next(((bos, stop) for key, bos, stop in TOKENS if key in lowered), DEFAULT_TOKENS)
+
+
+def render(source: str, messages: list[dict], bos: str, stop: str, **switches: object) -> str | None:
+    try:
+        rendered, _ = render_jinja_template(
+            [messages], chat_template=source, add_generation_prompt=True, bos_token=bos, eos_token=stop, **switches
+        )
+    except Exception:  # a template that refuses a conversation (no system role, ...) renders nothing for it
+        return None
+    return rendered[0]
+
+
+def response_for(prompt: str, harmony: bool) -> tuple[str, str]:
+    """The generated text after ``prompt`` and the response FLIP should get back from it."""
+    opened = prompt.rfind("<think>")
+    if opened != -1 and "</think>" not in prompt[opened:]:
+        return THOUGHT + ANSWER, prompt[opened:] + THOUGHT + ANSWER
+    if harmony:
+        return "<|channel|>final<|message|>" + ANSWER, ANSWER
+    return ANSWER, ANSWER
+
+
+def outcomes(path: Path) -> tuple[Counter, list[str]]:
+    source = path.read_text(encoding="utf-8")
+    bos, stop = tokens_for(path.name)
+    counts, wrong = Counter(), []
+    for label, turns in CONVERSATIONS.items():
+        messages = [{"role": role, "content": content} for role, content in turns]
+        prompts = {render(source, messages, bos, stop), render(source, messages, bos, stop, enable_thinking=False)}
+        for prompt in prompts - {None}:
+            generated, expected = response_for(prompt, "<|start|>assistant" in prompt)
+            item = openrlhf_item(0, prompt + generated + stop, prompt, None)
+            counts["rendered"] += 1
+            if item.error is not None:
+                counts["refused"] += 1
+            elif item.prompt == messages and item.response == expected:
+                counts["exact"] += 1
+            elif item.prompt[-1] == messages[-1] and item.response == expected and item.prompt[1:] == messages:
+                counts["default system"] += 1  # the template's own system prompt, read as context
+            else:
+                counts["wrong"] += 1
+                wrong.append(f"{path.name} {label}: read {item.prompt!r} / {item.response!r}")
+    return counts, wrong
+
+
+def templates_table(directories: list[Path]) -> int:
+    print(f"{'template':58} {'rendered':>8} {'exact':>6} {'default system':>14} {'refused':>7} {'wrong':>5}")
+    totals, mistakes = Counter(), []
+    for path in sorted(p for directory in directories for p in directory.glob("*.jinja")):
+        counts, wrong = outcomes(path)
+        totals.update(counts)
+        mistakes += wrong
+        print(_row(path.name, counts))
+    print(_row("total", totals))
+    for line in mistakes[:20]:
+        print("WRONG", line)
+    return totals["wrong"]
+
+
+def _row(name: str, counts: Counter) -> str:
+    rendered, exact, default, refused, wrong = (counts[key] for key in COLUMNS)
+    return f"{name:58} {rendered:8} {exact:6} {default:14} {refused:7} {wrong:5}"
+
+
+COLUMNS = ("rendered", "exact", "default system", "refused", "wrong")
+ADVERSARIAL = {
+    "unclosed ChatML headers": ("<|im_start|>user\n", "<|im_start|>assistant\n"),
+    "unclosed Llama 3 headers": ("<|start_header_id|>user<|end_header_id|>\n\n", ""),
+    "ChatML footers, no header": ("<|im_start|>user\nx<|im_end|>\n", "<|im_start|>assistant\n"),
+    "complete ChatML turns": ("<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\nyo<|im_end|>\n", ""),
+}
+
+
+def timing(repeats: int = 3) -> None:
+    print(f"\n{'adversarial body':28} {'100 KB s/MB':>12} {'3.4 MB s/MB':>12} {'ratio':>6}")
+    for label, (unit, tail) in ADVERSARIAL.items():
+        per_mb = []
+        for size in (100_000, 3_400_000):
+            prompt = unit * (size // len(unit)) + tail
+            if not tail:
+                prompt += "<|im_start|>user\nlast<|im_end|>\n<|im_start|>assistant\n"
+            best = min(_seconds(prompt) for _ in range(repeats))
+            per_mb.append(best / (len(prompt.encode()) / 1e6))
+        print(f"{label:28} {per_mb[0]:12.4f} {per_mb[1]:12.4f} {per_mb[1] / per_mb[0]:6.2f}")
+
+
+def _seconds(prompt: str) -> float:
+    started = time.perf_counter()
+    openrlhf_item(0, prompt + "x", prompt, None)
+    return time.perf_counter() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("directories", nargs="*", type=Path, default=[REPO / "tests" / "chat_templates"])
+    parser.add_argument("--no-timing", action="store_true", help="skip the adversarial timing")
+    args = parser.parse_args()
+    wrong = templates_table(args.directories)
+    if not args.no_timing:
+        timing()
+    return 1 if wrong else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
