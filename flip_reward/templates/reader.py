@@ -11,6 +11,8 @@ conventions took out written back, re-render to exactly that prompt. What "two r
   give different messages (contents compared without surrounding whitespace), and a template that folds the system
   prompt into a user turn (Gemma, Mistral before v7) when that turn has a blank line: the text before it may be a
   system prompt or the user's own. Either is an error, never a pick.
+- A reading in which a message holds a complete boundary of its own family that the scan did not split at (the
+  end of another role's turn followed by a header: ``</s>[INST]`` inside a Mistral v3 user message) is not one.
 - A reading in which a message ends with an end-of-turn token of any known family (``<|end|>``, ``<|eot_id|>``,
   ...) is not one: that token ended the turn in another family's markup. This is what keeps a Tulu reading of a
   Phi-3 prompt (every message would end in ``<|end|>``) from competing with the Phi-3 one; a message that really
@@ -26,7 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from flip_reward.templates.families import EVERY_STOP, FAMILIES, FOLD_SEPARATOR, Family
-from flip_reward.templates.scanner import scan
+from flip_reward.templates.scanner import Grammar, scan
 
 
 class TemplateError(ValueError):
@@ -78,6 +80,8 @@ def read_family(family: Family, prompt: str) -> Reading | str | None:
     scanned = scan(prompt, family.grammar)
     if scanned is None:
         return None
+    if any(_holds_boundary(content, family.grammar) for _, content in scanned.turns):
+        return None
     notes: dict = {}
     turns = scanned.turns
     for convention in family.conventions:
@@ -102,6 +106,24 @@ def read_family(family: Family, prompt: str) -> Reading | str | None:
         )
     prefill = scanned.generation.prefill
     return Reading(family.name, family.group, messages, prefill, family.stops, family.finish)
+
+
+def _holds_boundary(content: str, grammar: Grammar) -> bool:
+    """Whether ``content`` holds a complete turn boundary of ``grammar`` (a footer followed by a header; a header
+    alone after a role with no footer). The scanner splits at the boundaries of the role it is reading, so one left
+    inside a message belongs to another role's footer: that reading put a turn inside another."""
+    headers = list(grammar.headers.values())
+    for footer in set(grammar.footers.values()):
+        if not footer:
+            if any(header and header in content for header in headers):
+                return True
+            continue
+        found = content.find(footer)
+        while found != -1:
+            if any(content.startswith(header, found + len(footer)) for header in headers):
+                return True
+            found = content.find(footer, found + 1)
+    return False
 
 
 class FamilyReader:
