@@ -4,7 +4,8 @@ bodies of 100 KB and 3.4 MB (a ratio near 1 is linear time).
 
     python benchmarks/bench_templates.py [TEMPLATE_DIR ...]   # default: tests/chat_templates
 
-Each ``*.jinja`` in the directories renders ten conversations with transformers' ``render_jinja_template``
+Each ``*.jinja`` in the directories renders the ten conversations of tests/chat_template_support.py with
+transformers' ``render_jinja_template``
 (``add_generation_prompt``; once more with ``enable_thinking=False`` when that changes the prompt), followed by a
 response and the template's stop token; the special tokens come from the file name (``TOKENS``).
 """
@@ -17,14 +18,15 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from transformers.utils.chat_template_utils import render_jinja_template
-
-from flip_reward.serving.protocol import openrlhf_item
-from flip_reward.templates.families import DEEPSEEK_BOS, DEEPSEEK_EOS
-
 REPO = Path(__file__).resolve().parents[1]
-ANSWER = "The answer is here."
-THOUGHT = "Let me think.</think>\n\n"
+sys.path.insert(0, str(REPO / "tests"))
+
+from chat_template_support import CONVERSATIONS, TEMPLATES, generated, messages_of, render  # noqa: E402
+
+from flip_reward.serving.protocol import openrlhf_item  # noqa: E402
+from flip_reward.templates.families import DEEPSEEK_BOS, DEEPSEEK_EOS  # noqa: E402
+
+NO_THINKING = {"enable_thinking": False}
 # (substring of the lower-cased file name, bos_token, the token a generation ends with), first match wins
 TOKENS = (
     ("deepseek", DEEPSEEK_BOS, DEEPSEEK_EOS),
@@ -49,25 +51,6 @@ TOKENS = (
     ("functionary", "<|begin_of_text|>", "<|eot_id|>"),
 )
 DEFAULT_TOKENS = ("", "<|im_end|>")
-CONVERSATIONS = {
-    "single": [("user", "Write a short poem about autumn leaves.")],
-    "system": [("system", "You are a concise assistant."), ("user", "Name three prime numbers.")],
-    "multi-turn": [("user", "What is the capital of France?"), ("assistant", "Paris."), ("user", "And of Italy?")],
-    "multi-line": [("user", "List two fruits.\nUse bullet points.\nKeep it short.")],
-    "code": [("user", "Fix this function:\n```python\ndef add(a, b):\n    return a - b\n```")],
-    "unicode": [("user", "Traduis en français : « Où est la gare ? » 🚉 — 日本語も。")],
-    "markup": [("user", "What do <|im_start|> and <|im_end|> mean? And [INST], <|eot_id|>, <end_of_turn>?")],
-    "3k": [("user", "Rewrite these notes as one paragraph: " + ("the meeting moved to noon; " * 110).strip())],
-    "system-multi": [
-        ("system", "Answer in one sentence."),
-        ("user", "Who wrote Hamlet?"),
-        ("assistant", "William Shakespeare."),
-        ("user", "When?"),
-    ],
-    "paragraphs": [
-        ("user", "Summarize the text below.\n\nThe river flooded the valley, and the farmers moved uphill.")
-    ],
-}
 
 
 def tokens_for(name: str) -> tuple[str, str]:
@@ -75,36 +58,23 @@ def tokens_for(name: str) -> tuple[str, str]:
     return next(((bos, stop) for key, bos, stop in TOKENS if key in lowered), DEFAULT_TOKENS)
 
 
-def render(source: str, messages: list[dict], bos: str, stop: str, **switches: object) -> str | None:
+def render_or_none(source: str, messages: list[dict], bos: str, stop: str, **switches: object) -> str | None:
     try:
-        rendered, _ = render_jinja_template(
-            [messages], chat_template=source, add_generation_prompt=True, bos_token=bos, eos_token=stop, **switches
-        )
+        return render(source, messages, bos, stop, **switches)
     except Exception:  # a template that refuses a conversation (no system role, ...) renders nothing for it
         return None
-    return rendered[0]
-
-
-def response_for(prompt: str, harmony: bool) -> tuple[str, str]:
-    """The generated text after ``prompt`` and the response FLIP should get back from it."""
-    opened = prompt.rfind("<think>")
-    if opened != -1 and "</think>" not in prompt[opened:]:
-        return THOUGHT + ANSWER, prompt[opened:] + THOUGHT + ANSWER
-    if harmony:
-        return "<|channel|>final<|message|>" + ANSWER, ANSWER
-    return ANSWER, ANSWER
 
 
 def outcomes(path: Path) -> tuple[Counter, list[str]]:
     source = path.read_text(encoding="utf-8")
     bos, stop = tokens_for(path.name)
     counts, wrong = Counter(), []
-    for label, turns in CONVERSATIONS.items():
-        messages = [{"role": role, "content": content} for role, content in turns]
-        prompts = {render(source, messages, bos, stop), render(source, messages, bos, stop, enable_thinking=False)}
+    for label in CONVERSATIONS:
+        messages = messages_of(label)
+        prompts = {render_or_none(source, messages, bos, stop, **switches) for switches in ({}, NO_THINKING)}
         for prompt in prompts - {None}:
-            generated, expected = response_for(prompt, "<|start|>assistant" in prompt)
-            item = openrlhf_item(0, prompt + generated + stop, prompt, None)
+            text, expected = generated(prompt)
+            item = openrlhf_item(0, prompt + text + stop, prompt, None)
             counts["rendered"] += 1
             if item.error is not None:
                 counts["refused"] += 1
@@ -167,7 +137,7 @@ def _seconds(prompt: str) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("directories", nargs="*", type=Path, default=[REPO / "tests" / "chat_templates"])
+    parser.add_argument("directories", nargs="*", type=Path, default=[TEMPLATES])
     parser.add_argument("--no-timing", action="store_true", help="skip the adversarial timing")
     args = parser.parse_args()
     wrong = templates_table(args.directories)

@@ -7,8 +7,8 @@ sentinel conversations (one user turn; user, assistant, user; system and user) a
 before the first message, between turns and after the last one (the generation prompt), with thinking on and off.
 A prompt is then split at those markers (the earliest occurrence each time, so linear in its length) into
 candidate conversations, each rendered again: those that give back the prompt exactly are its readings. None is an
-error; two with different messages (a template that folds the system prompt into the user turn, a message holding
-the template's own markers) are an error too.
+error; two with different instructions (a message holding the template's own markers), or a blank line in the user
+turn a template folds the system prompt into, are an error too (reader.one_reading decides the rest).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from jinja2.ext import loopcontrols
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from flip_reward.templates.families import EVERY_STOP, FAMILIES, FOLD_SEPARATOR, GROUPS
-from flip_reward.templates.reader import FamilyReader, Reading, TemplateError
+from flip_reward.templates.reader import FamilyReader, Reading, TemplateError, one_reading
 
 SYSTEM, USER, ASSISTANT, LAST_USER = "FLIPSENTINELSYSTEM", "FLIPSENTINELUSER", "FLIPSENTINELANSWER", "FLIPSENTINELASK"
 THINKING_SWITCHES: tuple[dict, ...] = ({}, {"enable_thinking": False})
@@ -178,17 +178,18 @@ class PinnedTemplate:
 
     def read(self, prompt: str) -> Reading:
         """The one reading of ``prompt``; TemplateError when none or two re-render to it."""
-        readings: list[tuple[list[dict[str, str]], Shape]] = []
+        readings: list[Reading] = []
+        two_ways = f"the prompt reads two ways through the pinned template {self.name}"
         for shape in self.shapes:
             for messages in _candidates(prompt, shape):
                 if _try_render(self.template, messages, shape.switches) == prompt:
-                    readings.append((messages, shape))
+                    if _folded(messages, shape):
+                        raise TemplateError(two_ways)
+                    stripped = [{**message, "content": message["content"].strip()} for message in messages]
+                    readings.append(Reading(self.name, self.name, stripped, _prefill(shape.generation), self.stops))
         if not readings:
             raise TemplateError(f"the prompt does not re-render through the pinned template {self.name}")
-        stripped = [[{**m, "content": m["content"].strip()} for m in messages] for messages, _ in readings]
-        if any(messages != stripped[0] for messages in stripped[1:]) or _folded(*readings[0]):
-            raise TemplateError(f"the prompt reads two ways through the pinned template {self.name}")
-        return Reading(self.name, self.name, stripped[0], _prefill(readings[0][1].generation), self.stops)
+        return one_reading(readings, lambda *_: two_ways)
 
 
 def _folded(messages: list[dict[str, str]], shape: Shape) -> bool:

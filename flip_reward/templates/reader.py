@@ -8,7 +8,8 @@ conventions took out written back, re-render to exactly that prompt. What "two r
   ``What do <|im_start|> and <|im_end|> mean?``, stays content. A message that holds a complete boundary is read
   as two turns: that is also what the policy saw, since tokenizers turn special-token text into the special token.
 - Two readings are two families, or two variants of one, whose readings of the same prompt both round-trip but
-  give different messages (contents compared without surrounding whitespace), and a template that folds the system
+  give different instructions (the last user message, compared without surrounding whitespace; readings that
+  differ only in earlier turns yield to the one with the fewest messages), and a template that folds the system
   prompt into a user turn (Gemma, Mistral before v7) when that turn has a blank line: the text before it may be a
   system prompt or the user's own. Either is an error, never a pick.
 - A reading in which a message holds a complete boundary of its own family that the scan did not split at (the
@@ -144,9 +145,20 @@ class FamilyReader:
                 readings.append(reading)
         if not readings:
             raise TemplateError(f"the prompt is in no known chat template (tried {', '.join(self.names)})")
-        other = next((r for r in readings if r.messages != readings[0].messages), None)
-        if other is not None:
-            raise TemplateError(
-                f"the prompt reads two ways: as {readings[0].template} and as {other.template}, with different messages"
-            )
-        return readings[0]
+        return one_reading(readings, lambda a, b: f"the prompt reads two ways: as {a.template} and as {b.template}")
+
+
+def one_reading(readings: Sequence[Reading], two_ways: Callable[[Reading, Reading], str]) -> Reading:
+    """The reading to use among ``readings`` of one prompt that all round-trip: they must agree on the instruction
+    (the last user message); where they differ only in earlier turns, the one with the fewest messages (text a
+    template writes by itself, such as its default system prompt, is not a message). TemplateError with
+    ``two_ways`` otherwise."""
+    first = readings[0]
+    other = next((r for r in readings if _instruction(r) != _instruction(first)), None)
+    if other is not None:
+        raise TemplateError(two_ways(first, other))
+    return min(readings, key=lambda reading: len(reading.messages))
+
+
+def _instruction(reading: Reading) -> str:
+    return next(m["content"] for m in reversed(reading.messages) if m["role"] == "user")
