@@ -49,8 +49,9 @@ class Reading:
     finish: Callable[[str], str] | None = None
 
     def response(self, query: str, prompt: str) -> str:
-        """The response in ``query`` (prompt + response as the trainer decoded it): the text after the prompt, stop
-        tokens and surrounding whitespace removed, with the generation prompt's opened ``<think>`` put back."""
+        """The response in ``query`` (prompt + response as the trainer decoded it): the text after the prompt, the
+        end-of-turn tokens of every known family (a policy may close with its eos after its end-of-turn token) and
+        surrounding whitespace removed, with the generation prompt's opened ``<think>`` put back."""
         text = response_after(query, prompt, self.stops)
         if self.finish is not None:
             text = self.finish(text)
@@ -106,7 +107,7 @@ def read_family(family: Family, prompt: str) -> Reading | str | None:
             "the text before it may be a system prompt or the user's own"
         )
     prefill = scanned.generation.prefill
-    return Reading(family.name, family.group, messages, prefill, family.stops, family.finish)
+    return Reading(family.name, family.group, messages, prefill, EVERY_STOP, family.finish)
 
 
 def _holds_boundary(content: str, grammar: Grammar) -> bool:
