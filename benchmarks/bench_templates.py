@@ -23,7 +23,8 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from chat_template_support import CONVERSATIONS, TEMPLATES, generated, messages_of, render  # noqa: E402
 
-from flip_reward.serving.protocol import openrlhf_item  # noqa: E402
+from flip_reward.serving.protocol import DEFAULT_READER, openrlhf_item  # noqa: E402
+from flip_reward.templates import TemplateError  # noqa: E402
 from flip_reward.templates.families import DEEPSEEK_BOS, DEEPSEEK_EOS  # noqa: E402
 
 NO_THINKING = {"enable_thinking": False}
@@ -65,10 +66,11 @@ def render_or_none(source: str, messages: list[dict], bos: str, stop: str, **swi
         return None
 
 
-def outcomes(path: Path) -> tuple[Counter, list[str]]:
+def outcomes(path: Path) -> tuple[Counter, list[str], str]:
+    """The counts of one template's rendered items, its wrong readings, and the family that read its items."""
     source = path.read_text(encoding="utf-8")
     bos, stop = tokens_for(path.name)
-    counts, wrong = Counter(), []
+    counts, wrong, families = Counter(), [], Counter()
     for label in CONVERSATIONS:
         messages = messages_of(label)
         prompts = {render_or_none(source, messages, bos, stop, **switches) for switches in ({}, NO_THINKING)}
@@ -76,6 +78,7 @@ def outcomes(path: Path) -> tuple[Counter, list[str]]:
             text, expected = generated(prompt)
             item = openrlhf_item(0, prompt + text + stop, prompt, None)
             counts["rendered"] += 1
+            families.update([_family(prompt)])
             if item.error is not None:
                 counts["refused"] += 1
             elif item.prompt == messages and item.response == expected:
@@ -85,18 +88,30 @@ def outcomes(path: Path) -> tuple[Counter, list[str]]:
             else:
                 counts["wrong"] += 1
                 wrong.append(f"{path.name} {label}: read {item.prompt!r} / {item.response!r}")
-    return counts, wrong
+    read_by = [family for family, _ in families.most_common() if family != "none"]
+    return counts, wrong, read_by[0] if read_by else "none"
+
+
+def _family(prompt: str) -> str:
+    try:
+        return DEFAULT_READER.read(prompt).group
+    except TemplateError:
+        return "none"
 
 
 def templates_table(directories: list[Path]) -> int:
     print(f"{'template':58} {'rendered':>8} {'exact':>6} {'default system':>14} {'refused':>7} {'wrong':>5}")
-    totals, mistakes = Counter(), []
+    totals, mistakes, by_family = Counter(), [], {}
     for path in sorted(p for directory in directories for p in directory.glob("*.jinja")):
-        counts, wrong = outcomes(path)
+        counts, wrong, family = outcomes(path)
         totals.update(counts)
+        by_family.setdefault(family, Counter()).update(counts)
         mistakes += wrong
         print(_row(path.name, counts))
     print(_row("total", totals))
+    print(f"\n{'family (that read the template)':58}")
+    for family, counts in sorted(by_family.items()):
+        print(_row(family, counts))
     for line in mistakes[:20]:
         print("WRONG", line)
     return totals["wrong"]
@@ -116,7 +131,7 @@ ADVERSARIAL = {
 }
 
 
-def timing(repeats: int = 3) -> None:
+def timing(repeats: int = 5) -> None:
     print(f"\n{'adversarial body':28} {'100 KB s/MB':>12} {'3.4 MB s/MB':>12} {'ratio':>6}")
     for label, (unit, tail) in ADVERSARIAL.items():
         per_mb = []
