@@ -21,7 +21,6 @@ from flip_reward.data.samples import result_fields
 from flip_reward.templates import FamilyReader, PinnedTemplate, TemplateError, response_after
 
 FAILURE_FLAGS = {"judge": "flip_judge_error", "parse": "flip_parse_failure", "input": "flip_input_error"}
-NO_INSTRUCTION = "no instruction: no label, and"
 TemplateReader = FamilyReader | PinnedTemplate
 DEFAULT_READER = FamilyReader()
 
@@ -97,7 +96,7 @@ def openrlhf_item(
         reading = reader.read(prompt)
     except TemplateError as error:
         if not labelled:
-            return Item(error=f"item {index}: {NO_INSTRUCTION} {error}")
+            return Item(error=f"item {index}: no instruction: no label, and {error}")
         return Item([{"role": "user", "content": label.strip()}], response_after(query, prompt))
     response = reading.response(query, prompt)
     if not labelled:

@@ -27,7 +27,7 @@ from flip_reward.templates.families import EVERY_STOP, FAMILIES, FOLD_SEPARATOR,
 from flip_reward.templates.reader import FamilyReader, Reading, TemplateError, one_reading
 
 SYSTEM, USER, ASSISTANT, LAST_USER = "FLIPSENTINELSYSTEM", "FLIPSENTINELUSER", "FLIPSENTINELANSWER", "FLIPSENTINELASK"
-THINKING_SWITCHES: tuple[dict, ...] = ({}, {"enable_thinking": False})
+THINKING_SWITCHES: tuple[dict, ...] = ({}, {"enable_thinking": False}, {"thinking": True})  # Qwen 3, DeepSeek V3.1
 
 
 class _TemplateRaised(Exception):
@@ -88,7 +88,7 @@ def _between(text: str, *sentinels: str) -> list[str] | None:
 def _try_render(template: JinjaTemplate, messages: list[dict[str, str]], switches: dict) -> str | None:
     try:
         return template.render(messages, **switches)
-    except (_TemplateRaised, JinjaError, TypeError, ValueError, KeyError, AttributeError):
+    except Exception:  # a template is someone else's code: whatever it raises, it renders nothing for these
         return None
 
 

@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from flip_reward.templates.families import EVERY_STOP, FAMILIES, FOLD_SEPARATOR, Family
-from flip_reward.templates.scanner import Grammar, scan
+from flip_reward.templates.scanner import Grammar, Scan, scan
 
 
 class TemplateError(ValueError):
@@ -80,10 +80,27 @@ def read_family(family: Family, prompt: str) -> Reading | str | None:
     """``prompt`` read in ``family``: a Reading, a string saying why it reads two ways, or None when it does not
     read (the grammar does not consume it, the round trip differs, or it has no user turn)."""
     scanned = scan(prompt, family.grammar)
-    if scanned is None:
+    if scanned is None or any(_holds_boundary(content, family.grammar) for _, content in scanned.turns):
         return None
-    if any(_holds_boundary(content, family.grammar) for _, content in scanned.turns):
+    turns = _round_trip(family, scanned, prompt)
+    if turns is None:
         return None
+    messages = [{"role": family.role(role), "content": content.strip()} for role, content in turns]
+    users = [index for index, message in enumerate(messages) if message["role"] == "user"]
+    if not users or not messages[users[-1]]["content"] or messages[0]["role"] == "assistant":
+        return None  # no instruction to read, or a conversation that opens with an answer
+    if any(message["content"].endswith(EVERY_STOP) for message in messages):
+        return None  # an end-of-turn token ends the turn: a message that ends in one is misread
+    if family.fold and FOLD_SEPARATOR in messages[users[0] if family.fold == "first" else users[-1]]["content"]:
+        return (
+            f"{family.name} folds a system prompt into the {family.fold} user turn, and that turn has a blank line: "
+            "the text before it may be a system prompt or the user's own"
+        )
+    return Reading(family.name, family.group, messages, scanned.generation.prefill, EVERY_STOP, family.finish)
+
+
+def _round_trip(family: Family, scanned: Scan, prompt: str) -> list[tuple[str, str]] | None:
+    """The scanned turns with the family's conventions read off, when writing them back renders ``prompt``."""
     notes: dict = {}
     turns = scanned.turns
     for convention in family.conventions:
@@ -91,23 +108,10 @@ def read_family(family: Family, prompt: str) -> Reading | str | None:
     written = turns
     for convention in reversed(family.conventions):
         written = convention.write(written, notes)
-    if any(role not in family.grammar.headers and role != "system" for role, _ in written):
+    bare_system = family.grammar.bare_system is not None and written[:1] and written[0][0] == "system"
+    if any(role not in family.grammar.headers for role, _ in written[1 if bare_system else 0 :]):
         return None
-    if family.grammar.render(scanned.prefix, written, scanned.generation) != prompt:
-        return None
-    messages = [{"role": family.role(role), "content": content.strip()} for role, content in turns]
-    if any(message["content"].endswith(EVERY_STOP) for message in messages):
-        return None  # an end-of-turn token ends the turn: a message that ends in one is misread
-    users = [index for index, message in enumerate(messages) if message["role"] == "user"]
-    if not users or not messages[users[-1]]["content"]:
-        return None  # no instruction to read
-    if family.fold and FOLD_SEPARATOR in messages[users[0] if family.fold == "first" else users[-1]]["content"]:
-        return (
-            f"{family.name} folds a system prompt into the {family.fold} user turn, and that turn has a blank line: "
-            "the text before it may be a system prompt or the user's own"
-        )
-    prefill = scanned.generation.prefill
-    return Reading(family.name, family.group, messages, prefill, EVERY_STOP, family.finish)
+    return turns if family.grammar.render(scanned.prefix, written, scanned.generation) == prompt else None
 
 
 def _holds_boundary(content: str, grammar: Grammar) -> bool:
