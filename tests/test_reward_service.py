@@ -13,8 +13,8 @@ from conftest import free_port
 from serve_support import ResponseScript, ServeProcess, call, metric, requests_for
 
 from flip_reward.core.reward import FlipResult
-from flip_reward.serving.chat_templates import response_of, templated_messages
 from flip_reward.serving.scripted_judge import Reply, ScriptedJudgeServer, flip_answer
+from flip_reward.templates import GROUPS, FamilyReader
 
 SEA = "Write a poem about the sea."
 FRANCE = "What is the capital of France?"
@@ -74,13 +74,16 @@ def service(judge):
 def test_every_template_gives_back_its_instruction_and_response(build) -> None:
     prompt = build("Name three\nprimes.")
     end = {"chatml": "<|im_end|>", "llama3": "<|eot_id|>", "tulu": "<|endoftext|>"}[build.__name__]
-    assert templated_messages(prompt)[-1] == {"role": "user", "content": "Name three\nprimes."}
-    assert response_of(prompt + "2, 3 and 5." + end + "<|endoftext|>", prompt) == "2, 3 and 5."
+    reading = FamilyReader().read(prompt)
+    assert reading.messages[-1] == {"role": "user", "content": "Name three\nprimes."}
+    assert reading.response(prompt + "2, 3 and 5." + end + "<|endoftext|>", prompt) == "2, 3 and 5."
 
 
 def test_a_think_opening_generation_prompt_puts_the_think_back() -> None:
     prompt = chatml(SEA, opener="<think>")
-    assert response_of(prompt + "plan</think>Waves.<|im_end|>", prompt) == "<think>plan</think>Waves."
+    assert FamilyReader().read(prompt).response(prompt + "plan</think>Waves.<|im_end|>", prompt) == (
+        "<think>plan</think>Waves."
+    )
 
 
 # --- /get_reward (OpenRLHF) ------------------------------------------------------------------------------------
@@ -125,9 +128,7 @@ def test_one_bad_item_scores_zero_with_its_error_and_the_others_are_unaffected(s
     assert errors[1].startswith("item 1: the query does not start with its prompt")
     assert "500" in errors[2] and "scripted outage" in errors[2]
     assert errors[3].startswith("no inferred instruction in judge output")
-    assert errors[4] == (
-        "item 4: the query does not start with its prompt and holds no assistant turn of the prompt's template"
-    )
+    assert errors[4] == "item 4: the query does not start with its prompt"
     assert answer["extra_logs"]["flip_input_error"] == [0.0, 1.0, 0.0, 0.0, 1.0]
     assert answer["extra_logs"]["flip_judge_error"] == [0.0, 0.0, 1.0, 0.0, 0.0]
     assert answer["extra_logs"]["flip_parse_failure"] == [0.0, 0.0, 0.0, 1.0, 0.0]
@@ -137,7 +138,7 @@ def test_an_item_without_label_or_known_template_is_an_error_naming_its_index(se
     body = openrlhf_body(("Question: hi\nAnswer: ", "Hello.", "", None), ("Q: ", "A.", "", ""))
     status, answer = call(service.url, "/get_reward", body)
     assert status == 200 and answer["rewards"] == [0.0, 0.0]
-    reason = "no instruction: no label, and the prompt is in no known chat template (ChatML, Llama 3, OLMo/Tulu)"
+    reason = f"no instruction: no label, and the prompt is in no known chat template (tried {', '.join(GROUPS)})"
     assert answer["errors"] == [f"item 0: {reason}", f"item 1: {reason}"]
 
 

@@ -38,6 +38,12 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--think-prefilled", action="store_true", help="the policy's chat template opens <think> in the prompt"
     )
     serve.add_argument(
+        "--policy-template",
+        metavar="FAMILY|FILE.jinja|TOKENIZER_DIR",
+        help="pin the policy's chat template for reading /get_reward prompts without labels: a family name, a "
+        ".jinja file or a local tokenizer directory (default: every known family)",
+    )
+    serve.add_argument(
         "--no-restatement-guard",
         dest="restatement_guard",
         action="store_false",
@@ -61,8 +67,11 @@ def read_token(token_file: str | None) -> str | None:
 
 def run_serve(args: argparse.Namespace) -> int:
     from flip_reward.core.reward import FlipReward
+    from flip_reward.serving.protocol import DEFAULT_READER
     from flip_reward.serving.reward_service import RewardService, ServiceConfig, serve
+    from flip_reward.templates import load_policy_template
 
+    reader = load_policy_template(args.policy_template) if args.policy_template else DEFAULT_READER
     config = ServiceConfig(
         host=args.host,
         port=args.port,
@@ -79,7 +88,7 @@ def run_serve(args: argparse.Namespace) -> int:
     )
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
     logging.getLogger("flip_reward").setLevel(logging.INFO)
-    asyncio.run(serve(RewardService(flip, config), announce(flip, config)))
+    asyncio.run(serve(RewardService(flip, config, reader), announce(flip, config)))
     print("flip-reward serve: stopped", file=sys.stderr)
     return 0
 

@@ -18,10 +18,11 @@ from dataclasses import dataclass
 
 from flip_reward.core.reward import FlipResult
 from flip_reward.data.samples import result_fields
-from flip_reward.serving.chat_templates import TemplateError, response_of, templated_messages
+from flip_reward.templates import FamilyReader, PinnedTemplate, TemplateError, response_after
 
 FAILURE_FLAGS = {"judge": "flip_judge_error", "parse": "flip_parse_failure", "input": "flip_input_error"}
-NO_INSTRUCTION = "no instruction: no label, and the prompt is in no known chat template (ChatML, Llama 3, OLMo/Tulu)"
+TemplateReader = FamilyReader | PinnedTemplate
+DEFAULT_READER = FamilyReader()
 
 
 class BadRequest(ValueError):
@@ -69,34 +70,39 @@ def _object(body: object) -> Mapping:
     return body
 
 
-def openrlhf_items(body: object, max_items: int) -> list[Item]:
+def openrlhf_items(body: object, max_items: int, reader: TemplateReader = DEFAULT_READER) -> list[Item]:
     """The items of a ``/get_reward`` body: the response is the query after its prompt, the instruction is the
-    label when one is given, else the last user turn of the templated prompt."""
+    label when one is given, else the last user turn of the templated prompt as ``reader`` reads it."""
     body = _object(body)
     queries = _list_of(body, "query", None)
     _bounded(len(queries), max_items)
     prompts = _list_of(body, "prompts", len(queries))
     labels = _list_of(body, "labels", len(queries), allow_none=True) if body.get("labels") is not None else None
     return [
-        openrlhf_item(index, query, prompt, labels[index] if labels else None)
+        openrlhf_item(index, query, prompt, labels[index] if labels else None, reader)
         for index, (query, prompt) in enumerate(zip(queries, prompts))
     ]
 
 
-def openrlhf_item(index: int, query: str, prompt: str, label: str | None) -> Item:
-    """One OpenRLHF sample as chat messages and response (the label replaces the prompt's last user turn)."""
+def openrlhf_item(
+    index: int, query: str, prompt: str, label: str | None, reader: TemplateReader = DEFAULT_READER
+) -> Item:
+    """One OpenRLHF sample as chat messages and response (the label replaces the prompt's last user turn; with a
+    label, a prompt in no readable template only loses the earlier turns)."""
+    if not query.startswith(prompt):
+        return Item(error=f"item {index}: the query does not start with its prompt")
+    labelled = label is not None and bool(label.strip())
     try:
-        response = response_of(query, prompt)
+        reading = reader.read(prompt)
     except TemplateError as error:
-        return Item(error=f"item {index}: the query {error}")
-    messages = templated_messages(prompt) or []
-    users = [position for position, message in enumerate(messages) if message["role"] == "user"]
-    if label is not None and label.strip():
-        context = messages[: users[-1]] if users else messages
-        return Item([*context, {"role": "user", "content": label.strip()}], response)
-    if not users:
-        return Item(error=f"item {index}: {NO_INSTRUCTION}")
-    return Item(messages, response)
+        if not labelled:
+            return Item(error=f"item {index}: no instruction: no label, and {error}")
+        return Item([{"role": "user", "content": label.strip()}], response_after(query, prompt))
+    response = reading.response(query, prompt)
+    if not labelled:
+        return Item(reading.messages, response)
+    users = [position for position, message in enumerate(reading.messages) if message["role"] == "user"]
+    return Item([*reading.messages[: users[-1]], {"role": "user", "content": label.strip()}], response)
 
 
 def score_items(body: object, max_items: int) -> list[Item]:

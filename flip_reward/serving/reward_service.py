@@ -10,12 +10,15 @@ Safety: loopback by default; with a token every endpoint but ``/health`` needs `
 example server binds every interface with no authentication). Bodies and items per request are bounded (413).
 A failed reward is 0.0 with its error, never a 500; while the judge's circuit breaker is open every scoring request
 is answered 503 at once with the breaker's one message, so that trainer retries do not pile up on a dead judge.
+Reading a body (JSON, chat templates) is linear in its size; bodies over ``OFF_LOOP_BYTES`` are read in a worker
+thread, so that a large one never holds up ``/health`` or the judge calls of other requests.
 SIGTERM or SIGINT stops accepting connections, lets the requests in flight finish, and returns.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import ipaddress
 import json
@@ -32,8 +35,10 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from flip_reward.core.reward import FlipResult, FlipReward
 from flip_reward.judge.loops import close_clients
 from flip_reward.serving.protocol import (
+    DEFAULT_READER,
     BadRequest,
     Item,
+    TemplateReader,
     openrlhf_answer,
     openrlhf_items,
     score_answer,
@@ -45,6 +50,7 @@ logger = logging.getLogger("flip_reward.serve")
 TOKEN_ENV = "FLIP_SERVE_TOKEN"
 ENDPOINTS = ("/get_reward", "/v1/score", "/health", "/metrics")
 OPEN_ENDPOINTS = frozenset({"/health"})
+OFF_LOOP_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -92,9 +98,10 @@ def error_response(status: int, body: dict) -> web.Response:
 class RewardService:
     """FLIP rewards over HTTP for ``flip``; see the module docstring for the endpoints and their guarantees."""
 
-    def __init__(self, flip: FlipReward, config: ServiceConfig | None = None):
+    def __init__(self, flip: FlipReward, config: ServiceConfig | None = None, reader: TemplateReader = DEFAULT_READER):
         self.flip = flip
         self.config = config or ServiceConfig()
+        self.reader = reader
         self.metrics = ServiceMetrics()
 
     def app(self) -> web.Application:
@@ -102,7 +109,8 @@ class RewardService:
         app = web.Application(
             client_max_size=self.config.max_body_bytes, middlewares=[self._count, self._authenticate, self._errors]
         )
-        app.router.add_post("/get_reward", self._scoring(openrlhf_items, lambda _, results: openrlhf_answer(results)))
+        read_openrlhf = functools.partial(openrlhf_items, reader=self.reader)
+        app.router.add_post("/get_reward", self._scoring(read_openrlhf, lambda _, results: openrlhf_answer(results)))
         app.router.add_post("/v1/score", self._scoring(score_items, score_answer))
         app.router.add_get("/health", self._health)
         app.router.add_get("/metrics", self._metrics)
@@ -132,21 +140,21 @@ class RewardService:
     def _scoring(
         self, read: Callable[[object, int], list[Item]], answer: Callable[[list[Item], list[FlipResult]], dict]
     ) -> Callable[[web.Request], Awaitable[web.Response]]:
+        def items_of(raw: bytes) -> list[Item]:
+            return read(parse_json(raw), self.config.max_items)
+
         async def handle(request: web.Request) -> web.Response:
-            items = read(await self._json(request), self.config.max_items)
+            raw = await self._body(request)
+            items = await asyncio.to_thread(items_of, raw) if len(raw) > OFF_LOOP_BYTES else items_of(raw)
             return web.json_response(answer(items, await self.score(items)))
 
         return handle
 
-    async def _json(self, request: web.Request) -> object:
+    async def _body(self, request: web.Request) -> bytes:
         try:
-            raw = await request.read()
+            return await request.read()
         except web.HTTPRequestEntityTooLarge as error:
             raise BadRequest(f"the body is over {self.config.max_body_bytes} bytes", status=413) from error
-        try:
-            return json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise BadRequest(f"the body is not JSON: {error}") from error
 
     async def _health(self, request: web.Request) -> web.Response:
         judge = self.flip.judge
@@ -201,6 +209,14 @@ class RewardService:
         except Exception as error:  # a bug here must still answer JSON, and leave a traceback in the log
             logger.exception("internal error on %s", request.path)
             return error_response(500, {"error": f"internal error: {type(error).__name__}: {error}"})
+
+
+def parse_json(raw: bytes) -> object:
+    """A request body as JSON; BadRequest when it is not."""
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise BadRequest(f"the body is not JSON: {error}") from error
 
 
 def listening_socket(host: str, port: int) -> socket.socket:

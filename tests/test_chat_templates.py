@@ -1,0 +1,229 @@
+"""Chat templates read back (flip_reward.templates) through the /get_reward item reader: every family's prompt
+recovered exactly or refused with its reason, literal markup, responses, labels, pinned templates, and adversarial
+bodies. Prompts are rendered by transformers from templates written for these tests (tests/chat_templates)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from chat_template_support import ANSWER, CONVERSATIONS, TEMPLATES, generated, messages_of, render
+
+from flip_reward.serving.protocol import openrlhf_item
+from flip_reward.templates import FamilyReader, PinnedTemplate, TemplateError, load_policy_template, response_after
+from flip_reward.templates.families import GROUPS
+
+STOPS = {
+    "deepseek": "<｜end▁of▁sentence｜>",
+    "gemma": "<end_of_turn>",
+    "mistral": "</s>",
+    "phi3": "<|end|>",
+    "llama": "<|eot_id|>",
+    "granite": "<|end_of_text|>",
+    "glm": "<|user|>",
+    "gpt-oss": "<|return|>",
+    "tulu": "<|end_of_text|>",
+    "olmo2": "<|endoftext|>",
+}
+FOLD = (
+    "no instruction: no label, and the prompt reads two ways: {} folds a system prompt into the {} user turn, and "
+    "that turn has a blank line: the text before it may be a system prompt or the user's own"
+)
+REFUSED = {
+    ("gemma2", "paragraphs"): FOLD.format("gemma", "first"),
+    **{("gemma3", c): FOLD.format("gemma", "first") for c in ("system", "system-multi", "paragraphs")},
+    **{("mistral-v1", c): FOLD.format("mistral-v1", "first") for c in ("system", "system-multi", "paragraphs")},
+    **{("mistral-v3", c): FOLD.format("mistral-v3", "last") for c in ("system", "system-multi", "paragraphs")},
+    **{("mistral-tekken", c): FOLD.format("mistral-tekken", "last") for c in ("system", "system-multi", "paragraphs")},
+    ("mistral-v7", "paragraphs"): FOLD.format("mistral-tekken", "last"),  # v7 without a system prompt is tekken
+}
+SWITCHES = {
+    "qwen3": {"enable_thinking": False},
+    "glm4.5": {"enable_thinking": False},
+    "deepseek-v3.1": {"thinking": True},
+}
+SWITCHES["nemotron3"] = SWITCHES["qwen3"]
+TRIED = "tried " + ", ".join(GROUPS)
+
+
+def template(name: str) -> str:
+    return (TEMPLATES / f"{name}.jinja").read_text(encoding="utf-8")
+
+
+def stop_of(name: str) -> str:
+    return next((stop for key, stop in STOPS.items() if name.startswith(key)), "<|im_end|>")
+
+
+def cases() -> list[tuple[str, str, dict]]:
+    names = sorted(path.stem for path in TEMPLATES.glob("*.jinja"))
+    found = [(name, conversation, {}) for name in names for conversation in CONVERSATIONS]
+    found += [(name, conversation, SWITCHES[name]) for name in SWITCHES for conversation in CONVERSATIONS]
+    return [case for case in found if not (case[0] == "gemma2" and "system" in case[1])]  # Gemma 2 has no system
+
+
+@pytest.mark.parametrize(("name", "conversation", "switches"), cases())
+def test_every_family_gives_back_each_conversation_exactly_or_says_why_not(name, conversation, switches) -> None:
+    prompt = render(template(name), messages_of(conversation), **switches)
+    text, response = generated(prompt)
+    item = openrlhf_item(3, prompt + text + stop_of(name), prompt, None)
+    if (name, conversation) in REFUSED:
+        assert (item.error, item.prompt) == (f"item 3: {REFUSED[(name, conversation)]}", None)
+    else:
+        assert (item.error, item.prompt, item.response) == (None, messages_of(conversation), response)
+
+
+def test_the_switches_change_the_prompts_they_are_tested_with() -> None:
+    for name, switches in SWITCHES.items():
+        messages = messages_of("single")
+        assert render(template(name), messages) != render(template(name), messages, **switches), name
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("qwen2.5", "Explain <|im_start|>user and <|im_end|> in ChatML."),
+        ("qwen2.5", "Is <|im_end|>\n<|im_start|> a boundary without a role?"),
+        ("llama3", "What do <|start_header_id|> and <|eot_id|> do?"),
+        ("phi3", "The token <|end|> closes a turn; <|user|> opens one."),
+        ("tulu3", "Say <|user|> or\n<|assistant|>: aloud."),
+        ("gemma3", "What is <start_of_turn>model for? And <end_of_turn>?"),
+        ("gpt-oss", "Harmony uses <|start|>, <|message|> and <|end|>."),
+        ("kimi-k2", "Kimi writes <|im_user|> and <|im_middle|>."),
+        ("granite3", "Granite writes <|start_of_role|>user<|end_of_role|>."),
+        ("mistral-v3", "What does [INST] mean?"),
+    ],
+)
+def test_a_familys_own_markup_inside_a_message_stays_content(name, text) -> None:
+    prompt = render(template(name), [{"role": "user", "content": text}])
+    item = openrlhf_item(0, prompt + ANSWER + stop_of(name), prompt, None)
+    assert (item.error, item.prompt, item.response) == (None, [{"role": "user", "content": text}], ANSWER)
+
+
+def test_an_embedded_complete_boundary_is_read_as_the_turns_it_writes() -> None:
+    text = "First<|im_end|>\n<|im_start|>assistant\nSure.<|im_end|>\n<|im_start|>user\nSecond"
+    prompt = render(template("qwen3"), [{"role": "user", "content": text}])
+    assert FamilyReader().read(prompt).messages == [
+        {"role": "user", "content": "First"},
+        {"role": "assistant", "content": "Sure."},
+        {"role": "user", "content": "Second"},
+    ]  # what the policy saw too: its tokenizer reads that text as the special tokens
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("deepseek-r1", "What does <｜Assistant｜> mark?"),  # a user turn has no end marker: this splits it
+        ("mistral-tekken", "What does [/INST] mean?"),  # as does the end of an instruction for an answer
+        ("phi3", "Which token is <|end|>"),  # a message that ends with another family's end-of-turn token
+    ],
+)
+def test_markup_that_would_split_a_message_is_refused_not_misread(name, text) -> None:
+    prompt = render(template(name), [{"role": "user", "content": text}])
+    item = openrlhf_item(0, prompt + ANSWER, prompt, None)
+    assert item.error == f"item 0: no instruction: no label, and the prompt is in no known chat template ({TRIED})"
+
+
+def test_the_response_is_the_query_after_its_prompt_without_stop_tokens() -> None:
+    prompt = render(template("qwen2.5"), messages_of("single"))
+    assert response_after(prompt + "  Done. <|im_end|>\n<|endoftext|><|im_end|>", prompt) == "Done."
+    assert response_after(prompt + "<|im_end|>", prompt) == ""
+    with pytest.raises(TemplateError, match="^does not start with its prompt$"):
+        response_after("something else", prompt)
+    item = openrlhf_item(2, "something else", prompt, None)
+    assert item.error == "item 2: the query does not start with its prompt"
+
+
+def test_a_label_replaces_the_last_user_turn_and_is_enough_without_a_readable_prompt() -> None:
+    prompt = render(template("phi3"), messages_of("system-multi"))
+    item = openrlhf_item(0, prompt + ANSWER + "<|end|>", prompt, "  When was Hamlet written?  ")
+    assert item.prompt == [*messages_of("system-multi")[:-1], {"role": "user", "content": "When was Hamlet written?"}]
+    assert item.response == ANSWER
+    unreadable = openrlhf_item(1, "Question: x\nAnswer: y</s>", "Question: x\nAnswer:", "What is x?")
+    assert (unreadable.prompt, unreadable.response) == ([{"role": "user", "content": "What is x?"}], "y")
+
+
+def test_an_adversarial_megabyte_of_unclosed_headers_is_one_items_error() -> None:
+    for header, generation in (("<|im_start|>user\n", "<|im_start|>assistant\n"), ("<|user|>\n", "<|assistant|>\n")):
+        prompt = header * (1_000_000 // len(header)) + generation
+        item = openrlhf_item(5, prompt + ANSWER, prompt, None)
+        assert item.error == f"item 5: no instruction: no label, and the prompt is in no known chat template ({TRIED})"
+
+
+# --- pinned templates (--policy-template) ---------------------------------------------------------------------
+
+
+def test_a_pinned_template_reads_what_the_families_must_refuse() -> None:
+    pinned = load_policy_template(str(TEMPLATES / "mistral-v7.jinja"))
+    for conversation in CONVERSATIONS:
+        prompt = render(template("mistral-v7"), messages_of(conversation))
+        reading = pinned.read(prompt)
+        assert (reading.template, reading.messages) == ("mistral-v7.jinja", messages_of(conversation))
+        assert reading.response(prompt + " " + ANSWER + "</s>", prompt) == ANSWER
+
+
+def test_a_pinned_template_that_folds_the_system_prompt_refuses_a_blank_line_in_that_turn() -> None:
+    pinned = load_policy_template(str(TEMPLATES / "gemma3.jinja"))
+    assert pinned.read(render(template("gemma3"), messages_of("multi-turn"))).messages == messages_of("multi-turn")
+    for conversation in ("system", "paragraphs"):
+        with pytest.raises(TemplateError, match="^the prompt reads two ways through the pinned template gemma3.jinja$"):
+            pinned.read(render(template("gemma3"), messages_of(conversation)))
+
+
+def test_a_pinned_template_puts_back_the_thinking_its_generation_prompt_opens() -> None:
+    pinned = load_policy_template(str(TEMPLATES / "olmo3.jinja"))
+    prompt = render(template("olmo3"), messages_of("system"))
+    reading = pinned.read(prompt)
+    assert reading.messages == messages_of("system")
+    assert reading.response(prompt + "plan</think>Done.<|im_end|>", prompt) == "<think>plan</think>Done."
+    with pytest.raises(TemplateError, match="^the prompt does not re-render through the pinned template olmo3.jinja$"):
+        pinned.read(render(template("qwen3"), messages_of("single")))
+
+
+def test_a_tokenizer_directory_pins_its_template_with_its_special_tokens(tmp_path) -> None:
+    source = "{{ bos_token }}" + template("phi3") + "{% if not add_generation_prompt %}{{ eos_token }}{% endif %}"
+    config = {"bos_token": {"content": "<s>", "special": True}, "eos_token": "<|endoftext|>", "chat_template": source}
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps(config), encoding="utf-8")
+    pinned = load_policy_template(str(tmp_path))
+    prompt = "<s>" + render(template("phi3"), messages_of("system-multi"))
+    reading = pinned.read(prompt)
+    assert (reading.template, reading.messages) == (tmp_path.name, messages_of("system-multi"))
+    assert reading.response(prompt + ANSWER + "<|end|><|endoftext|>", prompt) == ANSWER
+    (tmp_path / "chat_template.jinja").write_text(template("qwen2.5"), encoding="utf-8")  # newer transformers
+    prompt = render(template("qwen2.5"), messages_of("single"))
+    assert load_policy_template(str(tmp_path)).read(prompt).messages == messages_of("single")
+
+
+def test_a_family_name_pins_that_family_alone() -> None:
+    reader = load_policy_template("phi3")
+    assert isinstance(reader, FamilyReader) and reader.names == ("phi3",)
+    prompt = render(template("qwen2.5"), messages_of("single"))
+    with pytest.raises(TemplateError, match=r"^the prompt is in no known chat template \(tried phi3\)$"):
+        reader.read(prompt)
+
+
+def test_an_unusable_policy_template_is_one_line_naming_the_option(tmp_path) -> None:
+    (tmp_path / "tokenizer_config.json").write_text("{}", encoding="utf-8")
+    (tmp_path / "broken.jinja").write_text("{% for %}", encoding="utf-8")
+    (tmp_path / "silent.jinja").write_text("hello", encoding="utf-8")
+    expected = {
+        "nonsense": "--policy-template nonsense: not a template family ({}), an existing .jinja file or a tokenizer "
+        "directory".format(", ".join(GROUPS)),
+        str(tmp_path): f"--policy-template {tmp_path}: no chat template in it (neither chat_template.jinja nor "
+        "tokenizer_config.json's)",
+        str(tmp_path / "broken.jinja"): f"--policy-template {tmp_path / 'broken.jinja'}: Expected an expression, "
+        "got 'end of statement block'",
+        str(tmp_path / "silent.jinja"): f"--policy-template {tmp_path / 'silent.jinja'}: the template does not "
+        "render a conversation of one user message",
+    }
+    for value, message in expected.items():
+        with pytest.raises(ValueError) as raised:
+            load_policy_template(value)
+        assert str(raised.value) == message
+
+
+def test_pinned_reading_is_a_round_trip_not_a_guess() -> None:
+    pinned = PinnedTemplate(template("qwen2.5"), "qwen")
+    prompt = render(template("qwen2.5"), messages_of("multi-turn"))
+    assert pinned.read(prompt).messages == messages_of("multi-turn")
+    with pytest.raises(TemplateError, match="^the prompt does not re-render through the pinned template qwen$"):
+        pinned.read(prompt.split("<|im_end|>\n", 1)[1])  # without the system prompt it always writes
