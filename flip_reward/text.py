@@ -20,13 +20,24 @@ REPLACEMENT = "\ufffd"
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+def is_valid(text: str) -> bool:
+    """Whether ``text`` holds no surrogate code point, i.e. encodes as UTF-8 (the C encoder is the quick test)."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def repaired(text: str) -> tuple[str, int]:
     """``text`` as valid Unicode (see the module) and how many lone surrogates were replaced by U+FFFD.
 
     >>> repaired("half an emoji: \\ud83d"), repaired("\\ud83d\\ude00 joined")
     (('half an emoji: \ufffd', 1), ('\U0001f600 joined', 0))
     """
-    if text.isascii() or _SURROGATE.search(text) is None:
+    if is_valid(text):
         return text, 0
     valid = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
     return valid, valid.count(REPLACEMENT) - text.count(REPLACEMENT)
@@ -46,6 +57,6 @@ def json_line(value: object) -> str:
     '{"text": "café \\\\ud83d"}'
     """
     line = json.dumps(value, ensure_ascii=False, default=str)
-    if line.isascii():
+    if is_valid(line):
         return line
     return _SURROGATE.sub(lambda surrogate: f"\\u{ord(surrogate.group()):04x}", line)

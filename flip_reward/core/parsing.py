@@ -205,7 +205,9 @@ def _without_template_edges(text: str) -> str:
     _SPECIAL_TOKEN); chat-template tokens anywhere else are kept."""
     leading = _LEADING_TOKENS.match(text)
     start = leading.end() if leading else 0
-    trailing = _TRAILING_TOKENS.search(text, max(start, len(text) - _TRAILING_REACH))
+    reach = max(start, len(text) - _TRAILING_REACH)
+    ends_in_tag = text[reach:].rstrip().endswith(">")  # a quick test: most answers end in "}" or prose
+    trailing = _TRAILING_TOKENS.search(text, reach) if ends_in_tag else None
     return text[start : trailing.start() if trailing else len(text)]
 
 
