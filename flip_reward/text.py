@@ -3,12 +3,13 @@
 A Python string may hold lone surrogates (code points U+D800 to U+DFFF): the valid JSON ``"\\ud83d"`` (an emoji cut
 in half by a token limit or a byte slice) decodes to one, and so do bytes read with ``errors="surrogateescape"``. No
 UTF-8 encoder accepts them, so the tokenizer, the judge request, the cache key and every file write would raise.
-The policy: text is made valid once where it enters (FlipReward's prompt and response, the judge's answer, every
-judge request), each lone surrogate becoming U+FFFD (what a UTF-8 decoder writes for bytes it cannot read) and a
-surrogate pair split over two code points joined into its character; NULs, control characters, any script and any
-length are valid text and pass unchanged. Files written from rows that still hold the caller's lone surrogates
-(``flip-reward score`` echoes its input rows) escape them as JSON does (``json_line``), so that the row reads back
-exactly as it was given.
+The policy: text is made valid where it enters (FlipReward's prompt and response; the judge's answer, and the values
+read from it, whose JSON may escape half an emoji too; every judge request, for the methods that do not repair their
+inputs), each lone surrogate becoming U+FFFD (what a UTF-8 decoder writes for bytes it cannot read) and a surrogate
+pair split over two code points joined into its character; the context guard measures any string. NULs, control
+characters, any script and any length are valid text and pass unchanged. Files written from rows that still hold the
+caller's lone surrogates (``flip-reward score`` echoes its input rows) escape them as JSON does (``json_line``), so
+that the row reads back as it was given.
 """
 
 from __future__ import annotations
