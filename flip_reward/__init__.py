@@ -3,7 +3,7 @@
 The public names below load on first use, so ``import flip_reward`` touches no network and imports no HTTP client
 (litellm, openai, aiohttp) or model code. Where things live: ``core`` (the reward), ``judge`` (the client),
 ``evaluation`` (baselines, RewardBench-2, best-of-N), ``data``, ``training`` (local GRPO), ``serving`` (judge
-servers), ``cli`` and ``integrations`` (open-instruct, TRL).
+servers), ``cli`` and ``integrations`` (open-instruct, TRL); ``text`` makes any string valid Unicode for them.
 """
 
 from __future__ import annotations

@@ -462,7 +462,58 @@ PLACEHOLDER_CASES = [
     ("plain_label_html", "INFERRED INSTRUCTION: Explain what <div> does in HTML", "Explain what <div> does in HTML"),
 ]
 
+CHATML = "Explain what <|im_start|> and <|im_end|> do in ChatML"
+LLAMA_EOT = "What does <|eot_id|> end in a Llama 3 prompt, and where does <|start_header_id|>assistant go?"
+THINK_TAGS = "Explain what <think> and </think> mark in Qwen3 output"
+
+
+def _answer(instruction: str) -> str:
+    """A judge's JSON answer inferring ``instruction`` (json.dumps, as a judge writes it)."""
+    return json.dumps({"REASONING": "The response explains chat-template tokens.", "INFERRED INSTRUCTION": instruction})
+
+
+# Instructions about chat templates, in the shapes real judges answer: the tokens inside the value are the
+# instruction's own text; only an echoed assistant header before the answer and end-of-turn tokens after it go.
+MARKUP_CASES = [
+    ("chatml_json", _answer(CHATML), CHATML),
+    ("chatml_echoed_turn", f"<|im_start|>assistant\n{_answer(CHATML)}<|im_end|>\n<|endoftext|>", CHATML),
+    ("chatml_fenced_then_eos", f"```json\n{_answer(CHATML)}\n```<|im_end|>", CHATML),
+    ("chatml_after_thinking", f"<think>\nIt explains ChatML.\n</think>\n\n{_answer(CHATML)}<|im_end|>", CHATML),
+    ("chatml_label", f"INFERRED INSTRUCTION: {CHATML}<|im_end|>", CHATML),
+    ("chatml_tag", f"<inferred_instruction>{CHATML}</inferred_instruction><|im_end|>", CHATML),
+    (
+        "llama3_echoed_turn",
+        f"<|start_header_id|>assistant<|end_header_id|>\n\n{_answer(LLAMA_EOT)}<|eot_id|>",
+        LLAMA_EOT,
+    ),
+    (
+        "mistral_eos",
+        '{"INFERRED INSTRUCTION": "Why does my Mistral prompt end with </s>?"}</s>',
+        "Why does my Mistral prompt end with </s>?",
+    ),
+    (
+        "gemma_turn",
+        f"<start_of_turn>model\n{_answer('What is <end_of_turn> for?')}<end_of_turn>",
+        "What is <end_of_turn> for?",
+    ),
+    (
+        "deepseek_eos",
+        _answer("What is <｜end▁of▁sentence｜>?") + "<｜end▁of▁sentence｜>",
+        "What is <｜end▁of▁sentence｜>?",
+    ),
+    ("only_a_token", _answer("<|im_end|>"), "<|im_end|>"),
+    ("only_a_token_named_like_a_field", _answer("<|message|>"), "<|message|>"),
+    (
+        "harmony_tokens",
+        _answer("Where do <|channel|>final<|message|> go?") + "<|return|>",
+        "Where do <|channel|>final<|message|> go?",
+    ),
+    ("think_tags_in_json", _answer(THINK_TAGS), THINK_TAGS),
+    ("think_tags_in_json_then_eos", _answer(THINK_TAGS) + "<|im_end|>", THINK_TAGS),
+]
+
 SHAPE_CASES = {
+    "markup_in_instruction": MARKUP_CASES,
     "xml_tags": XML_TAG_CASES,
     "double_encoded_json": DOUBLE_ENCODED_CASES,
     "curly_quotes": CURLY_QUOTE_CASES,

@@ -142,6 +142,7 @@ def test_result_dict_has_every_field():
         "inferred_instruction",
         "restatement_masked",
         "judged_response",
+        "replaced_surrogates",
         "reasoning",
         "error",
         "error_type",
@@ -189,3 +190,53 @@ def test_python_users_get_the_same_configuration_errors(monkeypatch):
         FlipReward("hosted_vllm/judge")
     monkeypatch.setenv("HOSTED_VLLM_API_BASE", "http://127.0.0.1:9/v1")
     assert FlipReward("hosted_vllm/judge").judge.endpoint.api_base == "http://127.0.0.1:9/v1"
+
+
+CHATML_QUESTION = "Explain what <|im_start|> and <|im_end|> do in ChatML"
+
+
+def test_an_instruction_about_chat_template_tokens_keeps_them(judge_server, script):
+    """A judge that infers the instruction exactly, in the shape of a server that leaves its special tokens in the
+    text, gets F1 1.0: the tokens inside the instruction are text, only the turn's header and end go."""
+    script.default = lambda request: f"<|im_start|>assistant\n{flip_answer(CHATML_QUESTION)}<|im_end|>\n<|endoftext|>"
+    [result] = make_flip(judge_server).score([CHATML_QUESTION], ["They open and close each turn."])
+    assert (result.reward, result.inferred_instruction) == (1.0, CHATML_QUESTION)
+
+
+def test_lone_surrogates_in_the_inputs_are_replaced_and_counted(judge_server, script, tmp_path):
+    """Half an emoji (valid JSON "\\ud83d") in the earlier turns, the instruction and the response is U+FFFD by the
+    time anything encodes it; the judge (scripted: it echoes the response) sees valid text; the disk cache keys it."""
+    script.default = lambda request: flip_answer(judged_response(request))
+    prompt = [
+        {"role": "user", "content": "Hi \ud83d"},
+        {"role": "assistant", "content": "Hello"},
+        {"role": "user", "content": "Write \ude00 a poem \ud83d\ude00"},
+    ]
+    flip = make_flip(judge_server, cache_dir=str(tmp_path / "cache"), restatement_guard=False)
+    [result] = flip.score([prompt], ["Write \ud83d a poem \U0001f600"])
+    assert (result.error, result.replaced_surrogates, result.judged_response) == (None, 3, "Write \ufffd a poem 😀")
+    assert (result.inferred_instruction, result.f1) == ("Write \ufffd a poem 😀", 1.0)
+    assert "user: Hi \ufffd" in judge_server.requests[-1]["messages"][-1]["content"]
+    [again] = make_flip(judge_server, cache_dir=str(tmp_path / "cache"), restatement_guard=False).score(
+        [prompt], ["Write \ud83d a poem \U0001f600"]
+    )
+    assert (again.cached, again.reward) == (True, 1.0)
+
+
+def test_lone_surrogates_in_the_judge_answer_are_replaced(judge_server, script, tmp_path):
+    """The scripted judge escapes half an emoji in its JSON answer, as a JSON encoder does: the inferred instruction
+    and the reasoning hold U+FFFD, and the answer is cached on disk."""
+    script.default = lambda request: (
+        '{"REASONING": "An emoji \\ud83d.", "INFERRED INSTRUCTION": "Write a poem \\ude00"}'
+    )
+    flip = make_flip(judge_server, cache_dir=str(tmp_path / "cache"))
+    [result] = flip.score(["Write a poem \ufffd"], ["Roses bloom."])
+    assert (result.inferred_instruction, result.reasoning, result.reward) == (
+        "Write a poem \ufffd",
+        "An emoji \ufffd.",
+        1.0,
+    )
+    [again] = make_flip(judge_server, cache_dir=str(tmp_path / "cache")).score(
+        ["Write a poem \ufffd"], ["Roses bloom."]
+    )
+    assert (again.cached, again.inferred_instruction) == (True, "Write a poem \ufffd")

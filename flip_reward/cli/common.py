@@ -4,7 +4,6 @@ check made before any judge call, the in-order JSONL writer, and the one line th
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Sequence
@@ -13,6 +12,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from flip_reward.judge.cache import DEFAULT_CACHE_SIZE
 from flip_reward.judge.client import DEFAULT_JUDGE_MODEL
+from flip_reward.text import json_line
 
 if TYPE_CHECKING:
     from flip_reward.judge.client import Judge
@@ -151,7 +151,7 @@ class OrderedJsonlWriter:
         """Row ``index`` (0-based) is done; write it and every finished row after it that it was holding back."""
         self._finished[index] = row
         while self.written in self._finished:
-            self._out.write(json.dumps(self._finished.pop(self.written), ensure_ascii=False, default=str) + "\n")
+            self._out.write(json_line(self._finished.pop(self.written)) + "\n")
             self.written += 1
         self._out.flush()
 

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from flip_reward.judge.client import Judge
 
 from flip_reward.core.conversation import HISTORY_SEPARATOR
+from flip_reward.text import valid_text
 
 logger = logging.getLogger("flip_reward")
 
@@ -127,10 +128,11 @@ class ContextGuard:
             )
 
     def count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` as the judge sees it (a lone surrogate is sent as U+FFFD, see ``flip_reward.text``)."""
         tokenizer = load_local_tokenizer(self.tokenizer) if self.tokenizer else None
         if tokenizer is None:
             return estimate_tokens(text, self.chars_per_token)
-        return len(tokenizer.encode(text, add_special_tokens=False))
+        return len(tokenizer.encode(valid_text(text), add_special_tokens=False))
 
     def may_overflow(self, characters: int) -> bool:
         """Whether a request whose variable parts have ``characters`` characters might need trimming (then counting
@@ -144,8 +146,9 @@ class ContextGuard:
             threading.Thread(target=load_local_tokenizer, args=(self.tokenizer,), daemon=True).start()
 
     def surely_fits(self, prompt: str) -> bool:
-        """True when the whole prompt's UTF-8 length fits: no token is shorter than a byte, so no tokenizing."""
-        return len(prompt.encode("utf-8")) <= self.room
+        """True when the whole prompt's UTF-8 length fits: no token is shorter than a byte, so no tokenizing. A lone
+        surrogate counts the 3 bytes of the U+FFFD it is sent as."""
+        return len(prompt.encode("utf-8", "surrogatepass")) <= self.room
 
     def fit_request(self, build: Build, history: Sequence[str], responses: Sequence[str]) -> FittedRequest:
         """``build(history text, responses)`` made to fit: whole when it does; else without the oldest turns of
@@ -205,7 +208,7 @@ class ContextGuard:
             chars = len(response) * head // tokens, len(response) * tail // tokens
             start, end = response[: chars[0]], response[len(response) - chars[1] :] if chars[1] else ""
         else:
-            ids = tokenizer.encode(response, add_special_tokens=False)
+            ids = tokenizer.encode(valid_text(response), add_special_tokens=False)
             start = tokenizer.decode(ids[:head])
             end = tokenizer.decode(ids[len(ids) - tail :]) if tail else ""
         return start + OMISSION_MARKER.format(count=tokens - keep) + end

@@ -25,6 +25,7 @@ from flip_reward.core.json_fields import (
 )
 from flip_reward.core.placeholders import is_placeholder
 from flip_reward.core.thinking import strip_thinking
+from flip_reward.text import valid_text
 
 _TEMPLATE_INSTRUCTION_KEYS: tuple[str, ...] = ("INFERRED INSTRUCTION", "INSTRUCTION")
 # Names judges invent for the same field, most specific first; read only when no template key is found.
@@ -58,10 +59,15 @@ _KNOWN_LABELS: tuple[str, ...] = (
 )
 _KNOWN_NORMS = frozenset(norm(label) for label in _KNOWN_LABELS)
 
-_TEMPLATE_TOKENS = re.compile(
-    r"<\|(?:im_start|start_header_id)\|>[ \t]*(?:(?:assistant|user|system|tool)\b[ \t]*)?"
-    r"(?:<\|end_header_id\|>)?|<\|\w{1,32}\|>|</s>"
-)
+# Chat-template tokens a judge server that does not skip special tokens leaves around the answer: the header of the
+# assistant turn before it (``<|im_start|>assistant``, ``<|start_header_id|>assistant<|end_header_id|>``, ``<s>``)
+# and end-of-turn / end-of-text tokens after it (``<|im_end|>``, ``<|eot_id|>``, ``</s>``, ``<end_of_turn>``). Only
+# these edges are cut: the same tokens inside the answer are the judge's text (an instruction about chat templates
+# names them).
+_SPECIAL_TOKEN = r"(?:<\|\w{1,32}\|>|<｜[^｜<>\s]{1,32}｜>|</?s>|<(?:start|end)_of_turn>)"
+_LEADING_TOKENS = re.compile(rf"(?:\s*{_SPECIAL_TOKEN}(?:[ \t]*(?:assistant|model)\b)?)+[ \t]*\n?")
+_TRAILING_TOKENS = re.compile(rf"(?:\s*{_SPECIAL_TOKEN})+\s*\Z")
+_TRAILING_REACH = 256  # characters searched for trailing tokens (a few of them): the same cost at any text length
 _FENCE_LINE = re.compile(r"[ \t]*(?:```|~~~)[^\n]*")
 _QUOTED = re.compile(r"([\"'“‘])(.*)([\"'”’]),?", re.DOTALL)
 _QUOTE_PAIRS = {'"': '"', "'": "'", "“": "”", "‘": "’"}
@@ -168,10 +174,11 @@ def _name_words(names: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
 
 
 def _to_text(value: object) -> str | None:
-    """A field value as stripped non-empty text: lists of scalars join with newlines, numbers and bools
-    go through ``str``; None, dicts (structure, not an answer), nested lists and blanks give None."""
+    """A field value as stripped non-empty valid Unicode text (a JSON escape such as ``"\\ud83d"`` decodes to a lone
+    surrogate, made U+FFFD: see ``flip_reward.text``): lists of scalars join with newlines, numbers and bools go
+    through ``str``; None, dicts (structure, not an answer), nested lists and blanks give None."""
     if isinstance(value, str):
-        return value.strip() or None
+        return valid_text(value.strip()) or None
     if isinstance(value, (bool, int, float)):
         return str(value)
     if isinstance(value, list):
@@ -181,12 +188,33 @@ def _to_text(value: object) -> str | None:
 
 
 def _clean(text: object) -> str | None:
-    """Text without BOM, CR line endings, chat-template tokens and thinking, decoded if it is JSON encoded as a
-    JSON string; None for non-strings."""
+    """Text without BOM, CR line endings, the chat-template tokens around the answer (``_without_template_edges``)
+    and thinking, decoded if it is JSON encoded as a JSON string; None for non-strings. Text that is one JSON object
+    keeps its ``<think>`` tags: inside a JSON string they are the judge's text, not its thinking."""
     if not isinstance(text, str):
         return None
-    text = text.replace("\ufeff", "").replace("\r\n", "\n").replace("\r", "\n")
-    return decode_string_literal(strip_thinking(_TEMPLATE_TOKENS.sub("", text)))
+    text = _without_template_edges(text.replace("\ufeff", "").replace("\r\n", "\n").replace("\r", "\n"))
+    unthought = strip_thinking(text)
+    if unthought != text and _is_json_object(text):
+        unthought = text
+    return decode_string_literal(unthought)
+
+
+def _without_template_edges(text: str) -> str:
+    """``text`` without the assistant header before the answer and the end-of-turn tokens after it (see
+    _SPECIAL_TOKEN); chat-template tokens anywhere else are kept."""
+    leading = _LEADING_TOKENS.match(text)
+    start = leading.end() if leading else 0
+    reach = max(start, len(text) - _TRAILING_REACH)
+    ends_in_tag = text[reach:].rstrip().endswith(">")  # a quick test: most answers end in "}" or prose
+    trailing = _TRAILING_TOKENS.search(text, reach) if ends_in_tag else None
+    return text[start : trailing.start() if trailing else len(text)]
+
+
+def _is_json_object(text: str) -> bool:
+    """Whether ``text`` is one valid JSON object (with surrounding whitespace)."""
+    stripped = text.strip()
+    return stripped[:1] == "{" and stripped[-1:] == "}" and isinstance(loads_or_missing(stripped), dict)
 
 
 def _layout(text: str, names: tuple[str, ...], cache: dict) -> tuple[list, list, list[str]]:

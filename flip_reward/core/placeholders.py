@@ -7,9 +7,10 @@ import re
 
 # Echoed template placeholders: a whole value of filler ("...", "___"), or one bracketed group (<x>, [x], {x},
 # {{x}}, (x)) whose words name the field ("<your inferred instruction here>") or repeat a template's description.
+# A chat-template token (<|message|>, <|text|>) is no bracketed group: it is markup an instruction may ask about.
 _PLACEHOLDER_MAX = 120
 _FILLER = re.compile(r"(?:\.{2,}|…|_{2,}|-{2,}|\s)*")
-_WRAPPED = re.compile(r"(?:<+|\[+|\{+|\(+)\s*([^<>\[\]{}()]*?)\s*(?:>+|\]+|\}+|\)+)?")
+_WRAPPED = re.compile(r"(?:<+(?!\|)|\[+|\{+|\(+)\s*([^<>\[\]{}()]*?)\s*(?:>+|\]+|\}+|\)+)?")
 _PLACEHOLDER_WORDS = re.compile(
     r"(?:(?:your|the|a|an|my|insert|enter|put|type|inferred|reconstructed|original|likely|most|probable|actual"
     r"|exact|final|full|missing|user|users|user s|single|short|brief)\s)*"
@@ -26,7 +27,8 @@ def is_placeholder(value: str) -> bool:
     """Whether ``value`` is template text echoed back rather than an answer: filler ("...", "…", "___"), a
     bracketed field name or description ("<inferred instruction>", "[Your inferred instruction]", "{{prompt}}",
     "<the reconstructed user message>"), or such words unbracketed with a telltale word ("your ... here").
-    A real value that merely contains brackets ("Explain what <div> does") is none."""
+    A real value that merely contains brackets ("Explain what <div> does"), or is one chat-template token
+    ("<|message|>"), is none."""
     text = value.strip()
     if len(text) > _PLACEHOLDER_MAX:
         return False

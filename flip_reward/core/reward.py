@@ -21,6 +21,7 @@ from flip_reward.core.results import Judgment
 from flip_reward.core.thinking import final_answer
 from flip_reward.judge.client import DEFAULT_JUDGE_MODEL
 from flip_reward.prompts import chat_messages
+from flip_reward.text import repaired
 
 REWARD_METRICS = ("f1", "precision", "recall")
 FLIP_SCHEMA = {
@@ -42,6 +43,8 @@ class FlipResult(Judgment):
     is off); ``judged_response`` is the exact response text the judge was shown (thinking stripped, restatements
     masked, an overflowing middle trimmed), None when no request was sent (an input failure). When the request
     would overflow the judge's context, the oldest turns of the history are left out first (see ``fit_request``).
+    ``replaced_surrogates`` is how many lone surrogates (half of a UTF-16 pair: an emoji cut in two) the prompt and
+    response held; each was replaced by U+FFFD before anything else read them (see ``flip_reward.text``).
     """
 
     reward: float = 0.0
@@ -51,12 +54,21 @@ class FlipResult(Judgment):
     inferred_instruction: str | None = None
     restatement_masked: int = 0
     judged_response: str | None = None
+    replaced_surrogates: int = 0
 
 
 def parse_inferred(text: str) -> tuple[str, str | None] | None:
     """(inferred instruction, reasoning) of a judge answer, or None when it holds no inferred instruction."""
     inferred, reasoning = parse_flip_answer(text)
     return None if inferred is None else (inferred, reasoning)
+
+
+def valid_inputs(history: list[str], instruction: str, response: str) -> tuple[list[str], str, str, int]:
+    """The history turns, instruction and response as valid Unicode (``flip_reward.text.repaired``), and how many lone
+    surrogates they held."""
+    texts = [repaired(text) for text in (*history, instruction, response)]
+    *turns, instruction, response = (text for text, _ in texts)
+    return turns, instruction, response, sum(count for _, count in texts)
 
 
 class FlipReward(ResponseScorer[FlipResult]):
@@ -115,26 +127,28 @@ class FlipReward(ResponseScorer[FlipResult]):
         return mask_restatements(answer, instruction)
 
     async def ascore_one(self, prompt: object, response: str) -> FlipResult:
-        """The reward of one response to ``prompt``; never raises."""
+        """The reward of one response to ``prompt``; never raises, whatever strings the prompt and response hold
+        (lone surrogates are replaced first, see ``valid_inputs``)."""
         try:
             history, instruction = split_turns(prompt)
         except PromptError as error:
             return self.failure("input", f"prompt: {error}")
         if not isinstance(response, str):
             return self.failure("input", f"response must be a string, got {type(response).__name__}")
+        history, instruction, response, replaced = valid_inputs(history, instruction, response)
+        noted = {"replaced_surrogates": replaced, "restatement_masked": 0}
         answer = final_answer(response, self.think_prefilled)
         if not answer:
-            return self.failure("input", EMPTY_ANSWER)
-        masked = 0
+            return replace(self.failure("input", EMPTY_ANSWER), **noted)
         if self.restatement_guard:
-            answer, masked = await self.without_restatements(answer, instruction)
+            answer, noted["restatement_masked"] = await self.without_restatements(answer, instruction)
             if not answer:
                 failed = self.failure("input", "response is empty once its restatement of the instruction is removed")
-                return replace(failed, restatement_masked=masked)
+                return replace(failed, **noted)
         fitted = await self.fitted(history, [answer])
         if isinstance(fitted, FlipResult):
-            return replace(fitted, restatement_masked=masked)
-        seen = {"restatement_masked": masked, "judged_response": fitted.responses[0]}
+            return replace(fitted, **noted)
+        seen = {**noted, "judged_response": fitted.responses[0]}
         judged = await self.ask(fitted.messages, parse_inferred)
         if isinstance(judged, FlipResult):
             return replace(judged, **seen)

@@ -13,12 +13,13 @@ backup kept), so a long run keeps at most twice that on disk.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import queue
 import threading
 from pathlib import Path
+
+from flip_reward.text import json_line
 
 logger = logging.getLogger("flip_reward")
 
@@ -95,7 +96,7 @@ class SampleWriter:
         while True:
             line = self._queue.get()
             try:
-                self._write(json.dumps(line, ensure_ascii=False, default=str) + "\n")
+                self._write(json_line(line) + "\n")
             except (OSError, TypeError, ValueError) as error:
                 if not self._warned:
                     logger.warning(

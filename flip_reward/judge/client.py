@@ -26,6 +26,7 @@ from flip_reward.judge.breaker import CircuitBreaker, JudgeUnavailableError
 from flip_reward.judge.cache import DEFAULT_CACHE_SIZE, ResponseCache, request_key
 from flip_reward.judge.loops import loop_scoped
 from flip_reward.judge.transport import Endpoint, MalformedResponseError, Transport, server_reason
+from flip_reward.text import valid_text
 
 DEFAULT_JUDGE_MODEL = "hosted_vllm/Qwen/Qwen3-4B"
 
@@ -152,6 +153,17 @@ def backoff_wait(attempt: int, backoff: float, backoff_max: float) -> float:
     return random.uniform(0, min(backoff * 2 ** (attempt - 1), backoff_max))
 
 
+def valid_messages(messages: list[dict]) -> list[dict]:
+    """``messages`` with each text ``content`` made valid Unicode (``flip_reward.text``); a message whose content
+    already is (the usual case: one check, no copy) is kept as it is."""
+    valid = []
+    for message in messages:
+        content = message.get("content")
+        text = valid_text(content) if isinstance(content, str) else content
+        valid.append(message if text is content else {**message, "content": text})
+    return valid
+
+
 def redact(text: str, secret: str | None) -> str:
     """``text`` with every occurrence of ``secret`` (an API key) replaced by ``***``."""
     return text.replace(secret, "***") if secret else text
@@ -232,8 +244,10 @@ class Judge:
         """The judge's answer to ``messages``, from cache, from an identical request in flight, or from the server.
 
         ``parse`` turns the text into what the caller needs (None when unusable) and lands in ``parsed``. Only a
-        usable answer is cached: one with text, not cut off at ``max_tokens``, and (with ``parse``) parsed.
+        usable answer is cached: one with text, not cut off at ``max_tokens``, and (with ``parse``) parsed. Text
+        contents are made valid Unicode first (``valid_messages``), so that any string can be keyed and sent.
         """
+        messages = valid_messages(messages)
         key = request_key(self._servers, self.config.model, messages, self._params)
         cached = await self.cache.aget(key) if self.cache is not None else None
         if cached is not None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from flip_reward.judge.loops import loop_scoped
+from flip_reward.text import valid_text
 
 if TYPE_CHECKING:
     import aiohttp
@@ -119,6 +120,7 @@ def completion_from(body: object) -> Completion:
     A message with no text that the judge ended on purpose (``finish_reason`` "stop", or "length": it ran out of
     tokens, e.g. while thinking behind a reasoning parser) is an answer, just an unusable one: it comes back as ""
     and becomes a parse failure rather than a retried error, since asking again at once would mostly repeat it.
+    The text is made valid Unicode (``flip_reward.text``): a body may escape a lone surrogate (``"\\ud83d"``).
     """
     try:
         choice = body["choices"][0]
@@ -133,7 +135,7 @@ def completion_from(body: object) -> Completion:
     usage = body.get("usage")
     usage = usage if isinstance(usage, dict) else {}
     return Completion(
-        text,
+        valid_text(text),
         usage.get("prompt_tokens") or 0,
         usage.get("completion_tokens") or 0,
         finish_reason if isinstance(finish_reason, str) else None,
