@@ -15,13 +15,13 @@ same messages), ``reward_model: {"style": "model", "ground_truth": <instruction>
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from flip_reward.core.conversation import ROLES, PromptError, message_text, to_turns
 from flip_reward.data.loading import RowError, field_value, object_row, read_valid
+from flip_reward.text import json_line
 
 CONVERT_VERIFIERS = ("general-flip", "general-quality")
 CONVERT_FORMATS = ("open-instruct", "verl")
@@ -158,7 +158,7 @@ def write_rows(path: str, rows: list[dict], schema: object = None) -> None:
         return
     with target.open("w", encoding="utf-8") as out:
         for row in rows:
-            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            out.write(json_line(row) + "\n")
 
 
 # --- check ----------------------------------------------------------------------------------------------------------

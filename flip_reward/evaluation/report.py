@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from flip_reward.evaluation.evaluate import MethodSummary, Verdict
+from flip_reward.text import json_line
 
 STRICT_RULE = (
     "flip/pointwise: every chosen score > every rejected score; pairwise: chosen preferred in both "
@@ -36,7 +37,7 @@ def write_outputs(
     with paths[3].open("w", encoding="utf-8") as out:
         for method_verdicts in verdicts.values():
             for verdict in method_verdicts:
-                out.write(json.dumps(verdict.to_dict(), ensure_ascii=False, default=str) + "\n")
+                out.write(json_line(verdict.to_dict()) + "\n")
     return paths
 
 
