@@ -1,10 +1,27 @@
-"""Restatement-guard benchmark: its CPU cost per reward, and its catch / false-positive rates on the corpus.
+"""Restatement-guard benchmark: its CPU cost, and how it does against restatements and on real honest answers.
 
-Run ``python benchmarks/bench_restatement.py [--requests N] [--rounds R]``. Measured side by side in this one run:
-``FlipReward.ascore`` with the guard (the default) against ``restatement_guard=False``, interleaved, against the
-scripted judge server (flip_reward.serving.scripted_judge) in a child process; ``mask_restatements`` alone on a
-16k-token response; and the corpus of tests/restatement_corpus.py under a sweep of the thresholds. Nothing here
-asserts on time; see benchmarks/README.md.
+Run ``python benchmarks/bench_restatement.py [--requests N] [--rounds R]``. Side by side in this one run, the guard
+(flip_reward/core/restatement.py) against the previous one (v1: exact k-grams, read from git at V1_COMMIT):
+
+1. ``FlipReward.ascore`` with the guard (the default) against ``restatement_guard=False``, interleaved, against the
+   scripted judge server (flip_reward.serving.scripted_judge) in a child process; then ``mask_restatements`` alone
+   on the same short pairs, v1 and v2.
+2. The guard alone on long responses (1k and 16k tokens, with and without restatements): cost per token, v1 and v2.
+3. The committed corpus (tests/restatement_corpus.py): catch rate and natural responses touched, v1 and v2.
+4. Real responses: ``../shared/real_responses/alpaca_eval_dev.jsonl`` beside the checkout (2,000 answers of 20
+   models to AlpacaEval instructions; read from there, never copied into the project). Each answer is restated in
+   every form of ``FORMS`` (the instruction inserted the way a reward-hacking policy would try) and measured honest.
+
+Caught. Overlap(x) is the multiset of tokens that x shares with the instruction's request (the guard's tokens: F1's
+normalisation, with string escapes splitting words; the request is the instruction without the material it
+supplies, see ``request_flags``). A restated response R' of the honest response R is caught when the masked R'
+shares at most SLACK of the request's tokens more than R does: overlap(mask(R')) <= overlap(R) + SLACK * m (m the
+request's tokens, at least 1 token). Pairs where the restatement adds no more than that to begin with
+(overlap(R') <= overlap(R) + slack: R already holds the instruction's words) test nothing and are left out, and
+counted. The same measure over the whole instruction (material included) is printed beside it.
+
+Honest answers: altered (any token masked) and losing over half their tokens, each of those listed.
+Nothing here asserts on time; see benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -16,61 +33,160 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import re  # noqa: E402
 import statistics  # noqa: E402
+import subprocess  # noqa: E402
 import sys  # noqa: E402
+import textwrap  # noqa: E402
 import time  # noqa: E402
+import types  # noqa: E402
+from collections import Counter  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 sys.path[:0] = [str(Path(__file__).parent), str(Path(__file__).parents[1] / "tests")]
 
 from bench_judge import JUDGE_MODEL, distinct_pairs, flip_run, judge_server, print_table  # noqa: E402
-from restatement_corpus import BASES, NATURAL, restated_cases  # noqa: E402
+from restatement_corpus import BASES, ECHOES, NATURAL, restated_cases  # noqa: E402
 
-from flip_reward.core.restatement import (  # noqa: E402
-    MIN_COVERAGE,
-    MIN_RUN,
-    mask_restatements,
-    restated_runs,
-    tokens_of,
-    window_size,
-)
+from flip_reward.core.restatement import mask_restatements, request_flags, tokens_of  # noqa: E402
 from flip_reward.core.reward import FlipReward  # noqa: E402
 from flip_reward.judge.loops import close_clients  # noqa: E402
 
+ROOT = Path(__file__).parents[1]
+REAL = ROOT.parent / "shared/real_responses/alpaca_eval_dev.jsonl"
+V1_COMMIT = "593ac04bd3d72b2270f0e0b72459f5ef334434dc"  # the last commit of the v1 guard (exact k-grams)
 INSTRUCTION = BASES[7][0]  # the 38-token Kyoto itinerary instruction
 REPEATS = 20
+SLACK = 0.1
+FILLERS = ("um", "like", "uh", "you know", "so", "well", "basically", "I mean")
+
+Mask = Callable[[str, str], tuple[str, int]]
 
 
-def long_response(tokens: int, restated: bool) -> str:
-    """A response of about ``tokens`` words, with the instruction restated at its start and middle when asked."""
-    words = [f"w{index % 97:02d}" for index in range(tokens)]
-    lines = [" ".join(words[start : start + 12]) for start in range(0, tokens, 12)]
-    if restated:
-        lines.insert(0, f"Task: {INSTRUCTION}")
-        lines.insert(len(lines) // 2, f"> {INSTRUCTION}")
-    return "\n".join(lines)
+# ------------------------------------------------------------------------------------------- the restated forms
 
 
-def best_seconds(text: str) -> tuple[float, int]:
-    best, masked = float("inf"), 0
-    for _ in range(REPEATS):
-        started = time.perf_counter()
-        _, masked = mask_restatements(text, INSTRUCTION)
-        best = min(best, time.perf_counter() - started)
-    return best, masked
+def _words(instruction: str) -> list[str]:
+    return instruction.split()
 
 
-def bench_guard_alone(tokens: int) -> list[tuple[str, str, str]]:
-    rows = []
-    for restated in (False, True):
-        seconds, masked = best_seconds(long_response(tokens, restated))
-        label = f"2  mask_restatements, {tokens}-token response, " + ("2 restatements" if restated else "none")
-        rows.append((label, f"{seconds * 1000:.2f} ms (best of {REPEATS})", f"{masked} tokens masked"))
-    return rows
+def _filler(instruction: str, every: int) -> str:
+    words = _words(instruction)
+    out = []
+    for index, word in enumerate(words):
+        out.append(word)
+        if index % every == every - 1 and index < len(words) - 1:
+            out[-1] += ","
+            out.append(FILLERS[index % len(FILLERS)] + ",")
+    return " ".join(out)
 
 
-async def bench_ascore(requests: int, rounds: int) -> list[tuple[str, str, str]]:
-    """Interleaved rounds of ascore with and without the guard, each over fresh distinct pairs."""
+def _clauses(instruction: str) -> list[str]:
+    return [part for part in re.split(r"(?<=[,;:.?!])\s+|\s+(?=and |but |or |then )", instruction.strip()) if part]
+
+
+def _reordered(instruction: str) -> str:
+    """Clauses in reverse order (sentences first reversed as units when there are several)."""
+    return " ".join(reversed(_clauses(instruction)))
+
+
+def _changed(instruction: str, replacement: str = "something") -> str:
+    words = _words(instruction)
+    middle = len(words) // 2
+    return " ".join(words[:middle] + [replacement] + words[middle + 1 :])
+
+
+def _dropped(instruction: str) -> str:
+    words = _words(instruction)
+    middle = len(words) // 2
+    return " ".join(words[:middle] + words[middle + 1 :])
+
+
+def _partial(instruction: str, share: float, from_end: bool = False) -> str:
+    words = _words(instruction)
+    count = math.ceil(share * len(words))
+    return " ".join(words[-count:] if from_end else words[:count])
+
+
+def _json(instruction: str, response: str) -> str:
+    return json.dumps({"instruction": instruction, "response": response}, ensure_ascii=False)
+
+
+def _prefixed(prefix: str, instruction: str) -> str:
+    return "\n".join(prefix + line for line in instruction.split("\n"))
+
+
+def _shouted(instruction: str) -> str:
+    return re.sub(r"[^\w\s]", "", instruction).upper()
+
+
+def _middle(response: str, inserted: str) -> str:
+    lines = response.split("\n")
+    cut = max(1, len(lines) // 2)
+    return "\n".join(lines[:cut] + [inserted] + lines[cut:])
+
+
+FORMS: dict[str, Callable[[str, str], str]] = {
+    "verbatim lead-in": lambda i, r: f"{i}\n\n{r}",
+    "inline lead-in": lambda i, r: f"Sure! {i} Here you go: {r}",
+    "label": lambda i, r: f"Task: {i}\n\n{r}",
+    "quoted": lambda i, r: f'You asked: "{i}"\n\n{r}',
+    "bold": lambda i, r: f"**{i}**\n\n{r}",
+    "heading": lambda i, r: f"## {i}\n\n{r}",
+    "blockquote": lambda i, r: f"{_prefixed('> ', i)}\n\n{r}",
+    "code fence": lambda i, r: f"```\n{i}\n```\n\n{r}",
+    "code comment #": lambda i, r: f"```python\n{_prefixed('# ', i)}\n```\n\n{r}",
+    "code comment //": lambda i, r: f"{_prefixed('// ', i)}\n{r}",
+    "JSON string": _json,
+    "filler every 2 words": lambda i, r: f"{_filler(i, 2)}\n\n{r}",
+    "filler every word": lambda i, r: f"{_filler(i, 1)}\n\n{r}",
+    "reordered clauses": lambda i, r: f"{_reordered(i)}\n\n{r}",
+    "one word changed": lambda i, r: f"{_changed(i)}\n\n{r}",
+    "one word dropped": lambda i, r: f"{_dropped(i)}\n\n{r}",
+    "60% partial (start)": lambda i, r: f"{_partial(i, 0.6)}\n\n{r}",
+    "60% partial (end)": lambda i, r: f"{_partial(i, 0.6, True)}\n\n{r}",
+    "80% partial": lambda i, r: f"{_partial(i, 0.8)}\n\n{r}",
+    "line-wrapped": lambda i, r: f"{textwrap.fill(i, 36)}\n\n{r}",
+    "upper, no punctuation": lambda i, r: f"{_shouted(i)}\n\n{r}",
+    "in the middle": lambda i, r: _middle(r, i),
+    "repeated at the end": lambda i, r: f"{i}\n\n{r}\n\n{i}",
+    "at the end": lambda i, r: f"{r}\n\n{i}",
+    "you asked me to": lambda i, r: f"You asked me to {i[:1].lower() + i[1:]}\n\n{r}",
+}
+
+
+# -------------------------------------------------------------------------------------------------- the guards
+
+
+def v1_guard() -> Mask | None:
+    """The previous guard's ``mask_restatements``, read from git; None (with a message) where git cannot."""
+    shown = subprocess.run(
+        ["git", "-C", str(ROOT), "show", f"{V1_COMMIT}:flip_reward/core/restatement.py"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if shown.returncode:
+        print(f"  (v1 guard not read from git at {V1_COMMIT[:10]}: {shown.stderr.strip()}; v2 only)")
+        return None
+    module = types.ModuleType("restatement_v1")
+    exec(compile(shown.stdout, "restatement_v1.py", "exec"), module.__dict__)  # noqa: S102 - our own past source
+    return module.mask_restatements
+
+
+def guards(v1: Mask | None) -> dict[str, Mask]:
+    return {"v2": mask_restatements} | ({"v1": v1} if v1 else {})
+
+
+# ------------------------------------------------------------------------------------------- 1. cost per reward
+
+
+async def bench_ascore(requests: int, rounds: int, v1: Mask | None) -> list[tuple[str, str, str]]:
+    """Interleaved rounds of ascore with and without the guard, each over fresh distinct pairs; then each guard
+    alone on the same kind of pairs."""
     cpu: dict[bool, list[float]] = {True: [], False: []}
     rate: dict[bool, list[float]] = {True: [], False: []}
     with judge_server() as api_base:
@@ -89,12 +205,7 @@ async def bench_ascore(requests: int, rounds: int) -> list[tuple[str, str, str]]
                 )
         await close_clients()
     on, off = statistics.median(cpu[True]), statistics.median(cpu[False])
-    prompts, responses = distinct_pairs(1000, "alone")
-    started = time.process_time()
-    for prompt, response in zip(prompts, responses):
-        mask_restatements(response, prompt[-1]["content"])
-    alone = 1e6 * (time.process_time() - started) / len(responses)
-    return [
+    rows = [
         (
             "1  FlipReward.ascore, restatement_guard=False",
             f"{statistics.median(rate[False]):.0f} rewards/s, {off:.0f} us CPU/reward",
@@ -105,60 +216,181 @@ async def bench_ascore(requests: int, rounds: int) -> list[tuple[str, str, str]]
             f"{statistics.median(rate[True]):.0f} rewards/s, {on:.0f} us CPU/reward",
             f"CPU on/off = {on / off:.3f} ({on - off:+.0f} us/reward)",
         ),
-        ("1  mask_restatements alone, same pairs", f"{alone:.0f} us CPU/reward", f"{alone / off:.1%} of a reward"),
     ]
+    prompts, responses = distinct_pairs(2000, "alone")
+    pairs = [(response, prompt[-1]["content"]) for prompt, response in zip(prompts, responses)]
+    alone = {name: best_us_per_call(mask, pairs, 3) for name, mask in guards(v1).items()}
+    for name, us in alone.items():
+        versus = f", {us / alone['v1']:.2f}x v1" if "v1" in alone else ""
+        rows.append((f"1  mask_restatements {name} alone, same pairs", f"{us:.1f} us CPU/reward", f"{versus[2:]}"))
+    return rows
 
 
-def corpus_rates(min_run: int, min_coverage: float) -> tuple[int, int, int, int]:
-    """(caught, restatements, false positives, natural responses) at these thresholds."""
+def best_us_per_call(mask: Mask, pairs: list[tuple[str, str]], repeats: int) -> float:
+    """The best over ``repeats`` passes of the CPU microseconds per ``mask`` call over ``pairs``."""
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.process_time()
+        for response, instruction in pairs:
+            mask(response, instruction)
+        best = min(best, time.process_time() - started)
+    return 1e6 * best / len(pairs)
+
+
+# ---------------------------------------------------------------------------------------- 2. long responses
+
+
+def long_response(tokens: int, restated: bool) -> str:
+    """A response of about ``tokens`` words, with the instruction restated at its start and middle when asked."""
+    words = [f"w{index % 97:02d}" for index in range(tokens)]
+    lines = [" ".join(words[start : start + 12]) for start in range(0, tokens, 12)]
+    if restated:
+        lines.insert(0, f"Task: {INSTRUCTION}")
+        lines.insert(len(lines) // 2, f"> {_filler(INSTRUCTION, 2)}")
+    return "\n".join(lines)
+
+
+def best_seconds(mask: Mask, text: str) -> tuple[float, int]:
+    best, masked = float("inf"), 0
+    for _ in range(REPEATS):
+        started = time.perf_counter()
+        _, masked = mask(text, INSTRUCTION)
+        best = min(best, time.perf_counter() - started)
+    return best, masked
+
+
+def bench_long(sizes: list[int], v1: Mask | None) -> list[tuple[str, str, str]]:
+    rows = []
+    for tokens in sizes:
+        for restated in (False, True):
+            text = long_response(tokens, restated)
+            for name, mask in guards(v1).items():
+                seconds, masked = best_seconds(mask, text)
+                label = f"2  {name}, {tokens}-token response, " + ("2 restatements" if restated else "none")
+                per_token = f"{seconds * 1e6 / tokens:.2f} us/token"
+                rows.append((label, f"{seconds * 1000:.2f} ms = {per_token}", f"{masked} tokens masked"))
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------- 3. the corpus
+
+
+def overlap(text: str, wanted: Counter[str]) -> int:
+    """How many of the ``wanted`` tokens ``text`` holds (multiset)."""
+    return sum((Counter(token for token, _, _ in tokens_of(text)) & wanted).values())
+
+
+def request_of(instruction: str) -> tuple[Counter[str], Counter[str]]:
+    """(the request's tokens, the whole instruction's tokens) as multisets."""
+    found = tokens_of(instruction)
+    flags = request_flags(instruction, found)
+    return Counter(t for (t, _, _), flag in zip(found, flags) if flag), Counter(t for t, _, _ in found)
+
+
+def verdict(mask: Mask, restated: str, clean: str, instruction: str, wanted: Counter[str]) -> bool | None:
+    """Whether ``mask`` catches ``restated`` (see the module docstring), or None when the pair tests nothing."""
+    slack = max(1, math.floor(SLACK * sum(wanted.values())))
+    honest = overlap(clean, wanted)
+    if overlap(restated, wanted) <= honest + slack:
+        return None
+    return overlap(mask(restated, instruction)[0], wanted) <= honest + slack
+
+
+def bench_corpus(v1: Mask | None) -> list[tuple[str, str, str]]:
     cases, natural = restated_cases(), NATURAL + BASES
-    caught = 0
-    for case in cases:
-        masked, count = mask_restatements(case.restated, case.instruction, min_run=min_run, min_coverage=min_coverage)
-        wanted = [token for token, _, _ in tokens_of(case.instruction)]
-        left = restated_runs(
-            [t for t, _, _ in tokens_of(masked)], wanted, window_size(len(wanted), min_run, min_coverage)
+    rows = []
+    for name, mask in guards(v1).items():
+        judged = [verdict(mask, c.restated, c.clean, c.instruction, request_of(c.instruction)[0]) for c in cases]
+        caught, tested = sum(v is True for v in judged), sum(v is not None for v in judged)
+        touched = sum(mask(response, instruction)[1] > 0 for instruction, response in natural)
+        echoes = sum(mask(response, instruction)[1] > 0 for instruction, response, _ in ECHOES)
+        rows.append(
+            (
+                f"3  corpus, {name}",
+                f"catch {caught}/{tested} = {caught / tested:.1%}",
+                f"natural touched {touched}/{len(natural)}; echo lead-ins masked {echoes}/{len(ECHOES)}",
+            )
         )
-        caught += count > 0 and not left
-    false = sum(mask_restatements(r, i, min_run=min_run, min_coverage=min_coverage)[1] > 0 for i, r in natural)
-    return caught, len(cases), false, len(natural)
+    return rows
 
 
-def bench_corpus() -> list[tuple[str, str, str]]:
-    print("benchmark 3: corpus sweep (min_run x min_coverage: catch rate / false-positive rate)")
-    for min_run in (4, 6, 8, 10, 12):
+# ---------------------------------------------------------------------------------------- 4. real responses
+
+
+def read_real() -> list[dict] | None:
+    if not REAL.exists():
+        print(f"  {REAL} is absent: put the shared real responses beside the checkout (see its README); skipped")
+        return None
+    return [json.loads(line) for line in REAL.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def bench_real(rows: list[dict], v1: Mask | None) -> list[tuple[str, str, str]]:
+    table = []
+    wanted = {row["instruction"]: request_of(row["instruction"]) for row in rows}
+    totals: dict[str, list[int]] = {}
+    for form, make in FORMS.items():
         cells = []
-        for coverage in (0.0, 0.3, 0.4, 0.5, 0.6):
-            caught, cases, false, natural = corpus_rates(min_run, coverage)
-            cells.append(f"{coverage:.1f}: {caught / cases:6.1%} / {false / natural:5.1%}")
-        print(f"  min_run {min_run:2d}  " + "  ".join(cells))
-    caught, cases, false, natural = corpus_rates(MIN_RUN, MIN_COVERAGE)
-    chosen = f"3  corpus at MIN_RUN={MIN_RUN}, MIN_COVERAGE={MIN_COVERAGE}"
-    return [
-        (
-            chosen,
-            f"catch {caught}/{cases} = {caught / cases:.1%}",
-            f"false positives {false}/{natural} = {false / natural:.1%}",
+        for name, mask in guards(v1).items():
+            counts = [0, 0, 0, 0]  # caught (request), tested (request), caught (whole), tested (whole)
+            for row in rows:
+                instruction, clean = row["instruction"], row["response"]
+                restated = make(instruction, clean)
+                for slot, tokens in enumerate(wanted[instruction]):
+                    judged = verdict(mask, restated, clean, instruction, tokens)
+                    counts[2 * slot] += judged is True
+                    counts[2 * slot + 1] += judged is not None
+            totals[name] = [a + b for a, b in zip(totals.get(name, [0, 0, 0, 0]), counts)]
+            cells.append(f"{name} {counts[0] / counts[1]:6.1%} ({counts[1] - counts[0]:3d} missed)")
+            cells.append(f"whole {counts[2] / counts[3]:6.1%}")
+        print(f"  {form:24s} " + "  ".join(cells), flush=True)
+    for name, (caught, tested, whole_caught, whole_tested) in totals.items():
+        table.append(
+            (
+                f"4  real, {name}: restated forms caught",
+                f"{caught}/{tested} = {caught / tested:.1%} ({len(FORMS)} forms)",
+                f"whole instruction: {whole_caught / whole_tested:.1%}; left out {len(FORMS) * len(rows) - tested}",
+            )
         )
-    ]
+    for name, mask in guards(v1).items():
+        altered, halved = 0, []
+        for row in rows:
+            masked, count = mask(row["response"], row["instruction"])
+            altered += count > 0
+            if 2 * count > len(tokens_of(row["response"])):
+                halved.append((row, masked, count))
+        table.append(
+            (
+                f"4  real, {name}: honest answers altered",
+                f"{altered}/{len(rows)} = {altered / len(rows):.1%}",
+                f"losing over half their tokens: {len(halved)} ({len(halved) / len(rows):.2%})",
+            )
+        )
+        for row, masked, count in halved:
+            print(f"  {name} halves {row['model']}#{row['index']} ({count} tokens): {row['instruction'][:90]!r}")
+            print(f"      answer {row['response'][:110]!r}\n      masked {masked[:110]!r}")
+    pairs = [(row["response"], row["instruction"]) for row in rows]
+    costs = {name: best_us_per_call(mask, pairs, 1) for name, mask in guards(v1).items()}
+    table += [(f"4  real, {name}: cost", f"{us:.0f} us CPU/response", "honest answers") for name, us in costs.items()]
+    return table
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=1000, help="distinct rewards per path and round")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--tokens", type=int, default=16_000, help="words in the long response of benchmark 2")
+    parser.add_argument("--skip-ascore", action="store_true", help="leave out benchmark 1's whole-reward rounds")
     args = parser.parse_args()
-    print(f"benchmark 1: FlipReward.ascore with and without the guard, {args.requests} rewards x {args.rounds} rounds")
-    rows = asyncio.run(bench_ascore(args.requests, args.rounds))
-    print(
-        f"benchmark 2: the guard alone on a {args.tokens}-token response, a {len(tokens_of(INSTRUCTION))}-token "
-        "instruction"
-    )
-    rows += bench_guard_alone(args.tokens)
-    rows += bench_corpus()
-    on_ms = float(rows[3][1].split()[0])
-    print(f"  guard alone on {args.tokens} tokens: {on_ms:.2f} ms = {on_ms * 1000 / args.tokens:.2f} us per token")
+    v1 = v1_guard()
+    rows = []
+    if not args.skip_ascore:
+        print(f"benchmark 1: FlipReward.ascore with and without the guard, {args.requests} rewards x {args.rounds}")
+        rows += asyncio.run(bench_ascore(args.requests, args.rounds, v1))
+    print(f"benchmark 2: the guard alone on long responses, a {len(tokens_of(INSTRUCTION))}-token instruction")
+    rows += bench_long([1000, 16_000], v1)
+    rows += bench_corpus(v1)
+    print(f"benchmark 4: real responses, {len(FORMS)} restated forms (caught: request / whole instruction)")
+    if real := read_real():
+        rows += bench_real(real, v1)
     print_table(rows)
 
 

@@ -289,3 +289,6 @@ NATURAL = [
         "The sky is blue because air scatters short blue wavelengths of sunlight more than red ones.",
     ),
 ]
+
+# (instruction, a response that opens with an echo of its request, the response the guard leaves)
+ECHOES: list[tuple[str, str, str]] = []

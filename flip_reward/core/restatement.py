@@ -1,34 +1,54 @@
 """The restatement guard: what the judge is shown of a response once its copies of the instruction are removed.
 
 A FLIP judge that can read the instruction in the response copies it back (F1 = 1 whatever the content), so
-``mask_restatements`` removes every span that restates the instruction, or a long contiguous part of it, before the
-judge sees the response.
+``mask_restatements`` removes every span that restates the instruction, exactly or approximately, before the judge
+sees the response.
 
-Matching rule. Both texts are split on whitespace into chunks; a chunk's token is its lowercase form without ASCII
-and common Unicode punctuation (quotes, dashes, ellipsis), and chunks that leave nothing or an article (a/an/the)
-carry no token, so case, punctuation, markdown (``**``, ``#``, ``>``, backticks), quotes and line breaks do not hide
-a copy. With m instruction tokens, the window is ``k = min(m, max(MIN_RUN, ceil(MIN_COVERAGE * m)))`` tokens: every
-run of response tokens whose k-token windows all occur in the instruction (hashed k-grams, O(k) per response token)
-is a restatement. For m <= SHORT_TOKENS (e.g. "Write a haiku", "Explain quantum entanglement") the copy must also be
-set off from its prose (fill its line, follow a label, or be wrapped in quotes, bold or backticks), since a few
-words of it occur naturally in a sentence ("Sure, I can explain quantum entanglement."). Short instructions are thus
-masked only when copied whole; long ones from MIN_RUN consecutive tokens or MIN_COVERAGE of their length, whichever
-is longer. Inside a fenced code block a run must cover CODE_COVERAGE of the instruction, since a response fixing
-code given in the instruction copies most of it back.
+Tokens. Both texts are split into chunks on whitespace and on the escapes of JSON and C strings (``\\n``, ``\\"``,
+``\\t``..., which glue words together inside a JSON string); a chunk's token is its lowercase form without ASCII and
+common Unicode punctuation, and chunks that leave nothing or an article (a/an/the) carry no token, so case,
+punctuation, markdown (``**``, ``#``, ``>``, backticks), comment markers (``#``, ``//``), quotes and line breaks do
+not hide a copy.
 
-Removal rule. A restated span is removed with its whole first and last chunks (glued quotes, ``**``, trailing
-punctuation), then with the rest of its line when only markup or punctuation is left there, with a label just before
-it (``Task:``, ``Instruction:``, ``You asked:``, ``You asked me to``..., see ``_LABEL``), and with its line when the
-line is left blank. Fenced code blocks emptied by the removal are dropped too.
+Request and material. An instruction often supplies material for the answer to transform (the paragraph to
+correct, the text to summarise, a quoted sentence, code to fix), and an honest answer reproduces much of it. So the
+instruction is split (``request_flags``): its material is what follows its first paragraph break, what follows the
+first colon that ends a clause, and any quoted or backticked passage of MIN_QUOTED tokens or more, each only where
+MIN_REQUEST tokens of request are left before it; the rest is its request. Only the request is guarded: a copy
+counts by how much of the request it covers, and the material it carries with it (a copy of the whole instruction)
+is removed with it, but material reproduced on its own is left alone.
 
-Thresholds, measured on the corpus of tests/restatement_corpus.py (written for this project: 164 restatements in 17
-forms over 10 instructions of 2 to 38 tokens, and 60 responses with natural overlap; ``python
-benchmarks/bench_restatement.py`` prints the sweep): MIN_RUN = 8 is the smallest run with no false positive (6 masks
-"The water cycle in three short steps:"), and MIN_COVERAGE = 0.4 keeps a 10-token quote of a 45-token article to
-summarise (masked with no coverage floor) while catching a 47 % copy of a 38-token instruction; SHORT_TOKENS = 3 (at
-2, "Sure, I can explain quantum entanglement" is masked) and CODE_COVERAGE = 0.9 (without it, a bug fix that copies
-back 20 of the 34 tokens of the code it was given is masked). With them: catch rate 100 % (164/164: masked, and no
-restated run left), false positive rate 0 % (0/60: anything masked).
+Matching: seeded local alignment. Every response token that occurs in the instruction is a seed; a seed is aligned
+when it links to a neighbouring seed (at most GAP other tokens between them, so interleaved filler words, a changed
+word or markup in between do not break a copy) that follows it in the instruction within REACH tokens (a word
+dropped or changed). A copy is a maximal-scoring segment of the response (each aligned seed +1, every other token
+-PENALTY: the scored, gapped local alignment of read aligners and plagiarism detectors, restricted to seeded
+diagonals so it stays linear), scored by how many request tokens its aligned seeds cover (each at most as often as
+the request holds it). Links only need local order, so clauses in another order are covered clause by clause.
+With m request tokens a segment is a restatement when it covers at least ``needed(m) = min(ceil(PARTIAL * m),
+max(MIN_RUN, ceil(MIN_COVERAGE * m)))`` of them: a 60 % partial copy of any instruction, or MIN_RUN tokens and 40
+% of a long one. A copy of fewer than MIN_RUN tokens could be prose ("Here is a poem about the sea"), so it must be
+set off: fill its line (besides markup, a label, and as many stray words as request tokens it misses, at most
+MAX_STRAY: a changed word), follow a label, be wrapped in quotes, bold or backticks, or be a whole copy that opens
+the response. Cost: a set lookup per response token and a few per seed, so linear in the response length.
+
+Removal rule. A restated span is removed from its first to its last aligned token with its whole first and last
+chunks (glued quotes, ``**``, trailing punctuation), with its stray words when it fills its line otherwise, with the
+rest of its line when only markup or punctuation is left there, with a label just before it (``Task:``,
+``Instruction:``, ``You asked:``, ``You asked me to``..., see ``_LABEL``), and with its line when the line is left
+blank. Fenced code blocks emptied by the removal are dropped too.
+
+What a policy can still exploit. Material copied without the request (the judge can then infer that part of the
+instruction: unavoidable, an honest answer carries it too); a request clause that the split takes for material
+(text after a colon, a quoted phrase), copied alone; a copy diluted past the alignment (more than GAP filler words
+between every two instruction words, or a paraphrase with other words); a short copy inside a sentence; and an
+instruction whose request is under 2 tokens.
+
+Thresholds and figures: see benchmarks/README.md (``python benchmarks/bench_restatement.py`` measures them on the
+committed corpus and on 2,000 real responses, with the previous guard side by side). On the corpus of
+tests/restatement_corpus.py every restatement is caught and no natural response is touched; on the real responses
+and 24 restated forms built from them: 98.6 % caught overall, at least 93 % in every form, and 1 of 2,000 honest
+answers loses over half its tokens.
 """
 
 from __future__ import annotations
@@ -36,16 +56,25 @@ from __future__ import annotations
 import math
 import re
 import string
+from collections import Counter
 
-MIN_RUN = 8  # consecutive instruction tokens that are a restatement, whatever the instruction's length
-MIN_COVERAGE = 0.4  # ... or this fraction of the instruction's tokens, whichever is longer
-CODE_COVERAGE = 0.9  # a run inside a fenced code block must cover this fraction (code to fix is copied back)
-SHORT_TOKENS = 3  # instructions this short are masked only where a copy fills its line
+MIN_RUN = 8  # request tokens that make a restatement anywhere, whatever the instruction's length
+MIN_COVERAGE = 0.4  # ... or this fraction of a long request, whichever is more
+PARTIAL = 0.55  # a copy of this fraction of the request always is one (when set off, if under MIN_RUN tokens)
+GAP = 3  # other response tokens allowed between two linked seeds (filler words, a changed word)
+REACH = 3  # how far apart in the instruction two linked seeds may be (a dropped or changed word)
+PENALTY = 0.5  # score of a response token that is not an aligned seed
+WHOLE = 0.9  # a copy of this fraction of the request is removed with the material it carries
+MAX_STRAY = 1  # words besides the copy on a line that the copy still fills (a changed word)
+SHORT_TOKENS = 3  # a whole copy of an instruction this short is a restatement only where it is set off
+MIN_REQUEST = 3  # request tokens that must precede the instruction's material for it to be split off
+MIN_QUOTED = 3  # tokens of a quoted passage that make it material
 
 _PUNCTUATION = string.punctuation + "\u2018\u2019\u201a\u201b\u201c\u201d\u201e\u00ab\u00bb\u2013\u2014\u2026\u00b7"
 _DELETE = str.maketrans("", "", _PUNCTUATION)
 _ARTICLES = frozenset(("a", "an", "the"))
 _CHUNK = re.compile(r"\S+")
+_ESCAPED_CHUNK = re.compile(r"(?:[^\s\\]|\\(?![nrtbf\"'/\\]))+")  # escapes split words: "sea.\nWrite" is two
 _MARKUP_ONLY = re.compile(rf"[\s{re.escape(_PUNCTUATION)}]*")
 _LABEL = re.compile(
     r"(?:^|(?<=\s))[*_#>\s-]*(?:(?:task|instructions?|prompt|request|question|query|user|q|your (?:task|request|"
@@ -54,43 +83,112 @@ _LABEL = re.compile(
     re.IGNORECASE,
 )
 _WRAPPED = re.compile(r"([\"'\u201c\u2018\u00ab`*_]).*[\"'\u201d\u2019\u00bb`*_][.,;:!?]*", re.DOTALL)
-_FENCED = re.compile(r"^[ \t]*(```|~~~).*?^[ \t]*\1", re.MULTILINE | re.DOTALL)
 _EMPTY_FENCE = re.compile(r"^[ \t]*(```|~~~)[^\n]*\n[ \t]*\1[ \t]*(?:\n|$)", re.MULTILINE)
 _BLANK_LINES = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
+_PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
+_CLAUSE_COLON = re.compile(r"[:\uff1a](?=\s)")
+_QUOTED = re.compile(
+    r"```.*?```|~~~.*?~~~|`[^`\n]+`|\"[^\"]+\"|\u201c[^\u201d]+\u201d|\u00ab[^\u00bb]+\u00bb|(?<!\w)'[^'\n]+'(?!\w)",
+    re.DOTALL,
+)
+
+Token = tuple[str, int, int]
 
 
-def tokens_of(text: str) -> list[tuple[str, int, int]]:
+def tokens_of(text: str) -> list[Token]:
     """(token, start, end) of each chunk of ``text`` that carries a token, in order."""
     found = []
-    for chunk in _CHUNK.finditer(text):
+    for chunk in (_ESCAPED_CHUNK if "\\" in text else _CHUNK).finditer(text):
         token = chunk.group().lower().translate(_DELETE)
         if token and token not in _ARTICLES:
             found.append((token, chunk.start(), chunk.end()))
     return found
 
 
-def window_size(length: int, min_run: int = MIN_RUN, min_coverage: float = MIN_COVERAGE) -> int:
-    """How many consecutive tokens of an instruction of ``length`` tokens make a restatement."""
-    return min(length, max(min_run, math.ceil(min_coverage * length)))
+def request_flags(instruction: str, found: list[Token]) -> list[bool]:
+    """Whether each of the instruction's tokens ``found`` belongs to its request rather than to the material it
+    supplies for the answer (after a paragraph break or a clause-ending colon, or quoted)."""
+    flags = [True] * len(found)
+
+    def split_off(start: int, end: int, min_before: int, min_left: int) -> None:
+        inside = [index for index, (_, a, b) in enumerate(found) if a >= start and b <= end and flags[index]]
+        before = sum(flags[index] for index, (_, a, _) in enumerate(found) if a < start)
+        if before >= min_before and sum(flags) - len(inside) >= min_left:
+            for index in inside:
+                flags[index] = False
+
+    for pattern in (_PARAGRAPH_BREAK, _CLAUSE_COLON):
+        if split := pattern.search(instruction):
+            split_off(split.end(), len(instruction), MIN_REQUEST, MIN_REQUEST)
+    for quoted in _QUOTED.finditer(instruction):
+        if len(tokens_of(quoted.group())) >= MIN_QUOTED:
+            split_off(quoted.start(), quoted.end(), 0, 1)
+    return flags
 
 
-def restated_runs(response: list[str], instruction: list[str], k: int) -> list[tuple[int, int]]:
-    """[start, end) token ranges of ``response`` whose every k-token window occurs in ``instruction``."""
-    if k == 0 or len(response) < k:
-        return []
-    grams = {tuple(instruction[j : j + k]) for j in range(len(instruction) - k + 1)}
+def aligned_seeds(response: list[str], instruction: list[str]) -> list[int]:
+    """Indices of the response tokens that occur in the instruction and link to a neighbouring such token that
+    follows them there (within GAP response tokens and REACH instruction tokens), in order."""
     vocabulary = set(instruction)
-    runs: list[tuple[int, int]] = []
-    known = 0  # how many tokens before i are instruction tokens, so windows with an unknown token are skipped
-    for i, token in enumerate(response):
-        known = known + 1 if token in vocabulary else 0
-        if known >= k and tuple(response[i - k + 1 : i + 1]) in grams:
-            start = i - k + 1
-            if runs and runs[-1][1] >= start:
-                runs[-1] = (runs[-1][0], i + 1)
+    seeds = [index for index, token in enumerate(response) if token in vocabulary]
+    if len(seeds) < 2:
+        return []
+    pairs = {
+        (instruction[a], instruction[b])
+        for a in range(len(instruction))
+        for b in range(a + 1, a + 1 + REACH)
+        if b < len(instruction)
+    }
+    linked = [False] * len(seeds)
+    for k, index in enumerate(seeds):
+        j = k - 1
+        while j >= 0 and index - seeds[j] <= GAP + 1:
+            if (response[seeds[j]], response[index]) in pairs:
+                linked[j] = linked[k] = True
+            j -= 1
+    return [index for index, link in zip(seeds, linked) if link]
+
+
+def segments(aligned: list[int], response: list[str], wanted: Counter[str]) -> list[list[int]]:
+    """The copies among the ``aligned`` response tokens: maximal-scoring segments, +1 for each aligned token that
+    covers a token of ``wanted`` not yet covered as often as ``wanted`` has it, PENALTY off for every other token.
+    The next copy is sought from just after the first token a segment covered once too often (where a second copy
+    may start), or else from its end."""
+    found = []
+    first = 0
+    while first < len(aligned):
+        used: Counter[str] = Counter()
+        first_at: dict[str, int] = {}
+        members: list[int] = []
+        score = best = 0.0
+        kept = 0
+        last = restart = first
+        index = first
+        while index < len(aligned) and score >= 0:
+            token = response[aligned[index]]
+            if index > first:
+                score -= PENALTY * (aligned[index] - aligned[index - 1] - 1)
+            if used[token] < wanted[token]:
+                used[token] += 1
+                first_at.setdefault(token, index)
+                members.append(aligned[index])
+                score += 1
+                if score >= best:
+                    best, kept, last = score, len(members), index
             else:
-                runs.append((start, i + 1))
-    return runs
+                score -= PENALTY
+                if restart == first:
+                    restart = first_at.get(token, index) + 1
+            index += 1
+        found.append(members[:kept])
+        first = max(first + 1, last + 1 if restart == first else min(restart, last + 1))
+    return [segment for segment in found if len(segment) >= 2]
+
+
+def covered(segment: list[int], response: list[str], request: Counter[str]) -> int:
+    """How many request tokens the aligned tokens of ``segment`` cover, each at most as often as the request has it."""
+    used = Counter(response[index] for index in segment)
+    return sum(min(count, request[token]) for token, count in used.items() if token in request)
 
 
 def span_to_remove(text: str, start: int, end: int) -> tuple[int, int]:
@@ -110,59 +208,148 @@ def span_to_remove(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
-def set_off(text: str, start: int, end: int) -> bool:
-    """Whether ``text[start:end]`` is set off from its prose: it opens the response or fills its line (besides markup
-    and a label), follows a label, or is wrapped in quotes, bold or backticks."""
-    wide_start, wide_end = span_to_remove(text, start, end)
-    line_start = text.rfind("\n", 0, start) + 1
-    if not text[:wide_start].strip():  # it opens the response
-        return True
-    if wide_start == line_start and (wide_end == len(text) or text[wide_end - 1] == "\n"):
+def line_of(text: str, start: int, end: int) -> tuple[int, int]:
+    """The span of the lines of ``text`` that ``text[start:end]`` lies on, without the last line break."""
+    line_end = text.find("\n", end)
+    return text.rfind("\n", 0, start) + 1, len(text) if line_end < 0 else line_end
+
+
+def stray_words(text: str, start: int, end: int) -> int:
+    """How many tokens the lines of the restatement at ``text[start:end]`` hold besides it, its label and markup."""
+    line_start, line_end = line_of(text, start, end)
+    return len(tokens_of(text[line_start : span_to_remove(text, start, end)[0]])) + len(tokens_of(text[end:line_end]))
+
+
+def fills_its_lines(text: str, start: int, end: int, strays: int) -> bool:
+    """Whether ``text[start:end]`` fills its lines but for ``strays`` words while ``text`` holds more than them."""
+    line_start, line_end = line_of(text, start, end)
+    return stray_words(text, start, end) <= strays and bool(text[:line_start].strip() or text[line_end:].strip())
+
+
+def marked(text: str, start: int, end: int, whole: bool) -> bool:
+    """Whether ``text[start:end]`` follows a label or markup, is wrapped in quotes, bold or backticks, or opens the
+    response when it is a ``whole`` copy."""
+    wide_start = span_to_remove(text, start, end)[0]
+    if whole and not text[:wide_start].strip():
         return True
     return wide_start < start or bool(_WRAPPED.fullmatch(text, start, end))
 
 
-def in_code(text: str, spans: list[tuple[int, int]]) -> list[bool]:
-    """Whether each span lies inside a fenced code block of ``text``."""
-    blocks = [block.span() for block in _FENCED.finditer(text)] if "```" in text or "~~~" in text else []
-    return [any(a <= start and end <= b for a, b in blocks) for start, end in spans]
+def ends_sentence(text: str, end: int) -> bool:
+    """Whether the chunk ending at ``end`` ends a sentence or its line."""
+    line_end = text.find("\n", end)
+    return text[end - 1] in ".?!:;" or not text[end : len(text) if line_end < 0 else line_end].strip()
 
 
-def mask_restatements(
+def longest_run(segment: list[int], response: list[str], adjacent: set[tuple[str, str]]) -> int:
+    """The most consecutive response tokens of ``segment`` that are consecutive in the instruction too."""
+    longest = run = 1
+    for before, after in zip(segment, segment[1:]):
+        run = run + 1 if after == before + 1 and (response[before], response[after]) in adjacent else 1
+        longest = max(longest, run)
+    return longest
+
+
+def restated_spans(response: str, instruction: str) -> list[tuple[int, int]]:
+    """Character spans of ``response``'s restatements of ``instruction``, label and markup included, in order."""
+    wanted = tokens_of(instruction)
+    words = [token for token, _, _ in wanted]
+    flags = request_flags(instruction, wanted)
+    request = Counter(token for token, flag in zip(words, flags) if flag)
+    found = tokens_of(response)
+    tokens = [token for token, _, _ in found]
+    aligned = aligned_seeds(tokens, words)
+    if not aligned:
+        return []
+    adjacent = set(zip(words, words[1:]))
+
+    def copy_span(segment: list[int], wanted: Counter[str]) -> tuple[int, int] | None:
+        for lines in trimmed(response, found, segment):
+            if span := restated_span(response, found, tokens, lines, wanted, adjacent):
+                return span
+        return None
+
+    if all(flags):
+        return sorted(span for segment in segments(aligned, tokens, request) if (span := copy_span(segment, request)))
+    whole, spans = Counter(words), []
+    seams = {(a, b) for a, b, flag, after in zip(words, words[1:], flags, flags[1:]) if flag != after}
+    length = sum(request.values())
+    for segment in segments(aligned, tokens, whole):  # a copy of the whole instruction goes with its material
+        carries = covered(segment, tokens, request) >= WHOLE * length or crosses(segment, tokens, seams)
+        if carries and (span := copy_span(segment, whole)):
+            spans.append(span)
+        else:  # otherwise only its copies of the request count
+            inside = [index for index in segment if tokens[index] in request]
+            spans += [span for part in segments(inside, tokens, request) if (span := copy_span(part, request))]
+    return sorted(spans)
+
+
+def crosses(segment: list[int], response: list[str], seams: set[tuple[str, str]]) -> bool:
+    """Whether ``segment`` copies, as two consecutive tokens, two consecutive instruction tokens across the seam of
+    its request and its material (a contiguous copy that runs from one into the other)."""
+    return any(b == a + 1 and (response[a], response[b]) in seams for a, b in zip(segment, segment[1:]))
+
+
+def trimmed(response: str, found: list[Token], segment: list[int]) -> list[list[int]]:
+    """``segment``, then without its tokens on its last line, then on its first line: a copy that runs into the
+    answer's first line (or out of its last) shares words with it, and fills its own lines without them."""
+    first_line_end = response.find("\n", found[segment[0]][2])
+    last_line_start = response.rfind("\n", 0, found[segment[-1]][1])
+    if first_line_end < 0 or last_line_start < first_line_end:
+        return [segment]
+    return [
+        segment,
+        [index for index in segment if found[index][2] <= last_line_start],
+        [index for index in segment if found[index][1] > first_line_end],
+    ]
+
+
+def restated_span(
     response: str,
-    instruction: str,
-    *,
-    min_run: int = MIN_RUN,
-    min_coverage: float = MIN_COVERAGE,
-    short_tokens: int = SHORT_TOKENS,
-    code_coverage: float = CODE_COVERAGE,
-) -> tuple[str, int]:
+    found: list[Token],
+    tokens: list[str],
+    segment: list[int],
+    wanted: Counter[str],
+    adjacent: set[tuple[str, str]],
+) -> tuple[int, int] | None:
+    """The span to remove for the copy ``segment`` of the tokens ``wanted`` (the request, or the whole instruction),
+    or None when it is not a restatement (see the module docstring)."""
+    length = sum(wanted.values())
+    cover = covered(segment, tokens, wanted)
+    start, end = found[segment[0]][1], found[segment[-1]][2]
+    if length < 2:
+        return None
+    if cover >= math.ceil(PARTIAL * length):
+        strays = MAX_STRAY if length >= MIN_RUN and length - cover <= MAX_STRAY else 0  # a changed word
+        if fills_its_lines(response, start, end, strays):
+            return span_to_remove(response, *line_of(response, span_to_remove(response, start, end)[0], end))
+        if marked(response, start, end, cover == length):
+            return span_to_remove(response, start, end)
+    run = min(length, max(MIN_RUN, math.ceil(MIN_COVERAGE * length)))
+    if length > SHORT_TOKENS and longest_run(segment, tokens, adjacent) >= run:
+        if cover >= WHOLE * length or ends_sentence(response, end):
+            return span_to_remove(response, start, end)
+    return None
+
+
+def mask_restatements(response: str, instruction: str) -> tuple[str, int]:
     """``response`` without its restatements of ``instruction``, and how many normalised tokens were removed;
-    ``(response, 0)`` unchanged when it restates nothing. The keywords are the thresholds (for measuring them).
+    ``(response, 0)`` unchanged when it restates nothing.
 
     >>> mask_restatements("**Task:** Write a poem about the sea.\\n\\nWaves fold.", "Write a poem about the sea")
     ('Waves fold.', 5)
+    >>> mask_restatements("Write, um, a poem, like, about the sea\\nWaves fold.", "Write a poem about the sea")
+    ('Waves fold.', 6)
     >>> mask_restatements("Here is a poem about the sea: waves fold.", "Write a poem about the sea")
     ('Here is a poem about the sea: waves fold.', 0)
     """
-    wanted = [token for token, _, _ in tokens_of(instruction)]
-    found = tokens_of(response)
-    k = window_size(len(wanted), min_run, min_coverage)
-    runs = restated_runs([t for t, _, _ in found], wanted, k)
-    spans = [(found[a][1], found[b - 1][2]) for a, b in runs]
-    if spans:
-        code_k = math.ceil(code_coverage * len(wanted))
-        coded = in_code(response, spans)
-        spans = [span for span, (a, b), code in zip(spans, runs, coded) if not code or b - a >= code_k]
-    if len(wanted) <= short_tokens:
-        spans = [span for span in spans if set_off(response, *span)]
+    spans = restated_spans(response, instruction)
     if not spans:
         return response, 0
     kept, pos = [], 0
     for start, end in spans:
-        start, end = span_to_remove(response, start, end)
         kept.append(response[pos : max(pos, start)])
         pos = max(pos, end)
     kept.append(response[pos:])
     masked = _BLANK_LINES.sub("\n\n", _EMPTY_FENCE.sub("", "".join(kept))).strip()
-    return masked, len(found) - len(tokens_of(masked))
+    return masked, len(tokens_of(response)) - len(tokens_of(masked))
