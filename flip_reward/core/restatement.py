@@ -250,37 +250,43 @@ def longest_run(segment: list[int], response: list[str], adjacent: set[tuple[str
     return longest
 
 
-def restated_spans(response: str, instruction: str) -> list[tuple[int, int]]:
-    """Character spans of ``response``'s restatements of ``instruction``, label and markup included, in order."""
+def restated_spans(response: str, found: list[Token], instruction: str) -> list[tuple[int, int]]:
+    """Character spans of ``response``'s restatements of ``instruction``, label and markup included, in order;
+    ``found`` is ``tokens_of(response)``."""
     wanted = tokens_of(instruction)
     words = [token for token, _, _ in wanted]
     flags = request_flags(instruction, wanted)
     request = Counter(token for token, flag in zip(words, flags) if flag)
-    found = tokens_of(response)
     tokens = [token for token, _, _ in found]
     aligned = aligned_seeds(tokens, words)
     if not aligned:
         return []
     adjacent = set(zip(words, words[1:]))
+    spans: list[tuple[int, int]] = []
 
-    def copy_span(segment: list[int], wanted: Counter[str]) -> tuple[int, int] | None:
+    def keep(segment: list[int], wanted: Counter[str]) -> bool:
+        """Add the span of ``segment`` if it is a restatement reaching at least 2 tokens past the last one found (a
+        segment sought again from inside a copy only re-finds it)."""
+        if spans and sum(found[index][1] >= spans[-1][1] for index in segment) < 2:
+            return False
         for lines in trimmed(response, found, segment):
             if span := restated_span(response, found, tokens, lines, wanted, adjacent):
-                return span
-        return None
+                spans.append(span)
+                return True
+        return False
 
     if all(flags):
-        return sorted(span for segment in segments(aligned, tokens, request) if (span := copy_span(segment, request)))
-    whole, spans = Counter(words), []
+        for segment in segments(aligned, tokens, request):
+            keep(segment, request)
+        return sorted(spans)
+    whole = Counter(words)
     seams = {(a, b) for a, b, flag, after in zip(words, words[1:], flags, flags[1:]) if flag != after}
     length = sum(request.values())
     for segment in segments(aligned, tokens, whole):  # a copy of the whole instruction goes with its material
         carries = covered(segment, tokens, request) >= WHOLE * length or crosses(segment, tokens, seams)
-        if carries and (span := copy_span(segment, whole)):
-            spans.append(span)
-        else:  # otherwise only its copies of the request count
-            inside = [index for index in segment if tokens[index] in request]
-            spans += [span for part in segments(inside, tokens, request) if (span := copy_span(part, request))]
+        if not (carries and keep(segment, whole)):  # otherwise only its copies of the request count
+            for part in segments([index for index in segment if tokens[index] in request], tokens, request):
+                keep(part, request)
     return sorted(spans)
 
 
@@ -343,7 +349,8 @@ def mask_restatements(response: str, instruction: str) -> tuple[str, int]:
     >>> mask_restatements("Here is a poem about the sea: waves fold.", "Write a poem about the sea")
     ('Here is a poem about the sea: waves fold.', 0)
     """
-    spans = restated_spans(response, instruction)
+    found = tokens_of(response)
+    spans = restated_spans(response, found, instruction)
     if not spans:
         return response, 0
     kept, pos = [], 0
@@ -352,4 +359,4 @@ def mask_restatements(response: str, instruction: str) -> tuple[str, int]:
         pos = max(pos, end)
     kept.append(response[pos:])
     masked = _BLANK_LINES.sub("\n\n", _EMPTY_FENCE.sub("", "".join(kept))).strip()
-    return masked, len(tokens_of(response)) - len(tokens_of(masked))
+    return masked, len(found) - len(tokens_of(masked))
