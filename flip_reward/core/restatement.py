@@ -56,6 +56,7 @@ from __future__ import annotations
 import math
 import re
 import string
+from bisect import bisect_left
 from collections import Counter
 
 MIN_RUN = 8  # request tokens that make a restatement anywhere, whatever the instruction's length
@@ -68,13 +69,15 @@ WHOLE = 0.9  # a copy of this fraction of the request is removed with the materi
 MAX_STRAY = 1  # words besides the copy on a line that the copy still fills (a changed word)
 SHORT_TOKENS = 3  # a whole copy of an instruction this short is a restatement only where it is set off
 MIN_REQUEST = 3  # request tokens that must precede the instruction's material for it to be split off
+LABEL_REACH = 80  # characters before a restatement searched for its label
 MIN_QUOTED = 3  # tokens of a quoted passage that make it material
 
 _PUNCTUATION = string.punctuation + "\u2018\u2019\u201a\u201b\u201c\u201d\u201e\u00ab\u00bb\u2013\u2014\u2026\u00b7"
 _DELETE = str.maketrans("", "", _PUNCTUATION)
 _ARTICLES = frozenset(("a", "an", "the"))
 _CHUNK = re.compile(r"\S+")
-_ESCAPED_CHUNK = re.compile(r"(?:[^\s\\]|\\(?![nrtbf\"'/\\]))+")  # escapes split words: "sea.\nWrite" is two
+_ESCAPED_CHUNK = re.compile(r"(?<!\\)(?:[^\s\\]|\\(?![nrtbf\"'/\\]))+")  # escapes split words: "sea.\nWrite" is two
+_NONSPACE = re.compile(r"\S")
 _MARKUP_ONLY = re.compile(rf"[\s{re.escape(_PUNCTUATION)}]*")
 _LABEL = re.compile(
     r"(?:^|(?<=\s))[*_#>\s-]*(?:(?:task|instructions?|prompt|request|question|query|user|q|your (?:task|request|"
@@ -149,20 +152,20 @@ def aligned_seeds(response: list[str], instruction: list[str]) -> list[int]:
     return [index for index, link in zip(seeds, linked) if link]
 
 
-def segments(aligned: list[int], response: list[str], wanted: Counter[str]) -> list[list[int]]:
+def segments(aligned: list[int], response: list[str], wanted: Counter[str], order: dict[str, int]) -> list[list[int]]:
     """The copies among the ``aligned`` response tokens: maximal-scoring segments, +1 for each aligned token that
     covers a token of ``wanted`` not yet covered as often as ``wanted`` has it, PENALTY off for every other token.
-    The next copy is sought from just after the first token a segment covered once too often (where a second copy
-    may start), or else from its end."""
+    A token covered once too often may start a second copy: the next segment starts at the tokens just before it
+    that come before it in the instruction (``order``: a token's first place there), or at its end."""
     found = []
     first = 0
     while first < len(aligned):
         used: Counter[str] = Counter()
-        first_at: dict[str, int] = {}
-        members: list[int] = []
+        members: list[int] = []  # places in ``aligned``
         score = best = 0.0
         kept = 0
-        last = restart = first
+        last = first
+        restart = None
         index = first
         while index < len(aligned) and score >= 0:
             token = response[aligned[index]]
@@ -170,19 +173,30 @@ def segments(aligned: list[int], response: list[str], wanted: Counter[str]) -> l
                 score -= PENALTY * (aligned[index] - aligned[index - 1] - 1)
             if used[token] < wanted[token]:
                 used[token] += 1
-                first_at.setdefault(token, index)
-                members.append(aligned[index])
+                members.append(index)
                 score += 1
                 if score >= best:
                     best, kept, last = score, len(members), index
             else:
                 score -= PENALTY
-                if restart == first:
-                    restart = first_at.get(token, index) + 1
+                if restart is None:
+                    restart = copy_start(members, aligned, response, order, index)
             index += 1
-        found.append(members[:kept])
-        first = max(first + 1, last + 1 if restart == first else min(restart, last + 1))
+        found.append([aligned[place] for place in members[:kept]])
+        first = max(first + 1, last + 1 if restart is None else min(restart, last + 1))
     return [segment for segment in found if len(segment) >= 2]
+
+
+def copy_start(members: list[int], aligned: list[int], response: list[str], order: dict[str, int], at: int) -> int:
+    """Where a copy starting at ``aligned[at]`` (a token seen once too often) may begin: the earliest of the last
+    ``members`` that precede it, and each other, in the instruction."""
+    bound, start = order[response[aligned[at]]], at
+    for place in reversed(members):
+        rank = order[response[aligned[place]]]
+        if rank >= bound:
+            break
+        bound, start = rank, place
+    return start
 
 
 def covered(segment: list[int], response: list[str], request: Counter[str]) -> int:
@@ -198,11 +212,10 @@ def span_to_remove(text: str, start: int, end: int) -> tuple[int, int]:
     line_end = len(text) if line_end < 0 else line_end
     if _MARKUP_ONLY.fullmatch(text, end, line_end):
         end = line_end
-    prefix = text[line_start:start]
-    if _MARKUP_ONLY.fullmatch(prefix):
+    if _MARKUP_ONLY.fullmatch(text, line_start, start):
         start = line_start
-    elif label := _LABEL.search(prefix):
-        start = line_start + label.start()
+    elif label := _LABEL.search(text, max(line_start, start - LABEL_REACH), start):
+        start = label.start()
     if start == line_start and end == line_end:  # the line held nothing else: remove it with its line break
         end = min(line_end + 1, len(text))
     return start, end
@@ -214,23 +227,28 @@ def line_of(text: str, start: int, end: int) -> tuple[int, int]:
     return text.rfind("\n", 0, start) + 1, len(text) if line_end < 0 else line_end
 
 
-def stray_words(text: str, start: int, end: int) -> int:
-    """How many tokens the lines of the restatement at ``text[start:end]`` hold besides it, its label and markup."""
+def stray_words(text: str, starts: list[int], start: int, end: int) -> int:
+    """How many tokens (``starts``: where each token of ``text`` starts) the lines of the restatement at
+    ``text[start:end]`` hold besides it, its label and markup."""
     line_start, line_end = line_of(text, start, end)
-    return len(tokens_of(text[line_start : span_to_remove(text, start, end)[0]])) + len(tokens_of(text[end:line_end]))
+    wide_start = span_to_remove(text, start, end)[0]
+    before = bisect_left(starts, wide_start) - bisect_left(starts, line_start)
+    return before + bisect_left(starts, line_end) - bisect_left(starts, end)
 
 
-def fills_its_lines(text: str, start: int, end: int, strays: int) -> bool:
+def fills_its_lines(text: str, starts: list[int], start: int, end: int, strays: int) -> bool:
     """Whether ``text[start:end]`` fills its lines but for ``strays`` words while ``text`` holds more than them."""
     line_start, line_end = line_of(text, start, end)
-    return stray_words(text, start, end) <= strays and bool(text[:line_start].strip() or text[line_end:].strip())
+    if stray_words(text, starts, start, end) > strays:
+        return False
+    return bool(_NONSPACE.search(text, 0, line_start) or _NONSPACE.search(text, line_end))
 
 
 def marked(text: str, start: int, end: int, whole: bool) -> bool:
     """Whether ``text[start:end]`` follows a label or markup, is wrapped in quotes, bold or backticks, or opens the
     response when it is a ``whole`` copy."""
     wide_start = span_to_remove(text, start, end)[0]
-    if whole and not text[:wide_start].strip():
+    if whole and not _NONSPACE.search(text, 0, wide_start):
         return True
     return wide_start < start or bool(_WRAPPED.fullmatch(text, start, end))
 
@@ -238,7 +256,7 @@ def marked(text: str, start: int, end: int, whole: bool) -> bool:
 def ends_sentence(text: str, end: int) -> bool:
     """Whether the chunk ending at ``end`` ends a sentence or its line."""
     line_end = text.find("\n", end)
-    return text[end - 1] in ".?!:;" or not text[end : len(text) if line_end < 0 else line_end].strip()
+    return text[end - 1] in ".?!:;" or not _NONSPACE.search(text, end, len(text) if line_end < 0 else line_end)
 
 
 def longest_run(segment: list[int], response: list[str], adjacent: set[tuple[str, str]]) -> int:
@@ -258,10 +276,12 @@ def restated_spans(response: str, found: list[Token], instruction: str) -> list[
     flags = request_flags(instruction, wanted)
     request = Counter(token for token, flag in zip(words, flags) if flag)
     tokens = [token for token, _, _ in found]
+    starts = [start for _, start, _ in found]
     aligned = aligned_seeds(tokens, words)
     if not aligned:
         return []
     adjacent = set(zip(words, words[1:]))
+    order = {token: place for place, token in reversed(list(enumerate(words)))}
     spans: list[tuple[int, int]] = []
 
     def keep(segment: list[int], wanted: Counter[str]) -> bool:
@@ -270,22 +290,22 @@ def restated_spans(response: str, found: list[Token], instruction: str) -> list[
         if spans and sum(found[index][1] >= spans[-1][1] for index in segment) < 2:
             return False
         for lines in trimmed(response, found, segment):
-            if span := restated_span(response, found, tokens, lines, wanted, adjacent):
+            if span := restated_span(response, found, tokens, starts, lines, wanted, adjacent):
                 spans.append(span)
                 return True
         return False
 
     if all(flags):
-        for segment in segments(aligned, tokens, request):
+        for segment in segments(aligned, tokens, request, order):
             keep(segment, request)
         return sorted(spans)
     whole = Counter(words)
     seams = {(a, b) for a, b, flag, after in zip(words, words[1:], flags, flags[1:]) if flag != after}
     length = sum(request.values())
-    for segment in segments(aligned, tokens, whole):  # a copy of the whole instruction goes with its material
+    for segment in segments(aligned, tokens, whole, order):  # a copy of the whole instruction goes with its material
         carries = covered(segment, tokens, request) >= WHOLE * length or crosses(segment, tokens, seams)
         if not (carries and keep(segment, whole)):  # otherwise only its copies of the request count
-            for part in segments([index for index in segment if tokens[index] in request], tokens, request):
+            for part in segments([index for index in segment if tokens[index] in request], tokens, request, order):
                 keep(part, request)
     return sorted(spans)
 
@@ -314,6 +334,7 @@ def restated_span(
     response: str,
     found: list[Token],
     tokens: list[str],
+    starts: list[int],
     segment: list[int],
     wanted: Counter[str],
     adjacent: set[tuple[str, str]],
@@ -327,7 +348,7 @@ def restated_span(
         return None
     if cover >= math.ceil(PARTIAL * length):
         strays = MAX_STRAY if length >= MIN_RUN and length - cover <= MAX_STRAY else 0  # a changed word
-        if fills_its_lines(response, start, end, strays):
+        if fills_its_lines(response, starts, start, end, strays):
             return span_to_remove(response, *line_of(response, span_to_remove(response, start, end)[0], end))
         if marked(response, start, end, cover == length):
             return span_to_remove(response, start, end)
