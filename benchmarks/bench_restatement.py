@@ -34,12 +34,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
 import json  # noqa: E402
-import math  # noqa: E402
-import re  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
-import textwrap  # noqa: E402
 import time  # noqa: E402
 import types  # noqa: E402
 from collections import Counter  # noqa: E402
@@ -49,9 +46,18 @@ from pathlib import Path  # noqa: E402
 sys.path[:0] = [str(Path(__file__).parent), str(Path(__file__).parents[1] / "tests")]
 
 from bench_judge import JUDGE_MODEL, distinct_pairs, flip_run, judge_server, print_table  # noqa: E402
-from restatement_corpus import BASES, ECHOES, NATURAL, restated_cases  # noqa: E402
+from restatement_corpus import (  # noqa: E402
+    BASES,
+    ECHOES,
+    FORMS,
+    NATURAL,
+    TRANSFORMS,
+    caught,
+    request_tokens,
+    restated_cases,
+)
 
-from flip_reward.core.restatement import mask_restatements, request_flags, tokens_of  # noqa: E402
+from flip_reward.core.restatement import mask_restatements, tokens_of  # noqa: E402
 from flip_reward.core.reward import FlipReward  # noqa: E402
 from flip_reward.judge.loops import close_clients  # noqa: E402
 
@@ -60,102 +66,8 @@ REAL = ROOT.parent / "shared/real_responses/alpaca_eval_dev.jsonl"
 V1_COMMIT = "593ac04bd3d72b2270f0e0b72459f5ef334434dc"  # the last commit of the v1 guard (exact k-grams)
 INSTRUCTION = BASES[7][0]  # the 38-token Kyoto itinerary instruction
 REPEATS = 20
-SLACK = 0.1
-FILLERS = ("um", "like", "uh", "you know", "so", "well", "basically", "I mean")
 
 Mask = Callable[[str, str], tuple[str, int]]
-
-
-# ------------------------------------------------------------------------------------------- the restated forms
-
-
-def _words(instruction: str) -> list[str]:
-    return instruction.split()
-
-
-def _filler(instruction: str, every: int) -> str:
-    words = _words(instruction)
-    out = []
-    for index, word in enumerate(words):
-        out.append(word)
-        if index % every == every - 1 and index < len(words) - 1:
-            out[-1] += ","
-            out.append(FILLERS[index % len(FILLERS)] + ",")
-    return " ".join(out)
-
-
-def _clauses(instruction: str) -> list[str]:
-    return [part for part in re.split(r"(?<=[,;:.?!])\s+|\s+(?=and |but |or |then )", instruction.strip()) if part]
-
-
-def _reordered(instruction: str) -> str:
-    """Clauses in reverse order (sentences first reversed as units when there are several)."""
-    return " ".join(reversed(_clauses(instruction)))
-
-
-def _changed(instruction: str, replacement: str = "something") -> str:
-    words = _words(instruction)
-    middle = len(words) // 2
-    return " ".join(words[:middle] + [replacement] + words[middle + 1 :])
-
-
-def _dropped(instruction: str) -> str:
-    words = _words(instruction)
-    middle = len(words) // 2
-    return " ".join(words[:middle] + words[middle + 1 :])
-
-
-def _partial(instruction: str, share: float, from_end: bool = False) -> str:
-    words = _words(instruction)
-    count = math.ceil(share * len(words))
-    return " ".join(words[-count:] if from_end else words[:count])
-
-
-def _json(instruction: str, response: str) -> str:
-    return json.dumps({"instruction": instruction, "response": response}, ensure_ascii=False)
-
-
-def _prefixed(prefix: str, instruction: str) -> str:
-    return "\n".join(prefix + line for line in instruction.split("\n"))
-
-
-def _shouted(instruction: str) -> str:
-    return re.sub(r"[^\w\s]", "", instruction).upper()
-
-
-def _middle(response: str, inserted: str) -> str:
-    lines = response.split("\n")
-    cut = max(1, len(lines) // 2)
-    return "\n".join(lines[:cut] + [inserted] + lines[cut:])
-
-
-FORMS: dict[str, Callable[[str, str], str]] = {
-    "verbatim lead-in": lambda i, r: f"{i}\n\n{r}",
-    "inline lead-in": lambda i, r: f"Sure! {i} Here you go: {r}",
-    "label": lambda i, r: f"Task: {i}\n\n{r}",
-    "quoted": lambda i, r: f'You asked: "{i}"\n\n{r}',
-    "bold": lambda i, r: f"**{i}**\n\n{r}",
-    "heading": lambda i, r: f"## {i}\n\n{r}",
-    "blockquote": lambda i, r: f"{_prefixed('> ', i)}\n\n{r}",
-    "code fence": lambda i, r: f"```\n{i}\n```\n\n{r}",
-    "code comment #": lambda i, r: f"```python\n{_prefixed('# ', i)}\n```\n\n{r}",
-    "code comment //": lambda i, r: f"{_prefixed('// ', i)}\n{r}",
-    "JSON string": _json,
-    "filler every 2 words": lambda i, r: f"{_filler(i, 2)}\n\n{r}",
-    "filler every word": lambda i, r: f"{_filler(i, 1)}\n\n{r}",
-    "reordered clauses": lambda i, r: f"{_reordered(i)}\n\n{r}",
-    "one word changed": lambda i, r: f"{_changed(i)}\n\n{r}",
-    "one word dropped": lambda i, r: f"{_dropped(i)}\n\n{r}",
-    "60% partial (start)": lambda i, r: f"{_partial(i, 0.6)}\n\n{r}",
-    "60% partial (end)": lambda i, r: f"{_partial(i, 0.6, True)}\n\n{r}",
-    "80% partial": lambda i, r: f"{_partial(i, 0.8)}\n\n{r}",
-    "line-wrapped": lambda i, r: f"{textwrap.fill(i, 36)}\n\n{r}",
-    "upper, no punctuation": lambda i, r: f"{_shouted(i)}\n\n{r}",
-    "in the middle": lambda i, r: _middle(r, i),
-    "repeated at the end": lambda i, r: f"{i}\n\n{r}\n\n{i}",
-    "at the end": lambda i, r: f"{r}\n\n{i}",
-    "you asked me to": lambda i, r: f"You asked me to {i[:1].lower() + i[1:]}\n\n{r}",
-}
 
 
 # -------------------------------------------------------------------------------------------------- the guards
@@ -184,9 +96,8 @@ def guards(v1: Mask | None) -> dict[str, Mask]:
 # ------------------------------------------------------------------------------------------- 1. cost per reward
 
 
-async def bench_ascore(requests: int, rounds: int, v1: Mask | None) -> list[tuple[str, str, str]]:
-    """Interleaved rounds of ascore with and without the guard, each over fresh distinct pairs; then each guard
-    alone on the same kind of pairs."""
+async def bench_ascore(requests: int, rounds: int) -> list[tuple[str, str, str]]:
+    """Interleaved rounds of ascore with and without the guard, each over fresh distinct pairs."""
     cpu: dict[bool, list[float]] = {True: [], False: []}
     rate: dict[bool, list[float]] = {True: [], False: []}
     with judge_server() as api_base:
@@ -205,7 +116,7 @@ async def bench_ascore(requests: int, rounds: int, v1: Mask | None) -> list[tupl
                 )
         await close_clients()
     on, off = statistics.median(cpu[True]), statistics.median(cpu[False])
-    rows = [
+    return [
         (
             "1  FlipReward.ascore, restatement_guard=False",
             f"{statistics.median(rate[False]):.0f} rewards/s, {off:.0f} us CPU/reward",
@@ -217,13 +128,18 @@ async def bench_ascore(requests: int, rounds: int, v1: Mask | None) -> list[tupl
             f"CPU on/off = {on / off:.3f} ({on - off:+.0f} us/reward)",
         ),
     ]
+
+
+def bench_short(v1: Mask | None) -> tuple[list[tuple[str, str, str]], dict[str, float]]:
+    """Each guard alone on the short pairs of benchmark 1 (2,000 of them, best of 3 passes): rows, and us per call."""
     prompts, responses = distinct_pairs(2000, "alone")
     pairs = [(response, prompt[-1]["content"]) for prompt, response in zip(prompts, responses)]
     alone = {name: best_us_per_call(mask, pairs, 3) for name, mask in guards(v1).items()}
+    rows = []
     for name, us in alone.items():
-        versus = f", {us / alone['v1']:.2f}x v1" if "v1" in alone else ""
-        rows.append((f"1  mask_restatements {name} alone, same pairs", f"{us:.1f} us CPU/reward", f"{versus[2:]}"))
-    return rows
+        versus = f"{us / alone['v1']:.2f}x v1" if "v1" in alone else ""
+        rows.append((f"1  mask_restatements {name} alone, short pairs", f"{us:.1f} us CPU/reward", versus))
+    return rows, alone
 
 
 def best_us_per_call(mask: Mask, pairs: list[tuple[str, str]], repeats: int) -> float:
@@ -246,7 +162,7 @@ def long_response(tokens: int, restated: bool) -> str:
     lines = [" ".join(words[start : start + 12]) for start in range(0, tokens, 12)]
     if restated:
         lines.insert(0, f"Task: {INSTRUCTION}")
-        lines.insert(len(lines) // 2, f"> {_filler(INSTRUCTION, 2)}")
+        lines.insert(len(lines) // 2, FORMS["filler every 2 words"](INSTRUCTION, "").strip())
     return "\n".join(lines)
 
 
@@ -275,46 +191,35 @@ def bench_long(sizes: list[int], v1: Mask | None) -> list[tuple[str, str, str]]:
 # ---------------------------------------------------------------------------------------------- 3. the corpus
 
 
-def overlap(text: str, wanted: Counter[str]) -> int:
-    """How many of the ``wanted`` tokens ``text`` holds (multiset)."""
-    return sum((Counter(token for token, _, _ in tokens_of(text)) & wanted).values())
-
-
-def request_of(instruction: str) -> tuple[Counter[str], Counter[str]]:
-    """(the request's tokens, the whole instruction's tokens) as multisets."""
-    found = tokens_of(instruction)
-    flags = request_flags(instruction, found)
-    return Counter(t for (t, _, _), flag in zip(found, flags) if flag), Counter(t for t, _, _ in found)
-
-
 def verdict(mask: Mask, restated: str, clean: str, instruction: str, wanted: Counter[str]) -> bool | None:
-    """Whether ``mask`` catches ``restated`` (see the module docstring), or None when the pair tests nothing."""
-    slack = max(1, math.floor(SLACK * sum(wanted.values())))
-    honest = overlap(clean, wanted)
-    if overlap(restated, wanted) <= honest + slack:
-        return None
-    return overlap(mask(restated, instruction)[0], wanted) <= honest + slack
+    """Whether ``mask`` catches ``restated`` (restatement_corpus.caught), or None when the pair tests nothing."""
+    return caught(mask(restated, instruction)[0], restated, clean, wanted)
 
 
 def bench_corpus(v1: Mask | None) -> list[tuple[str, str, str]]:
     cases, natural = restated_cases(), NATURAL + BASES
     rows = []
     for name, mask in guards(v1).items():
-        judged = [verdict(mask, c.restated, c.clean, c.instruction, request_of(c.instruction)[0]) for c in cases]
-        caught, tested = sum(v is True for v in judged), sum(v is not None for v in judged)
-        touched = sum(mask(response, instruction)[1] > 0 for instruction, response in natural)
+        judged = [verdict(mask, c.restated, c.clean, c.instruction, request_tokens(c.instruction)) for c in cases]
+        hit, tested = sum(v is True for v in judged), sum(v is not None for v in judged)
+        touched = sum(mask(response, instruction)[1] > 0 for instruction, response in natural + TRANSFORMS)
         echoes = sum(mask(response, instruction)[1] > 0 for instruction, response, _ in ECHOES)
         rows.append(
             (
                 f"3  corpus, {name}",
-                f"catch {caught}/{tested} = {caught / tested:.1%}",
-                f"natural touched {touched}/{len(natural)}; echo lead-ins masked {echoes}/{len(ECHOES)}",
+                f"catch {hit}/{tested} = {hit / tested:.1%} ({len(FORMS)} forms)",
+                f"natural + transforms touched {touched}/{len(natural) + len(TRANSFORMS)}; "
+                f"echo lines masked {echoes}/{len(ECHOES)}",
             )
         )
     return rows
 
 
 # ---------------------------------------------------------------------------------------- 4. real responses
+
+
+def whole_tokens(instruction: str) -> Counter[str]:
+    return Counter(token for token, _, _ in tokens_of(instruction))
 
 
 def read_real() -> list[dict] | None:
@@ -324,40 +229,62 @@ def read_real() -> list[dict] | None:
     return [json.loads(line) for line in REAL.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def bench_real(rows: list[dict], v1: Mask | None) -> list[tuple[str, str, str]]:
-    table = []
-    wanted = {row["instruction"]: request_of(row["instruction"]) for row in rows}
-    totals: dict[str, list[int]] = {}
+def form_rates(rows: list[dict], mask: Mask) -> dict[str, tuple[int, int, int, int]]:
+    """Per form: (caught, tested) over the request's tokens, then over the whole instruction's."""
+    wanted = {
+        row["instruction"]: (request_tokens(row["instruction"]), whole_tokens(row["instruction"])) for row in rows
+    }
+    rates = {}
     for form, make in FORMS.items():
+        counts = [0, 0, 0, 0]
+        for row in rows:
+            instruction, clean = row["instruction"], row["response"]
+            restated = make(instruction, clean)
+            masked = mask(restated, instruction)[0]
+            for slot, tokens in enumerate(wanted[instruction]):
+                judged = caught(masked, restated, clean, tokens)
+                counts[2 * slot] += judged is True
+                counts[2 * slot + 1] += judged is not None
+        rates[form] = (counts[0], counts[1], counts[2], counts[3])
+    return rates
+
+
+def honest(rows: list[dict], mask: Mask) -> tuple[int, list[tuple[dict, str, int]]]:
+    """(how many honest answers ``mask`` alters, those it takes over half the tokens of)."""
+    altered, halved = 0, []
+    for row in rows:
+        masked, count = mask(row["response"], row["instruction"])
+        altered += count > 0
+        if 2 * count > len(tokens_of(row["response"])):
+            halved.append((row, masked, count))
+    return altered, halved
+
+
+def bench_real(rows: list[dict], v1: Mask | None, short_cost: dict[str, float]) -> list[tuple[str, str, str]]:
+    table = []
+    rates = {name: form_rates(rows, mask) for name, mask in guards(v1).items()}
+    for form in FORMS:
         cells = []
-        for name, mask in guards(v1).items():
-            counts = [0, 0, 0, 0]  # caught (request), tested (request), caught (whole), tested (whole)
-            for row in rows:
-                instruction, clean = row["instruction"], row["response"]
-                restated = make(instruction, clean)
-                for slot, tokens in enumerate(wanted[instruction]):
-                    judged = verdict(mask, restated, clean, instruction, tokens)
-                    counts[2 * slot] += judged is True
-                    counts[2 * slot + 1] += judged is not None
-            totals[name] = [a + b for a, b in zip(totals.get(name, [0, 0, 0, 0]), counts)]
-            cells.append(f"{name} {counts[0] / counts[1]:6.1%} ({counts[1] - counts[0]:3d} missed)")
-            cells.append(f"whole {counts[2] / counts[3]:6.1%}")
-        print(f"  {form:24s} " + "  ".join(cells), flush=True)
-    for name, (caught, tested, whole_caught, whole_tested) in totals.items():
+        for name, by_form in rates.items():
+            hit, tested, whole_hit, whole_tested = by_form[form]
+            missed = f"({tested - hit:4d} of {tested} missed)"
+            cells.append(f"{name} {hit / tested:6.1%} {missed}, whole {whole_hit / whole_tested:6.1%}")
+        print(f"  {form:22s} " + "   ".join(cells))
+    for name, by_form in rates.items():
+        hit, tested = sum(r[0] for r in by_form.values()), sum(r[1] for r in by_form.values())
+        whole = sum(r[2] for r in by_form.values()) / sum(r[3] for r in by_form.values())
+        worst = min(by_form, key=lambda form: by_form[form][0] / by_form[form][1])
+        worst_rate = by_form[worst][0] / by_form[worst][1]
         table.append(
             (
                 f"4  real, {name}: restated forms caught",
-                f"{caught}/{tested} = {caught / tested:.1%} ({len(FORMS)} forms)",
-                f"whole instruction: {whole_caught / whole_tested:.1%}; left out {len(FORMS) * len(rows) - tested}",
+                f"{hit}/{tested} = {hit / tested:.1%}",
+                f"whole instruction {whole:.1%}; left out {len(FORMS) * len(rows) - tested} pairs",
             )
         )
+        table.append((f"4  real, {name}: worst form", f"{worst}: {worst_rate:.1%}", ""))
     for name, mask in guards(v1).items():
-        altered, halved = 0, []
-        for row in rows:
-            masked, count = mask(row["response"], row["instruction"])
-            altered += count > 0
-            if 2 * count > len(tokens_of(row["response"])):
-                halved.append((row, masked, count))
+        altered, halved = honest(rows, mask)
         table.append(
             (
                 f"4  real, {name}: honest answers altered",
@@ -366,12 +293,30 @@ def bench_real(rows: list[dict], v1: Mask | None) -> list[tuple[str, str, str]]:
             )
         )
         for row, masked, count in halved:
-            print(f"  {name} halves {row['model']}#{row['index']} ({count} tokens): {row['instruction'][:90]!r}")
-            print(f"      answer {row['response'][:110]!r}\n      masked {masked[:110]!r}")
+            print(f"  {name} takes {count} tokens of {row['model']}#{row['index']}: {row['instruction'][:80]!r}")
+            print(f"      answer {row['response'][:100]!r}\n      masked {masked[:100]!r}")
     pairs = [(row["response"], row["instruction"]) for row in rows]
     costs = {name: best_us_per_call(mask, pairs, 1) for name, mask in guards(v1).items()}
-    table += [(f"4  real, {name}: cost", f"{us:.0f} us CPU/response", "honest answers") for name, us in costs.items()]
+    table += [
+        (f"4  real, {name}: cost", f"{us:.0f} us CPU/answer", "honest answers, median 200 tokens")
+        for name, us in costs.items()
+    ]
+    if "v1" in rates:
+        table.append(targets(rates["v2"], honest(rows, mask_restatements)[1], len(rows), short_cost))
     return table
+
+
+def targets(by_form: dict, halved: list, count: int, short_cost: dict[str, float]) -> tuple[str, str, str]:
+    """The issue's targets, met or not, for v2."""
+    hit, tested = sum(r[0] for r in by_form.values()), sum(r[1] for r in by_form.values())
+    worst = min(r[0] / r[1] for r in by_form.values())
+    ratio = short_cost["v2"] / short_cost["v1"] if "v1" in short_cost else float("nan")
+    met = [hit / tested >= 0.97, worst >= 0.90, len(halved) * 2000 <= count, ratio <= 2.0]
+    return (
+        "5  targets (>= 97 %, >= 90 % each form, <= 1 in 2,000 halved, <= 2x cost)",
+        " / ".join("met" if ok else "NOT MET" for ok in met),
+        f"{hit / tested:.1%}, worst {worst:.1%}, {len(halved)} of {count}, {ratio:.2f}x",
+    )
 
 
 def main() -> None:
@@ -384,13 +329,15 @@ def main() -> None:
     rows = []
     if not args.skip_ascore:
         print(f"benchmark 1: FlipReward.ascore with and without the guard, {args.requests} rewards x {args.rounds}")
-        rows += asyncio.run(bench_ascore(args.requests, args.rounds, v1))
+        rows += asyncio.run(bench_ascore(args.requests, args.rounds))
+    short_rows, short_cost = bench_short(v1)
+    rows += short_rows
     print(f"benchmark 2: the guard alone on long responses, a {len(tokens_of(INSTRUCTION))}-token instruction")
     rows += bench_long([1000, 16_000], v1)
     rows += bench_corpus(v1)
     print(f"benchmark 4: real responses, {len(FORMS)} restated forms (caught: request / whole instruction)")
     if real := read_real():
-        rows += bench_real(real, v1)
+        rows += bench_real(real, v1, short_cost)
     print_table(rows)
 
 
