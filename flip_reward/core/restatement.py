@@ -152,11 +152,13 @@ def aligned_seeds(response: list[str], instruction: list[str]) -> list[int]:
     return [index for index, link in zip(seeds, linked) if link]
 
 
-def segments(aligned: list[int], response: list[str], wanted: Counter[str], order: dict[str, int]) -> list[list[int]]:
+def segments(
+    aligned: list[int], response: list[str], wanted: Counter[str], places: dict[str, list[int]]
+) -> list[list[int]]:
     """The copies among the ``aligned`` response tokens: maximal-scoring segments, +1 for each aligned token that
     covers a token of ``wanted`` not yet covered as often as ``wanted`` has it, PENALTY off for every other token.
     A token covered once too often may start a second copy: the next segment starts at the tokens just before it
-    that come before it in the instruction (``order``: a token's first place there), or at its end."""
+    that come before it in the instruction (``places``: where each token is there), or at its end."""
     found = []
     first = 0
     while first < len(aligned):
@@ -180,22 +182,25 @@ def segments(aligned: list[int], response: list[str], wanted: Counter[str], orde
             else:
                 score -= PENALTY
                 if restart is None:
-                    restart = copy_start(members, aligned, response, order, index)
+                    restart = copy_start(members, aligned, response, places, index)
             index += 1
         found.append([aligned[place] for place in members[:kept]])
         first = max(first + 1, last + 1 if restart is None else min(restart, last + 1))
     return [segment for segment in found if len(segment) >= 2]
 
 
-def copy_start(members: list[int], aligned: list[int], response: list[str], order: dict[str, int], at: int) -> int:
-    """Where a copy starting at ``aligned[at]`` (a token seen once too often) may begin: the earliest of the last
-    ``members`` that precede it, and each other, in the instruction."""
-    bound, start = order[response[aligned[at]]], at
+def copy_start(
+    members: list[int], aligned: list[int], response: list[str], places: dict[str, list[int]], at: int
+) -> int:
+    """Where a copy through ``aligned[at]`` (a token seen once too often) may begin: the earliest of the last
+    ``members`` that come before it, and after each other, in the instruction (``places``: where each token is)."""
+    bound, start = places[response[aligned[at]]][-1], at
     for place in reversed(members):
-        rank = order[response[aligned[place]]]
-        if rank >= bound:
+        spots = places[response[aligned[place]]]
+        before = bisect_left(spots, bound)
+        if before == 0:
             break
-        bound, start = rank, place
+        bound, start = spots[before - 1], place
     return start
 
 
@@ -281,7 +286,9 @@ def restated_spans(response: str, found: list[Token], instruction: str) -> list[
     if not aligned:
         return []
     adjacent = set(zip(words, words[1:]))
-    order = {token: place for place, token in reversed(list(enumerate(words)))}
+    places: dict[str, list[int]] = {}
+    for place, token in enumerate(words):
+        places.setdefault(token, []).append(place)
     spans: list[tuple[int, int]] = []
 
     def keep(segment: list[int], wanted: Counter[str]) -> bool:
@@ -296,16 +303,16 @@ def restated_spans(response: str, found: list[Token], instruction: str) -> list[
         return False
 
     if all(flags):
-        for segment in segments(aligned, tokens, request, order):
+        for segment in segments(aligned, tokens, request, places):
             keep(segment, request)
         return sorted(spans)
     whole = Counter(words)
     seams = {(a, b) for a, b, flag, after in zip(words, words[1:], flags, flags[1:]) if flag != after}
     length = sum(request.values())
-    for segment in segments(aligned, tokens, whole, order):  # a copy of the whole instruction goes with its material
+    for segment in segments(aligned, tokens, whole, places):  # a copy of the whole instruction goes with its material
         carries = covered(segment, tokens, request) >= WHOLE * length or crosses(segment, tokens, seams)
         if not (carries and keep(segment, whole)):  # otherwise only its copies of the request count
-            for part in segments([index for index in segment if tokens[index] in request], tokens, request, order):
+            for part in segments([index for index in segment if tokens[index] in request], tokens, request, places):
                 keep(part, request)
     return sorted(spans)
 
