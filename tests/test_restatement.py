@@ -20,14 +20,11 @@ from flip_reward.core.reward import OFF_LOOP_CHARACTERS, FlipReward
 from flip_reward.serving.scripted_judge import flip_answer, judged_response
 
 # What the guard lets through, by design (see its module docstring): an instruction of 3 tokens or fewer inside a
-# sentence, a 60 % copy of a 2-token instruction (one word), and a copy with more than one filler token for each of its
-# words on average (here fillers after "a" and "the" too).
+# sentence, and a 60 % copy of a 2-token instruction (one word).
 MISSED = {
     ("inline lead-in", "Write a haiku"),
     ("60% partial (start)", "Write a haiku"),
     ("60% partial (end)", "Write a haiku"),
-    ("filler every word", "Write a poem about the sea"),
-    ("filler every word", BASES[4][0]),
 }
 ALL_CASES = all_restated_cases()
 CASES = [case for case in ALL_CASES if (case.form, case.instruction) not in MISSED]
@@ -46,7 +43,7 @@ def verdict(case) -> bool | None:
 def test_the_corpus_holds_every_form_and_its_rates_are_those_documented():
     assert len(FORMS) == 30 and len(APPROXIMATE) == 8 and len(ALL_CASES) == 304 and len(NATURALS) == 58
     verdicts = [verdict(case) for case in ALL_CASES]
-    assert (verdicts.count(True), verdicts.count(False), verdicts.count(None)) == (239, 2, 63)
+    assert (verdicts.count(True), verdicts.count(False), verdicts.count(None)) == (240, 1, 63)
     assert {(c.form, c.instruction) for c, v in zip(ALL_CASES, verdicts) if v is False} < MISSED
     assert sum(mask_restatements(response, instruction)[1] > 0 for instruction, response in NATURALS) == 0
 

@@ -10,45 +10,60 @@ common Unicode punctuation, and chunks that leave nothing or an article (a/an/th
 punctuation, markdown (``**``, ``#``, ``>``, backticks), comment markers (``#``, ``//``), quotes and line breaks do
 not hide a copy.
 
-Request and material. An instruction often supplies material for the answer to transform (the paragraph to
-correct, the text to summarise, a quoted sentence, code to fix), and an honest answer reproduces much of it. So the
-instruction is split (``request_flags``): its material is what follows its first paragraph break, what follows the
-first colon that ends a clause, and any quoted or backticked passage of MIN_QUOTED tokens or more, each only where
-MIN_REQUEST tokens of request are left before it; the rest is its request. Only the request is guarded: a copy
-counts by how much of the request it covers, and the material it carries with it (a copy of the whole instruction)
-is removed with it, but material reproduced on its own is left alone.
+Request and material. An instruction often supplies material for the answer to transform (the paragraph to correct,
+the text to summarise or complete, a quoted sentence, a list to sort, code to fix), and an honest answer reproduces
+much of it. So the instruction is split (``request_flags``): its material is what follows its first paragraph break
+or its first clause-ending colon (each only after MIN_REQUEST tokens of request), and any quoted, backticked or
+fenced passage of MIN_QUOTED tokens or more; the rest is its request. Only the request is guarded: a copy counts by
+how much of the request it covers. The material goes only with a copy of the whole instruction: a copy that covers
+WHOLE of the request, or runs from the request straight into the material (two consecutive instruction tokens
+across the seam copied as two consecutive tokens).
 
 Matching: seeded local alignment. Every response token that occurs in the instruction is a seed; a seed is aligned
-when it links to a neighbouring seed (at most GAP other tokens between them, so interleaved filler words, a changed
-word or markup in between do not break a copy) that follows it in the instruction within REACH tokens (a word
-dropped or changed). A copy is a maximal-scoring segment of the response (each aligned seed +1, every other token
--PENALTY: the scored, gapped local alignment of read aligners and plagiarism detectors, restricted to seeded
-diagonals so it stays linear), scored by how many request tokens its aligned seeds cover (each at most as often as
-the request holds it). Links only need local order, so clauses in another order are covered clause by clause.
-With m request tokens a segment is a restatement when it covers at least ``needed(m) = min(ceil(PARTIAL * m),
-max(MIN_RUN, ceil(MIN_COVERAGE * m)))`` of them: a 60 % partial copy of any instruction, or MIN_RUN tokens and 40
-% of a long one. A copy of fewer than MIN_RUN tokens could be prose ("Here is a poem about the sea"), so it must be
-set off: fill its line (besides markup, a label, and as many stray words as request tokens it misses, at most
-MAX_STRAY: a changed word), follow a label, be wrapped in quotes, bold or backticks, or be a whole copy that opens
-the response. Cost: a set lookup per response token and a few per seed, so linear in the response length.
+when it links to a seed at most GAP tokens away that follows it in the instruction within REACH tokens, so filler
+words interleaved, a word changed or dropped, and markup or escapes in between do not break a copy, while a
+clause in another order links within itself. A copy is a maximal-scoring segment of aligned seeds (+1 for each that
+covers a request token not yet covered, as often as the request has it; -PENALTY for every other token): the
+scored, gapped local alignment of read aligners and plagiarism detectors, seeded by exact token hits and extended
+only along them, so the cost is a set lookup per response token and a few operations per seed: linear in the
+response length. A token covered once too often ends a copy; the next is sought from the tokens before it that
+precede it in the instruction (where a second copy starts). Alignment, not per-clause n-gram coverage, because it
+finds the span to remove, and it needs no clause splitting to accept a copy's clauses in any order.
 
-Removal rule. A restated span is removed from its first to its last aligned token with its whole first and last
-chunks (glued quotes, ``**``, trailing punctuation), with its stray words when it fills its line otherwise, with the
-rest of its line when only markup or punctuation is left there, with a label just before it (``Task:``,
-``Instruction:``, ``You asked:``, ``You asked me to``..., see ``_LABEL``), and with its line when the line is left
-blank. Fenced code blocks emptied by the removal are dropped too.
+When a copy is a restatement. With m request tokens, a copy is one when it covers PARTIAL of them and is set off
+from its prose: it fills its lines (besides a label and markup, and one stray word where the copy misses one token
+of a request of MIN_RUN or more: a changed word) in a response that holds something else, or follows a label or
+markup, or is wrapped in quotes, bold or backticks, or is a whole copy opening the response. Inside prose only an
+exact run counts, as in the first version of the guard: ``min(m, max(MIN_RUN, ceil(MIN_COVERAGE * m)))``
+consecutive request tokens (m > SHORT_TOKENS), that is a whole copy (WHOLE of the request) or ends its sentence.
+The reason: honest answers restate their task in prose all the time ("Canberra is the capital of Australia", the
+facts of a word problem while solving it), in their own order and with their own words in between; a copy set off
+on a line of its own, or an exact one, is what a restatement looks like.
 
-What a policy can still exploit. Material copied without the request (the judge can then infer that part of the
-instruction: unavoidable, an honest answer carries it too); a request clause that the split takes for material
-(text after a colon, a quoted phrase), copied alone; a copy diluted past the alignment (more than GAP filler words
-between every two instruction words, or a paraphrase with other words); a short copy inside a sentence; and an
-instruction whose request is under 2 tokens.
+Removal. A restated span is removed from its first to its last aligned token with its whole first and last chunks
+(glued quotes, ``**``, trailing punctuation), its whole lines when it fills them (stray word included), the rest of
+its line when only markup or punctuation is left there, a label just before it (``Task:``, ``Instruction:``, ``You
+asked:``, ``You asked me to``..., see ``_LABEL``), and its line when the line is left blank. Fenced code blocks
+emptied by the removal are dropped too.
 
-Thresholds and figures: see benchmarks/README.md (``python benchmarks/bench_restatement.py`` measures them on the
-committed corpus and on 2,000 real responses, with the previous guard side by side). On the corpus of
-tests/restatement_corpus.py every restatement is caught and no natural response is touched; on the real responses
-and 24 restated forms built from them: 98.6 % caught overall, at least 93 % in every form, and 1 of 2,000 honest
-answers loses over half its tokens.
+What a policy can still exploit. The material copied without the request (the judge then infers that part of the
+instruction; an honest answer carries it too, so that is FLIP's own limit); a request clause that the split takes
+for material (what follows a colon, a quoted phrase), copied alone; a copy diluted past the alignment (more than one
+than two filler tokens per instruction word on average, or more than GAP in a row) or paraphrased with other words; a partial
+copy inside a sentence, or an exact one under MIN_RUN tokens that does not end its sentence; any copy of an
+instruction of SHORT_TOKENS tokens or fewer inside a sentence; a response that is nothing but a partial copy; and
+the words of a request of 1 token. The cost on honest answers: an echo of most of the request on a line of its own
+("A limerick about a cat:") is removed, and an answer that is little more than such an echo loses most of itself.
+
+Figures (``python benchmarks/bench_restatement.py``, 2 cores, with the first version side by side; see
+benchmarks/README.md): on 2,000 real answers of 20 models restated in the 30 forms of tests/restatement_corpus.py,
+99.5 % caught (first version 85.8 %), at least 93.8 % in every form (filler after every word; first version 0 %
+there); 68 of the honest answers altered (3.4 %; first version 94) and 1 losing over half its tokens (the same one
+as the first version); 37 us a reward on short pairs (1.2x the first version) and 1 to 2 us a token at 1k and 16k
+tokens. Thresholds: PARTIAL = 0.55 catches a copy of 60 % of an instruction's words (articles carry no token);
+PENALTY = 1/3 lets a copy carry two filler tokens for each instruction word ("like", "you know") and still
+score (99 % caught against 94 % at 1/2, honest answers as with 1/2), since honest answers that restate their task in
+prose are kept by the rule that a copy inside prose must be exact, not by the penalty.
 """
 
 from __future__ import annotations
@@ -59,15 +74,15 @@ import string
 from bisect import bisect_left
 from collections import Counter
 
-MIN_RUN = 8  # request tokens that make a restatement anywhere, whatever the instruction's length
+MIN_RUN = 8  # consecutive request tokens that make a restatement inside prose, whatever the request's length
 MIN_COVERAGE = 0.4  # ... or this fraction of a long request, whichever is more
-PARTIAL = 0.55  # a copy of this fraction of the request always is one (when set off, if under MIN_RUN tokens)
+PARTIAL = 0.55  # a copy set off from its prose that covers this fraction of the request is a restatement
 GAP = 3  # other response tokens allowed between two linked seeds (filler words, a changed word)
 REACH = 3  # how far apart in the instruction two linked seeds may be (a dropped or changed word)
-PENALTY = 0.5  # score of a response token that is not an aligned seed
-WHOLE = 0.9  # a copy of this fraction of the request is removed with the material it carries
+PENALTY = 1 / 3  # score of a response token that is not an aligned seed
+WHOLE = 0.9  # a copy of this fraction of the request is a whole copy: removed with the material it carries
 MAX_STRAY = 1  # words besides the copy on a line that the copy still fills (a changed word)
-SHORT_TOKENS = 3  # a whole copy of an instruction this short is a restatement only where it is set off
+SHORT_TOKENS = 3  # a copy of a request this short is a restatement only where it is set off
 MIN_REQUEST = 3  # request tokens that must precede the instruction's material for it to be split off
 LABEL_REACH = 80  # characters before a restatement searched for its label
 MIN_QUOTED = 3  # tokens of a quoted passage that make it material
