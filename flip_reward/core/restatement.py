@@ -48,9 +48,9 @@ emptied by the removal are dropped too.
 
 What a policy can still exploit. The material copied without the request (the judge then infers that part of the
 instruction; an honest answer carries it too, so that is FLIP's own limit); a request clause that the split takes
-for material (what follows a colon, a quoted phrase), copied alone; a copy diluted past the alignment (more than one
-than two filler tokens per instruction word on average, or more than GAP in a row) or paraphrased with other words; a partial
-copy inside a sentence, or an exact one under MIN_RUN tokens that does not end its sentence; any copy of an
+for material (what follows a colon, a quoted phrase), copied alone; a copy diluted past the alignment (more than
+two filler tokens per instruction word on average, or more than GAP in a row) or paraphrased with other words; a
+partial copy inside a sentence, or an exact one under MIN_RUN tokens that does not end its sentence; any copy of an
 instruction of SHORT_TOKENS tokens or fewer inside a sentence; a response that is nothing but a partial copy; and
 the words of a request of 1 token. The cost on honest answers: an echo of most of the request on a line of its own
 ("A limerick about a cat:") is removed, and an answer that is little more than such an echo loses most of itself.
