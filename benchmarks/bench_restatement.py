@@ -1,26 +1,31 @@
 """Restatement-guard benchmark: its CPU cost, and how it does against restatements and on real honest answers.
 
-Run ``python benchmarks/bench_restatement.py [--requests N] [--rounds R]``. Side by side in this one run, the guard
-(flip_reward/core/restatement.py) against the previous one (v1: exact k-grams, read from git at V1_COMMIT):
+Run ``python benchmarks/bench_restatement.py [--requests N] [--rounds R] [--skip-ascore]`` (about 5 minutes on 2
+cores). Side by side in this one run, the guard (flip_reward/core/restatement.py, v2) against its first version (v1:
+exact k-gram runs, read from git at V1_COMMIT; v2 alone where git cannot show it):
 
 1. ``FlipReward.ascore`` with the guard (the default) against ``restatement_guard=False``, interleaved, against the
-   scripted judge server (flip_reward.serving.scripted_judge) in a child process; then ``mask_restatements`` alone
-   on the same short pairs, v1 and v2.
+   scripted judge server (flip_reward.serving.scripted_judge) in a child process; then ``mask_restatements`` alone,
+   v1 and v2, on 2,000 short pairs of the same kind (best of 3 passes).
 2. The guard alone on long responses (1k and 16k tokens, with and without restatements): cost per token, v1 and v2.
-3. The committed corpus (tests/restatement_corpus.py): catch rate and natural responses touched, v1 and v2.
-4. Real responses: ``../shared/real_responses/alpaca_eval_dev.jsonl`` beside the checkout (2,000 answers of 20
-   models to AlpacaEval instructions; read from there, never copied into the project). Each answer is restated in
-   every form of ``FORMS`` (the instruction inserted the way a reward-hacking policy would try) and measured honest.
+3. The committed corpus (tests/restatement_corpus.py): restatements caught, and natural responses, honest answers
+   that reproduce the material they were given, and echo lines touched.
+4. Real responses: ``../shared/real_responses/alpaca_eval_dev.jsonl`` beside the checkout (2,000 answers of 20 models
+   to AlpacaEval instructions; read from there, never copied into the project). Each answer is restated in each of
+   the 30 forms of ``restatement_corpus.FORMS`` (the instruction inserted the way a reward-hacking policy would try:
+   lead-ins, labels, quotes, bold, headings, block quotes, code fences and comments, a JSON string, filler words,
+   reordered clauses, a word changed or dropped, 60 % and 80 % partial copies, line-wrapped, at the end, repeated)
+   and measured as it is: honest answers altered (any token masked) and losing over half their tokens (listed).
+5. The issue's targets for v2, met or not.
 
-Caught. Overlap(x) is the multiset of tokens that x shares with the instruction's request (the guard's tokens: F1's
-normalisation, with string escapes splitting words; the request is the instruction without the material it
-supplies, see ``request_flags``). A restated response R' of the honest response R is caught when the masked R'
-shares at most SLACK of the request's tokens more than R does: overlap(mask(R')) <= overlap(R) + SLACK * m (m the
-request's tokens, at least 1 token). Pairs where the restatement adds no more than that to begin with
-(overlap(R') <= overlap(R) + slack: R already holds the instruction's words) test nothing and are left out, and
-counted. The same measure over the whole instruction (material included) is printed beside it.
+Caught (``restatement_corpus.caught``). Overlap(x) is the multiset of tokens x shares with the instruction's request
+(the guard's tokens: F1's normalisation with string escapes splitting words; the request is the instruction without
+the material it supplies, ``request_flags``). A restated answer R' of the honest answer R is caught when the masked
+R' shares no more of the request's tokens than R does, up to 10 % of them (at least 1): overlap(mask(R')) <=
+overlap(R) + slack. Pairs where the restatement adds no more than the slack to begin with (R already holds the
+instruction's words) test nothing and are left out, and counted. The same measure over the whole instruction
+(material included) is printed beside it.
 
-Honest answers: altered (any token masked) and losing over half their tokens, each of those listed.
 Nothing here asserts on time; see benchmarks/README.md.
 """
 
@@ -297,12 +302,10 @@ def bench_real(rows: list[dict], v1: Mask | None, short_cost: dict[str, float]) 
             print(f"      answer {row['response'][:100]!r}\n      masked {masked[:100]!r}")
     pairs = [(row["response"], row["instruction"]) for row in rows]
     costs = {name: best_us_per_call(mask, pairs, 1) for name, mask in guards(v1).items()}
-    table += [
-        (f"4  real, {name}: cost", f"{us:.0f} us CPU/answer", "honest answers, median 200 tokens")
-        for name, us in costs.items()
-    ]
-    if "v1" in rates:
-        table.append(targets(rates["v2"], honest(rows, mask_restatements)[1], len(rows), short_cost))
+    median = statistics.median(len(tokens_of(response)) for response, _ in pairs)
+    for name, us in costs.items():
+        table.append((f"4  real, {name}: cost", f"{us:.0f} us CPU/answer", f"honest, median {median:.0f} tokens"))
+    table.append(targets(rates["v2"], honest(rows, mask_restatements)[1], len(rows), short_cost))
     return table
 
 

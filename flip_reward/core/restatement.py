@@ -57,13 +57,15 @@ the words of a request of 1 token. The cost on honest answers: an echo of most o
 
 Figures (``python benchmarks/bench_restatement.py``, 2 cores, with the first version side by side; see
 benchmarks/README.md): on 2,000 real answers of 20 models restated in the 30 forms of tests/restatement_corpus.py,
-99.5 % caught (first version 85.8 %), at least 93.8 % in every form (filler after every word; first version 0 %
-there); 68 of the honest answers altered (3.4 %; first version 94) and 1 losing over half its tokens (the same one
-as the first version); 37 us a reward on short pairs (1.2x the first version) and 1 to 2 us a token at 1k and 16k
-tokens. Thresholds: PARTIAL = 0.55 catches a copy of 60 % of an instruction's words (articles carry no token);
-PENALTY = 1/3 lets a copy carry two filler tokens for each instruction word ("like", "you know") and still
-score (99 % caught against 94 % at 1/2, honest answers as with 1/2), since honest answers that restate their task in
-prose are kept by the rule that a copy inside prose must be exact, not by the penalty.
+99.7 % caught (first version 85.8 %), at least 96.8 % in every form (a 60 % copy of the instruction's end; the first
+version caught 0 % with filler words); 71 of the honest answers altered (3.5 %; first version 94) and 1 losing over
+half its tokens (the same one as the first version); 39 us a reward on short pairs (1.2x to 1.4x the first version
+over two runs), 0.7 us a token at 1k and 16k tokens, 1.4 to 1.6 us with restatements to remove.
+
+Thresholds: PARTIAL = 0.55 catches a copy of 60 % of an instruction's words (articles carry no token); PENALTY = 1/3
+lets a copy carry two filler tokens for each instruction word ("like", "you know") and still score (99 % caught
+against 94 % at 1/2, honest answers as with 1/2), since honest answers that restate their task in prose are kept
+by the rule that a copy inside prose must be exact, not by the penalty.
 """
 
 from __future__ import annotations
