@@ -85,7 +85,7 @@ PENALTY = 1 / 3  # score of a response token that is not an aligned seed
 WHOLE = 0.9  # a copy of this fraction of the request is a whole copy: removed with the material it carries
 MAX_STRAY = 1  # words besides the copy on a line that the copy still fills (a changed word)
 SHORT_TOKENS = 3  # a copy of a request this short is a restatement only where it is set off
-MIN_REQUEST = 3  # request tokens that must precede the instruction's material for it to be split off
+MIN_REQUEST = 3  # request tokens that must precede a paragraph break or colon for what follows to be material
 LABEL_REACH = 80  # characters before a restatement searched for its label
 MIN_QUOTED = 3  # tokens of a quoted passage that make it material
 
@@ -127,22 +127,20 @@ def tokens_of(text: str) -> list[Token]:
 
 def request_flags(instruction: str, found: list[Token]) -> list[bool]:
     """Whether each of the instruction's tokens ``found`` belongs to its request rather than to the material it
-    supplies for the answer (after a paragraph break or a clause-ending colon, or quoted)."""
+    supplies for the answer (after a paragraph break or a clause-ending colon, or quoted); linear in its length."""
+    starts = [start for _, start, _ in found]
     flags = [True] * len(found)
-
-    def split_off(start: int, end: int, min_before: int, min_left: int) -> None:
-        inside = [index for index, (_, a, b) in enumerate(found) if a >= start and b <= end and flags[index]]
-        before = sum(flags[index] for index, (_, a, _) in enumerate(found) if a < start)
-        if before >= min_before and sum(flags) - len(inside) >= min_left:
-            for index in inside:
-                flags[index] = False
-
     for pattern in (_PARAGRAPH_BREAK, _CLAUSE_COLON):
-        if split := pattern.search(instruction):
-            split_off(split.end(), len(instruction), MIN_REQUEST, MIN_REQUEST)
+        split = pattern.search(instruction)
+        if split and sum(flags[: bisect_left(starts, split.start())]) >= MIN_REQUEST:
+            flags[bisect_left(starts, split.end()) :] = [False] * (len(found) - bisect_left(starts, split.end()))
+    left = sum(flags)
     for quoted in _QUOTED.finditer(instruction):
-        if len(tokens_of(quoted.group())) >= MIN_QUOTED:
-            split_off(quoted.start(), quoted.end(), 0, 1)
+        inside = range(bisect_left(starts, quoted.start()), bisect_left(starts, quoted.end()))
+        quoted_request = sum(flags[index] for index in inside)
+        if len(inside) >= MIN_QUOTED and left - quoted_request >= 1:
+            flags[inside.start : inside.stop] = [False] * len(inside)
+            left -= quoted_request
     return flags
 
 
