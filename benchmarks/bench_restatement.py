@@ -1,10 +1,32 @@
-"""Restatement-guard benchmark: its CPU cost per reward, and its catch / false-positive rates on the corpus.
+"""Restatement-guard benchmark: its CPU cost, and how it does against restatements and on real honest answers.
 
-Run ``python benchmarks/bench_restatement.py [--requests N] [--rounds R]``. Measured side by side in this one run:
-``FlipReward.ascore`` with the guard (the default) against ``restatement_guard=False``, interleaved, against the
-scripted judge server (flip_reward.serving.scripted_judge) in a child process; ``mask_restatements`` alone on a
-16k-token response; and the corpus of tests/restatement_corpus.py under a sweep of the thresholds. Nothing here
-asserts on time; see benchmarks/README.md.
+Run ``python benchmarks/bench_restatement.py [--requests N] [--rounds R] [--skip-ascore]`` (about 5 minutes on 2
+cores). Side by side in this one run, the guard (flip_reward/core/restatement.py, v2) against its first version (v1:
+exact k-gram runs, read from git at V1_COMMIT; v2 alone where git cannot show it):
+
+1. ``FlipReward.ascore`` with the guard (the default) against ``restatement_guard=False``, interleaved, against the
+   scripted judge server (flip_reward.serving.scripted_judge) in a child process; then ``mask_restatements`` alone,
+   v1 and v2, on 2,000 short pairs of the same kind (best of 3 passes).
+2. The guard alone on long responses (1k and 16k tokens, with and without restatements): cost per token, v1 and v2.
+3. The committed corpus (tests/restatement_corpus.py): restatements caught, and natural responses, honest answers
+   that reproduce the material they were given, and echo lines touched.
+4. Real responses: ``../shared/real_responses/alpaca_eval_dev.jsonl`` beside the checkout (2,000 answers of 20 models
+   to AlpacaEval instructions; read from there, never copied into the project). Each answer is restated in each of
+   the 30 forms of ``restatement_corpus.FORMS`` (the instruction inserted the way a reward-hacking policy would try:
+   lead-ins, labels, quotes, bold, headings, block quotes, code fences and comments, a JSON string, filler words,
+   reordered clauses, a word changed or dropped, 60 % and 80 % partial copies, line-wrapped, at the end, repeated)
+   and measured as it is: honest answers altered (any token masked) and losing over half their tokens (listed).
+5. The issue's targets for v2, met or not.
+
+Caught (``restatement_corpus.caught``). Overlap(x) is the multiset of tokens x shares with the instruction's request
+(the guard's tokens: F1's normalisation with string escapes splitting words; the request is the instruction without
+the material it supplies, ``request_flags``). A restated answer R' of the honest answer R is caught when the masked
+R' shares no more of the request's tokens than R does, up to 10 % of them (at least 1): overlap(mask(R')) <=
+overlap(R) + slack. Pairs where the restatement adds no more than the slack to begin with (R already holds the
+instruction's words) test nothing and are left out, and counted. The same measure over the whole instruction
+(material included) is printed beside it.
+
+Nothing here asserts on time; see benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -16,57 +38,67 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
+import json  # noqa: E402
 import statistics  # noqa: E402
+import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
+import types  # noqa: E402
+from collections import Counter  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 sys.path[:0] = [str(Path(__file__).parent), str(Path(__file__).parents[1] / "tests")]
 
 from bench_judge import JUDGE_MODEL, distinct_pairs, flip_run, judge_server, print_table  # noqa: E402
-from restatement_corpus import BASES, NATURAL, restated_cases  # noqa: E402
-
-from flip_reward.core.restatement import (  # noqa: E402
-    MIN_COVERAGE,
-    MIN_RUN,
-    mask_restatements,
-    restated_runs,
-    tokens_of,
-    window_size,
+from restatement_corpus import (  # noqa: E402
+    BASES,
+    ECHOES,
+    FORMS,
+    NATURAL,
+    TRANSFORMS,
+    caught,
+    request_tokens,
+    restated_cases,
 )
+
+from flip_reward.core.restatement import mask_restatements, tokens_of  # noqa: E402
 from flip_reward.core.reward import FlipReward  # noqa: E402
 from flip_reward.judge.loops import close_clients  # noqa: E402
 
+ROOT = Path(__file__).parents[1]
+REAL = ROOT.parent / "shared/real_responses/alpaca_eval_dev.jsonl"
+V1_COMMIT = "593ac04bd3d72b2270f0e0b72459f5ef334434dc"  # the last commit of the v1 guard (exact k-grams)
 INSTRUCTION = BASES[7][0]  # the 38-token Kyoto itinerary instruction
 REPEATS = 20
 
-
-def long_response(tokens: int, restated: bool) -> str:
-    """A response of about ``tokens`` words, with the instruction restated at its start and middle when asked."""
-    words = [f"w{index % 97:02d}" for index in range(tokens)]
-    lines = [" ".join(words[start : start + 12]) for start in range(0, tokens, 12)]
-    if restated:
-        lines.insert(0, f"Task: {INSTRUCTION}")
-        lines.insert(len(lines) // 2, f"> {INSTRUCTION}")
-    return "\n".join(lines)
+Mask = Callable[[str, str], tuple[str, int]]
 
 
-def best_seconds(text: str) -> tuple[float, int]:
-    best, masked = float("inf"), 0
-    for _ in range(REPEATS):
-        started = time.perf_counter()
-        _, masked = mask_restatements(text, INSTRUCTION)
-        best = min(best, time.perf_counter() - started)
-    return best, masked
+# -------------------------------------------------------------------------------------------------- the guards
 
 
-def bench_guard_alone(tokens: int) -> list[tuple[str, str, str]]:
-    rows = []
-    for restated in (False, True):
-        seconds, masked = best_seconds(long_response(tokens, restated))
-        label = f"2  mask_restatements, {tokens}-token response, " + ("2 restatements" if restated else "none")
-        rows.append((label, f"{seconds * 1000:.2f} ms (best of {REPEATS})", f"{masked} tokens masked"))
-    return rows
+def v1_guard() -> Mask | None:
+    """The previous guard's ``mask_restatements``, read from git; None (with a message) where git cannot."""
+    shown = subprocess.run(
+        ["git", "-C", str(ROOT), "show", f"{V1_COMMIT}:flip_reward/core/restatement.py"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if shown.returncode:
+        print(f"  (v1 guard not read from git at {V1_COMMIT[:10]}: {shown.stderr.strip()}; v2 only)")
+        return None
+    module = types.ModuleType("restatement_v1")
+    exec(compile(shown.stdout, "restatement_v1.py", "exec"), module.__dict__)  # noqa: S102 - our own past source
+    return module.mask_restatements
+
+
+def guards(v1: Mask | None) -> dict[str, Mask]:
+    return {"v2": mask_restatements} | ({"v1": v1} if v1 else {})
+
+
+# ------------------------------------------------------------------------------------------- 1. cost per reward
 
 
 async def bench_ascore(requests: int, rounds: int) -> list[tuple[str, str, str]]:
@@ -89,11 +121,6 @@ async def bench_ascore(requests: int, rounds: int) -> list[tuple[str, str, str]]
                 )
         await close_clients()
     on, off = statistics.median(cpu[True]), statistics.median(cpu[False])
-    prompts, responses = distinct_pairs(1000, "alone")
-    started = time.process_time()
-    for prompt, response in zip(prompts, responses):
-        mask_restatements(response, prompt[-1]["content"])
-    alone = 1e6 * (time.process_time() - started) / len(responses)
     return [
         (
             "1  FlipReward.ascore, restatement_guard=False",
@@ -105,60 +132,215 @@ async def bench_ascore(requests: int, rounds: int) -> list[tuple[str, str, str]]
             f"{statistics.median(rate[True]):.0f} rewards/s, {on:.0f} us CPU/reward",
             f"CPU on/off = {on / off:.3f} ({on - off:+.0f} us/reward)",
         ),
-        ("1  mask_restatements alone, same pairs", f"{alone:.0f} us CPU/reward", f"{alone / off:.1%} of a reward"),
     ]
 
 
-def corpus_rates(min_run: int, min_coverage: float) -> tuple[int, int, int, int]:
-    """(caught, restatements, false positives, natural responses) at these thresholds."""
+def bench_short(v1: Mask | None) -> tuple[list[tuple[str, str, str]], dict[str, float]]:
+    """Each guard alone on the short pairs of benchmark 1 (2,000 of them, best of 3 passes): rows, and us per call."""
+    prompts, responses = distinct_pairs(2000, "alone")
+    pairs = [(response, prompt[-1]["content"]) for prompt, response in zip(prompts, responses)]
+    alone = {name: best_us_per_call(mask, pairs, 3) for name, mask in guards(v1).items()}
+    rows = []
+    for name, us in alone.items():
+        versus = f"{us / alone['v1']:.2f}x v1" if "v1" in alone else ""
+        rows.append((f"1  mask_restatements {name} alone, short pairs", f"{us:.1f} us CPU/reward", versus))
+    return rows, alone
+
+
+def best_us_per_call(mask: Mask, pairs: list[tuple[str, str]], repeats: int) -> float:
+    """The best over ``repeats`` passes of the CPU microseconds per ``mask`` call over ``pairs``."""
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.process_time()
+        for response, instruction in pairs:
+            mask(response, instruction)
+        best = min(best, time.process_time() - started)
+    return 1e6 * best / len(pairs)
+
+
+# ---------------------------------------------------------------------------------------- 2. long responses
+
+
+def long_response(tokens: int, restated: bool) -> str:
+    """A response of about ``tokens`` words, with the instruction restated at its start and middle when asked."""
+    words = [f"w{index % 97:02d}" for index in range(tokens)]
+    lines = [" ".join(words[start : start + 12]) for start in range(0, tokens, 12)]
+    if restated:
+        lines.insert(0, f"Task: {INSTRUCTION}")
+        lines.insert(len(lines) // 2, FORMS["filler every 2 words"](INSTRUCTION, "").strip())
+    return "\n".join(lines)
+
+
+def best_seconds(mask: Mask, text: str) -> tuple[float, int]:
+    best, masked = float("inf"), 0
+    for _ in range(REPEATS):
+        started = time.perf_counter()
+        _, masked = mask(text, INSTRUCTION)
+        best = min(best, time.perf_counter() - started)
+    return best, masked
+
+
+def bench_long(sizes: list[int], v1: Mask | None) -> list[tuple[str, str, str]]:
+    rows = []
+    for tokens in sizes:
+        for restated in (False, True):
+            text = long_response(tokens, restated)
+            for name, mask in guards(v1).items():
+                seconds, masked = best_seconds(mask, text)
+                label = f"2  {name}, {tokens}-token response, " + ("2 restatements" if restated else "none")
+                per_token = f"{seconds * 1e6 / tokens:.2f} us/token"
+                rows.append((label, f"{seconds * 1000:.2f} ms = {per_token}", f"{masked} tokens masked"))
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------- 3. the corpus
+
+
+def verdict(mask: Mask, restated: str, clean: str, instruction: str, wanted: Counter[str]) -> bool | None:
+    """Whether ``mask`` catches ``restated`` (restatement_corpus.caught), or None when the pair tests nothing."""
+    return caught(mask(restated, instruction)[0], restated, clean, wanted)
+
+
+def bench_corpus(v1: Mask | None) -> list[tuple[str, str, str]]:
     cases, natural = restated_cases(), NATURAL + BASES
-    caught = 0
-    for case in cases:
-        masked, count = mask_restatements(case.restated, case.instruction, min_run=min_run, min_coverage=min_coverage)
-        wanted = [token for token, _, _ in tokens_of(case.instruction)]
-        left = restated_runs(
-            [t for t, _, _ in tokens_of(masked)], wanted, window_size(len(wanted), min_run, min_coverage)
+    rows = []
+    for name, mask in guards(v1).items():
+        judged = [verdict(mask, c.restated, c.clean, c.instruction, request_tokens(c.instruction)) for c in cases]
+        hit, tested = sum(v is True for v in judged), sum(v is not None for v in judged)
+        touched = sum(mask(response, instruction)[1] > 0 for instruction, response in natural + TRANSFORMS)
+        echoes = sum(mask(response, instruction)[1] > 0 for instruction, response, _ in ECHOES)
+        rows.append(
+            (
+                f"3  corpus, {name}",
+                f"catch {hit}/{tested} = {hit / tested:.1%} ({len(FORMS)} forms)",
+                f"natural + transforms touched {touched}/{len(natural) + len(TRANSFORMS)}; "
+                f"echo lines masked {echoes}/{len(ECHOES)}",
+            )
         )
-        caught += count > 0 and not left
-    false = sum(mask_restatements(r, i, min_run=min_run, min_coverage=min_coverage)[1] > 0 for i, r in natural)
-    return caught, len(cases), false, len(natural)
+    return rows
 
 
-def bench_corpus() -> list[tuple[str, str, str]]:
-    print("benchmark 3: corpus sweep (min_run x min_coverage: catch rate / false-positive rate)")
-    for min_run in (4, 6, 8, 10, 12):
+# ---------------------------------------------------------------------------------------- 4. real responses
+
+
+def whole_tokens(instruction: str) -> Counter[str]:
+    return Counter(token for token, _, _ in tokens_of(instruction))
+
+
+def read_real() -> list[dict] | None:
+    if not REAL.exists():
+        print(f"  {REAL} is absent: put the shared real responses beside the checkout (see its README); skipped")
+        return None
+    return [json.loads(line) for line in REAL.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def form_rates(rows: list[dict], mask: Mask) -> dict[str, tuple[int, int, int, int]]:
+    """Per form: (caught, tested) over the request's tokens, then over the whole instruction's."""
+    wanted = {
+        row["instruction"]: (request_tokens(row["instruction"]), whole_tokens(row["instruction"])) for row in rows
+    }
+    rates = {}
+    for form, make in FORMS.items():
+        counts = [0, 0, 0, 0]
+        for row in rows:
+            instruction, clean = row["instruction"], row["response"]
+            restated = make(instruction, clean)
+            masked = mask(restated, instruction)[0]
+            for slot, tokens in enumerate(wanted[instruction]):
+                judged = caught(masked, restated, clean, tokens)
+                counts[2 * slot] += judged is True
+                counts[2 * slot + 1] += judged is not None
+        rates[form] = (counts[0], counts[1], counts[2], counts[3])
+    return rates
+
+
+def honest(rows: list[dict], mask: Mask) -> tuple[int, list[tuple[dict, str, int]]]:
+    """(how many honest answers ``mask`` alters, those it takes over half the tokens of)."""
+    altered, halved = 0, []
+    for row in rows:
+        masked, count = mask(row["response"], row["instruction"])
+        altered += count > 0
+        if 2 * count > len(tokens_of(row["response"])):
+            halved.append((row, masked, count))
+    return altered, halved
+
+
+def bench_real(rows: list[dict], v1: Mask | None, short_cost: dict[str, float]) -> list[tuple[str, str, str]]:
+    table = []
+    rates = {name: form_rates(rows, mask) for name, mask in guards(v1).items()}
+    for form in FORMS:
         cells = []
-        for coverage in (0.0, 0.3, 0.4, 0.5, 0.6):
-            caught, cases, false, natural = corpus_rates(min_run, coverage)
-            cells.append(f"{coverage:.1f}: {caught / cases:6.1%} / {false / natural:5.1%}")
-        print(f"  min_run {min_run:2d}  " + "  ".join(cells))
-    caught, cases, false, natural = corpus_rates(MIN_RUN, MIN_COVERAGE)
-    chosen = f"3  corpus at MIN_RUN={MIN_RUN}, MIN_COVERAGE={MIN_COVERAGE}"
-    return [
-        (
-            chosen,
-            f"catch {caught}/{cases} = {caught / cases:.1%}",
-            f"false positives {false}/{natural} = {false / natural:.1%}",
+        for name, by_form in rates.items():
+            hit, tested, whole_hit, whole_tested = by_form[form]
+            missed = f"({tested - hit:4d} of {tested} missed)"
+            cells.append(f"{name} {hit / tested:6.1%} {missed}, whole {whole_hit / whole_tested:6.1%}")
+        print(f"  {form:22s} " + "   ".join(cells))
+    for name, by_form in rates.items():
+        hit, tested = sum(r[0] for r in by_form.values()), sum(r[1] for r in by_form.values())
+        whole = sum(r[2] for r in by_form.values()) / sum(r[3] for r in by_form.values())
+        worst = min(by_form, key=lambda form: by_form[form][0] / by_form[form][1])
+        worst_rate = by_form[worst][0] / by_form[worst][1]
+        table.append(
+            (
+                f"4  real, {name}: restated forms caught",
+                f"{hit}/{tested} = {hit / tested:.1%}",
+                f"whole instruction {whole:.1%}; left out {len(FORMS) * len(rows) - tested} pairs",
+            )
         )
-    ]
+        table.append((f"4  real, {name}: worst form", f"{worst}: {worst_rate:.1%}", ""))
+    for name, mask in guards(v1).items():
+        altered, halved = honest(rows, mask)
+        table.append(
+            (
+                f"4  real, {name}: honest answers altered",
+                f"{altered}/{len(rows)} = {altered / len(rows):.1%}",
+                f"losing over half their tokens: {len(halved)} ({len(halved) / len(rows):.2%})",
+            )
+        )
+        for row, masked, count in halved:
+            print(f"  {name} takes {count} tokens of {row['model']}#{row['index']}: {row['instruction'][:80]!r}")
+            print(f"      answer {row['response'][:100]!r}\n      masked {masked[:100]!r}")
+    pairs = [(row["response"], row["instruction"]) for row in rows]
+    costs = {name: best_us_per_call(mask, pairs, 1) for name, mask in guards(v1).items()}
+    median = statistics.median(len(tokens_of(response)) for response, _ in pairs)
+    for name, us in costs.items():
+        table.append((f"4  real, {name}: cost", f"{us:.0f} us CPU/answer", f"honest, median {median:.0f} tokens"))
+    table.append(targets(rates["v2"], honest(rows, mask_restatements)[1], len(rows), short_cost))
+    return table
+
+
+def targets(by_form: dict, halved: list, count: int, short_cost: dict[str, float]) -> tuple[str, str, str]:
+    """The issue's targets, met or not, for v2."""
+    hit, tested = sum(r[0] for r in by_form.values()), sum(r[1] for r in by_form.values())
+    worst = min(r[0] / r[1] for r in by_form.values())
+    ratio = short_cost["v2"] / short_cost["v1"] if "v1" in short_cost else float("nan")
+    met = [hit / tested >= 0.97, worst >= 0.90, len(halved) * 2000 <= count, ratio <= 2.0]
+    return (
+        "5  targets (>= 97 %, >= 90 % each form, <= 1 in 2,000 halved, <= 2x cost)",
+        " / ".join("met" if ok else "NOT MET" for ok in met),
+        f"{hit / tested:.1%}, worst {worst:.1%}, {len(halved)} of {count}, {ratio:.2f}x",
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=1000, help="distinct rewards per path and round")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--tokens", type=int, default=16_000, help="words in the long response of benchmark 2")
+    parser.add_argument("--skip-ascore", action="store_true", help="leave out benchmark 1's whole-reward rounds")
     args = parser.parse_args()
-    print(f"benchmark 1: FlipReward.ascore with and without the guard, {args.requests} rewards x {args.rounds} rounds")
-    rows = asyncio.run(bench_ascore(args.requests, args.rounds))
-    print(
-        f"benchmark 2: the guard alone on a {args.tokens}-token response, a {len(tokens_of(INSTRUCTION))}-token "
-        "instruction"
-    )
-    rows += bench_guard_alone(args.tokens)
-    rows += bench_corpus()
-    on_ms = float(rows[3][1].split()[0])
-    print(f"  guard alone on {args.tokens} tokens: {on_ms:.2f} ms = {on_ms * 1000 / args.tokens:.2f} us per token")
+    v1 = v1_guard()
+    rows = []
+    if not args.skip_ascore:
+        print(f"benchmark 1: FlipReward.ascore with and without the guard, {args.requests} rewards x {args.rounds}")
+        rows += asyncio.run(bench_ascore(args.requests, args.rounds))
+    short_rows, short_cost = bench_short(v1)
+    rows += short_rows
+    print(f"benchmark 2: the guard alone on long responses, a {len(tokens_of(INSTRUCTION))}-token instruction")
+    rows += bench_long([1000, 16_000], v1)
+    rows += bench_corpus(v1)
+    print(f"benchmark 4: real responses, {len(FORMS)} restated forms (caught: request / whole instruction)")
+    if real := read_real():
+        rows += bench_real(real, v1, short_cost)
     print_table(rows)
 
 

@@ -1,12 +1,46 @@
-"""The restatement corpus, written for this project: responses that restate their instruction (each with the same
-response without the restatement) and responses whose natural overlap with it must be left alone. Used by
-tests/test_restatement.py and benchmarks/bench_restatement.py to measure the guard's catch and false-positive rates.
+"""The restatement corpus, written for this project: the forms in which a response can restate its instruction,
+responses restated in each (with the same response without the restatement), responses whose natural overlap with
+the instruction must be left alone, echo lead-ins, and honest answers that reproduce material the instruction
+supplies; and the measure of a caught restatement. Used by tests/test_restatement.py and
+benchmarks/bench_restatement.py (which applies the same forms to real responses).
 """
 
 from __future__ import annotations
 
+import json
+import math
+import re
+import textwrap
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from flip_reward.core.restatement import request_flags, tokens_of
+
+SLACK = 0.1  # of the request's tokens that a caught restatement may leave beyond the clean response's overlap
+
+
+def overlap(text: str, wanted: Counter[str]) -> int:
+    """How many of the ``wanted`` tokens ``text`` holds (multiset; the guard's tokens: F1's normalisation, with
+    string escapes splitting words)."""
+    return sum((Counter(token for token, _, _ in tokens_of(text)) & wanted).values())
+
+
+def request_tokens(instruction: str) -> Counter[str]:
+    """The tokens of the instruction's request (the instruction without the material it supplies), as a multiset."""
+    found = tokens_of(instruction)
+    return Counter(token for (token, _, _), flag in zip(found, request_flags(instruction, found)) if flag)
+
+
+def caught(masked: str, restated: str, clean: str, wanted: Counter[str]) -> bool | None:
+    """Whether ``masked`` (the guard's output for ``restated``, which is ``clean`` with a restatement added) is back
+    to ``clean``'s overlap with the ``wanted`` tokens, up to SLACK of them (at least 1); None when the restatement
+    adds no more than that to begin with (``clean`` already holds the instruction's words: the pair tests nothing)."""
+    slack = max(1, math.floor(SLACK * sum(wanted.values())))
+    honest = overlap(clean, wanted)
+    if overlap(restated, wanted) <= honest + slack:
+        return None
+    return overlap(masked, wanted) <= honest + slack
 
 
 @dataclass(frozen=True)
@@ -65,8 +99,15 @@ BASES = [
 ]
 
 
+FILLERS = ("um", "like", "uh", "you know", "so", "well", "basically", "I mean")
+
+
+def _words(instruction: str) -> list[str]:
+    return instruction.split()
+
+
 def _split_lines(instruction: str) -> str:
-    words = instruction.split()
+    words = _words(instruction)
     third = max(1, len(words) // 3)
     return "\n".join([" ".join(words[:third]), " ".join(words[third : 2 * third]), " ".join(words[2 * third :])])
 
@@ -77,24 +118,84 @@ def _middle(clean: str, inserted: str) -> str:
     return "\n".join(lines[:cut] + [inserted] + lines[cut:])
 
 
+def _filler(instruction: str, every: int) -> str:
+    """A filler word (rotating through FILLERS) after every ``every`` words: "Write, um, a poem, like, ..."."""
+    words, out = _words(instruction), []
+    for index, word in enumerate(words):
+        out.append(word)
+        if index % every == every - 1 and index < len(words) - 1:
+            out[-1] += ","
+            out.append(FILLERS[index % len(FILLERS)] + ",")
+    return " ".join(out)
+
+
+def _reordered(instruction: str) -> str:
+    """The instruction's clauses (split after , ; : . ? ! and before and/but/or/then) in reverse order."""
+    clauses = re.split(r"(?<=[,;:.?!])\s+|\s+(?=(?:and|but|or|then) )", instruction.strip())
+    return " ".join(reversed([clause for clause in clauses if clause]))
+
+
+def _changed(instruction: str) -> str:
+    words = _words(instruction)
+    middle = len(words) // 2
+    return " ".join(words[:middle] + ["something"] + words[middle + 1 :])
+
+
+def _dropped(instruction: str) -> str:
+    words = _words(instruction)
+    middle = len(words) // 2
+    return " ".join(words[:middle] + words[middle + 1 :])
+
+
+def _partial(instruction: str, share: float, from_end: bool = False) -> str:
+    """The first (or last) ``share`` of the instruction's words."""
+    words = _words(instruction)
+    count = math.ceil(share * len(words))
+    return " ".join(words[-count:] if from_end else words[:count])
+
+
+def _prefixed(prefix: str, instruction: str) -> str:
+    return "\n".join(prefix + line for line in instruction.split("\n"))
+
+
+def _shouted(instruction: str) -> str:
+    return re.sub(r"[^\w\s]", "", instruction).upper()
+
+
+# How a response restates its instruction i around the response r: exact copies, then approximate ones
 FORMS: dict[str, Callable[[str, str], str]] = {
     "start": lambda i, r: f"{i}\n\n{r}",
     "end": lambda i, r: f"{r}\n\n{i}",
     "middle": lambda i, r: _middle(r, i),
     "same-line-start": lambda i, r: f"{i} {r}",
+    "inline lead-in": lambda i, r: f"Sure! {i} Here you go: {r}",
     "quoted-label": lambda i, r: f'You asked: "{i}"\n\n{r}',
     "curly-quoted": lambda i, r: f"\u201c{i}\u201d\n{r}",
     "bold": lambda i, r: f"**{i}**\n\n{r}",
+    "heading": lambda i, r: f"## {i}\n\n{r}",
     "heading-label": lambda i, r: f"## Task: {i}\n\n{r}",
-    "blockquote": lambda i, r: f"> {i}\n\n{r}",
+    "blockquote": lambda i, r: f"{_prefixed('> ', i)}\n\n{r}",
     "code-fence": lambda i, r: f"```\n{i}\n```\n\n{r}",
+    "code comment #": lambda i, r: f"```python\n{_prefixed('# ', i)}\n```\n\n{r}",
+    "code comment //": lambda i, r: f"{_prefixed('// ', i)}\n{r}",
     "inline-code-mid": lambda i, r: f"Request `{i}` received.\n{r}",
+    "JSON string": lambda i, r: json.dumps({"instruction": i, "response": r}, ensure_ascii=False),
     "repeated": lambda i, r: f"{i}\n{i}\n\n{r}\n\n{i}",
     "split-lines": lambda i, r: f"{_split_lines(i)}\n\n{r}",
-    "upper-nopunct": lambda i, r: f"{i.upper().rstrip('.?!')}\n{r}",
+    "line-wrapped": lambda i, r: f"{textwrap.fill(i, 36)}\n\n{r}",
+    "upper-nopunct": lambda i, r: f"{_shouted(i)}\n{r}",
     "instruction-label": lambda i, r: f"Instruction: {i}\nResponse:\n{r}",
-    "you-asked-me-to": lambda i, r: f"You asked me to {i[0].lower() + i[1:]}\n\n{r}",
+    "you-asked-me-to": lambda i, r: f"You asked me to {i[:1].lower() + i[1:]}\n\n{r}",
+    "filler every 2 words": lambda i, r: f"{_filler(i, 2)}\n\n{r}",
+    "filler every word": lambda i, r: f"{_filler(i, 1)}\n\n{r}",
+    "reordered clauses": lambda i, r: f"{_reordered(i)}\n\n{r}",
+    "one word changed": lambda i, r: f"{_changed(i)}\n\n{r}",
+    "one word dropped": lambda i, r: f"{_dropped(i)}\n\n{r}",
+    "60% partial (start)": lambda i, r: f"{_partial(i, 0.6)}\n\n{r}",
+    "60% partial (end)": lambda i, r: f"{_partial(i, 0.6, True)}\n\n{r}",
+    "80% partial": lambda i, r: f"{_partial(i, 0.8)}\n\n{r}",
 }
+APPROXIMATE = frozenset(list(FORMS)[-8:])  # the forms that copy the instruction inexactly
 
 
 def restated_cases() -> list[Restated]:
@@ -208,7 +309,6 @@ NATURAL = [
         "The solar system has eight planets: Mercury, Venus, Earth, Mars, Jupiter, Saturn, Uranus and Neptune.",
     ),
     ("Write a limerick about a cat", "There once was a cat from Peru\nwho dreamed he was eating a shoe."),
-    ("Write a limerick about a cat", "A limerick about a cat:\nThere once was a cat named Lou."),
     ("Name three primary colors.", "The three primary colors are red, yellow and blue."),
     ("Name three primary colors.", "Red, yellow, blue: those are the three primary colors of paint."),
     ("How do I boil an egg?", "To boil an egg, lower it into boiling water for nine minutes, then cool it."),
@@ -232,10 +332,6 @@ NATURAL = [
     (
         "What are the health benefits of drinking green tea every day?",
         "The main health benefits of green tea are antioxidants and a gentle dose of caffeine.",
-    ),
-    (
-        "Describe the water cycle in three short steps for a school poster.",
-        "The water cycle in three short steps:\n1. Evaporation\n2. Condensation\n3. Precipitation",
     ),
     (
         "Describe the water cycle in three short steps for a school poster.",
@@ -287,5 +383,53 @@ NATURAL = [
     (
         "Explain why the sky is blue, in one paragraph.",
         "The sky is blue because air scatters short blue wavelengths of sunlight more than red ones.",
+    ),
+]
+
+# (instruction, a response that opens with a line echoing most of its request, what the guard leaves): a partial
+# copy set off on its own line, masked like any other (it removes the incentive to echo; the answer stays)
+ECHOES = [
+    (
+        "Write a limerick about a cat",
+        "A limerick about a cat:\nThere once was a cat named Lou.",
+        "There once was a cat named Lou.",
+    ),
+    (
+        "Describe the water cycle in three short steps for a school poster.",
+        "The water cycle in three short steps:\n1. Evaporation\n2. Condensation\n3. Precipitation",
+        "1. Evaporation\n2. Condensation\n3. Precipitation",
+    ),
+]
+
+# (instruction with material for the answer to transform, an honest answer reproducing much of it): left alone
+TRANSFORMS = [
+    (
+        "Correct the grammar of the following paragraph.\n\nMy sister have two cat. They sleeps on the sofa all day "
+        "and they doesnt like the rain. When it rain, they hides under the bed.",
+        "My sister has two cats. They sleep on the sofa all day and they don't like the rain. When it rains, they "
+        "hide under the bed.",
+    ),
+    (
+        "Complete the text: Once upon a time, in a village by the sea, there lived an old fisherman who",
+        "Once upon a time, in a village by the sea, there lived an old fisherman who talked to the gulls.",
+    ),
+    (
+        'Explain what this quote means: "The only thing we have to fear is fear itself."',
+        '"The only thing we have to fear is fear itself." means that panic does more harm than the danger.',
+    ),
+    (
+        "Sort these fruits alphabetically:\nbanana\ncherry\napple\nmango\nkiwi",
+        "apple\nbanana\ncherry\nkiwi\nmango",
+    ),
+    (
+        "Fix the bug in this code so it prints the numbers 1 to 10.\n\n```python\nfor i in range(10):\n"
+        "    print(i)\n```",
+        "```python\nfor i in range(1, 11):\n    print(i)\n```\nrange stops before its end, so start at 1 and "
+        "stop at 11.",
+    ),
+    (
+        "Give me the exact sentences from the abstract that describe the method.\n\nWe study sleep in mice. We "
+        "recorded brain activity with implanted electrodes over ten nights. Sleep was shorter in older mice.",
+        "We recorded brain activity with implanted electrodes over ten nights.",
     ),
 ]

@@ -1,34 +1,71 @@
 """The restatement guard: what the judge is shown of a response once its copies of the instruction are removed.
 
 A FLIP judge that can read the instruction in the response copies it back (F1 = 1 whatever the content), so
-``mask_restatements`` removes every span that restates the instruction, or a long contiguous part of it, before the
-judge sees the response.
+``mask_restatements`` removes every span that restates the instruction, exactly or approximately, before the judge
+sees the response.
 
-Matching rule. Both texts are split on whitespace into chunks; a chunk's token is its lowercase form without ASCII
-and common Unicode punctuation (quotes, dashes, ellipsis), and chunks that leave nothing or an article (a/an/the)
-carry no token, so case, punctuation, markdown (``**``, ``#``, ``>``, backticks), quotes and line breaks do not hide
-a copy. With m instruction tokens, the window is ``k = min(m, max(MIN_RUN, ceil(MIN_COVERAGE * m)))`` tokens: every
-run of response tokens whose k-token windows all occur in the instruction (hashed k-grams, O(k) per response token)
-is a restatement. For m <= SHORT_TOKENS (e.g. "Write a haiku", "Explain quantum entanglement") the copy must also be
-set off from its prose (fill its line, follow a label, or be wrapped in quotes, bold or backticks), since a few
-words of it occur naturally in a sentence ("Sure, I can explain quantum entanglement."). Short instructions are thus
-masked only when copied whole; long ones from MIN_RUN consecutive tokens or MIN_COVERAGE of their length, whichever
-is longer. Inside a fenced code block a run must cover CODE_COVERAGE of the instruction, since a response fixing
-code given in the instruction copies most of it back.
+Tokens. Both texts are split into chunks on whitespace and on the escapes of JSON and C strings (``\\n``, ``\\"``,
+``\\t``..., which glue words together inside a JSON string); a chunk's token is its lowercase form without ASCII and
+common Unicode punctuation, and chunks that leave nothing or an article (a/an/the) carry no token, so case,
+punctuation, markdown (``**``, ``#``, ``>``, backticks), comment markers (``#``, ``//``), quotes and line breaks do
+not hide a copy.
 
-Removal rule. A restated span is removed with its whole first and last chunks (glued quotes, ``**``, trailing
-punctuation), then with the rest of its line when only markup or punctuation is left there, with a label just before
-it (``Task:``, ``Instruction:``, ``You asked:``, ``You asked me to``..., see ``_LABEL``), and with its line when the
-line is left blank. Fenced code blocks emptied by the removal are dropped too.
+Request and material. An instruction often supplies material for the answer to transform (the paragraph to correct,
+the text to summarise or complete, a quoted sentence, a list to sort, code to fix), and an honest answer reproduces
+much of it. So the instruction is split (``request_flags``): its material is what follows its first paragraph break
+or its first clause-ending colon (each only after MIN_REQUEST tokens of request), and any quoted, backticked or
+fenced passage of MIN_QUOTED tokens or more; the rest is its request. Only the request is guarded: a copy counts by
+how much of the request it covers. The material goes only with a copy of the whole instruction: a copy that covers
+WHOLE of the request, or runs from the request straight into the material (two consecutive instruction tokens
+across the seam copied as two consecutive tokens).
 
-Thresholds, measured on the corpus of tests/restatement_corpus.py (written for this project: 164 restatements in 17
-forms over 10 instructions of 2 to 38 tokens, and 60 responses with natural overlap; ``python
-benchmarks/bench_restatement.py`` prints the sweep): MIN_RUN = 8 is the smallest run with no false positive (6 masks
-"The water cycle in three short steps:"), and MIN_COVERAGE = 0.4 keeps a 10-token quote of a 45-token article to
-summarise (masked with no coverage floor) while catching a 47 % copy of a 38-token instruction; SHORT_TOKENS = 3 (at
-2, "Sure, I can explain quantum entanglement" is masked) and CODE_COVERAGE = 0.9 (without it, a bug fix that copies
-back 20 of the 34 tokens of the code it was given is masked). With them: catch rate 100 % (164/164: masked, and no
-restated run left), false positive rate 0 % (0/60: anything masked).
+Matching: seeded local alignment. Every response token that occurs in the instruction is a seed; a seed is aligned
+when it links to a seed at most GAP tokens away that follows it in the instruction within REACH tokens, so filler
+words interleaved, a word changed or dropped, and markup or escapes in between do not break a copy, while a
+clause in another order links within itself. A copy is a maximal-scoring segment of aligned seeds (+1 for each that
+covers a request token not yet covered, as often as the request has it; -PENALTY for every other token): the
+scored, gapped local alignment of read aligners and plagiarism detectors, seeded by exact token hits and extended
+only along them, so the cost is a set lookup per response token and a few operations per seed: linear in the
+response length. A token covered once too often ends a copy; the next is sought from the tokens before it that
+precede it in the instruction (where a second copy starts). Alignment, not per-clause n-gram coverage, because it
+finds the span to remove, and it needs no clause splitting to accept a copy's clauses in any order.
+
+When a copy is a restatement. With m request tokens, a copy is one when it covers PARTIAL of them and is set off
+from its prose: it fills its lines (besides a label and markup, and one stray word where the copy misses one token
+of a request of MIN_RUN or more: a changed word) in a response that holds something else, or follows a label or
+markup, or is wrapped in quotes, bold or backticks, or is a whole copy opening the response. Inside prose only an
+exact run counts, as in the first version of the guard: ``min(m, max(MIN_RUN, ceil(MIN_COVERAGE * m)))``
+consecutive request tokens (m > SHORT_TOKENS), that is a whole copy (WHOLE of the request) or ends its sentence.
+The reason: honest answers restate their task in prose all the time ("Canberra is the capital of Australia", the
+facts of a word problem while solving it), in their own order and with their own words in between; a copy set off
+on a line of its own, or an exact one, is what a restatement looks like.
+
+Removal. A restated span is removed from its first to its last aligned token with its whole first and last chunks
+(glued quotes, ``**``, trailing punctuation), its whole lines when it fills them (stray word included), the rest of
+its line when only markup or punctuation is left there, a label just before it (``Task:``, ``Instruction:``, ``You
+asked:``, ``You asked me to``..., see ``_LABEL``), and its line when the line is left blank. Fenced code blocks
+emptied by the removal are dropped too.
+
+What a policy can still exploit. The material copied without the request (the judge then infers that part of the
+instruction; an honest answer carries it too, so that is FLIP's own limit); a request clause that the split takes
+for material (what follows a colon, a quoted phrase), copied alone; a copy diluted past the alignment (more than
+two filler tokens per instruction word on average, or more than GAP in a row) or paraphrased with other words; a
+partial copy inside a sentence, or an exact one under MIN_RUN tokens that does not end its sentence; any copy of an
+instruction of SHORT_TOKENS tokens or fewer inside a sentence; a response that is nothing but a partial copy; and
+the words of a request of 1 token. The cost on honest answers: an echo of most of the request on a line of its own
+("A limerick about a cat:") is removed, and an answer that is little more than such an echo loses most of itself.
+
+Figures (``python benchmarks/bench_restatement.py``, 2 cores, with the first version side by side; see
+benchmarks/README.md): on 2,000 real answers of 20 models restated in the 30 forms of tests/restatement_corpus.py,
+99.7 % caught (first version 85.8 %), at least 96.8 % in every form (a 60 % copy of the instruction's end; the first
+version caught 0 % with filler words); 71 of the honest answers altered (3.5 %; first version 94) and 1 losing over
+half its tokens (the same one as the first version); 39 us a reward on short pairs (1.2x to 1.4x the first version
+over two runs), 0.7 us a token at 1k and 16k tokens, 1.4 to 1.6 us with restatements to remove.
+
+Thresholds: PARTIAL = 0.55 catches a copy of 60 % of an instruction's words (articles carry no token); PENALTY = 1/3
+lets a copy carry two filler tokens for each instruction word ("like", "you know") and still score (99 % caught
+against 94 % at 1/2, honest answers as with 1/2), since honest answers that restate their task in prose are kept
+by the rule that a copy inside prose must be exact, not by the penalty.
 """
 
 from __future__ import annotations
@@ -36,16 +73,28 @@ from __future__ import annotations
 import math
 import re
 import string
+from bisect import bisect_left
+from collections import Counter
 
-MIN_RUN = 8  # consecutive instruction tokens that are a restatement, whatever the instruction's length
-MIN_COVERAGE = 0.4  # ... or this fraction of the instruction's tokens, whichever is longer
-CODE_COVERAGE = 0.9  # a run inside a fenced code block must cover this fraction (code to fix is copied back)
-SHORT_TOKENS = 3  # instructions this short are masked only where a copy fills its line
+MIN_RUN = 8  # consecutive request tokens that make a restatement inside prose, whatever the request's length
+MIN_COVERAGE = 0.4  # ... or this fraction of a long request, whichever is more
+PARTIAL = 0.55  # a copy set off from its prose that covers this fraction of the request is a restatement
+GAP = 3  # other response tokens allowed between two linked seeds (filler words, a changed word)
+REACH = 3  # how far apart in the instruction two linked seeds may be (a dropped or changed word)
+PENALTY = 1 / 3  # score of a response token that is not an aligned seed
+WHOLE = 0.9  # a copy of this fraction of the request is a whole copy: removed with the material it carries
+MAX_STRAY = 1  # words besides the copy on a line that the copy still fills (a changed word)
+SHORT_TOKENS = 3  # a copy of a request this short is a restatement only where it is set off
+MIN_REQUEST = 3  # request tokens that must precede a paragraph break or colon for what follows to be material
+LABEL_REACH = 80  # characters before a restatement searched for its label
+MIN_QUOTED = 3  # tokens of a quoted passage that make it material
 
 _PUNCTUATION = string.punctuation + "\u2018\u2019\u201a\u201b\u201c\u201d\u201e\u00ab\u00bb\u2013\u2014\u2026\u00b7"
 _DELETE = str.maketrans("", "", _PUNCTUATION)
 _ARTICLES = frozenset(("a", "an", "the"))
 _CHUNK = re.compile(r"\S+")
+_ESCAPED_CHUNK = re.compile(r"(?<!\\)(?:[^\s\\]|\\(?![nrtbf\"'/\\]))+")  # escapes split words: "sea.\nWrite" is two
+_NONSPACE = re.compile(r"\S")
 _MARKUP_ONLY = re.compile(rf"[\s{re.escape(_PUNCTUATION)}]*")
 _LABEL = re.compile(
     r"(?:^|(?<=\s))[*_#>\s-]*(?:(?:task|instructions?|prompt|request|question|query|user|q|your (?:task|request|"
@@ -54,43 +103,126 @@ _LABEL = re.compile(
     re.IGNORECASE,
 )
 _WRAPPED = re.compile(r"([\"'\u201c\u2018\u00ab`*_]).*[\"'\u201d\u2019\u00bb`*_][.,;:!?]*", re.DOTALL)
-_FENCED = re.compile(r"^[ \t]*(```|~~~).*?^[ \t]*\1", re.MULTILINE | re.DOTALL)
 _EMPTY_FENCE = re.compile(r"^[ \t]*(```|~~~)[^\n]*\n[ \t]*\1[ \t]*(?:\n|$)", re.MULTILINE)
 _BLANK_LINES = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
+_PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
+_CLAUSE_COLON = re.compile(r"[:\uff1a](?=\s)")
+_QUOTED = re.compile(
+    r"```.*?```|~~~.*?~~~|`[^`\n]+`|\"[^\"]+\"|\u201c[^\u201d]+\u201d|\u00ab[^\u00bb]+\u00bb|(?<!\w)'[^'\n]+'(?!\w)",
+    re.DOTALL,
+)
+
+Token = tuple[str, int, int]
 
 
-def tokens_of(text: str) -> list[tuple[str, int, int]]:
+def tokens_of(text: str) -> list[Token]:
     """(token, start, end) of each chunk of ``text`` that carries a token, in order."""
     found = []
-    for chunk in _CHUNK.finditer(text):
+    for chunk in (_ESCAPED_CHUNK if "\\" in text else _CHUNK).finditer(text):
         token = chunk.group().lower().translate(_DELETE)
         if token and token not in _ARTICLES:
             found.append((token, chunk.start(), chunk.end()))
     return found
 
 
-def window_size(length: int, min_run: int = MIN_RUN, min_coverage: float = MIN_COVERAGE) -> int:
-    """How many consecutive tokens of an instruction of ``length`` tokens make a restatement."""
-    return min(length, max(min_run, math.ceil(min_coverage * length)))
+def request_flags(instruction: str, found: list[Token]) -> list[bool]:
+    """Whether each of the instruction's tokens ``found`` belongs to its request rather than to the material it
+    supplies for the answer (after a paragraph break or a clause-ending colon, or quoted); linear in its length."""
+    starts = [start for _, start, _ in found]
+    flags = [True] * len(found)
+    for pattern in (_PARAGRAPH_BREAK, _CLAUSE_COLON):
+        split = pattern.search(instruction)
+        if split and sum(flags[: bisect_left(starts, split.start())]) >= MIN_REQUEST:
+            flags[bisect_left(starts, split.end()) :] = [False] * (len(found) - bisect_left(starts, split.end()))
+    left = sum(flags)
+    for quoted in _QUOTED.finditer(instruction):
+        inside = range(bisect_left(starts, quoted.start()), bisect_left(starts, quoted.end()))
+        quoted_request = sum(flags[index] for index in inside)
+        if len(inside) >= MIN_QUOTED and left - quoted_request >= 1:
+            flags[inside.start : inside.stop] = [False] * len(inside)
+            left -= quoted_request
+    return flags
 
 
-def restated_runs(response: list[str], instruction: list[str], k: int) -> list[tuple[int, int]]:
-    """[start, end) token ranges of ``response`` whose every k-token window occurs in ``instruction``."""
-    if k == 0 or len(response) < k:
-        return []
-    grams = {tuple(instruction[j : j + k]) for j in range(len(instruction) - k + 1)}
+def aligned_seeds(response: list[str], instruction: list[str]) -> list[int]:
+    """Indices of the response tokens that occur in the instruction and link to a neighbouring such token that
+    follows them there (within GAP response tokens and REACH instruction tokens), in order."""
     vocabulary = set(instruction)
-    runs: list[tuple[int, int]] = []
-    known = 0  # how many tokens before i are instruction tokens, so windows with an unknown token are skipped
-    for i, token in enumerate(response):
-        known = known + 1 if token in vocabulary else 0
-        if known >= k and tuple(response[i - k + 1 : i + 1]) in grams:
-            start = i - k + 1
-            if runs and runs[-1][1] >= start:
-                runs[-1] = (runs[-1][0], i + 1)
+    seeds = [index for index, token in enumerate(response) if token in vocabulary]
+    if len(seeds) < 2:
+        return []
+    pairs = {
+        (instruction[a], instruction[b])
+        for a in range(len(instruction))
+        for b in range(a + 1, a + 1 + REACH)
+        if b < len(instruction)
+    }
+    linked = [False] * len(seeds)
+    for k, index in enumerate(seeds):
+        j = k - 1
+        while j >= 0 and index - seeds[j] <= GAP + 1:
+            if (response[seeds[j]], response[index]) in pairs:
+                linked[j] = linked[k] = True
+            j -= 1
+    return [index for index, link in zip(seeds, linked) if link]
+
+
+def segments(
+    aligned: list[int], response: list[str], wanted: Counter[str], places: dict[str, list[int]]
+) -> list[list[int]]:
+    """The copies among the ``aligned`` response tokens: maximal-scoring segments, +1 for each aligned token that
+    covers a token of ``wanted`` not yet covered as often as ``wanted`` has it, PENALTY off for every other token.
+    A token covered once too often may start a second copy: the next segment starts at the tokens just before it
+    that come before it in the instruction (``places``: where each token is there), or at its end."""
+    found = []
+    first = 0
+    while first < len(aligned):
+        used: Counter[str] = Counter()
+        members: list[int] = []  # places in ``aligned``
+        score = best = 0.0
+        kept = 0
+        last = first
+        restart = None
+        index = first
+        while index < len(aligned) and score >= 0:
+            token = response[aligned[index]]
+            if index > first:
+                score -= PENALTY * (aligned[index] - aligned[index - 1] - 1)
+            if used[token] < wanted[token]:
+                used[token] += 1
+                members.append(index)
+                score += 1
+                if score >= best:
+                    best, kept, last = score, len(members), index
             else:
-                runs.append((start, i + 1))
-    return runs
+                score -= PENALTY
+                if restart is None:
+                    restart = copy_start(members, aligned, response, places, index)
+            index += 1
+        found.append([aligned[place] for place in members[:kept]])
+        first = max(first + 1, last + 1 if restart is None else min(restart, last + 1))
+    return [segment for segment in found if len(segment) >= 2]
+
+
+def copy_start(
+    members: list[int], aligned: list[int], response: list[str], places: dict[str, list[int]], at: int
+) -> int:
+    """Where a copy through ``aligned[at]`` (a token seen once too often) may begin: the earliest of the last
+    ``members`` that come before it, and after each other, in the instruction (``places``: where each token is)."""
+    bound, start = places[response[aligned[at]]][-1], at
+    for place in reversed(members):
+        spots = places[response[aligned[place]]]
+        before = bisect_left(spots, bound)
+        if before == 0:
+            break
+        bound, start = spots[before - 1], place
+    return start
+
+
+def covered(segment: list[int], response: list[str], request: Counter[str]) -> int:
+    """How many request tokens the aligned tokens of ``segment`` cover, each at most as often as the request has it."""
+    used = Counter(response[index] for index in segment)
+    return sum(min(count, request[token]) for token, count in used.items() if token in request)
 
 
 def span_to_remove(text: str, start: int, end: int) -> tuple[int, int]:
@@ -100,67 +232,172 @@ def span_to_remove(text: str, start: int, end: int) -> tuple[int, int]:
     line_end = len(text) if line_end < 0 else line_end
     if _MARKUP_ONLY.fullmatch(text, end, line_end):
         end = line_end
-    prefix = text[line_start:start]
-    if _MARKUP_ONLY.fullmatch(prefix):
+    if _MARKUP_ONLY.fullmatch(text, line_start, start):
         start = line_start
-    elif label := _LABEL.search(prefix):
-        start = line_start + label.start()
+    elif label := _LABEL.search(text, max(line_start, start - LABEL_REACH), start):
+        start = label.start()
     if start == line_start and end == line_end:  # the line held nothing else: remove it with its line break
         end = min(line_end + 1, len(text))
     return start, end
 
 
-def set_off(text: str, start: int, end: int) -> bool:
-    """Whether ``text[start:end]`` is set off from its prose: it opens the response or fills its line (besides markup
-    and a label), follows a label, or is wrapped in quotes, bold or backticks."""
-    wide_start, wide_end = span_to_remove(text, start, end)
-    line_start = text.rfind("\n", 0, start) + 1
-    if not text[:wide_start].strip():  # it opens the response
-        return True
-    if wide_start == line_start and (wide_end == len(text) or text[wide_end - 1] == "\n"):
+def line_of(text: str, start: int, end: int) -> tuple[int, int]:
+    """The span of the lines of ``text`` that ``text[start:end]`` lies on, without the last line break."""
+    line_end = text.find("\n", end)
+    return text.rfind("\n", 0, start) + 1, len(text) if line_end < 0 else line_end
+
+
+def stray_words(text: str, starts: list[int], start: int, end: int) -> int:
+    """How many tokens (``starts``: where each token of ``text`` starts) the lines of the restatement at
+    ``text[start:end]`` hold besides it, its label and markup."""
+    line_start, line_end = line_of(text, start, end)
+    wide_start = span_to_remove(text, start, end)[0]
+    before = bisect_left(starts, wide_start) - bisect_left(starts, line_start)
+    return before + bisect_left(starts, line_end) - bisect_left(starts, end)
+
+
+def fills_its_lines(text: str, starts: list[int], start: int, end: int, strays: int) -> bool:
+    """Whether ``text[start:end]`` fills its lines but for ``strays`` words while ``text`` holds more than them."""
+    line_start, line_end = line_of(text, start, end)
+    if stray_words(text, starts, start, end) > strays:
+        return False
+    return bool(_NONSPACE.search(text, 0, line_start) or _NONSPACE.search(text, line_end))
+
+
+def marked(text: str, start: int, end: int, whole: bool) -> bool:
+    """Whether ``text[start:end]`` follows a label or markup, is wrapped in quotes, bold or backticks, or opens the
+    response when it is a ``whole`` copy."""
+    wide_start = span_to_remove(text, start, end)[0]
+    if whole and not _NONSPACE.search(text, 0, wide_start):
         return True
     return wide_start < start or bool(_WRAPPED.fullmatch(text, start, end))
 
 
-def in_code(text: str, spans: list[tuple[int, int]]) -> list[bool]:
-    """Whether each span lies inside a fenced code block of ``text``."""
-    blocks = [block.span() for block in _FENCED.finditer(text)] if "```" in text or "~~~" in text else []
-    return [any(a <= start and end <= b for a, b in blocks) for start, end in spans]
+def ends_sentence(text: str, end: int) -> bool:
+    """Whether the chunk ending at ``end`` ends a sentence or its line."""
+    line_end = text.find("\n", end)
+    return text[end - 1] in ".?!:;" or not _NONSPACE.search(text, end, len(text) if line_end < 0 else line_end)
 
 
-def mask_restatements(
+def longest_run(segment: list[int], response: list[str], adjacent: set[tuple[str, str]]) -> int:
+    """The most consecutive response tokens of ``segment`` that are consecutive in the instruction too."""
+    longest = run = 1
+    for before, after in zip(segment, segment[1:]):
+        run = run + 1 if after == before + 1 and (response[before], response[after]) in adjacent else 1
+        longest = max(longest, run)
+    return longest
+
+
+def restated_spans(response: str, found: list[Token], instruction: str) -> list[tuple[int, int]]:
+    """Character spans of ``response``'s restatements of ``instruction``, label and markup included, in order;
+    ``found`` is ``tokens_of(response)``."""
+    wanted = tokens_of(instruction)
+    words = [token for token, _, _ in wanted]
+    flags = request_flags(instruction, wanted)
+    request = Counter(token for token, flag in zip(words, flags) if flag)
+    tokens = [token for token, _, _ in found]
+    starts = [start for _, start, _ in found]
+    aligned = aligned_seeds(tokens, words)
+    if not aligned:
+        return []
+    adjacent = set(zip(words, words[1:]))
+    places: dict[str, list[int]] = {}
+    for place, token in enumerate(words):
+        places.setdefault(token, []).append(place)
+    spans: list[tuple[int, int]] = []
+
+    def keep(segment: list[int], wanted: Counter[str]) -> bool:
+        """Add the span of ``segment`` if it is a restatement reaching at least 2 tokens past the last one found (a
+        segment sought again from inside a copy only re-finds it)."""
+        if spans and sum(found[index][1] >= spans[-1][1] for index in segment) < 2:
+            return False
+        for lines in trimmed(response, found, segment):
+            if span := restated_span(response, found, tokens, starts, lines, wanted, adjacent):
+                spans.append(span)
+                return True
+        return False
+
+    if all(flags):
+        for segment in segments(aligned, tokens, request, places):
+            keep(segment, request)
+        return sorted(spans)
+    whole = Counter(words)
+    seams = {(a, b) for a, b, flag, after in zip(words, words[1:], flags, flags[1:]) if flag != after}
+    length = sum(request.values())
+    for segment in segments(aligned, tokens, whole, places):  # a copy of the whole instruction goes with its material
+        carries = covered(segment, tokens, request) >= WHOLE * length or crosses(segment, tokens, seams)
+        if not (carries and keep(segment, whole)):  # otherwise only its copies of the request count
+            for part in segments([index for index in segment if tokens[index] in request], tokens, request, places):
+                keep(part, request)
+    return sorted(spans)
+
+
+def crosses(segment: list[int], response: list[str], seams: set[tuple[str, str]]) -> bool:
+    """Whether ``segment`` copies, as two consecutive tokens, two consecutive instruction tokens across the seam of
+    its request and its material (a contiguous copy that runs from one into the other)."""
+    return any(b == a + 1 and (response[a], response[b]) in seams for a, b in zip(segment, segment[1:]))
+
+
+def trimmed(response: str, found: list[Token], segment: list[int]) -> list[list[int]]:
+    """``segment``, then without its tokens on its last line, then on its first line: a copy that runs into the
+    answer's first line (or out of its last) shares words with it, and fills its own lines without them."""
+    first_line_end = response.find("\n", found[segment[0]][2])
+    last_line_start = response.rfind("\n", 0, found[segment[-1]][1])
+    if first_line_end < 0 or last_line_start < first_line_end:
+        return [segment]
+    return [
+        segment,
+        [index for index in segment if found[index][2] <= last_line_start],
+        [index for index in segment if found[index][1] > first_line_end],
+    ]
+
+
+def restated_span(
     response: str,
-    instruction: str,
-    *,
-    min_run: int = MIN_RUN,
-    min_coverage: float = MIN_COVERAGE,
-    short_tokens: int = SHORT_TOKENS,
-    code_coverage: float = CODE_COVERAGE,
-) -> tuple[str, int]:
+    found: list[Token],
+    tokens: list[str],
+    starts: list[int],
+    segment: list[int],
+    wanted: Counter[str],
+    adjacent: set[tuple[str, str]],
+) -> tuple[int, int] | None:
+    """The span to remove for the copy ``segment`` of the tokens ``wanted`` (the request, or the whole instruction),
+    or None when it is not a restatement (see the module docstring)."""
+    length = sum(wanted.values())
+    cover = covered(segment, tokens, wanted)
+    start, end = found[segment[0]][1], found[segment[-1]][2]
+    if length < 2:
+        return None
+    if cover >= math.ceil(PARTIAL * length):
+        strays = MAX_STRAY if length >= MIN_RUN and length - cover <= MAX_STRAY else 0  # a changed word
+        if fills_its_lines(response, starts, start, end, strays):
+            return span_to_remove(response, *line_of(response, span_to_remove(response, start, end)[0], end))
+        if marked(response, start, end, cover == length):
+            return span_to_remove(response, start, end)
+    run = min(length, max(MIN_RUN, math.ceil(MIN_COVERAGE * length)))
+    if length > SHORT_TOKENS and longest_run(segment, tokens, adjacent) >= run:
+        if cover >= WHOLE * length or ends_sentence(response, end):
+            return span_to_remove(response, start, end)
+    return None
+
+
+def mask_restatements(response: str, instruction: str) -> tuple[str, int]:
     """``response`` without its restatements of ``instruction``, and how many normalised tokens were removed;
-    ``(response, 0)`` unchanged when it restates nothing. The keywords are the thresholds (for measuring them).
+    ``(response, 0)`` unchanged when it restates nothing.
 
     >>> mask_restatements("**Task:** Write a poem about the sea.\\n\\nWaves fold.", "Write a poem about the sea")
     ('Waves fold.', 5)
+    >>> mask_restatements("Write, um, a poem, like, about the sea\\nWaves fold.", "Write a poem about the sea")
+    ('Waves fold.', 6)
     >>> mask_restatements("Here is a poem about the sea: waves fold.", "Write a poem about the sea")
     ('Here is a poem about the sea: waves fold.', 0)
     """
-    wanted = [token for token, _, _ in tokens_of(instruction)]
     found = tokens_of(response)
-    k = window_size(len(wanted), min_run, min_coverage)
-    runs = restated_runs([t for t, _, _ in found], wanted, k)
-    spans = [(found[a][1], found[b - 1][2]) for a, b in runs]
-    if spans:
-        code_k = math.ceil(code_coverage * len(wanted))
-        coded = in_code(response, spans)
-        spans = [span for span, (a, b), code in zip(spans, runs, coded) if not code or b - a >= code_k]
-    if len(wanted) <= short_tokens:
-        spans = [span for span in spans if set_off(response, *span)]
+    spans = restated_spans(response, found, instruction)
     if not spans:
         return response, 0
     kept, pos = [], 0
     for start, end in spans:
-        start, end = span_to_remove(response, start, end)
         kept.append(response[pos : max(pos, start)])
         pos = max(pos, end)
     kept.append(response[pos:])
