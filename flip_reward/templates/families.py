@@ -1,5 +1,6 @@
-"""The chat template families the reader knows: each one's markup (a Grammar), its conventions, stop tokens and
-which user turn a system prompt is folded into, written from the public formats of the models named."""
+"""The chat template families the reader knows: each one's markup (a Grammar), its conventions, stop tokens, which
+user turn a system prompt is folded into, whether its markers are plain text to its tokenizer, and the texts that
+mark a turn it cannot read exactly; written from the public formats of the models named."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from flip_reward.templates.conventions import Affix, DefaultSystem, SystemPreamble, Wrapped
+from flip_reward.templates.conventions import Affix, DefaultSystem, SystemPreamble, ToolResults, Wrapped
 from flip_reward.templates.scanner import Generation, Grammar
 
 FOLD_SEPARATOR = "\n\n"  # what templates that fold a system prompt into a user turn put between the two
@@ -19,7 +20,10 @@ class Family:
 
     ``roles`` maps a role as written to a message role; ``fold`` names the user turn ("first" or "last") that the
     template folds a system prompt into, if it does; ``finish`` rewrites a response written in the family's own
-    response markup (gpt-oss channels) into plain text with ``<think>`` for its reasoning."""
+    response markup (gpt-oss channels) into plain text with ``<think>`` for its reasoning. ``text_markers`` is set
+    where the model's tokenizer has no special token for the turn markers (a user may type them, so a split that no
+    special token marks is two readings); ``unreadable`` maps a text to why a turn holding it (as the template wrote
+    it) cannot be read exactly: a tool list, a tool call chain, a ``/nothink`` the user may have typed."""
 
     name: str
     group: str
@@ -29,6 +33,8 @@ class Family:
     conventions: tuple = ()
     fold: str | None = None
     finish: Callable[[str], str] | None = None
+    text_markers: bool = False
+    unreadable: Mapping[str, str] = field(default_factory=dict)
 
     def role(self, written: str) -> str:
         return self.roles.get(written, written)
@@ -53,7 +59,7 @@ def _generations(header: str, *prefills: str, closed: tuple[str, ...] = ()) -> t
     )
 
 
-def _harmony_response(text: str) -> str:
+def harmony_response(text: str) -> str:
     """gpt-oss's channels as plain text: analysis as ``<think>...</think>``, then the final message."""
     if not text.startswith("<|channel|>"):
         return text
@@ -80,6 +86,7 @@ CHATML_DEFAULT_SYSTEMS = (
 LLAMA3_PREAMBLE = re.compile(
     r"(?:Environment: ipython\n)?(?:Tools: [^\n]*\n)?Cutting Knowledge Date: [^\n]*\nToday Date: [^\n]*\n\n"
 )
+LLAMA3_TOOLS_IN_USER = "Given the following functions, please respond with a JSON for a function call"
 GRANITE_DEFAULT_SYSTEMS = (
     re.compile(
         r"Knowledge Cutoff Date: [A-Za-z]+ \d{4}\.[ \n]Today's Date: [A-Za-z]+ \d{1,2}, \d{4}\.[ \n]"
@@ -100,18 +107,23 @@ MISTRAL_ROLES = ("user", "assistant")
 def _tulu(name: str, eos: str) -> Family:
     footers = {"system": "\n", "user": "\n", "assistant": eos + "\n"}
     grammar = Grammar(TULU_HEADERS, footers, (Generation("<|assistant|>\n"),), ("", "<|endoftext|>"))
-    return Family(name, "tulu", grammar, ("<|endoftext|>", "<|end_of_text|>"))
+    return Family(name, "tulu", grammar, ("<|endoftext|>", "<|end_of_text|>"), text_markers=True)
 
 
 def _mistral(
-    name: str, user: tuple[str, str], assistant_header: str, fold: str | None, system: tuple[str, str] | None = None
+    name: str,
+    user: tuple[str, str],
+    assistant_header: str,
+    fold: str | None,
+    system: tuple[str, str] | None = None,
+    text_markers: bool = False,
 ) -> Family:
     headers = {"user": user[0], "assistant": assistant_header}
     footers = {"user": user[1], "assistant": "</s>"}
     if system:
         headers["system"], footers["system"] = system
     grammar = Grammar(headers, footers, (Generation(""),), ("<s>", ""))
-    return Family(name, "mistral", grammar, ("</s>",), fold=fold)
+    return Family(name, "mistral", grammar, ("</s>",), fold=fold, text_markers=text_markers)
 
 
 FAMILIES: tuple[Family, ...] = (
@@ -131,6 +143,7 @@ FAMILIES: tuple[Family, ...] = (
             DefaultSystem(CHATML_DEFAULT_SYSTEMS),
             Affix("system", (" You do not currently have access to any functions. <functions></functions>",), "end"),
             Affix("assistant", ("<think>\n\n</think>\n\n", "<think></think>")),
+            ToolResults("user", "<tool_response>\n", "\n</tool_response>", "\n", ("", "\n")),
         ),
     ),
     Family(
@@ -155,6 +168,7 @@ FAMILIES: tuple[Family, ...] = (
         ("<|eot_id|>", "<|eom_id|>", "<|end_of_text|>"),
         roles={"ipython": "tool"},
         conventions=(SystemPreamble(LLAMA3_PREAMBLE),),
+        unreadable={LLAMA3_TOOLS_IN_USER: "the template put its tool list into the user turn"},
     ),
     _tulu("tulu", "<|endoftext|>"),
     _tulu("tulu-llama", "<|end_of_text|>"),
@@ -164,7 +178,7 @@ FAMILIES: tuple[Family, ...] = (
         Grammar(TULU_HEADERS, _same("<|end|>\n", TULU_HEADERS), (Generation("<|assistant|>\n"),), ("", "<s>")),
         ("<|end|>", "<|endoftext|>"),
     ),
-    _mistral("mistral-v1", ("[INST] ", " [/INST]"), "", "first"),
+    _mistral("mistral-v1", ("[INST] ", " [/INST]"), "", "first", text_markers=True),  # [INST] is text in v1
     _mistral("mistral-v3", ("[INST] ", "[/INST]"), " ", "last"),
     _mistral("mistral-tekken", ("[INST]", "[/INST]"), "", "last"),
     _mistral("mistral-v7", ("[INST]", "[/INST]"), "", None, ("[SYSTEM_PROMPT]", "[/SYSTEM_PROMPT]")),
@@ -192,6 +206,7 @@ FAMILIES: tuple[Family, ...] = (
             bare_system="\n\n",
         ),
         (DEEPSEEK_EOS,),
+        text_markers=True,
     ),
     Family(
         "deepseek-v3",
@@ -233,6 +248,7 @@ FAMILIES: tuple[Family, ...] = (
         ),
         ("<|user|>", "<|observation|>", "<|endoftext|>"),
         roles={"observation": "tool"},
+        unreadable={" /nothink": "the user may have written /nothink (the template then adds none)"},
         conventions=(
             Affix("assistant", ("\n<think></think>\n", "\n<think></think>")),
             Affix("user", ("/nothink",), "end", generations=("<|assistant|>\n<think></think>",)),
@@ -253,7 +269,8 @@ FAMILIES: tuple[Family, ...] = (
         ),
         ("<|return|>", "<|end|>", "<|call|>"),
         conventions=(DefaultSystem((HARMONY_SYSTEM,)), Wrapped("developer", "system", "# Instructions\n\n", "\n\n")),
-        finish=_harmony_response,
+        finish=harmony_response,
+        unreadable=dict.fromkeys(("<|end|><|start|>", "<|call|>"), "a tool call chain, which the reader does not read"),
     ),
     Family(
         "kimi",

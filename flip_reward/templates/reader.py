@@ -77,8 +77,8 @@ def response_after(query: str, prompt: str, stops: Sequence[str] = EVERY_STOP) -
 
 
 def read_family(family: Family, prompt: str) -> Reading | str | None:
-    """``prompt`` read in ``family``: a Reading, a string saying why it reads two ways, or None when it does not
-    read (the grammar does not consume it, the round trip differs, or it has no user turn)."""
+    """``prompt`` read in ``family``: a Reading, a string saying why it reads two ways or not exactly, or None when
+    it does not read (the grammar does not consume it, the round trip differs, or it has no user turn)."""
     scanned = scan(prompt, family.grammar)
     if scanned is None or any(_holds_boundary(content, family.grammar) for _, content in scanned.turns):
         return None
@@ -91,12 +91,44 @@ def read_family(family: Family, prompt: str) -> Reading | str | None:
         return None  # no instruction to read, or a conversation that opens with an answer
     if any(message["content"].endswith(EVERY_STOP) for message in messages):
         return None  # an end-of-turn token ends the turn: a message that ends in one is misread
-    if family.fold and FOLD_SEPARATOR in messages[users[0] if family.fold == "first" else users[-1]]["content"]:
+    unreadable = next((why for text, why in family.unreadable.items() for _, c in scanned.turns if text in c), None)
+    if unreadable is not None:
+        return f"the prompt does not read exactly as {family.name}: {unreadable}"
+    why = _two_readings(family, messages)
+    if why is not None:
+        return f"the prompt reads two ways: {why}"
+    return Reading(family.name, family.group, messages, scanned.generation.prefill, family.stops, family.finish)
+
+
+def _two_readings(family: Family, messages: list[dict[str, str]]) -> str | None:
+    """Why ``messages`` (as read in ``family``) may also be fewer messages that hold the family's markup, or None.
+
+    Two turns of one role in a row (the open answer counts as one) are what a message holding a header writes, and
+    so is an empty answer followed by a user turn (a tool call the template does not write, then its result). In a
+    family whose markers are plain text, any two turns in a row with no answer between them are, past a first
+    system prompt. A blank line in the user turn that a template folds the system prompt into is two readings too.
+    """
+    roles = [message["role"] for message in messages] + ["assistant"]
+    for index, (role, following) in enumerate(zip(roles, roles[1:])):
+        if role == following:
+            return f"two {role} turns in a row in {family.name}: one message may hold the template's markup"
+        if role == "assistant" and not messages[index]["content"] and following == "user":
+            return f"an empty answer in {family.name} followed by a user turn that may be a tool's result"
+        if family.text_markers and "assistant" not in (role, following) and (index, role) != (0, "system"):
+            return f"{family.name} writes its turn markers as plain text: the {following} turn may be the text of the {role} message"
+    if family.fold and folds_blank_line(messages, family.fold):
         return (
             f"{family.name} folds a system prompt into the {family.fold} user turn, and that turn has a blank line: "
             "the text before it may be a system prompt or the user's own"
         )
-    return Reading(family.name, family.group, messages, scanned.generation.prefill, EVERY_STOP, family.finish)
+    return None
+
+
+def folds_blank_line(messages: list[dict[str, str]], fold: str) -> bool:
+    """Whether the user turn that a template folds a system prompt into (``fold``: "first" or "last") has a blank
+    line: the text before it may be a system prompt."""
+    users = [message for message in messages if message["role"] == "user"]
+    return FOLD_SEPARATOR in users[0 if fold == "first" else -1]["content"]
 
 
 def _round_trip(family: Family, scanned: Scan, prompt: str) -> list[tuple[str, str]] | None:
@@ -145,7 +177,7 @@ class FamilyReader:
         for family in self.families:
             reading = read_family(family, prompt)
             if isinstance(reading, str):
-                raise TemplateError(f"the prompt reads two ways: {reading}")
+                raise TemplateError(reading)
             if reading is not None:
                 readings.append(reading)
         if not readings:
