@@ -112,16 +112,24 @@ def _two_readings(family: Family, messages: list[dict[str, str]]) -> str | None:
     for index, (role, following) in enumerate(zip(roles, roles[1:])):
         if role == following:
             return f"two {role} turns in a row in {family.name}: one message may hold the template's markup"
-        if role == "assistant" and not messages[index]["content"] and following == "user":
+        if empty_answer_then_user(messages, index):
             return f"an empty answer in {family.name} followed by a user turn that may be a tool's result"
         if family.text_markers and "assistant" not in (role, following) and (index, role) != (0, "system"):
-            return f"{family.name} writes its turn markers as plain text: the {following} turn may be the text of the {role} message"
+            plain = f"{family.name} writes its turn markers as plain text"
+            return f"{plain}: the {following} turn may be the text of the {role} message"
     if family.fold and folds_blank_line(messages, family.fold):
         return (
             f"{family.name} folds a system prompt into the {family.fold} user turn, and that turn has a blank line: "
             "the text before it may be a system prompt or the user's own"
         )
     return None
+
+
+def empty_answer_then_user(messages: list[dict[str, str]], index: int) -> bool:
+    """Whether ``messages[index]`` is an empty answer followed by a user turn: a tool call that the template does not
+    write, and the tool's result written as a user turn, read the same."""
+    following = messages[index + 1]["role"] if index + 1 < len(messages) else None
+    return messages[index]["role"] == "assistant" and not messages[index]["content"] and following == "user"
 
 
 def folds_blank_line(messages: list[dict[str, str]], fold: str) -> bool:
