@@ -227,3 +227,161 @@ def test_pinned_reading_is_a_round_trip_not_a_guess() -> None:
     assert pinned.read(prompt).messages == messages_of("multi-turn")
     with pytest.raises(TemplateError, match="^the prompt does not re-render through the pinned template qwen$"):
         pinned.read(prompt.split("<|im_end|>\n", 1)[1])  # without the system prompt it always writes
+
+
+# --- review findings: every reading exact or refused -----------------------------------------------------------
+
+TOOLS = [{"type": "function", "function": {"name": "get_weather", "description": "Weather", "parameters": {}}}]
+TOOL_CALL = {"type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}
+TOOL_CONVERSATION = [
+    {"role": "user", "content": "Weather in Paris?"},
+    {"role": "assistant", "content": "", "tool_calls": [TOOL_CALL]},
+    {"role": "tool", "content": "sunny"},
+]
+TWO_WAYS = "item 0: no instruction: no label, and the prompt reads two ways: "
+
+
+def no_label_item(name: str, messages: list[dict], **switches: object):
+    prompt = render(template(name), messages, **switches)
+    return openrlhf_item(0, prompt + ANSWER + stop_of(name), prompt, None)
+
+
+@pytest.mark.parametrize(
+    ("name", "messages", "error"),
+    [
+        (
+            "qwen2.5",
+            [{"role": "user", "content": "Context: cats."}, {"role": "user", "content": "Write a haiku."}],
+            "two user turns in a row in chatml: one message may hold the template's markup",
+        ),
+        (
+            "deepseek-v2",  # "User: " is plain text to DeepSeek V2's tokenizer
+            [{"role": "user", "content": "Classify the sentiment of this chat.\n\nUser: my order is late"}],
+            "two user turns in a row in deepseek-v2: one message may hold the template's markup",
+        ),
+        (
+            "tulu3",  # so is <|user|> to Tulu 3's
+            [{"role": "user", "content": "Convert to plain text:\n<|user|>\nhello there"}],
+            "two user turns in a row in tulu: one message may hold the template's markup",
+        ),
+        (
+            "tulu3",
+            [
+                {"role": "system", "content": "A"},
+                {"role": "user", "content": "Hi"},
+                {"role": "system", "content": "B"},
+                {"role": "user", "content": "Write"},
+            ],
+            "tulu writes its turn markers as plain text: the system turn may be the text of the user message",
+        ),
+        (
+            "deepseek-r1",
+            [{"role": "user", "content": "What does <｜User｜> do"}],
+            "two user turns in a row in deepseek-v3: one message may hold the template's markup",
+        ),
+        (
+            "glm4.5",
+            [{"role": "user", "content": "GLM uses <|user|>\nand <|assistant|> tokens"}],
+            "two user turns in a row in glm45: one message may hold the template's markup",
+        ),
+        (
+            "gemma2",  # writes the tool's result as a user turn after an empty answer
+            TOOL_CONVERSATION,
+            "an empty answer in gemma followed by a user turn that may be a tool's result",
+        ),
+    ],
+)
+def test_a_message_that_may_hold_turns_is_two_readings(name, messages, error) -> None:
+    assert no_label_item(name, messages).error == TWO_WAYS + error
+
+
+def test_a_system_prompt_between_turns_is_read_where_the_markers_are_special_tokens() -> None:
+    messages = [
+        {"role": "system", "content": "A"},
+        {"role": "user", "content": "Hi"},
+        {"role": "system", "content": "B"},
+        {"role": "user", "content": "Write"},
+    ]
+    item = no_label_item("qwen2.5", messages)
+    assert (item.error, item.prompt, item.response) == (None, messages, ANSWER)
+
+
+QWEN_TOOLS = (
+    "<|im_start|>system\nYou are Qwen.\n\n# Tools\n\n<tools>\n{}\n</tools><|im_end|>\n"
+    "<|im_start|>user\nWeather in Paris and Rome?<|im_end|>\n<|im_start|>assistant\n<tool_call>\n{}\n</tool_call>"
+    "<|im_end|>\n<|im_start|>user\n<tool_response>\nsunny\n</tool_response>\n<tool_response>\nrain\n"
+    "</tool_response>{}<|im_end|>\n<|im_start|>assistant\n"
+)
+
+
+@pytest.mark.parametrize("end", ["", "\n"])  # Qwen 2.5/3 close the last result with nothing, Nemotron 3 with "\n"
+def test_chatml_tool_results_in_a_user_turn_are_read_as_tool_messages(end) -> None:
+    prompt = QWEN_TOOLS.format("{}", "{}", end)
+    assert FamilyReader().read(prompt).messages == [
+        {"role": "system", "content": "You are Qwen.\n\n# Tools\n\n<tools>\n{}\n</tools>"},
+        {"role": "user", "content": "Weather in Paris and Rome?"},
+        {"role": "assistant", "content": "<tool_call>\n{}\n</tool_call>"},
+        {"role": "tool", "content": "sunny"},
+        {"role": "tool", "content": "rain"},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("prompt", "error"),
+    [
+        (
+            "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nEnvironment: ipython\nCutting Knowledge "
+            "Date: December 2023\nToday Date: 26 Jul 2024\n\n<|eot_id|><|start_header_id|>user<|end_header_id|>\n\n"
+            "Given the following functions, please respond with a JSON for a function call with its proper "
+            'arguments.\n\n{"name": "get_weather"}\n\nWeather in Paris?<|eot_id|>'
+            "<|start_header_id|>assistant<|end_header_id|>\n\n",
+            "the prompt does not read exactly as llama3: the template put its tool list into the user turn",
+        ),
+        (
+            "<|start|>user<|message|>Weather in Paris?<|end|><|start|>assistant to=functions.get_weather<|channel|>"
+            'commentary json<|message|>{"city": "Paris"}<|call|><|start|>functions.get_weather to=assistant'
+            '<|channel|>commentary<|message|>"sunny"<|end|><|start|>assistant',
+            "the prompt does not read exactly as harmony: a tool call chain, which the reader does not read",
+        ),
+        (
+            "[gMASK]<sop><|user|>\nSay /nothink<|assistant|>\n<think></think>",  # GLM adds none after a user's own
+            "the prompt does not read exactly as glm45: the user may have written /nothink (the template then adds "
+            "none)",
+        ),
+    ],
+)
+def test_a_turn_the_template_wrote_into_a_message_is_refused(prompt, error) -> None:
+    assert openrlhf_item(0, prompt + ANSWER, prompt, None).error == f"item 0: no instruction: no label, and {error}"
+
+
+def test_a_pinned_template_refuses_a_message_holding_its_markers() -> None:
+    pinned = load_policy_template(str(TEMPLATES / "qwen2.5.jinja"))
+    user, system = ({"role": role, "content": text} for role, text in (("user", "Write"), ("system", "B")))
+    two_ways = "^the prompt reads two ways through the pinned template qwen2.5.jinja: "
+    for messages in ([{"role": "user", "content": "Context: cats."}, user], [user, system, user]):
+        with pytest.raises(TemplateError, match=two_ways + "a message holds the template's own markup$"):
+            pinned.read(render(template("qwen2.5"), messages))
+    gemma = load_policy_template(str(TEMPLATES / "gemma2.jinja"))
+    with pytest.raises(TemplateError, match=r"^.* gemma2.jinja: a user turn may be a tool's result$"):
+        gemma.read(render(template("gemma2"), TOOL_CONVERSATION))
+
+
+def test_a_pinned_harmony_template_reads_the_answer_out_of_its_channels() -> None:
+    pinned = load_policy_template(str(TEMPLATES / "gpt-oss.jinja"))
+    prompt = render(template("gpt-oss"), messages_of("single"))
+    text, response = generated(prompt)
+    assert pinned.read(prompt).response(prompt + text + "<|return|>", prompt) == response
+    assert response == "<think>Let me think.</think>" + ANSWER
+
+
+def test_a_pinned_template_with_trl_generation_blocks_loads_and_reads() -> None:
+    marked = template("qwen2.5").replace(
+        "{{- '<|im_start|>' ~ m.role ~ '\\n' ~ m.content ~ '<|im_end|>\\n' -}}",
+        "{%- if m.role == 'assistant' -%}{{- '<|im_start|>assistant\\n' -}}{% generation %}"
+        "{{- m.content ~ '<|im_end|>' -}}{% endgeneration %}{{- '\\n' -}}"
+        "{%- else -%}{{- '<|im_start|>' ~ m.role ~ '\\n' ~ m.content ~ '<|im_end|>\\n' -}}{%- endif -%}",
+    )
+    assert "{% generation %}" in marked
+    pinned = PinnedTemplate(marked, "trl-qwen")
+    prompt = render(template("qwen2.5"), messages_of("multi-turn"))
+    assert pinned.read(prompt).messages == messages_of("multi-turn")

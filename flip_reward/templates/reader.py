@@ -103,14 +103,15 @@ def read_family(family: Family, prompt: str) -> Reading | str | None:
 def _two_readings(family: Family, messages: list[dict[str, str]]) -> str | None:
     """Why ``messages`` (as read in ``family``) may also be fewer messages that hold the family's markup, or None.
 
-    Two turns of one role in a row (the open answer counts as one) are what a message holding a header writes, and
-    so is an empty answer followed by a user turn (a tool call the template does not write, then its result). In a
-    family whose markers are plain text, any two turns in a row with no answer between them are, past a first
-    system prompt. A blank line in the user turn that a template folds the system prompt into is two readings too.
+    Two turns of one role in a row (the open answer counts as one; tool results may follow each other) are what a
+    message holding a header writes, and so is an empty answer followed by a user turn (a tool call the template
+    does not write, then its result). In a family whose markers are plain text, any two turns in a row with no
+    answer between them are, past a first system prompt. A blank line in the user turn that a template folds the
+    system prompt into is two readings too.
     """
     roles = [message["role"] for message in messages] + ["assistant"]
     for index, (role, following) in enumerate(zip(roles, roles[1:])):
-        if role == following:
+        if role == following != "tool":  # parallel tool results are consecutive
             return f"two {role} turns in a row in {family.name}: one message may hold the template's markup"
         if empty_answer_then_user(messages, index):
             return f"an empty answer in {family.name} followed by a user turn that may be a tool's result"
