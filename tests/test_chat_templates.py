@@ -5,6 +5,7 @@ bodies. Prompts are rendered by transformers from templates written for these te
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from chat_template_support import ANSWER, CONVERSATIONS, TEMPLATES, generated, messages_of, render
@@ -165,7 +166,8 @@ def test_a_pinned_template_that_folds_the_system_prompt_refuses_a_blank_line_in_
     pinned = load_policy_template(str(TEMPLATES / "gemma3.jinja"))
     assert pinned.read(render(template("gemma3"), messages_of("multi-turn"))).messages == messages_of("multi-turn")
     for conversation in ("system", "paragraphs"):
-        with pytest.raises(TemplateError, match="^the prompt reads two ways through the pinned template gemma3.jinja$"):
+        expected = "the prompt reads two ways through the pinned template gemma3.jinja: the first user turn, which it "
+        with pytest.raises(TemplateError, match=f"^{expected}folds a system prompt into, has a blank line$"):
             pinned.read(render(template("gemma3"), messages_of(conversation)))
 
 
@@ -385,3 +387,20 @@ def test_a_pinned_template_with_trl_generation_blocks_loads_and_reads() -> None:
     pinned = PinnedTemplate(marked, "trl-qwen")
     prompt = render(template("qwen2.5"), messages_of("multi-turn"))
     assert pinned.read(prompt).messages == messages_of("multi-turn")
+
+
+def test_a_pinned_template_that_adds_text_unless_the_message_has_it_refuses_a_message_ending_with_it() -> None:
+    source = template("glm4.5").replace(
+        "('/nothink' if nothink else '')", "('/nothink' if nothink and not m.content.endswith('/nothink') else '')"
+    )
+    assert source != template("glm4.5")
+    pinned = PinnedTemplate(source, "glm")
+    no_thinking = {"enable_thinking": False}
+    assert pinned.read(render(source, messages_of("single"), **no_thinking)).messages == messages_of("single")
+    prompt = render(source, [{"role": "user", "content": "Say /nothink"}], **no_thinking)
+    expected = (
+        "the prompt reads two ways through the pinned template glm: the last user message may end with '/nothink' "
+        "itself (the template then adds none)"
+    )
+    with pytest.raises(TemplateError, match=f"^{re.escape(expected)}$"):
+        pinned.read(prompt)

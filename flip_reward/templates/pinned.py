@@ -248,22 +248,35 @@ class PinnedTemplate:
         for shape in self.shapes:
             for messages in _candidates(prompt, shape):
                 if _try_render(self.template, messages, shape.switches) == prompt:
-                    if shape.fold is not None and folds_blank_line(messages, shape.fold):
-                        raise TemplateError(two_ways)
-                    if any(marker in message["content"] for message in messages for marker in shape.markers()):
-                        raise TemplateError(f"{two_ways}: a message holds the template's own markup")
-                    if any(
-                        _tool_result(message, shape) or empty_answer_then_user(messages, i)
-                        for i, message in enumerate(messages)
-                    ):
-                        raise TemplateError(f"{two_ways}: a user turn may be a tool's result")
-                    stripped = [{**message, "content": message["content"].strip()} for message in messages]
-                    finish = harmony_response if shape.generation.endswith("<|start|>assistant") else None
-                    prefill = _prefill(shape.generation)
-                    readings.append(Reading(self.name, self.name, stripped, prefill, self.stops, finish))
+                    why = self._second_reading(messages, shape, prompt)
+                    if why is not None:
+                        raise TemplateError(f"{two_ways}{why}")
+                    readings.append(self._reading(messages, shape))
         if not readings:
             raise TemplateError(f"the prompt does not re-render through the pinned template {self.name}")
         return one_reading(readings, lambda *_: two_ways)
+
+    def _second_reading(self, messages: list[dict[str, str]], shape: Shape, prompt: str) -> str | None:
+        """Why ``messages``, which re-render to ``prompt``, are not its only reading, or None."""
+        if shape.fold is not None and folds_blank_line(messages, shape.fold):
+            return f": the {shape.fold} user turn, which it folds a system prompt into, has a blank line"
+        if any(marker in message["content"] for message in messages for marker in shape.markers()):
+            return ": a message holds the template's own markup"
+        if any(
+            _tool_result(message, shape) or empty_answer_then_user(messages, i) for i, message in enumerate(messages)
+        ):
+            return ": a user turn may be a tool's result"
+        added = shape.generation[: max(shape.generation.find("<"), 0)]  # text before the generation prompt's markup
+        if added.strip():
+            own = [*messages[:-1], {**messages[-1], "content": messages[-1]["content"] + added}]
+            if _try_render(self.template, own, shape.switches) == prompt:
+                return f": the last user message may end with {added!r} itself (the template then adds none)"
+        return None
+
+    def _reading(self, messages: list[dict[str, str]], shape: Shape) -> Reading:
+        stripped = [{**message, "content": message["content"].strip()} for message in messages]
+        finish = harmony_response if shape.generation.endswith("<|start|>assistant") else None
+        return Reading(self.name, self.name, stripped, _prefill(shape.generation), self.stops, finish)
 
 
 def _tool_result(message: dict[str, str], shape: Shape) -> bool:
