@@ -396,7 +396,12 @@ def test_a_pinned_template_that_adds_text_unless_the_message_has_it_refuses_a_me
     assert source != template("glm4.5")
     pinned = PinnedTemplate(source, "glm")
     no_thinking = {"enable_thinking": False}
-    assert pinned.read(render(source, messages_of("single"), **no_thinking)).messages == messages_of("single")
+    for content in (
+        "Write a haiku.",
+        "Write a haiku./nothink",
+    ):  # the same prompt: the template adds none to the second
+        prompt = render(source, [{"role": "user", "content": content}], **no_thinking)
+        assert pinned.read(prompt).messages == [{"role": "user", "content": "Write a haiku."}]
     prompt = render(source, [{"role": "user", "content": "Say /nothink"}], **no_thinking)
     expected = (
         "the prompt reads two ways through the pinned template glm: the last user message may end with '/nothink' "

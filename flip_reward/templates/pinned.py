@@ -266,8 +266,10 @@ class PinnedTemplate:
             _tool_result(message, shape) or empty_answer_then_user(messages, i) for i, message in enumerate(messages)
         ):
             return ": a user turn may be a tool's result"
-        added = shape.generation[: max(shape.generation.find("<"), 0)]  # text before the generation prompt's markup
-        if added.strip():
+        # Text before the generation prompt's markup that a template adds unless the message ends with it (GLM's
+        # /nothink): any message may have, but one that reads as ending in whitespace most likely wrote it itself.
+        added = shape.generation[: max(shape.generation.find("<"), 0)]
+        if added.strip() and messages[-1]["content"][-1:].isspace():
             own = [*messages[:-1], {**messages[-1], "content": messages[-1]["content"] + added}]
             if _try_render(self.template, own, shape.switches) == prompt:
                 return f": the last user message may end with {added!r} itself (the template then adds none)"
