@@ -274,7 +274,7 @@ def no_label_item(name: str, messages: list[dict], **switches: object):
                 {"role": "system", "content": "B"},
                 {"role": "user", "content": "Write"},
             ],
-            "tulu writes its turn markers as plain text: the system turn may be the text of the user message",
+            "tulu writes its turn markers as plain text: the user turn may be the text of the system message",
         ),
         (
             "deepseek-r1",
@@ -289,7 +289,7 @@ def no_label_item(name: str, messages: list[dict], **switches: object):
         (
             "gemma2",  # writes the tool's result as a user turn after an empty answer
             TOOL_CONVERSATION,
-            "an empty answer in gemma followed by a user turn that may be a tool's result",
+            "an empty answer in gemma before the user turn, which may be a tool's result",
         ),
     ],
 )
@@ -361,10 +361,10 @@ def test_a_pinned_template_refuses_a_message_holding_its_markers() -> None:
     user, system = ({"role": role, "content": text} for role, text in (("user", "Write"), ("system", "B")))
     two_ways = "^the prompt reads two ways through the pinned template qwen2.5.jinja: "
     for messages in ([{"role": "user", "content": "Context: cats."}, user], [user, system, user]):
-        with pytest.raises(TemplateError, match=two_ways + "a message holds the template's own markup$"):
+        with pytest.raises(TemplateError, match=two_ways + "the last user message holds the template's own markup$"):
             pinned.read(render(template("qwen2.5"), messages))
     gemma = load_policy_template(str(TEMPLATES / "gemma2.jinja"))
-    with pytest.raises(TemplateError, match=r"^.* gemma2.jinja: a user turn may be a tool's result$"):
+    with pytest.raises(TemplateError, match=r"^.* gemma2.jinja: the last user turn may be a tool's result$"):
         gemma.read(render(template("gemma2"), TOOL_CONVERSATION))
 
 

@@ -35,7 +35,7 @@ from flip_reward.templates.reader import (
     FamilyReader,
     Reading,
     TemplateError,
-    empty_answer_then_user,
+    empty_answer_before,
     folds_blank_line,
     one_reading,
 )
@@ -260,12 +260,13 @@ class PinnedTemplate:
         """Why ``messages``, which re-render to ``prompt``, are not its only reading, or None."""
         if shape.fold is not None and folds_blank_line(messages, shape.fold):
             return f": the {shape.fold} user turn, which it folds a system prompt into, has a blank line"
-        if any(marker in message["content"] for message in messages for marker in shape.markers()):
-            return ": a message holds the template's own markup"
-        if any(
-            _tool_result(message, shape) or empty_answer_then_user(messages, i) for i, message in enumerate(messages)
+        instruction = messages[-1]["content"]  # a join between earlier turns changes only the context
+        if any(marker in instruction for marker in shape.markers()):
+            return ": the last user message holds the template's own markup"
+        if (shape.tool_head and instruction.startswith(shape.tool_head)) or empty_answer_before(
+            messages, len(messages) - 1
         ):
-            return ": a user turn may be a tool's result"
+            return ": the last user turn may be a tool's result"
         # Text before the generation prompt's markup that a template adds unless the message ends with it (GLM's
         # /nothink): any message may have, but one that reads as ending in whitespace most likely wrote it itself.
         added = shape.generation[: max(shape.generation.find("<"), 0)]
@@ -279,10 +280,6 @@ class PinnedTemplate:
         stripped = [{**message, "content": message["content"].strip()} for message in messages]
         finish = harmony_response if shape.generation.endswith("<|start|>assistant") else None
         return Reading(self.name, self.name, stripped, _prefill(shape.generation), self.stops, finish)
-
-
-def _tool_result(message: dict[str, str], shape: Shape) -> bool:
-    return bool(shape.tool_head) and message["role"] == "user" and message["content"].startswith(shape.tool_head)
 
 
 def _prefill(generation: str) -> str:

@@ -101,20 +101,24 @@ def read_family(family: Family, prompt: str) -> Reading | str | None:
 
 
 def _two_readings(family: Family, messages: list[dict[str, str]]) -> str | None:
-    """Why ``messages`` (as read in ``family``) may also be fewer messages that hold the family's markup, or None.
+    """Why ``messages`` (as read in ``family``) may also read with another instruction, or None.
 
-    Two turns of one role in a row (the open answer counts as one; tool results may follow each other) are what a
-    message holding a header writes, and so is an empty answer followed by a user turn (a tool call the template
-    does not write, then its result). In a family whose markers are plain text, any two turns in a row with no
-    answer between them are, past a first system prompt. A blank line in the user turn that a template folds the
-    system prompt into is two readings too.
+    Another reading joins the instruction (the last user message) with a turn next to it, as a message holding the
+    family's markup would be written: two turns of one role in a row (the open answer counts as one) are what a
+    message holding a header writes, and an empty answer before the instruction may be a tool call that the
+    template does not write, with the instruction its result. In a family whose markers are plain text, any turn
+    next to the instruction other than an answer is. Joins between earlier turns change only the context, which
+    ``one_reading`` tolerates. A blank line in the user turn that a template folds the system prompt into is two
+    readings too.
     """
     roles = [message["role"] for message in messages] + ["assistant"]
-    for index, (role, following) in enumerate(zip(roles, roles[1:])):
+    last = _last_user(messages)
+    for index in range(max(last - 1, 0), len(messages)):
+        role, following = roles[index], roles[index + 1]
         if role == following != "tool":  # parallel tool results are consecutive
             return f"two {role} turns in a row in {family.name}: one message may hold the template's markup"
-        if empty_answer_then_user(messages, index):
-            return f"an empty answer in {family.name} followed by a user turn that may be a tool's result"
+        if index == last - 1 and empty_answer_before(messages, last):
+            return f"an empty answer in {family.name} before the user turn, which may be a tool's result"
         if family.text_markers and "assistant" not in (role, following) and (index, role) != (0, "system"):
             plain = f"{family.name} writes its turn markers as plain text"
             return f"{plain}: the {following} turn may be the text of the {role} message"
@@ -126,11 +130,15 @@ def _two_readings(family: Family, messages: list[dict[str, str]]) -> str | None:
     return None
 
 
-def empty_answer_then_user(messages: list[dict[str, str]], index: int) -> bool:
-    """Whether ``messages[index]`` is an empty answer followed by a user turn: a tool call that the template does not
+def _last_user(messages: list[dict[str, str]]) -> int:
+    return max(index for index, message in enumerate(messages) if message["role"] == "user")
+
+
+def empty_answer_before(messages: list[dict[str, str]], index: int) -> bool:
+    """Whether the user turn ``messages[index]`` follows an empty answer: a tool call that the template does not
     write, and the tool's result written as a user turn, read the same."""
-    following = messages[index + 1]["role"] if index + 1 < len(messages) else None
-    return messages[index]["role"] == "assistant" and not messages[index]["content"] and following == "user"
+    before = messages[index - 1] if index > 0 else None
+    return before is not None and before["role"] == "assistant" and not before["content"]
 
 
 def folds_blank_line(messages: list[dict[str, str]], fold: str) -> bool:
