@@ -244,8 +244,10 @@ TWO_WAYS = "item 0: no instruction: no label, and the prompt reads two ways: "
 
 
 def no_label_item(name: str, messages: list[dict], **switches: object):
+    """The /get_reward item, without a label, of ``messages`` rendered by template ``name`` and answered."""
     prompt = render(template(name), messages, **switches)
-    return openrlhf_item(0, prompt + ANSWER + stop_of(name), prompt, None)
+    text, _ = generated(prompt)
+    return openrlhf_item(0, prompt + text + stop_of(name), prompt, None)
 
 
 @pytest.mark.parametrize(
@@ -409,3 +411,61 @@ def test_a_pinned_template_that_adds_text_unless_the_message_has_it_refuses_a_me
     )
     with pytest.raises(TemplateError, match=f"^{re.escape(expected)}$"):
         pinned.read(prompt)
+
+
+VARIANT = {
+    "deepseek-r1": "deepseek-v3",
+    "deepseek-v3.1": "deepseek-v3",
+    "gemma2": "gemma",
+    "gemma3": "gemma",
+    "glm4.5": "glm45",
+    "gpt-oss": "harmony",
+    "granite3": "granite",
+    "kimi-k2": "kimi",
+    "llama3.1": "llama3",
+    "mistral-v7": "mistral-tekken",
+    "olmo2": "tulu",
+    "tulu3": "tulu",
+    **dict.fromkeys(("lfm2", "nemotron3", "olmo3", "qwen2.5", "qwen3", "qwq"), "chatml"),
+}
+CONSECUTIVE_USERS = [
+    {"role": "user", "content": "Context: the cat sleeps all day."},
+    {"role": "user", "content": "Write a haiku about it."},
+]
+MID_SYSTEM = [
+    {"role": "system", "content": "Answer briefly."},
+    {"role": "user", "content": "Who wrote Hamlet?"},
+    {"role": "assistant", "content": "Shakespeare."},
+    {"role": "system", "content": "Now answer in French."},
+    {"role": "user", "content": "And Faust?"},
+]
+PLAIN = "{} writes its turn markers as plain text: the user turn may be the text of the system message"
+MID_SYSTEM_REFUSED = {
+    **{name: f"the prompt is in no known chat template ({TRIED})" for name in ("deepseek-r1", "deepseek-v2")},
+    "deepseek-v3.1": f"the prompt is in no known chat template ({TRIED})",  # DeepSeek writes it bare mid-conversation
+    "gemma3": FOLD.format("gemma", "first").removeprefix("no instruction: no label, and "),
+    "mistral-v1": FOLD.format("mistral-v1", "first").removeprefix("no instruction: no label, and "),
+    "mistral-v3": FOLD.format("mistral-v3", "last").removeprefix("no instruction: no label, and "),
+    "mistral-tekken": FOLD.format("mistral-tekken", "last").removeprefix("no instruction: no label, and "),
+    "olmo2": "the prompt reads two ways: " + PLAIN.format("tulu"),
+    "tulu3": "the prompt reads two ways: " + PLAIN.format("tulu-llama"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(path.stem for path in TEMPLATES.glob("*.jinja")))
+def test_consecutive_user_turns_are_refused_in_every_family(name) -> None:
+    variant = VARIANT.get(name, name)
+    expected = f"two user turns in a row in {variant}: one message may hold the template's markup"
+    assert no_label_item(name, CONSECUTIVE_USERS).error == TWO_WAYS + expected
+
+
+@pytest.mark.parametrize("name", sorted(path.stem for path in TEMPLATES.glob("*.jinja") if path.stem != "gemma2"))
+def test_a_system_prompt_mid_conversation_is_read_or_refused(name) -> None:
+    item = no_label_item(name, MID_SYSTEM)
+    if name in MID_SYSTEM_REFUSED:
+        assert item.error == f"item 0: no instruction: no label, and {MID_SYSTEM_REFUSED[name]}"
+    elif name == "llama3.1":  # the template itself leaves out a system prompt after the first turn
+        assert (item.error, item.prompt) == (None, MID_SYSTEM[:3] + MID_SYSTEM[4:])
+    else:
+        expected = generated(render(template(name), MID_SYSTEM))[1]
+        assert (item.error, item.prompt, item.response) == (None, MID_SYSTEM, expected)
