@@ -5,10 +5,19 @@ conventions took out written back, re-render to exactly that prompt. What "two r
 
 - Within a family the reading splits at every complete turn boundary (an end-of-turn marker followed by the header
   of a known role) and nowhere else. Markup inside a message that does not form a complete boundary, such as
-  ``What do <|im_start|> and <|im_end|> mean?``, stays content. A message that holds a complete boundary is read
-  as two turns: that is also what the policy saw, since tokenizers turn special-token text into the special token.
-- Two readings are two families, or two variants of one, whose readings of the same prompt both round-trip but
-  give different instructions (the last user message, compared without surrounding whitespace; readings that
+  ``What do <|im_start|> and <|im_end|> mean?``, stays content.
+- A message that holds a complete boundary writes the same text as the turns it spells out. The reading takes
+  the turns, as the policy's tokenizer does where the markers are special tokens, unless the instruction (the
+  last user message) may be joined with a turn next to it; that is two readings, an error: two turns of one
+  role in a row (a message holding
+  ``<|im_end|>\n<|im_start|>user\n``, or a header with no end marker: ``What does <｜User｜> do``), an empty
+  answer before it (a tool call the template does not write, the instruction its result), and, where the markers
+  are plain text to the tokenizer (DeepSeek V2's ``User:``, Tulu and OLMo 2's ``<|user|>``, Mistral v1's
+  ``[INST]``), any turn next to it but an answer. A message holding the alternation itself (Phi-3's
+  ``a<|end|>\n<|assistant|>\nb<|end|>\n<|user|>\nc``) is byte for byte, and token for token, the conversation it
+  spells out: it is read as that.
+- Two readings are also two families, or two variants of one, whose readings of the same prompt both round-trip
+  but give different instructions (the last user message, compared without surrounding whitespace; readings that
   differ only in earlier turns yield to the one with the fewest messages), and a template that folds the system
   prompt into a user turn (Gemma, Mistral before v7) when that turn has a blank line: the text before it may be a
   system prompt or the user's own. Either is an error, never a pick.
@@ -16,8 +25,12 @@ conventions took out written back, re-render to exactly that prompt. What "two r
   end of another role's turn followed by a header: ``</s>[INST]`` inside a Mistral v3 user message) is not one.
 - A reading in which a message ends with an end-of-turn token of any known family (``<|end|>``, ``<|eot_id|>``,
   ...) is not one: that token ended the turn in another family's markup. This is what keeps a Tulu reading of a
-  Phi-3 prompt (every message would end in ``<|end|>``) from competing with the Phi-3 one; a message that really
-  ends with such a token is refused, not misread.
+  Phi-3 prompt (every message would end in ``<|end|>``) from competing with the Phi-3 one. The other way round it
+  cannot be told apart: a Tulu message that ends in ``<|end|>`` writes a Phi-3 prompt, and is read as one (pin
+  ``--policy-template tulu`` to refuse it).
+- Text a family writes into a turn that the reader cannot take back out exactly (Llama 3.1's tool list in the
+  user turn, gpt-oss's tool call chains, a ``/nothink`` a GLM user may have typed) is an error. Qwen's and
+  Nemotron's tool results, ``<tool_response>`` blocks in a user turn, are read back as tool messages.
 
 Everything is linear in the prompt's length: the scanner moves forward with ``str.find`` over the family's markers
 and the round trip is one concatenation.
