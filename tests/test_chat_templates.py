@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 
 import pytest
 from chat_template_support import ANSWER, CONVERSATIONS, TEMPLATES, generated, messages_of, render
@@ -469,3 +471,29 @@ def test_a_system_prompt_mid_conversation_is_read_or_refused(name) -> None:
     else:
         expected = generated(render(template(name), MID_SYSTEM))[1]
         assert (item.error, item.prompt, item.response) == (None, MID_SYSTEM, expected)
+
+
+def test_the_response_loses_its_own_familys_stop_tokens_only() -> None:
+    prompt = render(template("llama3"), messages_of("single"))
+    query = prompt + "Close ChatML turns with <|im_end|>" + "<|eot_id|>"
+    item = openrlhf_item(0, query, prompt, None)
+    assert (item.error, item.response) == (None, "Close ChatML turns with <|im_end|>")
+
+
+def test_without_transformers_a_pinned_template_renders_generation_blocks_as_their_body() -> None:
+    code = (
+        "import sys; sys.modules['transformers'] = None\n"  # an import of transformers now raises ImportError
+        "from flip_reward.templates import PinnedTemplate\n"
+        "source = \"{% for m in messages %}<{{ m.role }}>{% if m.role == 'assistant' %}{% generation %}"
+        "{{ m.content }}{% endgeneration %}{% else %}{{ m.content }}{% endif %}</{{ m.role }}>{% endfor %}"
+        '{% if add_generation_prompt %}<assistant>{% endif %}"\n'
+        "print(PinnedTemplate(source, 't').read('<user>Hi</user><assistant>Yo</assistant><user>Go</user><assistant>')"
+        ".messages)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    expected = [
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Yo"},
+        {"role": "user", "content": "Go"},
+    ]
+    assert done.stdout == f"{expected}\n"

@@ -63,8 +63,9 @@ class Reading:
 
     def response(self, query: str, prompt: str) -> str:
         """The response in ``query`` (prompt + response as the trainer decoded it): the text after the prompt, the
-        end-of-turn tokens of every known family (a policy may close with its eos after its end-of-turn token) and
-        surrounding whitespace removed, with the generation prompt's opened ``<think>`` put back."""
+        ``stops`` it ends with (its family's end-of-turn and end-of-text tokens, as a policy may close with both;
+        through a pinned template, its eos and every family's) and surrounding whitespace removed, with the
+        generation prompt's opened ``<think>`` put back."""
         text = response_after(query, prompt, self.stops)
         if self.finish is not None:
             text = self.finish(text)
