@@ -473,13 +473,6 @@ def test_a_system_prompt_mid_conversation_is_read_or_refused(name) -> None:
         assert (item.error, item.prompt, item.response) == (None, MID_SYSTEM, expected)
 
 
-def test_the_response_loses_its_own_familys_stop_tokens_only() -> None:
-    prompt = render(template("llama3"), messages_of("single"))
-    query = prompt + "Close ChatML turns with <|im_end|>" + "<|eot_id|>"
-    item = openrlhf_item(0, query, prompt, None)
-    assert (item.error, item.response) == (None, "Close ChatML turns with <|im_end|>")
-
-
 def test_without_transformers_a_pinned_template_renders_generation_blocks_as_their_body() -> None:
     code = (
         "import sys; sys.modules['transformers'] = None\n"  # an import of transformers now raises ImportError

@@ -1,6 +1,6 @@
-"""The chat template families the reader knows: each one's markup (a Grammar), its conventions, stop tokens, which
-user turn a system prompt is folded into, whether its markers are plain text to its tokenizer, and the texts that
-mark a turn it cannot read exactly; written from the public formats of the models named."""
+"""The chat template families the reader knows: each one's markup (a Grammar), its conventions, which user turn a
+system prompt is folded into, whether its markers are plain text to its tokenizer, and the texts that mark a turn
+it cannot read exactly; written from the public formats of the models named. Also every family's stop tokens."""
 
 from __future__ import annotations
 
@@ -28,7 +28,6 @@ class Family:
     name: str
     group: str
     grammar: Grammar
-    stops: tuple[str, ...]
     roles: Mapping[str, str] = field(default_factory=dict)
     conventions: tuple = ()
     fold: str | None = None
@@ -107,7 +106,7 @@ MISTRAL_ROLES = ("user", "assistant")
 def _tulu(name: str, eos: str) -> Family:
     footers = {"system": "\n", "user": "\n", "assistant": eos + "\n"}
     grammar = Grammar(TULU_HEADERS, footers, (Generation("<|assistant|>\n"),), ("", "<|endoftext|>"))
-    return Family(name, "tulu", grammar, ("<|endoftext|>", "<|end_of_text|>"), text_markers=True)
+    return Family(name, "tulu", grammar, text_markers=True)
 
 
 def _mistral(
@@ -123,7 +122,7 @@ def _mistral(
     if system:
         headers["system"], footers["system"] = system
     grammar = Grammar(headers, footers, (Generation(""),), ("<s>", ""))
-    return Family(name, "mistral", grammar, ("</s>",), fold=fold, text_markers=text_markers)
+    return Family(name, "mistral", grammar, fold=fold, text_markers=text_markers)
 
 
 FAMILIES: tuple[Family, ...] = (
@@ -138,7 +137,6 @@ FAMILIES: tuple[Family, ...] = (
             ),
             ("", "<|startoftext|>"),
         ),
-        ("<|im_end|>", "<|endoftext|>"),
         conventions=(
             DefaultSystem(CHATML_DEFAULT_SYSTEMS),
             Affix("system", (" You do not currently have access to any functions. <functions></functions>",), "end"),
@@ -154,7 +152,6 @@ FAMILIES: tuple[Family, ...] = (
             _same("<|im_end|>", CHATML),
             (Generation("<|im_start|>assistant<|im_sep|>"),),
         ),
-        ("<|im_end|>", "<|endoftext|>"),
     ),
     Family(
         "llama3",
@@ -165,7 +162,6 @@ FAMILIES: tuple[Family, ...] = (
             (Generation("<|start_header_id|>assistant<|end_header_id|>\n\n"),),
             ("", "<|begin_of_text|>"),
         ),
-        ("<|eot_id|>", "<|eom_id|>", "<|end_of_text|>"),
         roles={"ipython": "tool"},
         conventions=(SystemPreamble(LLAMA3_PREAMBLE),),
         unreadable={LLAMA3_TOOLS_IN_USER: "the template put its tool list into the user turn"},
@@ -176,7 +172,6 @@ FAMILIES: tuple[Family, ...] = (
         "phi3",
         "phi3",
         Grammar(TULU_HEADERS, _same("<|end|>\n", TULU_HEADERS), (Generation("<|assistant|>\n"),), ("", "<s>")),
-        ("<|end|>", "<|endoftext|>"),
     ),
     _mistral("mistral-v1", ("[INST] ", " [/INST]"), "", "first", text_markers=True),  # [INST] is text in v1
     _mistral("mistral-v3", ("[INST] ", "[/INST]"), " ", "last"),
@@ -191,7 +186,6 @@ FAMILIES: tuple[Family, ...] = (
             (Generation("<start_of_turn>model\n"),),
             ("<bos>", ""),
         ),
-        ("<end_of_turn>", "<eos>"),
         roles={"model": "assistant"},
         fold="first",
     ),
@@ -205,7 +199,6 @@ FAMILIES: tuple[Family, ...] = (
             (DEEPSEEK_BOS,),
             bare_system="\n\n",
         ),
-        (DEEPSEEK_EOS,),
         text_markers=True,
     ),
     Family(
@@ -218,7 +211,6 @@ FAMILIES: tuple[Family, ...] = (
             (DEEPSEEK_BOS,),
             bare_system="",
         ),
-        (DEEPSEEK_EOS,),
         conventions=(Affix("assistant", ("</think>",)),),
     ),
     Family(
@@ -229,7 +221,6 @@ FAMILIES: tuple[Family, ...] = (
             _same("<|end_of_text|>\n", CHATML),
             (Generation("<|start_of_role|>assistant<|end_of_role|>"),),
         ),
-        ("<|end_of_text|>",),
         conventions=(DefaultSystem(GRANITE_DEFAULT_SYSTEMS),),
     ),
     Family(
@@ -246,7 +237,6 @@ FAMILIES: tuple[Family, ...] = (
             _generations("<|assistant|>", closed=("\n<think></think>",)),
             ("[gMASK]<sop>",),
         ),
-        ("<|user|>", "<|observation|>", "<|endoftext|>"),
         roles={"observation": "tool"},
         unreadable={" /nothink": "the user may have written /nothink (the template then adds none)"},
         conventions=(
@@ -267,7 +257,6 @@ FAMILIES: tuple[Family, ...] = (
             dict.fromkeys(("system", "developer", "user", "assistant"), "<|end|>"),
             (Generation("<|start|>assistant"),),
         ),
-        ("<|return|>", "<|end|>", "<|call|>"),
         conventions=(DefaultSystem((HARMONY_SYSTEM,)), Wrapped("developer", "system", "# Instructions\n\n", "\n\n")),
         finish=harmony_response,
         unreadable=dict.fromkeys(("<|end|><|start|>", "<|call|>"), "a tool call chain, which the reader does not read"),
@@ -285,7 +274,6 @@ FAMILIES: tuple[Family, ...] = (
             dict.fromkeys(("system", "user", "assistant", "tool"), "<|im_end|>"),
             (Generation("<|im_assistant|>assistant<|im_middle|>"),),
         ),
-        ("<|im_end|>",),
         conventions=(
             DefaultSystem(
                 (
@@ -297,4 +285,21 @@ FAMILIES: tuple[Family, ...] = (
     ),
 )
 GROUPS: tuple[str, ...] = tuple(dict.fromkeys(family.group for family in FAMILIES))
-EVERY_STOP: tuple[str, ...] = tuple(dict.fromkeys(stop for family in FAMILIES for stop in family.stops))
+# The end-of-turn and end-of-text tokens of the families, taken off the end of every response whatever its family:
+# a model trained on one family's template may close with another's eos (ChatML on a Llama 3 base).
+EVERY_STOP: tuple[str, ...] = (
+    "<|im_end|>",
+    "<|endoftext|>",
+    "<|eot_id|>",
+    "<|eom_id|>",
+    "<|end_of_text|>",
+    "<|end|>",
+    "</s>",
+    "<end_of_turn>",
+    "<eos>",
+    DEEPSEEK_EOS,
+    "<|user|>",
+    "<|observation|>",
+    "<|return|>",
+    "<|call|>",
+)

@@ -63,9 +63,9 @@ class Reading:
 
     def response(self, query: str, prompt: str) -> str:
         """The response in ``query`` (prompt + response as the trainer decoded it): the text after the prompt, the
-        ``stops`` it ends with (its family's end-of-turn and end-of-text tokens, as a policy may close with both;
-        through a pinned template, its eos and every family's) and surrounding whitespace removed, with the
-        generation prompt's opened ``<think>`` put back."""
+        ``stops`` it ends with (the end-of-turn and end-of-text tokens of every known family, and a pinned
+        template's eos: a policy may close with its eos after its end-of-turn token) and surrounding whitespace
+        removed, with the generation prompt's opened ``<think>`` put back."""
         text = response_after(query, prompt, self.stops)
         if self.finish is not None:
             text = self.finish(text)
@@ -111,7 +111,7 @@ def read_family(family: Family, prompt: str) -> Reading | str | None:
     why = _two_readings(family, messages)
     if why is not None:
         return f"the prompt reads two ways: {why}"
-    return Reading(family.name, family.group, messages, scanned.generation.prefill, family.stops, family.finish)
+    return Reading(family.name, family.group, messages, scanned.generation.prefill, finish=family.finish)
 
 
 def _two_readings(family: Family, messages: list[dict[str, str]]) -> str | None:
