@@ -8,11 +8,13 @@ body); the tokenizer's special tokens are variables. At load, sentinel conversat
 assistant, user; system and user) are rendered to learn the text before the first message, between turns and after
 the last one (the generation prompt), with thinking on and off. A prompt is then split at the user/assistant
 markers (the earliest occurrence each time, so linear in its length) into candidate conversations, each rendered
-again: those that give back the prompt exactly are its readings. None is an error. A reading in which a message
-holds a marker of the template (between two turns, or the start of one after the end of another) is two readings,
-an error, as is a blank line in the user turn a template folds the system prompt into; reader.one_reading decides
-between the rest. A conversation with two user turns in a row or a system prompt after the first turn is
-therefore refused, not split.
+again: those that give back the prompt exactly are its readings. None is an error. A reading whose instruction
+(the last user message) may be joined with more of the prompt is two readings, an error: it holds a marker of the
+template (what it writes between two turns, or the start of one after the end of another; so two user turns in a
+row and a system prompt after the first turn are refused, not split), it starts as the template starts a tool's
+result or follows an empty answer, or it reads as ending in whitespace before text the template adds unless the
+message ends with it (GLM's ``/nothink``). So is a blank line in the user turn a template folds the system prompt
+into. reader.one_reading decides between the rest (joins between earlier turns change only the context).
 """
 
 from __future__ import annotations
@@ -114,8 +116,8 @@ class Shape:
     tool_head: str | None = None
 
     def markers(self) -> tuple[str, ...]:
-        """The texts the template writes between turns (and the start of a turn after the end of another), which a
-        message of a reading must not hold: where one does, the prompt also reads with that message split."""
+        """The texts the template writes between turns (and the start of a turn after the end of another), which the
+        instruction of a reading must not hold: where it does, the prompt also reads with it split there."""
         between = [self.user_assistant, self.assistant_user, self.user_user]
         between += [self.system_user] if self.fold is None else []
         found = [marker for marker in between if marker]
@@ -263,15 +265,15 @@ class PinnedTemplate:
         instruction = messages[-1]["content"]  # a join between earlier turns changes only the context
         if any(marker in instruction for marker in shape.markers()):
             return ": the last user message holds the template's own markup"
-        if (shape.tool_head and instruction.startswith(shape.tool_head)) or empty_answer_before(
-            messages, len(messages) - 1
-        ):
+        if shape.tool_head and instruction.startswith(shape.tool_head):
+            return ": the last user turn may be a tool's result"
+        if empty_answer_before(messages, len(messages) - 1):
             return ": the last user turn may be a tool's result"
         # Text before the generation prompt's markup that a template adds unless the message ends with it (GLM's
         # /nothink): any message may have, but one that reads as ending in whitespace most likely wrote it itself.
         added = shape.generation[: max(shape.generation.find("<"), 0)]
-        if added.strip() and messages[-1]["content"][-1:].isspace():
-            own = [*messages[:-1], {**messages[-1], "content": messages[-1]["content"] + added}]
+        if added.strip() and instruction[-1:].isspace():
+            own = [*messages[:-1], {**messages[-1], "content": instruction + added}]
             if _try_render(self.template, own, shape.switches) == prompt:
                 return f": the last user message may end with {added!r} itself (the template then adds none)"
         return None
