@@ -265,9 +265,8 @@ class PinnedTemplate:
         instruction = messages[-1]["content"]  # a join between earlier turns changes only the context
         if any(marker in instruction for marker in shape.markers()):
             return ": the last user message holds the template's own markup"
-        if shape.tool_head and instruction.startswith(shape.tool_head):
-            return ": the last user turn may be a tool's result"
-        if empty_answer_before(messages, len(messages) - 1):
+        tool_result = bool(shape.tool_head) and instruction.startswith(shape.tool_head)
+        if tool_result or empty_answer_before(messages, len(messages) - 1):
             return ": the last user turn may be a tool's result"
         # Text before the generation prompt's markup that a template adds unless the message ends with it (GLM's
         # /nothink): any message may have, but one that reads as ending in whitespace most likely wrote it itself.

@@ -8,10 +8,9 @@ conventions took out written back, re-render to exactly that prompt. What "two r
   ``What do <|im_start|> and <|im_end|> mean?``, stays content.
 - A message that holds a complete boundary writes the same text as the turns it spells out. The reading takes
   the turns, as the policy's tokenizer does where the markers are special tokens, unless the instruction (the
-  last user message) may be joined with a turn next to it; that is two readings, an error: two turns of one
-  role in a row (a message holding
-  ``<|im_end|>\n<|im_start|>user\n``, or a header with no end marker: ``What does <｜User｜> do``), an empty
-  answer before it (a tool call the template does not write, the instruction its result), and, where the markers
+  last user message) may be joined with a turn next to it; that is two readings, an error: two turns of one role
+  in a row (a message holding ``<|im_end|>\n<|im_start|>user\n``, or a header with no end marker: ``What does
+  <｜User｜> do``), an empty answer before it (a tool call the template does not write, the instruction its result), and, where the markers
   are plain text to the tokenizer (DeepSeek V2's ``User:``, Tulu and OLMo 2's ``<|user|>``, Mistral v1's
   ``[INST]``), any turn next to it but an answer. A message holding the alternation itself (Phi-3's
   ``a<|end|>\n<|assistant|>\nb<|end|>\n<|user|>\nc``) is byte for byte, and token for token, the conversation it
@@ -108,14 +107,15 @@ def read_family(family: Family, prompt: str) -> Reading | str | None:
     unreadable = next((why for text, why in family.unreadable.items() for _, c in scanned.turns if text in c), None)
     if unreadable is not None:
         return f"the prompt does not read exactly as {family.name}: {unreadable}"
-    why = _two_readings(family, messages)
+    why = _two_readings(family, messages, users[-1])
     if why is not None:
         return f"the prompt reads two ways: {why}"
     return Reading(family.name, family.group, messages, scanned.generation.prefill, finish=family.finish)
 
 
-def _two_readings(family: Family, messages: list[dict[str, str]]) -> str | None:
-    """Why ``messages`` (as read in ``family``) may also read with another instruction, or None.
+def _two_readings(family: Family, messages: list[dict[str, str]], last: int) -> str | None:
+    """Why ``messages`` (as read in ``family``, ``last`` the index of the last user message) may also read with
+    another instruction, or None.
 
     Another reading joins the instruction (the last user message) with a turn next to it, as a message holding the
     family's markup would be written: two turns of one role in a row (the open answer counts as one) are what a
@@ -126,7 +126,6 @@ def _two_readings(family: Family, messages: list[dict[str, str]]) -> str | None:
     readings too.
     """
     roles = [message["role"] for message in messages] + ["assistant"]
-    last = _last_user(messages)
     for index in range(max(last - 1, 0), len(messages)):
         role, following = roles[index], roles[index + 1]
         if role == following != "tool":  # parallel tool results are consecutive
@@ -142,10 +141,6 @@ def _two_readings(family: Family, messages: list[dict[str, str]]) -> str | None:
             "the text before it may be a system prompt or the user's own"
         )
     return None
-
-
-def _last_user(messages: list[dict[str, str]]) -> int:
-    return max(index for index, message in enumerate(messages) if message["role"] == "user")
 
 
 def empty_answer_before(messages: list[dict[str, str]], index: int) -> bool:
