@@ -10,11 +10,11 @@ conventions took out written back, re-render to exactly that prompt. What "two r
   the turns, as the policy's tokenizer does where the markers are special tokens, unless the instruction (the
   last user message) may be joined with a turn next to it; that is two readings, an error: two turns of one role
   in a row (a message holding ``<|im_end|>\n<|im_start|>user\n``, or a header with no end marker: ``What does
-  <｜User｜> do``), an empty answer before it (a tool call the template does not write, the instruction its result), and, where the markers
-  are plain text to the tokenizer (DeepSeek V2's ``User:``, Tulu and OLMo 2's ``<|user|>``, Mistral v1's
-  ``[INST]``), any turn next to it but an answer. A message holding the alternation itself (Phi-3's
-  ``a<|end|>\n<|assistant|>\nb<|end|>\n<|user|>\nc``) is byte for byte, and token for token, the conversation it
-  spells out: it is read as that.
+  <｜User｜> do``), an empty answer before it (a tool call the template does not write, the instruction its
+  result), and, where the markers are plain text to the tokenizer (DeepSeek V2's ``User:``, Tulu and OLMo 2's
+  ``<|user|>``, Mistral v1's ``[INST]``), any turn next to it but an answer. A message holding the alternation
+  itself (Phi-3's ``a<|end|>\n<|assistant|>\nb<|end|>\n<|user|>\nc``) is byte for byte, and token for token,
+  the conversation it spells out: it is read as that.
 - Two readings are also two families, or two variants of one, whose readings of the same prompt both round-trip
   but give different instructions (the last user message, compared without surrounding whitespace; readings that
   differ only in earlier turns yield to the one with the fewest messages), and a template that folds the system
