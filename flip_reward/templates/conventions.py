@@ -1,5 +1,6 @@
 """What a template adds around the messages beyond its markup (a default system prompt, a date preamble, think
-prefixes on past answers, ``/nothink``), each read off the turns and written back for the round trip."""
+prefixes on past answers, ``/nothink``, tool results wrapped in a user turn), each read off the turns and written
+back for the round trip."""
 
 from __future__ import annotations
 
