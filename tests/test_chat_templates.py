@@ -5,6 +5,9 @@ bodies. Prompts are rendered by transformers from templates written for these te
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 
 import pytest
 from chat_template_support import ANSWER, CONVERSATIONS, TEMPLATES, generated, messages_of, render
@@ -165,7 +168,8 @@ def test_a_pinned_template_that_folds_the_system_prompt_refuses_a_blank_line_in_
     pinned = load_policy_template(str(TEMPLATES / "gemma3.jinja"))
     assert pinned.read(render(template("gemma3"), messages_of("multi-turn"))).messages == messages_of("multi-turn")
     for conversation in ("system", "paragraphs"):
-        with pytest.raises(TemplateError, match="^the prompt reads two ways through the pinned template gemma3.jinja$"):
+        expected = "the prompt reads two ways through the pinned template gemma3.jinja: the first user turn, which it "
+        with pytest.raises(TemplateError, match=f"^{expected}folds a system prompt into, has a blank line$"):
             pinned.read(render(template("gemma3"), messages_of(conversation)))
 
 
@@ -227,3 +231,262 @@ def test_pinned_reading_is_a_round_trip_not_a_guess() -> None:
     assert pinned.read(prompt).messages == messages_of("multi-turn")
     with pytest.raises(TemplateError, match="^the prompt does not re-render through the pinned template qwen$"):
         pinned.read(prompt.split("<|im_end|>\n", 1)[1])  # without the system prompt it always writes
+
+
+# --- review findings: every reading exact or refused -----------------------------------------------------------
+
+TOOLS = [{"type": "function", "function": {"name": "get_weather", "description": "Weather", "parameters": {}}}]
+TOOL_CALL = {"type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}
+TOOL_CONVERSATION = [
+    {"role": "user", "content": "Weather in Paris?"},
+    {"role": "assistant", "content": "", "tool_calls": [TOOL_CALL]},
+    {"role": "tool", "content": "sunny"},
+]
+TWO_WAYS = "item 0: no instruction: no label, and the prompt reads two ways: "
+
+
+def no_label_item(name: str, messages: list[dict], **switches: object):
+    """The /get_reward item, without a label, of ``messages`` rendered by template ``name`` and answered."""
+    prompt = render(template(name), messages, **switches)
+    text, _ = generated(prompt)
+    return openrlhf_item(0, prompt + text + stop_of(name), prompt, None)
+
+
+@pytest.mark.parametrize(
+    ("name", "messages", "error"),
+    [
+        (
+            "qwen2.5",
+            [{"role": "user", "content": "Context: cats."}, {"role": "user", "content": "Write a haiku."}],
+            "two user turns in a row in chatml: one message may hold the template's markup",
+        ),
+        (
+            "deepseek-v2",  # "User: " is plain text to DeepSeek V2's tokenizer
+            [{"role": "user", "content": "Classify the sentiment of this chat.\n\nUser: my order is late"}],
+            "two user turns in a row in deepseek-v2: one message may hold the template's markup",
+        ),
+        (
+            "tulu3",  # so is <|user|> to Tulu 3's
+            [{"role": "user", "content": "Convert to plain text:\n<|user|>\nhello there"}],
+            "two user turns in a row in tulu: one message may hold the template's markup",
+        ),
+        (
+            "tulu3",
+            [
+                {"role": "system", "content": "A"},
+                {"role": "user", "content": "Hi"},
+                {"role": "system", "content": "B"},
+                {"role": "user", "content": "Write"},
+            ],
+            "tulu writes its turn markers as plain text: the user turn may be the text of the system message",
+        ),
+        (
+            "deepseek-r1",
+            [{"role": "user", "content": "What does <｜User｜> do"}],
+            "two user turns in a row in deepseek-v3: one message may hold the template's markup",
+        ),
+        (
+            "glm4.5",
+            [{"role": "user", "content": "GLM uses <|user|>\nand <|assistant|> tokens"}],
+            "two user turns in a row in glm45: one message may hold the template's markup",
+        ),
+        (
+            "gemma2",  # writes the tool's result as a user turn after an empty answer
+            TOOL_CONVERSATION,
+            "an empty answer in gemma before the user turn, which may be a tool's result",
+        ),
+    ],
+)
+def test_a_message_that_may_hold_turns_is_two_readings(name, messages, error) -> None:
+    assert no_label_item(name, messages).error == TWO_WAYS + error
+
+
+def test_a_system_prompt_between_turns_is_read_where_the_markers_are_special_tokens() -> None:
+    messages = [
+        {"role": "system", "content": "A"},
+        {"role": "user", "content": "Hi"},
+        {"role": "system", "content": "B"},
+        {"role": "user", "content": "Write"},
+    ]
+    item = no_label_item("qwen2.5", messages)
+    assert (item.error, item.prompt, item.response) == (None, messages, ANSWER)
+
+
+QWEN_TOOLS = (
+    "<|im_start|>system\nYou are Qwen.\n\n# Tools\n\n<tools>\n{}\n</tools><|im_end|>\n"
+    "<|im_start|>user\nWeather in Paris and Rome?<|im_end|>\n<|im_start|>assistant\n<tool_call>\n{}\n</tool_call>"
+    "<|im_end|>\n<|im_start|>user\n<tool_response>\nsunny\n</tool_response>\n<tool_response>\nrain\n"
+    "</tool_response>{}<|im_end|>\n<|im_start|>assistant\n"
+)
+
+
+@pytest.mark.parametrize("end", ["", "\n"])  # Qwen 2.5/3 close the last result with nothing, Nemotron 3 with "\n"
+def test_chatml_tool_results_in_a_user_turn_are_read_as_tool_messages(end) -> None:
+    prompt = QWEN_TOOLS.format("{}", "{}", end)
+    assert FamilyReader().read(prompt).messages == [
+        {"role": "system", "content": "You are Qwen.\n\n# Tools\n\n<tools>\n{}\n</tools>"},
+        {"role": "user", "content": "Weather in Paris and Rome?"},
+        {"role": "assistant", "content": "<tool_call>\n{}\n</tool_call>"},
+        {"role": "tool", "content": "sunny"},
+        {"role": "tool", "content": "rain"},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("prompt", "error"),
+    [
+        (
+            "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nEnvironment: ipython\nCutting Knowledge "
+            "Date: December 2023\nToday Date: 26 Jul 2024\n\n<|eot_id|><|start_header_id|>user<|end_header_id|>\n\n"
+            "Given the following functions, please respond with a JSON for a function call with its proper "
+            'arguments.\n\n{"name": "get_weather"}\n\nWeather in Paris?<|eot_id|>'
+            "<|start_header_id|>assistant<|end_header_id|>\n\n",
+            "the prompt does not read exactly as llama3: the template put its tool list into the user turn",
+        ),
+        (
+            "<|start|>user<|message|>Weather in Paris?<|end|><|start|>assistant to=functions.get_weather<|channel|>"
+            'commentary json<|message|>{"city": "Paris"}<|call|><|start|>functions.get_weather to=assistant'
+            '<|channel|>commentary<|message|>"sunny"<|end|><|start|>assistant',
+            "the prompt does not read exactly as harmony: a tool call chain, which the reader does not read",
+        ),
+        (
+            "[gMASK]<sop><|user|>\nSay /nothink<|assistant|>\n<think></think>",  # GLM adds none after a user's own
+            "the prompt does not read exactly as glm45: the user may have written /nothink (the template then adds "
+            "none)",
+        ),
+    ],
+)
+def test_a_turn_the_template_wrote_into_a_message_is_refused(prompt, error) -> None:
+    assert openrlhf_item(0, prompt + ANSWER, prompt, None).error == f"item 0: no instruction: no label, and {error}"
+
+
+def test_a_pinned_template_refuses_a_message_holding_its_markers() -> None:
+    pinned = load_policy_template(str(TEMPLATES / "qwen2.5.jinja"))
+    user, system = ({"role": role, "content": text} for role, text in (("user", "Write"), ("system", "B")))
+    two_ways = "^the prompt reads two ways through the pinned template qwen2.5.jinja: "
+    for messages in ([{"role": "user", "content": "Context: cats."}, user], [user, system, user]):
+        with pytest.raises(TemplateError, match=two_ways + "the last user message holds the template's own markup$"):
+            pinned.read(render(template("qwen2.5"), messages))
+    gemma = load_policy_template(str(TEMPLATES / "gemma2.jinja"))
+    with pytest.raises(TemplateError, match=r"^.* gemma2.jinja: the last user turn may be a tool's result$"):
+        gemma.read(render(template("gemma2"), TOOL_CONVERSATION))
+
+
+def test_a_pinned_harmony_template_reads_the_answer_out_of_its_channels() -> None:
+    pinned = load_policy_template(str(TEMPLATES / "gpt-oss.jinja"))
+    prompt = render(template("gpt-oss"), messages_of("single"))
+    text, response = generated(prompt)
+    assert pinned.read(prompt).response(prompt + text + "<|return|>", prompt) == response
+    assert response == "<think>Let me think.</think>" + ANSWER
+
+
+def test_a_pinned_template_with_trl_generation_blocks_loads_and_reads() -> None:
+    marked = template("qwen2.5").replace(
+        "{{- '<|im_start|>' ~ m.role ~ '\\n' ~ m.content ~ '<|im_end|>\\n' -}}",
+        "{%- if m.role == 'assistant' -%}{{- '<|im_start|>assistant\\n' -}}{% generation %}"
+        "{{- m.content ~ '<|im_end|>' -}}{% endgeneration %}{{- '\\n' -}}"
+        "{%- else -%}{{- '<|im_start|>' ~ m.role ~ '\\n' ~ m.content ~ '<|im_end|>\\n' -}}{%- endif -%}",
+    )
+    assert "{% generation %}" in marked
+    pinned = PinnedTemplate(marked, "trl-qwen")
+    prompt = render(template("qwen2.5"), messages_of("multi-turn"))
+    assert pinned.read(prompt).messages == messages_of("multi-turn")
+
+
+def test_a_pinned_template_that_adds_text_unless_the_message_has_it_refuses_a_message_ending_with_it() -> None:
+    source = template("glm4.5").replace(
+        "('/nothink' if nothink else '')", "('/nothink' if nothink and not m.content.endswith('/nothink') else '')"
+    )
+    assert source != template("glm4.5")
+    pinned = PinnedTemplate(source, "glm")
+    no_thinking = {"enable_thinking": False}
+    for content in (
+        "Write a haiku.",
+        "Write a haiku./nothink",
+    ):  # the same prompt: the template adds none to the second
+        prompt = render(source, [{"role": "user", "content": content}], **no_thinking)
+        assert pinned.read(prompt).messages == [{"role": "user", "content": "Write a haiku."}]
+    prompt = render(source, [{"role": "user", "content": "Say /nothink"}], **no_thinking)
+    expected = (
+        "the prompt reads two ways through the pinned template glm: the last user message may end with '/nothink' "
+        "itself (the template then adds none)"
+    )
+    with pytest.raises(TemplateError, match=f"^{re.escape(expected)}$"):
+        pinned.read(prompt)
+
+
+VARIANT = {
+    "deepseek-r1": "deepseek-v3",
+    "deepseek-v3.1": "deepseek-v3",
+    "gemma2": "gemma",
+    "gemma3": "gemma",
+    "glm4.5": "glm45",
+    "gpt-oss": "harmony",
+    "granite3": "granite",
+    "kimi-k2": "kimi",
+    "llama3.1": "llama3",
+    "mistral-v7": "mistral-tekken",
+    "olmo2": "tulu",
+    "tulu3": "tulu",
+    **dict.fromkeys(("lfm2", "nemotron3", "olmo3", "qwen2.5", "qwen3", "qwq"), "chatml"),
+}
+CONSECUTIVE_USERS = [
+    {"role": "user", "content": "Context: the cat sleeps all day."},
+    {"role": "user", "content": "Write a haiku about it."},
+]
+MID_SYSTEM = [
+    {"role": "system", "content": "Answer briefly."},
+    {"role": "user", "content": "Who wrote Hamlet?"},
+    {"role": "assistant", "content": "Shakespeare."},
+    {"role": "system", "content": "Now answer in French."},
+    {"role": "user", "content": "And Faust?"},
+]
+PLAIN = "{} writes its turn markers as plain text: the user turn may be the text of the system message"
+MID_SYSTEM_REFUSED = {
+    **{name: f"the prompt is in no known chat template ({TRIED})" for name in ("deepseek-r1", "deepseek-v2")},
+    "deepseek-v3.1": f"the prompt is in no known chat template ({TRIED})",  # DeepSeek writes it bare mid-conversation
+    "gemma3": FOLD.format("gemma", "first").removeprefix("no instruction: no label, and "),
+    "mistral-v1": FOLD.format("mistral-v1", "first").removeprefix("no instruction: no label, and "),
+    "mistral-v3": FOLD.format("mistral-v3", "last").removeprefix("no instruction: no label, and "),
+    "mistral-tekken": FOLD.format("mistral-tekken", "last").removeprefix("no instruction: no label, and "),
+    "olmo2": "the prompt reads two ways: " + PLAIN.format("tulu"),
+    "tulu3": "the prompt reads two ways: " + PLAIN.format("tulu-llama"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(path.stem for path in TEMPLATES.glob("*.jinja")))
+def test_consecutive_user_turns_are_refused_in_every_family(name) -> None:
+    variant = VARIANT.get(name, name)
+    expected = f"two user turns in a row in {variant}: one message may hold the template's markup"
+    assert no_label_item(name, CONSECUTIVE_USERS).error == TWO_WAYS + expected
+
+
+@pytest.mark.parametrize("name", sorted(path.stem for path in TEMPLATES.glob("*.jinja") if path.stem != "gemma2"))
+def test_a_system_prompt_mid_conversation_is_read_or_refused(name) -> None:
+    item = no_label_item(name, MID_SYSTEM)
+    if name in MID_SYSTEM_REFUSED:
+        assert item.error == f"item 0: no instruction: no label, and {MID_SYSTEM_REFUSED[name]}"
+    elif name == "llama3.1":  # the template itself leaves out a system prompt after the first turn
+        assert (item.error, item.prompt) == (None, MID_SYSTEM[:3] + MID_SYSTEM[4:])
+    else:
+        expected = generated(render(template(name), MID_SYSTEM))[1]
+        assert (item.error, item.prompt, item.response) == (None, MID_SYSTEM, expected)
+
+
+def test_without_transformers_a_pinned_template_renders_generation_blocks_as_their_body() -> None:
+    code = (
+        "import sys; sys.modules['transformers'] = None\n"  # an import of transformers now raises ImportError
+        "from flip_reward.templates import PinnedTemplate\n"
+        "source = \"{% for m in messages %}<{{ m.role }}>{% if m.role == 'assistant' %}{% generation %}"
+        "{{ m.content }}{% endgeneration %}{% else %}{{ m.content }}{% endif %}</{{ m.role }}>{% endfor %}"
+        '{% if add_generation_prompt %}<assistant>{% endif %}"\n'
+        "print(PinnedTemplate(source, 't').read('<user>Hi</user><assistant>Yo</assistant><user>Go</user><assistant>')"
+        ".messages)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    expected = [
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Yo"},
+        {"role": "user", "content": "Go"},
+    ]
+    assert done.stdout == f"{expected}\n"

@@ -1,5 +1,6 @@
 """What a template adds around the messages beyond its markup (a default system prompt, a date preamble, think
-prefixes on past answers, ``/nothink``), each read off the turns and written back for the round trip."""
+prefixes on past answers, ``/nothink``, tool results wrapped in a user turn), each read off the turns and written
+back for the round trip."""
 
 from __future__ import annotations
 
@@ -116,3 +117,47 @@ class Wrapped:
             (self.written, self.head + content + self.tail) if i in found else (role, content)
             for i, (role, content) in enumerate(turns)
         ]
+
+
+@dataclass(frozen=True)
+class ToolResults:
+    """Tool results the template writes inside a turn of another role (Qwen's and Nemotron's ``<tool_response>``
+    blocks in a user turn, one turn for consecutive results, then one of ``ends``): a turn made only of such blocks
+    is read back as one tool message each."""
+
+    written: str
+    head: str
+    tail: str
+    separator: str
+    ends: tuple[str, ...] = ("",)
+
+    def read(self, turns: Turns, scan: Scan, notes: dict) -> Turns:
+        found: dict[int, str] = {}  # the first result of each turn read: the end written after its last one
+        following: set[int] = set()  # the other results of those turns
+        result = []
+        for role, content in turns:
+            end = next((end for end in self.ends if content.endswith(self.tail + end)), None)
+            if role == self.written and content.startswith(self.head) and end is not None:
+                inner = content[len(self.head) : len(content) - len(self.tail + end)]
+                results = inner.split(self.tail + self.separator + self.head)
+                found[len(result)] = end
+                following.update(range(len(result) + 1, len(result) + len(results)))
+                result += [("tool", text) for text in results]
+            else:
+                result.append((role, content))
+        notes[self] = (found, following)
+        return result
+
+    def write(self, turns: Turns, notes: dict) -> Turns:
+        found, following = notes.get(self, ({}, set()))
+        result, end = [], ""
+        for index, (role, content) in enumerate(turns):
+            if index in found:
+                end = found[index]
+                result.append((self.written, self.head + content + self.tail + end))
+            elif index in following:
+                previous = result[-1][1][: len(result[-1][1]) - len(end)]
+                result[-1] = (self.written, previous + self.separator + self.head + content + self.tail + end)
+            else:
+                result.append((role, content))
+        return result

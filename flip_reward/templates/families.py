@@ -1,5 +1,6 @@
-"""The chat template families the reader knows: each one's markup (a Grammar), its conventions, stop tokens and
-which user turn a system prompt is folded into, written from the public formats of the models named."""
+"""The chat template families the reader knows: each one's markup (a Grammar), its conventions, which user turn a
+system prompt is folded into, whether its markers are plain text to its tokenizer, and the texts that mark a turn
+it cannot read exactly; written from the public formats of the models named. Also every family's stop tokens."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from flip_reward.templates.conventions import Affix, DefaultSystem, SystemPreamble, Wrapped
+from flip_reward.templates.conventions import Affix, DefaultSystem, SystemPreamble, ToolResults, Wrapped
 from flip_reward.templates.scanner import Generation, Grammar
 
 FOLD_SEPARATOR = "\n\n"  # what templates that fold a system prompt into a user turn put between the two
@@ -19,16 +20,20 @@ class Family:
 
     ``roles`` maps a role as written to a message role; ``fold`` names the user turn ("first" or "last") that the
     template folds a system prompt into, if it does; ``finish`` rewrites a response written in the family's own
-    response markup (gpt-oss channels) into plain text with ``<think>`` for its reasoning."""
+    response markup (gpt-oss channels) into plain text with ``<think>`` for its reasoning. ``text_markers`` is set
+    where the model's tokenizer has no special token for the turn markers (a user may type them, so a split that no
+    special token marks is two readings); ``unreadable`` maps a text to why a turn holding it (as the template wrote
+    it) cannot be read exactly: a tool list, a tool call chain, a ``/nothink`` the user may have typed."""
 
     name: str
     group: str
     grammar: Grammar
-    stops: tuple[str, ...]
     roles: Mapping[str, str] = field(default_factory=dict)
     conventions: tuple = ()
     fold: str | None = None
     finish: Callable[[str], str] | None = None
+    text_markers: bool = False
+    unreadable: Mapping[str, str] = field(default_factory=dict)
 
     def role(self, written: str) -> str:
         return self.roles.get(written, written)
@@ -53,7 +58,7 @@ def _generations(header: str, *prefills: str, closed: tuple[str, ...] = ()) -> t
     )
 
 
-def _harmony_response(text: str) -> str:
+def harmony_response(text: str) -> str:
     """gpt-oss's channels as plain text: analysis as ``<think>...</think>``, then the final message."""
     if not text.startswith("<|channel|>"):
         return text
@@ -80,6 +85,7 @@ CHATML_DEFAULT_SYSTEMS = (
 LLAMA3_PREAMBLE = re.compile(
     r"(?:Environment: ipython\n)?(?:Tools: [^\n]*\n)?Cutting Knowledge Date: [^\n]*\nToday Date: [^\n]*\n\n"
 )
+LLAMA3_TOOLS_IN_USER = "Given the following functions, please respond with a JSON for a function call"
 GRANITE_DEFAULT_SYSTEMS = (
     re.compile(
         r"Knowledge Cutoff Date: [A-Za-z]+ \d{4}\.[ \n]Today's Date: [A-Za-z]+ \d{1,2}, \d{4}\.[ \n]"
@@ -100,18 +106,23 @@ MISTRAL_ROLES = ("user", "assistant")
 def _tulu(name: str, eos: str) -> Family:
     footers = {"system": "\n", "user": "\n", "assistant": eos + "\n"}
     grammar = Grammar(TULU_HEADERS, footers, (Generation("<|assistant|>\n"),), ("", "<|endoftext|>"))
-    return Family(name, "tulu", grammar, ("<|endoftext|>", "<|end_of_text|>"))
+    return Family(name, "tulu", grammar, text_markers=True)
 
 
 def _mistral(
-    name: str, user: tuple[str, str], assistant_header: str, fold: str | None, system: tuple[str, str] | None = None
+    name: str,
+    user: tuple[str, str],
+    assistant_header: str,
+    fold: str | None,
+    system: tuple[str, str] | None = None,
+    text_markers: bool = False,
 ) -> Family:
     headers = {"user": user[0], "assistant": assistant_header}
     footers = {"user": user[1], "assistant": "</s>"}
     if system:
         headers["system"], footers["system"] = system
     grammar = Grammar(headers, footers, (Generation(""),), ("<s>", ""))
-    return Family(name, "mistral", grammar, ("</s>",), fold=fold)
+    return Family(name, "mistral", grammar, fold=fold, text_markers=text_markers)
 
 
 FAMILIES: tuple[Family, ...] = (
@@ -126,11 +137,11 @@ FAMILIES: tuple[Family, ...] = (
             ),
             ("", "<|startoftext|>"),
         ),
-        ("<|im_end|>", "<|endoftext|>"),
         conventions=(
             DefaultSystem(CHATML_DEFAULT_SYSTEMS),
             Affix("system", (" You do not currently have access to any functions. <functions></functions>",), "end"),
             Affix("assistant", ("<think>\n\n</think>\n\n", "<think></think>")),
+            ToolResults("user", "<tool_response>\n", "\n</tool_response>", "\n", ("", "\n")),
         ),
     ),
     Family(
@@ -141,7 +152,6 @@ FAMILIES: tuple[Family, ...] = (
             _same("<|im_end|>", CHATML),
             (Generation("<|im_start|>assistant<|im_sep|>"),),
         ),
-        ("<|im_end|>", "<|endoftext|>"),
     ),
     Family(
         "llama3",
@@ -152,9 +162,9 @@ FAMILIES: tuple[Family, ...] = (
             (Generation("<|start_header_id|>assistant<|end_header_id|>\n\n"),),
             ("", "<|begin_of_text|>"),
         ),
-        ("<|eot_id|>", "<|eom_id|>", "<|end_of_text|>"),
         roles={"ipython": "tool"},
         conventions=(SystemPreamble(LLAMA3_PREAMBLE),),
+        unreadable={LLAMA3_TOOLS_IN_USER: "the template put its tool list into the user turn"},
     ),
     _tulu("tulu", "<|endoftext|>"),
     _tulu("tulu-llama", "<|end_of_text|>"),
@@ -162,9 +172,8 @@ FAMILIES: tuple[Family, ...] = (
         "phi3",
         "phi3",
         Grammar(TULU_HEADERS, _same("<|end|>\n", TULU_HEADERS), (Generation("<|assistant|>\n"),), ("", "<s>")),
-        ("<|end|>", "<|endoftext|>"),
     ),
-    _mistral("mistral-v1", ("[INST] ", " [/INST]"), "", "first"),
+    _mistral("mistral-v1", ("[INST] ", " [/INST]"), "", "first", text_markers=True),  # [INST] is text in v1
     _mistral("mistral-v3", ("[INST] ", "[/INST]"), " ", "last"),
     _mistral("mistral-tekken", ("[INST]", "[/INST]"), "", "last"),
     _mistral("mistral-v7", ("[INST]", "[/INST]"), "", None, ("[SYSTEM_PROMPT]", "[/SYSTEM_PROMPT]")),
@@ -177,7 +186,6 @@ FAMILIES: tuple[Family, ...] = (
             (Generation("<start_of_turn>model\n"),),
             ("<bos>", ""),
         ),
-        ("<end_of_turn>", "<eos>"),
         roles={"model": "assistant"},
         fold="first",
     ),
@@ -191,7 +199,7 @@ FAMILIES: tuple[Family, ...] = (
             (DEEPSEEK_BOS,),
             bare_system="\n\n",
         ),
-        (DEEPSEEK_EOS,),
+        text_markers=True,
     ),
     Family(
         "deepseek-v3",
@@ -203,7 +211,6 @@ FAMILIES: tuple[Family, ...] = (
             (DEEPSEEK_BOS,),
             bare_system="",
         ),
-        (DEEPSEEK_EOS,),
         conventions=(Affix("assistant", ("</think>",)),),
     ),
     Family(
@@ -214,7 +221,6 @@ FAMILIES: tuple[Family, ...] = (
             _same("<|end_of_text|>\n", CHATML),
             (Generation("<|start_of_role|>assistant<|end_of_role|>"),),
         ),
-        ("<|end_of_text|>",),
         conventions=(DefaultSystem(GRANITE_DEFAULT_SYSTEMS),),
     ),
     Family(
@@ -231,8 +237,8 @@ FAMILIES: tuple[Family, ...] = (
             _generations("<|assistant|>", closed=("\n<think></think>",)),
             ("[gMASK]<sop>",),
         ),
-        ("<|user|>", "<|observation|>", "<|endoftext|>"),
         roles={"observation": "tool"},
+        unreadable={" /nothink": "the user may have written /nothink (the template then adds none)"},
         conventions=(
             Affix("assistant", ("\n<think></think>\n", "\n<think></think>")),
             Affix("user", ("/nothink",), "end", generations=("<|assistant|>\n<think></think>",)),
@@ -251,9 +257,9 @@ FAMILIES: tuple[Family, ...] = (
             dict.fromkeys(("system", "developer", "user", "assistant"), "<|end|>"),
             (Generation("<|start|>assistant"),),
         ),
-        ("<|return|>", "<|end|>", "<|call|>"),
         conventions=(DefaultSystem((HARMONY_SYSTEM,)), Wrapped("developer", "system", "# Instructions\n\n", "\n\n")),
-        finish=_harmony_response,
+        finish=harmony_response,
+        unreadable=dict.fromkeys(("<|end|><|start|>", "<|call|>"), "a tool call chain, which the reader does not read"),
     ),
     Family(
         "kimi",
@@ -268,7 +274,6 @@ FAMILIES: tuple[Family, ...] = (
             dict.fromkeys(("system", "user", "assistant", "tool"), "<|im_end|>"),
             (Generation("<|im_assistant|>assistant<|im_middle|>"),),
         ),
-        ("<|im_end|>",),
         conventions=(
             DefaultSystem(
                 (
@@ -280,4 +285,21 @@ FAMILIES: tuple[Family, ...] = (
     ),
 )
 GROUPS: tuple[str, ...] = tuple(dict.fromkeys(family.group for family in FAMILIES))
-EVERY_STOP: tuple[str, ...] = tuple(dict.fromkeys(stop for family in FAMILIES for stop in family.stops))
+# The end-of-turn and end-of-text tokens of the families, taken off the end of every response whatever its family:
+# a model trained on one family's template may close with another's eos (ChatML on a Llama 3 base).
+EVERY_STOP: tuple[str, ...] = (
+    "<|im_end|>",
+    "<|endoftext|>",
+    "<|eot_id|>",
+    "<|eom_id|>",
+    "<|end_of_text|>",
+    "<|end|>",
+    "</s>",
+    "<end_of_turn>",
+    "<eos>",
+    DEEPSEEK_EOS,
+    "<|user|>",
+    "<|observation|>",
+    "<|return|>",
+    "<|call|>",
+)

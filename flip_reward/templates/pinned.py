@@ -1,32 +1,49 @@
 """A policy's own chat template pinned by ``--policy-template`` (a family name, a ``.jinja`` file or a local
 tokenizer directory): prompts are read by round trip through that template.
 
-The template is rendered the way transformers renders chat templates (jinja2's sandbox, ``trim_blocks`` and
-``lstrip_blocks``, ``raise_exception``, ``strftime_now``, the tokenizer's special tokens as variables). At load,
-sentinel conversations (one user turn; user, assistant, user; system and user) are rendered to learn the text
-before the first message, between turns and after the last one (the generation prompt), with thinking on and off.
-A prompt is then split at those markers (the earliest occurrence each time, so linear in its length) into
-candidate conversations, each rendered again: those that give back the prompt exactly are its readings. None is an
-error; two with different instructions (a message holding the template's own markers), or a blank line in the user
-turn a template folds the system prompt into, are an error too (reader.one_reading decides the rest).
+The template is rendered by transformers' own jinja environment when transformers is installed (what
+``apply_chat_template`` uses, TRL's ``{% generation %}`` blocks included), else by one with its settings (jinja2's
+sandbox, ``trim_blocks`` and ``lstrip_blocks``, ``raise_exception``, ``strftime_now``, ``{% generation %}`` as its
+body); the tokenizer's special tokens are variables. At load, sentinel conversations (one user turn; two; user,
+assistant, user; system and user) are rendered to learn the text before the first message, between turns and after
+the last one (the generation prompt), with thinking on and off. A prompt is then split at the user/assistant
+markers (the earliest occurrence each time, so linear in its length) into candidate conversations, each rendered
+again: those that give back the prompt exactly are its readings. None is an error. A reading whose instruction
+(the last user message) may be joined with more of the prompt is two readings, an error: it holds a marker of the
+template (what it writes between two turns, or the start of one after the end of another; so two user turns in a
+row and a system prompt after the first turn are refused, not split), it starts as the template starts a tool's
+result or follows an empty answer, or it reads as ending in whitespace before text the template adds unless the
+message ends with it (GLM's ``/nothink``). So is a blank line in the user turn a template folds the system prompt
+into. reader.one_reading decides between the rest (joins between earlier turns change only the context).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from jinja2 import Template, nodes
 from jinja2 import TemplateError as JinjaError
-from jinja2.ext import loopcontrols
+from jinja2.ext import Extension, loopcontrols
+from jinja2.parser import Parser
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from flip_reward.templates.families import EVERY_STOP, FAMILIES, FOLD_SEPARATOR, GROUPS
-from flip_reward.templates.reader import FamilyReader, Reading, TemplateError, one_reading
+from flip_reward.templates.families import EVERY_STOP, FAMILIES, GROUPS, harmony_response
+from flip_reward.templates.reader import (
+    FamilyReader,
+    Reading,
+    TemplateError,
+    empty_answer_before,
+    folds_blank_line,
+    one_reading,
+)
 
 SYSTEM, USER, ASSISTANT, LAST_USER = "FLIPSENTINELSYSTEM", "FLIPSENTINELUSER", "FLIPSENTINELANSWER", "FLIPSENTINELASK"
+TOOL = "FLIPSENTINELTOOL"
 THINKING_SWITCHES: tuple[dict, ...] = ({}, {"enable_thinking": False}, {"thinking": True})  # Qwen 3, DeepSeek V3.1
 
 
@@ -42,14 +59,38 @@ def _tojson(value: object, ensure_ascii: bool = False, indent: int | None = None
     return json.dumps(value, ensure_ascii=ensure_ascii, indent=indent, **kwargs)
 
 
+class _Generation(Extension):
+    """TRL's ``{% generation %}`` block (it marks the answer for training), rendered as its body."""
+
+    tags = {"generation"}
+
+    def parse(self, parser: Parser) -> nodes.Node:
+        lineno = next(parser.stream).lineno
+        body = parser.parse_statements(("name:endgeneration",), drop_needle=True)
+        return nodes.CallBlock(self.call_method("_body"), [], [], body).set_lineno(lineno)
+
+    def _body(self, caller: Callable[[], str]) -> str:
+        return caller()
+
+
+def _compile(source: str) -> Template:
+    """``source`` compiled by transformers when it is installed, else by an environment with its settings."""
+    try:
+        from transformers.utils.chat_template_utils import _compile_jinja_template
+    except ImportError:
+        extensions = [loopcontrols, _Generation]
+        environment = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=extensions)
+        environment.filters["tojson"] = _tojson
+        environment.globals.update(raise_exception=_raise, strftime_now=lambda fmt: datetime.now().strftime(fmt))
+        return environment.from_string(source)
+    return _compile_jinja_template(source)
+
+
 class JinjaTemplate:
     """A chat template rendered as transformers renders it, with ``special_tokens`` (bos_token, eos_token, ...)."""
 
     def __init__(self, source: str, special_tokens: Mapping[str, str] | None = None):
-        environment = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[loopcontrols])
-        environment.filters["tojson"] = _tojson
-        environment.globals.update(raise_exception=_raise, strftime_now=lambda fmt: datetime.now().strftime(fmt))
-        self.template = environment.from_string(source)
+        self.template = _compile(source)
         self.special_tokens = dict(special_tokens or {})
 
     def render(self, messages: list[dict[str, str]], **switches: object) -> str:
@@ -60,8 +101,8 @@ class JinjaTemplate:
 @dataclass(frozen=True)
 class Shape:
     """What a template writes around messages, for one setting of its switches: before the first user message
-    (``head``), after the last one (``generation``), between user and assistant and back, and with a system
-    prompt: before it and between it and the first user message."""
+    (``head``), after the last one (``generation``), between user and assistant and back, between two user messages,
+    and with a system prompt: before it and between it and the first user message."""
 
     switches: dict
     head: str
@@ -71,6 +112,18 @@ class Shape:
     system_head: str | None = None
     system_user: str | None = None
     fold: str | None = None
+    user_user: str | None = None
+    tool_head: str | None = None
+
+    def markers(self) -> tuple[str, ...]:
+        """The texts the template writes between turns (and the start of a turn after the end of another), which the
+        instruction of a reading must not hold: where it does, the prompt also reads with it split there."""
+        between = [self.user_assistant, self.assistant_user, self.user_user]
+        between += [self.system_user] if self.fold is None else []
+        found = [marker for marker in between if marker]
+        if self.user_assistant and self.assistant_user:
+            found.append(os.path.commonprefix([self.user_assistant, self.assistant_user]))
+        return tuple(marker for marker in dict.fromkeys(found) if marker)
 
 
 def _between(text: str, *sentinels: str) -> list[str] | None:
@@ -110,7 +163,11 @@ def probe(template: JinjaTemplate) -> list[Shape]:
         if system_pieces is None or system_pieces[-1] != generation:
             system_pieces = [None, None, None]
         fold = _fold(template, switches, head, system_pieces[0])
-        shape = Shape(switches, head, generation, *turn_pieces[1:3], *system_pieces[:2], fold)
+        two_users = _try_render(template, _conversation(None)[::2], switches)
+        user_pieces = _between(two_users, USER, LAST_USER) if two_users is not None else None
+        user_user = user_pieces[1] if user_pieces and user_pieces[0] == head and user_pieces[-1] == generation else None
+        tool_head = _tool_head(template, switches, turn_pieces[2])
+        shape = Shape(switches, head, generation, *turn_pieces[1:3], *system_pieces[:2], fold, user_user, tool_head)
         shapes.setdefault((shape.head, shape.generation, shape.system_head, shape.system_user), shape)
     if not shapes:
         raise ValueError("the template does not render a conversation of one user message")
@@ -123,6 +180,17 @@ def _fold(template: JinjaTemplate, switches: dict, head: str, system_head: str |
     if rendered.find(SYSTEM) > rendered.find(ASSISTANT) > -1:
         return "last"
     return "first" if system_head is not None and system_head == head else None
+
+
+def _tool_head(template: JinjaTemplate, switches: dict, assistant_user: str | None) -> str | None:
+    """What the template writes at the start of a user turn that holds a tool's result (Qwen's ``<tool_response>``),
+    or None where it writes tool results otherwise."""
+    messages = [*_conversation(None)[:2], {"role": "tool", "content": TOOL}]
+    rendered = _try_render(template, messages, switches)
+    pieces = _between(rendered, USER, ASSISTANT, TOOL) if rendered is not None and assistant_user else None
+    if pieces is None or pieces[2] == assistant_user or not pieces[2].startswith(assistant_user):
+        return None
+    return pieces[2][len(assistant_user) :]
 
 
 def _conversation(system: str | None) -> list[dict[str, str]]:
@@ -171,7 +239,6 @@ class PinnedTemplate:
     def __init__(self, source: str, name: str, special_tokens: Mapping[str, str] | None = None):
         self.template = JinjaTemplate(source, special_tokens)
         self.name = name
-        self.names = (name,)
         self.shapes = probe(self.template)
         eos = (special_tokens or {}).get("eos_token")
         self.stops = tuple(dict.fromkeys([*([eos] if eos else []), *EVERY_STOP]))
@@ -183,19 +250,37 @@ class PinnedTemplate:
         for shape in self.shapes:
             for messages in _candidates(prompt, shape):
                 if _try_render(self.template, messages, shape.switches) == prompt:
-                    if _folded(messages, shape):
-                        raise TemplateError(two_ways)
-                    stripped = [{**message, "content": message["content"].strip()} for message in messages]
-                    readings.append(Reading(self.name, self.name, stripped, _prefill(shape.generation), self.stops))
+                    why = self._second_reading(messages, shape, prompt)
+                    if why is not None:
+                        raise TemplateError(f"{two_ways}{why}")
+                    readings.append(self._reading(messages, shape))
         if not readings:
             raise TemplateError(f"the prompt does not re-render through the pinned template {self.name}")
         return one_reading(readings, lambda *_: two_ways)
 
+    def _second_reading(self, messages: list[dict[str, str]], shape: Shape, prompt: str) -> str | None:
+        """Why ``messages``, which re-render to ``prompt``, are not its only reading, or None."""
+        if shape.fold is not None and folds_blank_line(messages, shape.fold):
+            return f": the {shape.fold} user turn, which it folds a system prompt into, has a blank line"
+        instruction = messages[-1]["content"]  # a join between earlier turns changes only the context
+        if any(marker in instruction for marker in shape.markers()):
+            return ": the last user message holds the template's own markup"
+        tool_result = bool(shape.tool_head) and instruction.startswith(shape.tool_head)
+        if tool_result or empty_answer_before(messages, len(messages) - 1):
+            return ": the last user turn may be a tool's result"
+        # Text before the generation prompt's markup that a template adds unless the message ends with it (GLM's
+        # /nothink): any message may have, but one that reads as ending in whitespace most likely wrote it itself.
+        added = shape.generation[: max(shape.generation.find("<"), 0)]
+        if added.strip() and instruction[-1:].isspace():
+            own = [*messages[:-1], {**messages[-1], "content": instruction + added}]
+            if _try_render(self.template, own, shape.switches) == prompt:
+                return f": the last user message may end with {added!r} itself (the template then adds none)"
+        return None
 
-def _folded(messages: list[dict[str, str]], shape: Shape) -> bool:
-    """Whether the user turn that ``shape`` folds a system prompt into has a blank line (it may hold one)."""
-    users = [message for message in messages if message["role"] == "user"]
-    return shape.fold is not None and FOLD_SEPARATOR in users[0 if shape.fold == "first" else -1]["content"]
+    def _reading(self, messages: list[dict[str, str]], shape: Shape) -> Reading:
+        stripped = [{**message, "content": message["content"].strip()} for message in messages]
+        finish = harmony_response if shape.generation.endswith("<|start|>assistant") else None
+        return Reading(self.name, self.name, stripped, _prefill(shape.generation), self.stops, finish)
 
 
 def _prefill(generation: str) -> str:

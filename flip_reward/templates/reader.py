@@ -5,10 +5,18 @@ conventions took out written back, re-render to exactly that prompt. What "two r
 
 - Within a family the reading splits at every complete turn boundary (an end-of-turn marker followed by the header
   of a known role) and nowhere else. Markup inside a message that does not form a complete boundary, such as
-  ``What do <|im_start|> and <|im_end|> mean?``, stays content. A message that holds a complete boundary is read
-  as two turns: that is also what the policy saw, since tokenizers turn special-token text into the special token.
-- Two readings are two families, or two variants of one, whose readings of the same prompt both round-trip but
-  give different instructions (the last user message, compared without surrounding whitespace; readings that
+  ``What do <|im_start|> and <|im_end|> mean?``, stays content.
+- A message that holds a complete boundary writes the same text as the turns it spells out. The reading takes
+  the turns, as the policy's tokenizer does where the markers are special tokens, unless the instruction (the
+  last user message) may be joined with a turn next to it; that is two readings, an error: two turns of one role
+  in a row (a message holding ``<|im_end|>\n<|im_start|>user\n``, or a header with no end marker: ``What does
+  <｜User｜> do``), an empty answer before it (a tool call the template does not write, the instruction its
+  result), and, where the markers are plain text to the tokenizer (DeepSeek V2's ``User:``, Tulu and OLMo 2's
+  ``<|user|>``, Mistral v1's ``[INST]``), any turn next to it but an answer. A message holding the alternation
+  itself (Phi-3's ``a<|end|>\n<|assistant|>\nb<|end|>\n<|user|>\nc``) is byte for byte, and token for token,
+  the conversation it spells out: it is read as that.
+- Two readings are also two families, or two variants of one, whose readings of the same prompt both round-trip
+  but give different instructions (the last user message, compared without surrounding whitespace; readings that
   differ only in earlier turns yield to the one with the fewest messages), and a template that folds the system
   prompt into a user turn (Gemma, Mistral before v7) when that turn has a blank line: the text before it may be a
   system prompt or the user's own. Either is an error, never a pick.
@@ -16,8 +24,12 @@ conventions took out written back, re-render to exactly that prompt. What "two r
   end of another role's turn followed by a header: ``</s>[INST]`` inside a Mistral v3 user message) is not one.
 - A reading in which a message ends with an end-of-turn token of any known family (``<|end|>``, ``<|eot_id|>``,
   ...) is not one: that token ended the turn in another family's markup. This is what keeps a Tulu reading of a
-  Phi-3 prompt (every message would end in ``<|end|>``) from competing with the Phi-3 one; a message that really
-  ends with such a token is refused, not misread.
+  Phi-3 prompt (every message would end in ``<|end|>``) from competing with the Phi-3 one. The other way round it
+  cannot be told apart: a Tulu message that ends in ``<|end|>`` writes a Phi-3 prompt, and is read as one (pin
+  ``--policy-template tulu`` to refuse it).
+- Text a family writes into a turn that the reader cannot take back out exactly (Llama 3.1's tool list in the
+  user turn, gpt-oss's tool call chains, a ``/nothink`` a GLM user may have typed) is an error. Qwen's and
+  Nemotron's tool results, ``<tool_response>`` blocks in a user turn, are read back as tool messages.
 
 Everything is linear in the prompt's length: the scanner moves forward with ``str.find`` over the family's markers
 and the round trip is one concatenation.
@@ -50,8 +62,9 @@ class Reading:
 
     def response(self, query: str, prompt: str) -> str:
         """The response in ``query`` (prompt + response as the trainer decoded it): the text after the prompt, the
-        end-of-turn tokens of every known family (a policy may close with its eos after its end-of-turn token) and
-        surrounding whitespace removed, with the generation prompt's opened ``<think>`` put back."""
+        ``stops`` it ends with (the end-of-turn and end-of-text tokens of every known family, and a pinned
+        template's eos: a policy may close with its eos after its end-of-turn token) and surrounding whitespace
+        removed, with the generation prompt's opened ``<think>`` put back."""
         text = response_after(query, prompt, self.stops)
         if self.finish is not None:
             text = self.finish(text)
@@ -77,8 +90,8 @@ def response_after(query: str, prompt: str, stops: Sequence[str] = EVERY_STOP) -
 
 
 def read_family(family: Family, prompt: str) -> Reading | str | None:
-    """``prompt`` read in ``family``: a Reading, a string saying why it reads two ways, or None when it does not
-    read (the grammar does not consume it, the round trip differs, or it has no user turn)."""
+    """``prompt`` read in ``family``: a Reading, a string saying why it reads two ways or not exactly, or None when
+    it does not read (the grammar does not consume it, the round trip differs, or it has no user turn)."""
     scanned = scan(prompt, family.grammar)
     if scanned is None or any(_holds_boundary(content, family.grammar) for _, content in scanned.turns):
         return None
@@ -91,12 +104,57 @@ def read_family(family: Family, prompt: str) -> Reading | str | None:
         return None  # no instruction to read, or a conversation that opens with an answer
     if any(message["content"].endswith(EVERY_STOP) for message in messages):
         return None  # an end-of-turn token ends the turn: a message that ends in one is misread
-    if family.fold and FOLD_SEPARATOR in messages[users[0] if family.fold == "first" else users[-1]]["content"]:
+    unreadable = next((why for text, why in family.unreadable.items() for _, c in scanned.turns if text in c), None)
+    if unreadable is not None:
+        return f"the prompt does not read exactly as {family.name}: {unreadable}"
+    why = _two_readings(family, messages, users[-1])
+    if why is not None:
+        return f"the prompt reads two ways: {why}"
+    return Reading(family.name, family.group, messages, scanned.generation.prefill, finish=family.finish)
+
+
+def _two_readings(family: Family, messages: list[dict[str, str]], last: int) -> str | None:
+    """Why ``messages`` (as read in ``family``, ``last`` the index of the last user message) may also read with
+    another instruction, or None.
+
+    Another reading joins the instruction (the last user message) with a turn next to it, as a message holding the
+    family's markup would be written: two turns of one role in a row (the open answer counts as one) are what a
+    message holding a header writes, and an empty answer before the instruction may be a tool call that the
+    template does not write, with the instruction its result. In a family whose markers are plain text, any turn
+    next to the instruction other than an answer is. Joins between earlier turns change only the context, which
+    ``one_reading`` tolerates. A blank line in the user turn that a template folds the system prompt into is two
+    readings too.
+    """
+    roles = [message["role"] for message in messages] + ["assistant"]
+    for index in range(max(last - 1, 0), len(messages)):
+        role, following = roles[index], roles[index + 1]
+        if role == following != "tool":  # parallel tool results are consecutive
+            return f"two {role} turns in a row in {family.name}: one message may hold the template's markup"
+        if index == last - 1 and empty_answer_before(messages, last):
+            return f"an empty answer in {family.name} before the user turn, which may be a tool's result"
+        if family.text_markers and "assistant" not in (role, following) and (index, role) != (0, "system"):
+            plain = f"{family.name} writes its turn markers as plain text"
+            return f"{plain}: the {following} turn may be the text of the {role} message"
+    if family.fold and folds_blank_line(messages, family.fold):
         return (
             f"{family.name} folds a system prompt into the {family.fold} user turn, and that turn has a blank line: "
             "the text before it may be a system prompt or the user's own"
         )
-    return Reading(family.name, family.group, messages, scanned.generation.prefill, EVERY_STOP, family.finish)
+    return None
+
+
+def empty_answer_before(messages: list[dict[str, str]], index: int) -> bool:
+    """Whether the user turn ``messages[index]`` follows an empty answer: a tool call that the template does not
+    write, and the tool's result written as a user turn, read the same."""
+    before = messages[index - 1] if index > 0 else None
+    return before is not None and before["role"] == "assistant" and not before["content"]
+
+
+def folds_blank_line(messages: list[dict[str, str]], fold: str) -> bool:
+    """Whether the user turn that a template folds a system prompt into (``fold``: "first" or "last") has a blank
+    line: the text before it may be a system prompt."""
+    users = [message for message in messages if message["role"] == "user"]
+    return FOLD_SEPARATOR in users[0 if fold == "first" else -1]["content"]
 
 
 def _round_trip(family: Family, scanned: Scan, prompt: str) -> list[tuple[str, str]] | None:
@@ -145,7 +203,7 @@ class FamilyReader:
         for family in self.families:
             reading = read_family(family, prompt)
             if isinstance(reading, str):
-                raise TemplateError(f"the prompt reads two ways: {reading}")
+                raise TemplateError(reading)
             if reading is not None:
                 readings.append(reading)
         if not readings:
