@@ -80,6 +80,7 @@ MIN_RUN = 8  # consecutive request tokens that make a restatement inside prose, 
 MIN_COVERAGE = 0.4  # ... or this fraction of a long request, whichever is more
 PARTIAL = 0.55  # a copy set off from its prose that covers this fraction of the request is a restatement
 GAP = 3  # other response tokens allowed between two linked seeds (filler words, a changed word)
+WINDOW = 16  # aligned tokens a copy runs past its best score, and a second copy may start before its first repeat
 REACH = 3  # how far apart in the instruction two linked seeds may be (a dropped or changed word)
 PENALTY = 1 / 3  # score of a response token that is not an aligned seed
 WHOLE = 0.9  # a copy of this fraction of the request is a whole copy: removed with the material it carries
@@ -172,8 +173,11 @@ def segments(
 ) -> list[list[int]]:
     """The copies among the ``aligned`` response tokens: maximal-scoring segments, +1 for each aligned token that
     covers a token of ``wanted`` not yet covered as often as ``wanted`` has it, PENALTY off for every other token.
-    A token covered once too often may start a second copy: the next segment starts at the tokens just before it
-    that come before it in the instruction (``places``: where each token is there), or at its end."""
+    A copy ends WINDOW aligned tokens after its best score (or where the score falls below 0); a token covered once
+    too often after its best may start a second copy: the next segment starts at the tokens just before it that come
+    before it in the instruction (``places``: where each token is there; at most WINDOW tokens back), or after the
+    copy's end. So each scan starts at most WINDOW tokens before the last one ended and runs at most WINDOW past
+    its best: a bounded number of steps per aligned token, whatever the input."""
     found = []
     first = 0
     while first < len(aligned):
@@ -182,9 +186,9 @@ def segments(
         score = best = 0.0
         kept = 0
         last = first
-        restart = None
+        repeat = None  # (place in ``aligned``, members before it) of the first token seen once too often after ``last``
         index = first
-        while index < len(aligned) and score >= 0:
+        while index < len(aligned) and score >= 0 and index - last <= WINDOW:
             token = response[aligned[index]]
             if index > first:
                 score -= PENALTY * (aligned[index] - aligned[index - 1] - 1)
@@ -193,29 +197,31 @@ def segments(
                 members.append(index)
                 score += 1
                 if score >= best:
-                    best, kept, last = score, len(members), index
+                    best, kept, last, repeat = score, len(members), index, None
             else:
                 score -= PENALTY
-                if restart is None:
-                    restart = copy_start(members, aligned, response, places, index)
+                if repeat is None:
+                    repeat = (index, len(members))
             index += 1
         found.append([aligned[place] for place in members[:kept]])
-        first = max(first + 1, last + 1 if restart is None else min(restart, last + 1))
+        restart = last + 1 if repeat is None else min(last + 1, copy_start(members, aligned, response, places, *repeat))
+        first = max(first + 1, restart)
     return [segment for segment in found if len(segment) >= 2]
 
 
 def copy_start(
-    members: list[int], aligned: list[int], response: list[str], places: dict[str, list[int]], at: int
+    members: list[int], aligned: list[int], response: list[str], places: dict[str, list[int]], at: int, before: int
 ) -> int:
-    """Where a copy through ``aligned[at]`` (a token seen once too often) may begin: the earliest of the last
-    ``members`` that come before it, and after each other, in the instruction (``places``: where each token is)."""
+    """Where a copy through ``aligned[at]`` (a token seen once too often) may begin: the earliest of the ``before``
+    first ``members`` that come before it, and after each other, in the instruction (``places``: where each token
+    is), no more than WINDOW places back."""
     bound, start = places[response[aligned[at]]][-1], at
-    for place in reversed(members):
+    for place in reversed(members[max(0, before - WINDOW) : before]):
         spots = places[response[aligned[place]]]
-        before = bisect_left(spots, bound)
-        if before == 0:
+        earlier = bisect_left(spots, bound)
+        if earlier == 0 or place < at - WINDOW:
             break
-        bound, start = spots[before - 1], place
+        bound, start = spots[earlier - 1], place
     return start
 
 
