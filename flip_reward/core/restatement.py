@@ -73,8 +73,11 @@ from __future__ import annotations
 import math
 import re
 import string
+import unicodedata
 from bisect import bisect_left
 from collections import Counter
+
+import regex
 
 MIN_RUN = 8  # consecutive request tokens that make a restatement inside prose, whatever the request's length
 MIN_COVERAGE = 0.4  # ... or this fraction of a long request, whichever is more
@@ -89,6 +92,7 @@ SHORT_TOKENS = 3  # a copy of a request this short is a restatement only where i
 MIN_REQUEST = 3  # request tokens that must precede a paragraph break or colon for what follows to be material
 LABEL_REACH = 80  # characters before a restatement searched for its label
 MIN_QUOTED = 3  # tokens of a quoted passage that make it material
+MAX_SPELLED = 24  # letters of the longest instruction word recognised spelled out one letter at a time
 
 _PUNCTUATION = string.punctuation + "\u2018\u2019\u201a\u201b\u201c\u201d\u201e\u00ab\u00bb\u2013\u2014\u2026\u00b7"
 _DELETE = str.maketrans("", "", _PUNCTUATION)
@@ -96,6 +100,16 @@ _ARTICLES = frozenset(("a", "an", "the"))
 _CHUNK = re.compile(r"\S+")
 _ESCAPED_CHUNK = re.compile(r"(?<!\\)(?:[^\s\\]|\\(?![nrtbf\"'/\\]))+")  # escapes split words: "sea.\nWrite" is two
 _NONSPACE = re.compile(r"\S")
+_JOINED = re.compile(r"[^\W_][-_.]+[^\W_]")  # an ASCII chunk that may join words: well-known, write_a, W.r.i.t.e
+_JOINER = regex.compile(r"[\p{Cf}\p{Pd}_.]+")  # format characters (zero-width, soft hyphen, bidi), dashes, _ and .
+# Lowercase Cyrillic and Greek letters drawn like a Latin one (after lowercasing, so capitals count too), each Latin
+# letter from at most one letter of each script; an explicit table: Unicode's confusables skeleton (UTS #39) also
+# folds Latin letters into each other (rn/m, l/1/I), which would merge honest words.
+_LOOKALIKES = str.maketrans(
+    "\u0430\u0432\u0435\u043a\u043c\u043d\u043e\u0440\u0441\u0442\u0443\u0445\u0456\u0458\u0455\u0501\u051b\u051d\u04cf"
+    "\u03b1\u03b2\u03b5\u03b6\u03b7\u03b9\u03ba\u03bc\u03bd\u03bf\u03c1\u03c4\u03c5\u03c7",
+    "abekmhopctyxijsdqwlabezhikmnoptyx",
+)
 _MARKUP_ONLY = re.compile(rf"[\s{re.escape(_PUNCTUATION)}]*")
 _LABEL = re.compile(
     r"(?:^|(?<=\s))[*_#>\s-]*(?:(?:task|instructions?|prompt|request|question|query|user|q|your (?:task|request|"
@@ -107,6 +121,13 @@ _WRAPPED = re.compile(r"([\"'\u201c\u2018\u00ab`*_]).*[\"'\u201d\u2019\u00bb`*_]
 _EMPTY_FENCE = re.compile(r"^[ \t]*(```|~~~)[^\n]*\n[ \t]*\1[ \t]*(?:\n|$)", re.MULTILINE)
 _BLANK_LINES = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
+_SENTENCE_END = re.compile(r"[.!?](?=\s)|\n")
+_NAMED_MATERIAL = re.compile(
+    r"\b(?:this|these|the following|following|the given|given|the|below|above)\s+(?:sentences?|text|paragraphs?|"
+    r"passages?|lists?|code|words?|phrases?|titles?|strings?|numbers)\b(?:\s+(?:below|above))?"
+    r"|\b(?:upper|lower|title|sentence|camel|snake)[ -]?case\b",
+    re.IGNORECASE,
+)
 _CLAUSE_COLON = re.compile(r"[:\uff1a](?=\s)")
 _QUOTED = re.compile(
     r"```.*?```|~~~.*?~~~|`[^`\n]+`|\"[^\"]+\"|\u201c[^\u201d]+\u201d|\u00ab[^\u00bb]+\u00bb|(?<!\w)'[^'\n]+'(?!\w)",
@@ -116,14 +137,66 @@ _QUOTED = re.compile(
 Token = tuple[str, int, int]
 
 
-def tokens_of(text: str) -> list[Token]:
-    """(token, start, end) of each chunk of ``text`` that carries a token, in order."""
-    found = []
-    for chunk in (_ESCAPED_CHUNK if "\\" in text else _CHUNK).finditer(text):
-        token = chunk.group().lower().translate(_DELETE)
-        if token and token not in _ARTICLES:
-            found.append((token, chunk.start(), chunk.end()))
-    return found
+def tokens_of(text: str, vocabulary: frozenset[str] | set[str] | None = None) -> list[Token]:
+    """(token, start, end) of each chunk of ``text`` that carries a token, in order. With the ``vocabulary`` of an
+    instruction, a chunk that joins its words (hyphens, underscores, dots, format characters) gives them one by
+    one, and letters spelled out one at a time (``W r i t e``, ``W.r.i.t.e``) give the words they spell."""
+    chunks = (_ESCAPED_CHUNK if "\\" in text else _CHUNK).finditer(text)
+    if text.isascii() and (vocabulary is None or not _JOINED.search(text)):
+        found = [(chunk.group().lower().translate(_DELETE), chunk.start(), chunk.end()) for chunk in chunks]
+    else:
+        found = [piece for chunk in chunks for piece in _pieces(chunk.group(), chunk.start(), vocabulary)]
+    if vocabulary:
+        found = _spelled(found, vocabulary)
+    return [piece for piece in found if piece[0] and piece[0] not in _ARTICLES]
+
+
+def _fold(text: str) -> str:
+    """The token of a piece of a chunk: NFKC, lowercase, Cyrillic and Greek look-alikes as Latin, no punctuation."""
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text).lower().translate(_LOOKALIKES)
+    return text.lower().translate(_DELETE)
+
+
+def _pieces(chunk: str, start: int, vocabulary: frozenset[str] | set[str] | None) -> list[Token]:
+    """The tokens of one chunk at ``start``: one for the chunk without its format characters, or, when it joins
+    words of the ``vocabulary`` rather than being one of them, one for each piece between its joiners."""
+    if chunk.isascii() and (vocabulary is None or not _JOINED.search(chunk)):
+        return [(chunk.lower().translate(_DELETE), start, start + len(chunk))]
+    parts, at = [], 0
+    for joiner in [*_JOINER.finditer(chunk), None]:
+        end = len(chunk) if joiner is None else joiner.start()
+        if token := _fold(chunk[at:end]):
+            parts.append((token, start + at, start + end))
+        at = end if joiner is None else joiner.end()
+    whole = ("".join(token for token, _, _ in parts), start, start + len(chunk))
+    if vocabulary is None or len(parts) < 2 or whole[0] in vocabulary:
+        return [whole]
+    parts = _spelled(parts, vocabulary)
+    return parts if sum(len(token) > 1 and token in vocabulary for token, _, _ in parts) >= 2 else [whole]
+
+
+def _spelled(found: list[Token], vocabulary: frozenset[str] | set[str]) -> list[Token]:
+    """``found`` with each run of one-letter tokens that spells words of the ``vocabulary`` (of 2 to MAX_SPELLED
+    letters; the longest first) turned into those words."""
+    if sum(len(token) == 1 for token, _, _ in found) < 2:
+        return found
+    prefixes = {word[:end] for word in vocabulary if len(word) <= MAX_SPELLED for end in range(2, len(word) + 1)}
+    out, index = [], 0
+    while index < len(found):
+        word, stop = None, index
+        if len(found[index][0]) == 1:
+            spelled, end = found[index][0], index
+            while end + 1 < len(found) and len(found[end + 1][0]) == 1:
+                spelled += found[end + 1][0]
+                if spelled not in prefixes:
+                    break
+                end += 1
+                if spelled in vocabulary:
+                    word, stop = (spelled, found[index][1], found[end][2]), end
+        out.append(word or found[index])
+        index = stop + 1
+    return out
 
 
 def request_flags(instruction: str, found: list[Token]) -> list[bool]:
@@ -131,9 +204,8 @@ def request_flags(instruction: str, found: list[Token]) -> list[bool]:
     supplies for the answer (after a paragraph break or a clause-ending colon, or quoted); linear in its length."""
     starts = [start for _, start, _ in found]
     flags = [True] * len(found)
-    for pattern in (_PARAGRAPH_BREAK, _CLAUSE_COLON):
-        split = pattern.search(instruction)
-        if split and sum(flags[: bisect_left(starts, split.start())]) >= MIN_REQUEST:
+    for split in (*(pattern.search(instruction) for pattern in (_PARAGRAPH_BREAK, _CLAUSE_COLON)), named(instruction)):
+        if split and sum(flags[: bisect_left(starts, split.end())]) >= MIN_REQUEST:
             flags[bisect_left(starts, split.end()) :] = [False] * (len(found) - bisect_left(starts, split.end()))
     left = sum(flags)
     for quoted in _QUOTED.finditer(instruction):
@@ -143,6 +215,17 @@ def request_flags(instruction: str, found: list[Token]) -> list[bool]:
             flags[inside.start : inside.stop] = [False] * len(inside)
             left -= quoted_request
     return flags
+
+
+def named(instruction: str) -> re.Match[str] | None:
+    """Where the material begins when the instruction's first sentence names it (``this sentence``, ``the following
+    text``, ``the list below``...): the end of that sentence, or of the name when the sentence runs on into it."""
+    sentence_end = _SENTENCE_END.search(instruction)
+    bound = sentence_end.start() if sentence_end else len(instruction)
+    name = _NAMED_MATERIAL.search(instruction, 0, bound)
+    if name is None:
+        return None
+    return sentence_end if sentence_end and sentence_end.end() < len(instruction) else name
 
 
 def aligned_seeds(response: list[str], instruction: list[str]) -> list[int]:
@@ -294,10 +377,9 @@ def longest_run(segment: list[int], response: list[str], adjacent: set[tuple[str
     return longest
 
 
-def restated_spans(response: str, found: list[Token], instruction: str) -> list[tuple[int, int]]:
+def restated_spans(response: str, found: list[Token], instruction: str, wanted: list[Token]) -> list[tuple[int, int]]:
     """Character spans of ``response``'s restatements of ``instruction``, label and markup included, in order;
-    ``found`` is ``tokens_of(response)``."""
-    wanted = tokens_of(instruction)
+    ``found`` and ``wanted`` are the tokens of each (the response's read with the instruction's vocabulary)."""
     words = [token for token, _, _ in wanted]
     flags = request_flags(instruction, wanted)
     request = Counter(token for token, flag in zip(words, flags) if flag)
@@ -398,8 +480,10 @@ def mask_restatements(response: str, instruction: str) -> tuple[str, int]:
     >>> mask_restatements("Here is a poem about the sea: waves fold.", "Write a poem about the sea")
     ('Here is a poem about the sea: waves fold.', 0)
     """
-    found = tokens_of(response)
-    spans = restated_spans(response, found, instruction)
+    wanted = tokens_of(instruction)
+    vocabulary = {token for token, _, _ in wanted}
+    found = tokens_of(response, vocabulary)
+    spans = restated_spans(response, found, instruction, wanted)
     if not spans:
         return response, 0
     kept, pos = [], 0
@@ -408,4 +492,4 @@ def mask_restatements(response: str, instruction: str) -> tuple[str, int]:
         pos = max(pos, end)
     kept.append(response[pos:])
     masked = _BLANK_LINES.sub("\n\n", _EMPTY_FENCE.sub("", "".join(kept))).strip()
-    return masked, len(found) - len(tokens_of(masked))
+    return masked, len(found) - len(tokens_of(masked, vocabulary))
