@@ -181,6 +181,7 @@ def _spelled(found: list[Token], vocabulary: frozenset[str] | set[str]) -> list[
     letters; the longest first) turned into those words."""
     if sum(len(token) == 1 for token, _, _ in found) < 2:
         return found
+    vocabulary = vocabulary | _ARTICLES  # spelled out as well ("t h e"), and dropped as articles
     prefixes = {word[:end] for word in vocabulary if len(word) <= MAX_SPELLED for end in range(2, len(word) + 1)}
     out, index = [], 0
     while index < len(found):
