@@ -76,6 +76,7 @@ import string
 import unicodedata
 from bisect import bisect_left
 from collections import Counter
+from functools import lru_cache
 
 import regex
 
@@ -100,6 +101,7 @@ _ARTICLES = frozenset(("a", "an", "the"))
 _CHUNK = re.compile(r"\S+")
 _ESCAPED_CHUNK = re.compile(r"(?<!\\)(?:[^\s\\]|\\(?![nrtbf\"'/\\]))+")  # escapes split words: "sea.\nWrite" is two
 _NONSPACE = re.compile(r"\S")
+_LINE_BREAK = re.compile(r"\n")
 _JOINED = re.compile(r"[^\W_][-_.]+[^\W_]")  # an ASCII chunk that may join words: well-known, write_a, W.r.i.t.e
 _JOINER = regex.compile(r"[\p{Cf}\p{Pd}_.]+")  # format characters (zero-width, soft hyphen, bidi), dashes, _ and .
 # Lowercase Cyrillic and Greek letters drawn like a Latin one (after lowercasing, so capitals count too), each Latin
@@ -317,9 +319,7 @@ def covered(segment: list[int], response: list[str], request: Counter[str]) -> i
 
 def span_to_remove(text: str, start: int, end: int) -> tuple[int, int]:
     """The span of a restatement at ``text[start:end]`` widened over the label and markup glued to it."""
-    line_start = text.rfind("\n", 0, start) + 1
-    line_end = text.find("\n", end)
-    line_end = len(text) if line_end < 0 else line_end
+    line_start, line_end = line_of(text, start, end)
     if _MARKUP_ONLY.fullmatch(text, end, line_end):
         end = line_end
     if _MARKUP_ONLY.fullmatch(text, line_start, start):
@@ -333,8 +333,16 @@ def span_to_remove(text: str, start: int, end: int) -> tuple[int, int]:
 
 def line_of(text: str, start: int, end: int) -> tuple[int, int]:
     """The span of the lines of ``text`` that ``text[start:end]`` lies on, without the last line break."""
-    line_end = text.find("\n", end)
-    return text.rfind("\n", 0, start) + 1, len(text) if line_end < 0 else line_end
+    breaks = line_breaks(text)
+    before, after = bisect_left(breaks, start), bisect_left(breaks, end)
+    return breaks[before - 1] + 1 if before else 0, breaks[after] if after < len(breaks) else len(text)
+
+
+@lru_cache(maxsize=2)
+def line_breaks(text: str) -> list[int]:
+    """Where ``text``'s line breaks are, kept for the response being masked: each line lookup is a bisection, not a
+    scan of a line that may be the whole response."""
+    return [br.start() for br in _LINE_BREAK.finditer(text)]
 
 
 def stray_words(text: str, starts: list[int], start: int, end: int) -> int:
@@ -365,8 +373,7 @@ def marked(text: str, start: int, end: int, whole: bool) -> bool:
 
 def ends_sentence(text: str, end: int) -> bool:
     """Whether the chunk ending at ``end`` ends a sentence or its line."""
-    line_end = text.find("\n", end)
-    return text[end - 1] in ".?!:;" or not _NONSPACE.search(text, end, len(text) if line_end < 0 else line_end)
+    return text[end - 1] in ".?!:;" or not _NONSPACE.search(text, end, line_of(text, end, end)[1])
 
 
 def longest_run(segment: list[int], response: list[str], adjacent: set[tuple[str, str]]) -> int:
@@ -430,9 +437,9 @@ def crosses(segment: list[int], response: list[str], seams: set[tuple[str, str]]
 def trimmed(response: str, found: list[Token], segment: list[int]) -> list[list[int]]:
     """``segment``, then without its tokens on its last line, then on its first line: a copy that runs into the
     answer's first line (or out of its last) shares words with it, and fills its own lines without them."""
-    first_line_end = response.find("\n", found[segment[0]][2])
-    last_line_start = response.rfind("\n", 0, found[segment[-1]][1])
-    if first_line_end < 0 or last_line_start < first_line_end:
+    first_line_end = line_of(response, found[segment[0]][2], found[segment[0]][2])[1]
+    last_line_start = line_of(response, found[segment[-1]][1], found[segment[-1]][1])[0] - 1
+    if first_line_end == len(response) or last_line_start < first_line_end:
         return [segment]
     return [
         segment,
