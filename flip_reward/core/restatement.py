@@ -74,9 +74,10 @@ import math
 import re
 import string
 import unicodedata
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from functools import lru_cache
+from operator import itemgetter
 
 import regex
 
@@ -103,6 +104,9 @@ _ESCAPED_CHUNK = re.compile(r"(?<!\\)(?:[^\s\\]|\\(?![nrtbf\"'/\\]))+")  # escap
 _NONSPACE = re.compile(r"\S")
 _LINE_BREAK = re.compile(r"\n")
 _JOINED = re.compile(r"[^\W_][-_.]+[^\W_]")  # an ASCII chunk that may join words: well-known, write_a, W.r.i.t.e
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+_SPECIAL = re.compile(rf"{_NON_ASCII.pattern}|{_JOINED.pattern}")
+_FIRST = itemgetter(0)
 _JOINER = regex.compile(r"[\p{Cf}\p{Pd}_.]+")  # format characters (zero-width, soft hyphen, bidi), dashes, _ and .
 # Lowercase Cyrillic and Greek letters drawn like a Latin one (after lowercasing, so capitals count too), each Latin
 # letter from at most one letter of each script; an explicit table: Unicode's confusables skeleton (UTS #39) also
@@ -143,14 +147,30 @@ def tokens_of(text: str, vocabulary: frozenset[str] | set[str] | None = None) ->
     """(token, start, end) of each chunk of ``text`` that carries a token, in order. With the ``vocabulary`` of an
     instruction, a chunk that joins its words (hyphens, underscores, dots, format characters) gives them one by
     one, and letters spelled out one at a time (``W r i t e``, ``W.r.i.t.e``) give the words they spell."""
-    chunks = (_ESCAPED_CHUNK if "\\" in text else _CHUNK).finditer(text)
-    if text.isascii() and (vocabulary is None or not _JOINED.search(text)):
-        found = [(chunk.group().lower().translate(_DELETE), chunk.start(), chunk.end()) for chunk in chunks]
-    else:
-        found = [piece for chunk in chunks for piece in _pieces(chunk.group(), chunk.start(), vocabulary)]
+    chunks = list((_ESCAPED_CHUNK if "\\" in text else _CHUNK).finditer(text))
+    found = [(chunk.group().lower().translate(_DELETE), chunk.start(), chunk.end()) for chunk in chunks]
+    if not text.isascii() or (vocabulary and _JOINED.search(text)):
+        found = _normalised(found, chunks, text, vocabulary)
     if vocabulary:
         found = _spelled(found, vocabulary)
     return [piece for piece in found if piece[0] and piece[0] not in _ARTICLES]
+
+
+def _normalised(
+    found: list[Token], chunks: list[re.Match[str]], text: str, vocabulary: frozenset[str] | set[str] | None
+) -> list[Token]:
+    """``found`` (the ``chunks``' plain tokens) with the chunks that hold a non-ASCII character, or that may join
+    words of the ``vocabulary``, read again by ``_pieces``; linear in their number."""
+    starts = [chunk.start() for chunk in chunks]
+    special = _NON_ASCII if vocabulary is None else _SPECIAL
+    marked = sorted({bisect_right(starts, hit.start()) - 1 for hit in special.finditer(text)} - {-1})
+    rebuilt: list[Token] = []
+    previous = 0
+    for index in marked:
+        rebuilt += found[previous:index]
+        rebuilt += _pieces(chunks[index].group(), chunks[index].start(), vocabulary)
+        previous = index + 1
+    return rebuilt + found[previous:]
 
 
 def _fold(text: str) -> str:
@@ -181,7 +201,7 @@ def _pieces(chunk: str, start: int, vocabulary: frozenset[str] | set[str] | None
 def _spelled(found: list[Token], vocabulary: frozenset[str] | set[str]) -> list[Token]:
     """``found`` with each run of one-letter tokens that spells words of the ``vocabulary`` (of 2 to MAX_SPELLED
     letters; the longest first) turned into those words."""
-    if sum(len(token) == 1 for token, _, _ in found) < 2:
+    if list(map(len, map(_FIRST, found))).count(1) < 2:
         return found
     vocabulary = vocabulary | _ARTICLES  # spelled out as well ("t h e"), and dropped as articles
     prefixes = {word[:end] for word in vocabulary if len(word) <= MAX_SPELLED for end in range(2, len(word) + 1)}
