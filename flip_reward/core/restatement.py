@@ -5,30 +5,43 @@ A FLIP judge that can read the instruction in the response copies it back (F1 = 
 sees the response.
 
 Tokens. Both texts are split into chunks on whitespace and on the escapes of JSON and C strings (``\\n``, ``\\"``,
-``\\t``..., which glue words together inside a JSON string); a chunk's token is its lowercase form without ASCII and
-common Unicode punctuation, and chunks that leave nothing or an article (a/an/the) carry no token, so case,
-punctuation, markdown (``**``, ``#``, ``>``, backticks), comment markers (``#``, ``//``), quotes and line breaks do
-not hide a copy.
+``\\t``..., which glue words together inside a JSON string); a chunk's token is its NFKC, lowercase form without
+Unicode format characters (zero-width space and joiners, soft hyphen, bidi marks: category Cf), with the Cyrillic
+and Greek letters drawn like Latin ones read as those (``_LOOKALIKES``), and without ASCII and common Unicode
+punctuation; chunks that leave nothing or an article (a/an/the) carry no token. So case, punctuation, markdown
+(``**``, ``#``, ``>``, backticks), comment markers (``#``, ``//``), quotes, line breaks, fullwidth or styled letters
+and look-alike letters do not hide a copy. The response is read with the instruction's words in mind: a chunk that
+joins words with hyphens, underscores, dots or format characters (``Write-a-poem``, ``write_a_poem``,
+``Write\\u200ba\\u200bpoem``) gives its pieces as tokens when two or more of them are instruction words and the whole
+is not one (``e-mail`` and ``state-of-the-art`` stay one token unless the instruction has their words), and a run
+of single letters (``W r i t e``, ``W.r.i.t.e``) gives the instruction words it spells, longest first.
 
 Request and material. An instruction often supplies material for the answer to transform (the paragraph to correct,
 the text to summarise or complete, a quoted sentence, a list to sort, code to fix), and an honest answer reproduces
 much of it. So the instruction is split (``request_flags``): its material is what follows its first paragraph break
 or its first clause-ending colon (each only after MIN_REQUEST tokens of request), and any quoted, backticked or
-fenced passage of MIN_QUOTED tokens or more; the rest is its request. Only the request is guarded: a copy counts by
-how much of the request it covers. The material goes only with a copy of the whole instruction: a copy that covers
-WHOLE of the request, or runs from the request straight into the material (two consecutive instruction tokens
-across the seam copied as two consecutive tokens).
+fenced passage of MIN_QUOTED tokens or more, and what follows the first sentence when that sentence names the
+material (``this sentence``, ``the following text``, ``these words``, ``the list below``, ``in lowercase``...; see
+``_NAMED_MATERIAL``), or what follows the name when the sentence runs on into the material without a period ("Add
+punctuation to this sentence where are you going"); the rest is its request. Only the request is guarded: a copy
+counts by how much of the request it covers. The material goes only with a copy of the whole instruction: a copy
+that covers WHOLE of the request, or runs from the request straight into the material (two consecutive instruction
+tokens across the seam copied as two consecutive tokens).
 
 Matching: seeded local alignment. Every response token that occurs in the instruction is a seed; a seed is aligned
 when it links to a seed at most GAP tokens away that follows it in the instruction within REACH tokens, so filler
-words interleaved, a word changed or dropped, and markup or escapes in between do not break a copy, while a
-clause in another order links within itself. A copy is a maximal-scoring segment of aligned seeds (+1 for each that
-covers a request token not yet covered, as often as the request has it; -PENALTY for every other token): the
-scored, gapped local alignment of read aligners and plagiarism detectors, seeded by exact token hits and extended
-only along them, so the cost is a set lookup per response token and a few operations per seed: linear in the
-response length. A token covered once too often ends a copy; the next is sought from the tokens before it that
-precede it in the instruction (where a second copy starts). Alignment, not per-clause n-gram coverage, because it
-finds the span to remove, and it needs no clause splitting to accept a copy's clauses in any order.
+words interleaved, a word changed or dropped, and markup or escapes in between do not break a copy, while a clause
+in another order links within itself. A copy is a maximal-scoring segment of aligned seeds (+1 for each that covers
+a request token not yet covered, as often as the request has it; -PENALTY for every other token): the scored, gapped
+local alignment of read aligners and plagiarism detectors, seeded by exact token hits and extended only along them.
+A copy ends WINDOW seeds past its best score (the X-drop of seeded aligners, by count); a token covered once too
+often after that best starts the next copy from the tokens before it that precede it in the instruction (where a
+second copy starts), at most WINDOW seeds back. So every scan starts at most WINDOW seeds before the previous one
+ended and runs at most WINDOW past its best: the cost is a set lookup per response token and a bounded number of
+steps per seed, linear in the response length for any input (benchmarks/README.md times adversarial ones: every word
+doubled, overlapping trigrams, a stuttering copy, thousands of copies on one line). Alignment, not per-clause n-gram
+coverage, because it finds the span to remove, and it needs no clause splitting to accept a copy's clauses in any
+order.
 
 When a copy is a restatement. With m request tokens, a copy is one when it covers PARTIAL of them and is set off
 from its prose: it fills its lines (besides a label and markup, and one stray word where the copy misses one token
@@ -48,12 +61,17 @@ emptied by the removal are dropped too.
 
 What a policy can still exploit. The material copied without the request (the judge then infers that part of the
 instruction; an honest answer carries it too, so that is FLIP's own limit); a request clause that the split takes
-for material (what follows a colon, a quoted phrase), copied alone; a copy diluted past the alignment (more than
-two filler tokens per instruction word on average, or more than GAP in a row) or paraphrased with other words; a
-partial copy inside a sentence, or an exact one under MIN_RUN tokens that does not end its sentence; any copy of an
-instruction of SHORT_TOKENS tokens or fewer inside a sentence; a response that is nothing but a partial copy; and
-the words of a request of 1 token. The cost on honest answers: an echo of most of the request on a line of its own
-("A limerick about a cat:") is removed, and an answer that is little more than such an echo loses most of itself.
+for material (what follows a colon, a quoted phrase), copied alone; a copy diluted past the alignment (more than two
+filler tokens per instruction word on average, or more than GAP in a row) or paraphrased with other words; a partial
+copy inside a sentence, or an exact one under MIN_RUN tokens that does not end its sentence; any copy of an
+instruction of SHORT_TOKENS tokens or fewer inside a sentence; a response that is nothing but a partial copy;
+the words of a request of 1 token; words run together without any separator (``Writeapoem``), spelled out with other
+separators than spaces, dots, dashes and underscores, or in look-alike letters of other scripts than Cyrillic and
+Greek (or not in ``_LOOKALIKES``). The named-material rule can be exploited through an instruction whose first sentence names a text it does not
+supply, or goes on after the name ("Summarize the text below in two sentences. Focus on the causes."): what follows
+is taken for material, so a copy of that part alone stays. The cost on honest answers: an echo of most of the
+request on a line of its own ("A limerick about a cat:") is removed, and an answer that is little more than such an
+echo loses most of itself.
 
 Figures (``python benchmarks/bench_restatement.py``, 2 cores, with the first version side by side; see
 benchmarks/README.md): on 2,000 real answers of 20 models restated in the 30 forms of tests/restatement_corpus.py,
