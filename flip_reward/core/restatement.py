@@ -12,9 +12,9 @@ punctuation; chunks that leave nothing or an article (a/an/the) carry no token. 
 (``**``, ``#``, ``>``, backticks), comment markers (``#``, ``//``), quotes, line breaks, fullwidth or styled letters
 and look-alike letters do not hide a copy. The response is read with the instruction's words in mind: a chunk that
 joins words with hyphens, underscores, dots or format characters (``Write-a-poem``, ``write_a_poem``,
-``Write\\u200ba\\u200bpoem``) gives its pieces as tokens when two or more of them are instruction words and the whole
-is not one (``e-mail`` and ``state-of-the-art`` stay one token unless the instruction has their words), and a run
-of single letters (``W r i t e``, ``W.r.i.t.e``) gives the instruction words it spells, longest first.
+``Write\\u200ba\\u200bpoem``) gives its pieces as tokens when two or more of them are instruction words and the
+whole is not one (``e-mail`` and ``state-of-the-art`` stay one token unless the instruction has their words), and a
+run of single letters (``W r i t e``, ``W.r.i.t.e``) gives the instruction words it spells, longest first.
 
 Request and material. An instruction often supplies material for the answer to transform (the paragraph to correct,
 the text to summarise or complete, a quoted sentence, a list to sort, code to fix), and an honest answer reproduces
@@ -64,14 +64,14 @@ instruction; an honest answer carries it too, so that is FLIP's own limit); a re
 for material (what follows a colon, a quoted phrase), copied alone; a copy diluted past the alignment (more than two
 filler tokens per instruction word on average, or more than GAP in a row) or paraphrased with other words; a partial
 copy inside a sentence, or an exact one under MIN_RUN tokens that does not end its sentence; any copy of an
-instruction of SHORT_TOKENS tokens or fewer inside a sentence; a response that is nothing but a partial copy;
-the words of a request of 1 token; words run together without any separator (``Writeapoem``), spelled out with other
+instruction of SHORT_TOKENS tokens or fewer inside a sentence; a response that is nothing but a partial copy; the
+words of a request of 1 token; words run together without any separator (``Writeapoem``), spelled out with other
 separators than spaces, dots, dashes and underscores, or in look-alike letters of other scripts than Cyrillic and
-Greek (or not in ``_LOOKALIKES``). The named-material rule can be exploited through an instruction whose first sentence names a text it does not
-supply, or goes on after the name ("Summarize the text below in two sentences. Focus on the causes."): what follows
-is taken for material, so a copy of that part alone stays. The cost on honest answers: an echo of most of the
-request on a line of its own ("A limerick about a cat:") is removed, and an answer that is little more than such an
-echo loses most of itself.
+Greek (or not in ``_LOOKALIKES``). The named-material rule can be exploited through an instruction whose first
+sentence names a text it does not supply, or goes on after the name ("Summarize the text below in two sentences.
+Focus on the causes."): what follows is taken for material, so a copy of that part alone stays. The cost on honest
+answers: an echo of most of the request on a line of its own ("A limerick about a cat:") is removed, and an answer
+that is little more than such an echo loses most of itself.
 
 Figures (``python benchmarks/bench_restatement.py``, 2 cores, with the first version side by side; see
 benchmarks/README.md): on 2,000 real answers of 20 models restated in the 30 forms of tests/restatement_corpus.py,
