@@ -103,6 +103,7 @@ MIN_RUN = 8  # consecutive request tokens that make a restatement inside prose, 
 MIN_COVERAGE = 0.4  # ... or this fraction of a long request, whichever is more
 PARTIAL = 0.55  # a copy set off from its prose that covers this fraction of the request is a restatement
 GAP = 3  # other response tokens allowed between two linked seeds (filler words, a changed word)
+RESCANS = 8  # steps per aligned token that rescans from a second copy's start may take in all (then: after its best)
 WINDOW = 16  # aligned tokens a copy runs past its best score, and a second copy may start before its first repeat
 REACH = 3  # how far apart in the instruction two linked seeds may be (a dropped or changed word)
 PENALTY = 1 / 3  # score of a response token that is not an aligned seed
@@ -121,10 +122,10 @@ _CHUNK = re.compile(r"\S+")
 _ESCAPED_CHUNK = re.compile(r"(?<!\\)(?:[^\s\\]|\\(?![nrtbf\"'/\\]))+")  # escapes split words: "sea.\nWrite" is two
 _NONSPACE = re.compile(r"\S")
 _LINE_BREAK = re.compile(r"\n")
-_JOINED = re.compile(r"[^\W_][-_.]+[^\W_]")  # an ASCII chunk that may join words: well-known, write_a, W.r.i.t.e
+_JOINED = re.compile(r"[-_.](?<=[^\W\d_][-_.])[-_.]*(?=[^\W\d_])")  # joins letters: well-known, write_a, W.r.i.t.e
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
-_SPECIAL = re.compile(rf"{_NON_ASCII.pattern}|{_JOINED.pattern}")
 _FIRST = itemgetter(0)
+_ASCII_JOINER = re.compile(r"[-_.]+")
 _JOINER = regex.compile(r"[\p{Cf}\p{Pd}_.]+")  # format characters (zero-width, soft hyphen, bidi), dashes, _ and .
 # Lowercase Cyrillic and Greek letters drawn like a Latin one (after lowercasing, so capitals count too), each Latin
 # letter from at most one letter of each script; an explicit table: Unicode's confusables skeleton (UTS #39) also
@@ -145,12 +146,12 @@ _WRAPPED = re.compile(r"([\"'\u201c\u2018\u00ab`*_]).*[\"'\u201d\u2019\u00bb`*_]
 _EMPTY_FENCE = re.compile(r"^[ \t]*(```|~~~)[^\n]*\n[ \t]*\1[ \t]*(?:\n|$)", re.MULTILINE)
 _BLANK_LINES = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
-_SENTENCE_END = re.compile(r"[.!?](?=\s)|\n")
-_NAMED_MATERIAL = re.compile(
-    r"\b(?:this|these|the following|following|the given|given|the|below|above)\s+(?:sentences?|text|paragraphs?|"
+_SENTENCE_END = re.compile(r"[.!?\n](?:(?<=\n)|(?=\s))")
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)  # keeps every offset
+_NAMED_MATERIAL = re.compile(  # matched in the first sentence with ASCII letters lowercased
+    r"\b(?:th(?:is|ese|e(?: following| given)?)|following|given|below|above)\s+(?:sentences?|text|paragraphs?|"
     r"passages?|lists?|code|words?|phrases?|titles?|strings?|numbers)\b(?:\s+(?:below|above))?"
-    r"|\b(?:upper|lower|title|sentence|camel|snake)[ -]?case\b",
-    re.IGNORECASE,
+    r"|\b(?:upper|lower|title|sentence|camel|snake)[ -]?case\b"
 )
 _CLAUSE_COLON = re.compile(r"[:\uff1a](?=\s)")
 _QUOTED = re.compile(
@@ -165,28 +166,31 @@ def tokens_of(text: str, vocabulary: frozenset[str] | set[str] | None = None) ->
     """(token, start, end) of each chunk of ``text`` that carries a token, in order. With the ``vocabulary`` of an
     instruction, a chunk that joins its words (hyphens, underscores, dots, format characters) gives them one by
     one, and letters spelled out one at a time (``W r i t e``, ``W.r.i.t.e``) give the words they spell."""
-    chunks = list((_ESCAPED_CHUNK if "\\" in text else _CHUNK).finditer(text))
+    chunks = (_ESCAPED_CHUNK if "\\" in text else _CHUNK).finditer(text)
     found = [(chunk.group().lower().translate(_DELETE), chunk.start(), chunk.end()) for chunk in chunks]
     if not text.isascii() or (vocabulary and _JOINED.search(text)):
-        found = _normalised(found, chunks, text, vocabulary)
+        found = _normalised(found, text, vocabulary)
     if vocabulary:
         found = _spelled(found, vocabulary)
     return [piece for piece in found if piece[0] and piece[0] not in _ARTICLES]
 
 
-def _normalised(
-    found: list[Token], chunks: list[re.Match[str]], text: str, vocabulary: frozenset[str] | set[str] | None
-) -> list[Token]:
-    """``found`` (the ``chunks``' plain tokens) with the chunks that hold a non-ASCII character, or that may join
-    words of the ``vocabulary``, read again by ``_pieces``; linear in their number."""
-    starts = [chunk.start() for chunk in chunks]
-    special = _NON_ASCII if vocabulary is None else _SPECIAL
-    marked = sorted({bisect_right(starts, hit.start()) - 1 for hit in special.finditer(text)} - {-1})
+def _normalised(found: list[Token], text: str, vocabulary: frozenset[str] | set[str] | None) -> list[Token]:
+    """``found`` (the plain token of each chunk of ``text``) with the chunks that hold a non-ASCII character, or that
+    may join words of the ``vocabulary``, read again by ``_pieces``; linear in their number."""
+    starts = [start for _, start, _ in found]
+    hits = [] if text.isascii() else [hit.start() for hit in _NON_ASCII.finditer(text)]
+    if vocabulary:
+        hits += [hit.start() for hit in _JOINED.finditer(text)]
+    marked = sorted({bisect_right(starts, hit) - 1 for hit in hits} - {-1})
+    if vocabulary:  # a chunk that is an instruction word as it is stays one
+        marked = [index for index in marked if found[index][0] not in vocabulary]
     rebuilt: list[Token] = []
     previous = 0
     for index in marked:
         rebuilt += found[previous:index]
-        rebuilt += _pieces(chunks[index].group(), chunks[index].start(), vocabulary)
+        _, start, end = found[index]
+        rebuilt += _pieces(text[start:end], start, vocabulary)
         previous = index + 1
     return rebuilt + found[previous:]
 
@@ -204,7 +208,7 @@ def _pieces(chunk: str, start: int, vocabulary: frozenset[str] | set[str] | None
     if chunk.isascii() and (vocabulary is None or not _JOINED.search(chunk)):
         return [(chunk.lower().translate(_DELETE), start, start + len(chunk))]
     parts, at = [], 0
-    for joiner in [*_JOINER.finditer(chunk), None]:
+    for joiner in [*(_ASCII_JOINER if chunk.isascii() else _JOINER).finditer(chunk), None]:
         end = len(chunk) if joiner is None else joiner.start()
         if token := _fold(chunk[at:end]):
             parts.append((token, start + at, start + end))
@@ -263,7 +267,7 @@ def named(instruction: str) -> re.Match[str] | None:
     text``, ``the list below``...): the end of that sentence, or of the name when the sentence runs on into it."""
     sentence_end = _SENTENCE_END.search(instruction)
     bound = sentence_end.start() if sentence_end else len(instruction)
-    name = _NAMED_MATERIAL.search(instruction, 0, bound)
+    name = _NAMED_MATERIAL.search(instruction[:bound].translate(_ASCII_LOWER))
     if name is None:
         return None
     return sentence_end if sentence_end and sentence_end.end() < len(instruction) else name
@@ -297,20 +301,22 @@ def segments(
 ) -> list[list[int]]:
     """The copies among the ``aligned`` response tokens: maximal-scoring segments, +1 for each aligned token that
     covers a token of ``wanted`` not yet covered as often as ``wanted`` has it, PENALTY off for every other token.
-    A copy ends WINDOW aligned tokens after its best score (or where the score falls below 0); a token covered once
-    too often after its best may start a second copy: the next segment starts at the tokens just before it that come
+    A copy ends WINDOW aligned tokens after its best score (or where the score falls below 0); the first token it
+    covers once too often may start a second copy: the next segment starts at the tokens just before it that come
     before it in the instruction (``places``: where each token is there; at most WINDOW tokens back), or after the
-    copy's end. So each scan starts at most WINDOW tokens before the last one ended and runs at most WINDOW past
-    its best: a bounded number of steps per aligned token, whatever the input."""
+    copy's end. Once the scans have taken RESCANS steps per aligned token, only a token covered once too often after
+    the copy's best starts the next one: each scan then starts at most WINDOW tokens before the last one ended and
+    runs at most WINDOW past its best, a bounded number of steps per aligned token whatever the input."""
     found = []
     first = 0
+    budget = RESCANS * len(aligned)  # steps left for rescanning from a repeat before the copy's best
     while first < len(aligned):
         used: Counter[str] = Counter()
         members: list[int] = []  # places in ``aligned``
         score = best = 0.0
         kept = 0
         last = first
-        repeat = None  # (place in ``aligned``, members before it) of the first token seen once too often after ``last``
+        early = late = None  # (place, members before it) of the first token seen once too often, and after ``last``
         index = first
         while index < len(aligned) and score >= 0 and index - last <= WINDOW:
             token = response[aligned[index]]
@@ -321,13 +327,15 @@ def segments(
                 members.append(index)
                 score += 1
                 if score >= best:
-                    best, kept, last, repeat = score, len(members), index, None
+                    best, kept, last, late = score, len(members), index, None
             else:
                 score -= PENALTY
-                if repeat is None:
-                    repeat = (index, len(members))
+                early = early or (index, len(members))
+                late = late or (index, len(members))
             index += 1
         found.append([aligned[place] for place in members[:kept]])
+        budget -= index - first
+        repeat = early if budget > 0 else late
         restart = last + 1 if repeat is None else min(last + 1, copy_start(members, aligned, response, places, *repeat))
         first = max(first + 1, restart)
     return [segment for segment in found if len(segment) >= 2]
