@@ -74,11 +74,13 @@ answers: an echo of most of the request on a line of its own ("A limerick about 
 that is little more than such an echo loses most of itself.
 
 Figures (``python benchmarks/bench_restatement.py``, 2 cores, with the first version side by side; see
-benchmarks/README.md): on 2,000 real answers of 20 models restated in the 30 forms of tests/restatement_corpus.py,
-99.7 % caught (first version 85.8 %), at least 96.8 % in every form (a 60 % copy of the instruction's end; the first
-version caught 0 % with filler words); 71 of the honest answers altered (3.5 %; first version 94) and 1 losing over
-half its tokens (the same one as the first version); 39 us a reward on short pairs (1.2x to 1.4x the first version
-over two runs), 0.7 us a token at 1k and 16k tokens, 1.4 to 1.6 us with restatements to remove.
+benchmarks/README.md): on 2,000 real answers of 20 models restated in the 36 forms of tests/restatement_corpus.py,
+99.6 % caught (first version 74.2 %), at least 95.1 % in every form (words spelled out letter by letter; the first
+version caught 0 % with filler words, joined or spelled-out words and look-alike letters); 73 of the honest answers
+altered (3.6 %; first version 94) and 1 losing over half its tokens (the same one as the first version); 42 us a
+reward on short pairs (1.57x the first version), 0.7 us a token at 1k and 16k tokens, 1.5 to 1.7 us with
+restatements to remove; on the adversarial inputs 6 to 13 us a token (every token a seed), the same at 1x and 4x
+their size (up to 64k tokens).
 
 Thresholds: PARTIAL = 0.55 catches a copy of 60 % of an instruction's words (articles carry no token); PENALTY = 1/3
 lets a copy carry two filler tokens for each instruction word ("like", "you know") and still score (99 % caught
