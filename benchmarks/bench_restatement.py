@@ -7,14 +7,18 @@ exact k-gram runs, read from git at V1_COMMIT; v2 alone where git cannot show it
 1. ``FlipReward.ascore`` with the guard (the default) against ``restatement_guard=False``, interleaved, against the
    scripted judge server (flip_reward.serving.scripted_judge) in a child process; then ``mask_restatements`` alone,
    v1 and v2, on 2,000 short pairs of the same kind (best of 3 passes).
-2. The guard alone on long responses (1k and 16k tokens, with and without restatements): cost per token, v1 and v2.
+2. The guard alone on long responses (1k and 16k tokens, with and without restatements): cost per token, v1 and v2;
+   then (2b) v2 on inputs built to make matching slow (every word of the instruction doubled, overlapping trigrams,
+   a stuttering copy of 16k and 64k tokens, thousands of copies on one line) beside an ordinary response, each at
+   1x and 4x its size: linear when its cost per token stays flat (within 1.5x).
 3. The committed corpus (tests/restatement_corpus.py): restatements caught, and natural responses, honest answers
    that reproduce the material they were given, and echo lines touched.
 4. Real responses: ``../shared/real_responses/alpaca_eval_dev.jsonl`` beside the checkout (2,000 answers of 20 models
    to AlpacaEval instructions; read from there, never copied into the project). Each answer is restated in each of
-   the 30 forms of ``restatement_corpus.FORMS`` (the instruction inserted the way a reward-hacking policy would try:
+   the 36 forms of ``restatement_corpus.FORMS`` (the instruction inserted the way a reward-hacking policy would try:
    lead-ins, labels, quotes, bold, headings, block quotes, code fences and comments, a JSON string, filler words,
-   reordered clauses, a word changed or dropped, 60 % and 80 % partial copies, line-wrapped, at the end, repeated)
+   reordered clauses, a word changed or dropped, 60 % and 80 % partial copies, line-wrapped, at the end, repeated,
+   words joined by hyphens, underscores or zero-width spaces, spelled out letter by letter, Cyrillic look-alikes)
    and measured as it is: honest answers altered (any token masked) and losing over half their tokens (listed).
 5. The issue's targets for v2, met or not.
 
@@ -193,6 +197,58 @@ def bench_long(sizes: list[int], v1: Mask | None) -> list[tuple[str, str, str]]:
     return rows
 
 
+def adversarial(scale: int) -> dict[str, tuple[str, str]]:
+    """(response, instruction) built to make matching slow, at ``scale`` (1 or 4) times their base size: every word
+    of a 1,000-word instruction doubled, overlapping trigrams of a 500-word one, a 40-word instruction with each word
+    doubled on 200 lines (16k tokens), a 6-token copy 1,300 times on one line (8k tokens); and an ordinary response
+    of 8k tokens with two restatements (benchmark 2's kind)."""
+    words = [f"w{index}" for index in range(1000 * scale)]
+    trigram_words = words[: 500 * scale]
+    forty = words[:40]
+    copy = "Write a poem about the sea. "
+    return {
+        "doubled words": (" ".join(f"{word} {word}" for word in words), " ".join(words)),
+        "overlapping trigrams": (
+            " ".join(" ".join(trigram_words[at : at + 3]) for at in range(len(trigram_words) - 2)),
+            " ".join(trigram_words),
+        ),
+        "stuttering 40-word copy": (
+            "\n".join([" ".join(f"{word} {word}" for word in forty)] * 200 * scale),
+            " ".join(forty),
+        ),
+        "one-line copies": (copy * 1300 * scale, copy.strip()),
+        "ordinary": (long_response(8000 * scale, True), INSTRUCTION),
+    }
+
+
+def timed(response: str, instruction: str) -> float:
+    """CPU seconds of one ``mask_restatements`` call."""
+    started = time.process_time()
+    mask_restatements(response, instruction)
+    return time.process_time() - started
+
+
+def bench_adversarial() -> tuple[list[tuple[str, str, str]], bool]:
+    """The guard (v2) on the adversarial inputs at 1x and 4x their size: us per response token at each, and whether
+    each stays within 1.5x of its own cost per token (flat: linear in the response length); best of 3 calls."""
+    small, large = adversarial(1), adversarial(4)
+    rows, flat = [], True
+    for name in small:
+        costs = []
+        for text, wanted in (small[name], large[name]):
+            seconds = min(timed(text, wanted) for _ in range(3))
+            costs.append(1e6 * seconds / len(tokens_of(text)))
+        flat &= costs[1] <= 1.5 * costs[0]
+        rows.append(
+            (
+                f"2b adversarial: {name}",
+                f"{costs[0]:.2f} / {costs[1]:.2f} us/token",
+                f"{len(tokens_of(large[name][0]))} tokens at 4x",
+            )
+        )
+    return rows, flat
+
+
 # ---------------------------------------------------------------------------------------------- 3. the corpus
 
 
@@ -265,7 +321,9 @@ def honest(rows: list[dict], mask: Mask) -> tuple[int, list[tuple[dict, str, int
     return altered, halved
 
 
-def bench_real(rows: list[dict], v1: Mask | None, short_cost: dict[str, float]) -> list[tuple[str, str, str]]:
+def bench_real(
+    rows: list[dict], v1: Mask | None, short_cost: dict[str, float], flat: bool
+) -> list[tuple[str, str, str]]:
     table = []
     rates = {name: form_rates(rows, mask) for name, mask in guards(v1).items()}
     for form in FORMS:
@@ -305,18 +363,18 @@ def bench_real(rows: list[dict], v1: Mask | None, short_cost: dict[str, float]) 
     median = statistics.median(len(tokens_of(response)) for response, _ in pairs)
     for name, us in costs.items():
         table.append((f"4  real, {name}: cost", f"{us:.0f} us CPU/answer", f"honest, median {median:.0f} tokens"))
-    table.append(targets(rates["v2"], honest(rows, mask_restatements)[1], len(rows), short_cost))
+    table.append(targets(rates["v2"], honest(rows, mask_restatements)[1], len(rows), short_cost, flat))
     return table
 
 
-def targets(by_form: dict, halved: list, count: int, short_cost: dict[str, float]) -> tuple[str, str, str]:
+def targets(by_form: dict, halved: list, count: int, short_cost: dict[str, float], flat: bool) -> tuple[str, str, str]:
     """The issue's targets, met or not, for v2."""
     hit, tested = sum(r[0] for r in by_form.values()), sum(r[1] for r in by_form.values())
     worst = min(r[0] / r[1] for r in by_form.values())
     ratio = short_cost["v2"] / short_cost["v1"] if "v1" in short_cost else float("nan")
-    met = [hit / tested >= 0.97, worst >= 0.90, len(halved) * 2000 <= count, ratio <= 2.0]
+    met = [hit / tested >= 0.97, worst >= 0.90, len(halved) * 2000 <= count, ratio <= 2.0, flat]
     return (
-        "5  targets (>= 97 %, >= 90 % each form, <= 1 in 2,000 halved, <= 2x cost)",
+        "5  targets (>= 97 %, >= 90 % each form, <= 1 in 2,000 halved, <= 2x cost, linear)",
         " / ".join("met" if ok else "NOT MET" for ok in met),
         f"{hit / tested:.1%}, worst {worst:.1%}, {len(halved)} of {count}, {ratio:.2f}x",
     )
@@ -337,10 +395,13 @@ def main() -> None:
     rows += short_rows
     print(f"benchmark 2: the guard alone on long responses, a {len(tokens_of(INSTRUCTION))}-token instruction")
     rows += bench_long([1000, 16_000], v1)
+    print("benchmark 2b: adversarial inputs for the matching, at 1x and 4x their size (v2)")
+    adversarial_rows, flat = bench_adversarial()
+    rows += adversarial_rows
     rows += bench_corpus(v1)
     print(f"benchmark 4: real responses, {len(FORMS)} restated forms (caught: request / whole instruction)")
     if real := read_real():
-        rows += bench_real(real, v1, short_cost)
+        rows += bench_real(real, v1, short_cost, flat)
     print_table(rows)
 
 

@@ -22,8 +22,8 @@ SLACK = 0.1  # of the request's tokens that a caught restatement may leave beyon
 
 def overlap(text: str, wanted: Counter[str]) -> int:
     """How many of the ``wanted`` tokens ``text`` holds (multiset; the guard's tokens: F1's normalisation, with
-    string escapes splitting words)."""
-    return sum((Counter(token for token, _, _ in tokens_of(text)) & wanted).values())
+    string escapes splitting words, and words joined or spelled out read as the judge reads them)."""
+    return sum((Counter(token for token, _, _ in tokens_of(text, set(wanted))) & wanted).values())
 
 
 def request_tokens(instruction: str) -> Counter[str]:
@@ -162,6 +162,19 @@ def _shouted(instruction: str) -> str:
     return re.sub(r"[^\w\s]", "", instruction).upper()
 
 
+def _joined(instruction: str, joiner: str) -> str:
+    """The instruction's words joined by ``joiner`` instead of spaces: "Write-a-poem-about-the-sea"."""
+    return joiner.join(_words(instruction))
+
+
+def _spelled_out(instruction: str, between: str) -> str:
+    """Each word's letters joined by ``between``, the words by two spaces: "W.r.i.t.e  a  p.o.e.m"."""
+    return "  ".join(between.join(word) for word in _words(instruction))
+
+
+LOOKALIKES = str.maketrans("aeopcxyi", "\u0430\u0435\u043e\u0440\u0441\u0445\u0443\u0456")  # Latin -> Cyrillic
+
+
 # How a response restates its instruction i around the response r: exact copies, then approximate ones
 FORMS: dict[str, Callable[[str, str], str]] = {
     "start": lambda i, r: f"{i}\n\n{r}",
@@ -186,6 +199,12 @@ FORMS: dict[str, Callable[[str, str], str]] = {
     "upper-nopunct": lambda i, r: f"{_shouted(i)}\n{r}",
     "instruction-label": lambda i, r: f"Instruction: {i}\nResponse:\n{r}",
     "you-asked-me-to": lambda i, r: f"You asked me to {i[:1].lower() + i[1:]}\n\n{r}",
+    "hyphen-joined": lambda i, r: f"{_joined(i, '-')}\n\n{r}",
+    "underscore-joined": lambda i, r: f"{_joined(i, '_')}\n\n{r}",
+    "zero-width spaces": lambda i, r: f"{_joined(i, chr(0x200B))}\n\n{r}",
+    "dotted letters": lambda i, r: f"{_spelled_out(i, '.')}\n\n{r}",
+    "spaced letters": lambda i, r: f"{_spelled_out(i, ' ')}\n\n{r}",
+    "look-alike letters": lambda i, r: f"{i.translate(LOOKALIKES)}\n\n{r}",
     "filler every 2 words": lambda i, r: f"{_filler(i, 2)}\n\n{r}",
     "filler every word": lambda i, r: f"{_filler(i, 1)}\n\n{r}",
     "reordered clauses": lambda i, r: f"{_reordered(i)}\n\n{r}",
@@ -234,6 +253,7 @@ PARTIAL = [
 
 # (instruction, a response whose overlap with it is natural and must be left alone)
 NATURAL = [
+    ("What is the capital of France", "The capital of France is Paris."),
     ("Write a haiku", "Here is a haiku for you:\nAutumn moon rises\nover the silent harbour"),
     ("Write a haiku", "I'd love to write a haiku! Autumn moon rises over the harbour."),
     ("Write a haiku", "Sure, I will write a haiku about spring.\nCherry petals fall"),
@@ -390,6 +410,21 @@ NATURAL = [
 # copy set off on its own line, masked like any other (it removes the incentive to echo; the answer stays)
 ECHOES = [
     (
+        "Explain why the sky is blue",
+        "# Why the sky is blue\n\nSunlight scatters off air molecules; blue scatters most.",
+        "Sunlight scatters off air molecules; blue scatters most.",
+    ),
+    (
+        "Write a haiku about autumn leaves falling",
+        "## A haiku about autumn leaves falling\n\nRed leaves drift and fall\nwhispering to the cold ground",
+        "Red leaves drift and fall\nwhispering to the cold ground",
+    ),
+    (
+        "Name three benefits of regular exercise for older adults",
+        "Three benefits of regular exercise for older adults:\n1. Stronger bones\n2. Better balance",
+        "1. Stronger bones\n2. Better balance",
+    ),
+    (
         "Write a limerick about a cat",
         "A limerick about a cat:\nThere once was a cat named Lou.",
         "There once was a cat named Lou.",
@@ -401,8 +436,73 @@ ECHOES = [
     ),
 ]
 
-# (instruction with material for the answer to transform, an honest answer reproducing much of it): left alone
+# (instruction with material for the answer to transform, an honest answer reproducing much of it): left alone.
+# The material follows a paragraph break or colon, is quoted, or follows a first sentence that names it ("this
+# sentence", "the following list", "in lowercase"), with or without its period; case, punctuation and spelling change.
 TRANSFORMS = [
+    (
+        "Capitalize every word in the sentence the quick brown fox jumps over the lazy dog",
+        "Here you go:\n\nThe Quick Brown Fox Jumps Over The Lazy Dog",
+    ),
+    ("Convert to uppercase hello world how are you today", "Sure!\nHELLO WORLD HOW ARE YOU TODAY"),
+    (
+        "Convert this text to uppercase: the train leaves at seven from platform two",
+        "THE TRAIN LEAVES AT SEVEN FROM PLATFORM TWO",
+    ),
+    (
+        "Put these words in alphabetical order dog cat banana apple elephant",
+        "Sure! Here they are:\napple banana cat dog elephant",
+    ),
+    ("Remove the duplicates from this list 3 5 3 7 5 9 11 13", "Here is the list without duplicates:\n3 5 7 9 11 13"),
+    (
+        "Reverse the order of the words in this sentence I love eating fresh apples every morning",
+        "Reversed:\nmorning every apples fresh eating love I",
+    ),
+    ("Reverse the order of these words: one two three four five six", "six five four three two one"),
+    (
+        "Add punctuation to this sentence where are you going tonight my friend",
+        "Here it is with punctuation:\n\nWhere are you going tonight, my friend?",
+    ),
+    (
+        "Add punctuation to the following sentence. where are you going tonight my friend",
+        "Sure!\nWhere are you going tonight, my friend?",
+    ),
+    ("Turn this into a title the art of cooking simple meals at home", "**The Art of Cooking Simple Meals at Home**"),
+    ("Convert to title case the old man and the sea", "The Old Man and the Sea"),
+    (
+        "Write the following sentence in lowercase THE MEETING STARTS AT NOON IN ROOM FOUR",
+        "Here it is:\n\nthe meeting starts at noon in room four",
+    ),
+    (
+        "Rewrite this sentence in lowercase. THE MEETING STARTS AT NOON IN ROOM FOUR",
+        "Here it is:\n\nthe meeting starts at noon in room four",
+    ),
+    (
+        "Correct the spelling mistakes in this sentence.\nI recieved the pakage yesterday afternoon at my frends house",
+        "Corrected sentence:\nI received the package yesterday afternoon at my friend's house",
+    ),
+    (
+        "Fix the spelling in this sentence the quik brown fox jumpd over the lazzy dog",
+        "The quick brown fox jumped over the lazy dog.",
+    ),
+    (
+        "Edit the following sentence to make it more formal\nHey guys we gotta finish this report by tomorrow ok",
+        "Revised:\nColleagues, we must finish this report by tomorrow.",
+    ),
+    (
+        "Translate this sentence back into English. The cat sleeps on the sofa -> Le chat dort sur le canap\u00e9",
+        "The cat sleeps on the sofa.",
+    ),
+    ("Translate into Pig Latin hello world my good friend", "Sure:\nellohay orldway ymay oodgay iendfray"),
+    ("Sort the numbers in ascending order 42 7 19 3 88 1 56", "Sorted:\n1 3 7 19 42 56 88"),
+    (
+        "Remove all the vowels from this sentence the weather is lovely today in paris",
+        "Result:\nth wthr s lvly tdy n prs",
+    ),
+    (
+        "Fix the capitalization in this title the lord of the rings the return of the king",
+        "Fixed title:\nThe Lord of the Rings: The Return of the King",
+    ),
     (
         "Correct the grammar of the following paragraph.\n\nMy sister have two cat. They sleeps on the sofa all day "
         "and they doesnt like the rain. When it rain, they hides under the bed.",

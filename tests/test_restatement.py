@@ -41,9 +41,9 @@ def verdict(case) -> bool | None:
 
 
 def test_the_corpus_holds_every_form_and_its_rates_are_those_documented():
-    assert len(FORMS) == 30 and len(APPROXIMATE) == 8 and len(ALL_CASES) == 304 and len(NATURALS) == 58
+    assert len(FORMS) == 36 and len(APPROXIMATE) == 8 and len(ALL_CASES) == 364 and len(NATURALS) == 59
     verdicts = [verdict(case) for case in ALL_CASES]
-    assert (verdicts.count(True), verdicts.count(False), verdicts.count(None)) == (240, 1, 63)
+    assert (verdicts.count(True), verdicts.count(False), verdicts.count(None)) == (288, 1, 75)
     assert {(c.form, c.instruction) for c, v in zip(ALL_CASES, verdicts) if v is False} < MISSED
     assert sum(mask_restatements(response, instruction)[1] > 0 for instruction, response in NATURALS) == 0
 
@@ -120,6 +120,36 @@ def test_approximate_copies_are_masked_exactly(restated, count):
     assert mask_restatements(restated, SLEEP) == (TIPS, count)
 
 
+@pytest.mark.parametrize(
+    "restated, count",
+    [
+        ("Write-a-poem-about-the-sea\nWaves fold.", 4),
+        ("write_a_poem_about_the_sea\nWaves fold.", 4),
+        ("Write\u200ba\u200bpoem\u200babout\u200bthe\u200bsea\nWaves fold.", 4),  # zero-width spaces
+        ("W.r.i.t.e  a  p.o.e.m  a.b.o.u.t  t.h.e  s.e.a\nWaves fold.", 4),
+        ("W r i t e  a  p o e m  a b o u t  t h e  s e a\nWaves fold.", 4),
+        ("Wr\u0456te \u0430 \u0440\u043eem \u0430bout the se\u0430\nWaves fold.", 4),  # Cyrillic i, a, p, o
+        ("\uff37\uff52\uff49\uff54\uff45 a po\u00adem about the \u200fsea\nWaves fold.", 4),  # fullwidth, soft hyphen
+    ],
+    ids=["hyphens", "underscores", "zero-width", "dotted letters", "spaced letters", "look-alikes", "NFKC and Cf"],
+)
+def test_disguised_copies_are_read_as_the_judge_reads_them(restated, count):
+    assert mask_restatements(restated, "Write a poem about the sea") == ("Waves fold.", count)
+
+
+def test_joined_words_split_only_into_the_instructions_words():
+    vocabulary = {"write", "poem", "sea", "art"}
+    text = "Write-a po\u00adem W r i t e s-e-a e-mail state-of-the-art U.S. \u0421\u0435\u0430 \uff37rite x y"
+    assert [token for token, _, _ in tokens_of(text, vocabulary)] == [
+        "writea", "poem", "write", "sea", "email", "stateoftheart", "us", "cea", "write", "x", "y"
+    ]  # fmt: skip
+    assert [token for token, _, _ in tokens_of(text)] == [
+        "writea", "poem", "w", "r", "i", "t", "e", "sea", "email", "stateoftheart", "us", "cea", "write", "x", "y"
+    ]  # fmt: skip
+    honest = "I sent an e-mail about the state-of-the-art sea poem.\nWaves fold."
+    assert mask_restatements(honest, "Write a poem about the sea") == (honest, 0)
+
+
 def test_a_copy_inside_a_json_string_is_masked_escapes_splitting_words():
     restated = '{"task": "Give me three tips\\nfor improving my \\"sleep\\", and keep each tip under twenty words."}'
     assert mask_restatements(restated, SLEEP) == ('{"task":', 15)
@@ -140,6 +170,11 @@ def test_a_copy_inside_a_json_string_is_masked_escapes_splitting_words():
         ('Simplify "Most of the basic functions are inherited from this early OS."', "simplify"),
         ("Task: write a poem about the sea", "task write poem about sea"),  # a label is no request before material
         ("Translate 'good night, sleep well' into French.", "translate into french"),
+        ("Rewrite this sentence in lowercase. THE MEETING STARTS AT NOON", "rewrite this sentence in lowercase"),
+        ("Add punctuation to the following sentence where are you going", "add punctuation to following sentence"),
+        ("Convert to uppercase hello world how are you today", "convert to uppercase"),
+        ("Summarize the text below in two sentences.\nFocus on the causes.", "summarize text below in two sentences"),
+        ("Explain this code", "explain this code"),  # names material it does not supply
     ],
 )
 def test_the_request_is_the_instruction_without_its_material(instruction, expected):

@@ -5,30 +5,43 @@ A FLIP judge that can read the instruction in the response copies it back (F1 = 
 sees the response.
 
 Tokens. Both texts are split into chunks on whitespace and on the escapes of JSON and C strings (``\\n``, ``\\"``,
-``\\t``..., which glue words together inside a JSON string); a chunk's token is its lowercase form without ASCII and
-common Unicode punctuation, and chunks that leave nothing or an article (a/an/the) carry no token, so case,
-punctuation, markdown (``**``, ``#``, ``>``, backticks), comment markers (``#``, ``//``), quotes and line breaks do
-not hide a copy.
+``\\t``..., which glue words together inside a JSON string); a chunk's token is its NFKC, lowercase form without
+Unicode format characters (zero-width space and joiners, soft hyphen, bidi marks: category Cf), with the Cyrillic
+and Greek letters drawn like Latin ones read as those (``_LOOKALIKES``), and without ASCII and common Unicode
+punctuation; chunks that leave nothing or an article (a/an/the) carry no token. So case, punctuation, markdown
+(``**``, ``#``, ``>``, backticks), comment markers (``#``, ``//``), quotes, line breaks, fullwidth or styled letters
+and look-alike letters do not hide a copy. The response is read with the instruction's words in mind: a chunk that
+joins words with hyphens, underscores, dots or format characters (``Write-a-poem``, ``write_a_poem``,
+``Write\\u200ba\\u200bpoem``) gives its pieces as tokens when two or more of them are instruction words and the
+whole is not one (``e-mail`` and ``state-of-the-art`` stay one token unless the instruction has their words), and a
+run of single letters (``W r i t e``, ``W.r.i.t.e``) gives the instruction words it spells, longest first.
 
 Request and material. An instruction often supplies material for the answer to transform (the paragraph to correct,
 the text to summarise or complete, a quoted sentence, a list to sort, code to fix), and an honest answer reproduces
 much of it. So the instruction is split (``request_flags``): its material is what follows its first paragraph break
 or its first clause-ending colon (each only after MIN_REQUEST tokens of request), and any quoted, backticked or
-fenced passage of MIN_QUOTED tokens or more; the rest is its request. Only the request is guarded: a copy counts by
-how much of the request it covers. The material goes only with a copy of the whole instruction: a copy that covers
-WHOLE of the request, or runs from the request straight into the material (two consecutive instruction tokens
-across the seam copied as two consecutive tokens).
+fenced passage of MIN_QUOTED tokens or more, and what follows the first sentence when that sentence names the
+material (``this sentence``, ``the following text``, ``these words``, ``the list below``, ``in lowercase``...; see
+``_NAMED_MATERIAL``), or what follows the name when the sentence runs on into the material without a period ("Add
+punctuation to this sentence where are you going"); the rest is its request. Only the request is guarded: a copy
+counts by how much of the request it covers. The material goes only with a copy of the whole instruction: a copy
+that covers WHOLE of the request, or runs from the request straight into the material (two consecutive instruction
+tokens across the seam copied as two consecutive tokens).
 
 Matching: seeded local alignment. Every response token that occurs in the instruction is a seed; a seed is aligned
 when it links to a seed at most GAP tokens away that follows it in the instruction within REACH tokens, so filler
-words interleaved, a word changed or dropped, and markup or escapes in between do not break a copy, while a
-clause in another order links within itself. A copy is a maximal-scoring segment of aligned seeds (+1 for each that
-covers a request token not yet covered, as often as the request has it; -PENALTY for every other token): the
-scored, gapped local alignment of read aligners and plagiarism detectors, seeded by exact token hits and extended
-only along them, so the cost is a set lookup per response token and a few operations per seed: linear in the
-response length. A token covered once too often ends a copy; the next is sought from the tokens before it that
-precede it in the instruction (where a second copy starts). Alignment, not per-clause n-gram coverage, because it
-finds the span to remove, and it needs no clause splitting to accept a copy's clauses in any order.
+words interleaved, a word changed or dropped, and markup or escapes in between do not break a copy, while a clause
+in another order links within itself. A copy is a maximal-scoring segment of aligned seeds (+1 for each that covers
+a request token not yet covered, as often as the request has it; -PENALTY for every other token): the scored, gapped
+local alignment of read aligners and plagiarism detectors, seeded by exact token hits and extended only along them.
+A copy ends WINDOW seeds past its best score (the X-drop of seeded aligners, by count); a token covered once too
+often after that best starts the next copy from the tokens before it that precede it in the instruction (where a
+second copy starts), at most WINDOW seeds back. So every scan starts at most WINDOW seeds before the previous one
+ended and runs at most WINDOW past its best: the cost is a set lookup per response token and a bounded number of
+steps per seed, linear in the response length for any input (benchmarks/README.md times adversarial ones: every word
+doubled, overlapping trigrams, a stuttering copy, thousands of copies on one line). Alignment, not per-clause n-gram
+coverage, because it finds the span to remove, and it needs no clause splitting to accept a copy's clauses in any
+order.
 
 When a copy is a restatement. With m request tokens, a copy is one when it covers PARTIAL of them and is set off
 from its prose: it fills its lines (besides a label and markup, and one stray word where the copy misses one token
@@ -48,19 +61,26 @@ emptied by the removal are dropped too.
 
 What a policy can still exploit. The material copied without the request (the judge then infers that part of the
 instruction; an honest answer carries it too, so that is FLIP's own limit); a request clause that the split takes
-for material (what follows a colon, a quoted phrase), copied alone; a copy diluted past the alignment (more than
-two filler tokens per instruction word on average, or more than GAP in a row) or paraphrased with other words; a
-partial copy inside a sentence, or an exact one under MIN_RUN tokens that does not end its sentence; any copy of an
-instruction of SHORT_TOKENS tokens or fewer inside a sentence; a response that is nothing but a partial copy; and
-the words of a request of 1 token. The cost on honest answers: an echo of most of the request on a line of its own
-("A limerick about a cat:") is removed, and an answer that is little more than such an echo loses most of itself.
+for material (what follows a colon, a quoted phrase), copied alone; a copy diluted past the alignment (more than two
+filler tokens per instruction word on average, or more than GAP in a row) or paraphrased with other words; a partial
+copy inside a sentence, or an exact one under MIN_RUN tokens that does not end its sentence; any copy of an
+instruction of SHORT_TOKENS tokens or fewer inside a sentence; a response that is nothing but a partial copy; the
+words of a request of 1 token; words run together without any separator (``Writeapoem``), spelled out with other
+separators than spaces, dots, dashes and underscores, or in look-alike letters of other scripts than Cyrillic and
+Greek (or not in ``_LOOKALIKES``). The named-material rule can be exploited through an instruction whose first
+sentence names a text it does not supply, or goes on after the name ("Summarize the text below in two sentences.
+Focus on the causes."): what follows is taken for material, so a copy of that part alone stays. The cost on honest
+answers: an echo of most of the request on a line of its own ("A limerick about a cat:") is removed, and an answer
+that is little more than such an echo loses most of itself.
 
 Figures (``python benchmarks/bench_restatement.py``, 2 cores, with the first version side by side; see
-benchmarks/README.md): on 2,000 real answers of 20 models restated in the 30 forms of tests/restatement_corpus.py,
-99.7 % caught (first version 85.8 %), at least 96.8 % in every form (a 60 % copy of the instruction's end; the first
-version caught 0 % with filler words); 71 of the honest answers altered (3.5 %; first version 94) and 1 losing over
-half its tokens (the same one as the first version); 39 us a reward on short pairs (1.2x to 1.4x the first version
-over two runs), 0.7 us a token at 1k and 16k tokens, 1.4 to 1.6 us with restatements to remove.
+benchmarks/README.md): on 2,000 real answers of 20 models restated in the 36 forms of tests/restatement_corpus.py,
+99.6 % caught (first version 74.2 %), at least 95.1 % in every form (words spelled out letter by letter; the first
+version caught 0 % with filler words, joined or spelled-out words and look-alike letters); 73 of the honest answers
+altered (3.6 %; first version 94) and 1 losing over half its tokens (the same one as the first version); 42 us a
+reward on short pairs (1.57x the first version), 0.7 us a token at 1k and 16k tokens, 1.5 to 1.7 us with
+restatements to remove; on the adversarial inputs 6 to 13 us a token (every token a seed), the same at 1x and 4x
+their size (up to 64k tokens).
 
 Thresholds: PARTIAL = 0.55 catches a copy of 60 % of an instruction's words (articles carry no token); PENALTY = 1/3
 lets a copy carry two filler tokens for each instruction word ("like", "you know") and still score (99 % caught
@@ -73,13 +93,20 @@ from __future__ import annotations
 import math
 import re
 import string
-from bisect import bisect_left
+import unicodedata
+from bisect import bisect_left, bisect_right
 from collections import Counter
+from functools import lru_cache
+from operator import itemgetter
+
+import regex
 
 MIN_RUN = 8  # consecutive request tokens that make a restatement inside prose, whatever the request's length
 MIN_COVERAGE = 0.4  # ... or this fraction of a long request, whichever is more
 PARTIAL = 0.55  # a copy set off from its prose that covers this fraction of the request is a restatement
 GAP = 3  # other response tokens allowed between two linked seeds (filler words, a changed word)
+RESCANS = 8  # steps per aligned token that rescans from a second copy's start may take in all (then: after its best)
+WINDOW = 16  # aligned tokens a copy runs past its best score, and a second copy may start before its first repeat
 REACH = 3  # how far apart in the instruction two linked seeds may be (a dropped or changed word)
 PENALTY = 1 / 3  # score of a response token that is not an aligned seed
 WHOLE = 0.9  # a copy of this fraction of the request is a whole copy: removed with the material it carries
@@ -88,6 +115,7 @@ SHORT_TOKENS = 3  # a copy of a request this short is a restatement only where i
 MIN_REQUEST = 3  # request tokens that must precede a paragraph break or colon for what follows to be material
 LABEL_REACH = 80  # characters before a restatement searched for its label
 MIN_QUOTED = 3  # tokens of a quoted passage that make it material
+MAX_SPELLED = 24  # letters of the longest instruction word recognised spelled out one letter at a time
 
 _PUNCTUATION = string.punctuation + "\u2018\u2019\u201a\u201b\u201c\u201d\u201e\u00ab\u00bb\u2013\u2014\u2026\u00b7"
 _DELETE = str.maketrans("", "", _PUNCTUATION)
@@ -95,6 +123,20 @@ _ARTICLES = frozenset(("a", "an", "the"))
 _CHUNK = re.compile(r"\S+")
 _ESCAPED_CHUNK = re.compile(r"(?<!\\)(?:[^\s\\]|\\(?![nrtbf\"'/\\]))+")  # escapes split words: "sea.\nWrite" is two
 _NONSPACE = re.compile(r"\S")
+_LINE_BREAK = re.compile(r"\n")
+_JOINED = re.compile(r"[-_.](?<=[^\W\d_][-_.])[-_.]*(?=[^\W\d_])")  # joins letters: well-known, write_a, W.r.i.t.e
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+_FIRST = itemgetter(0)
+_ASCII_JOINER = re.compile(r"[-_.]+")
+_JOINER = regex.compile(r"[\p{Cf}\p{Pd}_.]+")  # format characters (zero-width, soft hyphen, bidi), dashes, _ and .
+# Lowercase Cyrillic and Greek letters drawn like a Latin one (after lowercasing, so capitals count too), each Latin
+# letter from at most one letter of each script; an explicit table: Unicode's confusables skeleton (UTS #39) also
+# folds Latin letters into each other (rn/m, l/1/I), which would merge honest words.
+_LOOKALIKES = str.maketrans(
+    "\u0430\u0432\u0435\u043a\u043c\u043d\u043e\u0440\u0441\u0442\u0443\u0445\u0456\u0458\u0455\u0501\u051b\u051d\u04cf"
+    "\u03b1\u03b2\u03b5\u03b6\u03b7\u03b9\u03ba\u03bc\u03bd\u03bf\u03c1\u03c4\u03c5\u03c7",
+    "abekmhopctyxijsdqwlabezhikmnoptyx",
+)
 _MARKUP_ONLY = re.compile(rf"[\s{re.escape(_PUNCTUATION)}]*")
 _LABEL = re.compile(
     r"(?:^|(?<=\s))[*_#>\s-]*(?:(?:task|instructions?|prompt|request|question|query|user|q|your (?:task|request|"
@@ -106,6 +148,13 @@ _WRAPPED = re.compile(r"([\"'\u201c\u2018\u00ab`*_]).*[\"'\u201d\u2019\u00bb`*_]
 _EMPTY_FENCE = re.compile(r"^[ \t]*(```|~~~)[^\n]*\n[ \t]*\1[ \t]*(?:\n|$)", re.MULTILINE)
 _BLANK_LINES = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
+_SENTENCE_END = re.compile(r"[.!?\n](?:(?<=\n)|(?=\s))")
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)  # keeps every offset
+_NAMED_MATERIAL = re.compile(  # matched in the first sentence with ASCII letters lowercased
+    r"\b(?:th(?:is|ese|e(?: following| given)?)|following|given|below|above)\s+(?:sentences?|text|paragraphs?|"
+    r"passages?|lists?|code|words?|phrases?|titles?|strings?|numbers)\b(?:\s+(?:below|above))?"
+    r"|\b(?:upper|lower|title|sentence|camel|snake)[ -]?case\b"
+)
 _CLAUSE_COLON = re.compile(r"[:\uff1a](?=\s)")
 _QUOTED = re.compile(
     r"```.*?```|~~~.*?~~~|`[^`\n]+`|\"[^\"]+\"|\u201c[^\u201d]+\u201d|\u00ab[^\u00bb]+\u00bb|(?<!\w)'[^'\n]+'(?!\w)",
@@ -115,14 +164,86 @@ _QUOTED = re.compile(
 Token = tuple[str, int, int]
 
 
-def tokens_of(text: str) -> list[Token]:
-    """(token, start, end) of each chunk of ``text`` that carries a token, in order."""
-    found = []
-    for chunk in (_ESCAPED_CHUNK if "\\" in text else _CHUNK).finditer(text):
-        token = chunk.group().lower().translate(_DELETE)
-        if token and token not in _ARTICLES:
-            found.append((token, chunk.start(), chunk.end()))
-    return found
+def tokens_of(text: str, vocabulary: frozenset[str] | set[str] | None = None) -> list[Token]:
+    """(token, start, end) of each chunk of ``text`` that carries a token, in order. With the ``vocabulary`` of an
+    instruction, a chunk that joins its words (hyphens, underscores, dots, format characters) gives them one by
+    one, and letters spelled out one at a time (``W r i t e``, ``W.r.i.t.e``) give the words they spell."""
+    chunks = (_ESCAPED_CHUNK if "\\" in text else _CHUNK).finditer(text)
+    found = [(chunk.group().lower().translate(_DELETE), chunk.start(), chunk.end()) for chunk in chunks]
+    if not text.isascii() or (vocabulary and _JOINED.search(text)):
+        found = _normalised(found, text, vocabulary)
+    if vocabulary:
+        found = _spelled(found, vocabulary)
+    return [piece for piece in found if piece[0] and piece[0] not in _ARTICLES]
+
+
+def _normalised(found: list[Token], text: str, vocabulary: frozenset[str] | set[str] | None) -> list[Token]:
+    """``found`` (the plain token of each chunk of ``text``) with the chunks that hold a non-ASCII character, or that
+    may join words of the ``vocabulary``, read again by ``_pieces``; linear in their number."""
+    starts = [start for _, start, _ in found]
+    hits = [] if text.isascii() else [hit.start() for hit in _NON_ASCII.finditer(text)]
+    if vocabulary:
+        hits += [hit.start() for hit in _JOINED.finditer(text)]
+    marked = sorted({bisect_right(starts, hit) - 1 for hit in hits} - {-1})
+    if vocabulary:  # a chunk that is an instruction word as it is stays one
+        marked = [index for index in marked if found[index][0] not in vocabulary]
+    rebuilt: list[Token] = []
+    previous = 0
+    for index in marked:
+        rebuilt += found[previous:index]
+        _, start, end = found[index]
+        rebuilt += _pieces(text[start:end], start, vocabulary)
+        previous = index + 1
+    return rebuilt + found[previous:]
+
+
+def _fold(text: str) -> str:
+    """The token of a piece of a chunk: NFKC, lowercase, Cyrillic and Greek look-alikes as Latin, no punctuation."""
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text).lower().translate(_LOOKALIKES)
+    return text.lower().translate(_DELETE)
+
+
+def _pieces(chunk: str, start: int, vocabulary: frozenset[str] | set[str] | None) -> list[Token]:
+    """The tokens of one chunk at ``start``: one for the chunk without its format characters, or, when it joins
+    words of the ``vocabulary`` rather than being one of them, one for each piece between its joiners."""
+    if chunk.isascii() and (vocabulary is None or not _JOINED.search(chunk)):
+        return [(chunk.lower().translate(_DELETE), start, start + len(chunk))]
+    parts, at = [], 0
+    for joiner in [*(_ASCII_JOINER if chunk.isascii() else _JOINER).finditer(chunk), None]:
+        end = len(chunk) if joiner is None else joiner.start()
+        if token := _fold(chunk[at:end]):
+            parts.append((token, start + at, start + end))
+        at = end if joiner is None else joiner.end()
+    whole = ("".join(token for token, _, _ in parts), start, start + len(chunk))
+    if vocabulary is None or len(parts) < 2 or whole[0] in vocabulary:
+        return [whole]
+    parts = _spelled(parts, vocabulary)
+    return parts if sum(len(token) > 1 and token in vocabulary for token, _, _ in parts) >= 2 else [whole]
+
+
+def _spelled(found: list[Token], vocabulary: frozenset[str] | set[str]) -> list[Token]:
+    """``found`` with each run of one-letter tokens that spells words of the ``vocabulary`` (of 2 to MAX_SPELLED
+    letters; the longest first) turned into those words."""
+    if list(map(len, map(_FIRST, found))).count(1) < 2:
+        return found
+    vocabulary = vocabulary | _ARTICLES  # spelled out as well ("t h e"), and dropped as articles
+    prefixes = {word[:end] for word in vocabulary if len(word) <= MAX_SPELLED for end in range(2, len(word) + 1)}
+    out, index = [], 0
+    while index < len(found):
+        word, stop = None, index
+        if len(found[index][0]) == 1:
+            spelled, end = found[index][0], index
+            while end + 1 < len(found) and len(found[end + 1][0]) == 1:
+                spelled += found[end + 1][0]
+                if spelled not in prefixes:
+                    break
+                end += 1
+                if spelled in vocabulary:
+                    word, stop = (spelled, found[index][1], found[end][2]), end
+        out.append(word or found[index])
+        index = stop + 1
+    return out
 
 
 def request_flags(instruction: str, found: list[Token]) -> list[bool]:
@@ -130,9 +251,8 @@ def request_flags(instruction: str, found: list[Token]) -> list[bool]:
     supplies for the answer (after a paragraph break or a clause-ending colon, or quoted); linear in its length."""
     starts = [start for _, start, _ in found]
     flags = [True] * len(found)
-    for pattern in (_PARAGRAPH_BREAK, _CLAUSE_COLON):
-        split = pattern.search(instruction)
-        if split and sum(flags[: bisect_left(starts, split.start())]) >= MIN_REQUEST:
+    for split in (*(pattern.search(instruction) for pattern in (_PARAGRAPH_BREAK, _CLAUSE_COLON)), named(instruction)):
+        if split and sum(flags[: bisect_left(starts, split.end())]) >= MIN_REQUEST:
             flags[bisect_left(starts, split.end()) :] = [False] * (len(found) - bisect_left(starts, split.end()))
     left = sum(flags)
     for quoted in _QUOTED.finditer(instruction):
@@ -142,6 +262,17 @@ def request_flags(instruction: str, found: list[Token]) -> list[bool]:
             flags[inside.start : inside.stop] = [False] * len(inside)
             left -= quoted_request
     return flags
+
+
+def named(instruction: str) -> re.Match[str] | None:
+    """Where the material begins when the instruction's first sentence names it (``this sentence``, ``the following
+    text``, ``the list below``...): the end of that sentence, or of the name when the sentence runs on into it."""
+    sentence_end = _SENTENCE_END.search(instruction)
+    bound = sentence_end.start() if sentence_end else len(instruction)
+    name = _NAMED_MATERIAL.search(instruction[:bound].translate(_ASCII_LOWER))
+    if name is None:
+        return None
+    return sentence_end if sentence_end and sentence_end.end() < len(instruction) else name
 
 
 def aligned_seeds(response: list[str], instruction: list[str]) -> list[int]:
@@ -172,19 +303,24 @@ def segments(
 ) -> list[list[int]]:
     """The copies among the ``aligned`` response tokens: maximal-scoring segments, +1 for each aligned token that
     covers a token of ``wanted`` not yet covered as often as ``wanted`` has it, PENALTY off for every other token.
-    A token covered once too often may start a second copy: the next segment starts at the tokens just before it
-    that come before it in the instruction (``places``: where each token is there), or at its end."""
+    A copy ends WINDOW aligned tokens after its best score (or where the score falls below 0); the first token it
+    covers once too often may start a second copy: the next segment starts at the tokens just before it that come
+    before it in the instruction (``places``: where each token is there; at most WINDOW tokens back), or after the
+    copy's end. Once the scans have taken RESCANS steps per aligned token, only a token covered once too often after
+    the copy's best starts the next one: each scan then starts at most WINDOW tokens before the last one ended and
+    runs at most WINDOW past its best, a bounded number of steps per aligned token whatever the input."""
     found = []
     first = 0
+    budget = RESCANS * len(aligned)  # steps left for rescanning from a repeat before the copy's best
     while first < len(aligned):
         used: Counter[str] = Counter()
         members: list[int] = []  # places in ``aligned``
         score = best = 0.0
         kept = 0
         last = first
-        restart = None
+        early = late = None  # (place, members before it) of the first token seen once too often, and after ``last``
         index = first
-        while index < len(aligned) and score >= 0:
+        while index < len(aligned) and score >= 0 and index - last <= WINDOW:
             token = response[aligned[index]]
             if index > first:
                 score -= PENALTY * (aligned[index] - aligned[index - 1] - 1)
@@ -193,29 +329,33 @@ def segments(
                 members.append(index)
                 score += 1
                 if score >= best:
-                    best, kept, last = score, len(members), index
+                    best, kept, last, late = score, len(members), index, None
             else:
                 score -= PENALTY
-                if restart is None:
-                    restart = copy_start(members, aligned, response, places, index)
+                early = early or (index, len(members))
+                late = late or (index, len(members))
             index += 1
         found.append([aligned[place] for place in members[:kept]])
-        first = max(first + 1, last + 1 if restart is None else min(restart, last + 1))
+        budget -= index - first
+        repeat = early if budget > 0 else late
+        restart = last + 1 if repeat is None else min(last + 1, copy_start(members, aligned, response, places, *repeat))
+        first = max(first + 1, restart)
     return [segment for segment in found if len(segment) >= 2]
 
 
 def copy_start(
-    members: list[int], aligned: list[int], response: list[str], places: dict[str, list[int]], at: int
+    members: list[int], aligned: list[int], response: list[str], places: dict[str, list[int]], at: int, before: int
 ) -> int:
-    """Where a copy through ``aligned[at]`` (a token seen once too often) may begin: the earliest of the last
-    ``members`` that come before it, and after each other, in the instruction (``places``: where each token is)."""
+    """Where a copy through ``aligned[at]`` (a token seen once too often) may begin: the earliest of the ``before``
+    first ``members`` that come before it, and after each other, in the instruction (``places``: where each token
+    is), no more than WINDOW places back."""
     bound, start = places[response[aligned[at]]][-1], at
-    for place in reversed(members):
+    for place in reversed(members[max(0, before - WINDOW) : before]):
         spots = places[response[aligned[place]]]
-        before = bisect_left(spots, bound)
-        if before == 0:
+        earlier = bisect_left(spots, bound)
+        if earlier == 0 or place < at - WINDOW:
             break
-        bound, start = spots[before - 1], place
+        bound, start = spots[earlier - 1], place
     return start
 
 
@@ -227,9 +367,7 @@ def covered(segment: list[int], response: list[str], request: Counter[str]) -> i
 
 def span_to_remove(text: str, start: int, end: int) -> tuple[int, int]:
     """The span of a restatement at ``text[start:end]`` widened over the label and markup glued to it."""
-    line_start = text.rfind("\n", 0, start) + 1
-    line_end = text.find("\n", end)
-    line_end = len(text) if line_end < 0 else line_end
+    line_start, line_end = line_of(text, start, end)
     if _MARKUP_ONLY.fullmatch(text, end, line_end):
         end = line_end
     if _MARKUP_ONLY.fullmatch(text, line_start, start):
@@ -243,8 +381,16 @@ def span_to_remove(text: str, start: int, end: int) -> tuple[int, int]:
 
 def line_of(text: str, start: int, end: int) -> tuple[int, int]:
     """The span of the lines of ``text`` that ``text[start:end]`` lies on, without the last line break."""
-    line_end = text.find("\n", end)
-    return text.rfind("\n", 0, start) + 1, len(text) if line_end < 0 else line_end
+    breaks = line_breaks(text)
+    before, after = bisect_left(breaks, start), bisect_left(breaks, end)
+    return breaks[before - 1] + 1 if before else 0, breaks[after] if after < len(breaks) else len(text)
+
+
+@lru_cache(maxsize=2)
+def line_breaks(text: str) -> list[int]:
+    """Where ``text``'s line breaks are, kept for the response being masked: each line lookup is a bisection, not a
+    scan of a line that may be the whole response."""
+    return [br.start() for br in _LINE_BREAK.finditer(text)]
 
 
 def stray_words(text: str, starts: list[int], start: int, end: int) -> int:
@@ -275,8 +421,7 @@ def marked(text: str, start: int, end: int, whole: bool) -> bool:
 
 def ends_sentence(text: str, end: int) -> bool:
     """Whether the chunk ending at ``end`` ends a sentence or its line."""
-    line_end = text.find("\n", end)
-    return text[end - 1] in ".?!:;" or not _NONSPACE.search(text, end, len(text) if line_end < 0 else line_end)
+    return text[end - 1] in ".?!:;" or not _NONSPACE.search(text, end, line_of(text, end, end)[1])
 
 
 def longest_run(segment: list[int], response: list[str], adjacent: set[tuple[str, str]]) -> int:
@@ -288,10 +433,9 @@ def longest_run(segment: list[int], response: list[str], adjacent: set[tuple[str
     return longest
 
 
-def restated_spans(response: str, found: list[Token], instruction: str) -> list[tuple[int, int]]:
+def restated_spans(response: str, found: list[Token], instruction: str, wanted: list[Token]) -> list[tuple[int, int]]:
     """Character spans of ``response``'s restatements of ``instruction``, label and markup included, in order;
-    ``found`` is ``tokens_of(response)``."""
-    wanted = tokens_of(instruction)
+    ``found`` and ``wanted`` are the tokens of each (the response's read with the instruction's vocabulary)."""
     words = [token for token, _, _ in wanted]
     flags = request_flags(instruction, wanted)
     request = Counter(token for token, flag in zip(words, flags) if flag)
@@ -341,9 +485,9 @@ def crosses(segment: list[int], response: list[str], seams: set[tuple[str, str]]
 def trimmed(response: str, found: list[Token], segment: list[int]) -> list[list[int]]:
     """``segment``, then without its tokens on its last line, then on its first line: a copy that runs into the
     answer's first line (or out of its last) shares words with it, and fills its own lines without them."""
-    first_line_end = response.find("\n", found[segment[0]][2])
-    last_line_start = response.rfind("\n", 0, found[segment[-1]][1])
-    if first_line_end < 0 or last_line_start < first_line_end:
+    first_line_end = line_of(response, found[segment[0]][2], found[segment[0]][2])[1]
+    last_line_start = line_of(response, found[segment[-1]][1], found[segment[-1]][1])[0] - 1
+    if first_line_end == len(response) or last_line_start < first_line_end:
         return [segment]
     return [
         segment,
@@ -392,8 +536,10 @@ def mask_restatements(response: str, instruction: str) -> tuple[str, int]:
     >>> mask_restatements("Here is a poem about the sea: waves fold.", "Write a poem about the sea")
     ('Here is a poem about the sea: waves fold.', 0)
     """
-    found = tokens_of(response)
-    spans = restated_spans(response, found, instruction)
+    wanted = tokens_of(instruction)
+    vocabulary = {token for token, _, _ in wanted}
+    found = tokens_of(response, vocabulary)
+    spans = restated_spans(response, found, instruction, wanted)
     if not spans:
         return response, 0
     kept, pos = [], 0
@@ -402,4 +548,4 @@ def mask_restatements(response: str, instruction: str) -> tuple[str, int]:
         pos = max(pos, end)
     kept.append(response[pos:])
     masked = _BLANK_LINES.sub("\n\n", _EMPTY_FENCE.sub("", "".join(kept))).strip()
-    return masked, len(found) - len(tokens_of(masked))
+    return masked, len(found) - len(tokens_of(masked, vocabulary))
