@@ -5,7 +5,6 @@ double, not a model: here it plays adversarial judges that copy back any restate
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict
 
 import pytest
@@ -195,12 +194,12 @@ def test_a_short_instruction_inside_a_sentence_is_left_but_alone_on_its_line_is_
     assert mask_restatements("Autumn moon.\nWrite a haiku", "Write a haiku") == ("Autumn moon.", 2)
 
 
-def test_matching_is_linear_in_the_response_length():
+def test_a_long_response_of_repeated_copies_is_masked_whole():
+    """54 copies of a 300-token instruction in a 32k-token response all go (the time per token, flat in the length,
+    is measured by benchmarks/bench_restatement.py)."""
     instruction = " ".join(f"word{index}" for index in range(300))
     response = " ".join(f"word{index % 300}" for index in range(16_200)) + " " + "other " * 16_000
-    started = time.perf_counter()
     masked, count = mask_restatements(response, instruction)
-    assert time.perf_counter() - started < 5.0  # about 0.2 s here; quadratic matching would take minutes
     assert (masked, count) == (("other " * 16_000).strip(), 16_200)
 
 
