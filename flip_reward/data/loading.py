@@ -98,7 +98,7 @@ def iter_rows(
     if path.suffix in LOCAL_FORMATS and not path.is_file():
         raise FileNotFoundError(f"input file not found: {source}")
     if path.suffix == ".jsonl":
-        return _jsonl_rows(path, max_line_bytes)
+        return jsonl_rows(path, max_line_bytes)
     if path.suffix in LOCAL_FORMATS:
         return numbered(_read_local(path))
     if path.is_file():
@@ -169,7 +169,7 @@ def _read_json(path: Path) -> Rows:
     return Rows(rows)
 
 
-def _jsonl_rows(path: Path, max_line_bytes: int) -> Iterator[tuple[int, object]]:
+def jsonl_rows(path: Path, max_line_bytes: int) -> Iterator[tuple[int, object]]:
     """``(line number, row)`` of every non-blank line of a .jsonl file, a RowError for a line that cannot be read."""
     with path.open("rb") as lines:
         for number, raw in enumerate(_bounded_lines(lines, max_line_bytes), start=1):
