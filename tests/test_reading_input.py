@@ -218,3 +218,19 @@ def test_an_owner_name_that_is_no_local_path_is_tried_on_the_hub(tmp_path):
     assert done.stderr.startswith(
         "error: input not found: owner/absent is no local file or directory, and as a Hugging Face dataset: "
     )
+
+
+def test_score_reads_ahead_a_bounded_window_and_writes_every_row_in_order(tmp_path, judge_server, script):
+    """With --concurrency 1, score holds at most 8 rows past the oldest unwritten one; all 50 come out, in order."""
+    script.default = lambda request: flip_answer("Write a poem about roses")
+    rows = [{**GOOD, "response": f"Roses bloom {index}.", "id": index} for index in range(50)]  # distinct requests
+    rows[17] = {"id": 17, "prompt": "Write a poem about roses"}  # an invalid row inside the stream
+    source = lines_file(tmp_path / "in.jsonl", *map(json.dumps, rows))
+    output = tmp_path / "out.jsonl"
+    done = flip_reward("score", source, "-o", output, "--skip-invalid", "--concurrency", "1", *judge_args(judge_server))
+    assert done.returncode == 0, done.stderr
+    scored = read_jsonl(output)
+    assert [row["id"] for row in scored] == list(range(50))
+    assert [row["reward"] for row in scored] == [0.0 if index == 17 else 1.0 for index in range(50)]
+    assert scored[17]["error"] == "row 18: field 'response': missing"
+    assert len(judge_server.requests) == 49
