@@ -4,8 +4,8 @@ command, numbered as the messages name them, and checking rows to score before a
 A row's number is its physical line in a .jsonl file (blank lines are skipped but counted) and its 1-based position
 in any other input. A .jsonl file is read a line at a time: a line that cannot be read (over the line limit, not
 UTF-8, not JSON, nested too deep) stands in its row's place as its RowError, so that it is reported, skipped and
-counted like any other bad row. A row to score has ``messages`` (the last assistant message is the response, the messages before
-it the prompt) or ``prompt`` (string or messages) plus ``response``.
+counted like any other bad row. A row to score has ``messages`` (the last assistant message is the response, the
+messages before it the prompt) or ``prompt`` (string or messages) plus ``response``.
 """
 
 from __future__ import annotations

@@ -243,7 +243,7 @@ def survey(rows: Iterable[tuple[int, object]]) -> Survey:
 
 
 def read_samples(
-    rows: Iterable[tuple[int, object]], survey: Survey, errors: list[LineError], ignored: Counter
+    rows: Iterable[tuple[int, object]], surveyed: Survey, errors: list[LineError], ignored: Counter
 ) -> Iterator[Sample]:
     """The samples of numbered rows of a surveyed input, in order; each bad line goes to ``errors`` and each row of
     another method than flip (eval) to ``ignored``, counted by method."""
@@ -253,10 +253,10 @@ def read_samples(
                 raise row
             if not isinstance(row, Mapping):
                 raise LineError(line, "<row>", f"expected a JSON object, got {type(row).__name__}")
-            read = READERS[survey.kind](row, line, survey.columns)
+            read = READERS[surveyed.kind](row, line, surveyed.columns)
         except LineError as error:
             errors.append(error)
             continue
-        if survey.kind == "eval" and row.get("method") != "flip":
+        if surveyed.kind == "eval" and row.get("method") != "flip":
             ignored[str(row.get("method"))] += 1
         yield from read if isinstance(read, list) else [read]
