@@ -19,6 +19,7 @@ Nothing is asserted; the exit code does not depend on the figures (see benchmark
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import socket
@@ -37,10 +38,12 @@ PROMPTS = [
 ANSWER = "The waves roll in under a silver moon while the wind sings softly over the water. " * 3
 
 
-def dead_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def dead_port() -> socket.socket:
+    """A loopback port bound and never listened on, so that every connection to it is refused for as long as the
+    socket is open (a closed one could be taken by another process during the run)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    return sock
 
 
 def peak_rss_mb(tree: Path, args: list[str], cwd: Path) -> tuple[float, int]:
@@ -105,10 +108,11 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=1_000_000, help="samples inspected (default: %(default)s)")
     parser.add_argument("--line-mb", type=int, default=60, help="MB of the one-line input (default: %(default)s)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as scratch:
-        work = Path(scratch)
+    with contextlib.ExitStack() as stack:
+        work = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         before = checkout(args.before, work / "before")
-        judge = ["--judge", "hosted_vllm/judge", "--api-base", f"http://127.0.0.1:{dead_port()}/v1", "--retries", "0"]
+        port = stack.enter_context(dead_port()).getsockname()[1]
+        judge = ["--judge", "hosted_vllm/judge", "--api-base", f"http://127.0.0.1:{port}/v1", "--retries", "0"]
         cases = [
             (
                 f"score, {args.rows:,} rows",

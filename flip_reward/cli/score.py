@@ -144,17 +144,20 @@ async def score_with_progress(
 
     pending: set[asyncio.Task] = set()
     failures: list[BaseException] = []
+    finished = asyncio.Event()
 
     def retire(task: asyncio.Task) -> None:
         pending.discard(task)
         if not task.cancelled() and task.exception() is not None:
             failures.append(task.exception())
+        finished.set()
 
     try:
         with tqdm(total=total, desc="scoring", unit="row", file=sys.stderr) as bar:
             for index, (row, item) in enumerate(inputs):
                 while pending and index >= written() + window and not failures:
-                    await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                    finished.clear()
+                    await finished.wait()
                 if failures:
                     raise failures[0]
                 task = asyncio.ensure_future(one(index, row, item))
