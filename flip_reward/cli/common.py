@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, TextIO, TypeVar
 from flip_reward.data.writing import JsonlFile, reason
 from flip_reward.judge.cache import DEFAULT_CACHE_SIZE
 from flip_reward.judge.client import DEFAULT_JUDGE_MODEL
-from flip_reward.text import json_line
 
 if TYPE_CHECKING:
     from flip_reward.judge.client import Judge
@@ -23,7 +22,7 @@ if TYPE_CHECKING:
 EXIT_RUN_FAILED = 1
 EXIT_INVALID_INPUT = 2
 EXIT_JUDGE_DOWN = 3
-EXIT_WRITE_FAILED = 4  # an output could not be written (flip_reward.data.writing.OutputError): a full disk, an I/O error
+EXIT_WRITE_FAILED = 4  # an output could not be written midway (OutputError: a full disk, an I/O error)
 EXIT_INTERRUPTED = 130
 MAX_ERRORS_SHOWN = 20
 DEFAULT_SHUFFLE_SEED = 0

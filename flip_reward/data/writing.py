@@ -28,6 +28,7 @@ class JsonlFile:
     def __init__(self, path: str | os.PathLike, append: bool = False):
         self.path = Path(path)
         self.lines = 0
+        self._append = append
         flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
         try:
             self._fd = os.open(self.path, flags, 0o666)
@@ -49,9 +50,8 @@ class JsonlFile:
         except OSError as error:
             with contextlib.suppress(OSError):
                 os.ftruncate(self._fd, self._size)
-            raise OutputError(
-                f"could not write {self.path}: {reason(error)}; the {self.lines} line(s) written before are whole"
-            ) from error
+            kept = "the lines before are whole" if self._append else f"the {self.lines} line(s) before are whole"
+            raise OutputError(f"could not write {self.path}: {reason(error)}; {kept}") from error
         self._size += len(encoded)
         self.lines += 1
 
