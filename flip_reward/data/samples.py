@@ -20,7 +20,7 @@ import queue
 import threading
 from pathlib import Path
 
-from flip_reward.data.writing import JsonlFile, OutputError
+from flip_reward.data.writing import JsonlFile
 from flip_reward.text import json_line
 
 logger = logging.getLogger("flip_reward")
@@ -106,7 +106,7 @@ class SampleWriter:
                     self.dropped += 1
                 else:
                     self._write(json_line(line))
-            except (OSError, OutputError, TypeError, ValueError) as error:
+            except (OSError, TypeError, ValueError) as error:  # OutputError is an OSError
                 self._stopped = True
                 self.dropped += 1
                 logger.warning("sample log stopped (the run goes on): %s", error)

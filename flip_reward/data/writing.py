@@ -11,8 +11,9 @@ from pathlib import Path
 from flip_reward.text import json_line
 
 
-class OutputError(Exception):
-    """A file could not be written; the message names it, says why and what of it was kept."""
+class OutputError(OSError):
+    """A file could not be written; the message names it, says why and what of it was kept. An OSError, so that a
+    caller that already survives I/O errors survives it too; the CLI tells it apart (exit status 4)."""
 
 
 def reason(error: OSError) -> str:
