@@ -307,19 +307,23 @@ def test_tiny_model_over_an_existing_file_is_an_error(tmp_path):
 
 def test_the_ctrl_c_line_says_what_the_cache_keeps_and_a_rerun_asks_the_rest(tmp_path):
     """Rows 0-2 are answered at once, row 1 with text that is no FLIP answer (a parse failure, not cached), the rest
-    only after 5 s; after SIGINT a rerun with the same --cache asks again about row 1 and rows 3-7 only."""
+    only after 5 s; after SIGINT a rerun with the same --cache (and judge URL, part of the key) asks again about row 1
+    and rows 3-7 only, which the judge now answers at once."""
     rows = [{"id": index, "prompt": INSTRUCTION, "response": f"Poem {index}."} for index in range(8)]
     source, output, cache = write_jsonl(tmp_path / "in.jsonl", rows), tmp_path / "scored.jsonl", tmp_path / "cache"
+    rerun = False
 
     def first_three_at_once(request: dict) -> Reply:
         text = judged_response(request)
+        if rerun:
+            return Reply(content=flip_answer(INSTRUCTION))
         content = "I cannot tell." if text == "Poem 1." else flip_answer(INSTRUCTION)
         return Reply(content=content, delay=0 if text < "Poem 3" else 5)
 
-    command = [sys.executable, "-m", "flip_reward.cli", "score", str(source), "-o", str(output), "--cache", str(cache)]
+    command = ["score", str(source), "-o", str(output), "--cache", str(cache)]
     with ScriptedJudgeServer(first_three_at_once) as server:
         run = subprocess.Popen(
-            [*command, *judge_args(server)],
+            [sys.executable, "-m", "flip_reward.cli", *command, *judge_args(server)],
             stderr=subprocess.PIPE,
             text=True,
             cwd=REPO,
@@ -332,14 +336,14 @@ def test_the_ctrl_c_line_says_what_the_cache_keeps_and_a_rerun_asks_the_rest(tmp
             time.sleep(0.1)
         run.send_signal(signal.SIGINT)
         _, err = run.communicate(timeout=60)
-    assert run.returncode == 130
-    assert err == (
-        f"interrupted: 3 of 8 rows written to {output}; run the same command again to resume: the judge cache "
-        f"{cache} keeps every usable answer received (an unparsable or cut-off answer is asked again)\n"
-    )
-    with ScriptedJudgeServer(answer_instruction, port=server.port) as server:  # the same URL: part of the cache key
-        assert main([*command[3:], *judge_args(server)]) == 0  # in this process: the rerun only counts requests
-        asked = sorted(judged_response(request) for request in server.requests)
+        assert run.returncode == 130
+        assert err == (
+            f"interrupted: 3 of 8 rows written to {output}; run the same command again to resume: the judge cache "
+            f"{cache} keeps every usable answer received (an unparsable or cut-off answer is asked again)\n"
+        )
+        rerun, first_run = True, len(server.requests)
+        assert main([*command, *judge_args(server)]) == 0  # in this process: the rerun only counts requests
+        asked = sorted(judged_response(request) for request in server.requests[first_run:])
     assert asked == ["Poem 1.", *(f"Poem {index}." for index in range(3, 8))]
 
 

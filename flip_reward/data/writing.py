@@ -51,6 +51,7 @@ class JsonlFile:
         except OSError as error:
             with contextlib.suppress(OSError):
                 os.ftruncate(self._fd, self._size)
+                os.lseek(self._fd, self._size, os.SEEK_SET)  # a later line follows the last whole one, leaving no gap
             kept = "the lines before are whole" if self._append else f"the {self.lines} line(s) before are whole"
             raise OutputError(f"could not write {self.path}: {reason(error)}; {kept}") from error
         self._size += len(encoded)
