@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from flip_reward.cli.common import EXIT_INVALID_INPUT, check_output, positive_int, report_errors
+from flip_reward.cli.common import EXIT_INVALID_INPUT, check_not_input, check_output, positive_int, report_errors
 from flip_reward.data.loading import read_input, read_valid
 from flip_reward.data.rlvr import (
     CONVERT_FORMATS,
@@ -56,6 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_convert(args: argparse.Namespace) -> int:
     check_output(args.output, (".parquet",) if args.format == "verl" else RLVR_FORMATS)
+    check_not_input(args.input, [args.output])
     rows = read_input(args.input, args.split)[: args.limit]
     convert = converter(args.format)
     converted, invalid = read_valid(rows, lambda row, number: convert(row, number, args.verifier))

@@ -15,7 +15,9 @@ from flip_reward.cli.common import (
     OrderedJsonlWriter,
     add_judge_arguments,
     add_restatement_guard_argument,
+    check_not_input,
     check_output,
+    gather_or_cancel,
     judge_failure,
     method_options,
     report_errors,
@@ -56,6 +58,7 @@ def run_score(args: argparse.Namespace) -> int:
         )
         return EXIT_INVALID_INPUT
     check_output(args.output, (".jsonl",))
+    check_not_input(args.input, [args.output])
     flip = FlipReward(reward_metric=args.reward_metric, **method_options(args, "flip"))
     started = time.perf_counter()
     with OrderedJsonlWriter(args.output) as writer:
@@ -100,7 +103,7 @@ async def score_with_progress(
 
     try:
         with tqdm(total=len(inputs), desc="scoring", unit="row", file=sys.stderr) as bar:
-            return list(await asyncio.gather(*(one(index, item) for index, item in enumerate(inputs))))
+            return await gather_or_cancel(one(index, item) for index, item in enumerate(inputs))
     finally:
         await close_clients()
 

@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from flip_reward.data.writing import whole_file
 from flip_reward.evaluation.inspection_input import (  # noqa: F401 (InspectionError, LineError: the public API)
     InspectionError,
     LineError,
@@ -336,13 +337,16 @@ def plot_inspection(report: InspectionReport, path: str | Path) -> None:
 def write_inspection(path: str | Path, output_dir: Path | None = None, top_k: int = 5) -> list[str]:
     """Inspect the samples at ``path`` (a run directory or a JSONL file), write inspect.json and inspect.png into
     ``output_dir`` (default: the run directory, or the file's directory) and return the summary lines, ending with
-    the paths written. InspectionError (a ValueError) for bad input, before anything is written."""
+    the paths written. InspectionError (a ValueError) for bad input, before anything is written; OutputError when a
+    file cannot be written (each is whole or absent)."""
     source = source_file(path)
     rows = read_lines(source)
     report = inspect_samples([row for _, row in rows], top_k, str(source), [line for line, _ in rows])
     directory = Path(output_dir) if output_dir is not None else source.parent
     directory.mkdir(parents=True, exist_ok=True)
     written = directory / "inspect.json", directory / "inspect.png"
-    written[0].write_text(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    plot_inspection(report, written[1])
+    with whole_file(written[0]):
+        written[0].write_text(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    with whole_file(written[1]):
+        plot_inspection(report, written[1])
     return [*summary_lines(report), *(f"wrote {target}" for target in written)]
