@@ -183,7 +183,7 @@ def test_ctrl_c_keeps_the_rows_scored_and_the_cache_resumes(tmp_path):
     assert run.returncode == 130, err
     assert err.splitlines()[-1] == (
         f"interrupted: 3 of 8 rows written to {output}; run the same command again to resume: "
-        f"the judge cache {cache} has every answer received"
+        f"the judge cache {cache} keeps every usable answer received (an unparsable or cut-off answer is asked again)"
     )
     kept = read_jsonl(output)
     assert [(row["id"], row["reward"]) for row in kept] == [(0, 1.0), (1, 1.0), (2, 1.0)]

@@ -7,7 +7,8 @@ import argparse
 import sys
 
 from flip_reward.cli import data, evaluate, inspect, rerank, score, serve, tiny_model, train
-from flip_reward.cli.common import EXIT_INTERRUPTED, EXIT_INVALID_INPUT
+from flip_reward.cli.common import EXIT_INTERRUPTED, EXIT_INVALID_INPUT, EXIT_WRITE_FAILED
+from flip_reward.data.writing import OutputError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,13 +22,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run a command; input it cannot use (a missing file, a broken row, a bad option value) is one ``error:``
-    line and exit status 2, not a traceback; Ctrl-C is one ``interrupted`` line and exit status 130 (commands that
-    keep partial results say what they kept)."""
+    line and exit status 2, not a traceback, and so is a missing optional extra; an output that cannot be written
+    midway (a full disk) is one line naming the file and exit status 4; Ctrl-C is one ``interrupted`` line and exit
+    status 130 (commands that keep partial results say what they kept)."""
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
+    except OutputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_WRITE_FAILED
     except (OSError, ValueError) as error:  # RowError, PromptError and JudgeConfig's checks are ValueErrors
         print(f"error: {error}", file=sys.stderr)
+        return EXIT_INVALID_INPUT
+    except ModuleNotFoundError as error:
+        extras = getattr(args, "extras", ())
+        if not extras or (error.name or "flip_reward").partition(".")[0] == "flip_reward":
+            raise
+        install = " or ".join(f"'flip-reward[{extra}]'" for extra in extras)
+        print(
+            f"error: flip-reward {args.command} needs the module '{error.name}', which is not installed: "
+            f"pip install {install}",
+            file=sys.stderr,
+        )
         return EXIT_INVALID_INPUT
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -1,19 +1,21 @@
 """What every ``flip-reward`` command shares: the judge options, exit codes, the invalid-row printer, the output
-check made before any judge call, the in-order JSONL writer, and the one line that says why nothing was judged."""
+checks made before any judge call, the in-order JSONL writer, the cancellation of a run's tasks when it stops early,
+and the one line that says why nothing was judged."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, TextIO, TypeVar
 
 from flip_reward.data.loading import DEFAULT_MAX_LINE_BYTES
+from flip_reward.data.writing import JsonlFile, reason
 from flip_reward.judge.cache import DEFAULT_CACHE_SIZE
 from flip_reward.judge.client import DEFAULT_JUDGE_MODEL
-from flip_reward.text import json_line
 
 if TYPE_CHECKING:
     from flip_reward.judge.client import Judge
@@ -21,9 +23,11 @@ if TYPE_CHECKING:
 EXIT_RUN_FAILED = 1
 EXIT_INVALID_INPUT = 2
 EXIT_JUDGE_DOWN = 3
+EXIT_WRITE_FAILED = 4  # an output could not be written midway (OutputError: a full disk, an I/O error)
 EXIT_INTERRUPTED = 130
 MAX_ERRORS_SHOWN = 20
 DEFAULT_SHUFFLE_SEED = 0
+T = TypeVar("T")
 
 
 def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
@@ -125,8 +129,8 @@ def positive_int(text: str) -> int:
 
 def check_output(path: str, suffixes: Sequence[str] | None, option: str = "--output") -> None:
     """ValueError naming ``option`` unless a command can write ``path``: a file ending in one of ``suffixes``, or a
-    directory when ``suffixes`` is None, whose folder exists or can be made and is writable. Commands call it before
-    their first judge call, so that a bad path costs nothing."""
+    directory when ``suffixes`` is None, whose folder exists or can be made (it is made) and is writable. Commands call
+    it before their first judge call, so that a bad path costs nothing."""
     target = Path(path)
     if suffixes is None:
         if target.exists() and not target.is_dir():
@@ -146,26 +150,59 @@ def check_output(path: str, suffixes: Sequence[str] | None, option: str = "--out
         raise ValueError(f"{option} {path}: cannot create {folder}: {existing} is a file")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise ValueError(f"{option} {path}: {existing} is not writable")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:  # e.g. under /proc, where even root can make nothing
+        raise ValueError(f"{option} {path}: cannot create {folder}: {reason(error)}") from None
+    if suffixes is not None and not os.path.lexists(target):
+        _try_creating(target, option)
+
+
+def _try_creating(target: Path, option: str) -> None:
+    """ValueError naming ``option`` when the file ``target`` cannot be made (it is removed again when it can)."""
+    try:
+        os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    except OSError as error:
+        raise ValueError(f"{option} {target}: cannot create it: {reason(error)}") from None
+    target.unlink()
+
+
+def check_not_input(source: str, outputs: Sequence[str | Path], option: str = "--output") -> None:
+    """ValueError naming both when a file a command would write is its input file ``source`` under any name (the
+    same path, a hard link or a symbolic link to it): writing it would destroy the input. Commands call it before
+    their first judge call; a ``source`` that is no local file (a hub dataset) has nothing to protect."""
+    for output in outputs:
+        try:
+            same = os.path.samefile(source, output)  # the same device and inode, symbolic links followed
+        except OSError:  # either does not exist (yet)
+            continue
+        if same:
+            raise ValueError(
+                f"{option} {output} is the input file {source} (the same file): writing it would destroy the input; "
+                "choose another output"
+            )
 
 
 class OrderedJsonlWriter:
-    """Writes rows that finish in any order to a JSONL file in input order: row i goes to disk (flushed) as soon as
-    rows 0..i are done, so an interrupted run leaves the completed prefix in the file. A context manager."""
+    """Writes rows that finish in any order to a JSONL file in input order: row i goes to disk as soon as rows 0..i
+    are done, each line whole or not at all (flip_reward.data.writing.JsonlFile), so that an interrupted or failed run
+    leaves the completed prefix in the file. A context manager; OutputError when the file cannot be written."""
 
     def __init__(self, path: str):
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self.written = 0
         self._finished: dict[int, dict] = {}
-        self._out = open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed by __exit__
+        self._out = JsonlFile(path)
+
+    @property
+    def written(self) -> int:
+        """How many rows are in the file."""
+        return self._out.lines
 
     def put(self, index: int, row: dict) -> None:
         """Row ``index`` (0-based) is done; write it and every finished row after it that it was holding back."""
         self._finished[index] = row
         while self.written in self._finished:
-            self._out.write(json_line(self._finished.pop(self.written)) + "\n")
-            self.written += 1
-        self._out.flush()
+            self._out.write(self._finished.pop(self.written))
 
     def __enter__(self) -> OrderedJsonlWriter:
         return self
@@ -174,12 +211,35 @@ class OrderedJsonlWriter:
         self._out.close()
 
 
+async def gather_or_cancel(coroutines: Iterable[Awaitable[T]]) -> list[T]:
+    """The results of ``coroutines``, run as concurrent tasks, in order. When one raises (e.g. an output that cannot
+    be written) or the run is cancelled (Ctrl-C), every other task is cancelled and awaited before the error goes on
+    (``cancel_pending_tasks``), so that none is left pending when the loop closes."""
+    tasks = [asyncio.ensure_future(coroutine) for coroutine in coroutines]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        await cancel_pending_tasks()
+        raise
+
+
+async def cancel_pending_tasks() -> None:
+    """Cancel every task of the running loop but the caller's and wait until each has ended, again for the tasks
+    those start while being cancelled (a cancelled judge call hands its request to a task of its own)."""
+    current = asyncio.current_task()
+    while pending := [task for task in asyncio.all_tasks() if task is not current and not task.done()]:
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+
 def report_interrupted(writer: OrderedJsonlWriter, total: int, cache: str | None) -> int:
     """The line a Ctrl-C'd command ends with (what it kept, how to resume) and its exit status."""
     resume = (
-        f"run the same command again to resume: the judge cache {cache} has every answer received"
+        f"run the same command again to resume: the judge cache {cache} keeps every usable answer received "
+        "(an unparsable or cut-off answer is asked again)"
         if cache
-        else "with --cache DIR a rerun would reuse the answers already received"
+        else "with --cache DIR a rerun would reuse the usable answers received"
     )
     print(f"interrupted: {writer.written} of {total} rows written to {writer.path}; {resume}", file=sys.stderr)
     return EXIT_INTERRUPTED

@@ -7,6 +7,7 @@ import argparse
 from flip_reward.cli.common import (
     EXIT_INVALID_INPUT,
     add_input_arguments,
+    check_not_input,
     check_output,
     positive_int,
     report_errors,
@@ -64,6 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_convert(args: argparse.Namespace) -> int:
     check_output(args.output, (".parquet",) if args.format == "verl" else RLVR_FORMATS)
+    check_not_input(args.input, [args.output])
     rows = read_input(args.input, args.split, args.max_line_bytes)[: args.limit]
     convert = converter(args.format)
     converted, invalid = read_valid(rows, lambda row, number: convert(row, number, args.verifier))

@@ -6,12 +6,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from pathlib import Path
 
 from flip_reward.cli.common import (
     EXIT_INVALID_INPUT,
     add_input_arguments,
     add_judge_arguments,
     add_restatement_guard_argument,
+    check_not_input,
     check_output,
     judge_failure,
     method_options,
@@ -71,7 +73,7 @@ def method_list(text: str) -> list[str]:
 
 def run_eval(args: argparse.Namespace) -> int:
     from flip_reward.data.loading import read_input
-    from flip_reward.evaluation.report import write_outputs
+    from flip_reward.evaluation.report import OUTPUT_FILES, write_outputs
 
     examples, invalid = read_examples(read_input(args.input, args.split, args.max_line_bytes))
     if invalid:
@@ -80,6 +82,7 @@ def run_eval(args: argparse.Namespace) -> int:
     subsets = [name.strip() for item in args.subsets or [] for name in item.split(",") if name.strip()]
     examples = select(examples, subsets, args.limit)
     check_output(args.output_dir, None, "--output-dir")
+    check_not_input(args.input, [Path(args.output_dir, name) for name in OUTPUT_FILES], "--output-dir")
     scorers = {method: SCORERS[method](**method_options(args, method)) for method in args.methods}
     seed = shuffle_seed(args)
     summaries, verdicts, failures = {}, {}, []

@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from flip_reward.cli.common import EXIT_INVALID_INPUT, add_input_arguments, report_errors
+from flip_reward.cli.common import EXIT_INVALID_INPUT, add_input_arguments, check_output, report_errors
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -34,6 +34,8 @@ def run_inspect(args: argparse.Namespace) -> int:
     if args.top_k < 0:
         print(f"error: --top-k must be 0 or more, got {args.top_k}", file=sys.stderr)
         return EXIT_INVALID_INPUT
+    if args.output_dir is not None:
+        check_output(str(args.output_dir), None, "--output-dir")
     try:
         lines = write_inspection(args.path, args.output_dir, args.top_k, args.max_line_bytes)
     except InspectionError as error:

@@ -13,7 +13,9 @@ from flip_reward.cli.common import (
     add_input_arguments,
     add_judge_arguments,
     add_restatement_guard_argument,
+    check_not_input,
     check_output,
+    gather_or_cancel,
     judge_failure,
     method_options,
     report_errors,
@@ -51,6 +53,7 @@ def run_rerank(args: argparse.Namespace) -> int:
         report_errors(invalid, f"{len(invalid)} invalid row(s); nothing was reranked")
         return EXIT_INVALID_INPUT
     check_output(args.output, (".jsonl",))
+    check_not_input(args.input, [args.output])
     selector = BestOfN(args.method, shuffle_seed=shuffle_seed(args), **method_options(args, args.method))
     with OrderedJsonlWriter(args.output) as writer:
 
@@ -89,6 +92,6 @@ async def _rerank_with_progress(
     total = sum(selector.planned_calls(responses) for _, responses in inputs)
     try:
         with tqdm(total=total, desc=f"rerank ({selector.method})", unit="call", file=sys.stderr) as bar:
-            return list(await asyncio.gather(*(one(index, *item) for index, item in enumerate(inputs))))
+            return await gather_or_cancel(one(index, *item) for index, item in enumerate(inputs))
     finally:
         await close_clients()

@@ -19,6 +19,8 @@ from flip_reward.cli.common import (
     add_input_arguments,
     add_judge_arguments,
     add_restatement_guard_argument,
+    cancel_pending_tasks,
+    check_not_input,
     check_output,
     judge_failure,
     method_options,
@@ -73,6 +75,7 @@ def run_score(args: argparse.Namespace) -> int:
         )
         return EXIT_INVALID_INPUT
     check_output(args.output, (".jsonl",))
+    check_not_input(args.input, [args.output])
     flip = FlipReward(reward_metric=args.reward_metric, **method_options(args, "flip"))
     started = time.perf_counter()
     with OrderedJsonlWriter(args.output) as writer:
@@ -165,9 +168,10 @@ async def score_with_progress(
                 task.add_done_callback(retire)
             await asyncio.gather(*pending)
         return tally
+    except BaseException:  # an output that cannot be written, or Ctrl-C: no task is left pending
+        await cancel_pending_tasks()
+        raise
     finally:
-        for task in list(pending):
-            task.cancel()
         await close_clients()
 
 

@@ -52,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         else:
             choices = {"--reward": REWARDS, "--reward-metric": REWARD_METRICS}.get(option.flag)
             parser.add_argument(option.flag, default=None, choices=choices, help=help_text)
-    parser.set_defaults(run=run_train)
+    parser.set_defaults(run=run_train, extras=("train",))
 
 
 def run_train(args: argparse.Namespace) -> int:

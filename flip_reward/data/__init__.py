@@ -1,2 +1,3 @@
 """Datasets in and out: loading rows from files or the hub with errors that name the row, the RLVR schema that
-open-instruct reads, and the dataset mixes of local training."""
+open-instruct reads, the dataset mixes of local training, per-sample traces, and output files that a failure never
+leaves half-written."""

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from flip_reward.core.conversation import ROLES, PromptError, message_text, to_turns
 from flip_reward.data.loading import RowError, field_value, object_row, read_valid
-from flip_reward.text import json_line
+from flip_reward.data.writing import JsonlFile, whole_file
 
 CONVERT_VERIFIERS = ("general-flip", "general-quality")
 CONVERT_FORMATS = ("open-instruct", "verl")
@@ -147,18 +147,20 @@ def converter(output_format: str) -> Callable[[object, int, str], dict]:
 
 def write_rows(path: str, rows: list[dict], schema: object = None) -> None:
     """Rows as parquet (with the pyarrow ``schema`` when given) when ``path`` ends with .parquet, else as JSONL (see
-    RLVR_FORMATS)."""
+    RLVR_FORMATS); OutputError when it cannot be written (JSONL keeps its whole lines, a partial parquet file is
+    removed)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.suffix == ".parquet":
         import pyarrow
         import pyarrow.parquet
 
-        pyarrow.parquet.write_table(pyarrow.Table.from_pylist(rows, schema=schema), target)
+        with whole_file(target):
+            pyarrow.parquet.write_table(pyarrow.Table.from_pylist(rows, schema=schema), target)
         return
-    with target.open("w", encoding="utf-8") as out:
+    with JsonlFile(target) as out:
         for row in rows:
-            out.write(json_line(row) + "\n")
+            out.write(row)
 
 
 # --- check ----------------------------------------------------------------------------------------------------------

@@ -7,8 +7,9 @@ result under the names ``flip-reward score`` writes (``inferred_instruction``, `
 
 ``SampleWriter`` is used from the reward path of a training run (TRL's event loop, a vLLM actor's event loop in
 open-instruct): ``put`` only enqueues, a daemon thread does the file I/O, a full queue drops the line (counted), and
-no I/O error ever reaches the reward. The file is bounded: past ``max_bytes`` it is rotated to ``PATH.1`` (one
-backup kept), so a long run keeps at most twice that on disk.
+no I/O error ever reaches the reward: a file that cannot be written (a full disk) gets one warning, keeps its whole
+lines, and the writer stops (later lines are dropped, counted). The file is bounded: past ``max_bytes`` it is
+rotated to ``PATH.1`` (one backup kept), so a long run keeps at most twice that on disk.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import queue
 import threading
 from pathlib import Path
 
+from flip_reward.data.writing import JsonlFile
 from flip_reward.text import json_line
 
 logger = logging.getLogger("flip_reward")
@@ -61,7 +63,7 @@ class SampleWriter:
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
         self._start_lock = threading.Lock()
-        self._warned = False
+        self._stopped = False
 
     def __getstate__(self) -> dict:
         return {"path": self.path, "max_bytes": self.max_bytes}
@@ -70,7 +72,11 @@ class SampleWriter:
         self.__init__(**state)
 
     def put(self, line: dict) -> None:
-        """Queue ``line`` for writing; never blocks and never raises (a full queue drops it and counts it)."""
+        """Queue ``line`` for writing; never blocks and never raises (a full queue, or a writer stopped by a write
+        failure, drops it and counts it)."""
+        if self._stopped:
+            self.dropped += 1
+            return
         self._ensure_thread()
         try:
             self._queue.put_nowait(line)
@@ -96,19 +102,20 @@ class SampleWriter:
         while True:
             line = self._queue.get()
             try:
-                self._write(json_line(line) + "\n")
-            except (OSError, TypeError, ValueError) as error:
-                if not self._warned:
-                    logger.warning(
-                        "sample log %s failed (%s: %s); lines are being lost", self.path, type(error).__name__, error
-                    )
-                    self._warned = True
+                if self._stopped:
+                    self.dropped += 1
+                else:
+                    self._write(json_line(line))
+            except (OSError, TypeError, ValueError) as error:  # OutputError is an OSError
+                self._stopped = True
+                self.dropped += 1
+                logger.warning("sample log stopped (the run goes on): %s", error)
             finally:
                 self._queue.task_done()
 
-    def _write(self, text: str) -> None:
+    def _write(self, line: str) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        if self.path.exists() and self.path.stat().st_size + len(text) > self.max_bytes:
+        if self.path.exists() and self.path.stat().st_size + len(line.encode("utf-8")) + 1 > self.max_bytes:
             os.replace(self.path, self.path.with_name(self.path.name + ".1"))
-        with self.path.open("a", encoding="utf-8") as out:
-            out.write(text)
+        with JsonlFile(self.path, append=True) as out:
+            out.write_line(line)

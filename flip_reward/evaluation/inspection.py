@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from flip_reward.data.loading import DEFAULT_MAX_LINE_BYTES
+from flip_reward.data.writing import whole_file
 from flip_reward.evaluation.inspection_input import (  # noqa: F401 (InspectionError, LineError: the public API)
     InspectionError,
     LineError,
@@ -329,12 +330,15 @@ def write_inspection(
 ) -> list[str]:
     """Inspect the samples at ``path`` (a run directory or a JSONL file), write inspect.json and inspect.png into
     ``output_dir`` (default: the run directory, or the file's directory) and return the summary lines, ending with
-    the paths written. InspectionError (a ValueError) for bad input, before anything is written."""
+    the paths written. InspectionError (a ValueError) for bad input, before anything is written; OutputError when a
+    file cannot be written (each is whole or absent)."""
     source = source_file(path)
     report = inspect_rows(lambda: read_lines(source, max_line_bytes), top_k, str(source))
     directory = Path(output_dir) if output_dir is not None else source.parent
     directory.mkdir(parents=True, exist_ok=True)
     written = directory / "inspect.json", directory / "inspect.png"
-    written[0].write_text(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    plot_inspection(report, written[1])
+    with whole_file(written[0]):
+        written[0].write_text(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    with whole_file(written[1]):
+        plot_inspection(report, written[1])
     return [*summary_lines(report), *(f"wrote {target}" for target in written)]

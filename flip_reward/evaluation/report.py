@@ -7,8 +7,8 @@ import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from flip_reward.data.writing import JsonlFile, whole_file
 from flip_reward.evaluation.evaluate import MethodSummary, Verdict
-from flip_reward.text import json_line
 
 STRICT_RULE = (
     "flip/pointwise: every chosen score > every rejected score; pairwise: chosen preferred in both "
@@ -20,24 +20,31 @@ SPLIT_RULE = (
 )
 
 
+OUTPUT_FILES = ("results.json", "report.md", "accuracy.png", "details.jsonl")
+
+
 def write_outputs(
     output_dir: str | Path,
     summaries: Mapping[str, MethodSummary],
     verdicts: Mapping[str, Sequence[Verdict]],
     meta: Mapping[str, object],
 ) -> list[Path]:
-    """Write the four files into ``output_dir`` (created if needed) and return their paths."""
+    """Write the four OUTPUT_FILES into ``output_dir`` (created if needed) and return their paths. OutputError when
+    one cannot be written: each file is whole or absent (details.jsonl keeps its whole lines)."""
     directory = Path(output_dir)
     directory.mkdir(parents=True, exist_ok=True)
-    paths = [directory / name for name in ("results.json", "report.md", "accuracy.png", "details.jsonl")]
+    paths = [directory / name for name in OUTPUT_FILES]
     results = {method: summary.to_dict() for method, summary in summaries.items()}
-    paths[0].write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    paths[1].write_text(report_markdown(summaries, meta), encoding="utf-8")
-    plot_accuracy(summaries, paths[2], str(meta.get("judge", "")).strip("`"))
-    with paths[3].open("w", encoding="utf-8") as out:
+    with whole_file(paths[0]):
+        paths[0].write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    with whole_file(paths[1]):
+        paths[1].write_text(report_markdown(summaries, meta), encoding="utf-8")
+    with whole_file(paths[2]):
+        plot_accuracy(summaries, paths[2], str(meta.get("judge", "")).strip("`"))
+    with JsonlFile(paths[3]) as out:
         for method_verdicts in verdicts.values():
             for verdict in method_verdicts:
-                out.write(json_line(verdict.to_dict()) + "\n")
+                out.write(verdict.to_dict())
     return paths
 
 
