@@ -243,7 +243,10 @@ def test_non_utf8_input_names_the_line(tmp_path: Path, capsys) -> None:
     jsonl = tmp_path / "in.jsonl"
     jsonl.write_bytes(b'{"prompt": "A"}\n\n{"prompt": "caf\xe9"}\n')
     assert main(["data", "convert", str(jsonl), "-o", str(tmp_path / "out.jsonl")]) == 2
-    assert capsys.readouterr().err == "error: row 3: field '<line>': not valid UTF-8 (byte 0xe9 at column 16)\n"
+    assert capsys.readouterr().err == (
+        "error: row 3: field '<line>': not valid UTF-8 (byte 0xe9 at column 16)\n"
+        "1 invalid row(s); nothing was written (use --skip-invalid to convert the rest)\n"
+    )
     as_json = tmp_path / "in.json"
     as_json.write_bytes(b'[\n  {"prompt": "A"},\n  {"prompt": "caf\xe9"}\n]\n')
     assert main(["data", "check", str(as_json)]) == 2

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO, TypeVar
 
+from flip_reward.data.loading import DEFAULT_MAX_LINE_BYTES
 from flip_reward.data.writing import JsonlFile, reason
 from flip_reward.judge.cache import DEFAULT_CACHE_SIZE
 from flip_reward.judge.client import DEFAULT_JUDGE_MODEL
@@ -60,6 +61,17 @@ def add_restatement_guard_argument(parser: argparse.ArgumentParser) -> None:
         dest="restatement_guard",
         action="store_false",
         help="FLIP: let the judge see spans of a response that restate the instruction (masked by default)",
+    )
+
+
+def add_input_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--max-line-bytes``, for every command that reads rows: a longer .jsonl line is a bad row, never read whole."""
+    parser.add_argument(
+        "--max-line-bytes",
+        type=positive_int,
+        default=DEFAULT_MAX_LINE_BYTES,
+        metavar="N",
+        help="longest .jsonl line read; a longer one is an invalid row (default: %(default)s, 16 MiB)",
     )
 
 

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from flip_reward.cli.common import EXIT_INVALID_INPUT, check_not_input, check_output, positive_int, report_errors
+from flip_reward.cli.common import (
+    EXIT_INVALID_INPUT,
+    add_input_arguments,
+    check_not_input,
+    check_output,
+    positive_int,
+    report_errors,
+)
 from flip_reward.data.loading import read_input, read_valid
 from flip_reward.data.rlvr import (
     CONVERT_FORMATS,
@@ -42,6 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     convert.add_argument("--split", default="train", help="split of a Hugging Face dataset (default: %(default)s)")
     convert.add_argument("--limit", type=positive_int, help="convert only the first N rows")
     convert.add_argument("--skip-invalid", action="store_true", help="convert valid rows, report and drop the rest")
+    add_input_arguments(convert)
     convert.set_defaults(run=run_convert)
     check = commands.add_parser("check", help="validate an RLVR file; bad rows are reported by number and field")
     check.add_argument("input", help=".jsonl, .json, .parquet file or a Hugging Face dataset name")
@@ -51,13 +59,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="accept 'dataset' names open-instruct does not define at the pinned commit",
     )
+    add_input_arguments(check)
     check.set_defaults(run=run_check)
 
 
 def run_convert(args: argparse.Namespace) -> int:
     check_output(args.output, (".parquet",) if args.format == "verl" else RLVR_FORMATS)
     check_not_input(args.input, [args.output])
-    rows = read_input(args.input, args.split)[: args.limit]
+    rows = read_input(args.input, args.split, args.max_line_bytes)[: args.limit]
     convert = converter(args.format)
     converted, invalid = read_valid(rows, lambda row, number: convert(row, number, args.verifier))
     if invalid and not args.skip_invalid:
@@ -74,7 +83,7 @@ def run_convert(args: argparse.Namespace) -> int:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    rows = read_input(args.input, args.split)
+    rows = read_input(args.input, args.split, args.max_line_bytes)
     verifiers, invalid = check_rows(rows, args.allow_unknown_verifiers)
     if invalid:
         report_errors(invalid, f"{args.input}: {len(invalid)} of {len(rows)} rows invalid")

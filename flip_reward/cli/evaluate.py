@@ -10,6 +10,7 @@ from pathlib import Path
 
 from flip_reward.cli.common import (
     EXIT_INVALID_INPUT,
+    add_input_arguments,
     add_judge_arguments,
     add_restatement_guard_argument,
     check_not_input,
@@ -53,6 +54,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--split", default="test", help="split of a Hugging Face dataset (default: %(default)s)")
     evaluate.add_argument("--limit", type=positive_int, help="evaluate the first N examples (after --subsets)")
     evaluate.add_argument("--subsets", nargs="+", help="subsets to evaluate (names or comma-separated lists)")
+    add_input_arguments(evaluate)
     add_restatement_guard_argument(evaluate)
     add_judge_arguments(evaluate)
     evaluate.set_defaults(run=run_eval)
@@ -73,7 +75,7 @@ def run_eval(args: argparse.Namespace) -> int:
     from flip_reward.data.loading import read_input
     from flip_reward.evaluation.report import OUTPUT_FILES, write_outputs
 
-    examples, invalid = read_examples(read_input(args.input, args.split))
+    examples, invalid = read_examples(read_input(args.input, args.split, args.max_line_bytes))
     if invalid:
         report_errors(invalid, f"{len(invalid)} invalid row(s); nothing was evaluated")
         return EXIT_INVALID_INPUT

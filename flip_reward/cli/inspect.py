@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from flip_reward.cli.common import EXIT_INVALID_INPUT, check_output, report_errors
+from flip_reward.cli.common import EXIT_INVALID_INPUT, add_input_arguments, check_output, report_errors
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -24,6 +24,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--output-dir", type=Path, help="where inspect.json and inspect.png go (default: the run dir, or the file's)"
     )
     inspect.add_argument("--top-k", type=int, default=5, help="highest-reward samples shown (default: %(default)s)")
+    add_input_arguments(inspect)
     inspect.set_defaults(run=run_inspect)
 
 
@@ -36,7 +37,7 @@ def run_inspect(args: argparse.Namespace) -> int:
     if args.output_dir is not None:
         check_output(str(args.output_dir), None, "--output-dir")
     try:
-        lines = write_inspection(args.path, args.output_dir, args.top_k)
+        lines = write_inspection(args.path, args.output_dir, args.top_k, args.max_line_bytes)
     except InspectionError as error:
         report_errors(error.errors, f"{len(error.errors)} problem(s) in {args.path}; nothing was inspected")
         return EXIT_INVALID_INPUT

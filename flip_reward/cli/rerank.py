@@ -10,6 +10,7 @@ from collections.abc import Callable
 from flip_reward.cli.common import (
     EXIT_INVALID_INPUT,
     OrderedJsonlWriter,
+    add_input_arguments,
     add_judge_arguments,
     add_restatement_guard_argument,
     check_not_input,
@@ -37,6 +38,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     rerank.add_argument("--output", "-o", required=True, help="output JSONL: each row plus scores and best_index")
     rerank.add_argument("--method", choices=list(RERANK_METHODS), default="flip")
     rerank.add_argument("--split", default="train", help="split of a Hugging Face dataset (default: %(default)s)")
+    add_input_arguments(rerank)
     add_restatement_guard_argument(rerank)
     add_judge_arguments(rerank)
     rerank.set_defaults(run=run_rerank)
@@ -45,7 +47,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 def run_rerank(args: argparse.Namespace) -> int:
     from flip_reward.data.loading import read_input, read_valid
 
-    rows = read_input(args.input, args.split)
+    rows = read_input(args.input, args.split, args.max_line_bytes)
     inputs, invalid = read_valid(rows, rerank_input)
     if invalid:
         report_errors(invalid, f"{len(invalid)} invalid row(s); nothing was reranked")

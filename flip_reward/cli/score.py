@@ -7,25 +7,32 @@ import asyncio
 import statistics
 import sys
 import time
-from collections.abc import Callable, Mapping
+from array import array
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import TextIO
 
 from flip_reward.cli.common import (
     EXIT_INVALID_INPUT,
     OrderedJsonlWriter,
+    add_input_arguments,
     add_judge_arguments,
     add_restatement_guard_argument,
+    cancel_pending_tasks,
     check_not_input,
     check_output,
-    gather_or_cancel,
     judge_failure,
     method_options,
     report_errors,
     report_interrupted,
 )
 from flip_reward.core.reward import REWARD_METRICS, FlipResult, FlipReward
+from flip_reward.data.loading import RowError
 from flip_reward.data.samples import result_fields
 from flip_reward.judge.loops import close_clients
+
+ROWS_HELD_PER_REQUEST = 8  # rows read ahead of the oldest unwritten one, per request in flight (--concurrency)
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -36,22 +43,32 @@ def register(commands: argparse._SubParsersAction) -> None:
     score.add_argument("--split", default="train", help="split of a Hugging Face dataset (default: %(default)s)")
     score.add_argument("--reward-metric", choices=REWARD_METRICS, default="f1")
     score.add_argument("--skip-invalid", action="store_true", help="score valid rows; invalid rows get an error")
+    add_input_arguments(score)
     add_restatement_guard_argument(score)
     add_judge_arguments(score)
     score.set_defaults(run=run_score)
 
 
 def run_score(args: argparse.Namespace) -> int:
-    from flip_reward.data.loading import RowError, numbered, read_input, scoring_input
+    from flip_reward.data.loading import reread_rows, scoring_input
 
-    rows = read_input(args.input, args.split)
-    inputs: list[tuple | RowError] = []
-    for number, row in numbered(rows):
-        try:
-            inputs.append(scoring_input(row, number))
-        except RowError as error:
-            inputs.append(error)
-    invalid = [item for item in inputs if isinstance(item, RowError)]
+    rows = reread_rows(args.input, args.split, args.max_line_bytes)
+
+    def inputs() -> Iterator[tuple[object, tuple | RowError]]:
+        """Each row and its (prompt, response) or RowError, read afresh on each call (a file is never held)."""
+        for number, row in rows():
+            try:
+                yield row, scoring_input(row, number)
+            except RowError as error:
+                yield row, error
+
+    total, invalid = 0, []
+    for _, item in inputs():  # every row is checked before the first judge call
+        total += 1
+        if isinstance(item, RowError):
+            invalid.append(item)
+    if not total:
+        raise ValueError(f"{args.input} has no rows")
     if invalid and not args.skip_invalid:
         report_errors(
             invalid, f"{len(invalid)} invalid row(s); nothing was scored (use --skip-invalid to score the rest)"
@@ -63,15 +80,16 @@ def run_score(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     with OrderedJsonlWriter(args.output) as writer:
 
-        def keep(index: int, result: FlipResult) -> None:
-            writer.put(index, scored_row(rows[index], inputs[index], result))
+        def keep(index: int, row: object, item: tuple | RowError, result: FlipResult) -> None:
+            writer.put(index, scored_row(row, item, result))
 
         try:
-            results = asyncio.run(score_with_progress(flip, inputs, keep))
+            window = ROWS_HELD_PER_REQUEST * args.concurrency
+            tally = asyncio.run(score_with_progress(flip, inputs(), total, keep, lambda: writer.written, window))
         except KeyboardInterrupt:
-            return report_interrupted(writer, len(rows), args.cache)
-    print_summary(results, time.perf_counter() - started, file=sys.stderr)
-    failure = None if any(result.error is None for result in results) else judge_failure(flip.judge)
+            return report_interrupted(writer, total, args.cache)
+    print_summary(tally, time.perf_counter() - started, file=sys.stderr)
+    failure = None if tally.succeeded else judge_failure(flip.judge)
     if failure:
         print(f"error: {failure[1]}; no row was scored", file=sys.stderr)
         return failure[0]
@@ -79,53 +97,101 @@ def run_score(args: argparse.Namespace) -> int:
 
 
 def scored_row(row: object, item: tuple | Exception, result: FlipResult) -> dict:
-    """An output row: the input row (under ``row`` when it is not an object), every result field
-    (``judged_response`` is what the judge saw) and the response's length in characters, as in training traces."""
-    fields = row if isinstance(row, Mapping) else {"row": row}
+    """An output row: the input row (under ``row`` when it is not an object; nothing for a line that could not be
+    read, whose ``error`` names it), every result field (``judged_response`` is what the judge saw) and the response's
+    length in characters, as in training traces."""
+    fields = row if isinstance(row, Mapping) else {} if isinstance(row, RowError) else {"row": row}
     return {**fields, **result_fields(item[1] if isinstance(item, tuple) else None, result)}
 
 
+@dataclass
+class Tally:
+    """What the summary line needs of a run's results, kept as they finish (the results themselves are not)."""
+
+    rewards: array = field(default_factory=lambda: array("d"))
+    error_types: Counter = field(default_factory=Counter)
+    cached: int = 0
+    succeeded: bool = False  # whether any row got a reward without an error
+
+    def add(self, result: FlipResult) -> None:
+        self.rewards.append(result.reward)
+        self.error_types[result.error_type] += 1
+        self.cached += result.cached
+        self.succeeded = self.succeeded or result.error is None
+
+
 async def score_with_progress(
-    flip: FlipReward, inputs: list, done: Callable[[int, FlipResult], object]
-) -> list[FlipResult]:
-    """Score every valid input with a progress bar, telling ``done(index, result)`` as each finishes; an invalid
-    one becomes an input-error result in place."""
+    flip: FlipReward,
+    inputs: Iterable[tuple[object, tuple | Exception]],
+    total: int,
+    done: Callable[[int, object, tuple | Exception, FlipResult], object],
+    written: Callable[[], int],
+    window: int,
+) -> Tally:
+    """Score every valid input of ``(row, input)`` pairs with a progress bar, telling ``done(index, row, input,
+    result)`` as each finishes; an invalid one becomes an input-error result in place. Rows are read as they are
+    started: at most ``window`` rows past the first one not yet ``written()`` are held at any time, so a long input
+    costs the memory of that window, not of the file."""
     from tqdm import tqdm
 
-    async def one(index: int, item: object) -> FlipResult:
+    tally = Tally()
+
+    async def one(index: int, row: object, item: object) -> None:
         if isinstance(item, Exception):
             result = FlipResult(reward=0.0, error=str(item), error_type="input")
         else:
             result = await flip.ascore_one(*item)
-        done(index, result)
+        done(index, row, item, result)
+        tally.add(result)
         bar.update(1)
-        return result
+
+    pending: set[asyncio.Task] = set()
+    failures: list[BaseException] = []
+    finished = asyncio.Event()
+
+    def retire(task: asyncio.Task) -> None:
+        pending.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            failures.append(task.exception())
+        finished.set()
 
     try:
-        with tqdm(total=len(inputs), desc="scoring", unit="row", file=sys.stderr) as bar:
-            return await gather_or_cancel(one(index, item) for index, item in enumerate(inputs))
+        with tqdm(total=total, desc="scoring", unit="row", file=sys.stderr) as bar:
+            for index, (row, item) in enumerate(inputs):
+                while pending and index >= written() + window and not failures:
+                    finished.clear()
+                    await finished.wait()
+                if failures:
+                    raise failures[0]
+                task = asyncio.ensure_future(one(index, row, item))
+                pending.add(task)
+                task.add_done_callback(retire)
+            await asyncio.gather(*pending)
+        return tally
+    except BaseException:  # an output that cannot be written, or Ctrl-C: no task is left pending
+        await cancel_pending_tasks()
+        raise
     finally:
         await close_clients()
 
 
-def summarize(results: list[FlipResult], seconds: float) -> dict:
+def summarize(tally: Tally, seconds: float) -> dict:
     """Counts and reward statistics of a run (failed rows count as reward 0.0, as in training)."""
-    rewards = [result.reward for result in results]
-    kinds = [result.error_type for result in results]
+    rewards, kinds = tally.rewards, tally.error_types
     return {
-        "rows": len(results),
+        "rows": len(rewards),
         "mean_reward": statistics.fmean(rewards) if rewards else 0.0,
         "median_reward": statistics.median(rewards) if rewards else 0.0,
-        "parse_failures": kinds.count("parse"),
-        "judge_errors": kinds.count("judge"),
-        "invalid_rows": kinds.count("input"),
-        "cached": sum(result.cached for result in results),
-        "rewards_per_s": len(results) / seconds if seconds > 0 else 0.0,
+        "parse_failures": kinds["parse"],
+        "judge_errors": kinds["judge"],
+        "invalid_rows": kinds["input"],
+        "cached": tally.cached,
+        "rewards_per_s": len(rewards) / seconds if seconds > 0 else 0.0,
     }
 
 
-def print_summary(results: list[FlipResult], seconds: float, file: TextIO = sys.stdout) -> None:
-    summary = summarize(results, seconds)
+def print_summary(tally: Tally, seconds: float, file: TextIO = sys.stdout) -> None:
+    summary = summarize(tally, seconds)
     print(
         f"rows {summary['rows']} | mean reward {summary['mean_reward']:.4f} | median {summary['median_reward']:.4f} | "
         f"parse failures {summary['parse_failures']} | judge errors {summary['judge_errors']} | "

@@ -2,20 +2,26 @@
 command, numbered as the messages name them, and checking rows to score before any judge call.
 
 A row's number is its physical line in a .jsonl file (blank lines are skipped but counted) and its 1-based position
-in any other input. A row to score has ``messages`` (the last assistant message is the response, the messages before
-it the prompt) or ``prompt`` (string or messages) plus ``response``.
+in any other input. A .jsonl file is read a line at a time: a line that cannot be read (over the line limit, not
+UTF-8, not JSON, nested too deep) stands in its row's place as its RowError, so that it is reported, skipped and
+counted like any other bad row. A row to score has ``messages`` (the last assistant message is the response, the
+messages before it the prompt) or ``prompt`` (string or messages) plus ``response``.
 """
 
 from __future__ import annotations
 
-import json
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import BinaryIO, TypeVar
 
 from flip_reward.core.conversation import PromptError, message_text, split_conversation
+from flip_reward.json_text import JsonTextError, parse_json
 
 LOCAL_FORMATS = (".jsonl", ".json", ".parquet")
+DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024  # a .jsonl line (one row) past this is a bad row, never read into memory
+HUB_NAME = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")  # owner/name: the only names looked up on the Hugging Face Hub
+_SKIP_CHUNK = 1 << 20
 
 
 T = TypeVar("T")
@@ -31,7 +37,8 @@ class RowError(ValueError):
 
 class Rows(list):
     """Input rows that know their numbers: ``numbers[i]`` is the physical line of row i in a .jsonl file, its
-    1-based position in any other input. A slice keeps its rows' numbers."""
+    1-based position in any other input. A slice keeps its rows' numbers. A .jsonl line that could not be read is
+    its RowError (see ``iter_rows``)."""
 
     def __init__(self, rows: Iterable[object] = (), numbers: Iterable[int] | None = None):
         super().__init__(rows)
@@ -48,30 +55,78 @@ def numbered(rows: Sequence[object]) -> Iterator[tuple[int, object]]:
     return zip(rows.numbers if isinstance(rows, Rows) else range(1, len(rows) + 1), rows)
 
 
-def read_input(source: str, split: str = "train") -> Rows:
+def read_input(source: str, split: str = "train", max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Rows:
     """The rows of a command's input (see ``load_rows``); ValueError when it has none, since a run over nothing
     is a mistake (a wrong file or split), not a result."""
-    rows = load_rows(source, split)
+    rows = load_rows(source, split, max_line_bytes)
     if not rows:
         raise ValueError(f"{source} has no rows")
     return rows
 
 
-def load_rows(source: str, split: str = "train") -> Rows:
-    """Rows of a local .jsonl/.json/.parquet file, or of split ``split`` of a Hugging Face dataset: a hub name, a
-    local dataset directory, or a directory written by ``Dataset.save_to_disk`` or ``DatasetDict.save_to_disk``."""
+def load_rows(source: str, split: str = "train", max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Rows:
+    """The rows of ``iter_rows``, held in memory."""
+    numbers, rows = [], []
+    for number, row in iter_rows(source, split, max_line_bytes):
+        numbers.append(number)
+        rows.append(row)
+    return Rows(rows, numbers)
+
+
+def reread_rows(
+    source: str, split: str = "train", max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+) -> Callable[[], Iterator[tuple[int, object]]]:
+    """A function giving ``iter_rows(source, ...)`` afresh on each call, for a command that reads its input twice
+    (checks every row, then uses them): a .jsonl file is read again each time, so that it is never held in memory;
+    any other input is loaded once."""
+    if Path(source).suffix == ".jsonl":
+        iter_rows(source, split, max_line_bytes)  # a missing file is an error now, not at the first read
+        return lambda: iter_rows(source, split, max_line_bytes)
+    rows = load_rows(source, split, max_line_bytes)
+    return lambda: numbered(rows)
+
+
+def iter_rows(
+    source: str, split: str = "train", max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+) -> Iterator[tuple[int, object]]:
+    """``(number, row)`` of every row of a local .jsonl/.json/.parquet file, or of split ``split`` of a Hugging Face
+    dataset: a local dataset directory, a directory written by ``Dataset.save_to_disk`` or
+    ``DatasetDict.save_to_disk``, or a hub name, which has the form ``owner/name`` (any other name that is no local
+    path is refused at once, without a hub lookup). A .jsonl file is read a line at a time; a line that cannot be
+    read (over ``max_line_bytes`` bytes, not UTF-8, not JSON, nested too deep) is a RowError in place of its row, which
+    ``object_row`` raises, so that every row check reports it like any other bad row. A missing input raises here,
+    not on the first ``next``."""
     path = Path(source)
+    if path.suffix in LOCAL_FORMATS and not path.is_file():
+        raise FileNotFoundError(f"input file not found: {source}")
+    if path.suffix == ".jsonl":
+        return jsonl_rows(path, max_line_bytes)
     if path.suffix in LOCAL_FORMATS:
-        if not path.is_file():
-            raise FileNotFoundError(f"input file not found: {source}")
-        return _read_local(path)
+        return numbered(_read_local(path))
     if path.is_file():
         raise ValueError(f"unsupported input {source}: expected a {', '.join(LOCAL_FORMATS)} file or a dataset name")
+    return numbered(_dataset_rows(source, split))
+
+
+def _dataset_rows(source: str, split: str) -> Rows:
     import datasets
 
+    path = Path(source)
     if (path / "state.json").is_file() or (path / "dataset_dict.json").is_file():
         return Rows(dict(row) for row in _saved_split(datasets.load_from_disk(str(path)), source, split))
-    return Rows(dict(row) for row in datasets.load_dataset(source, split=split))
+    if path.exists():
+        return Rows(dict(row) for row in datasets.load_dataset(source, split=split))
+    if not HUB_NAME.fullmatch(source):
+        raise FileNotFoundError(
+            f"input not found: {source} (no local file or directory of that name; only a name of the form owner/name "
+            "is looked up on the Hugging Face Hub)"
+        )
+    try:
+        return Rows(dict(row) for row in datasets.load_dataset(source, split=split))
+    except (ConnectionError, FileNotFoundError) as error:
+        raise FileNotFoundError(
+            f"input not found: {source} is no local file or directory, and as a Hugging Face dataset: {error}"
+        ) from error
 
 
 def _saved_split(saved: object, source: str, split: str) -> object:
@@ -90,9 +145,7 @@ def _read_local(path: Path) -> Rows:
         import pyarrow.parquet
 
         return Rows(pyarrow.parquet.read_table(path).to_pylist())
-    if path.suffix == ".json":
-        return _read_json(path)
-    return _read_jsonl(path)
+    return _read_json(path)
 
 
 def _undecodable(raw: bytes, error: UnicodeDecodeError) -> tuple[int, str]:
@@ -110,30 +163,44 @@ def _read_json(path: Path) -> Rows:
         line, problem = _undecodable(raw, error)
         raise ValueError(f"{path}: line {line}: {problem}") from None
     try:
-        rows = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path}: not valid JSON ({error.msg} at line {error.lineno} column {error.colno})") from None
+        rows = parse_json(text)
+    except JsonTextError as error:
+        raise ValueError(f"{path}: {error}") from None
     if not isinstance(rows, list):
         raise ValueError(f"{path}: a .json input must hold a list of row objects")
     return Rows(rows)
 
 
-def _read_jsonl(path: Path) -> Rows:
-    rows, numbers = [], []
+def jsonl_rows(path: Path, max_line_bytes: int) -> Iterator[tuple[int, object]]:
+    """``(line number, row)`` of every non-blank line of a .jsonl file, a RowError for a line that cannot be read."""
     with path.open("rb") as lines:
-        for number, raw in enumerate(lines, start=1):
+        for number, raw in enumerate(_bounded_lines(lines, max_line_bytes), start=1):
+            if raw is None:
+                yield number, RowError(number, "<line>", f"longer than {max_line_bytes} bytes (--max-line-bytes)")
+                continue
             try:
                 line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
             except UnicodeDecodeError as error:
-                raise RowError(number, "<line>", _undecodable(raw, error)[1]) from None
+                yield number, RowError(number, "<line>", _undecodable(raw, error)[1])
+                continue
             if not line.strip():
                 continue
             try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as error:
-                raise RowError(number, "<line>", f"not valid JSON ({error.msg} at column {error.colno})") from error
-            numbers.append(number)
-    return Rows(rows, numbers)
+                yield number, parse_json(line)
+            except JsonTextError as error:
+                yield number, RowError(number, "<line>", error.describe())
+
+
+def _bounded_lines(lines: BinaryIO, max_bytes: int) -> Iterator[bytes | None]:
+    """Every line of ``lines``, or None for a line of more than ``max_bytes`` bytes (its line ending aside), which is
+    skipped without being held in memory."""
+    while raw := lines.readline(max_bytes + 1):
+        if len(raw.removesuffix(b"\n")) <= max_bytes:
+            yield raw
+            continue
+        while not raw.endswith(b"\n") and (raw := lines.readline(_SKIP_CHUNK)):
+            pass
+        yield None
 
 
 def scoring_input(row: object, number: int) -> tuple[str | list, str]:
@@ -162,7 +229,10 @@ def read_valid(rows: Sequence[object], read: Callable[[object, int], T]) -> tupl
 
 
 def object_row(row: object, number: int) -> Mapping:
-    """``row`` when it is a JSON object, else RowError naming it."""
+    """``row`` when it is a JSON object, else RowError naming it (the RowError itself for a line that could not be
+    read, see ``iter_rows``)."""
+    if isinstance(row, RowError):
+        raise row
     if not isinstance(row, Mapping):
         raise RowError(number, "<row>", f"expected a JSON object, got {type(row).__name__}")
     return row

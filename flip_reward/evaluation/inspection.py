@@ -24,22 +24,24 @@ import math
 import re
 import statistics
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from flip_reward.data.loading import DEFAULT_MAX_LINE_BYTES
 from flip_reward.data.writing import whole_file
 from flip_reward.evaluation.inspection_input import (  # noqa: F401 (InspectionError, LineError: the public API)
     InspectionError,
     LineError,
-    ReadInput,
-    Sample,
+    Survey,
     read_lines,
     read_samples,
     source_file,
+    survey,
 )
+from flip_reward.evaluation.inspection_tally import StepTally, Tallies
 
-RESPONSE_HEAD = 200
+LANGUAGE_CACHE = 4096  # texts whose language is remembered (a prompt is shared by the samples of a group)
 SHOWN_STEPS = 10  # the summary shows every step up to this many, else the first and last half of it
 
 
@@ -126,71 +128,60 @@ def detect_language(text: str | None) -> str | None:
 # ---- figures ----------------------------------------------------------------------------------------------------
 
 
-def _correlation(samples: Sequence[Sample]) -> float | None:
-    known = [sample for sample in samples if sample.response_chars is not None]  # eval: judged text only
+def _correlation(tally: StepTally) -> float | None:
+    known = [(chars, reward) for chars, reward in zip(tally.chars, tally.rewards) if not math.isnan(chars)]
     try:
-        return statistics.correlation([float(s.response_chars) for s in known], [s.reward for s in known])
+        return statistics.correlation([chars for chars, _ in known], [reward for _, reward in known])
     except statistics.StatisticsError:  # fewer than two points, or a constant input
         return None
 
 
-def step_figures(
-    step: int | None, samples: Sequence[Sample], applies: set[str], language: Callable[[str], str | None]
-) -> StepFigures:
-    """The figures of ``samples``; ``applies`` names the optional ones the input supports."""
-    n = len(samples)
-    kinds = Counter(sample.error_type for sample in samples)
-    mismatched = undetermined = None
-    if "language" in applies:
-        mismatched = undetermined = 0
-        for sample in samples:
-            asked, answered = language(sample.instruction), language(sample.response)
-            if asked is None or answered is None:
-                undetermined += 1
-            elif asked != answered:
-                mismatched += 1
+def step_figures(step: int | None, tally: StepTally, applies: set[str]) -> StepFigures:
+    """The figures of one step's tally (or all steps'); ``applies`` names the optional ones the input supports."""
+    n = len(tally.rewards)
+    kinds = tally.error_types
     return StepFigures(
         step=step,
         completions=n,
-        mean_reward=statistics.fmean(sample.reward for sample in samples),
+        mean_reward=statistics.fmean(tally.rewards),
         parse_failure_rate=kinds["parse"] / n,
         judge_error_rate=kinds["judge"] / n,
         input_error_rate=kinds["input"] / n,
-        restatement_share=(
-            sum(sample.restatement_masked > 0 for sample in samples) / n if "restatement" in applies else None
-        ),
-        length_reward_correlation=_correlation(samples) if "length" in applies else None,
-        language_mismatch_share=None if mismatched is None else mismatched / n,
-        language_undetermined=undetermined,
+        restatement_share=tally.restated / n if "restatement" in applies else None,
+        length_reward_correlation=_correlation(tally) if "length" in applies else None,
+        language_mismatch_share=tally.mismatched / n if "language" in applies else None,
+        language_undetermined=tally.undetermined if "language" in applies else None,
     )
 
 
-def applicability(read: ReadInput) -> tuple[set[str], dict[str, str], tuple[str, ...]]:
-    """Which optional figures the input supports ("restatement", "length", "language"), why the others do not
-    apply, and notes on what was read."""
-    applies, not_applicable, notes = set(), {}, list(read.notes)
-    if read.kind == "eval":
+def figures_applying(survey: Survey) -> set[str]:
+    """Which optional figures the input supports: "restatement", "length", "language"."""
+    applies = {"restatement"} if "restatement_masked" in survey.columns else set()
+    if survey.kind != "eval":
+        return applies | {"length", "language"}
+    return applies | ({"length"} if "judged_response" in survey.columns else set())
+
+
+def applicability(survey: Survey, ignored: Counter, unseen: int) -> tuple[dict[str, str], list[str]]:
+    """Why the figures that do not apply do not, and notes on what was read (``ignored``: rows of other methods,
+    ``unseen``: eval candidates the judge saw no text of)."""
+    not_applicable, notes = {}, []
+    if survey.kind == "eval":
         not_applicable["language_mismatch_share"] = "eval details.jsonl holds no prompt text"
-        if "judged_response" in read.columns:
-            applies.add("length")
-            unseen = sum(sample.response_chars is None for sample in read.samples)
+        if "judged_response" in survey.columns:
             if unseen:
                 notes.append(f"length correlation without the {unseen} candidate(s) the judge saw no text of")
         else:
             not_applicable["length_reward_correlation"] = "eval details.jsonl holds no response text"
-        if read.ignored:
-            notes.append("rows of other methods left out: " + ", ".join(f"{m} {c}" for m, c in read.ignored.items()))
-    else:
-        applies |= {"length", "language"}
-    if "restatement_masked" in read.columns:
-        applies.add("restatement")
-    else:
+        if ignored:
+            notes.append("rows of other methods left out: " + ", ".join(f"{m} {c}" for m, c in ignored.items()))
+    if "restatement_masked" not in survey.columns:
         not_applicable["restatement_share"] = "the input has no restatement_masked field"
-    if "inferred_instruction" not in read.columns:
+    if "inferred_instruction" not in survey.columns:
         notes.append("no inferred_instruction field (not a FLIP reward): the top samples show none")
-    if read.kind == "score" and "judged_response" not in read.columns:
+    if survey.kind == "score" and "judged_response" not in survey.columns:
         notes.append("no judged_response field: the language is that of the response as given")
-    return applies, not_applicable, tuple(notes)
+    return not_applicable, notes
 
 
 def inspect_samples(
@@ -198,36 +189,36 @@ def inspect_samples(
 ) -> InspectionReport:
     """The diagnostics of parsed input rows (numbered from 1, or by ``lines``); InspectionError naming every bad
     line and field, nothing inspected then."""
+    numbered = list(zip(lines or range(1, len(rows) + 1), rows))
+    return inspect_rows(lambda: iter(numbered), top_k, source)
+
+
+def inspect_rows(
+    rows: Callable[[], Iterable[tuple[int, object]]], top_k: int = 5, source: str = "<rows>"
+) -> InspectionReport:
+    """The diagnostics of the numbered rows that ``rows()`` yields, read in two passes (the survey, then the figures)
+    so that only numbers per sample are held; InspectionError naming every bad line and field."""
     if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0:
         raise ValueError(f"top_k must be a non-negative integer, got {top_k!r}")
-    read = read_samples(list(zip(lines or range(1, len(rows) + 1), rows)))
-    applies, not_applicable, notes = applicability(read)
-    samples = read.samples
-    languages: dict[str, str | None] = {}
-
-    def language(text: str) -> str | None:
-        if text not in languages:
-            languages[text] = detect_language(text)
-        return languages[text]
-
-    by_step: dict[int, list[Sample]] = {}
-    for sample in samples:
-        by_step.setdefault(sample.step, []).append(sample)
-    steps = tuple(step_figures(step, by_step[step], applies, language) for step in sorted(by_step))
-    best = sorted(samples, key=lambda sample: -sample.reward)[:top_k]
-    top = tuple(
-        TopSample(
-            s.line,
-            s.step,
-            s.reward,
-            s.inferred_instruction,
-            None if s.response is None else s.response[:RESPONSE_HEAD],
-            s.label,
-        )
-        for s in best
-    )
-    overall = step_figures(None, samples, applies, language)
-    return InspectionReport(source, read.kind, steps, overall, top, not_applicable, read.ignored, notes)
+    surveyed = survey(rows())
+    applies = figures_applying(surveyed)
+    tallies = Tallies(top_k, "language" in applies, functools.lru_cache(maxsize=LANGUAGE_CACHE)(detect_language))
+    errors, ignored = [], Counter()
+    for sample in read_samples(rows(), surveyed, errors, ignored):
+        tallies.add(sample)
+    step_notes, step_errors = tallies.settle_steps()
+    errors = sorted([*errors, *step_errors], key=lambda error: error.row)
+    if errors:
+        raise InspectionError(errors)
+    if not tallies.steps:
+        methods = ", ".join(sorted(ignored)) or "none"
+        raise InspectionError([f"no flip rows to inspect (methods in the file: {methods})"])
+    not_applicable, notes = applicability(surveyed, ignored, tallies.unseen)
+    steps = tuple(step_figures(step, tallies.steps[step], applies) for step in sorted(tallies.steps))
+    top = tuple(TopSample(s.line, s.step, s.reward, s.inferred_instruction, s.response, s.label) for s in tallies.top())
+    overall = step_figures(None, tallies.overall(), applies)
+    notes = (*step_notes, *notes)
+    return InspectionReport(source, surveyed.kind, steps, overall, top, not_applicable, dict(ignored), notes)
 
 
 # ---- summary and files ------------------------------------------------------------------------------------------
@@ -334,14 +325,15 @@ def plot_inspection(report: InspectionReport, path: str | Path) -> None:
     pyplot.close(figure)
 
 
-def write_inspection(path: str | Path, output_dir: Path | None = None, top_k: int = 5) -> list[str]:
+def write_inspection(
+    path: str | Path, output_dir: Path | None = None, top_k: int = 5, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+) -> list[str]:
     """Inspect the samples at ``path`` (a run directory or a JSONL file), write inspect.json and inspect.png into
     ``output_dir`` (default: the run directory, or the file's directory) and return the summary lines, ending with
     the paths written. InspectionError (a ValueError) for bad input, before anything is written; OutputError when a
     file cannot be written (each is whole or absent)."""
     source = source_file(path)
-    rows = read_lines(source)
-    report = inspect_samples([row for _, row in rows], top_k, str(source), [line for line, _ in rows])
+    report = inspect_rows(lambda: read_lines(source, max_line_bytes), top_k, str(source))
     directory = Path(output_dir) if output_dir is not None else source.parent
     directory.mkdir(parents=True, exist_ok=True)
     written = directory / "inspect.json", directory / "inspect.png"

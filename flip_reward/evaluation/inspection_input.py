@@ -4,15 +4,14 @@ every bad line and field; nothing is dropped)."""
 
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from flip_reward.core.conversation import PromptError, split_conversation
-from flip_reward.data.loading import RowError, scoring_input
+from flip_reward.data.loading import DEFAULT_MAX_LINE_BYTES, RowError, jsonl_rows, scoring_input
 
 KINDS = ("samples", "score", "eval")
 ERROR_TYPES = (None, "input", "judge", "parse")
@@ -65,20 +64,11 @@ def source_file(path: str | Path) -> Path:
     return path
 
 
-def read_lines(path: str | Path) -> list[tuple[int, object]]:
-    """``(line number, parsed JSON)`` of every non-blank line; InspectionError listing every line that is no JSON."""
-    rows, errors = [], []
-    with Path(path).open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                rows.append((number, json.loads(line)))
-            except json.JSONDecodeError as error:
-                errors.append(LineError(number, "<line>", f"not valid JSON ({error.msg} at column {error.colno})"))
-    if errors:
-        raise InspectionError(errors)
-    return rows
+def read_lines(path: str | Path, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[tuple[int, object]]:
+    """``(line number, parsed JSON)`` of every non-blank line, read a line at a time (``loading.jsonl_rows``); a line
+    that cannot be read (too long, not UTF-8, not JSON, nested too deep) is its LineError in place of the row."""
+    for number, row in jsonl_rows(Path(path), max_line_bytes):
+        yield number, LineError(number, row.field, row.message) if isinstance(row, RowError) else row
 
 
 def detect_kind(row: object, line: int = 1) -> str:
@@ -210,71 +200,63 @@ OPTIONAL_COLUMNS = {
 }
 
 
-def _present_columns(kind: str, rows: Sequence[tuple[int, object]]) -> set[str]:
-    """Optional columns the file has: a column any row (for eval: any judgment) has is required in every one, so
-    no row is left out silently."""
-    records = [row for _, row in rows if isinstance(row, Mapping)]
+def _columns_in(kind: str, row: Mapping) -> set[str]:
+    """The optional columns ``row`` (for eval: any of its judgments) has."""
+    records = [row]
     if kind == "eval":
-        records = [
-            judgment
-            for row in records
-            if isinstance(row.get("detail"), Mapping) and isinstance(row["detail"].get("judgments"), (list, tuple))
-            for judgment in row["detail"]["judgments"]
-            if isinstance(judgment, Mapping)
-        ]
+        detail = row.get("detail")
+        judgments = detail.get("judgments") if isinstance(detail, Mapping) else None
+        records = (
+            [item for item in judgments if isinstance(item, Mapping)] if isinstance(judgments, (list, tuple)) else []
+        )
     return {name for name in OPTIONAL_COLUMNS[kind] if any(name in record for record in records)}
 
 
 @dataclass(frozen=True)
-class ReadInput:
-    """What the rows of one file hold: their kind, the samples, rows of other methods left out (eval), the optional
-    columns present, and notes on how the input was read."""
+class Survey:
+    """What a first pass over the rows tells: their kind (from the first row) and the optional columns present (a
+    column any row has is required in every one, so that no row is left out silently)."""
 
     kind: str
-    samples: tuple[Sample, ...]
-    ignored: dict[str, int]
     columns: frozenset[str]
-    notes: tuple[str, ...] = ()
 
 
-def _steps_or_one(samples: list[Sample]) -> tuple[list[Sample], list[str], list[LineError]]:
-    """Samples with a step each: a trace whose steps are all null (open-instruct's verifier gets none) is one step 0;
-    a null step among numbered ones is an error."""
-    missing = [sample for sample in samples if sample.step is None]
-    if not missing:
-        return samples, [], []
-    if len(missing) == len(samples):
-        note = "every step is null (an open-instruct trace): all samples are read as one step 0"
-        return [replace(sample, step=0) for sample in samples], [note], []
-    return samples, [], [LineError(s.line, "step", "null while other lines have a step") for s in missing]
-
-
-def read_samples(rows: Sequence[tuple[int, object]]) -> ReadInput:
-    """The samples of numbered rows, or InspectionError listing every bad line."""
-    if not rows:
+def survey(rows: Iterable[tuple[int, object]]) -> Survey:
+    """The Survey of numbered rows; InspectionError listing every line that could not be read, or naming the first
+    row when its kind cannot be told."""
+    kind, present, errors, unknown = None, set(), [], None
+    for line, row in rows:
+        if isinstance(row, LineError):
+            errors.append(row)
+        elif kind is None and unknown is None:
+            try:
+                kind = detect_kind(row, line)
+            except LineError as error:
+                unknown = error
+        if kind is not None and isinstance(row, Mapping):
+            present |= _columns_in(kind, row)
+    if errors or unknown:
+        raise InspectionError(errors or [unknown])
+    if kind is None:
         raise InspectionError(["no rows to inspect"])
-    try:
-        kind = detect_kind(rows[0][1], rows[0][0])
-    except LineError as error:
-        raise InspectionError([error]) from error
-    present = _present_columns(kind, rows)
-    samples, errors, ignored = [], [], Counter()
+    return Survey(kind, frozenset(present))
+
+
+def read_samples(
+    rows: Iterable[tuple[int, object]], surveyed: Survey, errors: list[LineError], ignored: Counter
+) -> Iterator[Sample]:
+    """The samples of numbered rows of a surveyed input, in order; each bad line goes to ``errors`` and each row of
+    another method than flip (eval) to ``ignored``, counted by method."""
     for line, row in rows:
         try:
+            if isinstance(row, LineError):
+                raise row
             if not isinstance(row, Mapping):
                 raise LineError(line, "<row>", f"expected a JSON object, got {type(row).__name__}")
-            read = READERS[kind](row, line, present)
+            read = READERS[surveyed.kind](row, line, surveyed.columns)
         except LineError as error:
             errors.append(error)
             continue
-        if kind == "eval" and row.get("method") != "flip":
+        if surveyed.kind == "eval" and row.get("method") != "flip":
             ignored[str(row.get("method"))] += 1
-        samples.extend(read if isinstance(read, list) else [read])
-    samples, notes, step_errors = _steps_or_one(samples)
-    errors = sorted([*errors, *step_errors], key=lambda error: error.row)
-    if errors:
-        raise InspectionError(errors)
-    if not samples:
-        methods = ", ".join(sorted(ignored)) or "none"
-        raise InspectionError([f"no flip rows to inspect (methods in the file: {methods})"])
-    return ReadInput(kind, tuple(samples), dict(ignored), frozenset(present), tuple(notes))
+        yield from read if isinstance(read, list) else [read]

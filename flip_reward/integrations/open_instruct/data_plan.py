@@ -121,6 +121,9 @@ def hold_out(source: str, count: int, output_dir: Path, write: bool = True) -> H
     """Hold ``min(count, rows // HOLDOUT_SHARE)`` rows of ``source`` out of training (a seeded sample, at least one
     row); DatasetError when the file has fewer than 2 rows. With ``write=False`` (a dry run) nothing is written."""
     rows = load_rows(source)
+    unreadable = next((row for row in rows if isinstance(row, RowError)), None)
+    if unreadable is not None:
+        raise unreadable
     if len(rows) < 2:
         raise DatasetError(f"{source} has {len(rows)} row(s): nothing can be held out for evaluation")
     size = min(count, len(rows) // HOLDOUT_SHARE) or 1
