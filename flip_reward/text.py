@@ -9,13 +9,15 @@ inputs), each lone surrogate becoming U+FFFD (what a UTF-8 decoder writes for by
 pair split over two code points joined into its character; the context guard measures any string. NULs, control
 characters, any script and any length are valid text and pass unchanged. Files written from rows that still hold the
 caller's lone surrogates (``flip-reward score`` echoes its input rows) escape them as JSON does (``json_line``), so
-that the row reads back as it was given.
+that the row reads back as it was given. JSON that comes in from outside is read with ``parse_json``, whose only
+errors are ValueErrors (nesting too deep for Python's parser included).
 """
 
 from __future__ import annotations
 
 import json
 import re
+import sys
 
 REPLACEMENT = "\ufffd"
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -61,3 +63,25 @@ def json_line(value: object) -> str:
     if is_valid(line):
         return line
     return _SURROGATE.sub(lambda surrogate: f"\\u{ord(surrogate.group()):04x}", line)
+
+
+class JsonTooDeep(ValueError):
+    """JSON nested deeper than Python's parser goes (its recursion limit): a ValueError, never a RecursionError."""
+
+
+def parse_json(text: str | bytes) -> object:
+    """``json.loads(text)``, with nesting too deep for the parser as ``JsonTooDeep`` (a ValueError, as malformed JSON
+    is a ``json.JSONDecodeError``), so that no input reaches the caller as a RecursionError.
+
+    >>> try:
+    ...     parse_json("[" * 100_000)
+    ... except JsonTooDeep as error:
+    ...     print(error)
+    nested too deep: Python reads at most about 1000 levels of arrays and objects
+    """
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise JsonTooDeep(
+            f"nested too deep: Python reads at most about {sys.getrecursionlimit()} levels of arrays and objects"
+        ) from None

@@ -15,7 +15,12 @@ PROVIDER_PREFIXES = ("hosted_vllm/", "openai/")
 
 
 class JudgeProbeError(RuntimeError):
-    """The judge cannot be used: unreachable, not an OpenAI-compatible server, or serving other models."""
+    """The judge cannot be used: unreachable, not an OpenAI-compatible server, or serving other models. The message
+    is ``url`` then ``reason``; ``reason`` alone names no URL (for callers that show the judge their own way)."""
+
+    def __init__(self, url: str, reason: str):
+        super().__init__(f"{url} {reason}")
+        self.reason = reason
 
 
 def served_name(model: str) -> str:
@@ -26,30 +31,32 @@ def served_name(model: str) -> str:
     return model
 
 
-def served_models(base_url: str, timeout: float = 5.0) -> list[str]:
-    """The model ids ``GET {base_url}/models`` lists; JudgeProbeError when it does not answer with them."""
+def served_models(base_url: str, timeout: float = 5.0, api_key: str | None = None) -> list[str]:
+    """The model ids ``GET {base_url}/models`` lists (sending ``api_key`` as a bearer token when given);
+    JudgeProbeError when it does not answer with them."""
     url = base_url.rstrip("/") + "/models"
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout) as response:
             body = json.loads(response.read().decode("utf-8"))
     except urllib.error.HTTPError as error:
         hint = (
             " (does the base URL end in /v1?)" if error.code == 404 and not base_url.rstrip("/").endswith("/v1") else ""
         )
-        raise JudgeProbeError(f"{url} answered HTTP {error.code}{hint}") from None
+        raise JudgeProbeError(url, f"answered HTTP {error.code}{hint}") from None
     except (urllib.error.URLError, OSError, ValueError) as error:
-        raise JudgeProbeError(f"{url} is not reachable ({error})") from None
+        raise JudgeProbeError(url, f"is not reachable ({error})") from None
     entries = body.get("data") if isinstance(body, dict) else None
     if not isinstance(entries, list):
-        raise JudgeProbeError(f"{url} did not answer an OpenAI model list")
+        raise JudgeProbeError(url, "did not answer an OpenAI model list")
     return [str(entry.get("id")) for entry in entries if isinstance(entry, dict)]
 
 
-def check_serves(base_url: str, model: str, timeout: float = 5.0) -> list[str]:
+def check_serves(base_url: str, model: str, timeout: float = 5.0, api_key: str | None = None) -> list[str]:
     """The models served at ``base_url``; JudgeProbeError unless ``model`` (a litellm string) is one of them."""
-    served = served_models(base_url, timeout)
+    served = served_models(base_url, timeout, api_key)
     if served_name(model) not in served:
         raise JudgeProbeError(
-            f"{base_url} serves {', '.join(served) or 'no model'}, not {served_name(model)!r} (from {model})"
+            base_url, f"serves {', '.join(served) or 'no model'}, not {served_name(model)!r} (from {model})"
         )
     return served
