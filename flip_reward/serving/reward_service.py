@@ -35,7 +35,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from aiohttp import web
-from aiohttp.http_exceptions import ContentEncodingError
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from flip_reward.core.reward import FlipResult, FlipReward
@@ -184,9 +183,10 @@ class RewardService:
             return await request.read()
         except web.HTTPRequestEntityTooLarge as error:
             raise BadRequest(f"the body is over {self.config.max_body_bytes} bytes", status=413) from error
-        except ContentEncodingError as error:
-            encoding = request.headers.get("Content-Encoding", "")
-            raise BadRequest(f"the body cannot be read as its Content-Encoding {encoding!r} says") from error
+        except web.RequestPayloadError as error:  # e.g. a Content-Encoding the body does not hold
+            request.content.feed_eof()  # else aiohttp reads the broken body again after the answer, and logs it
+            reason = getattr(error.__cause__, "message", None) or str(error)
+            raise BadRequest(f"the body cannot be read: {reason}") from error
 
     async def _health(self, request: web.Request) -> web.Response:
         if not self._authorized(request):
@@ -209,8 +209,8 @@ class RewardService:
             check_serves(endpoint.api_base, endpoint.model, api_key=endpoint.api_key)
         except JudgeProbeError as error:
             return (
-                f"judge {endpoint.description}: {error.reason}; serving anyway (every reward is 0.0 with its error "
-                "until the judge answers)"
+                f"judge {endpoint.description}: {error.reason}; serving anyway: until it answers for this model, "
+                "every reward is 0.0 with its error"
             )
         return None
 
@@ -268,7 +268,9 @@ class RewardService:
         try:
             return await handler(request)
         except BadRequest as error:
-            return error_response(error.status, error.body())
+            response = error_response(error.status, error.body())
+            response.force_close()  # what is left of a body that cannot be read is not read
+            return response
         except JudgeDown as error:
             return error_response(503, {"error": str(error)})
         except web.HTTPException:
@@ -331,14 +333,14 @@ async def serve(service: RewardService, announce: Callable[[str], None]) -> int:
     loop.set_exception_handler(guard.loop_error)
     sock = listening_socket(config.host, config.port)
     server = await loop.create_server(guard.protocol_factory(runner.server), sock=sock)
-    warning = await asyncio.to_thread(service.judge_warning)
-    if warning is not None:
-        logger.warning("%s", warning)
-    announce(base_url(sock))
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     try:
+        warning = await asyncio.to_thread(service.judge_warning)
+        if warning is not None:
+            logger.warning("%s", warning)
+        announce(base_url(sock))
         await stop.wait()
         server.close()
         runner.server.pre_shutdown()  # idle connections close now, the others once their request is answered
