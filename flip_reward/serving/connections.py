@@ -123,7 +123,8 @@ class GuardedConnection(asyncio.Protocol):
 
     def request_finished(self) -> None:
         self.busy = False
-        self._await_request()
+        if not self.transport.is_closing():
+            self._await_request()
 
     def close(self) -> None:
         """Drop the connection now (a client that stalls may not read what is still unsent)."""

@@ -46,7 +46,7 @@ from flip_reward.serving.connections import (
     GuardedConnection,
     connection_cap,
 )
-from flip_reward.serving.probe import JudgeProbeError, check_serves
+from flip_reward.serving.probe import OPENAI_COMPATIBLE, JudgeProbeError, check_serves
 from flip_reward.serving.protocol import (
     DEFAULT_READER,
     BadRequest,
@@ -200,10 +200,10 @@ class RewardService:
         return web.Response(body=self.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     def judge_warning(self) -> str | None:
-        """Why the judge looks unusable (it does not answer ``GET /models``, or serves another model), or None; a
-        judge with no base URL (a hosted API) is not probed."""
+        """Why the judge looks unusable (it does not answer ``GET /models``, or serves another model), or None; only
+        an OpenAI-compatible judge with a base URL is probed."""
         endpoint = self.flip.judge.endpoint
-        if endpoint.api_base is None:
+        if endpoint.api_base is None or endpoint.provider not in OPENAI_COMPATIBLE:
             return None
         try:
             check_serves(endpoint.api_base, endpoint.model, api_key=endpoint.api_key)
