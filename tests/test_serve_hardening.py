@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import os
-import re
 import resource
 import signal
 import socket
@@ -111,48 +110,50 @@ def low_file_limit() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
 
 
-def test_stalled_connections_under_a_low_file_limit_leave_room_for_an_authenticated_request(judge) -> None:
-    env = {"FLIP_SERVE_TOKEN": TOKEN}
-    with ServeProcess(*judge_args(judge), env=env, preexec_fn=low_file_limit) as service:
-        with stalled(service.url, 300):
-            status, answer = call(service.url, "/v1/score", SCORE, token=TOKEN)
-            assert (status, answer["results"][0]["reward"]) == (200, 1.0)
-            assert call(service.url, "/health", token=TOKEN)[0] == 200
-        returncode, stderr = service.stop()
-    assert returncode == 0
-    assert log_lines(stderr) == [
-        "flip_reward.serve: at most 160 connections at once, not 512 (--max-connections): the open-file limit "
-        "(ulimit -n) is 256 and the judge may use 64",
-        f"flip-reward serve: {service.url} (judge hosted_vllm/scripted at {judge.base_url}; bearer token required)",
-        "flip_reward.serve: 160 connections open (--max-connections): closing the longest-waiting one without a "
-        "request in progress for each new one",
-        "flip-reward serve: stopped",
-    ]
-
-
 def open_descriptors(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def scores_with_the_token(url: str) -> bool:
+    status, answer = call(url, "/v1/score", SCORE, token=TOKEN)
+    return (status, answer["results"][0]["reward"]) == (200, 1.0)
+
+
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts descriptors in /proc")
-def test_running_out_of_descriptors_is_one_line_and_an_authenticated_request_still_gets_in(judge) -> None:
-    with ServeProcess(*judge_args(judge), env={"FLIP_SERVE_TOKEN": TOKEN}) as service:
+def test_stalled_connections_under_a_low_file_limit_leave_room_for_an_authenticated_request(judge) -> None:
+    """300 stalled connections under a 256-descriptor limit (the cap is lowered to fit), then 100 more once the
+    limit is cut to 20 more than the service has open (accepting fails): each time the request with the token gets
+    in, and the log holds one line each."""
+    env = {"FLIP_SERVE_TOKEN": TOKEN}
+    timers = ("--header-timeout", "120", "--keepalive-timeout", "120")  # nothing closes on its own here
+    with ServeProcess(*judge_args(judge), *timers, env=env, preexec_fn=low_file_limit) as service:
         pid = service.process.pid
-        limit = open_descriptors(pid) + 20  # room for 20 connections, far below --max-connections
+        at_start = open_descriptors(pid)
+        with stalled(service.url, 300):
+            assert scores_with_the_token(service.url)
+        deadline = time.monotonic() + 30
+        while open_descriptors(pid) > at_start + 4 and time.monotonic() < deadline:  # the service sees them close
+            time.sleep(0.1)
+        limit = open_descriptors(pid) + 20  # room for 20 connections, below the cap of 60
         resource.prlimit(pid, resource.RLIMIT_NOFILE, (limit, limit))
         with stalled(service.url, 100):
-            status, answer = call(service.url, "/v1/score", SCORE, token=TOKEN)
-            assert (status, answer["results"][0]["reward"]) == (200, 1.0)
+            assert scores_with_the_token(service.url)
         returncode, stderr = service.stop()
     assert returncode == 0
     lines = log_lines(stderr)
-    shed = [line for line in lines if "cannot accept a connection" in line]
-    assert len(shed) == 1 and re.fullmatch(
-        r"flip_reward\.serve: cannot accept a connection: \[Errno 24\] Too many open files; at most \d+ connections "
-        r"at once from now on",
-        shed[0],
-    ), lines
-    assert "Traceback" not in stderr and len(lines) <= 5, lines
+    assert lines[:3] == [
+        "flip_reward.serve: at most 60 connections at once, not 512 (--max-connections): the open-file limit "
+        "(ulimit -n) is 256, and 196 descriptors are kept for the judge (--concurrency 64), a burst of new connections "
+        "and the service's own",
+        f"flip-reward serve: {service.url} (judge hosted_vllm/scripted at {judge.base_url}; bearer token required)",
+        "flip_reward.serve: 60 connections open (--max-connections): closing the longest-waiting one without a "
+        "request in progress for each new one",
+    ], lines
+    assert lines[3:] == [
+        "flip_reward.serve: cannot accept a connection: [Errno 24] Too many open files; closing up to 100 connections "
+        "without a request in progress each second to make room",
+        "flip-reward serve: stopped",
+    ], lines
 
 
 # --- shutdown ------------------------------------------------------------------------------------------------------

@@ -9,8 +9,10 @@ connection when a request starts and ends (``request_started``, ``request_finish
 timer runs (judge calls take minutes). Past ``max_connections`` open connections the longest-waiting one with no
 request in progress is closed to make room (an idle or stalled connection costs its client nothing to reopen); when
 every one has a request in progress, the newcomer is answered 503 and closed. The cap is lowered at start to what the
-open-file limit leaves once the judge's connections and the process's own files are counted, and lowered again if
-accepting still fails for want of descriptors, so that stalled connections cannot starve an authenticated request.
+open-file limit leaves once the judge's connections, a burst of accepted connections (a closed connection frees its
+descriptor only after the burst) and the process's own files are counted, so that stalled connections cannot starve
+an authenticated request. If accepting still fails for want of descriptors (something else took them), idle
+connections are closed to make room, once per retry.
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ from collections.abc import Callable
 logger = logging.getLogger("flip_reward.serve")
 OWN_DESCRIPTORS = 32  # the listening socket, stdio, the event loop, the disk cache, a tokenizer's files, ...
 OUT_OF_DESCRIPTORS = "socket.accept() out of system resource"  # asyncio's message for EMFILE, ENFILE, ENOBUFS, ENOMEM
-SHED_FRACTION = 0.9  # what is kept of the open connections when accepting fails for want of descriptors
-SHED_INTERVAL = 1.0  # asyncio retries a failed accept after a second: one shedding per retry
+ACCEPT_BURST = 100  # connections accepted in one go (the listen backlog); closed ones free their descriptor after
+ACCEPT_RETRY_DELAY = 1.0  # asyncio retries a failed accept after a second
 LOG_INTERVAL = 60.0
 SHUTDOWN_MARGIN = 10.0  # seconds past the judge's deadline that a request in flight gets to finish after SIGTERM
 _REFUSAL_BODY = json.dumps({"error": "too many connections with a request in progress: retry later"}).encode()
@@ -55,28 +57,29 @@ class ThrottledLog:
         self.last, self.left_out = now, 0
 
 
-def connection_cap(requested: int, reserved: int) -> int:
-    """``requested`` connections, lowered to what the soft open-file limit leaves after ``reserved`` descriptors
-    (one warning line when lowered); ValueError when it leaves none."""
+def connection_cap(requested: int, judge_connections: int) -> int:
+    """``requested`` connections, lowered to what the soft open-file limit leaves after the judge's connections,
+    ``ACCEPT_BURST`` and ``OWN_DESCRIPTORS`` (one warning line when lowered); ValueError when it leaves none."""
     limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    if limit == resource.RLIM_INFINITY or requested + reserved <= limit:
+    kept = judge_connections + ACCEPT_BURST + OWN_DESCRIPTORS
+    if limit == resource.RLIM_INFINITY or requested + kept <= limit:
         return requested
-    fitting = limit - reserved
-    if fitting < 1:
+    if limit - kept < 1:
         raise ValueError(
-            f"the open-file limit (ulimit -n) of {limit} leaves no room for connections once the judge's "
-            f"{reserved - OWN_DESCRIPTORS} and the service's own {OWN_DESCRIPTORS} are counted: raise it, or lower "
-            "--concurrency"
+            f"the open-file limit (ulimit -n) of {limit} leaves no room for connections: {kept} descriptors are kept "
+            f"for the judge (--concurrency {judge_connections}), a burst of {ACCEPT_BURST} new connections and the "
+            f"service's own {OWN_DESCRIPTORS}; raise it, or lower --concurrency"
         )
     logger.warning(
-        "at most %d connections at once, not %d (--max-connections): the open-file limit (ulimit -n) is %d and the "
-        "judge may use %d",
-        fitting,
+        "at most %d connections at once, not %d (--max-connections): the open-file limit (ulimit -n) is %d, and %d "
+        "descriptors are kept for the judge (--concurrency %d), a burst of new connections and the service's own",
+        limit - kept,
         requested,
         limit,
-        reserved - OWN_DESCRIPTORS,
+        kept,
+        judge_connections,
     )
-    return fitting
+    return limit - kept
 
 
 class GuardedConnection(asyncio.Protocol):
@@ -190,20 +193,18 @@ class ConnectionGuard:
         self.open.pop(connection, None)
 
     def loop_error(self, loop: asyncio.AbstractEventLoop, context: dict) -> None:
-        """The event loop's exception handler: a failed accept for want of descriptors lowers the cap (once per
-        retry) and is one throttled line; anything else goes to asyncio's default handler."""
+        """The event loop's exception handler: a failed accept for want of descriptors closes the longest-waiting
+        connections without a request in progress (up to ``ACCEPT_BURST``, once per retry) and is one throttled line;
+        anything else goes to asyncio's default handler."""
         if context.get("message") != OUT_OF_DESCRIPTORS:
             loop.default_exception_handler(context)
             return
         now = time.monotonic()
-        if now - self.last_shed >= SHED_INTERVAL:
+        if now - self.last_shed >= ACCEPT_RETRY_DELAY:
             self.last_shed = now
-            self.max_connections = max(1, int(len(self.open) * SHED_FRACTION))
-            for connection in [waiting for waiting in self.open if not waiting.busy][
-                : len(self.open) - self.max_connections
-            ]:
+            for connection in [waiting for waiting in self.open if not waiting.busy][:ACCEPT_BURST]:
                 connection.close()
         self.log["descriptors"].warning(
-            f"cannot accept a connection: {context.get('exception')}; at most {self.max_connections} connections at "
-            "once from now on"
+            f"cannot accept a connection: {context.get('exception')}; closing up to {ACCEPT_BURST} connections "
+            "without a request in progress each second to make room"
         )

@@ -40,7 +40,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from flip_reward.core.reward import FlipResult, FlipReward
 from flip_reward.judge.loops import close_clients
 from flip_reward.serving.connections import (
-    OWN_DESCRIPTORS,
+    ACCEPT_BURST,
     SHUTDOWN_MARGIN,
     ConnectionGuard,
     GuardedConnection,
@@ -323,16 +323,14 @@ async def serve(service: RewardService, announce: Callable[[str], None]) -> int:
     ``shutdown_timeout``), close the judge clients and return how many requests were dropped. ``announce`` gets the
     base URL once the socket listens and the judge has been probed (one warning line when it looks unusable)."""
     config = service.config
-    reserved = service.flip.judge.config.max_concurrency + OWN_DESCRIPTORS
-    guard = ConnectionGuard(
-        config.header_timeout, config.keepalive_timeout, connection_cap(config.max_connections, reserved)
-    )
+    cap = connection_cap(config.max_connections, service.flip.judge.config.max_concurrency)
+    guard = ConnectionGuard(config.header_timeout, config.keepalive_timeout, cap)
     runner = web.AppRunner(service.app(), access_log=None, shutdown_timeout=service.shutdown_timeout)
     await runner.setup()
     loop = asyncio.get_running_loop()
     loop.set_exception_handler(guard.loop_error)
     sock = listening_socket(config.host, config.port)
-    server = await loop.create_server(guard.protocol_factory(runner.server), sock=sock)
+    server = await loop.create_server(guard.protocol_factory(runner.server), sock=sock, backlog=ACCEPT_BURST)
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
