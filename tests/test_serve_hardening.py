@@ -180,6 +180,7 @@ def test_requests_dropped_at_the_shutdown_timeout_are_counted_in_one_line_and_ex
         client.join(timeout=30)
     assert returncode == 1
     assert answers == ["RemoteDisconnected"]
+    assert "Traceback" not in stderr
     assert log_lines(stderr)[-3:] == [
         "flip_reward.serve: stopping: finishing 1 request(s) in flight",
         "flip_reward.serve: stopping: dropped 1 request(s) still in flight after the 1s --shutdown-timeout; their "
