@@ -1,8 +1,9 @@
 """The reward service's client connections: header-read and idle timeouts, a cap on open connections, and one line
 (not a traceback per try) when the process runs out of file descriptors.
 
-aiohttp has an idle timer but no header-read timeout and no connection cap, so each accepted connection is wrapped
-in a ``GuardedConnection`` that passes everything to aiohttp's own protocol and keeps two timers: a connection
+aiohttp has one idle timer (``keepalive_timeout``, counted from a connection's start or last answer to a complete
+request head, an hour by default) but no header-read timeout and no connection cap, so each accepted connection is
+wrapped in a ``GuardedConnection`` that passes everything to aiohttp's own protocol and keeps two timers: a connection
 waiting for the first byte of a request is closed after ``keepalive_timeout`` (a new connection too), and one whose
 request head has started is closed unless the head is complete within ``header_timeout``. The service tells the
 connection when a request starts and ends (``request_started``, ``request_finished``); while one is handled, no
