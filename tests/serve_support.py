@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import subprocess
 import sys
 import threading
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from flip_reward.serving.scripted_judge import Reply, flip_answer, judged_response
@@ -40,12 +42,20 @@ def requests_for(judge: object, response: str) -> int:
 
 
 class ServeProcess:
-    """``flip-reward serve ARGS`` in a subprocess; ``url`` is the base URL it printed once listening."""
+    """``flip-reward serve ARGS`` in a subprocess; ``url`` is the base URL it printed once listening; ``preexec_fn``
+    runs in the child before it starts (e.g. to lower its open-file limit)."""
 
-    def __init__(self, *args: str, env: dict[str, str] | None = None, start_timeout: float = 90.0):
+    def __init__(
+        self,
+        *args: str,
+        env: dict[str, str] | None = None,
+        start_timeout: float = 90.0,
+        preexec_fn: Callable[[], None] | None = None,
+    ):
         self.args = ["--port", "0", *args] if "--port" not in args else list(args)
         self.env = {**os.environ, **(env or {})}
         self.start_timeout = start_timeout
+        self.preexec_fn = preexec_fn
         self.url = ""
 
     def __enter__(self) -> ServeProcess:
@@ -56,6 +66,7 @@ class ServeProcess:
             text=True,
             env=self.env,
             cwd=REPO,
+            preexec_fn=self.preexec_fn,
         )
         self._stderr: list[str] = []
         self._drain = threading.Thread(target=lambda: self._stderr.extend(self.process.stderr), daemon=True)
@@ -92,10 +103,18 @@ class ServeProcess:
         return self.process.returncode, self.stderr
 
 
-def call(url: str, path: str, body: object = None, token: str | None = None, raw: bytes | None = None) -> tuple:
-    """``(status, parsed JSON or text)`` of a POST (with ``body`` or ``raw``) or, with neither, a GET."""
+def call(
+    url: str,
+    path: str,
+    body: object = None,
+    token: str | None = None,
+    raw: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple:
+    """``(status, parsed JSON or text)`` of a POST (with ``body`` or ``raw``) or, with neither, a GET; ``headers`` are
+    added (a str header is sent as Latin-1, so that any byte can be sent)."""
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    headers = {"Content-Type": "application/json"}
+    headers = {"Content-Type": "application/json", **(headers or {})}
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
     request = urllib.request.Request(url + path, data=data, headers=headers, method="POST" if data else "GET")
@@ -108,6 +127,11 @@ def call(url: str, path: str, body: object = None, token: str | None = None, raw
         return status, json.loads(text)
     except json.JSONDecodeError:
         return status, text
+
+
+def log_lines(stderr: str) -> list[str]:
+    """The lines of a service's stderr, the logging timestamp (``YYYY-MM-DD HH:MM:SS,mmm ``) cut off."""
+    return [re.sub(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} ", "", line) for line in stderr.splitlines()]
 
 
 def metric(text: str, name: str) -> float:

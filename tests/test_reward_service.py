@@ -3,7 +3,12 @@ and shutdown. The judge behind it is the scripted OpenAI-compatible server (a te
 
 from __future__ import annotations
 
+import gzip
+import json
+import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -305,3 +310,98 @@ def test_sigterm_lets_the_request_in_flight_finish_then_exits_zero(judge) -> Non
         assert answers == [(200, answers[0][1])] and answers[0][1]["rewards"] == [1.0]
         assert returncode == 0, stderr
         assert "stopping: finishing 1 request(s) in flight" in stderr
+
+
+# --- bodies and headers that cannot be read: a 400, never a 500 -----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def with_token(judge):
+    """A service with a token and the default body limit (the deep-JSON body is 100 kB)."""
+    args = ("--judge", "hosted_vllm/scripted", "--api-base", judge.base_url, "--retries", "0")
+    with ServeProcess(*args, env={"FLIP_SERVE_TOKEN": "s3cret"}) as process:
+        yield process
+
+
+def test_unreadable_bodies_and_headers_are_a_400_with_no_traceback(with_token) -> None:
+    deep = b'{"items": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    assert call(with_token.url, "/v1/score", raw=deep, token="s3cret") == (
+        400,
+        {
+            "error": "the body is not JSON: JSON nested deeper than 100 levels (at line 1 column 110)",
+            "index": None,
+            "field": None,
+        },
+    )
+    body = json.dumps({"items": [{"prompt": f"user: {FRANCE}", "response": "Paris, on the Seine."}]}).encode()
+    assert call(with_token.url, "/v1/score", raw=body, token="s3cret", headers={"Content-Encoding": "gzip"}) == (
+        400,
+        {"error": "the body cannot be read: Can not decode content-encoding: gzip", "index": None, "field": None},
+    )
+    not_utf8 = {"Authorization": "Bearer s3cr\xe9t\xff"}  # sent as Latin-1: bytes that are not UTF-8
+    assert call(with_token.url, "/v1/score", raw=body, headers=not_utf8) == (
+        400,
+        {"error": "the Authorization header is not UTF-8", "index": None, "field": "Authorization"},
+    )
+    assert call(with_token.url, "/health", headers=not_utf8) == (
+        400,
+        {"error": "the Authorization header is not UTF-8", "index": None, "field": "Authorization"},
+    )
+    assert (
+        call(
+            with_token.url, "/v1/score", raw=gzip.compress(body), token="s3cret", headers={"Content-Encoding": "gzip"}
+        )[1]["results"][0]["reward"]
+        == 1.0
+    )  # noqa: E501
+    assert "Traceback" not in with_token.stderr and "internal error" not in with_token.stderr
+
+
+def test_the_bearer_scheme_is_case_insensitive(with_token) -> None:
+    body = {"items": [{"prompt": f"user: {FRANCE}", "response": "Paris, on the Seine."}]}
+    for scheme in ("bearer", "BEARER", "Bearer"):
+        status, answer = call(with_token.url, "/v1/score", body, headers={"Authorization": f"{scheme} s3cret"})
+        assert (status, answer["results"][0]["reward"]) == (200, 1.0), scheme
+    assert call(with_token.url, "/v1/score", body, headers={"Authorization": "Basic s3cret"})[0] == 401
+
+
+def test_health_shows_the_judge_only_to_callers_with_the_token(with_token, judge) -> None:
+    assert call(with_token.url, "/health") == (200, {"status": "ok"})
+    assert call(with_token.url, "/health", token="wrong") == (200, {"status": "ok"})
+    assert call(with_token.url, "/health", token="s3cret") == (
+        200,
+        {"status": "ok", "judge": f"hosted_vllm/scripted at {judge.base_url}", "judge_available": True},
+    )
+
+
+# --- the token file -------------------------------------------------------------------------------------------------
+
+
+def serve_exit(*args: str) -> tuple[int, str]:
+    """The exit status and stderr of a ``flip-reward serve`` that is expected to refuse to start."""
+    result = subprocess.run(
+        [sys.executable, "-m", "flip_reward.cli", "serve", "--port", "0", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "FLIP_SERVE_TOKEN": ""},
+    )
+    return result.returncode, result.stderr
+
+
+def test_a_token_file_of_another_user_or_writable_by_others_is_refused(judge, tmp_path) -> None:
+    args = ("--judge", "hosted_vllm/scripted", "--api-base", judge.base_url)
+    foreign = tmp_path / "foreign"
+    foreign.write_text("planted\n")
+    foreign.chmod(0o600)
+    os.chown(foreign, 65534, 65534)
+    assert serve_exit(*args, "--token-file", str(foreign)) == (
+        2,
+        f"error: token file {foreign} is owned by uid 65534, not by this user (uid {os.getuid()}): refusing it\n",
+    )
+    shared = tmp_path / "shared"
+    shared.write_text("everyone can change me\n")
+    shared.chmod(0o666)
+    assert serve_exit(*args, "--token-file", str(shared)) == (
+        2,
+        f"error: token file {shared} is writable by group or others (mode 0666): refusing it (chmod 600 {shared})\n",
+    )

@@ -6,13 +6,16 @@ import argparse
 import asyncio
 import logging
 import os
+import stat
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from flip_reward.cli.common import add_judge_arguments, judge_options
+from flip_reward.cli.common import EXIT_RUN_FAILED, add_judge_arguments, judge_options
 from flip_reward.core.reward import REWARD_METRICS
+from flip_reward.judge.client import JudgeConfig
+from flip_reward.serving.connections import SHUTDOWN_MARGIN
 
 if TYPE_CHECKING:
     from flip_reward.core.reward import FlipReward
@@ -30,8 +33,29 @@ def register(commands: argparse._SubParsersAction) -> None:
     serve.add_argument(
         "--shutdown-timeout",
         type=float,
-        default=60.0,
-        help="seconds requests in flight may take to finish after SIGTERM/SIGINT (default: %(default)s)",
+        help="seconds requests in flight may take to finish after SIGTERM/SIGINT; those still running then are "
+        f"dropped, with one line and exit status 1 (default: the judge's deadline, --timeout x (--retries + 1) + "
+        f"{JudgeConfig.backoff_max:g}, plus {SHUTDOWN_MARGIN:g}: {JudgeConfig().total_deadline + SHUTDOWN_MARGIN:g} "
+        "with the defaults)",
+    )
+    serve.add_argument(
+        "--header-timeout",
+        type=float,
+        default=10.0,
+        help="seconds a request's head (request line and headers) may take from its first byte (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--keepalive-timeout",
+        type=float,
+        default=30.0,
+        help="seconds a connection may wait for its next request, or its first (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--max-connections",
+        type=int,
+        default=512,
+        help="connections open at once, lowered to fit the open-file limit; past it the longest-waiting idle one is "
+        "closed (default: %(default)s)",
     )
     serve.add_argument("--reward-metric", choices=REWARD_METRICS, default="f1")
     serve.add_argument(
@@ -54,15 +78,32 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def read_token(token_file: str | None) -> str | None:
-    """The bearer token: the first line of ``token_file``, else ``$FLIP_SERVE_TOKEN``, else None (no auth)."""
+    """The bearer token: the first line of ``token_file`` (which must be ours and writable by us alone), else
+    ``$FLIP_SERVE_TOKEN``, else None (no auth)."""
     from flip_reward.serving.reward_service import TOKEN_ENV
 
     if token_file:
+        check_private(Path(token_file))
         lines = Path(token_file).read_text(encoding="utf-8").strip().splitlines()
         if not lines or not lines[0].strip():
             raise ValueError(f"token file {token_file} is empty")
         return lines[0].strip()
     return os.environ.get(TOKEN_ENV, "").strip() or None
+
+
+def check_private(path: Path) -> None:
+    """ValueError unless ``path`` is owned by this user and writable by no one else: whoever could write the token
+    file could let anyone in."""
+    status = path.stat()
+    if status.st_uid != os.getuid():
+        raise ValueError(
+            f"token file {path} is owned by uid {status.st_uid}, not by this user (uid {os.getuid()}): refusing it"
+        )
+    if status.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise ValueError(
+            f"token file {path} is writable by group or others (mode {stat.S_IMODE(status.st_mode):04o}): refusing "
+            f"it (chmod 600 {path})"
+        )
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -79,6 +120,9 @@ def run_serve(args: argparse.Namespace) -> int:
         max_body_bytes=int(args.max_body_mb * 1024 * 1024),
         max_items=args.max_items,
         shutdown_timeout=args.shutdown_timeout,
+        header_timeout=args.header_timeout,
+        keepalive_timeout=args.keepalive_timeout,
+        max_connections=args.max_connections,
     )
     flip = FlipReward(
         reward_metric=args.reward_metric,
@@ -88,9 +132,9 @@ def run_serve(args: argparse.Namespace) -> int:
     )
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
     logging.getLogger("flip_reward").setLevel(logging.INFO)
-    asyncio.run(serve(RewardService(flip, config, reader), announce(flip, config)))
+    dropped = asyncio.run(serve(RewardService(flip, config, reader), announce(flip, config)))
     print("flip-reward serve: stopped", file=sys.stderr)
-    return 0
+    return EXIT_RUN_FAILED if dropped else 0
 
 
 def announce(flip: FlipReward, config: ServiceConfig) -> Callable[[str], None]:

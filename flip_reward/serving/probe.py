@@ -2,20 +2,30 @@
 
 A wrong model name does not fail a request loudly enough: every judgment becomes a counted 404 and a training run
 goes on with reward 0.0 for every sample. So the training scripts' dry run, their launch and ``flip-reward train``
-all ask ``GET /v1/models`` first and stop with one line naming what is served.
+all ask ``GET /v1/models`` first and stop with one line naming what is served; ``flip-reward serve`` asks at start
+and warns. A user name and password in the base URL are sent as basic authentication, never shown.
 """
 
 from __future__ import annotations
 
+import base64
+import http.client
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 
 PROVIDER_PREFIXES = ("hosted_vllm/", "openai/")
+OPENAI_COMPATIBLE = tuple(prefix.rstrip("/") for prefix in PROVIDER_PREFIXES)  # litellm providers that list /models
 
 
 class JudgeProbeError(RuntimeError):
-    """The judge cannot be used: unreachable, not an OpenAI-compatible server, or serving other models."""
+    """The judge cannot be used: unreachable, not an OpenAI-compatible server, or serving other models. The message
+    is ``url`` then ``reason``; ``reason`` alone names no URL (for callers that show the judge their own way)."""
+
+    def __init__(self, url: str, reason: str):
+        super().__init__(f"{url} {reason}")
+        self.reason = reason
 
 
 def served_name(model: str) -> str:
@@ -26,30 +36,47 @@ def served_name(model: str) -> str:
     return model
 
 
-def served_models(base_url: str, timeout: float = 5.0) -> list[str]:
-    """The model ids ``GET {base_url}/models`` lists; JudgeProbeError when it does not answer with them."""
+def without_credentials(url: str) -> tuple[str, dict[str, str]]:
+    """``url`` without a user name and password, and the basic-authentication header that carries them (if any)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url, {}
+    netloc = parts.hostname if ":" not in (parts.hostname or "") else f"[{parts.hostname}]"
+    netloc += f":{parts.port}" if parts.port is not None else ""
+    userinfo = f"{urllib.parse.unquote(parts.username or '')}:{urllib.parse.unquote(parts.password or '')}"
+    header = {"Authorization": "Basic " + base64.b64encode(userinfo.encode()).decode()}
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc)), header
+
+
+def served_models(base_url: str, timeout: float = 5.0, api_key: str | None = None) -> list[str]:
+    """The model ids ``GET {base_url}/models`` lists (with ``api_key`` as a bearer token, or the URL's user name and
+    password as basic authentication); JudgeProbeError when it does not answer with them."""
+    base_url, headers = without_credentials(base_url)
+    if api_key and not headers:
+        headers = {"Authorization": f"Bearer {api_key}"}
     url = base_url.rstrip("/") + "/models"
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout) as response:
             body = json.loads(response.read().decode("utf-8"))
     except urllib.error.HTTPError as error:
         hint = (
             " (does the base URL end in /v1?)" if error.code == 404 and not base_url.rstrip("/").endswith("/v1") else ""
         )
-        raise JudgeProbeError(f"{url} answered HTTP {error.code}{hint}") from None
-    except (urllib.error.URLError, OSError, ValueError) as error:
-        raise JudgeProbeError(f"{url} is not reachable ({error})") from None
+        raise JudgeProbeError(url, f"answered HTTP {error.code}{hint}") from None
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as error:
+        raise JudgeProbeError(url, f"is not reachable ({error})") from None
     entries = body.get("data") if isinstance(body, dict) else None
     if not isinstance(entries, list):
-        raise JudgeProbeError(f"{url} did not answer an OpenAI model list")
+        raise JudgeProbeError(url, "did not answer an OpenAI model list")
     return [str(entry.get("id")) for entry in entries if isinstance(entry, dict)]
 
 
-def check_serves(base_url: str, model: str, timeout: float = 5.0) -> list[str]:
+def check_serves(base_url: str, model: str, timeout: float = 5.0, api_key: str | None = None) -> list[str]:
     """The models served at ``base_url``; JudgeProbeError unless ``model`` (a litellm string) is one of them."""
-    served = served_models(base_url, timeout)
+    served = served_models(base_url, timeout, api_key)
     if served_name(model) not in served:
+        listed = ", ".join(served) or "no model"
         raise JudgeProbeError(
-            f"{base_url} serves {', '.join(served) or 'no model'}, not {served_name(model)!r} (from {model})"
+            without_credentials(base_url)[0], f"serves {listed}, not {served_name(model)!r} (from {model})"
         )
     return served

@@ -5,14 +5,20 @@ concurrency bound, in-flight dedup and answer cache. Built on aiohttp. Endpoints
 ``POST /get_reward`` (OpenRLHF's remote reward protocol), ``POST /v1/score`` (JSON API), ``GET /health`` and
 ``GET /metrics`` (Prometheus text, ``service_metrics``).
 
-Safety: loopback by default; with a token every endpoint but ``/health`` needs ``Authorization: Bearer <token>``
-(compared in constant time), and a non-loopback address without one is refused before binding (OpenRLHF's own
-example server binds every interface with no authentication). Bodies and items per request are bounded (413).
+Safety: loopback by default; with a token every endpoint needs ``Authorization: Bearer <token>`` (the scheme in any
+case, the token compared in constant time) but ``/health``, which tells callers without it only that the service is
+up; a non-loopback address without a token is refused before binding (OpenRLHF's own example server binds every
+interface with no authentication). Bodies and items per request are bounded (413); connections by ``connections``
+(header-read and idle timeouts, a cap). A body that cannot be read (not JSON, nested too deep, a content encoding it
+does not hold) or an ``Authorization`` header that is not UTF-8 is a 400 with a JSON error, never a 500.
 A failed reward is 0.0 with its error, never a 500; while the judge's circuit breaker is open every scoring request
 is answered 503 at once with the breaker's one message, so that trainer retries do not pile up on a dead judge.
 Reading a body (JSON, chat templates) is linear in its size; bodies over ``OFF_LOOP_BYTES`` are read in a worker
 thread, so that a large one never holds up ``/health`` or the judge calls of other requests.
-SIGTERM or SIGINT stops accepting connections, lets the requests in flight finish, and returns.
+At start the judge is probed (``GET /models``): one warning line when it does not answer or serves another model,
+and the service listens anyway (the judge may come up later). SIGTERM or SIGINT stops accepting connections, lets
+the requests in flight finish (by default for longer than one judge call may take), and drops those still running
+after ``shutdown_timeout`` with one line saying how many.
 """
 
 from __future__ import annotations
@@ -21,7 +27,6 @@ import asyncio
 import functools
 import hmac
 import ipaddress
-import json
 import logging
 import signal
 import socket
@@ -33,7 +38,16 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from flip_reward.core.reward import FlipResult, FlipReward
+from flip_reward.json_text import parse_json
 from flip_reward.judge.loops import close_clients
+from flip_reward.serving.connections import (
+    ACCEPT_BURST,
+    SHUTDOWN_MARGIN,
+    ConnectionGuard,
+    GuardedConnection,
+    connection_cap,
+)
+from flip_reward.serving.probe import OPENAI_COMPATIBLE, JudgeProbeError, check_serves
 from flip_reward.serving.protocol import (
     DEFAULT_READER,
     BadRequest,
@@ -55,19 +69,25 @@ OFF_LOOP_BYTES = 64 * 1024
 
 @dataclass(frozen=True)
 class ServiceConfig:
-    """Where the service listens and what it accepts; ``token`` (never shown) turns on bearer authentication."""
+    """Where the service listens and what it accepts; ``token`` (never shown) turns on bearer authentication.
+    ``shutdown_timeout`` None: the judge's deadline for one call plus ``SHUTDOWN_MARGIN``."""
 
     host: str = "127.0.0.1"
     port: int = 8080
     token: str | None = field(default=None, repr=False)
     max_body_bytes: int = 16 * 1024 * 1024
     max_items: int = 4096
-    shutdown_timeout: float = 60.0
+    shutdown_timeout: float | None = None
+    header_timeout: float = 10.0
+    keepalive_timeout: float = 30.0
+    max_connections: int = 512
 
     def __post_init__(self) -> None:
-        for name in ("max_body_bytes", "max_items", "shutdown_timeout"):
+        for name in ("max_body_bytes", "max_items", "header_timeout", "keepalive_timeout", "max_connections"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        if self.shutdown_timeout is not None and self.shutdown_timeout <= 0:
+            raise ValueError(f"shutdown_timeout must be > 0, got {self.shutdown_timeout!r}")
         if self.token is not None and not self.token.strip():
             raise ValueError("the token is empty")
         if self.token is None and not is_loopback(self.host):
@@ -102,12 +122,20 @@ class RewardService:
         self.flip = flip
         self.config = config or ServiceConfig()
         self.reader = reader
-        self.metrics = ServiceMetrics()
+        self.handling: set[asyncio.Task] = set()
+        self.metrics = ServiceMetrics(in_flight=lambda: len(self.handling))
+
+    @property
+    def shutdown_timeout(self) -> float:
+        """Seconds the requests in flight get after SIGTERM: as configured, else one judge call and a margin."""
+        if self.config.shutdown_timeout is not None:
+            return self.config.shutdown_timeout
+        return self.flip.judge.config.total_deadline + SHUTDOWN_MARGIN
 
     def app(self) -> web.Application:
         """The aiohttp application (bodies past ``max_body_bytes`` are refused by aiohttp while reading)."""
         app = web.Application(
-            client_max_size=self.config.max_body_bytes, middlewares=[self._count, self._authenticate, self._errors]
+            client_max_size=self.config.max_body_bytes, middlewares=[self._count, self._errors, self._authenticate]
         )
         read_openrlhf = functools.partial(openrlhf_items, reader=self.reader)
         app.router.add_post("/get_reward", self._scoring(read_openrlhf, lambda _, results: openrlhf_answer(results)))
@@ -141,7 +169,7 @@ class RewardService:
         self, read: Callable[[object, int], list[Item]], answer: Callable[[list[Item], list[FlipResult]], dict]
     ) -> Callable[[web.Request], Awaitable[web.Response]]:
         def items_of(raw: bytes) -> list[Item]:
-            return read(parse_json(raw), self.config.max_items)
+            return read(body_json(raw), self.config.max_items)
 
         async def handle(request: web.Request) -> web.Response:
             raw = await self._body(request)
@@ -155,8 +183,14 @@ class RewardService:
             return await request.read()
         except web.HTTPRequestEntityTooLarge as error:
             raise BadRequest(f"the body is over {self.config.max_body_bytes} bytes", status=413) from error
+        except web.RequestPayloadError as error:  # e.g. a Content-Encoding the body does not hold
+            request.content.feed_eof()  # else aiohttp reads the broken body again after the answer, and logs it
+            reason = getattr(error.__cause__, "message", None) or str(error)
+            raise BadRequest(f"the body cannot be read: {reason}") from error
 
     async def _health(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return web.json_response({"status": "ok"})
         judge = self.flip.judge
         return web.json_response(
             {"status": "ok", "judge": judge.endpoint.description, "judge_available": judge.breaker.refusal() is None}
@@ -165,12 +199,33 @@ class RewardService:
     async def _metrics(self, request: web.Request) -> web.Response:
         return web.Response(body=self.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
+    def judge_warning(self) -> str | None:
+        """Why the judge looks unusable (it does not answer ``GET /models``, or serves another model), or None; only
+        an OpenAI-compatible judge with a base URL is probed."""
+        endpoint = self.flip.judge.endpoint
+        if endpoint.api_base is None or endpoint.provider not in OPENAI_COMPATIBLE:
+            return None
+        try:
+            check_serves(endpoint.api_base, endpoint.model, api_key=endpoint.api_key)
+        except JudgeProbeError as error:
+            return (
+                f"judge {endpoint.description}: {error.reason}; serving anyway: until it answers for this model, "
+                "every reward is 0.0 with its error"
+            )
+        return None
+
     @web.middleware
     async def _count(self, request: web.Request, handler: Callable) -> web.StreamResponse:
-        """In-flight gauge, and a count and latency per endpoint and status for every answer."""
+        """In-flight requests (their tasks, for the shutdown), the connection told that a request is being handled,
+        and a count and latency per endpoint and status for every answer."""
         endpoint = request.path if request.path in ENDPOINTS else "other"
         started = time.perf_counter()
-        self.metrics.active += 1
+        task = asyncio.current_task()
+        self.handling.add(task)
+        connection = request.transport.get_protocol() if request.transport is not None else None
+        guarded = connection if isinstance(connection, GuardedConnection) else None
+        if guarded is not None:
+            guarded.request_started()
         status = 500
         try:
             response = await handler(request)
@@ -180,16 +235,27 @@ class RewardService:
             status = error.status
             raise
         finally:
-            self.metrics.active -= 1
+            self.handling.discard(task)
+            if guarded is not None:
+                guarded.request_finished()
             self.metrics.record_request(endpoint, status, time.perf_counter() - started)
+
+    def _authorized(self, request: web.Request) -> bool:
+        """Whether ``request`` carries the token (always, without one): ``Bearer`` in any case (RFC 7235), then the
+        token, compared in constant time; BadRequest for a header that is not UTF-8."""
+        token = self.config.token
+        if token is None:
+            return True
+        scheme, _, given = request.headers.get("Authorization", "").strip().partition(" ")
+        try:
+            given_bytes = given.strip().encode()
+        except UnicodeEncodeError:  # aiohttp reads header bytes that are not UTF-8 as lone surrogates
+            raise BadRequest("the Authorization header is not UTF-8", field="Authorization") from None
+        return scheme.lower() == "bearer" and hmac.compare_digest(given_bytes, token.encode())
 
     @web.middleware
     async def _authenticate(self, request: web.Request, handler: Callable) -> web.StreamResponse:
-        token = self.config.token
-        if token is None or request.path in OPEN_ENDPOINTS:
-            return await handler(request)
-        given = request.headers.get("Authorization", "")
-        if hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+        if request.path in OPEN_ENDPOINTS or self._authorized(request):
             return await handler(request)
         response = error_response(401, {"error": "missing or wrong token: send 'Authorization: Bearer <token>'"})
         response.headers["WWW-Authenticate"] = "Bearer"
@@ -197,11 +263,14 @@ class RewardService:
 
     @web.middleware
     async def _errors(self, request: web.Request, handler: Callable) -> web.StreamResponse:
-        """Bad bodies as 400/413 naming the item and field, an open breaker as 503, anything else as a JSON 500."""
+        """Bad bodies and headers as 400/413 naming the item and field, an open breaker as 503, anything else as a
+        JSON 500."""
         try:
             return await handler(request)
         except BadRequest as error:
-            return error_response(error.status, error.body())
+            response = error_response(error.status, error.body())
+            response.force_close()  # what is left of a body that cannot be read is not read
+            return response
         except JudgeDown as error:
             return error_response(503, {"error": str(error)})
         except web.HTTPException:
@@ -210,12 +279,31 @@ class RewardService:
             logger.exception("internal error on %s", request.path)
             return error_response(500, {"error": f"internal error: {type(error).__name__}: {error}"})
 
+    async def finish_in_flight(self) -> int:
+        """Wait up to ``shutdown_timeout`` for the requests being handled, then cancel those left (their clients get
+        no answer) and return how many there were."""
+        if self.handling:
+            logger.info("stopping: finishing %d request(s) in flight", len(self.handling))
+            await asyncio.wait(set(self.handling), timeout=self.shutdown_timeout)
+        dropped = set(self.handling)
+        for task in dropped:
+            task.cancel()
+        await asyncio.gather(*dropped, return_exceptions=True)
+        if dropped:
+            logger.warning(
+                "stopping: dropped %d request(s) still in flight after the %gs --shutdown-timeout; their clients got "
+                "no answer",
+                len(dropped),
+                self.shutdown_timeout,
+            )
+        return len(dropped)
 
-def parse_json(raw: bytes) -> object:
-    """A request body as JSON; BadRequest when it is not."""
+
+def body_json(raw: bytes) -> object:
+    """A request body as JSON; BadRequest when it is not (or is nested too deep to read)."""
     try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        return parse_json(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as error:
         raise BadRequest(f"the body is not JSON: {error}") from error
 
 
@@ -230,23 +318,34 @@ def base_url(sock: socket.socket) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-async def serve(service: RewardService, announce: Callable[[str], None]) -> None:
-    """Serve until SIGTERM or SIGINT, then stop accepting, let the requests in flight finish (up to
-    ``shutdown_timeout``) and close the judge clients. ``announce`` gets the base URL once the socket listens."""
-    runner = web.AppRunner(service.app(), access_log=None, shutdown_timeout=service.config.shutdown_timeout)
+async def serve(service: RewardService, announce: Callable[[str], None]) -> int:
+    """Serve until SIGTERM or SIGINT, then stop accepting, let the requests in flight finish (up to the service's
+    ``shutdown_timeout``), close the judge clients and return how many requests were dropped. ``announce`` gets the
+    base URL once the socket listens and the judge has been probed (one warning line when it looks unusable)."""
+    config = service.config
+    cap = connection_cap(config.max_connections, service.flip.judge.config.max_concurrency)
+    guard = ConnectionGuard(config.header_timeout, config.keepalive_timeout, cap)
+    runner = web.AppRunner(service.app(), access_log=None, shutdown_timeout=service.shutdown_timeout)
     await runner.setup()
-    sock = listening_socket(service.config.host, service.config.port)
-    await web.SockSite(runner, sock).start()
-    announce(base_url(sock))
-    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    loop.set_exception_handler(guard.loop_error)
+    sock = listening_socket(config.host, config.port)
+    server = await loop.create_server(guard.protocol_factory(runner.server), sock=sock, backlog=ACCEPT_BURST)
+    stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     try:
+        warning = await asyncio.to_thread(service.judge_warning)
+        if warning is not None:
+            logger.warning("%s", warning)
+        announce(base_url(sock))
         await stop.wait()
-        logger.info("stopping: finishing %d request(s) in flight", service.metrics.active)
+        server.close()
+        runner.server.pre_shutdown()  # idle connections close now, the others once their request is answered
+        dropped = await service.finish_in_flight()
         await runner.cleanup()
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
         await close_clients()
+    return dropped

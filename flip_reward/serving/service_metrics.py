@@ -8,7 +8,7 @@ and ``flip_serve_input_errors_total`` the failed rewards by kind.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from prometheus_client import (
     CollectorRegistry,
@@ -25,9 +25,9 @@ FAILURES = {"judge": "judge_errors", "parse": "parse_failures", "input": "input_
 
 
 class ServiceMetrics:
-    """The counters of one reward service."""
+    """The counters of one reward service; ``in_flight`` says how many requests are being handled."""
 
-    def __init__(self) -> None:
+    def __init__(self, in_flight: Callable[[], int]) -> None:
         disable_created_metrics()  # no ``*_created`` series: one timestamp per counter is noise here
         self.registry = CollectorRegistry()
         self.requests = Counter(
@@ -40,9 +40,8 @@ class ServiceMetrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
-        self.active = 0
         self.in_flight = Gauge("flip_serve_in_flight", "Requests being handled", registry=self.registry)
-        self.in_flight.set_function(lambda: self.active)
+        self.in_flight.set_function(in_flight)
         self.rewards = Summary("flip_serve_reward", "Rewards given (failures as 0.0)", registry=self.registry)
         self.failures = {
             kind: Counter(f"flip_serve_{name}", f"Failed rewards: {name.replace('_', ' ')}", registry=self.registry)
