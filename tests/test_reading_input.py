@@ -212,6 +212,16 @@ def test_a_bare_name_that_is_no_local_file_is_refused_without_a_hub_lookup(tmp_p
     )
 
 
+def test_a_missing_path_in_a_local_folder_is_refused_without_a_hub_lookup(tmp_path):
+    (tmp_path / "data").mkdir()
+    done = flip_reward("score", "data/sample_scoring", "-o", tmp_path / "out.jsonl", cwd=tmp_path)
+    assert (done.returncode, done.stderr) == (
+        2,
+        "error: input not found: data/sample_scoring (no such file or directory in the local folder data/; a Hugging "
+        "Face dataset owner/name is looked up on the hub only when no local folder has the owner's name)\n",
+    )
+
+
 def test_an_owner_name_that_is_no_local_path_is_tried_on_the_hub(tmp_path):
     done = flip_reward("data", "check", "owner/absent", cwd=tmp_path)
     assert done.returncode == 2

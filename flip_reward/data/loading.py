@@ -92,10 +92,10 @@ def iter_rows(
     """``(number, row)`` of every row of a local .jsonl/.json/.parquet file, or of split ``split`` of a Hugging Face
     dataset: a local dataset directory, a directory written by ``Dataset.save_to_disk`` or
     ``DatasetDict.save_to_disk``, or a hub name, which has the form ``owner/name`` (any other name that is no local
-    path is refused at once, without a hub lookup). A .jsonl file is read a line at a time; a line that cannot be
-    read (over ``max_line_bytes`` bytes, not UTF-8, not JSON, nested too deep) is a RowError in place of its row, which
-    ``object_row`` raises, so that every row check reports it like any other bad row. A missing input raises here,
-    not on the first ``next``."""
+    path, or an ``owner`` that is a local folder, is refused at once, without a hub lookup). A .jsonl file is read a
+    line at a time; a line that cannot be read (over ``max_line_bytes`` bytes, not UTF-8, not JSON, nested too deep)
+    is a RowError in place of its row, which ``object_row`` raises, so that every row check reports it like any other
+    bad row. A missing input raises here, not on the first ``next``."""
     path = Path(source)
     if path.suffix in LOCAL_FORMATS and not path.is_file():
         raise FileNotFoundError(f"input file not found: {source}")
@@ -120,6 +120,11 @@ def _dataset_rows(source: str, split: str) -> Rows:
         raise FileNotFoundError(
             f"input not found: {source} (no local file or directory of that name; only a name of the form owner/name "
             "is looked up on the Hugging Face Hub)"
+        )
+    if path.parent.is_dir():
+        raise FileNotFoundError(
+            f"input not found: {source} (no such file or directory in the local folder {path.parent}/; a Hugging Face "
+            "dataset owner/name is looked up on the hub only when no local folder has the owner's name)"
         )
     try:
         return Rows(dict(row) for row in datasets.load_dataset(source, split=split))
