@@ -68,9 +68,9 @@ def run_train(args: argparse.Namespace) -> int:
         for name in (settings.model, settings.judge):
             tiny_seed(name)
         rows, report = load_mix(settings.datasets, settings.dataset_splits)
-        check_reward_settings(settings)
         if not args.dry_run:  # a dry run makes no folder
             check_output_dir(settings.output_dir)
+        check_reward_settings(settings)
     except (SettingsError, DatasetError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_INVALID_INPUT
