@@ -1,9 +1,10 @@
 """How the commands write their output at its edges, each in a real ``flip-reward`` subprocess: an output that is
 the input (the same path, a hard link, a symbolic link) is refused before any judge call; a full disk (a real tmpfs
 filled up) is one line naming the file, exit status 4 and whole lines only, with no asyncio noise, for every
-command that writes, and one warning that stops a sample log without stopping the reward; an output folder that
-cannot be made names its option; a missing optional extra is one line saying what to install; the Ctrl-C line says
-what the judge cache really keeps.
+command that writes, one warning that stops a sample log without stopping the reward, and a GRPO run that trains
+on past a full disk and ends with a line per unwritten output and exit status 4; an output folder that cannot be made
+names its option (also ``train --output-dir``, before any model or judge); a missing optional extra is one line
+saying what to install; the Ctrl-C line says what the judge cache really keeps.
 
 The judge is the scripted OpenAI-compatible server on loopback (flip_reward.serving.scripted_judge), a test double
 for known answers, not a model. ``TQDM_DISABLE=1`` (tqdm's own setting) keeps progress bars out of the stderr that
