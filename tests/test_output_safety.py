@@ -1,9 +1,10 @@
 """How the commands write their output at its edges, each in a real ``flip-reward`` subprocess: an output that is
 the input (the same path, a hard link, a symbolic link) is refused before any judge call; a full disk (a real tmpfs
 filled up) is one line naming the file, exit status 4 and whole lines only, with no asyncio noise, for every
-command that writes, and one warning that stops a sample log without stopping the reward; an output folder that
-cannot be made names its option; a missing optional extra is one line saying what to install; the Ctrl-C line says
-what the judge cache really keeps.
+command that writes, one warning that stops a sample log without stopping the reward, and a GRPO run that trains
+on past a full disk and ends with a line per unwritten output and exit status 4; an output folder that cannot be made
+names its option (also ``train --output-dir``, before any model or judge); a missing optional extra is one line
+saying what to install; the Ctrl-C line says what the judge cache really keeps.
 
 The judge is the scripted OpenAI-compatible server on loopback (flip_reward.serving.scripted_judge), a test double
 for known answers, not a model. ``TQDM_DISABLE=1`` (tqdm's own setting) keeps progress bars out of the stderr that
@@ -25,6 +26,7 @@ from conftest import REPO
 
 from flip_reward.cli import main
 from flip_reward.serving.scripted_judge import Reply, ScriptedJudgeServer, flip_answer, judged_response
+from flip_reward.training.config import OPTIONS
 
 NO_SPACE = "No space left on device (errno 28)"
 INSTRUCTION = "Write a short poem about the sea"
@@ -241,7 +243,7 @@ for step in range(20):
     state = SimpleNamespace(global_step=step)
     rewards += asyncio.run(reward(prompts=[sys.argv[3]] * 8, completions=completions, trainer_state=state))
 writer.flush()
-print(json.dumps({"rewards": rewards, "dropped": writer.dropped}))
+print(json.dumps({"rewards": rewards, "dropped": writer.dropped, "failure": str(writer.failure)}))
 """
 
 
@@ -265,9 +267,68 @@ def test_a_sample_log_on_a_full_disk_warns_once_and_stops_without_stopping_the_r
     assert [line["response"] for line in lines] == [
         f"Step {step}, poem {index}: " + "waves " * 99 + "waves" for step in range(20) for index in range(8)
     ][: len(lines)]
-    assert run.stderr == (
-        f"sample log stopped (the run goes on): could not write {log}: {NO_SPACE}; the lines before are whole\n"
+    failure = f"could not write {log}: {NO_SPACE}; the lines before are whole"
+    assert (run.stderr, outcome["failure"]) == (f"sample log stopped (the run goes on): {failure}\n", failure)
+
+
+TRAIN_STEPS = 6
+
+
+def train(run: Path, server: ScriptedJudgeServer, *extra: str) -> subprocess.CompletedProcess:
+    """``flip-reward train`` on CPU: the tiny random policy ``tiny:1`` (built in RUN/models), 2 prompts x 4 completions
+    a step, judged by the scripted judge (served as ``scripted``), no saved model; the training variables of the
+    outer environment left out."""
+    messages = [{"role": "user", "content": INSTRUCTION}]
+    row = {"messages": messages, "ground_truth": INSTRUCTION, "dataset": "general-flip"}
+    data = write_jsonl(run.parent / "rlvr.jsonl", [row, row])
+    env = {key: value for key, value in os.environ.items() if key not in {option.env for option in OPTIONS}}
+    arguments = ["train", "--model", "tiny:1", "--datasets", f"{data} 1.0", "--output-dir", str(run)]
+    arguments += ["--judge", "hosted_vllm/scripted", "--judge-base-url", server.base_url, "--judge-retries", "0"]
+    arguments += ["--steps", str(TRAIN_STEPS), "--prompts-per-step", "2", "--num-generations", "4"]
+    arguments += ["--max-completion-length", "8", "--no-save-model", "--seed", "3", *extra]
+    return subprocess.run(
+        [sys.executable, "-m", "flip_reward.cli", *arguments],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**env, "TQDM_DISABLE": "1", "HF_HUB_OFFLINE": "1"},
+        timeout=300,
     )
+
+
+def test_train_with_its_outputs_on_a_full_disk_trains_on_and_exits_4(tmp_path, tmpfs):
+    """A real GRPO run whose ``metrics.jsonl``, ``model``, ``reward_curve.png`` and ``inspect.json`` are on a full
+    tmpfs (symbolic links into it; the policy built at the start and the traces have room): one warning when the
+    metrics file fills up, every step trained, the metrics file keeps whole lines, the summary covers every step,
+    then one line per output that could not be written, exit 4."""
+    pytest.importorskip("trl")
+    run = tmp_path / "run"
+    run.mkdir()
+    (tmpfs / "metrics.jsonl").write_bytes(b"x" * 4096)  # one page, freed when the run truncates the file
+    fill_up(tmpfs)
+    (run / "metrics.jsonl").symlink_to(tmpfs / "metrics.jsonl")
+    (tmpfs / "model").mkdir()
+    for name in ("reward_curve.png", "inspect.json", "model"):
+        (run / name).symlink_to(tmpfs / name)
+    with ScriptedJudgeServer(answer_instruction) as server:
+        result = train(run, server, "--save-model")
+    assert result.returncode == 4, result.stderr[-3000:]
+    metrics, removed = run / "metrics.jsonl", ("reward_curve.png", "inspect.json")
+    rows = read_jsonl(metrics)
+    assert [row["step"] for row in rows] == list(range(1, len(rows) + 1)) and 0 < len(rows) < TRAIN_STEPS
+    assert {row["judge_errors"] for row in rows} == {0}
+    lost = f"could not write {metrics}: {NO_SPACE}; the {len(rows)} line(s) before are whole"
+    err = result.stderr.splitlines()
+    assert err.count(f"metrics log stopped (training goes on): {lost}") == 1
+    assert err[-4:] == [
+        f"error: {lost}",
+        f"error: could not write {run / 'model'}: {NO_SPACE}; the model there is incomplete",
+        *(f"error: could not write {run / name}: {NO_SPACE}; the partial file was removed" for name in removed),
+    ]
+    assert not any("Traceback" in line for line in err)
+    assert result.stdout.startswith(f"GRPO: {TRAIN_STEPS} step(s) in ")  # the summary has every step
+    assert not any(os.path.lexists(run / name) for name in (*removed, "inspect.png"))
+    assert len(read_jsonl(run / "samples.jsonl")) == TRAIN_STEPS * 8
 
 
 # --- item 18: output folders that cannot be made, tiny-model over a file, the Ctrl-C line ----------------------------
@@ -294,6 +355,20 @@ def test_an_output_folder_that_cannot_be_made_names_the_option(tmp_path):
             "error: --output-dir /proc/x/eval: cannot create /proc/x/eval: No such file or directory (errno 2)\n",
         )
         assert server.requests == []
+
+
+@pytest.mark.parametrize("output_dir", ["/proc/x/run", "{tmp}/taken"])
+def test_train_with_an_output_dir_that_cannot_be_made_stops_before_any_model_or_judge(tmp_path, output_dir):
+    pytest.importorskip("trl")
+    output_dir = output_dir.format(tmp=tmp_path)
+    (tmp_path / "taken").write_text("notes\n")
+    with ScriptedJudgeServer(answer_instruction) as server:
+        run = train(tmp_path / "run", server, "--output-dir", output_dir)
+        assert server.requests == []
+    why = "is a file, expected a directory" if output_dir.endswith("taken") else f"cannot create {output_dir}: "
+    why += "No such file or directory (errno 2)" if output_dir.startswith("/proc") else ""
+    assert (run.returncode, run.stdout, run.stderr) == (2, "", f"error: --output-dir {output_dir}: {why}\n")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["rlvr.jsonl", "taken"]  # no model was built
 
 
 def test_tiny_model_over_an_existing_file_is_an_error(tmp_path):

@@ -7,8 +7,8 @@ import argparse
 import sys
 
 from flip_reward.cli import data, evaluate, inspect, rerank, score, serve, tiny_model, train
-from flip_reward.cli.common import EXIT_INTERRUPTED, EXIT_INVALID_INPUT, EXIT_WRITE_FAILED
 from flip_reward.data.writing import OutputError
+from flip_reward.exit_codes import EXIT_INTERRUPTED, EXIT_INVALID_INPUT, EXIT_WRITE_FAILED
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,4 +1,4 @@
-"""What every ``flip-reward`` command shares: the judge options, exit codes, the invalid-row printer, the output
+"""What every ``flip-reward`` command shares: the judge options, the invalid-row printer, the output
 checks made before any judge call, the in-order JSONL writer, the cancellation of a run's tasks when it stops early,
 and the one line that says why nothing was judged."""
 
@@ -14,17 +14,13 @@ from typing import TYPE_CHECKING, TextIO, TypeVar
 
 from flip_reward.data.loading import DEFAULT_MAX_LINE_BYTES
 from flip_reward.data.writing import JsonlFile, reason
+from flip_reward.exit_codes import EXIT_INTERRUPTED, EXIT_JUDGE_DOWN, EXIT_RUN_FAILED
 from flip_reward.judge.cache import DEFAULT_CACHE_SIZE
 from flip_reward.judge.client import DEFAULT_JUDGE_MODEL
 
 if TYPE_CHECKING:
     from flip_reward.judge.client import Judge
 
-EXIT_RUN_FAILED = 1
-EXIT_INVALID_INPUT = 2
-EXIT_JUDGE_DOWN = 3
-EXIT_WRITE_FAILED = 4  # an output could not be written midway (OutputError: a full disk, an I/O error)
-EXIT_INTERRUPTED = 130
 MAX_ERRORS_SHOWN = 20
 DEFAULT_SHUFFLE_SEED = 0
 T = TypeVar("T")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 from flip_reward.cli.common import (
-    EXIT_INVALID_INPUT,
     add_input_arguments,
     check_not_input,
     check_output,
@@ -23,6 +22,7 @@ from flip_reward.data.rlvr import (
     verl_schema,
     write_rows,
 )
+from flip_reward.exit_codes import EXIT_INVALID_INPUT
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 from flip_reward.cli.common import (
-    EXIT_INVALID_INPUT,
     add_input_arguments,
     add_judge_arguments,
     add_restatement_guard_argument,
@@ -33,6 +32,7 @@ from flip_reward.evaluation.evaluate import (
     select,
     summarize,
 )
+from flip_reward.exit_codes import EXIT_INVALID_INPUT
 from flip_reward.judge.loops import close_clients
 
 

@@ -7,7 +7,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from flip_reward.cli.common import EXIT_INVALID_INPUT, add_input_arguments, check_output, report_errors
+from flip_reward.cli.common import add_input_arguments, check_output, report_errors
+from flip_reward.exit_codes import EXIT_INVALID_INPUT
 
 
 def register(commands: argparse._SubParsersAction) -> None:

@@ -8,7 +8,6 @@ import sys
 from collections.abc import Callable
 
 from flip_reward.cli.common import (
-    EXIT_INVALID_INPUT,
     OrderedJsonlWriter,
     add_input_arguments,
     add_judge_arguments,
@@ -28,6 +27,7 @@ from flip_reward.evaluation.rerank import (
     RerankResult,
     rerank_input,
 )
+from flip_reward.exit_codes import EXIT_INVALID_INPUT
 from flip_reward.judge.loops import close_clients
 
 

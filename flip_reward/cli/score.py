@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from flip_reward.cli.common import (
-    EXIT_INVALID_INPUT,
     OrderedJsonlWriter,
     add_input_arguments,
     add_judge_arguments,
@@ -30,6 +29,7 @@ from flip_reward.cli.common import (
 from flip_reward.core.reward import REWARD_METRICS, FlipResult, FlipReward
 from flip_reward.data.loading import RowError
 from flip_reward.data.samples import result_fields
+from flip_reward.exit_codes import EXIT_INVALID_INPUT
 from flip_reward.judge.loops import close_clients
 
 ROWS_HELD_PER_REQUEST = 8  # rows read ahead of the oldest unwritten one, per request in flight (--concurrency)

@@ -12,8 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from flip_reward.cli.common import EXIT_RUN_FAILED, add_judge_arguments, judge_options
+from flip_reward.cli.common import add_judge_arguments, judge_options
 from flip_reward.core.reward import REWARD_METRICS
+from flip_reward.exit_codes import EXIT_RUN_FAILED
 from flip_reward.judge.client import JudgeConfig
 from flip_reward.serving.connections import SHUTDOWN_MARGIN
 

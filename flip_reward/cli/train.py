@@ -18,9 +18,12 @@ import argparse
 import os
 import sys
 
-from flip_reward.cli.common import EXIT_INTERRUPTED, EXIT_INVALID_INPUT, EXIT_JUDGE_DOWN, EXIT_RUN_FAILED
+from flip_reward.cli.common import (
+    check_output,
+)
 from flip_reward.core.reward import REWARD_METRICS
 from flip_reward.data.mixes import DatasetError, load_mix, verifier_note
+from flip_reward.exit_codes import EXIT_INTERRUPTED, EXIT_INVALID_INPUT, EXIT_JUDGE_DOWN, EXIT_RUN_FAILED
 from flip_reward.training.config import (
     OPTIONS,
     REWARDS,
@@ -62,6 +65,8 @@ def run_train(args: argparse.Namespace) -> int:
         for name in (settings.model, settings.judge):
             tiny_seed(name)
         rows, report = load_mix(settings.datasets, settings.dataset_splits)
+        if not args.dry_run:  # a dry run makes no folder
+            check_output_dir(settings.output_dir)
         check_reward_settings(settings)
     except (SettingsError, DatasetError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -102,6 +107,15 @@ def check_reward_settings(settings: object) -> None:
 
     try:
         make_reward(settings, served_judge_model(settings), "http://127.0.0.1/v1", None, None)
+    except ValueError as error:
+        raise SettingsError(str(error)) from None
+
+
+def check_output_dir(output_dir: str) -> None:
+    """SettingsError naming --output-dir unless the folder exists or can be made (it is made) and is writable:
+    before any model is built or judge started, so that a bad path costs nothing."""
+    try:
+        check_output(output_dir, None, "--output-dir")
     except ValueError as error:
         raise SettingsError(str(error)) from None
 

@@ -8,8 +8,8 @@ result under the names ``flip-reward score`` writes (``inferred_instruction``, `
 ``SampleWriter`` is used from the reward path of a training run (TRL's event loop, a vLLM actor's event loop in
 open-instruct): ``put`` only enqueues, a daemon thread does the file I/O, a full queue drops the line (counted), and
 no I/O error ever reaches the reward: a file that cannot be written (a full disk) gets one warning, keeps its whole
-lines, and the writer stops (later lines are dropped, counted). The file is bounded: past ``max_bytes`` it is
-rotated to ``PATH.1`` (one backup kept), so a long run keeps at most twice that on disk.
+lines, and the writer stops (later lines are dropped, counted; ``failure`` is the error). The file is bounded: past
+``max_bytes`` it is rotated to ``PATH.1`` (one backup kept), so a long run keeps at most twice that on disk.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ class SampleWriter:
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
         self._start_lock = threading.Lock()
-        self._stopped = False
+        self.failure: Exception | None = None  # what stopped the writer (an OutputError for a full disk)
 
     def __getstate__(self) -> dict:
         return {"path": self.path, "max_bytes": self.max_bytes}
@@ -74,7 +74,7 @@ class SampleWriter:
     def put(self, line: dict) -> None:
         """Queue ``line`` for writing; never blocks and never raises (a full queue, or a writer stopped by a write
         failure, drops it and counts it)."""
-        if self._stopped:
+        if self.failure is not None:
             self.dropped += 1
             return
         self._ensure_thread()
@@ -102,12 +102,12 @@ class SampleWriter:
         while True:
             line = self._queue.get()
             try:
-                if self._stopped:
+                if self.failure is not None:
                     self.dropped += 1
                 else:
                     self._write(json_line(line))
             except (OSError, TypeError, ValueError) as error:  # OutputError is an OSError
-                self._stopped = True
+                self.failure = error
                 self.dropped += 1
                 logger.warning("sample log stopped (the run goes on): %s", error)
             finally:

@@ -60,8 +60,7 @@ def run_job(s: SimpleNamespace, rows: list[dict]) -> int:
     from flip_reward.serving.judge_server import ManagedJudgeServer, served_model
     from flip_reward.training.loop import make_reward, train
 
-    output_dir = Path(s.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    output_dir = Path(s.output_dir)  # made by the command's check_output
     quiet_libraries()
     with contextlib.ExitStack() as stack:
         judge_target = materialize(s.judge, output_dir / "models", "judge")

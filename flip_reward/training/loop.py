@@ -9,15 +9,18 @@ metrics.jsonl row.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 from flip_reward.data.samples import SAMPLES_FILE, SampleWriter
+from flip_reward.data.writing import OutputError, reason
+from flip_reward.exit_codes import EXIT_WRITE_FAILED
 from flip_reward.integrations.trl import (
     JudgeRewardFunction,
     RewardStats,
@@ -135,19 +138,24 @@ def close_judge_clients(trainer: object) -> None:
 
 def inspection_lines(output_dir: Path) -> list[str]:
     """The run's ``flip-reward inspect`` report (inspect.png, inspect.json in ``output_dir``) as summary lines; a run
-    that traced nothing, or a report that fails, costs a note, never the run's outputs."""
+    that traced nothing, or traces that cannot be read, cost a note, never the run's outputs. OutputError when a file
+    of the report cannot be written."""
     from flip_reward.evaluation.inspection import write_inspection
 
     if not (output_dir / SAMPLES_FILE).is_file():
         return ["inspect: no samples were traced"]
     try:
         return write_inspection(output_dir)
+    except OutputError:
+        raise
     except (OSError, ValueError) as error:
         return [f"inspect: no report ({type(error).__name__}: {error})"]
 
 
 def train(s: SimpleNamespace, policy: str, rows: list[dict], reward: JudgeRewardFunction, output_dir: Path) -> int:
-    """Run GRPO; whatever happens, write the metrics file, the reward curve and the summary for the steps done."""
+    """Run GRPO; whatever happens, write the metrics file, the reward curve and the summary for the steps done. An
+    output that could not be written (a full disk) does not stop training: its error line ends the run, after the
+    summary, and the exit status is EXIT_WRITE_FAILED."""
     from datasets import Dataset
     from transformers import AutoTokenizer
     from transformers.trainer_callback import ProgressCallback
@@ -177,24 +185,62 @@ def train(s: SimpleNamespace, policy: str, rows: list[dict], reward: JudgeReward
     outputs = [str(metrics.path), str(output_dir / "reward_curve.png"), str(reward.samples.path)]
     started = time.perf_counter()
     finished = False
+    unwritten: list[OSError] = []
     try:
         trainer.train()
-        if s.save_model:
-            trainer.save_model(str(output_dir / "model"))
-            outputs.append(str(output_dir / "model"))
         finished = True
+        if s.save_model:
+            with collecting(unwritten):
+                save_policy(trainer, output_dir / "model")
+                outputs.append(str(output_dir / "model"))
     finally:
         close_judge_clients(trainer)
         progress.close()
         metrics.close()
-        plot_reward_curve(metrics.rows, output_dir / "reward_curve.png", f"GRPO with {s.reward} reward: {s.exp_name}")
         if not finished:
             log(f"stopped after {len(metrics.rows)} of {s.steps} step(s)")
         reward.samples.flush()
-        lines = summary_lines(metrics.rows, time.perf_counter() - started, reward.totals.samples, outputs)
-        print("\n".join(lines + inspection_lines(output_dir)), flush=True)
+        summary = summary_lines(metrics.rows, time.perf_counter() - started, reward.totals.samples, outputs)
+        title = f"GRPO with {s.reward} reward: {s.exp_name}"
+        print("\n".join(summary + write_reports(metrics, reward.samples, output_dir, title, unwritten)), flush=True)
+        for error in unwritten:
+            print(f"error: {error}", file=sys.stderr, flush=True)
     check_judged(reward.totals)
-    return 0
+    return EXIT_WRITE_FAILED if unwritten else 0
+
+
+@contextlib.contextmanager
+def collecting(unwritten: list[OSError]) -> Iterator[None]:
+    """Around the writing of one output of the run: an OutputError (a full disk) goes to ``unwritten`` instead of
+    stopping the run; the run ends with a line for each."""
+    try:
+        yield
+    except OutputError as error:
+        unwritten.append(error)
+
+
+def save_policy(trainer: object, path: Path) -> None:
+    """The trained policy and its tokenizer in ``path``; OutputError when they cannot be written."""
+    try:
+        trainer.save_model(str(path))
+    except OSError as error:
+        raise OutputError(f"could not write {path}: {reason(error)}; the model there is incomplete") from error
+
+
+def write_reports(
+    metrics: MetricsFileCallback, samples: SampleWriter, output_dir: Path, title: str, unwritten: list[OSError]
+) -> list[str]:
+    """Write the reward curve and the inspect report of the steps done; returns the report's summary lines. Adds to
+    ``unwritten`` the errors (each naming its file) of the outputs that could not be written, in the order they
+    happened: the metrics file and the sample log (which stopped during training) first, the curve and the report
+    last."""
+    unwritten[:0] = [failure for failure in (metrics.failure, samples.failure) if isinstance(failure, OSError)]
+    with collecting(unwritten):
+        plot_reward_curve(metrics.rows, output_dir / "reward_curve.png", title)
+    report: list[str] = []
+    with collecting(unwritten):
+        report = inspection_lines(output_dir)
+    return report
 
 
 def check_judged(totals: RewardStats) -> None:

@@ -2,11 +2,16 @@
 closing summary. The callbacks read what ``GRPOTrainer`` logs: ``reward``/``reward_std`` (the reward the policy was
 trained on) and the judge counts ``rewards/<name>/judge_errors|parse_failures|input_errors`` that the reward
 functions of ``flip_reward.integrations.trl`` log per batch.
+
+``metrics.jsonl`` is the run's record, not its product (the policy is): a row that cannot be written (a full disk)
+never stops training. One warning, the file keeps its whole lines and gets no more, the rows stay in memory for the
+reward curve and the summary, and ``MetricsFileCallback.failure`` says what happened, so that the command can end with
+exit status 4 once the policy is trained and saved.
 """
 
 from __future__ import annotations
 
-import json
+import logging
 import math
 import statistics
 import sys
@@ -15,6 +20,9 @@ from pathlib import Path
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
+from flip_reward.data.writing import JsonlFile, OutputError, whole_file
+
+logger = logging.getLogger("flip_reward")
 COUNTS = ("judge_errors", "parse_failures", "input_errors")
 
 
@@ -47,20 +55,26 @@ def step_row(step: int, logs: dict, seconds: float) -> dict:
 
 class MetricsFileCallback(TrainerCallback):
     """Writes ``path`` (JSONL) with one row per logged training step (see ``step_row``); ``seconds`` is the wall time
-    since the previous row (or the start of training): generation, judging and the update. Keeps ``rows``."""
+    since the previous row (or the start of training): generation, judging and the update. Keeps ``rows``, every one
+    of them also when the file could not be written: then ``failure`` is the OutputError, logged once as a warning,
+    and the file keeps the whole lines written before it (flip_reward.data.writing.JsonlFile)."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.rows: list[dict] = []
-        self._file = None
+        self.failure: OutputError | None = None
+        self._file: JsonlFile | None = None
         self._last = time.perf_counter()
 
     def on_train_begin(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: object
     ) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = self.path.open("w", encoding="utf-8")
         self._last = time.perf_counter()
+        try:
+            self._file = JsonlFile(self.path)
+        except OutputError as error:
+            self._stop(error)
 
     def on_log(
         self,
@@ -71,14 +85,23 @@ class MetricsFileCallback(TrainerCallback):
         **kwargs: object,
     ) -> None:
         logs = logs or {}
-        if self._file is None or "train_runtime" in logs or any(key.startswith("eval_") for key in logs):
+        if "train_runtime" in logs or any(key.startswith("eval_") for key in logs):
             return
         now = time.perf_counter()
         row = step_row(state.global_step, logs, now - self._last)
         self._last = now
         self.rows.append(row)
-        self._file.write(json.dumps(row) + "\n")
-        self._file.flush()
+        if self._file is not None:
+            try:
+                self._file.write(row)
+            except OutputError as error:
+                self._stop(error)
+
+    def _stop(self, error: OutputError) -> None:
+        """The file could not be written: keep its whole lines, write no more, say so once."""
+        self.failure = error
+        self.close()
+        logger.warning("metrics log stopped (training goes on): %s", error)
 
     def on_train_end(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: object
@@ -144,7 +167,8 @@ class ProgressBarCallback(TrainerCallback):
 
 
 def plot_reward_curve(rows: list[dict], path: str | Path, title: str = "GRPO reward") -> Path:
-    """``path`` (PNG): the mean reward per step with a ±1 std band, and failed judgments per step below it."""
+    """``path`` (PNG): the mean reward per step with a ±1 std band, and failed judgments per step below it; whole or
+    removed (OutputError)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -176,8 +200,11 @@ def plot_reward_curve(rows: list[dict], path: str | Path, title: str = "GRPO rew
     figure.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    try:
+        with whole_file(path):
+            figure.savefig(path, dpi=100)
+    finally:
+        plt.close(figure)
     return path
 
 

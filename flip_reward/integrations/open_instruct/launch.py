@@ -18,7 +18,8 @@ import os
 import runpy
 import sys
 
-from flip_reward.integrations.open_instruct.watchdog import EXIT_JUDGE_DOWN, JudgeWatchdog
+from flip_reward.exit_codes import EXIT_JUDGE_DOWN
+from flip_reward.integrations.open_instruct.watchdog import JudgeWatchdog
 
 ENTRY_MODULE = "open_instruct.grpo_fast"
 

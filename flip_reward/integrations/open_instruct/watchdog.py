@@ -17,9 +17,9 @@ import sys
 import threading
 import time
 
+from flip_reward.exit_codes import EXIT_JUDGE_DOWN
 from flip_reward.serving.probe import JudgeProbeError, served_models
 
-EXIT_JUDGE_DOWN = 3
 GRACE_S = 120.0
 
 
