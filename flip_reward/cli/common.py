@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from flip_reward.judge.cache import DEFAULT_CACHE_SIZE
+from flip_reward.judge.cache import DEFAULT_CACHE_SIZE, check_cache_directory
 from flip_reward.judge.client import DEFAULT_JUDGE_MODEL
 from flip_reward.text import json_line
 
@@ -71,7 +71,13 @@ def method_options(args: argparse.Namespace, method: str) -> dict:
 
 
 def judge_options(args: argparse.Namespace) -> dict:
-    """FlipReward keyword arguments from the shared judge options."""
+    """FlipReward keyword arguments from the shared judge options. ValueError for a ``--cache`` another user could
+    write (``check_cache_directory``): given explicitly, it is refused rather than skipped."""
+    if args.cache:
+        try:
+            check_cache_directory(args.cache)
+        except ValueError as error:
+            raise ValueError(f"--cache {args.cache}: {error}; use a directory only you can write") from None
     return {
         "judge_model": args.judge,
         "api_base": args.api_base,
