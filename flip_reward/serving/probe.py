@@ -11,6 +11,8 @@ import json
 import urllib.error
 import urllib.request
 
+from flip_reward.judge.urls import redact, redact_url, split_credentials
+
 PROVIDER_PREFIXES = ("hosted_vllm/", "openai/")
 
 
@@ -27,10 +29,14 @@ def served_name(model: str) -> str:
 
 
 def served_models(base_url: str, timeout: float = 5.0) -> list[str]:
-    """The model ids ``GET {base_url}/models`` lists; JudgeProbeError when it does not answer with them."""
-    url = base_url.rstrip("/") + "/models"
+    """The model ids ``GET {base_url}/models`` lists; JudgeProbeError when it does not answer with them. Credentials
+    in ``base_url`` go as HTTP basic auth, and no message shows them (``redact_url``)."""
+    address, credentials = split_credentials(base_url.rstrip("/") + "/models")
+    url = redact_url(base_url.rstrip("/") + "/models")
+    headers = {"Authorization": credentials.header()} if credentials else {}
+    secrets = credentials.secrets() if credentials else ()
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with urllib.request.urlopen(urllib.request.Request(address, headers=headers), timeout=timeout) as response:
             body = json.loads(response.read().decode("utf-8"))
     except urllib.error.HTTPError as error:
         hint = (
@@ -38,7 +44,7 @@ def served_models(base_url: str, timeout: float = 5.0) -> list[str]:
         )
         raise JudgeProbeError(f"{url} answered HTTP {error.code}{hint}") from None
     except (urllib.error.URLError, OSError, ValueError) as error:
-        raise JudgeProbeError(f"{url} is not reachable ({error})") from None
+        raise JudgeProbeError(f"{url} is not reachable ({redact(str(error), *secrets)})") from None
     entries = body.get("data") if isinstance(body, dict) else None
     if not isinstance(entries, list):
         raise JudgeProbeError(f"{url} did not answer an OpenAI model list")
@@ -49,7 +55,6 @@ def check_serves(base_url: str, model: str, timeout: float = 5.0) -> list[str]:
     """The models served at ``base_url``; JudgeProbeError unless ``model`` (a litellm string) is one of them."""
     served = served_models(base_url, timeout)
     if served_name(model) not in served:
-        raise JudgeProbeError(
-            f"{base_url} serves {', '.join(served) or 'no model'}, not {served_name(model)!r} (from {model})"
-        )
+        served_list = ", ".join(served) or "no model"
+        raise JudgeProbeError(f"{redact_url(base_url)} serves {served_list}, not {served_name(model)!r} (from {model})")
     return served
