@@ -5,7 +5,7 @@
 #                          [--timeout S] [--dry-run] [-- EXTRA_SERVER_ARGS...]
 #   scripts/serve_judge.sh --route URL [URL...] [--policy P] [--port P] [--host H] [--pid-file F] [--log-file F]
 #                          [--timeout S] [--dry-run]
-#   scripts/serve_judge.sh --stop PID_FILE
+#   scripts/serve_judge.sh --stop [PID_FILE | --port P]
 #
 # Serves with `vllm serve` when vLLM imports and a CUDA GPU is visible, else `transformers serve`
 # (JUDGE_SERVER=vllm or JUDGE_SERVER=transformers forces one).
@@ -18,8 +18,8 @@
 # to the PID file with its start time, one line each. Once GET /health answers everywhere, the base URL (http://H:P/v1) is printed as
 # the only line on stdout; messages go to stderr. Requests must name the model exactly as MODEL was given here
 # (transformers serve answers 400 to any other name). --dry-run prints the commands, one per line, and starts nothing.
-# --stop sends TERM to every process group of the PID file, KILL after a grace period, and removes the PID file;
-# it does nothing (exit 0) when the PID file or the processes are gone. PID and log files live only in a directory
+# --stop sends TERM to every process group of the PID file (without one: the default PID file of --port), KILL after
+# a grace period, and removes the PID file; it does nothing (exit 0) when the PID file or the processes are gone. PID and log files live only in a directory
 # of yours that nobody else can write; a PID file that is a symbolic link or another user's, a PID of 1 or less, and
 # a PID now used by another process (its start time differs from the one recorded) are refused, never signalled
 # (flip_reward/serving/pid_files.py).
@@ -265,19 +265,23 @@ start() {
   trap 'fail_start "interrupted"' INT TERM
   local started=$SECONDS
   if ((${#route_urls[@]})); then start_router "${route_urls[@]}"; else start_judges; fi
-  log "healthy after $((SECONDS - started))s (PID file $pid_file)"
+  log "healthy after $((SECONDS - started))s (stop it with: $0 --stop $pid_file)"
   echo "http://$client_host:$port/v1"
 }
 
 model="" port=8000 host=127.0.0.1 timeout_s=900 pid_file="" log_file="" extra_args=() route_urls=() replicas=1
-dry_run=0 policy=${JUDGE_ROUTER_POLICY:-power_of_two}
+dry_run=0 policy=${JUDGE_ROUTER_POLICY:-power_of_two} stop=0
 PYTHON=${PYTHON:-${VIRTUAL_ENV:+$VIRTUAL_ENV/bin/python}}
 PYTHON=${PYTHON:-python3}
 
 while (($#)); do
   case $1 in
     -h | --help) usage; exit 0 ;;
-    --stop) (($# == 2)) || die "usage: $0 --stop PID_FILE"; stop_server "$2"; exit 0 ;;
+    --stop)
+      stop=1
+      if (($# >= 2)) && [[ $2 != -* ]]; then pid_file=$2; shift; fi
+      shift
+      ;;
     --route)
       shift
       while (($#)) && [[ $1 != -* ]]; do route_urls+=("$(worker_url "$1")"); shift; done
@@ -297,6 +301,13 @@ while (($#)); do
   esac
 done
 
+private_dir=${XDG_RUNTIME_DIR:-${TMPDIR:-/tmp}}/flip-reward-$UID
+if ((stop)); then
+  [[ -z $model && ${#route_urls[@]} == 0 ]] || die "usage: $0 --stop [PID_FILE | --port P]"
+  [[ "$port" =~ ^[0-9]+$ ]] || die "--port must be a number, got '$port'"
+  stop_server "${pid_file:-$private_dir/serve_judge.$port.pid}"
+  exit 0
+fi
 if ((${#route_urls[@]})); then
   [[ -z "$model" && $replicas == 1 && ${#extra_args[@]} == 0 ]] ||
     die "--route starts only a router: no MODEL, --replicas or server arguments (router arguments: JUDGE_ROUTER_ARGS)"
@@ -313,7 +324,6 @@ if [[ "$model" =~ ^(/|\./|\.\./) && ! -d "$model" ]]; then
 fi
 check_replica_gpus
 case $host in 0.0.0.0 | :: | "") client_host=127.0.0.1 ;; *) client_host=$host ;; esac
-private_dir=${XDG_RUNTIME_DIR:-${TMPDIR:-/tmp}}/flip-reward-$UID
 pid_file=${pid_file:-$private_dir/serve_judge.$port.pid}
 log_file=${log_file:-$private_dir/serve_judge.$port.log}
 replica_ports=()

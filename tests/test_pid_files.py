@@ -186,7 +186,7 @@ def test_the_default_pid_file_lives_in_a_private_directory_and_stops_the_server(
             f"serve_judge: error: a server from {pid_file} is running (PID {pgid}); stop it with --stop {pid_file}\n",
         )
     finally:
-        stopped = run_script("--stop", pid_file, env=env)
+        stopped = run_script("--stop", "--port", port, env=env)  # the default PID file of that port
     assert (stopped.returncode, stopped.stderr) == (0, f"serve_judge: stopping process group {pgid}\n")
     assert not pid_file.exists() and not group_alive(pgid) and not port_open(port)
 
