@@ -186,3 +186,11 @@ def test_a_private_cache_is_used_and_a_missing_one_is_created_private(tmp_path, 
     again = score_in_process(judge_server, cache)
     assert (first.reward, first.cached, again.reward, again.cached) == (REAL_F1, False, REAL_F1, True)
     assert (cache.stat().st_mode & 0o777, (cache / DB_NAME).stat().st_uid) == (0o700, ME)
+
+
+def test_cli_names_a_cache_path_that_is_no_directory(tmp_path, judge_server):
+    cache = tmp_path / "cache"
+    cache.write_text("a file where the cache directory should be")
+    completed, output = score_cli(tmp_path, judge_server, cache)
+    assert (completed.returncode, completed.stderr) == (2, f"error: --cache {cache}: Not a directory\n")
+    assert not output.exists()

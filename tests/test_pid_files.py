@@ -104,6 +104,20 @@ def test_a_symlinked_pid_file_is_refused(tmp_path, private, command):
     assert precious.read_text() == f"{os.getpid()} {start_time(os.getpid())}\n" and pid_file.is_symlink()
 
 
+def test_a_symlinked_log_file_is_refused_before_it_is_truncated(tmp_path, private):
+    precious = tmp_path / "precious.txt"
+    precious.write_text("the victim's data\n")
+    log_file = private / "judge.log"
+    log_file.symlink_to(precious)
+    result = run_script("Qwen/Qwen3-4B", "--port", free_port(), "--pid-file", private / "judge.pid", "--log-file",
+                        log_file)  # fmt: skip
+    assert (result.returncode, result.stderr) == (
+        1,
+        f"serve_judge: error: refusing log file {log_file}: {log_file} is a symbolic link\n",
+    )
+    assert precious.read_text() == "the victim's data\n"
+
+
 def test_a_pid_file_in_a_directory_others_can_write_is_refused(shared):
     pid_file = shared / "judge.pid"
     result = run_script("Qwen/Qwen3-4B", "--port", free_port(), "--pid-file", pid_file)

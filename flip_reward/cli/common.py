@@ -78,6 +78,8 @@ def judge_options(args: argparse.Namespace) -> dict:
             check_cache_directory(args.cache)
         except ValueError as error:
             raise ValueError(f"--cache {args.cache}: {error}; use a directory only you can write") from None
+        except OSError as error:
+            raise ValueError(f"--cache {args.cache}: {error.strerror or error}") from None
     return {
         "judge_model": args.judge,
         "api_base": args.api_base,

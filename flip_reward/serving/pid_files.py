@@ -61,18 +61,18 @@ def start_time(pid: int) -> int | None:
     return int(text.rpartition(")")[2].split()[19])  # fields after "(comm)" begin with field 3
 
 
-def _open_file(pid_file: Path, flags: int) -> int:
-    """A descriptor of ``pid_file`` opened with ``flags`` (O_NOFOLLOW added) once its directory and the file itself
-    are trusted; PidFileError otherwise, FileNotFoundError when it is absent and not created."""
+def _open_file(path: Path, flags: int, kind: str = "PID file") -> int:
+    """A descriptor of ``path`` opened with ``flags`` (O_NOFOLLOW added) once its directory and the file itself are
+    trusted; PidFileError naming the ``kind`` of file otherwise, FileNotFoundError when it is absent and not created."""
     try:
-        directory = open_trusted_directory(pid_file.parent)
+        directory = open_trusted_directory(path.parent)
     except UntrustedPathError as error:
-        raise PidFileError(f"refusing PID file {pid_file}: {error}") from None
+        raise PidFileError(f"refusing {kind} {path}: {error}") from None
     try:
-        check_trusted_file(directory, pid_file.name, pid_file)
-        return os.open(pid_file.name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, FILE_MODE, dir_fd=directory)
+        check_trusted_file(directory, path.name, path)
+        return os.open(path.name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, FILE_MODE, dir_fd=directory)
     except UntrustedPathError as error:
-        raise PidFileError(f"refusing PID file {pid_file}: {error}") from None
+        raise PidFileError(f"refusing {kind} {path}: {error}") from None
     finally:
         os.close(directory)
 
@@ -190,7 +190,7 @@ def prepare(pid_file: Path, log_files: list[Path]) -> None:
         )
     for log_file in log_files:
         try:
-            os.close(_open_file(log_file, os.O_RDONLY))
+            os.close(_open_file(log_file, os.O_RDONLY, "log file"))
         except FileNotFoundError:
             pass
     descriptor = _open_file(pid_file, os.O_WRONLY | os.O_CREAT)
