@@ -135,3 +135,17 @@ def test_redact_url_hides_every_user_info():
     assert repr(JudgeConfig(api_base=f"http://u:{SECRET}@h/v1")).startswith(
         "JudgeConfig(model='hosted_vllm/Qwen/Qwen3-4B', api_base='http://***@h/v1', max_concurrency=64,"
     )
+
+
+def test_train_dry_run_probes_with_them_and_never_prints_them(tmp_path):
+    with ScriptedJudgeServer(answer, basic_auth=f"user:{SECRET}") as server:
+        api_base = with_userinfo(server, f"user:{SECRET}")
+        command = [sys.executable, "-m", "flip_reward.cli", "train", "--dry-run", "--datasets",
+                   "data/sample_rlvr_flip.jsonl 1.0", "--output-dir", str(tmp_path / "run"), "--judge",
+                   "hosted_vllm/scripted", "--judge-base-url", api_base]  # fmt: skip
+        env = {key: value for key, value in os.environ.items() if not key.startswith(("JUDGE_", "FLIP_"))}
+        completed = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=120, check=False,
+                                   env={**env, "PYTHONPATH": str(REPO)})  # fmt: skip
+    assert completed.returncode == 0, completed.stderr
+    assert f"judge: ok, http://***@127.0.0.1:{server.port}/v1 serves hosted_vllm/scripted" in completed.stderr
+    assert SECRET not in completed.stdout + completed.stderr and server.refused_authorizations == []
