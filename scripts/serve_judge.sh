@@ -15,14 +15,15 @@
 # stops the others. --route starts only vllm-router on H:P, in front of OpenAI-compatible judges that already run
 # (their base URLs, with or without the trailing /v1). vllm-router comes with `pip install "flip-reward[fleet]"`.
 # Every process runs in its own session and process group, logs to a file, and its PID (= its process group) goes
-# to the PID file with its start time, one line each. Once GET /health answers everywhere, the base URL (http://H:P/v1) is printed as
-# the only line on stdout; messages go to stderr. Requests must name the model exactly as MODEL was given here
-# (transformers serve answers 400 to any other name). --dry-run prints the commands, one per line, and starts nothing.
+# to the PID file with its start time, one line each. Once GET /health answers everywhere, the base URL
+# (http://H:P/v1) is printed as the only line on stdout; messages go to stderr. Requests must name the model exactly
+# as MODEL was given here (transformers serve answers 400 to any other name). --dry-run prints the commands, one per
+# line, and starts nothing.
 # --stop sends TERM to every process group of the PID file (without one: the default PID file of --port), KILL after
-# a grace period, and removes the PID file; it does nothing (exit 0) when the PID file or the processes are gone. PID and log files live only in a directory
-# of yours that nobody else can write; a PID file that is a symbolic link or another user's, a PID of 1 or less, and
-# a PID now used by another process (its start time differs from the one recorded) are refused, never signalled
-# (flip_reward/serving/pid_files.py).
+# a grace period, and removes the PID file; it does nothing (exit 0) when the PID file or the processes are gone.
+# PID and log files live only in a directory of yours that nobody else can write; a PID or log file that is a
+# symbolic link or another user's, a PID of 1 or less, and a PID now used by another process (its start time differs
+# from the one recorded) are refused, never signalled (flip_reward/serving/pid_files.py).
 #
 # Defaults: --port 8000, --host 127.0.0.1, --replicas 1, --policy power_of_two (vllm-router's routing policy:
 # power_of_two, round_robin, cache_aware, random, ...), --timeout 900 (seconds), --pid-file and --log-file
