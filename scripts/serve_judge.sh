@@ -5,7 +5,7 @@
 #                          [--timeout S] [--dry-run] [-- EXTRA_SERVER_ARGS...]
 #   scripts/serve_judge.sh --route URL [URL...] [--policy P] [--port P] [--host H] [--pid-file F] [--log-file F]
 #                          [--timeout S] [--dry-run]
-#   scripts/serve_judge.sh --stop PID_FILE
+#   scripts/serve_judge.sh --stop [PID_FILE | --port P]
 #
 # Serves with `vllm serve` when vLLM imports and a CUDA GPU is visible, else `transformers serve`
 # (JUDGE_SERVER=vllm or JUDGE_SERVER=transformers forces one).
@@ -15,22 +15,28 @@
 # stops the others. --route starts only vllm-router on H:P, in front of OpenAI-compatible judges that already run
 # (their base URLs, with or without the trailing /v1). vllm-router comes with `pip install "flip-reward[fleet]"`.
 # Every process runs in its own session and process group, logs to a file, and its PID (= its process group) goes
-# to the PID file, one line each. Once GET /health answers everywhere, the base URL (http://H:P/v1) is printed as
-# the only line on stdout; messages go to stderr. Requests must name the model exactly as MODEL was given here
-# (transformers serve answers 400 to any other name). --dry-run prints the commands, one per line, and starts nothing.
-# --stop sends TERM to every process group of the PID file, KILL after a grace period, and removes the PID file;
-# it does nothing (exit 0) when the PID file or the processes are gone.
+# to the PID file with its start time, one line each. Once GET /health answers everywhere, the base URL
+# (http://H:P/v1) is printed as the only line on stdout; messages go to stderr. Requests must name the model exactly
+# as MODEL was given here (transformers serve answers 400 to any other name). --dry-run prints the commands, one per
+# line, and starts nothing.
+# --stop sends TERM to every process group of the PID file (without one: the default PID file of --port), KILL after
+# a grace period, and removes the PID file; it does nothing (exit 0) when the PID file or the processes are gone.
+# PID and log files live only in a directory of yours that nobody else can write; a PID or log file that is a
+# symbolic link or another user's, a PID of 1 or less, and a PID now used by another process (its start time differs
+# from the one recorded) are refused, never signalled (flip_reward/serving/pid_files.py).
 #
 # Defaults: --port 8000, --host 127.0.0.1, --replicas 1, --policy power_of_two (vllm-router's routing policy:
 # power_of_two, round_robin, cache_aware, random, ...), --timeout 900 (seconds), --pid-file and --log-file
-# ${TMPDIR:-/tmp}/serve_judge.PORT.{pid,log} (replica I logs to the log file's name with .I before .log).
+# DIR/serve_judge.PORT.{pid,log} with DIR=${XDG_RUNTIME_DIR:-${TMPDIR:-/tmp}}/flip-reward-$UID, created 0700
+# (replica I logs to the log file's name with .I before .log).
 # Environment: PYTHON (interpreter; default the active virtualenv's python, else python3), JUDGE_GPUS
 # (CUDA_VISIBLE_DEVICES for vLLM), JUDGE_ROUTER_POLICY (default of --policy), JUDGE_ROUTER_ARGS (more
 # vllm-router arguments, e.g. "--request-timeout-secs 3600"). HF_HUB_OFFLINE defaults to 1 when MODEL is a directory.
 set -euo pipefail
 
-readonly STOP_GRACE_S=10
 readonly FLEET_EXTRA='pip install "flip-reward[fleet]"'
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+readonly REPO
 
 log() { printf 'serve_judge: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -80,34 +86,11 @@ healthy() {
     2>/dev/null
 }
 
-group_alive() { kill -0 -- "-$1" 2>/dev/null; }
+# The PID files' checks, records and stops, in Python (this checkout's flip_reward, standard library only).
+pid_files() { PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" -m flip_reward.serving.pid_files "$@"; }
 
-# TERM to process group $1, KILL once it outlived TERM by the grace period.
-stop_group() {
-  local pid=$1
-  group_alive "$pid" || return 0
-  log "stopping process group $pid"
-  kill -TERM -- "-$pid" 2>/dev/null || true
-  for _ in $(seq $((STOP_GRACE_S * 5))); do
-    group_alive "$pid" || return 0
-    sleep 0.2
-  done
-  log "process group $pid outlived TERM by ${STOP_GRACE_S}s: sending KILL"
-  kill -KILL -- "-$pid" 2>/dev/null || true
-}
-
-# Stops every process group listed in the PID file (the router first: it stops sending to replicas going away).
-stop_server() {
-  local pid_file=$1 pid i
-  local -a pids=()
-  [[ -f "$pid_file" ]] || { log "no PID file $pid_file: nothing to stop"; return 0; }
-  mapfile -t pids <"$pid_file"
-  for pid in "${pids[@]}"; do
-    [[ "$pid" =~ ^[0-9]+$ ]] || die "PID file $pid_file does not hold PIDs, one a line: '$pid'"
-  done
-  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do stop_group "${pids[i]}"; done
-  rm -f -- "$pid_file"
-}
+# Stops every process group of PID file $1 that is still the one started (the router first), removes the file.
+stop_server() { pid_files stop "$1" || exit 1; }
 
 # Fails the start: shows the failing process's log tail, stops everything started, and exits non-zero.
 fail_start() {
@@ -126,11 +109,13 @@ fail_start() {
 launch() {
   local log_to=$1
   shift
-  mkdir -p "$(dirname "$log_to")"
   log "starting: $* (log: $log_to)"
   setsid nohup "$@" >"$log_to" 2>&1 </dev/null &
   launched_pid=$!
-  echo "$launched_pid" >>"$pid_file"
+  pid_files record "$pid_file" "$launched_pid" || {
+    kill -TERM -- "-$launched_pid" 2>/dev/null || true
+    fail_start "could not record PID $launched_pid in $pid_file"
+  }
 }
 
 # Polls GET /health of every started process until all answer, one dies, or the timeout passes.
@@ -264,40 +249,40 @@ print_commands() {
   fi
 }
 
+# Checks the PID and log files (creating an empty PID file; refused: exit 1) and that the ports are free.
 check_free() {
-  local pid
-  if [[ -f "$pid_file" ]]; then
-    while read -r pid; do
-      [[ -n $pid ]] && group_alive "$pid" &&
-        die "a server from $pid_file is running (PID $pid); stop it with --stop $pid_file"
-    done <"$pid_file"
-  fi
-  for pid in "$port" "${replica_ports[@]}"; do
-    if port_open "$client_host" "$pid"; then die "port $pid on $client_host is already in use"; fi
+  local used i
+  local -a logs=("$log_file")
+  for ((i = 1; i <= replicas && replicas > 1; i++)); do logs+=("$(replica_log "$i")"); done
+  pid_files prepare "$pid_file" "${logs[@]}" || exit 1
+  for used in "$port" ${replica_ports[@]+"${replica_ports[@]}"}; do
+    if port_open "$client_host" "$used"; then die "port $used on $client_host is already in use"; fi
   done
 }
 
 start() {
   if [[ -d "$model" ]]; then export HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}"; fi
   export LITELLM_LOCAL_MODEL_COST_MAP=True
-  mkdir -p "$(dirname "$pid_file")" "$(dirname "$log_file")"
-  : >"$pid_file" || die "cannot write the PID file $pid_file"
   trap 'fail_start "interrupted"' INT TERM
   local started=$SECONDS
   if ((${#route_urls[@]})); then start_router "${route_urls[@]}"; else start_judges; fi
-  log "healthy after $((SECONDS - started))s (PID file $pid_file)"
+  log "healthy after $((SECONDS - started))s (stop it with: $0 --stop $pid_file)"
   echo "http://$client_host:$port/v1"
 }
 
 model="" port=8000 host=127.0.0.1 timeout_s=900 pid_file="" log_file="" extra_args=() route_urls=() replicas=1
-dry_run=0 policy=${JUDGE_ROUTER_POLICY:-power_of_two}
+dry_run=0 policy=${JUDGE_ROUTER_POLICY:-power_of_two} stop=0
 PYTHON=${PYTHON:-${VIRTUAL_ENV:+$VIRTUAL_ENV/bin/python}}
 PYTHON=${PYTHON:-python3}
 
 while (($#)); do
   case $1 in
     -h | --help) usage; exit 0 ;;
-    --stop) (($# == 2)) || die "usage: $0 --stop PID_FILE"; stop_server "$2"; exit 0 ;;
+    --stop)
+      stop=1
+      if (($# >= 2)) && [[ $2 != -* ]]; then pid_file=$2; shift; fi
+      shift
+      ;;
     --route)
       shift
       while (($#)) && [[ $1 != -* ]]; do route_urls+=("$(worker_url "$1")"); shift; done
@@ -317,6 +302,13 @@ while (($#)); do
   esac
 done
 
+private_dir=${XDG_RUNTIME_DIR:-${TMPDIR:-/tmp}}/flip-reward-$UID
+if ((stop)); then
+  [[ -z $model && ${#route_urls[@]} == 0 ]] || die "usage: $0 --stop [PID_FILE | --port P]"
+  [[ "$port" =~ ^[0-9]+$ ]] || die "--port must be a number, got '$port'"
+  stop_server "${pid_file:-$private_dir/serve_judge.$port.pid}"
+  exit 0
+fi
 if ((${#route_urls[@]})); then
   [[ -z "$model" && $replicas == 1 && ${#extra_args[@]} == 0 ]] ||
     die "--route starts only a router: no MODEL, --replicas or server arguments (router arguments: JUDGE_ROUTER_ARGS)"
@@ -333,8 +325,8 @@ if [[ "$model" =~ ^(/|\./|\.\./) && ! -d "$model" ]]; then
 fi
 check_replica_gpus
 case $host in 0.0.0.0 | :: | "") client_host=127.0.0.1 ;; *) client_host=$host ;; esac
-pid_file=${pid_file:-${TMPDIR:-/tmp}/serve_judge.$port.pid}
-log_file=${log_file:-${TMPDIR:-/tmp}/serve_judge.$port.log}
+pid_file=${pid_file:-$private_dir/serve_judge.$port.pid}
+log_file=${log_file:-$private_dir/serve_judge.$port.log}
 replica_ports=()
 ((replicas > 1)) && for ((i = 1; i <= replicas; i++)); do replica_ports+=($((port + i))); done
 

@@ -73,7 +73,8 @@ def get_json(url: str) -> dict:
 
 
 def pids(pid_file: Path) -> list[int]:
-    return [int(line) for line in pid_file.read_text().split()]
+    """The process groups a PID file records (each line: PID and start time)."""
+    return [int(line.split()[0]) for line in pid_file.read_text().splitlines()]
 
 
 class JudgeProcess:

@@ -4,7 +4,6 @@ OpenAI-compatible server (a test double, see serve_support)."""
 
 from __future__ import annotations
 
-import base64
 import os
 import resource
 import signal
@@ -20,7 +19,7 @@ from serve_support import ResponseScript, ServeProcess, call, log_lines, request
 
 from flip_reward.core.reward import FlipReward
 from flip_reward.judge.client import JudgeConfig
-from flip_reward.serving.probe import JudgeProbeError, served_models, without_credentials
+from flip_reward.serving.probe import JudgeProbeError, served_models
 from flip_reward.serving.reward_service import RewardService
 from flip_reward.serving.scripted_judge import Reply, ScriptedJudgeServer, flip_answer
 
@@ -232,14 +231,9 @@ def test_a_judge_serving_another_model_is_one_warning(judge) -> None:
 
 
 def test_the_probe_sends_credentials_in_the_url_as_basic_auth_and_shows_them_nowhere() -> None:
-    assert without_credentials("http://us%40er:p%3Ass@[::1]:8000/v1") == (
-        "http://[::1]:8000/v1",
-        {"Authorization": "Basic " + base64.b64encode(b"us@er:p:ss").decode()},
-    )
-    assert without_credentials("http://127.0.0.1:8000/v1") == ("http://127.0.0.1:8000/v1", {})
     port = free_port()
     with pytest.raises(JudgeProbeError) as refused:
         served_models(f"http://user:pa55@127.0.0.1:{port}/v1")
     assert str(refused.value) == (
-        f"http://127.0.0.1:{port}/v1/models is not reachable (<urlopen error [Errno 111] Connection refused>)"
+        f"http://***@127.0.0.1:{port}/v1/models is not reachable (<urlopen error [Errno 111] Connection refused>)"
     )

@@ -90,7 +90,8 @@ def test_serve_chat_and_stop(tiny_model_dir: Path, tmp_path: Path) -> None:
         assert started.returncode == 0, started.stderr
         base_url = f"http://127.0.0.1:{port}/v1"
         assert started.stdout == base_url + "\n"
-        pgid = int(pid_file.read_text())
+        pgid, started_at = map(int, pid_file.read_text().split())  # the group's PID and its start time
+        assert started_at == int(Path(f"/proc/{pgid}/stat").read_text().rpartition(")")[2].split()[19])
 
         client = openai.OpenAI(base_url=base_url, api_key="unused")
         # transformers serve only answers to the model name exactly as the server was given it.
@@ -169,7 +170,7 @@ def test_pid_and_log_files_in_new_directories(tiny_model_dir: Path, tmp_path: Pa
     )
     try:
         assert started.returncode == 0, started.stderr
-        assert pid_file.read_text().strip().isdigit()
+        assert [field.isdigit() for field in pid_file.read_text().split()] == [True, True]
     finally:
         assert run_script("--stop", pid_file).returncode == 0
     assert not port_open(port) and not pid_file.exists()

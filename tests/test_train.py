@@ -232,7 +232,7 @@ def test_self_started_judge_is_stopped_on_ctrl_c(tmp_path):
             assert process.poll() is None, process.communicate()[1][-3000:]
             assert time.monotonic() < deadline, "no training step within 240 s"
             time.sleep(0.5)
-        judge_group = int((run / "judge" / "judge.pid").read_text())
+        judge_group = int((run / "judge" / "judge.pid").read_text().split()[0])  # its PID, then its start time
         os.killpg(judge_group, 0)  # the judge runs
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=60)

@@ -270,6 +270,21 @@ def test_dry_run_checks_local_data_and_a_running_judge(tmp_path: Path) -> None:
     assert value(router, "--policy") == ["power_of_two"] and value(router, "--request-timeout-secs") == ["3600"]
 
 
+def test_dry_run_sends_url_credentials_as_basic_auth_and_never_prints_them() -> None:
+    # the scripted judge (a test double) answers 401 without these credentials, as a reverse proxy with basic auth
+    with ScriptedJudgeServer(lambda request: "", basic_auth="user:s3cret") as server:
+        api_base = server.base_url.replace("http://", "http://user:s3cret@")
+        result = dry_run(FLIP, JUDGE_BASE_URL=api_base, JUDGE_MODEL="hosted_vllm/scripted", LOCAL_EVALS="none")
+    shown = f"http://***@127.0.0.1:{server.port}/v1"
+    assert result.returncode == 0, result.stderr
+    assert (line(result.stdout, "judge: external"), line(result.stdout, "judge: ok")) == (
+        f"judge: external at {shown}",
+        f"judge: ok, {shown} serves scripted",
+    )
+    assert f"HOSTED_VLLM_API_BASE={shown}" in trainer_command(result.stdout)
+    assert "s3cret" not in result.stdout + result.stderr and server.refused_authorizations == []
+
+
 def test_a_mismatched_dataset_is_flagged_for_the_baseline() -> None:
     result = dry_run(LLMJUDGE, DATASETS=f"{SAMPLE} 1.0", LOCAL_EVALS="none")
     assert f"data: DATASETS: WARNING {SAMPLE} has no general-quality rows" in result.stdout

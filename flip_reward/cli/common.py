@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, TextIO, TypeVar
 from flip_reward.data.loading import DEFAULT_MAX_LINE_BYTES
 from flip_reward.data.writing import JsonlFile, reason
 from flip_reward.exit_codes import EXIT_INTERRUPTED, EXIT_JUDGE_DOWN, EXIT_RUN_FAILED
-from flip_reward.judge.cache import DEFAULT_CACHE_SIZE
+from flip_reward.judge.cache import DEFAULT_CACHE_SIZE, check_cache_directory
 from flip_reward.judge.client import DEFAULT_JUDGE_MODEL
 
 if TYPE_CHECKING:
@@ -83,7 +83,15 @@ def method_options(args: argparse.Namespace, method: str) -> dict:
 
 
 def judge_options(args: argparse.Namespace) -> dict:
-    """FlipReward keyword arguments from the shared judge options."""
+    """FlipReward keyword arguments from the shared judge options. ValueError for a ``--cache`` another user could
+    write (``check_cache_directory``): given explicitly, it is refused rather than skipped."""
+    if args.cache:
+        try:
+            check_cache_directory(args.cache)
+        except ValueError as error:
+            raise ValueError(f"--cache {args.cache}: {error}; use a directory only you can write") from None
+        except OSError as error:
+            raise ValueError(f"--cache {args.cache}: {error.strerror or error}") from None
     return {
         "judge_model": args.judge,
         "api_base": args.api_base,

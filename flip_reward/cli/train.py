@@ -122,10 +122,11 @@ def check_output_dir(output_dir: str) -> None:
 
 def dry_run_judge(settings: object) -> int:
     """The dry run's check of a judge given by URL: it answers and serves the --judge model (exit 3 otherwise)."""
+    from flip_reward.judge.urls import redact_url
     from flip_reward.training.job import JudgeUnusable, given_judge
 
     try:
-        log(f"judge: ok, {given_judge(settings)} serves {settings.judge}")
+        log(f"judge: ok, {redact_url(given_judge(settings))} serves {settings.judge}")
     except JudgeUnusable as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_JUDGE_DOWN

@@ -3,8 +3,12 @@
 Keys digest everything that determines an answer: the server(s) asked, the model, the messages and the sampling
 parameters. The Judge stores only answers the method could use, so a judge that answered badly once is asked again.
 Disk entries are JSON text, never pickles (whoever can write the cache directory must not be able to run code in
-the trainer); the directory is created private (0700). A disk error degrades that one call to a miss (logged once);
-an entry of another shape is a miss. Disk I/O runs off the event loop (``aget``/``aput``).
+the trainer); the directory is created private (0700). Whoever can write the directory can still plant answers,
+which become rewards: so a directory or database file (its -journal, -wal and -shm included) that is a symbolic
+link, another user's, or writable by group or others is never used (``check_cache_directory``; a library cache
+says so once and keeps answers in memory only, the CLI refuses such a ``--cache``). A disk error degrades that one
+call to a miss (logged once); an entry of another shape is a miss. Disk I/O runs off the event loop
+(``aget``/``aput``).
 """
 
 from __future__ import annotations
@@ -21,12 +25,49 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
+from flip_reward.ownership import (
+    UntrustedPathError,
+    check_trusted_file,
+    make_private_directory,
+    open_trusted_directory,
+    same_directory,
+)
+
 logger = logging.getLogger("flip_reward")
 
 T = TypeVar("T")
 DEFAULT_CACHE_SIZE = 4096
 DB_NAME = "answers.sqlite3"
+DB_FILES = tuple(DB_NAME + suffix for suffix in ("", "-journal", "-wal", "-shm"))  # SQLite reads them all
 ENTRY_FIELDS = {"text": str, "prompt_tokens": int, "completion_tokens": int}
+PLANTING_RISK = "another user could plant judge answers there"
+
+
+class UnsafeCacheError(UntrustedPathError):
+    """A cache directory another user could have written: its answers cannot be trusted as rewards."""
+
+
+def check_cache_directory(directory: str | os.PathLike) -> None:
+    """UnsafeCacheError unless ``directory`` is absent (it will be created private) or trusted (``ownership``) with
+    trusted database files."""
+    if os.path.lexists(directory):
+        os.close(_open_checked(directory))
+
+
+def _open_checked(directory: str | os.PathLike) -> int:
+    """A descriptor of the trusted cache ``directory`` whose database files are trusted too; UnsafeCacheError
+    otherwise."""
+    try:
+        descriptor = open_trusted_directory(directory)
+    except UntrustedPathError as error:
+        raise UnsafeCacheError(f"{error}; {PLANTING_RISK}") from None
+    try:
+        for name in DB_FILES:
+            check_trusted_file(descriptor, name, Path(directory) / name)
+    except UntrustedPathError as error:
+        os.close(descriptor)
+        raise UnsafeCacheError(f"{error}; {PLANTING_RISK}") from None
+    return descriptor
 
 
 def request_key(servers: Sequence[str | None], model: str, messages: list[dict], params: dict) -> str:
@@ -49,19 +90,27 @@ def valid_entry(value: object) -> bool:
 
 
 class DiskStore:
-    """Answers as JSON text in one SQLite table under a private directory; safe to share between processes."""
+    """Answers as JSON text in one SQLite table under a private directory; safe to share between processes.
+    A directory that fails ``check_cache_directory`` is not used at all (one warning; every call a miss)."""
 
     def __init__(self, directory: str):
         self.directory = directory
         self._connection: sqlite3.Connection | None = None
         self._lock = threading.Lock()
         self._warned = False
+        self._refused = False
 
     def _connect(self) -> sqlite3.Connection:
         if self._connection is None:
-            path = Path(self.directory)
-            path.mkdir(mode=0o700, parents=True, exist_ok=True)
-            connection = sqlite3.connect(path / DB_NAME, timeout=30, check_same_thread=False)
+            make_private_directory(self.directory)
+            descriptor = _open_checked(self.directory)
+            try:
+                connection = sqlite3.connect(Path(self.directory) / DB_NAME, timeout=30, check_same_thread=False)
+                if not same_directory(descriptor, self.directory):
+                    connection.close()
+                    raise UnsafeCacheError(f"{self.directory} was replaced while it was opened; {PLANTING_RISK}")
+            finally:
+                os.close(descriptor)
             connection.execute("CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
             connection.commit()
             self._connection = connection
@@ -87,22 +136,28 @@ class DiskStore:
         self._guarded(write)
 
     def _guarded(self, operation: Callable[[sqlite3.Connection], T]) -> T | None:
-        """``operation(connection)``, or None when the disk fails (this call only; logged once)."""
-        try:
-            with self._lock:
+        """``operation(connection)``, or None when the disk fails (this call only; logged once) or the directory
+        is unsafe (every call; said once)."""
+        with self._lock:
+            if self._refused:
+                return None
+            try:
                 return operation(self._connect())
-        except (OSError, sqlite3.Error) as error:
-            if not self._warned:
-                logger.warning(
-                    "judge cache %s failed (%s: %s); that answer is not cached",
-                    self.directory,
-                    type(error).__name__,
-                    error,
-                )
-                self._warned = True
-            if self._connection is not None:
-                self._connection.close()
-                self._connection = None  # reconnect next time: the failure may be transient
+            except UnsafeCacheError as error:
+                self._refused = True
+                logger.warning("judge cache %s is not used: %s; answers are kept in memory only", self.directory, error)
+            except (OSError, sqlite3.Error) as error:
+                if not self._warned:
+                    logger.warning(
+                        "judge cache %s failed (%s: %s); that answer is not cached",
+                        self.directory,
+                        type(error).__name__,
+                        error,
+                    )
+                    self._warned = True
+                if self._connection is not None:
+                    self._connection.close()
+                    self._connection = None  # reconnect next time: the failure may be transient
             return None
 
 

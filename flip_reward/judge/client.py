@@ -26,6 +26,7 @@ from flip_reward.judge.breaker import CircuitBreaker, JudgeUnavailableError
 from flip_reward.judge.cache import DEFAULT_CACHE_SIZE, ResponseCache, request_key
 from flip_reward.judge.loops import loop_scoped
 from flip_reward.judge.transport import Endpoint, MalformedResponseError, Transport, server_reason
+from flip_reward.judge.urls import redact, redacted_repr
 from flip_reward.text import valid_text
 
 DEFAULT_JUDGE_MODEL = "hosted_vllm/Qwen/Qwen3-4B"
@@ -63,6 +64,9 @@ class JudgeConfig:
     breaker_threshold: int = 5
     breaker_cooldown: float = 30.0
     use_litellm: bool | None = None
+
+    def __repr__(self) -> str:
+        return redacted_repr(self)  # api_base's credentials hidden
 
     def __post_init__(self) -> None:
         for name in ("max_concurrency", "timeout", "max_tokens", "breaker_threshold"):
@@ -162,11 +166,6 @@ def valid_messages(messages: list[dict]) -> list[dict]:
         text = valid_text(content) if isinstance(content, str) else content
         valid.append(message if text is content else {**message, "content": text})
     return valid
-
-
-def redact(text: str, secret: str | None) -> str:
-    """``text`` with every occurrence of ``secret`` (an API key) replaced by ``***``."""
-    return text.replace(secret, "***") if secret else text
 
 
 def settle(
@@ -321,7 +320,7 @@ class Judge:
             try:
                 return await self._attempt(messages)
             except JudgeUnavailableError as error:
-                raise JudgeError(redact(str(error), self.endpoint.api_key)) from error
+                raise JudgeError(redact(str(error), *self.endpoint.secrets())) from error
             except Exception as error:  # every transport failure becomes one JudgeError naming the judge and cause
                 if attempt > self.config.retries or not is_retryable(error):
                     raise self.failed(error) from error
@@ -330,7 +329,7 @@ class Judge:
     def failed(self, error: Exception) -> JudgeError:
         """The JudgeError of a request that failed for good, in the server's words (a refusal is remembered: asking
         again will not heal it)."""
-        reason = redact(server_reason(error), self.endpoint.api_key)[:300]
+        reason = redact(server_reason(error), *self.endpoint.secrets())[:300]
         if is_refusal(error):
             self.last_refusal = reason
         return JudgeError(f"judge {self.endpoint.description} failed: {type(error).__name__}: {reason}"[:500])

@@ -9,6 +9,11 @@ settings, and every other provider goes through ``litellm.acompletion``. Both ra
 (litellm's subclass them; the aiohttp path builds them as the openai SDK does), which the Judge's retry policy and
 circuit breaker classify.
 
+A base URL with user-info (``http://user:pass@host/v1``) is split: the URL without it is the one requests go to
+and errors name, and the credentials travel as HTTP basic auth only (``urls``). Only the aiohttp path can send them:
+litellm (1.110) always sends ``Authorization: Bearer <key>`` for these providers and refuses user-info with a header,
+so a litellm judge with such a URL is refused at construction.
+
 aiohttp sessions are created lazily and shared per (event loop, URL, headers, timeout) through ``loops``: a discarded
 Judge never strands an open session whose sockets the next one would trip over, and nothing of them is pickled.
 """
@@ -23,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from flip_reward.judge.loops import loop_scoped
+from flip_reward.judge.urls import BasicCredentials, redact_url, split_credentials
 from flip_reward.text import valid_text
 
 if TYPE_CHECKING:
@@ -60,19 +66,23 @@ def quiet_litellm() -> object:
 
 @dataclass(frozen=True)
 class Endpoint:
-    """A litellm model string resolved to provider, model name, base URL and key."""
+    """A litellm model string resolved to provider, model name, base URL and key. ``api_base`` has no user-info:
+    the URL's credentials are in ``credentials`` and ``shown_base`` is the URL as shown (``redact_url``)."""
 
     model: str
     provider: str
     provider_model: str
     api_base: str | None
     api_key: str | None = field(default=None, repr=False)
+    credentials: BasicCredentials | None = field(default=None, repr=False)
+    shown_base: str | None = None
 
     @classmethod
     def resolve(cls, model: str, api_base: str | None = None, api_key: str | None = None) -> Endpoint:
         """Provider, model name, base URL and key of ``model`` as litellm resolves them, offline. ValueError, before
         any request, for a model string with no provider litellm knows, and for a ``hosted_vllm/`` judge with no
-        base URL (litellm would send it to a public API host)."""
+        base URL (litellm would send it to a public API host). Credentials in the base URL (given or from the
+        provider's environment variable) are split off it."""
         litellm = quiet_litellm()
         try:
             provider_model, provider, resolved_key, resolved_base = litellm.get_llm_provider(
@@ -89,11 +99,21 @@ class Endpoint:
                 f"judge {model!r} needs the base URL of its server: pass --api-base (api_base=) or set "
                 "HOSTED_VLLM_API_BASE, e.g. http://127.0.0.1:8000/v1"
             )
-        return cls(model, provider, provider_model, api_base, api_key or resolved_key)
+        url, credentials = split_credentials(api_base) if api_base else (None, None)
+        return cls(model, provider, provider_model, url, api_key or resolved_key, credentials, redact_url(api_base))
 
     @property
     def description(self) -> str:
-        return f"{self.model} at {self.api_base}" if self.api_base else self.model
+        shown = self.shown_base or self.api_base
+        return f"{self.model} at {shown}" if shown else self.model
+
+    def secrets(self) -> tuple[str, ...]:
+        """What must never be shown: the key and the URL's credentials in every form (``urls.redact``)."""
+        return (*filter(None, [self.api_key]), *(self.credentials.secrets() if self.credentials else ()))
+
+    def authorization(self) -> str | None:
+        """The ``Authorization`` header of the URL's credentials (basic auth), or None when it has none."""
+        return self.credentials.header() if self.credentials else None
 
 
 def server_reason(error: BaseException) -> str:
@@ -154,10 +174,15 @@ def request_body(model: str, messages: list[dict], params: dict) -> bytes:
     return json.dumps(body, ensure_ascii=False).encode("utf-8")
 
 
-def request_headers(api_key: str) -> dict[str, str]:
-    """The headers of every request: JSON, the bearer key and, as the openai SDK sends them, the organisation and
+def request_headers(api_key: str, authorization: str | None = None) -> dict[str, str]:
+    """The headers of every request: JSON, the bearer key (or ``authorization``: the basic auth of a URL with
+    credentials, which takes the one Authorization header) and, as the openai SDK sends them, the organisation and
     project from ``OPENAI_ORG_ID`` / ``OPENAI_PROJECT_ID`` when set."""
-    headers = {"Content-Type": "application/json", "Accept": "application/json", "Authorization": f"Bearer {api_key}"}
+    headers = {
+        "Content-Type": "application/json",
+        "Accept": "application/json",
+        "Authorization": authorization or f"Bearer {api_key}",
+    }
     for header, variable in (("OpenAI-Organization", "OPENAI_ORG_ID"), ("OpenAI-Project", "OPENAI_PROJECT_ID")):
         if os.environ.get(variable):
             headers[header] = os.environ[variable]
@@ -296,6 +321,12 @@ class Transport:
         self.endpoint = endpoint
         self.timeout = timeout
         self.use_litellm = endpoint.provider not in OPENAI_COMPATIBLE_PROVIDERS if use_litellm is None else use_litellm
+        if self.use_litellm and endpoint.credentials:
+            raise ValueError(
+                f"judge {endpoint.description}: credentials in the base URL go as HTTP basic auth, which only the "
+                "OpenAI-compatible transport sends (litellm always sends its own Authorization header): use a "
+                "hosted_vllm/ or openai/ judge without use_litellm, or a URL without credentials"
+            )
         base = endpoint.api_base or os.environ.get("OPENAI_BASE_URL") or DEFAULT_OPENAI_BASE
         self.url = base.rstrip("/") + "/chat/completions"
         import_http_clients()
@@ -303,7 +334,8 @@ class Transport:
     def _session(self) -> aiohttp.ClientSession:
         import aiohttp
 
-        headers = request_headers(self.endpoint.api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY")
+        api_key = self.endpoint.api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY"
+        headers = request_headers(api_key, self.endpoint.authorization())
 
         def create() -> aiohttp.ClientSession:
             limit = aiohttp.TCPConnector(limit=MAX_CONNECTIONS)

@@ -87,7 +87,7 @@ class _ServeScript:
                 f"{SERVE_SCRIPT} not found (this installation has no scripts/): start a judge "
                 "yourself and give its base URL (--judge-base-url / JUDGE_BASE_URL)"
             )
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # the script keeps PID files only in private ones
         env = {**os.environ, "PYTHON": self.python, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
         try:
             started = subprocess.run(self.command(), stdout=subprocess.PIPE, text=True, env=env, check=False)

@@ -8,12 +8,12 @@ and warns. A user name and password in the base URL are sent as basic authentica
 
 from __future__ import annotations
 
-import base64
 import http.client
 import json
 import urllib.error
-import urllib.parse
 import urllib.request
+
+from flip_reward.judge.urls import redact, redact_url, split_credentials
 
 PROVIDER_PREFIXES = ("hosted_vllm/", "openai/")
 OPENAI_COMPATIBLE = tuple(prefix.rstrip("/") for prefix in PROVIDER_PREFIXES)  # litellm providers that list /models
@@ -36,27 +36,19 @@ def served_name(model: str) -> str:
     return model
 
 
-def without_credentials(url: str) -> tuple[str, dict[str, str]]:
-    """``url`` without a user name and password, and the basic-authentication header that carries them (if any)."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url, {}
-    netloc = parts.hostname if ":" not in (parts.hostname or "") else f"[{parts.hostname}]"
-    netloc += f":{parts.port}" if parts.port is not None else ""
-    userinfo = f"{urllib.parse.unquote(parts.username or '')}:{urllib.parse.unquote(parts.password or '')}"
-    header = {"Authorization": "Basic " + base64.b64encode(userinfo.encode()).decode()}
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc)), header
-
-
 def served_models(base_url: str, timeout: float = 5.0, api_key: str | None = None) -> list[str]:
     """The model ids ``GET {base_url}/models`` lists (with ``api_key`` as a bearer token, or the URL's user name and
-    password as basic authentication); JudgeProbeError when it does not answer with them."""
-    base_url, headers = without_credentials(base_url)
-    if api_key and not headers:
-        headers = {"Authorization": f"Bearer {api_key}"}
-    url = base_url.rstrip("/") + "/models"
+    password as basic authentication); JudgeProbeError when it does not answer with them. No message shows the
+    credentials (``redact_url``)."""
+    address, credentials = split_credentials(base_url.rstrip("/") + "/models")
+    url = redact_url(base_url.rstrip("/") + "/models")
+    if credentials:
+        headers = {"Authorization": credentials.header()}
+    else:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    secrets = credentials.secrets() if credentials else (api_key,)
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout) as response:
+        with urllib.request.urlopen(urllib.request.Request(address, headers=headers), timeout=timeout) as response:
             body = json.loads(response.read().decode("utf-8"))
     except urllib.error.HTTPError as error:
         hint = (
@@ -64,7 +56,7 @@ def served_models(base_url: str, timeout: float = 5.0, api_key: str | None = Non
         )
         raise JudgeProbeError(url, f"answered HTTP {error.code}{hint}") from None
     except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as error:
-        raise JudgeProbeError(url, f"is not reachable ({error})") from None
+        raise JudgeProbeError(url, f"is not reachable ({redact(str(error), *secrets)})") from None
     entries = body.get("data") if isinstance(body, dict) else None
     if not isinstance(entries, list):
         raise JudgeProbeError(url, "did not answer an OpenAI model list")
@@ -76,7 +68,5 @@ def check_serves(base_url: str, model: str, timeout: float = 5.0, api_key: str |
     served = served_models(base_url, timeout, api_key)
     if served_name(model) not in served:
         listed = ", ".join(served) or "no model"
-        raise JudgeProbeError(
-            without_credentials(base_url)[0], f"serves {listed}, not {served_name(model)!r} (from {model})"
-        )
+        raise JudgeProbeError(redact_url(base_url), f"serves {listed}, not {served_name(model)!r} (from {model})")
     return served

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import re
 import threading
@@ -81,14 +82,25 @@ class ScriptedJudgeServer:
     """Serves ``/v1/chat/completions`` from a responder in a background thread; records every request body.
 
     ``capacity`` bounds how many requests are processed at once (others wait), modelling a judge with fixed
-    throughput. Use as a context manager; ``base_url`` is the OpenAI-style ``http://127.0.0.1:PORT/v1``.
+    throughput. ``basic_auth`` ("user:password") makes every route answer 401 to a request without those
+    credentials in its ``Authorization`` header, as a reverse proxy with basic auth does. Use as a context manager;
+    ``base_url`` is the OpenAI-style ``http://127.0.0.1:PORT/v1``.
     """
 
-    def __init__(self, respond: Responder, capacity: int | None = None, host: str = "127.0.0.1", port: int = 0):
+    def __init__(
+        self,
+        respond: Responder,
+        capacity: int | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        basic_auth: str | None = None,
+    ):
         self.respond = respond
         self.capacity = capacity
         self.host = host
         self.port = port
+        self.basic_auth = basic_auth
+        self.refused_authorizations: list[str | None] = []
         self.requests: list[dict] = []
         self._loop = asyncio.new_event_loop()
         self._runner: web.AppRunner | None = None
@@ -110,7 +122,7 @@ class ScriptedJudgeServer:
 
     async def _start(self) -> None:
         self._gate = asyncio.Semaphore(self.capacity) if self.capacity else None
-        app = web.Application()
+        app = web.Application(middlewares=[self._check_auth] if self.basic_auth else [])
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/health", self._health)
@@ -120,6 +132,17 @@ class ScriptedJudgeServer:
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]
+
+    @web.middleware
+    async def _check_auth(self, request: web.Request, handler: Callable) -> web.StreamResponse:
+        """401 unless the request carries ``basic_auth`` (the header of each refused request is recorded)."""
+        expected = "Basic " + base64.b64encode(self.basic_auth.encode()).decode("ascii")
+        given = request.headers.get("Authorization")
+        if given != expected:
+            self.refused_authorizations.append(given)
+            error = {"error": {"message": "invalid credentials", "code": 401}}
+            return web.json_response(error, status=401, headers={"WWW-Authenticate": 'Basic realm="judge"'})
+        return await handler(request)
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
@@ -167,13 +190,14 @@ def main() -> None:
     parser.add_argument("--delay", type=float, default=0.0, help="seconds per request")
     parser.add_argument("--capacity", type=int, default=None, help="requests processed at once")
     parser.add_argument("--echo", action="store_true", help="infer 'Inferred: <the judged response>' (echo_answer)")
+    parser.add_argument("--basic-auth", metavar="USER:PASSWORD", help="refuse requests without these credentials")
     args = parser.parse_args()
     answer = Reply(content=flip_answer("Write a short poem about the sea."), delay=args.delay)
 
     def respond(request: dict) -> Reply:
         return Reply(content=echo_answer(request), delay=args.delay) if args.echo else answer
 
-    with ScriptedJudgeServer(respond, capacity=args.capacity, port=args.port) as server:
+    with ScriptedJudgeServer(respond, args.capacity, port=args.port, basic_auth=args.basic_auth) as server:
         print(server.base_url, flush=True)
         threading.Event().wait()
 

@@ -13,6 +13,7 @@ from types import SimpleNamespace
 
 from flip_reward.core.reward import REWARD_METRICS
 from flip_reward.data.mixes import REPO, default_datasets
+from flip_reward.judge.urls import redact_url
 
 TINY = "tiny:"
 REWARDS = ("flip", "pointwise")
@@ -271,7 +272,7 @@ CPU_HINT = (
 
 
 def plan_lines(s: SimpleNamespace, report: list[str], rows: int) -> list[str]:
-    judge = s.judge_base_url or "a server started here (scripts/serve_judge.sh)"
+    judge = redact_url(s.judge_base_url) or "a server started here (scripts/serve_judge.sh)"
     lines = [
         f"preset: {s.preset or 'none (built-in defaults)'}",
         *([CPU_HINT] if s.preset is None and s.use_cpu else []),

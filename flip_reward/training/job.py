@@ -14,6 +14,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from flip_reward.data.samples import SAMPLES_FILE, SampleWriter
+from flip_reward.judge.urls import redact_url
 from flip_reward.training.config import tiny_seed
 
 
@@ -47,7 +48,7 @@ def given_judge(s: SimpleNamespace) -> str:
 
     api_base = s.judge_base_url.split(",")[0].strip()
     if "," in s.judge_base_url:
-        log(f"several judge URLs given: the local trainer uses the first, {api_base}")
+        log(f"several judge URLs given: the local trainer uses the first, {redact_url(api_base)}")
     try:
         check_serves(api_base, s.judge, timeout=10.0)
     except JudgeProbeError as error:
@@ -79,7 +80,7 @@ def run_job(s: SimpleNamespace, rows: list[dict]) -> int:
             log(f"starting the judge {server.model} (log: {server.log_file})")
             api_base = stack.enter_context(server).url
             tokenizer = tokenizer or server.model  # loaded from local files only (context guard), else estimated
-        log(f"judge: {judge_model} at {api_base}")
+        log(f"judge: {judge_model} at {redact_url(api_base)}")
         reward = make_reward(s, judge_model, api_base, tokenizer, fresh_samples(output_dir))
         policy = materialize(s.model, output_dir / "models", "policy")
         return train(s, policy, rows, reward, output_dir)

@@ -7,6 +7,7 @@
 #   is_true VALUE                 1/true/yes/on (any case)
 #   select_train_gpus JUDGE_HERE  train_gpus: TRAIN_GPUS, or the node's GPUs minus a judge started here
 #   quoted WORDS...               the words shell-quoted on one line (for printed commands)
+#   redacted TEXT...              TEXT with the user-info of every URL in it hidden (http://***@host/v1), to print
 #   load_preset FILE              KEY=value lines of FILE for every KEY not already set in the environment
 #   preset_file PREFIX NAME       the preset NAME (configs/PREFIX_NAME.env, or a path), or die naming the choices
 #   start_run_judge MODEL HOST PORT RUN_DIR TIMEOUT [SERVER_ARGS...]
@@ -49,6 +50,9 @@ select_train_gpus() {
   done
 }
 quoted() { local out; printf -v out '%q ' "$@"; printf '%s\n' "${out% }"; }
+
+# The shell twin of flip_reward.judge.urls.redact_url: credentials in a judge URL never reach a log.
+redacted() { sed -E 's|([A-Za-z][A-Za-z0-9+.-]*://)[^/?#[:space:]]*@|\1***@|g' <<<"$*"; }
 
 load_preset() {
   local file=$1 line key value number=0

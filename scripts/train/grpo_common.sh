@@ -332,9 +332,9 @@ dry_run_report() {
   local -a checks=(--model "$JUDGE_MODEL")
   echo "grpo: preset $PRESET ($preset_file); verifier $GRPO_VERIFIER; $n_learners learner(s), $VLLM_NUM_ENGINES vLLM engine(s)"
   if ((start_judge)); then
-    echo "judge: JUDGE_SERVER=$JUDGE_SERVER JUDGE_GPUS=$JUDGE_GPUS $(quoted "${judge_cmd[@]}")"
+    echo "judge: JUDGE_SERVER=$JUDGE_SERVER JUDGE_GPUS=$JUDGE_GPUS $(redacted "$(quoted "${judge_cmd[@]}")")"
   else
-    echo "judge: external at $JUDGE_BASE_URL"
+    echo "judge: external at $(redacted "$JUDGE_BASE_URL")"
     for name in "${judge_urls[@]}"; do checks+=(--judge "$name"); done
   fi
   if ((routed)); then
@@ -343,7 +343,7 @@ dry_run_report() {
       die "no router command (see above)"
   fi
   if ((start_judge || routed)); then export_judge_url "$(served_judge_url)"; else export_judge_url "${judge_urls[0]}"; fi
-  echo "trainer: $(quoted env "${trainer_env[@]}" "${launcher[@]}" "${grpo_args[@]}")"
+  echo "trainer: $(redacted "$(quoted env "${trainer_env[@]}" "${launcher[@]}" "${grpo_args[@]}")")"
   [[ -n $eval_note ]] && echo "$eval_note"
   mapfile -d '' -t -O "${#checks[@]}" checks < <(data_options)
   mapfile -d '' -t -O "${#checks[@]}" checks < <(placement_options)
@@ -418,7 +418,7 @@ if ((start_judge || routed)); then
   if ((start_judge)); then
     log "starting the judge ${JUDGE_MODEL#hosted_vllm/} on GPU(s) $JUDGE_GPUS, $JUDGE_REPLICAS server(s) (log: $run_dir)"
   else
-    log "starting vllm-router in front of ${judge_urls[*]} (log: $run_dir/router.log)"
+    log "starting vllm-router in front of $(redacted "${judge_urls[*]}") (log: $run_dir/router.log)"
   fi
   judge_started=1
   JUDGE_SERVER=$JUDGE_SERVER JUDGE_GPUS=$JUDGE_GPUS PYTHON=$PYTHON "${judge_cmd[@]}" >/dev/null ||
@@ -431,8 +431,8 @@ set JUDGE_ADVERTISE_HOST to an address of this node that the other nodes reach)"
 else
   export_judge_url "${judge_urls[0]}"
 fi
-log "judge: $HOSTED_VLLM_API_BASE"
-log "trainer: $(quoted env "${trainer_env[@]}" "${launcher[@]}" "${grpo_args[@]}")"
+log "judge: $(redacted "$HOSTED_VLLM_API_BASE")"
+log "trainer: $(redacted "$(quoted env "${trainer_env[@]}" "${launcher[@]}" "${grpo_args[@]}")")"
 
 # Job control gives the trainer its own process group with default signal handling, so SIGINT can be forwarded
 # to it (and to the Ray processes it starts) while this script stays in charge of the judge.

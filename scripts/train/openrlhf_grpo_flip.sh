@@ -92,12 +92,12 @@ trainer_cmd=(env "CUDA_VISIBLE_DEVICES=$(IFS=,; echo "${train_gpus[*]}")" python
 if ((dry_run)); then
   echo "openrlhf_grpo: preset $PRESET ($preset); $n_train training GPU(s); reward service on 127.0.0.1:$SERVE_PORT"
   if ((start_judge)); then
-    echo "judge: JUDGE_SERVER=$JUDGE_SERVER JUDGE_GPUS=$JUDGE_GPUS $(quoted "${judge_cmd[@]}")"
+    echo "judge: JUDGE_SERVER=$JUDGE_SERVER JUDGE_GPUS=$JUDGE_GPUS $(redacted "$(quoted "${judge_cmd[@]}")")"
   else
-    echo "judge: external at $JUDGE_BASE_URL"
+    echo "judge: external at $(redacted "$JUDGE_BASE_URL")"
   fi
-  echo "serve: $(quoted "${serve_cmd[@]}")"
-  echo "trainer: $(quoted "${trainer_cmd[@]}")"
+  echo "serve: $(redacted "$(quoted "${serve_cmd[@]}")")"
+  echo "trainer: $(redacted "$(quoted "${trainer_cmd[@]}")")"
   exit 0
 fi
 
@@ -135,5 +135,5 @@ for ((waited = 0; waited < SERVE_START_TIMEOUT * 5; waited++)); do
 done
 [[ -s $run_dir/serve.url ]] || die "flip-reward serve did not start within ${SERVE_START_TIMEOUT}s ($run_dir/serve.log)"
 log "reward service: $(<"$run_dir/serve.url") (log: $run_dir/serve.log); Ctrl-C stops it and the judge"
-echo "trainer: $(quoted "${trainer_cmd[@]}")"
+echo "trainer: $(redacted "$(quoted "${trainer_cmd[@]}")")"
 wait "$serve_pid"

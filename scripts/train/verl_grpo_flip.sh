@@ -140,12 +140,12 @@ trainer_args
 if ((dry_run)); then
   echo "verl_grpo: preset $PRESET ($preset); $n_train training GPU(s); reward flip_reward.integrations.verl"
   if ((start_judge)); then
-    echo "judge: JUDGE_SERVER=$JUDGE_SERVER JUDGE_GPUS=$JUDGE_GPUS $(quoted "${judge_cmd[@]}")"
+    echo "judge: JUDGE_SERVER=$JUDGE_SERVER JUDGE_GPUS=$JUDGE_GPUS $(redacted "$(quoted "${judge_cmd[@]}")")"
   else
-    echo "judge: external at $JUDGE_BASE_URL"
+    echo "judge: external at $(redacted "$JUDGE_BASE_URL")"
   fi
   for command in "${convert_cmds[@]}"; do echo "data: $command"; done
-  echo "trainer: $(quoted "${trainer_cmd[@]}")"
+  echo "trainer: $(redacted "$(quoted "${trainer_cmd[@]}")")"
   exit 0
 fi
 
@@ -174,5 +174,5 @@ if ((start_judge)); then
     "${judge_server_args[@]}" >/dev/null || die "the judge did not start (log: $run_dir/judge.log)"
 fi
 export HOSTED_VLLM_API_BASE=$judge_url
-log "trainer: $(quoted "${trainer_cmd[@]}")"
+log "trainer: $(redacted "$(quoted "${trainer_cmd[@]}")")"
 "${trainer_cmd[@]}"

@@ -20,6 +20,7 @@ import sys
 
 from flip_reward.exit_codes import EXIT_JUDGE_DOWN
 from flip_reward.integrations.open_instruct.watchdog import JudgeWatchdog
+from flip_reward.judge.urls import redact_url
 
 ENTRY_MODULE = "open_instruct.grpo_fast"
 
@@ -70,7 +71,7 @@ def start_watchdog(settings: object) -> JudgeWatchdog | None:
     if not url or not settings.max_outage_s:
         return None
     print(
-        f"flip-reward: watching the judge at {url}: the run stops if it stays unreachable for "
+        f"flip-reward: watching the judge at {redact_url(url)}: the run stops if it stays unreachable for "
         f"{settings.max_outage_s} s (FLIP_MAX_OUTAGE_S)",
         file=sys.stderr,
         flush=True,

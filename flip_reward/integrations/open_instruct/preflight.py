@@ -36,6 +36,7 @@ from flip_reward.integrations.open_instruct.flags import (
     unknown_flags,
 )
 from flip_reward.integrations.open_instruct.settings import ENV_VARS, FlipSettings, FlipSettingsError
+from flip_reward.judge.urls import redact_url
 from flip_reward.serving.probe import JudgeProbeError, check_serves, served_models
 
 CPUS_PER_LEARNER_GPU = 10  # upstream's learner placement bundle (grpo_fast_resource_plan at the pin)
@@ -106,7 +107,7 @@ def check_judge(base_url: str, model: str | None = None, timeout: float = 5.0) -
     except JudgeProbeError as error:
         print(f"judge: ERROR {error}")
         return 1
-    print(f"judge: ok, {base_url} serves {', '.join(served) or 'a model'}")
+    print(f"judge: ok, {redact_url(base_url)} serves {', '.join(served) or 'a model'}")
     return 0
 
 

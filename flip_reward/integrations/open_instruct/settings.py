@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from flip_reward.core.reward import REWARD_METRICS
+from flip_reward.judge.urls import redacted_repr
 
 # Variables of the client-side router that several judges now sit behind vllm-router instead of.
 REMOVED_VARS = ("FLIP_JUDGE_API_BASES", "FLIP_ROUTING_STRATEGY")
@@ -119,6 +120,9 @@ class FlipSettings:
     sample_every: int = 1
     sample_log_max_mb: int = 256
     max_outage_s: int = 900
+
+    def __repr__(self) -> str:
+        return redacted_repr(self)  # the judge URL's credentials hidden (preflight prints the settings)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> FlipSettings:

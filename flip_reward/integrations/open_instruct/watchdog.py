@@ -18,6 +18,7 @@ import threading
 import time
 
 from flip_reward.exit_codes import EXIT_JUDGE_DOWN
+from flip_reward.judge.urls import redact_url
 from flip_reward.serving.probe import JudgeProbeError, served_models
 
 GRACE_S = 120.0
@@ -28,6 +29,7 @@ class JudgeWatchdog:
 
     def __init__(self, base_url: str, max_outage_s: float, interval: float | None = None, grace: float = GRACE_S):
         self.base_url = base_url
+        self.shown_url = redact_url(base_url)
         self.max_outage_s = max_outage_s
         self.interval = interval if interval is not None else min(30.0, max(max_outage_s / 10, 0.2))
         self.grace = grace
@@ -52,12 +54,12 @@ class JudgeWatchdog:
             if self.down_since is None:
                 self.down_since = now
                 say(
-                    f"judge {self.base_url} is unreachable ({error}); every FLIP reward is 0.0 until it answers; "
+                    f"judge {self.shown_url} is unreachable ({error}); every FLIP reward is 0.0 until it answers; "
                     f"the run stops after {self.max_outage_s:.0f} s of this (FLIP_MAX_OUTAGE_S)"
                 )
             return now - self.down_since >= self.max_outage_s
         if self.down_since is not None:
-            say(f"judge {self.base_url} answers again after {now - self.down_since:.0f} s")
+            say(f"judge {self.shown_url} answers again after {now - self.down_since:.0f} s")
             self.down_since = None
         return False
 
@@ -70,7 +72,7 @@ class JudgeWatchdog:
     def _stop_the_run(self) -> None:
         self.tripped = True
         say(
-            f"error: the FLIP judge at {self.base_url} has been unreachable for {self.max_outage_s:.0f} s "
+            f"error: the FLIP judge at {self.shown_url} has been unreachable for {self.max_outage_s:.0f} s "
             f"(FLIP_MAX_OUTAGE_S; last: {self.last_error}); stopping the run, since with every reward 0.0 upstream "
             "resamples without advancing a step. Restart the judge, then resume from the last checkpoint"
         )

@@ -1,0 +1,81 @@
+"""Whether a directory and the files in it can be trusted: owned by this user, writable by nobody else, and not
+symbolic links. The judge cache and the judge script's PID files live only in such directories, so that another
+local user can plant neither a judge answer nor a process to signal.
+
+A directory is checked through a file descriptor opened without following a symbolic link, and its files relative
+to that descriptor, so the checks and the use that follows them see the same directory.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+WRITABLE_BY_OTHERS = stat.S_IWGRP | stat.S_IWOTH
+
+
+class UntrustedPathError(ValueError):
+    """A directory or file another user could have written (or pointed somewhere else)."""
+
+
+def untrusted_reason(status: os.stat_result, shown: str | os.PathLike) -> str | None:
+    """Why an entry with ``status`` (from ``lstat``/``fstat``) cannot be trusted, or None when it can."""
+    if stat.S_ISLNK(status.st_mode):
+        return f"{shown} is a symbolic link"
+    if status.st_uid != os.geteuid():
+        return f"{shown} is owned by uid {status.st_uid}, not by this user (uid {os.geteuid()})"
+    if status.st_mode & WRITABLE_BY_OTHERS:
+        return f"{shown} is writable by group or others (mode {stat.S_IMODE(status.st_mode):04o})"
+    return None
+
+
+def open_trusted_directory(path: str | os.PathLike) -> int:
+    """A read-only descriptor of directory ``path`` (the caller closes it); UntrustedPathError when ``path`` is a
+    symbolic link, another user's, or writable by group or others; OSError when it cannot be opened (it does not
+    exist, or is no directory)."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as error:
+        if os.path.islink(path):
+            raise UntrustedPathError(f"{path} is a symbolic link") from None
+        raise error
+    reason = untrusted_reason(os.fstat(descriptor), path)
+    if reason:
+        os.close(descriptor)
+        raise UntrustedPathError(reason)
+    return descriptor
+
+
+def check_trusted_file(directory: int, name: str, shown: str | os.PathLike) -> bool:
+    """Whether file ``name`` exists in the open ``directory``; UntrustedPathError when it is a symbolic link, not a
+    regular file, another user's, or writable by group or others (``shown`` names it in the message)."""
+    try:
+        status = os.stat(name, dir_fd=directory, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    reason = untrusted_reason(status, shown)
+    if reason is None and not stat.S_ISREG(status.st_mode):
+        reason = f"{shown} is not a regular file"
+    if reason:
+        raise UntrustedPathError(reason)
+    return True
+
+
+def same_directory(descriptor: int, path: str | os.PathLike) -> bool:
+    """Whether ``path`` still names the directory open as ``descriptor`` (nobody swapped it meanwhile)."""
+    try:
+        named = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return False
+    opened = os.fstat(descriptor)
+    return (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino)
+
+
+def make_private_directory(path: str | os.PathLike) -> None:
+    """Create directory ``path`` (and missing parents) readable by this user only; an existing one is left as it
+    is, to be checked by ``open_trusted_directory``."""
+    try:
+        Path(path).mkdir(mode=0o700, parents=True)
+    except FileExistsError:  # a directory, or something else that ``open_trusted_directory`` will name
+        pass

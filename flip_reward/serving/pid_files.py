@@ -1,0 +1,238 @@
+"""The PID files of ``scripts/serve_judge.sh``: where they may live, what they hold, and the checks made before a
+process they name is signalled.
+
+A PID file lives in a directory of this user's that nobody else can write (``flip_reward.ownership``), is never a
+symbolic link or another user's file, and holds one line per process group the script started: its PID (= its
+process group) and its start time (field 22 of ``/proc/PID/stat``, clock ticks after boot; 0 for one that had
+exited before it was recorded). A group is signalled
+only while its leader is that very process (same PID, same start time); once the leader has exited, only while
+every process left in the group is this user's. So a planted file, a PID of 1 and a PID reused by another process
+are refused, never signalled. The script calls ``python -m flip_reward.serving.pid_files COMMAND PID_FILE ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from flip_reward.ownership import (
+    UntrustedPathError,
+    check_trusted_file,
+    make_private_directory,
+    open_trusted_directory,
+)
+
+STOP_GRACE_S = 10.0  # TERM, then KILL to a group that outlived it by this long
+POLL_S = 0.2
+FILE_MODE = 0o600
+
+
+class PidFileError(RuntimeError):
+    """A PID file that cannot be trusted or read: nothing it names is signalled."""
+
+
+class PidFileFormatError(PidFileError):
+    """A PID file of this user's whose lines are not ``PID START_TIME`` (e.g. written by an older version)."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One process group the script started: its leader's PID and start time."""
+
+    pid: int
+    start: int
+
+
+def say(message: str) -> None:
+    print(f"serve_judge: {message}", file=sys.stderr, flush=True)
+
+
+def start_time(pid: int) -> int | None:
+    """The start time of process ``pid`` (clock ticks after boot), or None when there is no such process."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return int(text.rpartition(")")[2].split()[19])  # fields after "(comm)" begin with field 3
+
+
+def _open_file(path: Path, flags: int, kind: str = "PID file") -> int:
+    """A descriptor of ``path`` opened with ``flags`` (O_NOFOLLOW added) once its directory and the file itself are
+    trusted; PidFileError naming the ``kind`` of file otherwise, FileNotFoundError when it is absent and not created."""
+    try:
+        directory = open_trusted_directory(path.parent)
+    except UntrustedPathError as error:
+        raise PidFileError(f"refusing {kind} {path}: {error}") from None
+    try:
+        check_trusted_file(directory, path.name, path)
+        return os.open(path.name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, FILE_MODE, dir_fd=directory)
+    except UntrustedPathError as error:
+        raise PidFileError(f"refusing {kind} {path}: {error}") from None
+    finally:
+        os.close(directory)
+
+
+def read_entries(pid_file: Path) -> list[Entry]:
+    """The process groups ``pid_file`` records ([] when it is absent); PidFileError for an untrusted file or a line
+    that is not ``PID START_TIME`` with a PID above 1."""
+    try:
+        descriptor = _open_file(pid_file, os.O_RDONLY)
+    except FileNotFoundError:
+        return []
+    with os.fdopen(descriptor, encoding="utf-8", errors="replace") as file:
+        lines = file.read().splitlines()
+    entries = []
+    for number, line in enumerate(lines, 1):
+        fields = line.split()
+        if len(fields) != 2 or not all(field.isdigit() for field in fields) or int(fields[0]) <= 1:
+            raise PidFileFormatError(
+                f"refusing PID file {pid_file}: line {number} is {line[:80]!r}, not 'PID START_TIME' with a PID above 1"
+            )
+        entries.append(Entry(int(fields[0]), int(fields[1])))
+    return entries
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def group_owners(pgid: int) -> set[int]:
+    """The uids of the processes in process group ``pgid``."""
+    owners = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+            if int(fields[2]) == pgid:  # field 5, the process group
+                owners.add(entry.stat().st_uid)
+        except (OSError, IndexError, ValueError):
+            continue  # exited meanwhile
+    return owners
+
+
+def ours(entry: Entry, pid_file: Path) -> bool:
+    """Whether process group ``entry`` may be signalled: its leader is the recorded process, or has exited and
+    every process left in the group is this user's. Says why not when it may not."""
+    started = start_time(entry.pid)
+    if started is not None and started != entry.start:
+        say(
+            f"PID {entry.pid} is not the process {pid_file} recorded (it started at {started}, that one at "
+            f"{entry.start} clock ticks after boot): not signalled"
+        )
+        return False
+    if started is None and group_owners(entry.pid) - {os.geteuid()}:
+        say(f"process group {entry.pid} now holds processes of another user: not signalled")
+        return False
+    return True
+
+
+def stop_group(pgid: int, grace: float) -> None:
+    """TERM to process group ``pgid``, KILL once it outlived TERM by ``grace`` seconds."""
+    say(f"stopping process group {pgid}")
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace
+    while group_alive(pgid):
+        if time.monotonic() > deadline:
+            say(f"process group {pgid} outlived TERM by {grace:g}s: sending KILL")
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            return
+        time.sleep(POLL_S)
+
+
+def live_groups(pid_file: Path) -> list[Entry]:
+    """The recorded groups that still run and may be signalled (``ours``)."""
+    return [entry for entry in read_entries(pid_file) if group_alive(entry.pid) and ours(entry, pid_file)]
+
+
+def stop(pid_file: Path, grace: float = STOP_GRACE_S) -> None:
+    """Stop every group ``pid_file`` records that is still ours, the last started first (the router stops sending
+    to replicas going away), then remove the file. Nothing to do when it is absent."""
+    if not os.path.lexists(pid_file):
+        say(f"no PID file {pid_file}: nothing to stop")
+        return
+    for entry in reversed(live_groups(pid_file)):
+        stop_group(entry.pid, grace)
+    pid_file.unlink()
+
+
+def prepare(pid_file: Path, log_files: list[Path]) -> None:
+    """Make ``pid_file`` an empty PID file of this user's (its directory created private when missing), after
+    checking the directories and any existing files of it and ``log_files``; PidFileError when one cannot be trusted
+    or a server it records still runs (an unreadable file of this user's names nothing to keep: it is emptied)."""
+    for path in (pid_file, *log_files):
+        make_private_directory(path.parent)
+    try:
+        running = live_groups(pid_file)
+    except PidFileFormatError as error:
+        say(f"{error}; starting over with an empty one")
+        running = []
+    if running:
+        raise PidFileError(
+            f"a server from {pid_file} is running (PID {running[0].pid}); stop it with --stop {pid_file}"
+        )
+    for log_file in log_files:
+        try:
+            os.close(_open_file(log_file, os.O_RDONLY, "log file"))
+        except FileNotFoundError:
+            pass
+    descriptor = _open_file(pid_file, os.O_WRONLY | os.O_CREAT)
+    os.ftruncate(descriptor, 0)
+    os.close(descriptor)
+
+
+def record(pid_file: Path, pid: int) -> None:
+    """Append process group ``pid`` (just started by the script) with its start time: 0 when it has exited already
+    (its group, if any is left, is then signalled only while every process in it is this user's)."""
+    if pid <= 1:
+        raise PidFileError(f"cannot record PID {pid}: not a process the script started")
+    descriptor = _open_file(pid_file, os.O_WRONLY | os.O_APPEND)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        file.write(f"{pid} {start_time(pid) or 0}\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m flip_reward.serving.pid_files", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    prepared = commands.add_parser("prepare", help="check the files, then create an empty PID file")
+    prepared.add_argument("pid_file", type=Path)
+    prepared.add_argument("log_files", type=Path, nargs="*")
+    recorded = commands.add_parser("record", help="append a process group just started")
+    recorded.add_argument("pid_file", type=Path)
+    recorded.add_argument("pid", type=int)
+    stopped = commands.add_parser("stop", help="stop the groups recorded, then remove the PID file")
+    stopped.add_argument("pid_file", type=Path)
+    stopped.add_argument("--grace", type=float, default=STOP_GRACE_S)
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "prepare":
+            prepare(args.pid_file, args.log_files)
+        elif args.command == "record":
+            record(args.pid_file, args.pid)
+        else:
+            stop(args.pid_file, args.grace)
+    except (PidFileError, OSError) as error:
+        say(f"error: {error}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
