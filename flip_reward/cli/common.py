@@ -6,15 +6,19 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from flip_reward.judge.cache import DEFAULT_CACHE_SIZE
 from flip_reward.judge.client import DEFAULT_JUDGE_MODEL
+from flip_reward.judge.loops import close_clients
 from flip_reward.text import json_line
 
 if TYPE_CHECKING:
+    from tqdm import tqdm
+
     from flip_reward.judge.client import Judge
 
 EXIT_RUN_FAILED = 1
@@ -88,6 +92,24 @@ def judge_options(args: argparse.Namespace) -> dict:
         "structured_output": args.structured_output,
         "disable_thinking": args.no_thinking,
     }
+
+
+@asynccontextmanager
+async def judging(total: int, desc: str, unit: str) -> AsyncIterator[tqdm]:
+    """The progress bar (on stderr) of a command's judge calls. On the way out, whatever ended them (done, an error,
+    Ctrl-C), the event loop's judge clients are closed and tqdm's monitor thread is joined, so that the process ends
+    with its main thread alone: a client left to ``__del__`` at interpreter exit imports modules there, which hangs
+    when a thread died holding the import lock."""
+    from tqdm import tqdm
+
+    try:
+        with tqdm(total=total, desc=desc, unit=unit, file=sys.stderr) as bar:
+            yield bar
+    finally:
+        await close_clients()
+        if tqdm.monitor is not None:
+            tqdm.monitor.exit()
+            tqdm.monitor = None
 
 
 def report_errors(errors: Sequence[object], summary: str, prefix: str = "error: ", file: TextIO | None = None) -> None:

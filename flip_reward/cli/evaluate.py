@@ -13,6 +13,7 @@ from flip_reward.cli.common import (
     add_restatement_guard_argument,
     check_output,
     judge_failure,
+    judging,
     method_options,
     positive_int,
     report_errors,
@@ -30,7 +31,6 @@ from flip_reward.evaluation.evaluate import (
     select,
     summarize,
 )
-from flip_reward.judge.loops import close_clients
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -104,13 +104,8 @@ def run_eval(args: argparse.Namespace) -> int:
 
 
 async def _with_progress(method: str, scorer: object, examples: list[Example], seed: int) -> list[Verdict]:
-    from tqdm import tqdm
-
-    try:
-        with tqdm(total=planned_calls(method, examples), desc=method, unit="call", file=sys.stderr) as bar:
-            return await evaluate_method(method, scorer, examples, seed, bar.update)
-    finally:
-        await close_clients()
+    async with judging(planned_calls(method, examples), method, "call") as bar:
+        return await evaluate_method(method, scorer, examples, seed, bar.update)
 
 
 def summary_line(summary: MethodSummary) -> str:

@@ -14,6 +14,7 @@ from flip_reward.cli.common import (
     add_restatement_guard_argument,
     check_output,
     judge_failure,
+    judging,
     method_options,
     report_errors,
     report_interrupted,
@@ -25,7 +26,6 @@ from flip_reward.evaluation.rerank import (
     RerankResult,
     rerank_input,
 )
-from flip_reward.judge.loops import close_clients
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -77,7 +77,6 @@ async def _rerank_with_progress(
     selector: BestOfN, inputs: list[tuple], done: Callable[[int, RerankResult], object]
 ) -> list[RerankResult]:
     """Rerank every row with a progress bar of judge calls, telling ``done(index, result)`` as each row finishes."""
-    from tqdm import tqdm
 
     async def one(index: int, prompt: object, responses: list[str]) -> RerankResult:
         result = await selector.arerank(prompt, responses, bar.update)
@@ -85,8 +84,5 @@ async def _rerank_with_progress(
         return result
 
     total = sum(selector.planned_calls(responses) for _, responses in inputs)
-    try:
-        with tqdm(total=total, desc=f"rerank ({selector.method})", unit="call", file=sys.stderr) as bar:
-            return list(await asyncio.gather(*(one(index, *item) for index, item in enumerate(inputs))))
-    finally:
-        await close_clients()
+    async with judging(total, f"rerank ({selector.method})", "call") as bar:
+        return list(await asyncio.gather(*(one(index, *item) for index, item in enumerate(inputs))))

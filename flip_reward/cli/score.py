@@ -17,13 +17,13 @@ from flip_reward.cli.common import (
     add_restatement_guard_argument,
     check_output,
     judge_failure,
+    judging,
     method_options,
     report_errors,
     report_interrupted,
 )
 from flip_reward.core.reward import REWARD_METRICS, FlipResult, FlipReward
 from flip_reward.data.samples import result_fields
-from flip_reward.judge.loops import close_clients
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -87,7 +87,6 @@ async def score_with_progress(
 ) -> list[FlipResult]:
     """Score every valid input with a progress bar, telling ``done(index, result)`` as each finishes; an invalid
     one becomes an input-error result in place."""
-    from tqdm import tqdm
 
     async def one(index: int, item: object) -> FlipResult:
         if isinstance(item, Exception):
@@ -98,11 +97,8 @@ async def score_with_progress(
         bar.update(1)
         return result
 
-    try:
-        with tqdm(total=len(inputs), desc="scoring", unit="row", file=sys.stderr) as bar:
-            return list(await asyncio.gather(*(one(index, item) for index, item in enumerate(inputs))))
-    finally:
-        await close_clients()
+    async with judging(len(inputs), "scoring", "row") as bar:
+        return list(await asyncio.gather(*(one(index, item) for index, item in enumerate(inputs))))
 
 
 def summarize(results: list[FlipResult], seconds: float) -> dict:
