@@ -42,6 +42,7 @@ for line in sys.stdin:
     argv, stderr_path = json.loads(line)
     pid = os.fork()
     if pid == 0:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
         os.dup2(os.open(stderr_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), 2)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         break

@@ -27,6 +27,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flip_reward.evaluation.inspection_input import (  # noqa: F401 (InspectionError, LineError: the public API)
     InspectionError,
@@ -37,6 +38,9 @@ from flip_reward.evaluation.inspection_input import (  # noqa: F401 (InspectionE
     read_samples,
     source_file,
 )
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 RESPONSE_HEAD = 200
 SHOWN_STEPS = 10  # the summary shows every step up to this many, else the first and last half of it
@@ -133,6 +137,16 @@ def _correlation(samples: Sequence[Sample]) -> float | None:
         return None
 
 
+def correlation_gap(samples: Sequence[Sample]) -> str:
+    """Why the reward/length correlation of ``samples`` is undefined (``_correlation`` gave None)."""
+    known = [sample for sample in samples if sample.response_chars is not None]
+    if len(known) < 2:
+        return f"fewer than 2 samples with a response ({len(known)})"
+    if len({sample.response_chars for sample in known}) == 1:
+        return f"every response has the same length ({known[0].response_chars} characters)"
+    return f"every reward is the same ({known[0].reward:.4f})"
+
+
 def step_figures(
     step: int | None, samples: Sequence[Sample], applies: set[str], language: Callable[[str], str | None]
 ) -> StepFigures:
@@ -226,6 +240,8 @@ def inspect_samples(
         for s in best
     )
     overall = step_figures(None, samples, applies, language)
+    if "length" in applies and overall.length_reward_correlation is None:
+        not_applicable["length_reward_correlation"] = correlation_gap(samples)
     return InspectionReport(source, read.kind, steps, overall, top, not_applicable, read.ignored, notes)
 
 
@@ -284,8 +300,29 @@ def summary_lines(report: InspectionReport) -> list[str]:
 
 
 def plot_inspection(report: InspectionReport, path: str | Path) -> None:
-    """Six panels over steps: mean reward, failure rates, restatement share, reward/length correlation, language
-    mismatch share and completions ("n/a" in a panel whose figure does not apply)."""
+    """Write ``inspection_figure`` to ``path`` (PNG)."""
+    figure = inspection_figure(report)
+    from matplotlib import pyplot
+
+    figure.savefig(path, dpi=110)
+    pyplot.close(figure)
+
+
+PANELS = (
+    ("mean reward", ("mean_reward",), (-0.05, 1.05)),
+    ("failure rates", ("parse_failure_rate", "judge_error_rate", "input_error_rate"), (-0.05, 1.05)),
+    ("share restatement-masked", ("restatement_share",), (-0.05, 1.05)),
+    ("corr(reward, response chars)", ("length_reward_correlation",), (-1.1, 1.1)),
+    ("share not in the instruction's language", ("language_mismatch_share",), (-0.05, 1.05)),
+    ("completions judged", ("completions",), None),
+)
+
+
+def inspection_figure(report: InspectionReport) -> Figure:
+    """Six panels over steps (PANELS): mean reward, failure rates, restatement share, reward/length correlation,
+    language mismatch share and completions. Each line's legend gives its figure over all steps, the axes start
+    below 0 so that a line at 0 is not hidden by the frame, a panel whose figure does not apply says why
+    ("n/a: ..."), and the title names the input by its file name."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -293,32 +330,30 @@ def plot_inspection(report: InspectionReport, path: str | Path) -> None:
     from matplotlib.ticker import MaxNLocator
 
     steps = [figures.step for figures in report.steps]
-
-    def series(name: str) -> list[float]:
-        return [math.nan if getattr(f, name) is None else getattr(f, name) for f in report.steps]
-
-    panels = (
-        ("mean reward", ("mean_reward",), (0, 1.05)),
-        ("failure rates", ("parse_failure_rate", "judge_error_rate", "input_error_rate"), (0, 1.05)),
-        ("share restatement-masked", ("restatement_share",), (0, 1.05)),
-        ("corr(reward, response chars)", ("length_reward_correlation",), (-1.05, 1.05)),
-        ("share not in the instruction's language", ("language_mismatch_share",), (0, 1.05)),
-        ("completions judged", ("completions",), None),
-    )
     figure, grid = pyplot.subplots(2, 3, figsize=(13, 6.5))
-    for axes, (title, names, limits) in zip(grid.flat, panels):
-        for name in names:
-            values = series(name)
-            if all(math.isnan(value) for value in values):
-                axes.text(0.5, 0.5, "n/a", ha="center", va="center", transform=axes.transAxes)
-            else:
-                axes.plot(steps, values, marker="o", markersize=3, label=name.replace("_", " "))
-        if len(names) > 1:
-            axes.legend(fontsize=7)
+    for axes, (title, names, limits) in zip(grid.flat, PANELS):
+        plotted = [name for name in names if any(getattr(f, name) is not None for f in report.steps)]
+        for name in plotted:
+            values = [math.nan if getattr(f, name) is None else getattr(f, name) for f in report.steps]
+            label = f"{name.replace('_', ' ')}: {_overall(report, name)}" if len(names) > 1 else _overall(report, name)
+            axes.plot(steps, values, marker="o", markersize=3, label=label)
+        if plotted:
+            axes.legend(fontsize=7, title="all steps" if len(names) == 1 else None, title_fontsize=7, loc="best")
+        else:
+            axes.text(
+                0.5,
+                0.5,
+                _unplotted(report, names[0]),
+                ha="center",
+                va="center",
+                wrap=True,
+                transform=axes.transAxes,
+                fontsize=8,
+            )
         if limits:
             axes.set_ylim(*limits)
         else:
-            axes.set_ylim(bottom=0)
+            axes.set_ylim(bottom=-0.05 * max(1, report.overall.completions))
             axes.yaxis.set_major_locator(MaxNLocator(integer=True))
         axes.set_title(title, fontsize=9)
         axes.set_xlabel("step", fontsize=8)
@@ -327,10 +362,29 @@ def plot_inspection(report: InspectionReport, path: str | Path) -> None:
             axes.set_xlim(min(steps) - 0.5, max(steps) + 0.5)
         else:
             axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-    figure.suptitle(f"flip-reward inspect: {report.source} ({report.kind})", fontsize=10)
+    figure.suptitle(f"flip-reward inspect: {short_name(report.source)} ({report.kind})", fontsize=10)
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    pyplot.close(figure)
+    return figure
+
+
+def _overall(report: InspectionReport, name: str) -> str:
+    """The figure ``name`` over all steps as the summary table writes it ("n/a" when undefined)."""
+    value = getattr(report.overall, name)
+    form = next((form for _, column, form in COLUMNS if column == name), "{:.4f}")
+    return "n/a" if value is None else form.format(value)
+
+
+def _unplotted(report: InspectionReport, name: str) -> str:
+    """What a panel with no point of figure ``name`` says: n/a and why."""
+    reason = report.not_applicable.get(name, "no step has 2 samples whose lengths and rewards both vary")
+    return f"n/a: {reason}"
+
+
+def short_name(source: str) -> str:
+    """The input's file name with its folder's (a run directory's samples.jsonl says which run), never a long
+    absolute path."""
+    path = Path(source)
+    return f"{path.parent.name}/{path.name}" if path.parent.name else path.name
 
 
 def write_inspection(path: str | Path, output_dir: Path | None = None, top_k: int = 5) -> list[str]:
