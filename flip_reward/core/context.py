@@ -146,6 +146,8 @@ class ContextGuard:
     def whole_request(self, build: Build, history: Sequence[str], responses: Sequence[str]) -> FittedRequest | None:
         """``build(history text, responses)`` showing everything when it surely fits (no token is counted, so no
         tokenizer is loaded: cheap enough for an event loop), else None."""
+        if sum(map(len, history)) + sum(map(len, responses)) > self.room:  # a character is at least a byte
+            return None
         messages = build(HISTORY_SEPARATOR.join(history), list(responses))
         return FittedRequest(messages, list(responses)) if self.surely_fits(joined(messages)) else None
 
