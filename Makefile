@@ -6,7 +6,7 @@ TORCH_SPEC ?= torch==2.13.0
 # verl and OpenRLHF for the tests through their reward code; --no-deps, their import-time needs are the 'trainers' extra.
 TRAINER_SPECS ?= verl==0.9.1 openrlhf==0.11.2
 
-.PHONY: setup demo score-demo eval-demo test bench clean
+.PHONY: setup demo score-demo eval-demo sample-eval test bench clean
 
 setup: $(VENV)/.installed
 
@@ -29,6 +29,10 @@ score-demo: setup
 # RewardBench-2 evaluation and best-of-N on the bundled samples with a tiny local judge (runs/eval-demo).
 eval-demo: setup
 	PYTHON=$(abspath $(PYTHON)) bash scripts/eval_demo.sh
+
+# docs/sample_eval/: the sample RewardBench-2 report by the scripted test judge of tests/test_evaluate.py.
+sample-eval: setup
+	FLIP_WRITE_SAMPLE_EVAL=1 $(PYTHON) -m pytest tests/test_evaluate.py -q -k test_sample_data_report
 
 # Lint and format checks (ruff, configured in pyproject.toml), then the test suite.
 test: setup

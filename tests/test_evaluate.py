@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
+import shutil
 
 import pytest
 from conftest import FAST_RETRIES, REPO, free_port
@@ -361,10 +363,16 @@ def sample_judge() -> Verdicts:
     return verdicts(table, faults)
 
 
-def test_sample_data_report(tmp_path, judge_server, script):
+def test_sample_data_report(tmp_path, judge_server, script, monkeypatch):
+    """Also the source of docs/sample_eval/ (its report.md is this run's): ``make sample-eval`` rewrites it."""
     script.default = sample_judge()
-    code, out = evaluate(tmp_path, judge_server, SAMPLE)
+    monkeypatch.chdir(REPO)
+    code, out = evaluate(tmp_path, judge_server, SAMPLE.relative_to(REPO), "--judge", "hosted_vllm/scripted")
     assert code == 0
+    if os.environ.get("FLIP_WRITE_SAMPLE_EVAL"):
+        for name in ("report.md", "accuracy.png"):
+            shutil.copy(out / name, REPO / "docs" / "sample_eval" / name)
+    assert (out / "report.md").read_text() == (REPO / "docs" / "sample_eval" / "report.md").read_text()
     results = json.loads((out / "results.json").read_text())
     assert results["flip"]["per_subset"] == {
         "Factuality": 1.0,

@@ -225,23 +225,41 @@ def test_a_refused_connection_is_a_connection_error_not_a_timeout():
     assert "Timeout" not in result.error
 
 
-# 8. What the first reward of a process would block on is built at construction and unpickling.
+# 8. What the first reward of a process would block on is built at construction and unpickling, or off the loop.
 
 FIRST_REWARD = """
-import pickle, sys, time
+import asyncio, pickle, sys, threading
 from flip_reward.core.context import load_local_tokenizer
 from flip_reward.core.reward import FlipReward
 flip = pickle.loads(pickle.dumps(FlipReward("hosted_vllm/judge", "http://127.0.0.1:9/v1", tokenizer=sys.argv[1])))
 assert all(name in sys.modules for name in ("litellm", "openai", "aiohttp"))
-for _ in range(600):
-    if load_local_tokenizer.cache_info().currsize:
-        break
-    time.sleep(0.1)
-print(load_local_tokenizer.cache_info().currsize, load_local_tokenizer(sys.argv[1]) is not None)
+
+async def fit_counting_turns(response):
+    turns = 0
+
+    async def other_task():
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    other = asyncio.create_task(other_task())
+    await asyncio.sleep(0)
+    fitted = await flip.fitted([], [response])
+    other.cancel()
+    return fitted, turns
+
+short, _ = asyncio.run(fit_counting_turns("A short reply."))
+print(threading.active_count(), load_local_tokenizer.cache_info().currsize, short.responses == ["A short reply."])
+long, turns = asyncio.run(fit_counting_turns("word " * 20000))
+print(load_local_tokenizer.cache_info().currsize, turns > 100, len(long.responses[0]) < 100000)
 """
 
 
-def test_construction_prepares_clients_and_tokenizer_off_the_event_loop(tiny_model_dir):
+def test_construction_prepares_clients_and_the_tokenizer_loads_off_the_event_loop(tiny_model_dir):
+    """No thread is left behind by construction (one that dies holding the import lock hangs the interpreter's
+    exit); a request that surely fits counts no token; the first that may not loads the tokenizer on a worker thread
+    while the event loop goes on (another task kept turning)."""
     completed = subprocess.run(
         [sys.executable, "-c", FIRST_REWARD, str(tiny_model_dir)],
         cwd=REPO,
@@ -252,7 +270,7 @@ def test_construction_prepares_clients_and_tokenizer_off_the_event_loop(tiny_mod
         env={**os.environ, "HF_HUB_OFFLINE": "1"},
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
-    assert completed.stdout.split() == ["1", "True"]
+    assert completed.stdout.split() == ["1", "0", "True", "1", "True", "True"]
 
 
 # 9. The in-memory cache is bounded by a knob.

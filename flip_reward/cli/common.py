@@ -8,7 +8,8 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO, TypeVar
 
@@ -17,8 +18,11 @@ from flip_reward.data.writing import JsonlFile, reason
 from flip_reward.exit_codes import EXIT_INTERRUPTED, EXIT_JUDGE_DOWN, EXIT_RUN_FAILED
 from flip_reward.judge.cache import DEFAULT_CACHE_SIZE, check_cache_directory
 from flip_reward.judge.client import DEFAULT_JUDGE_MODEL
+from flip_reward.judge.loops import close_clients
 
 if TYPE_CHECKING:
+    from tqdm import tqdm
+
     from flip_reward.judge.client import Judge
 
 MAX_ERRORS_SHOWN = 20
@@ -108,6 +112,24 @@ def judge_options(args: argparse.Namespace) -> dict:
         "structured_output": args.structured_output,
         "disable_thinking": args.no_thinking,
     }
+
+
+@asynccontextmanager
+async def judging(total: int, desc: str, unit: str) -> AsyncIterator[tqdm]:
+    """The progress bar (on stderr) of a command's judge calls. On the way out, whatever ended them (done, an error,
+    Ctrl-C), the event loop's judge clients are closed and tqdm's monitor thread is joined, so that the process ends
+    with its main thread alone: a client left to ``__del__`` at interpreter exit imports modules there, which hangs
+    when a thread died holding the import lock."""
+    from tqdm import tqdm
+
+    try:
+        with tqdm(total=total, desc=desc, unit=unit, file=sys.stderr) as bar:
+            yield bar
+    finally:
+        await close_clients()
+        if tqdm.monitor is not None:
+            tqdm.monitor.exit()
+            tqdm.monitor = None
 
 
 def report_errors(errors: Sequence[object], summary: str, prefix: str = "error: ", file: TextIO | None = None) -> None:

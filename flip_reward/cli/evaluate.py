@@ -15,6 +15,7 @@ from flip_reward.cli.common import (
     check_not_input,
     check_output,
     judge_failure,
+    judging,
     method_options,
     positive_int,
     report_errors,
@@ -33,7 +34,6 @@ from flip_reward.evaluation.evaluate import (
     summarize,
 )
 from flip_reward.exit_codes import EXIT_INVALID_INPUT
-from flip_reward.judge.loops import close_clients
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -109,13 +109,8 @@ def run_eval(args: argparse.Namespace) -> int:
 
 
 async def _with_progress(method: str, scorer: object, examples: list[Example], seed: int) -> list[Verdict]:
-    from tqdm import tqdm
-
-    try:
-        with tqdm(total=planned_calls(method, examples), desc=method, unit="call", file=sys.stderr) as bar:
-            return await evaluate_method(method, scorer, examples, seed, bar.update)
-    finally:
-        await close_clients()
+    async with judging(planned_calls(method, examples), method, "call") as bar:
+        return await evaluate_method(method, scorer, examples, seed, bar.update)
 
 
 def summary_line(summary: MethodSummary) -> str:

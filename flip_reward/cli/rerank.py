@@ -16,6 +16,7 @@ from flip_reward.cli.common import (
     check_output,
     gather_or_cancel,
     judge_failure,
+    judging,
     method_options,
     report_errors,
     report_interrupted,
@@ -28,7 +29,6 @@ from flip_reward.evaluation.rerank import (
     rerank_input,
 )
 from flip_reward.exit_codes import EXIT_INVALID_INPUT
-from flip_reward.judge.loops import close_clients
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -82,7 +82,6 @@ async def _rerank_with_progress(
     selector: BestOfN, inputs: list[tuple], done: Callable[[int, RerankResult], object]
 ) -> list[RerankResult]:
     """Rerank every row with a progress bar of judge calls, telling ``done(index, result)`` as each row finishes."""
-    from tqdm import tqdm
 
     async def one(index: int, prompt: object, responses: list[str]) -> RerankResult:
         result = await selector.arerank(prompt, responses, bar.update)
@@ -90,8 +89,5 @@ async def _rerank_with_progress(
         return result
 
     total = sum(selector.planned_calls(responses) for _, responses in inputs)
-    try:
-        with tqdm(total=total, desc=f"rerank ({selector.method})", unit="call", file=sys.stderr) as bar:
-            return await gather_or_cancel(one(index, *item) for index, item in enumerate(inputs))
-    finally:
-        await close_clients()
+    async with judging(total, f"rerank ({selector.method})", "call") as bar:
+        return await gather_or_cancel(one(index, *item) for index, item in enumerate(inputs))

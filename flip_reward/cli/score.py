@@ -22,6 +22,7 @@ from flip_reward.cli.common import (
     check_not_input,
     check_output,
     judge_failure,
+    judging,
     method_options,
     report_errors,
     report_interrupted,
@@ -30,7 +31,6 @@ from flip_reward.core.reward import REWARD_METRICS, FlipResult, FlipReward
 from flip_reward.data.loading import RowError
 from flip_reward.data.samples import result_fields
 from flip_reward.exit_codes import EXIT_INVALID_INPUT
-from flip_reward.judge.loops import close_clients
 
 ROWS_HELD_PER_REQUEST = 8  # rows read ahead of the oldest unwritten one, per request in flight (--concurrency)
 
@@ -132,7 +132,6 @@ async def score_with_progress(
     result)`` as each finishes; an invalid one becomes an input-error result in place. Rows are read as they are
     started: at most ``window`` rows past the first one not yet ``written()`` are held at any time, so a long input
     costs the memory of that window, not of the file."""
-    from tqdm import tqdm
 
     tally = Tally()
 
@@ -155,8 +154,8 @@ async def score_with_progress(
             failures.append(task.exception())
         finished.set()
 
-    try:
-        with tqdm(total=total, desc="scoring", unit="row", file=sys.stderr) as bar:
+    async with judging(total, "scoring", "row") as bar:
+        try:
             for index, (row, item) in enumerate(inputs):
                 while pending and index >= written() + window and not failures:
                     finished.clear()
@@ -167,12 +166,10 @@ async def score_with_progress(
                 pending.add(task)
                 task.add_done_callback(retire)
             await asyncio.gather(*pending)
-        return tally
-    except BaseException:  # an output that cannot be written, or Ctrl-C: no task is left pending
-        await cancel_pending_tasks()
-        raise
-    finally:
-        await close_clients()
+        except BaseException:  # an output that cannot be written, or Ctrl-C: no task is left pending
+            await cancel_pending_tasks()
+            raise
+    return tally
 
 
 def summarize(tally: Tally, seconds: float) -> dict:

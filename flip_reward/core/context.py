@@ -58,7 +58,11 @@ _LOADING = threading.Lock()  # one load at a time: transformers' lazy imports br
 
 @lru_cache(maxsize=8)
 def load_local_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase | None:
-    """The tokenizer at ``name_or_path`` from local files only, or None (logged once) when it cannot be loaded."""
+    """The tokenizer at ``name_or_path`` from local files only, or None (logged once) when it cannot be loaded.
+    Callers count tokens off the event loop (``JudgeMethod.fitted``): the first load imports transformers."""
+    if not tokenizer_is_local(name_or_path):
+        logger.info("judge tokenizer %r not available locally; estimating tokens from characters", name_or_path)
+        return None
     try:
         with _LOADING:
             from transformers import AutoTokenizer
@@ -134,21 +138,18 @@ class ContextGuard:
             return estimate_tokens(text, self.chars_per_token)
         return len(tokenizer.encode(valid_text(text), add_special_tokens=False))
 
-    def may_overflow(self, characters: int) -> bool:
-        """Whether a request whose variable parts have ``characters`` characters might need trimming (then counting
-        its tokens is worth a worker thread: it would block the event loop); a UTF-8 character is at most 4 bytes."""
-        return 4 * characters > self.room
-
-    def prepare(self) -> None:
-        """Load the tokenizer (if any, from local files only) on a background thread, so that the first long response
-        of a process finds it ready instead of loading it on the event loop."""
-        if self.tokenizer and tokenizer_is_local(self.tokenizer):
-            threading.Thread(target=load_local_tokenizer, args=(self.tokenizer,), daemon=True).start()
-
     def surely_fits(self, prompt: str) -> bool:
         """True when the whole prompt's UTF-8 length fits: no token is shorter than a byte, so no tokenizing. A lone
         surrogate counts the 3 bytes of the U+FFFD it is sent as."""
         return len(prompt.encode("utf-8", "surrogatepass")) <= self.room
+
+    def whole_request(self, build: Build, history: Sequence[str], responses: Sequence[str]) -> FittedRequest | None:
+        """``build(history text, responses)`` showing everything when it surely fits (no token is counted, so no
+        tokenizer is loaded: cheap enough for an event loop), else None."""
+        if sum(map(len, history)) + sum(map(len, responses)) > self.room:  # a character is at least a byte
+            return None
+        messages = build(HISTORY_SEPARATOR.join(history), list(responses))
+        return FittedRequest(messages, list(responses)) if self.surely_fits(joined(messages)) else None
 
     def fit_request(self, build: Build, history: Sequence[str], responses: Sequence[str]) -> FittedRequest:
         """``build(history text, responses)`` made to fit: whole when it does; else without the oldest turns of
@@ -156,9 +157,9 @@ class ContextGuard:
         by themselves, and then with each response trimmed in its middle to an equal share of what is left.
         ContextOverflow when even the request with no history and empty responses is too long."""
         responses = list(responses)
-        messages = build(HISTORY_SEPARATOR.join(history), responses)
-        if self.surely_fits(joined(messages)):
-            return FittedRequest(messages, responses)
+        whole = self.whole_request(build, history, responses)
+        if whole is not None:
+            return whole
         empty = [""] * len(responses)
         fixed = self.count_tokens(joined(build("", empty)))
         if fixed > self.room:

@@ -8,7 +8,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
-from flip_reward.core.context import ContextGuard, ContextOverflow, FittedRequest
+from flip_reward.core.context import Build, ContextGuard, ContextOverflow, FittedRequest
 from flip_reward.core.results import Judgment
 from flip_reward.judge.client import (
     DEFAULT_JUDGE_MODEL,
@@ -45,12 +45,6 @@ class JudgeMethod(Generic[R]):
         self.judge = Judge(JudgeConfig(model=judge_model, api_base=api_base, response_schema=schema, **judge_options))
         self.context_guard = ContextGuard.for_judge(self.judge, max_context_length, tokenizer)
         self.context_guard.check_room(self.render("", ["", ""]), type(self).__name__)
-        self.context_guard.prepare()
-
-    def __setstate__(self, state: dict) -> None:
-        """Unpickled (e.g. in a Ray actor): get the tokenizer ready before the first reward, off the event loop."""
-        self.__dict__.update(state)
-        self.context_guard.prepare()
 
     def render(self, context: str, responses: list[str], instruction: str = "") -> list[dict[str, str]]:
         """The method's request showing ``responses`` after the history text ``context`` (and, for a method that is
@@ -60,20 +54,23 @@ class JudgeMethod(Generic[R]):
     def fit(self, history: Sequence[str], responses: Sequence[str], instruction: str = "") -> FittedRequest:
         """The method's request for ``responses`` after the ``history`` turns, made to fit the judge's context by the
         context guard; ContextOverflow when even its fixed parts (instruction included) do not."""
-        return self.context_guard.fit_request(
-            lambda context, shown: self.render(context, shown, instruction), history, responses
-        )
+        return self.context_guard.fit_request(self.builder(instruction), history, responses)
+
+    def builder(self, instruction: str) -> Build:
+        """``render`` with ``instruction`` fixed: what the context guard calls to build a request."""
+        return lambda context, shown: self.render(context, shown, instruction)
 
     async def fitted(
         self, history: Sequence[str], responses: Sequence[str], instruction: str = ""
     ) -> FittedRequest | R:
-        """``fit(...)``, on a worker thread when the texts are long enough to need trimming (counting their tokens
-        would block the event loop); the input failure when the request cannot fit."""
-        characters = sum(map(len, history)) + sum(map(len, responses)) + len(instruction)
+        """``fit(...)``: on the event loop when the whole request surely fits, else on a worker thread (counting
+        tokens, and loading the tokenizer the first time, would block the loop); the input failure when the request
+        cannot fit."""
+        whole = self.context_guard.whole_request(self.builder(instruction), history, responses)
+        if whole is not None:
+            return whole
         try:
-            if self.context_guard.may_overflow(characters):
-                return await asyncio.to_thread(self.fit, history, responses, instruction)
-            return self.fit(history, responses, instruction)
+            return await asyncio.to_thread(self.fit, history, responses, instruction)
         except ContextOverflow as error:
             return self.failure("input", str(error))
 

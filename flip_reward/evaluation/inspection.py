@@ -27,6 +27,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flip_reward.data.loading import DEFAULT_MAX_LINE_BYTES
 from flip_reward.data.writing import whole_file
@@ -40,6 +41,9 @@ from flip_reward.evaluation.inspection_input import (  # noqa: F401 (InspectionE
     survey,
 )
 from flip_reward.evaluation.inspection_tally import StepTally, Tallies
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 LANGUAGE_CACHE = 4096  # texts whose language is remembered (a prompt is shared by the samples of a group)
 SHOWN_STEPS = 10  # the summary shows every step up to this many, else the first and last half of it
@@ -136,6 +140,16 @@ def _correlation(tally: StepTally) -> float | None:
         return None
 
 
+def correlation_gap(tally: StepTally) -> str:
+    """Why the reward/length correlation of ``tally`` is undefined (``_correlation`` gave None)."""
+    known = [(chars, reward) for chars, reward in zip(tally.chars, tally.rewards) if not math.isnan(chars)]
+    if len(known) < 2:
+        return f"fewer than 2 samples with a response ({len(known)})"
+    if len({chars for chars, _ in known}) == 1:
+        return f"every response has the same length ({int(known[0][0])} characters)"
+    return f"every reward is the same ({known[0][1]:.4f})"
+
+
 def step_figures(step: int | None, tally: StepTally, applies: set[str]) -> StepFigures:
     """The figures of one step's tally (or all steps'); ``applies`` names the optional ones the input supports."""
     n = len(tally.rewards)
@@ -216,7 +230,10 @@ def inspect_rows(
     not_applicable, notes = applicability(surveyed, ignored, tallies.unseen)
     steps = tuple(step_figures(step, tallies.steps[step], applies) for step in sorted(tallies.steps))
     top = tuple(TopSample(s.line, s.step, s.reward, s.inferred_instruction, s.response, s.label) for s in tallies.top())
-    overall = step_figures(None, tallies.overall(), applies)
+    everything = tallies.overall()
+    overall = step_figures(None, everything, applies)
+    if "length" in applies and overall.length_reward_correlation is None:
+        not_applicable["length_reward_correlation"] = correlation_gap(everything)
     notes = (*step_notes, *notes)
     return InspectionReport(source, surveyed.kind, steps, overall, top, not_applicable, dict(ignored), notes)
 
@@ -276,8 +293,29 @@ def summary_lines(report: InspectionReport) -> list[str]:
 
 
 def plot_inspection(report: InspectionReport, path: str | Path) -> None:
-    """Six panels over steps: mean reward, failure rates, restatement share, reward/length correlation, language
-    mismatch share and completions ("n/a" in a panel whose figure does not apply)."""
+    """Write ``inspection_figure`` to ``path`` (PNG)."""
+    figure = inspection_figure(report)
+    from matplotlib import pyplot
+
+    figure.savefig(path, dpi=110)
+    pyplot.close(figure)
+
+
+PANELS = (
+    ("mean reward", ("mean_reward",), (-0.05, 1.05)),
+    ("failure rates", ("parse_failure_rate", "judge_error_rate", "input_error_rate"), (-0.05, 1.05)),
+    ("share restatement-masked", ("restatement_share",), (-0.05, 1.05)),
+    ("corr(reward, response chars)", ("length_reward_correlation",), (-1.1, 1.1)),
+    ("share not in the instruction's language", ("language_mismatch_share",), (-0.05, 1.05)),
+    ("completions judged", ("completions",), None),
+)
+
+
+def inspection_figure(report: InspectionReport) -> Figure:
+    """Six panels over steps (PANELS): mean reward, failure rates, restatement share, reward/length correlation,
+    language mismatch share and completions. Each line's legend gives its figure over all steps, the axes start
+    below 0 so that a line at 0 is not hidden by the frame, a panel whose figure does not apply says why
+    ("n/a: ..."), and the title names the input by its file name."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -285,32 +323,30 @@ def plot_inspection(report: InspectionReport, path: str | Path) -> None:
     from matplotlib.ticker import MaxNLocator
 
     steps = [figures.step for figures in report.steps]
-
-    def series(name: str) -> list[float]:
-        return [math.nan if getattr(f, name) is None else getattr(f, name) for f in report.steps]
-
-    panels = (
-        ("mean reward", ("mean_reward",), (0, 1.05)),
-        ("failure rates", ("parse_failure_rate", "judge_error_rate", "input_error_rate"), (0, 1.05)),
-        ("share restatement-masked", ("restatement_share",), (0, 1.05)),
-        ("corr(reward, response chars)", ("length_reward_correlation",), (-1.05, 1.05)),
-        ("share not in the instruction's language", ("language_mismatch_share",), (0, 1.05)),
-        ("completions judged", ("completions",), None),
-    )
     figure, grid = pyplot.subplots(2, 3, figsize=(13, 6.5))
-    for axes, (title, names, limits) in zip(grid.flat, panels):
-        for name in names:
-            values = series(name)
-            if all(math.isnan(value) for value in values):
-                axes.text(0.5, 0.5, "n/a", ha="center", va="center", transform=axes.transAxes)
-            else:
-                axes.plot(steps, values, marker="o", markersize=3, label=name.replace("_", " "))
-        if len(names) > 1:
-            axes.legend(fontsize=7)
+    for axes, (title, names, limits) in zip(grid.flat, PANELS):
+        plotted = [name for name in names if any(getattr(f, name) is not None for f in report.steps)]
+        for name in plotted:
+            values = [math.nan if getattr(f, name) is None else getattr(f, name) for f in report.steps]
+            label = f"{name.replace('_', ' ')}: {_overall(report, name)}" if len(names) > 1 else _overall(report, name)
+            axes.plot(steps, values, marker="o", markersize=3, label=label)
+        if plotted:
+            axes.legend(fontsize=7, title="all steps" if len(names) == 1 else None, title_fontsize=7, loc="best")
+        else:
+            axes.text(
+                0.5,
+                0.5,
+                _unplotted(report, names[0]),
+                ha="center",
+                va="center",
+                wrap=True,
+                transform=axes.transAxes,
+                fontsize=8,
+            )
         if limits:
             axes.set_ylim(*limits)
         else:
-            axes.set_ylim(bottom=0)
+            axes.set_ylim(bottom=-0.05 * max(1, report.overall.completions))
             axes.yaxis.set_major_locator(MaxNLocator(integer=True))
         axes.set_title(title, fontsize=9)
         axes.set_xlabel("step", fontsize=8)
@@ -319,10 +355,29 @@ def plot_inspection(report: InspectionReport, path: str | Path) -> None:
             axes.set_xlim(min(steps) - 0.5, max(steps) + 0.5)
         else:
             axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-    figure.suptitle(f"flip-reward inspect: {report.source} ({report.kind})", fontsize=10)
+    figure.suptitle(f"flip-reward inspect: {short_name(report.source)} ({report.kind})", fontsize=10)
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    pyplot.close(figure)
+    return figure
+
+
+def _overall(report: InspectionReport, name: str) -> str:
+    """The figure ``name`` over all steps as the summary table writes it ("n/a" when undefined)."""
+    value = getattr(report.overall, name)
+    form = next((form for _, column, form in COLUMNS if column == name), "{:.4f}")
+    return "n/a" if value is None else form.format(value)
+
+
+def _unplotted(report: InspectionReport, name: str) -> str:
+    """What a panel with no point of figure ``name`` says: n/a and why."""
+    reason = report.not_applicable.get(name, "no step has 2 samples whose lengths and rewards both vary")
+    return f"n/a: {reason}"
+
+
+def short_name(source: str) -> str:
+    """The input's file name with its folder's (a run directory's samples.jsonl says which run), never a long
+    absolute path."""
+    path = Path(source)
+    return f"{path.parent.name}/{path.name}" if path.parent.name else path.name
 
 
 def write_inspection(

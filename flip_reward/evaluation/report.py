@@ -6,9 +6,13 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flip_reward.data.writing import JsonlFile, whole_file
 from flip_reward.evaluation.evaluate import MethodSummary, Verdict
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 STRICT_RULE = (
     "flip/pointwise: every chosen score > every rejected score; pairwise: chosen preferred in both "
@@ -166,7 +170,18 @@ def report_markdown(summaries: Mapping[str, MethodSummary], meta: Mapping[str, o
 
 
 def plot_accuracy(summaries: Mapping[str, MethodSummary], path: str | Path, judge: str = "") -> None:
-    """Grouped bar chart of strict accuracy: one group per subset (overall first), one bar per method."""
+    """Write ``accuracy_figure`` to ``path`` (PNG)."""
+    figure = accuracy_figure(summaries, judge)
+    from matplotlib import pyplot
+
+    figure.savefig(path, dpi=120)
+    pyplot.close(figure)
+
+
+def accuracy_figure(summaries: Mapping[str, MethodSummary], judge: str = "") -> Figure:
+    """Grouped bar chart of strict accuracy: one group per subset (overall first), one bar per method, each bar
+    labelled with its value ("n/a" where the method did not score the subset). The axis starts below 0 and a bar of
+    0 is drawn as a thick stroke on the zero line, so that a zero reads as a zero, not as a missing bar."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -174,18 +189,21 @@ def plot_accuracy(summaries: Mapping[str, MethodSummary], path: str | Path, judg
 
     groups = ["overall", *subsets_of(summaries)]
     width = 0.8 / max(len(summaries), 1)
-    figure, axes = pyplot.subplots(figsize=(max(6.0, 1.4 * len(groups)), 4.0))
+    figure, axes = pyplot.subplots(figsize=(max(6.0, 1.8 * len(groups)), 4.2))
+    axes.axhline(0, color="0.3", linewidth=0.8)
     for offset, (method, summary) in enumerate(summaries.items()):
         values = [summary.accuracy, *(summary.per_subset.get(group) for group in groups[1:])]
         positions = [index + (offset - (len(summaries) - 1) / 2) * width for index in range(len(groups))]
-        axes.bar(positions, [float("nan") if value is None else value for value in values], width, label=method)
-        for position in (p for p, value in zip(positions, values) if value is None):
-            axes.text(position, 0.01, "n/a", ha="center", va="bottom", fontsize=6, rotation=90)
+        bars = axes.bar(positions, [value or 0.0 for value in values], width, label=method)
+        color = bars.patches[0].get_facecolor()
+        for position in (p for p, value in zip(positions, values) if value == 0):
+            axes.hlines(0, position - width / 2, position + width / 2, colors=[color], linewidth=3)
+        labels = ["n/a" if value is None else f"{value:.3f}" for value in values]  # as report.md writes them
+        axes.bar_label(bars, labels=labels, fontsize=6.5, padding=2)
     axes.set_xticks(range(len(groups)), groups)
-    axes.set_ylim(0, 1.05)  # RewardBench 2's Ties figure can exceed 1 by its 0.01 margin term
+    axes.set_ylim(-0.05, 1.12)  # below 0 for the zero strokes; RewardBench 2's Ties can exceed 1 by its 0.01 margin
     axes.set_ylabel("accuracy (strict)")
     axes.set_title(f"Reward-model accuracy{f' — judge {judge}' if judge else ''}", fontsize=10)
     axes.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    pyplot.close(figure)
+    return figure

@@ -21,6 +21,7 @@ Judge never strands an open session whose sockets the next one would trip over, 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import os
 from collections.abc import Mapping
@@ -309,6 +310,26 @@ def is_unreachable(error: BaseException) -> bool:
     )
 
 
+class LitellmLoopClients:
+    """The async HTTP clients litellm cached for the running event loop (their cache keys end in the loop's token),
+    closed with the loop's other clients (``loops.close_clients``). Left open, they would be disposed of by
+    ``__del__`` at interpreter exit, which imports modules there: a hang when a thread died holding the import lock."""
+
+    def __init__(self) -> None:
+        from litellm.caching.evicted_client_closer import running_loop_token
+
+        self.key_suffix = f"-{running_loop_token()}"
+
+    async def close(self) -> None:
+        import litellm
+
+        cached = litellm.in_memory_llm_clients_cache.cache_dict
+        for key in [key for key in cached if key.endswith(self.key_suffix)]:
+            close = getattr(cached[key], "aclose", None) or getattr(cached[key], "close", None)
+            if inspect.iscoroutinefunction(close):
+                await close()
+
+
 class Transport:
     """Sends one chat request with no retries (the Judge owns retries); one instance serves every event loop.
 
@@ -408,6 +429,7 @@ class Transport:
     async def _send_litellm(self, messages: list[dict], params: dict) -> Completion:
         import litellm
 
+        loop_scoped("litellm clients", LitellmLoopClients)
         response = await litellm.acompletion(
             model=self.endpoint.model,
             messages=messages,
