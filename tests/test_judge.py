@@ -17,7 +17,8 @@ import pytest
 from conftest import FAST_RETRIES, free_port
 
 from flip_reward.judge.client import Judge, JudgeConfig, JudgeError
-from flip_reward.judge.transport import Completion, Endpoint, Transport, router_text
+from flip_reward.judge.failures import router_text
+from flip_reward.judge.transport import Completion, Endpoint, Transport
 from flip_reward.serving.scripted_judge import Reply, ScriptedJudgeServer, flip_answer
 
 ANSWER = flip_answer("Write a haiku")

@@ -24,8 +24,9 @@ else:  # the same context manager before Python 3.11 (installed with aiohttp the
 
 from flip_reward.judge.breaker import CircuitBreaker, JudgeUnavailableError
 from flip_reward.judge.cache import DEFAULT_CACHE_SIZE, ResponseCache, request_key
+from flip_reward.judge.failures import server_reason
 from flip_reward.judge.loops import loop_scoped
-from flip_reward.judge.transport import Endpoint, MalformedResponseError, Transport, server_reason
+from flip_reward.judge.transport import Endpoint, MalformedResponseError, Transport
 from flip_reward.judge.urls import redact, redacted_repr
 from flip_reward.text import valid_text
 
