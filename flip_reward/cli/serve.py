@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import logging
 import os
-import stat
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -95,16 +94,13 @@ def read_token(token_file: str | None) -> str | None:
 def check_private(path: Path) -> None:
     """ValueError unless ``path`` is owned by this user and writable by no one else: whoever could write the token
     file could let anyone in."""
+    from flip_reward.ownership import WRITABLE_BY_OTHERS, untrusted_reason
+
     status = path.stat()
-    if status.st_uid != os.getuid():
-        raise ValueError(
-            f"token file {path} is owned by uid {status.st_uid}, not by this user (uid {os.getuid()}): refusing it"
-        )
-    if status.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        raise ValueError(
-            f"token file {path} is writable by group or others (mode {stat.S_IMODE(status.st_mode):04o}): refusing "
-            f"it (chmod 600 {path})"
-        )
+    reason = untrusted_reason(status, f"token file {path}")
+    if reason:
+        fix = f" (chmod 600 {path})" if status.st_mode & WRITABLE_BY_OTHERS else ""
+        raise ValueError(f"{reason}: refusing it{fix}")
 
 
 def run_serve(args: argparse.Namespace) -> int:
