@@ -98,7 +98,9 @@ MALFORMED = {
     b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Encoding: zstd\r\nContent-Length: 2\r\n\r\n{}": (
         "Can not decode content-encoding: zstandard (zstd). Please install `backports.zstd`"
     ),
-    b"GET /health HTTP/1.1\r\nHost: x\r\nBad Header: 1\r\n\r\n": "Invalid header token:\n\n  b'Bad Header: 1'\n       ^",
+    b"GET /health HTTP/1.1\r\nHost: x\r\nBad Header: 1\r\n\r\n": (
+        "Invalid header token:\n\n  b'Bad Header: 1'\n       ^"
+    ),
     b"POST /v1/score HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n": (
         "Invalid character in Content-Length:\n\n  b'Content-Length: abc'\n                    ^"
     ),
@@ -111,8 +113,7 @@ MALFORMED = {
     ),
     b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n": "Pause on PRI/Upgrade:\n\n  b''\n    ^",
     b"GET /health HTTP/1.1\r\nHost: x\r\nX-Long: " + b"a" * 9000 + b"\r\n\r\n": (
-        "Got more than 8190 bytes when reading: b'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaa...'."
+        "Got more than 8190 bytes when reading: b'" + "a" * 100 + "...'."
     ),
 }
 
@@ -126,7 +127,10 @@ def test_malformed_requests_are_a_400_each_and_one_line_per_kind_never_a_traceba
             for request, reason in MALFORMED.items():
                 answer = answer_to(service.url, request)
                 head, _, text = answer.partition(b"\r\n\r\n")
-                assert head.splitlines()[:2] == [b"HTTP/1.0 400 Bad Request", b"Content-Type: text/plain; charset=utf-8"]
+                assert head.splitlines()[:2] == [
+                    b"HTTP/1.0 400 Bad Request",
+                    b"Content-Type: text/plain; charset=utf-8",
+                ]
                 assert text.decode() == reason
             assert answer_to(service.url, junk_gzip).startswith(b"HTTP/1.1 200 OK\r\n")
         assert call(service.url, "/v1/score", SCORE)[1]["results"][0]["reward"] == 1.0
@@ -216,13 +220,15 @@ def test_clients_that_drop_mid_body_are_counted_apart_in_one_line_not_as_500s(ju
 
 
 def test_a_slow_reader_gets_its_whole_answer_the_idle_timer_starts_once_it_is_written(judge) -> None:
-    """A 12 MB answer to a client with a small receive buffer that waits 3 s before reading: the service's writes
+    """A 6 MB answer to a client with a small receive buffer that waits 3 s before reading: the service's writes
     stall for longer than --keepalive-timeout, which must not cut the answer."""
-    items = [{"prompt": "", "response": ""}] * 30_000  # each answered with its input error, no judge call
+    items = [{"prompt": "", "response": ""}] * 15_000  # each answered with its input error, no judge call
     body = json.dumps({"items": items}).encode()
-    with ServeProcess(*judge_args(judge), "--keepalive-timeout", "1", "--max-items", "30000") as service:
+    with ServeProcess(*judge_args(judge), "--keepalive-timeout", "1", "--max-items", "15000") as service:
         with connect(service.url, receive_buffer=4096) as sock:
-            head = f"POST /v1/score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {len(body)}"
+            head = (
+                f"POST /v1/score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {len(body)}"
+            )
             sock.sendall(head.encode() + b"\r\n\r\n" + body)
             time.sleep(3)
             answer = b""
@@ -233,7 +239,7 @@ def test_a_slow_reader_gets_its_whole_answer_the_idle_timer_starts_once_it_is_wr
         head, _, text = answer.partition(b"\r\n\r\n")
         assert head.splitlines()[0] == b"HTTP/1.1 200 OK"
         results = json.loads(text)["results"]
-        assert len(results) == 30_000
+        assert len(results) == 15_000
         assert results[-1]["error"] == "prompt: the last user message is empty"
         returncode, stderr = service.stop()
     assert returncode == 0

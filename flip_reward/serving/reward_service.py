@@ -11,8 +11,9 @@ up; a non-loopback address without a token is refused before binding (OpenRLHF's
 interface with no authentication). Bodies and items per request are bounded (413); connections by ``connections``
 (header-read, body-read and idle timeouts, a cap; a malformed request head is aiohttp's plain-text 400 and one
 throttled log line, never a traceback). A client that closes its connection before its body has arrived is no
-error: nothing is answered, it is counted apart and logged in one throttled line. A body that cannot be read (not JSON, nested too deep, a content encoding it
-does not hold) or an ``Authorization`` header that is not UTF-8 is a 400 with a JSON error, never a 500.
+error: nothing is answered, it is counted apart and logged in one throttled line. A body that cannot be read (not
+JSON, nested too deep, a content encoding it does not hold) or an ``Authorization`` header that is not UTF-8 is a
+400 with a JSON error, never a 500.
 A failed reward is 0.0 with its error, never a 500; while the judge's circuit breaker is open every scoring request
 is answered 503 at once with the breaker's one message, so that trainer retries do not pile up on a dead judge.
 Reading a body (JSON, chat templates) is linear in its size; bodies over ``OFF_LOOP_BYTES`` are read in a worker
@@ -90,7 +91,14 @@ class ServiceConfig:
     max_connections: int = 512
 
     def __post_init__(self) -> None:
-        limits = ("max_body_bytes", "max_items", "header_timeout", "body_timeout", "keepalive_timeout", "max_connections")
+        limits = (
+            "max_body_bytes",
+            "max_items",
+            "header_timeout",
+            "body_timeout",
+            "keepalive_timeout",
+            "max_connections",
+        )
         for name in limits:
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
