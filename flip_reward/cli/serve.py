@@ -45,6 +45,13 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="seconds a request's head (request line and headers) may take from its first byte (default: %(default)s)",
     )
     serve.add_argument(
+        "--body-timeout",
+        type=float,
+        default=30.0,
+        help="seconds a request's body may take to arrive in full once its head has; the service does not wait for "
+        "it at SIGTERM/SIGINT (default: %(default)s)",
+    )
+    serve.add_argument(
         "--keepalive-timeout",
         type=float,
         default=30.0,
@@ -118,6 +125,7 @@ def run_serve(args: argparse.Namespace) -> int:
         max_items=args.max_items,
         shutdown_timeout=args.shutdown_timeout,
         header_timeout=args.header_timeout,
+        body_timeout=args.body_timeout,
         keepalive_timeout=args.keepalive_timeout,
         max_connections=args.max_connections,
     )

@@ -1,20 +1,28 @@
-"""The reward service's client connections: header-read and idle timeouts, a cap on open connections, and one line
-(not a traceback per try) when the process runs out of file descriptors.
+"""The reward service's client connections: header-read, body-read and idle timeouts, a cap on open connections,
+one line (not a traceback per try) when the process runs out of file descriptors, and one throttled line (not a
+traceback) per kind of malformed request.
 
 aiohttp has one idle timer (``keepalive_timeout``, counted from a connection's start or last answer to a complete
-request head, an hour by default) but no header-read timeout and no connection cap, so each accepted connection is
-wrapped in a ``GuardedConnection`` that passes everything to aiohttp's own protocol and keeps two timers: a connection
-waiting for the first byte of a request is closed after ``keepalive_timeout`` (a new connection too), and one whose
-request head has started is closed unless the head is complete within ``header_timeout``. The service tells the
-connection when a request starts and ends (``request_started``, ``request_finished``); while one is handled, no
-timer runs (judge calls take minutes). Past ``max_connections`` open connections the longest-waiting one with no
-request in progress is closed to make room (an idle or stalled connection costs its client nothing to reopen); when
-every one has a request in progress, the newcomer is answered 503 and closed. The cap is lowered at start to what the
-open-file limit leaves once the judge's connections, a burst of accepted connections (a closed connection frees its
-descriptor only after the burst) and the process's own files are counted, so that stalled connections cannot starve
-an authenticated request. If accepting still fails for want of descriptors (something else took them), idle
-connections are closed to make room, once per retry.
-"""
+request head, an hour by default) but no header-read or body-read timeout and no connection cap, so each accepted
+connection is wrapped in a ``GuardedConnection`` that passes everything to aiohttp's own protocol and keeps three
+timers: a connection waiting for the first byte of a request is closed after ``keepalive_timeout`` (a new connection
+too), one whose request head has started is closed unless the head is complete within ``header_timeout``, and one
+whose request head is complete is closed unless its body has arrived in full within ``body_timeout``. The service
+tells the connection when a request starts (``request_started``, with its body) and aiohttp when its response has
+been written (``ResponseWritten``, its access-log hook); from the body's arrival until then, no timer runs (judge
+calls take minutes), and the connection has a request in progress. Past ``max_connections`` open connections the
+longest-waiting one with no request in progress is closed to make room (an idle or stalled connection, or one whose
+body is still arriving, costs its client nothing to reopen); when every one has a request in progress, the newcomer
+is answered 503 and closed. The cap is lowered at start to what the open-file limit leaves once the judge's
+connections, a burst of accepted connections (a closed connection frees its descriptor only after the burst) and the
+process's own files are counted, so that stalled connections cannot starve an authenticated request. If accepting
+still fails for want of descriptors (something else took them), idle connections are closed to make room, once per
+retry.
+
+aiohttp answers a request it cannot parse (a bad header, ``Content-Length``, chunk size or ``Content-Encoding``, an
+HTTP/2 preface, an over-long line) with a plain-text 400 before any middleware runs, and logs a traceback for each;
+``MalformedRequests``, a filter on its ``aiohttp.server`` logger, turns those of a client's making into one warning
+line per kind a minute at most."""
 
 from __future__ import annotations
 
@@ -25,6 +33,10 @@ import math
 import resource
 import time
 from collections.abc import Callable
+
+from aiohttp import StreamReader, web
+from aiohttp.abc import AbstractAccessLogger
+from aiohttp.http_exceptions import HttpProcessingError
 
 logger = logging.getLogger("flip_reward.serve")
 OWN_DESCRIPTORS = 32  # the listening socket, stdio, the event loop, the disk cache, a tokenizer's files, ...
@@ -90,9 +102,14 @@ class GuardedConnection(asyncio.Protocol):
         self.guard = guard
         self.inner = inner
         self.transport: asyncio.Transport | None = None
-        self.busy = False
+        self.body: StreamReader | None = None  # of the request being handled; None while waiting for one
         self.head_started = False
         self.timer: asyncio.TimerHandle | None = None
+
+    @property
+    def busy(self) -> bool:
+        """Whether a request is in progress: its body has arrived in full and it is not answered yet."""
+        return self.body is not None and self.body.is_eof()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
@@ -101,7 +118,7 @@ class GuardedConnection(asyncio.Protocol):
         self.guard.opened(self)
 
     def data_received(self, data: bytes) -> None:
-        if not self.busy and not self.head_started:
+        if self.body is None and not self.head_started:
             self.head_started = True
             self._arm(self.guard.header_timeout)
         self.inner.data_received(data)
@@ -120,13 +137,19 @@ class GuardedConnection(asyncio.Protocol):
     def resume_writing(self) -> None:
         self.inner.resume_writing()
 
-    def request_started(self) -> None:
-        """A request head is complete and being handled: no timer until it is answered."""
-        self.busy = True
-        self._disarm()
+    def request_started(self, body: StreamReader) -> None:
+        """A request head is complete and being handled: its ``body`` must arrive within ``body_timeout``, then no
+        timer runs until it is answered."""
+        self.body = body
+        self.head_started = False
+        if self.busy:
+            self._disarm()
+        else:
+            self._arm(self.guard.body_timeout, self._close_unless_busy)
 
     def request_finished(self) -> None:
-        self.busy = False
+        """Its response is written: the connection waits for the next request."""
+        self.body = None
         if not self.transport.is_closing():
             self._await_request()
 
@@ -143,13 +166,17 @@ class GuardedConnection(asyncio.Protocol):
         self.transport.write(REFUSAL)
         self.transport.close()
 
+    def _close_unless_busy(self) -> None:
+        if not self.busy:
+            self.close()
+
     def _await_request(self) -> None:
         self.head_started = False
         self._arm(self.guard.keepalive_timeout)
 
-    def _arm(self, seconds: float) -> None:
+    def _arm(self, seconds: float, expire: Callable[[], None] | None = None) -> None:
         self._disarm()
-        self.timer = asyncio.get_running_loop().call_later(seconds, self.close)
+        self.timer = asyncio.get_running_loop().call_later(seconds, expire or self.close)
 
     def _disarm(self) -> None:
         if self.timer is not None:
@@ -157,11 +184,28 @@ class GuardedConnection(asyncio.Protocol):
             self.timer = None
 
 
+def guarded_connection(request: web.BaseRequest) -> GuardedConnection | None:
+    """The guarded connection ``request`` came on (None once it is closed, or when it is not guarded)."""
+    connection = request.transport.get_protocol() if request.transport is not None else None
+    return connection if isinstance(connection, GuardedConnection) else None
+
+
+class ResponseWritten(AbstractAccessLogger):
+    """aiohttp's access-log hook, called once a response has been written (or writing it failed): the request's
+    connection then waits for its next request. Logs nothing."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        connection = guarded_connection(request)
+        if connection is not None:
+            connection.request_finished()
+
+
 class ConnectionGuard:
     """The open connections of one service, oldest first, held to ``max_connections`` (see the module)."""
 
-    def __init__(self, header_timeout: float, keepalive_timeout: float, max_connections: int):
+    def __init__(self, header_timeout: float, body_timeout: float, keepalive_timeout: float, max_connections: int):
         self.header_timeout = header_timeout
+        self.body_timeout = body_timeout
         self.keepalive_timeout = keepalive_timeout
         self.max_connections = max_connections
         self.open: dict[GuardedConnection, None] = {}
@@ -209,3 +253,32 @@ class ConnectionGuard:
             f"cannot accept a connection: {context.get('exception')}; closing up to {ACCEPT_BURST} connections "
             "without a request in progress each second to make room"
         )
+
+
+class MalformedRequests(logging.Filter):
+    """A filter for aiohttp's ``aiohttp.server`` logger: a record of an error of the client's making (a request that
+    cannot be parsed, a body that cannot be decoded, a dropped connection) is not logged; instead one warning line per
+    kind (aiohttp's message and the error's type) says what it was, at most once per ``LOG_INTERVAL``. Other records
+    (a bug: its traceback) pass."""
+
+    CLIENT_ERRORS = (HttpProcessingError, web.RequestPayloadError, ConnectionError)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: dict[tuple[str, str], ThrottledLog] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if not isinstance(error, self.CLIENT_ERRORS):
+            return True
+        kind = type(error).__name__
+        line = self.lines.setdefault((str(record.msg), kind), ThrottledLog())
+        line.warning(f"{record.getMessage()}: {kind}: {error_reason(error)}")
+        return False
+
+
+def error_reason(error: BaseException) -> str:
+    """The first words of ``error``'s message (or its cause's), up to the first colon (what follows quotes the
+    request)."""
+    message = getattr(error, "message", None) or getattr(error.__cause__, "message", None) or str(error) or "?"
+    return str(message).splitlines()[0].split(":", 1)[0][:80]

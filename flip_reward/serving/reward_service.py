@@ -9,16 +9,19 @@ Safety: loopback by default; with a token every endpoint needs ``Authorization: 
 case, the token compared in constant time) but ``/health``, which tells callers without it only that the service is
 up; a non-loopback address without a token is refused before binding (OpenRLHF's own example server binds every
 interface with no authentication). Bodies and items per request are bounded (413); connections by ``connections``
-(header-read and idle timeouts, a cap). A body that cannot be read (not JSON, nested too deep, a content encoding it
-does not hold) or an ``Authorization`` header that is not UTF-8 is a 400 with a JSON error, never a 500.
+(header-read, body-read and idle timeouts, a cap; a malformed request head is aiohttp's plain-text 400 and one
+throttled log line, never a traceback). A client that closes its connection before its body has arrived is no
+error: nothing is answered, it is counted apart and logged in one throttled line. A body that cannot be read (not
+JSON, nested too deep, a content encoding it does not hold) or an ``Authorization`` header that is not UTF-8 is a
+400 with a JSON error, never a 500.
 A failed reward is 0.0 with its error, never a 500; while the judge's circuit breaker is open every scoring request
 is answered 503 at once with the breaker's one message, so that trainer retries do not pile up on a dead judge.
 Reading a body (JSON, chat templates) is linear in its size; bodies over ``OFF_LOOP_BYTES`` are read in a worker
 thread, so that a large one never holds up ``/health`` or the judge calls of other requests.
 At start the judge is probed (``GET /models``): one warning line when it does not answer or serves another model,
-and the service listens anyway (the judge may come up later). SIGTERM or SIGINT stops accepting connections, lets
-the requests in flight finish (by default for longer than one judge call may take), and drops those still running
-after ``shutdown_timeout`` with one line saying how many.
+and the service listens anyway (the judge may come up later). SIGTERM or SIGINT stops accepting connections, drops
+the requests whose body has not arrived in full, lets those in flight finish (by default for longer than one judge
+call may take), and drops those still running after ``shutdown_timeout`` with one line saying how many.
 """
 
 from __future__ import annotations
@@ -44,8 +47,11 @@ from flip_reward.serving.connections import (
     ACCEPT_BURST,
     SHUTDOWN_MARGIN,
     ConnectionGuard,
-    GuardedConnection,
+    MalformedRequests,
+    ResponseWritten,
+    ThrottledLog,
     connection_cap,
+    guarded_connection,
 )
 from flip_reward.serving.probe import OPENAI_COMPATIBLE, JudgeProbeError, check_serves
 from flip_reward.serving.protocol import (
@@ -65,6 +71,7 @@ TOKEN_ENV = "FLIP_SERVE_TOKEN"
 ENDPOINTS = ("/get_reward", "/v1/score", "/health", "/metrics")
 OPEN_ENDPOINTS = frozenset({"/health"})
 OFF_LOOP_BYTES = 64 * 1024
+aiohttp_server_log = logging.getLogger("aiohttp.server")  # aiohttp's log of requests it could not handle
 
 
 @dataclass(frozen=True)
@@ -79,11 +86,20 @@ class ServiceConfig:
     max_items: int = 4096
     shutdown_timeout: float | None = None
     header_timeout: float = 10.0
+    body_timeout: float = 30.0
     keepalive_timeout: float = 30.0
     max_connections: int = 512
 
     def __post_init__(self) -> None:
-        for name in ("max_body_bytes", "max_items", "header_timeout", "keepalive_timeout", "max_connections"):
+        limits = (
+            "max_body_bytes",
+            "max_items",
+            "header_timeout",
+            "body_timeout",
+            "keepalive_timeout",
+            "max_connections",
+        )
+        for name in limits:
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
         if self.shutdown_timeout is not None and self.shutdown_timeout <= 0:
@@ -111,6 +127,10 @@ class JudgeDown(RuntimeError):
     """The judge's circuit breaker is open: scoring requests are answered 503 with this message."""
 
 
+class BodyCutOff(ConnectionError):
+    """The connection closed before the request's body arrived in full (the client left, or ``body_timeout``)."""
+
+
 def error_response(status: int, body: dict) -> web.Response:
     return web.json_response(body, status=status)
 
@@ -122,8 +142,14 @@ class RewardService:
         self.flip = flip
         self.config = config or ServiceConfig()
         self.reader = reader
-        self.handling: set[asyncio.Task] = set()
-        self.metrics = ServiceMetrics(in_flight=lambda: len(self.handling))
+        self.handling: dict[asyncio.Task, web.Request] = {}
+        self.metrics = ServiceMetrics(in_flight=lambda: len(self.in_progress()))
+        self.cut_off_log = ThrottledLog()
+
+    def in_progress(self) -> list[asyncio.Task]:
+        """The requests being handled whose body has arrived in full (those still reading theirs are not waited
+        for at shutdown)."""
+        return [task for task, request in self.handling.items() if request.content.is_eof()]
 
     @property
     def shutdown_timeout(self) -> float:
@@ -187,6 +213,8 @@ class RewardService:
             request.content.feed_eof()  # else aiohttp reads the broken body again after the answer, and logs it
             reason = getattr(error.__cause__, "message", None) or str(error)
             raise BadRequest(f"the body cannot be read: {reason}") from error
+        except OSError as error:  # aiohttp's ConnectionResetError("Connection lost"), or the socket's own error
+            raise BodyCutOff(str(error)) from error
 
     async def _health(self, request: web.Request) -> web.Response:
         if not self._authorized(request):
@@ -216,17 +244,17 @@ class RewardService:
 
     @web.middleware
     async def _count(self, request: web.Request, handler: Callable) -> web.StreamResponse:
-        """In-flight requests (their tasks, for the shutdown), the connection told that a request is being handled,
-        and a count and latency per endpoint and status for every answer."""
+        """Requests being handled (their tasks, for the shutdown), the connection told that a request and its body
+        started, a count and latency per endpoint and status for every answer, and bodies cut off (no answer: counted
+        apart, one throttled line)."""
         endpoint = request.path if request.path in ENDPOINTS else "other"
         started = time.perf_counter()
         task = asyncio.current_task()
-        self.handling.add(task)
-        connection = request.transport.get_protocol() if request.transport is not None else None
-        guarded = connection if isinstance(connection, GuardedConnection) else None
-        if guarded is not None:
-            guarded.request_started()
-        status = 500
+        self.handling[task] = request
+        connection = guarded_connection(request)
+        if connection is not None:
+            connection.request_started(request.content)
+        status: int | None = 500
         try:
             response = await handler(request)
             status = response.status
@@ -234,11 +262,21 @@ class RewardService:
         except web.HTTPException as error:
             status = error.status
             raise
+        except BodyCutOff as error:
+            status = None
+            self.metrics.bodies_cut_off.inc()
+            self.cut_off_log.warning(
+                f"a connection closed before its request body arrived in full (the client left, or it was closed at "
+                f"--body-timeout or for room under --max-connections): {error}; nothing answered"
+            )
+            return web.Response(status=400)  # never sent: the connection is closed
+        except asyncio.CancelledError:  # dropped at shutdown: no answer
+            status = None
+            raise
         finally:
-            self.handling.discard(task)
-            if guarded is not None:
-                guarded.request_finished()
-            self.metrics.record_request(endpoint, status, time.perf_counter() - started)
+            self.handling.pop(task, None)
+            if status is not None:
+                self.metrics.record_request(endpoint, status, time.perf_counter() - started)
 
     def _authorized(self, request: web.Request) -> bool:
         """Whether ``request`` carries the token (always, without one): ``Bearer`` in any case (RFC 7235), then the
@@ -273,15 +311,19 @@ class RewardService:
             return response
         except JudgeDown as error:
             return error_response(503, {"error": str(error)})
-        except web.HTTPException:
+        except (web.HTTPException, BodyCutOff):
             raise
         except Exception as error:  # a bug here must still answer JSON, and leave a traceback in the log
             logger.exception("internal error on %s", request.path)
             return error_response(500, {"error": f"internal error: {type(error).__name__}: {error}"})
 
     async def finish_in_flight(self) -> int:
-        """Wait up to ``shutdown_timeout`` for the requests being handled, then cancel those left (their clients get
-        no answer) and return how many there were."""
+        """Cancel the requests whose body has not arrived in full, wait up to ``shutdown_timeout`` for the others,
+        then cancel those left (their clients get no answer) and return how many there were."""
+        unread = set(self.handling).difference(self.in_progress())
+        for task in unread:
+            task.cancel()
+        await asyncio.gather(*unread, return_exceptions=True)
         if self.handling:
             logger.info("stopping: finishing %d request(s) in flight", len(self.handling))
             await asyncio.wait(set(self.handling), timeout=self.shutdown_timeout)
@@ -324,8 +366,12 @@ async def serve(service: RewardService, announce: Callable[[str], None]) -> int:
     base URL once the socket listens and the judge has been probed (one warning line when it looks unusable)."""
     config = service.config
     cap = connection_cap(config.max_connections, service.flip.judge.config.max_concurrency)
-    guard = ConnectionGuard(config.header_timeout, config.keepalive_timeout, cap)
-    runner = web.AppRunner(service.app(), access_log=None, shutdown_timeout=service.shutdown_timeout)
+    guard = ConnectionGuard(config.header_timeout, config.body_timeout, config.keepalive_timeout, cap)
+    runner = web.AppRunner(
+        service.app(), access_log=logger, access_log_class=ResponseWritten, shutdown_timeout=service.shutdown_timeout
+    )
+    malformed = MalformedRequests()
+    aiohttp_server_log.addFilter(malformed)
     await runner.setup()
     loop = asyncio.get_running_loop()
     loop.set_exception_handler(guard.loop_error)
@@ -347,5 +393,6 @@ async def serve(service: RewardService, announce: Callable[[str], None]) -> int:
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
+        aiohttp_server_log.removeFilter(malformed)
         await close_clients()
     return dropped

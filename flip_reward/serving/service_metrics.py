@@ -3,7 +3,8 @@
 ``flip_serve_requests_total{endpoint,status}`` counts answered requests; ``flip_serve_request_seconds{endpoint}``
 is their latency; ``flip_serve_in_flight`` the requests being handled; ``flip_serve_reward`` (count and sum) the
 rewards given, failures included as 0.0; ``flip_serve_judge_errors_total``, ``flip_serve_parse_failures_total``
-and ``flip_serve_input_errors_total`` the failed rewards by kind.
+and ``flip_serve_input_errors_total`` the failed rewards by kind; ``flip_serve_bodies_cut_off_total`` the requests
+whose connection closed before their body arrived in full (not answered, so not in ``flip_serve_requests_total``).
 """
 
 from __future__ import annotations
@@ -40,13 +41,20 @@ class ServiceMetrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
-        self.in_flight = Gauge("flip_serve_in_flight", "Requests being handled", registry=self.registry)
+        self.in_flight = Gauge(
+            "flip_serve_in_flight", "Requests being handled (their body arrived)", registry=self.registry
+        )
         self.in_flight.set_function(in_flight)
         self.rewards = Summary("flip_serve_reward", "Rewards given (failures as 0.0)", registry=self.registry)
         self.failures = {
             kind: Counter(f"flip_serve_{name}", f"Failed rewards: {name.replace('_', ' ')}", registry=self.registry)
             for kind, name in FAILURES.items()
         }
+        self.bodies_cut_off = Counter(
+            "flip_serve_bodies_cut_off",
+            "Requests whose connection closed before their body arrived in full",
+            registry=self.registry,
+        )
 
     def record_results(self, results: Sequence[object]) -> None:
         """Count the rewards of one request and their failures by kind."""
