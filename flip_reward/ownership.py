@@ -108,8 +108,9 @@ def read_private_file(path: str | os.PathLike, shown: str) -> str:
 
 
 def make_private_directory(path: str | os.PathLike) -> None:
-    """Create directory ``path`` (and missing parents) readable by this user only; an existing one is left as it
-    is, to be checked by ``open_trusted_directory``."""
+    """Create directory ``path`` readable by this user only (missing parents are made too, with the umask's mode, as
+    ``mkdir -p`` makes them: only ``path`` itself must be private); an existing one is left as it is, to be checked
+    by ``open_trusted_directory``."""
     try:
         Path(path).mkdir(mode=0o700, parents=True)
     except FileExistsError:  # a directory, or something else that ``open_trusted_directory`` will name
