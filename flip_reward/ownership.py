@@ -72,9 +72,45 @@ def same_directory(descriptor: int, path: str | os.PathLike) -> bool:
     return (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino)
 
 
+def folder_reason(folder: Path) -> str | None:
+    """Why a file in ``folder`` could be replaced by another user (the folder is writable by group or others, or
+    owned by a user other than this one and root), or None when it could not."""
+    status = folder.stat()
+    if status.st_mode & WRITABLE_BY_OTHERS:
+        mode = f"mode {stat.S_IMODE(status.st_mode):04o}"
+        return f"its folder {folder} is writable by group or others ({mode}): refusing it (chmod go-w {folder})"
+    if status.st_uid not in (0, os.geteuid()):
+        return f"its folder {folder} is owned by uid {status.st_uid}, who can replace it: refusing it"
+    return None
+
+
+def read_private_file(path: str | os.PathLike, shown: str) -> str:
+    """The text of file ``path`` (``shown`` names it in messages), read from the very descriptor whose owner and
+    mode were checked; UntrustedPathError unless it is a regular file of this user's that nobody else can write, in
+    folders (the one named and, when ``path`` is a symbolic link, its target's) nobody else can write. A link into
+    a folder of root's is followed (Kubernetes mounts secrets that way); a link another user planted is refused by
+    the folder it sits in."""
+    path = Path(path)
+    for folder in dict.fromkeys((path.absolute().parent, Path(os.path.realpath(path)).parent)):
+        reason = folder_reason(folder)
+        if reason:
+            raise UntrustedPathError(f"{shown}: {reason}")
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(descriptor, encoding="utf-8") as file:
+        status = os.fstat(descriptor)
+        if not stat.S_ISREG(status.st_mode):
+            raise UntrustedPathError(f"{shown} is not a regular file: refusing it")
+        reason = untrusted_reason(status, shown)
+        if reason:
+            fix = f" (chmod 600 {path})" if status.st_mode & WRITABLE_BY_OTHERS else ""
+            raise UntrustedPathError(f"{reason}: refusing it{fix}")
+        return file.read()
+
+
 def make_private_directory(path: str | os.PathLike) -> None:
-    """Create directory ``path`` (and missing parents) readable by this user only; an existing one is left as it
-    is, to be checked by ``open_trusted_directory``."""
+    """Create directory ``path`` readable by this user only (missing parents are made too, with the umask's mode, as
+    ``mkdir -p`` makes them: only ``path`` itself must be private); an existing one is left as it is, to be checked
+    by ``open_trusted_directory``."""
     try:
         Path(path).mkdir(mode=0o700, parents=True)
     except FileExistsError:  # a directory, or something else that ``open_trusted_directory`` will name

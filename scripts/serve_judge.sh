@@ -137,9 +137,16 @@ wait_healthy() {
   done
 }
 
-# The base URL of a judge as vllm-router wants it (scheme://host:port[/path], no trailing / or /v1).
+# The base URL of a judge as vllm-router wants it (scheme://host:port[/path], no trailing / or /v1). A URL with
+# user-info is refused at once (exit 2) without being shown: vllm-router can send no credentials to a worker, so it
+# would never become healthy, and the URL would be printed and visible in its process arguments.
 worker_url() {
   local url=$1
+  if [[ $url == *@* ]]; then
+    log "error: --route: a judge URL holds credentials (user:password@), which vllm-router cannot send:" \
+      "give the replicas' URLs without them (see docs/judge-servers.md)"
+    exit 2
+  fi
   [[ $url =~ ^https?://[^/[:space:]]+(/[^[:space:]]*)?$ ]] || die "--route: '$url' is not an http(s) URL"
   url=${url%/}
   url=${url%/v1}

@@ -165,6 +165,24 @@ def test_route_normalises_urls_and_refuses_bad_ones() -> None:
         assert refused.returncode != 0 and message in refused.stderr, (args, refused.stderr)
 
 
+@pytest.mark.parametrize("dry_run", [("--dry-run",), ()], ids=["dry-run", "start"])
+def test_route_refuses_credentials_in_a_judge_url_at_once(dry_run) -> None:
+    """vllm-router cannot send them (it would wait --timeout for a worker that answers 401): one line, exit 2, the
+    password shown nowhere and nothing started."""
+    port = free_port()
+    urls = ("http://h:1", "http://alice:s3cret@127.0.0.1:9/v1")
+    result = serve("--route", *urls, "--port", port, "--timeout", 10, *dry_run)
+    assert (result.returncode, result.stdout, result.stderr) == (
+        2,
+        "",
+        "serve_judge: error: --route: a judge URL holds credentials (user:password@), which vllm-router cannot "
+        "send: give the replicas' URLs without them (see docs/judge-servers.md)\n",
+    )
+    assert not port_open(port)
+    with pytest.raises(ValueError, match="a judge URL holds credentials"):
+        ManagedRouter(["http://alice:s3cret@127.0.0.1:9/v1"], Path("unused"))
+
+
 def test_a_missing_router_names_the_extra_to_install(tmp_path: Path) -> None:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()

@@ -149,9 +149,10 @@ def test_a_pid_now_used_by_another_process_is_not_signalled(private, sentinel):
     assert (result.returncode, result.stderr) == (
         0,
         f"serve_judge: PID {sentinel.pid} is not the process {pid_file} recorded (it started at "
-        f"{start_time(sentinel.pid)}, that one at {recorded} clock ticks after boot): not signalled\n",
+        f"{start_time(sentinel.pid)}, that one at {recorded} clock ticks after boot): not signalled\n"
+        f"serve_judge: kept {pid_file}: it names a process group that was not signalled\n",
     )
-    assert sentinel.poll() is None and not pid_file.exists()
+    assert sentinel.poll() is None and pid_file.read_text() == f"{sentinel.pid} {recorded}\n"  # the record is kept
 
 
 NAMESPACED_STOP = """
@@ -164,7 +165,7 @@ echo "status $status"
 """
 
 
-@pytest.mark.parametrize("planted", ["1", "1 4242", "0 0", "-1 5", "12a 3", ""], ids=repr)
+@pytest.mark.parametrize("planted", ["1", "1 4242", "0 0", "-1 5", "12a 3", "", "99999999999999999999 5"], ids=repr)
 def test_pid_1_and_other_non_pids_are_refused_and_nothing_is_signalled(private, planted):
     pid_file = private / "judge.pid"
     env = {**os.environ, "PYTHON": sys.executable, "PYTHONPATH": str(REPO), "SCRIPT": str(SCRIPT),
@@ -173,7 +174,7 @@ def test_pid_1_and_other_non_pids_are_refused_and_nothing_is_signalled(private, 
                             capture_output=True, text=True, env=env, timeout=60, check=False)  # fmt: skip
     assert result.stderr == (
         f"serve_judge: error: refusing PID file {pid_file}: line 1 is {planted!r}, not 'PID START_TIME' with a "
-        "PID above 1\n"
+        "PID from 2 to 4194304\n"
     )
     assert result.stdout == "sentinel alive\nstatus 1\n" and pid_file.read_text() == planted + "\n"
 

@@ -6,12 +6,16 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from conftest import free_port
@@ -404,4 +408,49 @@ def test_a_token_file_of_another_user_or_writable_by_others_is_refused(judge, tm
     assert serve_exit(*args, "--token-file", str(shared)) == (
         2,
         f"error: token file {shared} is writable by group or others (mode 0666): refusing it (chmod 600 {shared})\n",
+    )
+
+
+@pytest.fixture
+def shared() -> Iterator[Path]:
+    """A folder under /tmp that every user can reach and write (pytest's tmp_path is private to root)."""
+    folder = Path(tempfile.mkdtemp(prefix="flip-shared-"))
+    folder.chmod(0o777)
+    yield folder
+    shutil.rmtree(folder)
+
+
+def test_a_token_file_another_user_can_replace_is_refused(judge, shared) -> None:
+    """In a folder anyone can write, another user (nobody, through setpriv) swaps the 0600 token file for a link to
+    /etc/hostname: the service refuses the folder instead of letting that user in with the host name."""
+    args = ("--judge", "hosted_vllm/scripted", "--api-base", judge.base_url)
+    token = shared / "token"
+    token.write_text("s3cret\n")
+    token.chmod(0o600)
+    planted = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "ln", "-sf", "/etc/hostname", str(token)]
+    subprocess.run(planted, check=True, timeout=30)
+    assert token.is_symlink()
+    assert serve_exit(*args, "--token-file", str(token)) == (
+        2,
+        f"error: token file {token}: its folder {shared} is writable by group or others (mode 0777): refusing it "
+        f"(chmod go-w {shared})\n",
+    )
+
+
+def test_a_token_file_linked_from_a_private_folder_is_read_through_the_link(judge, tmp_path) -> None:
+    """As Kubernetes mounts a secret: the named file is a link into a folder nobody else can write; the token is
+    read through it, and a link to something that is not a regular file is refused."""
+    data = tmp_path / "..data"
+    data.mkdir(mode=0o755)
+    (data / "token").write_text("s3cret\n")
+    (data / "token").chmod(0o600)
+    (tmp_path / "token").symlink_to("..data/token")
+    args = ("--judge", "hosted_vllm/scripted", "--api-base", judge.base_url, "--token-file", str(tmp_path / "token"))
+    with ServeProcess(*args, env={"FLIP_SERVE_TOKEN": ""}) as service:
+        assert call(service.url, "/v1/score", {"items": []})[0] == 401
+        assert call(service.url, "/v1/score", {"items": []}, token="s3cret")[0] != 401
+    (tmp_path / "device").symlink_to("/dev/null")
+    assert serve_exit(*args[:4], "--token-file", str(tmp_path / "device")) == (
+        2,
+        f"error: token file {tmp_path / 'device'} is not a regular file: refusing it\n",
     )

@@ -19,7 +19,7 @@ from serve_support import ResponseScript, ServeProcess, call, log_lines, request
 
 from flip_reward.core.reward import FlipReward
 from flip_reward.judge.client import JudgeConfig
-from flip_reward.serving.probe import JudgeProbeError, served_models
+from flip_reward.serving.probe import JudgeProbeError, served_models, vllm_endpoint
 from flip_reward.serving.reward_service import RewardService
 from flip_reward.serving.scripted_judge import Reply, ScriptedJudgeServer, flip_answer
 
@@ -233,7 +233,7 @@ def test_a_judge_serving_another_model_is_one_warning(judge) -> None:
 def test_the_probe_sends_credentials_in_the_url_as_basic_auth_and_shows_them_nowhere() -> None:
     port = free_port()
     with pytest.raises(JudgeProbeError) as refused:
-        served_models(f"http://user:pa55@127.0.0.1:{port}/v1")
+        served_models(vllm_endpoint(f"http://user:pa55@127.0.0.1:{port}/v1"))
     assert str(refused.value) == (
         f"http://***@127.0.0.1:{port}/v1/models is not reachable (<urlopen error [Errno 111] Connection refused>)"
     )

@@ -285,6 +285,22 @@ def test_dry_run_sends_url_credentials_as_basic_auth_and_never_prints_them() -> 
     assert "s3cret" not in result.stdout + result.stderr and server.refused_authorizations == []
 
 
+def test_an_unencoded_hash_in_the_password_is_redacted_and_refused() -> None:
+    """The script's own lines hide the whole user-info (redacted() is urls.redact_url), and the judge probe refuses
+    the URL in one line asking for percent-encoding."""
+    url = "http://user:pa#s3cret@127.0.0.1:9/v1"
+    result = dry_run(FLIP, JUDGE_BASE_URL=url, JUDGE_MODEL="hosted_vllm/scripted", LOCAL_EVALS="none")
+    shown = "http://***@127.0.0.1:9/v1"
+    assert result.returncode == 1
+    assert line(result.stdout, "judge: external") == f"judge: external at {shown}"
+    assert f"HOSTED_VLLM_API_BASE={shown}" in trainer_command(result.stdout)
+    assert line(result.stdout, "judge: ERROR") == (
+        f"judge: ERROR judge URL {shown}: its user name or password holds a '/', '?' or '#' (or its path an '@'): "
+        "percent-encode them in the URL (/ as %2F, ? as %3F, # as %23, @ as %40)"
+    )
+    assert "s3cret" not in result.stdout + result.stderr
+
+
 def test_a_mismatched_dataset_is_flagged_for_the_baseline() -> None:
     result = dry_run(LLMJUDGE, DATASETS=f"{SAMPLE} 1.0", LOCAL_EVALS="none")
     assert f"data: DATASETS: WARNING {SAMPLE} has no general-quality rows" in result.stdout

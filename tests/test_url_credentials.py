@@ -17,6 +17,7 @@ from serve_support import ServeProcess, call
 
 from flip_reward.core.reward import FlipReward
 from flip_reward.judge.client import JudgeConfig
+from flip_reward.judge.transport import Endpoint
 from flip_reward.judge.urls import redact_url
 from flip_reward.serving.probe import JudgeProbeError, check_serves, served_models
 from flip_reward.serving.scripted_judge import ScriptedJudgeServer, flip_answer, judged_response
@@ -102,6 +103,18 @@ def test_serve_never_shows_the_credentials():
     assert (returncode, SECRET in json.dumps(health) + json.dumps(scored) + stderr) == (0, False)
 
 
+def test_serve_probes_with_them_at_start():
+    """The start-up probe sends the URL's credentials as the requests do: no false "HTTP 401" warning."""
+    with ScriptedJudgeServer(answer, basic_auth=f"user:{SECRET}") as server:
+        api_base = with_userinfo(server, f"user:{SECRET}")
+        with ServeProcess("--judge", "hosted_vllm/scripted", "--api-base", api_base, "--retries", "0") as service:
+            scored = call(service.url, "/v1/score", {"items": ROWS})
+            returncode, stderr = service.stop()
+    assert [result["reward"] for result in scored[1]["results"]] == REWARDS
+    assert (returncode, server.refused_authorizations) == (0, [])
+    assert "warning" not in stderr.lower() and SECRET not in stderr
+
+
 def test_the_library_scores_with_them_and_hides_them():
     with ScriptedJudgeServer(answer, basic_auth=f"user:{SECRET}") as server:
         api_base = with_userinfo(server, f"user:{SECRET}")
@@ -110,9 +123,9 @@ def test_the_library_scores_with_them_and_hides_them():
         assert [result.reward for result in results] == REWARDS
         assert flip.judge.endpoint.description == shown(server)
         assert SECRET not in repr(flip.judge.config) + repr(flip.judge.endpoint)
-        assert served_models(api_base) == ["scripted"]  # the start probes send them too
+        assert served_models(flip.judge.endpoint) == ["scripted"]  # the start probes send them too
         with pytest.raises(JudgeProbeError) as refused:
-            check_serves(api_base, "hosted_vllm/other")
+            check_serves(Endpoint.resolve("hosted_vllm/other", api_base))
     assert (
         str(refused.value)
         == f"http://***@127.0.0.1:{server.port}/v1 serves scripted, not 'other' (from hosted_vllm/other)"
@@ -131,7 +144,11 @@ def test_a_litellm_judge_refuses_a_url_with_credentials():
 
 def test_redact_url_hides_every_user_info():
     text = f"judges http://user:{SECRET}@a:1/v1,https://tok@b/v1 and http://c/v1?to=x@y; http://u:p@ss{SECRET}@d/v1"
-    assert redact_url(text) == "judges http://***@a:1/v1,https://***@b/v1 and http://c/v1?to=x@y; http://***@d/v1"
+    # an "@" in a query is hidden with what precedes it: a password may hold an unencoded "?", "/" or "#"
+    assert redact_url(text) == "judges http://***@a:1/v1,https://***@b/v1 and http://***@y; http://***@d/v1"
+    assert [redact_url(f"at http://alice:pa{mark}ss{SECRET}@h:1/v1 now") for mark in "#/?"] == [
+        "at http://***@h:1/v1 now"
+    ] * 3
     assert repr(JudgeConfig(api_base=f"http://u:{SECRET}@h/v1")).startswith(
         "JudgeConfig(model='hosted_vllm/Qwen/Qwen3-4B', api_base='http://***@h/v1', max_concurrency=64,"
     )
@@ -149,3 +166,17 @@ def test_train_dry_run_probes_with_them_and_never_prints_them(tmp_path):
     assert completed.returncode == 0, completed.stderr
     assert f"judge: ok, http://***@127.0.0.1:{server.port}/v1 serves hosted_vllm/scripted" in completed.stderr
     assert SECRET not in completed.stdout + completed.stderr and server.refused_authorizations == []
+
+
+@pytest.mark.parametrize("mark", ["#", "/", "?"])
+def test_an_unencoded_delimiter_in_the_password_is_refused_at_start(mark):
+    """``flip-reward serve`` exits 2 with one line asking for percent-encoding, the password not shown."""
+    api_base = f"http://alice:pa{mark}ss{SECRET}@127.0.0.1:9/v1"
+    command = [sys.executable, "-m", "flip_reward.cli", "serve", "--port", "0", "--judge", "hosted_vllm/judge",
+               "--api-base", api_base]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    completed = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert (completed.returncode, completed.stdout, completed.stderr.splitlines()) == (2, "", [
+        "error: judge URL http://***@127.0.0.1:9/v1: its user name or password holds a '/', '?' or '#' (or its path "
+        "an '@'): percent-encode them in the URL (/ as %2F, ? as %3F, # as %23, @ as %40)"
+    ])  # fmt: skip

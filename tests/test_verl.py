@@ -68,6 +68,12 @@ def trainer_overrides(output: str) -> list[str]:
     return words[words.index("verl.trainer.main_ppo") + 1 :]
 
 
+def trainer_env(output: str) -> list[str]:
+    """The ``VAR=value`` words of the ``trainer:`` line of a dry run (between ``env`` and the interpreter)."""
+    words = shlex.split(next(line for line in output.splitlines() if line.startswith("trainer: "))[len("trainer: ") :])
+    return words[1 : words.index("-m") - 1]
+
+
 def verl_config(overrides: list[str]):
     from hydra import compose, initialize_config_dir
 
@@ -155,13 +161,17 @@ def samples(tokenizer, rows: list[tuple[str, str, dict]]):
     )
 
 
-def test_verl_reward_loop_scores_through_compute_score_with_the_script_overrides(judge, tiny_model_dir) -> None:
+def test_verl_reward_loop_scores_through_compute_score_with_the_script_overrides(
+    judge, tiny_model_dir, monkeypatch
+) -> None:
     import numpy as np
     from verl.experimental.reward_loop import RewardLoopWorker
     from verl.experimental.reward_loop.reward_manager.naive import NaiveRewardManager
 
     completed = dry_run(PRESET="1gpu", JUDGE_BASE_URL=judge.base_url, JUDGE_MODEL="hosted_vllm/scripted")
     assert completed.returncode == 0, completed.stderr
+    for assignment in trainer_env(completed.stdout):  # the judge URL travels in HOSTED_VLLM_API_BASE
+        monkeypatch.setenv(*assignment.split("=", 1))
     overrides = [o for o in trainer_overrides(completed.stdout) if o.lstrip("+").startswith("reward.")]
     overrides += [
         f"actor_rollout_ref.model.path={tiny_model_dir}",
@@ -242,7 +252,8 @@ def test_dry_run_composes_against_verls_own_config(tmp_path) -> None:
     assert "algorithm.adv_estimator=grpo" in overrides
     assert "reward.custom_reward_function.path=pkg://flip_reward.integrations.verl" in overrides
     assert "+reward.custom_reward_function.reward_kwargs.judge_model=hosted_vllm/Qwen/Qwen3-4B" in overrides
-    assert "+reward.custom_reward_function.reward_kwargs.api_base=http://127.0.0.1:8001/v1" in overrides
+    assert not [override for override in overrides if "api_base" in override]  # verl prints its overrides
+    assert "HOSTED_VLLM_API_BASE=http://127.0.0.1:8001/v1" in trainer_env(completed.stdout)
     assert completed.stdout.splitlines()[1].startswith("judge: JUDGE_SERVER=vllm JUDGE_GPUS=7 ")
     config = verl_config(overrides)  # Hydra rejects any key verl does not have
     assert config.algorithm.adv_estimator == "grpo"
@@ -259,3 +270,19 @@ def test_dry_run_presets_and_bad_knobs() -> None:
     assert "error: no preset 'nope'" in dry_run(PRESET="nope").stderr
     bad = dry_run(DATASETS="data/sample_rlvr_flip.jsonl")
     assert bad.returncode == 1 and "DATASETS must be 'NAME AMOUNT [NAME AMOUNT ...]'" in bad.stderr
+
+
+def test_judge_url_credentials_never_reach_verls_command_line() -> None:
+    """verl prints its config, overrides included: the URL goes in HOSTED_VLLM_API_BASE, shown redacted even with
+    an unencoded "#" in the password; another provider's URL with credentials is refused."""
+    url = "http://user:pa#s3cret@127.0.0.1:9/v1"
+    completed = dry_run(PRESET="1gpu", JUDGE_BASE_URL=url, JUDGE_MODEL="hosted_vllm/scripted")
+    assert completed.returncode == 0, completed.stderr
+    assert not [override for override in trainer_overrides(completed.stdout) if "api_base" in override]
+    assert "HOSTED_VLLM_API_BASE=http://***@127.0.0.1:9/v1" in trainer_env(completed.stdout)
+    assert "s3cret" not in completed.stdout + completed.stderr
+    refused = dry_run(PRESET="1gpu", JUDGE_BASE_URL="http://user:s3cret@127.0.0.1:9/v1", JUDGE_MODEL="openai/gpt-4o")
+    assert (refused.returncode, refused.stdout) == (1, "")
+    assert refused.stderr.endswith(
+        "JUDGE_BASE_URL holds credentials, which verl would print: they need a hosted_vllm/ JUDGE_MODEL\n"
+    )

@@ -8,7 +8,6 @@ import logging
 import os
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from flip_reward.cli.common import add_judge_arguments, judge_options
@@ -85,29 +84,17 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def read_token(token_file: str | None) -> str | None:
-    """The bearer token: the first line of ``token_file`` (which must be ours and writable by us alone), else
-    ``$FLIP_SERVE_TOKEN``, else None (no auth)."""
+    """The bearer token: the first line of ``token_file`` (ours, writable by us alone, in a folder nobody else can
+    write: ``ownership.read_private_file``), else ``$FLIP_SERVE_TOKEN``, else None (no auth)."""
+    from flip_reward.ownership import read_private_file
     from flip_reward.serving.reward_service import TOKEN_ENV
 
     if token_file:
-        check_private(Path(token_file))
-        lines = Path(token_file).read_text(encoding="utf-8").strip().splitlines()
+        lines = read_private_file(token_file, f"token file {token_file}").strip().splitlines()
         if not lines or not lines[0].strip():
             raise ValueError(f"token file {token_file} is empty")
         return lines[0].strip()
     return os.environ.get(TOKEN_ENV, "").strip() or None
-
-
-def check_private(path: Path) -> None:
-    """ValueError unless ``path`` is owned by this user and writable by no one else: whoever could write the token
-    file could let anyone in."""
-    from flip_reward.ownership import WRITABLE_BY_OTHERS, untrusted_reason
-
-    status = path.stat()
-    reason = untrusted_reason(status, f"token file {path}")
-    if reason:
-        fix = f" (chmod 600 {path})" if status.st_mode & WRITABLE_BY_OTHERS else ""
-        raise ValueError(f"{reason}: refusing it{fix}")
 
 
 def run_serve(args: argparse.Namespace) -> int:

@@ -108,8 +108,21 @@ class Endpoint:
                 f"judge {model!r} needs the base URL of its server: pass --api-base (api_base=) or set "
                 "HOSTED_VLLM_API_BASE, e.g. http://127.0.0.1:8000/v1"
             )
+        return cls.at(api_base, model, provider, provider_model, api_key or resolved_key)
+
+    @classmethod
+    def at(
+        cls,
+        api_base: str | None,
+        model: str = "",
+        provider: str = "hosted_vllm",
+        provider_model: str = "",
+        api_key: str | None = None,
+    ) -> Endpoint:
+        """The endpoint at ``api_base`` (its credentials split off, ``urls.split_credentials``); with the defaults,
+        an OpenAI-compatible server whose model is not named, for a probe of what it serves."""
         url, credentials = split_credentials(api_base) if api_base else (None, None)
-        return cls(model, provider, provider_model, url, api_key or resolved_key, credentials, redact_url(api_base))
+        return cls(model, provider, provider_model, url, api_key, credentials, redact_url(api_base))
 
     @property
     def description(self) -> str:
@@ -120,9 +133,11 @@ class Endpoint:
         """What must never be shown: the key and the URL's credentials in every form (``urls.redact``)."""
         return (*filter(None, [self.api_key]), *(self.credentials.secrets() if self.credentials else ()))
 
-    def authorization(self) -> str | None:
-        """The ``Authorization`` header of the URL's credentials (basic auth), or None when it has none."""
-        return self.credentials.header() if self.credentials else None
+    def headers(self) -> dict[str, str]:
+        """The headers of every request to this endpoint, probes included (``request_headers``): the URL's
+        credentials as basic auth, else the key (``OPENAI_API_KEY`` or "EMPTY" when none is set) as a bearer token."""
+        api_key = self.api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY"
+        return request_headers(api_key, self.credentials.header() if self.credentials else None)
 
 
 def completion_from(body: object) -> Completion:
@@ -236,8 +251,7 @@ class Transport:
     def _session(self) -> aiohttp.ClientSession:
         import aiohttp
 
-        api_key = self.endpoint.api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY"
-        headers = request_headers(api_key, self.endpoint.authorization())
+        headers = self.endpoint.headers()
 
         def create() -> aiohttp.ClientSession:
             limit = aiohttp.TCPConnector(limit=MAX_CONNECTIONS)

@@ -12,8 +12,15 @@ from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 REDACTED = "***"
-# scheme:// then the user-info, up to the last "@" before the path (as urlsplit reads it: a password may hold "@")
-USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/?#\s]*@")
+# scheme:// then everything up to the last "@" before the next blank or URL: a password may hold "@", and one that
+# holds an unencoded "/", "?" or "#" (which urlsplit would read as the path) is hidden whole too. A URL with "@" in
+# its path or query is hidden a little more than needed, never less.
+USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?:(?!://)\S)*@")
+UNENCODED_IN_USERINFO = "/?#"
+
+
+class CredentialsSyntaxError(ValueError):
+    """A URL whose user name or password holds a "/", "?" or "#" that is not percent-encoded."""
 
 
 @dataclass(frozen=True)
@@ -36,7 +43,15 @@ class BasicCredentials:
 
 
 def split_credentials(url: str) -> tuple[str, BasicCredentials | None]:
-    """``url`` without its user-info, and the credentials it held (None when it held none)."""
+    """``url`` without its user-info, and the credentials it held (None when it held none); CredentialsSyntaxError,
+    which does not show them, when an "@" follows a "/", "?" or "#" (an unencoded one in a password would otherwise
+    send the request to a host named after the rest of it)."""
+    userinfo, at, _ = url.partition("://")[2].rpartition("@")
+    if at and any(character in userinfo for character in UNENCODED_IN_USERINFO):
+        raise CredentialsSyntaxError(
+            f"judge URL {redact_url(url)}: its user name or password holds a '/', '?' or '#' (or its path an '@'): "
+            "percent-encode them in the URL (/ as %2F, ? as %3F, # as %23, @ as %40)"
+        )
     parts = urlsplit(url)
     userinfo, at, host = parts.netloc.rpartition("@")
     if not at:

@@ -185,6 +185,10 @@ class ManagedRouter(_ServeScript):
         super().__init__(run_dir, port, start_timeout, python)
         if not urls:
             raise ValueError("ManagedRouter needs one or more judge URLs")
+        if any("@" in url for url in urls):  # vllm-router cannot send them; scripts/serve_judge.sh refuses them too
+            raise ValueError(
+                "ManagedRouter: a judge URL holds credentials (user:password@), which vllm-router cannot send"
+            )
         self.urls = list(urls)
         self.policy = policy
 

@@ -30,6 +30,7 @@ from flip_reward.ownership import (
 STOP_GRACE_S = 10.0  # TERM, then KILL to a group that outlived it by this long
 POLL_S = 0.2
 FILE_MODE = 0o600
+PID_MAX = 2**22  # Linux's PID_MAX_LIMIT: no process has a larger PID (and os.killpg overflows past a C int)
 
 
 class PidFileError(RuntimeError):
@@ -79,7 +80,7 @@ def _open_file(path: Path, flags: int, kind: str = "PID file") -> int:
 
 def read_entries(pid_file: Path) -> list[Entry]:
     """The process groups ``pid_file`` records ([] when it is absent); PidFileError for an untrusted file or a line
-    that is not ``PID START_TIME`` with a PID above 1."""
+    that is not ``PID START_TIME`` with a PID from 2 to ``PID_MAX``."""
     try:
         descriptor = _open_file(pid_file, os.O_RDONLY)
     except FileNotFoundError:
@@ -89,9 +90,10 @@ def read_entries(pid_file: Path) -> list[Entry]:
     entries = []
     for number, line in enumerate(lines, 1):
         fields = line.split()
-        if len(fields) != 2 or not all(field.isdigit() for field in fields) or int(fields[0]) <= 1:
+        if len(fields) != 2 or not all(field.isdigit() for field in fields) or not 1 < int(fields[0]) <= PID_MAX:
             raise PidFileFormatError(
-                f"refusing PID file {pid_file}: line {number} is {line[:80]!r}, not 'PID START_TIME' with a PID above 1"
+                f"refusing PID file {pid_file}: line {number} is {line[:80]!r}, not 'PID START_TIME' with a PID "
+                f"from 2 to {PID_MAX}"
             )
         entries.append(Entry(int(fields[0]), int(fields[1])))
     return entries
@@ -164,13 +166,22 @@ def live_groups(pid_file: Path) -> list[Entry]:
 
 def stop(pid_file: Path, grace: float = STOP_GRACE_S) -> None:
     """Stop every group ``pid_file`` records that is still ours, the last started first (the router stops sending
-    to replicas going away), then remove the file. Nothing to do when it is absent."""
+    to replicas going away), then remove the file; a file naming a group that was refused (``ours``) is kept, so that
+    its record is not lost. Nothing to do when it is absent."""
     if not os.path.lexists(pid_file):
         say(f"no PID file {pid_file}: nothing to stop")
         return
-    for entry in reversed(live_groups(pid_file)):
-        stop_group(entry.pid, grace)
-    pid_file.unlink()
+    running = [entry for entry in read_entries(pid_file) if group_alive(entry.pid)]
+    kept = False
+    for entry in reversed(running):
+        if ours(entry, pid_file):
+            stop_group(entry.pid, grace)
+        else:
+            kept = True
+    if kept:
+        say(f"kept {pid_file}: it names a process group that was not signalled")
+    else:
+        pid_file.unlink()
 
 
 def prepare(pid_file: Path, log_files: list[Path]) -> None:

@@ -234,7 +234,7 @@ class RewardService:
         if endpoint.api_base is None or endpoint.provider not in OPENAI_COMPATIBLE:
             return None
         try:
-            check_serves(endpoint.api_base, endpoint.model, api_key=endpoint.api_key)
+            check_serves(endpoint)
         except JudgeProbeError as error:
             return (
                 f"judge {endpoint.description}: {error.reason}; serving anyway: until it answers for this model, "

@@ -44,13 +44,14 @@ def served_judge_model(s: SimpleNamespace, judge_target: str = "tiny-judge") -> 
 def given_judge(s: SimpleNamespace) -> str:
     """The base URL of the judge given with --judge-base-url (the first of several), checked to serve --judge: a
     wrong name would otherwise train every step on 100 % judge errors. JudgeUnusable says what is served."""
+    from flip_reward.judge.transport import Endpoint
     from flip_reward.serving.probe import JudgeProbeError, check_serves
 
     api_base = s.judge_base_url.split(",")[0].strip()
     if "," in s.judge_base_url:
         log(f"several judge URLs given: the local trainer uses the first, {redact_url(api_base)}")
     try:
-        check_serves(api_base, s.judge, timeout=10.0)
+        check_serves(Endpoint.resolve(s.judge, api_base), timeout=10.0)
     except JudgeProbeError as error:
         raise JudgeUnusable(f"judge: {error}") from None
     return api_base

@@ -51,8 +51,13 @@ select_train_gpus() {
 }
 quoted() { local out; printf -v out '%q ' "$@"; printf '%s\n' "${out% }"; }
 
-# The shell twin of flip_reward.judge.urls.redact_url: credentials in a judge URL never reach a log.
-redacted() { sed -E 's|([A-Za-z][A-Za-z0-9+.-]*://)[^/?#[:space:]]*@|\1***@|g' <<<"$*"; }
+# "$*" as flip_reward.judge.urls.redact_url shows it (one Python start, ~0.1 s; the text goes through stdin, not
+# the process arguments others can see): credentials in a judge URL never reach a log. Its pattern (everything up to
+# a URL's last "@") needs a lookahead that sed -E does not have.
+redacted() {
+  "$PYTHON" -c 'import sys; from flip_reward.judge.urls import redact_url; sys.stdout.write(redact_url(sys.stdin.read()))' \
+    <<<"$*"
+}
 
 load_preset() {
   local file=$1 line key value number=0

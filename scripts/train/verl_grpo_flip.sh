@@ -103,6 +103,14 @@ run_dir=$OUTPUT_DIR/judge
 judge_command "$JUDGE_MODEL" "$JUDGE_HOST" "$JUDGE_PORT" "$run_dir" "$JUDGE_START_TIMEOUT" "${judge_server_args[@]}"
 judge_url=${JUDGE_BASE_URL%%,*}
 ((start_judge)) && judge_url=http://$JUDGE_HOST:$JUDGE_PORT/v1
+# verl prints its config, command-line overrides included: a hosted_vllm/ judge's URL goes in HOSTED_VLLM_API_BASE
+# (which the reward function reads), never on the command line; another provider's must hold no credentials.
+judge_kwargs=()
+if [[ $JUDGE_MODEL != hosted_vllm/* ]]; then
+  [[ $judge_url != *@* ]] ||
+    die "JUDGE_BASE_URL holds credentials, which verl would print: they need a hosted_vllm/ JUDGE_MODEL"
+  judge_kwargs=("+reward.custom_reward_function.reward_kwargs.api_base=$judge_url")
+fi
 
 # --- the verl command ----------------------------------------------------------------------------------------------
 trainer_args() {
@@ -123,7 +131,7 @@ trainer_args() {
     "actor_rollout_ref.rollout.gpu_memory_utilization=$VLLM_GPU_MEMORY_UTILIZATION"
     reward.custom_reward_function.path=pkg://flip_reward.integrations.verl
     reward.custom_reward_function.name=compute_score "reward.num_workers=$REWARD_WORKERS"
-    "$kwargs.judge_model=$JUDGE_MODEL" "$kwargs.api_base=$judge_url" "$kwargs.max_tokens=$JUDGE_MAX_TOKENS"
+    "$kwargs.judge_model=$JUDGE_MODEL" ${judge_kwargs[@]+"${judge_kwargs[@]}"} "$kwargs.max_tokens=$JUDGE_MAX_TOKENS"
     "$kwargs.max_context_length=$JUDGE_MAX_CONTEXT" "$kwargs.timeout=$JUDGE_TIMEOUT"
     "$kwargs.temperature=$JUDGE_TEMPERATURE"
     "trainer.n_gpus_per_node=$n_train" trainer.nnodes=1 "trainer.total_epochs=$TOTAL_EPOCHS"
@@ -132,8 +140,8 @@ trainer_args() {
     "trainer.logger=$(is_true "$WITH_TRACKING" && echo '[console,wandb]' || echo '[console]')"
     ${passthrough[@]+"${passthrough[@]}"}
   )
-  trainer_cmd=(env "CUDA_VISIBLE_DEVICES=$(IFS=,; echo "${train_gpus[*]}")" "$PYTHON" -m verl.trainer.main_ppo
-    "${verl_args[@]}")
+  trainer_cmd=(env "CUDA_VISIBLE_DEVICES=$(IFS=,; echo "${train_gpus[*]}")" "HOSTED_VLLM_API_BASE=$judge_url"
+    "$PYTHON" -m verl.trainer.main_ppo "${verl_args[@]}")
 }
 trainer_args
 
@@ -173,6 +181,5 @@ if ((start_judge)); then
     start_run_judge "$JUDGE_MODEL" "$JUDGE_HOST" "$JUDGE_PORT" "$run_dir" "$JUDGE_START_TIMEOUT" \
     "${judge_server_args[@]}" >/dev/null || die "the judge did not start (log: $run_dir/judge.log)"
 fi
-export HOSTED_VLLM_API_BASE=$judge_url
 log "trainer: $(redacted "$(quoted "${trainer_cmd[@]}")")"
 "${trainer_cmd[@]}"

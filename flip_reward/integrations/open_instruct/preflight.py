@@ -37,7 +37,7 @@ from flip_reward.integrations.open_instruct.flags import (
 )
 from flip_reward.integrations.open_instruct.settings import ENV_VARS, FlipSettings, FlipSettingsError
 from flip_reward.judge.urls import redact_url
-from flip_reward.serving.probe import JudgeProbeError, check_serves, served_models
+from flip_reward.serving.probe import JudgeProbeError, check_serves, served_models, vllm_endpoint
 
 CPUS_PER_LEARNER_GPU = 10  # upstream's learner placement bundle (grpo_fast_resource_plan at the pin)
 FIXED_ACTOR_CPUS = 3  # its data-preparation actor (2) and actor manager (1)
@@ -103,8 +103,9 @@ def check_data(spec: str, splits: str, verifier: str | None, evals: str = "", ev
 
 def check_judge(base_url: str, model: str | None = None, timeout: float = 5.0) -> int:
     try:
-        served = check_serves(base_url, model, timeout) if model else served_models(base_url, timeout)
-    except JudgeProbeError as error:
+        endpoint = vllm_endpoint(base_url, model or "")
+        served = check_serves(endpoint, timeout) if model else served_models(endpoint, timeout)
+    except (JudgeProbeError, ValueError) as error:  # ValueError: a URL whose credentials cannot be read
         print(f"judge: ERROR {error}")
         return 1
     print(f"judge: ok, {redact_url(base_url)} serves {', '.join(served) or 'a model'}")

@@ -19,7 +19,7 @@ import time
 
 from flip_reward.exit_codes import EXIT_JUDGE_DOWN
 from flip_reward.judge.urls import redact_url
-from flip_reward.serving.probe import JudgeProbeError, served_models
+from flip_reward.serving.probe import JudgeProbeError, served_models, vllm_endpoint
 
 GRACE_S = 120.0
 
@@ -48,7 +48,7 @@ class JudgeWatchdog:
     def observe(self, now: float) -> bool:
         """Probe once and log a change of state; True when the outage has lasted ``max_outage_s``."""
         try:
-            served_models(self.base_url, timeout=min(10.0, self.interval * 5))
+            served_models(vllm_endpoint(self.base_url), timeout=min(10.0, self.interval * 5))
         except JudgeProbeError as error:
             self.last_error = str(error)
             if self.down_since is None:
