@@ -78,7 +78,9 @@ def folder_reason(folder: Path) -> str | None:
     status = folder.stat()
     if status.st_mode & WRITABLE_BY_OTHERS:
         mode = f"mode {stat.S_IMODE(status.st_mode):04o}"
-        return f"its folder {folder} is writable by group or others ({mode}): refusing it (chmod go-w {folder})"
+        shared = status.st_mode & stat.S_ISVTX  # /tmp: a shared folder, not one to chmod
+        fix = "move it to a folder only you can write" if shared else f"chmod go-w {folder}"
+        return f"its folder {folder} is writable by group or others ({mode}): refusing it ({fix})"
     if status.st_uid not in (0, os.geteuid()):
         return f"its folder {folder} is owned by uid {status.st_uid}, who can replace it: refusing it"
     return None
@@ -87,7 +89,8 @@ def folder_reason(folder: Path) -> str | None:
 def read_private_file(path: str | os.PathLike, shown: str) -> str:
     """The text of file ``path`` (``shown`` names it in messages), read from the very descriptor whose owner and
     mode were checked; UntrustedPathError unless it is a regular file of this user's that nobody else can write, in
-    folders (the one named and, when ``path`` is a symbolic link, its target's) nobody else can write. A link into
+    folders (the one named and, when ``path`` is a symbolic link, its target's) nobody else can write; also (naming
+    the file) when it cannot be opened or is not UTF-8 text. A link into
     a folder of root's is followed (Kubernetes mounts secrets that way); a link another user planted is refused by
     the folder it sits in."""
     path = Path(path)
@@ -95,8 +98,11 @@ def read_private_file(path: str | os.PathLike, shown: str) -> str:
         reason = folder_reason(folder)
         if reason:
             raise UntrustedPathError(f"{shown}: {reason}")
-    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    with os.fdopen(descriptor, encoding="utf-8") as file:
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as error:
+        raise UntrustedPathError(f"{shown} cannot be read: {error.strerror}") from None
+    try:
         status = os.fstat(descriptor)
         if not stat.S_ISREG(status.st_mode):
             raise UntrustedPathError(f"{shown} is not a regular file: refusing it")
@@ -104,7 +110,14 @@ def read_private_file(path: str | os.PathLike, shown: str) -> str:
         if reason:
             fix = f" (chmod 600 {path})" if status.st_mode & WRITABLE_BY_OTHERS else ""
             raise UntrustedPathError(f"{reason}: refusing it{fix}")
-        return file.read()
+        with open(descriptor, "rb", closefd=False) as file:
+            data = file.read()
+    finally:
+        os.close(descriptor)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UntrustedPathError(f"{shown} is not UTF-8 text") from None
 
 
 def make_private_directory(path: str | os.PathLike) -> None:

@@ -454,3 +454,27 @@ def test_a_token_file_linked_from_a_private_folder_is_read_through_the_link(judg
         2,
         f"error: token file {tmp_path / 'device'} is not a regular file: refusing it\n",
     )
+
+
+def test_a_token_file_that_cannot_be_read_is_one_line_naming_it(judge, tmp_path) -> None:
+    """A missing file, a folder, a FIFO (which must not block the start), bytes that are not UTF-8, and a file in a
+    shared sticky folder such as /tmp (whose advice is to move it, not to chmod /tmp)."""
+    args = ("--judge", "hosted_vllm/scripted", "--api-base", judge.base_url)
+    os.mkfifo(tmp_path / "fifo", 0o600)
+    (tmp_path / "latin1").write_bytes(b"caf\xe9\n")
+    (tmp_path / "latin1").chmod(0o600)
+    sticky = tmp_path / "sticky"
+    sticky.mkdir()
+    sticky.chmod(0o1777)
+    (sticky / "token").write_text("s3cret\n")
+    (sticky / "token").chmod(0o600)
+    expected = {
+        "missing": f"error: token file {tmp_path / 'missing'} cannot be read: No such file or directory\n",
+        "fifo": f"error: token file {tmp_path / 'fifo'} is not a regular file: refusing it\n",
+        ".": f"error: token file {tmp_path / '.'} is not a regular file: refusing it\n",
+        "latin1": f"error: token file {tmp_path / 'latin1'} is not UTF-8 text\n",
+        "sticky/token": f"error: token file {sticky / 'token'}: its folder {sticky} is writable by group or others "
+        "(mode 1777): refusing it (move it to a folder only you can write)\n",
+    }
+    for name, line in expected.items():
+        assert serve_exit(*args, "--token-file", str(tmp_path / name)) == (2, line), name
