@@ -315,6 +315,14 @@ def test_bad_flip_environment_fails_at_construction_with_the_variable_named(oi, 
     monkeypatch.setenv("FLIP_JUDGE_API_BASES", "http://a:8000/v1,http://b:8000/v1")
     with pytest.raises(FlipSettingsError, match="FLIP_JUDGE_API_BASES is no longer read: put vllm-router in front"):
         general_flip(oi)
+    monkeypatch.delenv("FLIP_JUDGE_API_BASES")
+    monkeypatch.setenv("HOSTED_VLLM_API_BASE", "http://alice:pa#ss@127.0.0.1:8000/v1")
+    with pytest.raises(FlipSettingsError) as refused:
+        general_flip(oi)
+    assert str(refused.value) == (
+        "HOSTED_VLLM_API_BASE: judge URL http://***@127.0.0.1:8000/v1: its user name or password holds a '/', '?' or "
+        "'#' (or its path an '@'): percent-encode them in the URL (/ as %2F, ? as %3F, # as %23, @ as %40)"
+    )
 
 
 def test_an_actor_logs_failures_per_window_and_warns_when_answers_are_empty(

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from flip_reward.core.reward import REWARD_METRICS
-from flip_reward.judge.urls import redacted_repr
+from flip_reward.judge.urls import CredentialsSyntaxError, redacted_repr, split_credentials
 
 # Variables of the client-side router that several judges now sit behind vllm-router instead of.
 REMOVED_VARS = ("FLIP_JUDGE_API_BASES", "FLIP_ROUTING_STRATEGY")
@@ -101,6 +101,16 @@ def _refuse_removed(environ: Mapping[str, str]) -> None:
             )
 
 
+def _judge_url(environ: Mapping[str, str]) -> str | None:
+    """``HOSTED_VLLM_API_BASE``, refused (never shown) when its credentials cannot be read (``split_credentials``)."""
+    url = environ.get("HOSTED_VLLM_API_BASE", "").strip() or None
+    try:
+        split_credentials(url or "")
+    except CredentialsSyntaxError as error:
+        raise FlipSettingsError(f"HOSTED_VLLM_API_BASE: {error}") from None
+    return url
+
+
 @dataclass(frozen=True)
 class FlipSettings:
     """The FLIP-only options of the verifier (see ``ENV_VARS``); ``hosted_vllm_api_base`` is captured too."""
@@ -130,7 +140,7 @@ class FlipSettings:
         env = os.environ if environ is None else environ
         _refuse_removed(env)
         return cls(
-            hosted_vllm_api_base=env.get("HOSTED_VLLM_API_BASE", "").strip() or None,
+            hosted_vllm_api_base=_judge_url(env),
             disable_thinking=_flag(env, "FLIP_DISABLE_THINKING", False),
             structured_output=_flag(env, "FLIP_STRUCTURED_OUTPUT", False),
             think_prefilled=_flag(env, "FLIP_THINK_PREFILLED", False),
