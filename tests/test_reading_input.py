@@ -244,3 +244,19 @@ def test_score_reads_ahead_a_bounded_window_and_writes_every_row_in_order(tmp_pa
     assert [row["reward"] for row in scored] == [0.0 if index == 17 else 1.0 for index in range(50)]
     assert scored[17]["error"] == "row 18: field 'response': missing"
     assert len(judge_server.requests) == 49
+
+
+def test_inspect_reads_the_output_of_score_skip_invalid(tmp_path, judge_server, script):
+    """Rows that score --skip-invalid writes for unreadable lines hold only the result fields (error_type "input"):
+    inspect counts them as input errors, even when the first line is one."""
+    script.default = lambda request: flip_answer("Write a poem about roses")
+    source = lines_file(tmp_path / "in.jsonl", "not json", json.dumps(GOOD), json.dumps({"prompt": 5}), b"\xff{}")
+    output = tmp_path / "out.jsonl"
+    assert flip_reward("score", source, "-o", output, "--skip-invalid", *judge_args(judge_server)).returncode == 0
+    done = flip_reward("inspect", output, "--output-dir", tmp_path / "report")
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tmp_path / "report" / "inspect.json").read_text())
+    overall = report["overall"]
+    assert (report["kind"], overall["completions"], overall["mean_reward"]) == ("score", 4, 0.25)
+    assert (overall["input_error_rate"], overall["judge_error_rate"], overall["parse_failure_rate"]) == (0.75, 0, 0)
+    assert [(top["line"], top["reward"]) for top in report["top"]] == [(2, 1.0), (1, 0.0), (3, 0.0), (4, 0.0)]
