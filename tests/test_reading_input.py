@@ -15,7 +15,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO
+from conftest import REPO, free_port
 
 from flip_reward.serving.scripted_judge import flip_answer
 
@@ -228,6 +228,22 @@ def test_an_owner_name_that_is_no_local_path_is_tried_on_the_hub(tmp_path):
     assert done.stderr.startswith(
         "error: input not found: owner/absent is no local file or directory, and as a Hugging Face dataset: "
     )
+
+
+def test_a_hub_name_with_the_hub_unreachable_is_one_line_at_once(tmp_path):
+    """HF_HUB_OFFLINE unset and HF_ENDPOINT a closed loopback port (no network): one TCP connect is refused, and
+    the command says so in one line, without datasets' retries (their warnings would be on stderr)."""
+    port = free_port()
+    done = flip_reward(
+        "score", "owner/absent", "-o", tmp_path / "out.jsonl", "--judge", "hosted_vllm/judge", "--api-base",
+        "http://127.0.0.1:9/v1", cwd=tmp_path, env={"HF_HUB_OFFLINE": "", "HF_ENDPOINT": f"http://127.0.0.1:{port}"},
+    )  # fmt: skip
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        "error: input not found: owner/absent is no local file or directory, and as a Hugging Face dataset: the "
+        f"Hugging Face Hub cannot be reached (http://127.0.0.1:{port}: Connection refused (errno 111)); set "
+        "HF_HUB_OFFLINE=1 to read a copy cached locally\n"
+    )  # no "Retrying in ...", no "thrown while requesting HEAD"
 
 
 def test_score_reads_ahead_a_bounded_window_and_writes_every_row_in_order(tmp_path, judge_server, script):

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import BinaryIO, TypeVar
 
 from flip_reward.core.conversation import PromptError, message_text, split_conversation
+from flip_reward.data.hub import load_hub_dataset
 from flip_reward.json_text import JsonTextError, parse_json
 
 LOCAL_FORMATS = (".jsonl", ".json", ".parquet")
@@ -127,7 +128,7 @@ def _dataset_rows(source: str, split: str) -> Rows:
             "dataset owner/name is looked up on the hub only when no local folder has the owner's name)"
         )
     try:
-        return Rows(dict(row) for row in datasets.load_dataset(source, split=split))
+        return Rows(dict(row) for row in load_hub_dataset(source, split))
     except (ConnectionError, FileNotFoundError) as error:
         raise FileNotFoundError(
             f"input not found: {source} is no local file or directory, and as a Hugging Face dataset: {error}"
