@@ -490,6 +490,11 @@ BLOCKER = REPO / "tests" / "blocked_imports"  # its sitecustomize makes FLIP_TES
             "pip install 'flip-reward[train]'",
         ),
         (
+            ["train", "--preset", "tiny", "--output-dir", "{tmp}/model/run"],
+            "trl",
+            "error: flip-reward train needs the module 'trl', which is not installed: pip install 'flip-reward[train]'",
+        ),
+        (
             ["tiny-model", "{tmp}/model"],
             "transformers,tokenizers,torch",
             "error: flip-reward tiny-model needs the module 'torch', which is not installed: "
@@ -502,5 +507,5 @@ def test_a_command_whose_extra_is_not_installed_says_which_to_install(tmp_path, 
     env = {"PYTHONPATH": pythonpath, "FLIP_TEST_BLOCKED_MODULES": blocked}
     (tmp_path / "model").mkdir()
     run = flip_reward(*(arg.format(tmp=tmp_path) for arg in args), env=env)
-    assert (run.returncode, run.stderr) == (2, expected + "\n")
-    assert list((tmp_path / "model").iterdir()) == []
+    assert (run.returncode, run.stderr) == (2, expected + "\n")  # no plan, no "starting the judge" line
+    assert list((tmp_path / "model").iterdir()) == []  # checked first: no model built, no judge started (its log)
