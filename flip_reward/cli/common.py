@@ -88,7 +88,8 @@ def method_options(args: argparse.Namespace, method: str) -> dict:
 
 def judge_options(args: argparse.Namespace) -> dict:
     """FlipReward keyword arguments from the shared judge options. ValueError for a ``--cache`` another user could
-    write (``check_cache_directory``): given explicitly, it is refused rather than skipped."""
+    write (``check_cache_directory``) and for a ``--tokenizer`` that cannot be loaded: given explicitly, each is
+    refused rather than skipped (the library would fall back quietly: no cache, token counts estimated)."""
     if args.cache:
         try:
             check_cache_directory(args.cache)
@@ -96,6 +97,12 @@ def judge_options(args: argparse.Namespace) -> dict:
             raise ValueError(f"--cache {args.cache}: {error}; use a directory only you can write") from None
         except OSError as error:
             raise ValueError(f"--cache {args.cache}: {error.strerror or error}") from None
+    if args.tokenizer:
+        from flip_reward.core.context import tokenizer_unavailable
+
+        why = tokenizer_unavailable(args.tokenizer)
+        if why:
+            raise ValueError(f"--tokenizer {args.tokenizer} cannot be used: {why}")
     return {
         "judge_model": args.judge,
         "api_base": args.api_base,
