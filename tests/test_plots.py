@@ -77,3 +77,12 @@ def test_an_undefined_length_correlation_says_why(rows, reason):
     assert texts(next(a for a in figure.axes if a.get_title().startswith("corr"))) == [f"n/a: {reason}"]
     assert figure._suptitle.get_text() == "flip-reward inspect: run/samples.jsonl (samples)"
     assert Path(report.source).is_absolute()
+
+
+def test_a_constant_count_of_completions_is_drawn_on_a_sane_axis(tmp_path):
+    """10 steps of 8 completions (80 in all): the count axis runs from just below 0 to above 8 (not down to -4), ticks 0 to 8."""
+    rows = [sample(step, 0.5, 100 + index, EN_ANSWER) for step in range(10) for index in range(8)]
+    figure = inspection_figure(inspect_samples(rows, source=str(write_jsonl(tmp_path / "samples.jsonl", rows))))
+    axes = {axes.get_title(): axes for axes in figure.axes}["completions judged"]
+    assert axes.get_ylim() == pytest.approx((-0.4, 8.8))
+    assert [tick for tick in axes.get_yticks() if -0.4 <= tick <= 8.8] == list(range(9))

@@ -345,8 +345,9 @@ def inspection_figure(report: InspectionReport) -> Figure:
             )
         if limits:
             axes.set_ylim(*limits)
-        else:
-            axes.set_ylim(bottom=-0.05 * max(1, report.overall.completions))
+        else:  # counts: from just below 0 to above the largest step's, whatever their number of steps
+            peak = max(1, *(figures.completions for figures in report.steps))
+            axes.set_ylim(-0.05 * peak, 1.1 * peak)
             axes.yaxis.set_major_locator(MaxNLocator(integer=True))
         axes.set_title(title, fontsize=9)
         axes.set_xlabel("step", fontsize=8)
