@@ -246,6 +246,22 @@ def test_a_hub_name_with_the_hub_unreachable_is_one_line_at_once(tmp_path):
     )  # no "Retrying in ...", no "thrown while requesting HEAD"
 
 
+@pytest.mark.parametrize(("name", "how"), [("/dev/stdin", "redirected"), ("/dev/stdin", "piped"), ("-", "piped")])
+def test_standard_input_is_refused_the_same_way_redirected_or_piped(tmp_path, name, how):
+    source = lines_file(tmp_path / "in.jsonl", json.dumps(GOOD))
+    command = [sys.executable, "-m", "flip_reward.cli", "score", name, "-o", str(tmp_path / "out.jsonl"), "--judge",
+               "hosted_vllm/judge", "--api-base", "http://127.0.0.1:9/v1"]  # fmt: skip
+    with open(source, "rb") as rows:
+        feed = {"stdin": rows} if how == "redirected" else {"input": rows.read()}
+        done = subprocess.run(command, capture_output=True, cwd=REPO, timeout=120, **feed)
+    assert (done.returncode, done.stderr.decode()) == (
+        2,
+        f"error: unsupported input {name}: standard input is not read; expected a .jsonl, .json, .parquet file or a "
+        "dataset name (save the rows to a .jsonl file first)\n",
+    )
+    assert not (tmp_path / "out.jsonl").exists()
+
+
 def test_score_reads_ahead_a_bounded_window_and_writes_every_row_in_order(tmp_path, judge_server, script):
     """With --concurrency 1, score holds at most 8 rows past the oldest unwritten one; all 50 come out, in order."""
     script.default = lambda request: flip_answer("Write a poem about roses")
