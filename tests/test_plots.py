@@ -87,7 +87,8 @@ def test_an_undefined_length_correlation_says_why(rows, reason):
 
 
 def test_a_constant_count_of_completions_is_drawn_on_a_sane_axis(tmp_path):
-    """10 steps of 8 completions (80 in all): the count axis runs from just below 0 to above 8 (not down to -4), ticks 0 to 8."""
+    """10 steps of 8 completions (80 in all): the count axis runs from just below 0 to above 8 (not down to -4),
+    ticks 0 to 8."""
     rows = [sample(step, 0.5, 100 + index, EN_ANSWER) for step in range(10) for index in range(8)]
     figure = inspection_figure(inspect_samples(rows, source=str(write_jsonl(tmp_path / "samples.jsonl", rows))))
     axes = {axes.get_title(): axes for axes in figure.axes}["completions judged"]

@@ -131,7 +131,9 @@ def test_a_template_nested_too_deep_stops_the_service_at_start_with_one_line(tmp
         timeout=120,
     )
     assert (completed.returncode, completed.stdout) == (2, "")
-    assert completed.stderr == f"error: --policy-template {template}: the template nests too deeply to compile ({why})\n"
+    assert completed.stderr == (
+        f"error: --policy-template {template}: the template nests too deeply to compile ({why})\n"
+    )
 
 
 def test_a_megabyte_of_unclosed_headers_is_read_off_the_loop_as_one_items_error(judge) -> None:
