@@ -58,6 +58,7 @@ def joined(messages: list[dict[str, str]]) -> str:
 _LOADING = threading.Lock()  # one load at a time: transformers' lazy imports break when two threads race them
 
 
+@lru_cache(maxsize=8)
 def load_local_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase | None:
     """The tokenizer at ``name_or_path`` from local files only, or None (logged once) when it cannot be loaded.
     Callers count tokens off the event loop (``JudgeMethod.fitted``): the first load imports transformers."""
