@@ -292,3 +292,4 @@ def test_inspect_reads_the_output_of_score_skip_invalid(tmp_path, judge_server, 
     assert (report["kind"], overall["completions"], overall["mean_reward"]) == ("score", 4, 0.25)
     assert (overall["input_error_rate"], overall["judge_error_rate"], overall["parse_failure_rate"]) == (0.75, 0, 0)
     assert [(top["line"], top["reward"]) for top in report["top"]] == [(2, 1.0), (1, 0.0), (3, 0.0), (4, 0.0)]
+    assert "input errors (invalid input rows, reward 0.0): 3 (0.7500)" in done.stdout.splitlines()

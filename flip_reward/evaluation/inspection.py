@@ -279,6 +279,9 @@ def summary_lines(report: InspectionReport) -> list[str]:
         lines.append(f"{'...':>7} ({hidden} more steps in inspect.json)")
         lines += [_row(str(figures.step), figures) for figures in steps[-half:]]
     lines.append(_row("all", overall))
+    if overall.input_error_rate:
+        invalid = round(overall.input_error_rate * overall.completions)
+        lines.append(f"input errors (invalid input rows, reward 0.0): {invalid} ({overall.input_error_rate:.4f})")
     if overall.language_undetermined:
         lines.append(f"language undetermined (short or unclear text, not a mismatch): {overall.language_undetermined}")
     if report.top:
