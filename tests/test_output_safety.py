@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -422,6 +423,58 @@ def test_the_ctrl_c_line_says_what_the_cache_keeps_and_a_rerun_asks_the_rest(tmp
     assert asked == ["Poem 1.", *(f"Poem {index}." for index in range(3, 8))]
 
 
+# --- a disk cache on a full disk: the warning, the summary and the Ctrl-C line say what it could not keep ---------
+
+CACHE_WARNING = (
+    "judge cache {cache} failed (database or disk is full): an answer it cannot store is kept in memory only and "
+    "asked again by a later run (said once)"
+)
+
+
+def test_a_cache_on_a_full_disk_is_one_warning_above_the_bar_and_a_line_after_the_summary(tmp_path, tmpfs):
+    fill_up(tmpfs)
+    source, cache = write_jsonl(tmp_path / "in.jsonl", long_rows(3)), tmpfs / "cache"
+    with ScriptedJudgeServer(answer_instruction) as server:
+        run = flip_reward("score", str(source), "-o", str(tmp_path / "out.jsonl"), "--cache", str(cache),
+                          *judge_args(server), env={"TQDM_DISABLE": "0"})  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    pieces = re.split(r"[\r\n]", run.stderr)  # the progress bar redraws with carriage returns
+    assert pieces.count(CACHE_WARNING.format(cache=cache)) == 1  # a line of its own, not glued onto the bar
+    assert run.stderr.splitlines()[-1] == (
+        f"warning: the judge cache {cache} could not write 3 of the answers (database or disk is full): a rerun asks "
+        "the judge about them again"
+    )
+    assert "| cached 0 |" in run.stderr.splitlines()[-2]
+
+
+def test_the_ctrl_c_line_says_a_cache_on_a_full_disk_kept_nothing(tmp_path, tmpfs):
+    """Rows 0-2 are answered at once, the rest after 5 s; SIGINT once the first three are written."""
+    fill_up(tmpfs)
+    rows = [{"id": index, "prompt": INSTRUCTION, "response": f"Poem {index}."} for index in range(6)]
+    source, output, cache = write_jsonl(tmp_path / "in.jsonl", rows), tmp_path / "scored.jsonl", tmpfs / "cache"
+
+    def first_three_at_once(request: dict) -> Reply:
+        return Reply(content=flip_answer(INSTRUCTION), delay=0 if judged_response(request) < "Poem 3" else 5)
+
+    with ScriptedJudgeServer(first_three_at_once) as server:
+        run = subprocess.Popen(
+            [sys.executable, "-m", "flip_reward.cli", "score", str(source), "-o", str(output), "--cache", str(cache),
+             *judge_args(server)],
+            stderr=subprocess.PIPE, text=True, cwd=REPO, env={**os.environ, "TQDM_DISABLE": "1"},
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (output.exists() and len(output.read_text().splitlines()) == 3):
+            time.sleep(0.1)
+        run.send_signal(signal.SIGINT)
+        _, err = run.communicate(timeout=60)
+    assert run.returncode == 130
+    assert err == (
+        CACHE_WARNING.format(cache=cache) + "\n"
+        f"interrupted: 3 of 6 rows written to {output}; the judge cache {cache} could not be written (database or "
+        "disk is full): a rerun asks again\n"
+    )
+
+
 # --- item 15: a missing optional extra -------------------------------------------------------------------------------
 
 BLOCKER = REPO / "tests" / "blocked_imports"  # its sitecustomize makes FLIP_TEST_BLOCKED_MODULES unimportable
@@ -437,6 +490,11 @@ BLOCKER = REPO / "tests" / "blocked_imports"  # its sitecustomize makes FLIP_TES
             "pip install 'flip-reward[train]'",
         ),
         (
+            ["train", "--preset", "tiny", "--output-dir", "{tmp}/model/run"],
+            "trl",
+            "error: flip-reward train needs the module 'trl', which is not installed: pip install 'flip-reward[train]'",
+        ),
+        (
             ["tiny-model", "{tmp}/model"],
             "transformers,tokenizers,torch",
             "error: flip-reward tiny-model needs the module 'torch', which is not installed: "
@@ -449,5 +507,5 @@ def test_a_command_whose_extra_is_not_installed_says_which_to_install(tmp_path, 
     env = {"PYTHONPATH": pythonpath, "FLIP_TEST_BLOCKED_MODULES": blocked}
     (tmp_path / "model").mkdir()
     run = flip_reward(*(arg.format(tmp=tmp_path) for arg in args), env=env)
-    assert (run.returncode, run.stderr) == (2, expected + "\n")
-    assert list((tmp_path / "model").iterdir()) == []
+    assert (run.returncode, run.stderr) == (2, expected + "\n")  # no plan, no "starting the judge" line
+    assert list((tmp_path / "model").iterdir()) == []  # checked first: no model built, no judge started (its log)

@@ -15,7 +15,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO
+from conftest import REPO, free_port
 
 from flip_reward.serving.scripted_judge import flip_answer
 
@@ -230,6 +230,38 @@ def test_an_owner_name_that_is_no_local_path_is_tried_on_the_hub(tmp_path):
     )
 
 
+def test_a_hub_name_with_the_hub_unreachable_is_one_line_at_once(tmp_path):
+    """HF_HUB_OFFLINE unset and HF_ENDPOINT a closed loopback port (no network): one TCP connect is refused, and
+    the command says so in one line, without datasets' retries (their warnings would be on stderr)."""
+    port = free_port()
+    done = flip_reward(
+        "score", "owner/absent", "-o", tmp_path / "out.jsonl", "--judge", "hosted_vllm/judge", "--api-base",
+        "http://127.0.0.1:9/v1", cwd=tmp_path, env={"HF_HUB_OFFLINE": "", "HF_ENDPOINT": f"http://127.0.0.1:{port}"},
+    )  # fmt: skip
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        "error: input not found: owner/absent is no local file or directory, and as a Hugging Face dataset: the "
+        f"Hugging Face Hub cannot be reached (http://127.0.0.1:{port}: Connection refused (errno 111)); set "
+        "HF_HUB_OFFLINE=1 to read a copy cached locally\n"
+    )  # no "Retrying in ...", no "thrown while requesting HEAD"
+
+
+@pytest.mark.parametrize(("name", "how"), [("/dev/stdin", "redirected"), ("/dev/stdin", "piped"), ("-", "piped")])
+def test_standard_input_is_refused_the_same_way_redirected_or_piped(tmp_path, name, how):
+    source = lines_file(tmp_path / "in.jsonl", json.dumps(GOOD))
+    command = [sys.executable, "-m", "flip_reward.cli", "score", name, "-o", str(tmp_path / "out.jsonl"), "--judge",
+               "hosted_vllm/judge", "--api-base", "http://127.0.0.1:9/v1"]  # fmt: skip
+    with open(source, "rb") as rows:
+        feed = {"stdin": rows} if how == "redirected" else {"input": rows.read()}
+        done = subprocess.run(command, capture_output=True, cwd=REPO, timeout=120, **feed)
+    assert (done.returncode, done.stderr.decode()) == (
+        2,
+        f"error: unsupported input {name}: standard input is not read; expected a .jsonl, .json, .parquet file or a "
+        "dataset name (save the rows to a .jsonl file first)\n",
+    )
+    assert not (tmp_path / "out.jsonl").exists()
+
+
 def test_score_reads_ahead_a_bounded_window_and_writes_every_row_in_order(tmp_path, judge_server, script):
     """With --concurrency 1, score holds at most 8 rows past the oldest unwritten one; all 50 come out, in order."""
     script.default = lambda request: flip_answer("Write a poem about roses")
@@ -244,3 +276,20 @@ def test_score_reads_ahead_a_bounded_window_and_writes_every_row_in_order(tmp_pa
     assert [row["reward"] for row in scored] == [0.0 if index == 17 else 1.0 for index in range(50)]
     assert scored[17]["error"] == "row 18: field 'response': missing"
     assert len(judge_server.requests) == 49
+
+
+def test_inspect_reads_the_output_of_score_skip_invalid(tmp_path, judge_server, script):
+    """Rows that score --skip-invalid writes for unreadable lines hold only the result fields (error_type "input"):
+    inspect counts them as input errors, even when the first line is one."""
+    script.default = lambda request: flip_answer("Write a poem about roses")
+    source = lines_file(tmp_path / "in.jsonl", "not json", json.dumps(GOOD), json.dumps({"prompt": 5}), b"\xff{}")
+    output = tmp_path / "out.jsonl"
+    assert flip_reward("score", source, "-o", output, "--skip-invalid", *judge_args(judge_server)).returncode == 0
+    done = flip_reward("inspect", output, "--output-dir", tmp_path / "report")
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tmp_path / "report" / "inspect.json").read_text())
+    overall = report["overall"]
+    assert (report["kind"], overall["completions"], overall["mean_reward"]) == ("score", 4, 0.25)
+    assert (overall["input_error_rate"], overall["judge_error_rate"], overall["parse_failure_rate"]) == (0.75, 0, 0)
+    assert [(top["line"], top["reward"]) for top in report["top"]] == [(2, 1.0), (1, 0.0), (3, 0.0), (4, 0.0)]
+    assert "input errors (invalid input rows, reward 0.0): 3 (0.7500)" in done.stdout.splitlines()

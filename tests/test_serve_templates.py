@@ -112,6 +112,30 @@ def test_an_unusable_policy_template_stops_the_service_at_start_with_one_line() 
     )
 
 
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("{{" * 100_000, "past Python's recursion limit"),
+        ("{% for x in y %}" * 30 + "a" + "{% endfor %}" * 30, "too many statically nested blocks"),
+    ],
+    ids=["100000-open-braces", "30-nested-loops"],
+)
+def test_a_template_nested_too_deep_stops_the_service_at_start_with_one_line(tmp_path, text, why) -> None:
+    template = tmp_path / "deep.jinja"
+    template.write_text(text)
+    completed = subprocess.run(
+        [sys.executable, "-m", "flip_reward.cli", "serve", "--policy-template", str(template), "--port", "0"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
+    assert (completed.returncode, completed.stdout) == (2, "")
+    assert completed.stderr == (
+        f"error: --policy-template {template}: the template nests too deeply to compile ({why})\n"
+    )
+
+
 def test_a_megabyte_of_unclosed_headers_is_read_off_the_loop_as_one_items_error(judge) -> None:
     adversarial = "<|im_start|>user\n" * 60_000 + "<|im_start|>assistant\n"
     body = body_of((adversarial, "x", None), (prompt_of("phi3", "single"), "Leaves fall in gold.<|end|>", None))

@@ -4,6 +4,7 @@ train, tiny-model, inspect, serve); each registers its subcommand and calls into
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 
 from flip_reward.cli import data, evaluate, inspect, rerank, score, serve, tiny_model, train
@@ -22,10 +23,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run a command; input it cannot use (a missing file, a broken row, a bad option value) is one ``error:``
-    line and exit status 2, not a traceback, and so is a missing optional extra; an output that cannot be written
+    line and exit status 2, not a traceback, and so is a missing optional extra (a command's ``needs``, checked
+    before it starts; a module it imports later, when it fails); an output that cannot be written
     midway (a full disk) is one line naming the file and exit status 4; Ctrl-C is one ``interrupted`` line and exit
     status 130 (commands that keep partial results say what they kept)."""
     args = build_parser().parse_args(argv)
+    missing = next((name for name in getattr(args, "needs", ()) if not importable(name)), None)
+    if missing:  # before any work: no model built, no judge started
+        return missing_extra(args, missing)
     try:
         return args.run(args)
     except OutputError as error:
@@ -35,16 +40,27 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_INVALID_INPUT
     except ModuleNotFoundError as error:
-        extras = getattr(args, "extras", ())
-        if not extras or (error.name or "flip_reward").partition(".")[0] == "flip_reward":
+        if not getattr(args, "extras", ()) or (error.name or "flip_reward").partition(".")[0] == "flip_reward":
             raise
-        install = " or ".join(f"'flip-reward[{extra}]'" for extra in extras)
-        print(
-            f"error: flip-reward {args.command} needs the module '{error.name}', which is not installed: "
-            f"pip install {install}",
-            file=sys.stderr,
-        )
-        return EXIT_INVALID_INPUT
+        return missing_extra(args, error.name)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def importable(module: str) -> bool:
+    """Whether the top-level ``module`` is installed (found without importing it)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def missing_extra(args: argparse.Namespace, module: str) -> int:
+    """The one line saying which extra provides the missing ``module`` of a command, and exit status 2."""
+    install = " or ".join(f"'flip-reward[{extra}]'" for extra in args.extras)
+    print(
+        f"error: flip-reward {args.command} needs the module '{module}', which is not installed: pip install {install}",
+        file=sys.stderr,
+    )
+    return EXIT_INVALID_INPUT

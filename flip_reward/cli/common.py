@@ -88,7 +88,8 @@ def method_options(args: argparse.Namespace, method: str) -> dict:
 
 def judge_options(args: argparse.Namespace) -> dict:
     """FlipReward keyword arguments from the shared judge options. ValueError for a ``--cache`` another user could
-    write (``check_cache_directory``): given explicitly, it is refused rather than skipped."""
+    write (``check_cache_directory``) and for a ``--tokenizer`` that cannot be loaded: given explicitly, each is
+    refused rather than skipped (the library would fall back quietly: no cache, token counts estimated)."""
     if args.cache:
         try:
             check_cache_directory(args.cache)
@@ -96,6 +97,12 @@ def judge_options(args: argparse.Namespace) -> dict:
             raise ValueError(f"--cache {args.cache}: {error}; use a directory only you can write") from None
         except OSError as error:
             raise ValueError(f"--cache {args.cache}: {error.strerror or error}") from None
+    if args.tokenizer:
+        from flip_reward.core.context import tokenizer_unavailable
+
+        why = tokenizer_unavailable(args.tokenizer)
+        if why:
+            raise ValueError(f"--tokenizer {args.tokenizer} cannot be used: {why}")
     return {
         "judge_model": args.judge,
         "api_base": args.api_base,
@@ -116,15 +123,17 @@ def judge_options(args: argparse.Namespace) -> dict:
 
 @asynccontextmanager
 async def judging(total: int, desc: str, unit: str) -> AsyncIterator[tqdm]:
-    """The progress bar (on stderr) of a command's judge calls. On the way out, whatever ended them (done, an error,
+    """The progress bar (on stderr) of a command's judge calls; log records meanwhile are written above it
+    (``tqdm.write``), not onto its line. On the way out, whatever ended them (done, an error,
     Ctrl-C), the event loop's judge clients are closed and tqdm's monitor thread is joined, so that the process ends
     with its main thread alone: a client left to ``__del__`` at interpreter exit imports modules there, which hangs
     when a thread died holding the import lock."""
     from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
 
     try:
-        with tqdm(total=total, desc=desc, unit=unit, file=sys.stderr) as bar:
-            yield bar
+        with logging_redirect_tqdm(), tqdm(total=total, desc=desc, unit=unit, file=sys.stderr) as bar:
+            yield bar  # a warning logged meanwhile gets a line of its own, above the bar
     finally:
         await close_clients()
         if tqdm.monitor is not None:
@@ -259,16 +268,37 @@ async def cancel_pending_tasks() -> None:
         await asyncio.gather(*pending, return_exceptions=True)
 
 
-def report_interrupted(writer: OrderedJsonlWriter, total: int, cache: str | None) -> int:
-    """The line a Ctrl-C'd command ends with (what it kept, how to resume) and its exit status."""
-    resume = (
-        f"run the same command again to resume: the judge cache {cache} keeps every usable answer received "
-        "(an unparsable or cut-off answer is asked again)"
-        if cache
-        else "with --cache DIR a rerun would reuse the usable answers received"
-    )
+def report_interrupted(writer: OrderedJsonlWriter, total: int, judge: Judge) -> int:
+    """The line a Ctrl-C'd command ends with (what it kept, what its judge cache keeps for a rerun) and its exit
+    status."""
+    store = judge.cache.disk if judge.cache is not None else None
+    if store is None:
+        resume = "with --cache DIR a rerun would reuse the usable answers received"
+    elif store.unstored and not store.stored:
+        resume = f"the judge cache {store.directory} could not be written ({store.failure}): a rerun asks again"
+    elif store.unstored:
+        resume = (
+            f"run the same command again to resume: the judge cache {store.directory} keeps the usable answers "
+            f"received but {store.unstored} it could not write ({store.failure}), which a rerun asks again"
+        )
+    else:
+        resume = (
+            f"run the same command again to resume: the judge cache {store.directory} keeps every usable answer "
+            "received (an unparsable or cut-off answer is asked again)"
+        )
     print(f"interrupted: {writer.written} of {total} rows written to {writer.path}; {resume}", file=sys.stderr)
     return EXIT_INTERRUPTED
+
+
+def report_unstored_answers(judge: Judge) -> None:
+    """After a command's summary: a warning line when its judge cache could not write answers (a full disk)."""
+    store = judge.cache.disk if judge.cache is not None else None
+    if store is not None and store.unstored:
+        print(
+            f"warning: the judge cache {store.directory} could not write {store.unstored} of the answers "
+            f"({store.failure}): a rerun asks the judge about them again",
+            file=sys.stderr,
+        )
 
 
 def judge_failure(judge: Judge) -> tuple[int, str] | None:

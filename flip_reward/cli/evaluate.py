@@ -19,6 +19,7 @@ from flip_reward.cli.common import (
     method_options,
     positive_int,
     report_errors,
+    report_unstored_answers,
     shuffle_seed,
 )
 from flip_reward.evaluation.evaluate import (
@@ -90,6 +91,7 @@ def run_eval(args: argparse.Namespace) -> int:
         verdicts[method] = asyncio.run(_with_progress(method, scorer, examples, seed))
         summaries[method] = summary = summarize(method, verdicts[method], examples, seed)
         print(summary_line(summary))
+        report_unstored_answers(scorer.judge)
         for subset, reason in summary.excluded.items():
             print(f"note: {method}: {subset} {reason}", file=sys.stderr)
         if summary.judge_calls and summary.failed_calls == summary.judge_calls:

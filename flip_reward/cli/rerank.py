@@ -20,6 +20,7 @@ from flip_reward.cli.common import (
     method_options,
     report_errors,
     report_interrupted,
+    report_unstored_answers,
     shuffle_seed,
 )
 from flip_reward.evaluation.rerank import (
@@ -63,7 +64,7 @@ def run_rerank(args: argparse.Namespace) -> int:
         try:
             results = asyncio.run(_rerank_with_progress(selector, inputs, keep))
         except KeyboardInterrupt:
-            return report_interrupted(writer, len(rows), args.cache)
+            return report_interrupted(writer, len(rows), selector.scorer.judge)
     unpicked = sum(result.best_index is None for result in results)
     failed = sum(len(result.errors) for result in results)
     print(
@@ -71,6 +72,7 @@ def run_rerank(args: argparse.Namespace) -> int:
         f"failed judgments {failed} | method {args.method}",
         file=sys.stderr,
     )
+    report_unstored_answers(selector.scorer.judge)
     failure = judge_failure(selector.scorer.judge) if unpicked == len(results) else None
     if failure:
         print(f"error: {failure[1]}; no row was reranked", file=sys.stderr)

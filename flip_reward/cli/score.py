@@ -26,6 +26,7 @@ from flip_reward.cli.common import (
     method_options,
     report_errors,
     report_interrupted,
+    report_unstored_answers,
 )
 from flip_reward.core.reward import REWARD_METRICS, FlipResult, FlipReward
 from flip_reward.data.loading import RowError
@@ -87,8 +88,9 @@ def run_score(args: argparse.Namespace) -> int:
             window = ROWS_HELD_PER_REQUEST * args.concurrency
             tally = asyncio.run(score_with_progress(flip, inputs(), total, keep, lambda: writer.written, window))
         except KeyboardInterrupt:
-            return report_interrupted(writer, total, args.cache)
+            return report_interrupted(writer, total, flip.judge)
     print_summary(tally, time.perf_counter() - started, file=sys.stderr)
+    report_unstored_answers(flip.judge)
     failure = None if tally.succeeded else judge_failure(flip.judge)
     if failure:
         print(f"error: {failure[1]}; no row was scored", file=sys.stderr)

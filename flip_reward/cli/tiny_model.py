@@ -12,7 +12,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     tiny = commands.add_parser("tiny-model", help="build a tiny random chat model + tokenizer locally (no download)")
     tiny.add_argument("output_dir")
     tiny.add_argument("--seed", type=int, default=0)
-    tiny.set_defaults(run=run_tiny_model, extras=("serve", "train"))
+    tiny.set_defaults(run=run_tiny_model, extras=("serve", "train"), needs=("torch", "transformers"))  # in both
 
 
 def run_tiny_model(args: argparse.Namespace) -> int:

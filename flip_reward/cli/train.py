@@ -55,7 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         else:
             choices = {"--reward": REWARDS, "--reward-metric": REWARD_METRICS}.get(option.flag)
             parser.add_argument(option.flag, default=None, choices=choices, help=help_text)
-    parser.set_defaults(run=run_train, extras=("train",))
+    parser.set_defaults(run=run_train, extras=("train",), needs=("torch", "transformers", "trl"))  # the [train] extra
 
 
 def run_train(args: argparse.Namespace) -> int:

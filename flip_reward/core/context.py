@@ -9,6 +9,7 @@ process, never fetched), otherwise from a conservative characters-per-token esti
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -31,6 +32,7 @@ OMISSION_MARKER = "\n\n[... {count} tokens omitted ...]\n\n"
 HISTORY_MARKER = "[... {count} earlier turns omitted ...]"
 SAFETY_MARGIN_TOKENS = 32
 MIN_RESPONSE_TOKENS = 256  # the least room for a response a judge configuration may leave
+TOKENIZER_FILES = ("tokenizer_config.json", "tokenizer.json")
 Build = Callable[[str, list[str]], list[dict[str, str]]]  # (history text, responses) -> judge request
 
 
@@ -60,21 +62,46 @@ _LOADING = threading.Lock()  # one load at a time: transformers' lazy imports br
 def load_local_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase | None:
     """The tokenizer at ``name_or_path`` from local files only, or None (logged once) when it cannot be loaded.
     Callers count tokens off the event loop (``JudgeMethod.fitted``): the first load imports transformers."""
-    if not tokenizer_is_local(name_or_path):
-        logger.info("judge tokenizer %r not available locally; estimating tokens from characters", name_or_path)
-        return None
-    try:
-        with _LOADING:
-            from transformers import AutoTokenizer
+    return _load_tokenizer(name_or_path)[0]
 
-            return AutoTokenizer.from_pretrained(name_or_path, local_files_only=True)
-    except Exception as error:  # any failure means "not available locally": fall back to the estimate
-        logger.info(
-            "judge tokenizer %r not available locally (%s); estimating tokens from characters",
-            name_or_path,
-            type(error).__name__,
-        )
-        return None
+
+def tokenizer_unavailable(name_or_path: str) -> str | None:
+    """Why the tokenizer ``name_or_path`` cannot be loaded from local files (transformers missing, no tokenizer
+    there), or None when it can (it is then loaded, once per process): for a tokenizer the user named, whose loss
+    must not pass unnoticed."""
+    return _load_tokenizer(name_or_path)[1]
+
+
+@lru_cache(maxsize=8)
+def _load_tokenizer(name_or_path: str) -> tuple[PreTrainedTokenizerBase | None, str | None]:
+    """``(tokenizer, None)``, or ``(None, why not)`` logged once at INFO (the token counts are then estimated)."""
+    why = _why_not_loadable(name_or_path)
+    if why is None:
+        try:
+            with _LOADING:
+                from transformers import AutoTokenizer
+
+                return AutoTokenizer.from_pretrained(name_or_path, local_files_only=True), None
+        except Exception as error:  # any failure means "not available": fall back to the estimate
+            why = f"it could not be loaded ({type(error).__name__}: {str(error).strip().splitlines()[0][:200]})"
+    logger.info("judge tokenizer %r not available: %s; estimating tokens from characters", name_or_path, why)
+    return None, why
+
+
+def _why_not_loadable(name_or_path: str) -> str | None:
+    """Why ``name_or_path`` is sure not to load (before trying), or None."""
+    try:
+        installed = importlib.util.find_spec("transformers") is not None
+    except (ImportError, ValueError):
+        installed = False
+    if not installed:
+        return "transformers is not installed (pip install 'flip-reward[serve]')"
+    if not tokenizer_is_local(name_or_path):
+        return "no such directory, nor a hub tokenizer of that name in the local Hugging Face cache"
+    path = Path(name_or_path)
+    if path.is_dir() and not any((path / name).is_file() for name in TOKENIZER_FILES):
+        return f"the directory holds no tokenizer (no {' or '.join(TOKENIZER_FILES)})"
+    return None
 
 
 def tokenizer_is_local(name_or_path: str) -> bool:

@@ -10,16 +10,20 @@ messages before it the prompt) or ``prompt`` (string or messages) plus ``respons
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
 from flip_reward.core.conversation import PromptError, message_text, split_conversation
+from flip_reward.data.hub import load_hub_dataset
 from flip_reward.json_text import JsonTextError, parse_json
 
 LOCAL_FORMATS = (".jsonl", ".json", ".parquet")
 DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024  # a .jsonl line (one row) past this is a bad row, never read into memory
+STANDARD_INPUT_NAMES = ("/dev/stdin", "/dev/fd/0", "/proc/self/fd/0")
 HUB_NAME = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")  # owner/name: the only names looked up on the Hugging Face Hub
 _SKIP_CHUNK = 1 << 20
 
@@ -97,6 +101,12 @@ def iter_rows(
     is a RowError in place of its row, which ``object_row`` raises, so that every row check reports it like any other
     bad row. A missing input raises here, not on the first ``next``."""
     path = Path(source)
+    unreadable = _stream_input(source)
+    if unreadable:
+        raise ValueError(
+            f"unsupported input {source}: {unreadable}; expected a {', '.join(LOCAL_FORMATS)} file or a dataset name "
+            "(save the rows to a .jsonl file first)"
+        )
     if path.suffix in LOCAL_FORMATS and not path.is_file():
         raise FileNotFoundError(f"input file not found: {source}")
     if path.suffix == ".jsonl":
@@ -106,6 +116,18 @@ def iter_rows(
     if path.is_file():
         raise ValueError(f"unsupported input {source}: expected a {', '.join(LOCAL_FORMATS)} file or a dataset name")
     return numbered(_dataset_rows(source, split))
+
+
+def _stream_input(source: str) -> str | None:
+    """What ``source`` is when it is standard input (``-``, /dev/stdin, piped or redirected), a pipe or a device:
+    inputs that cannot be read twice or hold no file format; None for anything else."""
+    if source == "-" or os.path.abspath(source) in STANDARD_INPUT_NAMES:
+        return "standard input is not read"
+    try:
+        mode = os.stat(source).st_mode
+    except OSError:
+        return None
+    return None if stat.S_ISREG(mode) or stat.S_ISDIR(mode) else "not a regular file (a pipe or a device)"
 
 
 def _dataset_rows(source: str, split: str) -> Rows:
@@ -127,7 +149,7 @@ def _dataset_rows(source: str, split: str) -> Rows:
             "dataset owner/name is looked up on the hub only when no local folder has the owner's name)"
         )
     try:
-        return Rows(dict(row) for row in datasets.load_dataset(source, split=split))
+        return Rows(dict(row) for row in load_hub_dataset(source, split))
     except (ConnectionError, FileNotFoundError) as error:
         raise FileNotFoundError(
             f"input not found: {source} is no local file or directory, and as a Hugging Face dataset: {error}"

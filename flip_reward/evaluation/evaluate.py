@@ -366,7 +366,8 @@ class MethodSummary:
     """A method's figures: overall and per-subset accuracy (strict and tie-split), counts and cost.
 
     ``accuracy`` is the mean of the per-subset figures (RewardBench 2's overall); ``errors`` counts examples with
-    a failed call (scored incorrect), ``failed_calls`` the failed judgments; tokens are summed over every call,
+    a failed call (scored incorrect), ``failed_calls`` the failed judgments, ``failed_subsets`` the subsets where
+    every call failed (their 0.0 says nothing of the judge's accuracy); tokens are summed over every call,
     cached answers included, so a rerun from cache reports the same cost.
     """
 
@@ -385,6 +386,7 @@ class MethodSummary:
     excluded: dict[str, str]
     ties: dict | None = None
     seed: int | None = None
+    failed_subsets: tuple[str, ...] = ()  # scored subsets whose every judge call failed: their 0 is no accuracy
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -427,4 +429,11 @@ def summarize(method: str, verdicts: Sequence[Verdict], examples: Sequence[Examp
         excluded=excluded,
         ties=asdict(ties) if ties else None,
         seed=seed if method == "listwise" else None,
+        failed_subsets=tuple(subset for subset in strict if _every_call_failed(verdicts, subset)),
     )
+
+
+def _every_call_failed(verdicts: Sequence[Verdict], subset: str) -> bool:
+    """Whether the judge calls of ``subset`` all failed (as the command's exit status counts them)."""
+    calls = sum(verdict.calls for verdict in verdicts if verdict.subset == subset)
+    return calls > 0 and sum(verdict.failed for verdict in verdicts if verdict.subset == subset) >= calls

@@ -279,6 +279,9 @@ def summary_lines(report: InspectionReport) -> list[str]:
         lines.append(f"{'...':>7} ({hidden} more steps in inspect.json)")
         lines += [_row(str(figures.step), figures) for figures in steps[-half:]]
     lines.append(_row("all", overall))
+    if overall.input_error_rate:
+        invalid = round(overall.input_error_rate * overall.completions)
+        lines.append(f"input errors (invalid input rows, reward 0.0): {invalid} ({overall.input_error_rate:.4f})")
     if overall.language_undetermined:
         lines.append(f"language undetermined (short or unclear text, not a mismatch): {overall.language_undetermined}")
     if report.top:
@@ -345,8 +348,9 @@ def inspection_figure(report: InspectionReport) -> Figure:
             )
         if limits:
             axes.set_ylim(*limits)
-        else:
-            axes.set_ylim(bottom=-0.05 * max(1, report.overall.completions))
+        else:  # counts: from just below 0 to above the largest step's, whatever their number of steps
+            peak = max(1, *(figures.completions for figures in report.steps))
+            axes.set_ylim(-0.05 * peak, 1.1 * peak)
             axes.yaxis.set_major_locator(MaxNLocator(integer=True))
         axes.set_title(title, fontsize=9)
         axes.set_xlabel("step", fontsize=8)

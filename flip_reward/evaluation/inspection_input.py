@@ -78,8 +78,8 @@ def detect_kind(row: object, line: int = 1) -> str:
             return "eval"
         if "step" in row:
             return "samples"
-        if "prompt" in row or "messages" in row:
-            return "score"
+        if "prompt" in row or "messages" in row or row.get("error_type") == "input":
+            return "score"  # a row of score --skip-invalid for an unreadable line holds only the result fields
     raise LineError(
         line,
         "step",
@@ -146,10 +146,14 @@ def sample_row(row: Mapping, line: int, optional: set[str]) -> Sample:
 
 
 def score_row(row: Mapping, line: int, optional: set[str]) -> Sample:
+    """A score output row; one that ``score --skip-invalid`` wrote for an invalid input row (``error_type``
+    "input", without a usable prompt and response) is an input error whose text and length are unknown."""
     try:
         prompt, response = scoring_input(row, line)
     except RowError as error:
-        raise LineError(line, error.field, error.message) from error
+        if row.get("error_type") != "input":
+            raise LineError(line, error.field, error.message) from error
+        return Sample(line, 0, **_result_fields(row, line, optional))
     chars = _value(row, "response_chars", line, (int,)) if "response_chars" in optional else len(response)
     return Sample(
         line,

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from flip_reward.data.writing import JsonlFile, whole_file
-from flip_reward.evaluation.evaluate import MethodSummary, Verdict
+from flip_reward.evaluation.evaluate import TIES_SUBSET, MethodSummary, Verdict
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -180,8 +180,10 @@ def plot_accuracy(summaries: Mapping[str, MethodSummary], path: str | Path, judg
 
 def accuracy_figure(summaries: Mapping[str, MethodSummary], judge: str = "") -> Figure:
     """Grouped bar chart of strict accuracy: one group per subset (overall first), one bar per method, each bar
-    labelled with its value ("n/a" where the method did not score the subset). The axis starts below 0 and a bar of
-    0 is drawn as a thick stroke on the zero line, so that a zero reads as a zero, not as a missing bar."""
+    labelled with its value ("n/a" where the method did not score the subset, "failed" where every judge call of it
+    failed: no accuracy, not a 0). The axis starts below 0 and a bar of 0 is drawn as a thick stroke on the zero
+    line, so that a zero reads as a zero, not as a missing bar. RewardBench 2's Ties figure is a score of its own
+    (up to 1.01), and its group label says so."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -191,19 +193,42 @@ def accuracy_figure(summaries: Mapping[str, MethodSummary], judge: str = "") -> 
     width = 0.8 / max(len(summaries), 1)
     figure, axes = pyplot.subplots(figsize=(max(6.0, 1.8 * len(groups)), 4.2))
     axes.axhline(0, color="0.3", linewidth=0.8)
+    any_failed = False
     for offset, (method, summary) in enumerate(summaries.items()):
         values = [summary.accuracy, *(summary.per_subset.get(group) for group in groups[1:])]
+        failed = [_all_failed(summary), *(group in summary.failed_subsets for group in groups[1:])]
+        any_failed = any_failed or any(failed)
         positions = [index + (offset - (len(summaries) - 1) / 2) * width for index in range(len(groups))]
         bars = axes.bar(positions, [value or 0.0 for value in values], width, label=method)
         color = bars.patches[0].get_facecolor()
-        for position in (p for p, value in zip(positions, values) if value == 0):
-            axes.hlines(0, position - width / 2, position + width / 2, colors=[color], linewidth=3)
-        labels = ["n/a" if value is None else f"{value:.3f}" for value in values]  # as report.md writes them
+        for position, value, lost in zip(positions, values, failed):
+            if value == 0 and not lost:
+                axes.hlines(0, position - width / 2, position + width / 2, colors=[color], linewidth=3)
+        labels = [_bar_label(value, lost) for value, lost in zip(values, failed)]
         axes.bar_label(bars, labels=labels, fontsize=6.5, padding=2)
-    axes.set_xticks(range(len(groups)), groups)
+    axes.set_xticks(range(len(groups)), [_group_label(group) for group in groups])
     axes.set_ylim(-0.05, 1.12)  # below 0 for the zero strokes; RewardBench 2's Ties can exceed 1 by its 0.01 margin
     axes.set_ylabel("accuracy (strict)")
     axes.set_title(f"Reward-model accuracy{f' — judge {judge}' if judge else ''}", fontsize=10)
     axes.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    if any_failed:
+        figure.text(0.01, 0.01, "failed: every judge call failed, so there is no accuracy", fontsize=7)
     figure.tight_layout()
     return figure
+
+
+def _all_failed(summary: MethodSummary) -> bool:
+    """Whether every subset the method scored failed (then so did its overall)."""
+    return bool(summary.per_subset) and set(summary.per_subset) <= set(summary.failed_subsets)
+
+
+def _bar_label(value: float | None, failed: bool) -> str:
+    """A bar's label: its value as report.md writes it, "n/a" when not scored, "failed" when every call failed."""
+    if failed:
+        return "failed"
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _group_label(group: str) -> str:
+    """A group's tick label; Ties says it is RewardBench 2's score (accuracy terms plus a margin term, up to 1.01)."""
+    return f"{group}\n(RB2 Ties score, ≤ 1.01)" if group.casefold() == TIES_SUBSET else group

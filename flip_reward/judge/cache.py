@@ -6,9 +6,10 @@ Disk entries are JSON text, never pickles (whoever can write the cache directory
 the trainer); the directory is created private (0700). Whoever can write the directory can still plant answers,
 which become rewards: so a directory or database file (its -journal, -wal and -shm included) that is a symbolic
 link, another user's, or writable by group or others is never used (``check_cache_directory``; a library cache
-says so once and keeps answers in memory only, the CLI refuses such a ``--cache``). A disk error degrades that one
-call to a miss (logged once); an entry of another shape is a miss. Disk I/O runs off the event loop
-(``aget``/``aput``).
+says so once and keeps answers in memory only, the CLI refuses such a ``--cache``). A disk error (a full disk, a
+corrupt file) degrades that call to a miss, said once; the store tries again at the next call, and counts the
+answers it could not store (``DiskStore.unstored``, ``failure`` the last reason) for the commands' closing lines.
+An entry of another shape is a miss. Disk I/O runs off the event loop (``aget``/``aput``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
+from flip_reward.data.writing import reason
 from flip_reward.ownership import (
     UntrustedPathError,
     check_trusted_file,
@@ -91,14 +93,17 @@ def valid_entry(value: object) -> bool:
 
 class DiskStore:
     """Answers as JSON text in one SQLite table under a private directory; safe to share between processes.
-    A directory that fails ``check_cache_directory`` is not used at all (one warning; every call a miss)."""
+    A directory that fails ``check_cache_directory`` is not used at all (one warning; every call a miss). A disk
+    error fails that call only (one warning): ``stored`` and ``unstored`` count the answers written and not, ``failure``
+    says why."""
 
     def __init__(self, directory: str):
         self.directory = directory
         self._connection: sqlite3.Connection | None = None
         self._lock = threading.Lock()
-        self._warned = False
         self._refused = False
+        self.failure: str | None = None
+        self.stored = self.unstored = 0  # answers this process wrote, and could not write
 
     def _connect(self) -> sqlite3.Connection:
         if self._connection is None:
@@ -129,36 +134,45 @@ class DiskStore:
     def put(self, key: str, value: dict) -> None:
         text = json.dumps(value, ensure_ascii=False)
 
-        def write(connection: sqlite3.Connection) -> None:
+        def write(connection: sqlite3.Connection) -> bool:
             connection.execute("INSERT OR REPLACE INTO answers (key, value) VALUES (?, ?)", (key, text))
             connection.commit()
+            return True
 
-        self._guarded(write)
+        stored = bool(self._guarded(write))
+        with self._lock:
+            self.stored += stored
+            self.unstored += not stored
 
     def _guarded(self, operation: Callable[[sqlite3.Connection], T]) -> T | None:
-        """``operation(connection)``, or None when the disk fails (this call only; logged once) or the directory
-        is unsafe (every call; said once)."""
+        """``operation(connection)``, or None when the disk fails (this call only; said once, ``failure`` keeps the
+        last reason) or the directory is unsafe (every call; said once)."""
         with self._lock:
             if self._refused:
                 return None
             try:
                 return operation(self._connect())
             except UnsafeCacheError as error:
-                self._refused = True
+                self._refused, self.failure = True, str(error)
                 logger.warning("judge cache %s is not used: %s; answers are kept in memory only", self.directory, error)
             except (OSError, sqlite3.Error) as error:
-                if not self._warned:
+                if self.failure is None:
                     logger.warning(
-                        "judge cache %s failed (%s: %s); that answer is not cached",
+                        "judge cache %s failed (%s): an answer it cannot store is kept in memory only and asked "
+                        "again by a later run (said once)",
                         self.directory,
-                        type(error).__name__,
-                        error,
+                        disk_error(error),
                     )
-                    self._warned = True
+                self.failure = disk_error(error)
                 if self._connection is not None:
                     self._connection.close()
                     self._connection = None  # reconnect next time: the failure may be transient
             return None
+
+
+def disk_error(error: OSError | sqlite3.Error) -> str:
+    """``No space left on device (errno 28)``, ``database or disk is full``: what went wrong, without a path."""
+    return reason(error) if isinstance(error, OSError) else str(error)
 
 
 class ResponseCache:
@@ -182,6 +196,11 @@ class ResponseCache:
 
     def __len__(self) -> int:
         return len(self._memory)
+
+    @property
+    def disk(self) -> DiskStore | None:
+        """The disk store behind the memory, or None."""
+        return self._disk
 
     def get(self, key: str) -> dict | None:
         """The cached answer for ``key``, from memory or disk, or None."""

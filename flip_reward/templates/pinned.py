@@ -327,6 +327,9 @@ def load_policy_template(value: str) -> FamilyReader | PinnedTemplate:
             return PinnedTemplate(path.read_text(encoding="utf-8"), path.name)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, JinjaError, ValueError) as error:
         raise ValueError(f"{option}: {error}") from None
+    except (RecursionError, SyntaxError) as error:  # Python's limits on the code jinja makes of the template
+        limit = error.msg if isinstance(error, SyntaxError) else "past Python's recursion limit"
+        raise ValueError(f"{option}: the template nests too deeply to compile ({limit})") from None
     raise ValueError(
         f"{option}: not a template family ({', '.join(GROUPS)}), an existing .jinja file or a tokenizer directory"
     )
