@@ -125,25 +125,40 @@ def test_eval_refuses_an_output_dir_whose_file_is_the_input(tmp_path, link):
 
 
 @pytest.fixture
-def tmpfs(tmp_path):
-    """A real 64 KiB tmpfs mounted for the test (root, as here and in CI), unmounted after it."""
+def mount_tmpfs(tmp_path):
+    """Mounts real tmpfs file systems for the test (root, as here and in CI): ``mount_tmpfs(name, size)`` is the
+    folder of one; all are unmounted after the test."""
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root (the tests run as root here and in CI)")
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], check=True)
+    mounts = []
+
+    def mount(name: str = "disk", size: str = "64k") -> Path:
+        folder = tmp_path / name
+        folder.mkdir()
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], check=True)
+        mounts.append(folder)
+        return folder
+
     yield mount
-    subprocess.run(["umount", str(mount)], check=True)
+    for folder in mounts:
+        subprocess.run(["umount", str(folder)], check=True)
 
 
-def fill_up(mount: Path) -> None:
-    """Fill the file system at ``mount`` to its last byte."""
+@pytest.fixture
+def tmpfs(mount_tmpfs):
+    """A real 64 KiB tmpfs mounted for the test, unmounted after it."""
+    return mount_tmpfs()
+
+
+def fill_up(mount: Path, leave: int = 0) -> None:
+    """Fill the file system at ``mount`` to its last byte, then free ``leave`` bytes (whole 4 KiB pages)."""
     with open(mount / "filler", "wb", buffering=0) as filler:
         try:
             while True:
                 filler.write(b"\0" * 4096)
         except OSError as error:
             assert error.errno == 28
+        filler.truncate(max(filler.tell() - leave, 0))
 
 
 def assert_whole_lines_only(path: Path, stderr: str) -> list[dict]:
@@ -193,10 +208,25 @@ def test_data_convert_on_a_full_disk(tmp_path, tmpfs):
     run = flip_reward("data", "convert", str(source), "-o", str(tmpfs / "rlvr.parquet"))
     assert run.returncode == 4
     assert run.stderr == (
-        f"error: could not write {tmpfs / 'rlvr.parquet'}: Error writing bytes to file. Detail: [errno 28] {NO_SPACE}; "
+        f"error: could not write {tmpfs / 'rlvr.parquet'}: Error writing bytes to file. Detail: {NO_SPACE}; "
         "the partial file was removed\n"
     )
     assert sorted(path.name for path in tmpfs.iterdir()) == ["filler"]
+
+
+SET_KEPT = "the partial files were removed and the previous outputs are untouched"
+SAMPLES = [
+    {
+        "step": 1,
+        "prompt": [{"role": "user", "content": INSTRUCTION}],
+        "response": "Waves.",
+        "response_chars": 6,
+        "inferred_instruction": INSTRUCTION,
+        "reward": 1.0,
+        "f1": 1.0,
+        "error_type": None,
+    }
+]
 
 
 def test_eval_and_inspect_on_a_full_disk_leave_no_partial_file(tmp_path, tmpfs):
@@ -214,17 +244,11 @@ def test_eval_and_inspect_on_a_full_disk_leave_no_partial_file(tmp_path, tmpfs):
         )
     assert run.returncode == 4
     assert run.stdout.startswith("flip: accuracy 1.0000")
-    assert run.stderr == (
-        f"error: could not write {tmpfs / 'eval' / 'results.json'}: {NO_SPACE}; the partial file was removed\n"
-    )
-    samples = [{"step": 1, "prompt": [{"role": "user", "content": INSTRUCTION}], "response": "Waves."}]
-    samples[0].update(response_chars=6, inferred_instruction=INSTRUCTION, reward=1.0, f1=1.0, error_type=None)
-    source = write_jsonl(tmp_path / "samples.jsonl", samples)
+    assert run.stderr == f"error: could not write {tmpfs / 'eval' / 'results.json'}: {NO_SPACE}; {SET_KEPT}\n"
+    source = write_jsonl(tmp_path / "samples.jsonl", SAMPLES)
     run = flip_reward("inspect", str(source), "--output-dir", str(tmpfs / "inspect"))
     assert run.returncode == 4
-    assert run.stderr == (
-        f"error: could not write {tmpfs / 'inspect' / 'inspect.json'}: {NO_SPACE}; the partial file was removed\n"
-    )
+    assert run.stderr == f"error: could not write {tmpfs / 'inspect' / 'inspect.json'}: {NO_SPACE}; {SET_KEPT}\n"
     assert [path.name for path in (tmpfs / "eval").iterdir()] == []
     assert [path.name for path in (tmpfs / "inspect").iterdir()] == []
 
@@ -296,9 +320,10 @@ def train(run: Path, server: ScriptedJudgeServer, *extra: str) -> subprocess.Com
     )
 
 
-def test_train_with_its_outputs_on_a_full_disk_trains_on_and_exits_4(tmp_path, tmpfs):
-    """A real GRPO run whose ``metrics.jsonl``, ``model``, ``reward_curve.png`` and ``inspect.json`` are on a full
-    tmpfs (symbolic links into it; the policy built at the start and the traces have room): one warning when the
+def test_train_with_its_outputs_on_a_full_disk_trains_on_and_exits_4(tmp_path, tmpfs, mount_tmpfs):
+    """A real GRPO run whose ``metrics.jsonl``, ``reward_curve.png`` and ``inspect.json`` are on a full tmpfs and
+    whose ``model`` is on one with 16 KiB free, room for config.json but not for the weights (safetensors' own error,
+    no OSError) (symbolic links; the policy built at the start and the traces have room): one warning when the
     metrics file fills up, every step trained, the metrics file keeps whole lines, the summary covers every step,
     then one line per output that could not be written, exit 4."""
     pytest.importorskip("trl")
@@ -307,13 +332,16 @@ def test_train_with_its_outputs_on_a_full_disk_trains_on_and_exits_4(tmp_path, t
     (tmpfs / "metrics.jsonl").write_bytes(b"x" * 4096)  # one page, freed when the run truncates the file
     fill_up(tmpfs)
     (run / "metrics.jsonl").symlink_to(tmpfs / "metrics.jsonl")
-    (tmpfs / "model").mkdir()
-    for name in ("reward_curve.png", "inspect.json", "model"):
+    for name in ("reward_curve.png", "inspect.json"):
         (run / name).symlink_to(tmpfs / name)
+    model_disk = mount_tmpfs("model-disk")
+    fill_up(model_disk, leave=16384)
+    (run / "model").symlink_to(model_disk)
     with ScriptedJudgeServer(answer_instruction) as server:
         result = train(run, server, "--save-model")
     assert result.returncode == 4, result.stderr[-3000:]
     metrics, removed = run / "metrics.jsonl", ("reward_curve.png", "inspect.json")
+    kept = {"reward_curve.png": "the partial file was removed", "inspect.json": SET_KEPT}
     rows = read_jsonl(metrics)
     assert [row["step"] for row in rows] == list(range(1, len(rows) + 1)) and 0 < len(rows) < TRAIN_STEPS
     assert {row["judge_errors"] for row in rows} == {0}
@@ -323,36 +351,40 @@ def test_train_with_its_outputs_on_a_full_disk_trains_on_and_exits_4(tmp_path, t
     assert err[-4:] == [
         f"error: {lost}",
         f"error: could not write {run / 'model'}: {NO_SPACE}; the model there is incomplete",
-        *(f"error: could not write {run / name}: {NO_SPACE}; the partial file was removed" for name in removed),
+        *(f"error: could not write {run / name}: {NO_SPACE}; {kept[name]}" for name in removed),
     ]
     assert not any("Traceback" in line for line in err)
     assert result.stdout.startswith(f"GRPO: {TRAIN_STEPS} step(s) in ")  # the summary has every step
-    assert not any(os.path.lexists(run / name) for name in (*removed, "inspect.png"))
+    assert sorted(path.name for path in tmpfs.iterdir()) == ["filler", "metrics.jsonl"]  # no partial file
+    assert not os.path.lexists(run / "inspect.png")
     assert len(read_jsonl(run / "samples.jsonl")) == TRAIN_STEPS * 8
 
 
 # --- item 18: output folders that cannot be made, tiny-model over a file, the Ctrl-C line ----------------------------
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="as root the folder passes the permission check (as here and in CI)")
-def test_an_output_folder_that_cannot_be_made_names_the_option(tmp_path):
+def test_an_output_folder_on_a_read_only_disk_names_the_option(tmp_path, mount_tmpfs):
+    """A real tmpfs remounted read-only (even root cannot write there): refused before any judge call, nothing made.
+    (Under /proc, which only a write can tell, ``score`` stops at its first write, exit status 4, nothing judged.)"""
+    readonly = mount_tmpfs("readonly")
+    subprocess.run(["mount", "-o", "remount,ro", str(readonly)], check=True)
     source = write_jsonl(tmp_path / "in.jsonl", [SCORE_ROW])
     with ScriptedJudgeServer(answer_instruction) as server:
-        run = flip_reward("score", str(source), "-o", "/proc/x/out.jsonl", *judge_args(server))
+        run = flip_reward("score", str(source), "-o", f"{readonly}/x/out.jsonl", *judge_args(server))
         assert (run.returncode, run.stderr) == (
             2,
-            "error: --output /proc/x/out.jsonl: cannot create /proc/x: No such file or directory (errno 2)\n",
-        )
-        run = flip_reward("score", str(source), "-o", "/proc/out.jsonl", *judge_args(server))
-        assert (run.returncode, run.stderr) == (
-            2,
-            "error: --output /proc/out.jsonl: cannot create it: No such file or directory (errno 2)\n",
+            f"error: --output {readonly}/x/out.jsonl: {readonly} is not writable\n",
         )
         source = write_jsonl(tmp_path / "eval.jsonl", [EVAL_ROW])
-        run = flip_reward("eval", str(source), "--output-dir", "/proc/x/eval", *judge_args(server))
+        run = flip_reward("eval", str(source), "--output-dir", f"{readonly}/x/eval", *judge_args(server))
         assert (run.returncode, run.stderr) == (
             2,
-            "error: --output-dir /proc/x/eval: cannot create /proc/x/eval: No such file or directory (errno 2)\n",
+            f"error: --output-dir {readonly}/x/eval: {readonly} is not writable\n",
+        )
+        run = flip_reward("score", str(tmp_path / "in.jsonl"), "-o", "/proc/x/out.jsonl", *judge_args(server))
+        assert (run.returncode, run.stderr) == (
+            4,
+            "error: could not write /proc/x/out.jsonl: No such file or directory (errno 2)\n",
         )
         assert server.requests == []
 
@@ -451,3 +483,166 @@ def test_a_command_whose_extra_is_not_installed_says_which_to_install(tmp_path, 
     run = flip_reward(*(arg.format(tmp=tmp_path) for arg in args), env=env)
     assert (run.returncode, run.stderr) == (2, expected + "\n")
     assert list((tmp_path / "model").iterdir()) == []
+
+
+# --- review of issue 17: models on a full disk, outputs replaced whole, checks that make nothing ----------------------
+
+
+def test_tiny_model_on_a_full_disk_is_one_line_and_leaves_no_part_of_a_model(tmpfs):
+    """16 KiB free: room for config.json, not for the weights (safetensors' own error, no OSError)."""
+    fill_up(tmpfs, leave=16384)
+    run = flip_reward("tiny-model", str(tmpfs / "made" / "tm"))
+    assert (run.returncode, run.stdout) == (4, "")
+    assert run.stderr == f"error: could not write {tmpfs / 'made' / 'tm'}: {NO_SPACE}; the folder was removed\n"
+    assert sorted(path.name for path in tmpfs.iterdir()) == ["filler", "made"]
+    assert list((tmpfs / "made").iterdir()) == []
+    (tmpfs / "given").mkdir()
+    (tmpfs / "given" / "notes.md").write_text("mine\n")
+    run = flip_reward("tiny-model", str(tmpfs / "given"))
+    assert run.returncode == 4
+    assert run.stderr == f"error: could not write {tmpfs / 'given'}: {NO_SPACE}; nothing in it was replaced\n"
+    assert [(path.name, path.read_text()) for path in (tmpfs / "given").iterdir()] == [("notes.md", "mine\n")]
+
+
+def test_train_with_its_policy_build_on_a_full_disk_exits_4(tmp_path, tmpfs):
+    """``tiny:1`` built in RUN/models, a folder on a tmpfs with 16 KiB free: one line, exit 4, no part of a model."""
+    pytest.importorskip("trl")
+    run = tmp_path / "run"
+    run.mkdir()
+    (tmpfs / "models").mkdir()
+    (run / "models").symlink_to(tmpfs / "models")
+    fill_up(tmpfs, leave=16384)
+    with ScriptedJudgeServer(answer_instruction) as server:
+        result = train(run, server)
+    assert result.returncode == 4, result.stderr[-3000:]
+    policy = run / "models" / "policy-tiny-1"
+    assert result.stderr.splitlines()[-1] == f"error: could not write {policy}: {NO_SPACE}; the folder was removed"
+    assert "Traceback" not in result.stderr
+    assert list((tmpfs / "models").iterdir()) == []
+
+
+def test_a_parquet_file_on_a_full_disk_keeps_the_previous_one(tmp_path, tmpfs):
+    rows = [{"prompt": f"{INSTRUCTION}, number {index}", "response": "Waves."} for index in range(3)]
+    source = write_jsonl(tmp_path / "in.jsonl", rows)
+    output = tmpfs / "rlvr.parquet"
+    assert flip_reward("data", "convert", str(source), "-o", str(output)).returncode == 0
+    before = output.read_bytes()
+    fill_up(tmpfs)
+    write_jsonl(source, [{"prompt": "Another prompt " * 200, "response": "Waves."}] * 50)
+    run = flip_reward("data", "convert", str(source), "-o", str(output))
+    assert run.returncode == 4
+    assert run.stderr == (
+        f"error: could not write {output}: Error writing bytes to file. Detail: {NO_SPACE}; "
+        "the partial file was removed\n"
+    )
+    assert output.read_bytes() == before
+    assert sorted(path.name for path in tmpfs.iterdir()) == ["filler", "rlvr.parquet"]
+
+
+def test_eval_on_a_full_disk_replaces_none_of_the_previous_outputs(tmp_path, mount_tmpfs):
+    """A first eval writes its four files; a second one, with 8 KiB free (results.json and report.md fit, the plot
+    does not), replaces none of them, prints no ``wrote`` line and says the previous outputs are untouched."""
+    disk = mount_tmpfs("disk", "512k")
+    output = disk / "eval"
+
+    def infer(request: dict) -> str:
+        return flip_answer("Name a colour" if judged_response(request) == "Blue." else "Count to seven")
+
+    with ScriptedJudgeServer(infer) as server:
+        first = flip_reward(
+            "eval", str(write_jsonl(tmp_path / "a.jsonl", [EVAL_ROW])), "--methods", "flip", "--output-dir",
+            str(output), *judge_args(server),
+        )  # fmt: skip
+        assert first.returncode == 0, first.stderr
+        before = {path.name: path.read_bytes() for path in output.iterdir()}
+        fill_up(disk, leave=8192)
+        rows = [{**EVAL_ROW, "id": f"e{index}", "subset": f"Subset {index}"} for index in range(3)]
+        second = flip_reward(
+            "eval", str(write_jsonl(tmp_path / "b.jsonl", rows)), "--methods", "flip", "--output-dir", str(output),
+            *judge_args(server),
+        )  # fmt: skip
+    assert sorted(before) == ["accuracy.png", "details.jsonl", "report.md", "results.json"]
+    assert second.returncode == 4
+    assert second.stdout.startswith("flip: accuracy 1.0000") and "wrote" not in second.stdout
+    assert second.stderr == f"error: could not write {output / 'accuracy.png'}: {NO_SPACE}; {SET_KEPT}\n"
+    assert {path.name: path.read_bytes() for path in output.iterdir()} == before
+
+
+def test_inspect_refuses_to_write_over_its_input(tmp_path):
+    (tmp_path / "ij").mkdir()
+    source = write_jsonl(tmp_path / "ij" / "inspect.json", SAMPLES)
+    run = flip_reward("inspect", str(source))
+    assert (run.returncode, run.stdout) == (2, "")
+    assert run.stderr == (
+        f"error: --output-dir {source} is the input file {source} (the same file): writing it would destroy the "
+        "input; choose another output\n"
+    )
+    assert read_jsonl(source) == SAMPLES
+    assert sorted(path.name for path in (tmp_path / "ij").iterdir()) == ["inspect.json"]
+
+
+def test_train_refuses_an_output_dir_that_holds_its_dataset(tmp_path):
+    pytest.importorskip("trl")
+    run = tmp_path / "trx"
+    run.mkdir()
+    row = {
+        "messages": [{"role": "user", "content": INSTRUCTION}],
+        "ground_truth": INSTRUCTION,
+        "dataset": "general-flip",
+    }
+    dataset = write_jsonl(run / "samples.jsonl", [row, row])
+    with ScriptedJudgeServer(answer_instruction) as server:
+        result = train(tmp_path / "other", server, "--datasets", f"{dataset} 1.0", "--output-dir", str(run))
+        assert server.requests == []
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        f"error: --output-dir {dataset} is the input file {dataset} (the same file): writing it would destroy the "
+        "input; choose another output\n"
+    )
+    assert read_jsonl(dataset) == [row, row]
+    assert sorted(path.name for path in run.iterdir()) == ["samples.jsonl"]
+
+
+def test_inspect_checks_its_default_folder_before_reading(mount_tmpfs):
+    """The input's folder on a read-only tmpfs: refused up front, as the same folder given as --output-dir is."""
+    disk = mount_tmpfs("readonly")
+    source = write_jsonl(disk / "samples.jsonl", SAMPLES)
+    subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+    for extra in ([], ["--output-dir", str(disk)]):
+        run = flip_reward("inspect", str(source), *extra)
+        assert (run.returncode, run.stdout, run.stderr) == (
+            2,
+            "",
+            f"error: --output-dir {disk}: {disk} is not writable\n",
+        )
+
+
+@pytest.mark.parametrize(
+    ("rows", "expected"),
+    [
+        (None, "error: input file not found: {source}\n"),
+        (
+            [{"prompt": 5}],
+            "error: row 1: field 'prompt': must be a string or a list of messages, got int\n"
+            "1 invalid row(s); nothing was written (use --skip-invalid to convert the rest)\n",
+        ),
+    ],
+)
+def test_an_output_check_that_fails_makes_no_folder(tmp_path, rows, expected):
+    source = tmp_path / "in.jsonl"
+    if rows is not None:
+        write_jsonl(source, rows)
+    run = flip_reward("data", "convert", str(source), "-o", str(tmp_path / "made" / "a" / "b" / "x.jsonl"))
+    assert (run.returncode, run.stderr) == (2, expected.format(source=source))
+    assert sorted(path.name for path in tmp_path.iterdir()) == (["in.jsonl"] if rows else [])
+
+
+def test_train_with_bad_settings_makes_no_output_dir(tmp_path):
+    pytest.importorskip("trl")
+    with ScriptedJudgeServer(answer_instruction) as server:
+        bad = train(
+            tmp_path / "run", server, "--output-dir", str(tmp_path / "new" / "run"), "--judge-max-tokens", "9000"
+        )
+    assert (bad.returncode, bad.stdout) == (2, "")
+    assert bad.stderr.startswith("error: ")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["rlvr.jsonl"]

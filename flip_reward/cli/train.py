@@ -22,6 +22,7 @@ from pathlib import Path
 from flip_reward.cli.common import check_not_input, check_output
 from flip_reward.core.reward import REWARD_METRICS
 from flip_reward.data.mixes import DatasetError, load_mix, parse_mixer, verifier_note
+from flip_reward.data.writing import reason
 from flip_reward.exit_codes import EXIT_INTERRUPTED, EXIT_INVALID_INPUT, EXIT_JUDGE_DOWN, EXIT_RUN_FAILED
 from flip_reward.training.config import (
     OPTIONS,
@@ -67,6 +68,8 @@ def run_train(args: argparse.Namespace) -> int:
         if not args.dry_run:  # a dry run writes nothing
             check_output_dir(settings.output_dir, settings.datasets)
         check_reward_settings(settings)
+        if not args.dry_run:
+            make_output_dir(settings.output_dir)
     except (SettingsError, DatasetError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_INVALID_INPUT
@@ -120,6 +123,15 @@ def check_output_dir(output_dir: str, datasets: str) -> None:
             check_not_input(entry.source, [Path(output_dir, name) for name in RUN_FILES], "--output-dir")
     except ValueError as error:
         raise SettingsError(str(error)) from None
+
+
+def make_output_dir(output_dir: str) -> None:
+    """The run's --output-dir, made once every check passed (a dry run or bad settings make nothing); SettingsError
+    naming --output-dir when it cannot be made (under /proc, where even root can make nothing)."""
+    try:
+        Path(output_dir).mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise SettingsError(f"--output-dir {output_dir}: cannot create {output_dir}: {reason(error)}") from None
 
 
 def dry_run_judge(settings: object) -> int:

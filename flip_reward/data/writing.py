@@ -103,28 +103,31 @@ class FileSet:
 
     def __init__(self, kept: str = "the partial files were removed and the previous outputs are untouched"):
         self.kept = kept
-        self._temporary: dict[Path, Path] = {}
+        self._temporary: dict[Path, Path] = {}  # the file each temporary file replaces (symbolic links resolved)
+        self._given: list[Path] = []
 
     def write(self, path: str | os.PathLike, write: Callable[[Path], object]) -> None:
         """Have ``write`` write ``path``'s content to the temporary file it is given (named like ``path``, same
         extension); OutputError when that fails."""
         path = Path(path)
-        temporary = path.with_name(f".{path.stem}.{secrets.token_hex(4)}.partial{path.suffix}")
+        target = Path(os.path.realpath(path))  # a symbolic link stays: the file it points to is replaced
+        temporary = target.with_name(f".{target.stem}.{secrets.token_hex(4)}.partial{target.suffix}")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            target.parent.mkdir(parents=True, exist_ok=True)
             os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-            self._temporary[path] = temporary
+            self._temporary[target] = temporary
             write(temporary)
             _sync(temporary)
+            self._given.append(path)
         except OSError as error:
             self.discard()
             raise OutputError(f"could not write {path}: {reason(error)}; {self.kept}") from error
 
     def commit(self) -> list[Path]:
-        """Move every file written into place; returns their paths."""
-        for path, temporary in self._temporary.items():
-            os.replace(temporary, path)
-        written, self._temporary = list(self._temporary), {}
+        """Move every file written into place; returns their paths, as given."""
+        for target, temporary in self._temporary.items():
+            os.replace(temporary, target)
+        written, self._temporary, self._given = self._given, {}, []
         return written
 
     def discard(self) -> None:
@@ -132,7 +135,7 @@ class FileSet:
         for temporary in self._temporary.values():
             with contextlib.suppress(OSError):
                 temporary.unlink()
-        self._temporary = {}
+        self._temporary, self._given = {}, []
 
     def __enter__(self) -> FileSet:
         return self

@@ -14,7 +14,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from flip_reward.data.samples import SAMPLES_FILE, SampleWriter
-from flip_reward.data.writing import OutputError, reason
 from flip_reward.judge.urls import redact_url
 from flip_reward.training.config import tiny_seed
 
@@ -65,11 +64,7 @@ def run_job(s: SimpleNamespace, rows: list[dict]) -> int:
     from flip_reward.serving.judge_server import ManagedJudgeServer, served_model
     from flip_reward.training.loop import make_reward, train
 
-    output_dir = Path(s.output_dir)  # checked by the command (check_output), made here
-    try:
-        output_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise OutputError(f"could not write {output_dir}: {reason(error)}") from error
+    output_dir = Path(s.output_dir)  # made by the command once its checks passed
     quiet_libraries()
     with contextlib.ExitStack() as stack:
         judge_target = materialize(s.judge, output_dir / "models", "judge")
