@@ -102,3 +102,29 @@ def tiny_judge(tiny_model_dir, tmp_path_factory):
         yield f"hosted_vllm/{tiny_model_dir}", started.stdout.strip()
     finally:
         subprocess.run(["bash", str(REPO / "scripts" / "serve_judge.sh"), "--stop", str(pid_file)], check=False)
+
+
+@pytest.fixture
+def mount_tmpfs(tmp_path):
+    """Mounts real tmpfs file systems for the test (root, as here and in CI): ``mount_tmpfs(name, size)`` is the
+    folder of one; all are unmounted after the test."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root (the tests run as root here and in CI)")
+    mounts = []
+
+    def mount(name: str = "disk", size: str = "64k") -> Path:
+        folder = tmp_path / name
+        folder.mkdir()
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], check=True)
+        mounts.append(folder)
+        return folder
+
+    yield mount
+    for folder in mounts:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+@pytest.fixture
+def tmpfs(mount_tmpfs):
+    """A real 64 KiB tmpfs mounted for the test, unmounted after it."""
+    return mount_tmpfs()

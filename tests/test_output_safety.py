@@ -125,26 +125,15 @@ def test_eval_refuses_an_output_dir_whose_file_is_the_input(tmp_path, link):
 # --- item 6: a full disk ---------------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def tmpfs(tmp_path):
-    """A real 64 KiB tmpfs mounted for the test (root, as here and in CI), unmounted after it."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root (the tests run as root here and in CI)")
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], check=True)
-    yield mount
-    subprocess.run(["umount", str(mount)], check=True)
-
-
-def fill_up(mount: Path) -> None:
-    """Fill the file system at ``mount`` to its last byte."""
+def fill_up(mount: Path, leave: int = 0) -> None:
+    """Fill the file system at ``mount`` to its last byte, then free ``leave`` bytes (whole 4 KiB pages)."""
     with open(mount / "filler", "wb", buffering=0) as filler:
         try:
             while True:
                 filler.write(b"\0" * 4096)
         except OSError as error:
             assert error.errno == 28
+        filler.truncate(max(filler.tell() - leave, 0))
 
 
 def assert_whole_lines_only(path: Path, stderr: str) -> list[dict]:
@@ -194,10 +183,25 @@ def test_data_convert_on_a_full_disk(tmp_path, tmpfs):
     run = flip_reward("data", "convert", str(source), "-o", str(tmpfs / "rlvr.parquet"))
     assert run.returncode == 4
     assert run.stderr == (
-        f"error: could not write {tmpfs / 'rlvr.parquet'}: Error writing bytes to file. Detail: [errno 28] {NO_SPACE}; "
+        f"error: could not write {tmpfs / 'rlvr.parquet'}: Error writing bytes to file. Detail: {NO_SPACE}; "
         "the partial file was removed\n"
     )
     assert sorted(path.name for path in tmpfs.iterdir()) == ["filler"]
+
+
+SET_KEPT = "the partial files were removed and the previous outputs are untouched"
+SAMPLES = [
+    {
+        "step": 1,
+        "prompt": [{"role": "user", "content": INSTRUCTION}],
+        "response": "Waves.",
+        "response_chars": 6,
+        "inferred_instruction": INSTRUCTION,
+        "reward": 1.0,
+        "f1": 1.0,
+        "error_type": None,
+    }
+]
 
 
 def test_eval_and_inspect_on_a_full_disk_leave_no_partial_file(tmp_path, tmpfs):
@@ -215,17 +219,11 @@ def test_eval_and_inspect_on_a_full_disk_leave_no_partial_file(tmp_path, tmpfs):
         )
     assert run.returncode == 4
     assert run.stdout.startswith("flip: accuracy 1.0000")
-    assert run.stderr == (
-        f"error: could not write {tmpfs / 'eval' / 'results.json'}: {NO_SPACE}; the partial file was removed\n"
-    )
-    samples = [{"step": 1, "prompt": [{"role": "user", "content": INSTRUCTION}], "response": "Waves."}]
-    samples[0].update(response_chars=6, inferred_instruction=INSTRUCTION, reward=1.0, f1=1.0, error_type=None)
-    source = write_jsonl(tmp_path / "samples.jsonl", samples)
+    assert run.stderr == f"error: could not write {tmpfs / 'eval' / 'results.json'}: {NO_SPACE}; {SET_KEPT}\n"
+    source = write_jsonl(tmp_path / "samples.jsonl", SAMPLES)
     run = flip_reward("inspect", str(source), "--output-dir", str(tmpfs / "inspect"))
     assert run.returncode == 4
-    assert run.stderr == (
-        f"error: could not write {tmpfs / 'inspect' / 'inspect.json'}: {NO_SPACE}; the partial file was removed\n"
-    )
+    assert run.stderr == f"error: could not write {tmpfs / 'inspect' / 'inspect.json'}: {NO_SPACE}; {SET_KEPT}\n"
     assert [path.name for path in (tmpfs / "eval").iterdir()] == []
     assert [path.name for path in (tmpfs / "inspect").iterdir()] == []
 
@@ -297,9 +295,10 @@ def train(run: Path, server: ScriptedJudgeServer, *extra: str) -> subprocess.Com
     )
 
 
-def test_train_with_its_outputs_on_a_full_disk_trains_on_and_exits_4(tmp_path, tmpfs):
-    """A real GRPO run whose ``metrics.jsonl``, ``model``, ``reward_curve.png`` and ``inspect.json`` are on a full
-    tmpfs (symbolic links into it; the policy built at the start and the traces have room): one warning when the
+def test_train_with_its_outputs_on_a_full_disk_trains_on_and_exits_4(tmp_path, tmpfs, mount_tmpfs):
+    """A real GRPO run whose ``metrics.jsonl``, ``reward_curve.png`` and ``inspect.json`` are on a full tmpfs and
+    whose ``model`` is on one with 16 KiB free, room for config.json but not for the weights (safetensors' own error,
+    no OSError) (symbolic links; the policy built at the start and the traces have room): one warning when the
     metrics file fills up, every step trained, the metrics file keeps whole lines, the summary covers every step,
     then one line per output that could not be written, exit 4."""
     pytest.importorskip("trl")
@@ -308,13 +307,16 @@ def test_train_with_its_outputs_on_a_full_disk_trains_on_and_exits_4(tmp_path, t
     (tmpfs / "metrics.jsonl").write_bytes(b"x" * 4096)  # one page, freed when the run truncates the file
     fill_up(tmpfs)
     (run / "metrics.jsonl").symlink_to(tmpfs / "metrics.jsonl")
-    (tmpfs / "model").mkdir()
-    for name in ("reward_curve.png", "inspect.json", "model"):
+    for name in ("reward_curve.png", "inspect.json"):
         (run / name).symlink_to(tmpfs / name)
+    model_disk = mount_tmpfs("model-disk")
+    fill_up(model_disk, leave=16384)
+    (run / "model").symlink_to(model_disk)
     with ScriptedJudgeServer(answer_instruction) as server:
         result = train(run, server, "--save-model")
     assert result.returncode == 4, result.stderr[-3000:]
     metrics, removed = run / "metrics.jsonl", ("reward_curve.png", "inspect.json")
+    kept = {"reward_curve.png": "the partial file was removed", "inspect.json": SET_KEPT}
     rows = read_jsonl(metrics)
     assert [row["step"] for row in rows] == list(range(1, len(rows) + 1)) and 0 < len(rows) < TRAIN_STEPS
     assert {row["judge_errors"] for row in rows} == {0}
@@ -324,36 +326,40 @@ def test_train_with_its_outputs_on_a_full_disk_trains_on_and_exits_4(tmp_path, t
     assert err[-4:] == [
         f"error: {lost}",
         f"error: could not write {run / 'model'}: {NO_SPACE}; the model there is incomplete",
-        *(f"error: could not write {run / name}: {NO_SPACE}; the partial file was removed" for name in removed),
+        *(f"error: could not write {run / name}: {NO_SPACE}; {kept[name]}" for name in removed),
     ]
     assert not any("Traceback" in line for line in err)
     assert result.stdout.startswith(f"GRPO: {TRAIN_STEPS} step(s) in ")  # the summary has every step
-    assert not any(os.path.lexists(run / name) for name in (*removed, "inspect.png"))
+    assert sorted(path.name for path in tmpfs.iterdir()) == ["filler", "metrics.jsonl"]  # no partial file
+    assert not os.path.lexists(run / "inspect.png")
     assert len(read_jsonl(run / "samples.jsonl")) == TRAIN_STEPS * 8
 
 
 # --- item 18: output folders that cannot be made, tiny-model over a file, the Ctrl-C line ----------------------------
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="as root the folder passes the permission check (as here and in CI)")
-def test_an_output_folder_that_cannot_be_made_names_the_option(tmp_path):
+def test_an_output_folder_on_a_read_only_disk_names_the_option(tmp_path, mount_tmpfs):
+    """A real tmpfs remounted read-only (even root cannot write there): refused before any judge call, nothing made.
+    (Under /proc, which only a write can tell, ``score`` stops at its first write, exit status 4, nothing judged.)"""
+    readonly = mount_tmpfs("readonly")
+    subprocess.run(["mount", "-o", "remount,ro", str(readonly)], check=True)
     source = write_jsonl(tmp_path / "in.jsonl", [SCORE_ROW])
     with ScriptedJudgeServer(answer_instruction) as server:
-        run = flip_reward("score", str(source), "-o", "/proc/x/out.jsonl", *judge_args(server))
+        run = flip_reward("score", str(source), "-o", f"{readonly}/x/out.jsonl", *judge_args(server))
         assert (run.returncode, run.stderr) == (
             2,
-            "error: --output /proc/x/out.jsonl: cannot create /proc/x: No such file or directory (errno 2)\n",
-        )
-        run = flip_reward("score", str(source), "-o", "/proc/out.jsonl", *judge_args(server))
-        assert (run.returncode, run.stderr) == (
-            2,
-            "error: --output /proc/out.jsonl: cannot create it: No such file or directory (errno 2)\n",
+            f"error: --output {readonly}/x/out.jsonl: {readonly} is not writable\n",
         )
         source = write_jsonl(tmp_path / "eval.jsonl", [EVAL_ROW])
-        run = flip_reward("eval", str(source), "--output-dir", "/proc/x/eval", *judge_args(server))
+        run = flip_reward("eval", str(source), "--output-dir", f"{readonly}/x/eval", *judge_args(server))
         assert (run.returncode, run.stderr) == (
             2,
-            "error: --output-dir /proc/x/eval: cannot create /proc/x/eval: No such file or directory (errno 2)\n",
+            f"error: --output-dir {readonly}/x/eval: {readonly} is not writable\n",
+        )
+        run = flip_reward("score", str(tmp_path / "in.jsonl"), "-o", "/proc/x/out.jsonl", *judge_args(server))
+        assert (run.returncode, run.stderr) == (
+            4,
+            "error: could not write /proc/x/out.jsonl: No such file or directory (errno 2)\n",
         )
         assert server.requests == []
 
@@ -372,10 +378,15 @@ def test_train_with_an_output_dir_that_cannot_be_made_stops_before_any_model_or_
     assert sorted(path.name for path in tmp_path.iterdir()) == ["rlvr.jsonl", "taken"]  # no model was built
 
 
-def test_tiny_model_over_an_existing_file_is_an_error(tmp_path):
+@pytest.mark.parametrize("command", [["tiny-model"], ["-m", "flip_reward.training.tiny_model"]])
+def test_tiny_model_over_an_existing_file_is_an_error(tmp_path, command):
+    """``flip-reward tiny-model`` and ``python -m flip_reward.training.tiny_model``: one command, one check."""
     taken = tmp_path / "README.md"
     taken.write_text("notes\n")
-    run = flip_reward("tiny-model", str(taken))
+    if command[0] == "-m":
+        run = subprocess.run([sys.executable, *command, str(taken)], capture_output=True, text=True, cwd=REPO)
+    else:
+        run = flip_reward(*command, str(taken))
     assert (run.returncode, run.stdout) == (2, "")
     assert run.stderr == f"error: output_dir {taken}: is a file, expected a directory\n"
     assert taken.read_text() == "notes\n"

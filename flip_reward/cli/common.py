@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO, TypeVar
 
 from flip_reward.data.loading import DEFAULT_MAX_LINE_BYTES
-from flip_reward.data.writing import JsonlFile, reason
+from flip_reward.data.writing import JsonlFile
 from flip_reward.exit_codes import EXIT_INTERRUPTED, EXIT_JUDGE_DOWN, EXIT_RUN_FAILED
 from flip_reward.judge.cache import DEFAULT_CACHE_SIZE, check_cache_directory
 from flip_reward.judge.client import DEFAULT_JUDGE_MODEL
@@ -163,14 +163,14 @@ def positive_int(text: str) -> int:
 
 
 def check_output(path: str, suffixes: Sequence[str] | None, option: str = "--output") -> None:
-    """ValueError naming ``option`` unless a command can write ``path``: a file ending in one of ``suffixes``, or a
-    directory when ``suffixes`` is None, whose folder exists or can be made (it is made) and is writable. Commands call
-    it before their first judge call, so that a bad path costs nothing."""
+    """ValueError naming ``option`` unless a command could write ``path``: a file ending in one of ``suffixes``, or a
+    directory when ``suffixes`` is None, that is no directory (no file) already, and whose nearest existing folder is
+    a writable directory. It creates nothing: the folders are made when the output is written. Commands call it
+    before their first judge call, so that a bad path costs nothing."""
     target = Path(path)
     if suffixes is None:
         if target.exists() and not target.is_dir():
             raise ValueError(f"{option} {path}: is a file, expected a directory")
-        folder = target
     else:
         if target.suffix not in suffixes:
             written = f"'{target.suffix}' files" if target.suffix else "a file without an extension"
@@ -179,27 +179,12 @@ def check_output(path: str, suffixes: Sequence[str] | None, option: str = "--out
             raise ValueError(f"{option} {path}: is a directory, expected a file")
         if target.exists() and not os.access(target, os.W_OK):
             raise ValueError(f"{option} {path}: not writable")
-        folder = target.parent
+    folder = target if suffixes is None else target.parent
     existing = next(parent for parent in (folder, *folder.parents) if parent.exists())
     if not existing.is_dir():
         raise ValueError(f"{option} {path}: cannot create {folder}: {existing} is a file")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise ValueError(f"{option} {path}: {existing} is not writable")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:  # e.g. under /proc, where even root can make nothing
-        raise ValueError(f"{option} {path}: cannot create {folder}: {reason(error)}") from None
-    if suffixes is not None and not os.path.lexists(target):
-        _try_creating(target, option)
-
-
-def _try_creating(target: Path, option: str) -> None:
-    """ValueError naming ``option`` when the file ``target`` cannot be made (it is removed again when it can)."""
-    try:
-        os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-    except OSError as error:
-        raise ValueError(f"{option} {target}: cannot create it: {reason(error)}") from None
-    target.unlink()
 
 
 def check_not_input(source: str, outputs: Sequence[str | Path], option: str = "--output") -> None:

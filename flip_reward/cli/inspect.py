@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from flip_reward.cli.common import add_input_arguments, check_output, report_errors
+from flip_reward.cli.common import add_input_arguments, check_not_input, check_output, report_errors
 from flip_reward.exit_codes import EXIT_INVALID_INPUT
 
 
@@ -30,13 +30,15 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run_inspect(args: argparse.Namespace) -> int:
-    from flip_reward.evaluation.inspection import InspectionError, write_inspection
+    from flip_reward.evaluation.inspection import INSPECT_FILES, InspectionError, source_file, write_inspection
 
     if args.top_k < 0:
         print(f"error: --top-k must be 0 or more, got {args.top_k}", file=sys.stderr)
         return EXIT_INVALID_INPUT
-    if args.output_dir is not None:
-        check_output(str(args.output_dir), None, "--output-dir")
+    source = source_file(args.path)
+    output_dir = source.parent if args.output_dir is None else args.output_dir  # write_inspection's default
+    check_output(str(output_dir), None, "--output-dir")
+    check_not_input(str(source), [output_dir / name for name in INSPECT_FILES], "--output-dir")
     try:
         lines = write_inspection(args.path, args.output_dir, args.top_k, args.max_line_bytes)
     except InspectionError as error:

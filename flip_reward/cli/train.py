@@ -17,12 +17,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
-from flip_reward.cli.common import (
-    check_output,
-)
+from flip_reward.cli.common import check_not_input, check_output
 from flip_reward.core.reward import REWARD_METRICS
-from flip_reward.data.mixes import DatasetError, load_mix, verifier_note
+from flip_reward.data.mixes import DatasetError, load_mix, parse_mixer, verifier_note
+from flip_reward.data.writing import reason
 from flip_reward.exit_codes import EXIT_INTERRUPTED, EXIT_INVALID_INPUT, EXIT_JUDGE_DOWN, EXIT_RUN_FAILED
 from flip_reward.training.config import (
     OPTIONS,
@@ -32,7 +32,7 @@ from flip_reward.training.config import (
     resolve,
     tiny_seed,
 )
-from flip_reward.training.job import log
+from flip_reward.training.job import RUN_FILES, log
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -65,9 +65,11 @@ def run_train(args: argparse.Namespace) -> int:
         for name in (settings.model, settings.judge):
             tiny_seed(name)
         rows, report = load_mix(settings.datasets, settings.dataset_splits)
-        if not args.dry_run:  # a dry run makes no folder
-            check_output_dir(settings.output_dir)
+        if not args.dry_run:  # a dry run writes nothing
+            check_output_dir(settings.output_dir, settings.datasets)
         check_reward_settings(settings)
+        if not args.dry_run:
+            make_output_dir(settings.output_dir)
     except (SettingsError, DatasetError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_INVALID_INPUT
@@ -111,13 +113,25 @@ def check_reward_settings(settings: object) -> None:
         raise SettingsError(str(error)) from None
 
 
-def check_output_dir(output_dir: str) -> None:
-    """SettingsError naming --output-dir unless the folder exists or can be made (it is made) and is writable:
-    before any model is built or judge started, so that a bad path costs nothing."""
+def check_output_dir(output_dir: str, datasets: str) -> None:
+    """SettingsError naming --output-dir unless the run could write there (``check_output``; the folder is made when
+    the run starts), or when a file the run writes there is one of its ``datasets``: before any model is built or
+    judge started, so that a bad path costs nothing."""
     try:
         check_output(output_dir, None, "--output-dir")
+        for entry in parse_mixer(datasets):
+            check_not_input(entry.source, [Path(output_dir, name) for name in RUN_FILES], "--output-dir")
     except ValueError as error:
         raise SettingsError(str(error)) from None
+
+
+def make_output_dir(output_dir: str) -> None:
+    """The run's --output-dir, made once every check passed (a dry run or bad settings make nothing); SettingsError
+    naming --output-dir when it cannot be made (under /proc, where even root can make nothing)."""
+    try:
+        Path(output_dir).mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise SettingsError(f"--output-dir {output_dir}: cannot create {output_dir}: {reason(error)}") from None
 
 
 def dry_run_judge(settings: object) -> int:

@@ -150,13 +150,12 @@ def write_rows(path: str, rows: list[dict], schema: object = None) -> None:
     RLVR_FORMATS); OutputError when it cannot be written (JSONL keeps its whole lines, a partial parquet file is
     removed)."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     if target.suffix == ".parquet":
         import pyarrow
         import pyarrow.parquet
 
-        with whole_file(target):
-            pyarrow.parquet.write_table(pyarrow.Table.from_pylist(rows, schema=schema), target)
+        table = pyarrow.Table.from_pylist(rows, schema=schema)
+        whole_file(target, lambda temporary: pyarrow.parquet.write_table(table, temporary))
         return
     with JsonlFile(target) as out:
         for row in rows:

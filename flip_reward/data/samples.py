@@ -114,7 +114,6 @@ class SampleWriter:
                 self._queue.task_done()
 
     def _write(self, line: str) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.exists() and self.path.stat().st_size + len(line.encode("utf-8")) + 1 > self.max_bytes:
             os.replace(self.path, self.path.with_name(self.path.name + ".1"))
         with JsonlFile(self.path, append=True) as out:

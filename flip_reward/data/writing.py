@@ -1,11 +1,14 @@
-"""Output files a failure never leaves half-written: JSONL files that only ever hold whole lines, single files kept
-whole or removed, and OutputError, the one error saying which file could not be written (a full disk, an I/O error)."""
+"""Output files a failure never leaves half-written: JSONL files that only ever hold whole lines, files replaced
+whole or not at all (alone or as a set that lands together), and OutputError, the one error saying which file could
+not be written (a full disk, an I/O error)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+import re
+import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 from flip_reward.text import json_line
@@ -16,15 +19,38 @@ class OutputError(OSError):
     caller that already survives I/O errors survives it too; the CLI tells it apart (exit status 4)."""
 
 
-def reason(error: OSError) -> str:
-    """``No space left on device (errno 28)``: the cause of an OSError without the path it repeats."""
-    return f"{error.strerror} (errno {error.errno})" if error.strerror else str(error)
+ERRNO_MARK = re.compile(r"\[errno \d+\] ", re.IGNORECASE)  # pyarrow: "... Detail: [errno 28] No space left on device"
+RUST_IO_ERROR = re.compile(r"\(os error (\d+)\)")  # safetensors: "... I/O error: No space left on device (os error 28)"
+
+
+def reason(error: Exception) -> str:
+    """``No space left on device (errno 28)``: the cause of an OSError without the path it repeats (nor an errno
+    its text already holds); for an error from Rust code (safetensors' SafetensorError, no OSError) that says which
+    system error it was, that error's text."""
+    number = getattr(error, "errno", None)
+    text = getattr(error, "strerror", None) or str(error)
+    if number is None and (match := RUST_IO_ERROR.search(text)):
+        number = int(match[1])
+        text = os.strerror(number)
+    text = ERRNO_MARK.sub("", text)
+    return f"{text} (errno {number})" if number is not None else text
+
+
+def write_errors() -> tuple[type[Exception], ...]:
+    """What writing a model can raise on a full disk: OSError, and safetensors' SafetensorError (no OSError) when
+    safetensors is installed."""
+    try:
+        from safetensors import SafetensorError
+    except ImportError:
+        return (OSError,)
+    return (OSError, SafetensorError)
 
 
 class JsonlFile:
     """A JSONL file written one whole line at a time: each line goes to the file in one write call with nothing held
     back in a buffer, and a line a failure cut short is truncated away, so that the file only ever holds whole lines.
-    ``append`` keeps what the file holds. A context manager; OutputError when the file cannot be opened or written."""
+    ``append`` keeps what the file holds; its folder is made when missing. A context manager; OutputError when the
+    file cannot be opened or written."""
 
     def __init__(self, path: str | os.PathLike, append: bool = False):
         self.path = Path(path)
@@ -32,6 +58,7 @@ class JsonlFile:
         self._append = append
         flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fd = os.open(self.path, flags, 0o666)
         except OSError as error:
             raise OutputError(f"could not write {self.path}: {reason(error)}") from error
@@ -67,13 +94,69 @@ class JsonlFile:
         self.close()
 
 
-@contextlib.contextmanager
-def whole_file(path: str | os.PathLike) -> Iterator[None]:
-    """Around code that writes ``path`` in one go (a JSON document, a plot, a parquet file): if it fails with an
-    OSError, the part written is removed and OutputError says so."""
+class FileSet:
+    """Files that land together or not at all: each is written to a temporary file beside it (its folder made when
+    missing), and only once every one is written are they synced to disk and moved into place (os.replace, which
+    needs no space), so that a failure leaves every earlier file untouched. A context manager: leaving it by an error
+    removes the temporary files; ``commit`` moves them into place. OutputError names the file that could not be
+    written and says what was kept (``kept``)."""
+
+    def __init__(self, kept: str = "the partial files were removed and the previous outputs are untouched"):
+        self.kept = kept
+        self._temporary: dict[Path, Path] = {}  # the file each temporary file replaces (symbolic links resolved)
+        self._given: list[Path] = []
+
+    def write(self, path: str | os.PathLike, write: Callable[[Path], object]) -> None:
+        """Have ``write`` write ``path``'s content to the temporary file it is given (named like ``path``, same
+        extension); OutputError when that fails."""
+        path = Path(path)
+        target = Path(os.path.realpath(path))  # a symbolic link stays: the file it points to is replaced
+        temporary = target.with_name(f".{target.stem}.{secrets.token_hex(4)}.partial{target.suffix}")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            self._temporary[target] = temporary
+            write(temporary)
+            _sync(temporary)
+            self._given.append(path)
+        except OSError as error:
+            self.discard()
+            raise OutputError(f"could not write {path}: {reason(error)}; {self.kept}") from error
+
+    def commit(self) -> list[Path]:
+        """Move every file written into place; returns their paths, as given."""
+        for target, temporary in self._temporary.items():
+            os.replace(temporary, target)
+        written, self._temporary, self._given = self._given, {}, []
+        return written
+
+    def discard(self) -> None:
+        """Remove the temporary files written so far."""
+        for temporary in self._temporary.values():
+            with contextlib.suppress(OSError):
+                temporary.unlink()
+        self._temporary, self._given = {}, []
+
+    def __enter__(self) -> FileSet:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.discard()
+
+
+def _sync(path: Path) -> None:
+    """``path``'s content on disk (fsync), so that a crash after the rename never leaves an empty file in place."""
+    fd = os.open(path, os.O_RDONLY)
     try:
-        yield
-    except OSError as error:
-        with contextlib.suppress(OSError):
-            Path(path).unlink()
-        raise OutputError(f"could not write {path}: {reason(error)}; the partial file was removed") from error
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def whole_file(path: str | os.PathLike, write: Callable[[Path], object]) -> Path:
+    """Write ``path`` in one go (a JSON document, a plot, a parquet file) by having ``write`` write a temporary
+    file beside it, then moving that into place: the previous file, if any, stays whole until then. OutputError
+    when it fails (the partial file is removed)."""
+    with FileSet("the partial file was removed") as files:
+        files.write(path, write)
+        return files.commit()[0]

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from flip_reward.data.loading import DEFAULT_MAX_LINE_BYTES
-from flip_reward.data.writing import whole_file
+from flip_reward.data.writing import FileSet
 from flip_reward.evaluation.inspection_input import (  # noqa: F401 (InspectionError, LineError: the public API)
     InspectionError,
     LineError,
@@ -45,6 +45,7 @@ from flip_reward.evaluation.inspection_tally import StepTally, Tallies
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+INSPECT_FILES = ("inspect.json", "inspect.png")  # what write_inspection writes
 LANGUAGE_CACHE = 4096  # texts whose language is remembered (a prompt is shared by the samples of a group)
 SHOWN_STEPS = 10  # the summary shows every step up to this many, else the first and last half of it
 
@@ -390,14 +391,13 @@ def write_inspection(
     """Inspect the samples at ``path`` (a run directory or a JSONL file), write inspect.json and inspect.png into
     ``output_dir`` (default: the run directory, or the file's directory) and return the summary lines, ending with
     the paths written. InspectionError (a ValueError) for bad input, before anything is written; OutputError when a
-    file cannot be written (each is whole or absent)."""
+    file cannot be written (the two land together or not at all: a failure leaves an earlier report untouched)."""
     source = source_file(path)
     report = inspect_rows(lambda: read_lines(source, max_line_bytes), top_k, str(source))
     directory = Path(output_dir) if output_dir is not None else source.parent
-    directory.mkdir(parents=True, exist_ok=True)
-    written = directory / "inspect.json", directory / "inspect.png"
-    with whole_file(written[0]):
-        written[0].write_text(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    with whole_file(written[1]):
-        plot_inspection(report, written[1])
+    document = json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    with FileSet() as files:
+        files.write(directory / INSPECT_FILES[0], lambda path: path.write_text(document, encoding="utf-8"))
+        files.write(directory / INSPECT_FILES[1], lambda path: plot_inspection(report, path))
+        written = files.commit()
     return [*summary_lines(report), *(f"wrote {target}" for target in written)]

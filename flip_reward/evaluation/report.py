@@ -8,8 +8,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from flip_reward.data.writing import JsonlFile, whole_file
+from flip_reward.data.writing import FileSet
 from flip_reward.evaluation.evaluate import TIES_SUBSET, MethodSummary, Verdict
+from flip_reward.text import json_line
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -33,23 +34,24 @@ def write_outputs(
     verdicts: Mapping[str, Sequence[Verdict]],
     meta: Mapping[str, object],
 ) -> list[Path]:
-    """Write the four OUTPUT_FILES into ``output_dir`` (created if needed) and return their paths. OutputError when
-    one cannot be written: each file is whole or absent (details.jsonl keeps its whole lines)."""
+    """Write the four OUTPUT_FILES into ``output_dir`` (created if needed) and return their paths. They land
+    together or not at all (FileSet): OutputError when one cannot be written, and then the files of an earlier run
+    there are untouched."""
     directory = Path(output_dir)
-    directory.mkdir(parents=True, exist_ok=True)
     paths = [directory / name for name in OUTPUT_FILES]
     results = {method: summary.to_dict() for method, summary in summaries.items()}
-    with whole_file(paths[0]):
-        paths[0].write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    with whole_file(paths[1]):
-        paths[1].write_text(report_markdown(summaries, meta), encoding="utf-8")
-    with whole_file(paths[2]):
-        plot_accuracy(summaries, paths[2], str(meta.get("judge", "")).strip("`"))
-    with JsonlFile(paths[3]) as out:
-        for method_verdicts in verdicts.values():
-            for verdict in method_verdicts:
-                out.write(verdict.to_dict())
-    return paths
+    with FileSet() as files:
+        files.write(paths[0], lambda path: path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8"))
+        files.write(paths[1], lambda path: path.write_text(report_markdown(summaries, meta), encoding="utf-8"))
+        files.write(paths[2], lambda path: plot_accuracy(summaries, path, str(meta.get("judge", "")).strip("`")))
+        files.write(paths[3], lambda path: write_details(path, verdicts))
+        return files.commit()
+
+
+def write_details(path: Path, verdicts: Mapping[str, Sequence[Verdict]]) -> None:
+    """details.jsonl: every verdict, one line each."""
+    with open(path, "w", encoding="utf-8") as out:
+        out.writelines(json_line(verdict.to_dict()) + "\n" for method in verdicts.values() for verdict in method)
 
 
 def subsets_of(summaries: Mapping[str, MethodSummary]) -> list[str]:

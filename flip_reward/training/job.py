@@ -17,6 +17,9 @@ from flip_reward.data.samples import SAMPLES_FILE, SampleWriter
 from flip_reward.judge.urls import redact_url
 from flip_reward.training.config import tiny_seed
 
+RUN_FILES = ("metrics.jsonl", SAMPLES_FILE, f"{SAMPLES_FILE}.1", "reward_curve.png", "inspect.json", "inspect.png")
+"""The files a run writes (or replaces) in its output directory, besides the folders model, models and judge."""
+
 
 def log(message: str) -> None:
     print(f"train: {message}", file=sys.stderr, flush=True)
@@ -62,7 +65,7 @@ def run_job(s: SimpleNamespace, rows: list[dict]) -> int:
     from flip_reward.serving.judge_server import ManagedJudgeServer, served_model
     from flip_reward.training.loop import make_reward, train
 
-    output_dir = Path(s.output_dir)  # made by the command's check_output
+    output_dir = Path(s.output_dir)  # made by the command once its checks passed
     quiet_libraries()
     with contextlib.ExitStack() as stack:
         judge_target = materialize(s.judge, output_dir / "models", "judge")

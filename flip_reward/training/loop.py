@@ -19,7 +19,7 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 from flip_reward.data.samples import SAMPLES_FILE, SampleWriter
-from flip_reward.data.writing import OutputError, reason
+from flip_reward.data.writing import OutputError, reason, write_errors
 from flip_reward.exit_codes import EXIT_WRITE_FAILED
 from flip_reward.integrations.trl import (
     JudgeRewardFunction,
@@ -223,7 +223,7 @@ def save_policy(trainer: object, path: Path) -> None:
     """The trained policy and its tokenizer in ``path``; OutputError when they cannot be written."""
     try:
         trainer.save_model(str(path))
-    except OSError as error:
+    except write_errors() as error:
         raise OutputError(f"could not write {path}: {reason(error)}; the model there is incomplete") from error
 
 

@@ -69,7 +69,6 @@ class MetricsFileCallback(TrainerCallback):
     def on_train_begin(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: object
     ) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._last = time.perf_counter()
         try:
             self._file = JsonlFile(self.path)
@@ -167,8 +166,8 @@ class ProgressBarCallback(TrainerCallback):
 
 
 def plot_reward_curve(rows: list[dict], path: str | Path, title: str = "GRPO reward") -> Path:
-    """``path`` (PNG): the mean reward per step with a ±1 std band, and failed judgments per step below it; whole or
-    removed (OutputError)."""
+    """``path`` (PNG): the mean reward per step with a ±1 std band, and failed judgments per step below it; replaces an
+    earlier curve whole or not at all (OutputError)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -198,14 +197,10 @@ def plot_reward_curve(rows: list[dict], path: str | Path, title: str = "GRPO rew
     bottom.set_ylim(0, max([1, *base]) * 1.1)
     bottom.legend(loc="lower left", bbox_to_anchor=(0, 1), fontsize="small", ncols=3, frameon=False)
     figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with whole_file(path):
-            figure.savefig(path, dpi=100)
+        return whole_file(path, lambda temporary: figure.savefig(temporary, dpi=100))
     finally:
         plt.close(figure)
-    return path
 
 
 def summary_lines(rows: list[dict], seconds: float, completions: int, outputs: list[str]) -> list[str]:

@@ -6,14 +6,18 @@ two-layer random Qwen3 with a byte-level BPE tokenizer trained on a few paragrap
 and a ChatML chat template. Its output is gibberish; it exists to exercise the plumbing (serving,
 chat templating, request and response handling), never to judge anything.
 
-The rest of the package does not import this module, so it only costs its imports when it is used:
-
-    python -m flip_reward.training.tiny_model OUT_DIR [--seed N]
+The rest of the package imports this module only where it is used (``flip-reward tiny-model DIR``, ``tiny:SEED``
+as a model name), so it only costs its imports then. ``python -m flip_reward.training.tiny_model DIR [--seed N]``
+is ``flip-reward tiny-model DIR [--seed N]`` (its options, checks and exit statuses).
 """
 
 from __future__ import annotations
 
-import argparse
+import contextlib
+import os
+import shutil
+import sys
+import tempfile
 from pathlib import Path
 
 import torch
@@ -24,6 +28,8 @@ from transformers import (
     Qwen3Config,
     Qwen3ForCausalLM,
 )
+
+from flip_reward.data.writing import OutputError, reason, write_errors
 
 IM_START, IM_END, END_OF_TEXT = "<|im_start|>", "<|im_end|>", "<|endoftext|>"
 VOCAB_SIZE = 1024
@@ -125,21 +131,30 @@ def build_model(tokenizer: PreTrainedTokenizerFast, seed: int) -> Qwen3ForCausal
 
 
 def build_tiny_chat_model(out_dir: str | Path, seed: int = 0) -> Path:
-    """Write a tiny random chat model and its tokenizer to `out_dir` (same seed, same files)."""
+    """Write a tiny random chat model and its tokenizer to ``out_dir`` (same seed, same files), made when missing.
+    The files are written to a folder inside it first and moved into place only once all are written, so that a
+    failure (a full disk) leaves no part of a model behind: OutputError names ``out_dir`` and says what was kept
+    (a folder made for the model is removed again)."""
     out_dir = Path(out_dir)
-    tokenizer = build_tokenizer()
-    build_model(tokenizer, seed).save_pretrained(out_dir)
-    tokenizer.save_pretrained(out_dir)
+    made = not out_dir.exists()
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=".partial-", dir=out_dir) as partial:
+            tokenizer = build_tokenizer()
+            build_model(tokenizer, seed).save_pretrained(partial)
+            tokenizer.save_pretrained(partial)
+            for name in os.listdir(partial):
+                os.replace(Path(partial, name), out_dir / name)
+    except write_errors() as error:
+        if made:
+            with contextlib.suppress(OSError):
+                shutil.rmtree(out_dir)
+        kept = "the folder was removed" if made else "nothing in it was replaced"
+        raise OutputError(f"could not write {out_dir}: {reason(error)}; {kept}") from error
     return out_dir
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("out_dir", type=Path, help="directory to write the model and tokenizer to")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random weights")
-    args = parser.parse_args()
-    print(build_tiny_chat_model(args.out_dir, seed=args.seed))
+if __name__ == "__main__":  # python -m flip_reward.training.tiny_model DIR: the same as flip-reward tiny-model DIR
+    from flip_reward.cli import main
 
-
-if __name__ == "__main__":
-    main()
+    sys.exit(main(["tiny-model", *sys.argv[1:]]))
