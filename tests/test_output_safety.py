@@ -340,7 +340,7 @@ def test_train_with_its_outputs_on_a_full_disk_trains_on_and_exits_4(tmp_path, t
 
 def test_an_output_folder_on_a_read_only_disk_names_the_option(tmp_path, mount_tmpfs):
     """A real tmpfs remounted read-only (even root cannot write there): refused before any judge call, nothing made.
-    (Under /proc, which only a write can tell, ``score`` stops at its first write, exit status 4, nothing judged.)"""
+    Under /proc, where only making a folder tells, the same: exit status 2 naming the option, nothing judged."""
     readonly = mount_tmpfs("readonly")
     subprocess.run(["mount", "-o", "remount,ro", str(readonly)], check=True)
     source = write_jsonl(tmp_path / "in.jsonl", [SCORE_ROW])
@@ -358,8 +358,8 @@ def test_an_output_folder_on_a_read_only_disk_names_the_option(tmp_path, mount_t
         )
         run = flip_reward("score", str(tmp_path / "in.jsonl"), "-o", "/proc/x/out.jsonl", *judge_args(server))
         assert (run.returncode, run.stderr) == (
-            4,
-            "error: could not write /proc/x/out.jsonl: No such file or directory (errno 2)\n",
+            2,
+            "error: --output /proc/x/out.jsonl: cannot create /proc/x: No such file or directory (errno 2)\n",
         )
         assert server.requests == []
 

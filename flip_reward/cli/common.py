@@ -8,6 +8,7 @@ import argparse
 import asyncio
 import os
 import sys
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -165,8 +166,9 @@ def positive_int(text: str) -> int:
 def check_output(path: str, suffixes: Sequence[str] | None, option: str = "--output") -> None:
     """ValueError naming ``option`` unless a command could write ``path``: a file ending in one of ``suffixes``, or a
     directory when ``suffixes`` is None, that is no directory (no file) already, and whose nearest existing folder is
-    a writable directory. It creates nothing: the folders are made when the output is written. Commands call it
-    before their first judge call, so that a bad path costs nothing."""
+    a writable directory (a folder is made there and removed at once, the one test that /proc or a read-only mount
+    gives an honest answer to). It leaves nothing behind: the folders are made when the output is written. Commands
+    call it before their first judge call, so that a bad path costs nothing."""
     target = Path(path)
     if suffixes is None:
         if target.exists() and not target.is_dir():
@@ -185,6 +187,10 @@ def check_output(path: str, suffixes: Sequence[str] | None, option: str = "--out
         raise ValueError(f"{option} {path}: cannot create {folder}: {existing} is a file")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise ValueError(f"{option} {path}: {existing} is not writable")
+    try:  # what os.access cannot tell (/proc, a read-only mount as root): a folder made there and removed at once
+        os.rmdir(tempfile.mkdtemp(prefix=".flip-reward-check-", dir=existing))
+    except OSError as error:
+        raise ValueError(f"{option} {path}: cannot create {folder}: {error.strerror} (errno {error.errno})") from None
 
 
 def check_not_input(source: str, outputs: Sequence[str | Path], option: str = "--output") -> None:
