@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import stat
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
@@ -163,34 +164,52 @@ def positive_int(text: str) -> int:
     return value
 
 
-def check_output(path: str, suffixes: Sequence[str] | None, option: str = "--output") -> None:
+def check_output(
+    path: str,
+    suffixes: Sequence[str] | None,
+    option: str = "--output",
+    files: Sequence[str] = (),
+    subject: str | None = None,
+) -> None:
     """ValueError naming ``option`` unless a command could write ``path``: a file ending in one of ``suffixes``, or a
-    directory when ``suffixes`` is None, that is no directory (no file) already, and whose nearest existing folder is
-    a writable directory (a folder is made there and removed at once, the one test that /proc or a read-only mount
-    gives an honest answer to). It leaves nothing behind: the folders are made when the output is written. Commands
-    call it before their first judge call, so that a bad path costs nothing."""
+    directory when ``suffixes`` is None (the command writes ``files`` in it), that is no directory (no file) already,
+    and whose nearest existing folder is a writable directory (a folder is made there and removed at once, the one
+    test that /proc or a read-only mount gives an honest answer to). A file the command would replace must be no
+    directory and writable (``check_replaceable``). It leaves nothing behind: the folders are made when the output is
+    written. The messages start with ``subject`` (default: the option and the path). Commands call it before their
+    first judge call, so that a bad path costs nothing."""
     target = Path(path)
+    subject = subject or f"{option} {path}"
     if suffixes is None:
         if target.exists() and not target.is_dir():
-            raise ValueError(f"{option} {path}: is a file, expected a directory")
+            raise ValueError(f"{subject}: is a file, expected a directory")
+        for name in files:
+            check_replaceable(target / name, f"{subject}: {target / name}")
     else:
         if target.suffix not in suffixes:
             written = f"'{target.suffix}' files" if target.suffix else "a file without an extension"
-            raise ValueError(f"{option} {path}: cannot write {written}; use {' or '.join(suffixes)}")
-        if target.is_dir():
-            raise ValueError(f"{option} {path}: is a directory, expected a file")
-        if target.exists() and not os.access(target, os.W_OK):
-            raise ValueError(f"{option} {path}: not writable")
+            raise ValueError(f"{subject}: cannot write {written}; use {' or '.join(suffixes)}")
+        check_replaceable(target, subject)
     folder = target if suffixes is None else target.parent
     existing = next(parent for parent in (folder, *folder.parents) if parent.exists())
     if not existing.is_dir():
-        raise ValueError(f"{option} {path}: cannot create {folder}: {existing} is a file")
+        raise ValueError(f"{subject}: cannot create {folder}: {existing} is a file")
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise ValueError(f"{option} {path}: {existing} is not writable")
+        raise ValueError(f"{subject}: {existing} is not writable")
     try:  # what os.access cannot tell (/proc, a read-only mount as root): a folder made there and removed at once
         os.rmdir(tempfile.mkdtemp(prefix=".flip-reward-check-", dir=existing))
     except OSError as error:
-        raise ValueError(f"{option} {path}: cannot create {folder}: {error.strerror} (errno {error.errno})") from None
+        raise ValueError(f"{subject}: cannot create {folder}: {error.strerror} (errno {error.errno})") from None
+
+
+def check_replaceable(path: Path, subject: str) -> None:
+    """ValueError starting with ``subject`` when an output file a command would replace is a directory or is
+    protected: not writable for this user, or without a write bit for its owner (root may write it, but someone
+    meant it to stay)."""
+    if path.is_dir():
+        raise ValueError(f"{subject}: is a directory, expected a file")
+    if path.exists() and (not os.access(path, os.W_OK) or not path.stat().st_mode & stat.S_IWUSR):
+        raise ValueError(f"{subject}: not writable")
 
 
 def check_not_input(source: str, outputs: Sequence[str | Path], option: str = "--output") -> None:

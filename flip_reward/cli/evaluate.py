@@ -82,7 +82,7 @@ def run_eval(args: argparse.Namespace) -> int:
         return EXIT_INVALID_INPUT
     subsets = [name.strip() for item in args.subsets or [] for name in item.split(",") if name.strip()]
     examples = select(examples, subsets, args.limit)
-    check_output(args.output_dir, None, "--output-dir")
+    check_output(args.output_dir, None, "--output-dir", OUTPUT_FILES)
     check_not_input(args.input, [Path(args.output_dir, name) for name in OUTPUT_FILES], "--output-dir")
     scorers = {method: SCORERS[method](**method_options(args, method)) for method in args.methods}
     seed = shuffle_seed(args)

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from flip_reward.cli.common import add_input_arguments, check_not_input, check_output, report_errors
+from flip_reward.data.loading import refuse_stream
 from flip_reward.exit_codes import EXIT_INVALID_INPUT
 
 
@@ -35,10 +36,16 @@ def run_inspect(args: argparse.Namespace) -> int:
     if args.top_k < 0:
         print(f"error: --top-k must be 0 or more, got {args.top_k}", file=sys.stderr)
         return EXIT_INVALID_INPUT
+    refuse_stream(args.path, "a run directory or a .jsonl file")
     source = source_file(args.path)
-    output_dir = source.parent if args.output_dir is None else args.output_dir  # write_inspection's default
-    check_output(str(output_dir), None, "--output-dir")
-    check_not_input(str(source), [output_dir / name for name in INSPECT_FILES], "--output-dir")
+    if args.output_dir is None:  # write_inspection's default
+        output_dir = source.parent
+        subject = f"the input's folder {output_dir} (the default --output-dir)"
+        option = subject + ":"
+    else:
+        output_dir, subject, option = args.output_dir, None, "--output-dir"
+    check_output(str(output_dir), None, "--output-dir", INSPECT_FILES, subject)
+    check_not_input(str(source), [output_dir / name for name in INSPECT_FILES], option)
     try:
         lines = write_inspection(args.path, args.output_dir, args.top_k, args.max_line_bytes)
     except InspectionError as error:

@@ -101,12 +101,7 @@ def iter_rows(
     is a RowError in place of its row, which ``object_row`` raises, so that every row check reports it like any other
     bad row. A missing input raises here, not on the first ``next``."""
     path = Path(source)
-    unreadable = _stream_input(source)
-    if unreadable:
-        raise ValueError(
-            f"unsupported input {source}: {unreadable}; expected a {', '.join(LOCAL_FORMATS)} file or a dataset name "
-            "(save the rows to a .jsonl file first)"
-        )
+    refuse_stream(source, f"a {', '.join(LOCAL_FORMATS)} file or a dataset name")
     if path.suffix in LOCAL_FORMATS and not path.is_file():
         raise FileNotFoundError(f"input file not found: {source}")
     if path.suffix == ".jsonl":
@@ -116,6 +111,16 @@ def iter_rows(
     if path.is_file():
         raise ValueError(f"unsupported input {source}: expected a {', '.join(LOCAL_FORMATS)} file or a dataset name")
     return numbered(_dataset_rows(source, split))
+
+
+def refuse_stream(source: str, expected: str) -> None:
+    """ValueError when ``source`` is standard input, a pipe or a device (``_stream_input``), saying what input is
+    ``expected`` instead."""
+    unreadable = _stream_input(source)
+    if unreadable:
+        raise ValueError(
+            f"unsupported input {source}: {unreadable}; expected {expected} (save the rows to a .jsonl file first)"
+        )
 
 
 def _stream_input(source: str) -> str | None:

@@ -8,6 +8,7 @@ import contextlib
 import os
 import re
 import secrets
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -96,15 +97,17 @@ class JsonlFile:
 
 class FileSet:
     """Files that land together or not at all: each is written to a temporary file beside it (its folder made when
-    missing), and only once every one is written are they synced to disk and moved into place (os.replace, which
-    needs no space), so that a failure leaves every earlier file untouched. A context manager: leaving it by an error
+    missing) that takes the mode (and, where allowed, the owner and group) of the file it replaces, and only once
+    every one is written are they synced to disk and moved into place (os.replace, which needs no space), so that a
+    failure leaves every earlier file untouched. A replaced file is a new file: another hard link to the old one keeps
+    the old content. A context manager: leaving it by an error
     removes the temporary files; ``commit`` moves them into place. OutputError names the file that could not be
     written and says what was kept (``kept``)."""
 
     def __init__(self, kept: str = "the partial files were removed and the previous outputs are untouched"):
         self.kept = kept
         self._temporary: dict[Path, Path] = {}  # the file each temporary file replaces (symbolic links resolved)
-        self._given: list[Path] = []
+        self._given: dict[Path, Path] = {}  # each of those files as given
 
     def write(self, path: str | os.PathLike, write: Callable[[Path], object]) -> None:
         """Have ``write`` write ``path``'s content to the temporary file it is given (named like ``path``, same
@@ -117,31 +120,61 @@ class FileSet:
             os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
             self._temporary[target] = temporary
             write(temporary)
+            _take_over_mode(temporary, target)
             _sync(temporary)
-            self._given.append(path)
+            self._given[target] = path
         except OSError as error:
             self.discard()
             raise OutputError(f"could not write {path}: {reason(error)}; {self.kept}") from error
 
     def commit(self) -> list[Path]:
-        """Move every file written into place; returns their paths, as given."""
-        for target, temporary in self._temporary.items():
-            os.replace(temporary, target)
-        written, self._temporary, self._given = self._given, {}, []
+        """Move every file written into place; returns their paths, as given. Every place is checked first (a
+        directory there replaces nothing); OutputError naming the file when one cannot be moved."""
+        for target in self._temporary:
+            if target.is_dir():
+                self._fail(target, "Is a directory", self.kept)
+        written: list[Path] = []
+        for target, temporary in list(self._temporary.items()):
+            try:
+                os.replace(temporary, target)
+            except OSError as error:
+                replaced = ", ".join(str(path) for path in written) or "no other file"
+                self._fail(target, reason(error), f"the partial files were removed; {replaced} replaced")
+            del self._temporary[target]
+            written.append(self._given[target])
+        self._given = {}
         return written
+
+    def _fail(self, target: Path, why: str, kept: str) -> None:
+        """Remove the temporary files and raise OutputError naming ``target`` as given."""
+        path = self._given[target]
+        self.discard()
+        raise OutputError(f"could not write {path}: {why}; {kept}")
 
     def discard(self) -> None:
         """Remove the temporary files written so far."""
         for temporary in self._temporary.values():
             with contextlib.suppress(OSError):
                 temporary.unlink()
-        self._temporary, self._given = {}, []
+        self._temporary, self._given = {}, {}
 
     def __enter__(self) -> FileSet:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.discard()
+
+
+def _take_over_mode(temporary: Path, target: Path) -> None:
+    """The mode of ``target``, when it exists, on ``temporary``, and its owner and group where this process may
+    give them (as root; otherwise a file stays this user's)."""
+    try:
+        status = os.stat(target)
+    except FileNotFoundError:
+        return
+    with contextlib.suppress(PermissionError):  # before chmod: a chown clears set-user-ID bits
+        os.chown(temporary, status.st_uid, status.st_gid)
+    os.chmod(temporary, stat.S_IMODE(status.st_mode))
 
 
 def _sync(path: Path) -> None:
