@@ -1,6 +1,6 @@
 """Loading a dataset from the Hugging Face Hub without the hub's noise: one quick TCP connect to the hub endpoint
-first, when no proxy stands between (a machine that cannot reach it is told at once, not after datasets' retries), and the hub libraries' retry
-warnings kept off the user's terminal while the dataset loads."""
+first when no proxy stands between (a machine that cannot reach it is told at once, not after datasets' retries),
+and the hub libraries' retry warnings kept off the user's terminal while the dataset loads."""
 
 from __future__ import annotations
 
