@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from flip_reward.core.reward import REWARD_METRICS
-from flip_reward.judge.urls import CredentialsSyntaxError, redacted_repr, split_credentials
+from flip_reward.judge.urls import JudgeURLError, redacted_repr, require_http_scheme, split_credentials
 
 # Variables of the client-side router that several judges now sit behind vllm-router instead of.
 REMOVED_VARS = ("FLIP_JUDGE_API_BASES", "FLIP_ROUTING_STRATEGY")
@@ -102,11 +102,14 @@ def _refuse_removed(environ: Mapping[str, str]) -> None:
 
 
 def _judge_url(environ: Mapping[str, str]) -> str | None:
-    """``HOSTED_VLLM_API_BASE``, refused (never shown) when its credentials cannot be read (``split_credentials``)."""
+    """``HOSTED_VLLM_API_BASE``, refused (its credentials never shown) when it is no http(s) URL or its credentials
+    cannot be read (``split_credentials``)."""
     url = environ.get("HOSTED_VLLM_API_BASE", "").strip() or None
     try:
-        split_credentials(url or "")
-    except CredentialsSyntaxError as error:
+        if url:
+            require_http_scheme(url)
+            split_credentials(url)
+    except JudgeURLError as error:
         raise FlipSettingsError(f"HOSTED_VLLM_API_BASE: {error}") from None
     return url
 
