@@ -86,10 +86,10 @@ def unencoded_userinfo(rest: str) -> bool:
 def host_parses(host: str) -> bool:
     """Whether ``host`` (``host[:port]``) has a port that is a number, or none."""
     try:
-        urlsplit(f"//{host}").port
+        port = urlsplit(f"//{host}").port
     except ValueError:
         return False
-    return True
+    return port is None or port >= 0
 
 
 def hidden_userinfo(match: re.Match) -> str:
