@@ -19,12 +19,17 @@ class UntrustedPathError(ValueError):
     """A directory or file another user could have written (or pointed somewhere else)."""
 
 
-def untrusted_reason(status: os.stat_result, shown: str | os.PathLike) -> str | None:
-    """Why an entry with ``status`` (from ``lstat``/``fstat``) cannot be trusted, or None when it can."""
+def untrusted_reason(
+    status: os.stat_result, shown: str | os.PathLike, owners: tuple[int, ...] | None = None
+) -> str | None:
+    """Why an entry with ``status`` (from ``lstat``/``fstat``) cannot be trusted, or None when it can; ``owners``
+    the uids it may belong to (default: this user alone)."""
+    user = os.geteuid()
     if stat.S_ISLNK(status.st_mode):
         return f"{shown} is a symbolic link"
-    if status.st_uid != os.geteuid():
-        return f"{shown} is owned by uid {status.st_uid}, not by this user (uid {os.geteuid()})"
+    if status.st_uid not in (owners or (user,)):
+        also = " or root" if owners and 0 in owners and user != 0 else ""
+        return f"{shown} is owned by uid {status.st_uid}, not by this user (uid {user}){also}"
     if status.st_mode & WRITABLE_BY_OTHERS:
         return f"{shown} is writable by group or others (mode {stat.S_IMODE(status.st_mode):04o})"
     return None
@@ -72,30 +77,47 @@ def same_directory(descriptor: int, path: str | os.PathLike) -> bool:
     return (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino)
 
 
-def folder_reason(folder: Path) -> str | None:
-    """Why a file in ``folder`` could be replaced by another user (the folder is writable by group or others, or
-    owned by a user other than this one and root), or None when it could not."""
+def folder_reason(folder: Path, entry: Path) -> str | None:
+    """Why ``entry`` in ``folder`` could be replaced by another user, or None when it could not: the folder is
+    writable by group or others (unless it is sticky, as /tmp or a Kubernetes secret mount often is, and ``entry``
+    itself, a link not followed, is this user's or root's: nobody else may then replace it), or is owned by a user
+    other than this one and root. OSError when ``entry`` cannot be looked at in a sticky folder."""
     status = folder.stat()
-    if status.st_mode & WRITABLE_BY_OTHERS:
-        mode = f"mode {stat.S_IMODE(status.st_mode):04o}"
-        shared = status.st_mode & stat.S_ISVTX  # /tmp: a shared folder, not one to chmod
-        fix = "move it to a folder only you can write" if shared else f"chmod go-w {folder}"
-        return f"its folder {folder} is writable by group or others ({mode}): refusing it ({fix})"
-    if status.st_uid not in (0, os.geteuid()):
+    mode = f"mode {stat.S_IMODE(status.st_mode):04o}"
+    writable = status.st_mode & WRITABLE_BY_OTHERS
+    if writable and not status.st_mode & stat.S_ISVTX:
+        return f"its folder {folder} is writable by group or others ({mode}): refusing it (chmod go-w {folder})"
+    if status.st_uid not in trusted_owners():
         return f"its folder {folder} is owned by uid {status.st_uid}, who can replace it: refusing it"
+    owner = entry.lstat().st_uid if writable else os.geteuid()
+    if owner not in trusted_owners():
+        return (
+            f"its folder {folder} is writable by group or others ({mode}) and {entry.name} there is owned by uid "
+            f"{owner}, who can replace it: refusing it (move it to a folder only you can write)"
+        )
     return None
+
+
+def trusted_owners() -> tuple[int, int]:
+    """The users a private file and its folders may belong to: root (who can do anything anyway) and this one."""
+    return (0, os.geteuid())
 
 
 def read_private_file(path: str | os.PathLike, shown: str) -> str:
     """The text of file ``path`` (``shown`` names it in messages), read from the very descriptor whose owner and
-    mode were checked; UntrustedPathError unless it is a regular file of this user's that nobody else can write, in
-    folders (the one named and, when ``path`` is a symbolic link, its target's) nobody else can write; also (naming
-    the file) when it cannot be opened or is not UTF-8 text. A link into
-    a folder of root's is followed (Kubernetes mounts secrets that way); a link another user planted is refused by
-    the folder it sits in."""
+    mode were checked; UntrustedPathError unless it is a regular file of this user's or root's (root can do
+    anything anyway: Kubernetes secrets are root's) that nobody else can write, in folders (the one named and, when
+    ``path`` is a symbolic link, its target's) where nobody else can replace it (``folder_reason``: a sticky folder
+    such as a secret mount is fine for an entry of ours or root's); also (naming the file) when it cannot be opened
+    or is not UTF-8 text. A link into a folder of root's is followed (Kubernetes mounts secrets that way); a link
+    another user planted is refused by the folder it sits in."""
     path = Path(path)
-    for folder in dict.fromkeys((path.absolute().parent, Path(os.path.realpath(path)).parent)):
-        reason = folder_reason(folder)
+    target = Path(os.path.realpath(path))
+    for entry in dict.fromkeys((path.absolute(), target)):
+        try:
+            reason = folder_reason(entry.parent, entry)
+        except OSError as error:
+            raise UntrustedPathError(f"{shown} cannot be read: {error.strerror}") from None
         if reason:
             raise UntrustedPathError(f"{shown}: {reason}")
     try:
@@ -106,7 +128,7 @@ def read_private_file(path: str | os.PathLike, shown: str) -> str:
         status = os.fstat(descriptor)
         if not stat.S_ISREG(status.st_mode):
             raise UntrustedPathError(f"{shown} is not a regular file: refusing it")
-        reason = untrusted_reason(status, shown)
+        reason = untrusted_reason(status, shown, trusted_owners())
         if reason:
             fix = f" (chmod 600 {path})" if status.st_mode & WRITABLE_BY_OTHERS else ""
             raise UntrustedPathError(f"{reason}: refusing it{fix}")

@@ -43,7 +43,8 @@ def requests_for(judge: object, response: str) -> int:
 
 class ServeProcess:
     """``flip-reward serve ARGS`` in a subprocess; ``url`` is the base URL it printed once listening; ``preexec_fn``
-    runs in the child before it starts (e.g. to lower its open-file limit)."""
+    runs in the child before it starts (e.g. to lower its open-file limit); ``prefix`` comes before the command (e.g.
+    ``setpriv`` to run it as another user)."""
 
     def __init__(
         self,
@@ -51,16 +52,18 @@ class ServeProcess:
         env: dict[str, str] | None = None,
         start_timeout: float = 90.0,
         preexec_fn: Callable[[], None] | None = None,
+        prefix: tuple[str, ...] = (),
     ):
         self.args = ["--port", "0", *args] if "--port" not in args else list(args)
         self.env = {**os.environ, **(env or {})}
         self.start_timeout = start_timeout
         self.preexec_fn = preexec_fn
+        self.prefix = prefix
         self.url = ""
 
     def __enter__(self) -> ServeProcess:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "flip_reward.cli", "serve", *self.args],
+            [*self.prefix, sys.executable, "-m", "flip_reward.cli", "serve", *self.args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

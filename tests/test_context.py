@@ -157,3 +157,23 @@ def test_the_baselines_fit_the_whole_request_too(judge_type, answers):
     assert estimate_tokens(joined(messages)) <= 4096 - 512
     assert "[... 119 earlier turns omitted ...]" in joined(messages)
     assert all(f"\n{text}\n" in joined(messages) for text in [instruction, *shown])
+
+
+def test_an_unusable_flip_tokenizer_is_one_warning_and_the_estimate(tmp_path, tiny_model_dir, caplog):
+    """The plugin path (open-instruct, verl): FLIP_TOKENIZER is never refused (a training run goes on), but one
+    WARNING says which variable and why, however many rewards are built; a usable one says nothing."""
+    from flip_reward.integrations.open_instruct.settings import FlipSettings
+
+    absent = str(tmp_path / "absent")
+    with caplog.at_level("INFO", logger="flip_reward"):
+        for _ in range(2):
+            options = FlipSettings.from_env({"FLIP_TOKENIZER": absent}).reward_options("hosted_vllm/judge")
+        FlipSettings.from_env({"FLIP_TOKENIZER": str(tiny_model_dir)}).reward_options("hosted_vllm/judge")
+    assert options["tokenizer"] == absent
+    assert [(record.levelname, record.getMessage()) for record in caplog.records if record.levelname != "INFO"] == [
+        (
+            "WARNING",
+            f"FLIP_TOKENIZER {absent} cannot be used: no such directory, nor a hub tokenizer of that name in the local "
+            "Hugging Face cache; the context guard estimates tokens from characters instead",
+        )
+    ]

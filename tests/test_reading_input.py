@@ -9,10 +9,12 @@ test double for exact answers, not a model.
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import subprocess
 import sys
+import threading
 
 import pytest
 from conftest import REPO, free_port
@@ -244,6 +246,81 @@ def test_a_hub_name_with_the_hub_unreachable_is_one_line_at_once(tmp_path):
         f"Hugging Face Hub cannot be reached (http://127.0.0.1:{port}: Connection refused (errno 111)); set "
         "HF_HUB_OFFLINE=1 to read a copy cached locally\n"
     )  # no "Retrying in ...", no "thrown while requesting HEAD"
+
+
+class RecordingProxy(http.server.BaseHTTPRequestHandler):
+    """A loopback stand-in for an HTTP proxy: records each request line and answers 404 at once."""
+
+    seen: list[str] = []
+
+    def do_GET(self) -> None:
+        self.seen.append(self.requestline)
+        self.send_response(404)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_HEAD = do_GET
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def hub_proxy():
+    """A real loopback server playing the proxy (no network): the requests it saw."""
+    RecordingProxy.seen = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RecordingProxy)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_port
+    server.shutdown()
+    server.server_close()
+
+
+HUB_NOT_FOUND = (
+    "error: input not found: owner/absent is no local file or directory, and as a Hugging Face dataset: Couldn't "
+    "find any data file at {folder}/owner/absent. Couldn't find 'owner/absent' on the Hugging Face Hub either: "
+    "LocalEntryNotFoundError: An error happened while trying to locate the file on the Hub and we cannot find the "
+    "requested files in the local cache. Please check your connection and try again or make sure your Internet "
+    "connection is on.\n"
+)
+
+
+@pytest.mark.parametrize("variable", ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"])
+def test_a_hub_name_behind_a_proxy_is_not_checked_by_a_direct_connect(tmp_path, hub_proxy, variable):
+    """HF_ENDPOINT a closed loopback port, reached only through the proxy: no pre-check of our own (it would say
+    "cannot be reached"); datasets asks the proxy, whose 404 it reports."""
+    port = free_port()
+    env = {"HF_HUB_OFFLINE": "", "HF_ENDPOINT": f"http://127.0.0.1:{port}", variable: f"http://127.0.0.1:{hub_proxy}"}
+    done = flip_reward("data", "check", "owner/absent", cwd=tmp_path, env=env)
+    assert (done.returncode, done.stderr) == (2, HUB_NOT_FOUND.format(folder=tmp_path))
+    assert f"HEAD http://127.0.0.1:{port}/datasets/owner/absent/resolve/main/README.md HTTP/1.1" in RecordingProxy.seen
+
+
+def test_a_hub_endpoint_that_no_proxy_names_is_checked_directly(tmp_path, hub_proxy):
+    port = free_port()
+    env = {"HF_HUB_OFFLINE": "", "HF_ENDPOINT": f"http://127.0.0.1:{port}", "HTTP_PROXY": f"http://127.0.0.1:{hub_proxy}",
+           "NO_PROXY": "127.0.0.1"}  # fmt: skip
+    done = flip_reward("data", "check", "owner/absent", cwd=tmp_path, env=env)
+    assert (done.returncode, done.stderr) == (
+        2,
+        "error: input not found: owner/absent is no local file or directory, and as a Hugging Face dataset: the "
+        f"Hugging Face Hub cannot be reached (http://127.0.0.1:{port}: Connection refused (errno 111)); set "
+        "HF_HUB_OFFLINE=1 to read a copy cached locally\n",
+    )
+    assert RecordingProxy.seen == []
+
+
+def test_a_hub_name_with_datasets_offline_is_not_checked(tmp_path):
+    """HF_DATASETS_OFFLINE=1 alone makes datasets offline: it answers from its cache at once, without our check."""
+    port = free_port()
+    env = {"HF_HUB_OFFLINE": "", "HF_DATASETS_OFFLINE": "1", "HF_ENDPOINT": f"http://127.0.0.1:{port}"}
+    done = flip_reward("data", "check", "owner/absent", cwd=tmp_path, env=env)
+    assert (done.returncode, done.stderr) == (
+        2,
+        "error: input not found: owner/absent is no local file or directory, and as a Hugging Face dataset: "
+        "Couldn't reach 'owner/absent' on the Hub (OfflineModeIsEnabled)\n",
+    )
 
 
 @pytest.mark.parametrize(("name", "how"), [("/dev/stdin", "redirected"), ("/dev/stdin", "piped"), ("-", "piped")])

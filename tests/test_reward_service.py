@@ -456,9 +456,34 @@ def test_a_token_file_linked_from_a_private_folder_is_read_through_the_link(judg
     )
 
 
+AS_NOBODY = ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups")  # as a non-root pod runs
+
+
+def test_a_kubernetes_secret_mount_is_read_by_a_service_that_is_not_root(judge, shared) -> None:
+    """The layout of a Kubernetes secret volume: a sticky 1777 folder of root's holding root's link ``token`` to
+    ``..data/token``, ``..data`` root's link to a 0755 folder of root's, and in it the token, root's, mode 0644. A
+    real service running as nobody (uid 65534) reads it: root may own the file and the links, whom nobody else can
+    replace in a sticky folder."""
+    shared.chmod(0o1777)
+    version = shared / "..2026_12_06_00_00_00.000000001"
+    version.mkdir(mode=0o755)
+    (version / "token").write_text("s3cret\n")
+    (version / "token").chmod(0o644)
+    (shared / "..data").symlink_to(version.name)
+    (shared / "token").symlink_to("..data/token")
+    home = shared / "home"  # nobody's HOME, for the judge cache
+    home.mkdir()
+    os.chown(home, 65534, 65534)
+    args = ("--judge", "hosted_vllm/scripted", "--api-base", judge.base_url, "--token-file", str(shared / "token"))
+    env = {"FLIP_SERVE_TOKEN": "", "HOME": str(home), "XDG_CACHE_HOME": str(home)}
+    with ServeProcess(*args, env=env, prefix=AS_NOBODY) as service:
+        assert call(service.url, "/v1/score", {"items": []})[0] == 401
+        assert call(service.url, "/v1/score", {"items": []}, token="s3cret")[0] == 200
+
+
 def test_a_token_file_that_cannot_be_read_is_one_line_naming_it(judge, tmp_path) -> None:
-    """A missing file, a folder, a FIFO (which must not block the start), bytes that are not UTF-8, and a file in a
-    shared sticky folder such as /tmp (whose advice is to move it, not to chmod /tmp)."""
+    """A missing file, a folder, a FIFO (which must not block the start), bytes that are not UTF-8, and a link of
+    another user's in a shared sticky folder such as /tmp (whose advice is to move it, not to chmod /tmp)."""
     args = ("--judge", "hosted_vllm/scripted", "--api-base", judge.base_url)
     os.mkfifo(tmp_path / "fifo", 0o600)
     (tmp_path / "latin1").write_bytes(b"caf\xe9\n")
@@ -466,15 +491,16 @@ def test_a_token_file_that_cannot_be_read_is_one_line_naming_it(judge, tmp_path)
     sticky = tmp_path / "sticky"
     sticky.mkdir()
     sticky.chmod(0o1777)
-    (sticky / "token").write_text("s3cret\n")
-    (sticky / "token").chmod(0o600)
+    (sticky / "token").symlink_to("/etc/hostname")
+    os.lchown(sticky / "token", 65534, 65534)  # a link of nobody's, who may replace it even in a sticky folder
     expected = {
         "missing": f"error: token file {tmp_path / 'missing'} cannot be read: No such file or directory\n",
         "fifo": f"error: token file {tmp_path / 'fifo'} is not a regular file: refusing it\n",
         ".": f"error: token file {tmp_path / '.'} is not a regular file: refusing it\n",
         "latin1": f"error: token file {tmp_path / 'latin1'} is not UTF-8 text\n",
         "sticky/token": f"error: token file {sticky / 'token'}: its folder {sticky} is writable by group or others "
-        "(mode 1777): refusing it (move it to a folder only you can write)\n",
+        "(mode 1777) and token there is owned by uid 65534, who can replace it: refusing it (move it to a folder only "
+        "you can write)\n",
     }
     for name, line in expected.items():
         assert serve_exit(*args, "--token-file", str(tmp_path / name)) == (2, line), name

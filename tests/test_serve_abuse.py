@@ -4,13 +4,17 @@ double, see serve_support)."""
 
 from __future__ import annotations
 
+import errno
 import json
 import socket
+import subprocess
+import sys
 import threading
 import time
 from contextlib import ExitStack
 
 import pytest
+from conftest import REPO
 from serve_support import ResponseScript, ServeProcess, call, log_lines, metric
 
 from flip_reward.serving.scripted_judge import Reply, ScriptedJudgeServer, flip_answer
@@ -244,3 +248,41 @@ def test_a_slow_reader_gets_its_whole_answer_the_idle_timer_starts_once_it_is_wr
         returncode, stderr = service.stop()
     assert returncode == 0
     assert log_lines(stderr)[1:] == ["flip-reward serve: stopped"]
+
+
+def test_the_help_of_max_connections_says_what_the_reference_says() -> None:
+    """``flip-reward serve --help`` (a real process) names the same connections docs/reference.md does."""
+    completed = subprocess.run([sys.executable, "-m", "flip_reward.cli", "serve", "--help"], capture_output=True,
+                               text=True, timeout=60, check=False)  # fmt: skip
+    shown = " ".join(completed.stdout.split())
+    start = shown.index("--max-connections MAX_CONNECTIONS connections")
+    assert shown[start : shown.index(" --reward-metric", start)] == (
+        "--max-connections MAX_CONNECTIONS connections open at once, lowered to fit the open-file limit; past it the "
+        "one that has waited longest without a request in progress (idle, mid-head or body still arriving) is closed, "
+        "else the new one gets a 503 (default: 512)"
+    )
+    reference = (REPO / "docs" / "reference.md").read_text()
+    assert "(idle, in the middle of a request head, or with its body still arriving) is closed for each new one; " \
+        "when all have a request in progress, the new one gets a 503" in reference  # fmt: skip
+
+
+def test_a_failed_bind_leaves_no_filter_on_aiohttps_logger() -> None:
+    """serve() on a port another socket listens on: the bind fails (EADDRINUSE), and aiohttp.server's logger is as
+    it was (the filter that folds malformed requests into one line each is off again)."""
+    import asyncio
+    import logging
+
+    from flip_reward import FlipReward
+    from flip_reward.serving.reward_service import RewardService, ServiceConfig, serve
+
+    aiohttp_log = logging.getLogger("aiohttp.server")
+    before = list(aiohttp_log.filters)
+    flip = FlipReward(judge_model="hosted_vllm/scripted", api_base="http://127.0.0.1:9/v1")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        service = RewardService(flip, ServiceConfig(port=taken.getsockname()[1]))
+        with pytest.raises(OSError) as failed:
+            asyncio.run(serve(service, lambda url: None))
+    assert failed.value.errno == errno.EADDRINUSE
+    assert aiohttp_log.filters == before

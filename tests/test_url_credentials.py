@@ -144,8 +144,9 @@ def test_a_litellm_judge_refuses_a_url_with_credentials():
 
 def test_redact_url_hides_every_user_info():
     text = f"judges http://user:{SECRET}@a:1/v1,https://tok@b/v1 and http://c/v1?to=x@y; http://u:p@ss{SECRET}@d/v1"
-    # an "@" in a query is hidden with what precedes it: a password may hold an unencoded "?", "/" or "#"
-    assert redact_url(text) == "judges http://***@a:1/v1,https://***@b/v1 and http://***@y; http://***@d/v1"
+    # an "@" after the authority (RFC 3986: up to the first "/", "?" or "#") is the path's or query's, and shown
+    assert redact_url(text) == "judges http://***@a:1/v1,https://***@b/v1 and http://c/v1?to=x@y; http://***@d/v1"
+    assert redact_url(f"http://u:{SECRET}@h:1/v1/a@b?x=c@d") == "http://***@h:1/v1/a@b?x=c@d"
     assert [redact_url(f"at http://alice:pa{mark}ss{SECRET}@h:1/v1 now") for mark in "#/?"] == [
         "at http://***@h:1/v1 now"
     ] * 3
@@ -177,6 +178,26 @@ def test_an_unencoded_delimiter_in_the_password_is_refused_at_start(mark):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     completed = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60, check=False)
     assert (completed.returncode, completed.stdout, completed.stderr.splitlines()) == (2, "", [
-        "error: judge URL http://***@127.0.0.1:9/v1: its user name or password holds a '/', '?' or '#' (or its path "
-        "an '@'): percent-encode them in the URL (/ as %2F, ? as %3F, # as %23, @ as %40)"
+        "error: judge URL http://***@127.0.0.1:9/v1: its user name or password holds a '/', '?' or '#': "
+        "percent-encode them in the URL (/ as %2F, ? as %3F, # as %23, @ as %40)"
     ])  # fmt: skip
+
+
+@pytest.mark.parametrize("tail", ["/v1/a@b", "/v1?x=a@b"])
+def test_an_at_sign_in_the_path_or_query_is_no_credentials(tmp_path, tail):
+    """No judge listens: the run is refused as judge down (exit 3), the URL shown whole, host included."""
+    completed, _ = score(tmp_path, f"http://127.0.0.1:9{tail}")
+    cause = f"APIConnectionError: cannot connect to http://127.0.0.1:9{tail} (ConnectionRefusedError: [Errno 111] "
+    assert (completed.returncode, completed.stderr.splitlines()[-1]) == (3, (
+        f"error: judge hosted_vllm/judge at http://127.0.0.1:9{tail} is down ({cause}Connect call failed "
+        "('127.0.0.1', 9))); no row was scored"
+    ))  # fmt: skip
+
+
+@pytest.mark.parametrize("api_base", [f"user:{SECRET}@127.0.0.1:9/v1", f"user:{SECRET}@http://127.0.0.1:9/v1"])
+def test_a_base_url_without_a_scheme_is_refused_without_its_password(tmp_path, api_base):
+    completed, written = score(tmp_path, api_base)
+    assert (completed.returncode, completed.stdout, completed.stderr, written) == (2, "", (
+        f"error: judge URL ***@{api_base.rpartition('@')[2]}: it does not start with http:// or https://; write it "
+        "whole, e.g. http://127.0.0.1:8000/v1\n"
+    ), "")  # fmt: skip

@@ -161,17 +161,14 @@ def samples(tokenizer, rows: list[tuple[str, str, dict]]):
     )
 
 
-def test_verl_reward_loop_scores_through_compute_score_with_the_script_overrides(
-    judge, tiny_model_dir, monkeypatch
-) -> None:
+def test_verl_reward_loop_scores_through_compute_score_with_the_script_overrides(judge, tiny_model_dir) -> None:
     import numpy as np
     from verl.experimental.reward_loop import RewardLoopWorker
     from verl.experimental.reward_loop.reward_manager.naive import NaiveRewardManager
 
     completed = dry_run(PRESET="1gpu", JUDGE_BASE_URL=judge.base_url, JUDGE_MODEL="hosted_vllm/scripted")
     assert completed.returncode == 0, completed.stderr
-    for assignment in trainer_env(completed.stdout):  # the judge URL travels in HOSTED_VLLM_API_BASE
-        monkeypatch.setenv(*assignment.split("=", 1))
+    assert trainer_env(completed.stdout) == ["CUDA_VISIBLE_DEVICES=0"]  # the URL is in verl's config
     overrides = [o for o in trainer_overrides(completed.stdout) if o.lstrip("+").startswith("reward.")]
     overrides += [
         f"actor_rollout_ref.model.path={tiny_model_dir}",
@@ -252,8 +249,8 @@ def test_dry_run_composes_against_verls_own_config(tmp_path) -> None:
     assert "algorithm.adv_estimator=grpo" in overrides
     assert "reward.custom_reward_function.path=pkg://flip_reward.integrations.verl" in overrides
     assert "+reward.custom_reward_function.reward_kwargs.judge_model=hosted_vllm/Qwen/Qwen3-4B" in overrides
-    assert not [override for override in overrides if "api_base" in override]  # verl prints its overrides
-    assert "HOSTED_VLLM_API_BASE=http://127.0.0.1:8001/v1" in trainer_env(completed.stdout)
+    assert "+reward.custom_reward_function.reward_kwargs.api_base=http://127.0.0.1:8001/v1" in overrides
+    assert [word for word in trainer_env(completed.stdout) if "HOSTED_VLLM" in word] == []
     assert completed.stdout.splitlines()[1].startswith("judge: JUDGE_SERVER=vllm JUDGE_GPUS=7 ")
     config = verl_config(overrides)  # Hydra rejects any key verl does not have
     assert config.algorithm.adv_estimator == "grpo"
@@ -273,8 +270,9 @@ def test_dry_run_presets_and_bad_knobs() -> None:
 
 
 def test_judge_url_credentials_never_reach_verls_command_line() -> None:
-    """verl prints its config, overrides included: the URL goes in HOSTED_VLLM_API_BASE, shown redacted even with
-    an unencoded "#" in the password; another provider's URL with credentials is refused."""
+    """verl prints its config, overrides included: a URL with credentials goes in HOSTED_VLLM_API_BASE, shown
+    redacted even with an unencoded "#" in the password; another provider's URL with credentials is refused; an
+    "@" in a path is no credentials: that URL stays in verl's config."""
     url = "http://user:pa#s3cret@127.0.0.1:9/v1"
     completed = dry_run(PRESET="1gpu", JUDGE_BASE_URL=url, JUDGE_MODEL="hosted_vllm/scripted")
     assert completed.returncode == 0, completed.stderr
@@ -285,4 +283,9 @@ def test_judge_url_credentials_never_reach_verls_command_line() -> None:
     assert (refused.returncode, refused.stdout) == (1, "")
     assert refused.stderr.endswith(
         "JUDGE_BASE_URL holds credentials, which verl would print: they need a hosted_vllm/ JUDGE_MODEL\n"
+    )
+    in_path = dry_run(PRESET="1gpu", JUDGE_BASE_URL="http://127.0.0.1:9/v1/a@b", JUDGE_MODEL="openai/gpt-4o")
+    assert in_path.returncode == 0, in_path.stderr
+    assert "+reward.custom_reward_function.reward_kwargs.api_base=http://127.0.0.1:9/v1/a@b" in trainer_overrides(
+        in_path.stdout
     )

@@ -60,8 +60,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--max-connections",
         type=int,
         default=512,
-        help="connections open at once, lowered to fit the open-file limit; past it the longest-waiting idle one is "
-        "closed (default: %(default)s)",
+        help="connections open at once, lowered to fit the open-file limit; past it the one that has waited longest "
+        "without a request in progress (idle, mid-head or body still arriving) is closed, else the new one gets a 503 "
+        "(default: %(default)s)",
     )
     serve.add_argument("--reward-metric", choices=REWARD_METRICS, default="f1")
     serve.add_argument(

@@ -1,11 +1,13 @@
 """Loading a dataset from the Hugging Face Hub without the hub's noise: one quick TCP connect to the hub endpoint
-first (a machine that cannot reach it is told at once, not after datasets' retries), and the hub libraries' retry
-warnings kept off the user's terminal while the dataset loads."""
+first when no proxy stands between (a machine that cannot reach it is told at once, not after datasets' retries),
+and the hub libraries' retry warnings kept off the user's terminal while the dataset loads."""
 
 from __future__ import annotations
 
 import logging
 import socket
+import threading
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit
@@ -18,21 +20,44 @@ DEFAULT_PORTS = {"https": 443, "http": 80}
 
 
 def hub_unreachable(timeout: float = HUB_CONNECT_TIMEOUT) -> str | None:
-    """Why the hub endpoint (``HF_ENDPOINT``, else https://huggingface.co) cannot be reached, from one TCP connect
-    of at most ``timeout`` seconds (``endpoint: reason``), or None when it can, or when ``HF_HUB_OFFLINE`` is set
-    (datasets then reads its local cache only, at once)."""
+    """Why the hub endpoint (``HF_ENDPOINT``, else https://huggingface.co) cannot be reached, from one name lookup
+    and TCP connect bounded together by ``timeout`` seconds (``endpoint: reason``), or None when it can; None also,
+    unchecked, when datasets is offline (``HF_HUB_OFFLINE`` or ``HF_DATASETS_OFFLINE``: it then reads its local
+    cache only, at once) or when a proxy applies to the endpoint (``HTTPS_PROXY`` and the like, unless
+    ``NO_PROXY`` names it): datasets goes through the proxy, which a direct connect says nothing about."""
+    import datasets.config
     from huggingface_hub import constants
 
-    if constants.HF_HUB_OFFLINE:
+    if constants.HF_HUB_OFFLINE or datasets.config.HF_HUB_OFFLINE or proxied(constants.ENDPOINT):
         return None
     parts = urlsplit(constants.ENDPOINT)
     host, port = parts.hostname or "", parts.port or DEFAULT_PORTS.get(parts.scheme, 443)
     endpoint = f"{parts.scheme}://{host}:{port}"  # no user-info, should the URL hold any
+    failures: list[OSError] = []
+    attempt = threading.Thread(target=connect, args=(host, port, timeout, failures), daemon=True)
+    attempt.start()
+    attempt.join(timeout)
+    if attempt.is_alive():
+        return f"{endpoint}: no answer within {timeout:g} s"
+    return f"{endpoint}: {reason(failures[0])}" if failures else None
+
+
+def proxied(url: str) -> bool:
+    """Whether a proxy from the environment (``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``, in either case, less
+    the hosts ``NO_PROXY`` names) applies to ``url``."""
+    parts = urlsplit(url)
+    proxies = urllib.request.getproxies()
+    if not (proxies.get(parts.scheme) or proxies.get("all")):
+        return False
+    return not urllib.request.proxy_bypass(parts.netloc.rpartition("@")[2])
+
+
+def connect(host: str, port: int, timeout: float, failures: list[OSError]) -> None:
+    """One name lookup and TCP connect to ``host:port``, closed at once; its OSError appended to ``failures``."""
     try:
         socket.create_connection((host, port), timeout=timeout).close()
     except OSError as error:
-        return f"{endpoint}: {reason(error)}"
-    return None
+        failures.append(error)
 
 
 @contextmanager

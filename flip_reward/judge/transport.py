@@ -37,7 +37,7 @@ from flip_reward.judge.failures import (
     status_error,
 )
 from flip_reward.judge.loops import loop_scoped
-from flip_reward.judge.urls import BasicCredentials, redact_url, split_credentials
+from flip_reward.judge.urls import BasicCredentials, redact_url, require_http_scheme, split_credentials
 from flip_reward.text import valid_text
 
 if TYPE_CHECKING:
@@ -120,7 +120,10 @@ class Endpoint:
         api_key: str | None = None,
     ) -> Endpoint:
         """The endpoint at ``api_base`` (its credentials split off, ``urls.split_credentials``); with the defaults,
-        an OpenAI-compatible server whose model is not named, for a probe of what it serves."""
+        an OpenAI-compatible server whose model is not named, for a probe of what it serves; JudgeURLError when
+        ``api_base`` is no http(s) URL or its credentials cannot be read."""
+        if api_base:
+            require_http_scheme(api_base)
         url, credentials = split_credentials(api_base) if api_base else (None, None)
         return cls(model, provider, provider_model, url, api_key, credentials, redact_url(api_base))
 

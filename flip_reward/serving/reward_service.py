@@ -370,17 +370,17 @@ async def serve(service: RewardService, announce: Callable[[str], None]) -> int:
     runner = web.AppRunner(
         service.app(), access_log=logger, access_log_class=ResponseWritten, shutdown_timeout=service.shutdown_timeout
     )
+    loop = asyncio.get_running_loop()
     malformed = MalformedRequests()
     aiohttp_server_log.addFilter(malformed)
-    await runner.setup()
-    loop = asyncio.get_running_loop()
-    loop.set_exception_handler(guard.loop_error)
-    sock = listening_socket(config.host, config.port)
-    server = await loop.create_server(guard.protocol_factory(runner.server), sock=sock, backlog=ACCEPT_BURST)
-    stop = asyncio.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    try:
+    try:  # from here on: the filter comes off aiohttp's logger however serving ends, a failed bind included
+        await runner.setup()
+        loop.set_exception_handler(guard.loop_error)
+        sock = listening_socket(config.host, config.port)
+        server = await loop.create_server(guard.protocol_factory(runner.server), sock=sock, backlog=ACCEPT_BURST)
+        stop = asyncio.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
         warning = await asyncio.to_thread(service.judge_warning)
         if warning is not None:
             logger.warning("%s", warning)

@@ -103,13 +103,24 @@ run_dir=$OUTPUT_DIR/judge
 judge_command "$JUDGE_MODEL" "$JUDGE_HOST" "$JUDGE_PORT" "$run_dir" "$JUDGE_START_TIMEOUT" "${judge_server_args[@]}"
 judge_url=${JUDGE_BASE_URL%%,*}
 ((start_judge)) && judge_url=http://$JUDGE_HOST:$JUDGE_PORT/v1
-# verl prints its config, command-line overrides included: a hosted_vllm/ judge's URL goes in HOSTED_VLLM_API_BASE
-# (which the reward function reads), never on the command line; another provider's must hold no credentials.
-judge_kwargs=()
-if [[ $JUDGE_MODEL != hosted_vllm/* ]]; then
-  [[ $judge_url != *@* ]] ||
-    die "JUDGE_BASE_URL holds credentials, which verl would print: they need a hosted_vllm/ JUDGE_MODEL"
+# verl prints its config, command-line overrides included: a URL without credentials goes in reward_kwargs (which
+# reach the reward workers even on a Ray cluster started apart); a hosted_vllm/ judge's URL with credentials goes in
+# HOSTED_VLLM_API_BASE only, which the Ray workers must then have in their environment (docs/other-trainers.md).
+judge_has_credentials() {  # user-info in the URL's authority, read as flip_reward.judge.urls reads it (RFC 3986)
+  local rest=${1#*://} authority port
+  authority=${rest%%[/?#]*}
+  [[ $authority == *@* ]] && return 0
+  port=${authority##*]}
+  [[ $port == *:* ]] && port=${port##*:} || port=
+  [[ ${rest:${#authority}} == *@* && ! $port =~ ^[0-9]*$ ]]  # an unencoded "/", "?" or "#" in a password
+}
+judge_kwargs=() judge_env=()
+if ! judge_has_credentials "$judge_url"; then
   judge_kwargs=("+reward.custom_reward_function.reward_kwargs.api_base=$judge_url")
+elif [[ $JUDGE_MODEL == hosted_vllm/* ]]; then
+  judge_env=("HOSTED_VLLM_API_BASE=$judge_url")
+else
+  die "JUDGE_BASE_URL holds credentials, which verl would print: they need a hosted_vllm/ JUDGE_MODEL"
 fi
 
 # --- the verl command ----------------------------------------------------------------------------------------------
@@ -140,7 +151,7 @@ trainer_args() {
     "trainer.logger=$(is_true "$WITH_TRACKING" && echo '[console,wandb]' || echo '[console]')"
     ${passthrough[@]+"${passthrough[@]}"}
   )
-  trainer_cmd=(env "CUDA_VISIBLE_DEVICES=$(IFS=,; echo "${train_gpus[*]}")" "HOSTED_VLLM_API_BASE=$judge_url"
+  trainer_cmd=(env "CUDA_VISIBLE_DEVICES=$(IFS=,; echo "${train_gpus[*]}")" ${judge_env[@]+"${judge_env[@]}"}
     "$PYTHON" -m verl.trainer.main_ppo "${verl_args[@]}")
 }
 trainer_args

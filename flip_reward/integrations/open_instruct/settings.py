@@ -9,13 +9,16 @@ the actors' environment does not matter.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 
 from flip_reward.core.reward import REWARD_METRICS
-from flip_reward.judge.urls import CredentialsSyntaxError, redacted_repr, split_credentials
+from flip_reward.judge.urls import JudgeURLError, redacted_repr, require_http_scheme, split_credentials
 
+logger = logging.getLogger("flip_reward")
 # Variables of the client-side router that several judges now sit behind vllm-router instead of.
 REMOVED_VARS = ("FLIP_JUDGE_API_BASES", "FLIP_ROUTING_STRATEGY")
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -102,11 +105,14 @@ def _refuse_removed(environ: Mapping[str, str]) -> None:
 
 
 def _judge_url(environ: Mapping[str, str]) -> str | None:
-    """``HOSTED_VLLM_API_BASE``, refused (never shown) when its credentials cannot be read (``split_credentials``)."""
+    """``HOSTED_VLLM_API_BASE``, refused (its credentials never shown) when it is no http(s) URL or its credentials
+    cannot be read (``split_credentials``)."""
     url = environ.get("HOSTED_VLLM_API_BASE", "").strip() or None
     try:
-        split_credentials(url or "")
-    except CredentialsSyntaxError as error:
+        if url:
+            require_http_scheme(url)
+            split_credentials(url)
+    except JudgeURLError as error:
         raise FlipSettingsError(f"HOSTED_VLLM_API_BASE: {error}") from None
     return url
 
@@ -166,7 +172,11 @@ class FlipSettings:
 
     def reward_options(self, judge_model: str) -> dict:
         """The FlipReward keywords these settings give for ``judge_model`` (one judge URL: a server, or vllm-router in
-        front of several); the judge's sampling and timeout options come from the trainer instead."""
+        front of several); the judge's sampling and timeout options come from the trainer instead. A
+        ``FLIP_TOKENIZER`` that cannot be loaded is warned about once (``warn_unusable_tokenizer``), never refused: a
+        training run goes on with the estimate."""
+        if self.tokenizer:
+            warn_unusable_tokenizer(self.tokenizer)
         return {
             "api_base": self.api_base(judge_model),
             "think_prefilled": self.think_prefilled,
@@ -180,3 +190,18 @@ class FlipSettings:
             "cache": self.cache,
             "cache_dir": self.cache_dir,
         }
+
+
+@cache
+def warn_unusable_tokenizer(name_or_path: str) -> None:
+    """One WARNING, once per process, when the ``FLIP_TOKENIZER`` tokenizer cannot be loaded, saying why (the context
+    guard then estimates tokens from characters)."""
+    from flip_reward.core.context import tokenizer_unavailable
+
+    why = tokenizer_unavailable(name_or_path)
+    if why:
+        logger.warning(
+            "FLIP_TOKENIZER %s cannot be used: %s; the context guard estimates tokens from characters instead",
+            name_or_path,
+            why,
+        )
