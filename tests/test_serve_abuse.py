@@ -15,7 +15,7 @@ from contextlib import ExitStack
 
 import pytest
 from conftest import REPO
-from serve_support import ResponseScript, ServeProcess, call, log_lines, metric
+from serve_support import ResponseScript, ServeProcess, call, closed_by_server, connect, log_lines, metric
 
 from flip_reward.serving.scripted_judge import Reply, ScriptedJudgeServer, flip_answer
 
@@ -42,16 +42,6 @@ def judge_args(judge: ScriptedJudgeServer) -> tuple[str, ...]:
     return ("--judge", "hosted_vllm/scripted", "--api-base", judge.base_url, "--retries", "0")
 
 
-def connect(url: str, receive_buffer: int | None = None) -> socket.socket:
-    host, port = url.removeprefix("http://").rsplit(":", 1)
-    sock = socket.socket()
-    sock.settimeout(30)
-    if receive_buffer is not None:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
-    sock.connect((host, int(port)))
-    return sock
-
-
 def answer_to(url: str, request: bytes) -> bytes:
     """Everything the service sends back on a fresh connection for ``request`` until it closes the connection."""
     with connect(url) as sock:
@@ -70,18 +60,6 @@ def stalled_body(url: str) -> socket.socket:
     assert sock.recv(4096) == b"HTTP/1.1 100 Continue\r\n\r\n"
     sock.sendall(b"{")
     return sock
-
-
-def closed_by_server(sock: socket.socket) -> bool:
-    """Whether the server closes ``sock`` (EOF or reset) before the 30 s socket timeout, reading what it sends."""
-    try:
-        while sock.recv(4096):
-            pass
-    except ConnectionResetError:
-        return True
-    except TimeoutError:
-        return False
-    return True
 
 
 def metrics_when(url: str, name: str, expected: float) -> str:

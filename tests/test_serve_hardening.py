@@ -15,7 +15,7 @@ from contextlib import ExitStack, contextmanager
 
 import pytest
 from conftest import free_port
-from serve_support import ResponseScript, ServeProcess, call, log_lines, requests_for
+from serve_support import ResponseScript, ServeProcess, call, closed_by_server, connect, log_lines, requests_for
 
 from flip_reward.core.reward import FlipReward
 from flip_reward.judge.client import JudgeConfig
@@ -37,23 +37,6 @@ def judge():
 
 def judge_args(judge: ScriptedJudgeServer) -> tuple[str, ...]:
     return ("--judge", "hosted_vllm/scripted", "--api-base", judge.base_url, "--retries", "0")
-
-
-def connect(url: str) -> socket.socket:
-    host, port = url.removeprefix("http://").rsplit(":", 1)
-    return socket.create_connection((host, int(port)), timeout=30)
-
-
-def closed_by_server(sock: socket.socket) -> bool:
-    """Whether the server closes ``sock`` (EOF or reset) before the 30 s socket timeout, reading what it sends."""
-    try:
-        while sock.recv(4096):
-            pass
-    except ConnectionResetError:
-        return True
-    except TimeoutError:
-        return False
-    return True
 
 
 @contextmanager
