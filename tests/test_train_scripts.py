@@ -295,7 +295,7 @@ def test_an_unencoded_hash_in_the_password_is_redacted_and_refused() -> None:
     assert line(result.stdout, "judge: external") == f"judge: external at {shown}"
     assert f"HOSTED_VLLM_API_BASE={shown}" in trainer_command(result.stdout)
     assert line(result.stdout, "judge: ERROR") == (
-        f"judge: ERROR judge URL {shown}: its user name or password holds a '/', '?' or '#' (or its path an '@'): "
+        f"judge: ERROR judge URL {shown}: its user name or password holds a '/', '?' or '#': "
         "percent-encode them in the URL (/ as %2F, ? as %3F, # as %23, @ as %40)"
     )
     assert "s3cret" not in result.stdout + result.stderr
