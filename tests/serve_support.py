@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -40,6 +41,19 @@ class ResponseScript:
 def requests_for(judge: object, response: str) -> int:
     """How many requests the scripted ``judge`` received about ``response``."""
     return sum(judged_response(request) == response for request in judge.requests)
+
+
+def requests_arrived(judge: object, response: str, timeout: float = 30.0) -> int:
+    """``requests_for(judge, response)`` once the first such request has arrived, or after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while requests_for(judge, response) == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return requests_for(judge, response)
+
+
+def scripted_judge_args(judge: object) -> tuple[str, ...]:
+    """The serve options of a service judged by the scripted ``judge``, with no retries."""
+    return ("--judge", "hosted_vllm/scripted", "--api-base", judge.base_url, "--retries", "0")
 
 
 class ServeProcess:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from conftest import free_port
-from serve_support import ResponseScript, ServeProcess, call, metric, requests_for
+from serve_support import ResponseScript, ServeProcess, call, metric, requests_arrived, requests_for
 
 from flip_reward.core.reward import FlipResult
 from flip_reward.serving.scripted_judge import Reply, ScriptedJudgeServer, flip_answer
@@ -304,10 +304,7 @@ def test_sigterm_lets_the_request_in_flight_finish_then_exits_zero(judge) -> Non
         body = openrlhf_body((chatml(SEA), "SLOW", "<|im_end|>", None))
         client = threading.Thread(target=lambda: answers.append(call(service.url, "/get_reward", body)))
         client.start()
-        deadline = time.monotonic() + 30
-        while requests_for(judge, "SLOW") == 0 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert requests_for(judge, "SLOW") == 1, "the slow judge request never arrived"
+        assert requests_arrived(judge, "SLOW") == 1, "the slow judge request never arrived"
         service.process.send_signal(signal.SIGTERM)
         client.join(timeout=30)
         returncode, stderr = service.wait()

@@ -15,7 +15,16 @@ from contextlib import ExitStack
 
 import pytest
 from conftest import REPO
-from serve_support import ResponseScript, ServeProcess, call, closed_by_server, connect, log_lines, metric
+from serve_support import (
+    ResponseScript,
+    ServeProcess,
+    call,
+    closed_by_server,
+    connect,
+    log_lines,
+    metric,
+    scripted_judge_args,
+)
 
 from flip_reward.serving.scripted_judge import Reply, ScriptedJudgeServer, flip_answer
 
@@ -36,10 +45,6 @@ STALLED_HEAD = (
 def judge():
     with ScriptedJudgeServer(ResponseScript(ANSWERS)) as server:
         yield server
-
-
-def judge_args(judge: ScriptedJudgeServer) -> tuple[str, ...]:
-    return ("--judge", "hosted_vllm/scripted", "--api-base", judge.base_url, "--retries", "0")
 
 
 def answer_to(url: str, request: bytes) -> bytes:
@@ -104,7 +109,7 @@ def test_malformed_requests_are_a_400_each_and_one_line_per_kind_never_a_traceba
     """aiohttp answers requests it cannot parse itself (plain text, before any middleware); a gzip body that is not
     gzip on ``GET /health`` (which does not read bodies) fails when aiohttp drains it after the answer."""
     junk_gzip = b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\nContent-Length: 4\r\n\r\njunk"
-    with ServeProcess(*judge_args(judge)) as service:
+    with ServeProcess(*scripted_judge_args(judge)) as service:
         for _ in range(20):
             for request, reason in MALFORMED.items():
                 answer = answer_to(service.url, request)
@@ -134,7 +139,7 @@ def test_stalled_bodies_do_not_count_as_in_progress_for_the_cap_nor_hold_up_the_
     the request that arrives whole is scored, and SIGTERM does not wait for the two left (nor the 120 s
     --shutdown-timeout: the service has exited when ``wait`` returns, well within its 30 s)."""
     timers = ("--body-timeout", "120", "--keepalive-timeout", "120", "--shutdown-timeout", "120")
-    with ServeProcess(*judge_args(judge), *timers, "--max-connections", "3") as service, ExitStack() as stack:
+    with ServeProcess(*scripted_judge_args(judge), *timers, "--max-connections", "3") as service, ExitStack() as stack:
         stalled = [stack.enter_context(stalled_body(service.url)) for _ in range(5)]
         status, answer = call(service.url, "/v1/score", SCORE)
         assert (status, answer["results"][0]["reward"]) == (200, 1.0)
@@ -157,7 +162,7 @@ def test_stalled_bodies_do_not_count_as_in_progress_for_the_cap_nor_hold_up_the_
 
 
 def test_a_body_must_arrive_in_full_within_the_body_timeout_but_a_slow_judge_call_is_not_cut(judge) -> None:
-    with ServeProcess(*judge_args(judge), "--body-timeout", "1", "--keepalive-timeout", "30") as service:
+    with ServeProcess(*scripted_judge_args(judge), "--body-timeout", "1", "--keepalive-timeout", "30") as service:
         stalled = stalled_body(service.url)
         dripping = connect(service.url)
         dripping.sendall(STALLED_HEAD)
@@ -189,7 +194,7 @@ def test_a_body_must_arrive_in_full_within_the_body_timeout_but_a_slow_judge_cal
 
 
 def test_clients_that_drop_mid_body_are_counted_apart_in_one_line_not_as_500s(judge) -> None:
-    with ServeProcess(*judge_args(judge)) as service:
+    with ServeProcess(*scripted_judge_args(judge)) as service:
         for _ in range(200):
             stalled_body(service.url).close()
         text = metrics_when(service.url, "flip_serve_bodies_cut_off_total", 200.0)
@@ -206,7 +211,7 @@ def test_a_slow_reader_gets_its_whole_answer_the_idle_timer_starts_once_it_is_wr
     stall for longer than --keepalive-timeout, which must not cut the answer."""
     items = [{"prompt": "", "response": ""}] * 15_000  # each answered with its input error, no judge call
     body = json.dumps({"items": items}).encode()
-    with ServeProcess(*judge_args(judge), "--keepalive-timeout", "1", "--max-items", "15000") as service:
+    with ServeProcess(*scripted_judge_args(judge), "--keepalive-timeout", "1", "--max-items", "15000") as service:
         with connect(service.url, receive_buffer=4096) as sock:
             head = (
                 f"POST /v1/score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {len(body)}"

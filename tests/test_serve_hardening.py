@@ -15,7 +15,16 @@ from contextlib import ExitStack, contextmanager
 
 import pytest
 from conftest import free_port
-from serve_support import ResponseScript, ServeProcess, call, closed_by_server, connect, log_lines, requests_for
+from serve_support import (
+    ResponseScript,
+    ServeProcess,
+    call,
+    closed_by_server,
+    connect,
+    log_lines,
+    requests_arrived,
+    scripted_judge_args,
+)
 
 from flip_reward.core.reward import FlipReward
 from flip_reward.judge.client import JudgeConfig
@@ -35,10 +44,6 @@ def judge():
         yield server
 
 
-def judge_args(judge: ScriptedJudgeServer) -> tuple[str, ...]:
-    return ("--judge", "hosted_vllm/scripted", "--api-base", judge.base_url, "--retries", "0")
-
-
 @contextmanager
 def stalled(url: str, count: int) -> Iterator[list[socket.socket]]:
     """``count`` connections that stall: every other one idle, the others stuck in the middle of a request head."""
@@ -56,7 +61,7 @@ def stalled(url: str, count: int) -> Iterator[list[socket.socket]]:
 
 
 def test_idle_dripping_and_kept_alive_connections_are_closed_but_a_slow_judge_call_is_not(judge) -> None:
-    with ServeProcess(*judge_args(judge), "--header-timeout", "1", "--keepalive-timeout", "2") as service:
+    with ServeProcess(*scripted_judge_args(judge), "--header-timeout", "1", "--keepalive-timeout", "2") as service:
         idle = connect(service.url)
         dripping = connect(service.url)
         kept_alive = connect(service.url)
@@ -108,7 +113,7 @@ def test_stalled_connections_under_a_low_file_limit_leave_room_for_an_authentica
     in, and the log holds one line each."""
     env = {"FLIP_SERVE_TOKEN": TOKEN}
     timers = ("--header-timeout", "120", "--keepalive-timeout", "120")  # nothing closes on its own here
-    with ServeProcess(*judge_args(judge), *timers, env=env, preexec_fn=low_file_limit) as service:
+    with ServeProcess(*scripted_judge_args(judge), *timers, env=env, preexec_fn=low_file_limit) as service:
         pid = service.process.pid
         at_start = open_descriptors(pid)
         with stalled(service.url, 300):
@@ -142,7 +147,7 @@ def test_stalled_connections_under_a_low_file_limit_leave_room_for_an_authentica
 
 
 def test_requests_dropped_at_the_shutdown_timeout_are_counted_in_one_line_and_exit_1(judge) -> None:
-    with ServeProcess(*judge_args(judge), "--shutdown-timeout", "1") as service:
+    with ServeProcess(*scripted_judge_args(judge), "--shutdown-timeout", "1") as service:
         answers: list = []
 
         def post() -> None:
@@ -153,10 +158,7 @@ def test_requests_dropped_at_the_shutdown_timeout_are_counted_in_one_line_and_ex
 
         client = threading.Thread(target=post)
         client.start()
-        deadline = time.monotonic() + 30
-        while requests_for(judge, "STALL") == 0 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert requests_for(judge, "STALL") == 1, "the stalled judge request never arrived"
+        assert requests_arrived(judge, "STALL") == 1, "the stalled judge request never arrived"
         service.process.send_signal(signal.SIGTERM)
         returncode, stderr = service.wait()
         client.join(timeout=30)
