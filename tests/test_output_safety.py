@@ -26,8 +26,11 @@ import pytest
 from conftest import REPO
 
 from flip_reward.cli import main
+from flip_reward.knobs import declared
 from flip_reward.serving.scripted_judge import Reply, ScriptedJudgeServer, flip_answer, judged_response
-from flip_reward.training.config import OPTIONS
+from flip_reward.training.config import TrainSettings
+
+OPTIONS = [item.knob for item in declared(TrainSettings)]
 
 NO_SPACE = "No space left on device (errno 28)"
 INSTRUCTION = "Write a short poem about the sea"

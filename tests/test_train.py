@@ -20,8 +20,11 @@ from conftest import REPO
 
 from flip_reward.cli import main
 from flip_reward.core.metrics import f1_score
+from flip_reward.knobs import declared
 from flip_reward.serving.scripted_judge import Reply, flip_answer
-from flip_reward.training.config import OPTIONS
+from flip_reward.training.config import TrainSettings
+
+OPTIONS = [item.knob for item in declared(TrainSettings)]
 
 pytest.importorskip("trl")
 

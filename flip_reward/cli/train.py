@@ -20,18 +20,11 @@ import sys
 from pathlib import Path
 
 from flip_reward.cli.common import check_not_input, check_output
-from flip_reward.core.reward import REWARD_METRICS
 from flip_reward.data.mixes import DatasetError, load_mix, parse_mixer, verifier_note
 from flip_reward.data.writing import reason
 from flip_reward.exit_codes import EXIT_INTERRUPTED, EXIT_INVALID_INPUT, EXIT_JUDGE_DOWN, EXIT_RUN_FAILED
-from flip_reward.training.config import (
-    OPTIONS,
-    REWARDS,
-    SettingsError,
-    plan_lines,
-    resolve,
-    tiny_seed,
-)
+from flip_reward.knobs import SettingsError, add_flags
+from flip_reward.training.config import TrainSettings, plan_lines
 from flip_reward.training.job import RUN_FILES, log
 
 
@@ -46,24 +39,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--preset", help="configs/local_NAME.env (tiny, 1gpu) or a path; env LOCAL_PRESET")
     parser.add_argument("--dry-run", action="store_true", help="resolve the settings, check the data, print the plan")
-    for option in OPTIONS:
-        env = f" [env {option.env}]" if option.env else ""
-        default = "computed" if callable(option.default) else option.default
-        help_text = f"{option.help} (default: {default}){env}".replace("%", "%%")
-        if option.kind == "bool":
-            parser.add_argument(option.flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
-        else:
-            choices = {"--reward": REWARDS, "--reward-metric": REWARD_METRICS}.get(option.flag)
-            parser.add_argument(option.flag, default=None, choices=choices, help=help_text)
+    add_flags(parser, TrainSettings, skip=("preset",))
     parser.set_defaults(run=run_train, extras=("train",), needs=("torch", "transformers", "trl"))  # the [train] extra
 
 
 def run_train(args: argparse.Namespace) -> int:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     try:
-        settings = resolve(args)
-        for name in (settings.model, settings.judge):
-            tiny_seed(name)
+        settings = TrainSettings.from_sources(vars(args), args.preset)
         rows, report = load_mix(settings.datasets, settings.dataset_splits)
         if not args.dry_run:  # a dry run writes nothing
             check_output_dir(settings.output_dir, settings.datasets)
@@ -101,7 +84,7 @@ def run_train(args: argparse.Namespace) -> int:
         raise
 
 
-def check_reward_settings(settings: object) -> None:
+def check_reward_settings(settings: TrainSettings) -> None:
     """Build the run's reward once, offline, before anything starts, so that its judge settings are checked up front
     (e.g. --judge-max-tokens leaving the prompt no room in --judge-max-context); SettingsError says why."""
     from flip_reward.training.job import served_judge_model
@@ -134,7 +117,7 @@ def make_output_dir(output_dir: str) -> None:
         raise SettingsError(f"--output-dir {output_dir}: cannot create {output_dir}: {reason(error)}") from None
 
 
-def dry_run_judge(settings: object) -> int:
+def dry_run_judge(settings: TrainSettings) -> int:
     """The dry run's check of a judge given by URL: it answers and serves the --judge model (exit 3 otherwise)."""
     from flip_reward.judge.urls import redact_url
     from flip_reward.training.job import JudgeUnusable, given_judge

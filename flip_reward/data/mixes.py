@@ -18,6 +18,7 @@ import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 
 from flip_reward.data.loading import RowError, load_rows, numbered
@@ -25,8 +26,10 @@ from flip_reward.data.rlvr import check_row
 
 MIXER_SEED = 42
 MAX_ERRORS_SHOWN = 20
-REPO = Path(__file__).resolve().parents[2]
-SAMPLE_DATASETS = {"flip": "data/sample_rlvr_flip.jsonl", "pointwise": "data/sample_rlvr_llmjudge.jsonl"}
+SAMPLE_DATASETS = {
+    "flip": "sample_rlvr_flip.jsonl",
+    "pointwise": "sample_rlvr_llmjudge.jsonl",
+}  # flip_reward.sample_data
 VERIFIERS = {"flip": "general-flip", "pointwise": "general-quality"}
 
 
@@ -158,5 +161,10 @@ def verifier_note(rows: list[dict], reward: str) -> str | None:
 
 
 def default_datasets(reward: str) -> str:
-    """The bundled sample for ``reward`` (24 RLVR prompts), as a mixer spec."""
-    return f"{REPO / SAMPLE_DATASETS[reward]} 1.0"
+    """The bundled sample for ``reward`` (24 RLVR prompts, shipped as flip_reward.sample_data), as a mixer spec."""
+    return f"{sample_path(SAMPLE_DATASETS[reward])} 1.0"
+
+
+def sample_path(name: str) -> Path:
+    """The path of the bundled sample file ``name`` (data/NAME in a checkout, flip_reward/sample_data in a wheel)."""
+    return Path(str(files("flip_reward.sample_data") / name))

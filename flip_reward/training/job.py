@@ -11,11 +11,10 @@ from __future__ import annotations
 import contextlib
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 from flip_reward.data.samples import SAMPLES_FILE, SampleWriter
 from flip_reward.judge.urls import redact_url
-from flip_reward.training.config import tiny_seed
+from flip_reward.training.config import TrainSettings, tiny_seed
 
 RUN_FILES = ("metrics.jsonl", SAMPLES_FILE, f"{SAMPLES_FILE}.1", "reward_curve.png", "inspect.json", "inspect.png")
 """The files a run writes (or replaces) in its output directory, besides the folders model, models and judge."""
@@ -39,12 +38,12 @@ class JudgeUnusable(RuntimeError):
     """The judge given by URL does not answer, or does not serve the model the run would request."""
 
 
-def served_judge_model(s: SimpleNamespace, judge_target: str = "tiny-judge") -> str:
+def served_judge_model(s: TrainSettings, judge_target: str = "tiny-judge") -> str:
     """The litellm model string of the run's judge: ``hosted_vllm/`` + the built directory for ``tiny:N``."""
     return f"hosted_vllm/{judge_target}" if tiny_seed(s.judge) is not None else s.judge
 
 
-def given_judge(s: SimpleNamespace) -> str:
+def given_judge(s: TrainSettings) -> str:
     """The base URL of the judge given with --judge-base-url (the first of several), checked to serve --judge: a
     wrong name would otherwise train every step on 100 % judge errors. JudgeUnusable says what is served."""
     from flip_reward.judge.transport import Endpoint
@@ -60,7 +59,7 @@ def given_judge(s: SimpleNamespace) -> str:
     return api_base
 
 
-def run_job(s: SimpleNamespace, rows: list[dict]) -> int:
+def run_job(s: TrainSettings, rows: list[dict]) -> int:
     """Build or find the models, get a judge (started here unless given), train, report."""
     from flip_reward.serving.judge_server import ManagedJudgeServer, served_model
     from flip_reward.training.loop import make_reward, train

@@ -15,7 +15,6 @@ import time
 import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 from flip_reward.data.samples import SAMPLES_FILE, SampleWriter
@@ -28,6 +27,7 @@ from flip_reward.integrations.trl import (
     pointwise_reward_function,
 )
 from flip_reward.judge.loops import close_clients
+from flip_reward.training.config import TrainSettings
 from flip_reward.training.job import JudgeUnusable
 from flip_reward.training.monitor import (
     MetricsFileCallback,
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
 
 def make_reward(
-    s: SimpleNamespace, judge_model: str, api_base: str, tokenizer: str | None, samples: SampleWriter | None
+    s: TrainSettings, judge_model: str, api_base: str, tokenizer: str | None, samples: SampleWriter | None
 ) -> JudgeRewardFunction:
     """The run's reward function (FLIP or pointwise) with the judge settings of ``s``, tracing into ``samples``."""
     options = {
@@ -81,7 +81,7 @@ def fitting_prompts(
     return kept, len(rows) - len(kept)
 
 
-def grpo_config(s: SimpleNamespace, output_dir: Path, template_kwargs: dict) -> GRPOConfig:
+def grpo_config(s: TrainSettings, output_dir: Path, template_kwargs: dict) -> GRPOConfig:
     from trl import GRPOConfig
 
     per_step = s.prompts_per_step * s.num_generations
@@ -152,7 +152,7 @@ def inspection_lines(output_dir: Path) -> list[str]:
         return [f"inspect: no report ({type(error).__name__}: {error})"]
 
 
-def train(s: SimpleNamespace, policy: str, rows: list[dict], reward: JudgeRewardFunction, output_dir: Path) -> int:
+def train(s: TrainSettings, policy: str, rows: list[dict], reward: JudgeRewardFunction, output_dir: Path) -> int:
     """Run GRPO; whatever happens, write the metrics file, the reward curve and the summary for the steps done. An
     output that could not be written (a full disk) does not stop training: its error line ends the run, after the
     summary, and the exit status is EXIT_WRITE_FAILED."""

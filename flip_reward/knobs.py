@@ -1,0 +1,225 @@
+"""Knobs: every setting of a command declared once, as a field of a frozen dataclass, with its environment variable,
+flag, default, type, check and help, and resolved in one order: command-line flag > environment > preset > default.
+
+A settings class declares its knobs with :func:`knob`; the field's annotation is the knob's type (``str``, ``int``,
+``float``, ``bool`` or one of them ``| None``). A default is a value, or a function of the knobs declared before it
+(so ``OUTPUT_DIR`` can default to ``output/EXP_NAME``). :func:`resolve` builds the settings from the three sources
+and names the source of any bad value; :func:`add_flags` puts every knob on an argparse parser; :func:`reference`
+renders the table that docs/knobs.md holds (a test keeps the two equal).
+
+>>> from dataclasses import dataclass
+>>> @dataclass(frozen=True)
+... class Demo:
+...     port: int = knob("DEMO_PORT", 8000, "where to listen", minimum=1)
+...     url: str = knob("DEMO_URL", lambda s: f"http://127.0.0.1:{s.port}", "the address", shown="http://127.0.0.1:PORT")
+>>> resolve(Demo, environ={"DEMO_PORT": "9000"})
+Demo(port=9000, url='http://127.0.0.1:9000')
+>>> resolve(Demo, flags={"port": "80"}, environ={"DEMO_PORT": "9000"}).port
+80
+>>> try:
+...     resolve(Demo, preset={"DEMO_PORT": "zero"})
+... except SettingsError as error:
+...     print(error)
+DEMO_PORT (preset): expected an integer, got 'zero'
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import difflib
+import types
+import typing
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+TRUE = ("1", "true", "yes", "on")
+FALSE = ("0", "false", "no", "off", "")
+
+
+class SettingsError(ValueError):
+    """A knob (flag, environment variable or preset value) that cannot be used; the message names where it came
+    from."""
+
+
+@dataclass(frozen=True)
+class Knob:
+    """One setting: its environment variable (None: flag only), default (a value or a function of the settings
+    resolved so far), help, flag (default: from the field name; "" for none), the values it may take, its smallest
+    value, and ``shown``, how --help and the reference show a computed default."""
+
+    env: str | None
+    default: object
+    help: str
+    flag: str | None = None
+    choices: tuple[str, ...] = ()
+    minimum: float | None = None
+    shown: str | None = None
+    read: Callable[[Mapping[str, str], Any], str | None] | None = None
+
+    def raw(self, source: Mapping[str, str], partial: Any) -> str | None:
+        """This knob's raw text in one source (the environment or a preset); None when it has none."""
+        if self.read is not None:
+            return self.read(source, partial)
+        raw = source.get(self.env, "") if self.env else ""
+        return raw if raw != "" else None
+
+    def default_text(self) -> str:
+        if self.shown is not None:
+            return self.shown
+        if callable(self.default):
+            return "computed"
+        if isinstance(self.default, bool):
+            return "on" if self.default else "off"
+        return "unset" if self.default in (None, "") else str(self.default)
+
+
+def knob(env: str | None, default: object, help: str, **options: Any) -> Any:
+    """A dataclass field carrying a :class:`Knob` (``options``: flag, choices, minimum, shown, read)."""
+    return field(metadata={"knob": Knob(env, default, help, **options)})
+
+
+@dataclass(frozen=True)
+class Declared:
+    """A knob as a settings class declares it: the field's name, its type and the knob."""
+
+    name: str
+    kind: type
+    optional: bool
+    knob: Knob
+
+    @property
+    def flag(self) -> str:
+        return self.knob.flag or "--" + self.name.replace("_", "-")
+
+    @property
+    def label(self) -> str:
+        """How messages name the knob: its environment variable, else its flag."""
+        return self.knob.env or self.flag
+
+
+def declared(cls: type) -> Iterator[Declared]:
+    """The knobs of settings class ``cls``, in declaration order."""
+    hints = typing.get_type_hints(cls)
+    for item in dataclasses.fields(cls):
+        if "knob" not in item.metadata:
+            continue
+        kind, optional = _base_type(hints[item.name])
+        yield Declared(item.name, kind, optional, item.metadata["knob"])
+
+
+def _base_type(hint: Any) -> tuple[type, bool]:
+    arguments = typing.get_args(hint)
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        kinds = [argument for argument in arguments if argument is not type(None)]
+        return kinds[0], len(kinds) < len(arguments)
+    return hint, False
+
+
+def convert(item: Declared, value: object, origin: str) -> object:
+    """``value`` (text from a flag, the environment or a preset; or a default) as the knob's type, checked."""
+    if isinstance(value, str):
+        value = _parse(item, value.strip(), origin)
+    if item.knob.choices and value not in item.knob.choices and value is not None:
+        raise SettingsError(f"{origin}: must be one of {', '.join(item.knob.choices)}, got {value!r}")
+    if item.knob.minimum is not None and value is not None and value < item.knob.minimum:
+        raise SettingsError(f"{origin}: must be >= {item.knob.minimum:g}, got {value}")
+    return value
+
+
+def _parse(item: Declared, text: str, origin: str) -> object:
+    if item.optional and text == "":
+        return None
+    try:
+        if item.kind is int:
+            return int(text)
+        if item.kind is float:
+            return float(text)
+    except ValueError:
+        expected = "an integer" if item.kind is int else "a number"
+        raise SettingsError(f"{origin}: expected {expected}, got {text!r}") from None
+    if item.kind is bool:
+        if text.lower() not in TRUE + FALSE:
+            raise SettingsError(f"{origin}: expected 1/0, true/false, yes/no or on/off, got {text!r}")
+        return text.lower() in TRUE
+    return text
+
+
+def resolve(
+    cls: type,
+    flags: Mapping[str, object] | None = None,
+    environ: Mapping[str, str] | None = None,
+    preset: Mapping[str, str] | None = None,
+    fixed: Mapping[str, object] | None = None,
+) -> Any:
+    """Settings ``cls`` from ``flags`` (field name -> value, None when not given), ``environ`` and ``preset``, in
+    that order, else each knob's default; ``fixed`` gives fields that are no knobs (e.g. the preset's name).
+    SettingsError names the flag or variable and its source."""
+    flags, environ, preset = flags or {}, environ or {}, preset or {}
+    partial = types.SimpleNamespace(**(fixed or {}))
+    for item in declared(cls):
+        setattr(partial, item.name, _value(item, partial, flags, environ, preset))
+    try:
+        return cls(**vars(partial))
+    except SettingsError:
+        raise
+    except (TypeError, ValueError) as error:
+        raise SettingsError(str(error)) from None
+
+
+def _value(
+    item: Declared,
+    partial: Any,
+    flags: Mapping[str, object],
+    environ: Mapping[str, str],
+    preset: Mapping[str, str],
+) -> object:
+    if flags.get(item.name) is not None:
+        return convert(item, flags[item.name], item.flag)
+    for origin, source in (("environment", environ), ("preset", preset)):
+        raw = item.knob.raw(source, partial)
+        if raw is not None:
+            return convert(item, raw, f"{item.label} ({origin})")
+    default = item.knob.default
+    return convert(item, default(partial) if callable(default) else default, f"{item.label} (default)")
+
+
+def unknown_preset_keys(cls: type, preset: Mapping[str, str], name: str, also: tuple[str, ...] = ()) -> None:
+    """SettingsError naming every key of preset ``name`` that is no knob of ``cls`` (nor in ``also``), with the
+    closest knob, so that a typo in a preset never passes silently."""
+    known = {item.knob.env for item in declared(cls) if item.knob.env} | set(also)
+    unknown = sorted(set(preset) - known)
+    if not unknown:
+        return
+    hints = []
+    for key in unknown:
+        close = difflib.get_close_matches(key, sorted(known), n=1)
+        hints.append(f"{key} (did you mean {close[0]}?)" if close else key)
+    raise SettingsError(f"preset {name}: unknown setting(s) {', '.join(hints)}")
+
+
+def add_flags(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
+    """A flag for every knob of ``cls`` (except the fields in ``skip``), left None unless given; booleans get
+    ``--x/--no-x``. The help names the environment variable and the default."""
+    for item in declared(cls):
+        if item.name in skip or item.knob.flag == "":
+            continue
+        env = f"; env {item.knob.env}" if item.knob.env else ""
+        help_text = f"{item.knob.help} (default: {item.knob.default_text()}{env})".replace("%", "%%")
+        options: dict[str, Any] = {"dest": item.name, "default": None, "help": help_text}
+        if item.kind is bool:
+            parser.add_argument(item.flag, action=argparse.BooleanOptionalAction, **options)
+        else:
+            parser.add_argument(item.flag, metavar=item.knob.env or item.name.upper(), **options)
+
+
+def reference(cls: type) -> str:
+    """The Markdown table of ``cls``'s knobs (variable, flag, default, meaning), as docs/knobs.md holds it."""
+    lines = ["| Variable | Flag | Default | Meaning |", "|---|---|---|---|"]
+    for item in declared(cls):
+        variable = f"`{item.knob.env}`" if item.knob.env else ""
+        flag = f"`{item.flag}`" if item.knob.flag != "" else ""
+        meaning = item.knob.help + (f" ({', '.join(item.knob.choices)})" if item.knob.choices else "")
+        lines.append(f"| {variable} | {flag} | {item.knob.default_text()} | {meaning.replace('|', '/')} |")
+    return "\n".join(lines) + "\n"

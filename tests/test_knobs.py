@@ -1,0 +1,95 @@
+"""The knob system (flip_reward.knobs) and docs/knobs.md, the reference generated from every settings class.
+
+FLIP_WRITE_KNOBS=1 rewrites docs/knobs.md from the declarations instead of comparing (then review the diff).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from flip_reward.knobs import SettingsError, knob, reference, resolve, unknown_preset_keys
+from flip_reward.presets import load_preset, preset_names
+from flip_reward.training.config import TrainSettings
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "knobs.md"
+# Every settings class users set through flags, variables or presets, with its section title in docs/knobs.md.
+SETTINGS = [("`flip-reward train` (local GRPO with TRL)", TrainSettings)]
+HEADER = (
+    "# Knobs\n\nEvery setting of the training commands, generated from their declarations (flip_reward/knobs.py; "
+    "tests/test_knobs.py keeps this page equal to them). Precedence: command-line flag > environment variable > "
+    "preset > default.\n"
+)
+
+
+def knobs_page() -> str:
+    return HEADER + "".join(f"\n## {title}\n\n{reference(cls)}" for title, cls in SETTINGS)
+
+
+def test_docs_list_every_knob_as_declared():
+    if os.environ.get("FLIP_WRITE_KNOBS"):
+        DOC.write_text(knobs_page(), encoding="utf-8")
+    assert DOC.read_text(encoding="utf-8") == knobs_page()
+
+
+@dataclass(frozen=True)
+class Demo:
+    name: str
+    port: int = knob("DEMO_PORT", 8000, "port", minimum=1)
+    share: float | None = knob("DEMO_SHARE", None, "share")
+    verbose: bool = knob("DEMO_VERBOSE", False, "more lines")
+    url: str = knob("DEMO_URL", lambda s: f"http://{s.name}:{s.port}", "address", choices=())
+
+
+def test_flag_beats_environment_beats_preset_beats_default():
+    fixed = {"name": "h"}
+    assert resolve(Demo, fixed=fixed) == Demo("h", 8000, None, False, "http://h:8000")
+    assert resolve(Demo, preset={"DEMO_PORT": "1"}, fixed=fixed).port == 1
+    assert resolve(Demo, environ={"DEMO_PORT": "2"}, preset={"DEMO_PORT": "1"}, fixed=fixed).port == 2
+    flags = {"port": "3", "verbose": None}
+    settings = resolve(Demo, flags, {"DEMO_PORT": "2", "DEMO_VERBOSE": "yes"}, {"DEMO_PORT": "1"}, fixed)
+    assert (settings.port, settings.verbose, settings.url) == (3, True, "http://h:3")
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"DEMO_PORT": "x"}, "DEMO_PORT (environment): expected an integer, got 'x'"),
+        ({"DEMO_PORT": "0"}, "DEMO_PORT (environment): must be >= 1, got 0"),
+        ({"DEMO_SHARE": "half"}, "DEMO_SHARE (environment): expected a number, got 'half'"),
+        (
+            {"DEMO_VERBOSE": "maybe"},
+            "DEMO_VERBOSE (environment): expected 1/0, true/false, yes/no or on/off, got 'maybe'",
+        ),
+    ],
+)
+def test_bad_values_name_their_source(environ, message):
+    with pytest.raises(SettingsError) as error:
+        resolve(Demo, environ=environ, fixed={"name": "h"})
+    assert str(error.value) == message
+
+
+def test_empty_values_count_as_unset():
+    settings = resolve(Demo, environ={"DEMO_PORT": "", "DEMO_SHARE": ""}, fixed={"name": "h"})
+    assert (settings.port, settings.share) == (8000, None)
+
+
+def test_a_typo_in_a_preset_is_refused_with_the_closest_knob():
+    with pytest.raises(SettingsError) as error:
+        unknown_preset_keys(Demo, {"DEMO_PROT": "1", "DEMO_PORT": "2"}, "mine.env")
+    assert str(error.value) == "preset mine.env: unknown setting(s) DEMO_PROT (did you mean DEMO_PORT?)"
+
+
+def test_shipped_presets_hold_only_knobs_of_their_command():
+    assert preset_names("local") == ["1gpu", "tiny"]
+    for name in preset_names("local"):
+        unknown_preset_keys(TrainSettings, load_preset("local", name).values, name, also=("TOTAL_EPISODES",))
+
+
+def test_an_unknown_preset_lists_the_choices():
+    with pytest.raises(SettingsError) as error:
+        load_preset("local", "tny")
+    assert str(error.value) == "no preset 'tny' (configs/local_tny.env); available: 1gpu, tiny"
