@@ -1,0 +1,324 @@
+"""``flip-reward launch open-instruct``: GRPO with upstream open-instruct's grpo_fast.py and a judge started (or
+routed) here, or, on a machine without CUDA or open-instruct, the local TRL backend.
+
+``launch`` checks the ``FLIP_*`` settings (for every backend), picks the backend (said in one line), then either
+prints the plan and runs every check (``--dry-run``: always the open-instruct plan, whatever a real run here would
+pick), or runs: the checks, the judge (or vllm-router) through a ``Supervisor``, a check that it answers at the
+address the trainer uses, then grpo_fast as a supervised process group; everything is stopped in order on success,
+failure, Ctrl-C and TERM.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shlex
+import signal
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from flip_reward.exit_codes import EXIT_INTERRUPTED, EXIT_INVALID_INPUT, EXIT_JUDGE_DOWN, EXIT_RUN_FAILED
+from flip_reward.integrations.open_instruct.settings import ENV_VARS, FlipSettings, FlipSettingsError
+from flip_reward.judge.urls import redact_url
+from flip_reward.knobs import TRUE, SettingsError, declared
+from flip_reward.launch import preflight
+from flip_reward.launch.grpo_fast import GrpoPlan, plan, service_lines
+from flip_reward.launch.grpo_settings import EXP_NAMES, LAUNCHER_MODULE, GrpoFastSettings
+from flip_reward.launch.processes import StartError, Supervisor
+from flip_reward.presets import load_preset
+from flip_reward.serving.pid_files import PidFileError
+
+LOCAL_REWARDS = {"general-flip": "flip", "general-quality": "pointwise"}
+
+
+def log(message: str) -> None:
+    print(f"grpo: {message}", file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True)
+class Backend:
+    """The backend a run uses and the one line that says why."""
+
+    name: str
+    why: str
+
+
+def pick_backend(requested: str, environ: Mapping[str, str]) -> Backend:
+    """``requested`` (auto, local, open-instruct) resolved: auto is open-instruct when a CUDA GPU is visible and
+    open_instruct imports (OPEN_INSTRUCT_DIR counts), else local."""
+    if requested != "auto":
+        return Backend(requested, f"backend {requested} (BACKEND={requested})")
+    if not preflight.gpu_count():
+        why = "no CUDA GPU visible (nvidia-smi)"
+    elif not open_instruct_importable(environ):
+        why = "open_instruct is not importable (scripts/setup_open_instruct.sh installs it)"
+    else:
+        return Backend(
+            "open-instruct",
+            "backend open-instruct (grpo_fast.py): CUDA GPU and open_instruct found; BACKEND=local runs TRL",
+        )
+    return Backend(
+        "local", f"backend local (TRL GRPO on this machine): {why}; BACKEND=open-instruct forces grpo_fast.py"
+    )
+
+
+def open_instruct_importable(environ: Mapping[str, str]) -> bool:
+    checkout = environ.get("OPEN_INSTRUCT_DIR", "")
+    if checkout and Path(checkout, "open_instruct", "__init__.py").is_file():
+        return True
+    try:
+        return importlib.util.find_spec("open_instruct") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def check_flip_settings(environ: Mapping[str, str]) -> FlipSettings:
+    """The FLIP_* variables as the verifier will read them; SettingsError naming a bad one (for every backend)."""
+    try:
+        return FlipSettings.from_env({name: value for name, value in environ.items() if name.startswith("FLIP_")})
+    except FlipSettingsError as error:
+        raise SettingsError(str(error)) from None
+
+
+def launch(
+    verifier: str,
+    flags: Mapping[str, object],
+    trainer_args: Sequence[str],
+    dry_run: bool = False,
+    environ: Mapping[str, str] | None = None,
+) -> int:
+    """Run (or, with ``dry_run``, show and check) the GRPO run of ``verifier`` with knob ``flags`` (field name ->
+    value or None) and ``trainer_args`` for grpo_fast.py; the exit status (0, 1, 2 for invalid settings, 3 for a
+    judge that does not answer, 130 interrupted)."""
+    environ = dict(os.environ if environ is None else environ)
+    try:
+        check_flip_settings(environ)
+        requested = str(flags.get("backend") or environ.get("BACKEND") or "auto")
+        if requested not in ("auto", "local", "open-instruct"):
+            raise SettingsError(f"BACKEND must be auto, local or open-instruct, got {requested!r}")
+        preset = str(flags.get("preset") or environ.get("PRESET") or "1node")
+        load_preset("grpo", preset)  # a typo is refused whatever the backend
+        backend = pick_backend(requested, environ)
+        if backend.name == "local" and not (dry_run and requested == "auto"):
+            log(backend.why)
+            return run_local(verifier, flags, trainer_args, dry_run, environ)
+        if backend.name == "local":
+            log(f"a real run here would use the {backend.why}; this dry run shows the open-instruct plan")
+        else:
+            log(backend.why)
+        settings = GrpoFastSettings.from_sources(flags, verifier, environ)
+        run_plan = plan(settings, trainer_args, environ, dry_run)
+    except SettingsError as error:
+        log(f"error: {error}")
+        return EXIT_INVALID_INPUT
+    if dry_run:
+        return show(run_plan, environ)
+    return run(run_plan, environ)
+
+
+# --- the dry run -------------------------------------------------------------------------------------------------
+
+
+def show(run_plan: GrpoPlan, environ: Mapping[str, str], emit: preflight.Emit = print) -> int:
+    """The dry run: the plan's commands, the eval note, then every check (the machine's is reported, not
+    required: the dry run may be made elsewhere than the run); 1 when a check fails."""
+    s = run_plan.settings
+    emit(
+        f"grpo: preset {s.preset} ({s.preset_origin}); verifier {s.verifier}; {sum(s.learners)} learner(s), "
+        f"{s.engines} vLLM engine(s)"
+    )
+    for line in service_lines(run_plan):
+        emit(line)
+    emit(f"trainer: {run_plan.shown_trainer()}")
+    if run_plan.eval_note:
+        emit(run_plan.eval_note)
+    status = check_data(run_plan, emit)
+    if s.starts_judge:
+        emit("judge: not checked (started by the launcher on a real run)")
+    for url in s.judge_urls:
+        status = max(status, preflight.check_judge(url, s.judge_model, emit=emit))
+    status = max(status, check_settings(run_plan, environ, emit))
+    status = max(status, preflight.check_flags(list(run_plan.grpo_args), emit=emit))
+    preflight.check_think_token(s.model_name_or_path, emit=emit)
+    preflight.check_env(run_plan.placement, emit=emit)
+    return status
+
+
+def check_data(run_plan: GrpoPlan, emit: preflight.Emit) -> int:
+    """The mixes as the user gave them (a held-out eval file is made of DATASETS)."""
+    s = run_plan.settings
+    evals = "" if s.local_evals.lower() == "none" else s.local_evals
+    return preflight.check_data(s.datasets, s.dataset_splits, s.verifier, evals, s.local_eval_splits, emit=emit)
+
+
+def check_settings(run_plan: GrpoPlan, environ: Mapping[str, str], emit: preflight.Emit) -> int:
+    """The FLIP settings the trainer gets (its FLIP_* variables and judge URL); unknown FLIP_* names warned about."""
+    env = {name: value for name, value in run_plan.trainer_env.items() if name != "CUDA_VISIBLE_DEVICES"}
+    for name in sorted(name for name in environ if name.startswith("FLIP_") and name not in ENV_VARS):
+        env.setdefault(name, environ[name])
+    return preflight.check_settings(env, emit=emit)
+
+
+# --- a real run --------------------------------------------------------------------------------------------------
+
+
+def say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def run(run_plan: GrpoPlan, environ: Mapping[str, str]) -> int:
+    """The checks, then the judge (or router) and the trainer under one Supervisor; the trainer's exit status."""
+    s = run_plan.settings
+    check_settings(run_plan, environ, say)
+    if s.launcher == f"{s.python} -m {LAUNCHER_MODULE}" and preflight.check_env(run_plan.placement, emit=say):
+        log("error: this machine cannot run open-instruct's grpo_fast.py (see above); --dry-run shows the command")
+        return EXIT_RUN_FAILED
+    if check_data(run_plan, say):
+        log("error: fix the datasets above first")
+        return EXIT_RUN_FAILED
+    if run_plan.eval_note:
+        log(run_plan.eval_note)
+    try:
+        write_held_out(run_plan)
+        with Supervisor(
+            run_plan.pid_file,
+            s.judge_start_timeout,
+            log,
+            trainer_int_grace=s.trainer_int_grace_s,
+            trainer_term_grace=s.trainer_term_grace_s,
+        ) as supervisor:
+            announce_signals()
+            try:
+                return supervise(run_plan, supervisor)
+            finally:
+                if supervisor.services:
+                    log("stopping the judge")
+    except (OSError, PidFileError) as error:
+        log(f"error: {error}")
+        return EXIT_RUN_FAILED
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except SystemExit as stop:  # TERM or HUP (the Supervisor turns them into SystemExit(128 + N))
+        return stop.code if isinstance(stop.code, int) else EXIT_RUN_FAILED
+
+
+def supervise(run_plan: GrpoPlan, supervisor: Supervisor) -> int:
+    """The judge (checked or started), then the trainer; the trainer's exit status."""
+    status = start_judge(run_plan, supervisor)
+    if status:
+        return status
+    log(f"judge: {redact_url(run_plan.judge_url)}")
+    log(f"trainer: {run_plan.shown_trainer()}")
+    status = supervisor.run_trainer(run_plan.trainer_command, run_plan.trainer_env)
+    log("training finished" if status == 0 else f"the trainer exited with status {status}")
+    return status
+
+
+def announce_signals() -> None:
+    """Ctrl-C, TERM and HUP say so in one line, then stop the run (KeyboardInterrupt, SystemExit(128 + N))."""
+
+    def stopping(number: int, frame: object) -> None:
+        log(f"received {signal.Signals(number).name}: stopping")
+        for other in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(other, signal.SIG_IGN)
+        if number == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise SystemExit(128 + number)
+
+    for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(number, stopping)
+
+
+def write_held_out(run_plan: GrpoPlan) -> None:
+    """Write the held-out eval split the plan names (training rows and eval rows, disjoint)."""
+    held = run_plan.held_out
+    if held is None:
+        return
+    from flip_reward.launch.data_plan import hold_out
+
+    hold_out(run_plan.settings.datasets.split()[0], run_plan.settings.local_eval_count, held.train.parent)
+
+
+def start_judge(run_plan: GrpoPlan, supervisor: Supervisor) -> int:
+    """Check a running judge, or start the services and check that they answer at the trainer's address; 0 when
+    the trainer may start."""
+    s = run_plan.settings
+    for url in s.judge_urls:
+        if preflight.check_judge(url, s.judge_model, emit=say):
+            log("error: the judge is not usable (see above)")
+            return EXIT_JUDGE_DOWN
+    if not run_plan.services:
+        return 0
+    if s.starts_judge:
+        model = s.judge_model.removeprefix("hosted_vllm/")
+        log(
+            f"starting the judge {model} on GPU(s) {s.judge_gpus}, {s.judge_replicas} server(s) "
+            f"(log: {run_plan.run_dir})"
+        )
+    else:
+        log(f"starting vllm-router in front of {redact_url(' '.join(s.judge_urls))} (log: {run_plan.run_dir})")
+    try:
+        supervisor.start(run_plan.services)
+    except StartError as error:
+        log(f"error: the judge did not start (logs: {run_plan.run_dir}): {error}")
+        return EXIT_JUDGE_DOWN
+    # The actors reach the judge at the advertised address, not at localhost: it must answer there, from here.
+    if preflight.check_judge(run_plan.judge_url, s.judge_model, emit=say):
+        log(
+            f"error: the judge runs but does not answer at {run_plan.judge_url}, the address the trainer uses "
+            f"(JUDGE_HOST={s.judge_host}; set JUDGE_ADVERTISE_HOST to an address of this node that the other nodes "
+            "reach)"
+        )
+        return EXIT_JUDGE_DOWN
+    return 0
+
+
+# --- the local backend -------------------------------------------------------------------------------------------
+
+
+def run_local(
+    verifier: str, flags: Mapping[str, object], trainer_args: Sequence[str], dry_run: bool, environ: Mapping[str, str]
+) -> int:
+    """Hand over to ``flip-reward train`` (replaces this process): the verifier's reward, LOCAL_PRESET (default 1gpu
+    with a CUDA GPU, else tiny), the run's name with _local, knob flags as their variables, and grpo_fast.py
+    arguments mapped onto train's options (one without an equivalent: exit 2, naming it)."""
+    from flip_reward.training.grpo_args import UnmappedArgument, translate
+
+    if verifier not in LOCAL_REWARDS:
+        raise SettingsError(f"--verifier {verifier!r} has no local reward (general-flip or general-quality)")
+    env = dict(environ)
+    for item in declared(GrpoFastSettings):
+        if flags.get(item.name) is not None and item.knob.env:
+            env[item.knob.env] = str(flags[item.name])
+    reward = LOCAL_REWARDS[verifier]
+    preset = env.get("LOCAL_PRESET") or ("1gpu" if preflight.gpu_count() else "tiny")
+    exp_name = env.get("EXP_NAME") or f"{EXP_NAMES[verifier]}_local"
+    output_dir = env.get("OUTPUT_DIR") or f"output/{exp_name}"
+    if not env.get("REPORT_TO") and env.get("WITH_TRACKING", "").lower() in TRUE:
+        env["REPORT_TO"] = "wandb"
+    env.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    if flags.get("preset") or environ.get("PRESET"):
+        say(
+            "grpo (local): PRESET is for grpo_fast.py and not used here; LOCAL_PRESET picks the local preset "
+            f"({preset})"
+        )
+    try:
+        translated, notes = translate(list(trainer_args))
+    except UnmappedArgument as error:
+        say(
+            f"grpo (local): error: backend local runs `flip-reward train`, which has no equivalent of the "
+            f"grpo_fast.py argument {error}; run on a CUDA machine with BACKEND=open-instruct, or drop it "
+            "(flip-reward train --help lists the local options)"
+        )
+        return EXIT_INVALID_INPUT
+    if notes:
+        say(f"grpo (local): grpo_fast.py arguments mapped for flip-reward train: {', '.join(notes)}")
+    python = env.get("PYTHON") or sys.executable
+    command = [python, "-m", "flip_reward.cli", "train", "--reward", reward, "--preset", preset]
+    command += ["--exp-name", exp_name, "--output-dir", output_dir, *translated, *(["--dry-run"] if dry_run else [])]
+    say(f"grpo (local): preset {preset}, reward {reward}: {redact_url(shlex.join(command))}")
+    sys.stdout.flush()
+    os.execvpe(command[0], command, env)
+    return EXIT_RUN_FAILED  # not reached
