@@ -1,5 +1,5 @@
 """The ``flip-reward`` command line: all argparse lives here, one module per command (score, eval, rerank, data,
-train, tiny-model, inspect, serve); each registers its subcommand and calls into the library."""
+train, tiny-model, inspect, serve, launch); each registers its subcommand and calls into the library."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import argparse
 import importlib.util
 import sys
 
-from flip_reward.cli import data, evaluate, inspect, rerank, score, serve, tiny_model, train
+from flip_reward.cli import data, evaluate, inspect, launch, rerank, score, serve, tiny_model, train
 from flip_reward.data.writing import OutputError
 from flip_reward.exit_codes import EXIT_INTERRUPTED, EXIT_INVALID_INPUT, EXIT_WRITE_FAILED
 
@@ -16,7 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The parser of every ``flip-reward`` subcommand."""
     parser = argparse.ArgumentParser(prog="flip-reward", description="FLIP reward modeling for RL training of LMs.")
     commands = parser.add_subparsers(dest="command", required=True)
-    for command in (score, tiny_model, evaluate, rerank, data, train, inspect, serve):
+    for command in (score, tiny_model, evaluate, rerank, data, train, inspect, serve, launch):
         command.register(commands)
     return parser
 
@@ -27,7 +27,11 @@ def main(argv: list[str] | None = None) -> int:
     before it starts; a module it imports later, when it fails); an output that cannot be written
     midway (a full disk) is one line naming the file and exit status 4; Ctrl-C is one ``interrupted`` line and exit
     status 130 (commands that keep partial results say what they kept)."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "passes_through", False):
+        parser.parse_args(argv)  # the usual error naming the unknown arguments
+    args.extra = extra  # a launcher's arguments for its trainer (flip_reward.cli.launch)
     missing = next((name for name in getattr(args, "needs", ()) if not importable(name)), None)
     if missing:  # before any work: no model built, no judge started
         return missing_extra(args, missing)

@@ -1,0 +1,94 @@
+"""``flip-reward launch TRAINER``: a training run of another trainer with FLIP rewards, every knob a flag or its
+environment variable (flag > environment > preset > default); one registration function per trainer.
+
+Arguments the launcher does not know go to the trainer, in order (after ``--``, every one does)."""
+
+from __future__ import annotations
+
+import argparse
+
+from flip_reward.knobs import add_flags
+
+EXIT_CODES = "exit status: 0 ok, 1 the run failed, 2 invalid settings or data, 130 interrupted (docs/reference.md)"
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add ``launch`` and its trainers to the ``flip-reward`` command line."""
+    launch = commands.add_parser("launch", help="launch GRPO with FLIP rewards in a trainer (verl, OpenRLHF, local)")
+    trainers = launch.add_subparsers(dest="trainer", required=True, metavar="TRAINER")
+    register_verl(trainers)
+    register_openrlhf(trainers)
+    register_local(trainers)
+
+
+def trainer_parser(trainers: argparse._SubParsersAction, name: str, doc: str, help_text: str) -> argparse.ArgumentParser:
+    return trainers.add_parser(
+        name,
+        help=help_text,
+        description=doc.split("\n\n")[0],
+        epilog=EXIT_CODES,
+        allow_abbrev=False,  # an abbreviation of a launcher flag never swallows a trainer's argument
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def trainer_args(extra: list[str]) -> list[str]:
+    """The arguments for the trainer: those the launcher did not know, without the first ``--``."""
+    if "--" in extra:
+        extra = extra[: extra.index("--")] + extra[extra.index("--") + 1 :]
+    return extra
+
+
+def register_verl(trainers: argparse._SubParsersAction) -> None:
+    from flip_reward.launch import verl
+
+    parser = trainer_parser(trainers, "verl", verl.__doc__ or "", "GRPO in verl (HYDRA_OVERRIDES go to verl)")
+    parser.add_argument("--dry-run", action="store_true", help="check settings and data, print every command")
+    add_flags(parser, verl.VerlSettings)
+    parser.set_defaults(run=run_verl, passes_through=True)
+
+
+def run_verl(args: argparse.Namespace) -> int:
+    from flip_reward.launch.verl import VerlSettings, launch_verl
+
+    return launch_verl(VerlSettings.from_sources(vars(args)), trainer_args(args.extra), args.dry_run)
+
+
+def register_openrlhf(trainers: argparse._SubParsersAction) -> None:
+    from flip_reward.launch import openrlhf
+
+    parser = trainer_parser(trainers, "openrlhf", openrlhf.__doc__ or "", "GRPO in OpenRLHF through flip-reward serve")
+    parser.add_argument("--dry-run", action="store_true", help="check settings and data, print every command")
+    add_flags(parser, openrlhf.OpenRLHFSettings)
+    parser.set_defaults(run=run_openrlhf, passes_through=True)
+
+
+def run_openrlhf(args: argparse.Namespace) -> int:
+    from flip_reward.launch.openrlhf import OpenRLHFSettings, launch_openrlhf
+
+    return launch_openrlhf(OpenRLHFSettings.from_sources(vars(args)), trainer_args(args.extra), args.dry_run)
+
+
+def register_local(trainers: argparse._SubParsersAction) -> None:
+    from flip_reward.launch import local
+
+    parser = trainer_parser(trainers, "local", local.__doc__ or "", "GRPO on this machine with TRL (flip-reward train)")
+    parser.epilog = (local.__doc__ or "").split("\n\n", 1)[1] + "\n" + EXIT_CODES
+    parser.add_argument(
+        "--verifier", choices=tuple(local.REWARDS), help="the reward (default: env GRPO_VERIFIER, else general-flip)"
+    )
+    parser.add_argument("--detect", action="store_true", help="print the backend BACKEND=auto picks, and why")
+    parser.set_defaults(run=run_local_backend, passes_through=True)
+
+
+def run_local_backend(args: argparse.Namespace) -> int:
+    import sys
+
+    from flip_reward.launch.local import pick_backend, run_local
+
+    if args.detect:
+        backend, why = pick_backend()
+        print(backend)
+        print(why, file=sys.stderr)
+        return 0
+    return run_local(trainer_args(args.extra), verifier=args.verifier)
