@@ -1,5 +1,5 @@
 """The ``flip-reward`` command line: all argparse lives here, one module per command (score, eval, rerank, data,
-train, tiny-model, inspect, serve, launch); each registers its subcommand and calls into the library."""
+train, tiny-model, inspect, serve, judge, launch); each registers its subcommand and calls into the library."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import argparse
 import importlib.util
 import sys
 
-from flip_reward.cli import data, evaluate, inspect, launch, rerank, score, serve, tiny_model, train
+from flip_reward.cli import data, evaluate, inspect, judge, launch, rerank, score, serve, tiny_model, train
 from flip_reward.data.writing import OutputError
 from flip_reward.exit_codes import EXIT_INTERRUPTED, EXIT_INVALID_INPUT, EXIT_WRITE_FAILED
 
@@ -16,7 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The parser of every ``flip-reward`` subcommand."""
     parser = argparse.ArgumentParser(prog="flip-reward", description="FLIP reward modeling for RL training of LMs.")
     commands = parser.add_subparsers(dest="command", required=True)
-    for command in (score, tiny_model, evaluate, rerank, data, train, inspect, serve, launch):
+    for command in (score, tiny_model, evaluate, rerank, data, train, inspect, serve, judge, launch):
         command.register(commands)
     return parser
 

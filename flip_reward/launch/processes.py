@@ -175,7 +175,7 @@ class Supervisor:
         """Start ``services`` in order and wait until every health URL answers (a service with ``after_healthy``
         waits for those before it); StartError when one exits first or the timeout passes, after stopping every
         service started. PidFileError (a ValueError-free RuntimeError) when the PID or a log file is refused."""
-        self._check_files([service.log_file for service in services])
+        self.prepare(services)
         try:
             waiting: list[tuple[Service, subprocess.Popen]] = []
             for service in services:
@@ -188,7 +188,10 @@ class Supervisor:
             self.stop_services()
             raise
 
-    def _check_files(self, log_files: list[Path]) -> None:
+    def prepare(self, services: Sequence[Service]) -> None:
+        """Check the PID file and the log files of ``services`` (the first time: make the PID file an empty one of
+        this user's); PidFileError when one cannot be trusted or the PID file names a process that still runs."""
+        log_files = [service.log_file for service in services]
         if self.pid_file is None:
             return
         if self._prepared:
@@ -258,6 +261,7 @@ class Supervisor:
                         pid_files.stop_group(process.pid, self.stop_grace, self.log, self._alive(process))
             self._reap()
             self.services = []
+            self._prepared = False
 
     def _reap(self) -> None:
         for _, process in self.services:
