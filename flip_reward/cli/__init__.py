@@ -1,5 +1,5 @@
 """The ``flip-reward`` command line: all argparse lives here, one module per command (score, eval, rerank, data,
-train, launch, tiny-model, inspect, serve, judge); each registers its subcommand and calls into the library."""
+train, tiny-model, inspect, serve, judge, launch); each registers its subcommand and calls into the library."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The parser of every ``flip-reward`` subcommand."""
     parser = argparse.ArgumentParser(prog="flip-reward", description="FLIP reward modeling for RL training of LMs.")
     commands = parser.add_subparsers(dest="command", required=True)
-    for command in (score, tiny_model, evaluate, rerank, data, train, launch, inspect, serve, judge):
+    for command in (score, tiny_model, evaluate, rerank, data, train, inspect, serve, judge, launch):
         command.register(commands)
     return parser
 
@@ -27,7 +27,11 @@ def main(argv: list[str] | None = None) -> int:
     before it starts; a module it imports later, when it fails); an output that cannot be written
     midway (a full disk) is one line naming the file and exit status 4; Ctrl-C is one ``interrupted`` line and exit
     status 130 (commands that keep partial results say what they kept)."""
-    args = parse(build_parser(), sys.argv[1:] if argv is None else list(argv))
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "passes_through", False):
+        parser.parse_args(argv)  # the usual error naming the unknown arguments
+    args.extra = extra  # a launcher's arguments for its trainer (flip_reward.cli.launch)
     missing = next((name for name in getattr(args, "needs", ()) if not importable(name)), None)
     if missing:  # before any work: no model built, no judge started
         return missing_extra(args, missing)
@@ -46,17 +50,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-
-
-def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
-    """The arguments of a command; one that passes arguments through to a trainer (``passes_through``) gets every
-    argument it does not know, and everything after the first ``--``, as ``trainer_args``, in order."""
-    split = argv.index("--") if "--" in argv else len(argv)
-    args, unknown = parser.parse_known_args(argv[:split])
-    if not getattr(args, "passes_through", False):
-        return parser.parse_args(argv)
-    args.trainer_args = [*unknown, *argv[split + 1 :]]
-    return args
 
 
 def importable(module: str) -> bool:

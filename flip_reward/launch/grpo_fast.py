@@ -2,8 +2,8 @@
 plugin launcher), the trainer's environment, the judge or router services to start, and the held-out eval split.
 
 Everything here is a pure function of the settings, the environment given and the trainer arguments, except that
-the held-out split reads the training file (``hold_out`` without writing) and a JUDGE_SERVER of ``auto`` asks the
-machine for a GPU (``judge_fleet.pick_server``).
+the held-out split reads the training file (``hold_out`` without writing) and the judge's services are found on
+this machine (``run_judge``: the vllm executable; a JUDGE_SERVER of ``auto`` asks for a GPU).
 """
 
 from __future__ import annotations
@@ -19,11 +19,9 @@ from flip_reward.judge.urls import redact_url
 from flip_reward.knobs import SettingsError
 from flip_reward.launch.data_plan import HeldOut, hold_out, is_local
 from flip_reward.launch.grpo_settings import GrpoFastSettings
-from flip_reward.launch.judge_fleet import FleetError, judge_services, router_service, served_url, worker_url
 from flip_reward.launch.preflight import Placement
-from flip_reward.launch.processes import Service
+from flip_reward.launch.run_judge import RunJudge, run_judge
 
-SERVED_PREFIX = "hosted_vllm/"
 # The FLIP authors' settings, explicit so the recipe does not drift with upstream's defaults (docs/open-instruct.md).
 FIXED_ARGS = (
     "--ground_truths_key", "ground_truth", "--sft_messages_key", "messages",
@@ -35,18 +33,16 @@ FIXED_ARGS = (
 
 @dataclass(frozen=True)
 class GrpoPlan:
-    """What a run does: ``services`` (judge servers and/or vllm-router; none for one running judge) recorded in
-    ``pid_file``, reached at ``judge_url``; then ``trainer_command`` with ``trainer_env`` added to the environment.
-    ``held_out`` is the eval split to write before the trainer starts; ``eval_note`` says where the eval comes from."""
+    """What a run does: ``judge`` (the services to start, if any, and the URL the trainer reaches); then
+    ``trainer_command`` with ``trainer_env`` added to the environment. ``held_out`` is the eval split to write before
+    the trainer starts; ``eval_note`` says where the eval comes from."""
 
     settings: GrpoFastSettings
     grpo_args: tuple[str, ...]
     trainer_command: tuple[str, ...]
     trainer_env: dict[str, str]
-    services: tuple[Service, ...]
-    judge_url: str
+    judge: RunJudge
     run_dir: Path
-    pid_file: Path
     held_out: HeldOut | None
     eval_note: str
 
@@ -70,23 +66,14 @@ def plan(
     run_dir = Path(settings.output_dir) / "judge"
     datasets, evals, held_out, eval_note = eval_plan(settings)
     args = (*grpo_args(settings, datasets, evals), *trainer_args)
-    try:
-        services = judge_plan(settings, run_dir, dry_run)
-    except FleetError as error:
-        raise SettingsError(str(error)) from None
-    if settings.serves_here:
-        url = served_url(settings.judge_host, settings.judge_port, settings.judge_advertise_host or None)
-    else:
-        url = settings.judge_urls[0]
+    judge = run_judge(settings, run_dir, settings.python, dry_run)
     return GrpoPlan(
         settings=settings,
         grpo_args=args,
         trainer_command=(*shlex.split(settings.launcher), *args),
-        trainer_env=trainer_env(settings, url, environ),
-        services=tuple(services),
-        judge_url=url,
+        trainer_env=trainer_env(settings, judge.url, environ),
+        judge=judge,
         run_dir=run_dir,
-        pid_file=run_dir / ("judge.pid" if settings.starts_judge else "router.pid"),
         held_out=held_out,
         eval_note=eval_note,
     )
@@ -184,48 +171,3 @@ def trainer_env(settings: GrpoFastSettings, judge_url: str, environ: Mapping[str
     flip = {name: value for name, value in environ.items() if name.startswith("FLIP_")}
     flip["FLIP_THINK_PREFILLED"] = "1" if settings.think_prefilled else "0"
     return env | dict(sorted(flip.items()))
-
-
-def judge_plan(settings: GrpoFastSettings, run_dir: Path, dry_run: bool) -> list[Service]:
-    """The services to start: the judge (JUDGE_REPLICAS servers, behind vllm-router when > 1) when JUDGE_BASE_URL is
-    unset; vllm-router in front of several JUDGE_BASE_URL judges; nothing for one running judge."""
-    s = settings
-    common = {"host": s.judge_host, "port": s.judge_port, "start_timeout": s.judge_start_timeout, "python": s.python}
-    if s.starts_judge:
-        return judge_services(
-            s.judge_model.removeprefix(SERVED_PREFIX),
-            replicas=s.judge_replicas,
-            gpus=s.judge_gpus,
-            server=s.judge_server,
-            server_args=shlex.split(s.judge_server_args),
-            log_file=run_dir / "judge.log",
-            policy=s.judge_router_policy,
-            router_args=shlex.split(s.judge_router_args),
-            dry_run=dry_run,
-            **common,
-        )
-    if len(s.judge_urls) > 1:
-        workers = [worker_url(url) for url in s.judge_urls]
-        router = router_service(
-            workers,
-            policy=s.judge_router_policy,
-            router_args=shlex.split(s.judge_router_args),
-            log_file=run_dir / "router.log",
-            dry_run=dry_run,
-            **common,
-        )
-        return [router]
-    return []
-
-
-def service_lines(plan: GrpoPlan) -> list[str]:
-    """The dry run's lines for the judge: each service's command (``judge:``, ``router:``), or the running judge."""
-    s = plan.settings
-    if not plan.services:
-        return [f"judge: external at {redact_url(s.judge_base_url)}"]
-    lines = [] if s.starts_judge else [f"judge: external at {redact_url(s.judge_base_url)}"]
-    for service in plan.services:
-        label = "router" if service.name == "router" else "judge"
-        which = f"{service.name}: " if service.name.startswith("replica") else ""
-        lines.append(f"{label}: {which}{redact_url(shlex.join(service.command))}")
-    return lines

@@ -10,68 +10,26 @@ failure, Ctrl-C and TERM.
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import shlex
 import signal
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 
 from flip_reward.exit_codes import EXIT_INTERRUPTED, EXIT_INVALID_INPUT, EXIT_JUDGE_DOWN, EXIT_RUN_FAILED
 from flip_reward.integrations.open_instruct.settings import ENV_VARS, FlipSettings, FlipSettingsError
 from flip_reward.judge.urls import redact_url
-from flip_reward.knobs import TRUE, SettingsError, declared
+from flip_reward.knobs import SettingsError, declared
 from flip_reward.launch import preflight
-from flip_reward.launch.grpo_fast import GrpoPlan, plan, service_lines
+from flip_reward.launch.grpo_fast import GrpoPlan, plan
 from flip_reward.launch.grpo_settings import EXP_NAMES, LAUNCHER_MODULE, GrpoFastSettings
+from flip_reward.launch.local import pick_backend
 from flip_reward.launch.processes import StartError, Supervisor
 from flip_reward.presets import load_preset
 from flip_reward.serving.pid_files import PidFileError
 
-LOCAL_REWARDS = {"general-flip": "flip", "general-quality": "pointwise"}
-
 
 def log(message: str) -> None:
     print(f"grpo: {message}", file=sys.stderr, flush=True)
-
-
-@dataclass(frozen=True)
-class Backend:
-    """The backend a run uses and the one line that says why."""
-
-    name: str
-    why: str
-
-
-def pick_backend(requested: str, environ: Mapping[str, str]) -> Backend:
-    """``requested`` (auto, local, open-instruct) resolved: auto is open-instruct when a CUDA GPU is visible and
-    open_instruct imports (OPEN_INSTRUCT_DIR counts), else local."""
-    if requested != "auto":
-        return Backend(requested, f"backend {requested} (BACKEND={requested})")
-    if not preflight.gpu_count():
-        why = "no CUDA GPU visible (nvidia-smi)"
-    elif not open_instruct_importable(environ):
-        why = "open_instruct is not importable (scripts/setup_open_instruct.sh installs it)"
-    else:
-        return Backend(
-            "open-instruct",
-            "backend open-instruct (grpo_fast.py): CUDA GPU and open_instruct found; BACKEND=local runs TRL",
-        )
-    return Backend(
-        "local", f"backend local (TRL GRPO on this machine): {why}; BACKEND=open-instruct forces grpo_fast.py"
-    )
-
-
-def open_instruct_importable(environ: Mapping[str, str]) -> bool:
-    checkout = environ.get("OPEN_INSTRUCT_DIR", "")
-    if checkout and Path(checkout, "open_instruct", "__init__.py").is_file():
-        return True
-    try:
-        return importlib.util.find_spec("open_instruct") is not None
-    except (ImportError, ValueError):
-        return False
 
 
 def check_flip_settings(environ: Mapping[str, str]) -> FlipSettings:
@@ -100,14 +58,18 @@ def launch(
             raise SettingsError(f"BACKEND must be auto, local or open-instruct, got {requested!r}")
         preset = str(flags.get("preset") or environ.get("PRESET") or "1node")
         load_preset("grpo", preset)  # a typo is refused whatever the backend
-        backend = pick_backend(requested, environ)
-        if backend.name == "local" and not (dry_run and requested == "auto"):
-            log(backend.why)
-            return run_local(verifier, flags, trainer_args, dry_run, environ)
-        if backend.name == "local":
-            log(f"a real run here would use the {backend.why}; this dry run shows the open-instruct plan")
+        if requested == "auto":
+            backend, why = pick_backend(environ)
         else:
-            log(backend.why)
+            backend, why = requested, f"grpo: backend {requested} (BACKEND={requested})"
+        if backend == "local" and not (dry_run and requested == "auto"):
+            say(why)
+            return hand_over(verifier, flags, trainer_args, dry_run, environ)
+        if backend == "local":  # a dry run shows the plan asked for, and says what a real run here would do
+            why = why.replace("grpo: backend local", "grpo: a real run here would use backend local", 1)
+            say(f"{why}; this dry run shows the open-instruct plan")
+        else:
+            say(why)
         settings = GrpoFastSettings.from_sources(flags, verifier, environ)
         run_plan = plan(settings, trainer_args, environ, dry_run)
     except SettingsError as error:
@@ -129,7 +91,7 @@ def show(run_plan: GrpoPlan, environ: Mapping[str, str], emit: preflight.Emit = 
         f"grpo: preset {s.preset} ({s.preset_origin}); verifier {s.verifier}; {sum(s.learners)} learner(s), "
         f"{s.engines} vLLM engine(s)"
     )
-    for line in service_lines(run_plan):
+    for line in run_plan.judge.lines(s):
         emit(line)
     emit(f"trainer: {run_plan.shown_trainer()}")
     if run_plan.eval_note:
@@ -183,7 +145,7 @@ def run(run_plan: GrpoPlan, environ: Mapping[str, str]) -> int:
     try:
         write_held_out(run_plan)
         with Supervisor(
-            run_plan.pid_file,
+            run_plan.judge.pid_file,
             s.judge_start_timeout,
             log,
             trainer_int_grace=s.trainer_int_grace_s,
@@ -209,7 +171,7 @@ def supervise(run_plan: GrpoPlan, supervisor: Supervisor) -> int:
     status = start_judge(run_plan, supervisor)
     if status:
         return status
-    log(f"judge: {redact_url(run_plan.judge_url)}")
+    log(f"judge: {redact_url(run_plan.judge.url)}")
     log(f"trainer: {run_plan.shown_trainer()}")
     status = supervisor.run_trainer(run_plan.trainer_command, run_plan.trainer_env)
     log("training finished" if status == 0 else f"the trainer exited with status {status}")
@@ -249,7 +211,7 @@ def start_judge(run_plan: GrpoPlan, supervisor: Supervisor) -> int:
         if preflight.check_judge(url, s.judge_model, emit=say):
             log("error: the judge is not usable (see above)")
             return EXIT_JUDGE_DOWN
-    if not run_plan.services:
+    if not run_plan.judge.services:
         return 0
     if s.starts_judge:
         model = s.judge_model.removeprefix("hosted_vllm/")
@@ -260,14 +222,14 @@ def start_judge(run_plan: GrpoPlan, supervisor: Supervisor) -> int:
     else:
         log(f"starting vllm-router in front of {redact_url(' '.join(s.judge_urls))} (log: {run_plan.run_dir})")
     try:
-        supervisor.start(run_plan.services)
+        supervisor.start(run_plan.judge.services)
     except StartError as error:
         log(f"error: the judge did not start (logs: {run_plan.run_dir}): {error}")
         return EXIT_JUDGE_DOWN
     # The actors reach the judge at the advertised address, not at localhost: it must answer there, from here.
-    if preflight.check_judge(run_plan.judge_url, s.judge_model, emit=say):
+    if preflight.check_judge(run_plan.judge.url, s.judge_model, emit=say):
         log(
-            f"error: the judge runs but does not answer at {run_plan.judge_url}, the address the trainer uses "
+            f"error: the judge runs but does not answer at {run_plan.judge.url}, the address the trainer uses "
             f"(JUDGE_HOST={s.judge_host}; set JUDGE_ADVERTISE_HOST to an address of this node that the other nodes "
             "reach)"
         )
@@ -278,47 +240,17 @@ def start_judge(run_plan: GrpoPlan, supervisor: Supervisor) -> int:
 # --- the local backend -------------------------------------------------------------------------------------------
 
 
-def run_local(
+def hand_over(
     verifier: str, flags: Mapping[str, object], trainer_args: Sequence[str], dry_run: bool, environ: Mapping[str, str]
 ) -> int:
-    """Hand over to ``flip-reward train`` (replaces this process): the verifier's reward, LOCAL_PRESET (default 1gpu
-    with a CUDA GPU, else tiny), the run's name with _local, knob flags as their variables, and grpo_fast.py
-    arguments mapped onto train's options (one without an equivalent: exit 2, naming it)."""
-    from flip_reward.training.grpo_args import UnmappedArgument, translate
+    """The local backend (``flip-reward launch local``) in this process, with knob flags given here as their
+    variables (the local trainer reads the same names) and grpo_fast.py arguments mapped onto its options."""
+    from flip_reward.launch.local import run_local
 
-    if verifier not in LOCAL_REWARDS:
-        raise SettingsError(f"--verifier {verifier!r} has no local reward (general-flip or general-quality)")
-    env = dict(environ)
     for item in declared(GrpoFastSettings):
         if flags.get(item.name) is not None and item.knob.env:
-            env[item.knob.env] = str(flags[item.name])
-    reward = LOCAL_REWARDS[verifier]
-    preset = env.get("LOCAL_PRESET") or ("1gpu" if preflight.gpu_count() else "tiny")
-    exp_name = env.get("EXP_NAME") or f"{EXP_NAMES[verifier]}_local"
-    output_dir = env.get("OUTPUT_DIR") or f"output/{exp_name}"
-    if not env.get("REPORT_TO") and env.get("WITH_TRACKING", "").lower() in TRUE:
-        env["REPORT_TO"] = "wandb"
-    env.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+            os.environ[item.knob.env] = str(flags[item.name])
     if flags.get("preset") or environ.get("PRESET"):
-        say(
-            "grpo (local): PRESET is for grpo_fast.py and not used here; LOCAL_PRESET picks the local preset "
-            f"({preset})"
-        )
-    try:
-        translated, notes = translate(list(trainer_args))
-    except UnmappedArgument as error:
-        say(
-            f"grpo (local): error: backend local runs `flip-reward train`, which has no equivalent of the "
-            f"grpo_fast.py argument {error}; run on a CUDA machine with BACKEND=open-instruct, or drop it "
-            "(flip-reward train --help lists the local options)"
-        )
-        return EXIT_INVALID_INPUT
-    if notes:
-        say(f"grpo (local): grpo_fast.py arguments mapped for flip-reward train: {', '.join(notes)}")
-    python = env.get("PYTHON") or sys.executable
-    command = [python, "-m", "flip_reward.cli", "train", "--reward", reward, "--preset", preset]
-    command += ["--exp-name", exp_name, "--output-dir", output_dir, *translated, *(["--dry-run"] if dry_run else [])]
-    say(f"grpo (local): preset {preset}, reward {reward}: {redact_url(shlex.join(command))}")
-    sys.stdout.flush()
-    os.execvpe(command[0], command, env)
-    return EXIT_RUN_FAILED  # not reached
+        say("grpo (local): PRESET is for grpo_fast.py, not used by the local backend (LOCAL_PRESET picks its preset)")
+    arguments = [*trainer_args, *(["--dry-run"] if dry_run else [])]
+    return run_local(arguments, verifier=verifier, default_exp_name=EXP_NAMES[verifier], environ=os.environ)
