@@ -69,6 +69,7 @@ def register_open_instruct(trainers: argparse._SubParsersAction) -> None:
 
     parser = trainer_parser(trainers, "open-instruct", OPEN_INSTRUCT, "GRPO with upstream open-instruct's grpo_fast.py")
     parser.description, parser.epilog = OPEN_INSTRUCT, OPEN_INSTRUCT_EXIT_CODES
+    parser.usage = "%(prog)s [--verifier V] [--dry-run] [KNOB FLAGS] [GRPO_FAST_ARGS...] [-- GRPO_FAST_ARGS...]"
     parser.add_argument(
         "--verifier",
         choices=VERIFIERS,
