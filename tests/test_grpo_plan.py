@@ -18,6 +18,7 @@ from flip_reward.launch.grpo_flags import grpo_fast_fields, unknown_flags
 from flip_reward.launch.grpo_settings import GrpoFastSettings
 from flip_reward.launch.judge_fleet import find_executable
 from flip_reward.launch.open_instruct import launch
+from flip_reward.launch.preflight import checkout_commit
 from flip_reward.serving.scripted_judge import ScriptedJudgeServer
 
 SAMPLE = str(REPO / "data" / "sample_rlvr_flip.jsonl")
@@ -325,3 +326,15 @@ def test_every_flag_the_plan_emits_exists_in_upstream_grpo_fast(preset: str) -> 
     environ = {"PRESET": preset, "DATASETS": f"{SAMPLE} 1.0", "JUDGE_ADVERTISE_HOST": "10.1.2.3"}
     assert unknown_flags(arguments(**environ), fields) == []
     assert unknown_flags(arguments(**environ, WITH_TRACKING="1", SINGLE_GPU_MODE="1"), fields) == []
+
+
+def test_a_flag_upstream_does_not_accept_fails_the_dry_run(capsys) -> None:
+    checkout = upstream_checkout()
+    if checkout is None:
+        pytest.skip("no upstream checkout (set OPEN_INSTRUCT_DIR)")
+    environ = {**BASE, "OPEN_INSTRUCT_DIR": str(checkout), "LOCAL_EVALS": "none"}
+    assert launch("general-flip", {}, ["--max_token_length", "10"], dry_run=True, environ=environ) == 1
+    flags = [line for line in capsys.readouterr().out.splitlines() if line.startswith("flags: ")]
+    assert flags == [
+        f"flags: ERROR grpo_fast.py at {checkout} ({checkout_commit(checkout)}) does not accept: --max_token_length"
+    ]

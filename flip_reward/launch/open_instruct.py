@@ -102,7 +102,8 @@ def show(run_plan: GrpoPlan, environ: Mapping[str, str], emit: preflight.Emit = 
     for url in s.judge_urls:
         status = max(status, preflight.check_judge(url, s.judge_model, emit=emit))
     status = max(status, check_settings(run_plan, environ, emit))
-    status = max(status, preflight.check_flags(list(run_plan.grpo_args), emit=emit))
+    checkout = environ.get("OPEN_INSTRUCT_DIR") or None
+    status = max(status, preflight.check_flags(list(run_plan.grpo_args), checkout, emit=emit))
     preflight.check_think_token(s.model_name_or_path, emit=emit)
     preflight.check_env(run_plan.placement, emit=emit)
     return status
