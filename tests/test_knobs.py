@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from flip_reward.knobs import SettingsError, knob, reference, resolve, unknown_preset_keys
-from flip_reward.presets import load_preset, preset_names
 from flip_reward.launch.grpo_settings import GrpoFastSettings
+from flip_reward.presets import load_preset, preset_names
 from flip_reward.training.config import TrainSettings
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "knobs.md"
