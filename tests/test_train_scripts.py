@@ -29,6 +29,7 @@ FAKE_VLLM = """#!/usr/bin/env bash
 # fake `vllm serve MODEL --host H --port P ARGS...`: records itself, then answers every GET on P
 { echo "pid $$"; echo "gpus ${CUDA_VISIBLE_DEVICES:-}"; printf 'arg %s\\n' "$@"; } >"$FAKE_VLLM_RECORD"
 if [[ ${FAKE_VLLM_FAIL:-0} == 1 ]]; then echo "torch.OutOfMemoryError: CUDA out of memory" >&2; exit 1; fi
+if [[ ${FAKE_VLLM_HANG:-0} == 1 ]]; then echo "loading weights" >&2; exec sleep 120; fi
 while (($#)); do [[ $1 == --port ]] && port=$2; shift; done
 exec "$FAKE_PYTHON" -c '
 import http.server, json, sys
@@ -149,6 +150,19 @@ def test_a_bad_flip_setting_is_refused_before_anything_for_every_backend() -> No
         assert result.stderr == "grpo: error: FLIP_CONCURRENCY must be an integer >= 1, got 'abc'\n"
 
 
+def test_the_local_backend_gets_the_verifier_the_knob_flags_and_mapped_arguments() -> None:
+    result = script(LLMJUDGE, "--dry-run", "--samples-per-prompt", "2", "--learning_rate", "3e-5", BACKEND="local")
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[:3] == [
+        "grpo: backend local (BACKEND=local)",
+        "grpo (local): grpo_fast.py arguments mapped for flip-reward train: --learning_rate -> --learning-rate",
+        "grpo (local): preset tiny, reward pointwise: flip-reward train --reward pointwise --preset tiny --exp-name "
+        "grpo_llmjudge_local --output-dir output/grpo_llmjudge_local --learning-rate 3e-5 --dry-run",
+    ]
+    assert any("2 prompts x 2 generations" in line for line in lines)  # SAMPLES_PER_PROMPT from the knob flag
+
+
 # --- the judge's lifecycle ---------------------------------------------------------------------------------------
 
 
@@ -266,6 +280,19 @@ def test_a_judge_that_never_comes_up_stops_the_run_before_training(lifecycle) ->
     assert "torch.OutOfMemoryError: CUDA out of memory" in err
     assert not paths["record"].exists()
     assert not group_alive(judge_pid(paths)) and not port_open(paths["port"])
+
+
+def test_a_judge_never_healthy_in_time_is_stopped_and_nothing_trains(lifecycle) -> None:
+    start, paths = lifecycle
+    process = start(FAKE_VLLM_HANG="1", JUDGE_START_TIMEOUT="2")
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 3, err
+    assert (
+        f"grpo: error: the judge did not start (logs: {paths['out'] / 'judge'}): the server was not healthy after 2s"
+    ) in err.splitlines()
+    assert "loading weights" in err.splitlines()  # the last lines of its log
+    assert not paths["record"].exists()
+    assert_judge_stopped(paths)
 
 
 def test_a_judge_that_does_not_answer_at_its_advertised_address_stops_the_launch(lifecycle) -> None:

@@ -248,10 +248,13 @@ def hand_over(
     variables (the local trainer reads the same names) and grpo_fast.py arguments mapped onto its options."""
     from flip_reward.launch.local import run_local
 
-    for item in declared(GrpoFastSettings):
-        if flags.get(item.name) is not None and item.knob.env:
-            os.environ[item.knob.env] = str(flags[item.name])
+    given = {
+        item.knob.env: str(flags[item.name])
+        for item in declared(GrpoFastSettings)
+        if flags.get(item.name) is not None and item.knob.env
+    }
+    os.environ.update(given)  # flip-reward train reads its knobs from this process's environment
     if flags.get("preset") or environ.get("PRESET"):
         say("grpo (local): PRESET is for grpo_fast.py, not used by the local backend (LOCAL_PRESET picks its preset)")
     arguments = [*trainer_args, *(["--dry-run"] if dry_run else [])]
-    return run_local(arguments, verifier=verifier, default_exp_name=EXP_NAMES[verifier], environ=os.environ)
+    return run_local(arguments, verifier=verifier, default_exp_name=EXP_NAMES[verifier], environ={**environ, **given})
