@@ -174,8 +174,9 @@ class Supervisor:
     # --- services ----------------------------------------------------------------------------------------------
     def start(self, services: Sequence[Service]) -> None:
         """Start ``services`` in order and wait until every health URL answers (a service with ``after_healthy``
-        waits for those before it); StartError when one exits first or the timeout passes, after stopping every
-        service started. PidFileError (a ValueError-free RuntimeError) when the PID or a log file is refused."""
+        waits for those before it); StartError when one exits first or the timeout passes, PidFileError when the
+        PID file or a log file is refused. Whatever ends a start early (those, Ctrl-C, SIGTERM) stops every service
+        started so far before it goes on."""
         self.prepare(services)
         try:
             waiting: list[tuple[Service, subprocess.Popen]] = []
@@ -185,7 +186,7 @@ class Supervisor:
                     waiting = []
                 waiting.append(self._launch(service))
             self._wait_healthy(waiting)
-        except StartError:
+        except BaseException:
             self.stop_services()
             raise
 
