@@ -21,7 +21,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     register_local(trainers)
 
 
-def trainer_parser(trainers: argparse._SubParsersAction, name: str, doc: str, help_text: str) -> argparse.ArgumentParser:
+def trainer_parser(
+    trainers: argparse._SubParsersAction, name: str, doc: str, help_text: str
+) -> argparse.ArgumentParser:
     return trainers.add_parser(
         name,
         help=help_text,

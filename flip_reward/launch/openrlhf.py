@@ -55,7 +55,9 @@ class OpenRLHFSettings(VerlFamily):
             except ValueError:
                 probability = -1.0
             if not 0 < probability <= 1:
-                raise SettingsError(f"DATASETS: OpenRLHF mixes by probability: '{text}' after '{name}' must be in (0, 1]")
+                raise SettingsError(
+                    f"DATASETS: OpenRLHF mixes by probability: '{text}' after '{name}' must be in (0, 1]"
+                )
         return pairs
 
 
@@ -76,7 +78,9 @@ def flip_serve_options(flip: FlipSettings) -> list[str]:
     return options
 
 
-def serve_service(settings: OpenRLHFSettings, judge_url: str, flip: FlipSettings, python: str, run_dir: Path) -> Service:
+def serve_service(
+    settings: OpenRLHFSettings, judge_url: str, flip: FlipSettings, python: str, run_dir: Path
+) -> Service:
     """``flip-reward serve`` for the run: the judge's settings, the FLIP_* ones, then SERVE_ARGS (later flags win)."""
     s = settings
     command = (
@@ -99,12 +103,14 @@ def openrlhf_trainer(settings: OpenRLHFSettings, python: str, extra: Sequence[st
         python, "-m", "openrlhf.cli.train_ppo_ray", "--actor.model_name_or_path", s.model_name_or_path,
         "--reward.remote_url", f"http://{SERVE_HOST}:{s.serve_port}/get_reward",
         "--algo.advantage.estimator", "group_norm", "--rollout.n_samples_per_prompt", str(s.samples_per_prompt),
-        "--rollout.batch_size", str(s.prompts_per_step), "--train.batch_size", str(s.prompts_per_step * s.samples_per_prompt),
+        "--rollout.batch_size", str(s.prompts_per_step),
+        "--train.batch_size", str(s.prompts_per_step * s.samples_per_prompt),
         "--data.prompt_dataset", ",".join(name for name, _ in pairs),
         "--data.prompt_probs", ",".join(probability for _, probability in pairs),
         "--data.prompt_split", s.splits(len(pairs))[0],
         "--data.input_key", "messages", "--data.label_key", "ground_truth", "--data.apply_chat_template",
-        "--rollout.max_new_tokens", str(s.response_length), "--data.max_len", str(s.max_prompt_length + s.response_length),
+        "--rollout.max_new_tokens", str(s.response_length),
+        "--data.max_len", str(s.max_prompt_length + s.response_length),
         "--rollout.temperature", str(s.temperature), "--actor.adam.lr", str(s.learning_rate),
         "--actor.num_gpus_per_node", str(training), "--vllm.num_engines", str(max(1, (training + 1) // 2)),
         "--vllm.tensor_parallel_size", str(s.vllm_tensor_parallel_size),
