@@ -261,7 +261,8 @@ def verl_overrides(settings: VerlSettings, data: VerlData, judge_kwargs: list[st
         f"{REWARD_KWARGS}.timeout={s.judge_timeout}", f"{REWARD_KWARGS}.temperature={s.judge_temperature}",
         f"trainer.n_gpus_per_node={len(s.training_gpus())}", "trainer.nnodes=1",
         f"trainer.total_epochs={s.total_epochs}", f"trainer.save_freq={s.save_freq}",
-        f"trainer.test_freq={s.test_freq}", f"trainer.project_name={s.wandb_project}", f"trainer.experiment_name={s.exp_name}", f"trainer.default_local_dir={s.output_dir}/checkpoints",
+        f"trainer.test_freq={s.test_freq}", f"trainer.project_name={s.wandb_project}",
+        f"trainer.experiment_name={s.exp_name}", f"trainer.default_local_dir={s.output_dir}/checkpoints",
         f"trainer.logger={'[console,wandb]' if s.with_tracking else '[console]'}",
         *extra,
     ]  # fmt: skip
