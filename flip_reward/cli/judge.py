@@ -80,6 +80,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     route.add_argument("urls", nargs="*", metavar="URL", help="a judge's base URL (one or more)")
+    route.add_argument("--replicas", default="1", help=argparse.SUPPRESS)  # refused with the script's message
     add_start_arguments(route)
     route.set_defaults(run=run_route)
     stop = actions.add_parser("stop", help="stop what serve or route started", description=STOP_HELP)
@@ -135,7 +136,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 def run_route(args: argparse.Namespace) -> int:
-    return judge_commands.serve(start_of(args, None, tuple(args.urls), "1"), logger(args))
+    return judge_commands.serve(start_of(args, None, tuple(args.urls), args.replicas), logger(args))
 
 
 def run_stop(args: argparse.Namespace) -> int:

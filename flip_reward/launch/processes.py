@@ -155,6 +155,7 @@ class Supervisor:
         self.trainer: subprocess.Popen | None = None
         self.detached = False
         self._prepared = False
+        self._start_times: dict[int, int] = {}
         self._previous_handlers: dict[int, object] = {}
 
     def __enter__(self) -> Supervisor:
@@ -173,8 +174,9 @@ class Supervisor:
     # --- services ----------------------------------------------------------------------------------------------
     def start(self, services: Sequence[Service]) -> None:
         """Start ``services`` in order and wait until every health URL answers (a service with ``after_healthy``
-        waits for those before it); StartError when one exits first or the timeout passes, after stopping every
-        service started. PidFileError (a ValueError-free RuntimeError) when the PID or a log file is refused."""
+        waits for those before it); StartError when one exits first or the timeout passes, PidFileError when the
+        PID file or a log file is refused. Whatever ends a start early (those, Ctrl-C, SIGTERM) stops every service
+        started so far before it goes on."""
         self.prepare(services)
         try:
             waiting: list[tuple[Service, subprocess.Popen]] = []
@@ -184,7 +186,7 @@ class Supervisor:
                     waiting = []
                 waiting.append(self._launch(service))
             self._wait_healthy(waiting)
-        except StartError:
+        except BaseException:
             self.stop_services()
             raise
 
@@ -218,6 +220,7 @@ class Supervisor:
                 except OSError as error:
                     raise StartError(f"the {service.name} could not be started: {error}") from None
                 self.services.append((service, process))
+                self._start_times[process.pid] = pid_files.start_time(process.pid) or 0
                 if self.pid_file is not None:
                     pid_files.record(self.pid_file, process.pid)
         finally:
@@ -250,22 +253,24 @@ class Supervisor:
         self.detached = True
 
     def stop_services(self) -> None:
-        """Stop every service started, the last first (TERM, KILL after ``stop_grace``); the PID file goes too."""
+        """Stop every service started, the last first (TERM, KILL after ``stop_grace``), then remove the PID file.
+        A service's group whose leader has exited is signalled only while ``pid_files.ours`` allows it."""
         with signals_ignored():
+            for service, process in reversed(self.services):
+                if self._may_signal(service, process):
+                    pid_files.stop_group(process.pid, self.stop_grace, self.log, self._alive(process))
             if self.pid_file is not None and self._prepared:
-                self._reap()
-                pid_files.stop(self.pid_file, self.log, self.stop_grace)
-            else:
-                for _, process in reversed(self.services):
-                    if process.poll() is None or pid_files.group_alive(process.pid):
-                        pid_files.stop_group(process.pid, self.stop_grace, self.log, self._alive(process))
-            self._reap()
+                self.pid_file.unlink(missing_ok=True)
             self.services = []
             self._prepared = False
 
-    def _reap(self) -> None:
-        for _, process in self.services:
-            process.poll()
+    def _may_signal(self, service: Service, process: subprocess.Popen) -> bool:
+        if process.poll() is None:  # a child not yet reaped: its PID cannot be anybody else's
+            return True
+        if not pid_files.group_alive(process.pid):
+            return False
+        entry = pid_files.Entry(process.pid, self._start_times.get(process.pid, 0))
+        return pid_files.ours(entry, self.pid_file or Path(f"the record of the {service.name}"), self.log)
 
     @staticmethod
     def _alive(process: subprocess.Popen) -> Callable[[], bool]:

@@ -229,39 +229,3 @@ def record(pid_file: Path, pid: int) -> None:
     descriptor = _open_file(pid_file, os.O_WRONLY | os.O_APPEND)
     with os.fdopen(descriptor, "w", encoding="utf-8") as file:
         file.write(f"{pid} {start_time(pid) or 0}\n")
-
-
-def main(argv: list[str] | None = None) -> int:  # scripts/serve_judge.sh's calls, until it runs flip-reward judge
-    import argparse
-    import sys
-
-    def say(message: str) -> None:
-        print(f"serve_judge: {message}", file=sys.stderr, flush=True)
-
-    parser = argparse.ArgumentParser(prog="python -m flip_reward.serving.pid_files")
-    commands = parser.add_subparsers(dest="command", required=True)
-    prepared = commands.add_parser("prepare")
-    prepared.add_argument("pid_file", type=Path)
-    prepared.add_argument("log_files", type=Path, nargs="*")
-    recorded = commands.add_parser("record")
-    recorded.add_argument("pid_file", type=Path)
-    recorded.add_argument("pid", type=int)
-    stopped = commands.add_parser("stop")
-    stopped.add_argument("pid_file", type=Path)
-    stopped.add_argument("--grace", type=float, default=STOP_GRACE_S)
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "prepare":
-            prepare(args.pid_file, args.log_files, say)
-        elif args.command == "record":
-            record(args.pid_file, args.pid)
-        else:
-            stop(args.pid_file, say, args.grace)
-    except (PidFileError, OSError) as error:
-        say(f"error: {error}")
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
