@@ -22,6 +22,7 @@ from flip_reward.knobs import SettingsError, knob
 from flip_reward.launch.processes import Service, StartError, Supervisor
 from flip_reward.launch.run_judge import RunJudge, run_judge
 from flip_reward.launch.verl import MAX_ERRORS_SHOWN, VERIFIER, Trainer, VerlFamily, gpu_env, start_judge
+from flip_reward.serving.connections import SHUTDOWN_MARGIN
 
 SERVE_HOST = "127.0.0.1"
 
@@ -174,7 +175,9 @@ def launch_openrlhf(settings: OpenRLHFSettings, extra: Sequence[str], dry_run: b
 def serve_until_stopped(settings: OpenRLHFSettings, judge: RunJudge, serve: Service, trainer: Trainer) -> int:
     """The judge, then the reward service; the trainer command printed; 0 on Ctrl-C or TERM (both stopped), 1 when
     one did not start or exited meanwhile."""
-    with Supervisor(judge.pid_file, settings.judge_start_timeout, log) as supervisor:
+    # the service ends by itself once its requests in flight finish (at the latest after --shutdown-timeout)
+    stop_grace = settings.judge_timeout + SHUTDOWN_MARGIN
+    with Supervisor(judge.pid_file, settings.judge_start_timeout, log, stop_grace=stop_grace) as supervisor:
         if not start_judge(supervisor, judge, settings, log):
             return EXIT_RUN_FAILED
         supervisor.start_timeout = settings.serve_start_timeout
