@@ -114,7 +114,8 @@ def test_verl_settings_follow_flag_environment_preset_default():
         ({"JUDGE_SERVER": "vlm"}, "JUDGE_SERVER (environment): must be one of auto, vllm, transformers, got 'vlm'"),
         (
             {"JUDGE_MODEL": "openai/gpt-4o"},
-            "JUDGE_MODEL 'openai/gpt-4o' is not hosted_vllm/...: set JUDGE_BASE_URL, or use a hosted_vllm/ model to serve",
+            "JUDGE_MODEL 'openai/gpt-4o' is not hosted_vllm/...: set JUDGE_BASE_URL, or use a hosted_vllm/ model to "
+            "serve",
         ),
     ],
 )

@@ -486,7 +486,7 @@ def test_grpo_fast_arguments_are_mapped_for_the_local_backend_or_refused():
         "grpo (local): grpo_fast.py arguments mapped for flip-reward train: --learning_rate -> --learning-rate, "
         "--dataset_mixer_list -> --datasets, --with_tracking -> --report-to wandb"
     ) in mapped.stderr
-    assert f"--learning-rate 3e-5 --datasets {SAMPLE}\\ 1.0 --report-to wandb" in mapped.stderr
+    assert f"--learning-rate 3e-5 --datasets '{SAMPLE} 1.0' --report-to wandb" in mapped.stderr
     assert "lr 3e-05" in mapped.stderr
     refused = dry_run(FLIP, "--vllm_num_engines", "4", BACKEND="local", PATH="/usr/bin:/bin")
     assert refused.returncode == 2
