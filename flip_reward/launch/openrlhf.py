@@ -31,10 +31,19 @@ SERVE_HOST = "127.0.0.1"
 class OpenRLHFSettings(VerlFamily):
     """One ``flip-reward launch openrlhf`` run, resolved once and checked in ``__post_init__``."""
 
-    exp_name: str = knob("EXP_NAME", "openrlhf_grpo_flip", "run name")
+    datasets: str = knob(
+        "DATASETS",
+        "yikeee/rlvr_general_chat_flip 1.0",
+        "prompt mix 'NAME PROBABILITY [NAME PROBABILITY ...]': hub datasets or local files of RLVR rows, mixed by "
+        "OpenRLHF with probabilities in (0, 1]",
+    )
+    dataset_splits: str = knob("DATASET_SPLITS", "train", "the split OpenRLHF reads (--data.prompt_split)")
+    exp_name: str = knob("EXP_NAME", "openrlhf_grpo_flip", "run name (OUTPUT_DIR's default)")
+    seed: int = knob("SEED", 1, "OpenRLHF's --train.seed")
     with_tracking: bool = knob(
         "WITH_TRACKING", False, "not read by this launcher: OpenRLHF logs to W&B given --logger.wandb.* arguments"
     )
+    wandb_project: str = knob("WANDB_PROJECT", "flip-reward", "not read by this launcher (--logger.wandb.project)")
     serve_port: int = knob("SERVE_PORT", 8080, "port of flip-reward serve (loopback)", minimum=1)
     serve_args: str = knob("SERVE_ARGS", "", "more flip-reward serve options, e.g. '--concurrency 128'")
     serve_start_timeout: int = knob("SERVE_START_TIMEOUT", 120, "seconds to wait for flip-reward serve", minimum=1)
@@ -42,7 +51,10 @@ class OpenRLHFSettings(VerlFamily):
     def __post_init__(self) -> None:
         super().__post_init__()
         self.mix()
-        self.splits(len(self.mix()))
+        if len(self.dataset_splits.split()) > 1:
+            raise SettingsError(
+                f"DATASET_SPLITS: OpenRLHF reads one split (--data.prompt_split), got {self.dataset_splits!r}"
+            )
 
     def mix(self) -> list[tuple[str, str]]:
         """DATASETS as OpenRLHF mixes it: (name, probability in (0, 1]) pairs; SettingsError otherwise."""
@@ -108,7 +120,7 @@ def openrlhf_trainer(settings: OpenRLHFSettings, python: str, extra: Sequence[st
         "--train.batch_size", str(s.prompts_per_step * s.samples_per_prompt),
         "--data.prompt_dataset", ",".join(name for name, _ in pairs),
         "--data.prompt_probs", ",".join(probability for _, probability in pairs),
-        "--data.prompt_split", s.splits(len(pairs))[0],
+        "--data.prompt_split", s.splits(1)[0],
         "--data.input_key", "messages", "--data.label_key", "ground_truth", "--data.apply_chat_template",
         "--rollout.max_new_tokens", str(s.response_length),
         "--data.max_len", str(s.max_prompt_length + s.response_length),
@@ -125,7 +137,8 @@ def data_lines(settings: OpenRLHFSettings) -> list[str]:
     """One line per dataset: a local file's RLVR rows checked (OpenRLHF reads ``messages`` and ``ground_truth``);
     DatasetError naming the dataset and its first invalid rows. Hub datasets are not read."""
     lines = []
-    for (name, probability), split in zip(settings.mix(), settings.splits(len(settings.mix()))):
+    split = settings.splits(1)[0]
+    for name, probability in settings.mix():
         if not is_local(name):
             lines.append(f"data: {name}: Hugging Face dataset, not checked offline (flip-reward data check {name})")
             continue

@@ -78,7 +78,14 @@ class VerlFamily(RunKnobs):
 class VerlSettings(VerlFamily):
     """One ``flip-reward launch verl`` run, resolved once and checked in ``__post_init__``."""
 
+    datasets: str = knob(
+        "DATASETS",
+        "yikeee/rlvr_general_chat_flip 1.0",
+        "training data 'NAME AMOUNT [NAME AMOUNT ...]': hub datasets or local .jsonl/.json/.parquet files (chat or "
+        "RLVR rows), converted to verl's parquet; AMOUNT 1.0 is every row, a whole number N the first N",
+    )
     exp_name: str = knob("EXP_NAME", "verl_grpo_flip", "run name")
+    seed: int = knob("SEED", 1, "seed of verl's data shuffling (data.seed)")
     local_eval_count: int = knob(
         "LOCAL_EVAL_COUNT",
         16,
@@ -244,6 +251,7 @@ def verl_overrides(settings: VerlSettings, data: VerlData, judge_kwargs: list[st
     return [
         "algorithm.adv_estimator=grpo", "algorithm.use_kl_in_reward=False",
         f"data.train_files=[{train_files}]", f"data.val_files=[{data.validation}]", "data.prompt_key=prompt",
+        f"data.seed={s.seed}",
         f"data.train_batch_size={s.prompts_per_step}", f"data.max_prompt_length={s.max_prompt_length}",
         f"data.max_response_length={s.response_length}", "data.filter_overlong_prompts=True", "data.truncation=error",
         f"actor_rollout_ref.model.path={s.model_name_or_path}", f"actor_rollout_ref.actor.optim.lr={s.learning_rate}",
