@@ -39,6 +39,7 @@ KWARGS = "+reward.custom_reward_function.reward_kwargs"
 FAKE_VLLM = """#!/usr/bin/env bash
 # fake `vllm serve MODEL --host H --port P ARGS...`: records its PID and arguments, then serves the scripted judge
 printf 'pid %s\\n' "$$" >"$FAKE_VLLM_RECORD"; printf 'arg %s\\n' "$@" >>"$FAKE_VLLM_RECORD"
+if [[ ${FAKE_VLLM_FAIL:-0} == 1 ]]; then echo "torch.OutOfMemoryError: CUDA out of memory"; exit 1; fi
 while (($#)); do [[ $1 == --port ]] && port=$2; shift; done
 exec "$FAKE_PYTHON" -m flip_reward.serving.scripted_judge --port "$port"
 """
@@ -407,6 +408,19 @@ def test_a_verl_run_converts_the_data_serves_the_judge_and_stops_it_after_the_tr
     assert not group_alive(judge_pid(paths)) and not port_open(paths["port"])
     assert not (paths["out"] / "judge" / "judge.pid").exists()
     assert "verl_grpo: starting the judge Qwen/Qwen3-4B on GPU(s) 0" in completed.stderr
+
+
+def test_a_judge_that_never_comes_up_stops_the_run_before_verl(stand_ins):
+    env, paths = stand_ins
+    completed = subprocess.run(["bash", str(VERL)], capture_output=True, text=True, cwd=REPO,
+                               env={**env, "FAKE_VLLM_FAIL": "1"}, timeout=120, check=False)  # fmt: skip
+    assert completed.returncode == 1, completed.stderr
+    log = paths["out"] / "judge" / "judge.log"
+    assert completed.stderr.endswith(
+        f"verl_grpo: error: the judge did not start: the server (PID {judge_pid(paths)}) exited before it was "
+        f"healthy\nlast lines of {log}:\ntorch.OutOfMemoryError: CUDA out of memory\n"
+    )
+    assert not paths["record"].exists() and not group_alive(judge_pid(paths))
 
 
 def test_ctrl_c_stops_verl_then_the_judge(stand_ins):
