@@ -126,6 +126,16 @@ def test_bad_verl_settings_are_refused_naming_the_knob(environ, message):
     assert str(error.value) == message
 
 
+def test_a_mistyped_launcher_flag_is_not_passed_to_verl(capsys):
+    from flip_reward.cli import main
+
+    assert main(["launch", "verl", "--dry-run", "trainer.total_epochs=2", "--num-gpu", "4"]) == 2
+    assert capsys.readouterr().err == (
+        "error: unknown option --num-gpu: verl takes Hydra overrides (key=value); flip-reward launch verl --help "
+        "lists the launcher's flags\n"
+    )
+
+
 def test_a_preset_key_that_is_no_knob_is_refused(tmp_path):
     preset = tmp_path / "mine.env"
     preset.write_text("NUM_GPU=1\nSAMPLES_PER_PROMPT=4\n")
