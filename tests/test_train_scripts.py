@@ -138,8 +138,8 @@ def test_a_python_without_flip_reward_is_one_line(tmp_path: Path) -> None:
     result = script(FLIP, "--dry-run", PYTHON=str(isolated))
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr == (
-        f"error: {isolated} cannot run flip-reward (ModuleNotFoundError: No module named 'flip_reward'): run "
-        "`make setup` and activate the project's virtualenv (. .venv/bin/activate), or set PYTHON\n"
+        f"grpo_flip.sh: error: flip_reward does not import with {isolated}: run `make setup` (then `source "
+        ".venv/bin/activate`) or set PYTHON\n"
     )
 
 
@@ -161,6 +161,13 @@ def test_the_local_backend_gets_the_verifier_the_knob_flags_and_mapped_arguments
         "grpo_llmjudge_local --output-dir output/grpo_llmjudge_local --learning-rate 3e-5 --dry-run",
     ]
     assert any("2 prompts x 2 generations" in line for line in lines)  # SAMPLES_PER_PROMPT from the knob flag
+    refused = script(FLIP, "--dry-run", "--vllm_num_engines", "4", BACKEND="local")
+    assert refused.returncode == 2
+    assert refused.stderr.splitlines()[-1] == (
+        "grpo (local): error: backend local runs `flip-reward train`, which has no equivalent of the grpo_fast.py "
+        "argument --vllm_num_engines; run on a CUDA machine with BACKEND=open-instruct, or drop it "
+        "(flip-reward train --help lists the local options)"
+    )
 
 
 # --- the judge's lifecycle ---------------------------------------------------------------------------------------

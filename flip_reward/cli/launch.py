@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import argparse
 
-from flip_reward.knobs import add_flags
+from flip_reward.knobs import SettingsError, add_flags
 
+VERL_FLAGS = "flip-reward launch verl --help lists the launcher's flags"
 EXIT_CODES = "exit status: 0 ok, 1 the run failed, 2 invalid settings or data, 130 interrupted (docs/reference.md)"
 
 
@@ -105,7 +106,11 @@ def register_verl(trainers: argparse._SubParsersAction) -> None:
 def run_verl(args: argparse.Namespace) -> int:
     from flip_reward.launch.verl import VerlSettings, launch_verl
 
-    return launch_verl(VerlSettings.from_sources(vars(args)), trainer_args(args.extra), args.dry_run)
+    overrides = trainer_args(args.extra)
+    options = [argument for argument in overrides if argument.startswith("-")]
+    if options:  # verl takes Hydra overrides (key=value): an option here is a mistyped launcher flag
+        raise SettingsError(f"unknown option {options[0]}: verl takes Hydra overrides (key=value); {VERL_FLAGS}")
+    return launch_verl(VerlSettings.from_sources(vars(args)), overrides, args.dry_run)
 
 
 def register_openrlhf(trainers: argparse._SubParsersAction) -> None:

@@ -57,7 +57,10 @@ def local_train_arguments(
     if notes:
         log(f"grpo_fast.py arguments mapped for flip-reward train: {', '.join(notes)}")
     preset = environ.get("LOCAL_PRESET") or ("1gpu" if gpu_visible() else "tiny")
-    exp_name = environ.get("EXP_NAME") or f"{default_exp_name or environ.get('GRPO_DEFAULT_EXP_NAME') or 'grpo_' + reward}_local"
+    exp_name = (
+        environ.get("EXP_NAME")
+        or f"{default_exp_name or environ.get('GRPO_DEFAULT_EXP_NAME') or 'grpo_' + reward}_local"
+    )
     output_dir = environ.get("OUTPUT_DIR") or f"output/{exp_name}"
     tracking = environ.get("WITH_TRACKING", "0").strip().lower() in TRUE and not environ.get("REPORT_TO")
     return [
@@ -101,8 +104,14 @@ def pick_backend(environ: Mapping[str, str] | None = None) -> tuple[str, str]:
     elif not open_instruct_importable(environ):
         why = "open_instruct is not importable (scripts/setup_open_instruct.sh installs it)"
     if why:
-        return "local", f"grpo: backend local (TRL GRPO on this machine): {why}; BACKEND=open-instruct forces grpo_fast.py"
-    return "open-instruct", "grpo: backend open-instruct (grpo_fast.py): CUDA GPU and open_instruct found; BACKEND=local runs TRL"
+        return (
+            "local",
+            f"grpo: backend local (TRL GRPO on this machine): {why}; BACKEND=open-instruct forces grpo_fast.py",
+        )
+    return (
+        "open-instruct",
+        "grpo: backend open-instruct (grpo_fast.py): CUDA GPU and open_instruct found; BACKEND=local runs TRL",
+    )
 
 
 def open_instruct_importable(environ: Mapping[str, str]) -> bool:

@@ -15,13 +15,14 @@ from flip_reward.data.loading import RowError, load_rows
 from flip_reward.data.mixes import DatasetError
 from flip_reward.data.rlvr import check_rows, describe_counts
 from flip_reward.exit_codes import EXIT_RUN_FAILED
-from flip_reward.launch.data_plan import is_local
 from flip_reward.integrations.open_instruct.settings import FlipSettings, FlipSettingsError
 from flip_reward.judge.urls import redact_url
 from flip_reward.knobs import SettingsError, knob
+from flip_reward.launch.data_plan import is_local
 from flip_reward.launch.processes import Service, StartError, Supervisor
 from flip_reward.launch.run_judge import RunJudge, run_judge
 from flip_reward.launch.verl import MAX_ERRORS_SHOWN, VERIFIER, Trainer, VerlFamily, gpu_env, start_judge
+from flip_reward.serving.connections import SHUTDOWN_MARGIN
 
 SERVE_HOST = "127.0.0.1"
 
@@ -30,10 +31,19 @@ SERVE_HOST = "127.0.0.1"
 class OpenRLHFSettings(VerlFamily):
     """One ``flip-reward launch openrlhf`` run, resolved once and checked in ``__post_init__``."""
 
-    exp_name: str = knob("EXP_NAME", "openrlhf_grpo_flip", "run name")
+    datasets: str = knob(
+        "DATASETS",
+        "yikeee/rlvr_general_chat_flip 1.0",
+        "prompt mix 'NAME PROBABILITY [NAME PROBABILITY ...]': hub datasets or local files of RLVR rows, mixed by "
+        "OpenRLHF with probabilities in (0, 1]",
+    )
+    dataset_splits: str = knob("DATASET_SPLITS", "train", "the split OpenRLHF reads (--data.prompt_split)")
+    exp_name: str = knob("EXP_NAME", "openrlhf_grpo_flip", "run name (OUTPUT_DIR's default)")
+    seed: int = knob("SEED", 1, "OpenRLHF's --train.seed")
     with_tracking: bool = knob(
         "WITH_TRACKING", False, "not read by this launcher: OpenRLHF logs to W&B given --logger.wandb.* arguments"
     )
+    wandb_project: str = knob("WANDB_PROJECT", "flip-reward", "not read by this launcher (--logger.wandb.project)")
     serve_port: int = knob("SERVE_PORT", 8080, "port of flip-reward serve (loopback)", minimum=1)
     serve_args: str = knob("SERVE_ARGS", "", "more flip-reward serve options, e.g. '--concurrency 128'")
     serve_start_timeout: int = knob("SERVE_START_TIMEOUT", 120, "seconds to wait for flip-reward serve", minimum=1)
@@ -41,7 +51,10 @@ class OpenRLHFSettings(VerlFamily):
     def __post_init__(self) -> None:
         super().__post_init__()
         self.mix()
-        self.splits(len(self.mix()))
+        if len(self.dataset_splits.split()) > 1:
+            raise SettingsError(
+                f"DATASET_SPLITS: OpenRLHF reads one split (--data.prompt_split), got {self.dataset_splits!r}"
+            )
 
     def mix(self) -> list[tuple[str, str]]:
         """DATASETS as OpenRLHF mixes it: (name, probability in (0, 1]) pairs; SettingsError otherwise."""
@@ -55,7 +68,9 @@ class OpenRLHFSettings(VerlFamily):
             except ValueError:
                 probability = -1.0
             if not 0 < probability <= 1:
-                raise SettingsError(f"DATASETS: OpenRLHF mixes by probability: '{text}' after '{name}' must be in (0, 1]")
+                raise SettingsError(
+                    f"DATASETS: OpenRLHF mixes by probability: '{text}' after '{name}' must be in (0, 1]"
+                )
         return pairs
 
 
@@ -76,7 +91,9 @@ def flip_serve_options(flip: FlipSettings) -> list[str]:
     return options
 
 
-def serve_service(settings: OpenRLHFSettings, judge_url: str, flip: FlipSettings, python: str, run_dir: Path) -> Service:
+def serve_service(
+    settings: OpenRLHFSettings, judge_url: str, flip: FlipSettings, python: str, run_dir: Path
+) -> Service:
     """``flip-reward serve`` for the run: the judge's settings, the FLIP_* ones, then SERVE_ARGS (later flags win)."""
     s = settings
     command = (
@@ -99,12 +116,14 @@ def openrlhf_trainer(settings: OpenRLHFSettings, python: str, extra: Sequence[st
         python, "-m", "openrlhf.cli.train_ppo_ray", "--actor.model_name_or_path", s.model_name_or_path,
         "--reward.remote_url", f"http://{SERVE_HOST}:{s.serve_port}/get_reward",
         "--algo.advantage.estimator", "group_norm", "--rollout.n_samples_per_prompt", str(s.samples_per_prompt),
-        "--rollout.batch_size", str(s.prompts_per_step), "--train.batch_size", str(s.prompts_per_step * s.samples_per_prompt),
+        "--rollout.batch_size", str(s.prompts_per_step),
+        "--train.batch_size", str(s.prompts_per_step * s.samples_per_prompt),
         "--data.prompt_dataset", ",".join(name for name, _ in pairs),
         "--data.prompt_probs", ",".join(probability for _, probability in pairs),
-        "--data.prompt_split", s.splits(len(pairs))[0],
+        "--data.prompt_split", s.splits(1)[0],
         "--data.input_key", "messages", "--data.label_key", "ground_truth", "--data.apply_chat_template",
-        "--rollout.max_new_tokens", str(s.response_length), "--data.max_len", str(s.max_prompt_length + s.response_length),
+        "--rollout.max_new_tokens", str(s.response_length),
+        "--data.max_len", str(s.max_prompt_length + s.response_length),
         "--rollout.temperature", str(s.temperature), "--actor.adam.lr", str(s.learning_rate),
         "--actor.num_gpus_per_node", str(training), "--vllm.num_engines", str(max(1, (training + 1) // 2)),
         "--vllm.tensor_parallel_size", str(s.vllm_tensor_parallel_size),
@@ -118,7 +137,8 @@ def data_lines(settings: OpenRLHFSettings) -> list[str]:
     """One line per dataset: a local file's RLVR rows checked (OpenRLHF reads ``messages`` and ``ground_truth``);
     DatasetError naming the dataset and its first invalid rows. Hub datasets are not read."""
     lines = []
-    for (name, probability), split in zip(settings.mix(), settings.splits(len(settings.mix()))):
+    split = settings.splits(1)[0]
+    for name, probability in settings.mix():
         if not is_local(name):
             lines.append(f"data: {name}: Hugging Face dataset, not checked offline (flip-reward data check {name})")
             continue
@@ -168,7 +188,9 @@ def launch_openrlhf(settings: OpenRLHFSettings, extra: Sequence[str], dry_run: b
 def serve_until_stopped(settings: OpenRLHFSettings, judge: RunJudge, serve: Service, trainer: Trainer) -> int:
     """The judge, then the reward service; the trainer command printed; 0 on Ctrl-C or TERM (both stopped), 1 when
     one did not start or exited meanwhile."""
-    with Supervisor(judge.pid_file, settings.judge_start_timeout, log) as supervisor:
+    # the service ends by itself once its requests in flight finish (at the latest after --shutdown-timeout)
+    stop_grace = settings.judge_timeout + SHUTDOWN_MARGIN
+    with Supervisor(judge.pid_file, settings.judge_start_timeout, log, stop_grace=stop_grace) as supervisor:
         if not start_judge(supervisor, judge, settings, log):
             return EXIT_RUN_FAILED
         supervisor.start_timeout = settings.serve_start_timeout

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flip_reward.judge.urls import redact_url
+from flip_reward.knobs import SettingsError
 from flip_reward.launch.judge_fleet import FleetError, judge_services, router_service, served_url, worker_url
 from flip_reward.launch.processes import Service
 from flip_reward.launch.run_knobs import JudgeKnobs
-from flip_reward.knobs import SettingsError
 
 HOSTED_VLLM = "hosted_vllm/"
 

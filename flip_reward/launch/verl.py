@@ -18,9 +18,9 @@ from flip_reward.data.loading import RowError, read_input, read_valid
 from flip_reward.data.mixes import DatasetError, parse_mixer
 from flip_reward.data.rlvr import to_verl, verl_schema, write_rows
 from flip_reward.exit_codes import EXIT_INVALID_INPUT, EXIT_RUN_FAILED
-from flip_reward.launch.data_plan import HOLDOUT_SHARE, Finding, held_out_indices, is_local
 from flip_reward.judge.urls import CredentialsSyntaxError, redact_url, split_credentials
 from flip_reward.knobs import SettingsError, knob, resolve, unknown_preset_keys
+from flip_reward.launch.data_plan import HOLDOUT_SHARE, held_out_indices, is_local
 from flip_reward.launch.processes import StartError, Supervisor
 from flip_reward.launch.run_judge import HOSTED_VLLM, RunJudge, run_judge
 from flip_reward.launch.run_knobs import RunKnobs
@@ -78,7 +78,14 @@ class VerlFamily(RunKnobs):
 class VerlSettings(VerlFamily):
     """One ``flip-reward launch verl`` run, resolved once and checked in ``__post_init__``."""
 
+    datasets: str = knob(
+        "DATASETS",
+        "yikeee/rlvr_general_chat_flip 1.0",
+        "training data 'NAME AMOUNT [NAME AMOUNT ...]': hub datasets or local .jsonl/.json/.parquet files (chat or "
+        "RLVR rows), converted to verl's parquet; AMOUNT 1.0 is every row, a whole number N the first N",
+    )
     exp_name: str = knob("EXP_NAME", "verl_grpo_flip", "run name")
+    seed: int = knob("SEED", 1, "seed of verl's data shuffling (data.seed)")
     local_eval_count: int = knob(
         "LOCAL_EVAL_COUNT",
         16,
@@ -142,7 +149,9 @@ def verl_rows(source: str, split: str) -> list[dict]:
     except (FileNotFoundError, RowError, ValueError, UnicodeDecodeError) as error:
         raise DatasetError(f"DATASETS: {source}: {error}") from None
     except Exception as error:  # the datasets library (hub names) raises many kinds; report each the same way
-        raise DatasetError(f"DATASETS: {source}: cannot load split {split!r}: {type(error).__name__}: {error}") from None
+        raise DatasetError(
+            f"DATASETS: {source}: cannot load split {split!r}: {type(error).__name__}: {error}"
+        ) from None
     converted, invalid = read_valid(rows, lambda row, number: to_verl(row, number, VERIFIER))
     if invalid:
         shown = "; ".join(str(error) for error in invalid[:MAX_ERRORS_SHOWN])
@@ -184,11 +193,11 @@ def data_lines(data: VerlData, write: bool) -> list[str]:
     lines = []
     for index, dataset in enumerate(data.datasets):
         if not write and not is_local(dataset.source):
+            first = f" (its first {dataset.limit} rows)" if dataset.limit else ""
             lines.append(f"data: {dataset.source}: Hugging Face dataset, not read by a dry run; converted at the start "
-                         f"to {dataset.output}" + (f" (its first {dataset.limit} rows)" if dataset.limit else ""))  # fmt: skip
+                         f"to {dataset.output}{first}")  # fmt: skip
             if index == 0:
-                lines.append(f"validation: up to {data.eval_count} rows of {dataset.source} (at most one in "
-                             f"{HOLDOUT_SHARE}, a seeded sample) held out of training -> {data.validation}")  # fmt: skip
+                lines.append(validation_line(data, f"up to {data.eval_count}"))
             continue
         rows = verl_rows(dataset.source, dataset.split)
         train, validation = split_rows(data, index, rows)
@@ -199,10 +208,16 @@ def data_lines(data: VerlData, write: bool) -> list[str]:
         if index == 0:
             if write:
                 write_rows(str(data.validation), validation, verl_schema())
-            lines.append(f"validation: {len(validation)} rows of {dataset.source} held out of training (a seeded "
-                         f"sample: LOCAL_EVAL_COUNT={data.eval_count}, at most one row in {HOLDOUT_SHARE}) -> "
-                         f"{data.validation}")  # fmt: skip
+            lines.append(validation_line(data, str(len(validation))))
     return lines
+
+
+def validation_line(data: VerlData, count: str) -> str:
+    source = data.datasets[0].source
+    return (
+        f"validation: {count} rows of {source} held out of training (a seeded sample: LOCAL_EVAL_COUNT="
+        f"{data.eval_count}, at most one row in {HOLDOUT_SHARE}) -> {data.validation}"
+    )
 
 
 # --- the trainer -----------------------------------------------------------------------------------------------
@@ -224,7 +239,9 @@ def judge_route(settings: VerlSettings, judge_url: str) -> tuple[list[str], dict
         return [f"{REWARD_KWARGS}.api_base={judge_url}"], {}
     if settings.judge_model.startswith(HOSTED_VLLM):
         return [], {"HOSTED_VLLM_API_BASE": judge_url}
-    raise SettingsError("JUDGE_BASE_URL holds credentials, which verl would print: they need a hosted_vllm/ JUDGE_MODEL")
+    raise SettingsError(
+        "JUDGE_BASE_URL holds credentials, which verl would print: they need a hosted_vllm/ JUDGE_MODEL"
+    )
 
 
 def verl_overrides(settings: VerlSettings, data: VerlData, judge_kwargs: list[str], extra: Sequence[str]) -> list[str]:
@@ -234,6 +251,7 @@ def verl_overrides(settings: VerlSettings, data: VerlData, judge_kwargs: list[st
     return [
         "algorithm.adv_estimator=grpo", "algorithm.use_kl_in_reward=False",
         f"data.train_files=[{train_files}]", f"data.val_files=[{data.validation}]", "data.prompt_key=prompt",
+        f"data.seed={s.seed}",
         f"data.train_batch_size={s.prompts_per_step}", f"data.max_prompt_length={s.max_prompt_length}",
         f"data.max_response_length={s.response_length}", "data.filter_overlong_prompts=True", "data.truncation=error",
         f"actor_rollout_ref.model.path={s.model_name_or_path}", f"actor_rollout_ref.actor.optim.lr={s.learning_rate}",
@@ -249,8 +267,9 @@ def verl_overrides(settings: VerlSettings, data: VerlData, judge_kwargs: list[st
         f"{REWARD_KWARGS}.judge_model={s.judge_model}", *judge_kwargs,
         f"{REWARD_KWARGS}.max_tokens={s.judge_max_tokens}", f"{REWARD_KWARGS}.max_context_length={s.judge_max_context}",
         f"{REWARD_KWARGS}.timeout={s.judge_timeout}", f"{REWARD_KWARGS}.temperature={s.judge_temperature}",
-        f"trainer.n_gpus_per_node={len(s.training_gpus())}", "trainer.nnodes=1", f"trainer.total_epochs={s.total_epochs}",
-        f"trainer.save_freq={s.save_freq}", f"trainer.test_freq={s.test_freq}", f"trainer.project_name={s.wandb_project}",
+        f"trainer.n_gpus_per_node={len(s.training_gpus())}", "trainer.nnodes=1",
+        f"trainer.total_epochs={s.total_epochs}", f"trainer.save_freq={s.save_freq}",
+        f"trainer.test_freq={s.test_freq}", f"trainer.project_name={s.wandb_project}",
         f"trainer.experiment_name={s.exp_name}", f"trainer.default_local_dir={s.output_dir}/checkpoints",
         f"trainer.logger={'[console,wandb]' if s.with_tracking else '[console]'}",
         *extra,
