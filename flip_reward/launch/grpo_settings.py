@@ -13,6 +13,7 @@ from typing import Any
 
 from flip_reward.data.mixes import DatasetError, parse_mixer
 from flip_reward.knobs import SettingsError, knob, resolve, unknown_preset_keys
+from flip_reward.launch.judge_fleet import WILDCARD_HOSTS
 from flip_reward.launch.run_knobs import RunKnobs
 from flip_reward.presets import load_preset
 
@@ -33,16 +34,12 @@ THINKER_TEMPLATES = (
 )
 THINKER_PREFIXES = ("r1_simple_chat_postpend_think",)
 MIN_BACKEND_TIMEOUT_MIN = 120  # upstream's default --backend_timeout (minutes)
-WILDCARD_HOSTS = ("0.0.0.0", "::")
-
-
-def set_even_if_empty(source: Mapping[str, str], partial: Any, env: str) -> str | None:
-    """A knob whose empty value means "none" (CHAT_TEMPLATE=, STOP_STRINGS=): set, even to "", counts."""
-    return source.get(env)
 
 
 def _even_if_empty(env: str) -> Any:
-    return lambda source, partial: set_even_if_empty(source, partial, env)
+    """The reader of a knob whose empty value means "none" (CHAT_TEMPLATE=, STOP_STRINGS=): set, even to "", counts
+    (for other knobs an empty value is unset)."""
+    return lambda source, partial: source.get(env)
 
 
 def opens_think(chat_template: str) -> bool:

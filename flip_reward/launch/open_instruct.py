@@ -20,8 +20,9 @@ from flip_reward.integrations.open_instruct.settings import ENV_VARS, FlipSettin
 from flip_reward.judge.urls import redact_url
 from flip_reward.knobs import SettingsError, declared
 from flip_reward.launch import preflight
+from flip_reward.launch.data_plan import hold_out
 from flip_reward.launch.grpo_fast import GrpoPlan, plan
-from flip_reward.launch.grpo_settings import EXP_NAMES, LAUNCHER_MODULE, GrpoFastSettings
+from flip_reward.launch.grpo_settings import BACKENDS, EXP_NAMES, LAUNCHER_MODULE, GrpoFastSettings
 from flip_reward.launch.local import pick_backend
 from flip_reward.launch.processes import StartError, Supervisor
 from flip_reward.presets import load_preset
@@ -54,7 +55,7 @@ def launch(
     try:
         check_flip_settings(environ)
         requested = str(flags.get("backend") or environ.get("BACKEND") or "auto")
-        if requested not in ("auto", "local", "open-instruct"):
+        if requested not in BACKENDS:
             raise SettingsError(f"BACKEND must be auto, local or open-instruct, got {requested!r}")
         preset = str(flags.get("preset") or environ.get("PRESET") or "1node")
         load_preset("grpo", preset)  # a typo is refused whatever the backend
@@ -134,7 +135,9 @@ def say(line: str) -> None:
 def run(run_plan: GrpoPlan, environ: Mapping[str, str]) -> int:
     """The checks, then the judge (or router) and the trainer under one Supervisor; the trainer's exit status."""
     s = run_plan.settings
-    check_settings(run_plan, environ, say)
+    if check_settings(run_plan, environ, say):
+        log("error: fix the setting above first")
+        return EXIT_INVALID_INPUT
     if s.launcher == f"{s.python} -m {LAUNCHER_MODULE}" and preflight.check_env(run_plan.placement, emit=say):
         log("error: this machine cannot run open-instruct's grpo_fast.py (see above); --dry-run shows the command")
         return EXIT_RUN_FAILED
@@ -199,8 +202,6 @@ def write_held_out(run_plan: GrpoPlan) -> None:
     held = run_plan.held_out
     if held is None:
         return
-    from flip_reward.launch.data_plan import hold_out
-
     hold_out(run_plan.settings.datasets.split()[0], run_plan.settings.local_eval_count, held.train.parent)
 
 
