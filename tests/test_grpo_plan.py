@@ -338,3 +338,38 @@ def test_a_flag_upstream_does_not_accept_fails_the_dry_run(capsys) -> None:
     assert flags == [
         f"flags: ERROR grpo_fast.py at {checkout} ({checkout_commit(checkout)}) does not accept: --max_token_length"
     ]
+
+
+def test_an_unencoded_hash_in_a_judge_password_is_redacted_and_refused(capsys) -> None:
+    """Every line hides the whole user-info; the dry run's judge and settings checks refuse the URL, and a real run
+    stops before starting anything (exit 2)."""
+    url = "http://user:pa#s3cret@127.0.0.1:9/v1"
+    environ = {**BASE, "JUDGE_BASE_URL": url, "JUDGE_MODEL": "hosted_vllm/scripted", "LOCAL_EVALS": "none"}
+    assert launch("general-flip", {}, [], dry_run=True, environ=environ) == 1
+    out = capsys.readouterr().out
+    shown = "http://***@127.0.0.1:9/v1"
+    refusal = (
+        f"judge URL {shown}: its user name or password holds a '/', '?' or '#': percent-encode them in the URL "
+        "(/ as %2F, ? as %3F, # as %23, @ as %40)"
+    )
+    lines = out.splitlines()
+    assert f"judge: external at {shown}" in lines and f"'HOSTED_VLLM_API_BASE={shown}'" in out
+    assert f"judge: ERROR {refusal}" in lines and f"settings: ERROR HOSTED_VLLM_API_BASE: {refusal}" in lines
+    assert "s3cret" not in out
+    assert launch("general-flip", {}, [], dry_run=False, environ=environ) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[-2:] == [f"settings: ERROR HOSTED_VLLM_API_BASE: {refusal}", "grpo: error: fix the setting above first"]
+
+
+def test_the_dry_run_sends_url_credentials_as_basic_auth_and_never_prints_them(capsys) -> None:
+    # the scripted judge (a test double) answers 401 without these credentials, as a reverse proxy with basic auth
+    with ScriptedJudgeServer(lambda request: "", basic_auth="user:s3cret") as server:
+        url = server.base_url.replace("http://", "http://user:s3cret@")
+        environ = {**BASE, "JUDGE_BASE_URL": url, "JUDGE_MODEL": "hosted_vllm/scripted", "LOCAL_EVALS": "none"}
+        assert launch("general-flip", {}, [], dry_run=True, environ=environ) == 0
+    shown = f"http://***@127.0.0.1:{server.port}/v1"
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert f"judge: external at {shown}" in lines and f"judge: ok, {shown} serves scripted" in lines
+    assert f"HOSTED_VLLM_API_BASE={shown}" in captured.out
+    assert "s3cret" not in captured.out + captured.err and server.refused_authorizations == []

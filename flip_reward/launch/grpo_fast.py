@@ -54,7 +54,7 @@ class GrpoPlan:
     def shown_trainer(self) -> str:
         """The trainer command as printed: ``env VAR=... LAUNCHER ARGS``, credentials hidden."""
         assignments = [f"{name}={value}" for name, value in self.trainer_env.items()]
-        return redact_url(shlex.join(["env", *assignments, *self.trainer_command]))
+        return shlex.join(redact_url(word) for word in ["env", *assignments, *self.trainer_command])
 
 
 def plan(
