@@ -20,7 +20,7 @@ from flip_reward.data.writing import JsonlFile
 from flip_reward.exit_codes import EXIT_INTERRUPTED, EXIT_JUDGE_DOWN, EXIT_RUN_FAILED
 from flip_reward.judge.cache import DEFAULT_CACHE_SIZE, check_cache_directory
 from flip_reward.judge.client import DEFAULT_JUDGE_MODEL
-from flip_reward.judge.loops import close_clients
+from flip_reward.judge.loops import cancel_pending_tasks, close_clients
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -266,16 +266,6 @@ async def gather_or_cancel(coroutines: Iterable[Awaitable[T]]) -> list[T]:
     except BaseException:
         await cancel_pending_tasks()
         raise
-
-
-async def cancel_pending_tasks() -> None:
-    """Cancel every task of the running loop but the caller's and wait until each has ended, again for the tasks
-    those start while being cancelled (a cancelled judge call hands its request to a task of its own)."""
-    current = asyncio.current_task()
-    while pending := [task for task in asyncio.all_tasks() if task is not current and not task.done()]:
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
 
 
 def report_interrupted(writer: OrderedJsonlWriter, total: int, judge: Judge) -> int:

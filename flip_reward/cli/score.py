@@ -18,7 +18,6 @@ from flip_reward.cli.common import (
     add_input_arguments,
     add_judge_arguments,
     add_restatement_guard_argument,
-    cancel_pending_tasks,
     check_not_input,
     check_output,
     judge_failure,
@@ -32,6 +31,7 @@ from flip_reward.core.reward import REWARD_METRICS, FlipResult, FlipReward
 from flip_reward.data.loading import RowError
 from flip_reward.data.samples import result_fields
 from flip_reward.exit_codes import EXIT_INVALID_INPUT
+from flip_reward.judge.loops import cancel_pending_tasks
 
 ROWS_HELD_PER_REQUEST = 8  # rows read ahead of the oldest unwritten one, per request in flight (--concurrency)
 
