@@ -18,7 +18,7 @@ def register(commands: argparse._SubParsersAction) -> None:
             (EXIT_OK, EXIT_INVALID_INPUT, EXIT_WRITE_FAILED, EXIT_INTERRUPTED),
             outputs=(
                 "OUTPUT_DIR: a two-layer random Qwen3 model, its tokenizer and a ChatML chat template "
-                "(transformers' files), never part of one",
+                "(transformers' files); a build that fails leaves no part of one",
                 "stdout: the model's directory",
             ),
         ),
