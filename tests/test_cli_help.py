@@ -57,14 +57,18 @@ def test_a_mistyped_option_is_reported_in_the_usage_of_its_subcommand(path):
     assert lines[-1] == f"{command}: error: unrecognized arguments: --bogus"
 
 
-def test_an_option_value_error_shows_required_options_as_required():
-    """The unknown-argument pass relaxes the required options; an error in it still shows them as required."""
+def test_an_option_value_error_and_the_help_show_required_options_as_required():
+    """The unknown-argument pass relaxes the required options; an error in it, and --help, still show them as
+    required."""
     run = flip_reward("score", "in.jsonl", "--temperature", "warm")
     assert run.returncode == 2
     assert run.stderr.splitlines()[0].startswith("usage: flip-reward score [-h] --output OUTPUT [--split SPLIT]")
     assert (
         run.stderr.splitlines()[-1] == "flip-reward score: error: argument --temperature: invalid float value: 'warm'"
     )
+    run = flip_reward("data", "convert", "--help")
+    assert run.returncode == 0
+    assert run.stdout.startswith("usage: flip-reward data convert [-h] --output OUTPUT\n"), run.stdout
 
 
 @pytest.mark.parametrize("path", [(), ("data",)], ids=["flip-reward", "data"])

@@ -16,7 +16,7 @@ import textwrap
 from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from flip_reward.core.reward import REWARD_METRICS
 from flip_reward.data.loading import DEFAULT_MAX_LINE_BYTES
@@ -63,9 +63,13 @@ class CommandParser(argparse.ArgumentParser):
             self.error(f"unrecognized arguments: {' '.join(extras)}")
         return super().parse_known_args(args, namespace)
 
-    def error(self, message: str) -> NoReturn:
-        self._restore_required()  # the usage line shows the required arguments as required, also in the first pass
-        super().error(message)
+    def format_usage(self) -> str:
+        self._restore_required()  # --help or an error in the first pass: the usage shows what is required as such
+        return super().format_usage()
+
+    def format_help(self) -> str:
+        self._restore_required()
+        return super().format_help()
 
     def _restore_required(self) -> None:
         for action in getattr(self, "_relaxed", ()):
