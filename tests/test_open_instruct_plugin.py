@@ -20,7 +20,7 @@ from types import SimpleNamespace
 import pytest
 from open_instruct_support import import_upstream, standin_modules
 
-from flip_reward.integrations.open_instruct.settings import FlipSettings, FlipSettingsError
+from flip_reward.core.settings import FlipSettings, FlipSettingsError
 from flip_reward.judge.loops import run_sync
 from flip_reward.serving.scripted_judge import Reply, flip_answer, judged_response
 

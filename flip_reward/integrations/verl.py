@@ -10,9 +10,10 @@ any, are in ``extra_info["context"]``. A dict result must have ``score``; verl s
 batch into a numpy array (the keys of the first sample decide), so every result has the same keys, strings for
 text and numbers for the rest, never None.
 
-Options: ``judge_model`` and every FlipReward keyword; the ``FLIP_*`` environment variables of the open-instruct
-plugin (``FlipSettings``) fill whatever ``reward_kwargs`` leaves out. One FlipReward per process and set of
-options, reused across calls, so a worker's samples share the judge client's concurrency bound, dedup and cache.
+Options: ``judge_model`` and every FlipReward keyword; the ``FLIP_*`` environment variables
+(``flip_reward.core.settings.FlipSettings``, as for the open-instruct plugin) fill whatever ``reward_kwargs`` leaves
+out. One FlipReward per process and set of options, reused across calls, so a worker's samples share the judge
+client's concurrency bound, dedup and cache.
 Nothing raises into the trainer: a failure scores 0.0 with its ``error_type``.
 """
 
@@ -25,7 +26,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flip_reward.core.reward import FlipResult, FlipReward
-from flip_reward.integrations.open_instruct.settings import FlipSettings
+from flip_reward.core.settings import FlipSettings
 from flip_reward.judge.client import DEFAULT_JUDGE_MODEL
 
 # What verl's reward managers may add to the keywords for a reward model of its own: not FlipReward options.

@@ -26,9 +26,9 @@ from open_instruct.ground_truth_utils import (
 
 from flip_reward.core.conversation import PromptError, split_conversation, to_turns
 from flip_reward.core.reward import FlipResult, FlipReward
+from flip_reward.core.settings import FlipSettings
 from flip_reward.data.samples import SampleWriter, trace_line
 from flip_reward.integrations.open_instruct.actor_log import ActorLog
-from flip_reward.integrations.open_instruct.settings import FlipSettings
 from flip_reward.judge.client import DEFAULT_JUDGE_MODEL
 from flip_reward.judge.loops import run_sync
 
