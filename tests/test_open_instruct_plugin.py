@@ -1,7 +1,7 @@
 """Contract tests of the ``general-flip`` open-instruct verifier.
 
-They run against real upstream ``open_instruct.ground_truth_utils`` when it imports (a checkout in $OPEN_INSTRUCT_DIR,
-./open-instruct or /tmp/oi, plus its CPU dependencies), and otherwise against a minimal stand-in of upstream's
+They run against real upstream ``open_instruct.ground_truth_utils`` when it imports (installed, or a checkout in
+$OPEN_INSTRUCT_DIR, plus its CPU dependencies), and otherwise against a minimal stand-in of upstream's
 verifier contract written in tests/open_instruct_support.py from the contract documented in NOTES.md, so they run
 everywhere. FLIP_TEST_CONTRACT=standin, =upstream or =both picks explicitly. The judge is the scripted loopback
 server (a test double), because the tests need exact judge answers and injected faults.
