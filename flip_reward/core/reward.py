@@ -17,7 +17,7 @@ from flip_reward.core.method import ResponseScorer
 from flip_reward.core.metrics import f1_score
 from flip_reward.core.parsing import parse_flip_answer
 from flip_reward.core.restatement import mask_restatements
-from flip_reward.core.results import Judgment
+from flip_reward.core.results import ErrorType, Judgment
 from flip_reward.core.thinking import final_answer
 from flip_reward.judge.client import DEFAULT_JUDGE_MODEL
 from flip_reward.prompts import chat_messages
@@ -32,6 +32,7 @@ FLIP_SCHEMA = {
 
 
 EMPTY_ANSWER = "response is empty once reasoning is removed"
+RESTATEMENT_ONLY = "response is empty once its restatement of the instruction is removed"
 OFF_LOOP_CHARACTERS = 16_000  # answers longer than this (~4k tokens) are masked on a worker thread
 
 
@@ -132,18 +133,18 @@ class FlipReward(ResponseScorer[FlipResult]):
         try:
             history, instruction = split_turns(prompt)
         except PromptError as error:
-            return self.failure("input", f"prompt: {error}")
+            return self.failure(ErrorType.INPUT, f"prompt: {error}")
         if not isinstance(response, str):
-            return self.failure("input", f"response must be a string, got {type(response).__name__}")
+            return self.failure(ErrorType.INPUT, f"response must be a string, got {type(response).__name__}")
         history, instruction, response, replaced = valid_inputs(history, instruction, response)
         noted = {"replaced_surrogates": replaced, "restatement_masked": 0}
         answer = final_answer(response, self.think_prefilled)
         if not answer:
-            return replace(self.failure("input", EMPTY_ANSWER), **noted)
+            return replace(self.failure(ErrorType.INPUT, EMPTY_ANSWER), **noted)
         if self.restatement_guard:
             answer, noted["restatement_masked"] = await self.without_restatements(answer, instruction)
             if not answer:
-                failed = self.failure("input", "response is empty once its restatement of the instruction is removed")
+                failed = self.failure(ErrorType.INPUT, RESTATEMENT_ONLY)
                 return replace(failed, **noted)
         fitted = await self.fitted(history, [answer])
         if isinstance(fitted, FlipResult):
@@ -154,7 +155,7 @@ class FlipReward(ResponseScorer[FlipResult]):
             return replace(judged, **seen)
         if judged.parsed is None:
             error = f"no inferred instruction in judge output: {judged.text[:200]!r}"
-            return replace(self.failure("parse", error, judged), **seen)
+            return replace(self.failure(ErrorType.PARSE, error, judged), **seen)
         inferred, reasoning = judged.parsed
         scores = f1_score(inferred, instruction)
         return FlipResult(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from flip_reward.core.conversation import PromptError, split_turns
 from flip_reward.core.method import JudgeMethod, ResponseScorer
 from flip_reward.core.parsing import parse_reasoning
-from flip_reward.core.results import Judgment
+from flip_reward.core.results import ErrorType, Judgment
 from flip_reward.core.thinking import final_answer
 from flip_reward.evaluation.verdicts import (
     parse_best_index,
@@ -90,11 +90,11 @@ class BaselineJudge(JudgeMethod):
         try:
             history, instruction = split_turns(prompt)
         except PromptError as error:
-            return self.failure("input", f"prompt: {error}")
+            return self.failure(ErrorType.INPUT, f"prompt: {error}")
         try:
             answers = shown_answers(responses)
         except ValueError as error:
-            return self.failure("input", str(error))
+            return self.failure(ErrorType.INPUT, str(error))
         fitted = await self.fitted(history, answers, instruction)
         if isinstance(fitted, Judgment):
             return fitted
@@ -102,7 +102,8 @@ class BaselineJudge(JudgeMethod):
         if isinstance(judged, Judgment):
             return judged
         if judged.parsed is None:
-            return self.failure("parse", f"no usable {self.answer_key} in judge output: {judged.text[:200]!r}", judged)
+            error = f"no usable {self.answer_key} in judge output: {judged.text[:200]!r}"
+            return self.failure(ErrorType.PARSE, error, judged)
         return self.result_type(reasoning=parse_reasoning(judged.text), **judged.parsed, **judged.usage())
 
 
@@ -185,7 +186,7 @@ class ListwiseJudge(BaselineJudge):
 
     async def apick(self, prompt: object, responses: Sequence[str]) -> ListwiseResult:
         if not responses:
-            return ListwiseResult(error="no responses to pick from", error_type="input")
+            return ListwiseResult(error="no responses to pick from", error_type=ErrorType.INPUT)
         return await self.ajudge(prompt, responses)
 
     def pick(self, prompt: object, responses: Sequence[str]) -> ListwiseResult:

@@ -25,6 +25,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+from flip_reward.core.results import ErrorType
 from flip_reward.core.reward import FlipResult, FlipReward
 from flip_reward.core.settings import FlipSettings
 from flip_reward.judge.client import DEFAULT_JUDGE_MODEL
@@ -68,7 +69,7 @@ def score_dict(result: FlipResult) -> dict[str, Any]:
         "score": float(result.reward),
         "f1": float(result.f1),
         "inferred_instruction": result.inferred_instruction or "",
-        "error_type": result.error_type or "",
+        "error_type": str(result.error_type or ""),
         "restatement_masked": int(result.restatement_masked),
     }
 
@@ -86,5 +87,5 @@ async def compute_score(
         flip = reward_for(options)
     except Exception as error:  # noqa: BLE001  (a bad option or FLIP_* value: every sample says why, nothing raises)
         logger.error("FLIP reward cannot be set up (every reward is 0.0): %s: %s", type(error).__name__, error)
-        return score_dict(FlipResult(error=f"{type(error).__name__}: {error}", error_type="config"))
+        return score_dict(FlipResult(error=f"{type(error).__name__}: {error}", error_type=ErrorType.CONFIG))
     return score_dict(await flip.ascore_one(verl_prompt(ground_truth, extra_info), solution_str))

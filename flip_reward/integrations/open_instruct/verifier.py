@@ -25,6 +25,7 @@ from open_instruct.ground_truth_utils import (
 )
 
 from flip_reward.core.conversation import PromptError, split_conversation, to_turns
+from flip_reward.core.results import ErrorType
 from flip_reward.core.reward import FlipResult, FlipReward
 from flip_reward.core.settings import FlipSettings
 from flip_reward.data.samples import SampleWriter, trace_line
@@ -193,14 +194,14 @@ class FlipVerifier(VerifierFunction):
         try:
             result = await self._score(flip_prompt(query, label), prediction)
         except Exception as error:  # noqa: BLE001  (never raise into the trainer; the reason goes to reasoning)
-            result = FlipResult(reward=0.0, error=f"{type(error).__name__}: {error}", error_type="internal")
+            result = FlipResult(reward=0.0, error=f"{type(error).__name__}: {error}", error_type=ErrorType.INTERNAL)
         self._log.record(result)
         self._trace(query, prediction, result)
         return VerificationResult(score=result.reward, cost=0.0, reasoning=reasoning_text(result))
 
     async def _score(self, prompt: Any, response: Any) -> FlipResult:
         if self._reward is None:
-            return FlipResult(reward=0.0, error=self._setup_error, error_type="config")
+            return FlipResult(reward=0.0, error=self._setup_error, error_type=ErrorType.CONFIG)
         return await self._reward.ascore_one(prompt, response)
 
     def __call__(
