@@ -13,8 +13,10 @@ import importlib
 import json
 import os
 import pickle
+import subprocess
 import sys
 import threading
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -356,3 +358,54 @@ def test_an_actor_logs_failures_per_window_and_warns_when_answers_are_empty(
     assert lines[4].startswith("general-flip: last 60 s: 8 rewards, 0 judge errors, 0 parse failures, 8 other")
     assert lines[5].startswith("general-flip: 8 of the last 8 responses were empty once reasoning is removed")
     assert len(lines) == 6
+
+
+class BreaksWhenRead(str):
+    """A response that raises on the first string method the reward path calls on it: it stands in for any failure
+    the reward path did not foresee (FlipReward itself never raises), which the verifier reports as "internal"."""
+
+    def isascii(self) -> bool:
+        raise RuntimeError("this response breaks when read")
+
+
+def inspected(trace_dir: Path, out_dir: Path) -> tuple[dict, list[str]]:
+    """``flip-reward inspect`` (a real process) of the one trace file in ``trace_dir``: inspect.json and stdout."""
+    [trace] = trace_dir.iterdir()
+    completed = subprocess.run(
+        [sys.executable, "-m", "flip_reward.cli", "inspect", str(trace), "--output-dir", str(out_dir)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr
+    return json.loads((out_dir / "inspect.json").read_text(encoding="utf-8")), completed.stdout.splitlines()
+
+
+def test_traces_with_config_and_internal_failures_are_inspected(oi, flip_env, script, monkeypatch, tmp_path) -> None:
+    """The verifier's own failures ("config": no judge client; "internal": an unforeseen exception) are traced with
+    their error_type, and flip-reward inspect reads those traces and counts them."""
+    script.default = lambda request: flip_answer("Write a haiku about rain")
+    monkeypatch.setenv("FLIP_SAMPLE_LOG", str(tmp_path / "working" / "samples.jsonl"))
+    working = general_flip(oi)
+    for response in ("Rain one", BreaksWhenRead("Rain two"), "Rain three"):
+        run(working.async_call([], response, None, "user: Write a haiku about rain"))
+    monkeypatch.setenv("FLIP_SAMPLE_LOG", str(tmp_path / "broken" / "samples.jsonl"))
+    broken = general_flip(oi, llm_judge_model="no-such-provider/x")
+    for response in ("Rain four", "Rain five"):
+        run(broken.async_call([], response, None, "user: Write a haiku about rain"))
+    working._samples.flush()
+    broken._samples.flush()
+
+    report, out = inspected(tmp_path / "working", tmp_path / "working-report")
+    figures = report["overall"]
+    assert (figures["completions"], figures["internal_error_rate"], figures["config_error_rate"]) == (3, 1 / 3, 0.0)
+    assert (figures["parse_failure_rate"], figures["judge_error_rate"], figures["input_error_rate"]) == (0.0, 0.0, 0.0)
+    assert figures["mean_reward"] == 2 / 3
+    assert "internal errors (an unexpected exception in the trainer's reward plugin, reward 0.0): 1 (0.3333)" in out
+
+    report, out = inspected(tmp_path / "broken", tmp_path / "broken-report")
+    figures = report["overall"]
+    assert (figures["completions"], figures["config_error_rate"], figures["internal_error_rate"]) == (2, 1.0, 0.0)
+    assert figures["mean_reward"] == 0.0
+    assert "config errors (the trainer's reward plugin could not be set up, reward 0.0): 2 (1.0000)" in out
