@@ -9,6 +9,7 @@ server (a test double), because the tests need exact judge answers and injected 
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import os
@@ -20,6 +21,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from conftest import REPO
 from open_instruct_support import import_upstream, standin_modules
 
 from flip_reward.core.settings import FlipSettings, FlipSettingsError
@@ -409,3 +411,61 @@ def test_traces_with_config_and_internal_failures_are_inspected(oi, flip_env, sc
     assert (figures["completions"], figures["config_error_rate"], figures["internal_error_rate"]) == (2, 1.0, 0.0)
     assert figures["mean_reward"] == 0.0
     assert "config errors (the trainer's reward plugin could not be set up, reward 0.0): 2 (1.0000)" in out
+
+
+REAL_RESPONSES = REPO.parent / "shared" / "real_responses" / "alpaca_eval_dev.jsonl"  # read in place, never copied
+
+
+def real_conversations(every: int = 50) -> list[tuple[list[dict], str]]:
+    """(chat messages, response) from the real responses: each row's instruction after a system message and the
+    previous row's exchange, so that the history is real text too; every ``every``-th row."""
+    rows = [json.loads(line) for line in REAL_RESPONSES.read_text(encoding="utf-8").splitlines() if line.strip()]
+    conversations = []
+    for before, row in list(zip(rows, rows[1:]))[::every]:
+        messages = [
+            {"role": "system", "content": "You are a helpful assistant."},
+            {"role": "user", "content": before["instruction"]},
+            {"role": "assistant", "content": before["response"]},
+            {"role": "user", "content": row["instruction"]},
+        ]
+        conversations.append((messages, row["response"]))
+    return conversations
+
+
+def judged(result):
+    """The result without its timing."""
+    return dataclasses.replace(result, latency_s=0.0, cached=False)
+
+
+@pytest.mark.skipif(not REAL_RESPONSES.is_file(), reason=f"no real responses at {REAL_RESPONSES}")
+def test_a_prompt_split_once_gives_the_same_reward_and_request(oi, flip_env, script) -> None:
+    """Real rows scored from their prompt as given and from the prompt the callers split once (the verifier's
+    flip_prompt of the flattened query and label; score's scoring_input): the same rewards, the same judge requests.
+    The scripted judge echoes what it was shown, so the reward follows the judged text."""
+    from flip_reward.core.conversation import SplitPrompt
+    from flip_reward.core.reward import FlipReward
+    from flip_reward.data.loading import scoring_input
+
+    flip = FlipReward("hosted_vllm/scripted", flip_env.base_url, cache=False)
+    conversations = real_conversations()
+    assert len(conversations) == 40
+    flattened = ["\n".join(f"{m['role']}: {m['content']}" for m in messages) for messages, _ in conversations]
+    prompts = {
+        "as given": [messages for messages, _ in conversations],
+        "flattened": flattened,
+        "verifier": [
+            oi.verifier.flip_prompt(query, messages[-1]["content"])
+            for query, (messages, _) in zip(flattened, conversations)
+        ],
+        "score": [scoring_input({"prompt": m, "response": r}, 1)[0] for m, r in conversations],
+    }
+    assert all(isinstance(prompt, SplitPrompt) for prompt in prompts["verifier"] + prompts["score"])
+    responses = [response for _, response in conversations]
+    rewards, requests = {}, {}
+    for name, batch in prompts.items():
+        before = len(flip_env.requests)
+        rewards[name] = [judged(result) for result in flip.score(batch, responses)]
+        requests[name] = sorted(json.dumps(body["messages"]) for body in flip_env.requests[before:])
+    assert len(requests["as given"]) == 40 and len({result.reward for result in rewards["as given"]}) > 10
+    for name in ("flattened", "verifier", "score"):
+        assert (rewards[name], requests[name]) == (rewards["as given"], requests["as given"]), name

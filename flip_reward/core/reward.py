@@ -1,6 +1,6 @@
 """FlipReward: the one path from (prompt, response) to a FLIP reward, shared by the CLI, open-instruct and TRL.
 
-prompt --split_turns--> (history, instruction); response --final_answer (thinking hidden from the judge),
+prompt --split_prompt--> (history, instruction); response --final_answer (thinking hidden from the judge),
 mask_restatements (restatement guard), FLIP prompts--> judge --parse--> inferred instruction;
 reward = F1(inferred, instruction). A failure of any stage gives reward 0.0 with ``error``
 set and never raises to the caller, because one bad sample must not crash a training step.
@@ -12,7 +12,7 @@ import asyncio
 from dataclasses import dataclass, replace
 
 from flip_reward.core.context import FittedRequest
-from flip_reward.core.conversation import PromptError, split_turns
+from flip_reward.core.conversation import PromptError, SplitPrompt, split_prompt
 from flip_reward.core.method import ResponseScorer
 from flip_reward.core.metrics import f1_score
 from flip_reward.core.parsing import parse_flip_answer
@@ -112,7 +112,7 @@ class FlipReward(ResponseScorer[FlipResult]):
         return chat_messages("FLIP_SYSTEM", "FLIP_USER", context=context, response=responses[0])
 
     def judge_messages(self, history: list[str], response: str) -> list[dict[str, str]]:
-        """The FLIP request for one response after the ``history`` turns (``split_turns``), fitted to the judge's
+        """The FLIP request for one response after the ``history`` turns (``split_prompt``), fitted to the judge's
         context: the oldest turns left out first, then the response's middle trimmed."""
         return self.flip_request(history, response).messages
 
@@ -127,16 +127,17 @@ class FlipReward(ResponseScorer[FlipResult]):
             return await asyncio.to_thread(mask_restatements, answer, instruction)
         return mask_restatements(answer, instruction)
 
-    async def ascore_one(self, prompt: object, response: str) -> FlipResult:
-        """The reward of one response to ``prompt``; never raises, whatever strings the prompt and response hold
-        (lone surrogates are replaced first, see ``valid_inputs``)."""
+    async def ascore_one(self, prompt: object | SplitPrompt, response: str) -> FlipResult:
+        """The reward of one response to ``prompt`` (chat messages, a flattened string, or a SplitPrompt the caller
+        already has); never raises, whatever strings the prompt and response hold (lone surrogates are replaced
+        first, see ``valid_inputs``)."""
         try:
-            history, instruction = split_turns(prompt)
+            split = split_prompt(prompt)
         except PromptError as error:
             return self.failure(ErrorType.INPUT, f"prompt: {error}")
         if not isinstance(response, str):
             return self.failure(ErrorType.INPUT, f"response must be a string, got {type(response).__name__}")
-        history, instruction, response, replaced = valid_inputs(history, instruction, response)
+        history, instruction, response, replaced = valid_inputs(list(split.history), split.instruction, response)
         noted = {"replaced_surrogates": replaced, "restatement_masked": 0}
         answer = final_answer(response, self.think_prefilled)
         if not answer:

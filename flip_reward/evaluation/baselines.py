@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from flip_reward.core.conversation import PromptError, split_turns
+from flip_reward.core.conversation import PromptError, split_prompt
 from flip_reward.core.method import JudgeMethod, ResponseScorer
 from flip_reward.core.parsing import parse_reasoning
 from flip_reward.core.results import ErrorType, Judgment
@@ -86,11 +86,13 @@ class BaselineJudge(JudgeMethod):
         return self.fit(history, answers, instruction).messages
 
     async def ajudge(self, prompt: object, responses: Sequence[object]) -> Judgment:
-        """One judgment of ``responses`` to ``prompt``; never raises for a bad input or a judge failure."""
+        """One judgment of ``responses`` to ``prompt`` (or a SplitPrompt); never raises for a bad input or a judge
+        failure."""
         try:
-            history, instruction = split_turns(prompt)
+            split = split_prompt(prompt)
         except PromptError as error:
             return self.failure(ErrorType.INPUT, f"prompt: {error}")
+        history, instruction = list(split.history), split.instruction
         try:
             answers = shown_answers(responses)
         except ValueError as error:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from flip_reward.core.conversation import PromptError, split_conversation
+from flip_reward.core.conversation import PromptError, split_prompt
 from flip_reward.core.results import ErrorType
 from flip_reward.data.loading import DEFAULT_MAX_LINE_BYTES, RowError, jsonl_rows, scoring_input
 
@@ -142,7 +142,7 @@ def _judged(row: Mapping, line: int, optional: set[str], path: str = "") -> str 
 
 def _instruction(prompt: object, line: int, name: str = "prompt") -> str:
     try:
-        return split_conversation(prompt)[1]
+        return split_prompt(prompt).instruction
     except PromptError as error:
         raise LineError(line, name, str(error)) from error
 
@@ -173,7 +173,7 @@ def score_row(row: Mapping, line: int, optional: set[str]) -> Sample:
         0,
         **_result_fields(row, line, optional),
         response=_judged(row, line, optional) or response,  # null when the judge saw nothing: the response as given
-        instruction=split_conversation(prompt)[1],
+        instruction=prompt.instruction,
         response_chars=chars,
     )
 

@@ -24,7 +24,7 @@ from open_instruct.ground_truth_utils import (
     VerifierFunction,
 )
 
-from flip_reward.core.conversation import PromptError, split_conversation, to_turns
+from flip_reward.core.conversation import PromptError, SplitPrompt, format_turn, split_prompt, to_turns
 from flip_reward.core.results import ErrorType
 from flip_reward.core.reward import FlipResult, FlipReward
 from flip_reward.core.settings import FlipSettings
@@ -99,8 +99,8 @@ def label_text(label: Any) -> str | None:
     return None
 
 
-def flip_prompt(query: Any, label: Any) -> Any:
-    """The prompt to score against, as chat messages when it can be rebuilt exactly.
+def flip_prompt(query: Any, label: Any) -> SplitPrompt | Any:
+    """The prompt to score against, split once (a SplitPrompt, which FlipReward takes as it is).
 
     The flattened ``query`` cannot be split back into messages without ambiguity when a message holds a line that
     starts with ``user:`` or another role. The label (``ground_truth``, which ``flip-reward data convert`` fills
@@ -113,23 +113,22 @@ def flip_prompt(query: Any, label: Any) -> Any:
     if isinstance(query, str) and instruction is not None and query.rstrip().endswith("user: " + instruction):
         before = query.rstrip()[: -len("user: " + instruction)]
         if not before or before.endswith("\n"):
-            return [*_messages(before.rstrip("\n")), {"role": "user", "content": instruction}]
+            return SplitPrompt(_history(before.rstrip("\n")), instruction)
     if query is not None:
         try:
-            split_conversation(query)
-            return query
+            return split_prompt(query)
         except PromptError:
             pass
     if instruction is None:
         return query if query is not None else ""
-    return [*_messages(query if isinstance(query, str) else ""), {"role": "user", "content": instruction}]
+    return SplitPrompt(_history(query if isinstance(query, str) else ""), instruction)
 
 
-def _messages(flattened: str) -> list[dict[str, str]]:
-    """Chat messages of a flattened prompt prefix ([] for an empty one)."""
+def _history(flattened: str) -> tuple[str, ...]:
+    """The history turns of a flattened prompt prefix, as the judge reads them (none for an empty one)."""
     if not flattened.strip():
-        return []
-    return [{"role": turn.role, "content": turn.content} for turn in to_turns(flattened)]
+        return ()
+    return tuple(format_turn(turn) for turn in to_turns(flattened))
 
 
 def reasoning_text(result: FlipResult) -> str:
