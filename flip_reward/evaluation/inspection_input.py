@@ -148,12 +148,25 @@ def _instruction(prompt: object, line: int, name: str = "prompt") -> str:
 
 
 def sample_row(row: Mapping, line: int, optional: set[str]) -> Sample:
+    """A trace line; for a failed sample the prompt and response may be unusable (perhaps why it failed: a trainer
+    plugin traces what it was given), and are then unknown."""
+    fields = _result_fields(row, line, optional)
+    texts = {}
+    for name, read in (
+        ("response", lambda: _value(row, "response", line, (str,))),
+        ("instruction", lambda: _instruction(_value(row, "prompt", line, (str, list)), line)),
+    ):
+        try:
+            texts[name] = read()
+        except LineError:
+            if fields["error_type"] is None:
+                raise
+            texts[name] = None
     return Sample(
         line,
         _value(row, "step", line, (int,), nullable=True),
-        **_result_fields(row, line, optional),
-        response=_value(row, "response", line, (str,)),
-        instruction=_instruction(_value(row, "prompt", line, (str, list)), line),
+        **fields,
+        **texts,
         response_chars=_value(row, "response_chars", line, (int,)),
     )
 
