@@ -113,7 +113,7 @@ class SplitPrompt:
 def split_prompt(prompt: str | Sequence[object] | SplitPrompt) -> SplitPrompt:
     """``prompt`` split as ``split_turns`` does (PromptError when it yields no instruction); a SplitPrompt as it is.
 
-    >>> split_prompt("system: Be brief.\nuser: Name a colour.")
+    >>> split_prompt("system: Be brief.\\nuser: Name a colour.")
     SplitPrompt(history=('system: Be brief.',), instruction='Name a colour.')
     """
     if isinstance(prompt, SplitPrompt):
