@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from conftest import free_port, group_alive, port_open
-from open_instruct_support import REPO, upstream_checkout
+from open_instruct_support import NO_CHECKOUT, REPO, upstream_checkout
 
 from flip_reward.integrations.open_instruct.flags import grpo_fast_fields, unknown_flags
 from flip_reward.serving.scripted_judge import ScriptedJudgeServer
@@ -321,7 +321,7 @@ def test_bad_settings_fail_before_anything_starts() -> None:
 def test_every_emitted_flag_exists_in_upstream_grpo_fast() -> None:
     checkout = upstream_checkout()
     if checkout is None:
-        pytest.skip("no upstream checkout ($OPEN_INSTRUCT_DIR, ./open-instruct or /tmp/oi)")
+        pytest.skip(NO_CHECKOUT)
     fields = grpo_fast_fields(checkout)
     for script, preset in [(FLIP, "1node"), (FLIP, "1gpu"), (LLMJUDGE, "multinode")]:
         result = dry_run(

@@ -2,8 +2,8 @@
 
 When upstream ``open_instruct`` is importable (installed, or a checkout on ``PYTHONPATH``), importing this package
 defines ``FlipVerifier``, a direct subclass of upstream's ``VerifierFunction``, which is all ``build_all_verifiers``
-needs. Without upstream the package still imports (its ``settings``, ``flags``, ``preflight`` and ``launch`` modules
-work without it) and ``register()`` says what is missing. ``python -m flip_reward.integrations.open_instruct.launch
+needs. Without upstream the package still imports (its ``flags``, ``preflight`` and ``launch`` modules work without
+it) and ``register()`` says what is missing. ``python -m flip_reward.integrations.open_instruct.launch
 ARGS`` runs upstream's ``grpo_fast.py`` with the verifier registered (and honours ``OPEN_INSTRUCT_DIR``).
 """
 
@@ -12,12 +12,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
-
-from flip_reward.integrations.open_instruct.settings import (
-    ENV_VARS,
-    FlipSettings,
-    FlipSettingsError,
-)
 
 UPSTREAM_COMMIT = "e6c3044aa6201c8bfa4573c1b03142af599e730d"
 """The open-instruct commit this integration is written and tested against (also in open-instruct/PIN)."""
@@ -73,10 +67,7 @@ if upstream_available():
     )
 
 __all__ = [
-    "ENV_VARS",
     "UPSTREAM_COMMIT",
-    "FlipSettings",
-    "FlipSettingsError",
     "add_checkout_to_path",
     "register",
     "upstream_available",

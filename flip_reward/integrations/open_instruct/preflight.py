@@ -27,6 +27,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from flip_reward.core.settings import ENV_VARS, FlipSettings, FlipSettingsError
 from flip_reward.data.loading import RowError
 from flip_reward.data.mixes import DatasetError
 from flip_reward.integrations.open_instruct.data_plan import check_mix, hold_out
@@ -35,7 +36,6 @@ from flip_reward.integrations.open_instruct.flags import (
     grpo_fast_fields,
     unknown_flags,
 )
-from flip_reward.integrations.open_instruct.settings import ENV_VARS, FlipSettings, FlipSettingsError
 from flip_reward.judge.urls import redact_url
 from flip_reward.serving.probe import JudgeProbeError, check_serves, served_models, vllm_endpoint
 
