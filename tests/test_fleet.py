@@ -1,5 +1,6 @@
-"""Judge fleets: real vllm-router processes (scripts/serve_judge.sh --route / --replicas) in front of judges on
-loopback, and what FlipReward sees through them.
+"""Judge fleets: real vllm-router processes (``flip-reward judge route`` / ``serve --replicas``, through
+scripts/serve_judge.sh and ManagedRouter / ManagedJudgeServer) in front of judges on loopback, and what FlipReward
+sees through them.
 
 The judges are the scripted OpenAI-compatible server (flip_reward.serving.scripted_judge), a test double that
 answers ``Inferred: <the judged response>`` so that every reward follows from its response; the ones a test kills
@@ -17,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -24,6 +26,8 @@ import pytest
 from conftest import FAST_RETRIES, REPO, free_port, group_alive, port_open
 
 from flip_reward.core.reward import FlipReward
+from flip_reward.launch.judge_commands import ROUTER_ONLY
+from flip_reward.launch.judge_fleet import TRANSFORMERS_FLEET_REFUSED
 from flip_reward.serving.judge_server import ManagedRouter
 from flip_reward.serving.scripted_judge import ScriptedJudgeServer, echo_answer
 
@@ -144,25 +148,31 @@ def test_route_spreads_requests_over_the_replicas_and_stops(tmp_path: Path) -> N
     assert [group_alive(pid) for pid in router_pids] == [False]
 
 
-def test_route_normalises_urls_and_refuses_bad_ones() -> None:
+def test_route_dry_run_prints_the_router_command(tmp_path: Path) -> None:
+    """The thin script's dry run (the commands' pieces are unit-tested in tests/test_judge_fleet.py)."""
     result = serve("--route", "http://h:1/v1/", "http://h:2/", "https://h:3/judge/v1", "--port", 9, "--dry-run")
-    assert result.returncode == 0, result.stderr
-    command = shlex.split(result.stdout.removeprefix("router: "))
-    assert command[command.index("--worker-urls") + 1 : command.index("--policy")] == [
-        "http://h:1",
-        "http://h:2",
-        "https://h:3/judge",
-    ]
-    assert command[command.index("--policy") + 1] == "power_of_two"
-    for args, message in [
+    router = Path(sys.executable).parent / "vllm-router"
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == (
+        f"router: {router} --host 127.0.0.1 --port 9 --worker-urls http://h:1 http://h:2 https://h:3/judge "
+        "--policy power_of_two --worker-startup-timeout-secs 900 --worker-startup-check-interval 1 "
+        "--log-level warning\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
         (("--route", "h:1"), "--route: 'h:1' is not an http(s) URL"),
         (("--route", "http://h:1/v1", "http://h:1"), "--route lists a judge twice"),
         (("--route",), "--route needs one or more judge URLs"),
-        (("--route", "http://h:1", "--replicas", "2"), "--route starts only a router"),
-        (("m", "--replicas", "0"), "--replicas must be a whole number >= 1"),
-    ]:
-        refused = serve(*args, "--dry-run")
-        assert refused.returncode != 0 and message in refused.stderr, (args, refused.stderr)
+        (("--route", "http://h:1", "--replicas", "2"), ROUTER_ONLY),
+        (("m", "--replicas", "0"), "--replicas must be a whole number >= 1, got '0'"),
+    ],
+)
+def test_route_settings_that_cannot_work_are_one_line_and_exit_2(args: tuple, message: str) -> None:
+    refused = serve(*args, "--dry-run")
+    assert (refused.returncode, refused.stdout, refused.stderr) == (2, "", f"serve_judge: error: {message}\n")
 
 
 @pytest.mark.parametrize("dry_run", [("--dry-run",), ()], ids=["dry-run", "start"])
@@ -188,10 +198,30 @@ def test_a_missing_router_names_the_extra_to_install(tmp_path: Path) -> None:
     bin_dir.mkdir()
     (bin_dir / "python").symlink_to(sys.executable)  # an interpreter with no vllm-router beside it or on PATH
     env = script_env(PYTHON=str(bin_dir / "python"), PATH=f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin")
-    result = serve("--route", "http://127.0.0.1:9", "--port", free_port(), "--pid-file", tmp_path / "r.pid", env=env)
-    assert result.returncode == 1 and result.stdout == ""
-    assert "'vllm-router' is neither next to" in result.stderr
-    assert 'install it with pip install "flip-reward[fleet]"' in result.stderr
+    command = [sys.executable, "-m", "flip_reward.cli", "judge", "route", "http://127.0.0.1:9", "--pid-file",
+               str(tmp_path / "r.pid")]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+    assert (result.returncode, result.stdout) == (2, "") and not (tmp_path / "r.pid").exists()
+    assert result.stderr.splitlines()[-1] == (
+        f"flip-reward judge: error: 'vllm-router' is neither next to {bin_dir / 'python'} nor on PATH: "
+        'install it with pip install "flip-reward[fleet]"'
+    )
+
+
+def test_an_interpreter_without_flip_reward_gets_one_line(tmp_path: Path) -> None:
+    """A python without the project's dependencies (here: this one without site-packages, ``-S``): the script says
+    to activate the virtualenv, in one line, instead of a traceback."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python").write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -S "$@"\n')
+    (bin_dir / "python").chmod(0o755)
+    result = serve("Qwen/Qwen3-4B", "--dry-run", env=script_env(PYTHON=str(bin_dir / "python")))
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.startswith(f"serve_judge: error: {bin_dir / 'python'} cannot run flip-reward (")
+    assert result.stderr.endswith(
+        "): activate the project's virtualenv (. .venv/bin/activate) or pip install -e . into this interpreter\n"
+    )
+    assert result.stderr.count("\n") == 1
 
 
 # --- replicas and routers dying -------------------------------------------------------------------------------
@@ -298,11 +328,13 @@ def test_a_replica_that_fails_to_start_stops_the_others(tmp_path: Path, fake_vll
     assert result.returncode == 1 and result.stdout == ""
     assert "the replica 2 (PID" in result.stderr and "exited before it was healthy" in result.stderr
     assert "CUDA out of memory" in result.stderr
-    first = int((records / str(port + 1)).read_text().split()[1])
+    [stopped] = [line for line in result.stderr.splitlines() if line.startswith("serve_judge: stopping process group")]
+    first = int(stopped.split()[-1])  # replica 1, stopped before the error was shown
     assert not group_alive(first) and not port_open(port + 1) and not pid_file.exists()
 
 
-def test_ctrl_c_while_the_replicas_start_stops_every_one(tmp_path: Path, fake_vllm) -> None:
+@pytest.mark.parametrize(("number", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "term"])
+def test_a_signal_while_the_replicas_start_stops_every_one(tmp_path: Path, fake_vllm, number, status) -> None:
     env, records = fake_vllm
     port, pid_file = free_port(), tmp_path / "judge.pid"
     env = {**env, "JUDGE_GPUS": "0,1", "FAKE_VLLM_HANG_PORT": str(port + 2)}
@@ -316,9 +348,10 @@ def test_ctrl_c_while_the_replicas_start_stops_every_one(tmp_path: Path, fake_vl
         assert starting.poll() is None, starting.stderr.read()
         time.sleep(0.05)  # polling, not an assertion on time
     started = pids(pid_file)
-    starting.send_signal(signal.SIGINT)
+    starting.send_signal(number)  # the script exec'd flip-reward judge: same PID
     _, err = starting.communicate(timeout=60)
-    assert starting.returncode == 1 and "interrupted" in err
+    assert starting.returncode == status
+    assert err.splitlines()[-1] == "interrupted" if number == signal.SIGINT else "Traceback" not in err
     assert len(started) == 2 and [group_alive(pid) for pid in started] == [False, False]
     assert not port_open(port + 1) and not pid_file.exists()
 
@@ -326,6 +359,40 @@ def test_ctrl_c_while_the_replicas_start_stops_every_one(tmp_path: Path, fake_vl
 def test_uneven_gpu_split_is_refused_before_anything_starts(fake_vllm) -> None:
     env, records = fake_vllm
     result = serve("Qwen/Qwen3-4B", "--replicas", 2, "--port", free_port(), env={**env, "JUDGE_GPUS": "0,1,2"})
-    assert result.returncode == 1
-    assert "JUDGE_GPUS (0,1,2: 3 GPUs) does not split evenly over 2 replicas" in result.stderr
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == "serve_judge: error: JUDGE_GPUS (0,1,2: 3 GPUs) does not split evenly over 2 replicas\n"
     assert list(records.iterdir()) == []
+
+
+# --- transformers serve behind the router: the documented limit ----------------------------------------------
+
+
+def test_a_fleet_of_transformers_servers_is_refused_in_one_line(tmp_path: Path) -> None:
+    port, pid_file = free_port(), tmp_path / "judge.pid"
+    env = script_env(JUDGE_SERVER="transformers")
+    result = serve(tmp_path, "--replicas", 2, "--port", port, "--pid-file", pid_file, env=env)
+    expected = f"serve_judge: error: {TRANSFORMERS_FLEET_REFUSED.format(replicas=2)}\n"
+    assert (result.returncode, result.stdout, result.stderr) == (2, "", expected)
+    assert not pid_file.exists() and not any(port_open(p) for p in (port, port + 1, port + 2))
+
+
+def test_transformers_serve_behind_the_router_refuses_every_request(tiny_judge, tmp_path: Path) -> None:
+    """Why the fleet above is refused: vllm-router adds vLLM's sampling fields, which transformers serve answers
+    with HTTP 422 (a real transformers serve of the tiny model, a real router). Should a transformers release
+    accept them, this test fails and the refusal can go."""
+    model, url = tiny_judge
+    body = {"model": model.removeprefix("hosted_vllm/"), "messages": [{"role": "user", "content": "hi"}],
+            "max_tokens": 4}  # fmt: skip
+    with ManagedRouter([url], tmp_path) as router:
+        request = urllib.request.Request(
+            f"{router.url}/chat/completions", json.dumps(body).encode(), {"Content-Type": "application/json"}
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=60)
+        answer = refused.value.read().decode()
+    assert refused.value.code == 422 and "Unexpected fields in the request" in answer
+    assert "skip_special_tokens" in answer and "separate_reasoning" in answer
+    direct = urllib.request.Request(f"{url}/chat/completions", json.dumps(body).encode(),
+                                    {"Content-Type": "application/json"})  # fmt: skip
+    with urllib.request.urlopen(direct, timeout=60) as response:  # the same request, straight to the judge
+        assert response.status == 200

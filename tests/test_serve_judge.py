@@ -1,9 +1,12 @@
-"""The tiny local chat model, and `scripts/serve_judge.sh` serving it with `transformers serve`."""
+"""The tiny local chat model, `scripts/serve_judge.sh` serving it with `transformers serve`, and `flip-reward
+judge` (the command the script runs) with fake `vllm` commands: one that never gets healthy (it sleeps) and one that
+runs the scripted judge (flip_reward.serving.scripted_judge, a test double)."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -174,3 +177,88 @@ def test_pid_and_log_files_in_new_directories(tiny_model_dir: Path, tmp_path: Pa
     finally:
         assert run_script("--stop", pid_file).returncode == 0
     assert not port_open(port) and not pid_file.exists()
+
+
+# --- flip-reward judge, the command the script runs ---------------------------------------------------------------
+
+STUCK_VLLM = """#!/usr/bin/env bash
+# fake `vllm serve ...` that never answers /health: records its PID, then sleeps
+echo "$$" >"$STUCK_RECORD"
+exec sleep 300
+"""
+SERVING_VLLM = """#!/usr/bin/env bash
+# fake `vllm serve MODEL --host H --port P`: records its PID, then the scripted judge on P
+echo "$$" >"$STUCK_RECORD"
+exec "$FAKE_PYTHON" -m flip_reward.serving.scripted_judge --port "$6"
+"""
+
+
+def judge(*args: object, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "flip_reward.cli", "judge", *map(str, args)]
+    environment = {**os.environ, "PYTHON": sys.executable, **(env or {})}
+    return subprocess.run(command, capture_output=True, text=True, env=environment, timeout=timeout, check=False)
+
+
+def test_a_judge_that_never_gets_healthy_is_stopped_at_the_timeout(tmp_path: Path) -> None:
+    bin_dir, record = tmp_path / "bin", tmp_path / "stuck.pid"
+    bin_dir.mkdir()
+    (bin_dir / "vllm").write_text(STUCK_VLLM)
+    (bin_dir / "vllm").chmod(0o755)
+    env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "JUDGE_SERVER": "vllm", "STUCK_RECORD": str(record)}
+    port, pid_file, log_file = free_port(), tmp_path / "run" / "judge.pid", tmp_path / "run" / "judge.log"
+    result = judge("serve", "Qwen/Qwen3-4B", "--port", port, "--pid-file", pid_file, "--log-file", log_file,
+                   "--timeout", 1, env=env)  # fmt: skip
+    stuck = int(record.read_text())
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr.splitlines()[1:] == [
+        f"flip-reward judge: stopping process group {stuck}",
+        "flip-reward judge: error: the server was not healthy after 1s",
+    ]
+    assert not group_alive(stuck) and not pid_file.exists()
+
+
+def test_a_busy_port_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = judge("serve", tmp_path, "--port", port, "--pid-file", tmp_path / "j.pid", env={"JUDGE_SERVER":
+                       "transformers"})  # fmt: skip
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == f"flip-reward judge: error: port {port} on 127.0.0.1 is already in use\n"
+    assert not (tmp_path / "j.pid").exists()
+
+
+def test_dry_run_prints_the_server_command(tmp_path: Path) -> None:
+    result = judge("serve", tmp_path, "--port", 8123, "--host", "0.0.0.0", "--dry-run", "--", "--foo", "a b",
+                   env={"JUDGE_SERVER": "transformers"})  # fmt: skip
+    transformers = Path(sys.executable).parent / "transformers"
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == f"server: {transformers} serve {tmp_path} --host 0.0.0.0 --port 8123 --foo 'a b'\n"
+
+
+def test_stop_by_port_reads_the_default_pid_file(tmp_path: Path) -> None:
+    """The default PID file of --port, in the private directory under XDG_RUNTIME_DIR: a judge started without
+    --pid-file is stopped with ``stop --port``."""
+    env = {"XDG_RUNTIME_DIR": str(tmp_path), "JUDGE_SERVER": "vllm"}
+    bin_dir, record = tmp_path / "bin", tmp_path / "stuck.pid"
+    bin_dir.mkdir()
+    (bin_dir / "vllm").write_text(SERVING_VLLM)
+    (bin_dir / "vllm").chmod(0o755)
+    port = free_port()
+    env |= {
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "STUCK_RECORD": str(record),
+        "FAKE_PYTHON": sys.executable,
+    }
+    result = judge("serve", "Qwen/Qwen3-4B", "--port", port, "--timeout", 60, env=env)
+    assert (result.returncode, result.stdout) == (0, f"http://127.0.0.1:{port}/v1\n"), result.stderr
+    private = tmp_path / f"flip-reward-{os.getuid()}"
+    pid_file = private / f"serve_judge.{port}.pid"
+    assert result.stderr.splitlines()[-1].endswith(f"(stop it with: flip-reward judge stop {pid_file})")
+    assert oct(private.stat().st_mode & 0o777) == "0o700" and (private / f"serve_judge.{port}.log").is_file()
+    served = int(record.read_text())
+    stopped = judge("stop", "--port", port, env=env)
+    assert (stopped.returncode, stopped.stdout) == (0, "")
+    assert stopped.stderr == f"flip-reward judge: stopping process group {served}\n"
+    assert not pid_file.exists() and not port_open(port) and not group_alive(served)

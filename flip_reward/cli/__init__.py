@@ -1,5 +1,5 @@
 """The ``flip-reward`` command line: all argparse lives here, one module per command (score, eval, rerank, data,
-train, tiny-model, inspect, serve); each registers its subcommand and calls into the library."""
+train, tiny-model, inspect, serve, judge); each registers its subcommand and calls into the library."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import importlib.metadata
 import importlib.util
 import sys
 
-from flip_reward.cli import data, evaluate, inspect, rerank, score, serve, tiny_model, train
+from flip_reward.cli import data, evaluate, inspect, judge, rerank, score, serve, tiny_model, train
 from flip_reward.cli.common import CommandParser, command_epilog
 from flip_reward.data.writing import OutputError
 from flip_reward.exit_codes import EXIT_INTERRUPTED, EXIT_INVALID_INPUT, EXIT_WRITE_FAILED, MEANINGS
@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {installed_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands")
-    for command in (score, tiny_model, evaluate, rerank, data, train, inspect, serve):
+    for command in (score, tiny_model, evaluate, rerank, data, train, inspect, serve, judge):
         command.register(commands)
     return parser
 

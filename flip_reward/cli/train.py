@@ -91,7 +91,8 @@ def run_train(args: argparse.Namespace) -> int:
 
     if args.dry_run:
         return dry_run_judge(settings) if settings.judge_base_url else 0
-    from flip_reward.serving.judge_server import JudgeServerError, exit_on_signals
+    from flip_reward.launch.processes import exit_on_signals
+    from flip_reward.serving.judge_server import JudgeServerError
 
     exit_on_signals()
     try:

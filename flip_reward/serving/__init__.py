@@ -1,1 +1,2 @@
-"""Judge servers: a managed server process (scripts/serve_judge.sh) and the scripted OpenAI-compatible test judge."""
+"""Judge servers: managed servers and routers (on flip_reward.launch's Supervisor), the reward service, and the scripted
+OpenAI-compatible test judge."""

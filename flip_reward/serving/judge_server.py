@@ -1,29 +1,27 @@
-"""Judge servers and routers for the length of one job: ``scripts/serve_judge.sh`` started and stopped from Python.
+"""Judge servers and routers for the length of one job, on ``flip_reward.launch``'s ``Supervisor``.
 
-The script picks ``vllm serve`` on a CUDA machine with vLLM and ``transformers serve`` otherwise, runs every process
-in its own process group and prints the base URL once ``/health`` answers. ``ManagedJudgeServer`` serves a model
-(``replicas`` > 1: that many servers behind vllm-router, one unit); ``ManagedRouter`` puts vllm-router in front of
-judges that already run. Both are context managers: everything they started is stopped when the block ends,
-whether it ends normally, by an exception, by Ctrl-C (KeyboardInterrupt) or by SIGTERM/SIGHUP once
+``vllm serve`` on a CUDA machine with vLLM, ``transformers serve`` otherwise (``flip_reward.launch.judge_fleet``),
+every process in its own process group, the base URL known once ``/health`` answers. ``ManagedJudgeServer`` serves
+a model (``replicas`` > 1: that many vLLM servers behind vllm-router, one unit); ``ManagedRouter`` puts vllm-router
+in front of judges that already run. Both are context managers: everything they started is stopped when the block
+ends, whether it ends normally, by an exception, by Ctrl-C (KeyboardInterrupt) or by SIGTERM/SIGHUP once
 ``exit_on_signals`` turned those into SystemExit.
 """
 
 from __future__ import annotations
 
-import logging
-import os
 import shlex
-import signal
 import socket
-import subprocess
 import sys
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-logger = logging.getLogger("flip_reward")
-SERVE_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "serve_judge.sh"
+from flip_reward.launch import judge_fleet
+from flip_reward.launch.processes import Service, StartError, Supervisor
+from flip_reward.serving.pid_files import PidFileError
+
 SERVED_PREFIX = "hosted_vllm/"
+HOST = judge_fleet.REPLICA_HOST
 
 
 class JudgeServerError(RuntimeError):
@@ -46,18 +44,12 @@ def served_model(judge_model: str) -> str:
     return judge_model[len(SERVED_PREFIX) :]
 
 
-def exit_on_signals(signals: Sequence[int] = (signal.SIGTERM, signal.SIGHUP)) -> None:
-    """Turn ``signals`` into SystemExit(128 + signal) so that ``finally`` blocks and context managers run."""
-
-    def handler(number: int, frame: object) -> None:
-        raise SystemExit(128 + number)
-
-    for number in signals:
-        signal.signal(number, handler)
+def say(message: str) -> None:
+    print(f"judge server: {message}", file=sys.stderr, flush=True)
 
 
-class _ServeScript:
-    """One ``scripts/serve_judge.sh`` start (``arguments()``) in ``run_dir``, stopped through its PID file."""
+class _Managed:
+    """The services of ``services()`` under a Supervisor, with ``run_dir``/NAME.pid and NAME.log."""
 
     name = "judge"
 
@@ -69,56 +61,39 @@ class _ServeScript:
         self.pid_file = self.run_dir / f"{self.name}.pid"
         self.log_file = self.run_dir / f"{self.name}.log"
         self.url: str | None = None
+        self.supervisor = Supervisor(self.pid_file, start_timeout, say)
 
-    def arguments(self) -> list[str]:
+    def services(self) -> list[Service]:
         raise NotImplementedError
-
-    def command(self) -> list[str]:
-        files = ["--pid-file", str(self.pid_file), "--log-file", str(self.log_file)]
-        return ["bash", str(SERVE_SCRIPT), *self.arguments(), "--port", str(self.port), *files,
-                "--timeout", str(self.start_timeout), *self.server_arguments()]  # fmt: skip
-
-    def server_arguments(self) -> list[str]:
-        return []
-
-    def start(self) -> str:
-        if not SERVE_SCRIPT.is_file():
-            raise JudgeServerError(
-                f"{SERVE_SCRIPT} not found (this installation has no scripts/): start a judge "
-                "yourself and give its base URL (--judge-base-url / JUDGE_BASE_URL)"
-            )
-        self.run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # the script keeps PID files only in private ones
-        env = {**os.environ, "PYTHON": self.python, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
-        try:
-            started = subprocess.run(self.command(), stdout=subprocess.PIPE, text=True, env=env, check=False)
-        except BaseException:  # Ctrl-C while the server loads: the script's own trap stops it; make sure
-            self.stop()
-            raise
-        lines = started.stdout.strip().splitlines()
-        if started.returncode != 0 or not lines:
-            self.stop()
-            raise JudgeServerError(f"the {self.describe()} did not start (log: {self.log_file})")
-        self.url = lines[-1]
-        return self.url
 
     def describe(self) -> str:
         raise NotImplementedError
+
+    def start(self) -> str:
+        """Start everything and wait until it is healthy; the base URL. JudgeServerError (everything started
+        stopped) when it does not start; Ctrl-C meanwhile stops everything too."""
+        self.run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # PID files live only in private directories
+        try:
+            services = self.services()
+            self.supervisor.prepare(services)
+            judge_fleet.check_ports_free(HOST, self.port, len(services) - 1)
+            self.supervisor.start(services)
+        except (StartError, judge_fleet.FleetError, PidFileError, OSError) as error:
+            self.stop()
+            raise JudgeServerError(f"the {self.describe()} did not start: {error}") from None
+        except BaseException:
+            self.stop()
+            raise
+        self.url = judge_fleet.local_url(HOST, self.port, "/v1")
+        return self.url
 
     def stop(self) -> None:
         """Stop everything started (TERM to each process group, KILL after a grace period); nothing when it is
         gone. A second Ctrl-C does not interrupt the stopping."""
         self.url = None
-        if not self.pid_file.exists():
-            return
-        in_main_thread = threading.current_thread() is threading.main_thread()
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if in_main_thread else None
-        try:
-            subprocess.run(["bash", str(SERVE_SCRIPT), "--stop", str(self.pid_file)], check=False)
-        finally:
-            if in_main_thread:
-                signal.signal(signal.SIGINT, previous)
+        self.supervisor.stop()
 
-    def __enter__(self) -> _ServeScript:
+    def __enter__(self) -> _Managed:
         self.start()
         return self
 
@@ -126,12 +101,13 @@ class _ServeScript:
         self.stop()
 
 
-class ManagedJudgeServer(_ServeScript):
-    """Serves ``model`` (a hub name or a directory) with scripts/serve_judge.sh while the ``with`` block runs.
+class ManagedJudgeServer(_Managed):
+    """Serves ``model`` (a hub name or a directory) while the ``with`` block runs.
 
-    ``run_dir`` receives ``judge.pid`` and ``judge.log``; ``server_args`` go to the server after ``--`` (a string is
-    split like a shell would). ``replicas`` > 1 serves that many servers behind vllm-router (``policy``), started
-    and stopped as one unit. ``url`` is the OpenAI-style base URL once started.
+    ``run_dir`` receives ``judge.pid`` and ``judge.log``; ``server_args`` go to the server (a string is split like
+    a shell would). ``replicas`` > 1 serves that many vLLM servers behind vllm-router (``policy``), started and
+    stopped as one unit. JUDGE_SERVER, JUDGE_GPUS and JUDGE_ROUTER_ARGS are read from the environment, as
+    ``flip-reward judge serve`` reads them. ``url`` is the OpenAI-style base URL once started.
     """
 
     def __init__(
@@ -140,7 +116,7 @@ class ManagedJudgeServer(_ServeScript):
         run_dir: str | Path,
         port: int | None = None,
         server_args: str | Sequence[str] = (),
-        start_timeout: int = 900,
+        start_timeout: int = judge_fleet.DEFAULT_START_TIMEOUT_S,
         python: str = sys.executable,
         replicas: int = 1,
         policy: str | None = None,
@@ -153,22 +129,24 @@ class ManagedJudgeServer(_ServeScript):
         self.replicas = replicas
         self.policy = policy
 
-    def arguments(self) -> list[str]:
-        fleet = ["--replicas", str(self.replicas)] if self.replicas > 1 else []
-        return [self.model, *fleet, *(["--policy", self.policy] if self.policy else [])]
-
-    def server_arguments(self) -> list[str]:
-        return ["--", *self.server_args] if self.server_args else []
+    def services(self) -> list[Service]:
+        environment = judge_fleet.FleetEnvironment.read()
+        return judge_fleet.judge_services(
+            self.model, replicas=self.replicas, host=HOST, port=self.port, gpus=environment.gpus,
+            server=environment.server, server_args=self.server_args, log_file=self.log_file, python=self.python,
+            policy=self.policy or environment.policy, router_args=environment.router_args,
+            start_timeout=self.start_timeout,
+        )  # fmt: skip
 
     def describe(self) -> str:
         return f"judge server for {self.model}" + (f" ({self.replicas} replicas)" if self.replicas > 1 else "")
 
 
-class ManagedRouter(_ServeScript):
-    """vllm-router (scripts/serve_judge.sh --route) in front of the running judges ``urls`` while the block runs.
+class ManagedRouter(_Managed):
+    """vllm-router in front of the running judges ``urls`` while the block runs.
 
-    ``run_dir`` receives ``router.pid`` and ``router.log``; ``policy`` is vllm-router's routing policy (the
-    script's default when None). ``url`` is the router's OpenAI-style base URL once started.
+    ``run_dir`` receives ``router.pid`` and ``router.log``; ``policy`` is vllm-router's routing policy
+    (JUDGE_ROUTER_POLICY, else power_of_two, when None). ``url`` is the router's OpenAI-style base URL once started.
     """
 
     name = "router"
@@ -185,15 +163,23 @@ class ManagedRouter(_ServeScript):
         super().__init__(run_dir, port, start_timeout, python)
         if not urls:
             raise ValueError("ManagedRouter needs one or more judge URLs")
-        if any("@" in url for url in urls):  # vllm-router cannot send them; scripts/serve_judge.sh refuses them too
-            raise ValueError(
-                "ManagedRouter: a judge URL holds credentials (user:password@), which vllm-router cannot send"
-            )
+        self.workers = [judge_fleet.worker_url(url) for url in urls]  # a URL with credentials: ValueError
         self.urls = list(urls)
         self.policy = policy
 
-    def arguments(self) -> list[str]:
-        return ["--route", *self.urls, *(["--policy", self.policy] if self.policy else [])]
+    def services(self) -> list[Service]:
+        environment = judge_fleet.FleetEnvironment.read()
+        router = judge_fleet.router_service(
+            self.workers,
+            host=HOST,
+            port=self.port,
+            policy=self.policy or environment.policy,
+            router_args=environment.router_args,
+            start_timeout=self.start_timeout,
+            log_file=self.log_file,
+            python=self.python,
+        )
+        return [router]
 
     def describe(self) -> str:
-        return f"router in front of {', '.join(self.urls)}"
+        return f"router in front of {', '.join(self.workers)}"

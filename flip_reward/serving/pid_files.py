@@ -1,22 +1,21 @@
-"""The PID files of ``scripts/serve_judge.sh``: where they may live, what they hold, and the checks made before a
-process they name is signalled.
+"""The PID files of the judge servers and routers (``flip_reward.launch.processes``): where they may live, what they
+hold, and the checks made before a process they name is signalled.
 
 A PID file lives in a directory of this user's that nobody else can write (``flip_reward.ownership``), is never a
-symbolic link or another user's file, and holds one line per process group the script started: its PID (= its
+symbolic link or another user's file, and holds one line per process group a supervisor started: its PID (= its
 process group) and its start time (field 22 of ``/proc/PID/stat``, clock ticks after boot; 0 for one that had
 exited before it was recorded). A group is signalled
 only while its leader is that very process (same PID, same start time); once the leader has exited, only while
 every process left in the group is this user's. So a planted file, a PID of 1 and a PID reused by another process
-are refused, never signalled. The script calls ``python -m flip_reward.serving.pid_files COMMAND PID_FILE ...``.
+are refused, never signalled. Every function says what it does through ``log`` (one message, no newline).
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import signal
-import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,14 +42,13 @@ class PidFileFormatError(PidFileError):
 
 @dataclass(frozen=True)
 class Entry:
-    """One process group the script started: its leader's PID and start time."""
+    """One process group a supervisor started: its leader's PID and start time."""
 
     pid: int
     start: int
 
 
-def say(message: str) -> None:
-    print(f"serve_judge: {message}", file=sys.stderr, flush=True)
+Log = Callable[[str], None]
 
 
 def start_time(pid: int) -> int | None:
@@ -124,33 +122,35 @@ def group_owners(pgid: int) -> set[int]:
     return owners
 
 
-def ours(entry: Entry, pid_file: Path) -> bool:
+def ours(entry: Entry, pid_file: Path, log: Log) -> bool:
     """Whether process group ``entry`` may be signalled: its leader is the recorded process, or has exited and
     every process left in the group is this user's. Says why not when it may not."""
     started = start_time(entry.pid)
     if started is not None and started != entry.start:
-        say(
+        log(
             f"PID {entry.pid} is not the process {pid_file} recorded (it started at {started}, that one at "
             f"{entry.start} clock ticks after boot): not signalled"
         )
         return False
     if started is None and group_owners(entry.pid) - {os.geteuid()}:
-        say(f"process group {entry.pid} now holds processes of another user: not signalled")
+        log(f"process group {entry.pid} now holds processes of another user: not signalled")
         return False
     return True
 
 
-def stop_group(pgid: int, grace: float) -> None:
-    """TERM to process group ``pgid``, KILL once it outlived TERM by ``grace`` seconds."""
-    say(f"stopping process group {pgid}")
+def stop_group(pgid: int, grace: float, log: Log, alive: Callable[[], bool] | None = None) -> None:
+    """TERM to process group ``pgid``, KILL once it outlived TERM by ``grace`` seconds. ``alive`` says whether the
+    group still runs (default ``group_alive``; the parent of the leader passes one that also reaps it)."""
+    alive = alive or (lambda: group_alive(pgid))
+    log(f"stopping process group {pgid}")
     try:
         os.killpg(pgid, signal.SIGTERM)
     except ProcessLookupError:
         return
     deadline = time.monotonic() + grace
-    while group_alive(pgid):
+    while alive():
         if time.monotonic() > deadline:
-            say(f"process group {pgid} outlived TERM by {grace:g}s: sending KILL")
+            log(f"process group {pgid} outlived TERM by {grace:g}s: sending KILL")
             try:
                 os.killpg(pgid, signal.SIGKILL)
             except ProcessLookupError:
@@ -159,91 +159,73 @@ def stop_group(pgid: int, grace: float) -> None:
         time.sleep(POLL_S)
 
 
-def live_groups(pid_file: Path) -> list[Entry]:
+def live_groups(pid_file: Path, log: Log) -> list[Entry]:
     """The recorded groups that still run and may be signalled (``ours``)."""
-    return [entry for entry in read_entries(pid_file) if group_alive(entry.pid) and ours(entry, pid_file)]
+    return [entry for entry in read_entries(pid_file) if group_alive(entry.pid) and ours(entry, pid_file, log)]
 
 
-def stop(pid_file: Path, grace: float = STOP_GRACE_S) -> None:
+def stop(pid_file: Path, log: Log, grace: float = STOP_GRACE_S) -> None:
     """Stop every group ``pid_file`` records that is still ours, the last started first (the router stops sending
     to replicas going away), then remove the file; a file naming a group that was refused (``ours``) is kept, so that
     its record is not lost. Nothing to do when it is absent."""
     if not os.path.lexists(pid_file):
-        say(f"no PID file {pid_file}: nothing to stop")
+        log(f"no PID file {pid_file}: nothing to stop")
         return
     running = [entry for entry in read_entries(pid_file) if group_alive(entry.pid)]
     kept = False
     for entry in reversed(running):
-        if ours(entry, pid_file):
-            stop_group(entry.pid, grace)
+        if ours(entry, pid_file, log):
+            stop_group(entry.pid, grace, log)
         else:
             kept = True
     if kept:
-        say(f"kept {pid_file}: it names a process group that was not signalled")
+        log(f"kept {pid_file}: it names a process group that was not signalled")
     else:
         pid_file.unlink()
 
 
-def prepare(pid_file: Path, log_files: list[Path]) -> None:
+def prepare(pid_file: Path, log_files: list[Path], log: Log) -> None:
     """Make ``pid_file`` an empty PID file of this user's (its directory created private when missing), after
     checking the directories and any existing files of it and ``log_files``; PidFileError when one cannot be trusted
     or a server it records still runs (an unreadable file of this user's names nothing to keep: it is emptied)."""
     for path in (pid_file, *log_files):
         make_private_directory(path.parent)
     try:
-        running = live_groups(pid_file)
+        running = live_groups(pid_file, log)
     except PidFileFormatError as error:
-        say(f"{error}; starting over with an empty one")
+        log(f"{error}; starting over with an empty one")
         running = []
     if running:
         raise PidFileError(
             f"a server from {pid_file} is running (PID {running[0].pid}); stop it with --stop {pid_file}"
         )
-    for log_file in log_files:
-        try:
-            os.close(_open_file(log_file, os.O_RDONLY, "log file"))
-        except FileNotFoundError:
-            pass
+    check_log_files(log_files)
     descriptor = _open_file(pid_file, os.O_WRONLY | os.O_CREAT)
     os.ftruncate(descriptor, 0)
     os.close(descriptor)
 
 
+def check_log_files(log_files: list[Path]) -> None:
+    """PidFileError unless every existing file of ``log_files`` can be trusted (see ``open_log``)."""
+    for log_file in log_files:
+        try:
+            os.close(_open_file(log_file, os.O_RDONLY, "log file"))
+        except FileNotFoundError:
+            pass
+
+
+def open_log(log_file: Path) -> int:
+    """A descriptor of ``log_file`` opened for writing from its start (created 0600), in a directory of this user's
+    that nobody else can write (created private when missing); PidFileError for a symbolic link or another user's."""
+    make_private_directory(log_file.parent)
+    return _open_file(log_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, "log file")
+
+
 def record(pid_file: Path, pid: int) -> None:
-    """Append process group ``pid`` (just started by the script) with its start time: 0 when it has exited already
+    """Append process group ``pid`` (just started by a supervisor) with its start time: 0 when it has exited already
     (its group, if any is left, is then signalled only while every process in it is this user's)."""
     if pid <= 1:
-        raise PidFileError(f"cannot record PID {pid}: not a process the script started")
+        raise PidFileError(f"cannot record PID {pid}: not a process a supervisor started")
     descriptor = _open_file(pid_file, os.O_WRONLY | os.O_APPEND)
     with os.fdopen(descriptor, "w", encoding="utf-8") as file:
         file.write(f"{pid} {start_time(pid) or 0}\n")
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m flip_reward.serving.pid_files", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    prepared = commands.add_parser("prepare", help="check the files, then create an empty PID file")
-    prepared.add_argument("pid_file", type=Path)
-    prepared.add_argument("log_files", type=Path, nargs="*")
-    recorded = commands.add_parser("record", help="append a process group just started")
-    recorded.add_argument("pid_file", type=Path)
-    recorded.add_argument("pid", type=int)
-    stopped = commands.add_parser("stop", help="stop the groups recorded, then remove the PID file")
-    stopped.add_argument("pid_file", type=Path)
-    stopped.add_argument("--grace", type=float, default=STOP_GRACE_S)
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "prepare":
-            prepare(args.pid_file, args.log_files)
-        elif args.command == "record":
-            record(args.pid_file, args.pid)
-        else:
-            stop(args.pid_file, args.grace)
-    except (PidFileError, OSError) as error:
-        say(f"error: {error}")
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -2,7 +2,7 @@
 
 The policy trains with ``trl.GRPOTrainer`` (CPU when no CUDA, else one GPU); rewards come from a judge over HTTP
 through ``flip_reward.integrations.trl`` (the one reward path). The judge is ``--judge-base-url`` when given, else a
-server started with scripts/serve_judge.sh (vLLM on a GPU, transformers serve on CPU) and stopped on exit,
+server started here (``ManagedJudgeServer``: vLLM on a GPU, transformers serve on CPU) and stopped on exit,
 failure, Ctrl-C or SIGTERM.
 """
 

@@ -1,0 +1,156 @@
+"""``flip-reward judge {serve,route,stop}``: a judge's OpenAI-compatible server(s) in the background, vllm-router in
+front of judges, or the stop of either (``scripts/serve_judge.sh`` runs this command)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from flip_reward.launch import judge_commands, judge_fleet
+
+SERVE_HELP = """\
+Serves MODEL (a hub name or a directory; HF_HUB_OFFLINE defaults to 1 for a directory) with `vllm serve` when vLLM
+imports and a CUDA GPU is visible, else `transformers serve` (JUDGE_SERVER=vllm or transformers forces one). Every
+process runs in its own session and process group, logs to a file, and its PID goes to the PID file with its start
+time. Once GET /health answers everywhere, the base URL (http://H:P/v1) is printed as the only line on stdout and
+the servers keep running: stop them with `flip-reward judge stop`. Requests must name the model exactly as MODEL.
+
+--replicas N (N > 1, vLLM only) starts N servers on 127.0.0.1, ports P+1..P+N (JUDGE_GPUS split evenly, with
+--tensor-parallel-size), and vllm-router on H:P in front, as one unit. transformers serve cannot serve behind the
+router (it refuses the fields vllm-router adds, HTTP 422): a fleet of them is refused.
+
+environment: PYTHON (the interpreter beside which vllm, transformers and vllm-router are looked for first; default
+this one), JUDGE_SERVER (auto, vllm, transformers), JUDGE_GPUS (CUDA_VISIBLE_DEVICES of vLLM), JUDGE_ROUTER_POLICY
+(default of --policy), JUDGE_ROUTER_ARGS (more vllm-router arguments).
+exit status: 0 started (or dry run), 1 it did not start (the log's last lines are shown; everything started is
+stopped) or a PID/log file was refused, 2 settings that cannot work, 130 interrupted (everything started is stopped).
+"""
+ROUTE_HELP = """\
+Starts only vllm-router on H:P in front of OpenAI-compatible judges that already run (their base URLs, with or
+without the trailing /v1; a URL with user:password@ is refused, exit 2: vllm-router cannot send credentials). One
+judge gets policy round_robin (vllm-router refuses power_of_two over one worker). Output, files and exit status as
+for `flip-reward judge serve`; vllm-router comes with pip install "flip-reward[fleet]".
+"""
+STOP_HELP = """\
+Sends TERM to every process group of the PID file (default: the default PID file of --port), the last started
+first, KILL after 10 s, and removes the PID file; nothing to do (exit 0) when it or the processes are gone. A PID
+file that is a symbolic link or another user's, in a directory others can write, a PID of 1 or less, and a PID now
+used by another process (its start time differs from the one recorded) are refused, never signalled (exit 1).
+"""
+
+
+class ServerArgsParser(argparse.ArgumentParser):
+    """A parser that keeps everything after the first ``--`` as ``server_args`` (argparse would mix it with the
+    positionals before it)."""
+
+    def parse_known_args(
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        given = list(sys.argv[1:] if args is None else args)
+        cut = given.index("--") if "--" in given else len(given)
+        parsed, extras = super().parse_known_args(given[:cut], namespace)
+        parsed.server_args = tuple(given[cut + 1 :])
+        return parsed, extras
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add ``judge`` to the ``flip-reward`` subcommands."""
+    judge = commands.add_parser(
+        "judge",
+        help="serve a judge (or a fleet behind vllm-router) in the background, route to judges, stop them",
+        description="Judge servers in the background: serve, route, stop (docs/judge-servers.md).",
+    )
+    judge.add_argument("--script", help=argparse.SUPPRESS)  # scripts/serve_judge.sh: its messages and stop hint
+    actions = judge.add_subparsers(dest="judge_command", required=True, parser_class=ServerArgsParser)
+    serve = actions.add_parser(
+        "serve",
+        help="serve MODEL: one server, or --replicas N behind vllm-router",
+        description=SERVE_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        usage="%(prog)s MODEL [options] [-- SERVER_ARGS...]",
+    )
+    serve.add_argument("model", help="hub name or directory of the judge model")
+    serve.add_argument("--replicas", default="1", help="servers of MODEL behind vllm-router (default: %(default)s)")
+    add_start_arguments(serve)
+    serve.set_defaults(run=run_serve)
+    route = actions.add_parser(
+        "route",
+        help="vllm-router in front of judges that already run",
+        description=ROUTE_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    route.add_argument("urls", nargs="*", metavar="URL", help="a judge's base URL (one or more)")
+    route.add_argument("--replicas", default="1", help=argparse.SUPPRESS)  # refused with the script's message
+    add_start_arguments(route)
+    route.set_defaults(run=run_route)
+    stop = actions.add_parser(
+        "stop",
+        help="stop what serve or route started",
+        description=STOP_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    stop.add_argument("pid_file", nargs="?", type=Path, help="the PID file (default: that of --port)")
+    stop.add_argument(
+        "--port",
+        default=str(judge_fleet.DEFAULT_PORT),
+        help="the port whose default PID file to read (default: %(default)s)",
+    )
+    stop.add_argument("--pid-file", dest="pid_file_option", type=Path, help=argparse.SUPPRESS)  # the script took it
+    stop.set_defaults(run=run_stop)
+
+
+def add_start_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options ``serve`` and ``route`` share."""
+    parser.add_argument("--policy", help="vllm-router's routing policy (default: $JUDGE_ROUTER_POLICY or power_of_two)")
+    parser.add_argument("--port", default=str(judge_fleet.DEFAULT_PORT), help="port (default: %(default)s)")
+    parser.add_argument("--host", default=judge_fleet.DEFAULT_HOST, help="address to bind (default: %(default)s)")
+    parser.add_argument(
+        "--pid-file",
+        type=Path,
+        help="PID file (default: DIR/serve_judge.PORT.pid, DIR=${XDG_RUNTIME_DIR:-${TMPDIR:-/tmp}}/flip-reward-UID)",
+    )
+    parser.add_argument(
+        "--log-file", type=Path, help="log file (default: DIR/serve_judge.PORT.log; replica I: .I before .log)"
+    )
+    parser.add_argument(
+        "--timeout",
+        default=str(judge_fleet.DEFAULT_START_TIMEOUT_S),
+        help="seconds to wait for every /health (default: %(default)s)",
+    )
+    parser.add_argument("--dry-run", action="store_true", help="print the commands, one a line, and start nothing")
+
+
+def logger(args: argparse.Namespace) -> Callable[[str], None]:
+    """The message printer: ``serve_judge: ...`` lines for the script, ``flip-reward judge: ...`` otherwise."""
+    name = "serve_judge" if args.script else "flip-reward judge"
+
+    def log(message: str) -> None:
+        print(f"{name}: {message}", file=sys.stderr, flush=True)
+
+    return log
+
+
+def start_of(
+    args: argparse.Namespace, model: str | None, urls: tuple[str, ...], replicas: str
+) -> judge_commands.JudgeStart:
+    """The start the options describe; ``--script`` words the stop hint as the script's ``--stop``."""
+    hint = f"{args.script} --stop" if args.script else "flip-reward judge stop"
+    return judge_commands.JudgeStart(
+        model=model, route_urls=urls, replicas=replicas, policy=args.policy, port=args.port, host=args.host,
+        pid_file=args.pid_file, log_file=args.log_file, timeout=args.timeout, server_args=args.server_args,
+        dry_run=args.dry_run, stop_hint=hint,
+    )  # fmt: skip
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    return judge_commands.serve(start_of(args, args.model, (), args.replicas), logger(args))
+
+
+def run_route(args: argparse.Namespace) -> int:
+    return judge_commands.serve(start_of(args, None, tuple(args.urls), args.replicas), logger(args))
+
+
+def run_stop(args: argparse.Namespace) -> int:
+    return judge_commands.stop(args.pid_file or args.pid_file_option, args.port, logger(args))

@@ -1,0 +1,344 @@
+"""Process supervision: the services a run needs (judge servers, vllm-router, the reward service) and its trainer as
+process groups, started in order, waited for until healthy, and stopped in order on every way out.
+
+Every process runs in its own session and process group and logs to its own file; its PID (= its process group)
+goes to the PID file with its start time (``flip_reward.serving.pid_files``: private directory, no symbolic link,
+owner and identity checks) before anything else happens, so that an interrupted start never leaves a process
+nobody can stop. A ``Supervisor`` is a context manager: when its block ends (normally, by an exception, by Ctrl-C or
+by SIGTERM/SIGHUP, which it turns into SystemExit) it stops the trainer first (SIGINT, TERM after a grace period,
+KILL after another), then the services, the last started first (TERM, KILL after a grace period). ``detach()``
+leaves the started services running instead (``flip-reward judge serve``; ``flip-reward judge stop`` stops them).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from flip_reward.serving import pid_files
+
+TRAINER_INT_GRACE_S = 30.0  # SIGINT (a clean shutdown), then TERM to a trainer that outlived it by this long
+TRAINER_TERM_GRACE_S = 15.0  # TERM, then KILL
+SERVICE_STOP_GRACE_S = pid_files.STOP_GRACE_S  # TERM to a service, then KILL
+LOG_TAIL_LINES = 30  # lines of a failing service's log shown with the error
+HEALTH_TIMEOUT_S = 2.0  # one GET of a health URL
+POLL_S = 0.2
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Service:
+    """A long-running process a run needs before its trainer: ``name`` names it in messages ("judge", "replica 1",
+    "router"); ready once GET ``health_url`` answers 2xx; its output goes to ``log_file``; ``env`` is added to
+    ``os.environ`` for it. ``after_healthy``: started only once every service before it answers (the router, which
+    wants its replicas up)."""
+
+    name: str
+    command: tuple[str, ...]
+    health_url: str
+    log_file: Path
+    env: Mapping[str, str] = field(default_factory=dict)
+    after_healthy: bool = False
+
+
+class StartError(RuntimeError):
+    """A service died or was not healthy in time; the message names it and ends with the last lines of its log."""
+
+
+def exit_on_signals(signals: Sequence[int] = (signal.SIGTERM, signal.SIGHUP)) -> None:
+    """Turn ``signals`` into SystemExit(128 + signal) so that ``finally`` blocks and context managers run."""
+
+    def handler(number: int, frame: object) -> None:
+        raise SystemExit(128 + number)
+
+    for number in signals:
+        signal.signal(number, handler)
+
+
+DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # the services run here: never via a proxy
+
+
+def healthy(url: str, timeout: float = HEALTH_TIMEOUT_S) -> bool:
+    """Whether GET ``url`` answers 2xx (asked directly, whatever http_proxy says)."""
+    try:
+        with DIRECT.open(url, timeout=timeout) as response:
+            return 200 <= response.status < 300
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def log_tail(log_file: Path, lines: int = LOG_TAIL_LINES) -> str:
+    """The last ``lines`` lines of ``log_file`` ('' when it cannot be read)."""
+    try:
+        with open(log_file, "rb") as file:
+            file.seek(max(0, os.fstat(file.fileno()).st_size - 64 * 1024))
+            text = file.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def exit_status(returncode: int) -> int:
+    """A shell's exit status for a Popen return code (killed by signal N: 128 + N)."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+@contextmanager
+def signals_held(numbers: Sequence[int] = STOP_SIGNALS) -> Iterator[None]:
+    """Hold ``numbers`` while the block runs (a Popen and the record of its PID, which must not be split): each one
+    that arrives is raised again once the block ends. Only the main thread has signal handlers; elsewhere a no-op."""
+    if not in_main_thread():
+        yield
+        return
+    arrived: list[int] = []
+    previous = {number: signal.signal(number, lambda number, frame: arrived.append(number)) for number in numbers}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        for number in dict.fromkeys(arrived):
+            signal.raise_signal(number)
+
+
+@contextmanager
+def signals_ignored(numbers: Sequence[int] = STOP_SIGNALS) -> Iterator[None]:
+    """Ignore ``numbers`` while the block runs (stopping is not interrupted by a second Ctrl-C)."""
+    if not in_main_thread():
+        yield
+        return
+    previous = {number: signal.signal(number, signal.SIG_IGN) for number in numbers}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+class Supervisor:
+    """Starts services and a trainer as process groups and stops every one it started when its block ends.
+
+    ``pid_file`` (None: none kept) records each service's process group; ``start_timeout`` bounds the wait for
+    health (seconds, per batch of services started together); ``log`` receives every message (one line each). The
+    grace periods: ``stop_grace`` (a service: TERM, then KILL), ``trainer_int_grace`` (the trainer: SIGINT, then
+    TERM) and ``trainer_term_grace`` (then KILL).
+    """
+
+    def __init__(
+        self,
+        pid_file: Path | None,
+        start_timeout: float,
+        log: Log,
+        *,
+        stop_grace: float = SERVICE_STOP_GRACE_S,
+        trainer_int_grace: float = TRAINER_INT_GRACE_S,
+        trainer_term_grace: float = TRAINER_TERM_GRACE_S,
+    ):
+        self.pid_file = pid_file
+        self.start_timeout = start_timeout
+        self.log = log
+        self.stop_grace = stop_grace
+        self.trainer_int_grace = trainer_int_grace
+        self.trainer_term_grace = trainer_term_grace
+        self.services: list[tuple[Service, subprocess.Popen]] = []
+        self.trainer: subprocess.Popen | None = None
+        self.detached = False
+        self._prepared = False
+        self._start_times: dict[int, int] = {}
+        self._previous_handlers: dict[int, object] = {}
+
+    def __enter__(self) -> Supervisor:
+        if in_main_thread():
+            self._previous_handlers = {number: signal.getsignal(number) for number in (signal.SIGTERM, signal.SIGHUP)}
+            exit_on_signals()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
+            self.stop()
+        finally:
+            for number, handler in self._previous_handlers.items():
+                signal.signal(number, handler)
+
+    # --- services ----------------------------------------------------------------------------------------------
+    def start(self, services: Sequence[Service]) -> None:
+        """Start ``services`` in order and wait until every health URL answers (a service with ``after_healthy``
+        waits for those before it); StartError when one exits first or the timeout passes, PidFileError when the
+        PID file or a log file is refused. Whatever ends a start early (those, Ctrl-C, SIGTERM) stops every service
+        started so far before it goes on."""
+        self.prepare(services)
+        try:
+            waiting: list[tuple[Service, subprocess.Popen]] = []
+            for service in services:
+                if service.after_healthy and waiting:
+                    self._wait_healthy(waiting)
+                    waiting = []
+                waiting.append(self._launch(service))
+            self._wait_healthy(waiting)
+        except BaseException:
+            self.stop_services()
+            raise
+
+    def prepare(self, services: Sequence[Service]) -> None:
+        """Check the PID file and the log files of ``services`` (the first time: make the PID file an empty one of
+        this user's); PidFileError when one cannot be trusted or the PID file names a process that still runs."""
+        log_files = [service.log_file for service in services]
+        if self.pid_file is None:
+            return
+        if self._prepared:
+            pid_files.check_log_files(log_files)
+        else:
+            pid_files.prepare(self.pid_file, log_files, self.log)
+            self._prepared = True
+
+    def _launch(self, service: Service) -> tuple[Service, subprocess.Popen]:
+        """Start ``service`` in its own session, its PID recorded before any signal can intervene."""
+        self.log(f"starting: {' '.join(service.command)} (log: {service.log_file})")
+        log_fd = pid_files.open_log(service.log_file)
+        try:
+            with signals_held():
+                try:
+                    process = subprocess.Popen(
+                        service.command,
+                        stdin=subprocess.DEVNULL,
+                        stdout=log_fd,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                        env={**os.environ, **service.env},
+                    )
+                except OSError as error:
+                    raise StartError(f"the {service.name} could not be started: {error}") from None
+                self.services.append((service, process))
+                self._start_times[process.pid] = pid_files.start_time(process.pid) or 0
+                if self.pid_file is not None:
+                    pid_files.record(self.pid_file, process.pid)
+        finally:
+            os.close(log_fd)
+        return service, process
+
+    def _wait_healthy(self, pending: list[tuple[Service, subprocess.Popen]]) -> None:
+        deadline = time.monotonic() + self.start_timeout
+        while pending:
+            left = []
+            for service, process in pending:
+                if healthy(service.health_url):
+                    continue
+                if process.poll() is not None:
+                    self._fail(f"the {service.name} (PID {process.pid}) exited before it was healthy", service)
+                left.append((service, process))
+            pending = left
+            if not pending:
+                return
+            if time.monotonic() > deadline:
+                self._fail(f"the {pending[0][0].name} was not healthy after {self.start_timeout:g}s", pending[0][0])
+            time.sleep(min(1.0, self.start_timeout / 10 or POLL_S))
+
+    def _fail(self, message: str, service: Service) -> None:
+        tail = log_tail(service.log_file)
+        raise StartError(f"{message}\nlast lines of {service.log_file}:\n{tail}" if tail else message)
+
+    def detach(self) -> None:
+        """Leave the services started so far running when the block ends (they stay in the PID file)."""
+        self.detached = True
+
+    def stop_services(self) -> None:
+        """Stop every service started, the last first (TERM, KILL after ``stop_grace``), then remove the PID file.
+        A service's group whose leader has exited is signalled only while ``pid_files.ours`` allows it."""
+        with signals_ignored():
+            for service, process in reversed(self.services):
+                if self._may_signal(service, process):
+                    pid_files.stop_group(process.pid, self.stop_grace, self.log, self._alive(process))
+            if self.pid_file is not None and self._prepared:
+                self.pid_file.unlink(missing_ok=True)
+            self.services = []
+            self._prepared = False
+
+    def _may_signal(self, service: Service, process: subprocess.Popen) -> bool:
+        if process.poll() is None:  # a child not yet reaped: its PID cannot be anybody else's
+            return True
+        if not pid_files.group_alive(process.pid):
+            return False
+        entry = pid_files.Entry(process.pid, self._start_times.get(process.pid, 0))
+        return pid_files.ours(entry, self.pid_file or Path(f"the record of the {service.name}"), self.log)
+
+    @staticmethod
+    def _alive(process: subprocess.Popen) -> Callable[[], bool]:
+        return lambda: process.poll() is None or pid_files.group_alive(process.pid)
+
+    def stop(self) -> None:
+        """Stop the trainer, then the services (unless ``detach()`` was called)."""
+        with signals_ignored():
+            self.stop_trainer()
+            if not self.detached:
+                self.stop_services()
+
+    # --- the trainer -------------------------------------------------------------------------------------------
+    def run_trainer(self, command: Sequence[str], env: Mapping[str, str]) -> int:
+        """Run the trainer (``env`` added to ``os.environ``) in its own session and process group (so a terminal's
+        Ctrl-C reaches only this process, which forwards it) until it exits; its exit
+        status (128 + N when signal N ended it). Ctrl-C or TERM meanwhile stops it (``stop_trainer``), then goes on
+        as KeyboardInterrupt or SystemExit, so that the block ends and stops the services."""
+        with signals_held():
+            self.trainer = subprocess.Popen(list(command), env={**os.environ, **env}, start_new_session=True)
+        try:
+            status = exit_status(self.trainer.wait())
+        finally:
+            self.stop_trainer()
+        self.trainer = None
+        return status
+
+    def stop_trainer(self) -> None:
+        """SIGINT to the trainer's process group, TERM after ``trainer_int_grace``, KILL after
+        ``trainer_term_grace``; nothing when the group is gone. A group that outlived its leader (processes the
+        trainer started and left behind) goes the same way, so that none is orphaned."""
+        trainer = self.trainer
+        if trainer is None:
+            return
+        alive = self._alive(trainer)
+        with signals_ignored():
+            for number, grace in (
+                (signal.SIGINT, self.trainer_int_grace),
+                (signal.SIGTERM, self.trainer_term_grace),
+                (signal.SIGKILL, 0.0),
+            ):
+                if not alive():
+                    break
+                whom = "the trainer" if trainer.poll() is None else "what the trainer left running"
+                self.log(f"sending {signal.Signals(number).name} to {whom} (process group {trainer.pid})")
+                try:
+                    os.killpg(trainer.pid, number)
+                except ProcessLookupError:
+                    break
+                deadline = time.monotonic() + grace
+                while alive() and time.monotonic() < deadline:
+                    time.sleep(POLL_S / 4)
+            trainer.wait()
+
+    def wait(self) -> int:
+        """Keep the services up until Ctrl-C (130) or TERM/HUP (128 + N), or until one exits (1, said in a line)."""
+        try:
+            while True:
+                for service, process in self.services:
+                    if process.poll() is not None:
+                        self.log(f"error: the {service.name} (PID {process.pid}) exited with status "
+                                 f"{exit_status(process.returncode)}")  # fmt: skip
+                        return 1
+                time.sleep(POLL_S * 5)
+        except KeyboardInterrupt:
+            return 130
+        except SystemExit as error:
+            return error.code if isinstance(error.code, int) else 1

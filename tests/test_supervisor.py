@@ -1,0 +1,232 @@
+"""The Supervisor (flip_reward.launch.processes) with real child processes: services that come up in order, never
+come up or die at start, a trainer that ignores SIGINT (and TERM), Ctrl-C and TERM to the supervising process.
+
+The healthy service is the scripted judge (flip_reward.serving.scripted_judge, a test double that answers /health).
+Grace periods are passed small; nothing asserts on wall-clock time.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from conftest import free_port, group_alive, port_open
+
+from flip_reward.launch.processes import Service, StartError, Supervisor
+from flip_reward.serving.pid_files import stop
+
+TRAINER = (
+    "import os, signal, sys, time\n"
+    "for name in sys.argv[1:]:\n"
+    "    signal.signal(getattr(signal, name), signal.SIG_IGN)\n"
+    "print(os.getpid(), os.environ.get('MARK'), flush=True)\n"
+    "time.sleep(300)\n"
+)
+SUPERVISED = """\
+import sys
+from pathlib import Path
+from flip_reward.launch.processes import Service, Supervisor
+
+def log(message):
+    print(message, file=sys.stderr, flush=True)
+
+mode, port, run_dir, *ignored = sys.argv[1:]
+judge = Service("judge", (sys.executable, "-m", "flip_reward.serving.scripted_judge", "--port", port),
+                f"http://127.0.0.1:{port}/health", Path(run_dir) / "judge.log")
+try:
+    with Supervisor(Path(run_dir) / "run.pid", 60, log, trainer_int_grace=0.3, trainer_term_grace=0.3,
+                    stop_grace=5) as supervisor:
+        supervisor.start([judge])
+        if mode == "wait":
+            print("ready", flush=True)
+            sys.exit(supervisor.wait())
+        trainer = [sys.executable, "-c", sys.argv[0] and TRAINER, *ignored]
+        print(supervisor.run_trainer(trainer, {"MARK": "trainer-env"}), flush=True)
+except KeyboardInterrupt:
+    sys.exit(130)
+"""
+
+
+def judge(name: str, port: int, log_dir: Path) -> Service:
+    command = (sys.executable, "-m", "flip_reward.serving.scripted_judge", "--port", str(port))
+    return Service(name, command, f"http://127.0.0.1:{port}/health", log_dir / f"{name}.log")
+
+
+def start_time(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[19])
+
+
+def supervised(mode: str, tmp_path: Path, *ignored: str) -> tuple[subprocess.Popen, int]:
+    """SUPERVISED in a child process (the scripted judge as its service); returns it and the judge's port."""
+    port = free_port()
+    program = SUPERVISED.replace("sys.argv[0] and TRAINER", repr(TRAINER))
+    command = [sys.executable, "-c", program, mode, str(port), str(tmp_path / "run"), *ignored]
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return child, port
+
+
+def test_services_start_in_order_and_stop_the_last_first(tmp_path: Path) -> None:
+    first_port, second_port = free_port(), free_port()
+    messages: list[str] = []
+    first = judge("first", first_port, tmp_path / "logs")
+    # the second dies at once unless the first answers already: after_healthy waited for it
+    check = f"import urllib.request; urllib.request.urlopen('{first.health_url}', timeout=5)"
+    second = replace(
+        judge("second", second_port, tmp_path / "logs"),
+        command=("bash", "-c", f'"$0" -c "{check}" && exec "$0" "$@"', *judge("", second_port, tmp_path).command),
+        after_healthy=True,
+    )
+    pid_file = tmp_path / "run" / "run.pid"
+    with Supervisor(pid_file, 60, messages.append, stop_grace=5) as supervisor:
+        supervisor.start([first, second])
+        pids = [process.pid for _, process in supervisor.services]
+        assert pid_file.read_text() == "".join(f"{pid} {start_time(pid)}\n" for pid in pids)
+        assert port_open(first_port) and port_open(second_port)
+        assert oct((tmp_path / "logs" / "first.log").stat().st_mode & 0o777) == "0o600"
+    assert messages == [
+        f"starting: {' '.join(first.command)} (log: {first.log_file})",
+        f"starting: {' '.join(second.command)} (log: {second.log_file})",
+        f"stopping process group {pids[1]}",
+        f"stopping process group {pids[0]}",
+    ]
+    assert [group_alive(pid) for pid in pids] == [False, False]
+    assert not pid_file.exists() and not port_open(first_port) and not port_open(second_port)
+
+
+def test_a_service_that_never_gets_healthy_is_stopped_at_the_timeout(tmp_path: Path) -> None:
+    stuck = Service("stuck judge", ("sleep", "300"), f"http://127.0.0.1:{free_port()}/health", tmp_path / "s.log")
+    supervisor = Supervisor(tmp_path / "run.pid", 0.5, lambda message: None, stop_grace=5)
+    with pytest.raises(StartError) as error, supervisor:
+        supervisor.start([stuck])
+    assert str(error.value) == "the stuck judge was not healthy after 0.5s"
+    assert supervisor.services == [] and not (tmp_path / "run.pid").exists()
+
+
+def test_a_service_that_dies_at_start_stops_the_others_and_shows_its_log(tmp_path: Path) -> None:
+    port = free_port()
+    dying = Service(
+        "replica 2",
+        ("bash", "-c", "echo pid $$; echo 'torch.OutOfMemoryError: CUDA out of memory' >&2; exit 1"),
+        f"http://127.0.0.1:{free_port()}/health",
+        tmp_path / "dying.log",
+    )
+    messages: list[str] = []
+    supervisor = Supervisor(tmp_path / "run.pid", 60, messages.append, stop_grace=5)
+    with pytest.raises(StartError) as error, supervisor:
+        supervisor.start([judge("replica 1", port, tmp_path), dying])
+    dead = int((tmp_path / "dying.log").read_text().split()[1])
+    assert str(error.value) == (
+        f"the replica 2 (PID {dead}) exited before it was healthy\n"
+        f"last lines of {tmp_path / 'dying.log'}:\npid {dead}\ntorch.OutOfMemoryError: CUDA out of memory"
+    )
+    live = int(messages[2].removeprefix("stopping process group "))
+    assert messages[2:] == [f"stopping process group {live}"]  # the dead one has no group left to stop
+    assert not group_alive(live) and not port_open(port) and not (tmp_path / "run.pid").exists()
+
+
+def test_a_started_service_is_left_running_once_detached(tmp_path: Path) -> None:
+    port, pid_file = free_port(), tmp_path / "run.pid"
+    with Supervisor(pid_file, 60, lambda message: None) as supervisor:
+        supervisor.start([judge("judge", port, tmp_path)])
+        supervisor.detach()
+    [(_, process)] = supervisor.services
+    try:
+        assert group_alive(process.pid) and port_open(port) and pid_file.exists()
+    finally:
+        stop(pid_file, lambda message: None, grace=0.5)  # what `flip-reward judge stop` runs
+        process.wait(timeout=30)  # this test is its parent (once a command exits, init reaps it)
+    assert not group_alive(process.pid) and not pid_file.exists()
+
+
+def test_trainer_exit_status_and_environment(tmp_path: Path) -> None:
+    with Supervisor(None, 10, lambda message: None) as supervisor:
+        assert supervisor.run_trainer([sys.executable, "-c", "raise SystemExit(3)"], {}) == 3
+        assert supervisor.run_trainer(["bash", "-c", "kill -TERM $$"], {}) == 128 + signal.SIGTERM
+        script = "import os, sys; sys.exit(os.environ['MARK'] == 'x' and os.getpgid(0) == os.getpid())"
+        assert supervisor.run_trainer([sys.executable, "-c", script], {"MARK": "x"}) == 1  # own process group
+
+
+@pytest.mark.parametrize(
+    ("ignored", "signals"),
+    [((), ["SIGINT"]), (("SIGINT",), ["SIGINT", "SIGTERM"]), (("SIGINT", "SIGTERM"), ["SIGINT", "SIGTERM", "SIGKILL"])],
+    ids=["stops-at-sigint", "ignores-sigint", "ignores-sigint-and-term"],
+)
+def test_ctrl_c_stops_the_trainer_then_the_services(tmp_path: Path, ignored: tuple, signals: list[str]) -> None:
+    child, port = supervised("train", tmp_path, *ignored)
+    try:
+        trainer, mark = child.stdout.readline().split()
+        assert mark == "trainer-env"
+        judge_pid = int((tmp_path / "run" / "run.pid").read_text().split()[0])
+        child.send_signal(signal.SIGINT)  # Ctrl-C reaches only the supervisor: the trainer has its own group
+        _, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert child.returncode == 130
+    lines = err.splitlines()
+    sent = [line for line in lines if line.startswith("sending ")]
+    assert sent == [f"sending {name} to the trainer (process group {trainer})" for name in signals]
+    assert lines[-1] == f"stopping process group {judge_pid}"  # after the trainer
+    assert not group_alive(int(trainer)) and not group_alive(judge_pid) and not port_open(port)
+    assert not (tmp_path / "run" / "run.pid").exists()
+
+
+@pytest.mark.parametrize("number", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_a_signal_while_waiting_stops_every_service(tmp_path: Path, number: int) -> None:
+    child, port = supervised("wait", tmp_path)
+    try:
+        assert child.stdout.readline() == "ready\n"
+        judge_pid = int((tmp_path / "run" / "run.pid").read_text().split()[0])
+        child.send_signal(number)
+        child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert child.returncode == (130 if number == signal.SIGINT else 128 + number)
+    assert not group_alive(judge_pid) and not port_open(port) and not (tmp_path / "run" / "run.pid").exists()
+
+
+def test_a_service_dying_while_waiting_ends_the_wait(tmp_path: Path) -> None:
+    child, port = supervised("wait", tmp_path)
+    try:
+        assert child.stdout.readline() == "ready\n"
+        judge_pid = int((tmp_path / "run" / "run.pid").read_text().split()[0])
+        os.killpg(judge_pid, signal.SIGKILL)
+        _, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert child.returncode == 1
+    assert f"error: the judge (PID {judge_pid}) exited with status {128 + signal.SIGKILL}" in err.splitlines()
+    assert not (tmp_path / "run" / "run.pid").exists()
+
+
+def test_health_is_asked_directly_whatever_http_proxy_says(tmp_path: Path, monkeypatch) -> None:
+    """A proxy setting (here a dead proxy) never reaches the health checks: the services run on this machine."""
+    for name in ("no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{free_port()}")
+    port = free_port()
+    with Supervisor(tmp_path / "run.pid", 30, lambda message: None, stop_grace=5) as supervisor:
+        supervisor.start([judge("judge", port, tmp_path)])
+        assert port_open(port)
+    assert not port_open(port)
+
+
+def test_what_a_trainer_leaves_running_is_stopped_with_it(tmp_path: Path) -> None:
+    """A trainer that exits 0 but leaves a process of its group behind (as Ray may): that one is stopped too."""
+    record = tmp_path / "left.pid"
+    command = ["bash", "-c", f"sleep 300 & echo $! > {record}; exit 0"]
+    messages: list[str] = []
+    with Supervisor(None, 10, messages.append, trainer_int_grace=0.5, trainer_term_grace=5) as supervisor:
+        assert supervisor.run_trainer(command, {}) == 0
+    left = int(record.read_text())
+    group = messages[0].rpartition("process group ")[2].rstrip(")")
+    expected = [
+        f"sending {name} to what the trainer left running (process group {group})" for name in ("SIGINT", "SIGTERM")
+    ]
+    assert group.isdigit() and messages in (expected[:1], expected)  # a script's background job may ignore SIGINT
+    with pytest.raises(ProcessLookupError):
+        os.kill(left, 0)
