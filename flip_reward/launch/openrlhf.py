@@ -15,7 +15,7 @@ from flip_reward.data.loading import RowError, load_rows
 from flip_reward.data.mixes import DatasetError
 from flip_reward.data.rlvr import check_rows, describe_counts
 from flip_reward.exit_codes import EXIT_RUN_FAILED
-from flip_reward.integrations.open_instruct.settings import FlipSettings, FlipSettingsError
+from flip_reward.core.settings import FlipSettings, FlipSettingsError
 from flip_reward.judge.urls import redact_url
 from flip_reward.knobs import SettingsError, knob
 from flip_reward.launch.data_plan import is_local
