@@ -261,6 +261,29 @@ def test_openrlhf_commands_follow_the_settings_and_the_flip_environment(tmp_path
     ]  # fmt: skip
 
 
+def test_a_judge_url_with_credentials_reaches_the_service_in_its_environment_only(tmp_path):
+    """The service's command line is printed (and shown by ps): a URL with credentials goes in HOSTED_VLLM_API_BASE
+    of its environment, shown redacted; with another provider it is refused."""
+    url = "http://user:s3cret@127.0.0.1:9/v1"
+    settings = OpenRLHFSettings.from_sources({}, {"JUDGE_BASE_URL": url, "JUDGE_MODEL": "hosted_vllm/scripted"})
+    serve = serve_service(settings, url, FlipSettings(), "python", tmp_path)
+    assert "--api-base" not in serve.command and serve.env["HOSTED_VLLM_API_BASE"] == url
+    with pytest.raises(SettingsError) as error:
+        serve_service(OpenRLHFSettings.from_sources({}, {"JUDGE_BASE_URL": url, "JUDGE_MODEL": "openai/gpt-4o"}), url,
+                      FlipSettings(), "python", tmp_path)  # fmt: skip
+    assert str(error.value) == (
+        "JUDGE_BASE_URL holds credentials, which the launcher (and ps) would print: they need a hosted_vllm/ "
+        "JUDGE_MODEL"
+    )
+    shown = run_script(OPENRLHF, "--dry-run", JUDGE_BASE_URL=url, JUDGE_MODEL="hosted_vllm/scripted")
+    assert shown.returncode == 0, shown.stderr
+    assert "s3cret" not in shown.stdout + shown.stderr
+    assert (
+        "serve: env LITELLM_LOCAL_MODEL_COST_MAP=True HOSTED_VLLM_API_BASE=http://***@127.0.0.1:9/v1 " in shown.stdout
+    )
+    assert "judge: external at http://***@127.0.0.1:9/v1" in shown.stdout
+
+
 def test_openrlhf_mixes_by_probability_and_needs_rlvr_rows(tmp_path):
     with pytest.raises(SettingsError) as error:
         OpenRLHFSettings.from_sources({}, {"DATASETS": "a 2000"})
@@ -360,7 +383,10 @@ def test_the_openrlhf_dry_run_uses_the_launchers_interpreter_for_every_command()
     assert lines[0] == (
         "openrlhf_grpo: preset 1gpu (configs/verl_1gpu.env); 1 training GPU(s); reward service on 127.0.0.1:8080"
     )
-    assert lines[2].startswith(f"serve: {sys.executable} -m flip_reward.cli serve ") and "--think-prefilled" in lines[2]
+    assert lines[2].startswith(
+        f"serve: env LITELLM_LOCAL_MODEL_COST_MAP=True {sys.executable} -m flip_reward.cli serve "
+    )
+    assert "--think-prefilled" in lines[2]
     assert lines[3] == f"data: {SAMPLE}: 24 RLVR rows (probability 1.0); verifiers: general-flip 24"
     assert lines[4].startswith(f"trainer: env CUDA_VISIBLE_DEVICES=0 {sys.executable} -m openrlhf.cli.train_ppo_ray ")
     refused = run_script(OPENRLHF, "--dry-run", FLIP_CONCURRENCY="abc")

@@ -19,10 +19,10 @@ from flip_reward.data.mixes import DatasetError, parse_mixer
 from flip_reward.data.rlvr import to_verl, verl_schema, write_rows
 from flip_reward.exit_codes import EXIT_INVALID_INPUT, EXIT_RUN_FAILED
 from flip_reward.integrations.open_instruct.data_plan import HOLDOUT_SHARE, held_out_indices, is_local
-from flip_reward.judge.urls import CredentialsSyntaxError, redact_url, split_credentials
+from flip_reward.judge.urls import redact_url
 from flip_reward.knobs import SettingsError, knob, resolve, unknown_preset_keys
 from flip_reward.launch.processes import StartError, Supervisor
-from flip_reward.launch.run_judge import HOSTED_VLLM, RunJudge, run_judge
+from flip_reward.launch.run_judge import HOSTED_VLLM, RunJudge, run_judge, url_in_environment
 from flip_reward.launch.run_knobs import RunKnobs
 from flip_reward.presets import load_preset
 
@@ -223,25 +223,11 @@ def validation_line(data: VerlData, count: str) -> str:
 # --- the trainer -----------------------------------------------------------------------------------------------
 
 
-def has_credentials(url: str) -> bool:
-    """Whether judge URL ``url`` holds user-info (read as ``flip_reward.judge.urls`` reads it)."""
-    try:
-        return split_credentials(url)[1] is not None
-    except CredentialsSyntaxError:
-        return True
-
-
 def judge_route(settings: VerlSettings, judge_url: str) -> tuple[list[str], dict[str, str]]:
     """How verl's reward workers learn the judge URL: in ``reward_kwargs`` (verl prints its config, overrides
-    included), or, for a URL with credentials, in HOSTED_VLLM_API_BASE only (a hosted_vllm/ judge: litellm reads
-    it); SettingsError for credentials with another provider, which only reward_kwargs could carry."""
-    if not has_credentials(judge_url):
-        return [f"{REWARD_KWARGS}.api_base={judge_url}"], {}
-    if settings.judge_model.startswith(HOSTED_VLLM):
-        return [], {"HOSTED_VLLM_API_BASE": judge_url}
-    raise SettingsError(
-        "JUDGE_BASE_URL holds credentials, which verl would print: they need a hosted_vllm/ JUDGE_MODEL"
-    )
+    included), or, for a URL with credentials, in HOSTED_VLLM_API_BASE only (``url_in_environment``)."""
+    env = url_in_environment(settings.judge_model, judge_url, "verl")
+    return ([], env) if env else ([f"{REWARD_KWARGS}.api_base={judge_url}"], {})
 
 
 def verl_overrides(settings: VerlSettings, data: VerlData, judge_kwargs: list[str], extra: Sequence[str]) -> list[str]:
