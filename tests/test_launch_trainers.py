@@ -179,6 +179,24 @@ def test_the_judge_url_goes_in_verls_config_unless_it_holds_credentials():
     assert f" {KWARGS}.api_base=http://127.0.0.1:9/v1/a@b " in in_path
 
 
+def test_the_judge_of_a_run_is_a_server_a_fleet_or_a_router_in_front_of_running_judges():
+    def judge(**environ: str):
+        settings = VerlSettings.from_sources({}, environ)
+        return run_judge(settings, Path("run"), sys.executable, dry_run=True)
+
+    fleet = judge(JUDGE_REPLICAS="2", JUDGE_GPUS="6,7", TRAIN_GPUS="0")
+    assert [service.name for service in fleet.services] == ["replica 1", "replica 2", "router"]
+    assert fleet.url == "http://127.0.0.1:8001/v1" and fleet.pid_file == Path("run/judge.pid")
+    routed = judge(JUDGE_BASE_URL="http://10.0.0.1:8000/v1,http://10.0.0.2:8000/v1")
+    assert [service.name for service in routed.services] == ["router"] and routed.url == "http://127.0.0.1:8001/v1"
+    assert "--worker-urls http://10.0.0.1:8000 http://10.0.0.2:8000 " in " ".join(routed.services[0].command)
+    given = judge(JUDGE_BASE_URL="http://10.0.0.1:8000/v1")
+    assert (given.services, given.url) == ((), "http://10.0.0.1:8000/v1")
+    with pytest.raises(SettingsError) as error:
+        judge(JUDGE_REPLICAS="2", JUDGE_SERVER="transformers", JUDGE_GPUS="6,7", TRAIN_GPUS="0")
+    assert str(error.value).startswith("--replicas 2 needs vLLM (JUDGE_SERVER=vllm on a GPU machine)")
+
+
 # --- verl: data ----------------------------------------------------------------------------------------------------
 
 
@@ -371,6 +389,9 @@ def test_the_verl_dry_run_checks_the_data_and_prints_every_command(tmp_path):
     ]
     assert lines[4].startswith(f"trainer: env CUDA_VISIBLE_DEVICES=0 {sys.executable} -m verl.trainer.main_ppo ")
     assert lines[4].endswith(" trainer.total_epochs=2") and len(lines) == 5 and not out.exists()
+    refused = run_script(VERL, "--dry-run", FLIP_REWARD_METRIC="f2")
+    assert (refused.returncode, refused.stdout) == (2, "")
+    assert refused.stderr == "error: FLIP_REWARD_METRIC must be one of f1, precision, recall, got 'f2'\n"
     missing = run_script(VERL, "--dry-run", DATASETS="data/nope.jsonl 1.0")
     assert (missing.returncode, missing.stdout) == (2, "")
     assert missing.stderr == "error: DATASETS: data/nope.jsonl: input file not found: data/nope.jsonl\n"

@@ -16,11 +16,19 @@ from flip_reward.data.mixes import DatasetError
 from flip_reward.data.rlvr import check_rows, describe_counts
 from flip_reward.exit_codes import EXIT_RUN_FAILED
 from flip_reward.integrations.open_instruct.data_plan import is_local
-from flip_reward.integrations.open_instruct.settings import FlipSettings, FlipSettingsError
+from flip_reward.integrations.open_instruct.settings import FlipSettings
 from flip_reward.knobs import SettingsError, knob
 from flip_reward.launch.processes import Service, StartError, Supervisor
 from flip_reward.launch.run_judge import RunJudge, run_judge, url_in_environment
-from flip_reward.launch.verl import MAX_ERRORS_SHOWN, VERIFIER, Trainer, VerlFamily, gpu_env, start_judge
+from flip_reward.launch.verl import (
+    MAX_ERRORS_SHOWN,
+    VERIFIER,
+    Trainer,
+    VerlFamily,
+    check_flip_environment,
+    gpu_env,
+    start_judge,
+)
 from flip_reward.serving.connections import SHUTDOWN_MARGIN
 
 SERVE_HOST = "127.0.0.1"
@@ -166,10 +174,8 @@ def log(message: str) -> None:
 def launch_openrlhf(settings: OpenRLHFSettings, extra: Sequence[str], dry_run: bool) -> int:
     """Print the plan (``dry_run``), or start the judge and the reward service, print the trainer command and keep
     both up until Ctrl-C or TERM."""
-    try:
-        flip = FlipSettings.from_env()
-    except FlipSettingsError as error:
-        raise SettingsError(str(error)) from None
+    check_flip_environment()
+    flip = FlipSettings.from_env()
     python = sys.executable
     run_dir = Path(settings.output_dir) / "judge"
     judge = run_judge(settings, run_dir, python, dry_run)

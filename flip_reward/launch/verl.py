@@ -19,6 +19,7 @@ from flip_reward.data.mixes import DatasetError, parse_mixer
 from flip_reward.data.rlvr import to_verl, verl_schema, write_rows
 from flip_reward.exit_codes import EXIT_INVALID_INPUT, EXIT_RUN_FAILED
 from flip_reward.integrations.open_instruct.data_plan import HOLDOUT_SHARE, held_out_indices, is_local
+from flip_reward.integrations.open_instruct.settings import FlipSettings, FlipSettingsError
 from flip_reward.judge.urls import redact_url
 from flip_reward.knobs import SettingsError, knob, resolve, unknown_preset_keys
 from flip_reward.launch.processes import StartError, Supervisor
@@ -297,6 +298,7 @@ def log(message: str) -> None:
 
 def launch_verl(settings: VerlSettings, extra: Sequence[str], dry_run: bool) -> int:
     """Plan the run and print it (``dry_run``), or convert the data, start the judge and run verl."""
+    check_flip_environment()
     python = sys.executable
     judge = run_judge(settings, Path(settings.output_dir) / "judge", python, dry_run)
     data = verl_data(settings)
@@ -313,6 +315,15 @@ def launch_verl(settings: VerlSettings, extra: Sequence[str], dry_run: bool) -> 
     for line in data_lines(data, write=True):
         log(line)
     return supervised(judge, settings, trainer, log)
+
+
+def check_flip_environment() -> None:
+    """SettingsError for a FLIP_* value the reward would refuse (verl's reward workers and flip-reward serve read
+    them), before anything starts."""
+    try:
+        FlipSettings.from_env()
+    except FlipSettingsError as error:
+        raise SettingsError(str(error)) from None
 
 
 def supervised(judge: RunJudge, settings: RunKnobs, trainer: Trainer, log: Log) -> int:
