@@ -465,6 +465,7 @@ def test_a_verl_run_converts_the_data_serves_the_judge_and_stops_it_after_the_tr
     assert not group_alive(judge_pid(paths)) and not port_open(paths["port"])
     assert not (paths["out"] / "judge" / "judge.pid").exists()
     assert "verl_grpo: starting the judge Qwen/Qwen3-4B on GPU(s) 0" in completed.stderr
+    assert "verl_grpo: stopping the judge\n" in completed.stderr
 
 
 def test_a_judge_that_never_comes_up_stops_the_run_before_verl(stand_ins):

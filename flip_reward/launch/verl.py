@@ -333,7 +333,11 @@ def supervised(judge: RunJudge, settings: RunKnobs, trainer: Trainer, log: Log) 
         if not start_judge(supervisor, judge, settings, log):
             return EXIT_RUN_FAILED
         log(f"trainer: {trainer.line()}")
-        return supervisor.run_trainer(trainer.command, {"LITELLM_LOCAL_MODEL_COST_MAP": "True", **trainer.env})
+        try:
+            return supervisor.run_trainer(trainer.command, {"LITELLM_LOCAL_MODEL_COST_MAP": "True", **trainer.env})
+        finally:
+            if judge.services:
+                log("stopping the judge")
 
 
 def start_judge(supervisor: Supervisor, judge: RunJudge, settings: RunKnobs, log: Log) -> bool:
