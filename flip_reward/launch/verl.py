@@ -55,7 +55,7 @@ class VerlFamily(RunKnobs):
             raise SettingsError(f"no GPU left for training (NUM_GPUS={self.num_gpus}, JUDGE_GPUS={self.judge_gpus})")
 
     @classmethod
-    def from_sources(cls, flags: Mapping[str, object], environ: Mapping[str, str] | None = None):
+    def from_sources(cls, flags: Mapping[str, object], environ: Mapping[str, str] | None = None) -> VerlFamily:
         """Every knob: ``flags`` > ``environ`` (default os.environ) > the preset (PRESET, default 1node) > default;
         SettingsError names a bad value's source, an unknown preset (with the choices) or a preset key that is no
         knob of this launcher."""
