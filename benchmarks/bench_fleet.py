@@ -8,7 +8,7 @@ Run ``python benchmarks/bench_fleet.py [--quick]``. Every figure comes from this
 3. client CPU: FlipReward vs a bare aiohttp OpenAI loop sending the same requests to an instant judge.
 
 The judges are the scripted OpenAI-compatible server (flip_reward.serving.scripted_judge, a test double) in
-separate processes; the router is started with scripts/serve_judge.sh --route. Nothing asserts on wall-clock
+separate processes; the router is started with ManagedRouter (flip-reward judge route). Nothing asserts on wall-clock
 time: targets are printed as met or missed. See benchmarks/README.md.
 """
 

@@ -333,7 +333,8 @@ def test_a_replica_that_fails_to_start_stops_the_others(tmp_path: Path, fake_vll
     assert not group_alive(first) and not port_open(port + 1) and not pid_file.exists()
 
 
-def test_ctrl_c_while_the_replicas_start_stops_every_one(tmp_path: Path, fake_vllm) -> None:
+@pytest.mark.parametrize(("number", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "term"])
+def test_a_signal_while_the_replicas_start_stops_every_one(tmp_path: Path, fake_vllm, number, status) -> None:
     env, records = fake_vllm
     port, pid_file = free_port(), tmp_path / "judge.pid"
     env = {**env, "JUDGE_GPUS": "0,1", "FAKE_VLLM_HANG_PORT": str(port + 2)}
@@ -347,9 +348,10 @@ def test_ctrl_c_while_the_replicas_start_stops_every_one(tmp_path: Path, fake_vl
         assert starting.poll() is None, starting.stderr.read()
         time.sleep(0.05)  # polling, not an assertion on time
     started = pids(pid_file)
-    starting.send_signal(signal.SIGINT)
+    starting.send_signal(number)  # the script exec'd flip-reward judge: same PID
     _, err = starting.communicate(timeout=60)
-    assert starting.returncode == 130 and err.splitlines()[-1] == "interrupted"
+    assert starting.returncode == status
+    assert err.splitlines()[-1] == "interrupted" if number == signal.SIGINT else "Traceback" not in err
     assert len(started) == 2 and [group_alive(pid) for pid in started] == [False, False]
     assert not port_open(port + 1) and not pid_file.exists()
 

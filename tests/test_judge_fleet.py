@@ -185,3 +185,12 @@ def test_default_files_and_policy_from_the_environment(monkeypatch, tmp_path: Pa
     assert router.command[router.command.index("--policy") + 1] == "random"
     assert router.command[-2:] == ("--request-timeout-secs", "3600")
     assert messages == []  # random is no power_of_two: nothing to say
+
+
+def test_the_fleet_environment_and_its_defaults() -> None:
+    assert judge_fleet.FleetEnvironment.read({}) == judge_fleet.FleetEnvironment("", "auto", "power_of_two", ())
+    environ = {"JUDGE_GPUS": "6,7", "JUDGE_SERVER": "vllm", "JUDGE_ROUTER_POLICY": "random",
+               "JUDGE_ROUTER_ARGS": " --request-timeout-secs  3600 "}  # fmt: skip
+    assert judge_fleet.FleetEnvironment.read(environ) == judge_fleet.FleetEnvironment(
+        "6,7", "vllm", "random", ("--request-timeout-secs", "3600")
+    )

@@ -1,5 +1,6 @@
-"""scripts/serve_judge.sh's PID files: a private directory, no planted symlink or foreign file, no PID 1, and no
-process signalled unless it is the one the script started.
+"""The judge's PID files (flip_reward/serving/pid_files.py), driven through scripts/serve_judge.sh (``flip-reward
+judge``): a private directory, no planted symlink or foreign file, no PID 1, and no process signalled unless it is
+the one the command started.
 
 Planted files are made by another uid (``setpriv`` to nobody, or ``os.chown``). "Nothing signalled" is checked on a
 sentinel process of ours named by the planted file; the PID 1 cases run inside a PID namespace (``unshare``), so

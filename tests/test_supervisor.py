@@ -201,3 +201,15 @@ def test_a_service_dying_while_waiting_ends_the_wait(tmp_path: Path) -> None:
     assert child.returncode == 1
     assert f"error: the judge (PID {judge_pid}) exited with status {128 + signal.SIGKILL}" in err.splitlines()
     assert not (tmp_path / "run" / "run.pid").exists()
+
+
+def test_health_is_asked_directly_whatever_http_proxy_says(tmp_path: Path, monkeypatch) -> None:
+    """A proxy setting (here a dead proxy) never reaches the health checks: the services run on this machine."""
+    for name in ("no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{free_port()}")
+    port = free_port()
+    with Supervisor(tmp_path / "run.pid", 30, lambda message: None, stop_grace=5) as supervisor:
+        supervisor.start([judge("judge", port, tmp_path)])
+        assert port_open(port)
+    assert not port_open(port)

@@ -83,9 +83,19 @@ def register(commands: argparse._SubParsersAction) -> None:
     route.add_argument("--replicas", default="1", help=argparse.SUPPRESS)  # refused with the script's message
     add_start_arguments(route)
     route.set_defaults(run=run_route)
-    stop = actions.add_parser("stop", help="stop what serve or route started", description=STOP_HELP)
+    stop = actions.add_parser(
+        "stop",
+        help="stop what serve or route started",
+        description=STOP_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     stop.add_argument("pid_file", nargs="?", type=Path, help="the PID file (default: that of --port)")
-    stop.add_argument("--port", default=str(judge_fleet.DEFAULT_PORT), help="(default: %(default)s)")
+    stop.add_argument(
+        "--port",
+        default=str(judge_fleet.DEFAULT_PORT),
+        help="the port whose default PID file to read (default: %(default)s)",
+    )
+    stop.add_argument("--pid-file", dest="pid_file_option", type=Path, help=argparse.SUPPRESS)  # the script took it
     stop.set_defaults(run=run_stop)
 
 
@@ -140,4 +150,4 @@ def run_route(args: argparse.Namespace) -> int:
 
 
 def run_stop(args: argparse.Namespace) -> int:
-    return judge_commands.stop(args.pid_file, args.port, logger(args))
+    return judge_commands.stop(args.pid_file or args.pid_file_option, args.port, logger(args))

@@ -70,11 +70,12 @@ def plan(start: JudgeStart, log: Log) -> tuple[list[Service], int, Path]:
     port = whole_number(start.port, "--port must be a number")
     timeout = whole_number(start.timeout, "--timeout must be a number of seconds")
     replicas = whole_number(start.replicas, "--replicas must be a whole number >= 1", 1)
-    policy = start.policy or os.environ.get("JUDGE_ROUTER_POLICY") or judge_fleet.DEFAULT_POLICY
+    environment = judge_fleet.FleetEnvironment.read()
+    policy = start.policy or environment.policy
     if not POLICY_NAME.match(policy):
         raise FleetError(f"--policy must be a vllm-router policy name like power_of_two, got '{policy}'")
     log_file = start.log_file or private_dir() / f"serve_judge.{port}.log"
-    router_args = shlex.split(os.environ.get("JUDGE_ROUTER_ARGS", ""))
+    router_args = environment.router_args
     python = interpreter()
     if start.model is None:
         if replicas != 1 or start.server_args:
@@ -92,8 +93,8 @@ def plan(start: JudgeStart, log: Log) -> tuple[list[Service], int, Path]:
     if start.model.startswith(("/", "./", "../")) and not os.path.isdir(start.model):
         raise FleetError(f"model directory {start.model} does not exist")
     services = judge_fleet.judge_services(
-        start.model, replicas=replicas, host=start.host, port=port, gpus=os.environ.get("JUDGE_GPUS", ""),
-        server=os.environ.get("JUDGE_SERVER") or "auto", server_args=start.server_args, log_file=log_file,
+        start.model, replicas=replicas, host=start.host, port=port, gpus=environment.gpus,
+        server=environment.server, server_args=start.server_args, log_file=log_file,
         python=python, policy=policy, router_args=router_args, start_timeout=timeout, dry_run=start.dry_run,
     )  # fmt: skip
     return services, port, start.pid_file or default_pid_file(port)

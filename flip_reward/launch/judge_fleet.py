@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from flip_reward.launch.processes import Service
@@ -39,6 +40,26 @@ TRANSFORMERS_FLEET_REFUSED = (
     "vllm-router adds to every request (HTTP 422), so it cannot serve behind the router; serve one replica "
     "(--replicas 1) on this machine"
 )
+
+
+@dataclass(frozen=True)
+class FleetEnvironment:
+    """The judge fleet's settings read from the environment: JUDGE_GPUS, JUDGE_SERVER (default auto),
+    JUDGE_ROUTER_POLICY (default power_of_two) and JUDGE_ROUTER_ARGS (split on whitespace)."""
+
+    gpus: str
+    server: str
+    policy: str
+    router_args: tuple[str, ...]
+
+    @classmethod
+    def read(cls, environ: Mapping[str, str] = os.environ) -> FleetEnvironment:
+        return cls(
+            gpus=environ.get("JUDGE_GPUS", ""),
+            server=environ.get("JUDGE_SERVER") or "auto",
+            policy=environ.get("JUDGE_ROUTER_POLICY") or DEFAULT_POLICY,
+            router_args=tuple(environ.get("JUDGE_ROUTER_ARGS", "").split()),
+        )
 
 
 class FleetError(ValueError):

@@ -65,10 +65,13 @@ def exit_on_signals(signals: Sequence[int] = (signal.SIGTERM, signal.SIGHUP)) ->
         signal.signal(number, handler)
 
 
+DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # the services run here: never via a proxy
+
+
 def healthy(url: str, timeout: float = HEALTH_TIMEOUT_S) -> bool:
-    """Whether GET ``url`` answers 2xx."""
+    """Whether GET ``url`` answers 2xx (asked directly, whatever http_proxy says)."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with DIRECT.open(url, timeout=timeout) as response:
             return 200 <= response.status < 300
     except (urllib.error.URLError, OSError, ValueError):
         return False
@@ -285,11 +288,12 @@ class Supervisor:
 
     # --- the trainer -------------------------------------------------------------------------------------------
     def run_trainer(self, command: Sequence[str], env: Mapping[str, str]) -> int:
-        """Run the trainer (``env`` added to ``os.environ``) as its own process group until it exits; its exit
+        """Run the trainer (``env`` added to ``os.environ``) in its own session and process group (so a terminal's
+        Ctrl-C reaches only this process, which forwards it) until it exits; its exit
         status (128 + N when signal N ended it). Ctrl-C or TERM meanwhile stops it (``stop_trainer``), then goes on
         as KeyboardInterrupt or SystemExit, so that the block ends and stops the services."""
         with signals_held():
-            self.trainer = subprocess.Popen(list(command), env={**os.environ, **env}, process_group=0)
+            self.trainer = subprocess.Popen(list(command), env={**os.environ, **env}, start_new_session=True)
         try:
             status = exit_status(self.trainer.wait())
         finally:

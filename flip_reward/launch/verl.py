@@ -18,10 +18,10 @@ from flip_reward.data.loading import RowError, read_input, read_valid
 from flip_reward.data.mixes import DatasetError, parse_mixer
 from flip_reward.data.rlvr import to_verl, verl_schema, write_rows
 from flip_reward.exit_codes import EXIT_INVALID_INPUT, EXIT_RUN_FAILED
-from flip_reward.integrations.open_instruct.data_plan import HOLDOUT_SHARE, held_out_indices, is_local
 from flip_reward.integrations.open_instruct.settings import FlipSettings, FlipSettingsError
 from flip_reward.judge.urls import redact_url
 from flip_reward.knobs import SettingsError, knob, resolve, unknown_preset_keys
+from flip_reward.launch.data_plan import HOLDOUT_SHARE, held_out_indices, is_local
 from flip_reward.launch.processes import StartError, Supervisor
 from flip_reward.launch.run_judge import HOSTED_VLLM, RunJudge, run_judge, url_in_environment
 from flip_reward.launch.run_knobs import RunKnobs

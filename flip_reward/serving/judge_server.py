@@ -10,7 +10,6 @@ ends, whether it ends normally, by an exception, by Ctrl-C (KeyboardInterrupt) o
 
 from __future__ import annotations
 
-import os
 import shlex
 import socket
 import sys
@@ -131,10 +130,11 @@ class ManagedJudgeServer(_Managed):
         self.policy = policy
 
     def services(self) -> list[Service]:
+        environment = judge_fleet.FleetEnvironment.read()
         return judge_fleet.judge_services(
-            self.model, replicas=self.replicas, host=HOST, port=self.port, gpus=os.environ.get("JUDGE_GPUS", ""),
-            server=os.environ.get("JUDGE_SERVER") or "auto", server_args=self.server_args, log_file=self.log_file,
-            python=self.python, policy=router_policy(self.policy), router_args=router_args(),
+            self.model, replicas=self.replicas, host=HOST, port=self.port, gpus=environment.gpus,
+            server=environment.server, server_args=self.server_args, log_file=self.log_file, python=self.python,
+            policy=self.policy or environment.policy, router_args=environment.router_args,
             start_timeout=self.start_timeout,
         )  # fmt: skip
 
@@ -168,27 +168,18 @@ class ManagedRouter(_Managed):
         self.policy = policy
 
     def services(self) -> list[Service]:
-        policy = router_policy(self.policy)
-        return [
-            judge_fleet.router_service(
-                self.workers,
-                host=HOST,
-                port=self.port,
-                policy=policy,
-                router_args=router_args(),
-                start_timeout=self.start_timeout,
-                log_file=self.log_file,
-                python=self.python,
-            )  # fmt: skip
-        ]
+        environment = judge_fleet.FleetEnvironment.read()
+        router = judge_fleet.router_service(
+            self.workers,
+            host=HOST,
+            port=self.port,
+            policy=self.policy or environment.policy,
+            router_args=environment.router_args,
+            start_timeout=self.start_timeout,
+            log_file=self.log_file,
+            python=self.python,
+        )
+        return [router]
 
     def describe(self) -> str:
         return f"router in front of {', '.join(self.workers)}"
-
-
-def router_policy(policy: str | None) -> str:
-    return policy or os.environ.get("JUDGE_ROUTER_POLICY") or judge_fleet.DEFAULT_POLICY
-
-
-def router_args() -> list[str]:
-    return shlex.split(os.environ.get("JUDGE_ROUTER_ARGS", ""))

@@ -63,7 +63,7 @@ class TrainSettings:
     dataset_splits: str = knob("DATASET_SPLITS", "train", "one split, or one per dataset")
     exp_name: str = knob("EXP_NAME", lambda s: f"{s.reward}_local", "run name", shown="REWARD_local")
     output_dir: str = knob("OUTPUT_DIR", lambda s: f"output/{s.exp_name}", "where outputs go", shown="output/EXP_NAME")
-    num_generations: int = knob("SAMPLES_PER_PROMPT", 4, "completions per prompt (the GRPO group)", minimum=2)
+    num_generations: int = knob("SAMPLES_PER_PROMPT", 4, "completions per prompt (the GRPO group)")
     prompts_per_step: int = knob("PROMPTS_PER_STEP", 2, "prompts per optimizer step", minimum=1)
     per_device_batch_size: int = knob(
         "PER_DEVICE_BATCH_SIZE",
@@ -115,6 +115,10 @@ class TrainSettings:
     judge_structured_output: bool = knob("JUDGE_STRUCTURED_OUTPUT", False, "JSON-schema output (vLLM only)")
 
     def __post_init__(self) -> None:
+        if self.num_generations < 2:
+            raise SettingsError(
+                f"--num-generations must be >= 2, got {self.num_generations}: GRPO compares completions within a group"
+            )
         per_step = self.prompts_per_step * self.num_generations
         if per_step % self.per_device_batch_size:
             raise SettingsError(
