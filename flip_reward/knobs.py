@@ -205,8 +205,10 @@ def add_flags(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] 
     for item in declared(cls):
         if item.name in skip or item.knob.flag == "":
             continue
-        env = f"; env {item.knob.env}" if item.knob.env else ""
-        help_text = f"{item.knob.help} (default: {item.knob.default_text()}{env})".replace("%", "%%")
+        details = [f"default: {item.knob.default_text()}"] if item.knob.default_text() != "computed" else []
+        details += [f"env {item.knob.env}"] if item.knob.env else []
+        help_text = f"{item.knob.help} ({'; '.join(details)})" if details else item.knob.help
+        help_text = help_text.replace("%", "%%")
         options: dict[str, Any] = {"dest": item.name, "default": None, "help": help_text}
         if item.kind is bool:
             parser.add_argument(item.flag, action=argparse.BooleanOptionalAction, **options)

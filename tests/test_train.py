@@ -13,10 +13,11 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from conftest import REPO, free_port
 
 from flip_reward.cli import main
 from flip_reward.core.metrics import f1_score
@@ -203,45 +204,50 @@ def test_a_run_whose_every_judgment_failed_exits_3_with_its_outputs(tmp_path, cl
     assert f"error: every one of the {sent} judge requests of this run failed (judge errors above)" in err
 
 
-def test_self_started_judge_is_stopped_on_ctrl_c(tmp_path):
-    """The tiny judge behind a real transformers serve, started by the command; SIGINT stops training and judge."""
+def start_tiny_run(run: Path, *extra: str) -> subprocess.Popen:
+    """``flip-reward train --preset tiny`` in a process of its own: the tiny judge behind a real transformers serve,
+    started by the command, and the tiny policy, both built locally."""
     pytest.importorskip("fastapi")
-    run = tmp_path / "run"
     env = {key: value for key, value in os.environ.items() if key not in {o.env for o in OPTIONS}}
     env.update(HF_HUB_OFFLINE="1", LITELLM_LOCAL_MODEL_COST_MAP="True")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "flip_reward.cli",
-            "train",
-            "--preset",
-            "tiny",
-            "--output-dir",
-            str(run),
-            "--steps",
-            "1000",
-            "--no-save-model",
-        ],
+    command = ["train", "--preset", "tiny", "--output-dir", str(run), "--no-save-model", *extra]
+    return subprocess.Popen(
+        [sys.executable, "-m", "flip_reward.cli", *command],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def wait_for(process: subprocess.Popen, ready: Callable[[], bool], what: str, seconds: float = 240) -> None:
+    deadline = time.monotonic() + seconds
+    while not ready():
+        assert process.poll() is None, process.communicate()[1][-3000:]
+        assert time.monotonic() < deadline, f"{what} not within {seconds:.0f} s"
+        time.sleep(0.05)
+
+
+def interrupt(process: subprocess.Popen) -> tuple[str, str]:
+    """SIGINT, as Ctrl-C sends it; the process's stdout and stderr once it has ended."""
     try:
-        deadline = time.monotonic() + 240
-        while not ((run / "metrics.jsonl").exists() and (run / "metrics.jsonl").read_text().strip()):
-            assert process.poll() is None, process.communicate()[1][-3000:]
-            assert time.monotonic() < deadline, "no training step within 240 s"
-            time.sleep(0.5)
-        judge_group = int((run / "judge" / "judge.pid").read_text().split()[0])  # its PID, then its start time
-        os.killpg(judge_group, 0)  # the judge runs
         process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=60)
+        return process.communicate(timeout=60)
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_self_started_judge_is_stopped_on_ctrl_c(tmp_path):
+    """SIGINT after the first step stops training and the judge the command started."""
+    run = tmp_path / "run"
+    process = start_tiny_run(run, "--steps", "1000")
+    metrics = run / "metrics.jsonl"
+    wait_for(process, lambda: metrics.exists() and metrics.read_text().strip() != "", "a training step")
+    judge_group = int((run / "judge" / "judge.pid").read_text().split()[0])  # its PID, then its start time
+    os.killpg(judge_group, 0)  # the judge runs
+    out, err = interrupt(process)
     assert process.returncode == 130, err[-3000:]
     with pytest.raises(ProcessLookupError):
         os.killpg(judge_group, 0)
@@ -249,6 +255,29 @@ def test_self_started_judge_is_stopped_on_ctrl_c(tmp_path):
     assert "interrupted" in err and "stopped after" in err
     assert "GRPO:" in out and (run / "reward_curve.png").exists()
     assert "parse failures" in out
+
+
+def test_ctrl_c_while_the_first_step_is_judged_lists_only_what_was_written(tmp_path):
+    """SIGINT while the first step's judge requests are in flight (the tiny judge writes up to 2000 tokens for each,
+    and the command has connections open to it): no sample was traced, so the summary does not list samples.jsonl,
+    and the judge calls cut short are cancelled before the command stops its judge, so that no judge failure is
+    logged after that orderly stop."""
+    psutil = pytest.importorskip("psutil")
+    run, port = tmp_path / "run", free_port()
+    process = start_tiny_run(run, "--judge-port", str(port), "--judge-max-tokens", "2000")
+
+    def judging() -> bool:
+        connections = psutil.Process(process.pid).net_connections("tcp") if (run / "metrics.jsonl").exists() else []
+        return any(c.raddr and c.raddr.port == port and c.status == psutil.CONN_ESTABLISHED for c in connections)
+
+    wait_for(process, judging, "a judge request")
+    out, err = interrupt(process)
+    assert process.returncode == 130, err[-3000:]
+    assert f"outputs: {run / 'metrics.jsonl'}, {run / 'reward_curve.png'}\n" in out
+    assert not (run / "samples.jsonl").exists()
+    assert "inspect: no samples were traced" in out
+    assert err.splitlines()[-1] == "train: interrupted", err[-3000:]
+    assert "unreachable" not in err and "cannot connect" not in err and "requests failed" not in err, err[-3000:]
 
 
 # --- settings, data mix, presets, helper script: no training ------------------------------------------------------

@@ -4,21 +4,40 @@ train, tiny-model, inspect, serve, judge, launch); each registers its subcommand
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import importlib.util
 import sys
 
 from flip_reward.cli import data, evaluate, inspect, judge, launch, rerank, score, serve, tiny_model, train
+from flip_reward.cli.common import CommandParser, command_epilog
 from flip_reward.data.writing import OutputError
-from flip_reward.exit_codes import EXIT_INTERRUPTED, EXIT_INVALID_INPUT, EXIT_WRITE_FAILED
+from flip_reward.exit_codes import EXIT_INTERRUPTED, EXIT_INVALID_INPUT, EXIT_WRITE_FAILED, MEANINGS
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every ``flip-reward`` subcommand."""
-    parser = argparse.ArgumentParser(prog="flip-reward", description="FLIP reward modeling for RL training of LMs.")
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = CommandParser(
+        prog="flip-reward",
+        description="FLIP reward modeling for RL training of LMs.",
+        epilog=command_epilog(
+            MEANINGS,
+            stopped_by_signal=True,
+            text="flip-reward COMMAND --help: the options, outputs and exit statuses of a command",
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {installed_version()}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands")
     for command in (score, tiny_model, evaluate, rerank, data, train, inspect, serve, judge, launch):
         command.register(commands)
     return parser
+
+
+def installed_version() -> str:
+    """The version of the installed flip-reward distribution (its metadata)."""
+    try:
+        return importlib.metadata.version("flip-reward")
+    except importlib.metadata.PackageNotFoundError:
+        return "(version unknown: the flip-reward distribution is not installed)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,10 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     midway (a full disk) is one line naming the file and exit status 4; Ctrl-C is one ``interrupted`` line and exit
     status 130 (commands that keep partial results say what they kept)."""
     parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
-    if extra and not getattr(args, "passes_through", False):
-        parser.parse_args(argv)  # the usual error naming the unknown arguments
-    args.extra = extra  # a launcher's arguments for its trainer (flip_reward.cli.launch)
+    args, extra = parser.parse_known_args(argv)  # only a launcher leaves arguments for its trainer (CommandParser)
+    args.extra = extra
     missing = next((name for name in getattr(args, "needs", ()) if not importable(name)), None)
     if missing:  # before any work: no model built, no judge started
         return missing_extra(args, missing)

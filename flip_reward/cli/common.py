@@ -1,26 +1,30 @@
-"""What every ``flip-reward`` command shares: the judge options, the invalid-row printer, the output
-checks made before any judge call, the in-order JSONL writer, the cancellation of a run's tasks when it stops early,
-and the one line that says why nothing was judged."""
+"""What every ``flip-reward`` command shares: its parser class, the end of its help page (outputs and exit
+statuses), the judge options, the invalid-row printer, the output checks made before any judge call, the in-order
+JSONL writer, the cancellation of a run's tasks when it stops early, and the one line that says why nothing was
+judged."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import copy
 import os
 import stat
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
+import textwrap
+from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
+from flip_reward.core.reward import REWARD_METRICS
 from flip_reward.data.loading import DEFAULT_MAX_LINE_BYTES
 from flip_reward.data.writing import JsonlFile
-from flip_reward.exit_codes import EXIT_INTERRUPTED, EXIT_JUDGE_DOWN, EXIT_RUN_FAILED
+from flip_reward.exit_codes import EXIT_INTERRUPTED, EXIT_JUDGE_DOWN, EXIT_RUN_FAILED, MEANINGS, STOPPED_BY_SIGNAL
 from flip_reward.judge.cache import DEFAULT_CACHE_SIZE, check_cache_directory
 from flip_reward.judge.client import DEFAULT_JUDGE_MODEL
-from flip_reward.judge.loops import close_clients
+from flip_reward.judge.loops import cancel_pending_tasks, close_clients
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -28,8 +32,92 @@ if TYPE_CHECKING:
     from flip_reward.judge.client import Judge
 
 MAX_ERRORS_SHOWN = 20
+HELP_WIDTH = 100  # the width the outputs of a help page are wrapped to
 DEFAULT_SHUFFLE_SEED = 0
 T = TypeVar("T")
+
+
+class CommandParser(argparse.ArgumentParser):
+    """The parser of ``flip-reward`` and of each subcommand (argparse makes a subcommand's parser of its parent's
+    class): a description and an epilog are printed as written, and an argument that no option matches is an error
+    in the usage of the subcommand it was given to (``flip-reward score --bogus`` shows the usage of ``score``, not
+    the top-level one), exit status 2, also when a required argument is missing too (the unknown one is the likelier
+    typo). A subcommand whose defaults set ``passes_through`` (``flip-reward launch TRAINER``) leaves the arguments
+    it does not know to its trainer (``not_passed_through``)."""
+
+    def __init__(self, *args: Any, description: str | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        super().__init__(*args, description=description and filled(description), **kwargs)
+
+    def parse_known_args(
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        args = sys.argv[1:] if args is None else list(args)
+        self._relaxed = [action for action in self._actions if action.required]
+        for action in self._relaxed:  # a first pass that finds unknown arguments before any missing one is reported
+            action.required = False
+        try:
+            seen, extras = super().parse_known_args(args, copy.copy(namespace))
+        finally:
+            self._restore_required()
+        unknown = not_passed_through(extras, getattr(seen, "passes_through", False))
+        if unknown:
+            self.error(f"unrecognized arguments: {' '.join(unknown)}")
+        return super().parse_known_args(args, namespace)
+
+    def format_usage(self) -> str:
+        self._restore_required()  # --help or an error in the first pass: the usage shows what is required as such
+        return super().format_usage()
+
+    def format_help(self) -> str:
+        self._restore_required()
+        return super().format_help()
+
+    def _restore_required(self) -> None:
+        for action in getattr(self, "_relaxed", ()):
+            action.required = True
+        self._relaxed = []
+
+
+def not_passed_through(extras: Sequence[str], passes_through: bool | str) -> list[str]:
+    """The arguments no option matched that are errors: all of them, unless the command passes them to a trainer
+    (``passes_through`` True: every one; "overrides", verl's Hydra overrides: those that are no option, and every one
+    after ``--``)."""
+    if passes_through is True:
+        return []
+    if passes_through == "overrides":
+        before = extras[: extras.index("--")] if "--" in extras else extras
+        return [argument for argument in before if argument.startswith("-")]
+    return list(extras)
+
+
+def command_epilog(
+    exit_codes: Iterable[int],
+    outputs: Sequence[str] = (),
+    notes: Mapping[int, str] | None = None,
+    stopped_by_signal: bool = False,
+    text: str = "",
+) -> str:
+    """The end of a command's help page: ``text``, then what the command writes (``outputs``, one line each), then
+    the exit statuses it can return (``exit_codes``, from flip_reward.exit_codes), each with its meaning as
+    docs/reference.md words it and the command's own case from ``notes``; ``stopped_by_signal`` adds 128+N for a
+    command that stops in order on SIGTERM and SIGHUP."""
+    notes = notes or {}
+    statuses = [(str(code), MEANINGS[code] + (f": {notes[code]}" if code in notes else "")) for code in exit_codes]
+    if stopped_by_signal:
+        statuses.append(STOPPED_BY_SIGNAL)
+    width = max(len(code) for code, _ in statuses)
+    sections = [filled(text)] if text.strip() else []
+    if outputs:
+        wrapped = (textwrap.fill(line, HELP_WIDTH, initial_indent="  ", subsequent_indent="    ") for line in outputs)
+        sections.append("outputs:\n" + "\n".join(wrapped))
+    sections.append("exit status:\n" + "\n".join(f"  {code.ljust(width)}  {meaning}" for code, meaning in statuses))
+    return "\n\n".join(sections)
+
+
+def filled(text: str) -> str:
+    """``text`` wrapped to HELP_WIDTH columns, paragraph by paragraph (a help page's description and prose)."""
+    return "\n\n".join(textwrap.fill(paragraph, HELP_WIDTH) for paragraph in text.strip().split("\n\n"))
 
 
 def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,10 +128,17 @@ def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
     judge.add_argument("--concurrency", type=int, default=64, help="judge requests in flight (default: %(default)s)")
     judge.add_argument("--timeout", type=float, default=60.0, help="seconds per request (default: %(default)s)")
     judge.add_argument("--retries", type=int, default=3, help="retries of a failed request (default: %(default)s)")
-    judge.add_argument("--temperature", type=float, default=0.0)
+    judge.add_argument(
+        "--temperature", type=float, default=0.0, help="judge sampling temperature (default: %(default)s)"
+    )
     judge.add_argument("--max-tokens", type=int, default=2048, help="judge answer budget (default: %(default)s)")
     judge.add_argument("--max-context-length", type=int, default=8192, help="judge context (default: %(default)s)")
-    judge.add_argument("--seed", type=int)
+    judge.add_argument(
+        "--seed",
+        type=int,
+        help=f"judge sampling seed, sent with each request; also seeds the listwise shuffle of eval and rerank "
+        f"(default: none; the shuffle's: {DEFAULT_SHUFFLE_SEED})",
+    )
     judge.add_argument("--tokenizer", help="local path or cached name of the judge tokenizer (context guard)")
     judge.add_argument("--cache", metavar="DIR", help="on-disk cache of judge answers, shared across runs")
     judge.add_argument(
@@ -63,6 +158,17 @@ def add_restatement_guard_argument(parser: argparse.ArgumentParser) -> None:
         dest="restatement_guard",
         action="store_false",
         help="FLIP: let the judge see spans of a response that restate the instruction (masked by default)",
+    )
+
+
+def add_reward_metric_argument(parser: argparse.ArgumentParser) -> None:
+    """``--reward-metric``, for every command that gives FLIP rewards."""
+    parser.add_argument(
+        "--reward-metric",
+        choices=REWARD_METRICS,
+        default="f1",
+        help="FLIP's reward: the F1, precision or recall of the inferred instruction's tokens against the "
+        "instruction's (default: %(default)s)",
     )
 
 
@@ -266,16 +372,6 @@ async def gather_or_cancel(coroutines: Iterable[Awaitable[T]]) -> list[T]:
     except BaseException:
         await cancel_pending_tasks()
         raise
-
-
-async def cancel_pending_tasks() -> None:
-    """Cancel every task of the running loop but the caller's and wait until each has ended, again for the tasks
-    those start while being cancelled (a cancelled judge call hands its request to a task of its own)."""
-    current = asyncio.current_task()
-    while pending := [task for task in asyncio.all_tasks() if task is not current and not task.done()]:
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
 
 
 def report_interrupted(writer: OrderedJsonlWriter, total: int, judge: Judge) -> int:

@@ -8,6 +8,7 @@ from flip_reward.cli.common import (
     add_input_arguments,
     check_not_input,
     check_output,
+    command_epilog,
     positive_int,
     report_errors,
 )
@@ -22,15 +23,35 @@ from flip_reward.data.rlvr import (
     verl_schema,
     write_rows,
 )
-from flip_reward.exit_codes import EXIT_INVALID_INPUT
+from flip_reward.exit_codes import EXIT_INTERRUPTED, EXIT_INVALID_INPUT, EXIT_OK, EXIT_WRITE_FAILED
+
+CONVERT_EXIT_CODES = (EXIT_OK, EXIT_INVALID_INPUT, EXIT_WRITE_FAILED, EXIT_INTERRUPTED)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``data convert`` and ``data check`` to the ``flip-reward`` command line."""
-    data = subparsers.add_parser("data", help="RLVR datasets for open-instruct (and verl): convert and check")
-    commands = data.add_subparsers(dest="data_command", required=True)
+    data = subparsers.add_parser(
+        "data",
+        help="RLVR datasets for open-instruct (and verl): convert and check",
+        description="RLVR datasets for open-instruct (and verl): convert rows to them, and check them.",
+        epilog=command_epilog(
+            CONVERT_EXIT_CODES, text="flip-reward data COMMAND --help: a command's options, outputs and exit statuses"
+        ),
+    )
+    commands = data.add_subparsers(dest="data_command", required=True, metavar="COMMAND", title="commands")
     convert = commands.add_parser(
-        "convert", help="chat or prompt/response rows -> RLVR rows (messages, ground_truth, dataset)"
+        "convert",
+        help="chat or prompt/response rows -> RLVR rows (messages, ground_truth, dataset)",
+        description="Chat or prompt/response rows to RLVR rows for open-instruct (or verl's parquet schema).",
+        epilog=command_epilog(
+            CONVERT_EXIT_CODES,
+            outputs=(
+                "OUTPUT (.jsonl or .parquet): one RLVR row per input row: messages, ground_truth (the instruction), "
+                "dataset (the verifier); --format verl: verl's parquet schema, data_source = the verifier",
+                "stdout: how many rows were written; stderr: each invalid row by number and field",
+            ),
+            notes={EXIT_INVALID_INPUT: "invalid rows (without --skip-invalid nothing is written)"},
+        ),
     )
     convert.add_argument("input", help=".jsonl, .json, .parquet file or a Hugging Face dataset name")
     convert.add_argument("--output", "-o", required=True, help=f"output {' or '.join(RLVR_FORMATS)}")
@@ -51,7 +72,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     convert.add_argument("--skip-invalid", action="store_true", help="convert valid rows, report and drop the rest")
     add_input_arguments(convert)
     convert.set_defaults(run=run_convert)
-    check = commands.add_parser("check", help="validate an RLVR file; bad rows are reported by number and field")
+    check = commands.add_parser(
+        "check",
+        help="validate an RLVR file; bad rows are reported by number and field",
+        description="Validate an RLVR file for open-instruct: every row's fields and its verifier names.",
+        epilog=command_epilog(
+            (EXIT_OK, EXIT_INVALID_INPUT, EXIT_INTERRUPTED),
+            outputs=("stdout: the row count and the rows per verifier; stderr: each invalid row by number and field",),
+            notes={EXIT_INVALID_INPUT: "invalid rows"},
+        ),
+    )
     check.add_argument("input", help=".jsonl, .json, .parquet file or a Hugging Face dataset name")
     check.add_argument("--split", default="train", help="split of a Hugging Face dataset (default: %(default)s)")
     check.add_argument(

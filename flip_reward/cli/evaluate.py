@@ -14,6 +14,7 @@ from flip_reward.cli.common import (
     add_restatement_guard_argument,
     check_not_input,
     check_output,
+    command_epilog,
     judge_failure,
     judging,
     method_options,
@@ -34,12 +35,36 @@ from flip_reward.evaluation.evaluate import (
     select,
     summarize,
 )
-from flip_reward.exit_codes import EXIT_INVALID_INPUT
+from flip_reward.evaluation.report import OUTPUT_FILES
+from flip_reward.exit_codes import (
+    EXIT_INTERRUPTED,
+    EXIT_INVALID_INPUT,
+    EXIT_JUDGE_DOWN,
+    EXIT_OK,
+    EXIT_RUN_FAILED,
+    EXIT_WRITE_FAILED,
+)
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     """Add ``eval`` to the ``flip-reward`` subcommands."""
-    evaluate = commands.add_parser("eval", help="accuracy of FLIP and LLM-as-a-judge baselines on RewardBench-2 data")
+    evaluate = commands.add_parser(
+        "eval",
+        help="accuracy of FLIP and LLM-as-a-judge baselines on RewardBench-2 data",
+        description="Accuracy of FLIP and the LLM-as-a-judge baselines on RewardBench-2 rows.",
+        epilog=command_epilog(
+            (EXIT_OK, EXIT_RUN_FAILED, EXIT_INVALID_INPUT, EXIT_JUDGE_DOWN, EXIT_WRITE_FAILED, EXIT_INTERRUPTED),
+            outputs=(
+                f"OUTPUT_DIR: {', '.join(OUTPUT_FILES)}, written together once every method is done",
+                "stdout: one line per method: accuracy (strict and tie-split), examples, judge calls, failed calls, "
+                "examples with errors, tokens; then a 'wrote' line per file",
+            ),
+            notes={
+                EXIT_RUN_FAILED: "the judge refused every request (4xx)",
+                EXIT_JUDGE_DOWN: "no example was judged for any method",
+            },
+        ),
+    )
     evaluate.add_argument(
         "input", help=".jsonl, .json, .parquet file or a Hugging Face dataset (allenai/reward-bench-2)"
     )
@@ -49,9 +74,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         default=list(METHODS),
         help=f"comma-separated, from {','.join(METHODS)} (default: all)",
     )
-    evaluate.add_argument(
-        "--output-dir", required=True, help="where results.json, report.md, accuracy.png and details.jsonl go"
-    )
+    evaluate.add_argument("--output-dir", required=True, help=f"where {', '.join(OUTPUT_FILES)} go")
     evaluate.add_argument("--split", default="test", help="split of a Hugging Face dataset (default: %(default)s)")
     evaluate.add_argument("--limit", type=positive_int, help="evaluate the first N examples (after --subsets)")
     evaluate.add_argument("--subsets", nargs="+", help="subsets to evaluate (names or comma-separated lists)")
@@ -74,7 +97,7 @@ def method_list(text: str) -> list[str]:
 
 def run_eval(args: argparse.Namespace) -> int:
     from flip_reward.data.loading import read_input
-    from flip_reward.evaluation.report import OUTPUT_FILES, write_outputs
+    from flip_reward.evaluation.report import write_outputs
 
     examples, invalid = read_examples(read_input(args.input, args.split, args.max_line_bytes))
     if invalid:

@@ -7,15 +7,27 @@ import argparse
 import sys
 from pathlib import Path
 
-from flip_reward.cli.common import add_input_arguments, check_not_input, check_output, report_errors
+from flip_reward.cli.common import add_input_arguments, check_not_input, check_output, command_epilog, report_errors
 from flip_reward.data.loading import refuse_stream
-from flip_reward.exit_codes import EXIT_INVALID_INPUT
+from flip_reward.exit_codes import EXIT_INTERRUPTED, EXIT_INVALID_INPUT, EXIT_OK, EXIT_WRITE_FAILED
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     """Add ``inspect`` to the ``flip-reward`` subcommands."""
+    from flip_reward.evaluation.inspection import INSPECT_FILES
+
     inspect = commands.add_parser(
-        "inspect", help="diagnostics of judged samples: is the run gaming the judge? (summary, inspect.json/.png)"
+        "inspect",
+        help="diagnostics of judged samples: is the run gaming the judge? (summary, inspect.json/.png)",
+        description="Reward-hacking diagnostics of a run's samples, a score output or eval details.",
+        epilog=command_epilog(
+            (EXIT_OK, EXIT_INVALID_INPUT, EXIT_WRITE_FAILED, EXIT_INTERRUPTED),
+            outputs=(
+                f"OUTPUT_DIR: {', '.join(INSPECT_FILES)}, written together",
+                "stdout: the summary: figures per step and overall, the highest-reward samples, notes",
+            ),
+            notes={EXIT_INVALID_INPUT: "an unreadable line or field (nothing is written)"},
+        ),
     )
     inspect.add_argument(
         "path",

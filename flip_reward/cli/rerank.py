@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Callable
+from dataclasses import fields
 
 from flip_reward.cli.common import (
     OrderedJsonlWriter,
@@ -14,6 +15,7 @@ from flip_reward.cli.common import (
     add_restatement_guard_argument,
     check_not_input,
     check_output,
+    command_epilog,
     gather_or_cancel,
     judge_failure,
     judging,
@@ -29,15 +31,45 @@ from flip_reward.evaluation.rerank import (
     RerankResult,
     rerank_input,
 )
-from flip_reward.exit_codes import EXIT_INVALID_INPUT
+from flip_reward.exit_codes import (
+    EXIT_INTERRUPTED,
+    EXIT_INVALID_INPUT,
+    EXIT_JUDGE_DOWN,
+    EXIT_OK,
+    EXIT_RUN_FAILED,
+    EXIT_WRITE_FAILED,
+)
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     """Add ``rerank`` to the ``flip-reward`` subcommands."""
-    rerank = commands.add_parser("rerank", help="best-of-N: score N responses per prompt and pick the best")
+    rerank = commands.add_parser(
+        "rerank",
+        help="best-of-N: score N responses per prompt and pick the best",
+        description="Best-of-N over rows {prompt, responses} with FLIP, a pointwise or a listwise judge.",
+        epilog=command_epilog(
+            (EXIT_OK, EXIT_RUN_FAILED, EXIT_INVALID_INPUT, EXIT_JUDGE_DOWN, EXIT_WRITE_FAILED, EXIT_INTERRUPTED),
+            outputs=(
+                "OUTPUT (.jsonl, written as rows finish, in input order): every input row plus "
+                + ", ".join(field.name for field in fields(RerankResult)),
+                "stderr: progress bars, then a summary line: rows, best picked, no best, failed judgments, method",
+            ),
+            notes={
+                EXIT_RUN_FAILED: "the judge refused every request (4xx)",
+                EXIT_JUDGE_DOWN: "no row was reranked",
+                EXIT_INTERRUPTED: "OUTPUT keeps the rows finished so far; a rerun with the same --cache resumes",
+            },
+        ),
+    )
     rerank.add_argument("input", help="rows {prompt, responses: [...]}: .jsonl, .json, .parquet or a dataset name")
     rerank.add_argument("--output", "-o", required=True, help="output JSONL: each row plus scores and best_index")
-    rerank.add_argument("--method", choices=list(RERANK_METHODS), default="flip")
+    rerank.add_argument(
+        "--method",
+        choices=list(RERANK_METHODS),
+        default="flip",
+        help="flip: each response's FLIP reward; pointwise: a 1-10 judge score each; listwise: the judge picks one "
+        "of the N (default: %(default)s)",
+    )
     rerank.add_argument("--split", default="train", help="split of a Hugging Face dataset (default: %(default)s)")
     add_input_arguments(rerank)
     add_restatement_guard_argument(rerank)

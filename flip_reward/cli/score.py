@@ -18,9 +18,10 @@ from flip_reward.cli.common import (
     add_input_arguments,
     add_judge_arguments,
     add_restatement_guard_argument,
-    cancel_pending_tasks,
+    add_reward_metric_argument,
     check_not_input,
     check_output,
+    command_epilog,
     judge_failure,
     judging,
     method_options,
@@ -28,21 +29,47 @@ from flip_reward.cli.common import (
     report_interrupted,
     report_unstored_answers,
 )
-from flip_reward.core.reward import REWARD_METRICS, FlipResult, FlipReward
+from flip_reward.core.reward import FlipResult, FlipReward
 from flip_reward.data.loading import RowError
 from flip_reward.data.samples import result_fields
-from flip_reward.exit_codes import EXIT_INVALID_INPUT
+from flip_reward.exit_codes import (
+    EXIT_INTERRUPTED,
+    EXIT_INVALID_INPUT,
+    EXIT_JUDGE_DOWN,
+    EXIT_OK,
+    EXIT_RUN_FAILED,
+    EXIT_WRITE_FAILED,
+)
+from flip_reward.judge.loops import cancel_pending_tasks
 
 ROWS_HELD_PER_REQUEST = 8  # rows read ahead of the oldest unwritten one, per request in flight (--concurrency)
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     """Add ``score`` to the ``flip-reward`` subcommands."""
-    score = commands.add_parser("score", help="score (prompt, response) rows with FLIP")
+    score = commands.add_parser(
+        "score",
+        help="score (prompt, response) rows with FLIP",
+        description="FLIP rewards for (prompt, response) rows, written next to each row, with a summary line.",
+        epilog=command_epilog(
+            (EXIT_OK, EXIT_RUN_FAILED, EXIT_INVALID_INPUT, EXIT_JUDGE_DOWN, EXIT_WRITE_FAILED, EXIT_INTERRUPTED),
+            outputs=(
+                "OUTPUT (.jsonl, written as rows finish, in input order): every input row plus "
+                + ", ".join(result_fields("", FlipResult(reward=0.0))),
+                "stderr: a progress bar, then a summary line: rows, mean and median reward, parse failures, judge "
+                "errors, invalid rows, cache hits, rewards/s",
+            ),
+            notes={
+                EXIT_RUN_FAILED: "the judge refused every request (4xx)",
+                EXIT_JUDGE_DOWN: "no row was scored",
+                EXIT_INTERRUPTED: "OUTPUT keeps the rows finished so far; a rerun with the same --cache resumes",
+            },
+        ),
+    )
     score.add_argument("input", help=".jsonl, .json, .parquet file or a Hugging Face dataset name")
     score.add_argument("--output", "-o", required=True, help="output JSONL: each input row plus its reward fields")
     score.add_argument("--split", default="train", help="split of a Hugging Face dataset (default: %(default)s)")
-    score.add_argument("--reward-metric", choices=REWARD_METRICS, default="f1")
+    add_reward_metric_argument(score)
     score.add_argument("--skip-invalid", action="store_true", help="score valid rows; invalid rows get an error")
     add_input_arguments(score)
     add_restatement_guard_argument(score)

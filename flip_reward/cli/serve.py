@@ -10,9 +10,14 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from flip_reward.cli.common import add_judge_arguments, judge_options
-from flip_reward.core.reward import REWARD_METRICS
-from flip_reward.exit_codes import EXIT_RUN_FAILED
+from flip_reward.cli.common import (
+    add_judge_arguments,
+    add_restatement_guard_argument,
+    add_reward_metric_argument,
+    command_epilog,
+    judge_options,
+)
+from flip_reward.exit_codes import EXIT_INTERRUPTED, EXIT_INVALID_INPUT, EXIT_OK, EXIT_RUN_FAILED
 from flip_reward.judge.client import JudgeConfig
 from flip_reward.serving.connections import SHUTDOWN_MARGIN
 
@@ -23,7 +28,23 @@ if TYPE_CHECKING:
 
 def register(commands: argparse._SubParsersAction) -> None:
     """Add ``serve`` to the ``flip-reward`` subcommands."""
-    serve = commands.add_parser("serve", help="serve FLIP rewards over HTTP (OpenRLHF /get_reward, /v1/score)")
+    serve = commands.add_parser(
+        "serve",
+        help="serve FLIP rewards over HTTP (OpenRLHF /get_reward, /v1/score)",
+        description="The FLIP reward service over HTTP: OpenRLHF's remote reward protocol and a JSON API.",
+        epilog=command_epilog(
+            (EXIT_OK, EXIT_RUN_FAILED, EXIT_INVALID_INPUT, EXIT_INTERRUPTED),
+            outputs=(
+                "endpoints: POST /get_reward (OpenRLHF), POST /v1/score (JSON), GET /health, GET /metrics (Prometheus)",
+                "stdout: the service's base URL, alone on a line, once it listens; stderr: the details and the log",
+            ),
+            notes={
+                EXIT_OK: "stopped by SIGTERM or SIGINT, every request in flight answered",
+                EXIT_RUN_FAILED: "requests still in flight at --shutdown-timeout were dropped",
+                EXIT_INTERRUPTED: "before it listened",
+            },
+        ),
+    )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
     serve.add_argument("--port", type=int, default=8080, help="port; 0 picks a free one (default: %(default)s)")
     serve.add_argument("--token-file", help="file holding the bearer token clients must send (else $FLIP_SERVE_TOKEN)")
@@ -64,7 +85,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         "without a request in progress (idle, mid-head or body still arriving) is closed, else the new one gets a 503 "
         "(default: %(default)s)",
     )
-    serve.add_argument("--reward-metric", choices=REWARD_METRICS, default="f1")
+    add_reward_metric_argument(serve)
     serve.add_argument(
         "--think-prefilled", action="store_true", help="the policy's chat template opens <think> in the prompt"
     )
@@ -74,12 +95,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="pin the policy's chat template for reading /get_reward prompts without labels: a family name, a "
         ".jinja file or a local tokenizer directory (default: every known family)",
     )
-    serve.add_argument(
-        "--no-restatement-guard",
-        dest="restatement_guard",
-        action="store_false",
-        help="let the judge see spans of a response that restate the instruction (masked by default)",
-    )
+    add_restatement_guard_argument(serve)
     add_judge_arguments(serve)
     serve.set_defaults(run=run_serve)
 

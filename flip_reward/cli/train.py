@@ -19,10 +19,17 @@ import os
 import sys
 from pathlib import Path
 
-from flip_reward.cli.common import check_not_input, check_output
+from flip_reward.cli.common import check_not_input, check_output, command_epilog
 from flip_reward.data.mixes import DatasetError, load_mix, parse_mixer, verifier_note
 from flip_reward.data.writing import reason
-from flip_reward.exit_codes import EXIT_INTERRUPTED, EXIT_INVALID_INPUT, EXIT_JUDGE_DOWN, EXIT_RUN_FAILED
+from flip_reward.exit_codes import (
+    EXIT_INTERRUPTED,
+    EXIT_INVALID_INPUT,
+    EXIT_JUDGE_DOWN,
+    EXIT_OK,
+    EXIT_RUN_FAILED,
+    EXIT_WRITE_FAILED,
+)
 from flip_reward.knobs import SettingsError, add_flags
 from flip_reward.training.config import TrainSettings, plan_lines
 from flip_reward.training.job import RUN_FILES, log
@@ -33,11 +40,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "train",
         help="GRPO with FLIP (or the pointwise baseline) on this machine (TRL)",
-        description=__doc__.split("\n\n")[0],
-        epilog=__doc__.split("\n\n", 1)[1],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="GRPO with FLIP (or the pointwise LLM-judge baseline) on one machine, with TRL: the policy trains "
+        "on CPU without CUDA, else on one GPU; the judge is --judge-base-url, else a server this command starts "
+        "(vLLM on a GPU, transformers serve on CPU) and stops on success, failure, Ctrl-C, SIGTERM or SIGHUP.",
+        epilog=command_epilog(
+            (EXIT_OK, EXIT_RUN_FAILED, EXIT_INVALID_INPUT, EXIT_JUDGE_DOWN, EXIT_WRITE_FAILED, EXIT_INTERRUPTED),
+            outputs=(
+                "OUTPUT_DIR: metrics.jsonl (one row per step), samples.jsonl (every judged completion), "
+                "reward_curve.png, inspect.json and inspect.png (the flip-reward inspect report), model (unless "
+                "--no-save-model), judge/judge.log (a judge started here)",
+                "stdout: the closing summary (steps, reward, judge failures, the outputs written); stderr: the plan "
+                "and a progress bar",
+            ),
+            notes={
+                EXIT_RUN_FAILED: "e.g. its judge server could not be started",
+                EXIT_JUDGE_DOWN: "the judge given by URL does not answer, or every judge request failed",
+                EXIT_INTERRUPTED: "the summary of the steps done is printed",
+            },
+            stopped_by_signal=True,
+            text="Every option also comes from its environment variable (the names scripts/train/grpo_*.sh use) "
+            "or a preset: flag > environment > preset > built-in default. tiny:SEED as --model or --judge is a tiny "
+            "random chat model built locally (no download).",
+        ),
     )
-    parser.add_argument("--preset", help="configs/local_NAME.env (tiny, 1gpu) or a path; env LOCAL_PRESET")
+    parser.add_argument("--preset", help="configs/local_NAME.env (tiny, 1gpu) or a path (env LOCAL_PRESET)")
     parser.add_argument("--dry-run", action="store_true", help="resolve the settings, check the data, print the plan")
     add_flags(parser, TrainSettings, skip=("preset",))
     parser.set_defaults(run=run_train, extras=("train",), needs=("torch", "transformers", "trl"))  # the [train] extra

@@ -1,4 +1,5 @@
-"""Objects bound to one event loop (HTTP clients, routers, semaphores), and the sync entry point ``run_sync``.
+"""Objects bound to one event loop (HTTP clients, routers, semaphores), the cancellation of a loop's pending tasks,
+and the sync entry point ``run_sync``.
 
 One registry, keyed by event loop, holds everything of a loop so that it can be released at once: explicitly with
 ``close_clients``, or on its own when the loop shuts down (``asyncio.run`` and every runner that calls
@@ -66,6 +67,16 @@ async def close_clients() -> None:
         close = getattr(item, "close", None)
         if inspect.iscoroutinefunction(close):
             await close()
+
+
+async def cancel_pending_tasks() -> None:
+    """Cancel every task of the running loop but the caller's and wait until each has ended, again for the tasks
+    those start while being cancelled (a cancelled judge call hands its request to a task of its own)."""
+    current = asyncio.current_task()
+    while pending := [task for task in asyncio.all_tasks() if task is not current and not task.done()]:
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
 
 
 def run_sync(make: Callable[[], Awaitable[T]]) -> T:

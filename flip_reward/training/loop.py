@@ -26,7 +26,7 @@ from flip_reward.integrations.trl import (
     flip_reward_function,
     pointwise_reward_function,
 )
-from flip_reward.judge.loops import close_clients
+from flip_reward.judge.loops import cancel_pending_tasks, close_clients
 from flip_reward.training.config import TrainSettings
 from flip_reward.training.job import JudgeUnusable
 from flip_reward.training.monitor import (
@@ -128,12 +128,19 @@ def log(message: str) -> None:
     print(f"train: {message}", file=sys.stderr, flush=True)
 
 
-def close_judge_clients(trainer: object) -> None:
-    """Close the judge connections on the event loop TRL awaits async reward functions on (it has one only when a
-    reward function is async)."""
+def stop_judge_calls(trainer: object) -> None:
+    """Cancel the judge calls still running on the event loop TRL awaits async reward functions on (those of a step
+    that Ctrl-C or a signal interrupted) and close its judge connections, before the judge this command started is
+    stopped: a call left running would fail against the stopped judge and log a judge failure after the run's own
+    orderly stop. TRL has such a loop only when a reward function is async."""
     loop = getattr(trainer, "async_loop", None)
     if loop is not None and loop.is_running():
-        asyncio.run_coroutine_threadsafe(close_clients(), loop).result(timeout=10)
+        asyncio.run_coroutine_threadsafe(_cancel_and_close(), loop).result(timeout=10)
+
+
+async def _cancel_and_close() -> None:
+    await cancel_pending_tasks()
+    await close_clients()
 
 
 def inspection_lines(output_dir: Path) -> list[str]:
@@ -182,7 +189,7 @@ def train(s: TrainSettings, policy: str, rows: list[dict], reward: JudgeRewardFu
     trainer.add_callback(metrics)
     progress = ProgressBarCallback(f"GRPO {s.reward}")
     trainer.add_callback(progress)
-    outputs = [str(metrics.path), str(output_dir / "reward_curve.png"), str(reward.samples.path)]
+    produced = [metrics.path.name, "reward_curve.png", SAMPLES_FILE]  # listed in the summary when they exist
     started = time.perf_counter()
     finished = False
     unwritten: list[OSError] = []
@@ -192,17 +199,19 @@ def train(s: TrainSettings, policy: str, rows: list[dict], reward: JudgeRewardFu
         if s.save_model:
             with collecting(unwritten):
                 save_policy(trainer, output_dir / "model")
-                outputs.append(str(output_dir / "model"))
+                produced.append("model")
     finally:
-        close_judge_clients(trainer)
+        stop_judge_calls(trainer)
         progress.close()
         metrics.close()
         if not finished:
             log(f"stopped after {len(metrics.rows)} of {s.steps} step(s)")
         reward.samples.flush()
-        summary = summary_lines(metrics.rows, time.perf_counter() - started, reward.totals.samples, outputs)
+        seconds = time.perf_counter() - started
         title = f"GRPO with {s.reward} reward: {s.exp_name}"
-        print("\n".join(summary + write_reports(metrics, reward.samples, output_dir, title, unwritten)), flush=True)
+        report = write_reports(metrics, reward.samples, output_dir, title, unwritten)
+        outputs = [str(output_dir / name) for name in produced if (output_dir / name).exists()]
+        print("\n".join(summary_lines(metrics.rows, seconds, reward.totals.samples, outputs) + report), flush=True)
         for error in unwritten:
             print(f"error: {error}", file=sys.stderr, flush=True)
     check_judged(reward.totals)

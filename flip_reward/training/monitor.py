@@ -226,5 +226,6 @@ def summary_lines(rows: list[dict], seconds: float, completions: int, outputs: l
         )
     elif judged and totals["judge_errors"] == judged:
         lines.append("note: every judge request failed (rewards 0.0): is the judge running? (see the warnings above)")
-    lines.append("outputs: " + ", ".join(outputs))
+    if outputs:
+        lines.append("outputs: " + ", ".join(outputs))
     return lines
