@@ -25,7 +25,7 @@ from flip_reward.launch.verl import (
     VERIFIER,
     Trainer,
     VerlFamily,
-    check_flip_environment,
+    flip_environment,
     gpu_env,
     start_judge,
 )
@@ -174,8 +174,7 @@ def log(message: str) -> None:
 def launch_openrlhf(settings: OpenRLHFSettings, extra: Sequence[str], dry_run: bool) -> int:
     """Print the plan (``dry_run``), or start the judge and the reward service, print the trainer command and keep
     both up until Ctrl-C or TERM."""
-    check_flip_environment()
-    flip = FlipSettings.from_env()
+    flip = flip_environment()
     python = sys.executable
     run_dir = Path(settings.output_dir) / "judge"
     judge = run_judge(settings, run_dir, python, dry_run)

@@ -298,7 +298,7 @@ def log(message: str) -> None:
 
 def launch_verl(settings: VerlSettings, extra: Sequence[str], dry_run: bool) -> int:
     """Plan the run and print it (``dry_run``), or convert the data, start the judge and run verl."""
-    check_flip_environment()
+    flip_environment()
     python = sys.executable
     judge = run_judge(settings, Path(settings.output_dir) / "judge", python, dry_run)
     data = verl_data(settings)
@@ -317,11 +317,11 @@ def launch_verl(settings: VerlSettings, extra: Sequence[str], dry_run: bool) -> 
     return supervised(judge, settings, trainer, log)
 
 
-def check_flip_environment() -> None:
-    """SettingsError for a FLIP_* value the reward would refuse (verl's reward workers and flip-reward serve read
-    them), before anything starts."""
+def flip_environment() -> FlipSettings:
+    """The FLIP_* settings (verl's reward workers and flip-reward serve read them); SettingsError for a value the
+    reward would refuse, before anything starts."""
     try:
-        FlipSettings.from_env()
+        return FlipSettings.from_env()
     except FlipSettingsError as error:
         raise SettingsError(str(error)) from None
 
