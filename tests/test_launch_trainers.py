@@ -21,8 +21,8 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import REPO, free_port, group_alive, port_open
 
-from flip_reward.data.mixes import DatasetError
 from flip_reward.core.settings import FlipSettings
+from flip_reward.data.mixes import DatasetError
 from flip_reward.knobs import SettingsError
 from flip_reward.launch import local
 from flip_reward.launch.openrlhf import OpenRLHFSettings, openrlhf_trainer, serve_service
@@ -127,13 +127,14 @@ def test_bad_verl_settings_are_refused_naming_the_knob(environ, message):
 
 
 def test_a_mistyped_launcher_flag_is_not_passed_to_verl(capsys):
+    """verl takes Hydra overrides (key=value): an option among them is a mistyped flag, unless after --."""
     from flip_reward.cli import main
 
-    assert main(["launch", "verl", "--dry-run", "trainer.total_epochs=2", "--num-gpu", "4"]) == 2
-    assert capsys.readouterr().err == (
-        "error: unknown option --num-gpu: verl takes Hydra overrides (key=value); flip-reward launch verl --help "
-        "lists the launcher's flags\n"
-    )
+    with pytest.raises(SystemExit) as stop:
+        main(["launch", "verl", "--dry-run", "trainer.total_epochs=2", "--num-gpu", "4"])
+    assert stop.value.code == 2
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert last == "flip-reward launch verl: error: unrecognized arguments: --num-gpu"
 
 
 def test_a_preset_key_that_is_no_knob_is_refused(tmp_path):
@@ -177,6 +178,24 @@ def test_the_judge_url_goes_in_verls_config_unless_it_holds_credentials():
     )
     in_path = verl_line(JUDGE_BASE_URL="http://127.0.0.1:9/v1/a@b", JUDGE_MODEL="openai/gpt-4o")
     assert f" {KWARGS}.api_base=http://127.0.0.1:9/v1/a@b " in in_path
+
+
+def test_the_judge_of_a_run_is_a_server_a_fleet_or_a_router_in_front_of_running_judges():
+    def judge(**environ: str):
+        settings = VerlSettings.from_sources({}, environ)
+        return run_judge(settings, Path("run"), sys.executable, dry_run=True)
+
+    fleet = judge(JUDGE_REPLICAS="2", JUDGE_GPUS="6,7", TRAIN_GPUS="0")
+    assert [service.name for service in fleet.services] == ["replica 1", "replica 2", "router"]
+    assert fleet.url == "http://127.0.0.1:8001/v1" and fleet.pid_file == Path("run/judge.pid")
+    routed = judge(JUDGE_BASE_URL="http://10.0.0.1:8000/v1,http://10.0.0.2:8000/v1")
+    assert [service.name for service in routed.services] == ["router"] and routed.url == "http://127.0.0.1:8001/v1"
+    assert "--worker-urls http://10.0.0.1:8000 http://10.0.0.2:8000 " in " ".join(routed.services[0].command)
+    given = judge(JUDGE_BASE_URL="http://10.0.0.1:8000/v1")
+    assert (given.services, given.url) == ((), "http://10.0.0.1:8000/v1")
+    with pytest.raises(SettingsError) as error:
+        judge(JUDGE_REPLICAS="2", JUDGE_SERVER="transformers", JUDGE_GPUS="6,7", TRAIN_GPUS="0")
+    assert str(error.value).startswith("--replicas 2 needs vLLM (JUDGE_SERVER=vllm on a GPU machine)")
 
 
 # --- verl: data ----------------------------------------------------------------------------------------------------
@@ -259,6 +278,29 @@ def test_openrlhf_commands_follow_the_settings_and_the_flip_environment(tmp_path
         "--ds.zero_stage", "3", "--train.seed", "7", "--ckpt.output_dir", "output/openrlhf_grpo_flip/checkpoints",
         "--actor.extra", "1",
     ]  # fmt: skip
+
+
+def test_a_judge_url_with_credentials_reaches_the_service_in_its_environment_only(tmp_path):
+    """The service's command line is printed (and shown by ps): a URL with credentials goes in HOSTED_VLLM_API_BASE
+    of its environment, shown redacted; with another provider it is refused."""
+    url = "http://user:s3cret@127.0.0.1:9/v1"
+    settings = OpenRLHFSettings.from_sources({}, {"JUDGE_BASE_URL": url, "JUDGE_MODEL": "hosted_vllm/scripted"})
+    serve = serve_service(settings, url, FlipSettings(), "python", tmp_path)
+    assert "--api-base" not in serve.command and serve.env["HOSTED_VLLM_API_BASE"] == url
+    with pytest.raises(SettingsError) as error:
+        serve_service(OpenRLHFSettings.from_sources({}, {"JUDGE_BASE_URL": url, "JUDGE_MODEL": "openai/gpt-4o"}), url,
+                      FlipSettings(), "python", tmp_path)  # fmt: skip
+    assert str(error.value) == (
+        "JUDGE_BASE_URL holds credentials, which the launcher (and ps) would print: they need a hosted_vllm/ "
+        "JUDGE_MODEL"
+    )
+    shown = run_script(OPENRLHF, "--dry-run", JUDGE_BASE_URL=url, JUDGE_MODEL="hosted_vllm/scripted")
+    assert shown.returncode == 0, shown.stderr
+    assert "s3cret" not in shown.stdout + shown.stderr
+    assert (
+        "serve: env LITELLM_LOCAL_MODEL_COST_MAP=True HOSTED_VLLM_API_BASE=http://***@127.0.0.1:9/v1 " in shown.stdout
+    )
+    assert "judge: external at http://***@127.0.0.1:9/v1" in shown.stdout
 
 
 def test_openrlhf_mixes_by_probability_and_needs_rlvr_rows(tmp_path):
@@ -348,6 +390,9 @@ def test_the_verl_dry_run_checks_the_data_and_prints_every_command(tmp_path):
     ]
     assert lines[4].startswith(f"trainer: env CUDA_VISIBLE_DEVICES=0 {sys.executable} -m verl.trainer.main_ppo ")
     assert lines[4].endswith(" trainer.total_epochs=2") and len(lines) == 5 and not out.exists()
+    refused = run_script(VERL, "--dry-run", FLIP_REWARD_METRIC="f2")
+    assert (refused.returncode, refused.stdout) == (2, "")
+    assert refused.stderr == "error: FLIP_REWARD_METRIC must be one of f1, precision, recall, got 'f2'\n"
     missing = run_script(VERL, "--dry-run", DATASETS="data/nope.jsonl 1.0")
     assert (missing.returncode, missing.stdout) == (2, "")
     assert missing.stderr == "error: DATASETS: data/nope.jsonl: input file not found: data/nope.jsonl\n"
@@ -360,7 +405,10 @@ def test_the_openrlhf_dry_run_uses_the_launchers_interpreter_for_every_command()
     assert lines[0] == (
         "openrlhf_grpo: preset 1gpu (configs/verl_1gpu.env); 1 training GPU(s); reward service on 127.0.0.1:8080"
     )
-    assert lines[2].startswith(f"serve: {sys.executable} -m flip_reward.cli serve ") and "--think-prefilled" in lines[2]
+    assert lines[2].startswith(
+        f"serve: env LITELLM_LOCAL_MODEL_COST_MAP=True {sys.executable} -m flip_reward.cli serve "
+    )
+    assert "--think-prefilled" in lines[2]
     assert lines[3] == f"data: {SAMPLE}: 24 RLVR rows (probability 1.0); verifiers: general-flip 24"
     assert lines[4].startswith(f"trainer: env CUDA_VISIBLE_DEVICES=0 {sys.executable} -m openrlhf.cli.train_ppo_ray ")
     refused = run_script(OPENRLHF, "--dry-run", FLIP_CONCURRENCY="abc")
@@ -418,6 +466,7 @@ def test_a_verl_run_converts_the_data_serves_the_judge_and_stops_it_after_the_tr
     assert not group_alive(judge_pid(paths)) and not port_open(paths["port"])
     assert not (paths["out"] / "judge" / "judge.pid").exists()
     assert "verl_grpo: starting the judge Qwen/Qwen3-4B on GPU(s) 0" in completed.stderr
+    assert "verl_grpo: stopping the judge\n" in completed.stderr
 
 
 def test_a_judge_that_never_comes_up_stops_the_run_before_verl(stand_ins):

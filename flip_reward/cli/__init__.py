@@ -47,10 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     midway (a full disk) is one line naming the file and exit status 4; Ctrl-C is one ``interrupted`` line and exit
     status 130 (commands that keep partial results say what they kept)."""
     parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
-    if extra and not getattr(args, "passes_through", False):
-        parser.parse_args(argv)  # the usual error naming the unknown arguments
-    args.extra = extra  # a launcher's arguments for its trainer (flip_reward.cli.launch)
+    args, extra = parser.parse_known_args(argv)  # only a launcher leaves arguments for its trainer (CommandParser)
+    args.extra = extra
     missing = next((name for name in getattr(args, "needs", ()) if not importable(name)), None)
     if missing:  # before any work: no model built, no judge started
         return missing_extra(args, missing)

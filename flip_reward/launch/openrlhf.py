@@ -11,17 +11,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from flip_reward.core.settings import FlipSettings
 from flip_reward.data.loading import RowError, load_rows
 from flip_reward.data.mixes import DatasetError
 from flip_reward.data.rlvr import check_rows, describe_counts
 from flip_reward.exit_codes import EXIT_RUN_FAILED
-from flip_reward.core.settings import FlipSettings, FlipSettingsError
-from flip_reward.judge.urls import redact_url
 from flip_reward.knobs import SettingsError, knob
 from flip_reward.launch.data_plan import is_local
 from flip_reward.launch.processes import Service, StartError, Supervisor
-from flip_reward.launch.run_judge import RunJudge, run_judge
-from flip_reward.launch.verl import MAX_ERRORS_SHOWN, VERIFIER, Trainer, VerlFamily, gpu_env, start_judge
+from flip_reward.launch.run_judge import RunJudge, run_judge, url_in_environment
+from flip_reward.launch.verl import (
+    MAX_ERRORS_SHOWN,
+    VERIFIER,
+    Trainer,
+    VerlFamily,
+    flip_environment,
+    gpu_env,
+    start_judge,
+)
 from flip_reward.serving.connections import SHUTDOWN_MARGIN
 
 SERVE_HOST = "127.0.0.1"
@@ -96,15 +103,18 @@ def serve_service(
 ) -> Service:
     """``flip-reward serve`` for the run: the judge's settings, the FLIP_* ones, then SERVE_ARGS (later flags win)."""
     s = settings
+    url_env = url_in_environment(s.judge_model, judge_url, "the launcher (and ps)")
     command = (
-        python, "-m", "flip_reward.cli", "serve", "--judge", s.judge_model, "--api-base", judge_url,
+        python, "-m", "flip_reward.cli", "serve", "--judge", s.judge_model,
+        *([] if url_env else ["--api-base", judge_url]),
         "--host", SERVE_HOST, "--port", str(s.serve_port), "--max-tokens", str(s.judge_max_tokens),
         "--max-context-length", str(s.judge_max_context), "--timeout", str(s.judge_timeout),
         "--temperature", str(s.judge_temperature), "--shutdown-timeout", str(s.judge_timeout),
         *flip_serve_options(flip), *shlex.split(s.serve_args),
     )  # fmt: skip
     health = f"http://{SERVE_HOST}:{s.serve_port}/health"
-    return Service("reward service", command, health, run_dir / "serve.log", {"LITELLM_LOCAL_MODEL_COST_MAP": "True"})
+    env = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", **url_env}
+    return Service("reward service", command, health, run_dir / "serve.log", env)
 
 
 def openrlhf_trainer(settings: OpenRLHFSettings, python: str, extra: Sequence[str] = ()) -> Trainer:
@@ -164,10 +174,7 @@ def log(message: str) -> None:
 def launch_openrlhf(settings: OpenRLHFSettings, extra: Sequence[str], dry_run: bool) -> int:
     """Print the plan (``dry_run``), or start the judge and the reward service, print the trainer command and keep
     both up until Ctrl-C or TERM."""
-    try:
-        flip = FlipSettings.from_env()
-    except FlipSettingsError as error:
-        raise SettingsError(str(error)) from None
+    flip = flip_environment()
     python = sys.executable
     run_dir = Path(settings.output_dir) / "judge"
     judge = run_judge(settings, run_dir, python, dry_run)
@@ -177,8 +184,8 @@ def launch_openrlhf(settings: OpenRLHFSettings, extra: Sequence[str], dry_run: b
     if dry_run:
         print(f"openrlhf_grpo: preset {settings.preset} ({settings.preset_origin}); {len(settings.training_gpus())} "
               f"training GPU(s); reward service on {SERVE_HOST}:{settings.serve_port}")  # fmt: skip
-        print("\n".join([*judge.lines(settings), f"serve: {redact_url(shlex.join(serve.command))}", *lines,
-                         f"trainer: {trainer.line()}"]))  # fmt: skip
+        serve_line = Trainer(list(serve.command), dict(serve.env)).line()
+        print("\n".join([*judge.lines(settings), f"serve: {serve_line}", *lines, f"trainer: {trainer.line()}"]))
         return 0
     for line in lines:
         log(line)

@@ -8,13 +8,14 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from flip_reward.judge.urls import redact_url
+from flip_reward.judge.urls import CredentialsSyntaxError, redact_url, split_credentials
 from flip_reward.knobs import SettingsError
 from flip_reward.launch.judge_fleet import FleetError, judge_services, router_service, served_url, worker_url
 from flip_reward.launch.processes import Service
 from flip_reward.launch.run_knobs import JudgeKnobs
 
 HOSTED_VLLM = "hosted_vllm/"
+HOSTED_VLLM_API_BASE = "HOSTED_VLLM_API_BASE"
 
 
 @dataclass(frozen=True)
@@ -77,3 +78,24 @@ def run_judge(settings: JudgeKnobs, run_dir: Path, python: str, dry_run: bool = 
     except FleetError as error:
         raise SettingsError(str(error)) from None
     return RunJudge(tuple(services), url, pid_file, log_file)
+
+
+def has_credentials(url: str) -> bool:
+    """Whether judge URL ``url`` holds user-info (read as ``flip_reward.judge.urls`` reads it)."""
+    try:
+        return split_credentials(url)[1] is not None
+    except CredentialsSyntaxError:
+        return True
+
+
+def url_in_environment(judge_model: str, url: str, printed_by: str) -> dict[str, str]:
+    """Where a command that ``printed_by`` shows (its command line, its config) learns judge URL ``url``: nothing
+    (``{}``: the URL goes in the command) unless the URL holds credentials; then HOSTED_VLLM_API_BASE only, for a
+    hosted_vllm/ judge (litellm reads it); SettingsError for credentials with another provider."""
+    if not has_credentials(url):
+        return {}
+    if judge_model.startswith(HOSTED_VLLM):
+        return {HOSTED_VLLM_API_BASE: url}
+    raise SettingsError(
+        f"JUDGE_BASE_URL holds credentials, which {printed_by} would print: they need a hosted_vllm/ JUDGE_MODEL"
+    )

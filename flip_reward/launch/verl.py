@@ -18,11 +18,12 @@ from flip_reward.data.loading import RowError, read_input, read_valid
 from flip_reward.data.mixes import DatasetError, parse_mixer
 from flip_reward.data.rlvr import to_verl, verl_schema, write_rows
 from flip_reward.exit_codes import EXIT_INVALID_INPUT, EXIT_RUN_FAILED
-from flip_reward.judge.urls import CredentialsSyntaxError, redact_url, split_credentials
+from flip_reward.integrations.open_instruct.settings import FlipSettings, FlipSettingsError
+from flip_reward.judge.urls import redact_url
 from flip_reward.knobs import SettingsError, knob, resolve, unknown_preset_keys
 from flip_reward.launch.data_plan import HOLDOUT_SHARE, held_out_indices, is_local
 from flip_reward.launch.processes import StartError, Supervisor
-from flip_reward.launch.run_judge import HOSTED_VLLM, RunJudge, run_judge
+from flip_reward.launch.run_judge import HOSTED_VLLM, RunJudge, run_judge, url_in_environment
 from flip_reward.launch.run_knobs import RunKnobs
 from flip_reward.presets import load_preset
 
@@ -54,7 +55,7 @@ class VerlFamily(RunKnobs):
             raise SettingsError(f"no GPU left for training (NUM_GPUS={self.num_gpus}, JUDGE_GPUS={self.judge_gpus})")
 
     @classmethod
-    def from_sources(cls, flags: Mapping[str, object], environ: Mapping[str, str] | None = None):
+    def from_sources(cls, flags: Mapping[str, object], environ: Mapping[str, str] | None = None) -> VerlFamily:
         """Every knob: ``flags`` > ``environ`` (default os.environ) > the preset (PRESET, default 1node) > default;
         SettingsError names a bad value's source, an unknown preset (with the choices) or a preset key that is no
         knob of this launcher."""
@@ -223,25 +224,11 @@ def validation_line(data: VerlData, count: str) -> str:
 # --- the trainer -----------------------------------------------------------------------------------------------
 
 
-def has_credentials(url: str) -> bool:
-    """Whether judge URL ``url`` holds user-info (read as ``flip_reward.judge.urls`` reads it)."""
-    try:
-        return split_credentials(url)[1] is not None
-    except CredentialsSyntaxError:
-        return True
-
-
 def judge_route(settings: VerlSettings, judge_url: str) -> tuple[list[str], dict[str, str]]:
     """How verl's reward workers learn the judge URL: in ``reward_kwargs`` (verl prints its config, overrides
-    included), or, for a URL with credentials, in HOSTED_VLLM_API_BASE only (a hosted_vllm/ judge: litellm reads
-    it); SettingsError for credentials with another provider, which only reward_kwargs could carry."""
-    if not has_credentials(judge_url):
-        return [f"{REWARD_KWARGS}.api_base={judge_url}"], {}
-    if settings.judge_model.startswith(HOSTED_VLLM):
-        return [], {"HOSTED_VLLM_API_BASE": judge_url}
-    raise SettingsError(
-        "JUDGE_BASE_URL holds credentials, which verl would print: they need a hosted_vllm/ JUDGE_MODEL"
-    )
+    included), or, for a URL with credentials, in HOSTED_VLLM_API_BASE only (``url_in_environment``)."""
+    env = url_in_environment(settings.judge_model, judge_url, "verl")
+    return ([], env) if env else ([f"{REWARD_KWARGS}.api_base={judge_url}"], {})
 
 
 def verl_overrides(settings: VerlSettings, data: VerlData, judge_kwargs: list[str], extra: Sequence[str]) -> list[str]:
@@ -311,6 +298,7 @@ def log(message: str) -> None:
 
 def launch_verl(settings: VerlSettings, extra: Sequence[str], dry_run: bool) -> int:
     """Plan the run and print it (``dry_run``), or convert the data, start the judge and run verl."""
+    flip_environment()
     python = sys.executable
     judge = run_judge(settings, Path(settings.output_dir) / "judge", python, dry_run)
     data = verl_data(settings)
@@ -329,6 +317,15 @@ def launch_verl(settings: VerlSettings, extra: Sequence[str], dry_run: bool) -> 
     return supervised(judge, settings, trainer, log)
 
 
+def flip_environment() -> FlipSettings:
+    """The FLIP_* settings (verl's reward workers and flip-reward serve read them); SettingsError for a value the
+    reward would refuse, before anything starts."""
+    try:
+        return FlipSettings.from_env()
+    except FlipSettingsError as error:
+        raise SettingsError(str(error)) from None
+
+
 def supervised(judge: RunJudge, settings: RunKnobs, trainer: Trainer, log: Log) -> int:
     """Start the judge's services (when any), run ``trainer`` as a process group, stop it and then the judge on
     every way out (its end, a failure, Ctrl-C, TERM); the trainer's exit status."""
@@ -336,7 +333,11 @@ def supervised(judge: RunJudge, settings: RunKnobs, trainer: Trainer, log: Log) 
         if not start_judge(supervisor, judge, settings, log):
             return EXIT_RUN_FAILED
         log(f"trainer: {trainer.line()}")
-        return supervisor.run_trainer(trainer.command, {"LITELLM_LOCAL_MODEL_COST_MAP": "True", **trainer.env})
+        try:
+            return supervisor.run_trainer(trainer.command, {"LITELLM_LOCAL_MODEL_COST_MAP": "True", **trainer.env})
+        finally:
+            if judge.services:
+                log("stopping the judge")
 
 
 def start_judge(supervisor: Supervisor, judge: RunJudge, settings: RunKnobs, log: Log) -> bool:
