@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from open_instruct_support import REPO, upstream_checkout
+from open_instruct_support import NO_CHECKOUT, REPO, upstream_checkout
 
 from flip_reward.cli import main
 from flip_reward.knobs import SettingsError
@@ -321,7 +321,7 @@ def test_unknown_options_and_everything_after_a_double_dash_go_to_grpo_fast(caps
 def test_every_flag_the_plan_emits_exists_in_upstream_grpo_fast(preset: str) -> None:
     checkout = upstream_checkout()
     if checkout is None:
-        pytest.skip("no upstream checkout (set OPEN_INSTRUCT_DIR)")
+        pytest.skip(NO_CHECKOUT)
     fields = grpo_fast_fields(checkout)
     environ = {"PRESET": preset, "DATASETS": f"{SAMPLE} 1.0", "JUDGE_ADVERTISE_HOST": "10.1.2.3"}
     assert unknown_flags(arguments(**environ), fields) == []
@@ -331,7 +331,7 @@ def test_every_flag_the_plan_emits_exists_in_upstream_grpo_fast(preset: str) -> 
 def test_a_flag_upstream_does_not_accept_fails_the_dry_run(capsys) -> None:
     checkout = upstream_checkout()
     if checkout is None:
-        pytest.skip("no upstream checkout (set OPEN_INSTRUCT_DIR)")
+        pytest.skip(NO_CHECKOUT)
     environ = {**BASE, "OPEN_INSTRUCT_DIR": str(checkout), "LOCAL_EVALS": "none"}
     assert launch("general-flip", {}, ["--max_token_length", "10"], dry_run=True, environ=environ) == 1
     flags = [line for line in capsys.readouterr().out.splitlines() if line.startswith("flags: ")]
