@@ -128,7 +128,7 @@ install() {
   "$python" -c 'import flip_reward.integrations.open_instruct as p; p.register()' ||
     die "the general-flip verifier does not register with the installed open-instruct"
   log "installed; the general-flip verifier registers with open-instruct"
-  "$python" -m flip_reward.integrations.open_instruct.preflight env >&2 ||
+  "$python" -c 'import sys; from flip_reward.launch.preflight import check_env; sys.exit(check_env())' >&2 ||
     log "installed, but this machine cannot train (see MISSING above)"
   [[ -n ${VIRTUAL_ENV:-} ]] || log "activate the environment with: source $dir/.venv/bin/activate"
 }

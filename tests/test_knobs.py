@@ -12,12 +12,20 @@ from pathlib import Path
 import pytest
 
 from flip_reward.knobs import SettingsError, knob, reference, resolve, unknown_preset_keys
+from flip_reward.launch.grpo_settings import GrpoFastSettings
+from flip_reward.launch.openrlhf import OpenRLHFSettings
+from flip_reward.launch.verl import VerlSettings
 from flip_reward.presets import load_preset, preset_names
 from flip_reward.training.config import TrainSettings
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "knobs.md"
 # Every settings class users set through flags, variables or presets, with its section title in docs/knobs.md.
-SETTINGS = [("`flip-reward train` (local GRPO with TRL)", TrainSettings)]
+SETTINGS = [
+    ("`flip-reward train` (local GRPO with TRL)", TrainSettings),
+    ("`flip-reward launch open-instruct` (scripts/train/grpo_flip.sh, grpo_llmjudge.sh)", GrpoFastSettings),
+    ("`flip-reward launch verl` (scripts/train/verl_grpo_flip.sh)", VerlSettings),
+    ("`flip-reward launch openrlhf` (scripts/train/openrlhf_grpo_flip.sh)", OpenRLHFSettings),
+]
 HEADER = (
     "# Knobs\n\nEvery setting of the training commands, generated from their declarations (flip_reward/knobs.py; "
     "tests/test_knobs.py keeps this page equal to them). Precedence: command-line flag > environment variable > "
@@ -87,6 +95,9 @@ def test_shipped_presets_hold_only_knobs_of_their_command():
     assert preset_names("local") == ["1gpu", "tiny"]
     for name in preset_names("local"):
         unknown_preset_keys(TrainSettings, load_preset("local", name).values, name, also=("TOTAL_EPISODES",))
+    assert preset_names("grpo") == ["1gpu", "1node", "multinode"]
+    for name in preset_names("grpo"):
+        unknown_preset_keys(GrpoFastSettings, load_preset("grpo", name).values, name)
 
 
 def test_an_unknown_preset_lists_the_choices():

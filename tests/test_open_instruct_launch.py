@@ -16,7 +16,7 @@ import pytest
 from open_instruct_support import NO_CHECKOUT, REPO, upstream_checkout, write_standin_checkout
 
 from flip_reward.core.settings import ENV_VARS, FlipSettings, FlipSettingsError
-from flip_reward.integrations.open_instruct.flags import grpo_fast_fields, unknown_flags
+from flip_reward.launch.grpo_flags import grpo_fast_fields, unknown_flags
 
 
 def launch(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:

@@ -1,6 +1,6 @@
 """OpenRLHF: its own remote reward code (``openrlhf.utils.agent.SingleTurnAgentExecutor``, OpenRLHF 0.11 from PyPI,
-installed without its GPU dependencies) against a real ``flip-reward serve`` process, retries included, and
-scripts/train/openrlhf_grpo_flip.sh --dry-run.
+installed without its GPU dependencies) against a real ``flip-reward serve`` process, retries included (the
+launcher, ``flip-reward launch openrlhf``, is tested in test_launch_trainers.py).
 
 The executor decodes prompt + response with the tiny model's tokenizer (special tokens kept) exactly as in
 training; the vLLM engine it would generate with cannot run here, so a stand-in returns fixed response tokens. The
@@ -12,16 +12,12 @@ value) is checked on the answer instead.
 from __future__ import annotations
 
 import asyncio
-import os
-import shlex
-import subprocess
-import sys
 import time
 from types import SimpleNamespace
 
 import pytest
 import torch
-from conftest import REPO, free_port
+from conftest import free_port
 from serve_support import ResponseScript, ServeProcess, call, metric
 
 from flip_reward.serving.scripted_judge import ScriptedJudgeServer
@@ -30,7 +26,6 @@ agent = pytest.importorskip("openrlhf.utils.agent", reason="openrlhf is not inst
 
 SEA = "Write a poem about the sea."
 WAVES = "Waves roll in under a silver moon."
-SCRIPT = REPO / "scripts" / "train" / "openrlhf_grpo_flip.sh"
 
 
 @pytest.fixture(scope="module")
@@ -110,26 +105,3 @@ def test_openrlhf_retries_a_dead_judges_503_then_gives_up_and_the_sample_gets_no
         text = call(service.url, "/metrics")[1]
         assert metric(text, 'flip_serve_requests_total{endpoint="/get_reward",status="503"}') == 5
         assert execute(service.url + "/get_reward", tokenizer, SEA, WAVES)["reward"] is None
-
-
-def dry_run(**env: str) -> subprocess.CompletedProcess[str]:
-    environment = {key: value for key, value in os.environ.items() if not key.startswith(("FLIP_", "JUDGE_"))}
-    environment.update(PYTHON=sys.executable, **env)
-    return subprocess.run(["bash", str(SCRIPT), "--dry-run"], capture_output=True, text=True, cwd=REPO, env=environment)
-
-
-def test_dry_run_prints_the_judge_the_service_and_openrlhfs_command() -> None:
-    completed = dry_run(PRESET="1gpu", DATASETS="data/sample_rlvr_flip.jsonl 1.0", FLIP_THINK_PREFILLED="1")
-    assert completed.returncode == 0, completed.stderr
-    lines = completed.stdout.splitlines()
-    assert lines[0].startswith("openrlhf_grpo: preset 1gpu") and lines[0].endswith("reward service on 127.0.0.1:8080")
-    assert lines[1].startswith("judge: JUDGE_SERVER=vllm JUDGE_GPUS=0 ")
-    serve = shlex.split(lines[2][len("serve: ") :])
-    assert serve[1:4] == ["-m", "flip_reward.cli", "serve"]
-    assert serve[serve.index("--api-base") + 1] == "http://127.0.0.1:8001/v1" and "--think-prefilled" in serve
-    trainer = shlex.split(lines[3][len("trainer: ") :])
-    assert trainer[:4] == ["env", "CUDA_VISIBLE_DEVICES=0", "python3", "-m"]
-    assert trainer[trainer.index("--reward.remote_url") + 1] == "http://127.0.0.1:8080/get_reward"
-    assert trainer[trainer.index("--algo.advantage.estimator") + 1] == "group_norm"
-    assert trainer[trainer.index("--data.label_key") + 1] == "ground_truth"
-    assert "DATASETS: OpenRLHF mixes by probability" in dry_run(DATASETS="a 2000").stderr

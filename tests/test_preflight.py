@@ -1,12 +1,15 @@
-"""The preflight checks the GRPO scripts run, called as the scripts call them (``main``): the policy tokenizer's
-``</think>``, the CPUs upstream's placement asks for, and the FLIP_* settings. Tokenizers are built here (the tiny
-model's byte-level BPE), nothing is downloaded."""
+"""The pre-flight checks of ``flip-reward launch open-instruct`` (flip_reward.launch.preflight): the policy
+tokenizer's ``</think>``, the CPUs upstream's placement asks for, and the FLIP_* settings. Tokenizers are built here
+(the tiny model's byte-level BPE), nothing is downloaded."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
-from flip_reward.integrations.open_instruct.preflight import check_settings, cpus_needed, main
+from flip_reward.launch.preflight import Placement, check_settings, check_think_token, cpus_needed
 from flip_reward.training.tiny_model import build_tokenizer
 
 
@@ -16,7 +19,7 @@ def test_a_think_close_that_decoding_strips_is_warned_about(tmp_path, capsys, sp
     if special:
         tokenizer.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "</think>"]})
     tokenizer.save_pretrained(tmp_path / "policy")
-    main(["env", "--policy", str(tmp_path / "policy")])
+    assert check_think_token(str(tmp_path / "policy")) == 0
     first = capsys.readouterr().out.splitlines()[0]
     if special:
         assert first.startswith(f"tokenizer: WARNING {tmp_path / 'policy'} makes </think> a special token")
@@ -26,7 +29,7 @@ def test_a_think_close_that_decoding_strips_is_warned_about(tmp_path, capsys, sp
 
 def test_a_policy_not_available_locally_is_not_checked(capsys, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    main(["env", "--policy", "allenai/Olmo-3-7B-Think-DPO"])
+    assert check_think_token("allenai/Olmo-3-7B-Think-DPO") == 0
     assert (
         capsys.readouterr()
         .out.splitlines()[0]
@@ -35,9 +38,9 @@ def test_a_policy_not_available_locally_is_not_checked(capsys, monkeypatch):
 
 
 def test_cpus_follow_upstreams_placement():
-    assert cpus_needed([4], engines=3, tensor_parallel=1, single_gpu=False) == 46
-    assert cpus_needed([1], engines=1, tensor_parallel=1, single_gpu=True) == 13  # vLLM shares the learner's GPU
-    assert cpus_needed([8], engines=7, tensor_parallel=2, single_gpu=False) == 97
+    assert cpus_needed(Placement((4,), engines=3)) == 46
+    assert cpus_needed(Placement((1,), engines=1, single_gpu=True)) == 13  # vLLM shares the learner's GPU
+    assert cpus_needed(Placement((8,), engines=7, tensor_parallel=2)) == 97
 
 
 def test_settings_name_the_bad_variable_and_unknown_ones(capsys):
@@ -47,3 +50,15 @@ def test_settings_name_the_bad_variable_and_unknown_ones(capsys):
         "settings: ERROR FLIP_SAMPLE_EVERY must be an integer >= 1, got '0'",
     ]
     assert check_settings({"FLIP_MAX_OUTAGE_S": "0"}) == 0
+
+
+def test_the_cpu_check_names_what_is_missing():
+    """On one CPU (taskset): 4 learner GPUs x 10, 3 vLLM engines and upstream's 3 fixed actors need 46."""
+    code = "from flip_reward.launch.preflight import *; raise SystemExit(check_cpus(Placement((4,), engines=3)))"
+    result = subprocess.run(["taskset", "-c", "0", sys.executable, "-c", code], capture_output=True, text=True)
+    assert (result.returncode, result.stdout) == (
+        1,
+        "env: MISSING 46 CPUs on this node for 4 learner GPU(s) x 10, the vLLM engines and upstream's actors; it has "
+        "1 (upstream's placement would time out after 20 minutes): fewer learners per node, or a machine with more "
+        "CPUs\n",
+    )

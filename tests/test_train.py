@@ -422,35 +422,6 @@ def test_reward_curve_with_no_rows(tmp_path):
     assert plot_reward_curve([], tmp_path / "empty.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def run_backend(*arguments: str, **env: str) -> subprocess.CompletedProcess:
-    base = {key: value for key, value in os.environ.items() if key not in {o.env for o in OPTIONS}}
-    return subprocess.run(
-        ["bash", str(REPO / "scripts" / "train" / "local_backend.sh"), *arguments],
-        env={**base, "PYTHON": sys.executable, "HF_HUB_OFFLINE": "1", **env},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-
-
-def test_local_backend_maps_the_grpo_scripts_environment(tmp_path):
-    result = run_backend(
-        "--dry-run",
-        GRPO_VERIFIER="general-quality",
-        GRPO_DEFAULT_EXP_NAME="grpo_llmjudge",
-        SAMPLES_PER_PROMPT="2",
-        PATH="/usr/bin:/bin",
-    )
-    assert result.returncode == 0, result.stderr
-    assert "preset tiny, reward pointwise" in result.stderr
-    assert "--exp-name grpo_llmjudge_local --output-dir output/grpo_llmjudge_local" in result.stderr
-    assert "2 prompts x 2 generations" in result.stderr
-    assert "sample_rlvr_llmjudge.jsonl" in result.stderr
-    detected = run_backend("--detect", PATH="/usr/bin:/bin")  # no nvidia-smi on this PATH
-    assert (detected.returncode, detected.stdout) == (0, "local\n")
-    assert run_backend("--dry-run", GRPO_VERIFIER="math").returncode == 1
-
-
 def test_invalid_rows_are_named_by_their_physical_line(tmp_path, clean_env, capsys):
     data = write_rlvr(tmp_path / "d.jsonl", [INSTRUCTION])
     data.write_text(

@@ -1,7 +1,7 @@
 """verl: ``flip_reward.integrations.verl.compute_score`` through verl's own reward loop (verl 0.9 from PyPI, on CPU),
-``flip-reward data convert --format verl``, and scripts/train/verl_grpo_flip.sh --dry-run against verl's config.
+``flip-reward data convert --format verl``, and the command of ``flip-reward launch verl`` against verl's config.
 
-verl's config is composed by Hydra from verl's own ``ppo_trainer.yaml`` with the overrides the script prints; its
+verl's config is composed by Hydra from verl's own ``ppo_trainer.yaml`` with the overrides the launcher renders; its
 ``RewardLoopWorker`` (the body of the Ray actor verl starts per reward worker) is built in-process, loads the reward
 function from that config and scores a ``DataProto`` of tokenized samples with the tiny model's tokenizer. Training
 itself (vLLM rollouts, FSDP) needs GPUs and is not run. The judge is the scripted server (a test double).
@@ -12,16 +12,16 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shlex
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO
 from serve_support import ResponseScript, requests_for
 
 from flip_reward.integrations import verl as flip_verl
+from flip_reward.launch.run_judge import run_judge
+from flip_reward.launch.verl import VerlSettings, verl_data, verl_trainer
 from flip_reward.serving.scripted_judge import Reply, ScriptedJudgeServer
 
 verl = pytest.importorskip("verl", reason="verl is not installed (make setup installs it with the 'verl' extra)")
@@ -32,7 +32,6 @@ ANSWERS = {
     "Mountains rise above the clouds.": "Write a poem about mountains.",
     "FAIL500": Reply(content="scripted outage", status=500),
 }
-SCRIPT = REPO / "scripts" / "train" / "verl_grpo_flip.sh"
 RESULT_KEYS = ["score", "f1", "inferred_instruction", "error_type", "restatement_masked"]
 
 
@@ -57,24 +56,17 @@ def judge_kwargs(judge) -> dict:
     return {"judge_model": "hosted_vllm/scripted", "api_base": judge.base_url, "retries": 0}
 
 
-def dry_run(**env: str) -> subprocess.CompletedProcess[str]:
-    environment = {key: value for key, value in os.environ.items() if not key.startswith(("FLIP_", "JUDGE_"))}
-    environment.update(PYTHON=sys.executable, HF_HUB_OFFLINE="1", **env)
-    return subprocess.run(
-        ["bash", str(SCRIPT), "--dry-run"], capture_output=True, text=True, cwd=REPO, env=environment, timeout=300
-    )
+def trainer(**environ: str):
+    """The launcher's verl command for settings ``environ`` (flip_reward.launch.verl, as `launch verl` builds it)."""
+    settings = VerlSettings.from_sources({}, environ)
+    judge = run_judge(settings, Path("judge"), sys.executable, dry_run=True)
+    return verl_trainer(settings, verl_data(settings), judge.url, "python")
 
 
-def trainer_overrides(output: str) -> list[str]:
-    """The Hydra overrides of the ``trainer:`` line of a dry run (after ``-m verl.trainer.main_ppo``)."""
-    words = shlex.split(next(line for line in output.splitlines() if line.startswith("trainer: "))[len("trainer: ") :])
-    return words[words.index("verl.trainer.main_ppo") + 1 :]
-
-
-def trainer_env(output: str) -> list[str]:
-    """The ``VAR=value`` words of the ``trainer:`` line of a dry run (between ``env`` and the interpreter)."""
-    words = shlex.split(next(line for line in output.splitlines() if line.startswith("trainer: "))[len("trainer: ") :])
-    return words[1 : words.index("-m") - 1]
+def overrides(**environ: str) -> list[str]:
+    """The Hydra overrides of the launcher's verl command (after ``-m verl.trainer.main_ppo``)."""
+    command = trainer(**environ).command
+    return command[command.index("verl.trainer.main_ppo") + 1 :]
 
 
 def verl_config(overrides: list[str]):
@@ -204,20 +196,19 @@ def samples(tokenizer, rows: list[tuple[str, str, dict]]):
     )
 
 
-def test_verl_reward_loop_scores_through_compute_score_with_the_script_overrides(judge, tiny_model_dir) -> None:
+def test_verl_reward_loop_scores_through_compute_score_with_the_launchers_overrides(judge, tiny_model_dir) -> None:
     import numpy as np
     from verl.experimental.reward_loop import RewardLoopWorker
     from verl.experimental.reward_loop.reward_manager.naive import NaiveRewardManager
 
-    completed = dry_run(PRESET="1gpu", JUDGE_BASE_URL=judge.base_url, JUDGE_MODEL="hosted_vllm/scripted")
-    assert completed.returncode == 0, completed.stderr
-    assert trainer_env(completed.stdout) == ["CUDA_VISIBLE_DEVICES=0"]  # the URL is in verl's config
-    overrides = [o for o in trainer_overrides(completed.stdout) if o.lstrip("+").startswith("reward.")]
-    overrides += [
+    settings = {"PRESET": "1gpu", "JUDGE_BASE_URL": judge.base_url, "JUDGE_MODEL": "hosted_vllm/scripted"}
+    assert trainer(**settings).env == {"CUDA_VISIBLE_DEVICES": "0"}  # the URL is in verl's config
+    reward = [o for o in overrides(**settings) if o.lstrip("+").startswith("reward.")]
+    reward += [
         f"actor_rollout_ref.model.path={tiny_model_dir}",
         "+reward.custom_reward_function.reward_kwargs.retries=0",
     ]
-    config = verl_config(overrides)
+    config = verl_config(reward)
 
     async def score():
         worker = RewardLoopWorker(config)  # the body of verl's Ray reward actor, built on this loop
@@ -245,7 +236,7 @@ def test_verl_reward_loop_scores_through_compute_score_with_the_script_overrides
     assert rm_scores.sum(dim=1).tolist() == scores  # each reward on the response's last token
 
 
-# --- data and script -------------------------------------------------------------------------------------------------
+# --- data and the launcher ------------------------------------------------------------------------------------------
 
 
 def test_convert_writes_verl_parquet(tmp_path) -> None:
@@ -285,50 +276,15 @@ def test_convert_writes_verl_parquet(tmp_path) -> None:
     assert jsonl.returncode == 2 and jsonl.stderr.endswith("x.jsonl: cannot write '.jsonl' files; use .parquet\n")
 
 
-def test_dry_run_composes_against_verls_own_config(tmp_path) -> None:
-    completed = dry_run(OUTPUT_DIR=str(tmp_path / "run"))
-    assert completed.returncode == 0, completed.stderr
-    overrides = trainer_overrides(completed.stdout)
-    assert "algorithm.adv_estimator=grpo" in overrides
-    assert "reward.custom_reward_function.path=pkg://flip_reward.integrations.verl" in overrides
-    assert "+reward.custom_reward_function.reward_kwargs.judge_model=hosted_vllm/Qwen/Qwen3-4B" in overrides
-    assert "+reward.custom_reward_function.reward_kwargs.api_base=http://127.0.0.1:8001/v1" in overrides
-    assert [word for word in trainer_env(completed.stdout) if "HOSTED_VLLM" in word] == []
-    assert completed.stdout.splitlines()[1].startswith("judge: JUDGE_SERVER=vllm JUDGE_GPUS=7 ")
-    config = verl_config(overrides)  # Hydra rejects any key verl does not have
-    assert config.algorithm.adv_estimator == "grpo"
+def test_the_launchers_command_composes_against_verls_own_config() -> None:
+    default = overrides(OUTPUT_DIR="run")
+    assert "+reward.custom_reward_function.reward_kwargs.api_base=http://127.0.0.1:8001/v1" in default
+    config = verl_config(default)  # Hydra rejects any key verl does not have
+    assert config.algorithm.adv_estimator == "grpo" and config.actor_rollout_ref.actor.use_kl_loss is False
     assert config.actor_rollout_ref.rollout.n == 8 and config.trainer.n_gpus_per_node == 7
-    assert list(config.data.train_files) == [str(tmp_path / "run" / "data" / "train_0.parquet")]
-
-
-def test_dry_run_presets_and_bad_knobs() -> None:
-    one_gpu = dry_run(PRESET="1gpu")
-    assert one_gpu.returncode == 0, one_gpu.stderr
-    config = verl_config(trainer_overrides(one_gpu.stdout))
-    assert config.trainer.n_gpus_per_node == 1 and config.actor_rollout_ref.rollout.gpu_memory_utilization == 0.3
-    assert "CUDA_VISIBLE_DEVICES=0" in one_gpu.stdout
-    assert "error: no preset 'nope'" in dry_run(PRESET="nope").stderr
-    bad = dry_run(DATASETS="data/sample_rlvr_flip.jsonl")
-    assert bad.returncode == 1 and "DATASETS must be 'NAME AMOUNT [NAME AMOUNT ...]'" in bad.stderr
-
-
-def test_judge_url_credentials_never_reach_verls_command_line() -> None:
-    """verl prints its config, overrides included: a URL with credentials goes in HOSTED_VLLM_API_BASE, shown
-    redacted even with an unencoded "#" in the password; another provider's URL with credentials is refused; an
-    "@" in a path is no credentials: that URL stays in verl's config."""
-    url = "http://user:pa#s3cret@127.0.0.1:9/v1"
-    completed = dry_run(PRESET="1gpu", JUDGE_BASE_URL=url, JUDGE_MODEL="hosted_vllm/scripted")
-    assert completed.returncode == 0, completed.stderr
-    assert not [override for override in trainer_overrides(completed.stdout) if "api_base" in override]
-    assert "HOSTED_VLLM_API_BASE=http://***@127.0.0.1:9/v1" in trainer_env(completed.stdout)
-    assert "s3cret" not in completed.stdout + completed.stderr
-    refused = dry_run(PRESET="1gpu", JUDGE_BASE_URL="http://user:s3cret@127.0.0.1:9/v1", JUDGE_MODEL="openai/gpt-4o")
-    assert (refused.returncode, refused.stdout) == (1, "")
-    assert refused.stderr.endswith(
-        "JUDGE_BASE_URL holds credentials, which verl would print: they need a hosted_vllm/ JUDGE_MODEL\n"
-    )
-    in_path = dry_run(PRESET="1gpu", JUDGE_BASE_URL="http://127.0.0.1:9/v1/a@b", JUDGE_MODEL="openai/gpt-4o")
-    assert in_path.returncode == 0, in_path.stderr
-    assert "+reward.custom_reward_function.reward_kwargs.api_base=http://127.0.0.1:9/v1/a@b" in trainer_overrides(
-        in_path.stdout
-    )
+    assert config.actor_rollout_ref.actor.optim.lr == 1e-6
+    assert list(config.data.train_files) == ["run/data/train_0.parquet"]
+    assert list(config.data.val_files) == ["run/data/val.parquet"]
+    one_gpu = verl_config(overrides(PRESET="1gpu", BETA="0.01"))
+    assert one_gpu.trainer.n_gpus_per_node == 1 and one_gpu.actor_rollout_ref.rollout.gpu_memory_utilization == 0.3
+    assert one_gpu.actor_rollout_ref.actor.use_kl_loss is True and one_gpu.actor_rollout_ref.actor.kl_loss_coef == 0.01

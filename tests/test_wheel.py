@@ -77,3 +77,17 @@ def test_train_preset_tiny_dry_run_from_the_wheel(installed, tmp_path):
     sample = installed / "flip_reward" / "sample_data" / "sample_rlvr_flip.jsonl"
     assert f"train: data: {sample}: 24 -> 24 rows (amount 1.0)" in result.stderr.splitlines()
     assert "train: preset: tiny" in result.stderr.splitlines()
+
+
+def test_launch_open_instruct_dry_run_from_the_wheel(installed, tmp_path):
+    """The documented grpo_fast command with the FLIP verifier registered (the plugin launcher), and the 1gpu preset
+    read from the package."""
+    result = run_installed(installed, tmp_path, "launch", "open-instruct", "--dry-run", "--preset", "1gpu")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert (
+        lines[0] == "grpo: preset 1gpu (configs/grpo_1gpu.env); verifier general-flip; 1 learner(s), 1 vLLM engine(s)"
+    )
+    trainer = next(line for line in lines if line.startswith("trainer: "))
+    assert f"{sys.executable} -m flip_reward.integrations.open_instruct.launch --exp_name grpo_flip " in trainer
+    assert "--model_name_or_path Qwen/Qwen3-0.6B" in trainer and "--single_gpu_mode" in trainer

@@ -1,5 +1,5 @@
 """The ``flip-reward`` command line: all argparse lives here, one module per command (score, eval, rerank, data,
-train, tiny-model, inspect, serve, judge); each registers its subcommand and calls into the library."""
+train, tiny-model, inspect, serve, judge, launch); each registers its subcommand and calls into the library."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import importlib.metadata
 import importlib.util
 import sys
 
-from flip_reward.cli import data, evaluate, inspect, judge, rerank, score, serve, tiny_model, train
+from flip_reward.cli import data, evaluate, inspect, judge, launch, rerank, score, serve, tiny_model, train
 from flip_reward.cli.common import CommandParser, command_epilog
 from flip_reward.data.writing import OutputError
 from flip_reward.exit_codes import EXIT_INTERRUPTED, EXIT_INVALID_INPUT, EXIT_WRITE_FAILED, MEANINGS
@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {installed_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands")
-    for command in (score, tiny_model, evaluate, rerank, data, train, inspect, serve, judge):
+    for command in (score, tiny_model, evaluate, rerank, data, train, inspect, serve, judge, launch):
         command.register(commands)
     return parser
 
@@ -46,7 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     before it starts; a module it imports later, when it fails); an output that cannot be written
     midway (a full disk) is one line naming the file and exit status 4; Ctrl-C is one ``interrupted`` line and exit
     status 130 (commands that keep partial results say what they kept)."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)  # only a launcher leaves arguments for its trainer (CommandParser)
+    args.extra = extra
     missing = next((name for name in getattr(args, "needs", ()) if not importable(name)), None)
     if missing:  # before any work: no model built, no judge started
         return missing_extra(args, missing)

@@ -42,7 +42,8 @@ class CommandParser(argparse.ArgumentParser):
     class): a description and an epilog are printed as written, and an argument that no option matches is an error
     in the usage of the subcommand it was given to (``flip-reward score --bogus`` shows the usage of ``score``, not
     the top-level one), exit status 2, also when a required argument is missing too (the unknown one is the likelier
-    typo)."""
+    typo). A subcommand whose defaults set ``passes_through`` (``flip-reward launch TRAINER``) leaves the arguments
+    it does not know to its trainer (``not_passed_through``)."""
 
     def __init__(self, *args: Any, description: str | None = None, **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
@@ -56,11 +57,12 @@ class CommandParser(argparse.ArgumentParser):
         for action in self._relaxed:  # a first pass that finds unknown arguments before any missing one is reported
             action.required = False
         try:
-            _, extras = super().parse_known_args(args, copy.copy(namespace))
+            seen, extras = super().parse_known_args(args, copy.copy(namespace))
         finally:
             self._restore_required()
-        if extras:
-            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        unknown = not_passed_through(extras, getattr(seen, "passes_through", False))
+        if unknown:
+            self.error(f"unrecognized arguments: {' '.join(unknown)}")
         return super().parse_known_args(args, namespace)
 
     def format_usage(self) -> str:
@@ -75,6 +77,18 @@ class CommandParser(argparse.ArgumentParser):
         for action in getattr(self, "_relaxed", ()):
             action.required = True
         self._relaxed = []
+
+
+def not_passed_through(extras: Sequence[str], passes_through: bool | str) -> list[str]:
+    """The arguments no option matched that are errors: all of them, unless the command passes them to a trainer
+    (``passes_through`` True: every one; "overrides", verl's Hydra overrides: those that are no option, and every one
+    after ``--``)."""
+    if passes_through is True:
+        return []
+    if passes_through == "overrides":
+        before = extras[: extras.index("--")] if "--" in extras else extras
+        return [argument for argument in before if argument.startswith("-")]
+    return list(extras)
 
 
 def command_epilog(

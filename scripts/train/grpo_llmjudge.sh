@@ -3,12 +3,10 @@
 # rewarded by upstream open-instruct's pointwise quality judge (1-10 score / 10; rows with "dataset":
 # "general-quality").
 #
-#   bash scripts/train/grpo_llmjudge.sh [--dry-run] [GRPO_FAST_ARGS...]
+#   bash scripts/train/grpo_llmjudge.sh [--dry-run] [KNOB FLAGS] [GRPO_FAST_ARGS...] [-- GRPO_FAST_ARGS...]
 #
-# Identical to scripts/train/grpo_flip.sh except for the dataset (and so the verifier). Knobs, presets and
-# the judge's lifecycle: scripts/train/grpo_common.sh --help.
+# `flip-reward launch open-instruct --verifier general-quality`: knobs, presets, backends and the judge's lifecycle
+# in its --help and docs/open-instruct.md.
 set -euo pipefail
-export GRPO_VERIFIER=general-quality
-export GRPO_DEFAULT_DATASETS="yikeee/rlvr_general_chat 1.0"
-export GRPO_DEFAULT_EXP_NAME=grpo_llmjudge
-exec bash "$(dirname "${BASH_SOURCE[0]}")/grpo_common.sh" "$@"
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/python.sh"
+exec "$PYTHON" -m flip_reward.cli launch open-instruct --verifier general-quality "$@"

@@ -2,9 +2,10 @@
 
 When upstream ``open_instruct`` is importable (installed, or a checkout on ``PYTHONPATH``), importing this package
 defines ``FlipVerifier``, a direct subclass of upstream's ``VerifierFunction``, which is all ``build_all_verifiers``
-needs. Without upstream the package still imports (its ``flags``, ``preflight`` and ``launch`` modules work without
-it) and ``register()`` says what is missing. ``python -m flip_reward.integrations.open_instruct.launch
-ARGS`` runs upstream's ``grpo_fast.py`` with the verifier registered (and honours ``OPEN_INSTRUCT_DIR``).
+needs. Without upstream the package still imports (its ``settings`` and ``launch`` modules work without it) and
+``register()`` says what is missing. ``python -m flip_reward.integrations.open_instruct.launch ARGS`` runs upstream's
+``grpo_fast.py`` with the verifier registered (and honours ``OPEN_INSTRUCT_DIR``); ``flip-reward launch
+open-instruct`` (flip_reward.launch) plans, checks and supervises such a run.
 """
 
 from __future__ import annotations

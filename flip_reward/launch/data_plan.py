@@ -124,13 +124,18 @@ def hold_out(source: str, count: int, output_dir: Path, write: bool = True) -> H
     unreadable = next((row for row in rows if isinstance(row, RowError)), None)
     if unreadable is not None:
         raise unreadable
-    if len(rows) < 2:
-        raise DatasetError(f"{source} has {len(rows)} row(s): nothing can be held out for evaluation")
-    size = min(count, len(rows) // HOLDOUT_SHARE) or 1
-    held = set(random.Random(HOLDOUT_SEED).sample(range(len(rows)), size))
+    held = held_out_indices(len(rows), count, source)
     stem = Path(source).stem
-    plan = HeldOut(output_dir / f"{stem}.train.jsonl", output_dir / f"{stem}.eval.jsonl", size)
+    plan = HeldOut(output_dir / f"{stem}.train.jsonl", output_dir / f"{stem}.eval.jsonl", len(held))
     if write:
         write_rows(str(plan.train), [row for index, row in enumerate(rows) if index not in held])
         write_rows(str(plan.eval), [row for index, row in enumerate(rows) if index in held])
     return plan
+
+
+def held_out_indices(size: int, count: int, source: str) -> set[int]:
+    """The indices of the rows of ``source`` (``size`` rows) held out of training: a seeded sample of
+    ``min(count, size // HOLDOUT_SHARE)`` rows, at least one; DatasetError when it has fewer than 2 rows."""
+    if size < 2:
+        raise DatasetError(f"{source} has {size} row(s): nothing can be held out for evaluation")
+    return set(random.Random(HOLDOUT_SEED).sample(range(size), min(count, size // HOLDOUT_SHARE) or 1))

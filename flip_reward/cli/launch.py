@@ -1,0 +1,228 @@
+"""``flip-reward launch TRAINER``: a training run of another trainer with FLIP rewards, every knob a flag or its
+environment variable (flag > environment > preset > default); one registration function per trainer.
+
+Arguments the launcher does not know go to the trainer, in order (after ``--``, every one does)."""
+
+from __future__ import annotations
+
+import argparse
+
+from flip_reward.cli.common import command_epilog
+from flip_reward.exit_codes import (
+    EXIT_INTERRUPTED,
+    EXIT_INVALID_INPUT,
+    EXIT_JUDGE_DOWN,
+    EXIT_OK,
+    EXIT_RUN_FAILED,
+    EXIT_WRITE_FAILED,
+)
+from flip_reward.knobs import add_flags
+
+PASS_THROUGH = "Arguments the launcher does not know go to the trainer, in order (after --, every one does)."
+JUDGE_FILES = "OUTPUT_DIR/judge: judge.pid and judge.log of a judge started here (and its router's)"
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add ``launch`` and its trainers to the ``flip-reward`` command line."""
+    launch = commands.add_parser(
+        "launch",
+        help="launch GRPO with FLIP rewards in a trainer (open-instruct, verl, OpenRLHF, local)",
+        description="GRPO with FLIP rewards in a trainer: every knob a flag or its environment variable (flag > "
+        "environment > preset > default), the judge served and every process stopped in order.",
+        epilog=command_epilog(
+            (EXIT_OK, EXIT_RUN_FAILED, EXIT_INVALID_INPUT, EXIT_JUDGE_DOWN, EXIT_WRITE_FAILED, EXIT_INTERRUPTED),
+            stopped_by_signal=True,
+            text="flip-reward launch TRAINER --help: a launcher's knobs, outputs and exit statuses",
+        ),
+    )
+    trainers = launch.add_subparsers(dest="trainer", required=True, metavar="TRAINER", title="trainers")
+    register_open_instruct(trainers)
+    register_verl(trainers)
+    register_openrlhf(trainers)
+    register_local(trainers)
+
+
+def trainer_parser(
+    trainers: argparse._SubParsersAction, name: str, help_text: str, **pages: str
+) -> argparse.ArgumentParser:
+    """A launcher's parser: ``pages`` are its description and epilog; no abbreviations of its flags, so that one never
+    swallows a trainer's argument."""
+    return trainers.add_parser(name, help=help_text, allow_abbrev=False, **pages)
+
+
+def trainer_args(extra: list[str]) -> list[str]:
+    """The arguments for the trainer: those the launcher did not know, without the first ``--``."""
+    if "--" in extra:
+        extra = extra[: extra.index("--")] + extra[extra.index("--") + 1 :]
+    return extra
+
+
+def register_verl(trainers: argparse._SubParsersAction) -> None:
+    from flip_reward.launch import verl
+
+    parser = trainer_parser(
+        trainers,
+        "verl",
+        "GRPO in verl (HYDRA_OVERRIDES go to verl)",
+        description="GRPO with FLIP rewards in verl (python -m verl.trainer.main_ppo, the reward function "
+        "flip_reward.integrations.verl.compute_score): DATASETS converted to verl's parquet here, a validation set "
+        "held out of the first dataset, the judge started (unless JUDGE_BASE_URL), verl run as its own process "
+        "group, then verl and the judge stopped in order on its end, a failure, Ctrl-C, SIGTERM or SIGHUP.",
+        epilog=command_epilog(
+            (EXIT_OK, EXIT_RUN_FAILED, EXIT_INVALID_INPUT, EXIT_INTERRUPTED),
+            outputs=(
+                "OUTPUT_DIR/data: train_<i>.parquet (one per dataset) and val.parquet (the held-out validation set)",
+                JUDGE_FILES,
+                "OUTPUT_DIR/checkpoints: verl's; stdout (--dry-run): the plan, the judge, data and trainer lines",
+            ),
+            notes={EXIT_RUN_FAILED: "the judge did not start, or verl's own non-zero exit status"},
+            stopped_by_signal=True,
+            text="Every argument the launcher does not know is a Hydra override for verl (key=value), after the "
+            "launcher's own (later ones win); an option there is refused as a mistyped flag, unless after --.",
+        ),
+    )
+    parser.add_argument("--dry-run", action="store_true", help="check settings and data, print every command")
+    add_flags(parser, verl.VerlSettings)
+    parser.set_defaults(run=run_verl, passes_through="overrides")
+
+
+def run_verl(args: argparse.Namespace) -> int:
+    from flip_reward.launch.verl import VerlSettings, launch_verl
+
+    return launch_verl(VerlSettings.from_sources(vars(args)), trainer_args(args.extra), args.dry_run)
+
+
+def register_openrlhf(trainers: argparse._SubParsersAction) -> None:
+    from flip_reward.launch import openrlhf
+
+    parser = trainer_parser(
+        trainers,
+        "openrlhf",
+        "GRPO in OpenRLHF through flip-reward serve",
+        description="GRPO with FLIP rewards in OpenRLHF: the judge and flip-reward serve (the reward service, on "
+        "loopback) started as services, the OpenRLHF command that uses them printed, both kept up until Ctrl-C or "
+        "SIGTERM, then stopped (the service first, its requests in flight finishing).",
+        epilog=command_epilog(
+            (EXIT_OK, EXIT_RUN_FAILED, EXIT_INVALID_INPUT, EXIT_INTERRUPTED),
+            outputs=(
+                "stdout: the OpenRLHF command (trainer: ...), once both services are up; --dry-run: the plan",
+                f"{JUDGE_FILES}; serve.log of flip-reward serve",
+            ),
+            notes={
+                EXIT_OK: "also its end by Ctrl-C or SIGTERM",
+                EXIT_RUN_FAILED: "a service did not start, or exited while the launcher waited",
+                EXIT_INTERRUPTED: "Ctrl-C before the services were up",
+            },
+            text=f"{PASS_THROUGH} Here: appended to the printed OpenRLHF command.",
+        ),
+    )
+    parser.add_argument("--dry-run", action="store_true", help="check settings and data, print every command")
+    add_flags(parser, openrlhf.OpenRLHFSettings)
+    parser.set_defaults(run=run_openrlhf, passes_through=True)
+
+
+def run_openrlhf(args: argparse.Namespace) -> int:
+    from flip_reward.launch.openrlhf import OpenRLHFSettings, launch_openrlhf
+
+    return launch_openrlhf(OpenRLHFSettings.from_sources(vars(args)), trainer_args(args.extra), args.dry_run)
+
+
+def register_local(trainers: argparse._SubParsersAction) -> None:
+    from flip_reward.launch import local
+
+    parser = trainer_parser(
+        trainers,
+        "local",
+        "GRPO on this machine with TRL (flip-reward train)",
+        description="The local backend of the GRPO launchers (BACKEND=local): flip-reward train, run in this "
+        "process, with the GRPO scripts' environment mapped onto it: GRPO_VERIFIER (or --verifier) general-flip "
+        "is --reward flip, general-quality --reward pointwise; LOCAL_PRESET defaults to 1gpu with a CUDA GPU, else "
+        "tiny; EXP_NAME to GRPO_DEFAULT_EXP_NAME (else grpo_REWARD) + _local; WITH_TRACKING=1 adds --report-to "
+        "wandb. The FLIP_* variables are checked first.",
+        epilog=command_epilog(
+            (EXIT_OK, EXIT_RUN_FAILED, EXIT_INVALID_INPUT, EXIT_JUDGE_DOWN, EXIT_WRITE_FAILED, EXIT_INTERRUPTED),
+            outputs=("those of flip-reward train (flip-reward train --help); --detect: the backend on stdout",),
+            notes={EXIT_INVALID_INPUT: "also a grpo_fast.py argument with no local equivalent, or a bad FLIP_* value"},
+            stopped_by_signal=True,
+            text=f"{PASS_THROUGH} Here: to flip-reward train (--dry-run included), grpo_fast.py's underscore "
+            "arguments mapped onto its options.",
+        ),
+    )
+    parser.add_argument(
+        "--verifier", choices=tuple(local.REWARDS), help="the reward (default: env GRPO_VERIFIER, else general-flip)"
+    )
+    parser.add_argument("--detect", action="store_true", help="print the backend BACKEND=auto picks, and why")
+    parser.set_defaults(run=run_local_backend, passes_through=True)
+
+
+def run_local_backend(args: argparse.Namespace) -> int:
+    import sys
+
+    from flip_reward.launch.local import pick_backend, run_local
+
+    if args.detect:
+        backend, why = pick_backend()
+        print(backend)
+        print(why, file=sys.stderr)
+        return 0
+    return run_local(trainer_args(args.extra), verifier=args.verifier)
+
+
+def register_open_instruct(trainers: argparse._SubParsersAction) -> None:
+    from flip_reward.launch.grpo_settings import VERIFIERS, GrpoFastSettings
+
+    parser = trainer_parser(
+        trainers,
+        "open-instruct",
+        "GRPO with upstream open-instruct's grpo_fast.py (scripts/train/grpo_flip.sh, grpo_llmjudge.sh)",
+        description="GRPO with upstream open-instruct's grpo_fast.py, run through the plugin launcher (the "
+        "general-flip verifier registered), and rewards from a judge LLM started here (JUDGE_BASE_URL unset; "
+        "JUDGE_REPLICAS > 1: behind vllm-router) or running already (JUDGE_BASE_URL; several: vllm-router in front); "
+        "the trainer runs as its own process group once the judge answers at the address the trainer uses, and the "
+        "trainer, then the judge, are stopped in order on its end, a failure, Ctrl-C, SIGTERM or SIGHUP.",
+        epilog=command_epilog(
+            (EXIT_OK, EXIT_RUN_FAILED, EXIT_INVALID_INPUT, EXIT_JUDGE_DOWN, EXIT_INTERRUPTED),
+            outputs=(
+                "OUTPUT_DIR: grpo_fast's own outputs (checkpoints, logs); OUTPUT_DIR/data: NAME.train.jsonl and "
+                "NAME.eval.jsonl, the eval prompts held out of a local first dataset",
+                JUDGE_FILES,
+                "stdout (--dry-run): the plan (grpo:, judge:, trainer: lines), then one line per check (data:, "
+                "judge:, settings:, flags:, tokenizer:, env:)",
+            ),
+            notes={
+                EXIT_RUN_FAILED: "a check failed (--dry-run: a data, judge, settings or flags check), or the "
+                "trainer's own non-zero exit status",
+                EXIT_INVALID_INPUT: "a knob, preset or FLIP_* value, for every backend",
+                EXIT_JUDGE_DOWN: "the judge did not start, or does not answer at the trainer's address",
+            },
+            stopped_by_signal=True,
+            text="Every option below is a knob, also read from its environment variable and from the preset "
+            "(configs/grpo_NAME.env). Any other argument goes to grpo_fast.py after the launcher's own (later flags "
+            "win), and everything after -- does, even an option of this command. --dry-run prints the plan and runs "
+            "every check, needs neither GPUs nor open-instruct, and shows the open-instruct plan on any machine. "
+            "BACKEND=auto runs the local backend (flip-reward launch local) on a machine without a CUDA GPU or "
+            "open_instruct, said in one line.",
+        ),
+    )
+    parser.usage = "%(prog)s [-h] [--verifier V] [--dry-run] [KNOB FLAGS] [GRPO_FAST_ARGS...] [-- GRPO_FAST_ARGS...]"
+    parser.add_argument(
+        "--verifier",
+        choices=VERIFIERS,
+        help="the reward: general-flip (FLIP) or general-quality (upstream's pointwise judge); picks the default "
+        "DATASETS and EXP_NAME (default: env GRPO_VERIFIER, else general-flip)",
+    )
+    parser.add_argument("--dry-run", action="store_true", help="print the plan and run every check; start nothing")
+    parser.add_argument(
+        "--preset", help="configs/grpo_NAME.env (1node, 1gpu, multinode) or a path (default: 1node; env PRESET)"
+    )
+    add_flags(parser, GrpoFastSettings)
+    parser.set_defaults(run=run_open_instruct, passes_through=True)
+
+
+def run_open_instruct(args: argparse.Namespace) -> int:
+    import os
+
+    from flip_reward.launch.open_instruct import launch
+
+    verifier = args.verifier or os.environ.get("GRPO_VERIFIER") or "general-flip"
+    return launch(verifier, vars(args), trainer_args(args.extra), args.dry_run)
