@@ -14,6 +14,7 @@ _EXPORTS = {
     "flip_reward.core.conversation": ("PromptError", "split_conversation"),
     "flip_reward.core.metrics": ("f1_score", "normalize_answer"),
     "flip_reward.core.parsing": ("parse_inferred_instruction",),
+    "flip_reward.core.results": ("ErrorType",),
     "flip_reward.core.reward": ("FlipResult", "FlipReward"),
     "flip_reward.judge.client": ("Judge", "JudgeConfig", "JudgeError", "JudgeResponse"),
     "flip_reward.evaluation.baselines": (

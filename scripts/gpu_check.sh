@@ -3,4 +3,5 @@
 # steps, printing per-step and judging times on stdout (the run's own output on stderr); nothing downloaded. Options: flip_reward/launch/gpu_check.py --help.
 #   bash scripts/gpu_check.sh [--output-dir DIR] [--steps N]
 set -euo pipefail
-exec "${PYTHON:-python3}" -m flip_reward.launch.gpu_check "$@"
+source "$(dirname "${BASH_SOURCE[0]}")/lib/python.sh"
+exec "$PYTHON" -m flip_reward.launch.gpu_check "$@"

@@ -16,6 +16,7 @@ import pytest
 from flip_reward.serving.scripted_judge import Reply, ScriptedJudgeServer, echo_answer
 
 REPO = Path(__file__).resolve().parents[1]
+collect_ignore = ["blocked_imports"]  # its sitecustomize is for child processes, never imported here (doctests)
 FAST_RETRIES = {"backoff": 0.01, "backoff_max": 0.05}
 
 

@@ -148,23 +148,28 @@ def standin_modules() -> dict[str, types.ModuleType]:
     return {"open_instruct": package, "open_instruct.ground_truth_utils": utils}
 
 
+NO_CHECKOUT = (
+    "OPEN_INSTRUCT_DIR is not set: point it at an open-instruct checkout "
+    "(OPEN_INSTRUCT_REPO=... scripts/setup_open_instruct.sh --clone-only makes one)"
+)
+
+
 def upstream_checkout() -> Path | None:
-    """An upstream checkout to test against: $OPEN_INSTRUCT_DIR, this repo's open-instruct/ checkout, or /tmp/oi
-    (where the team's notes check the pinned commit out)."""
-    for candidate in (os.environ.get("OPEN_INSTRUCT_DIR"), str(REPO / "open-instruct"), "/tmp/oi"):
-        if candidate and (Path(candidate) / "open_instruct" / "ground_truth_utils.py").is_file():
-            return Path(candidate)
-    return None
+    """The upstream checkout to test against: ``$OPEN_INSTRUCT_DIR``, None when unset (the tests that need it are
+    skipped with NO_CHECKOUT); a value that is no checkout is an error, never a skip."""
+    value = os.environ.get("OPEN_INSTRUCT_DIR", "").strip()
+    if not value:
+        return None
+    if not (Path(value) / "open_instruct" / "ground_truth_utils.py").is_file():
+        raise FileNotFoundError(f"OPEN_INSTRUCT_DIR={value} holds no open_instruct/ground_truth_utils.py")
+    return Path(value)
 
 
 def import_upstream() -> tuple[types.ModuleType | None, str]:
     """Upstream ``open_instruct.ground_truth_utils`` (checkout put on sys.path), or None and the reason."""
     checkout = upstream_checkout()
     if checkout is None and importlib.util.find_spec("open_instruct") is None:
-        return None, (
-            "no open-instruct checkout: set OPEN_INSTRUCT_DIR or run "
-            "OPEN_INSTRUCT_REPO=... scripts/setup_open_instruct.sh --clone-only"
-        )
+        return None, NO_CHECKOUT
     if checkout is not None and str(checkout) not in sys.path:
         sys.path.insert(0, str(checkout))
     try:

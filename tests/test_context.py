@@ -162,7 +162,7 @@ def test_the_baselines_fit_the_whole_request_too(judge_type, answers):
 def test_an_unusable_flip_tokenizer_is_one_warning_and_the_estimate(tmp_path, tiny_model_dir, caplog):
     """The plugin path (open-instruct, verl): FLIP_TOKENIZER is never refused (a training run goes on), but one
     WARNING says which variable and why, however many rewards are built; a usable one says nothing."""
-    from flip_reward.integrations.open_instruct.settings import FlipSettings
+    from flip_reward.core.settings import FlipSettings
 
     absent = str(tmp_path / "absent")
     with caplog.at_level("INFO", logger="flip_reward"):

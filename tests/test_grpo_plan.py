@@ -373,3 +373,19 @@ def test_the_dry_run_sends_url_credentials_as_basic_auth_and_never_prints_them(c
     assert f"judge: external at {shown}" in lines and f"judge: ok, {shown} serves scripted" in lines
     assert f"HOSTED_VLLM_API_BASE={shown}" in captured.out
     assert "s3cret" not in captured.out + captured.err and server.refused_authorizations == []
+
+
+def test_the_local_backend_gets_the_verifier_the_knob_flags_and_mapped_arguments(capsys, monkeypatch) -> None:
+    """In process: `flip-reward train --dry-run` reads the knob flag from this process's environment."""
+    pytest.importorskip("trl")
+    monkeypatch.setenv("SAMPLES_PER_PROMPT", "")  # restored after the test: the handover sets it
+    environ = {**BASE, "BACKEND": "local"}
+    assert launch("general-quality", {"samples_per_prompt": "2"}, ["--learning_rate", "3e-5"], True, environ) == 0
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[:3] == [
+        "grpo: backend local (BACKEND=local)",
+        "grpo (local): grpo_fast.py arguments mapped for flip-reward train: --learning_rate -> --learning-rate",
+        "grpo (local): preset tiny, reward pointwise: flip-reward train --reward pointwise --preset tiny --exp-name "
+        "grpo_llmjudge_local --output-dir output/grpo_llmjudge_local --learning-rate 3e-5 --dry-run",
+    ]
+    assert any("2 prompts x 2 generations" in line for line in lines)

@@ -244,7 +244,8 @@ def test_bad_rows_are_named_and_nothing_is_written(tmp_path, capsys):
     assert main(["inspect", str(source)]) == 2
     assert capsys.readouterr().err.splitlines() == [
         "error: line 4: field 'reward': missing",
-        "error: line 5: field 'error_type': must be null, 'input', 'judge' or 'parse', got 'timeout'",
+        "error: line 5: field 'error_type': must be null, 'input', 'judge', 'parse', 'config' or 'internal', got "
+        "'timeout'",
         f"2 problem(s) in {source}; nothing was inspected",
     ]
     assert not (tmp_path / "inspect.json").exists() and not (tmp_path / "inspect.png").exists()

@@ -216,36 +216,16 @@ def test_disk_cache_survives_a_new_judge(judge_server, script, tmp_path):
 
 
 def test_concurrency_is_bounded(judge_server, script):
-    in_flight, peak = 0, 0
-    gate = asyncio.Lock()
-
-    class Counting:
-        def __call__(self, request):
-            return Reply(delay=0.05, content=ANSWER)
-
-    script.default = Counting()
+    """20 requests gathered at once through a judge bounded to 4: the scripted judge holds each until 4 are in flight
+    (so the bound is reached without relying on timing) and sees exactly 4 at most."""
+    script.default = lambda request: Reply(content=ANSWER, wait_for_peers=4)
     judge = make_judge(judge_server, max_concurrency=4)
 
-    async def tracked(text):
-        nonlocal in_flight, peak
-        async with gate:
-            in_flight += 1
-        state = judge._state()
-        peak = max(peak, 4 - state.gate._value)
-        result = await judge.complete(messages(text))
-        async with gate:
-            in_flight -= 1
-        return result
-
     async def main():
-        return await asyncio.gather(*(tracked(str(i)) for i in range(20)))
+        return await asyncio.gather(*(judge.complete(messages(str(i))) for i in range(20)))
 
-    started = time.perf_counter()
-    run(main())
-    elapsed = time.perf_counter() - started
-    assert peak <= 4
-    assert len(judge_server.requests) == 20
-    assert elapsed >= 5 * 0.05
+    assert [response.text for response in run(main())] == [ANSWER] * 20
+    assert (len(judge_server.requests), judge_server.peak_in_flight, judge_server.in_flight) == (20, 4, 0)
 
 
 def test_request_parameters_reach_the_server(judge_server, script):

@@ -21,8 +21,8 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import REPO, free_port, group_alive, port_open
 
+from flip_reward.core.settings import FlipSettings
 from flip_reward.data.mixes import DatasetError
-from flip_reward.integrations.open_instruct.settings import FlipSettings
 from flip_reward.knobs import SettingsError
 from flip_reward.launch import local
 from flip_reward.launch.openrlhf import OpenRLHFSettings, openrlhf_trainer, serve_service

@@ -13,9 +13,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from open_instruct_support import REPO, upstream_checkout, write_standin_checkout
+from open_instruct_support import NO_CHECKOUT, REPO, upstream_checkout, write_standin_checkout
 
-from flip_reward.integrations.open_instruct.settings import ENV_VARS, FlipSettings, FlipSettingsError
+from flip_reward.core.settings import ENV_VARS, FlipSettings, FlipSettingsError
 from flip_reward.launch.grpo_flags import grpo_fast_fields, unknown_flags
 
 
@@ -159,7 +159,7 @@ def test_grpo_fast_fields_of_the_stand_in_and_of_upstream(tmp_path: Path) -> Non
         grpo_fast_fields(stand_in)
     checkout = upstream_checkout()
     if checkout is None:
-        pytest.skip("no upstream checkout ($OPEN_INSTRUCT_DIR, ./open-instruct or /tmp/oi)")
+        pytest.skip(NO_CHECKOUT)
     fields = grpo_fast_fields(checkout)
     # one field from each argument dataclass of grpo_fast.py, and from GRPOExperimentConfig's bases
     assert {

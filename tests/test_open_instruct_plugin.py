@@ -1,7 +1,7 @@
 """Contract tests of the ``general-flip`` open-instruct verifier.
 
-They run against real upstream ``open_instruct.ground_truth_utils`` when it imports (a checkout in $OPEN_INSTRUCT_DIR,
-./open-instruct or /tmp/oi, plus its CPU dependencies), and otherwise against a minimal stand-in of upstream's
+They run against real upstream ``open_instruct.ground_truth_utils`` when it imports (installed, or a checkout in
+$OPEN_INSTRUCT_DIR, plus its CPU dependencies), and otherwise against a minimal stand-in of upstream's
 verifier contract written in tests/open_instruct_support.py from the contract documented in NOTES.md, so they run
 everywhere. FLIP_TEST_CONTRACT=standin, =upstream or =both picks explicitly. The judge is the scripted loopback
 server (a test double), because the tests need exact judge answers and injected faults.
@@ -9,18 +9,22 @@ server (a test double), because the tests need exact judge answers and injected 
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import os
 import pickle
+import subprocess
 import sys
 import threading
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from conftest import REPO
 from open_instruct_support import import_upstream, standin_modules
 
-from flip_reward.integrations.open_instruct.settings import FlipSettings, FlipSettingsError
+from flip_reward.core.settings import FlipSettings, FlipSettingsError
 from flip_reward.judge.loops import run_sync
 from flip_reward.serving.scripted_judge import Reply, flip_answer, judged_response
 
@@ -356,3 +360,112 @@ def test_an_actor_logs_failures_per_window_and_warns_when_answers_are_empty(
     assert lines[4].startswith("general-flip: last 60 s: 8 rewards, 0 judge errors, 0 parse failures, 8 other")
     assert lines[5].startswith("general-flip: 8 of the last 8 responses were empty once reasoning is removed")
     assert len(lines) == 6
+
+
+class BreaksWhenRead(str):
+    """A response that raises on the first string method the reward path calls on it: it stands in for any failure
+    the reward path did not foresee (FlipReward itself never raises), which the verifier reports as "internal"."""
+
+    def isascii(self) -> bool:
+        raise RuntimeError("this response breaks when read")
+
+
+def inspected(trace_dir: Path, out_dir: Path) -> tuple[dict, list[str]]:
+    """``flip-reward inspect`` (a real process) of the one trace file in ``trace_dir``: inspect.json and stdout."""
+    [trace] = trace_dir.iterdir()
+    completed = subprocess.run(
+        [sys.executable, "-m", "flip_reward.cli", "inspect", str(trace), "--output-dir", str(out_dir)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr
+    return json.loads((out_dir / "inspect.json").read_text(encoding="utf-8")), completed.stdout.splitlines()
+
+
+def test_traces_with_config_and_internal_failures_are_inspected(oi, flip_env, script, monkeypatch, tmp_path) -> None:
+    """The verifier's own failures ("config": no judge client; "internal": an unforeseen exception) are traced with
+    their error_type, and flip-reward inspect reads those traces and counts them."""
+    script.default = lambda request: flip_answer("Write a haiku about rain")
+    monkeypatch.setenv("FLIP_SAMPLE_LOG", str(tmp_path / "working" / "samples.jsonl"))
+    working = general_flip(oi)
+    for response in ("Rain one", BreaksWhenRead("Rain two"), "Rain three"):
+        run(working.async_call([], response, None, "user: Write a haiku about rain"))
+    monkeypatch.setenv("FLIP_SAMPLE_LOG", str(tmp_path / "broken" / "samples.jsonl"))
+    broken = general_flip(oi, llm_judge_model="no-such-provider/x")
+    for response in ("Rain four", "Rain five"):
+        run(broken.async_call([], response, None, "user: Write a haiku about rain"))
+    working._samples.flush()
+    broken._samples.flush()
+
+    report, out = inspected(tmp_path / "working", tmp_path / "working-report")
+    figures = report["overall"]
+    assert (figures["completions"], figures["internal_error_rate"], figures["config_error_rate"]) == (3, 1 / 3, 0.0)
+    assert (figures["parse_failure_rate"], figures["judge_error_rate"], figures["input_error_rate"]) == (0.0, 0.0, 0.0)
+    assert figures["mean_reward"] == 2 / 3
+    assert "internal errors (an unexpected exception in the trainer's reward plugin, reward 0.0): 1 (0.3333)" in out
+
+    report, out = inspected(tmp_path / "broken", tmp_path / "broken-report")
+    figures = report["overall"]
+    assert (figures["completions"], figures["config_error_rate"], figures["internal_error_rate"]) == (2, 1.0, 0.0)
+    assert figures["mean_reward"] == 0.0
+    assert "config errors (the trainer's reward plugin could not be set up, reward 0.0): 2 (1.0000)" in out
+
+
+REAL_RESPONSES = REPO.parent / "shared" / "real_responses" / "alpaca_eval_dev.jsonl"  # read in place, never copied
+
+
+def real_conversations(every: int = 50) -> list[tuple[list[dict], str]]:
+    """(chat messages, response) from the real responses: each row's instruction after a system message and the
+    previous row's exchange, so that the history is real text too; every ``every``-th row."""
+    rows = [json.loads(line) for line in REAL_RESPONSES.read_text(encoding="utf-8").splitlines() if line.strip()]
+    conversations = []
+    for before, row in list(zip(rows, rows[1:]))[::every]:
+        messages = [
+            {"role": "system", "content": "You are a helpful assistant."},
+            {"role": "user", "content": before["instruction"]},
+            {"role": "assistant", "content": before["response"]},
+            {"role": "user", "content": row["instruction"]},
+        ]
+        conversations.append((messages, row["response"]))
+    return conversations
+
+
+def judged(result):
+    """The result without its timing."""
+    return dataclasses.replace(result, latency_s=0.0, cached=False)
+
+
+@pytest.mark.skipif(not REAL_RESPONSES.is_file(), reason=f"no real responses at {REAL_RESPONSES}")
+def test_a_prompt_split_once_gives_the_same_reward_and_request(oi, flip_env, script) -> None:
+    """Real rows scored from their prompt as given and from the prompt the callers split once (the verifier's
+    flip_prompt of the flattened query and label; score's scoring_input): the same rewards, the same judge requests.
+    The scripted judge echoes what it was shown, so the reward follows the judged text."""
+    from flip_reward.core.conversation import SplitPrompt
+    from flip_reward.core.reward import FlipReward
+    from flip_reward.data.loading import scoring_input
+
+    flip = FlipReward("hosted_vllm/scripted", flip_env.base_url, cache=False)
+    conversations = real_conversations()
+    assert len(conversations) == 40
+    flattened = ["\n".join(f"{m['role']}: {m['content']}" for m in messages) for messages, _ in conversations]
+    prompts = {
+        "as given": [messages for messages, _ in conversations],
+        "flattened": flattened,
+        "verifier": [
+            oi.verifier.flip_prompt(query, messages[-1]["content"])
+            for query, (messages, _) in zip(flattened, conversations)
+        ],
+        "score": [scoring_input({"prompt": m, "response": r}, 1)[0] for m, r in conversations],
+    }
+    assert all(isinstance(prompt, SplitPrompt) for prompt in prompts["verifier"] + prompts["score"])
+    responses = [response for _, response in conversations]
+    rewards, requests = {}, {}
+    for name, batch in prompts.items():
+        before = len(flip_env.requests)
+        rewards[name] = [judged(result) for result in flip.score(batch, responses)]
+        requests[name] = sorted(json.dumps(body["messages"]) for body in flip_env.requests[before:])
+    assert len(requests["as given"]) == 40 and len({result.reward for result in rewards["as given"]}) > 10
+    for name in ("flattened", "verifier", "score"):
+        assert (rewards[name], requests[name]) == (rewards["as given"], requests["as given"]), name

@@ -1,6 +1,6 @@
 """The general-flip verifier inside real upstream open-instruct (pinned commit), with the scripted judge.
 
-Runs when ``open_instruct.ground_truth_utils`` imports: an upstream checkout in $OPEN_INSTRUCT_DIR or ./open-instruct
+Runs when ``open_instruct.ground_truth_utils`` imports: upstream installed, or a checkout in $OPEN_INSTRUCT_DIR
 (scripts/setup_open_instruct.sh --clone-only) and its CPU dependencies (NOTES.md); skipped with the reason
 otherwise. grpo_fast.py itself needs CUDA, vLLM and DeepSpeed, so the trainer's reward path is driven from
 ``build_all_verifiers`` down: upstream's own ``apply_verifiable_reward`` and ``RewardConfig.build()`` (what each vLLM

@@ -213,3 +213,20 @@ def test_health_is_asked_directly_whatever_http_proxy_says(tmp_path: Path, monke
         supervisor.start([judge("judge", port, tmp_path)])
         assert port_open(port)
     assert not port_open(port)
+
+
+def test_what_a_trainer_leaves_running_is_stopped_with_it(tmp_path: Path) -> None:
+    """A trainer that exits 0 but leaves a process of its group behind (as Ray may): that one is stopped too."""
+    record = tmp_path / "left.pid"
+    command = ["bash", "-c", f"sleep 300 & echo $! > {record}; exit 0"]
+    messages: list[str] = []
+    with Supervisor(None, 10, messages.append, trainer_int_grace=0.5, trainer_term_grace=5) as supervisor:
+        assert supervisor.run_trainer(command, {}) == 0
+    left = int(record.read_text())
+    group = messages[0].rpartition("process group ")[2].rstrip(")")
+    expected = [
+        f"sending {name} to what the trainer left running (process group {group})" for name in ("SIGINT", "SIGTERM")
+    ]
+    assert group.isdigit() and messages in (expected[:1], expected)  # a script's background job may ignore SIGINT
+    with pytest.raises(ProcessLookupError):
+        os.kill(left, 0)

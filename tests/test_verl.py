@@ -47,6 +47,9 @@ def fresh_rewards(monkeypatch):
     for name in [name for name in os.environ if name.startswith("FLIP_") or name == "HOSTED_VLLM_API_BASE"]:
         monkeypatch.delenv(name)
     monkeypatch.setattr(flip_verl, "_rewards", {})
+    flip_verl.process_trace.cache_clear()  # the FLIP_SAMPLE_LOG trace is read once per process
+    yield
+    flip_verl.process_trace.cache_clear()
 
 
 def judge_kwargs(judge) -> dict:
@@ -120,6 +123,46 @@ def test_earlier_turns_come_from_extra_info_and_a_bad_option_is_a_config_error(j
     assert "assistant: Hello! How can I help?" in judge.requests[-1]["messages"][-1]["content"]
     bad = asyncio.run(flip_verl.compute_score("general-flip", "x", SEA, None, **judge_kwargs(judge), reward_metric="x"))
     assert bad == {"score": 0.0, "f1": 0.0, "inferred_instruction": "", "error_type": "config", "restatement_masked": 0}
+
+
+def test_samples_are_traced_and_flip_reward_inspect_reads_the_trace(judge, monkeypatch, tmp_path) -> None:
+    """FLIP_SAMPLE_LOG: every sample, failures included (a judge error, a config error, an input error whose prompt
+    holds no instruction), lands in this process's trace, which a real flip-reward inspect reads and counts."""
+    monkeypatch.setenv("FLIP_SAMPLE_LOG", str(tmp_path / "traces" / "samples.jsonl"))
+
+    async def scores():
+        kwargs = judge_kwargs(judge)
+        return [
+            await flip_verl.compute_score("general-flip", "Waves roll in under a silver moon.", SEA, {}, **kwargs),
+            await flip_verl.compute_score("general-flip", "FAIL500", SEA, None, **kwargs),
+            await flip_verl.compute_score("general-flip", "x", SEA, None, **kwargs, reward_metric="x"),
+            await flip_verl.compute_score("general-flip", "Waves", None, None, **kwargs),
+        ]
+
+    assert [score["error_type"] for score in asyncio.run(scores())] == ["", "judge", "config", "input"]
+    flip_verl.process_trace().flush()
+    [trace] = (tmp_path / "traces").iterdir()
+    assert trace.name == f"samples.pid{os.getpid()}.jsonl"
+    lines = [json.loads(line) for line in trace.read_text(encoding="utf-8").splitlines()]
+    assert [(line["sample"], line["step"], line["error_type"]) for line in lines] == [
+        (1, None, None),
+        (2, None, "judge"),
+        (3, None, "config"),
+        (4, None, "input"),
+    ]
+    inspected = subprocess.run(
+        [sys.executable, "-m", "flip_reward.cli", "inspect", str(trace), "--output-dir", str(tmp_path / "report")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        timeout=120,
+    )
+    assert inspected.returncode == 0, inspected.stderr
+    overall = json.loads((tmp_path / "report" / "inspect.json").read_text(encoding="utf-8"))["overall"]
+    rates = ("judge_error_rate", "config_error_rate", "input_error_rate", "parse_failure_rate", "internal_error_rate")
+    assert (overall["completions"], overall["mean_reward"], *(overall[rate] for rate in rates)) == (
+        4, 0.25, 0.25, 0.25, 0.25, 0.0, 0.0
+    )  # fmt: skip
 
 
 # --- through verl's reward loop ------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from flip_reward.launch import judge_commands, judge_fleet
@@ -44,13 +45,14 @@ class ServerArgsParser(argparse.ArgumentParser):
     """A parser that keeps everything after the first ``--`` as ``server_args`` (argparse would mix it with the
     positionals before it)."""
 
-    def parse_known_args(self, args=None, namespace=None):  # noqa: ANN001, ANN201 (argparse's signature)
-        args = list(sys.argv[1:] if args is None else args)
-        tail = args[args.index("--") + 1 :] if "--" in args else []
-        head = args[: args.index("--")] if "--" in args else args
-        namespace, extras = super().parse_known_args(head, namespace)
-        namespace.server_args = tuple(tail)
-        return namespace, extras
+    def parse_known_args(
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        given = list(sys.argv[1:] if args is None else args)
+        cut = given.index("--") if "--" in given else len(given)
+        parsed, extras = super().parse_known_args(given[:cut], namespace)
+        parsed.server_args = tuple(given[cut + 1 :])
+        return parsed, extras
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -120,7 +122,7 @@ def add_start_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="print the commands, one a line, and start nothing")
 
 
-def logger(args: argparse.Namespace):  # noqa: ANN201
+def logger(args: argparse.Namespace) -> Callable[[str], None]:
     """The message printer: ``serve_judge: ...`` lines for the script, ``flip-reward judge: ...`` otherwise."""
     name = "serve_judge" if args.script else "flip-reward judge"
 
@@ -133,6 +135,7 @@ def logger(args: argparse.Namespace):  # noqa: ANN201
 def start_of(
     args: argparse.Namespace, model: str | None, urls: tuple[str, ...], replicas: str
 ) -> judge_commands.JudgeStart:
+    """The start the options describe; ``--script`` words the stop hint as the script's ``--stop``."""
     hint = f"{args.script} --stop" if args.script else "flip-reward judge stop"
     return judge_commands.JudgeStart(
         model=model, route_urls=urls, replicas=replicas, policy=args.policy, port=args.port, host=args.host,

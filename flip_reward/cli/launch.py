@@ -168,32 +168,43 @@ def run_local_backend(args: argparse.Namespace) -> int:
     return run_local(trainer_args(args.extra), verifier=args.verifier)
 
 
-OPEN_INSTRUCT_EXIT_CODES = """exit status:
-  0    the run (or every check of the dry run) succeeded
-  1    the run failed (the trainer's own non-zero status is passed on), or a check failed
-  2    invalid settings: a knob, a preset, a FLIP_* variable, a trainer argument with no local equivalent
-  3    the judge did not start, or does not answer at the address the trainer uses
-  130  interrupted (Ctrl-C); 143 and 129: TERM and HUP"""
-
-OPEN_INSTRUCT = """GRPO with upstream open-instruct's grpo_fast.py (through the plugin launcher, so the general-flip
-verifier is registered) and rewards from a judge LLM started here (JUDGE_BASE_URL unset; JUDGE_REPLICAS > 1:
-behind vllm-router) or running already (JUDGE_BASE_URL; several: vllm-router in front).
-
-Arguments: every option below is a knob, also read from its environment variable and from the preset
-(configs/grpo_NAME.env); any other argument goes to grpo_fast.py after the launcher's own (later flags win), and
-everything after `--` goes there too, even an option of this command. --dry-run prints the judge/router and trainer
-commands and runs every check (data, judge, FLIP_* settings, grpo_fast flags against an open-instruct checkout,
-policy tokenizer, this machine); it needs neither GPUs nor open-instruct, and shows the open-instruct plan on any
-machine. BACKEND=auto runs the local TRL backend (flip-reward launch local) on a machine without a CUDA GPU or
-open_instruct, said in one line; grpo_fast arguments are then mapped onto flip-reward train's options."""
-
-
 def register_open_instruct(trainers: argparse._SubParsersAction) -> None:
     from flip_reward.launch.grpo_settings import VERIFIERS, GrpoFastSettings
 
-    parser = trainer_parser(trainers, "open-instruct", "GRPO with upstream open-instruct's grpo_fast.py")
-    parser.description, parser.epilog = OPEN_INSTRUCT, OPEN_INSTRUCT_EXIT_CODES
-    parser.usage = "%(prog)s [--verifier V] [--dry-run] [KNOB FLAGS] [GRPO_FAST_ARGS...] [-- GRPO_FAST_ARGS...]"
+    parser = trainer_parser(
+        trainers,
+        "open-instruct",
+        "GRPO with upstream open-instruct's grpo_fast.py (scripts/train/grpo_flip.sh, grpo_llmjudge.sh)",
+        description="GRPO with upstream open-instruct's grpo_fast.py, run through the plugin launcher (the "
+        "general-flip verifier registered), and rewards from a judge LLM started here (JUDGE_BASE_URL unset; "
+        "JUDGE_REPLICAS > 1: behind vllm-router) or running already (JUDGE_BASE_URL; several: vllm-router in front); "
+        "the trainer runs as its own process group once the judge answers at the address the trainer uses, and the "
+        "trainer, then the judge, are stopped in order on its end, a failure, Ctrl-C, SIGTERM or SIGHUP.",
+        epilog=command_epilog(
+            (EXIT_OK, EXIT_RUN_FAILED, EXIT_INVALID_INPUT, EXIT_JUDGE_DOWN, EXIT_INTERRUPTED),
+            outputs=(
+                "OUTPUT_DIR: grpo_fast's own outputs (checkpoints, logs); OUTPUT_DIR/data: NAME.train.jsonl and "
+                "NAME.eval.jsonl, the eval prompts held out of a local first dataset",
+                JUDGE_FILES,
+                "stdout (--dry-run): the plan (grpo:, judge:, trainer: lines), then one line per check (data:, "
+                "judge:, settings:, flags:, tokenizer:, env:)",
+            ),
+            notes={
+                EXIT_RUN_FAILED: "a check failed (--dry-run: a data, judge, settings or flags check), or the "
+                "trainer's own non-zero exit status",
+                EXIT_INVALID_INPUT: "a knob, preset or FLIP_* value, for every backend",
+                EXIT_JUDGE_DOWN: "the judge did not start, or does not answer at the trainer's address",
+            },
+            stopped_by_signal=True,
+            text="Every option below is a knob, also read from its environment variable and from the preset "
+            "(configs/grpo_NAME.env). Any other argument goes to grpo_fast.py after the launcher's own (later flags "
+            "win), and everything after -- does, even an option of this command. --dry-run prints the plan and runs "
+            "every check, needs neither GPUs nor open-instruct, and shows the open-instruct plan on any machine. "
+            "BACKEND=auto runs the local backend (flip-reward launch local) on a machine without a CUDA GPU or "
+            "open_instruct, said in one line.",
+        ),
+    )
+    parser.usage = "%(prog)s [-h] [--verifier V] [--dry-run] [KNOB FLAGS] [GRPO_FAST_ARGS...] [-- GRPO_FAST_ARGS...]"
     parser.add_argument(
         "--verifier",
         choices=VERIFIERS,

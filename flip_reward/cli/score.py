@@ -29,6 +29,7 @@ from flip_reward.cli.common import (
     report_interrupted,
     report_unstored_answers,
 )
+from flip_reward.core.results import ErrorType
 from flip_reward.core.reward import FlipResult, FlipReward
 from flip_reward.data.loading import RowError
 from flip_reward.data.samples import result_fields
@@ -166,7 +167,7 @@ async def score_with_progress(
 
     async def one(index: int, row: object, item: object) -> None:
         if isinstance(item, Exception):
-            result = FlipResult(reward=0.0, error=str(item), error_type="input")
+            result = FlipResult(reward=0.0, error=str(item), error_type=ErrorType.INPUT)
         else:
             result = await flip.ascore_one(*item)
         done(index, row, item, result)
@@ -208,9 +209,9 @@ def summarize(tally: Tally, seconds: float) -> dict:
         "rows": len(rewards),
         "mean_reward": statistics.fmean(rewards) if rewards else 0.0,
         "median_reward": statistics.median(rewards) if rewards else 0.0,
-        "parse_failures": kinds["parse"],
-        "judge_errors": kinds["judge"],
-        "invalid_rows": kinds["input"],
+        "parse_failures": kinds[ErrorType.PARSE],
+        "judge_errors": kinds[ErrorType.JUDGE],
+        "invalid_rows": kinds[ErrorType.INPUT],
         "cached": tally.cached,
         "rewards_per_s": len(rewards) / seconds if seconds > 0 else 0.0,
     }

@@ -100,6 +100,28 @@ def split_turns(prompt: str | Sequence[object]) -> tuple[list[str], str]:
     return [format_turn(turn) for turn in turns[:last]], instruction
 
 
+@dataclass(frozen=True)
+class SplitPrompt:
+    """A prompt split once (``split_prompt``): the turns before the instruction as ``format_turn`` blocks, and the
+    instruction. FlipReward and the baselines take one in place of a prompt, so that a caller that split the prompt
+    to check it does not have it split again."""
+
+    history: tuple[str, ...]
+    instruction: str
+
+
+def split_prompt(prompt: str | Sequence[object] | SplitPrompt) -> SplitPrompt:
+    """``prompt`` split as ``split_turns`` does (PromptError when it yields no instruction); a SplitPrompt as it is.
+
+    >>> split_prompt("system: Be brief.\\nuser: Name a colour.")
+    SplitPrompt(history=('system: Be brief.',), instruction='Name a colour.')
+    """
+    if isinstance(prompt, SplitPrompt):
+        return prompt
+    history, instruction = split_turns(prompt)
+    return SplitPrompt(tuple(history), instruction)
+
+
 def split_conversation(prompt: str | Sequence[object]) -> tuple[str, str]:
     """``(context, instruction)``: the last user message, and the turns before it joined into the text the judge
     reads ("" when none).

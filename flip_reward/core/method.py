@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
 from flip_reward.core.context import Build, ContextGuard, ContextOverflow, FittedRequest
-from flip_reward.core.results import Judgment
+from flip_reward.core.results import ErrorType, Judgment
 from flip_reward.judge.client import (
     DEFAULT_JUDGE_MODEL,
     Judge,
@@ -72,10 +72,10 @@ class JudgeMethod(Generic[R]):
         try:
             return await asyncio.to_thread(self.fit, history, responses, instruction)
         except ContextOverflow as error:
-            return self.failure("input", str(error))
+            return self.failure(ErrorType.INPUT, str(error))
 
-    def failure(self, error_type: str, error: str, response: JudgeResponse | None = None) -> R:
-        """A result that failed at stage ``error_type`` ("input", "judge" or "parse"), with the answer's cost."""
+    def failure(self, error_type: ErrorType, error: str, response: JudgeResponse | None = None) -> R:
+        """A result that failed at stage ``error_type`` (one of JUDGED_FAILURES), with the answer's cost."""
         return self.result_type(error=error, error_type=error_type, **(response.usage() if response else {}))
 
     async def ask(self, messages: list[dict], parse: Callable[[str], object]) -> JudgeResponse | R:
@@ -83,7 +83,7 @@ class JudgeMethod(Generic[R]):
         try:
             return await self.judge.complete(messages, parse)
         except JudgeError as error:
-            return self.failure("judge", str(error))
+            return self.failure(ErrorType.JUDGE, str(error))
 
 
 class ResponseScorer(JudgeMethod[R]):

@@ -1,6 +1,6 @@
 """FlipReward: the one path from (prompt, response) to a FLIP reward, shared by the CLI, open-instruct and TRL.
 
-prompt --split_turns--> (history, instruction); response --final_answer (thinking hidden from the judge),
+prompt --split_prompt--> (history, instruction); response --final_answer (thinking hidden from the judge),
 mask_restatements (restatement guard), FLIP prompts--> judge --parse--> inferred instruction;
 reward = F1(inferred, instruction). A failure of any stage gives reward 0.0 with ``error``
 set and never raises to the caller, because one bad sample must not crash a training step.
@@ -12,12 +12,12 @@ import asyncio
 from dataclasses import dataclass, replace
 
 from flip_reward.core.context import FittedRequest
-from flip_reward.core.conversation import PromptError, split_turns
+from flip_reward.core.conversation import PromptError, SplitPrompt, split_prompt
 from flip_reward.core.method import ResponseScorer
 from flip_reward.core.metrics import f1_score
 from flip_reward.core.parsing import parse_flip_answer
 from flip_reward.core.restatement import mask_restatements
-from flip_reward.core.results import Judgment
+from flip_reward.core.results import ErrorType, Judgment
 from flip_reward.core.thinking import final_answer
 from flip_reward.judge.client import DEFAULT_JUDGE_MODEL
 from flip_reward.prompts import chat_messages
@@ -32,6 +32,7 @@ FLIP_SCHEMA = {
 
 
 EMPTY_ANSWER = "response is empty once reasoning is removed"
+RESTATEMENT_ONLY = "response is empty once its restatement of the instruction is removed"
 OFF_LOOP_CHARACTERS = 16_000  # answers longer than this (~4k tokens) are masked on a worker thread
 
 
@@ -111,7 +112,7 @@ class FlipReward(ResponseScorer[FlipResult]):
         return chat_messages("FLIP_SYSTEM", "FLIP_USER", context=context, response=responses[0])
 
     def judge_messages(self, history: list[str], response: str) -> list[dict[str, str]]:
-        """The FLIP request for one response after the ``history`` turns (``split_turns``), fitted to the judge's
+        """The FLIP request for one response after the ``history`` turns (``split_prompt``), fitted to the judge's
         context: the oldest turns left out first, then the response's middle trimmed."""
         return self.flip_request(history, response).messages
 
@@ -126,24 +127,25 @@ class FlipReward(ResponseScorer[FlipResult]):
             return await asyncio.to_thread(mask_restatements, answer, instruction)
         return mask_restatements(answer, instruction)
 
-    async def ascore_one(self, prompt: object, response: str) -> FlipResult:
-        """The reward of one response to ``prompt``; never raises, whatever strings the prompt and response hold
-        (lone surrogates are replaced first, see ``valid_inputs``)."""
+    async def ascore_one(self, prompt: object | SplitPrompt, response: str) -> FlipResult:
+        """The reward of one response to ``prompt`` (chat messages, a flattened string, or a SplitPrompt the caller
+        already has); never raises, whatever strings the prompt and response hold (lone surrogates are replaced
+        first, see ``valid_inputs``)."""
         try:
-            history, instruction = split_turns(prompt)
+            split = split_prompt(prompt)
         except PromptError as error:
-            return self.failure("input", f"prompt: {error}")
+            return self.failure(ErrorType.INPUT, f"prompt: {error}")
         if not isinstance(response, str):
-            return self.failure("input", f"response must be a string, got {type(response).__name__}")
-        history, instruction, response, replaced = valid_inputs(history, instruction, response)
+            return self.failure(ErrorType.INPUT, f"response must be a string, got {type(response).__name__}")
+        history, instruction, response, replaced = valid_inputs(list(split.history), split.instruction, response)
         noted = {"replaced_surrogates": replaced, "restatement_masked": 0}
         answer = final_answer(response, self.think_prefilled)
         if not answer:
-            return replace(self.failure("input", EMPTY_ANSWER), **noted)
+            return replace(self.failure(ErrorType.INPUT, EMPTY_ANSWER), **noted)
         if self.restatement_guard:
             answer, noted["restatement_masked"] = await self.without_restatements(answer, instruction)
             if not answer:
-                failed = self.failure("input", "response is empty once its restatement of the instruction is removed")
+                failed = self.failure(ErrorType.INPUT, RESTATEMENT_ONLY)
                 return replace(failed, **noted)
         fitted = await self.fitted(history, [answer])
         if isinstance(fitted, FlipResult):
@@ -154,7 +156,7 @@ class FlipReward(ResponseScorer[FlipResult]):
             return replace(judged, **seen)
         if judged.parsed is None:
             error = f"no inferred instruction in judge output: {judged.text[:200]!r}"
-            return replace(self.failure("parse", error, judged), **seen)
+            return replace(self.failure(ErrorType.PARSE, error, judged), **seen)
         inferred, reasoning = judged.parsed
         scores = f1_score(inferred, instruction)
         return FlipResult(

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
-from flip_reward.core.conversation import PromptError, message_text, split_conversation
+from flip_reward.core.conversation import PromptError, SplitPrompt, message_text, split_prompt
 from flip_reward.data.hub import load_hub_dataset
 from flip_reward.json_text import JsonTextError, parse_json
 
@@ -235,8 +235,9 @@ def _bounded_lines(lines: BinaryIO, max_bytes: int) -> Iterator[bytes | None]:
         yield None
 
 
-def scoring_input(row: object, number: int) -> tuple[str | list, str]:
-    """``(prompt, response)`` of a row, or RowError naming the row and field."""
+def scoring_input(row: object, number: int) -> tuple[SplitPrompt, str]:
+    """``(prompt, response)`` of a row, the prompt split once (what FlipReward takes as it is), or RowError naming the
+    row and field."""
     row = object_row(row, number)
     if "messages" in row:
         prompt, response = _from_messages(row["messages"], number)
@@ -244,8 +245,7 @@ def scoring_input(row: object, number: int) -> tuple[str | list, str]:
         prompt, response = field_value(row, "prompt", number), _response_field(row, number)
     else:
         raise RowError(number, "messages", "row needs 'messages', or 'prompt' and 'response'")
-    check_prompt(prompt, number, "messages" if "messages" in row else "prompt")
-    return prompt, response
+    return check_prompt(prompt, number, "messages" if "messages" in row else "prompt"), response
 
 
 def read_valid(rows: Sequence[object], read: Callable[[object, int], T]) -> tuple[list[T], list[RowError]]:
@@ -277,11 +277,11 @@ def field_value(row: Mapping, field: str, number: int) -> object:
     return row[field]
 
 
-def check_prompt(prompt: object, number: int, field: str = "prompt") -> None:
-    """RowError naming the row and ``field`` when ``prompt`` is no usable prompt (see ``split_conversation``); the one
-    prompt check of scoring, evaluation and best-of-N input."""
+def check_prompt(prompt: object, number: int, field: str = "prompt") -> SplitPrompt:
+    """``prompt`` split (``split_prompt``), or RowError naming the row and ``field`` when it is no usable prompt; the
+    one prompt check of scoring, evaluation and best-of-N input."""
     try:
-        split_conversation(prompt)
+        return split_prompt(prompt)
     except PromptError as error:
         raise RowError(number, field, str(error)) from error
 

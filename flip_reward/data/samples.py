@@ -10,6 +10,9 @@ open-instruct): ``put`` only enqueues, a daemon thread does the file I/O, a full
 no I/O error ever reaches the reward: a file that cannot be written (a full disk) gets one warning, keeps its whole
 lines, and the writer stops (later lines are dropped, counted; ``failure`` is the error). The file is bounded: past
 ``max_bytes`` it is rotated to ``PATH.1`` (one backup kept), so a long run keeps at most twice that on disk.
+
+``PluginTrace`` is the ``FLIP_SAMPLE_LOG`` trace of a trainer plugin (the open-instruct verifier, verl's reward
+function): one file per process, every N-th judged sample, its step unknown (null).
 """
 
 from __future__ import annotations
@@ -19,9 +22,13 @@ import os
 import queue
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flip_reward.data.writing import JsonlFile
 from flip_reward.text import json_line
+
+if TYPE_CHECKING:
+    from flip_reward.core.settings import FlipSettings
 
 logger = logging.getLogger("flip_reward")
 
@@ -118,3 +125,45 @@ class SampleWriter:
             os.replace(self.path, self.path.with_name(self.path.name + ".1"))
         with JsonlFile(self.path, append=True) as out:
             out.write_line(line)
+
+
+def process_id() -> str:
+    """This process's Ray actor id (a vLLM engine, a reward worker), or ``pid<N>`` outside a Ray actor."""
+    try:
+        import ray
+
+        if ray.is_initialized():
+            actor = ray.get_runtime_context().get_actor_id()
+            if actor:
+                return str(actor)
+    except Exception:  # noqa: BLE001  (no Ray, or no runtime context: fall back to the process id)
+        pass
+    return f"pid{os.getpid()}"
+
+
+class PluginTrace:
+    """A trainer plugin's trace in this process: every ``every``-th judged sample (counted from the first, which is
+    traced), as a trace line with a null ``step`` and its ``sample`` number, to ``path`` with the process id before
+    its suffix (``samples.jsonl`` -> ``samples.<actor>.jsonl``) so that processes never share a file."""
+
+    def __init__(self, path: str | os.PathLike, every: int = 1, max_mb: int = 256):
+        path = Path(path)
+        self.writer = SampleWriter(path.with_name(f"{path.stem}.{process_id()}{path.suffix or '.jsonl'}"), max_mb << 20)
+        self.every = every
+        self.judged = 0
+
+    def record(self, prompt: object, response: object, result: object) -> None:
+        """Count one judged sample and queue its trace when it is an ``every``-th one."""
+        self.judged += 1
+        if (self.judged - 1) % self.every == 0:
+            self.writer.put({**trace_line(None, prompt, response, result), "sample": self.judged})
+
+    def flush(self) -> None:
+        self.writer.flush()
+
+
+def plugin_trace(settings: FlipSettings) -> PluginTrace | None:
+    """The trace ``FLIP_SAMPLE_LOG`` asks for (``FLIP_SAMPLE_EVERY``, ``FLIP_SAMPLE_LOG_MAX_MB``), None when unset."""
+    if not settings.sample_log:
+        return None
+    return PluginTrace(settings.sample_log, settings.sample_every, settings.sample_log_max_mb)

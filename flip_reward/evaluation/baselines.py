@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from flip_reward.core.conversation import PromptError, split_turns
+from flip_reward.core.conversation import PromptError, split_prompt
 from flip_reward.core.method import JudgeMethod, ResponseScorer
 from flip_reward.core.parsing import parse_reasoning
-from flip_reward.core.results import Judgment
+from flip_reward.core.results import ErrorType, Judgment
 from flip_reward.core.thinking import final_answer
 from flip_reward.evaluation.verdicts import (
     parse_best_index,
@@ -86,15 +86,17 @@ class BaselineJudge(JudgeMethod):
         return self.fit(history, answers, instruction).messages
 
     async def ajudge(self, prompt: object, responses: Sequence[object]) -> Judgment:
-        """One judgment of ``responses`` to ``prompt``; never raises for a bad input or a judge failure."""
+        """One judgment of ``responses`` to ``prompt`` (or a SplitPrompt); never raises for a bad input or a judge
+        failure."""
         try:
-            history, instruction = split_turns(prompt)
+            split = split_prompt(prompt)
         except PromptError as error:
-            return self.failure("input", f"prompt: {error}")
+            return self.failure(ErrorType.INPUT, f"prompt: {error}")
+        history, instruction = list(split.history), split.instruction
         try:
             answers = shown_answers(responses)
         except ValueError as error:
-            return self.failure("input", str(error))
+            return self.failure(ErrorType.INPUT, str(error))
         fitted = await self.fitted(history, answers, instruction)
         if isinstance(fitted, Judgment):
             return fitted
@@ -102,7 +104,8 @@ class BaselineJudge(JudgeMethod):
         if isinstance(judged, Judgment):
             return judged
         if judged.parsed is None:
-            return self.failure("parse", f"no usable {self.answer_key} in judge output: {judged.text[:200]!r}", judged)
+            error = f"no usable {self.answer_key} in judge output: {judged.text[:200]!r}"
+            return self.failure(ErrorType.PARSE, error, judged)
         return self.result_type(reasoning=parse_reasoning(judged.text), **judged.parsed, **judged.usage())
 
 
@@ -185,7 +188,7 @@ class ListwiseJudge(BaselineJudge):
 
     async def apick(self, prompt: object, responses: Sequence[str]) -> ListwiseResult:
         if not responses:
-            return ListwiseResult(error="no responses to pick from", error_type="input")
+            return ListwiseResult(error="no responses to pick from", error_type=ErrorType.INPUT)
         return await self.ajudge(prompt, responses)
 
     def pick(self, prompt: object, responses: Sequence[str]) -> ListwiseResult:

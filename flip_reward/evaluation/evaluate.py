@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TypeVar
 
+from flip_reward.core.results import ErrorType
 from flip_reward.core.reward import FlipReward
 from flip_reward.data.loading import RowError, check_prompt, field_value, numbered, object_row
 from flip_reward.evaluation.baselines import (
@@ -188,7 +189,7 @@ def _verdict(
         example.subset,
         correct=correct and not failed,
         credit=0.0 if failed else credit,
-        calls=sum(judgment.error_type != "input" for judgment in judgments),
+        calls=sum(judgment.error_type != ErrorType.INPUT for judgment in judgments),
         failed=failed,
         prompt_tokens=sum(judgment.prompt_tokens for judgment in judgments),
         completion_tokens=sum(judgment.completion_tokens for judgment in judgments),

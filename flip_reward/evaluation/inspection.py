@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from flip_reward.core.results import ErrorType
 from flip_reward.data.loading import DEFAULT_MAX_LINE_BYTES
 from flip_reward.data.writing import FileSet
 from flip_reward.evaluation.inspection_input import (  # noqa: F401 (InspectionError, LineError: the public API)
@@ -47,6 +48,19 @@ if TYPE_CHECKING:
 
 INSPECT_FILES = ("inspect.json", "inspect.png")  # what write_inspection writes
 LANGUAGE_CACHE = 4096  # texts whose language is remembered (a prompt is shared by the samples of a group)
+RATE_FIELDS = {  # each error type's share of the completions, by its figure's name
+    ErrorType.PARSE: "parse_failure_rate",
+    ErrorType.JUDGE: "judge_error_rate",
+    ErrorType.INPUT: "input_error_rate",
+    ErrorType.CONFIG: "config_error_rate",
+    ErrorType.INTERNAL: "internal_error_rate",
+}
+COUNTED_APART = {  # the error types the summary's table has no column for: a line after it when any occur
+    ErrorType.INPUT: "input errors (invalid input rows",
+    ErrorType.CONFIG: "config errors (the trainer's reward plugin could not be set up",
+    ErrorType.INTERNAL: "internal errors (an unexpected exception in the trainer's reward plugin",
+}
+DRAWN_WHEN_SEEN = ("config_error_rate", "internal_error_rate")  # failure rates inspect.png draws only when not 0
 SHOWN_STEPS = 10  # the summary shows every step up to this many, else the first and last half of it
 
 
@@ -60,6 +74,8 @@ class StepFigures:
     parse_failure_rate: float
     judge_error_rate: float
     input_error_rate: float
+    config_error_rate: float
+    internal_error_rate: float
     restatement_share: float | None
     length_reward_correlation: float | None
     language_mismatch_share: float | None
@@ -159,9 +175,7 @@ def step_figures(step: int | None, tally: StepTally, applies: set[str]) -> StepF
         step=step,
         completions=n,
         mean_reward=statistics.fmean(tally.rewards),
-        parse_failure_rate=kinds["parse"] / n,
-        judge_error_rate=kinds["judge"] / n,
-        input_error_rate=kinds["input"] / n,
+        **{name: kinds[kind] / n for kind, name in RATE_FIELDS.items()},
         restatement_share=tally.restated / n if "restatement" in applies else None,
         length_reward_correlation=_correlation(tally) if "length" in applies else None,
         language_mismatch_share=tally.mismatched / n if "language" in applies else None,
@@ -280,9 +294,10 @@ def summary_lines(report: InspectionReport) -> list[str]:
         lines.append(f"{'...':>7} ({hidden} more steps in inspect.json)")
         lines += [_row(str(figures.step), figures) for figures in steps[-half:]]
     lines.append(_row("all", overall))
-    if overall.input_error_rate:
-        invalid = round(overall.input_error_rate * overall.completions)
-        lines.append(f"input errors (invalid input rows, reward 0.0): {invalid} ({overall.input_error_rate:.4f})")
+    for kind, label in COUNTED_APART.items():
+        rate = getattr(overall, RATE_FIELDS[kind])
+        if rate:
+            lines.append(f"{label}, reward 0.0): {round(rate * overall.completions)} ({rate:.4f})")
     if overall.language_undetermined:
         lines.append(f"language undetermined (short or unclear text, not a mismatch): {overall.language_undetermined}")
     if report.top:
@@ -307,7 +322,7 @@ def plot_inspection(report: InspectionReport, path: str | Path) -> None:
 
 PANELS = (
     ("mean reward", ("mean_reward",), (-0.05, 1.05)),
-    ("failure rates", ("parse_failure_rate", "judge_error_rate", "input_error_rate"), (-0.05, 1.05)),
+    ("failure rates", tuple(RATE_FIELDS.values()), (-0.05, 1.05)),
     ("share restatement-masked", ("restatement_share",), (-0.05, 1.05)),
     ("corr(reward, response chars)", ("length_reward_correlation",), (-1.1, 1.1)),
     ("share not in the instruction's language", ("language_mismatch_share",), (-0.05, 1.05)),
@@ -330,6 +345,7 @@ def inspection_figure(report: InspectionReport) -> Figure:
     figure, grid = pyplot.subplots(2, 3, figsize=(13, 6.5))
     for axes, (title, names, limits) in zip(grid.flat, PANELS):
         plotted = [name for name in names if any(getattr(f, name) is not None for f in report.steps)]
+        plotted = [name for name in plotted if name not in DRAWN_WHEN_SEEN or getattr(report.overall, name)]
         for name in plotted:
             values = [math.nan if getattr(f, name) is None else getattr(f, name) for f in report.steps]
             label = f"{name.replace('_', ' ')}: {_overall(report, name)}" if len(names) > 1 else _overall(report, name)

@@ -10,11 +10,14 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from flip_reward.core.conversation import PromptError, split_conversation
+from flip_reward.core.conversation import PromptError, split_prompt
+from flip_reward.core.results import ErrorType
 from flip_reward.data.loading import DEFAULT_MAX_LINE_BYTES, RowError, jsonl_rows, scoring_input
 
 KINDS = ("samples", "score", "eval")
-ERROR_TYPES = (None, "input", "judge", "parse")
+ERROR_TYPE_VALUES = frozenset(kind.value for kind in ErrorType)
+*_FIRST_TYPES, _LAST_TYPE = (f"'{kind.value}'" for kind in ErrorType)
+ERROR_TYPE_CHOICES = f"{', '.join(_FIRST_TYPES)} or {_LAST_TYPE}"
 SAMPLE_FILES = ("samples.jsonl", "details.jsonl")  # what a directory is searched for, in order
 
 
@@ -42,7 +45,7 @@ class Sample:
     line: int
     step: int | None
     reward: float
-    error_type: str | None
+    error_type: ErrorType | None
     inferred_instruction: str | None = None
     response: str | None = None
     instruction: str | None = None
@@ -78,7 +81,7 @@ def detect_kind(row: object, line: int = 1) -> str:
             return "eval"
         if "step" in row:
             return "samples"
-        if "prompt" in row or "messages" in row or row.get("error_type") == "input":
+        if "prompt" in row or "messages" in row or row.get("error_type") == ErrorType.INPUT:
             return "score"  # a row of score --skip-invalid for an unreadable line holds only the result fields
     raise LineError(
         line,
@@ -107,17 +110,27 @@ def _value(row: Mapping, name: str, line: int, kinds: tuple[type, ...], nullable
 
 def _result_fields(row: Mapping, line: int, optional: set[str], path: str = "") -> dict:
     """The judged-result fields every input kind shares, checked (the optional ones only when the file has them)."""
-    error_type = row.get("error_type")
-    if "error_type" not in row:
-        raise LineError(line, path + "error_type", "missing")
-    if error_type not in ERROR_TYPES:
-        raise LineError(line, path + "error_type", f"must be null, 'input', 'judge' or 'parse', got {error_type!r}")
-    values = {"reward": float(_value(row, "reward", line, (int, float), path=path)), "error_type": error_type}
+    values = {
+        "reward": float(_value(row, "reward", line, (int, float), path=path)),
+        "error_type": _error_type(row, line, path),
+    }
     if "inferred_instruction" in optional:
         values["inferred_instruction"] = _value(row, "inferred_instruction", line, (str,), nullable=True, path=path)
     if "restatement_masked" in optional:
         values["restatement_masked"] = _value(row, "restatement_masked", line, (int,), path=path)
     return values
+
+
+def _error_type(row: Mapping, line: int, path: str) -> ErrorType | None:
+    """The row's ``error_type``: null or the value of an ErrorType."""
+    if "error_type" not in row:
+        raise LineError(line, path + "error_type", "missing")
+    value = row["error_type"]
+    if value is None:
+        return None
+    if isinstance(value, str) and value in ERROR_TYPE_VALUES:
+        return ErrorType(value)
+    raise LineError(line, path + "error_type", f"must be null, {ERROR_TYPE_CHOICES}, got {value!r}")
 
 
 def _judged(row: Mapping, line: int, optional: set[str], path: str = "") -> str | None:
@@ -129,18 +142,31 @@ def _judged(row: Mapping, line: int, optional: set[str], path: str = "") -> str 
 
 def _instruction(prompt: object, line: int, name: str = "prompt") -> str:
     try:
-        return split_conversation(prompt)[1]
+        return split_prompt(prompt).instruction
     except PromptError as error:
         raise LineError(line, name, str(error)) from error
 
 
 def sample_row(row: Mapping, line: int, optional: set[str]) -> Sample:
+    """A trace line; for a failed sample the prompt and response may be unusable (perhaps why it failed: a trainer
+    plugin traces what it was given), and are then unknown."""
+    fields = _result_fields(row, line, optional)
+    texts = {}
+    for name, read in (
+        ("response", lambda: _value(row, "response", line, (str,))),
+        ("instruction", lambda: _instruction(_value(row, "prompt", line, (str, list)), line)),
+    ):
+        try:
+            texts[name] = read()
+        except LineError:
+            if fields["error_type"] is None:
+                raise
+            texts[name] = None
     return Sample(
         line,
         _value(row, "step", line, (int,), nullable=True),
-        **_result_fields(row, line, optional),
-        response=_value(row, "response", line, (str,)),
-        instruction=_instruction(_value(row, "prompt", line, (str, list)), line),
+        **fields,
+        **texts,
         response_chars=_value(row, "response_chars", line, (int,)),
     )
 
@@ -151,7 +177,7 @@ def score_row(row: Mapping, line: int, optional: set[str]) -> Sample:
     try:
         prompt, response = scoring_input(row, line)
     except RowError as error:
-        if row.get("error_type") != "input":
+        if row.get("error_type") != ErrorType.INPUT:
             raise LineError(line, error.field, error.message) from error
         return Sample(line, 0, **_result_fields(row, line, optional))
     chars = _value(row, "response_chars", line, (int,)) if "response_chars" in optional else len(response)
@@ -160,7 +186,7 @@ def score_row(row: Mapping, line: int, optional: set[str]) -> Sample:
         0,
         **_result_fields(row, line, optional),
         response=_judged(row, line, optional) or response,  # null when the judge saw nothing: the response as given
-        instruction=split_conversation(prompt)[1],
+        instruction=prompt.instruction,
         response_chars=chars,
     )
 

@@ -81,13 +81,13 @@ class Tallies:
         return "mismatch" if asked != answered else "match"
 
     def settle_steps(self) -> tuple[list[str], list[LineError]]:
-        """Notes and errors of null steps: a trace whose steps are all null (open-instruct's verifier gets none) is
+        """Notes and errors of null steps: a trace whose steps are all null (a trainer plugin's: they get none) is
         one step 0; a null step among numbered ones is an error for each such line."""
         if not self.null_step_lines:
             return [], []
         if len(self.steps) == 1:
             self.steps = {0: self.steps[None]}
-            return ["every step is null (an open-instruct trace): all samples are read as one step 0"], []
+            return ["every step is null (a trainer plugin's trace): all samples are read as one step 0"], []
         return [], [LineError(line, "step", "null while other lines have a step") for line in self.null_step_lines]
 
     def top(self) -> list[Sample]:

@@ -32,12 +32,13 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from flip_reward.core.conversation import PromptError, message_text
+from flip_reward.core.results import ErrorType
 from flip_reward.core.reward import FlipReward
 from flip_reward.data.samples import SampleWriter, trace_line
 from flip_reward.judge.client import DEFAULT_JUDGE_MODEL
 
 logger = logging.getLogger("flip_reward")
-ERROR_COUNTS = {"judge": "judge_errors", "parse": "parse_failures", "input": "input_errors"}
+ERROR_COUNTS = {ErrorType.JUDGE: "judge_errors", ErrorType.PARSE: "parse_failures", ErrorType.INPUT: "input_errors"}
 
 
 @dataclass(frozen=True)
@@ -153,12 +154,12 @@ class JudgeRewardFunction:
             for key, value in batch.metrics().items():
                 log_metric(f"rewards/{self.__name__}/{key}", value)
         if log_extra is not None:
-            log_extra(f"{self.__name__}/error_type", [result.error_type or "" for result in results])
+            log_extra(f"{self.__name__}/error_type", [str(result.error_type or "") for result in results])
             inferred = [getattr(result, "inferred_instruction", None) or "" for result in results]
             if any(inferred):
                 log_extra(f"{self.__name__}/inferred_instruction", inferred)
         if batch.judge_errors:
-            first = next(result.error for result in results if result.error_type == "judge")
+            first = next(result.error for result in results if result.error_type == ErrorType.JUDGE)
             logger.warning(
                 "%s: %d of %d judge requests failed (rewards 0.0); first: %s",
                 self.__name__,

@@ -10,22 +10,27 @@ any, are in ``extra_info["context"]``. A dict result must have ``score``; verl s
 batch into a numpy array (the keys of the first sample decide), so every result has the same keys, strings for
 text and numbers for the rest, never None.
 
-Options: ``judge_model`` and every FlipReward keyword; the ``FLIP_*`` environment variables of the open-instruct
-plugin (``FlipSettings``) fill whatever ``reward_kwargs`` leaves out. One FlipReward per process and set of
-options, reused across calls, so a worker's samples share the judge client's concurrency bound, dedup and cache.
+Options: ``judge_model`` and every FlipReward keyword; the ``FLIP_*`` environment variables
+(``flip_reward.core.settings.FlipSettings``, as for the open-instruct plugin) fill whatever ``reward_kwargs`` leaves
+out. One FlipReward per process and set of options, reused across calls, so a worker's samples share the judge
+client's concurrency bound, dedup and cache. With ``FLIP_SAMPLE_LOG`` each process traces its samples as the
+open-instruct verifier does (``PluginTrace``; ``flip-reward inspect`` reads the files).
 Nothing raises into the trainer: a failure scores 0.0 with its ``error_type``.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
 from collections.abc import Mapping
 from typing import Any
 
+from flip_reward.core.results import ErrorType
 from flip_reward.core.reward import FlipResult, FlipReward
-from flip_reward.integrations.open_instruct.settings import FlipSettings
+from flip_reward.core.settings import FlipSettings, FlipSettingsError
+from flip_reward.data.samples import PluginTrace, plugin_trace
 from flip_reward.judge.client import DEFAULT_JUDGE_MODEL
 
 # What verl's reward managers may add to the keywords for a reward model of its own: not FlipReward options.
@@ -67,7 +72,7 @@ def score_dict(result: FlipResult) -> dict[str, Any]:
         "score": float(result.reward),
         "f1": float(result.f1),
         "inferred_instruction": result.inferred_instruction or "",
-        "error_type": result.error_type or "",
+        "error_type": str(result.error_type or ""),
         "restatement_masked": int(result.restatement_masked),
     }
 
@@ -81,9 +86,25 @@ async def compute_score(
 ) -> dict[str, Any]:
     """The FLIP reward of ``solution_str`` for the instruction ``ground_truth``; see the module docstring."""
     options = {key: value for key, value in reward_kwargs.items() if key not in VERL_KEYWORDS}
+    prompt = verl_prompt(ground_truth, extra_info)
     try:
         flip = reward_for(options)
     except Exception as error:  # noqa: BLE001  (a bad option or FLIP_* value: every sample says why, nothing raises)
         logger.error("FLIP reward cannot be set up (every reward is 0.0): %s: %s", type(error).__name__, error)
-        return score_dict(FlipResult(error=f"{type(error).__name__}: {error}", error_type="config"))
-    return score_dict(await flip.ascore_one(verl_prompt(ground_truth, extra_info), solution_str))
+        result = FlipResult(error=f"{type(error).__name__}: {error}", error_type=ErrorType.CONFIG)
+    else:
+        result = await flip.ascore_one(prompt, solution_str)
+    trace = process_trace()
+    if trace is not None:
+        trace.record(prompt, solution_str, result)
+    return score_dict(result)
+
+
+@functools.cache
+def process_trace() -> PluginTrace | None:
+    """This process's ``FLIP_SAMPLE_LOG`` trace, from the environment read once (None when unset, or when the
+    ``FLIP_*`` environment is invalid: every reward then says why)."""
+    try:
+        return plugin_trace(FlipSettings.from_env())
+    except FlipSettingsError:
+        return None

@@ -15,8 +15,8 @@ import signal
 import sys
 from collections.abc import Mapping, Sequence
 
+from flip_reward.core.settings import ENV_VARS, FlipSettings, FlipSettingsError
 from flip_reward.exit_codes import EXIT_INTERRUPTED, EXIT_INVALID_INPUT, EXIT_JUDGE_DOWN, EXIT_RUN_FAILED
-from flip_reward.integrations.open_instruct.settings import ENV_VARS, FlipSettings, FlipSettingsError
 from flip_reward.judge.urls import redact_url
 from flip_reward.knobs import SettingsError, declared
 from flip_reward.launch import preflight

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from flip_reward.integrations.open_instruct.settings import ENV_VARS, FlipSettings, FlipSettingsError
+from flip_reward.core.settings import ENV_VARS, FlipSettings, FlipSettingsError
 from flip_reward.judge.urls import redact_url
 from flip_reward.launch.data_plan import check_mix
 from flip_reward.launch.grpo_flags import ENTRY, grpo_fast_fields, unknown_flags

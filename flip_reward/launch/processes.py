@@ -303,29 +303,29 @@ class Supervisor:
 
     def stop_trainer(self) -> None:
         """SIGINT to the trainer's process group, TERM after ``trainer_int_grace``, KILL after
-        ``trainer_term_grace``; nothing when it has exited."""
+        ``trainer_term_grace``; nothing when the group is gone. A group that outlived its leader (processes the
+        trainer started and left behind) goes the same way, so that none is orphaned."""
         trainer = self.trainer
         if trainer is None:
             return
+        alive = self._alive(trainer)
         with signals_ignored():
             for number, grace in (
                 (signal.SIGINT, self.trainer_int_grace),
                 (signal.SIGTERM, self.trainer_term_grace),
                 (signal.SIGKILL, 0.0),
             ):
-                if trainer.poll() is not None:
+                if not alive():
                     break
-                self.log(f"sending {signal.Signals(number).name} to the trainer (process group {trainer.pid})")
+                whom = "the trainer" if trainer.poll() is None else "what the trainer left running"
+                self.log(f"sending {signal.Signals(number).name} to {whom} (process group {trainer.pid})")
                 try:
                     os.killpg(trainer.pid, number)
                 except ProcessLookupError:
                     break
-                if number == signal.SIGKILL:
-                    break
-                try:
-                    trainer.wait(timeout=grace)
-                except subprocess.TimeoutExpired:
-                    continue
+                deadline = time.monotonic() + grace
+                while alive() and time.monotonic() < deadline:
+                    time.sleep(POLL_S / 4)
             trainer.wait()
 
     def wait(self) -> int:

@@ -14,11 +14,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from flip_reward.core.settings import FlipSettings, FlipSettingsError
 from flip_reward.data.loading import RowError, read_input, read_valid
 from flip_reward.data.mixes import DatasetError, parse_mixer
 from flip_reward.data.rlvr import to_verl, verl_schema, write_rows
 from flip_reward.exit_codes import EXIT_INVALID_INPUT, EXIT_RUN_FAILED
-from flip_reward.integrations.open_instruct.settings import FlipSettings, FlipSettingsError
 from flip_reward.judge.urls import redact_url
 from flip_reward.knobs import SettingsError, knob, resolve, unknown_preset_keys
 from flip_reward.launch.data_plan import HOLDOUT_SHARE, held_out_indices, is_local

@@ -16,11 +16,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from flip_reward.core.results import ErrorType
 from flip_reward.core.reward import FlipResult
 from flip_reward.data.samples import result_fields
 from flip_reward.templates import FamilyReader, PinnedTemplate, TemplateError, response_after
 
-FAILURE_FLAGS = {"judge": "flip_judge_error", "parse": "flip_parse_failure", "input": "flip_input_error"}
+FAILURE_FLAGS = {
+    ErrorType.JUDGE: "flip_judge_error",
+    ErrorType.PARSE: "flip_parse_failure",
+    ErrorType.INPUT: "flip_input_error",
+}
 TemplateReader = FamilyReader | PinnedTemplate
 DEFAULT_READER = FamilyReader()
 

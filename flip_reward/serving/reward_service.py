@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from flip_reward.core.results import ErrorType
 from flip_reward.core.reward import FlipResult, FlipReward
 from flip_reward.json_text import parse_json
 from flip_reward.judge.loops import close_clients
@@ -179,8 +180,8 @@ class RewardService:
             raise JudgeDown(refusal)
         results = await asyncio.gather(*(self._score_one(item) for item in items))
         self.metrics.record_results(results)
-        judged = [result for result in results if result.error_type != "input"]
-        if judged and all(result.error_type == "judge" for result in judged):
+        judged = [result for result in results if result.error_type != ErrorType.INPUT]
+        if judged and all(result.error_type == ErrorType.JUDGE for result in judged):
             refusal = breaker.refusal()
             if refusal is not None:
                 raise JudgeDown(refusal)
@@ -188,7 +189,7 @@ class RewardService:
 
     async def _score_one(self, item: Item) -> FlipResult:
         if item.error is not None:
-            return FlipResult(reward=0.0, error=item.error, error_type="input")
+            return FlipResult(reward=0.0, error=item.error, error_type=ErrorType.INPUT)
         return await self.flip.ascore_one(item.prompt, item.response)
 
     def _scoring(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import json
 import re
 import threading
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+PEER_WAIT_S = 10.0  # how long a Reply with wait_for_peers waits for them at most
 _REPLY_BLOCK = re.compile(r"<reply>\n(.*)\n</reply>", re.DOTALL)
 
 
@@ -28,7 +30,9 @@ class Reply:
     ``content=None`` answers no text with ``finish_reason: "length"``, as vLLM does for a judge that used up its
     tokens while thinking; ``finish_reason`` overrides what is reported (e.g. "length" for an answer cut off).
     ``body`` is the raw body of an error ``status`` (e.g. FastAPI's ``{"detail": "Not Found"}``); without it an error
-    answers OpenAI's ``{"error": {"message": content}}``."""
+    answers OpenAI's ``{"error": {"message": content}}``. ``wait_for_peers`` holds the request until that many
+    requests are in flight at once (``PEER_WAIT_S`` at most), so that a test sees a client's full concurrency
+    without relying on timing."""
 
     content: str | None = ""
     finish_reason: str | None = None
@@ -37,6 +41,7 @@ class Reply:
     garbage: bool = False
     drop: bool = False
     body: str | None = None
+    wait_for_peers: int = 0
 
 
 Responder = Callable[[dict], "Reply | str"]
@@ -82,9 +87,10 @@ class ScriptedJudgeServer:
     """Serves ``/v1/chat/completions`` from a responder in a background thread; records every request body.
 
     ``capacity`` bounds how many requests are processed at once (others wait), modelling a judge with fixed
-    throughput. ``basic_auth`` ("user:password") makes every route answer 401 to a request without those
-    credentials in its ``Authorization`` header, as a reverse proxy with basic auth does. Use as a context manager;
-    ``base_url`` is the OpenAI-style ``http://127.0.0.1:PORT/v1``.
+    throughput. ``in_flight`` is how many chat requests are being answered now, ``peak_in_flight`` the most at once.
+    ``basic_auth`` ("user:password") makes every route answer 401 to a request without those credentials in its
+    ``Authorization`` header, as a reverse proxy with basic auth does. Use as a context manager; ``base_url`` is the
+    OpenAI-style ``http://127.0.0.1:PORT/v1``.
     """
 
     def __init__(
@@ -102,6 +108,8 @@ class ScriptedJudgeServer:
         self.basic_auth = basic_auth
         self.refused_authorizations: list[str | None] = []
         self.requests: list[dict] = []
+        self.in_flight = 0
+        self.peak_in_flight = 0
         self._loop = asyncio.new_event_loop()
         self._runner: web.AppRunner | None = None
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -122,6 +130,7 @@ class ScriptedJudgeServer:
 
     async def _start(self) -> None:
         self._gate = asyncio.Semaphore(self.capacity) if self.capacity else None
+        self._in_flight_changed = asyncio.Condition()
         app = web.Application(middlewares=[self._check_auth] if self.basic_auth else [])
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/v1/models", self._models)
@@ -147,15 +156,32 @@ class ScriptedJudgeServer:
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         self.requests.append(body)
-        if self._gate is None:
-            return await self._answer(request, body)
-        async with self._gate:
-            return await self._answer(request, body)
+        await self._count_in_flight(+1)
+        try:
+            if self._gate is None:
+                return await self._answer(request, body)
+            async with self._gate:
+                return await self._answer(request, body)
+        finally:
+            await self._count_in_flight(-1)
+
+    async def _count_in_flight(self, change: int) -> None:
+        async with self._in_flight_changed:
+            self.in_flight += change
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+            self._in_flight_changed.notify_all()
+
+    async def _wait_for_peers(self, count: int) -> None:
+        async with self._in_flight_changed:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._in_flight_changed.wait_for(lambda: self.in_flight >= count), PEER_WAIT_S)
 
     async def _answer(self, request: web.Request, body: dict) -> web.StreamResponse:
         reply = self.respond(body)
         if isinstance(reply, str):
             reply = Reply(content=reply)
+        if reply.wait_for_peers:
+            await self._wait_for_peers(reply.wait_for_peers)
         if reply.delay:
             await asyncio.sleep(reply.delay)
         if reply.drop:

@@ -21,8 +21,10 @@ from prometheus_client import (
     generate_latest,
 )
 
+from flip_reward.core.results import ErrorType
+
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 180.0, 600.0)
-FAILURES = {"judge": "judge_errors", "parse": "parse_failures", "input": "input_errors"}
+FAILURES = {ErrorType.JUDGE: "judge_errors", ErrorType.PARSE: "parse_failures", ErrorType.INPUT: "input_errors"}
 
 
 class ServiceMetrics:

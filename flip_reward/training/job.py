@@ -11,10 +11,14 @@ from __future__ import annotations
 import contextlib
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flip_reward.data.samples import SAMPLES_FILE, SampleWriter
 from flip_reward.judge.urls import redact_url
 from flip_reward.training.config import TrainSettings, tiny_seed
+
+if TYPE_CHECKING:
+    from flip_reward.integrations.trl import RewardStats
 
 RUN_FILES = ("metrics.jsonl", SAMPLES_FILE, f"{SAMPLES_FILE}.1", "reward_curve.png", "inspect.json", "inspect.png")
 """The files a run writes (or replaces) in its output directory, besides the folders model, models and judge."""
@@ -86,7 +90,17 @@ def run_job(s: TrainSettings, rows: list[dict]) -> int:
         log(f"judge: {judge_model} at {redact_url(api_base)}")
         reward = make_reward(s, judge_model, api_base, tokenizer, fresh_samples(output_dir))
         policy = materialize(s.model, output_dir / "models", "policy")
-        return train(s, policy, rows, reward, output_dir)
+        code = train(s, policy, rows, reward, output_dir)
+    check_judged(reward.totals)
+    return code
+
+
+def check_judged(totals: RewardStats) -> None:
+    """JudgeUnusable when every judge request of the run failed (its outputs are written by then): a run that
+    learned from nothing but 0.0 rewards must not look like a success to the job that launched it."""
+    sent = totals.samples - totals.input_errors
+    if sent and totals.judge_errors == sent:
+        raise JudgeUnusable(f"every one of the {sent} judge requests of this run failed (judge errors above)")
 
 
 def fresh_samples(output_dir: Path) -> SampleWriter:

@@ -14,12 +14,6 @@ import importlib.util
 import os
 import sys
 
-from flip_reward.integrations.open_instruct.settings import (
-    ENV_VARS,
-    FlipSettings,
-    FlipSettingsError,
-)
-
 UPSTREAM_COMMIT = "e6c3044aa6201c8bfa4573c1b03142af599e730d"
 """The open-instruct commit this integration is written and tested against (also in open-instruct/PIN)."""
 
@@ -74,10 +68,7 @@ if upstream_available():
     )
 
 __all__ = [
-    "ENV_VARS",
     "UPSTREAM_COMMIT",
-    "FlipSettings",
-    "FlipSettingsError",
     "add_checkout_to_path",
     "register",
     "upstream_available",

@@ -14,6 +14,7 @@ import logging
 import time
 from collections import Counter
 
+from flip_reward.core.results import ErrorType
 from flip_reward.core.reward import EMPTY_ANSWER, FlipResult
 
 logger = logging.getLogger("flip_reward.open_instruct")
@@ -51,15 +52,15 @@ class ActorLog:
     def flush(self, now: float) -> None:
         """Log the window's lines (if anything failed) and start a new window."""
         counts, seconds = self.window, now - (self.window_start or now)
-        other = sum(counts[kind] for kind in ("input", "config", "internal"))
-        if counts["judge"] or counts["parse"] or other:
+        other = sum(counts[kind] for kind in ErrorType if kind not in (ErrorType.JUDGE, ErrorType.PARSE))
+        if counts[ErrorType.JUDGE] or counts[ErrorType.PARSE] or other:
             logger.warning(
                 "general-flip: last %.0f s: %d rewards, %d judge errors, %d parse failures, %d other failures "
                 "(each scored 0.0; judge %s)",
                 seconds,
                 counts["samples"],
-                counts["judge"],
-                counts["parse"],
+                counts[ErrorType.JUDGE],
+                counts[ErrorType.PARSE],
                 other,
                 self.judge,
             )

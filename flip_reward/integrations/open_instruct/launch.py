@@ -18,6 +18,7 @@ import os
 import runpy
 import sys
 
+from flip_reward.core.settings import FlipSettings, FlipSettingsError
 from flip_reward.exit_codes import EXIT_JUDGE_DOWN
 from flip_reward.integrations.open_instruct.watchdog import JudgeWatchdog
 from flip_reward.judge.urls import redact_url
@@ -39,8 +40,8 @@ def main(argv: list[str] | None = None) -> None:
     if spec is None or spec.origin is None:
         raise SystemExit(f"flip-reward launch: {ENTRY_MODULE} not found; {plugin.SETUP_HINT}")
     try:
-        settings = plugin.FlipSettings.from_env()
-    except plugin.FlipSettingsError as error:
+        settings = FlipSettings.from_env()
+    except FlipSettingsError as error:
         raise SystemExit(f"flip-reward launch: {error}") from None
     print(
         "flip-reward: verifier 'general-flip' registered with open-instruct at "

@@ -13,9 +13,7 @@ raises into the trainer: a failure scores 0.0 and says why in ``VerificationResu
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from open_instruct.ground_truth_utils import (
@@ -24,11 +22,12 @@ from open_instruct.ground_truth_utils import (
     VerifierFunction,
 )
 
-from flip_reward.core.conversation import PromptError, split_conversation, to_turns
+from flip_reward.core.conversation import PromptError, SplitPrompt, format_turn, split_prompt, to_turns
+from flip_reward.core.results import ErrorType
 from flip_reward.core.reward import FlipResult, FlipReward
-from flip_reward.data.samples import SampleWriter, trace_line
+from flip_reward.core.settings import FlipSettings
+from flip_reward.data.samples import plugin_trace
 from flip_reward.integrations.open_instruct.actor_log import ActorLog
-from flip_reward.integrations.open_instruct.settings import FlipSettings
 from flip_reward.judge.client import DEFAULT_JUDGE_MODEL
 from flip_reward.judge.loops import run_sync
 
@@ -64,30 +63,6 @@ class FlipVerifierConfig(VerifierConfig):
         )
 
 
-def actor_id() -> str:
-    """This process's Ray actor id (every vLLM engine is one), or ``pid<N>`` outside a Ray actor."""
-    try:
-        import ray
-
-        if ray.is_initialized():
-            actor = ray.get_runtime_context().get_actor_id()
-            if actor:
-                return str(actor)
-    except Exception:  # noqa: BLE001  (no Ray, or no runtime context: fall back to the process id)
-        pass
-    return f"pid{os.getpid()}"
-
-
-def sample_writer(settings: FlipSettings) -> SampleWriter | None:
-    """The trace writer of ``FLIP_SAMPLE_LOG`` for this process: ``PATH`` with the actor id before its suffix
-    (``samples.jsonl`` -> ``samples.<actor>.jsonl``), so that actors never share a file; None when unset."""
-    if not settings.sample_log:
-        return None
-    path = Path(settings.sample_log)
-    name = f"{path.stem}.{actor_id()}{path.suffix or '.jsonl'}"
-    return SampleWriter(path.with_name(name), settings.sample_log_max_mb * 1024 * 1024)
-
-
 def label_text(label: Any) -> str | None:
     """The instruction a ``ground_truth`` value carries: a non-empty string, or strings of a list joined by
     newlines; None for anything else."""
@@ -98,8 +73,8 @@ def label_text(label: Any) -> str | None:
     return None
 
 
-def flip_prompt(query: Any, label: Any) -> Any:
-    """The prompt to score against, as chat messages when it can be rebuilt exactly.
+def flip_prompt(query: Any, label: Any) -> SplitPrompt | Any:
+    """The prompt to score against, split once (a SplitPrompt, which FlipReward takes as it is).
 
     The flattened ``query`` cannot be split back into messages without ambiguity when a message holds a line that
     starts with ``user:`` or another role. The label (``ground_truth``, which ``flip-reward data convert`` fills
@@ -112,23 +87,22 @@ def flip_prompt(query: Any, label: Any) -> Any:
     if isinstance(query, str) and instruction is not None and query.rstrip().endswith("user: " + instruction):
         before = query.rstrip()[: -len("user: " + instruction)]
         if not before or before.endswith("\n"):
-            return [*_messages(before.rstrip("\n")), {"role": "user", "content": instruction}]
+            return SplitPrompt(_history(before.rstrip("\n")), instruction)
     if query is not None:
         try:
-            split_conversation(query)
-            return query
+            return split_prompt(query)
         except PromptError:
             pass
     if instruction is None:
         return query if query is not None else ""
-    return [*_messages(query if isinstance(query, str) else ""), {"role": "user", "content": instruction}]
+    return SplitPrompt(_history(query if isinstance(query, str) else ""), instruction)
 
 
-def _messages(flattened: str) -> list[dict[str, str]]:
-    """Chat messages of a flattened prompt prefix ([] for an empty one)."""
+def _history(flattened: str) -> tuple[str, ...]:
+    """The history turns of a flattened prompt prefix, as the judge reads them (none for an empty one)."""
     if not flattened.strip():
-        return []
-    return [{"role": turn.role, "content": turn.content} for turn in to_turns(flattened)]
+        return ()
+    return tuple(format_turn(turn) for turn in to_turns(flattened))
 
 
 def reasoning_text(result: FlipResult) -> str:
@@ -156,8 +130,7 @@ class FlipVerifier(VerifierFunction):
         super().__init__(VERIFIER_NAME, weight=1.0, verifier_config=verifier_config)
         self._reward, self._setup_error = self._build_reward()
         self._log = ActorLog(self._reward.judge.endpoint.description if self._reward else "not set up")
-        self._samples = sample_writer(self.verifier_config.flip)
-        self._judged = 0
+        self._samples = plugin_trace(self.verifier_config.flip)
 
     @classmethod
     def get_config_class(cls) -> type:
@@ -193,14 +166,15 @@ class FlipVerifier(VerifierFunction):
         try:
             result = await self._score(flip_prompt(query, label), prediction)
         except Exception as error:  # noqa: BLE001  (never raise into the trainer; the reason goes to reasoning)
-            result = FlipResult(reward=0.0, error=f"{type(error).__name__}: {error}", error_type="internal")
+            result = FlipResult(reward=0.0, error=f"{type(error).__name__}: {error}", error_type=ErrorType.INTERNAL)
         self._log.record(result)
-        self._trace(query, prediction, result)
+        if self._samples is not None:  # the query as upstream gave it; upstream passes no step
+            self._samples.record(query, prediction, result)
         return VerificationResult(score=result.reward, cost=0.0, reasoning=reasoning_text(result))
 
     async def _score(self, prompt: Any, response: Any) -> FlipResult:
         if self._reward is None:
-            return FlipResult(reward=0.0, error=self._setup_error, error_type="config")
+            return FlipResult(reward=0.0, error=self._setup_error, error_type=ErrorType.CONFIG)
         return await self._reward.ascore_one(prompt, response)
 
     def __call__(
@@ -213,9 +187,3 @@ class FlipVerifier(VerifierFunction):
     ) -> VerificationResult:
         # An event loop of its own (a worker thread when called inside a running loop), clients closed at its end.
         return run_sync(lambda: self.async_call(tokenized_prediction, prediction, label, query, rollout_state))
-
-    def _trace(self, query: str | None, prediction: str, result: FlipResult) -> None:
-        """Queue every ``FLIP_SAMPLE_EVERY``-th sample's trace (``step`` is unknown here: upstream passes none)."""
-        self._judged += 1
-        if self._samples is not None and (self._judged - 1) % self.verifier_config.flip.sample_every == 0:
-            self._samples.put({**trace_line(None, query, prediction, result), "sample": self._judged})

@@ -1,5 +1,5 @@
-"""FLIP-only options of the open-instruct verifier (and of the verl reward function), read once from ``FLIP_*``
-environment variables.
+"""The ``FLIP_*`` environment: FLIP-only options of the trainers' reward plugins (the open-instruct verifier, the verl
+reward function), read once.
 
 Upstream's judge arguments (``--llm_judge_model``, ``--llm_judge_timeout``, ...) cover what every judge needs; what
 only FLIP needs comes from the environment, is parsed once when the verifier's config is built (in the trainer's
