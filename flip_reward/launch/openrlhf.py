@@ -15,7 +15,7 @@ from flip_reward.core.settings import FlipSettings
 from flip_reward.data.loading import RowError, load_rows
 from flip_reward.data.mixes import DatasetError
 from flip_reward.data.rlvr import check_rows, describe_counts
-from flip_reward.exit_codes import EXIT_RUN_FAILED
+from flip_reward.exit_codes import EXIT_INTERRUPTED, EXIT_RUN_FAILED
 from flip_reward.knobs import SettingsError, knob
 from flip_reward.launch.data_plan import is_local
 from flip_reward.launch.processes import Service, StartError, Supervisor
@@ -209,8 +209,11 @@ def serve_until_stopped(settings: OpenRLHFSettings, judge: RunJudge, serve: Serv
                 return EXIT_RUN_FAILED
             log(f"reward service: http://{SERVE_HOST}:{settings.serve_port} (log: {serve.log_file}); Ctrl-C stops "
                 "it and the judge")  # fmt: skip
-            print(f"trainer: {trainer.line()}", flush=True)
-            status = services.wait()
+            try:  # from here, Ctrl-C and TERM are how the launcher ends, even before wait() has begun
+                print(f"trainer: {trainer.line()}", flush=True)
+                status = services.wait()
+            except (KeyboardInterrupt, SystemExit):
+                status = EXIT_INTERRUPTED
             if status != EXIT_RUN_FAILED:
                 log("stopping flip-reward serve (requests in flight finish first) and the judge")
         return 0 if status != EXIT_RUN_FAILED else status
