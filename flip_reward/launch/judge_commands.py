@@ -125,8 +125,6 @@ def serve(start: JudgeStart, log: Log) -> int:
     supervisor = Supervisor(pid_file, float(start.timeout), log)
     with supervisor:
         try:
-            supervisor.prepare(services)
-            judge_fleet.check_ports_free(start.host, port, len(services) - 1)
             started = time.monotonic()
             supervisor.start(services)
         except (StartError, pid_files.PidFileError, OSError, FleetError) as error:

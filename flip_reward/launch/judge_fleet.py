@@ -98,24 +98,6 @@ def local_url(host: str, port: int, path: str = "") -> str:
     return f"http://{REPLICA_HOST if host in WILDCARD_HOSTS else host}:{port}{path}"
 
 
-def port_open(host: str, port: int) -> bool:
-    """Whether something accepts TCP connections on ``host``:``port``."""
-    try:
-        socket.create_connection((host, port), timeout=1).close()
-    except OSError:
-        return False
-    return True
-
-
-def check_ports_free(host: str, port: int, replicas: int = 0) -> None:
-    """FleetError when something already listens on ``port`` (or a replica's, ``port``+1..+``replicas``) of the
-    address that reaches ``host``: its health URL would answer for a server that is not the one started."""
-    shown = REPLICA_HOST if host in WILDCARD_HOSTS else host
-    for used in range(port, port + replicas + 1):
-        if port_open(shown, used):
-            raise FleetError(f"port {used} on {shown} is already in use")
-
-
 def worker_url(url: str) -> str:
     """A judge's base URL as vllm-router wants it: scheme://host:port[/path] without a trailing / or /v1.
     CredentialsInUrlError for a URL with user-info (never shown); FleetError for one that is not http(s)."""

@@ -74,10 +74,7 @@ class _Managed:
         stopped) when it does not start; Ctrl-C meanwhile stops everything too."""
         self.run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # PID files live only in private directories
         try:
-            services = self.services()
-            self.supervisor.prepare(services)
-            judge_fleet.check_ports_free(HOST, self.port, len(services) - 1)
-            self.supervisor.start(services)
+            self.supervisor.start(self.services())
         except (StartError, judge_fleet.FleetError, PidFileError, OSError) as error:
             self.stop()
             raise JudgeServerError(f"the {self.describe()} did not start: {error}") from None
