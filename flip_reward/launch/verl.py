@@ -18,6 +18,7 @@ from flip_reward.core.settings import FlipSettings, FlipSettingsError
 from flip_reward.data.loading import RowError, read_input, read_valid
 from flip_reward.data.mixes import DatasetError, parse_mixer
 from flip_reward.data.rlvr import to_verl, verl_schema, write_rows
+from flip_reward.data.writing import OutputError
 from flip_reward.exit_codes import EXIT_INVALID_INPUT, EXIT_JUDGE_DOWN, EXIT_RUN_FAILED
 from flip_reward.judge.urls import redact_url
 from flip_reward.knobs import SettingsError, knob, resolve, unknown_preset_keys
@@ -318,6 +319,8 @@ def launch_verl(settings: VerlSettings, extra: Sequence[str], dry_run: bool) -> 
         for line in data_lines(data, write=True):
             log(line)
         return supervised(judge, settings, trainer, log)
+    except OutputError:
+        raise  # a data file cut short (a full disk): exit status 4, said by the CLI
     except (OSError, PidFileError) as error:
         log(f"error: {error}")
         return EXIT_RUN_FAILED
