@@ -1,4 +1,4 @@
-"""The Supervisor (flip_reward.launch.processes) with real child processes: services that come up in order, never
+"""The Supervisor (flip_reward.serving.processes) with real child processes: services that come up in order, never
 come up or die at start, a trainer that ignores SIGINT (and TERM), Ctrl-C and TERM to the supervising process.
 
 The healthy service is the scripted judge (flip_reward.serving.scripted_judge, a test double that answers /health).
@@ -23,8 +23,8 @@ from conftest import free_port, group_alive, port_open
 
 from flip_reward.exit_codes import EXIT_JUDGE_DOWN
 from flip_reward.launch.preflight import check_judge
-from flip_reward.launch.processes import Service, StartError, Supervisor
 from flip_reward.serving.pid_files import stop
+from flip_reward.serving.processes import Service, StartError, Supervisor
 
 TRAINER = (
     "import os, signal, sys, time\n"
@@ -36,7 +36,7 @@ TRAINER = (
 SUPERVISED = """\
 import sys
 from pathlib import Path
-from flip_reward.launch.processes import Service, Supervisor
+from flip_reward.serving.processes import Service, Supervisor
 
 def log(message):
     print(message, file=sys.stderr, flush=True)

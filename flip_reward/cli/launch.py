@@ -77,8 +77,8 @@ def register_verl(trainers: argparse._SubParsersAction) -> None:
                 "one judge: line per JUDGE_BASE_URL judge asked",
             ),
             notes={
-                EXIT_RUN_FAILED: "verl's own non-zero exit status, a folder or PID file that could not be made, or (--dry-run) "
-                "a JUDGE_BASE_URL judge that does not answer",
+                EXIT_RUN_FAILED: "verl's own non-zero exit status, a folder or PID file that could not be made, or "
+                "(--dry-run) a JUDGE_BASE_URL judge that does not answer",
                 EXIT_JUDGE_DOWN: "the judge did not start, a JUDGE_BASE_URL judge does not answer, or the judge "
                 "exited during training (verl is stopped)",
             },

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit
 
-from flip_reward.data.writing import reason
 from flip_reward.net import connect_error, proxied
+from flip_reward.os_errors import reason
 
 HUB_CONNECT_TIMEOUT = 3.0  # seconds for the one TCP connect to the hub endpoint
 HUB_LOGGERS = ("huggingface_hub", "datasets")

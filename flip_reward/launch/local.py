@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from flip_reward.core.settings import FlipSettings, FlipSettingsError
 from flip_reward.exit_codes import EXIT_INVALID_INPUT
 from flip_reward.knobs import TRUE
-from flip_reward.launch.judge_fleet import gpu_visible
+from flip_reward.serving.judge_fleet import gpu_visible
 from flip_reward.training.grpo_args import UnmappedArgument, translate
 
 REWARDS = {"general-flip": "flip", "general-quality": "pointwise"}  # GRPO verifier -> flip-reward train --reward

@@ -23,9 +23,9 @@ from flip_reward.launch.data_plan import hold_out
 from flip_reward.launch.grpo_fast import GrpoPlan, plan
 from flip_reward.launch.grpo_settings import BACKENDS, EXP_NAMES, LAUNCHER_MODULE, GrpoFastSettings
 from flip_reward.launch.local import pick_backend
-from flip_reward.launch.processes import StartError, Supervisor
 from flip_reward.presets import load_preset
 from flip_reward.serving.pid_files import PidFileError
+from flip_reward.serving.processes import StartError, Supervisor
 
 
 def log(message: str) -> None:

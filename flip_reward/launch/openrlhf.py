@@ -18,7 +18,6 @@ from flip_reward.data.rlvr import check_rows, describe_counts
 from flip_reward.exit_codes import EXIT_INTERRUPTED, EXIT_RUN_FAILED
 from flip_reward.knobs import SettingsError, knob
 from flip_reward.launch.data_plan import is_local
-from flip_reward.launch.processes import Service, StartError, Supervisor
 from flip_reward.launch.run_judge import RunJudge, run_judge, url_in_environment
 from flip_reward.launch.verl import (
     MAX_ERRORS_SHOWN,
@@ -32,6 +31,7 @@ from flip_reward.launch.verl import (
 )
 from flip_reward.serving.connections import SHUTDOWN_MARGIN
 from flip_reward.serving.pid_files import PidFileError
+from flip_reward.serving.processes import Service, StartError, Supervisor
 
 SERVE_HOST = "127.0.0.1"
 

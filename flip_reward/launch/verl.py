@@ -24,11 +24,11 @@ from flip_reward.judge.urls import redact_url
 from flip_reward.knobs import SettingsError, knob, resolve, unknown_preset_keys
 from flip_reward.launch.data_plan import HOLDOUT_SHARE, held_out_indices, is_local
 from flip_reward.launch.preflight import check_judge
-from flip_reward.launch.processes import StartError, Supervisor
 from flip_reward.launch.run_judge import HOSTED_VLLM, RunJudge, run_judge, url_in_environment
 from flip_reward.launch.run_knobs import RunKnobs
 from flip_reward.presets import load_preset
 from flip_reward.serving.pid_files import PidFileError
+from flip_reward.serving.processes import StartError, Supervisor
 
 VERIFIER = "general-flip"  # data_source of the converted rows
 REWARD_KWARGS = "+reward.custom_reward_function.reward_kwargs"

@@ -1,4 +1,4 @@
-"""The PID files of the judge servers and routers (``flip_reward.launch.processes``): where they may live, what they
+"""The PID files of the judge servers and routers (``flip_reward.serving.processes``): where they may live, what they
 hold, and the checks made before a process they name is signalled.
 
 A PID file lives in a directory of this user's that nobody else can write (``flip_reward.ownership``), is never a

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from flip_reward.launch.processes import Service
+from flip_reward.serving.processes import Service
 
 SERVERS = ("auto", "vllm", "transformers")
 DEFAULT_PORT = 8000
