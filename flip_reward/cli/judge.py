@@ -8,7 +8,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from flip_reward.launch import judge_commands, judge_fleet
+from flip_reward.launch import judge_commands
+from flip_reward.serving import judge_fleet
 
 SERVE_HELP = """\
 Serves MODEL (a hub name or a directory; HF_HUB_OFFLINE defaults to 1 for a directory) with `vllm serve` when vLLM
