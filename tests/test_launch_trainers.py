@@ -295,7 +295,11 @@ def test_a_judge_url_with_credentials_reaches_the_service_in_its_environment_onl
         "JUDGE_MODEL"
     )
     shown = run_script(OPENRLHF, "--dry-run", JUDGE_BASE_URL=url, JUDGE_MODEL="hosted_vllm/scripted")
-    assert shown.returncode == 0, shown.stderr
+    assert shown.returncode == 1, shown.stderr  # nothing answers on port 9: said, its credentials hidden
+    assert shown.stdout.splitlines()[-1] == (
+        "judge: ERROR http://***@127.0.0.1:9/v1/models is not reachable "
+        "(<urlopen error [Errno 111] Connection refused>)"
+    )
     assert "s3cret" not in shown.stdout + shown.stderr
     assert (
         "serve: env LITELLM_LOCAL_MODEL_COST_MAP=True HOSTED_VLLM_API_BASE=http://***@127.0.0.1:9/v1 " in shown.stdout
