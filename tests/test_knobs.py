@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from flip_reward.knobs import SettingsError, knob, reference, resolve, unknown_preset_keys
+from flip_reward.core.settings import FlipSettings
+from flip_reward.knobs import SettingsError, declared, knob, reference, resolve, unknown_preset_keys
 from flip_reward.launch.grpo_settings import GrpoFastSettings
 from flip_reward.launch.openrlhf import OpenRLHFSettings
 from flip_reward.launch.verl import VerlSettings
@@ -25,6 +26,10 @@ SETTINGS = [
     ("`flip-reward launch open-instruct` (scripts/train/grpo_flip.sh, grpo_llmjudge.sh)", GrpoFastSettings),
     ("`flip-reward launch verl` (scripts/train/verl_grpo_flip.sh)", VerlSettings),
     ("`flip-reward launch openrlhf` (scripts/train/openrlhf_grpo_flip.sh)", OpenRLHFSettings),
+    (
+        "`FLIP_*` variables (reward plugins: open-instruct, verl, OpenRLHF)",
+        FlipSettings,
+    ),
 ]
 HEADER = (
     "# Knobs\n\nEvery setting of the training commands, generated from their declarations (flip_reward/knobs.py; "
@@ -41,6 +46,23 @@ def test_docs_list_every_knob_as_declared():
     if os.environ.get("FLIP_WRITE_KNOBS"):
         DOC.write_text(knobs_page(), encoding="utf-8")
     assert DOC.read_text(encoding="utf-8") == knobs_page()
+
+
+# Variables whose bounds differ on purpose, with the class that differs and why.
+BOUNDS_DIFFER = {"LOCAL_EVAL_COUNT": (VerlSettings,)}  # verl validates on held-out rows: at least one (else 0: none)
+
+
+def test_a_variable_has_one_type_and_check_in_every_command():
+    """Defaults may differ per command (their help says why); the type, the choices and the bounds may not (unset is
+    None or "" as a class prefers)."""
+    rules: dict[str, tuple] = {}
+    for _, cls in SETTINGS:
+        for item in declared(cls):
+            if item.knob.env in BOUNDS_DIFFER and cls in BOUNDS_DIFFER[item.knob.env]:
+                continue
+            rule = (item.kind, item.knob.choices, item.knob.minimum, item.knob.above)
+            for name in item.knob.names:
+                assert rules.setdefault(name, rule) == rule, f"{name} in {cls.__name__}: {rule} vs {rules[name]}"
 
 
 @dataclass(frozen=True)
