@@ -211,7 +211,8 @@ def plan_lines(s: TrainSettings, report: list[str], rows: int) -> list[str]:
         f"policy: {s.model}" + (" (a tiny random model built locally)" if s.model.startswith(TINY) else ""),
         f"reward: {s.reward}"
         + (f" ({s.reward_metric})" if s.reward == "flip" else "")
-        + f" | judge {s.judge} at {judge}",
+        + f" | judge {s.judge} at {judge} ({s.judge_concurrency} requests in flight, {s.judge_retries} retries, "
+        f"{s.judge_timeout:g} s each)",
         *(f"data: {line}" for line in report),
         f"GRPO: {s.steps} steps | {s.prompts_per_step} prompts x {s.num_generations} generations per step "
         f"(batch {s.per_device_batch_size}) | {rows} prompts | lr {s.learning_rate:g} | beta {s.beta:g} | "
