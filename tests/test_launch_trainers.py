@@ -31,7 +31,6 @@ from flip_reward.launch.run_judge import run_judge
 from flip_reward.launch.verl import VerlSettings, data_lines, verl_data, verl_trainer
 from flip_reward.presets import load_preset, preset_names
 from flip_reward.training.config import TrainSettings
-from flip_reward.training.loop import make_reward
 
 SAMPLE = "data/sample_rlvr_flip.jsonl"
 VERL = REPO / "scripts" / "train" / "verl_grpo_flip.sh"
@@ -366,6 +365,8 @@ def test_the_local_backend_refuses_before_training(arguments, environ, message, 
 
 def test_the_flip_judge_settings_set_the_judge_of_flip_reward_train():
     """FLIP_* judge settings are second names of flip-reward train's JUDGE_* knobs (the local backend runs it)."""
+    from flip_reward.training.loop import make_reward  # needs the [train] extra (torch)
+
     environ = {
         "FLIP_CONCURRENCY": "8", "FLIP_RETRIES": "0", "FLIP_DISABLE_THINKING": "1", "FLIP_STRUCTURED_OUTPUT": "yes",
         "FLIP_CACHE_DIR": "/tmp/answers", "FLIP_TOKENIZER": "/models/judge",
