@@ -443,7 +443,9 @@ def test_the_verl_dry_run_checks_the_data_and_prints_every_command(tmp_path):
     assert lines[4].endswith(" trainer.total_epochs=2") and len(lines) == 5 and not out.exists()
     refused = run_script(VERL, "--dry-run", FLIP_REWARD_METRIC="f2")
     assert (refused.returncode, refused.stdout) == (2, "")
-    assert refused.stderr == "error: FLIP_REWARD_METRIC must be one of f1, precision, recall, got 'f2'\n"
+    assert refused.stderr == (
+        "error: FLIP_REWARD_METRIC (environment): must be one of f1, precision, recall, got 'f2'\n"
+    )
     missing = run_script(VERL, "--dry-run", DATASETS="data/nope.jsonl 1.0")
     assert (missing.returncode, missing.stdout) == (2, "")
     assert missing.stderr == "error: DATASETS: data/nope.jsonl: input file not found: data/nope.jsonl\n"
@@ -463,7 +465,10 @@ def test_the_openrlhf_dry_run_uses_the_launchers_interpreter_for_every_command()
     assert lines[3] == f"data: {SAMPLE}: 24 RLVR rows (probability 1.0); verifiers: general-flip 24"
     assert lines[4].startswith(f"trainer: env CUDA_VISIBLE_DEVICES=0 {sys.executable} -m openrlhf.cli.train_ppo_ray ")
     refused = run_script(OPENRLHF, "--dry-run", FLIP_CONCURRENCY="abc")
-    assert (refused.returncode, refused.stderr) == (2, "error: FLIP_CONCURRENCY must be an integer >= 1, got 'abc'\n")
+    assert (refused.returncode, refused.stderr) == (
+        2,
+        "error: FLIP_CONCURRENCY (environment): expected an integer, got 'abc'\n",
+    )
 
 
 @pytest.fixture
