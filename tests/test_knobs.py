@@ -34,7 +34,8 @@ SETTINGS = [
 HEADER = (
     "# Knobs\n\nEvery setting of the training commands, generated from their declarations (flip_reward/knobs.py; "
     "tests/test_knobs.py keeps this page equal to them). Precedence: command-line flag > environment variable > "
-    "preset > default.\n"
+    "preset > default. A setting with two variables (`A` or `B`) reads A first; both set to different values is an "
+    "error naming both.\n"
 )
 
 
@@ -82,6 +83,31 @@ def test_flag_beats_environment_beats_preset_beats_default():
     flags = {"port": "3", "verbose": None}
     settings = resolve(Demo, flags, {"DEMO_PORT": "2", "DEMO_VERBOSE": "yes"}, {"DEMO_PORT": "1"}, fixed)
     assert (settings.port, settings.verbose, settings.url) == (3, True, "http://h:3")
+
+
+@dataclass(frozen=True)
+class Aliased:
+    workers: int = knob("DEMO_WORKERS", 4, "workers", aliases=("OLD_WORKERS",), above=0)
+    wait: float = knob("DEMO_WAIT", 1.0, "seconds", above=0)
+
+
+def test_a_knob_reads_its_aliases_and_refuses_two_that_differ():
+    assert resolve(Aliased, environ={"OLD_WORKERS": "8"}).workers == 8
+    assert resolve(Aliased, environ={"DEMO_WORKERS": "8", "OLD_WORKERS": " 8 "}).workers == 8
+    assert resolve(Aliased, {"workers": "2"}, {"OLD_WORKERS": "8"}).workers == 2
+    assert resolve(Aliased, environ={"OLD_WORKERS": "8"}, preset={"DEMO_WORKERS": "3"}).workers == 8
+    messages = []
+    for environ in ({"DEMO_WORKERS": "8", "OLD_WORKERS": "9"}, {"OLD_WORKERS": "x"}, {"DEMO_WAIT": "0"}):
+        with pytest.raises(SettingsError) as error:
+            resolve(Aliased, environ=environ)
+        messages.append(str(error.value))
+    assert messages == [
+        "DEMO_WORKERS and OLD_WORKERS (environment) are one setting but differ: '8' vs '9'",
+        "OLD_WORKERS (environment): expected an integer, got 'x'",
+        "DEMO_WAIT (environment): must be > 0, got 0.0",
+    ]
+    assert "| `DEMO_WORKERS` or `OLD_WORKERS` | `--workers` | 4 | workers |" in reference(Aliased)
+    unknown_preset_keys(Aliased, {"OLD_WORKERS": "1"}, "demo")  # an alias is a known preset key
 
 
 @pytest.mark.parametrize(
