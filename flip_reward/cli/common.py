@@ -43,16 +43,22 @@ class CommandParser(argparse.ArgumentParser):
     in the usage of the subcommand it was given to (``flip-reward score --bogus`` shows the usage of ``score``, not
     the top-level one), exit status 2, also when a required argument is missing too (the unknown one is the likelier
     typo). A subcommand whose defaults set ``passes_through`` (``flip-reward launch TRAINER``) leaves the arguments
-    it does not know to its trainer (``not_passed_through``)."""
+    it does not know to its trainer (``not_passed_through``); one made with ``tail="NAME"`` (``flip-reward judge
+    serve MODEL -- SERVER_ARGS``) keeps every argument after the first ``--`` as the tuple NAME, whatever it looks
+    like (argparse would mix them with the positionals before it)."""
 
-    def __init__(self, *args: Any, description: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, description: str | None = None, tail: str | None = None, **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
         super().__init__(*args, description=description and filled(description), **kwargs)
+        self.tail = tail
 
     def parse_known_args(
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
     ) -> tuple[argparse.Namespace, list[str]]:
         args = sys.argv[1:] if args is None else list(args)
+        tail: tuple[str, ...] = ()
+        if self.tail and "--" in args:
+            args, tail = args[: args.index("--")], tuple(args[args.index("--") + 1 :])
         self._relaxed = [action for action in self._actions if action.required]
         for action in self._relaxed:  # a first pass that finds unknown arguments before any missing one is reported
             action.required = False
@@ -63,7 +69,10 @@ class CommandParser(argparse.ArgumentParser):
         unknown = not_passed_through(extras, getattr(seen, "passes_through", False))
         if unknown:
             self.error(f"unrecognized arguments: {' '.join(unknown)}")
-        return super().parse_known_args(args, namespace)
+        parsed, extras = super().parse_known_args(args, namespace)
+        if self.tail:
+            setattr(parsed, self.tail, tail)
+        return parsed, extras
 
     def format_usage(self) -> str:
         self._restore_required()  # --help or an error in the first pass: the usage shows what is required as such
