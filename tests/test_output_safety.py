@@ -518,3 +518,18 @@ def test_a_command_whose_extra_is_not_installed_says_which_to_install(tmp_path, 
     run = flip_reward(*(arg.format(tmp=tmp_path) for arg in args), env=env)
     assert (run.returncode, run.stderr) == (2, expected + "\n")  # no plan, no "starting the judge" line
     assert list((tmp_path / "model").iterdir()) == []  # checked first: no model built, no judge started (its log)
+
+
+def test_the_local_backend_checks_the_train_extra_as_flip_reward_train_does(tmp_path):
+    """``flip-reward launch local`` runs flip-reward train in its own process (flip_reward.training.command): the
+    same check of the [train] extra, the same line, before anything is made."""
+    pythonpath = os.pathsep.join([str(BLOCKER), str(REPO), os.environ.get("PYTHONPATH", "")])
+    env = {"PYTHONPATH": pythonpath, "FLIP_TEST_BLOCKED_MODULES": "trl", "LOCAL_PRESET": "tiny", "EXP_NAME": "x"}
+    run = flip_reward("launch", "local", "--output-dir", f"{tmp_path}/run", env=env)
+    assert (run.returncode, run.stdout) == (2, "")
+    assert run.stderr.splitlines() == [
+        "grpo (local): preset tiny, reward flip: flip-reward train --reward flip --preset tiny --exp-name x "
+        f"--output-dir output/x --output-dir {tmp_path}/run",
+        "error: flip-reward train needs the module 'trl', which is not installed: pip install 'flip-reward[train]'",
+    ]
+    assert list(tmp_path.iterdir()) == []
