@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("demo", choices=("score", "eval"), help="score: flip-reward score; eval: eval and rerank")
     parser.add_argument("--run-dir", type=Path, help="where everything goes (default: runs/score_demo, runs/eval-demo)")
     args = parser.parse_args(argv)
-    run_dir = args.run_dir or Path("runs", "score_demo" if args.demo == "score" else "eval-demo")
+    run_dir = (args.run_dir or Path("runs", "score_demo" if args.demo == "score" else "eval-demo")).resolve()
     os.environ.update(OFFLINE)
     exit_on_signals()
     try:
