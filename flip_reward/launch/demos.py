@@ -9,7 +9,7 @@ the best-of-N sample (``eval``). The judge is stopped when the run ends, however
 gibberish, so most judgments end as counted parse failures: the run shows the whole path (server, client, parsing,
 outputs, summaries), not FLIP's quality; point ``--judge``/``--api-base`` of those commands at a real judge for that.
 
-Exit status: 0 when every command succeeded, else the first failing command's (docs/reference.md#exit-codes); 3 when
+Exit status: 0 when every command succeeded, else the first failing command's (docs/reference.md#exit-codes); 1 when
 the judge does not start, 130 on Ctrl-C (143 on TERM).
 """
 
@@ -22,7 +22,7 @@ from pathlib import Path
 
 from flip_reward.cli import main as flip_reward
 from flip_reward.data.mixes import sample_path
-from flip_reward.exit_codes import EXIT_INTERRUPTED, EXIT_JUDGE_DOWN, EXIT_OK
+from flip_reward.exit_codes import EXIT_INTERRUPTED, EXIT_OK, EXIT_RUN_FAILED
 from flip_reward.launch.processes import exit_on_signals
 from flip_reward.serving.judge_server import JudgeServerError, ManagedJudgeServer
 
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         return run(args.demo, run_dir)
     except JudgeServerError as error:
         print(f"demos: error: {error}", file=sys.stderr)
-        return EXIT_JUDGE_DOWN
+        return EXIT_RUN_FAILED
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
