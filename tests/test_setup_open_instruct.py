@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from open_instruct_support import MIRROR, REPO
+from open_instruct_support import MIRROR, REPO, write_standin_checkout
 
 from flip_reward.knobs import SettingsError, resolve
 from flip_reward.launch.setup_open_instruct import (
@@ -230,3 +230,53 @@ def test_child_environment_drops_only_the_source_checkout(tmp_path: Path) -> Non
     environ = {"PATH": "/bin", "PYTHONPATH": os.pathsep.join([str(REPO), "/other", str(REPO) + "/"])}
     assert child_environment(environ, REPO) == {"PATH": "/bin", "PYTHONPATH": "/other"}
     assert child_environment({"PYTHONPATH": str(REPO)}, REPO) == {}
+
+
+def test_install_with_a_fake_uv_and_the_standin_upstream(tmp_path: Path) -> None:
+    """The install step end to end without the network: a fake `uv` (records its arguments; `sync` makes a .venv whose
+    python sees the stand-in upstream of open_instruct_support, a test double, and this checkout), a checkout that is
+    a local git repository already at the commit asked for, no virtualenv active."""
+    target = tmp_path / "open-instruct"
+    target.mkdir()
+    (target / "setup.py").write_text("")
+    for command in (
+        ["init", "--quiet"],
+        ["add", "."],
+        ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"],
+    ):
+        git(target, *command)
+    commit = git(target, "rev-parse", "HEAD").strip()
+    standin = write_standin_checkout(tmp_path / "standin")
+    uv_log = tmp_path / "uv.log"
+    uv = tmp_path / "bin" / "uv"
+    uv.parent.mkdir()
+    uv.write_text(
+        "#!/usr/bin/env bash\n"
+        f'printf "%s\\n" "$*" >> {uv_log}\n'
+        "if [[ $1 == sync ]]; then\n"
+        "  mkdir -p .venv/bin\n"
+        f"  printf '#!/bin/sh\\nPYTHONPATH={standin}:{REPO} exec {sys.executable} \"$@\"\\n' > .venv/bin/python\n"
+        "  chmod +x .venv/bin/python\n"
+        "fi\n"
+    )
+    uv.chmod(0o755)
+    environment = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
+    environment.update(PYTHON=sys.executable, UV=str(uv), CUDA_GROUP="cuda13", OPEN_INSTRUCT_COMMIT=commit)
+    environment.update(OPEN_INSTRUCT_DIR=str(target))
+    result = subprocess.run(["bash", str(SCRIPT)], capture_output=True, text=True, env=environment, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert uv_log.read_text().splitlines() == [
+        "sync --frozen --no-default-groups --group dev --group cuda13",
+        f"pip install --python {target}/.venv/bin/python -e {REPO}",
+    ]
+    ours = [line for line in result.stderr.splitlines() if line.startswith(("setup_open_instruct: ", "NOTE"))]
+    assert ours == [
+        f"setup_open_instruct: {target} is already at {commit}",
+        f"NOTE no active virtualenv: uv will create {target}/.venv with a uv-managed Python 3.12",
+        f"setup_open_instruct: installing open-instruct (cuda13) with uv sync into {target}/.venv",
+        "setup_open_instruct: installing flip-reward (editable) into the same environment",
+        "setup_open_instruct: installed; the general-flip verifier registers with open-instruct",
+        "setup_open_instruct: installed, but this machine cannot train (see MISSING above)",
+        f"setup_open_instruct: activate the environment with: source {target}/.venv/bin/activate",
+    ]
+    assert "env: MISSING vLLM (installed with open-instruct's cuda12/cuda13 group)" in result.stderr.splitlines()
