@@ -82,7 +82,7 @@ class SetupSettings:
     )
     open_instruct_dir: str = knob(
         "OPEN_INSTRUCT_DIR", default_directory, "the checkout",
-        shown="<source checkout>/open-instruct, or ./open-instruct from an installed package",
+        shown="open-instruct/ of the source checkout, or ./open-instruct from an installed package",
     )  # fmt: skip
     open_instruct_commit: str = knob(
         "OPEN_INSTRUCT_COMMIT", pinned_commit, "commit to check out", shown="open-instruct/PIN"
