@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -58,3 +59,21 @@ def test_score_demo_script_scores_the_sample_and_stops_its_judge(tmp_path: Path)
     started = next(line for line in result.stderr.splitlines() if line.startswith("judge server: starting:"))
     port = int(started.split("--port ")[1].split()[0])
     assert not port_open(port)
+
+
+def test_a_judge_that_cannot_start_is_one_error_line_and_status_1(tmp_path: Path) -> None:
+    pytest.importorskip("transformers")
+    python = Path(sys.executable)
+    if (python.parent / "vllm").exists() or shutil.which("vllm"):
+        pytest.skip("vllm is installed here: JUDGE_SERVER=vllm would start")
+    run_dir = tmp_path / "run"
+    env = {**os.environ, "PYTHON": sys.executable, "RUN_DIR": str(run_dir), "JUDGE_SERVER": "vllm"}
+    result = subprocess.run(
+        ["bash", str(REPO / "scripts" / "eval_demo.sh")], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr.splitlines()[-1] == (
+        f"demos: error: the judge server for {run_dir}/judge-model did not start: 'vllm' is neither next to "
+        f"{sys.executable} nor on PATH"
+    )
+    assert not (run_dir / "judge.pid").exists() and not (run_dir / "eval").exists()
