@@ -504,12 +504,13 @@ def test_the_openrlhf_mode_serves_until_ctrl_c_then_stops_the_service_and_the_ju
     assert trainer_line.startswith(f"trainer: env CUDA_VISIBLE_DEVICES=0 {sys.executable} -m openrlhf"), (
         process.communicate(timeout=60)
     )
-    pid_file = paths["out"] / "judge" / "judge.pid"
-    groups = [int(line.split()[0]) for line in pid_file.read_text().splitlines()]
-    assert len(groups) == 2 and port_open(serve_port) and port_open(paths["port"])  # judge, then reward service
+    pid_files = [paths["out"] / "judge" / name for name in ("judge.pid", "serve.pid")]
+    groups = [int(pid_file.read_text().split()[0]) for pid_file in pid_files]
+    assert port_open(serve_port) and port_open(paths["port"])
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=120)
     assert process.returncode == 0, err
     assert "openrlhf_grpo: stopping flip-reward serve (requests in flight finish first) and the judge" in err
     assert not any(group_alive(group) for group in groups)
-    assert not port_open(serve_port) and not port_open(paths["port"]) and not pid_file.exists()
+    assert not port_open(serve_port) and not port_open(paths["port"])
+    assert not any(pid_file.exists() for pid_file in pid_files)

@@ -106,7 +106,7 @@ def register_openrlhf(trainers: argparse._SubParsersAction) -> None:
             (EXIT_OK, EXIT_RUN_FAILED, EXIT_INVALID_INPUT, EXIT_INTERRUPTED),
             outputs=(
                 "stdout: the OpenRLHF command (trainer: ...), once both services are up; --dry-run: the plan",
-                f"{JUDGE_FILES}; serve.log of flip-reward serve",
+                f"{JUDGE_FILES}; serve.pid and serve.log of flip-reward serve",
             ),
             notes={
                 EXIT_OK: "also its end by Ctrl-C or SIGTERM",

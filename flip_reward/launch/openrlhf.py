@@ -15,7 +15,7 @@ from flip_reward.core.settings import FlipSettings
 from flip_reward.data.loading import RowError, load_rows
 from flip_reward.data.mixes import DatasetError
 from flip_reward.data.rlvr import check_rows, describe_counts
-from flip_reward.exit_codes import EXIT_RUN_FAILED
+from flip_reward.exit_codes import EXIT_INTERRUPTED, EXIT_RUN_FAILED
 from flip_reward.knobs import SettingsError, knob
 from flip_reward.launch.data_plan import is_local
 from flip_reward.launch.processes import Service, StartError, Supervisor
@@ -193,23 +193,27 @@ def launch_openrlhf(settings: OpenRLHFSettings, extra: Sequence[str], dry_run: b
 
 
 def serve_until_stopped(settings: OpenRLHFSettings, judge: RunJudge, serve: Service, trainer: Trainer) -> int:
-    """The judge, then the reward service; the trainer command printed; 0 on Ctrl-C or TERM (both stopped), 1 when
-    one did not start or exited meanwhile."""
-    # the service ends by itself once its requests in flight finish (at the latest after --shutdown-timeout)
-    stop_grace = settings.judge_timeout + SHUTDOWN_MARGIN
-    with Supervisor(judge.pid_file, settings.judge_start_timeout, log, stop_grace=stop_grace) as supervisor:
-        if not start_judge(supervisor, judge, settings, log):
+    """The judge, then the reward service (each under its own supervisor and PID file); the trainer command printed;
+    0 on Ctrl-C or TERM (the service stopped, then the judge), 1 when one did not start or exited meanwhile."""
+    with Supervisor(judge.pid_file, settings.judge_start_timeout, log) as judges:
+        if not start_judge(judges, judge, settings, log):
             return EXIT_RUN_FAILED
-        supervisor.start_timeout = settings.serve_start_timeout
-        try:
-            supervisor.start([serve])
-        except StartError as error:
-            log(f"error: flip-reward serve did not start: {error}")
-            return EXIT_RUN_FAILED
-        log(f"reward service: http://{SERVE_HOST}:{settings.serve_port} (log: {serve.log_file}); Ctrl-C stops it and "
-            "the judge")  # fmt: skip
-        print(f"trainer: {trainer.line()}", flush=True)
-        status = supervisor.wait()
-        if status != EXIT_RUN_FAILED:
-            log("stopping flip-reward serve (requests in flight finish first) and the judge")
+        # the service ends by itself once its requests in flight finish (at the latest after --shutdown-timeout)
+        grace = settings.judge_timeout + SHUTDOWN_MARGIN
+        pid_file = serve.log_file.with_name("serve.pid")
+        with Supervisor(pid_file, settings.serve_start_timeout, log, stop_grace=grace) as services:
+            try:
+                services.start([serve])
+            except StartError as error:
+                log(f"error: flip-reward serve did not start: {error}")
+                return EXIT_RUN_FAILED
+            log(f"reward service: http://{SERVE_HOST}:{settings.serve_port} (log: {serve.log_file}); Ctrl-C stops "
+                "it and the judge")  # fmt: skip
+            try:  # from here, Ctrl-C and TERM are how the launcher ends, even before wait() has begun
+                print(f"trainer: {trainer.line()}", flush=True)
+                status = services.wait()
+            except (KeyboardInterrupt, SystemExit):
+                status = EXIT_INTERRUPTED
+            if status != EXIT_RUN_FAILED:
+                log("stopping flip-reward serve (requests in flight finish first) and the judge")
         return 0 if status != EXIT_RUN_FAILED else status
