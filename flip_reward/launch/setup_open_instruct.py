@@ -107,10 +107,10 @@ def git(directory: Path, *args: str, quiet: bool = False) -> subprocess.Complete
     )  # fmt: skip
 
 
-def must(result: subprocess.CompletedProcess[str], message: str) -> subprocess.CompletedProcess[str]:
+def must(result: subprocess.CompletedProcess[str], message: str) -> None:
+    """SetupError(``message``) when the step of ``result`` failed."""
     if result.returncode != 0:
         raise SetupError(message)
-    return result
 
 
 def checkout(settings: SetupSettings, log: Log) -> None:
