@@ -14,6 +14,7 @@ import pytest
 from flip_reward.knobs import SettingsError, knob, reference, resolve, unknown_preset_keys
 from flip_reward.launch.grpo_settings import GrpoFastSettings
 from flip_reward.launch.openrlhf import OpenRLHFSettings
+from flip_reward.launch.setup_open_instruct import SetupSettings
 from flip_reward.launch.verl import VerlSettings
 from flip_reward.presets import load_preset, preset_names
 from flip_reward.training.config import TrainSettings
@@ -25,6 +26,7 @@ SETTINGS = [
     ("`flip-reward launch open-instruct` (scripts/train/grpo_flip.sh, grpo_llmjudge.sh)", GrpoFastSettings),
     ("`flip-reward launch verl` (scripts/train/verl_grpo_flip.sh)", VerlSettings),
     ("`flip-reward launch openrlhf` (scripts/train/openrlhf_grpo_flip.sh)", OpenRLHFSettings),
+    ("scripts/setup_open_instruct.sh (python -m flip_reward.launch.setup_open_instruct)", SetupSettings),
 ]
 HEADER = (
     "# Knobs\n\nEvery setting of the training commands, generated from their declarations (flip_reward/knobs.py; "
