@@ -15,6 +15,7 @@ from flip_reward.core.settings import FlipSettings
 from flip_reward.knobs import SettingsError, declared, knob, reference, resolve, unknown_preset_keys
 from flip_reward.launch.grpo_settings import GrpoFastSettings
 from flip_reward.launch.openrlhf import OpenRLHFSettings
+from flip_reward.launch.setup_open_instruct import SetupSettings
 from flip_reward.launch.verl import VerlSettings
 from flip_reward.presets import load_preset, preset_names
 from flip_reward.training.config import TrainSettings
@@ -26,10 +27,8 @@ SETTINGS = [
     ("`flip-reward launch open-instruct` (scripts/train/grpo_flip.sh, grpo_llmjudge.sh)", GrpoFastSettings),
     ("`flip-reward launch verl` (scripts/train/verl_grpo_flip.sh)", VerlSettings),
     ("`flip-reward launch openrlhf` (scripts/train/openrlhf_grpo_flip.sh)", OpenRLHFSettings),
-    (
-        "`FLIP_*` variables (reward plugins: open-instruct, verl, OpenRLHF)",
-        FlipSettings,
-    ),
+    ("scripts/setup_open_instruct.sh (python -m flip_reward.launch.setup_open_instruct)", SetupSettings),
+    ("`FLIP_*` variables (reward plugins: open-instruct, verl, OpenRLHF)", FlipSettings),
 ]
 HEADER = (
     "# Knobs\n\nEvery setting of the training commands, generated from their declarations (flip_reward/knobs.py; "

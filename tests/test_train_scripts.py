@@ -48,8 +48,9 @@ FAKE_TRAINER = """
 import json, os, signal, sys, time, urllib.request
 
 record = os.environ["FAKE_RECORD"]
+seen = ("FLIP_", "HOSTED_", "CUDA_VISIBLE", "RAY_ADDRESS")
 state = {"argv": sys.argv[1:], "pid": os.getpid(), "pgid": os.getpgid(0),
-         "env": {k: v for k, v in os.environ.items() if k.startswith(("FLIP_", "HOSTED_", "CUDA_VISIBLE", "RAY_"))}}
+         "env": {k: v for k, v in os.environ.items() if k.startswith(seen)}}
 with urllib.request.urlopen(os.environ["HOSTED_VLLM_API_BASE"] + "/models", timeout=5) as response:
     state["judge_answered"] = response.status == 200
 

@@ -19,8 +19,6 @@ from flip_reward.cli.common import (
     add_judge_arguments,
     add_restatement_guard_argument,
     add_reward_metric_argument,
-    check_not_input,
-    check_output,
     command_epilog,
     judge_failure,
     judging,
@@ -32,6 +30,7 @@ from flip_reward.cli.common import (
 from flip_reward.core.results import ErrorType
 from flip_reward.core.reward import FlipResult, FlipReward
 from flip_reward.data.loading import RowError
+from flip_reward.data.output_checks import check_not_input, check_output
 from flip_reward.data.samples import result_fields
 from flip_reward.exit_codes import (
     EXIT_INTERRUPTED,
