@@ -299,7 +299,7 @@ def test_a_mismatched_dataset_is_flagged_for_the_baseline(capsys) -> None:
 
 def test_invalid_settings_exit_2_in_one_line(capsys) -> None:
     assert launch("general-flip", {}, [], dry_run=True, environ={**BASE, "FLIP_CONCURRENCY": "abc"}) == 2
-    assert capsys.readouterr().err == "grpo: error: FLIP_CONCURRENCY must be an integer >= 1, got 'abc'\n"
+    assert capsys.readouterr().err == "grpo: error: FLIP_CONCURRENCY (environment): expected an integer, got 'abc'\n"
     assert launch("general-flip", {}, [], dry_run=True, environ={**BASE, "PRESET": "2gpu"}) == 2
     assert capsys.readouterr().err == (
         "grpo: error: no preset '2gpu' (configs/grpo_2gpu.env); available: 1gpu, 1node, multinode\n"

@@ -148,7 +148,7 @@ def test_a_bad_flip_setting_is_refused_before_anything_for_every_backend() -> No
     for backend in ("open-instruct", "local"):
         result = script(FLIP, "--dry-run", BACKEND=backend, FLIP_CONCURRENCY="abc")
         assert (result.returncode, result.stdout) == (2, ""), result.stderr
-        assert result.stderr == "grpo: error: FLIP_CONCURRENCY must be an integer >= 1, got 'abc'\n"
+        assert result.stderr == "grpo: error: FLIP_CONCURRENCY (environment): expected an integer, got 'abc'\n"
 
 
 def test_the_local_backend_refuses_a_grpo_fast_argument_it_cannot_map() -> None:

@@ -10,6 +10,9 @@ read from the environment by the trainer itself, same names):
 - EXP_NAME: default ``{GRPO_DEFAULT_EXP_NAME or grpo_REWARD}_local``; OUTPUT_DIR: default output/EXP_NAME
 - WITH_TRACKING=1: ``--report-to wandb`` (unless REPORT_TO is set)
 - arguments written for grpo_fast.py (underscores) are mapped by ``flip_reward.training.grpo_args``
+- the FLIP_* judge settings (FLIP_CONCURRENCY, FLIP_RETRIES, FLIP_TOKENIZER, FLIP_CACHE_DIR, FLIP_DISABLE_THINKING,
+  FLIP_STRUCTURED_OUTPUT) are read by ``flip-reward train`` itself, as second names of its JUDGE_* knobs; every
+  FLIP_* value is checked here first, as the open-instruct backend would
 """
 
 from __future__ import annotations
