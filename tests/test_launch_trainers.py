@@ -36,6 +36,7 @@ SAMPLE = "data/sample_rlvr_flip.jsonl"
 VERL = REPO / "scripts" / "train" / "verl_grpo_flip.sh"
 OPENRLHF = REPO / "scripts" / "train" / "openrlhf_grpo_flip.sh"
 KWARGS = "+reward.custom_reward_function.reward_kwargs"
+SHIPPED_VERL_1GPU = load_preset("verl", "1gpu").origin  # the path a dry run says it read the preset from
 
 FAKE_VLLM = """#!/usr/bin/env bash
 # fake `vllm serve MODEL --host H --port P ARGS...`: records its PID and arguments, then serves the scripted judge
@@ -92,7 +93,7 @@ def write_rows(path: Path, count: int, **extra: object) -> Path:
 def test_verl_settings_follow_flag_environment_preset_default():
     default = VerlSettings.from_sources({}, {})
     assert (default.preset, default.preset_origin, default.exp_name, default.output_dir) == (
-        "1node", "configs/verl_1node.env", "verl_grpo_flip", "output/verl_grpo_flip"
+        "1node", load_preset("verl", "1node").origin, "verl_grpo_flip", "output/verl_grpo_flip"
     )  # fmt: skip
     assert default.training_gpus() == [0, 1, 2, 3, 4, 5, 6]
     one_gpu = VerlSettings.from_sources({"prompts_per_step": "4"}, {"PRESET": "1gpu", "MODEL_NAME_OR_PATH": "m"})
@@ -428,7 +429,7 @@ def test_the_verl_dry_run_checks_the_data_and_prints_every_command(tmp_path):
     assert completed.returncode == 0, completed.stderr
     lines = completed.stdout.splitlines()
     assert lines[0] == (
-        "verl_grpo: preset 1gpu (configs/verl_1gpu.env); 1 training GPU(s); reward flip_reward.integrations.verl"
+        f"verl_grpo: preset 1gpu ({SHIPPED_VERL_1GPU}); 1 training GPU(s); reward flip_reward.integrations.verl"
     )
     assert lines[1].startswith("judge: server: env CUDA_VISIBLE_DEVICES=0 ") and lines[1].endswith(
         "serve Qwen/Qwen3-4B --host 127.0.0.1 --port 8001 --max-model-len 8192 --gpu-memory-utilization 0.25 "
@@ -456,7 +457,7 @@ def test_the_openrlhf_dry_run_uses_the_launchers_interpreter_for_every_command()
     assert completed.returncode == 0, completed.stderr
     lines = completed.stdout.splitlines()
     assert lines[0] == (
-        "openrlhf_grpo: preset 1gpu (configs/verl_1gpu.env); 1 training GPU(s); reward service on 127.0.0.1:8080"
+        f"openrlhf_grpo: preset 1gpu ({SHIPPED_VERL_1GPU}); 1 training GPU(s); reward service on 127.0.0.1:8080"
     )
     assert lines[2].startswith(
         f"serve: env LITELLM_LOCAL_MODEL_COST_MAP=True {sys.executable} -m flip_reward.cli serve "
