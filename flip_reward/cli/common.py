@@ -1,29 +1,25 @@
 """What every ``flip-reward`` command shares: its parser class, the end of its help page (outputs and exit
-statuses), the judge options, the invalid-row printer, the output checks made before any judge call, the in-order
-JSONL writer, the cancellation of a run's tasks when it stops early, and the one line that says why nothing was
-judged."""
+statuses), the judge options, the invalid-row printer, the in-order JSONL writer, the cancellation of a run's tasks
+when it stops early, and the one line that says why nothing was judged."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import copy
-import os
-import stat
 import sys
-import tempfile
 import textwrap
 from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
+from flip_reward.core.context import DEFAULT_MAX_CONTEXT
 from flip_reward.core.reward import REWARD_METRICS
 from flip_reward.data.loading import DEFAULT_MAX_LINE_BYTES
 from flip_reward.data.writing import JsonlFile
 from flip_reward.exit_codes import EXIT_INTERRUPTED, EXIT_JUDGE_DOWN, EXIT_RUN_FAILED, MEANINGS, STOPPED_BY_SIGNAL
 from flip_reward.judge.cache import DEFAULT_CACHE_SIZE, check_cache_directory
-from flip_reward.judge.client import DEFAULT_JUDGE_MODEL
+from flip_reward.judge.client import DEFAULT_JUDGE_MODEL, JUDGE_DEFAULTS
 from flip_reward.judge.loops import cancel_pending_tasks, close_clients
 
 if TYPE_CHECKING:
@@ -43,16 +39,22 @@ class CommandParser(argparse.ArgumentParser):
     in the usage of the subcommand it was given to (``flip-reward score --bogus`` shows the usage of ``score``, not
     the top-level one), exit status 2, also when a required argument is missing too (the unknown one is the likelier
     typo). A subcommand whose defaults set ``passes_through`` (``flip-reward launch TRAINER``) leaves the arguments
-    it does not know to its trainer (``not_passed_through``)."""
+    it does not know to its trainer (``not_passed_through``); one made with ``tail="NAME"`` (``flip-reward judge
+    serve MODEL -- SERVER_ARGS``) keeps every argument after the first ``--`` as the tuple NAME, whatever it looks
+    like (argparse would mix them with the positionals before it)."""
 
-    def __init__(self, *args: Any, description: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, description: str | None = None, tail: str | None = None, **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
         super().__init__(*args, description=description and filled(description), **kwargs)
+        self.tail = tail
 
     def parse_known_args(
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
     ) -> tuple[argparse.Namespace, list[str]]:
         args = sys.argv[1:] if args is None else list(args)
+        tail: tuple[str, ...] = ()
+        if self.tail and "--" in args:
+            args, tail = args[: args.index("--")], tuple(args[args.index("--") + 1 :])
         self._relaxed = [action for action in self._actions if action.required]
         for action in self._relaxed:  # a first pass that finds unknown arguments before any missing one is reported
             action.required = False
@@ -63,7 +65,10 @@ class CommandParser(argparse.ArgumentParser):
         unknown = not_passed_through(extras, getattr(seen, "passes_through", False))
         if unknown:
             self.error(f"unrecognized arguments: {' '.join(unknown)}")
-        return super().parse_known_args(args, namespace)
+        parsed, extras = super().parse_known_args(args, namespace)
+        if self.tail:
+            setattr(parsed, self.tail, tail)
+        return parsed, extras
 
     def format_usage(self) -> str:
         self._restore_required()  # --help or an error in the first pass: the usage shows what is required as such
@@ -125,14 +130,36 @@ def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
     judge = parser.add_argument_group("judge")
     judge.add_argument("--judge", default=DEFAULT_JUDGE_MODEL, help="litellm model string (default: %(default)s)")
     judge.add_argument("--api-base", help="judge base URL, e.g. http://127.0.0.1:8000/v1 (or HOSTED_VLLM_API_BASE)")
-    judge.add_argument("--concurrency", type=int, default=64, help="judge requests in flight (default: %(default)s)")
-    judge.add_argument("--timeout", type=float, default=60.0, help="seconds per request (default: %(default)s)")
-    judge.add_argument("--retries", type=int, default=3, help="retries of a failed request (default: %(default)s)")
     judge.add_argument(
-        "--temperature", type=float, default=0.0, help="judge sampling temperature (default: %(default)s)"
+        "--concurrency",
+        type=int,
+        default=JUDGE_DEFAULTS["max_concurrency"],
+        help="judge requests in flight (default: %(default)s)",
     )
-    judge.add_argument("--max-tokens", type=int, default=2048, help="judge answer budget (default: %(default)s)")
-    judge.add_argument("--max-context-length", type=int, default=8192, help="judge context (default: %(default)s)")
+    judge.add_argument(
+        "--timeout", type=float, default=JUDGE_DEFAULTS["timeout"], help="seconds per request (default: %(default)s)"
+    )
+    judge.add_argument(
+        "--retries",
+        type=int,
+        default=JUDGE_DEFAULTS["retries"],
+        help="retries of a failed request (default: %(default)s)",
+    )
+    judge.add_argument(
+        "--temperature",
+        type=float,
+        default=JUDGE_DEFAULTS["temperature"],
+        help="judge sampling temperature (default: %(default)s)",
+    )
+    judge.add_argument(
+        "--max-tokens",
+        type=int,
+        default=JUDGE_DEFAULTS["max_tokens"],
+        help="judge answer budget (default: %(default)s)",
+    )
+    judge.add_argument(
+        "--max-context-length", type=int, default=DEFAULT_MAX_CONTEXT, help="judge context (default: %(default)s)"
+    )
     judge.add_argument(
         "--seed",
         type=int,
@@ -268,70 +295,6 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
-
-
-def check_output(
-    path: str,
-    suffixes: Sequence[str] | None,
-    option: str = "--output",
-    files: Sequence[str] = (),
-    subject: str | None = None,
-) -> None:
-    """ValueError naming ``option`` unless a command could write ``path``: a file ending in one of ``suffixes``, or a
-    directory when ``suffixes`` is None (the command writes ``files`` in it), that is no directory (no file) already,
-    and whose nearest existing folder is a writable directory (a folder is made there and removed at once, the one
-    test that /proc or a read-only mount gives an honest answer to). A file the command would replace must be no
-    directory and writable (``check_replaceable``). It leaves nothing behind: the folders are made when the output is
-    written. The messages start with ``subject`` (default: the option and the path). Commands call it before their
-    first judge call, so that a bad path costs nothing."""
-    target = Path(path)
-    subject = subject or f"{option} {path}"
-    if suffixes is None:
-        if target.exists() and not target.is_dir():
-            raise ValueError(f"{subject}: is a file, expected a directory")
-        for name in files:
-            check_replaceable(target / name, f"{subject}: {target / name}")
-    else:
-        if target.suffix not in suffixes:
-            written = f"'{target.suffix}' files" if target.suffix else "a file without an extension"
-            raise ValueError(f"{subject}: cannot write {written}; use {' or '.join(suffixes)}")
-        check_replaceable(target, subject)
-    folder = target if suffixes is None else target.parent
-    existing = next(parent for parent in (folder, *folder.parents) if parent.exists())
-    if not existing.is_dir():
-        raise ValueError(f"{subject}: cannot create {folder}: {existing} is a file")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise ValueError(f"{subject}: {existing} is not writable")
-    try:  # what os.access cannot tell (/proc, a read-only mount as root): a folder made there and removed at once
-        os.rmdir(tempfile.mkdtemp(prefix=".flip-reward-check-", dir=existing))
-    except OSError as error:
-        raise ValueError(f"{subject}: cannot create {folder}: {error.strerror} (errno {error.errno})") from None
-
-
-def check_replaceable(path: Path, subject: str) -> None:
-    """ValueError starting with ``subject`` when an output file a command would replace is a directory or is
-    protected: not writable for this user, or without a write bit for its owner (root may write it, but someone
-    meant it to stay)."""
-    if path.is_dir():
-        raise ValueError(f"{subject}: is a directory, expected a file")
-    if path.exists() and (not os.access(path, os.W_OK) or not path.stat().st_mode & stat.S_IWUSR):
-        raise ValueError(f"{subject}: not writable")
-
-
-def check_not_input(source: str, outputs: Sequence[str | Path], option: str = "--output") -> None:
-    """ValueError naming both when a file a command would write is its input file ``source`` under any name (the
-    same path, a hard link or a symbolic link to it): writing it would destroy the input. Commands call it before
-    their first judge call; a ``source`` that is no local file (a hub dataset) has nothing to protect."""
-    for output in outputs:
-        try:
-            same = os.path.samefile(source, output)  # the same device and inode, symbolic links followed
-        except OSError:  # either does not exist (yet)
-            continue
-        if same:
-            raise ValueError(
-                f"{option} {output} is the input file {source} (the same file): writing it would destroy the input; "
-                "choose another output"
-            )
 
 
 class OrderedJsonlWriter:

@@ -6,13 +6,12 @@ import argparse
 
 from flip_reward.cli.common import (
     add_input_arguments,
-    check_not_input,
-    check_output,
     command_epilog,
     positive_int,
     report_errors,
 )
 from flip_reward.data.loading import read_input, read_valid
+from flip_reward.data.output_checks import check_not_input, check_output
 from flip_reward.data.rlvr import (
     CONVERT_FORMATS,
     CONVERT_VERIFIERS,

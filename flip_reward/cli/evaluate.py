@@ -12,8 +12,6 @@ from flip_reward.cli.common import (
     add_input_arguments,
     add_judge_arguments,
     add_restatement_guard_argument,
-    check_not_input,
-    check_output,
     command_epilog,
     judge_failure,
     judging,
@@ -23,6 +21,7 @@ from flip_reward.cli.common import (
     report_unstored_answers,
     shuffle_seed,
 )
+from flip_reward.data.output_checks import check_not_input, check_output
 from flip_reward.evaluation.evaluate import (
     METHODS,
     SCORERS,

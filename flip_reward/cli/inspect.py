@@ -7,8 +7,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from flip_reward.cli.common import add_input_arguments, check_not_input, check_output, command_epilog, report_errors
+from flip_reward.cli.common import add_input_arguments, command_epilog, report_errors
 from flip_reward.data.loading import refuse_stream
+from flip_reward.data.output_checks import check_not_input, check_output
 from flip_reward.exit_codes import EXIT_INTERRUPTED, EXIT_INVALID_INPUT, EXIT_OK, EXIT_WRITE_FAILED
 
 

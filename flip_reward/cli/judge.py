@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
+from flip_reward.cli.common import command_epilog
+from flip_reward.exit_codes import EXIT_INTERRUPTED, EXIT_INVALID_INPUT, EXIT_OK, EXIT_RUN_FAILED
 from flip_reward.launch import judge_commands
 from flip_reward.serving import judge_fleet
 
@@ -17,22 +19,22 @@ imports and a CUDA GPU is visible, else `transformers serve` (JUDGE_SERVER=vllm 
 process runs in its own session and process group, logs to a file, and its PID goes to the PID file with its start
 time. Once GET /health answers everywhere, the base URL (http://H:P/v1) is printed as the only line on stdout and
 the servers keep running: stop them with `flip-reward judge stop`. Requests must name the model exactly as MODEL.
+Arguments after -- go to the server (SERVER_ARGS).
 
 --replicas N (N > 1, vLLM only) starts N servers on 127.0.0.1, ports P+1..P+N (JUDGE_GPUS split evenly, with
 --tensor-parallel-size), and vllm-router on H:P in front, as one unit. transformers serve cannot serve behind the
 router (it refuses the fields vllm-router adds, HTTP 422): a fleet of them is refused.
-
+"""
+ENVIRONMENT = """\
 environment: PYTHON (the interpreter beside which vllm, transformers and vllm-router are looked for first; default
 this one), JUDGE_SERVER (auto, vllm, transformers), JUDGE_GPUS (CUDA_VISIBLE_DEVICES of vLLM), JUDGE_ROUTER_POLICY
 (default of --policy), JUDGE_ROUTER_ARGS (more vllm-router arguments).
-exit status: 0 started (or dry run), 1 it did not start (the log's last lines are shown; everything started is
-stopped) or a PID/log file was refused, 2 settings that cannot work, 130 interrupted (everything started is stopped).
 """
 ROUTE_HELP = """\
 Starts only vllm-router on H:P in front of OpenAI-compatible judges that already run (their base URLs, with or
 without the trailing /v1; a URL with user:password@ is refused, exit 2: vllm-router cannot send credentials). One
-judge gets policy round_robin (vllm-router refuses power_of_two over one worker). Output, files and exit status as
-for `flip-reward judge serve`; vllm-router comes with pip install "flip-reward[fleet]".
+judge gets policy round_robin (vllm-router refuses power_of_two over one worker). vllm-router comes with pip install
+"flip-reward[fleet]".
 """
 STOP_HELP = """\
 Sends TERM to every process group of the PID file (default: the default PID file of --port), the last started
@@ -40,20 +42,29 @@ first, KILL after 10 s, and removes the PID file; nothing to do (exit 0) when it
 file that is a symbolic link or another user's, in a directory others can write, a PID of 1 or less, and a PID now
 used by another process (its start time differs from the one recorded) are refused, never signalled (exit 1).
 """
+START_EXIT_CODES = (EXIT_OK, EXIT_RUN_FAILED, EXIT_INVALID_INPUT, EXIT_INTERRUPTED)
+START_NOTES = {
+    EXIT_OK: "started, or a dry run",
+    EXIT_RUN_FAILED: "it did not start (everything started is stopped), a port in use, a PID or log file refused",
+    EXIT_INVALID_INPUT: "settings that cannot work, before anything starts",
+    EXIT_INTERRUPTED: "everything started is stopped",
+}
+STOP_EXIT_CODES = (EXIT_OK, EXIT_RUN_FAILED, EXIT_INVALID_INPUT, EXIT_INTERRUPTED)
+STOP_NOTES = {
+    EXIT_OK: "stopped, or nothing to stop",
+    EXIT_RUN_FAILED: "a PID file or a PID refused (never signalled)",
+    EXIT_INVALID_INPUT: "a --port that is no number",
+}
 
 
-class ServerArgsParser(argparse.ArgumentParser):
-    """A parser that keeps everything after the first ``--`` as ``server_args`` (argparse would mix it with the
-    positionals before it)."""
-
-    def parse_known_args(
-        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
-    ) -> tuple[argparse.Namespace, list[str]]:
-        given = list(sys.argv[1:] if args is None else args)
-        cut = given.index("--") if "--" in given else len(given)
-        parsed, extras = super().parse_known_args(given[:cut], namespace)
-        parsed.server_args = tuple(given[cut + 1 :])
-        return parsed, extras
+def start_outputs(what: str) -> tuple[str, ...]:
+    """The outputs of ``judge serve`` and ``judge route`` (``what``: the servers they start)."""
+    return (
+        "stdout: the base URL (http://H:P/v1) as the only line once every /health answers; with --dry-run the "
+        "commands, one a line (server:, replica I:, router:)",
+        f"the PID file (every process group of {what}, with its start time) and the log file(s)",
+        "stderr: progress and errors, each line starting with flip-reward judge: (serve_judge: for the script)",
+    )
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -62,17 +73,33 @@ def register(commands: argparse._SubParsersAction) -> None:
         "judge",
         help="serve a judge (or a fleet behind vllm-router) in the background, route to judges, stop them",
         description="Judge servers in the background: serve, route, stop (docs/judge-servers.md).",
+        epilog=command_epilog(
+            START_EXIT_CODES,
+            stopped_by_signal=True,
+            text="flip-reward judge COMMAND --help: a command's options, outputs and exit statuses",
+        ),
     )
-    judge.add_argument("--script", help=argparse.SUPPRESS)  # scripts/serve_judge.sh: its messages and stop hint
-    actions = judge.add_subparsers(dest="judge_command", required=True, parser_class=ServerArgsParser)
+    judge.add_argument(
+        "--script",
+        metavar="PATH",
+        help="messages as scripts/serve_judge.sh (which passes its path): serve_judge: lines, stop hint PATH --stop",
+    )
+    actions = judge.add_subparsers(dest="judge_command", required=True, metavar="COMMAND", title="commands")
     serve = actions.add_parser(
         "serve",
         help="serve MODEL: one server, or --replicas N behind vllm-router",
         description=SERVE_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        usage="%(prog)s MODEL [options] [-- SERVER_ARGS...]",
+        usage="%(prog)s [-h] [options] MODEL [-- SERVER_ARGS ...]",
+        tail="server_args",
+        epilog=command_epilog(
+            START_EXIT_CODES,
+            outputs=start_outputs("the servers and the router"),
+            notes=START_NOTES,
+            stopped_by_signal=True,
+            text=ENVIRONMENT,
+        ),
     )
-    serve.add_argument("model", help="hub name or directory of the judge model")
+    serve.add_argument("model", metavar="MODEL", help="hub name or directory of the judge model")
     serve.add_argument("--replicas", default="1", help="servers of MODEL behind vllm-router (default: %(default)s)")
     add_start_arguments(serve)
     serve.set_defaults(run=run_serve)
@@ -80,25 +107,45 @@ def register(commands: argparse._SubParsersAction) -> None:
         "route",
         help="vllm-router in front of judges that already run",
         description=ROUTE_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        tail="server_args",  # refused, with the line saying why
+        epilog=command_epilog(
+            START_EXIT_CODES,
+            outputs=start_outputs("the router"),
+            notes=START_NOTES,
+            stopped_by_signal=True,
+            text=ENVIRONMENT,
+        ),
     )
     route.add_argument("urls", nargs="*", metavar="URL", help="a judge's base URL (one or more)")
-    route.add_argument("--replicas", default="1", help=argparse.SUPPRESS)  # refused with the script's message
+    route.add_argument(
+        "--replicas", default="1", help="refused unless 1: a router alone serves no model (the line says so)"
+    )
     add_start_arguments(route)
     route.set_defaults(run=run_route)
     stop = actions.add_parser(
         "stop",
         help="stop what serve or route started",
         description=STOP_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=command_epilog(
+            STOP_EXIT_CODES,
+            outputs=(
+                "stderr: one line per process group stopped (or refused); the PID file is removed once every group "
+                "it names is stopped",
+            ),
+            notes=STOP_NOTES,
+        ),
     )
-    stop.add_argument("pid_file", nargs="?", type=Path, help="the PID file (default: that of --port)")
+    stop.add_argument(
+        "pid_file", nargs="?", type=Path, metavar="PID_FILE", help="the PID file (default: that of --port)"
+    )
     stop.add_argument(
         "--port",
         default=str(judge_fleet.DEFAULT_PORT),
         help="the port whose default PID file to read (default: %(default)s)",
     )
-    stop.add_argument("--pid-file", dest="pid_file_option", type=Path, help=argparse.SUPPRESS)  # the script took it
+    stop.add_argument(
+        "--pid-file", dest="pid_file_option", type=Path, metavar="PID_FILE", help="the PID file, as the argument"
+    )
     stop.set_defaults(run=run_stop)
 
 

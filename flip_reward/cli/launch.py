@@ -77,10 +77,9 @@ def register_verl(trainers: argparse._SubParsersAction) -> None:
                 "one judge: line per JUDGE_BASE_URL judge asked",
             ),
             notes={
-                EXIT_RUN_FAILED: "verl's own non-zero exit status, a folder or PID file that could not be made, or "
-                "(--dry-run) a JUDGE_BASE_URL judge that does not answer",
-                EXIT_JUDGE_DOWN: "the judge did not start, a JUDGE_BASE_URL judge does not answer, or the judge "
-                "exited during training (verl is stopped)",
+                EXIT_RUN_FAILED: "verl's own non-zero exit status, or a folder or PID file that could not be made",
+                EXIT_JUDGE_DOWN: "the judge did not start, a JUDGE_BASE_URL judge does not answer (also --dry-run), or "
+                "the judge exited during training (verl is stopped)",
             },
             stopped_by_signal=True,
             text="Every argument the launcher does not know is a Hydra override for verl (key=value), after the "
@@ -117,9 +116,9 @@ def register_openrlhf(trainers: argparse._SubParsersAction) -> None:
             ),
             notes={
                 EXIT_OK: "also its end by Ctrl-C or SIGTERM",
-                EXIT_RUN_FAILED: "flip-reward serve did not start, a service exited while the launcher waited, a "
-                "folder or PID file could not be made, or (--dry-run) a JUDGE_BASE_URL judge that does not answer",
-                EXIT_JUDGE_DOWN: "the judge did not start, or a JUDGE_BASE_URL judge does not answer",
+                EXIT_RUN_FAILED: "flip-reward serve did not start, a service exited while the launcher waited, or a "
+                "folder or PID file could not be made",
+                EXIT_JUDGE_DOWN: "the judge did not start, or a JUDGE_BASE_URL judge does not answer (also --dry-run)",
                 EXIT_INTERRUPTED: "Ctrl-C before the services were up",
             },
             text=f"{PASS_THROUGH} Here: appended to the printed OpenRLHF command.",

@@ -13,8 +13,6 @@ from flip_reward.cli.common import (
     add_input_arguments,
     add_judge_arguments,
     add_restatement_guard_argument,
-    check_not_input,
-    check_output,
     command_epilog,
     gather_or_cancel,
     judge_failure,
@@ -25,6 +23,7 @@ from flip_reward.cli.common import (
     report_unstored_answers,
     shuffle_seed,
 )
+from flip_reward.data.output_checks import check_not_input, check_output
 from flip_reward.evaluation.rerank import (
     RERANK_METHODS,
     BestOfN,

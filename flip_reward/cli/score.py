@@ -19,8 +19,6 @@ from flip_reward.cli.common import (
     add_judge_arguments,
     add_restatement_guard_argument,
     add_reward_metric_argument,
-    check_not_input,
-    check_output,
     command_epilog,
     judge_failure,
     judging,
@@ -32,6 +30,7 @@ from flip_reward.cli.common import (
 from flip_reward.core.results import ErrorType
 from flip_reward.core.reward import FlipResult, FlipReward
 from flip_reward.data.loading import RowError
+from flip_reward.data.output_checks import check_not_input, check_output
 from flip_reward.data.samples import result_fields
 from flip_reward.exit_codes import (
     EXIT_INTERRUPTED,
@@ -43,6 +42,7 @@ from flip_reward.exit_codes import (
 )
 from flip_reward.judge.loops import cancel_pending_tasks
 
+SUMMARY_FAILURES = (ErrorType.PARSE, ErrorType.JUDGE, ErrorType.INPUT)  # the summary's failure counts, in its order
 ROWS_HELD_PER_REQUEST = 8  # rows read ahead of the oldest unwritten one, per request in flight (--concurrency)
 
 
@@ -58,7 +58,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                 "OUTPUT (.jsonl, written as rows finish, in input order): every input row plus "
                 + ", ".join(result_fields("", FlipResult(reward=0.0))),
                 "stderr: a progress bar, then a summary line: rows, mean and median reward, parse failures, judge "
-                "errors, invalid rows, cache hits, rewards/s",
+                "errors, input errors (invalid rows and empty responses), cache hits, rewards/s",
             ),
             notes={
                 EXIT_RUN_FAILED: "the judge refused every request (4xx)",
@@ -209,9 +209,7 @@ def summarize(tally: Tally, seconds: float) -> dict:
         "rows": len(rewards),
         "mean_reward": statistics.fmean(rewards) if rewards else 0.0,
         "median_reward": statistics.median(rewards) if rewards else 0.0,
-        "parse_failures": kinds[ErrorType.PARSE],
-        "judge_errors": kinds[ErrorType.JUDGE],
-        "invalid_rows": kinds[ErrorType.INPUT],
+        **{kind.counter: kinds[kind] for kind in SUMMARY_FAILURES},
         "cached": tally.cached,
         "rewards_per_s": len(rewards) / seconds if seconds > 0 else 0.0,
     }
@@ -220,8 +218,8 @@ def summarize(tally: Tally, seconds: float) -> dict:
 def print_summary(tally: Tally, seconds: float, file: TextIO = sys.stdout) -> None:
     summary = summarize(tally, seconds)
     print(
-        f"rows {summary['rows']} | mean reward {summary['mean_reward']:.4f} | median {summary['median_reward']:.4f} | "
-        f"parse failures {summary['parse_failures']} | judge errors {summary['judge_errors']} | "
-        f"invalid {summary['invalid_rows']} | cached {summary['cached']} | {summary['rewards_per_s']:.1f} rewards/s",
+        f"rows {summary['rows']} | mean reward {summary['mean_reward']:.4f} | median {summary['median_reward']:.4f}"
+        + "".join(f" | {kind.counter.replace('_', ' ')} {summary[kind.counter]}" for kind in SUMMARY_FAILURES)
+        + f" | cached {summary['cached']} | {summary['rewards_per_s']:.1f} rewards/s",
         file=file,
     )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from flip_reward.cli.common import check_output, command_epilog
+from flip_reward.cli.common import command_epilog
+from flip_reward.data.output_checks import check_output
 from flip_reward.exit_codes import EXIT_INTERRUPTED, EXIT_INVALID_INPUT, EXIT_OK, EXIT_WRITE_FAILED
 
 

@@ -10,10 +10,14 @@ read from the environment by the trainer itself, same names):
 - EXP_NAME: default ``{GRPO_DEFAULT_EXP_NAME or grpo_REWARD}_local``; OUTPUT_DIR: default output/EXP_NAME
 - WITH_TRACKING=1: ``--report-to wandb`` (unless REPORT_TO is set)
 - arguments written for grpo_fast.py (underscores) are mapped by ``flip_reward.training.grpo_args``
+- the FLIP_* judge settings (FLIP_CONCURRENCY, FLIP_RETRIES, FLIP_TOKENIZER, FLIP_CACHE_DIR, FLIP_DISABLE_THINKING,
+  FLIP_STRUCTURED_OUTPUT) are read by ``flip-reward train`` itself, as second names of its JUDGE_* knobs; every
+  FLIP_* value is checked here first, as the open-instruct backend would
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import shlex
 import sys
@@ -21,8 +25,10 @@ from collections.abc import Mapping, Sequence
 
 from flip_reward.core.settings import FlipSettings, FlipSettingsError
 from flip_reward.exit_codes import EXIT_INVALID_INPUT
+from flip_reward.extras import first_missing, missing_extra_line
 from flip_reward.knobs import TRUE
 from flip_reward.serving.judge_fleet import gpu_visible
+from flip_reward.training import command as train
 from flip_reward.training.grpo_args import UnmappedArgument, translate
 
 REWARDS = {"general-flip": "flip", "general-quality": "pointwise"}  # GRPO verifier -> flip-reward train --reward
@@ -76,8 +82,9 @@ def run_local(
     default_exp_name: str | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> int:
-    """Run the local backend: ``flip-reward train`` in this process with ``arguments`` (``flip-reward train``'s or
-    grpo_fast.py's, ``--dry-run`` included) after the ones mapped from the environment (later flags win).
+    """Run the local backend: ``flip-reward train`` in this process (``flip_reward.training.command``) with
+    ``arguments`` (``flip-reward train``'s or grpo_fast.py's, ``--dry-run`` included) after the ones mapped from the
+    environment (later flags win).
     ``verifier`` defaults to GRPO_VERIFIER (general-flip), ``default_exp_name`` to GRPO_DEFAULT_EXP_NAME; ``environ``
     to os.environ. The train command's exit status; 2 for settings refused before it starts."""
     environ = os.environ if environ is None else environ
@@ -89,9 +96,14 @@ def run_local(
         log(f"error: {error}")
         return EXIT_INVALID_INPUT
     log(f"preset {command[4]}, reward {command[2]}: flip-reward {shlex.join(command)}")
-    from flip_reward.cli import main
-
-    return main(command)
+    parser = argparse.ArgumentParser(prog="flip-reward train")
+    train.add_arguments(parser)
+    args = parser.parse_args(command[1:])  # SystemExit(2) for an argument flip-reward train does not know
+    missing = first_missing(train.NEEDS)
+    if missing:
+        print(missing_extra_line("train", missing, train.EXTRAS), file=sys.stderr)
+        return EXIT_INVALID_INPUT
+    return train.run_train(vars(args), args.preset, args.dry_run)
 
 
 def pick_backend(environ: Mapping[str, str] | None = None) -> tuple[str, str]:

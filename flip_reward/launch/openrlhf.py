@@ -15,7 +15,7 @@ from flip_reward.core.settings import FlipSettings
 from flip_reward.data.loading import RowError, load_rows
 from flip_reward.data.mixes import DatasetError
 from flip_reward.data.rlvr import check_rows, describe_counts
-from flip_reward.exit_codes import EXIT_INTERRUPTED, EXIT_RUN_FAILED
+from flip_reward.exit_codes import EXIT_INTERRUPTED, EXIT_JUDGE_DOWN, EXIT_RUN_FAILED
 from flip_reward.knobs import SettingsError, knob
 from flip_reward.launch.data_plan import is_local
 from flip_reward.launch.run_judge import RunJudge, run_judge, url_in_environment
@@ -85,7 +85,7 @@ class OpenRLHFSettings(VerlFamily):
 
 def flip_serve_options(flip: FlipSettings) -> list[str]:
     """The ``flip-reward serve`` options of the FLIP_* settings that differ from their defaults."""
-    default = FlipSettings()
+    default = FlipSettings.from_env({})
     options = []
     for name, flag in (("think_prefilled", "--think-prefilled"), ("structured_output", "--structured-output"),
                        ("disable_thinking", "--no-thinking")):  # fmt: skip
@@ -110,8 +110,8 @@ def serve_service(
         python, "-m", "flip_reward.cli", "serve", "--judge", s.judge_model,
         *([] if url_env else ["--api-base", judge_url]),
         "--host", SERVE_HOST, "--port", str(s.serve_port), "--max-tokens", str(s.judge_max_tokens),
-        "--max-context-length", str(s.judge_max_context), "--timeout", str(s.judge_timeout),
-        "--temperature", str(s.judge_temperature), "--shutdown-timeout", str(s.judge_timeout),
+        "--max-context-length", str(s.judge_max_context), "--timeout", f"{s.judge_timeout:g}",
+        "--temperature", str(s.judge_temperature), "--shutdown-timeout", f"{s.judge_timeout:g}",
         *flip_serve_options(flip), *shlex.split(s.serve_args),
     )  # fmt: skip
     health = f"http://{SERVE_HOST}:{s.serve_port}/health"
@@ -189,7 +189,7 @@ def launch_openrlhf(settings: OpenRLHFSettings, extra: Sequence[str], dry_run: b
         serve_line = Trainer(list(serve.command), dict(serve.env)).line()
         print("\n".join([*judge.lines(settings), f"serve: {serve_line}", *lines, f"trainer: {trainer.line()}"]),
               flush=True)  # fmt: skip
-        return EXIT_RUN_FAILED if check_external_judges(settings, print) else 0
+        return EXIT_JUDGE_DOWN if check_external_judges(settings, print) else 0
     for line in lines:
         log(line)
     try:

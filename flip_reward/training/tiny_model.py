@@ -7,8 +7,7 @@ and a ChatML chat template. Its output is gibberish; it exists to exercise the p
 chat templating, request and response handling), never to judge anything.
 
 The rest of the package imports this module only where it is used (``flip-reward tiny-model DIR``, ``tiny:SEED``
-as a model name), so it only costs its imports then. ``python -m flip_reward.training.tiny_model DIR [--seed N]``
-is ``flip-reward tiny-model DIR [--seed N]`` (its options, checks and exit statuses).
+as a model name), so it only costs its imports then.
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
@@ -153,9 +151,3 @@ def build_tiny_chat_model(out_dir: str | Path, seed: int = 0) -> Path:
         kept = "the folder was removed" if made else "nothing in it was replaced"
         raise OutputError(f"could not write {out_dir}: {reason(error)}; {kept}") from error
     return out_dir
-
-
-if __name__ == "__main__":  # python -m flip_reward.training.tiny_model DIR: the same as flip-reward tiny-model DIR
-    from flip_reward.cli import main
-
-    sys.exit(main(["tiny-model", *sys.argv[1:]]))

@@ -10,6 +10,7 @@ if [[ -z $PYTHON ]]; then
   unset _venv
 fi
 if ! "$PYTHON" -c 'import flip_reward.cli' 2>/dev/null; then
+  # shellcheck disable=SC2016  # the backticks are literal
   printf '%s: error: flip_reward does not import with %s: run `make setup` (then `source .venv/bin/activate`) or set PYTHON\n' \
     "${0##*/}" "$PYTHON" >&2
   exit 2
