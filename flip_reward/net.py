@@ -1,5 +1,5 @@
-"""The network rules every probe shares: which URLs go through the environment's proxy (never a loopback one), an
-HTTP GET that follows that rule, and one TCP connect."""
+"""The network rules every probe shares: which URLs go through the environment's proxy (and that this package's own
+probes never send a loopback one there), an HTTP GET that follows that rule, and one TCP connect."""
 
 from __future__ import annotations
 
@@ -25,21 +25,24 @@ def is_loopback(host: str) -> bool:
 
 def proxied(url: str) -> bool:
     """Whether a proxy from the environment (``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``, in either case, less
-    the hosts ``NO_PROXY`` names) applies to ``url``; never to a loopback host, which no proxy can reach for us."""
+    the hosts ``NO_PROXY`` names) applies to ``url``, as the HTTP libraries (requests, the hub's) read it."""
     parts = urlsplit(url)
-    host = parts.netloc.rpartition("@")[2]
-    if is_loopback(parts.hostname or ""):
-        return False
     proxies = urllib.request.getproxies()
     if not (proxies.get(parts.scheme) or proxies.get("all")):
         return False
-    return not urllib.request.proxy_bypass(host)
+    return not urllib.request.proxy_bypass(parts.netloc.rpartition("@")[2])
+
+
+def asked_directly(url: str) -> bool:
+    """The rule of this package's own probes (a service's health, a judge's model list): a loopback URL is asked
+    directly (no proxy can reach this machine's loopback for us), any other through the proxy ``proxied`` names."""
+    return is_loopback(urlsplit(url).hostname or "") or not proxied(url)
 
 
 def open_url(request: urllib.request.Request | str, timeout: float):  # noqa: ANN201  (an http.client response)
-    """``urlopen`` of ``request`` through the environment's proxy when ``proxied`` says so, else directly."""
+    """``urlopen`` of ``request`` as ``asked_directly`` says: directly, or through the environment's proxy."""
     url = request.full_url if isinstance(request, urllib.request.Request) else request
-    return (urllib.request.build_opener() if proxied(url) else DIRECT).open(request, timeout=timeout)
+    return (DIRECT if asked_directly(url) else urllib.request.build_opener()).open(request, timeout=timeout)
 
 
 def connect_error(host: str, port: int, timeout: float) -> OSError | None:

@@ -50,7 +50,7 @@ def served_models(endpoint: Endpoint, timeout: float = 5.0) -> list[str]:
     """The model ids ``GET {api_base}/models`` lists, asked with the headers every judge request of ``endpoint``
     sends (``Endpoint.headers``: its URL's credentials as basic auth, else its key); JudgeProbeError when it does not
     answer with them. No message shows the credentials. A loopback judge is asked directly, any other through the
-    environment's proxy unless NO_PROXY names it (``flip_reward.net.proxied``), as every probe is asked."""
+    environment's proxy unless NO_PROXY names it (``flip_reward.net.asked_directly``), as the health checks are."""
     base = (endpoint.api_base or "").rstrip("/")
     url = (endpoint.shown_base or base).rstrip("/") + "/models"
     request = urllib.request.Request(base + "/models", headers=endpoint.headers())

@@ -78,7 +78,7 @@ def exit_on_signals(signals: Sequence[int] = (signal.SIGTERM, signal.SIGHUP)) ->
 
 
 def healthy(url: str, timeout: float = HEALTH_TIMEOUT_S) -> bool:
-    """Whether GET ``url`` answers 2xx (a loopback URL asked directly, any other as ``flip_reward.net.proxied``
+    """Whether GET ``url`` answers 2xx (a loopback URL asked directly, any other as ``flip_reward.net.asked_directly``
     says, as the judge's probes ask it)."""
     try:
         with open_url(url, timeout) as response:
