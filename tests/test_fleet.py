@@ -27,7 +27,7 @@ from conftest import FAST_RETRIES, REPO, free_port, group_alive, port_open
 
 from flip_reward.core.reward import FlipReward
 from flip_reward.launch.judge_commands import ROUTER_ONLY
-from flip_reward.launch.judge_fleet import TRANSFORMERS_FLEET_REFUSED
+from flip_reward.serving.judge_fleet import TRANSFORMERS_FLEET_REFUSED
 from flip_reward.serving.judge_server import ManagedRouter
 from flip_reward.serving.scripted_judge import ScriptedJudgeServer, echo_answer
 

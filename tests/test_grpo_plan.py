@@ -17,9 +17,9 @@ from flip_reward.knobs import SettingsError
 from flip_reward.launch.grpo_fast import plan
 from flip_reward.launch.grpo_flags import grpo_fast_fields, unknown_flags
 from flip_reward.launch.grpo_settings import GrpoFastSettings
-from flip_reward.launch.judge_fleet import find_executable
 from flip_reward.launch.open_instruct import launch
 from flip_reward.launch.preflight import checkout_commit
+from flip_reward.serving.judge_fleet import find_executable
 from flip_reward.serving.scripted_judge import ScriptedJudgeServer
 
 SAMPLE = str(REPO / "data" / "sample_rlvr_flip.jsonl")

@@ -1,5 +1,6 @@
 """The package's import graph: every module imports, and no flip_reward module imports another that imports it back
-(directly or through others), counting the imports made inside functions too."""
+(directly or through others), counting the imports made inside functions too; nor does any subpackage (serving,
+launch, core, ...) import another that imports it back."""
 
 from __future__ import annotations
 
@@ -99,6 +100,24 @@ def test_no_import_cycle():
     graph = import_graph()
     assert graph["flip_reward.training.job"] >= {"flip_reward.training.loop"}  # the graph sees deferred imports
     assert cycles(graph) == []
+
+
+def package_graph(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    """The module graph folded onto flip_reward's subpackages and top-level modules (``flip_reward.serving``, ...)."""
+    packages: dict[str, set[str]] = {}
+    for module, targets in graph.items():
+        source = ".".join(module.split(".")[:2])
+        packages.setdefault(source, set()).update(
+            target for target in (".".join(name.split(".")[:2]) for name in targets) if target != source
+        )
+    return packages
+
+
+def test_no_import_cycle_between_subpackages():
+    packages = package_graph(import_graph())
+    assert packages["flip_reward.launch"] >= {"flip_reward.serving"}  # launch plans, serving supervises
+    assert "flip_reward.launch" not in packages["flip_reward.serving"]
+    assert cycles(packages) == []
 
 
 @pytest.mark.parametrize("module", sorted(name for name in module_files() if not name.endswith(".__main__")))

@@ -1,4 +1,4 @@
-"""The judge's commands as pure functions (flip_reward.launch.judge_fleet, judge_commands.plan): one server, N
+"""The judge's commands as pure functions (flip_reward.serving.judge_fleet, judge_commands.plan): one server, N
 replicas behind vllm-router, a router alone, and the settings refused before anything starts. The executables are
 empty files beside a python symlink in a temporary directory, so every path is known; nothing is started here
 (tests/test_fleet.py and tests/test_serve_judge.py start real processes)."""
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from flip_reward.launch import judge_fleet
 from flip_reward.launch.judge_commands import JudgeStart, dry_run_lines, plan
-from flip_reward.launch.judge_fleet import CredentialsInUrlError, FleetError
+from flip_reward.serving import judge_fleet
+from flip_reward.serving.judge_fleet import CredentialsInUrlError, FleetError
 
 
 @pytest.fixture

@@ -297,7 +297,11 @@ def test_a_judge_url_with_credentials_reaches_the_service_in_its_environment_onl
         "JUDGE_MODEL"
     )
     shown = run_script(OPENRLHF, "--dry-run", JUDGE_BASE_URL=url, JUDGE_MODEL="hosted_vllm/scripted")
-    assert shown.returncode == 0, shown.stderr
+    assert shown.returncode == 3, shown.stderr  # nothing answers on port 9: said, its credentials hidden
+    assert shown.stdout.splitlines()[-1] == (
+        "judge: ERROR http://***@127.0.0.1:9/v1/models is not reachable "
+        "(<urlopen error [Errno 111] Connection refused>)"
+    )
     assert "s3cret" not in shown.stdout + shown.stderr
     assert (
         "serve: env LITELLM_LOCAL_MODEL_COST_MAP=True HOSTED_VLLM_API_BASE=http://***@127.0.0.1:9/v1 " in shown.stdout
@@ -530,7 +534,7 @@ def test_a_judge_that_never_comes_up_stops_the_run_before_verl(stand_ins):
     env, paths = stand_ins
     completed = subprocess.run(["bash", str(VERL)], capture_output=True, text=True, cwd=REPO,
                                env={**env, "FAKE_VLLM_FAIL": "1"}, timeout=120, check=False)  # fmt: skip
-    assert completed.returncode == 1, completed.stderr
+    assert completed.returncode == 3, completed.stderr  # the judge is down, as in launch open-instruct
     log = paths["out"] / "judge" / "judge.log"
     assert completed.stderr.endswith(
         f"verl_grpo: error: the judge did not start: the server (PID {judge_pid(paths)}) exited before it was "
@@ -571,3 +575,65 @@ def test_the_openrlhf_mode_serves_until_ctrl_c_then_stops_the_service_and_the_ju
     assert not any(group_alive(group) for group in groups)
     assert not port_open(serve_port) and not port_open(paths["port"])
     assert not any(pid_file.exists() for pid_file in pid_files)
+
+
+def test_a_judge_that_dies_while_verl_runs_stops_verl_with_status_3(stand_ins):
+    env, paths = stand_ins
+    process = subprocess.Popen(["bash", str(VERL)], cwd=REPO, env={**env, "FAKE_MODE": "hang"}, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    wait_for(paths["record"], process)
+    trainer = json.loads(paths["record"].read_text())["pgid"]
+    os.killpg(judge_pid(paths), signal.SIGKILL)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 3, err
+    lines = err.splitlines()
+    died = f"verl_grpo: error: the server (PID {judge_pid(paths)}) exited with status 137: stopping the trainer"
+    assert lines[lines.index(died) :] == [
+        died, f"verl_grpo: sending SIGINT to the trainer (process group {trainer})", "verl_grpo: stopping the judge",
+    ]  # fmt: skip
+    assert not group_alive(trainer) and not (paths["out"] / "judge" / "judge.pid").exists()
+
+
+@pytest.mark.parametrize("script", [VERL, OPENRLHF], ids=["verl", "openrlhf"])
+def test_a_running_judge_that_does_not_answer_is_found_by_the_dry_run_and_stops_the_run(stand_ins, script):
+    env, paths = stand_ins
+    dead = f"http://127.0.0.1:{free_port()}/v1"
+    env = {**env, "JUDGE_BASE_URL": dead, "FAKE_MODE": "hang"}
+    refused = f"judge: ERROR {dead}/models is not reachable (<urlopen error [Errno 111] Connection refused>)"
+    dry = subprocess.run(["bash", str(script), "--dry-run"], capture_output=True, text=True, cwd=REPO, env=env,
+                         timeout=120, check=False)  # fmt: skip
+    assert dry.returncode == 3, dry.stderr
+    assert dry.stdout.splitlines()[1] == f"judge: external at {dead}" and dry.stdout.splitlines()[-1] == refused
+    real = subprocess.run(["bash", str(script)], capture_output=True, text=True, cwd=REPO, env=env, timeout=120,
+                          check=False)  # fmt: skip
+    prefix = "verl_grpo" if script == VERL else "openrlhf_grpo"
+    assert real.returncode == 3, real.stderr
+    assert real.stderr.splitlines()[-2:] == [
+        f"{prefix}: {refused}",
+        f"{prefix}: error: the judge is not usable (see above)",
+    ]
+    assert not paths["record"].exists() and real.stdout == ""
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path):
+    """An empty folder on a real tmpfs with room for no more files or folders (no inode left); unmounted after."""
+    mount = tmp_path / "full"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,nr_inodes=2", "tmpfs", str(mount)], check=True)
+    try:
+        (mount / "out").mkdir()  # the second and last inode
+        yield mount / "out"
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_a_full_disk_during_a_verl_run_is_a_run_failure_not_invalid_input(stand_ins, full_disk):
+    env, paths = stand_ins
+    completed = subprocess.run(["bash", str(VERL)], capture_output=True, text=True, cwd=REPO,
+                               env={**env, "OUTPUT_DIR": str(full_disk)}, timeout=120, check=False)  # fmt: skip
+    assert completed.returncode == 1, completed.stderr
+    assert completed.stderr.splitlines()[-1] == (
+        f"verl_grpo: error: [Errno 28] No space left on device: '{full_disk / 'data'}'"
+    )
+    assert not paths["record"].exists() and not paths["vllm"].exists()

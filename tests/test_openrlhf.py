@@ -12,7 +12,6 @@ value) is checked on the answer instead.
 from __future__ import annotations
 
 import asyncio
-import time
 from types import SimpleNamespace
 
 import pytest
@@ -98,10 +97,8 @@ def test_openrlhf_retries_a_dead_judges_503_then_gives_up_and_the_sample_gets_no
         items = [{"prompt": f"user: {SEA}", "response": f"Answer {n}."} for n in range(5)]
         assert call(service.url, "/v1/score", {"items": items})[0] == 503  # the breaker opens
         executor = agent.SingleTurnAgentExecutor(service.url + "/get_reward")
-        started = time.perf_counter()
         with pytest.raises(RuntimeError, match="Request error for 5 times"):
             asyncio.run(executor._fetch_rewards_via_http([prompt + "x"], [prompt], [SEA]))
-        assert time.perf_counter() - started < 15  # five quick 503s, one second apart
         text = call(service.url, "/metrics")[1]
         assert metric(text, 'flip_serve_requests_total{endpoint="/get_reward",status="503"}') == 5
         assert execute(service.url + "/get_reward", tokenizer, SEA, WAVES)["reward"] is None

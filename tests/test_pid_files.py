@@ -221,3 +221,26 @@ def test_stop_signals_a_group_whose_leader_exited_only_when_every_process_in_it_
     finally:
         if group_alive(leader.pid):
             os.killpg(leader.pid, signal.SIGKILL)
+
+
+def test_stop_group_reaps_a_group_it_had_to_kill_before_returning() -> None:
+    """A service that ignores TERM is KILLed, and its leader is reaped (through ``alive``) before stop_group
+    returns: no zombie keeps its PID (and, in a long-lived caller, its port or GPU) after the stop."""
+    from flip_reward.serving.pid_files import stop_group
+
+    program = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); " \
+              "time.sleep(300)"  # fmt: skip
+    child = subprocess.Popen([sys.executable, "-c", program], stdout=subprocess.PIPE, text=True,
+                             start_new_session=True)  # fmt: skip
+    try:
+        assert child.stdout.readline() == "ready\n"
+        messages: list[str] = []
+        stop_group(child.pid, 0.2, messages.append, lambda: child.poll() is None or group_alive(child.pid))
+        assert child.returncode == -signal.SIGKILL  # reaped by stop_group's wait
+        assert messages == [
+            f"stopping process group {child.pid}",
+            f"process group {child.pid} outlived TERM by 0.2s: sending KILL",
+        ]
+    finally:
+        child.kill()
+        child.communicate(timeout=30)

@@ -1,4 +1,4 @@
-"""The Supervisor (flip_reward.launch.processes) with real child processes: services that come up in order, never
+"""The Supervisor (flip_reward.serving.processes) with real child processes: services that come up in order, never
 come up or die at start, a trainer that ignores SIGINT (and TERM), Ctrl-C and TERM to the supervising process.
 
 The healthy service is the scripted judge (flip_reward.serving.scripted_judge, a test double that answers /health).
@@ -7,18 +7,24 @@ Grace periods are passed small; nothing asserts on wall-clock time.
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import os
 import signal
 import subprocess
 import sys
+import threading
 from dataclasses import replace
 from pathlib import Path
 
+import psutil
 import pytest
 from conftest import free_port, group_alive, port_open
 
-from flip_reward.launch.processes import Service, StartError, Supervisor
+from flip_reward.exit_codes import EXIT_JUDGE_DOWN
+from flip_reward.launch.preflight import check_judge
 from flip_reward.serving.pid_files import stop
+from flip_reward.serving.processes import Service, StartError, Supervisor
 
 TRAINER = (
     "import os, signal, sys, time\n"
@@ -30,7 +36,7 @@ TRAINER = (
 SUPERVISED = """\
 import sys
 from pathlib import Path
-from flip_reward.launch.processes import Service, Supervisor
+from flip_reward.serving.processes import Service, Supervisor
 
 def log(message):
     print(message, file=sys.stderr, flush=True)
@@ -230,3 +236,157 @@ def test_what_a_trainer_leaves_running_is_stopped_with_it(tmp_path: Path) -> Non
     assert group.isdigit() and messages in (expected[:1], expected)  # a script's background job may ignore SIGINT
     with pytest.raises(ProcessLookupError):
         os.kill(left, 0)
+
+
+# --- defects found in review: each test below failed before its fix ------------------------------------------------
+
+
+class Answering(http.server.BaseHTTPRequestHandler):
+    """Someone else's server: answers every GET 200 (the health URL included)."""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def foreign_server():
+    """A real HTTP server of somebody else's on a free port of 127.0.0.1; yields its port."""
+    server = http.server.HTTPServer(("127.0.0.1", 0), Answering)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_port_in_use_is_refused_before_anything_starts(tmp_path: Path, foreign_server: int) -> None:
+    """Another server answers the health URL while the service itself would exit 1 at once: never 'healthy'."""
+    dying = Service("judge", ("bash", "-c", "exit 1"), f"http://127.0.0.1:{foreign_server}/health", tmp_path / "j.log")
+    messages: list[str] = []
+    supervisor = Supervisor(tmp_path / "run.pid", 30, messages.append, stop_grace=5)
+    with pytest.raises(StartError) as error, supervisor:
+        supervisor.start([dying])
+    assert str(error.value) == f"port {foreign_server} on 127.0.0.1 is already in use"
+    assert messages == [] and supervisor.services == [] and not (tmp_path / "j.log").exists()
+
+
+def test_a_service_that_exits_is_not_healthy_whatever_answers_its_url(tmp_path: Path, foreign_server: int) -> None:
+    """The service's own process is asked before its health URL: one that exited fails the start even though
+    another server (started after the port check, here simulated by a URL on a different port) answers."""
+    dying = Service("judge", ("bash", "-c", "echo gone; exit 1"), f"http://127.0.0.1:{foreign_server}/health",
+                    tmp_path / "j.log")  # fmt: skip
+    supervisor = Supervisor(None, 30, lambda message: None, stop_grace=5)
+    with supervisor:
+        service, process = supervisor._launch(dying)
+        process.wait(timeout=30)
+        with pytest.raises(StartError) as error:
+            supervisor._wait_healthy([(service, process)])
+    assert str(error.value) == (
+        f"the judge (PID {process.pid}) exited before it was healthy\nlast lines of {tmp_path / 'j.log'}:\ngone"
+    )
+
+
+def test_a_service_that_exits_while_the_trainer_runs_stops_the_trainer_with_status_3(tmp_path: Path) -> None:
+    port = free_port()
+    messages: list[str] = []
+    with Supervisor(tmp_path / "run.pid", 60, messages.append, trainer_int_grace=5, stop_grace=5) as supervisor:
+        supervisor.start([judge("judge", port, tmp_path)])
+        [(_, server)] = supervisor.services
+        trainer = ["bash", "-c", f"kill -KILL -- -{server.pid}; exec sleep 300"]  # the judge dies mid-run
+        assert supervisor.run_trainer(trainer, {}) == EXIT_JUDGE_DOWN
+        group = messages[-1].rpartition("process group ")[2].rstrip(")")
+    assert messages[1:] == [
+        f"error: the judge (PID {server.pid}) exited with status {128 + signal.SIGKILL}: stopping the trainer",
+        f"sending SIGINT to the trainer (process group {group})",
+    ]
+    assert supervisor.service_down == messages[1]
+    assert not group_alive(int(group)) and not port_open(port)
+
+
+def test_the_trainer_is_recorded_so_that_judge_stop_stops_it_after_the_launcher_was_killed(tmp_path: Path) -> None:
+    child, port = supervised("train", tmp_path)
+    pid_file = tmp_path / "run" / "run.pid"
+    try:
+        trainer = int(child.stdout.readline().split()[0])
+        judge_pid = int(pid_file.read_text().split()[0])
+        assert pid_file.read_text() == f"{judge_pid} {start_time(judge_pid)}\n{trainer} {start_time(trainer)}\n"
+        child.kill()  # SIGKILL: the launcher stops nothing
+        child.wait(timeout=60)  # (its trainer holds the pipes open)
+        assert group_alive(trainer) and group_alive(judge_pid)
+        messages: list[str] = []
+        stop(pid_file, messages.append, grace=5)  # what `flip-reward judge stop PID_FILE` runs
+    finally:
+        child.kill()
+        child.communicate(timeout=60)
+    assert messages == [f"stopping process group {trainer}", f"stopping process group {judge_pid}"]
+    assert not group_alive(trainer) and not group_alive(judge_pid) and not port_open(port)
+
+
+def test_what_the_trainer_left_outside_its_group_is_stopped_and_reaped(tmp_path: Path) -> None:
+    """A trainer whose child calls setsid (its own session and group) and outlives it: stopped all the same."""
+    record = tmp_path / "left.pid"
+    program = (
+        "import subprocess, sys\n"
+        "left = subprocess.Popen(['sleep', '300'], start_new_session=True)\n"
+        "open(sys.argv[1], 'w').write(str(left.pid))\n"
+    )
+    messages: list[str] = []
+    with Supervisor(None, 10, messages.append, trainer_int_grace=5, trainer_term_grace=5) as supervisor:
+        assert supervisor.run_trainer([sys.executable, "-c", program, str(record)], {}) == 0
+    left = int(record.read_text())
+    try:
+        assert messages == ["sending SIGTERM to 1 process(es) the trainer left outside its process group"]
+        assert not psutil.pid_exists(left)  # stopped, and reaped: no zombie left in the process table
+    finally:
+        if psutil.pid_exists(left):
+            os.kill(left, signal.SIGKILL)
+
+
+def test_a_reaped_trainers_group_holding_another_users_process_is_not_signalled(tmp_path: Path) -> None:
+    """Once the trainer's leader is reaped, its group is signalled only under the identity check services get."""
+    record = tmp_path / "left.pid"
+    command = [
+        "bash", "-c", "setpriv --reuid=65534 --regid=65534 --clear-groups sleep 300 & "
+        'until [ "$(stat -c %u /proc/$!)" = 65534 ]; do sleep 0.01; done; echo $! > "$0"', str(record),
+    ]  # fmt: skip
+    messages: list[str] = []
+    with Supervisor(None, 10, messages.append, trainer_int_grace=5, trainer_term_grace=5) as supervisor:
+        assert supervisor.run_trainer(command, {}) == 0
+    left = int(record.read_text())
+    try:
+        group = os.getpgid(left)
+        assert messages == [f"process group {group} now holds processes of another user: not signalled"]
+        assert psutil.Process(left).status() != psutil.STATUS_ZOMBIE
+    finally:
+        os.kill(left, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(left, 0)  # adopted while this process was the trainer's subreaper
+
+
+def test_the_signal_handlers_are_restored_when_the_block_ends(tmp_path: Path) -> None:
+    before = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    messages: list[str] = []
+    with pytest.raises(KeyboardInterrupt), Supervisor(None, 10, messages.append):
+        assert signal.getsignal(signal.SIGINT) is not before[signal.SIGINT]
+        signal.raise_signal(signal.SIGINT)
+    assert {number: signal.getsignal(number) for number in before} == before
+    assert messages == ["received SIGINT: stopping"]
+
+
+def test_a_started_judge_and_check_judge_follow_one_proxy_rule(tmp_path: Path, monkeypatch) -> None:
+    """With a (dead) proxy set and no no_proxy, a judge on loopback is healthy and answers check_judge: loopback
+    is never asked through a proxy, by either probe."""
+    for name in ("no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{free_port()}")
+    port = free_port()
+    lines: list[str] = []
+    with Supervisor(tmp_path / "run.pid", 30, lambda message: None, stop_grace=5) as supervisor:
+        supervisor.start([judge("judge", port, tmp_path)])
+        assert check_judge(f"http://127.0.0.1:{port}/v1", emit=lines.append) == 0
+    assert lines == [f"judge: ok, http://127.0.0.1:{port}/v1 serves scripted"]

@@ -179,7 +179,7 @@ def lifecycle(tmp_path: Path):
     port = free_port()
     paths = {"record": tmp_path / "trainer.json", "vllm": tmp_path / "vllm.txt", "out": tmp_path / "out", "port": port}
 
-    def start(**env: str) -> subprocess.Popen:
+    def start(command: tuple[str, ...] = ("bash", str(FLIP)), **env: str) -> subprocess.Popen:
         defaults = {
             "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
             "JUDGE_PORT": str(port),
@@ -194,7 +194,7 @@ def lifecycle(tmp_path: Path):
         }
         environment = clean_env(**{**defaults, **env})
         return subprocess.Popen(
-            ["bash", str(FLIP)], cwd=REPO, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            list(command), cwd=REPO, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
 
     yield start, paths
@@ -332,3 +332,22 @@ def test_a_real_launch_writes_the_held_out_split(lifecycle, tmp_path: Path) -> N
     train = [json.loads(row)["ground_truth"] for row in (held / "small.train.jsonl").read_text().splitlines()]
     evals = [json.loads(row)["ground_truth"] for row in (held / "small.eval.jsonl").read_text().splitlines()]
     assert (len(train), len(evals)) == (22, 2) and not set(train) & set(evals)
+
+
+IN_PROCESS = """
+import signal
+from flip_reward.cli import main
+handlers = lambda: [signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)]
+before = handlers()
+status = main(["launch", "open-instruct"])
+print(status, handlers() == before)
+"""
+
+
+def test_a_launch_in_a_python_process_leaves_its_signal_handlers_as_they_were(lifecycle) -> None:
+    """The Supervisor owns SIGINT, TERM and HUP during the run and gives them back (the launcher installs none)."""
+    start, paths = lifecycle
+    process = start((sys.executable, "-c", IN_PROCESS))
+    out, err = process.communicate(timeout=120)
+    assert (process.returncode, out) == (0, "0 True\n"), err
+    assert_judge_stopped(paths)

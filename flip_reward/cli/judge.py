@@ -10,7 +10,8 @@ from pathlib import Path
 
 from flip_reward.cli.common import command_epilog
 from flip_reward.exit_codes import EXIT_INTERRUPTED, EXIT_INVALID_INPUT, EXIT_OK, EXIT_RUN_FAILED
-from flip_reward.launch import judge_commands, judge_fleet
+from flip_reward.launch import judge_commands
+from flip_reward.serving import judge_fleet
 
 SERVE_HELP = """\
 Serves MODEL (a hub name or a directory; HF_HUB_OFFLINE defaults to 1 for a directory) with `vllm serve` when vLLM

@@ -69,13 +69,18 @@ def register_verl(trainers: argparse._SubParsersAction) -> None:
         "held out of the first dataset, the judge started (unless JUDGE_BASE_URL), verl run as its own process "
         "group, then verl and the judge stopped in order on its end, a failure, Ctrl-C, SIGTERM or SIGHUP.",
         epilog=command_epilog(
-            (EXIT_OK, EXIT_RUN_FAILED, EXIT_INVALID_INPUT, EXIT_INTERRUPTED),
+            (EXIT_OK, EXIT_RUN_FAILED, EXIT_INVALID_INPUT, EXIT_JUDGE_DOWN, EXIT_INTERRUPTED),
             outputs=(
                 "OUTPUT_DIR/data: train_<i>.parquet (one per dataset) and val.parquet (the held-out validation set)",
                 JUDGE_FILES,
-                "OUTPUT_DIR/checkpoints: verl's; stdout (--dry-run): the plan, the judge, data and trainer lines",
+                "OUTPUT_DIR/checkpoints: verl's; stdout (--dry-run): the plan, the judge, data and trainer lines, then "
+                "one judge: line per JUDGE_BASE_URL judge asked",
             ),
-            notes={EXIT_RUN_FAILED: "the judge did not start, or verl's own non-zero exit status"},
+            notes={
+                EXIT_RUN_FAILED: "verl's own non-zero exit status, or a folder or PID file that could not be made",
+                EXIT_JUDGE_DOWN: "the judge did not start, a JUDGE_BASE_URL judge does not answer (also --dry-run), or "
+                "the judge exited during training (verl is stopped)",
+            },
             stopped_by_signal=True,
             text="Every argument the launcher does not know is a Hydra override for verl (key=value), after the "
             "launcher's own (later ones win); an option there is refused as a mistyped flag, unless after --.",
@@ -103,14 +108,17 @@ def register_openrlhf(trainers: argparse._SubParsersAction) -> None:
         "loopback) started as services, the OpenRLHF command that uses them printed, both kept up until Ctrl-C or "
         "SIGTERM, then stopped (the service first, its requests in flight finishing).",
         epilog=command_epilog(
-            (EXIT_OK, EXIT_RUN_FAILED, EXIT_INVALID_INPUT, EXIT_INTERRUPTED),
+            (EXIT_OK, EXIT_RUN_FAILED, EXIT_INVALID_INPUT, EXIT_JUDGE_DOWN, EXIT_INTERRUPTED),
             outputs=(
-                "stdout: the OpenRLHF command (trainer: ...), once both services are up; --dry-run: the plan",
+                "stdout: the OpenRLHF command (trainer: ...), once both services are up; --dry-run: the plan, then "
+                "one judge: line per JUDGE_BASE_URL judge asked",
                 f"{JUDGE_FILES}; serve.pid and serve.log of flip-reward serve",
             ),
             notes={
                 EXIT_OK: "also its end by Ctrl-C or SIGTERM",
-                EXIT_RUN_FAILED: "a service did not start, or exited while the launcher waited",
+                EXIT_RUN_FAILED: "flip-reward serve did not start, a service exited while the launcher waited, or a "
+                "folder or PID file could not be made",
+                EXIT_JUDGE_DOWN: "the judge did not start, or a JUDGE_BASE_URL judge does not answer (also --dry-run)",
                 EXIT_INTERRUPTED: "Ctrl-C before the services were up",
             },
             text=f"{PASS_THROUGH} Here: appended to the printed OpenRLHF command.",
@@ -193,7 +201,8 @@ def register_open_instruct(trainers: argparse._SubParsersAction) -> None:
                 EXIT_RUN_FAILED: "a check failed (--dry-run: a data, judge, settings or flags check), or the "
                 "trainer's own non-zero exit status",
                 EXIT_INVALID_INPUT: "a knob, preset or FLIP_* value, for every backend",
-                EXIT_JUDGE_DOWN: "the judge did not start, or does not answer at the trainer's address",
+                EXIT_JUDGE_DOWN: "the judge did not start, does not answer at the trainer's address, or exited while "
+                "the trainer ran (the trainer is stopped)",
             },
             stopped_by_signal=True,
             text="Every option below is a knob, also read from its environment variable and from the preset "

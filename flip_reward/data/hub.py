@@ -5,14 +5,13 @@ and the hub libraries' retry warnings kept off the user's terminal while the dat
 from __future__ import annotations
 
 import logging
-import socket
 import threading
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit
 
-from flip_reward.data.writing import reason
+from flip_reward.net import connect_error, proxied
+from flip_reward.os_errors import reason
 
 HUB_CONNECT_TIMEOUT = 3.0  # seconds for the one TCP connect to the hub endpoint
 HUB_LOGGERS = ("huggingface_hub", "datasets")
@@ -33,31 +32,13 @@ def hub_unreachable(timeout: float = HUB_CONNECT_TIMEOUT) -> str | None:
     parts = urlsplit(constants.ENDPOINT)
     host, port = parts.hostname or "", parts.port or DEFAULT_PORTS.get(parts.scheme, 443)
     endpoint = f"{parts.scheme}://{host}:{port}"  # no user-info, should the URL hold any
-    failures: list[OSError] = []
-    attempt = threading.Thread(target=connect, args=(host, port, timeout, failures), daemon=True)
+    failures: list[OSError | None] = []
+    attempt = threading.Thread(target=lambda: failures.append(connect_error(host, port, timeout)), daemon=True)
     attempt.start()
     attempt.join(timeout)
     if attempt.is_alive():
         return f"{endpoint}: no answer within {timeout:g} s"
-    return f"{endpoint}: {reason(failures[0])}" if failures else None
-
-
-def proxied(url: str) -> bool:
-    """Whether a proxy from the environment (``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``, in either case, less
-    the hosts ``NO_PROXY`` names) applies to ``url``."""
-    parts = urlsplit(url)
-    proxies = urllib.request.getproxies()
-    if not (proxies.get(parts.scheme) or proxies.get("all")):
-        return False
-    return not urllib.request.proxy_bypass(parts.netloc.rpartition("@")[2])
-
-
-def connect(host: str, port: int, timeout: float, failures: list[OSError]) -> None:
-    """One name lookup and TCP connect to ``host:port``, closed at once; its OSError appended to ``failures``."""
-    try:
-        socket.create_connection((host, port), timeout=timeout).close()
-    except OSError as error:
-        failures.append(error)
+    return f"{endpoint}: {reason(failures[0])}" if failures[0] else None
 
 
 @contextmanager

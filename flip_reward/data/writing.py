@@ -6,35 +6,18 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import secrets
 import stat
 from collections.abc import Callable
 from pathlib import Path
 
+from flip_reward.os_errors import reason
 from flip_reward.text import json_line
 
 
 class OutputError(OSError):
     """A file could not be written; the message names it, says why and what of it was kept. An OSError, so that a
     caller that already survives I/O errors survives it too; the CLI tells it apart (exit status 4)."""
-
-
-ERRNO_MARK = re.compile(r"\[errno \d+\] ", re.IGNORECASE)  # pyarrow: "... Detail: [errno 28] No space left on device"
-RUST_IO_ERROR = re.compile(r"\(os error (\d+)\)")  # safetensors: "... I/O error: No space left on device (os error 28)"
-
-
-def reason(error: Exception) -> str:
-    """``No space left on device (errno 28)``: the cause of an OSError without the path it repeats (nor an errno
-    its text already holds); for an error from Rust code (safetensors' SafetensorError, no OSError) that says which
-    system error it was, that error's text."""
-    number = getattr(error, "errno", None)
-    text = getattr(error, "strerror", None) or str(error)
-    if number is None and (match := RUST_IO_ERROR.search(text)):
-        number = int(match[1])
-        text = os.strerror(number)
-    text = ERRNO_MARK.sub("", text)
-    return f"{text} (errno {number})" if number is not None else text
 
 
 def write_errors() -> tuple[type[Exception], ...]:

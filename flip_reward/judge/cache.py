@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from flip_reward.data.writing import reason
+from flip_reward.os_errors import reason
 from flip_reward.ownership import (
     UntrustedPathError,
     check_trusted_file,

@@ -13,9 +13,9 @@ from typing import Any
 
 from flip_reward.data.mixes import DatasetError, parse_mixer
 from flip_reward.knobs import SettingsError, knob, resolve, unknown_preset_keys
-from flip_reward.launch.judge_fleet import WILDCARD_HOSTS
 from flip_reward.launch.run_knobs import RunKnobs
 from flip_reward.presets import load_preset
+from flip_reward.serving.judge_fleet import WILDCARD_HOSTS
 
 VERIFIERS = ("general-flip", "general-quality")
 DEFAULT_DATASETS = {

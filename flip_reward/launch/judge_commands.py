@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flip_reward.exit_codes import EXIT_INVALID_INPUT, EXIT_RUN_FAILED
-from flip_reward.launch import judge_fleet
-from flip_reward.launch.judge_fleet import FleetError
-from flip_reward.launch.processes import Service, StartError, Supervisor
-from flip_reward.serving import pid_files
+from flip_reward.serving import judge_fleet, pid_files
+from flip_reward.serving.judge_fleet import FleetError
+from flip_reward.serving.processes import Service, StartError, Supervisor
 
 POLICY_NAME = re.compile(r"^[a-z_]+$")
 ROUTER_ONLY = (
@@ -125,8 +124,6 @@ def serve(start: JudgeStart, log: Log) -> int:
     supervisor = Supervisor(pid_file, float(start.timeout), log)
     with supervisor:
         try:
-            supervisor.prepare(services)
-            judge_fleet.check_ports_free(start.host, port, len(services) - 1)
             started = time.monotonic()
             supervisor.start(services)
         except (StartError, pid_files.PidFileError, OSError, FleetError) as error:

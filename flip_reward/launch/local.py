@@ -27,7 +27,7 @@ from flip_reward.core.settings import FlipSettings, FlipSettingsError
 from flip_reward.exit_codes import EXIT_INVALID_INPUT
 from flip_reward.extras import first_missing, missing_extra_line
 from flip_reward.knobs import TRUE
-from flip_reward.launch.judge_fleet import gpu_visible
+from flip_reward.serving.judge_fleet import gpu_visible
 from flip_reward.training import command as train
 from flip_reward.training.grpo_args import UnmappedArgument, translate
 

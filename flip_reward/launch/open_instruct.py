@@ -11,7 +11,6 @@ failure, Ctrl-C and TERM.
 from __future__ import annotations
 
 import os
-import signal
 import sys
 from collections.abc import Mapping, Sequence
 
@@ -24,9 +23,9 @@ from flip_reward.launch.data_plan import hold_out
 from flip_reward.launch.grpo_fast import GrpoPlan, plan
 from flip_reward.launch.grpo_settings import BACKENDS, EXP_NAMES, LAUNCHER_MODULE, GrpoFastSettings
 from flip_reward.launch.local import pick_backend
-from flip_reward.launch.processes import StartError, Supervisor
 from flip_reward.presets import load_preset
 from flip_reward.serving.pid_files import PidFileError
+from flip_reward.serving.processes import StartError, Supervisor
 
 
 def log(message: str) -> None:
@@ -157,7 +156,6 @@ def run(run_plan: GrpoPlan, environ: Mapping[str, str]) -> int:
             trainer_int_grace=s.trainer_int_grace_s,
             trainer_term_grace=s.trainer_term_grace_s,
         ) as supervisor:
-            announce_signals()
             try:
                 return supervise(run_plan, supervisor)
             finally:
@@ -180,23 +178,9 @@ def supervise(run_plan: GrpoPlan, supervisor: Supervisor) -> int:
     log(f"judge: {redact_url(run_plan.judge.url)}")
     log(f"trainer: {run_plan.shown_trainer()}")
     status = supervisor.run_trainer(run_plan.trainer_command, run_plan.trainer_env)
-    log("training finished" if status == 0 else f"the trainer exited with status {status}")
+    if not supervisor.service_down:
+        log("training finished" if status == 0 else f"the trainer exited with status {status}")
     return status
-
-
-def announce_signals() -> None:
-    """Ctrl-C, TERM and HUP say so in one line, then stop the run (KeyboardInterrupt, SystemExit(128 + N))."""
-
-    def stopping(number: int, frame: object) -> None:
-        log(f"received {signal.Signals(number).name}: stopping")
-        for other in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(other, signal.SIG_IGN)
-        if number == signal.SIGINT:
-            raise KeyboardInterrupt
-        raise SystemExit(128 + number)
-
-    for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(number, stopping)
 
 
 def write_held_out(run_plan: GrpoPlan) -> None:

@@ -15,21 +15,23 @@ from flip_reward.core.settings import FlipSettings
 from flip_reward.data.loading import RowError, load_rows
 from flip_reward.data.mixes import DatasetError
 from flip_reward.data.rlvr import check_rows, describe_counts
-from flip_reward.exit_codes import EXIT_INTERRUPTED, EXIT_RUN_FAILED
+from flip_reward.exit_codes import EXIT_INTERRUPTED, EXIT_JUDGE_DOWN, EXIT_RUN_FAILED
 from flip_reward.knobs import SettingsError, knob
 from flip_reward.launch.data_plan import is_local
-from flip_reward.launch.processes import Service, StartError, Supervisor
 from flip_reward.launch.run_judge import RunJudge, run_judge, url_in_environment
 from flip_reward.launch.verl import (
     MAX_ERRORS_SHOWN,
     VERIFIER,
     Trainer,
     VerlFamily,
+    check_external_judges,
     flip_environment,
     gpu_env,
     start_judge,
 )
 from flip_reward.serving.connections import SHUTDOWN_MARGIN
+from flip_reward.serving.pid_files import PidFileError
+from flip_reward.serving.processes import Service, StartError, Supervisor
 
 SERVE_HOST = "127.0.0.1"
 
@@ -185,19 +187,26 @@ def launch_openrlhf(settings: OpenRLHFSettings, extra: Sequence[str], dry_run: b
         print(f"openrlhf_grpo: preset {settings.preset} ({settings.preset_origin}); {len(settings.training_gpus())} "
               f"training GPU(s); reward service on {SERVE_HOST}:{settings.serve_port}")  # fmt: skip
         serve_line = Trainer(list(serve.command), dict(serve.env)).line()
-        print("\n".join([*judge.lines(settings), f"serve: {serve_line}", *lines, f"trainer: {trainer.line()}"]))
-        return 0
+        print("\n".join([*judge.lines(settings), f"serve: {serve_line}", *lines, f"trainer: {trainer.line()}"]),
+              flush=True)  # fmt: skip
+        return EXIT_JUDGE_DOWN if check_external_judges(settings, print) else 0
     for line in lines:
         log(line)
-    return serve_until_stopped(settings, judge, serve, trainer)
+    try:
+        return serve_until_stopped(settings, judge, serve, trainer)
+    except (OSError, PidFileError) as error:
+        log(f"error: {error}")
+        return EXIT_RUN_FAILED
 
 
 def serve_until_stopped(settings: OpenRLHFSettings, judge: RunJudge, serve: Service, trainer: Trainer) -> int:
     """The judge, then the reward service (each under its own supervisor and PID file); the trainer command printed;
-    0 on Ctrl-C or TERM (the service stopped, then the judge), 1 when one did not start or exited meanwhile."""
+    0 on Ctrl-C or TERM (the service stopped, then the judge), 3 when the judge did not start or does not answer,
+    1 when the reward service did not start or one exited meanwhile."""
     with Supervisor(judge.pid_file, settings.judge_start_timeout, log) as judges:
-        if not start_judge(judges, judge, settings, log):
-            return EXIT_RUN_FAILED
+        status = start_judge(judges, judge, settings, log)
+        if status:
+            return status
         # the service ends by itself once its requests in flight finish (at the latest after --shutdown-timeout)
         grace = settings.judge_timeout + SHUTDOWN_MARGIN
         pid_file = serve.log_file.with_name("serve.pid")

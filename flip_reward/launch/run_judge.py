@@ -10,9 +10,9 @@ from pathlib import Path
 
 from flip_reward.judge.urls import CredentialsSyntaxError, redact_url, split_credentials
 from flip_reward.knobs import SettingsError
-from flip_reward.launch.judge_fleet import FleetError, judge_services, router_service, served_url, worker_url
-from flip_reward.launch.processes import Service
 from flip_reward.launch.run_knobs import JudgeKnobs
+from flip_reward.serving.judge_fleet import FleetError, judge_services, router_service, served_url, worker_url
+from flip_reward.serving.processes import Service
 
 HOSTED_VLLM = "hosted_vllm/"
 HOSTED_VLLM_API_BASE = "HOSTED_VLLM_API_BASE"

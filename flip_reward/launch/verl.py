@@ -18,14 +18,17 @@ from flip_reward.core.settings import FlipSettings, FlipSettingsError
 from flip_reward.data.loading import RowError, read_input, read_valid
 from flip_reward.data.mixes import DatasetError, parse_mixer
 from flip_reward.data.rlvr import to_verl, verl_schema, write_rows
-from flip_reward.exit_codes import EXIT_INVALID_INPUT, EXIT_RUN_FAILED
+from flip_reward.data.writing import OutputError
+from flip_reward.exit_codes import EXIT_INVALID_INPUT, EXIT_JUDGE_DOWN, EXIT_RUN_FAILED
 from flip_reward.judge.urls import redact_url
 from flip_reward.knobs import SettingsError, knob, resolve, unknown_preset_keys
 from flip_reward.launch.data_plan import HOLDOUT_SHARE, held_out_indices, is_local
-from flip_reward.launch.processes import StartError, Supervisor
+from flip_reward.launch.preflight import check_judge
 from flip_reward.launch.run_judge import HOSTED_VLLM, RunJudge, run_judge, url_in_environment
 from flip_reward.launch.run_knobs import RunKnobs
 from flip_reward.presets import load_preset
+from flip_reward.serving.pid_files import PidFileError
+from flip_reward.serving.processes import StartError, Supervisor
 
 VERIFIER = "general-flip"  # data_source of the converted rows
 REWARD_KWARGS = "+reward.custom_reward_function.reward_kwargs"
@@ -307,14 +310,20 @@ def launch_verl(settings: VerlSettings, extra: Sequence[str], dry_run: bool) -> 
         lines = data_lines(data, write=False)
         print(f"verl_grpo: preset {settings.preset} ({settings.preset_origin}); {len(settings.training_gpus())} "
               "training GPU(s); reward flip_reward.integrations.verl")  # fmt: skip
-        print("\n".join([*judge.lines(settings), *lines, f"trainer: {trainer.line()}"]))
-        return 0
+        print("\n".join([*judge.lines(settings), *lines, f"trainer: {trainer.line()}"]), flush=True)
+        return EXIT_JUDGE_DOWN if check_external_judges(settings, print) else 0
     if importlib.util.find_spec("verl") is None:
         log(f"error: verl is not importable by {python} (pip install verl; --dry-run shows the command)")
         return EXIT_INVALID_INPUT
-    for line in data_lines(data, write=True):
-        log(line)
-    return supervised(judge, settings, trainer, log)
+    try:
+        for line in data_lines(data, write=True):
+            log(line)
+        return supervised(judge, settings, trainer, log)
+    except OutputError:
+        raise  # a data file cut short (a full disk): exit status 4, said by the CLI
+    except (OSError, PidFileError) as error:
+        log(f"error: {error}")
+        return EXIT_RUN_FAILED
 
 
 def flip_environment() -> FlipSettings:
@@ -330,8 +339,9 @@ def supervised(judge: RunJudge, settings: RunKnobs, trainer: Trainer, log: Log) 
     """Start the judge's services (when any), run ``trainer`` as a process group, stop it and then the judge on
     every way out (its end, a failure, Ctrl-C, TERM); the trainer's exit status."""
     with Supervisor(judge.pid_file, settings.judge_start_timeout, log) as supervisor:
-        if not start_judge(supervisor, judge, settings, log):
-            return EXIT_RUN_FAILED
+        status = start_judge(supervisor, judge, settings, log)
+        if status:
+            return status
         log(f"trainer: {trainer.line()}")
         try:
             return supervisor.run_trainer(trainer.command, {"LITELLM_LOCAL_MODEL_COST_MAP": "True", **trainer.env})
@@ -340,15 +350,25 @@ def supervised(judge: RunJudge, settings: RunKnobs, trainer: Trainer, log: Log) 
                 log("stopping the judge")
 
 
-def start_judge(supervisor: Supervisor, judge: RunJudge, settings: RunKnobs, log: Log) -> bool:
-    """Start the judge's services and say so; False (said in one line) when they did not become healthy."""
+def check_external_judges(settings: RunKnobs, emit: Log) -> int:
+    """Ask each running judge of JUDGE_BASE_URL whether it answers and serves JUDGE_MODEL (one line each,
+    ``preflight.check_judge``); 1 when one does not."""
+    return max((check_judge(url, settings.judge_model, emit=emit) for url in settings.judge_urls), default=0)
+
+
+def start_judge(supervisor: Supervisor, judge: RunJudge, settings: RunKnobs, log: Log) -> int:
+    """Check the running judges of JUDGE_BASE_URL, start the judge's services and say so; 0, or
+    ``EXIT_JUDGE_DOWN`` (said in one line) when a running judge does not answer or the services did not start."""
+    if check_external_judges(settings, log):
+        log("error: the judge is not usable (see above)")
+        return EXIT_JUDGE_DOWN
     if not judge.services:
-        return True
+        return 0
     where = f"GPU(s) {settings.judge_gpus}" if settings.starts_judge else "vllm-router"
     log(f"starting the judge {settings.judge_model.removeprefix(HOSTED_VLLM)} on {where} (log: {judge.log_file})")
     try:
         supervisor.start(judge.services)
     except StartError as error:
         log(f"error: the judge did not start: {error}")
-        return False
-    return True
+        return EXIT_JUDGE_DOWN
+    return 0

@@ -1,2 +1,3 @@
-"""Judge servers: managed servers and routers (on flip_reward.launch's Supervisor), the reward service, and the scripted
-OpenAI-compatible test judge."""
+"""The processes that serve and their supervision: judge servers, fleets and routers (judge_fleet, judge_server),
+the reward service, the Supervisor that starts, watches and stops them and a trainer (processes, pid_files), and the
+scripted OpenAI-compatible test judge."""

@@ -1,6 +1,6 @@
-"""Judge servers and routers for the length of one job, on ``flip_reward.launch``'s ``Supervisor``.
+"""Judge servers and routers for the length of one job, on ``flip_reward.serving.processes``'s ``Supervisor``.
 
-``vllm serve`` on a CUDA machine with vLLM, ``transformers serve`` otherwise (``flip_reward.launch.judge_fleet``),
+``vllm serve`` on a CUDA machine with vLLM, ``transformers serve`` otherwise (``flip_reward.serving.judge_fleet``),
 every process in its own process group, the base URL known once ``/health`` answers. ``ManagedJudgeServer`` serves
 a model (``replicas`` > 1: that many vLLM servers behind vllm-router, one unit); ``ManagedRouter`` puts vllm-router
 in front of judges that already run. Both are context managers: everything they started is stopped when the block
@@ -16,9 +16,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from flip_reward.launch import judge_fleet
-from flip_reward.launch.processes import Service, StartError, Supervisor
+from flip_reward.serving import judge_fleet
 from flip_reward.serving.pid_files import PidFileError
+from flip_reward.serving.processes import Service, StartError, Supervisor
 
 SERVED_PREFIX = "hosted_vllm/"
 HOST = judge_fleet.REPLICA_HOST
@@ -74,10 +74,7 @@ class _Managed:
         stopped) when it does not start; Ctrl-C meanwhile stops everything too."""
         self.run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # PID files live only in private directories
         try:
-            services = self.services()
-            self.supervisor.prepare(services)
-            judge_fleet.check_ports_free(HOST, self.port, len(services) - 1)
-            self.supervisor.start(services)
+            self.supervisor.start(self.services())
         except (StartError, judge_fleet.FleetError, PidFileError, OSError) as error:
             self.stop()
             raise JudgeServerError(f"the {self.describe()} did not start: {error}") from None

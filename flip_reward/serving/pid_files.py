@@ -1,4 +1,4 @@
-"""The PID files of the judge servers and routers (``flip_reward.launch.processes``): where they may live, what they
+"""The PID files of the judge servers and routers (``flip_reward.serving.processes``): where they may live, what they
 hold, and the checks made before a process they name is signalled.
 
 A PID file lives in a directory of this user's that nobody else can write (``flip_reward.ownership``), is never a
@@ -27,6 +27,7 @@ from flip_reward.ownership import (
 )
 
 STOP_GRACE_S = 10.0  # TERM, then KILL to a group that outlived it by this long
+KILL_WAIT_S = 5.0  # after KILL, how long to wait for the group to be gone (its leader reaped by ``alive``)
 POLL_S = 0.2
 FILE_MODE = 0o600
 PID_MAX = 2**22  # Linux's PID_MAX_LIMIT: no process has a larger PID (and os.killpg overflows past a C int)
@@ -139,8 +140,9 @@ def ours(entry: Entry, pid_file: Path, log: Log) -> bool:
 
 
 def stop_group(pgid: int, grace: float, log: Log, alive: Callable[[], bool] | None = None) -> None:
-    """TERM to process group ``pgid``, KILL once it outlived TERM by ``grace`` seconds. ``alive`` says whether the
-    group still runs (default ``group_alive``; the parent of the leader passes one that also reaps it)."""
+    """TERM to process group ``pgid``, KILL once it outlived TERM by ``grace`` seconds, then wait up to
+    ``KILL_WAIT_S`` for it to be gone. ``alive`` says whether the group still runs (default ``group_alive``; the
+    parent of the leader passes one that also reaps it, so that no zombie keeps its port or GPU)."""
     alive = alive or (lambda: group_alive(pgid))
     log(f"stopping process group {pgid}")
     try:
@@ -154,7 +156,10 @@ def stop_group(pgid: int, grace: float, log: Log, alive: Callable[[], bool] | No
             try:
                 os.killpg(pgid, signal.SIGKILL)
             except ProcessLookupError:
-                pass
+                return
+            deadline = time.monotonic() + KILL_WAIT_S
+            while alive() and time.monotonic() < deadline:
+                time.sleep(POLL_S / 4)
             return
         time.sleep(POLL_S)
 

@@ -17,6 +17,7 @@ import urllib.request
 
 from flip_reward.judge.transport import Endpoint
 from flip_reward.judge.urls import redact
+from flip_reward.net import open_url
 
 PROVIDER_PREFIXES = ("hosted_vllm/", "openai/")
 OPENAI_COMPATIBLE = tuple(prefix.rstrip("/") for prefix in PROVIDER_PREFIXES)  # litellm providers that list /models
@@ -48,12 +49,13 @@ def vllm_endpoint(base_url: str, model: str = "") -> Endpoint:
 def served_models(endpoint: Endpoint, timeout: float = 5.0) -> list[str]:
     """The model ids ``GET {api_base}/models`` lists, asked with the headers every judge request of ``endpoint``
     sends (``Endpoint.headers``: its URL's credentials as basic auth, else its key); JudgeProbeError when it does not
-    answer with them. No message shows the credentials."""
+    answer with them. No message shows the credentials. A loopback judge is asked directly, any other through the
+    environment's proxy unless NO_PROXY names it (``flip_reward.net.asked_directly``), as the health checks are."""
     base = (endpoint.api_base or "").rstrip("/")
     url = (endpoint.shown_base or base).rstrip("/") + "/models"
     request = urllib.request.Request(base + "/models", headers=endpoint.headers())
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with open_url(request, timeout) as response:
             body = json.loads(response.read().decode("utf-8"))
     except urllib.error.HTTPError as error:
         hint = " (does the base URL end in /v1?)" if error.code == 404 and not base.endswith("/v1") else ""

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from flip_reward.data.mixes import DatasetError, load_mix, parse_mixer, verifier_note
 from flip_reward.data.output_checks import check_not_input, check_output
-from flip_reward.data.writing import reason
 from flip_reward.exit_codes import EXIT_INTERRUPTED, EXIT_INVALID_INPUT, EXIT_JUDGE_DOWN, EXIT_RUN_FAILED
 from flip_reward.knobs import SettingsError, add_flags
+from flip_reward.os_errors import reason
 from flip_reward.training.config import TrainSettings, plan_lines
 from flip_reward.training.job import RUN_FILES, log
 
@@ -54,8 +54,8 @@ def run_train(flags: Mapping[str, object], preset: str | None = None, dry_run: b
 
     if dry_run:
         return dry_run_judge(settings) if settings.judge_base_url else 0
-    from flip_reward.launch.processes import exit_on_signals
     from flip_reward.serving.judge_server import JudgeServerError
+    from flip_reward.serving.processes import exit_on_signals
 
     exit_on_signals()
     try:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from flip_reward.data.samples import SAMPLES_FILE, SampleWriter
-from flip_reward.data.writing import OutputError, reason, write_errors
+from flip_reward.data.writing import OutputError, write_errors
 from flip_reward.exit_codes import EXIT_WRITE_FAILED
 from flip_reward.integrations.trl import (
     JudgeRewardFunction,
@@ -26,6 +26,7 @@ from flip_reward.integrations.trl import (
     pointwise_reward_function,
 )
 from flip_reward.judge.loops import cancel_pending_tasks, close_clients
+from flip_reward.os_errors import reason
 from flip_reward.training.config import TrainSettings
 from flip_reward.training.monitor import (
     MetricsFileCallback,

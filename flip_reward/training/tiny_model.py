@@ -27,7 +27,8 @@ from transformers import (
     Qwen3ForCausalLM,
 )
 
-from flip_reward.data.writing import OutputError, reason, write_errors
+from flip_reward.data.writing import OutputError, write_errors
+from flip_reward.os_errors import reason
 
 IM_START, IM_END, END_OF_TEXT = "<|im_start|>", "<|im_end|>", "<|endoftext|>"
 VOCAB_SIZE = 1024

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from flip_reward.launch.processes import Service
+from flip_reward.serving.processes import Service
 
 SERVERS = ("auto", "vllm", "transformers")
 DEFAULT_PORT = 8000
@@ -96,24 +96,6 @@ def first_address() -> str:
 def local_url(host: str, port: int, path: str = "") -> str:
     """``http://H:P`` + ``path`` as seen from this machine (a wildcard ``host`` is 127.0.0.1)."""
     return f"http://{REPLICA_HOST if host in WILDCARD_HOSTS else host}:{port}{path}"
-
-
-def port_open(host: str, port: int) -> bool:
-    """Whether something accepts TCP connections on ``host``:``port``."""
-    try:
-        socket.create_connection((host, port), timeout=1).close()
-    except OSError:
-        return False
-    return True
-
-
-def check_ports_free(host: str, port: int, replicas: int = 0) -> None:
-    """FleetError when something already listens on ``port`` (or a replica's, ``port``+1..+``replicas``) of the
-    address that reaches ``host``: its health URL would answer for a server that is not the one started."""
-    shown = REPLICA_HOST if host in WILDCARD_HOSTS else host
-    for used in range(port, port + replicas + 1):
-        if port_open(shown, used):
-            raise FleetError(f"port {used} on {shown} is already in use")
 
 
 def worker_url(url: str) -> str:

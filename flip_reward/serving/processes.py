@@ -4,26 +4,36 @@ process groups, started in order, waited for until healthy, and stopped in order
 Every process runs in its own session and process group and logs to its own file; its PID (= its process group)
 goes to the PID file with its start time (``flip_reward.serving.pid_files``: private directory, no symbolic link,
 owner and identity checks) before anything else happens, so that an interrupted start never leaves a process
-nobody can stop. A ``Supervisor`` is a context manager: when its block ends (normally, by an exception, by Ctrl-C or
-by SIGTERM/SIGHUP, which it turns into SystemExit) it stops the trainer first (SIGINT, TERM after a grace period,
-KILL after another), then the services, the last started first (TERM, KILL after a grace period). ``detach()``
-leaves the started services running instead (``flip-reward judge serve``; ``flip-reward judge stop`` stops them).
+nobody can stop. A ``Supervisor`` is a context manager that owns the SIGINT, SIGTERM and SIGHUP handlers while its
+block runs (each says "received SIGNAL: stopping" in one line, then ends the block as KeyboardInterrupt or
+SystemExit(128 + N); the previous handlers are restored when it ends). When its block ends (normally, by an
+exception or by one of those signals) it stops the trainer first (SIGINT, TERM after a grace period, KILL after
+another; then what the trainer left running outside its process group, which this process adopts as a child
+subreaper), then the services, the last started first (TERM, KILL after a grace period). A service that exits
+while the trainer runs stops the trainer (exit status 3: the judge is down). ``detach()`` leaves the started
+services running instead (``flip-reward judge serve``; ``flip-reward judge stop`` stops them).
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import psutil
+
+from flip_reward.exit_codes import EXIT_JUDGE_DOWN
+from flip_reward.net import connect_error, open_url
 from flip_reward.serving import pid_files
 
 TRAINER_INT_GRACE_S = 30.0  # SIGINT (a clean shutdown), then TERM to a trainer that outlived it by this long
@@ -32,6 +42,8 @@ SERVICE_STOP_GRACE_S = pid_files.STOP_GRACE_S  # TERM to a service, then KILL
 LOG_TAIL_LINES = 30  # lines of a failing service's log shown with the error
 HEALTH_TIMEOUT_S = 2.0  # one GET of a health URL
 POLL_S = 0.2
+PORT_CHECK_TIMEOUT_S = 1.0  # one TCP connect to a service's port before it starts
+PR_SET_CHILD_SUBREAPER, PR_GET_CHILD_SUBREAPER = 36, 37  # prctl(2), Linux
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 Log = Callable[[str], None]
 
@@ -65,13 +77,11 @@ def exit_on_signals(signals: Sequence[int] = (signal.SIGTERM, signal.SIGHUP)) ->
         signal.signal(number, handler)
 
 
-DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # the services run here: never via a proxy
-
-
 def healthy(url: str, timeout: float = HEALTH_TIMEOUT_S) -> bool:
-    """Whether GET ``url`` answers 2xx (asked directly, whatever http_proxy says)."""
+    """Whether GET ``url`` answers 2xx (a loopback URL asked directly, any other as ``flip_reward.net.asked_directly``
+    says, as the judge's probes ask it)."""
     try:
-        with DIRECT.open(url, timeout=timeout) as response:
+        with open_url(url, timeout) as response:
             return 200 <= response.status < 300
     except (urllib.error.URLError, OSError, ValueError):
         return False
@@ -132,10 +142,10 @@ def signals_ignored(numbers: Sequence[int] = STOP_SIGNALS) -> Iterator[None]:
 class Supervisor:
     """Starts services and a trainer as process groups and stops every one it started when its block ends.
 
-    ``pid_file`` (None: none kept) records each service's process group; ``start_timeout`` bounds the wait for
-    health (seconds, per batch of services started together); ``log`` receives every message (one line each). The
-    grace periods: ``stop_grace`` (a service: TERM, then KILL), ``trainer_int_grace`` (the trainer: SIGINT, then
-    TERM) and ``trainer_term_grace`` (then KILL).
+    ``pid_file`` (None: none kept) records each service's process group and the trainer's; ``start_timeout`` bounds
+    the wait for health (seconds, per batch of services started together); ``log`` receives every message (one line
+    each). The grace periods: ``stop_grace`` (a service: TERM, then KILL), ``trainer_int_grace`` (the trainer:
+    SIGINT, then TERM) and ``trainer_term_grace`` (then KILL).
     """
 
     def __init__(
@@ -156,6 +166,7 @@ class Supervisor:
         self.trainer_term_grace = trainer_term_grace
         self.services: list[tuple[Service, subprocess.Popen]] = []
         self.trainer: subprocess.Popen | None = None
+        self.service_down: str | None = None  # the line that said a service exited while the trainer ran
         self.detached = False
         self._prepared = False
         self._start_times: dict[int, int] = {}
@@ -163,8 +174,9 @@ class Supervisor:
 
     def __enter__(self) -> Supervisor:
         if in_main_thread():
-            self._previous_handlers = {number: signal.getsignal(number) for number in (signal.SIGTERM, signal.SIGHUP)}
-            exit_on_signals()
+            self._previous_handlers = {number: signal.getsignal(number) for number in STOP_SIGNALS}
+            for number in STOP_SIGNALS:
+                signal.signal(number, self._stopping)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -174,13 +186,24 @@ class Supervisor:
             for number, handler in self._previous_handlers.items():
                 signal.signal(number, handler)
 
+    def _stopping(self, number: int, frame: object) -> None:
+        """Ctrl-C, TERM or HUP: said in one line, the others ignored from then on, the block ended."""
+        self.log(f"received {signal.Signals(number).name}: stopping")
+        for other in STOP_SIGNALS:
+            signal.signal(other, signal.SIG_IGN)
+        if number == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise SystemExit(128 + number)
+
     # --- services ----------------------------------------------------------------------------------------------
     def start(self, services: Sequence[Service]) -> None:
         """Start ``services`` in order and wait until every health URL answers (a service with ``after_healthy``
-        waits for those before it); StartError when one exits first or the timeout passes, PidFileError when the
-        PID file or a log file is refused. Whatever ends a start early (those, Ctrl-C, SIGTERM) stops every service
-        started so far before it goes on."""
+        waits for those before it); StartError when a service's port is in use already (its health URL would answer
+        for another server), when one exits first or the timeout passes, PidFileError when the PID file or a log
+        file is refused. Whatever ends a start early (those, Ctrl-C, SIGTERM) stops every service started so far
+        before it goes on."""
         self.prepare(services)
+        check_ports_free(services)
         try:
             waiting: list[tuple[Service, subprocess.Popen]] = []
             for service in services:
@@ -223,23 +246,27 @@ class Supervisor:
                 except OSError as error:
                     raise StartError(f"the {service.name} could not be started: {error}") from None
                 self.services.append((service, process))
-                self._start_times[process.pid] = pid_files.start_time(process.pid) or 0
-                if self.pid_file is not None:
-                    pid_files.record(self.pid_file, process.pid)
+                self._record(process.pid)
         finally:
             os.close(log_fd)
         return service, process
 
+    def _record(self, pid: int) -> None:
+        """Keep process group ``pid``'s start time (for ``_may_signal``) and write it to the PID file."""
+        self._start_times[pid] = pid_files.start_time(pid) or 0
+        if self.pid_file is not None:
+            pid_files.record(self.pid_file, pid)
+
     def _wait_healthy(self, pending: list[tuple[Service, subprocess.Popen]]) -> None:
+        """Wait until each of ``pending`` answers its health URL, asked only while its own process still runs."""
         deadline = time.monotonic() + self.start_timeout
         while pending:
             left = []
             for service, process in pending:
-                if healthy(service.health_url):
-                    continue
                 if process.poll() is not None:
                     self._fail(f"the {service.name} (PID {process.pid}) exited before it was healthy", service)
-                left.append((service, process))
+                if not healthy(service.health_url):
+                    left.append((service, process))
             pending = left
             if not pending:
                 return
@@ -260,20 +287,21 @@ class Supervisor:
         A service's group whose leader has exited is signalled only while ``pid_files.ours`` allows it."""
         with signals_ignored():
             for service, process in reversed(self.services):
-                if self._may_signal(service, process):
+                if self._may_signal(service.name, process):
                     pid_files.stop_group(process.pid, self.stop_grace, self.log, self._alive(process))
             if self.pid_file is not None and self._prepared:
                 self.pid_file.unlink(missing_ok=True)
             self.services = []
             self._prepared = False
 
-    def _may_signal(self, service: Service, process: subprocess.Popen) -> bool:
+    def _may_signal(self, name: str, process: subprocess.Popen) -> bool:
+        """Whether the process group of ``process`` (the ``name``) may still be signalled (``pid_files.ours``)."""
         if process.poll() is None:  # a child not yet reaped: its PID cannot be anybody else's
             return True
         if not pid_files.group_alive(process.pid):
             return False
         entry = pid_files.Entry(process.pid, self._start_times.get(process.pid, 0))
-        return pid_files.ours(entry, self.pid_file or Path(f"the record of the {service.name}"), self.log)
+        return pid_files.ours(entry, self.pid_file or Path(f"the record of the {name}"), self.log)
 
     @staticmethod
     def _alive(process: subprocess.Popen) -> Callable[[], bool]:
@@ -286,36 +314,73 @@ class Supervisor:
             if not self.detached:
                 self.stop_services()
 
+    def exited_service(self) -> str | None:
+        """``the NAME (PID P) exited with status S`` for the first service that has exited, else None."""
+        for service, process in self.services:
+            if process.poll() is not None:
+                return f"the {service.name} (PID {process.pid}) exited with status {exit_status(process.returncode)}"
+        return None
+
     # --- the trainer -------------------------------------------------------------------------------------------
     def run_trainer(self, command: Sequence[str], env: Mapping[str, str]) -> int:
         """Run the trainer (``env`` added to ``os.environ``) in its own session and process group (so a terminal's
-        Ctrl-C reaches only this process, which forwards it) until it exits; its exit
-        status (128 + N when signal N ended it). Ctrl-C or TERM meanwhile stops it (``stop_trainer``), then goes on
-        as KeyboardInterrupt or SystemExit, so that the block ends and stops the services."""
+        Ctrl-C reaches only this process, which forwards it), recorded in the PID file, until it exits; its exit
+        status (128 + N when signal N ended it). A service that exits meanwhile is said in one line and stops the
+        trainer: 3 (``EXIT_JUDGE_DOWN``). Ctrl-C or TERM meanwhile stops it (``stop_trainer``), then goes on as
+        KeyboardInterrupt or SystemExit, so that the block ends and stops the services. OSError when it cannot be
+        started."""
+        if self.pid_file is not None and not self._prepared:
+            self.prepare([])
+        adopting = set_child_subreaper(True)
         with signals_held():
             self.trainer = subprocess.Popen(list(command), env={**os.environ, **env}, start_new_session=True)
+            self._record(self.trainer.pid)
         try:
-            status = exit_status(self.trainer.wait())
+            status = self._wait_trainer(self.trainer)
         finally:
-            self.stop_trainer()
+            try:
+                self.stop_trainer()
+            finally:
+                set_child_subreaper(adopting)
         self.trainer = None
         return status
 
+    def _wait_trainer(self, trainer: subprocess.Popen) -> int:
+        """The trainer's exit status, or ``EXIT_JUDGE_DOWN`` once a service exited (said in one line)."""
+        while True:
+            try:
+                return exit_status(trainer.wait(timeout=POLL_S * 5))
+            except subprocess.TimeoutExpired:
+                pass
+            exited = self.exited_service()
+            if exited:
+                self.service_down = f"error: {exited}: stopping the trainer"
+                self.log(self.service_down)
+                return EXIT_JUDGE_DOWN
+
     def stop_trainer(self) -> None:
         """SIGINT to the trainer's process group, TERM after ``trainer_int_grace``, KILL after
-        ``trainer_term_grace``; nothing when the group is gone. A group that outlived its leader (processes the
-        trainer started and left behind) goes the same way, so that none is orphaned."""
+        ``trainer_term_grace``; nothing when the group is gone, or when its leader was reaped and ``pid_files.ours``
+        refuses it. A group that outlived its leader (processes the trainer started and left behind) goes the same
+        way, and so do the trainer's descendants that left its group (``stop_leftovers``), so that none is
+        orphaned."""
         trainer = self.trainer
         if trainer is None:
             return
-        alive = self._alive(trainer)
         with signals_ignored():
+            services = [process.pid for _, process in self.services]
+            leftovers = [process for process in descendants(exclude=services) if process.pid != trainer.pid]
+
+            def alive() -> bool:
+                reap(leftovers)  # the group's processes this process adopted once the trainer exited
+                return trainer.poll() is None or pid_files.group_alive(trainer.pid)
+
             for number, grace in (
                 (signal.SIGINT, self.trainer_int_grace),
                 (signal.SIGTERM, self.trainer_term_grace),
                 (signal.SIGKILL, 0.0),
             ):
-                if not alive():
+                if not alive() or not self._may_signal("trainer", trainer):
                     break
                 whom = "the trainer" if trainer.poll() is None else "what the trainer left running"
                 self.log(f"sending {signal.Signals(number).name} to {whom} (process group {trainer.pid})")
@@ -327,18 +392,98 @@ class Supervisor:
                 while alive() and time.monotonic() < deadline:
                     time.sleep(POLL_S / 4)
             trainer.wait()
+            self.stop_leftovers(leftovers)
+
+    def stop_leftovers(self, processes: list[psutil.Process]) -> None:
+        """TERM to each of ``processes`` (the trainer's descendants, taken before its group was signalled) that
+        still runs and is this user's, KILL after ``trainer_term_grace``, each reaped (this process adopted them)."""
+        left = [process for process in processes if still_ours(process)]
+        if not left:
+            reap(processes)
+            return
+        self.log(f"sending SIGTERM to {len(left)} process(es) the trainer left outside its process group")
+        for process in left:
+            with suppress_gone():
+                process.terminate()
+        _, left = psutil.wait_procs(left, timeout=self.trainer_term_grace)
+        if left:
+            self.log(f"sending SIGKILL to {len(left)} process(es) the trainer left outside its process group")
+            for process in left:
+                with suppress_gone():
+                    process.kill()
+            psutil.wait_procs(left, timeout=pid_files.KILL_WAIT_S)
+        reap(processes)
 
     def wait(self) -> int:
         """Keep the services up until Ctrl-C (130) or TERM/HUP (128 + N), or until one exits (1, said in a line)."""
         try:
             while True:
-                for service, process in self.services:
-                    if process.poll() is not None:
-                        self.log(f"error: the {service.name} (PID {process.pid}) exited with status "
-                                 f"{exit_status(process.returncode)}")  # fmt: skip
-                        return 1
+                exited = self.exited_service()
+                if exited:
+                    self.log(f"error: {exited}")
+                    return 1
                 time.sleep(POLL_S * 5)
         except KeyboardInterrupt:
             return 130
         except SystemExit as error:
             return error.code if isinstance(error.code, int) else 1
+
+
+def check_ports_free(services: Sequence[Service]) -> None:
+    """StartError when something already accepts connections on the host and port of a service's health URL: it
+    would answer for a server that is not the one started."""
+    for service in services:
+        parts = urlsplit(service.health_url)
+        host, port = parts.hostname or "", parts.port or 80
+        if connect_error(host, port, PORT_CHECK_TIMEOUT_S) is None:
+            raise StartError(f"port {port} on {host} is already in use")
+
+
+def set_child_subreaper(on: bool) -> bool:
+    """Make this process the reaper of its orphaned descendants (``on``) or not (Linux's prctl; elsewhere a no-op);
+    whether it was one before."""
+    if not sys.platform.startswith("linux"):
+        return False
+    libc = ctypes.CDLL(None, use_errno=True)
+    before = ctypes.c_int(0)
+    libc.prctl(PR_GET_CHILD_SUBREAPER, ctypes.byref(before), 0, 0, 0)
+    libc.prctl(PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0)
+    return bool(before.value)
+
+
+def descendants(exclude: Sequence[int]) -> list[psutil.Process]:
+    """This process's descendants, less the processes ``exclude`` names and theirs (the services)."""
+    me = psutil.Process()
+    skipped: set[int] = set()
+    for pid in exclude:
+        with suppress_gone():
+            skipped |= {pid, *(child.pid for child in psutil.Process(pid).children(recursive=True))}
+    return [process for process in me.children(recursive=True) if process.pid not in skipped]
+
+
+def reap(processes: Sequence[psutil.Process]) -> None:
+    """Collect the exit status of each of ``processes`` that is a child of this process and has exited."""
+    for process in processes:
+        try:
+            os.waitpid(process.pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+
+
+def still_ours(process: psutil.Process) -> bool:
+    """Whether ``process`` still runs (not a zombie) and is this user's."""
+    try:
+        return (
+            process.is_running() and process.status() != psutil.STATUS_ZOMBIE and (process.uids().real == os.geteuid())
+        )
+    except psutil.Error:
+        return False
+
+
+@contextmanager
+def suppress_gone() -> Iterator[None]:
+    """Ignore a process that exited (or went out of reach) meanwhile."""
+    try:
+        yield
+    except psutil.Error:
+        pass
