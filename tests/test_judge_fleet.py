@@ -194,3 +194,17 @@ def test_the_fleet_environment_and_its_defaults() -> None:
     assert judge_fleet.FleetEnvironment.read(environ) == judge_fleet.FleetEnvironment(
         "6,7", "vllm", "random", ("--request-timeout-secs", "3600")
     )
+
+
+def test_the_advertised_address_is_the_first_interface_address_as_hostname_lists_it():
+    """A 0.0.0.0 judge is advertised at this machine's first outward address, as `hostname -I` gives it (the host
+    name itself often resolves to 127.0.1.1 or 127.0.0.1 in /etc/hosts, which the other nodes cannot reach)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("hostname") is None:
+        pytest.skip("no hostname command to compare with")
+    listed = subprocess.run(["hostname", "-I"], capture_output=True, text=True, check=True).stdout.split()
+    ipv4 = [address for address in listed if "." in address and not address.startswith("127.")]
+    assert judge_fleet.first_address() == (ipv4[0] if ipv4 else "127.0.0.1")
+    assert judge_fleet.served_url("0.0.0.0", 8001) == f"http://{judge_fleet.first_address()}:8001/v1"

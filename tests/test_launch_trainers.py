@@ -637,3 +637,21 @@ def test_a_full_disk_during_a_verl_run_is_a_run_failure_not_invalid_input(stand_
         f"verl_grpo: error: [Errno 28] No space left on device: '{full_disk / 'data'}'"
     )
     assert not paths["record"].exists() and not paths["vllm"].exists()
+
+
+@pytest.mark.parametrize("script", [VERL, OPENRLHF, REPO / "scripts" / "train" / "grpo_flip.sh"])
+def test_several_judges_one_with_credentials_are_refused_naming_the_variable(script):
+    """vllm-router goes in front of several judges and cannot send credentials: refused before anything starts,
+    naming JUDGE_BASE_URL (the knob the user set), never showing the password."""
+    urls = "http://user:S3CRETPW@127.0.0.1:9/v1,http://127.0.0.1:10/v1"
+    completed = run_script(script, "--dry-run", DATASETS=f"{SAMPLE} 1.0", JUDGE_BASE_URL=urls)
+    assert completed.returncode == 2
+    assert "S3CRETPW" not in completed.stdout + completed.stderr
+    assert (
+        completed.stderr.strip()
+        .splitlines()[-1]
+        .endswith(
+            "error: JUDGE_BASE_URL: a judge URL holds credentials (user:password@), which vllm-router (put in front of "
+            "several judges) cannot send: give the judges' URLs without them (see docs/judge-servers.md)"
+        )
+    )

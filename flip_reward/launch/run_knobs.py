@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 
 from flip_reward.judge.client import JUDGE_DEFAULTS, judge_rule
+from flip_reward.judge.urls import split_credentials
 from flip_reward.knobs import SettingsError, knob
 
 GPU_IDS = re.compile(r"^[0-9]+(,[0-9]+)*$")
@@ -100,6 +101,11 @@ class JudgeKnobs:
         elif self.judge_replicas != 1:
             raise SettingsError(
                 "JUDGE_REPLICAS is for judges started here; for running judges list their URLs in JUDGE_BASE_URL"
+            )
+        elif len(self.judge_urls) > 1 and any(split_credentials(url)[1] for url in self.judge_urls):
+            raise SettingsError(
+                "JUDGE_BASE_URL: a judge URL holds credentials (user:password@), which vllm-router (put in front of "
+                "several judges) cannot send: give the judges' URLs without them (see docs/judge-servers.md)"
             )
 
 

@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
 from flip_reward.serving.processes import Service
 
 SERVERS = ("auto", "vllm", "transformers")
@@ -84,13 +86,13 @@ def client_host(host: str, advertise_host: str | None = None) -> str:
 
 
 def first_address() -> str:
-    """This machine's first non-loopback IPv4 address (``hostname -I``'s first), else 127.0.0.1."""
-    try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)}
-    except OSError:
-        addresses = set()
-    outward = sorted(address for address in addresses if not address.startswith("127."))
-    return outward[0] if outward else "127.0.0.1"
+    """This machine's first non-loopback IPv4 address, read from its network interfaces in their order (as
+    ``hostname -I`` lists them; the host name may resolve to 127.0.1.1 in /etc/hosts), else 127.0.0.1."""
+    for addresses in psutil.net_if_addrs().values():
+        for address in addresses:
+            if address.family == socket.AF_INET and not address.address.startswith("127."):
+                return address.address
+    return "127.0.0.1"
 
 
 def local_url(host: str, port: int, path: str = "") -> str:
