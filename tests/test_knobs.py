@@ -1,4 +1,5 @@
-"""The knob system (flip_reward.knobs) and docs/knobs.md, the reference generated from every settings class.
+"""The knob system (flip_reward.knobs) and docs/knobs.md, the reference generated from the settings classes of the
+training commands (SETTINGS).
 
 FLIP_WRITE_KNOBS=1 rewrites docs/knobs.md from the declarations instead of comparing (then review the diff).
 """
@@ -12,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from flip_reward.knobs import SettingsError, knob, reference, resolve, unknown_preset_keys
-from flip_reward.launch.grpo_settings import GrpoFastSettings
+from flip_reward.launch.grpo_settings import GrpoChoice, GrpoFastSettings
+from flip_reward.launch.local import LocalSettings
 from flip_reward.launch.openrlhf import OpenRLHFSettings
 from flip_reward.launch.setup_open_instruct import SetupSettings
 from flip_reward.launch.verl import VerlSettings
@@ -20,23 +22,30 @@ from flip_reward.presets import load_preset, preset_names
 from flip_reward.training.config import TrainSettings
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "knobs.md"
-# Every settings class users set through flags, variables or presets, with its section title in docs/knobs.md.
+# The settings classes of the training commands and of setup_open_instruct (flags, variables, presets), each section
+# with its title in docs/knobs.md. The FLIP_* reward settings are FlipSettings' (docs/reference.md), the other
+# commands' options are in their --help.
 SETTINGS = [
-    ("`flip-reward train` (local GRPO with TRL)", TrainSettings),
-    ("`flip-reward launch open-instruct` (scripts/train/grpo_flip.sh, grpo_llmjudge.sh)", GrpoFastSettings),
-    ("`flip-reward launch verl` (scripts/train/verl_grpo_flip.sh)", VerlSettings),
-    ("`flip-reward launch openrlhf` (scripts/train/openrlhf_grpo_flip.sh)", OpenRLHFSettings),
-    ("scripts/setup_open_instruct.sh (python -m flip_reward.launch.setup_open_instruct)", SetupSettings),
+    ("`flip-reward train` (local GRPO with TRL)", (TrainSettings,)),
+    (
+        "`flip-reward launch open-instruct` (scripts/train/grpo_flip.sh, grpo_llmjudge.sh)",
+        (GrpoChoice, GrpoFastSettings),
+    ),
+    ("`flip-reward launch local` (BACKEND=local; its other knobs are `flip-reward train`'s)", (LocalSettings,)),
+    ("`flip-reward launch verl` (scripts/train/verl_grpo_flip.sh)", (VerlSettings,)),
+    ("`flip-reward launch openrlhf` (scripts/train/openrlhf_grpo_flip.sh)", (OpenRLHFSettings,)),
+    ("scripts/setup_open_instruct.sh (python -m flip_reward.launch.setup_open_instruct)", (SetupSettings,)),
 ]
 HEADER = (
-    "# Knobs\n\nEvery setting of the training commands, generated from their declarations (flip_reward/knobs.py; "
-    "tests/test_knobs.py keeps this page equal to them). Precedence: command-line flag > environment variable > "
-    "preset > default.\n"
+    "# Knobs\n\nThe settings of the training commands (`flip-reward train`, `flip-reward launch ...`) and of "
+    "scripts/setup_open_instruct.sh, generated from their declarations (flip_reward/knobs.py; tests/test_knobs.py "
+    "keeps this page equal to them). Precedence: command-line flag > environment variable > preset > default. The "
+    "`FLIP_*` reward settings are listed in docs/reference.md, the options of the other commands in their `--help`.\n"
 )
 
 
 def knobs_page() -> str:
-    return HEADER + "".join(f"\n## {title}\n\n{reference(cls)}" for title, cls in SETTINGS)
+    return HEADER + "".join(f"\n## {title}\n\n{reference(*classes)}" for title, classes in SETTINGS)
 
 
 def test_docs_list_every_knob_as_declared():
