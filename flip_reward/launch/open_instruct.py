@@ -278,8 +278,8 @@ def train_options(flags: Mapping[str, object]) -> tuple[list[str], list[str]]:
 
 def open_instruct_only(environ: Mapping[str, str]) -> list[str]:
     """The variables set in ``environ`` that are knobs of this command only (nothing of the local backend reads
-    them; WANDB_PROJECT is read by W&B itself)."""
+    them; WANDB_PROJECT is read by W&B itself, PYTHON by the scripts, which run this command with it)."""
     local = {item.knob.env for cls in (LocalSettings, TrainSettings) for item in declared(cls)}
-    local |= {"BACKEND", "WANDB_PROJECT"}
+    local |= {"BACKEND", "WANDB_PROJECT", "PYTHON"}
     ours = [item.knob.env for cls in (GrpoChoice, GrpoFastSettings) for item in declared(cls) if item.knob.env]
     return [env for env in ours if environ.get(env) and env not in local]
