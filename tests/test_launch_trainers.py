@@ -271,7 +271,7 @@ def test_openrlhf_commands_follow_the_settings_and_the_flip_environment(tmp_path
     judge = run_judge(settings, tmp_path, "python", dry_run=True)
     serve = serve_service(settings, judge.url, flip, "python", tmp_path)
     assert serve.command == (
-        "python", "-m", "flip_reward.cli", "serve", "--judge", "hosted_vllm/Qwen/Qwen3-4B",
+        "python", "-m", "flip_reward", "serve", "--judge", "hosted_vllm/Qwen/Qwen3-4B",
         "--api-base", "http://127.0.0.1:8001/v1", "--host", "127.0.0.1", "--port", "8080", "--max-tokens", "2048",
         "--max-context-length", "8192", "--timeout", "3600", "--temperature", "1.0", "--shutdown-timeout", "3600",
         "--think-prefilled", "--concurrency", "8",
@@ -467,7 +467,7 @@ def test_the_openrlhf_dry_run_uses_the_launchers_interpreter_for_every_command()
         "openrlhf_grpo: preset 1gpu (configs/verl_1gpu.env); 1 training GPU(s); reward service on 127.0.0.1:8080"
     )
     assert lines[2].startswith(
-        f"serve: env LITELLM_LOCAL_MODEL_COST_MAP=True {sys.executable} -m flip_reward.cli serve "
+        f"serve: env LITELLM_LOCAL_MODEL_COST_MAP=True {sys.executable} -m flip_reward serve "
     )
     assert "--think-prefilled" in lines[2]
     assert lines[3] == f"data: {SAMPLE}: 24 RLVR rows (probability 1.0); verifiers: general-flip 24"

@@ -9,7 +9,7 @@ the best-of-N sample (``eval``). The judge is stopped when the run ends, however
 gibberish, so most judgments end as counted parse failures: the run shows the whole path (server, client, parsing,
 outputs, summaries), not FLIP's quality; point ``--judge``/``--api-base`` of those commands at a real judge for that.
 
-Each command runs as ``python -m flip_reward.cli ...`` in its own process group (``Supervisor.run_trainer``): Ctrl-C
+Each command runs as ``python -m flip_reward ...`` in its own process group (``Supervisor.run_trainer``): Ctrl-C
 or TERM stops it (SIGINT first), then the judge. Exit status: 0 when every command succeeded, else the first failing
 command's (docs/reference.md#exit-codes); 1 when the judge does not start, 130 on Ctrl-C (143 on TERM).
 """
@@ -68,7 +68,7 @@ def run(demo: str, run_dir: Path) -> int:
         for step in steps:
             say(f"running: flip-reward {' '.join(step)}")
             with Supervisor(None, 0, say) as child:
-                status = child.run_trainer([sys.executable, "-m", "flip_reward.cli", *step], {})
+                status = child.run_trainer([sys.executable, "-m", "flip_reward", *step], {})
             if status != EXIT_OK:
                 return status
     print(outputs)

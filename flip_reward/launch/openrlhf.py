@@ -112,7 +112,7 @@ def serve_service(
     s = settings
     url_env = url_in_environment(s.judge_model, judge_url, "the launcher (and ps)")
     command = (
-        python, "-m", "flip_reward.cli", "serve", "--judge", s.judge_model,
+        python, "-m", "flip_reward", "serve", "--judge", s.judge_model,
         *([] if url_env else ["--api-base", judge_url]),
         "--host", SERVE_HOST, "--port", str(s.serve_port), "--max-tokens", str(s.judge_max_tokens),
         "--max-context-length", str(s.judge_max_context), "--timeout", str(s.judge_timeout),
