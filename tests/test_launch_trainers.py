@@ -466,9 +466,7 @@ def test_the_openrlhf_dry_run_uses_the_launchers_interpreter_for_every_command()
     assert lines[0] == (
         "openrlhf_grpo: preset 1gpu (configs/verl_1gpu.env); 1 training GPU(s); reward service on 127.0.0.1:8080"
     )
-    assert lines[2].startswith(
-        f"serve: env LITELLM_LOCAL_MODEL_COST_MAP=True {sys.executable} -m flip_reward serve "
-    )
+    assert lines[2].startswith(f"serve: env LITELLM_LOCAL_MODEL_COST_MAP=True {sys.executable} -m flip_reward serve ")
     assert "--think-prefilled" in lines[2]
     assert lines[3] == f"data: {SAMPLE}: 24 RLVR rows (probability 1.0); verifiers: general-flip 24"
     assert lines[4].startswith(f"trainer: env CUDA_VISIBLE_DEVICES=0 {sys.executable} -m openrlhf.cli.train_ppo_ray ")
