@@ -194,6 +194,21 @@ def test_an_unknown_key_in_a_preset_file_is_refused(tmp_path: Path) -> None:
     assert str(error.value) == f"preset {preset}: unknown setting(s) JUDGE_GPU (did you mean JUDGE_GPUS?)"
 
 
+def test_the_reward_backend_and_preset_come_from_a_flag_or_the_environment_never_a_preset(tmp_path, capsys) -> None:
+    assert launch({}, [], True, {**BASE, "GRPO_VERIFIER": "math"}) == 2
+    assert capsys.readouterr().err == (
+        "grpo: error: GRPO_VERIFIER (environment): must be one of general-flip, general-quality, got 'math'\n"
+    )
+    assert settings("general-quality").datasets == "yikeee/rlvr_general_chat 1.0"
+    assert GrpoFastSettings.from_sources({}, {**BASE, "GRPO_VERIFIER": "general-quality"}).exp_name == "grpo_llmjudge"
+    assert settings(flags={"preset": "1gpu"}, PRESET="multinode").preset == "1gpu"
+    preset = tmp_path / "mine.env"
+    preset.write_text("BACKEND=local\n")
+    with pytest.raises(SettingsError) as error:
+        settings(PRESET=str(preset))
+    assert str(error.value) == f"preset {preset}: unknown setting(s) BACKEND (did you mean BACKEND_TIMEOUT?)"
+
+
 def test_the_backend_outlasts_the_judge() -> None:
     assert value(arguments(), "--backend_timeout") == ["120"]  # minutes: JUDGE_TIMEOUT 3600 s + an hour, >= 120
     assert value(arguments(JUDGE_TIMEOUT="9000"), "--backend_timeout") == ["210"]

@@ -146,6 +146,16 @@ def test_a_preset_key_that_is_no_knob_is_refused(tmp_path):
     assert str(error.value) == f"preset {preset}: unknown setting(s) NUM_GPU (did you mean NUM_GPUS?)"
 
 
+def test_a_preset_cannot_name_another(tmp_path):
+    """PRESET is read once, from its flag, the environment or its one default (1node), before the preset is."""
+    preset = tmp_path / "mine.env"
+    preset.write_text("PRESET=1gpu\nSAMPLES_PER_PROMPT=4\n")
+    with pytest.raises(SettingsError) as error:
+        VerlSettings.from_sources({}, {"PRESET": str(preset)})
+    assert str(error.value) == f"preset {preset}: PRESET picks the preset; it cannot be set in one"
+    assert VerlSettings.from_sources({}, {}).preset == "1node"
+
+
 def test_the_shipped_verl_presets_hold_only_knobs_of_both_launchers():
     assert preset_names("verl") == ["1gpu", "1node"]
     for name in preset_names("verl"):
@@ -457,6 +467,20 @@ def test_the_verl_dry_run_checks_the_data_and_prints_every_command(tmp_path):
     missing = run_script(VERL, "--dry-run", DATASETS="data/nope.jsonl 1.0")
     assert (missing.returncode, missing.stdout) == (2, "")
     assert missing.stderr == "error: DATASETS: data/nope.jsonl: input file not found: data/nope.jsonl\n"
+
+
+def test_openrlhf_says_in_one_line_that_it_does_not_read_the_tracking_knobs():
+    """WITH_TRACKING and WANDB_PROJECT are no knobs of this launcher (OpenRLHF takes --logger.wandb.* arguments)."""
+    quiet = run_script(OPENRLHF, "--dry-run", PRESET="1gpu", DATASETS=f"{SAMPLE} 1.0")
+    assert (quiet.returncode, quiet.stderr) == (0, "")
+    noted = run_script(OPENRLHF, "--dry-run", PRESET="1gpu", DATASETS=f"{SAMPLE} 1.0", WITH_TRACKING="1",
+                       WANDB_PROJECT="mine")  # fmt: skip
+    assert (noted.returncode, noted.stderr) == (
+        0,
+        "openrlhf_grpo: note: WITH_TRACKING and WANDB_PROJECT not read here: OpenRLHF's tracking is set on its own "
+        "command line (--logger.wandb.* arguments after the launcher's)\n",
+    )
+    assert noted.stdout == quiet.stdout
 
 
 def test_the_openrlhf_dry_run_uses_the_launchers_interpreter_for_every_command():
