@@ -2,7 +2,9 @@
 flag, default, type, check and help, and resolved in one order: command-line flag > environment > preset > default.
 
 A settings class declares its knobs with :func:`knob`; the field's annotation is the knob's type (``str``, ``int``,
-``float``, ``bool`` or one of them ``| None``). A default is a value, or a function of the knobs declared before it
+``float``, ``bool`` or one of them ``| None``). A knob may also read other variables (``aliases``: one setting with a
+second name, e.g. FLIP_CONCURRENCY for JUDGE_CONCURRENCY): in one source the first name set wins, and two names set to
+different values are refused, naming both. A default is a value, or a function of the knobs declared before it
 (so ``OUTPUT_DIR`` can default to ``output/EXP_NAME``). :func:`resolve` builds the settings from the three sources
 and names the source of any bad value; :func:`add_flags` puts every knob on an argparse parser; :func:`reference`
 renders the table that docs/knobs.md holds (a test keeps the two equal).
@@ -47,7 +49,9 @@ class SettingsError(ValueError):
 class Knob:
     """One setting: its environment variable (None: flag only), default (a value or a function of the settings
     resolved so far), help, flag (default: from the field name; "" for none), the values it may take, its smallest
-    value, and ``shown``, how --help and the reference show a computed default."""
+    value (``minimum``) or the value it must exceed (``above``), ``shown``, how --help and the reference show a
+    computed default, ``read``, a function that finds its text in a source instead, and ``aliases``, more variables
+    it reads (after ``env``)."""
 
     env: str | None
     default: object
@@ -57,13 +61,27 @@ class Knob:
     minimum: float | None = None
     shown: str | None = None
     read: Callable[[Mapping[str, str], Any], str | None] | None = None
+    above: float | None = None
+    aliases: tuple[str, ...] = ()
 
-    def raw(self, source: Mapping[str, str], partial: Any) -> str | None:
-        """This knob's raw text in one source (the environment or a preset); None when it has none."""
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The variables this knob reads, in order."""
+        return (self.env, *self.aliases) if self.env else self.aliases
+
+    def raw(self, source: Mapping[str, str], partial: Any, origin: str) -> tuple[str, str] | None:
+        """The variable that sets this knob in one source (the environment or a preset, called ``origin``) and its
+        text; None when none does. SettingsError when two of its names are set to different values."""
         if self.read is not None:
-            return self.read(source, partial)
-        raw = source.get(self.env, "") if self.env else ""
-        return raw if raw != "" else None
+            text = self.read(source, partial)
+            return None if text is None else (self.env or "", text)
+        found = [(name, source[name]) for name in self.names if source.get(name, "") != ""]
+        for name, text in found[1:]:
+            if text.strip() != found[0][1].strip():
+                raise SettingsError(
+                    f"{found[0][0]} and {name} ({origin}) are one setting but differ: {found[0][1]!r} vs {text!r}"
+                )
+        return found[0] if found else None
 
     def default_text(self) -> str:
         if self.shown is not None:
@@ -76,7 +94,8 @@ class Knob:
 
 
 def knob(env: str | None, default: object, help: str, **options: Any) -> Any:
-    """A dataclass field carrying a :class:`Knob` (``options``: flag, choices, minimum, shown, read)."""
+    """A dataclass field carrying a :class:`Knob` (``options``: flag, choices, minimum, above, shown, read,
+    aliases)."""
     return field(metadata={"knob": Knob(env, default, help, **options)})
 
 
@@ -125,6 +144,8 @@ def convert(item: Declared, value: object, origin: str) -> object:
         raise SettingsError(f"{origin}: must be one of {', '.join(item.knob.choices)}, got {value!r}")
     if item.knob.minimum is not None and value is not None and value < item.knob.minimum:
         raise SettingsError(f"{origin}: must be >= {item.knob.minimum:g}, got {value}")
+    if item.knob.above is not None and value is not None and value <= item.knob.above:
+        raise SettingsError(f"{origin}: must be > {item.knob.above:g}, got {value}")
     return value
 
 
@@ -178,9 +199,10 @@ def _value(
     if flags.get(item.name) is not None:
         return convert(item, flags[item.name], item.flag)
     for origin, source in (("environment", environ), ("preset", preset)):
-        raw = item.knob.raw(source, partial)
-        if raw is not None:
-            return convert(item, raw, f"{item.label} ({origin})")
+        found = item.knob.raw(source, partial, origin)
+        if found is not None:
+            name, text = found
+            return convert(item, text, f"{name or item.label} ({origin})")
     default = item.knob.default
     return convert(item, default(partial) if callable(default) else default, f"{item.label} (default)")
 
@@ -197,7 +219,7 @@ def resolve_knob(
 def unknown_preset_keys(cls: type, preset: Mapping[str, str], name: str, also: tuple[str, ...] = ()) -> None:
     """SettingsError naming every key of preset ``name`` that is no knob of ``cls`` (nor in ``also``), with the
     closest knob, so that a typo in a preset never passes silently."""
-    known = {item.knob.env for item in declared(cls) if item.knob.env} | set(also)
+    known = {name for item in declared(cls) for name in item.knob.names} | set(also)
     unknown = sorted(set(preset) - known)
     if not unknown:
         return
@@ -215,7 +237,7 @@ def add_flags(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] 
         if item.name in skip or item.knob.flag == "":
             continue
         details = [f"default: {item.knob.default_text()}"] if item.knob.default_text() != "computed" else []
-        details += [f"env {item.knob.env}"] if item.knob.env else []
+        details += [f"env {' or '.join(item.knob.names)}"] if item.knob.names else []
         help_text = f"{item.knob.help} ({'; '.join(details)})" if details else item.knob.help
         help_text = help_text.replace("%", "%%")
         options: dict[str, Any] = {"dest": item.name, "default": None, "help": help_text}
@@ -226,10 +248,11 @@ def add_flags(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] 
 
 
 def reference(*classes: type) -> str:
-    """The Markdown table of the knobs of ``classes`` (variable, flag, default, meaning), as docs/knobs.md holds it."""
+    """The Markdown table of the knobs of ``classes`` (variable, flag, default, meaning), as docs/knobs.md holds it; a
+    knob's aliases follow its variable ("or ...")."""
     lines = ["| Variable | Flag | Default | Meaning |", "|---|---|---|---|"]
     for item in (item for cls in classes for item in declared(cls)):
-        variable = f"`{item.knob.env}`" if item.knob.env else ""
+        variable = " or ".join(f"`{name}`" for name in item.knob.names)
         flag = f"`{item.flag}`" if item.knob.flag != "" else ""
         meaning = item.knob.help + (f" ({', '.join(item.knob.choices)})" if item.knob.choices else "")
         lines.append(f"| {variable} | {flag} | {item.knob.default_text()} | {meaning.replace('|', '/')} |")

@@ -19,7 +19,7 @@ PACKAGE = "flip_reward.configs"
 
 @dataclass(frozen=True)
 class Preset:
-    """A preset's name as given, where it was read from, and its values."""
+    """A preset's name as given, the path it was read from (said by every plan that uses it), and its values."""
 
     name: str
     origin: str
@@ -41,7 +41,7 @@ def load_preset(family: str, name: str) -> Preset:
     neither, listing the family's presets."""
     shipped = files(PACKAGE) / f"{family}_{name}.env"
     if "/" not in name and not name.endswith(".env") and shipped.is_file():
-        return Preset(name, f"configs/{family}_{name}.env", read_env_text(shipped.read_text("utf-8"), name))
+        return Preset(name, str(shipped), read_env_text(shipped.read_text("utf-8"), str(shipped)))
     path = Path(name)
     if path.is_file():
         return Preset(name, str(path), read_env_text(path.read_text("utf-8"), str(path)))

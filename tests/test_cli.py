@@ -68,7 +68,7 @@ def test_scores_every_row_in_order(tmp_path, judge_server, answering, capsys):
     assert rows[1]["messages"] == ROWS[1]["messages"]
     assert rows[2]["inferred_instruction"] == "Name a fruit" and rows[2]["error"] is None
     summary = capsys.readouterr().err
-    assert "rows 3 | mean reward 0.8333 | median 1.0000 | parse failures 0 | judge errors 0 | invalid 0" in summary
+    assert "rows 3 | mean reward 0.8333 | median 1.0000 | parse failures 0 | judge errors 0 | input errors 0" in summary
     assert "rewards/s" in summary and "scoring" in summary
 
 

@@ -33,3 +33,39 @@ def test_a_result_carries_the_member_and_writes_the_plain_string() -> None:
         "internal"
     )
     assert FlipResult().to_dict()["error_type"] is None
+
+
+def test_every_tally_names_a_failure_kind_as_error_type_does() -> None:
+    """One name per kind: the TRL metrics, the service's counters and /get_reward flags, inspect's rates."""
+    from flip_reward.evaluation.inspection import RATE_FIELDS
+    from flip_reward.integrations.trl import RewardStats
+    from flip_reward.serving.protocol import openrlhf_answer
+
+    assert [kind.counter for kind in ErrorType] == [
+        "input_errors", "judge_errors", "parse_failures", "config_errors", "internal_errors",
+    ]  # fmt: skip
+    assert list(RATE_FIELDS.values()) == [
+        "input_error_rate", "judge_error_rate", "parse_failure_rate", "config_error_rate", "internal_error_rate",
+    ]  # fmt: skip
+    results = [FlipResult(error="x", error_type=kind) for kind in JUDGED_FAILURES] + [FlipResult(reward=1.0)]
+    assert RewardStats.of(results, 2.0).metrics() == {
+        "input_errors": 1, "judge_errors": 1, "parse_failures": 1, "seconds": 2.0,
+    }  # fmt: skip
+    logs = openrlhf_answer(results)["extra_logs"]
+    assert {name: logs[name] for name in logs if name.endswith(("_error", "_failure"))} == {
+        "flip_input_error": [1.0, 0.0, 0.0, 0.0],
+        "flip_judge_error": [0.0, 1.0, 0.0, 0.0],
+        "flip_parse_failure": [0.0, 0.0, 1.0, 0.0],
+    }
+
+
+def test_the_services_counters_are_named_after_the_kinds() -> None:
+    from flip_reward.serving.service_metrics import ServiceMetrics
+
+    metrics = ServiceMetrics(lambda: 0)
+    metrics.record_results([FlipResult(error="x", error_type=kind) for kind in (*JUDGED_FAILURES, ErrorType.JUDGE)])
+    counts = [line for line in metrics.exposition().decode().splitlines() if line.endswith(("errors_total 1.0",
+              "errors_total 2.0", "failures_total 1.0"))]  # fmt: skip
+    assert counts == [
+        "flip_serve_input_errors_total 1.0", "flip_serve_judge_errors_total 2.0", "flip_serve_parse_failures_total 1.0",
+    ]  # fmt: skip

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import free_port
 from open_instruct_support import NO_CHECKOUT, REPO, upstream_checkout
 
 from flip_reward.cli import main
@@ -269,7 +270,7 @@ def test_the_dry_run_checks_local_data_and_a_running_judge(tmp_path: Path, capsy
                    "FLIP_RESTATMENT_GUARD": "0"}  # fmt: skip
         status = launch({"verifier": "general-flip"}, [], dry_run=True, environ=environ)
     out = capsys.readouterr().out.splitlines()
-    assert status == 1
+    assert status == 2  # invalid data
     assert f"data: ERROR DATASETS: {bad}: 1 of 1 rows invalid (row 1: field 'ground_truth': missing)" in out
     assert f"data: ERROR DATASETS: {missing}: local file not found" in out
     assert f"judge: ok, {server.base_url} serves scripted" in out
@@ -302,7 +303,7 @@ def test_the_dry_run_refuses_what_upstream_would(tmp_path, capsys, name, amount,
     row = {"messages": [{"role": "user", "content": "Hi"}], "ground_truth": "Hi", "dataset": "general-flip"}
     path.write_text(json.dumps([row]) if name.endswith(".json") else json.dumps(row) + "\n")
     environ = {**BASE, "DATASETS": f"{path} {amount}", "DATASET_SPLITS": split, "LOCAL_EVALS": "none"}
-    assert launch({"verifier": "general-flip"}, [], dry_run=True, environ=environ) == 1
+    assert launch({"verifier": "general-flip"}, [], dry_run=True, environ=environ) == 2
     assert [line for line in capsys.readouterr().out.splitlines() if line.startswith("data: ")][0].startswith(
         "data: ERROR " + message.format(path=path)
     )
@@ -319,7 +320,7 @@ def test_a_mismatched_dataset_is_flagged_for_the_baseline(capsys) -> None:
 
 def test_invalid_settings_exit_2_in_one_line(capsys) -> None:
     assert launch({"verifier": "general-flip"}, [], dry_run=True, environ={**BASE, "FLIP_CONCURRENCY": "abc"}) == 2
-    assert capsys.readouterr().err == "grpo: error: FLIP_CONCURRENCY must be an integer >= 1, got 'abc'\n"
+    assert capsys.readouterr().err == "grpo: error: FLIP_CONCURRENCY (environment): expected an integer, got 'abc'\n"
     assert launch({"verifier": "general-flip"}, [], dry_run=True, environ={**BASE, "PRESET": "2gpu"}) == 2
     assert capsys.readouterr().err == (
         "grpo: error: no preset '2gpu' (configs/grpo_2gpu.env); available: 1gpu, 1node, multinode\n"
@@ -353,7 +354,7 @@ def test_a_flag_upstream_does_not_accept_fails_the_dry_run(capsys) -> None:
     if checkout is None:
         pytest.skip(NO_CHECKOUT)
     environ = {**BASE, "OPEN_INSTRUCT_DIR": str(checkout), "LOCAL_EVALS": "none"}
-    assert launch({"verifier": "general-flip"}, ["--max_token_length", "10"], dry_run=True, environ=environ) == 1
+    assert launch({"verifier": "general-flip"}, ["--max_token_length", "10"], dry_run=True, environ=environ) == 2
     flags = [line for line in capsys.readouterr().out.splitlines() if line.startswith("flags: ")]
     assert flags == [
         f"flags: ERROR grpo_fast.py at {checkout} ({checkout_commit(checkout)}) does not accept: --max_token_length"
@@ -365,7 +366,7 @@ def test_an_unencoded_hash_in_a_judge_password_is_redacted_and_refused(capsys) -
     stops before starting anything (exit 2)."""
     url = "http://user:pa#s3cret@127.0.0.1:9/v1"
     environ = {**BASE, "JUDGE_BASE_URL": url, "JUDGE_MODEL": "hosted_vllm/scripted", "LOCAL_EVALS": "none"}
-    assert launch({"verifier": "general-flip"}, [], dry_run=True, environ=environ) == 1
+    assert launch({"verifier": "general-flip"}, [], dry_run=True, environ=environ) == 2
     out = capsys.readouterr().out
     shown = "http://***@127.0.0.1:9/v1"
     refusal = (
@@ -415,3 +416,15 @@ def test_the_local_backend_gets_the_verifier_the_knob_flags_and_mapped_arguments
         "grpo_llmjudge_local --no-gradient-checkpointing --num-generations 2 --learning-rate 3e-5 --dry-run",
     ]
     assert any("2 prompts x 2 generations" in line for line in lines)
+
+
+def test_a_dry_run_against_a_judge_that_does_not_answer_exits_3(capsys) -> None:
+    """Valid data and settings, a running judge given by URL that refuses connections: the judge-down status."""
+    environ = {
+        **BASE,
+        "DATASETS": f"{SAMPLE} 1.0",
+        "LOCAL_EVALS": "none",
+        "JUDGE_BASE_URL": f"http://127.0.0.1:{free_port()}/v1",
+    }
+    assert launch({"verifier": "general-flip"}, [], dry_run=True, environ=environ) == 3
+    assert [line for line in capsys.readouterr().out.splitlines() if line.startswith("data: ERROR")] == []

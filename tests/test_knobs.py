@@ -1,5 +1,5 @@
 """The knob system (flip_reward.knobs) and docs/knobs.md, the reference generated from the settings classes of the
-training commands (SETTINGS).
+training commands, setup_open_instruct and the reward plugins (SETTINGS).
 
 FLIP_WRITE_KNOBS=1 rewrites docs/knobs.md from the declarations instead of comparing (then review the diff).
 """
@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from flip_reward.knobs import SettingsError, knob, reference, resolve, unknown_preset_keys
+from flip_reward.core.settings import FlipSettings
+from flip_reward.knobs import SettingsError, declared, knob, reference, resolve, unknown_preset_keys
 from flip_reward.launch.grpo_settings import GrpoChoice, GrpoFastSettings
 from flip_reward.launch.local import LocalSettings
 from flip_reward.launch.openrlhf import OpenRLHFSettings
@@ -22,9 +23,8 @@ from flip_reward.presets import load_preset, preset_names
 from flip_reward.training.config import TrainSettings
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "knobs.md"
-# The settings classes of the training commands and of setup_open_instruct (flags, variables, presets), each section
-# with its title in docs/knobs.md. The FLIP_* reward settings are FlipSettings' (docs/reference.md), the other
-# commands' options are in their --help.
+# The settings classes of the training commands, setup_open_instruct and the reward plugins (flags, variables,
+# presets), each section with its title in docs/knobs.md; the other commands' options are in their --help.
 SETTINGS = [
     ("`flip-reward train` (local GRPO with TRL)", (TrainSettings,)),
     (
@@ -35,12 +35,14 @@ SETTINGS = [
     ("`flip-reward launch verl` (scripts/train/verl_grpo_flip.sh)", (VerlSettings,)),
     ("`flip-reward launch openrlhf` (scripts/train/openrlhf_grpo_flip.sh)", (OpenRLHFSettings,)),
     ("scripts/setup_open_instruct.sh (python -m flip_reward.launch.setup_open_instruct)", (SetupSettings,)),
+    ("`FLIP_*` variables (reward plugins: open-instruct, verl, OpenRLHF)", (FlipSettings,)),
 ]
 HEADER = (
-    "# Knobs\n\nThe settings of the training commands (`flip-reward train`, `flip-reward launch ...`) and of "
-    "scripts/setup_open_instruct.sh, generated from their declarations (flip_reward/knobs.py; tests/test_knobs.py "
-    "keeps this page equal to them). Precedence: command-line flag > environment variable > preset > default. The "
-    "`FLIP_*` reward settings are listed in docs/reference.md, the options of the other commands in their `--help`.\n"
+    "# Knobs\n\nThe settings of the training commands (`flip-reward train`, `flip-reward launch ...`), of "
+    "scripts/setup_open_instruct.sh and of the reward plugins (`FLIP_*`), generated from their declarations "
+    "(flip_reward/knobs.py; tests/test_knobs.py keeps this page equal to them); the options of the other commands "
+    "are in their `--help`. Precedence: command-line flag > environment variable > preset > default. A setting with "
+    "two variables (`A` or `B`) reads A first; both set to different values is an error naming both.\n"
 )
 
 
@@ -52,6 +54,23 @@ def test_docs_list_every_knob_as_declared():
     if os.environ.get("FLIP_WRITE_KNOBS"):
         DOC.write_text(knobs_page(), encoding="utf-8")
     assert DOC.read_text(encoding="utf-8") == knobs_page()
+
+
+# Variables whose bounds differ on purpose, with the class that differs and why.
+BOUNDS_DIFFER = {"LOCAL_EVAL_COUNT": (VerlSettings,)}  # verl validates on held-out rows: at least one (else 0: none)
+
+
+def test_a_variable_has_one_type_and_check_in_every_command():
+    """Defaults may differ per command (their help says why); the type, the choices and the bounds may not (unset is
+    None or "" as a class prefers)."""
+    rules: dict[str, tuple] = {}
+    for cls in (cls for _, classes in SETTINGS for cls in classes):
+        for item in declared(cls):
+            if item.knob.env in BOUNDS_DIFFER and cls in BOUNDS_DIFFER[item.knob.env]:
+                continue
+            rule = (item.kind, item.knob.choices, item.knob.minimum, item.knob.above)
+            for name in item.knob.names:
+                assert rules.setdefault(name, rule) == rule, f"{name} in {cls.__name__}: {rule} vs {rules[name]}"
 
 
 @dataclass(frozen=True)
@@ -71,6 +90,31 @@ def test_flag_beats_environment_beats_preset_beats_default():
     flags = {"port": "3", "verbose": None}
     settings = resolve(Demo, flags, {"DEMO_PORT": "2", "DEMO_VERBOSE": "yes"}, {"DEMO_PORT": "1"}, fixed)
     assert (settings.port, settings.verbose, settings.url) == (3, True, "http://h:3")
+
+
+@dataclass(frozen=True)
+class Aliased:
+    workers: int = knob("DEMO_WORKERS", 4, "workers", aliases=("OLD_WORKERS",), above=0)
+    wait: float = knob("DEMO_WAIT", 1.0, "seconds", above=0)
+
+
+def test_a_knob_reads_its_aliases_and_refuses_two_that_differ():
+    assert resolve(Aliased, environ={"OLD_WORKERS": "8"}).workers == 8
+    assert resolve(Aliased, environ={"DEMO_WORKERS": "8", "OLD_WORKERS": " 8 "}).workers == 8
+    assert resolve(Aliased, {"workers": "2"}, {"OLD_WORKERS": "8"}).workers == 2
+    assert resolve(Aliased, environ={"OLD_WORKERS": "8"}, preset={"DEMO_WORKERS": "3"}).workers == 8
+    messages = []
+    for environ in ({"DEMO_WORKERS": "8", "OLD_WORKERS": "9"}, {"OLD_WORKERS": "x"}, {"DEMO_WAIT": "0"}):
+        with pytest.raises(SettingsError) as error:
+            resolve(Aliased, environ=environ)
+        messages.append(str(error.value))
+    assert messages == [
+        "DEMO_WORKERS and OLD_WORKERS (environment) are one setting but differ: '8' vs '9'",
+        "OLD_WORKERS (environment): expected an integer, got 'x'",
+        "DEMO_WAIT (environment): must be > 0, got 0.0",
+    ]
+    assert "| `DEMO_WORKERS` or `OLD_WORKERS` | `--workers` | 4 | workers |" in reference(Aliased)
+    unknown_preset_keys(Aliased, {"OLD_WORKERS": "1"}, "demo")  # an alias is a known preset key
 
 
 @pytest.mark.parametrize(

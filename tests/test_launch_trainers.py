@@ -36,6 +36,7 @@ SAMPLE = "data/sample_rlvr_flip.jsonl"
 VERL = REPO / "scripts" / "train" / "verl_grpo_flip.sh"
 OPENRLHF = REPO / "scripts" / "train" / "openrlhf_grpo_flip.sh"
 KWARGS = "+reward.custom_reward_function.reward_kwargs"
+SHIPPED_VERL_1GPU = load_preset("verl", "1gpu").origin  # the path a dry run says it read the preset from
 
 FAKE_VLLM = """#!/usr/bin/env bash
 # fake `vllm serve MODEL --host H --port P ARGS...`: records its PID and arguments, then serves the scripted judge
@@ -92,7 +93,7 @@ def write_rows(path: Path, count: int, **extra: object) -> Path:
 def test_verl_settings_follow_flag_environment_preset_default():
     default = VerlSettings.from_sources({}, {})
     assert (default.preset, default.preset_origin, default.exp_name, default.output_dir) == (
-        "1node", "configs/verl_1node.env", "verl_grpo_flip", "output/verl_grpo_flip"
+        "1node", load_preset("verl", "1node").origin, "verl_grpo_flip", "output/verl_grpo_flip"
     )  # fmt: skip
     assert default.training_gpus() == [0, 1, 2, 3, 4, 5, 6]
     one_gpu = VerlSettings.from_sources({"prompts_per_step": "4"}, {"PRESET": "1gpu", "MODEL_NAME_OR_PATH": "m"})
@@ -417,7 +418,7 @@ def test_local_preset_is_read_through_its_knob_and_cannot_come_from_a_preset(tmp
             {"WITH_TRACKING": "maybe"},
             "WITH_TRACKING (environment): expected 1/0, true/false, yes/no or on/off, got 'maybe'",
         ),
-        ([], {"FLIP_CONCURRENCY": "abc"}, "FLIP_CONCURRENCY must be an integer >= 1, got 'abc'"),
+        ([], {"FLIP_CONCURRENCY": "abc"}, "FLIP_CONCURRENCY (environment): expected an integer, got 'abc'"),
         (
             ["--vllm_num_engines", "4"],
             {},
@@ -431,6 +432,56 @@ def test_the_local_backend_refuses_before_training(arguments, environ, message, 
     status = local.run_local([*arguments, "--dry-run"], environ={"LOCAL_PRESET": "tiny", **environ})
     assert status == 2
     assert capsys.readouterr().err.splitlines()[-1] in (f"grpo (local): error: {message}", f"error: {message}")
+
+
+def test_the_flip_judge_settings_set_the_judge_of_flip_reward_train():
+    """FLIP_* judge settings are second names of flip-reward train's JUDGE_* knobs (the local backend runs it)."""
+    from flip_reward.training.loop import make_reward  # needs the [train] extra (torch)
+
+    environ = {
+        "FLIP_CONCURRENCY": "8", "FLIP_RETRIES": "0", "FLIP_DISABLE_THINKING": "1", "FLIP_STRUCTURED_OUTPUT": "yes",
+        "FLIP_CACHE_DIR": "/tmp/answers", "FLIP_TOKENIZER": "/models/judge",
+    }  # fmt: skip
+    s = TrainSettings.from_sources({}, "tiny", environ)
+    judge = (s.judge_concurrency, s.judge_retries, s.judge_no_thinking, s.judge_structured_output, s.judge_cache)
+    assert (*judge, s.judge_tokenizer) == (8, 0, True, True, "/tmp/answers", "/models/judge")
+    reward = make_reward(TrainSettings.from_sources({}, "tiny", {"FLIP_CONCURRENCY": "8"}), "hosted_vllm/j",
+                         "http://127.0.0.1:9/v1", None, None)  # fmt: skip
+    assert reward.scorer.judge.config.max_concurrency == 8
+    same = {"JUDGE_CONCURRENCY": "8", "FLIP_CONCURRENCY": " 8"}
+    assert TrainSettings.from_sources({}, "tiny", same).judge_concurrency == 8
+    assert TrainSettings.from_sources({"judge_concurrency": "2"}, "tiny", environ).judge_concurrency == 2
+    with pytest.raises(SettingsError) as error:
+        TrainSettings.from_sources({}, "tiny", {"JUDGE_RETRIES": "1", "FLIP_RETRIES": "0"})
+    assert str(error.value) == "JUDGE_RETRIES and FLIP_RETRIES (environment) are one setting but differ: '1' vs '0'"
+
+
+@pytest.mark.parametrize(
+    ("command", "environ", "status", "line"),
+    [
+        (
+            ["launch", "local"],
+            {"FLIP_CONCURRENCY": "8"},
+            0,
+            "train: reward: flip (f1) | judge tiny:0 at a server started here (scripts/serve_judge.sh) (8 requests in "
+            "flight, 3 retries, 60 s each)",
+        ),
+        (
+            ["launch", "local"],
+            {"FLIP_CONCURRENCY": "abc"},
+            2,
+            "grpo (local): error: FLIP_CONCURRENCY (environment): expected an integer, got 'abc'",
+        ),
+        (["train"], {"JUDGE_TIMEOUT": "0"}, 2, "error: JUDGE_TIMEOUT (environment): must be > 0, got 0.0"),
+        (["train"], {"FLIP_CONCURRENCY": "0"}, 2, "error: FLIP_CONCURRENCY (environment): must be > 0, got 0"),
+    ],
+)
+def test_flip_and_judge_settings_of_a_local_run_end_to_end(tmp_path, command, environ, status, line):
+    """A real ``flip-reward`` dry run: the value takes effect, or exit 2 with one line naming the variable."""
+    env = env_without_knobs(LOCAL_PRESET="tiny", PYTHONPATH=str(REPO), **environ)
+    completed = subprocess.run([sys.executable, "-m", "flip_reward.cli", *command, "--dry-run"], capture_output=True,
+                               text=True, cwd=tmp_path, env=env, timeout=120, check=False)  # fmt: skip
+    assert (completed.returncode, line in (completed.stdout + completed.stderr).splitlines()) == (status, True)
 
 
 # --- the thin scripts, end to end ----------------------------------------------------------------------------------
@@ -448,7 +499,7 @@ def test_the_verl_dry_run_checks_the_data_and_prints_every_command(tmp_path):
     assert completed.returncode == 0, completed.stderr
     lines = completed.stdout.splitlines()
     assert lines[0] == (
-        "verl_grpo: preset 1gpu (configs/verl_1gpu.env); 1 training GPU(s); reward flip_reward.integrations.verl"
+        f"verl_grpo: preset 1gpu ({SHIPPED_VERL_1GPU}); 1 training GPU(s); reward flip_reward.integrations.verl"
     )
     assert lines[1].startswith("judge: server: env CUDA_VISIBLE_DEVICES=0 ") and lines[1].endswith(
         "serve Qwen/Qwen3-4B --host 127.0.0.1 --port 8001 --max-model-len 8192 --gpu-memory-utilization 0.25 "
@@ -463,7 +514,9 @@ def test_the_verl_dry_run_checks_the_data_and_prints_every_command(tmp_path):
     assert lines[4].endswith(" trainer.total_epochs=2") and len(lines) == 5 and not out.exists()
     refused = run_script(VERL, "--dry-run", FLIP_REWARD_METRIC="f2")
     assert (refused.returncode, refused.stdout) == (2, "")
-    assert refused.stderr == "error: FLIP_REWARD_METRIC must be one of f1, precision, recall, got 'f2'\n"
+    assert refused.stderr == (
+        "error: FLIP_REWARD_METRIC (environment): must be one of f1, precision, recall, got 'f2'\n"
+    )
     missing = run_script(VERL, "--dry-run", DATASETS="data/nope.jsonl 1.0")
     assert (missing.returncode, missing.stdout) == (2, "")
     assert missing.stderr == "error: DATASETS: data/nope.jsonl: input file not found: data/nope.jsonl\n"
@@ -488,14 +541,17 @@ def test_the_openrlhf_dry_run_uses_the_launchers_interpreter_for_every_command()
     assert completed.returncode == 0, completed.stderr
     lines = completed.stdout.splitlines()
     assert lines[0] == (
-        "openrlhf_grpo: preset 1gpu (configs/verl_1gpu.env); 1 training GPU(s); reward service on 127.0.0.1:8080"
+        f"openrlhf_grpo: preset 1gpu ({SHIPPED_VERL_1GPU}); 1 training GPU(s); reward service on 127.0.0.1:8080"
     )
     assert lines[2].startswith(f"serve: env LITELLM_LOCAL_MODEL_COST_MAP=True {sys.executable} -m flip_reward serve ")
     assert "--think-prefilled" in lines[2]
     assert lines[3] == f"data: {SAMPLE}: 24 RLVR rows (probability 1.0); verifiers: general-flip 24"
     assert lines[4].startswith(f"trainer: env CUDA_VISIBLE_DEVICES=0 {sys.executable} -m openrlhf.cli.train_ppo_ray ")
     refused = run_script(OPENRLHF, "--dry-run", FLIP_CONCURRENCY="abc")
-    assert (refused.returncode, refused.stderr) == (2, "error: FLIP_CONCURRENCY must be an integer >= 1, got 'abc'\n")
+    assert (refused.returncode, refused.stderr) == (
+        2,
+        "error: FLIP_CONCURRENCY (environment): expected an integer, got 'abc'\n",
+    )
 
 
 @pytest.fixture

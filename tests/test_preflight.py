@@ -49,7 +49,7 @@ def test_settings_name_the_bad_variable_and_unknown_ones(capsys):
     assert check_settings({"FLIP_SAMPLE_EVERY": "0", "FLIP_CACHE_DIRR": "/tmp"}) == 1
     assert capsys.readouterr().out.splitlines() == [
         "settings: WARNING FLIP_CACHE_DIRR is not a FLIP setting, so nothing reads it (see docs/reference.md)",
-        "settings: ERROR FLIP_SAMPLE_EVERY must be an integer >= 1, got '0'",
+        "settings: ERROR FLIP_SAMPLE_EVERY (environment): must be >= 1, got 0",
     ]
     assert check_settings({"FLIP_MAX_OUTAGE_S": "0"}) == 0
 

@@ -98,7 +98,7 @@ def test_score_skip_invalid_skips_and_counts_lines_that_are_not_json(tmp_path, j
     output = tmp_path / "out.jsonl"
     done = flip_reward("score", source, "-o", output, "--skip-invalid", *judge_args(judge_server))
     assert done.returncode == 0, done.stderr
-    assert "| invalid 3 |" in done.stderr.splitlines()[-1]
+    assert "| input errors 3 |" in done.stderr.splitlines()[-1]
     rows = read_jsonl(output)
     assert [(row.get("prompt"), row["reward"], row["error_type"]) for row in rows] == [
         ("Write a poem about roses", 1.0, None),

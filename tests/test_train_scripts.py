@@ -21,6 +21,8 @@ import pytest
 from conftest import free_port, group_alive, port_open
 from open_instruct_support import REPO
 
+from flip_reward.presets import load_preset
+
 FLIP = REPO / "scripts" / "train" / "grpo_flip.sh"
 LLMJUDGE = REPO / "scripts" / "train" / "grpo_llmjudge.sh"
 SAMPLE = "data/sample_rlvr_flip.jsonl"
@@ -105,9 +107,8 @@ def test_the_dry_run_prints_the_plan_and_the_checks() -> None:
     assert result.returncode == 0, result.stderr
     out = result.stdout.splitlines()
     assert result.stderr.splitlines()[0] == "grpo: backend open-instruct (BACKEND=open-instruct)"
-    assert (
-        out[0] == "grpo: preset 1node (configs/grpo_1node.env); verifier general-flip; 4 learner(s), 3 vLLM engine(s)"
-    )
+    preset = load_preset("grpo", "1node").origin
+    assert out[0] == f"grpo: preset 1node ({preset}); verifier general-flip; 4 learner(s), 3 vLLM engine(s)"
     assert line(result.stdout, "judge: server: ").endswith(
         "vllm serve Qwen/Qwen3-4B --host 127.0.0.1 --port 8001 --max-model-len 25000 "
         "(log: output/grpo_flip/judge/judge.log)"
@@ -148,7 +149,7 @@ def test_a_bad_flip_setting_is_refused_before_anything_for_every_backend() -> No
     for backend in ("open-instruct", "local"):
         result = script(FLIP, "--dry-run", BACKEND=backend, FLIP_CONCURRENCY="abc")
         assert (result.returncode, result.stdout) == (2, ""), result.stderr
-        assert result.stderr == "grpo: error: FLIP_CONCURRENCY must be an integer >= 1, got 'abc'\n"
+        assert result.stderr == "grpo: error: FLIP_CONCURRENCY (environment): expected an integer, got 'abc'\n"
 
 
 def test_the_local_backend_refuses_a_grpo_fast_argument_it_cannot_map() -> None:

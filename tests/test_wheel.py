@@ -85,9 +85,8 @@ def test_launch_open_instruct_dry_run_from_the_wheel(installed, tmp_path):
     result = run_installed(installed, tmp_path, "launch", "open-instruct", "--dry-run", "--preset", "1gpu")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert (
-        lines[0] == "grpo: preset 1gpu (configs/grpo_1gpu.env); verifier general-flip; 1 learner(s), 1 vLLM engine(s)"
-    )
+    preset = installed / "flip_reward" / "configs" / "grpo_1gpu.env"
+    assert lines[0] == f"grpo: preset 1gpu ({preset}); verifier general-flip; 1 learner(s), 1 vLLM engine(s)"
     trainer = next(line for line in lines if line.startswith("trainer: "))
     assert f"{sys.executable} -m flip_reward.integrations.open_instruct.launch --exp_name grpo_flip " in trainer
     assert "--model_name_or_path Qwen/Qwen3-0.6B" in trainer and "--single_gpu_mode" in trainer

@@ -13,12 +13,13 @@ from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequenc
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
+from flip_reward.core.context import DEFAULT_MAX_CONTEXT
 from flip_reward.core.reward import REWARD_METRICS
 from flip_reward.data.loading import DEFAULT_MAX_LINE_BYTES
 from flip_reward.data.writing import JsonlFile
 from flip_reward.exit_codes import EXIT_INTERRUPTED, EXIT_JUDGE_DOWN, EXIT_RUN_FAILED, MEANINGS, STOPPED_BY_SIGNAL
 from flip_reward.judge.cache import DEFAULT_CACHE_SIZE, check_cache_directory
-from flip_reward.judge.client import DEFAULT_JUDGE_MODEL
+from flip_reward.judge.client import DEFAULT_JUDGE_MODEL, JUDGE_DEFAULTS
 from flip_reward.judge.loops import cancel_pending_tasks, close_clients
 
 if TYPE_CHECKING:
@@ -129,14 +130,36 @@ def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
     judge = parser.add_argument_group("judge")
     judge.add_argument("--judge", default=DEFAULT_JUDGE_MODEL, help="litellm model string (default: %(default)s)")
     judge.add_argument("--api-base", help="judge base URL, e.g. http://127.0.0.1:8000/v1 (or HOSTED_VLLM_API_BASE)")
-    judge.add_argument("--concurrency", type=int, default=64, help="judge requests in flight (default: %(default)s)")
-    judge.add_argument("--timeout", type=float, default=60.0, help="seconds per request (default: %(default)s)")
-    judge.add_argument("--retries", type=int, default=3, help="retries of a failed request (default: %(default)s)")
     judge.add_argument(
-        "--temperature", type=float, default=0.0, help="judge sampling temperature (default: %(default)s)"
+        "--concurrency",
+        type=int,
+        default=JUDGE_DEFAULTS["max_concurrency"],
+        help="judge requests in flight (default: %(default)s)",
     )
-    judge.add_argument("--max-tokens", type=int, default=2048, help="judge answer budget (default: %(default)s)")
-    judge.add_argument("--max-context-length", type=int, default=8192, help="judge context (default: %(default)s)")
+    judge.add_argument(
+        "--timeout", type=float, default=JUDGE_DEFAULTS["timeout"], help="seconds per request (default: %(default)s)"
+    )
+    judge.add_argument(
+        "--retries",
+        type=int,
+        default=JUDGE_DEFAULTS["retries"],
+        help="retries of a failed request (default: %(default)s)",
+    )
+    judge.add_argument(
+        "--temperature",
+        type=float,
+        default=JUDGE_DEFAULTS["temperature"],
+        help="judge sampling temperature (default: %(default)s)",
+    )
+    judge.add_argument(
+        "--max-tokens",
+        type=int,
+        default=JUDGE_DEFAULTS["max_tokens"],
+        help="judge answer budget (default: %(default)s)",
+    )
+    judge.add_argument(
+        "--max-context-length", type=int, default=DEFAULT_MAX_CONTEXT, help="judge context (default: %(default)s)"
+    )
     judge.add_argument(
         "--seed",
         type=int,

@@ -42,6 +42,7 @@ from flip_reward.exit_codes import (
 )
 from flip_reward.judge.loops import cancel_pending_tasks
 
+SUMMARY_FAILURES = (ErrorType.PARSE, ErrorType.JUDGE, ErrorType.INPUT)  # the summary's failure counts, in its order
 ROWS_HELD_PER_REQUEST = 8  # rows read ahead of the oldest unwritten one, per request in flight (--concurrency)
 
 
@@ -57,7 +58,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                 "OUTPUT (.jsonl, written as rows finish, in input order): every input row plus "
                 + ", ".join(result_fields("", FlipResult(reward=0.0))),
                 "stderr: a progress bar, then a summary line: rows, mean and median reward, parse failures, judge "
-                "errors, invalid rows, cache hits, rewards/s",
+                "errors, input errors (invalid rows and empty responses), cache hits, rewards/s",
             ),
             notes={
                 EXIT_RUN_FAILED: "the judge refused every request (4xx)",
@@ -208,9 +209,7 @@ def summarize(tally: Tally, seconds: float) -> dict:
         "rows": len(rewards),
         "mean_reward": statistics.fmean(rewards) if rewards else 0.0,
         "median_reward": statistics.median(rewards) if rewards else 0.0,
-        "parse_failures": kinds[ErrorType.PARSE],
-        "judge_errors": kinds[ErrorType.JUDGE],
-        "invalid_rows": kinds[ErrorType.INPUT],
+        **{kind.counter: kinds[kind] for kind in SUMMARY_FAILURES},
         "cached": tally.cached,
         "rewards_per_s": len(rewards) / seconds if seconds > 0 else 0.0,
     }
@@ -219,8 +218,8 @@ def summarize(tally: Tally, seconds: float) -> dict:
 def print_summary(tally: Tally, seconds: float, file: TextIO = sys.stdout) -> None:
     summary = summarize(tally, seconds)
     print(
-        f"rows {summary['rows']} | mean reward {summary['mean_reward']:.4f} | median {summary['median_reward']:.4f} | "
-        f"parse failures {summary['parse_failures']} | judge errors {summary['judge_errors']} | "
-        f"invalid {summary['invalid_rows']} | cached {summary['cached']} | {summary['rewards_per_s']:.1f} rewards/s",
+        f"rows {summary['rows']} | mean reward {summary['mean_reward']:.4f} | median {summary['median_reward']:.4f}"
+        + "".join(f" | {kind.counter.replace('_', ' ')} {summary[kind.counter]}" for kind in SUMMARY_FAILURES)
+        + f" | cached {summary['cached']} | {summary['rewards_per_s']:.1f} rewards/s",
         file=file,
     )

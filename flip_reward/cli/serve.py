@@ -20,10 +20,12 @@ from flip_reward.cli.common import (
 from flip_reward.exit_codes import EXIT_INTERRUPTED, EXIT_INVALID_INPUT, EXIT_OK, EXIT_RUN_FAILED
 from flip_reward.judge.client import JudgeConfig
 from flip_reward.serving.connections import SHUTDOWN_MARGIN
+from flip_reward.serving.service_config import MIB, TOKEN_ENV, ServiceConfig
 
 if TYPE_CHECKING:
     from flip_reward.core.reward import FlipReward
-    from flip_reward.serving.reward_service import ServiceConfig
+
+SERVICE = ServiceConfig()  # the service's defaults, declared there
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -45,11 +47,18 @@ def register(commands: argparse._SubParsersAction) -> None:
             },
         ),
     )
-    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
-    serve.add_argument("--port", type=int, default=8080, help="port; 0 picks a free one (default: %(default)s)")
+    serve.add_argument("--host", default=SERVICE.host, help="address to bind (default: %(default)s)")
+    serve.add_argument("--port", type=int, default=SERVICE.port, help="port; 0 picks a free one (default: %(default)s)")
     serve.add_argument("--token-file", help="file holding the bearer token clients must send (else $FLIP_SERVE_TOKEN)")
-    serve.add_argument("--max-items", type=int, default=4096, help="items per request (default: %(default)s)")
-    serve.add_argument("--max-body-mb", type=float, default=16.0, help="request body size (default: %(default)s)")
+    serve.add_argument(
+        "--max-items", type=int, default=SERVICE.max_items, help="items per request (default: %(default)s)"
+    )
+    serve.add_argument(
+        "--max-body-mb",
+        type=float,
+        default=SERVICE.max_body_bytes / MIB,
+        help="request body size (default: %(default)s)",
+    )
     serve.add_argument(
         "--shutdown-timeout",
         type=float,
@@ -61,26 +70,26 @@ def register(commands: argparse._SubParsersAction) -> None:
     serve.add_argument(
         "--header-timeout",
         type=float,
-        default=10.0,
+        default=SERVICE.header_timeout,
         help="seconds a request's head (request line and headers) may take from its first byte (default: %(default)s)",
     )
     serve.add_argument(
         "--body-timeout",
         type=float,
-        default=30.0,
+        default=SERVICE.body_timeout,
         help="seconds a request's body may take to arrive in full once its head has; the service does not wait for "
         "it at SIGTERM/SIGINT (default: %(default)s)",
     )
     serve.add_argument(
         "--keepalive-timeout",
         type=float,
-        default=30.0,
+        default=SERVICE.keepalive_timeout,
         help="seconds a connection may wait for its next request, or its first (default: %(default)s)",
     )
     serve.add_argument(
         "--max-connections",
         type=int,
-        default=512,
+        default=SERVICE.max_connections,
         help="connections open at once, lowered to fit the open-file limit; past it the one that has waited longest "
         "without a request in progress (idle, mid-head or body still arriving) is closed, else the new one gets a 503 "
         "(default: %(default)s)",
@@ -104,7 +113,6 @@ def read_token(token_file: str | None) -> str | None:
     """The bearer token: the first line of ``token_file`` (ours, writable by us alone, in a folder nobody else can
     write: ``ownership.read_private_file``), else ``$FLIP_SERVE_TOKEN``, else None (no auth)."""
     from flip_reward.ownership import read_private_file
-    from flip_reward.serving.reward_service import TOKEN_ENV
 
     if token_file:
         lines = read_private_file(token_file, f"token file {token_file}").strip().splitlines()
@@ -117,7 +125,7 @@ def read_token(token_file: str | None) -> str | None:
 def run_serve(args: argparse.Namespace) -> int:
     from flip_reward.core.reward import FlipReward
     from flip_reward.serving.protocol import DEFAULT_READER
-    from flip_reward.serving.reward_service import RewardService, ServiceConfig, serve
+    from flip_reward.serving.reward_service import RewardService, serve
     from flip_reward.templates import load_policy_template
 
     reader = load_policy_template(args.policy_template) if args.policy_template else DEFAULT_READER
@@ -125,7 +133,7 @@ def run_serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         token=read_token(args.token_file),
-        max_body_bytes=int(args.max_body_mb * 1024 * 1024),
+        max_body_bytes=int(args.max_body_mb * MIB),
         max_items=args.max_items,
         shutdown_timeout=args.shutdown_timeout,
         header_timeout=args.header_timeout,

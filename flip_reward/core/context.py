@@ -31,6 +31,7 @@ logger = logging.getLogger("flip_reward")
 OMISSION_MARKER = "\n\n[... {count} tokens omitted ...]\n\n"
 HISTORY_MARKER = "[... {count} earlier turns omitted ...]"
 SAFETY_MARGIN_TOKENS = 32
+DEFAULT_MAX_CONTEXT = 8192  # the judge context (tokens) every command assumes unless told
 MIN_RESPONSE_TOKENS = 256  # the least room for a response a judge configuration may leave
 TOKENIZER_FILES = ("tokenizer_config.json", "tokenizer.json")
 Build = Callable[[str, list[str]], list[dict[str, str]]]  # (history text, responses) -> judge request

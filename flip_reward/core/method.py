@@ -8,7 +8,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
-from flip_reward.core.context import Build, ContextGuard, ContextOverflow, FittedRequest
+from flip_reward.core.context import DEFAULT_MAX_CONTEXT, Build, ContextGuard, ContextOverflow, FittedRequest
 from flip_reward.core.results import ErrorType, Judgment
 from flip_reward.judge.client import (
     DEFAULT_JUDGE_MODEL,
@@ -36,7 +36,7 @@ class JudgeMethod(Generic[R]):
         judge_model: str = DEFAULT_JUDGE_MODEL,
         api_base: str | None = None,
         *,
-        max_context_length: int = 8192,
+        max_context_length: int = DEFAULT_MAX_CONTEXT,
         tokenizer: str | None = None,
         structured_output: bool = False,
         **judge_options: object,

@@ -11,8 +11,14 @@ class ErrorType(str, Enum):
     """Why a result has no verdict: every ``error_type`` is one of these (None on success). A ``str`` enum, so a
     member equals its value and JSON output writes the plain string; docs/reference.md ("Error types") lists them.
 
+    Each kind has one name in every tally (``failure``): counted as ``counter`` (the TRL metrics, the service's
+    Prometheus counters, ``flip-reward score``'s summary), its share as ``rate`` (``flip-reward inspect``), and
+    ``flip_`` + ``failure`` flags it in ``/get_reward``'s logs.
+
     >>> ErrorType("parse") is ErrorType.PARSE, f"{ErrorType.JUDGE}", ErrorType.INPUT == "input"
     (True, 'judge', True)
+    >>> ErrorType.PARSE.counter, ErrorType.JUDGE.counter, ErrorType.INPUT.rate
+    ('parse_failures', 'judge_errors', 'input_error_rate')
     """
 
     INPUT = "input"  # a bad prompt or an empty response: nothing to ask the judge
@@ -23,6 +29,21 @@ class ErrorType(str, Enum):
 
     def __str__(self) -> str:
         return self.value
+
+    @property
+    def failure(self) -> str:
+        """This kind's name in every tally: parse_failure, judge_error, input_error, config_error, internal_error."""
+        return "parse_failure" if self is ErrorType.PARSE else f"{self.value}_error"
+
+    @property
+    def counter(self) -> str:
+        """The name a count of this kind goes by (judge_errors, parse_failures, ...)."""
+        return f"{self.failure}s"
+
+    @property
+    def rate(self) -> str:
+        """The name of this kind's share of the completions (judge_error_rate, ...)."""
+        return f"{self.failure}_rate"
 
 
 JUDGED_FAILURES = (ErrorType.INPUT, ErrorType.JUDGE, ErrorType.PARSE)

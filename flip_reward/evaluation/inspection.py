@@ -48,13 +48,7 @@ if TYPE_CHECKING:
 
 INSPECT_FILES = ("inspect.json", "inspect.png")  # what write_inspection writes
 LANGUAGE_CACHE = 4096  # texts whose language is remembered (a prompt is shared by the samples of a group)
-RATE_FIELDS = {  # each error type's share of the completions, by its figure's name
-    ErrorType.PARSE: "parse_failure_rate",
-    ErrorType.JUDGE: "judge_error_rate",
-    ErrorType.INPUT: "input_error_rate",
-    ErrorType.CONFIG: "config_error_rate",
-    ErrorType.INTERNAL: "internal_error_rate",
-}
+RATE_FIELDS = {kind: kind.rate for kind in ErrorType}  # each error type's share of the completions, by its figure
 COUNTED_APART = {  # the error types the summary's table has no column for: a line after it when any occur
     ErrorType.INPUT: "input errors (invalid input rows",
     ErrorType.CONFIG: "config errors (the trainer's reward plugin could not be set up",

@@ -32,13 +32,12 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from flip_reward.core.conversation import PromptError, message_text
-from flip_reward.core.results import ErrorType
+from flip_reward.core.results import JUDGED_FAILURES, ErrorType
 from flip_reward.core.reward import FlipReward
 from flip_reward.data.samples import SampleWriter, trace_line
 from flip_reward.judge.client import DEFAULT_JUDGE_MODEL
 
 logger = logging.getLogger("flip_reward")
-ERROR_COUNTS = {ErrorType.JUDGE: "judge_errors", ErrorType.PARSE: "parse_failures", ErrorType.INPUT: "input_errors"}
 
 
 @dataclass(frozen=True)
@@ -55,7 +54,7 @@ class RewardStats:
     @classmethod
     def of(cls, results: Sequence[Any], seconds: float) -> RewardStats:
         kinds = [getattr(result, "error_type", None) for result in results]
-        counts = {name: kinds.count(kind) for kind, name in ERROR_COUNTS.items()}
+        counts = {kind.counter: kinds.count(kind) for kind in JUDGED_FAILURES}
         return cls(len(results), sum(float(result.reward) for result in results), seconds=seconds, **counts)
 
     def __add__(self, other: RewardStats) -> RewardStats:
@@ -67,12 +66,7 @@ class RewardStats:
 
     def metrics(self) -> dict[str, float]:
         """What is logged per batch (TRL logs the reward mean and std itself)."""
-        return {
-            "judge_errors": self.judge_errors,
-            "parse_failures": self.parse_failures,
-            "input_errors": self.input_errors,
-            "seconds": self.seconds,
-        }
+        return {**{kind.counter: getattr(self, kind.counter) for kind in JUDGED_FAILURES}, "seconds": self.seconds}
 
 
 def completion_text(completion: object) -> object:

@@ -31,6 +31,8 @@ from flip_reward.judge.urls import redact, redacted_repr
 from flip_reward.text import valid_text
 
 DEFAULT_JUDGE_MODEL = "hosted_vllm/Qwen/Qwen3-4B"
+POSITIVE = ("max_concurrency", "timeout", "max_tokens", "breaker_threshold")  # JudgeConfig fields that must be > 0
+NON_NEGATIVE = ("retries", "cache_size", "temperature")  # and those that must be >= 0
 
 
 @dataclass(frozen=True)
@@ -70,10 +72,10 @@ class JudgeConfig:
         return redacted_repr(self)  # api_base's credentials hidden
 
     def __post_init__(self) -> None:
-        for name in ("max_concurrency", "timeout", "max_tokens", "breaker_threshold"):
+        for name in POSITIVE:
             if getattr(self, name) <= 0:
                 raise ValueError(f"JudgeConfig.{name} must be > 0, got {getattr(self, name)!r}")
-        for name in ("retries", "cache_size"):
+        for name in NON_NEGATIVE:
             if getattr(self, name) < 0:
                 raise ValueError(f"JudgeConfig.{name} must be >= 0, got {getattr(self, name)!r}")
 
@@ -354,3 +356,14 @@ class Judge:
             latency_s=time.perf_counter() - started,
             finish_reason=completion.finish_reason,
         )
+
+
+JUDGE_DEFAULTS = {item.name: item.default for item in dataclasses.fields(JudgeConfig)}  # for the commands' knobs
+
+
+def judge_rule(name: str) -> dict[str, float]:
+    """JudgeConfig's rule for field ``name`` as knob options (flip_reward.knobs): ``above=0`` or ``minimum=0``, so
+    a command's knob refuses, naming its variable, what JudgeConfig would refuse."""
+    if name in POSITIVE:
+        return {"above": 0}
+    return {"minimum": 0} if name in NON_NEGATIVE else {}

@@ -8,6 +8,7 @@ this machine (``run_judge``: the vllm executable; a JUDGE_SERVER of ``auto`` ask
 
 from __future__ import annotations
 
+import math
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -142,8 +143,8 @@ def grpo_args(settings: GrpoFastSettings, datasets: Sequence[str], evals: Sequen
         "--vllm_gpu_memory_utilization", repr(s.vllm_gpu_memory_utilization),
         "--vllm_sync_backend", s.vllm_sync_backend, "--vllm_enable_prefix_caching",
         "--llm_judge_model", s.judge_model, "--llm_judge_max_tokens", str(s.judge_max_tokens),
-        "--llm_judge_max_context_length", str(s.judge_max_context), "--llm_judge_timeout", str(s.judge_timeout),
-        "--llm_judge_temperature", repr(s.judge_temperature),
+        "--llm_judge_max_context_length", str(s.judge_max_context),
+        "--llm_judge_timeout", str(math.ceil(s.judge_timeout)), "--llm_judge_temperature", repr(s.judge_temperature),
         "--push_to_hub", "false", "--try_auto_save_to_beaker", "false",
     ]  # fmt: skip
     if s.stop_strings:

@@ -124,7 +124,7 @@ class GrpoFastSettings(TrackingKnobs, RunKnobs):
     )
     judge_router_args: str = knob(
         "JUDGE_ROUTER_ARGS",
-        lambda s: f"--request-timeout-secs {s.judge_timeout}",
+        lambda s: f"--request-timeout-secs {math.ceil(s.judge_timeout)}",
         "more vllm-router arguments (set empty: none)",
         shown="--request-timeout-secs JUDGE_TIMEOUT",
         read=_even_if_empty("JUDGE_ROUTER_ARGS"),
@@ -197,7 +197,7 @@ class GrpoFastSettings(TrackingKnobs, RunKnobs):
         "TRUNCATED_IS_CAP", 2.0, "truncated importance sampling cap (--rho_clamp_upper_bound)"
     )
     async_steps: int = knob("ASYNC_STEPS", 1, "steps generation may run ahead (--async_steps)", minimum=0)
-    temperature: float = knob("TEMPERATURE", 1.0, "policy sampling temperature")
+    temperature: float = knob("TEMPERATURE", 1.0, "policy sampling temperature", minimum=0)
     stop_strings: str = knob(
         "STOP_STRINGS", "</answer>", "stop string (set empty: none)", read=_even_if_empty("STOP_STRINGS")
     )
@@ -234,7 +234,7 @@ class GrpoFastSettings(TrackingKnobs, RunKnobs):
             raise SettingsError(str(error)) from None
         if self.backend_timeout * 60 <= self.judge_timeout:
             raise SettingsError(
-                f"BACKEND_TIMEOUT ({self.backend_timeout} min) must be above JUDGE_TIMEOUT ({self.judge_timeout} s)"
+                f"BACKEND_TIMEOUT ({self.backend_timeout} min) must be above JUDGE_TIMEOUT ({self.judge_timeout:g} s)"
             )
         needed = self.max_prompt_length + self.response_length
         if self.pack_length < needed:

@@ -5,8 +5,10 @@ BACKEND=auto.
 Its own knobs (``LocalSettings``, docs/knobs.md) become ``flip-reward train`` options: GRPO_VERIFIER general-flip is
 ``--reward flip``, general-quality ``--reward pointwise``; LOCAL_PRESET (default: 1gpu when a CUDA GPU is visible,
 else tiny) is ``--preset``; EXP_NAME (default: the verifier's run name + ``_local``) is ``--exp-name``. The variables
-that are ``flip-reward train`` knobs too (its section of docs/knobs.md: DATASETS, LEARNING_RATE, WITH_TRACKING, ...)
-are read by it; arguments written for grpo_fast.py (underscores) are mapped by ``flip_reward.training.grpo_args``.
+that are ``flip-reward train`` knobs too (its section of docs/knobs.md: DATASETS, LEARNING_RATE, WITH_TRACKING, the
+FLIP_* judge settings as second names of its JUDGE_* knobs, ...) are read by it; every FLIP_* value is checked here
+first, as the open-instruct backend would. Arguments written for grpo_fast.py (underscores) are mapped by
+``flip_reward.training.grpo_args``.
 """
 
 from __future__ import annotations

@@ -82,7 +82,8 @@ def launch(
 
 def show(run_plan: GrpoPlan, environ: Mapping[str, str], emit: preflight.Emit = print) -> int:
     """The dry run: the plan's commands, the eval note, then every check (the machine's is reported, not
-    required: the dry run may be made elsewhere than the run); 1 when a check fails."""
+    required: the dry run may be made elsewhere than the run); EXIT_INVALID_INPUT when the data, the FLIP settings
+    or the flags would stop a run, else EXIT_JUDGE_DOWN when a running judge does not answer, else 0."""
     s = run_plan.settings
     emit(
         f"grpo: preset {s.preset} ({s.preset_origin}); verifier {s.verifier}; {sum(s.learners)} learner(s), "
@@ -93,16 +94,17 @@ def show(run_plan: GrpoPlan, environ: Mapping[str, str], emit: preflight.Emit = 
     emit(f"trainer: {run_plan.shown_trainer()}")
     if run_plan.eval_note:
         emit(run_plan.eval_note)
-    status = check_data(run_plan, emit)
+    invalid = check_data(run_plan, emit)
     if s.starts_judge:
         emit("judge: not checked (started by the launcher on a real run)")
+    judge_down = 0
     for url in s.judge_urls:
-        status = max(status, preflight.check_judge(url, s.judge_model, emit=emit))
-    status = max(status, check_settings(run_plan, environ, emit))
-    status = max(status, preflight.check_flags(list(run_plan.grpo_args), environ, emit=emit))
+        judge_down |= preflight.check_judge(url, s.judge_model, emit=emit)
+    invalid |= check_settings(run_plan, environ, emit)
+    invalid |= preflight.check_flags(list(run_plan.grpo_args), environ, emit=emit)
     preflight.check_think_token(s.model_name_or_path, emit=emit)
     preflight.check_env(run_plan.placement, emit=emit)
-    return status
+    return EXIT_INVALID_INPUT if invalid else EXIT_JUDGE_DOWN if judge_down else 0
 
 
 def check_data(run_plan: GrpoPlan, emit: preflight.Emit) -> int:
@@ -138,7 +140,7 @@ def run(run_plan: GrpoPlan, environ: Mapping[str, str]) -> int:
         return EXIT_RUN_FAILED
     if check_data(run_plan, say):
         log("error: fix the datasets above first")
-        return EXIT_RUN_FAILED
+        return EXIT_INVALID_INPUT
     if run_plan.eval_note:
         log(run_plan.eval_note)
     try:

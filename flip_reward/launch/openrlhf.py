@@ -90,7 +90,7 @@ def tracking_note(environ: Mapping[str, str]) -> str | None:
 
 def flip_serve_options(flip: FlipSettings) -> list[str]:
     """The ``flip-reward serve`` options of the FLIP_* settings that differ from their defaults."""
-    default = FlipSettings()
+    default = FlipSettings.from_env({})
     options = []
     for name, flag in (("think_prefilled", "--think-prefilled"), ("structured_output", "--structured-output"),
                        ("disable_thinking", "--no-thinking")):  # fmt: skip
@@ -115,8 +115,8 @@ def serve_service(
         python, "-m", "flip_reward", "serve", "--judge", s.judge_model,
         *([] if url_env else ["--api-base", judge_url]),
         "--host", SERVE_HOST, "--port", str(s.serve_port), "--max-tokens", str(s.judge_max_tokens),
-        "--max-context-length", str(s.judge_max_context), "--timeout", str(s.judge_timeout),
-        "--temperature", str(s.judge_temperature), "--shutdown-timeout", str(s.judge_timeout),
+        "--max-context-length", str(s.judge_max_context), "--timeout", f"{s.judge_timeout:g}",
+        "--temperature", str(s.judge_temperature), "--shutdown-timeout", f"{s.judge_timeout:g}",
         *flip_serve_options(flip), *shlex.split(s.serve_args),
     )  # fmt: skip
     health = f"http://{SERVE_HOST}:{s.serve_port}/health"

@@ -6,13 +6,13 @@ log to Weights & Biases by the launcher (open-instruct, verl)."""
 
 from __future__ import annotations
 
+import math
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
-from flip_reward.judge.client import JudgeConfig
+from flip_reward.judge.client import JUDGE_DEFAULTS, judge_rule
 from flip_reward.knobs import SettingsError, knob
 
-JUDGE = {item.name: item.default for item in fields(JudgeConfig)}  # the judge client's defaults, declared there
 GPU_IDS = re.compile(r"^[0-9]+(,[0-9]+)*$")
 SERVERS = ("auto", "vllm", "transformers")
 
@@ -28,10 +28,25 @@ class JudgeKnobs:
         "",
         "running judge(s), comma-separated (several: vllm-router in front); unset: the judge is started here",
     )
-    judge_max_tokens: int = knob("JUDGE_MAX_TOKENS", JUDGE["max_tokens"], "judge answer budget (tokens)", minimum=1)
-    judge_max_context: int = knob("JUDGE_MAX_CONTEXT", 25000, "judge context length (tokens)", minimum=1)
-    judge_timeout: int = knob("JUDGE_TIMEOUT", 3600, "seconds per judge request", minimum=1)
-    judge_temperature: float = knob("JUDGE_TEMPERATURE", 1.0, "judge sampling temperature", minimum=0)
+    judge_max_tokens: int = knob(
+        "JUDGE_MAX_TOKENS", JUDGE_DEFAULTS["max_tokens"], "judge answer budget (tokens)", **judge_rule("max_tokens")
+    )
+    judge_max_context: int = knob(
+        "JUDGE_MAX_CONTEXT", 25000, "judge context length (tokens); the FLIP authors' run's", minimum=1
+    )
+    judge_timeout: float = knob(
+        "JUDGE_TIMEOUT",
+        3600,
+        "seconds per judge request; the FLIP authors' run's, as a whole fleet's requests queue at one judge (the "
+        "judge client's default, 60, is `flip-reward train`'s)",
+        **judge_rule("timeout"),
+    )
+    judge_temperature: float = knob(
+        "JUDGE_TEMPERATURE",
+        1.0,
+        "judge sampling temperature; the FLIP authors' run's (`flip-reward train` keeps the judge client's 0.0)",
+        **judge_rule("temperature"),
+    )
     judge_gpus: str = knob("JUDGE_GPUS", "7", "GPU ids of a judge started here, e.g. 7 or 6,7")
     judge_port: int = knob("JUDGE_PORT", 8001, "port of the judge (or its router) started here", minimum=1)
     judge_host: str = knob(
@@ -55,7 +70,7 @@ class JudgeKnobs:
     judge_router_policy: str = knob("JUDGE_ROUTER_POLICY", "power_of_two", "vllm-router's --policy")
     judge_router_args: str = knob(
         "JUDGE_ROUTER_ARGS",
-        lambda s: f"--request-timeout-secs {s.judge_timeout}",
+        lambda s: f"--request-timeout-secs {math.ceil(s.judge_timeout)}",
         "more vllm-router arguments",
         shown="--request-timeout-secs JUDGE_TIMEOUT",
     )

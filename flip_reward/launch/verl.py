@@ -254,7 +254,7 @@ def verl_overrides(settings: VerlSettings, data: VerlData, judge_kwargs: list[st
         "reward.custom_reward_function.name=compute_score", f"reward.num_workers={s.reward_workers}",
         f"{REWARD_KWARGS}.judge_model={s.judge_model}", *judge_kwargs,
         f"{REWARD_KWARGS}.max_tokens={s.judge_max_tokens}", f"{REWARD_KWARGS}.max_context_length={s.judge_max_context}",
-        f"{REWARD_KWARGS}.timeout={s.judge_timeout}", f"{REWARD_KWARGS}.temperature={s.judge_temperature}",
+        f"{REWARD_KWARGS}.timeout={s.judge_timeout:g}", f"{REWARD_KWARGS}.temperature={s.judge_temperature}",
         f"trainer.n_gpus_per_node={len(s.training_gpus())}", "trainer.nnodes=1",
         f"trainer.total_epochs={s.total_epochs}", f"trainer.save_freq={s.save_freq}",
         f"trainer.test_freq={s.test_freq}", f"trainer.project_name={s.wandb_project}",

@@ -16,16 +16,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from flip_reward.core.results import ErrorType
+from flip_reward.core.results import JUDGED_FAILURES
 from flip_reward.core.reward import FlipResult
 from flip_reward.data.samples import result_fields
 from flip_reward.templates import FamilyReader, PinnedTemplate, TemplateError, response_after
 
-FAILURE_FLAGS = {
-    ErrorType.JUDGE: "flip_judge_error",
-    ErrorType.PARSE: "flip_parse_failure",
-    ErrorType.INPUT: "flip_input_error",
-}
 TemplateReader = FamilyReader | PinnedTemplate
 DEFAULT_READER = FamilyReader()
 
@@ -136,8 +131,8 @@ def openrlhf_answer(results: Sequence[FlipResult]) -> dict:
     """The ``/get_reward`` answer: rewards (= scores), numeric per-item logs, and each item's error (or null)."""
     rewards = [result.reward for result in results]
     logs = {"flip_f1": [result.f1 for result in results]}
-    for kind, name in FAILURE_FLAGS.items():
-        logs[name] = [float(result.error_type == kind) for result in results]
+    for kind in JUDGED_FAILURES:
+        logs[f"flip_{kind.failure}"] = [float(result.error_type == kind) for result in results]
     logs["flip_restatement_masked"] = [float(result.restatement_masked) for result in results]
     return {"rewards": rewards, "scores": rewards, "extra_logs": logs, "errors": [r.error for r in results]}
 

@@ -29,13 +29,11 @@ from __future__ import annotations
 import asyncio
 import functools
 import hmac
-import ipaddress
 import logging
 import signal
 import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -65,63 +63,14 @@ from flip_reward.serving.protocol import (
     score_answer,
     score_items,
 )
+from flip_reward.serving.service_config import ServiceConfig
 from flip_reward.serving.service_metrics import ServiceMetrics
 
 logger = logging.getLogger("flip_reward.serve")
-TOKEN_ENV = "FLIP_SERVE_TOKEN"
 ENDPOINTS = ("/get_reward", "/v1/score", "/health", "/metrics")
 OPEN_ENDPOINTS = frozenset({"/health"})
 OFF_LOOP_BYTES = 64 * 1024
 aiohttp_server_log = logging.getLogger("aiohttp.server")  # aiohttp's log of requests it could not handle
-
-
-@dataclass(frozen=True)
-class ServiceConfig:
-    """Where the service listens and what it accepts; ``token`` (never shown) turns on bearer authentication.
-    ``shutdown_timeout`` None: the judge's deadline for one call plus ``SHUTDOWN_MARGIN``."""
-
-    host: str = "127.0.0.1"
-    port: int = 8080
-    token: str | None = field(default=None, repr=False)
-    max_body_bytes: int = 16 * 1024 * 1024
-    max_items: int = 4096
-    shutdown_timeout: float | None = None
-    header_timeout: float = 10.0
-    body_timeout: float = 30.0
-    keepalive_timeout: float = 30.0
-    max_connections: int = 512
-
-    def __post_init__(self) -> None:
-        limits = (
-            "max_body_bytes",
-            "max_items",
-            "header_timeout",
-            "body_timeout",
-            "keepalive_timeout",
-            "max_connections",
-        )
-        for name in limits:
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
-        if self.shutdown_timeout is not None and self.shutdown_timeout <= 0:
-            raise ValueError(f"shutdown_timeout must be > 0, got {self.shutdown_timeout!r}")
-        if self.token is not None and not self.token.strip():
-            raise ValueError("the token is empty")
-        if self.token is None and not is_loopback(self.host):
-            raise ValueError(
-                f"refusing to serve on {self.host} without a token: anyone who can reach it could spend the judge "
-                f"(set {TOKEN_ENV} or --token-file, or bind 127.0.0.1)"
-            )
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` names this machine only (``localhost``, 127.0.0.0/8, ``::1``)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class JudgeDown(RuntimeError):

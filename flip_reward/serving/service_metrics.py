@@ -21,10 +21,9 @@ from prometheus_client import (
     generate_latest,
 )
 
-from flip_reward.core.results import ErrorType
+from flip_reward.core.results import JUDGED_FAILURES
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 180.0, 600.0)
-FAILURES = {ErrorType.JUDGE: "judge_errors", ErrorType.PARSE: "parse_failures", ErrorType.INPUT: "input_errors"}
 
 
 class ServiceMetrics:
@@ -49,8 +48,12 @@ class ServiceMetrics:
         self.in_flight.set_function(in_flight)
         self.rewards = Summary("flip_serve_reward", "Rewards given (failures as 0.0)", registry=self.registry)
         self.failures = {
-            kind: Counter(f"flip_serve_{name}", f"Failed rewards: {name.replace('_', ' ')}", registry=self.registry)
-            for kind, name in FAILURES.items()
+            kind: Counter(
+                f"flip_serve_{kind.counter}",
+                f"Failed rewards: {kind.counter.replace('_', ' ')}",
+                registry=self.registry,
+            )
+            for kind in JUDGED_FAILURES
         }
         self.bodies_cut_off = Counter(
             "flip_serve_bodies_cut_off",

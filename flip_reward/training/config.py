@@ -6,19 +6,19 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
+from flip_reward.core.context import DEFAULT_MAX_CONTEXT
 from flip_reward.core.reward import REWARD_METRICS
 from flip_reward.data.mixes import default_datasets
-from flip_reward.judge.client import JudgeConfig
+from flip_reward.judge.client import JUDGE_DEFAULTS, judge_rule
 from flip_reward.judge.urls import redact_url
 from flip_reward.knobs import SettingsError, knob, resolve, resolve_knob
 from flip_reward.presets import checked_preset
 
 TINY = "tiny:"
 REWARDS = ("flip", "pointwise")
-JUDGE = {item.name: item.default for item in fields(JudgeConfig)}  # the judge client's defaults, declared there
 
 
 def _steps_from(source: Mapping[str, str], s: Any) -> str | None:
@@ -65,7 +65,7 @@ class TrainSettings:
     dataset_splits: str = knob("DATASET_SPLITS", "train", "one split, or one per dataset")
     exp_name: str = knob("EXP_NAME", lambda s: f"{s.reward}_local", "run name", shown="REWARD_local")
     output_dir: str = knob("OUTPUT_DIR", lambda s: f"output/{s.exp_name}", "where outputs go", shown="output/EXP_NAME")
-    num_generations: int = knob("SAMPLES_PER_PROMPT", 4, "completions per prompt (the GRPO group)")
+    num_generations: int = knob("SAMPLES_PER_PROMPT", 4, "completions per prompt (the GRPO group)", minimum=1)
     prompts_per_step: int = knob("PROMPTS_PER_STEP", 2, "prompts per optimizer step", minimum=1)
     per_device_batch_size: int = knob(
         "PER_DEVICE_BATCH_SIZE",
@@ -80,8 +80,8 @@ class TrainSettings:
     max_prompt_length: int = knob("MAX_PROMPT_LENGTH", 512, "prompts longer than this (tokens) are left out", minimum=1)
     max_completion_length: int = knob("RESPONSE_LENGTH", 256, "completion budget (tokens)", minimum=1)
     learning_rate: float = knob("LEARNING_RATE", 1e-6, "learning rate")
-    beta: float = knob("BETA", 0.0, "KL coefficient (0: no reference model)")
-    temperature: float = knob("TEMPERATURE", 1.0, "policy sampling temperature")
+    beta: float = knob("BETA", 0.0, "KL coefficient (0: no reference model)", minimum=0)
+    temperature: float = knob("TEMPERATURE", 1.0, "policy sampling temperature", minimum=0)
     seed: int = knob("SEED", 1, "training seed (data order, sampling, tiny models)")
     policy_no_thinking: bool = knob(
         "POLICY_NO_THINKING", False, "render prompts with enable_thinking=false (Qwen3-style templates)"
@@ -109,18 +109,59 @@ class TrainSettings:
         "JUDGE_SERVER_ARGS", "", "extra server arguments, e.g. --judge-server-args='--max-model-len 8192'"
     )
     judge_start_timeout: int = knob("JUDGE_START_TIMEOUT", 900, "seconds to wait for a judge started here", minimum=1)
-    judge_max_tokens: int = knob("JUDGE_MAX_TOKENS", JUDGE["max_tokens"], "judge answer budget (tokens)", minimum=1)
-    judge_max_context: int = knob(
-        "JUDGE_MAX_CONTEXT", 8192, "judge context (tokens; longer responses lose their middle)", minimum=1
+    judge_max_tokens: int = knob(
+        "JUDGE_MAX_TOKENS", JUDGE_DEFAULTS["max_tokens"], "judge answer budget (tokens)", **judge_rule("max_tokens")
     )
-    judge_timeout: float = knob("JUDGE_TIMEOUT", JUDGE["timeout"], "seconds per judge request")
-    judge_retries: int = knob("JUDGE_RETRIES", JUDGE["retries"], "retries of a failed judge request", minimum=0)
-    judge_temperature: float = knob("JUDGE_TEMPERATURE", JUDGE["temperature"], "judge sampling temperature")
-    judge_concurrency: int = knob("JUDGE_CONCURRENCY", JUDGE["max_concurrency"], "judge requests in flight", minimum=1)
-    judge_tokenizer: str | None = knob("JUDGE_TOKENIZER", None, "judge tokenizer for the context guard (local)")
-    judge_cache: str | None = knob("JUDGE_CACHE", None, "on-disk cache of judge answers")
-    judge_no_thinking: bool = knob("JUDGE_NO_THINKING", False, "chat_template_kwargs enable_thinking=false")
-    judge_structured_output: bool = knob("JUDGE_STRUCTURED_OUTPUT", False, "JSON-schema output (vLLM only)")
+    judge_max_context: int = knob(
+        "JUDGE_MAX_CONTEXT",
+        DEFAULT_MAX_CONTEXT,
+        "judge context (tokens; longer responses lose their middle); the judge client's default here (the GRPO "
+        "launchers default to the FLIP authors' run: 25000)",
+        minimum=1,
+    )
+    judge_timeout: float = knob(
+        "JUDGE_TIMEOUT",
+        JUDGE_DEFAULTS["timeout"],
+        "seconds per judge request; the judge client's default here (the GRPO launchers default to the FLIP authors' "
+        "run: 3600, as a whole fleet's requests queue at one judge)",
+        **judge_rule("timeout"),
+    )
+    judge_retries: int = knob(
+        "JUDGE_RETRIES",
+        JUDGE_DEFAULTS["retries"],
+        "retries of a failed judge request",
+        aliases=("FLIP_RETRIES",),
+        **judge_rule("retries"),
+    )
+    judge_temperature: float = knob(
+        "JUDGE_TEMPERATURE",
+        JUDGE_DEFAULTS["temperature"],
+        "judge sampling temperature; the judge client's default (greedy) here (the GRPO launchers default to the "
+        "FLIP authors' run: 1.0)",
+        **judge_rule("temperature"),
+    )
+    judge_concurrency: int = knob(
+        "JUDGE_CONCURRENCY",
+        JUDGE_DEFAULTS["max_concurrency"],
+        "judge requests in flight",
+        aliases=("FLIP_CONCURRENCY",),
+        **judge_rule("max_concurrency"),
+    )
+    judge_tokenizer: str | None = knob(
+        "JUDGE_TOKENIZER", None, "judge tokenizer for the context guard (local)", aliases=("FLIP_TOKENIZER",)
+    )
+    judge_cache: str | None = knob(
+        "JUDGE_CACHE", JUDGE_DEFAULTS["cache_dir"], "on-disk cache of judge answers", aliases=("FLIP_CACHE_DIR",)
+    )
+    judge_no_thinking: bool = knob(
+        "JUDGE_NO_THINKING",
+        JUDGE_DEFAULTS["disable_thinking"],
+        "chat_template_kwargs enable_thinking=false",
+        aliases=("FLIP_DISABLE_THINKING",),
+    )
+    judge_structured_output: bool = knob(
+        "JUDGE_STRUCTURED_OUTPUT", False, "JSON-schema output (vLLM only)", aliases=("FLIP_STRUCTURED_OUTPUT",)
+    )
 
     def __post_init__(self) -> None:
         if self.num_generations < 2:
@@ -176,7 +217,8 @@ def plan_lines(s: TrainSettings, report: list[str], rows: int) -> list[str]:
         f"policy: {s.model}" + (" (a tiny random model built locally)" if s.model.startswith(TINY) else ""),
         f"reward: {s.reward}"
         + (f" ({s.reward_metric})" if s.reward == "flip" else "")
-        + f" | judge {s.judge} at {judge}",
+        + f" | judge {s.judge} at {judge} ({s.judge_concurrency} requests in flight, {s.judge_retries} retries, "
+        f"{s.judge_timeout:g} s each)",
         *(f"data: {line}" for line in report),
         f"GRPO: {s.steps} steps | {s.prompts_per_step} prompts x {s.num_generations} generations per step "
         f"(batch {s.per_device_batch_size}) | {rows} prompts | lr {s.learning_rate:g} | beta {s.beta:g} | "

@@ -20,10 +20,12 @@ from pathlib import Path
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
+from flip_reward.core.results import ErrorType
 from flip_reward.data.writing import JsonlFile, OutputError, whole_file
 
 logger = logging.getLogger("flip_reward")
-COUNTS = ("judge_errors", "parse_failures", "input_errors")
+# The reward's counts TRL logs per batch, in the order metrics.jsonl and the plot show them.
+COUNTS = tuple(kind.counter for kind in (ErrorType.JUDGE, ErrorType.PARSE, ErrorType.INPUT))
 
 
 def _number(value: object) -> float | None:
@@ -188,9 +190,9 @@ def plot_reward_curve(rows: list[dict], path: str | Path, title: str = "GRPO rew
     top.legend(loc="upper left")
     top.grid(alpha=0.3)
     base = [0] * len(rows)
-    for count, label in zip(COUNTS, ("judge errors", "parse failures", "input errors")):
+    for count in COUNTS:
         values = [row.get(count) or 0 for row in rows]
-        bottom.bar(steps, values, bottom=base, label=label)
+        bottom.bar(steps, values, bottom=base, label=count.replace("_", " "))
         base = [b + v for b, v in zip(base, values)]
     bottom.set_xlabel("step")
     bottom.set_ylabel("failed")
