@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -99,14 +99,26 @@ def test_ctrl_c_stops_the_running_command_then_the_judge(tmp_path: Path) -> None
         seen.append(line)
         if line.startswith("demos: running: flip-reward eval "):
             break
+    group = started_child(demo.pid, run_dir / "judge.pid")
     demo.send_signal(signal.SIGINT)
     stdout, rest = demo.communicate(timeout=300)
     lines = "".join(seen + [rest]).splitlines()
     assert (demo.returncode, stdout) == (130, ""), "\n".join(lines)
     assert lines[-1] == "interrupted"
-    stopped = next(line for line in lines if line.startswith("demos: sending SIGINT to "))
-    group = int(re.search(r"process group (\d+)", stopped).group(1))
+    assert f"demos: sending SIGINT to the trainer (process group {group})" in lines
     assert not group_alive(group)
     assert not (run_dir / "judge.pid").exists()
     started = next(line for line in lines if line.startswith("judge server: starting:"))
     assert not port_open(int(started.split("--port ")[1].split()[0]))
+
+
+def started_child(pid: int, judge_pid_file: Path) -> int:
+    """The PID (= process group) of the command the demo ``pid`` runs, once it runs: its child that is not the judge
+    (polled in /proc, at most a minute)."""
+    judge = int(judge_pid_file.read_text().split()[0])
+    for _ in range(600):
+        children = set(map(int, Path(f"/proc/{pid}/task/{pid}/children").read_text().split())) - {judge}
+        if children:
+            return children.pop()
+        time.sleep(0.1)
+    raise AssertionError(f"the demo {pid} started no command")
