@@ -207,6 +207,15 @@ def _value(
     return convert(item, default(partial) if callable(default) else default, f"{item.label} (default)")
 
 
+def resolve_knob(
+    cls: type, name: str, flags: Mapping[str, object] | None = None, environ: Mapping[str, str] | None = None
+) -> object:
+    """Knob ``name`` of ``cls`` alone, from ``flags`` > ``environ`` > its default (no preset, no other knob): for the
+    knob that names the preset, read before the preset is."""
+    item = next(item for item in declared(cls) if item.name == name)
+    return _value(item, types.SimpleNamespace(), flags or {}, environ or {}, {})
+
+
 def unknown_preset_keys(cls: type, preset: Mapping[str, str], name: str, also: tuple[str, ...] = ()) -> None:
     """SettingsError naming every key of preset ``name`` that is no knob of ``cls`` (nor in ``also``), with the
     closest knob, so that a typo in a preset never passes silently."""
@@ -238,11 +247,11 @@ def add_flags(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] 
             parser.add_argument(item.flag, metavar=item.knob.env or item.name.upper(), **options)
 
 
-def reference(cls: type) -> str:
-    """The Markdown table of ``cls``'s knobs (variable, flag, default, meaning), as docs/knobs.md holds it; a knob's
-    aliases follow its variable ("or ...")."""
+def reference(*classes: type) -> str:
+    """The Markdown table of the knobs of ``classes`` (variable, flag, default, meaning), as docs/knobs.md holds it; a
+    knob's aliases follow its variable ("or ...")."""
     lines = ["| Variable | Flag | Default | Meaning |", "|---|---|---|---|"]
-    for item in declared(cls):
+    for item in (item for cls in classes for item in declared(cls)):
         variable = " or ".join(f"`{name}`" for name in item.knob.names)
         flag = f"`{item.flag}`" if item.knob.flag != "" else ""
         meaning = item.knob.help + (f" ({', '.join(item.knob.choices)})" if item.knob.choices else "")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
-from flip_reward.knobs import SettingsError
+from flip_reward.knobs import SettingsError, declared, unknown_preset_keys
 
 PACKAGE = "flip_reward.configs"
 
@@ -50,6 +50,17 @@ def load_preset(family: str, name: str) -> Preset:
     raise SettingsError(
         f"no preset {name!r} (configs/{family}_{name}.env); available: {', '.join(preset_names(family))}"
     )
+
+
+def checked_preset(family: str, name: str, cls: type, also: tuple[str, ...] = ()) -> Preset:
+    """Preset ``name`` of ``family`` (``load_preset``), read once for settings ``cls``: SettingsError for a key that is
+    no knob of ``cls`` (nor in ``also``) or that is the knob naming the preset (``resolve_knob`` reads it first)."""
+    preset = load_preset(family, name)
+    for item in declared(cls):
+        if item.name == "preset" and item.knob.env in preset.values:
+            raise SettingsError(f"preset {preset.name}: {item.knob.env} picks the preset; it cannot be set in one")
+    unknown_preset_keys(cls, preset.values, preset.name, also)
+    return preset
 
 
 def read_env_text(text: str, origin: str) -> dict[str, str]:

@@ -8,17 +8,9 @@
 #                          [--timeout S] [--dry-run]
 #   scripts/serve_judge.sh --stop [PID_FILE | --port P]
 #
-# PYTHON: the interpreter (default: the active virtualenv's python, else python3); this checkout's flip_reward.
+# PYTHON: the interpreter (lib/python.sh: $PYTHON, the active virtualenv's, this checkout's .venv, else python3).
 set -euo pipefail
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-python=${PYTHON:-${VIRTUAL_ENV:+$VIRTUAL_ENV/bin/python}}
-python=${python:-python3}
-export PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}"
-if ! error=$("$python" -c "import flip_reward.cli" 2>&1); then
-  echo "serve_judge: error: $python cannot run flip-reward (${error##*$'\n'}): activate the project's virtualenv" \
-    "(. .venv/bin/activate) or pip install -e . into this interpreter" >&2
-  exit 2
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/lib/python.sh"
 action=serve args=()
 for ((i = 1; i <= $#; i++)); do
   arg=${!i}
@@ -28,4 +20,4 @@ for ((i = 1; i <= $#; i++)); do
     *) args+=("$arg") ;;
   esac
 done
-exec "$python" -m flip_reward.cli judge --script "$0" "$action" ${args[@]+"${args[@]}"}
+exec "$PYTHON" -m flip_reward.cli judge --script "$0" "$action" ${args[@]+"${args[@]}"}

@@ -5,6 +5,7 @@ eval), and the dry run in process (its lines and exit status). The scripts end t
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -29,7 +30,7 @@ VLLM = find_executable("vllm", sys.executable, dry_run=True)
 
 
 def settings(verifier: str = "general-flip", flags: dict | None = None, **environ: str) -> GrpoFastSettings:
-    return GrpoFastSettings.from_sources(flags or {}, verifier, {**BASE, **environ})
+    return GrpoFastSettings.from_sources({"verifier": verifier, **(flags or {})}, {**BASE, **environ})
 
 
 def arguments(verifier: str = "general-flip", trainer_args: tuple[str, ...] = (), **environ: str) -> list[str]:
@@ -145,7 +146,11 @@ def test_presets_and_the_environment_over_them() -> None:
         ({"PRESET": "2gpu"}, "no preset '2gpu' (configs/grpo_2gpu.env); available: 1gpu, 1node, multinode"),
         ({"DATASETS": "only-a-name"}, "DATASETS must be 'NAME AMOUNT [NAME AMOUNT ...]', got 'only-a-name'"),
         ({"DATASETS": "a.jsonl 0"}, "DATASETS: the amount of 'a.jsonl' must be > 0, got '0'"),
-        ({"LOCAL_EVALS": "a.jsonl"}, "LOCAL_EVALS must be 'NAME COUNT [NAME COUNT ...]' or 'none', got 'a.jsonl'"),
+        ({"LOCAL_EVALS": "a.jsonl"}, "LOCAL_EVALS must be 'NAME AMOUNT [NAME AMOUNT ...]', got 'a.jsonl'"),
+        (
+            {"LOCAL_EVALS": "a.jsonl 8 b.jsonl x"},
+            "LOCAL_EVALS: 'x' after 'b.jsonl' is not an amount (a fraction like 0.5 or 1.0, or a row count like 100)",
+        ),
         (
             {"NUM_GPUS": "2", "JUDGE_GPUS": "1"},
             "1 training GPU(s): GRPO needs one for learners and one for vLLM (or PRESET=1gpu)",
@@ -188,6 +193,21 @@ def test_an_unknown_key_in_a_preset_file_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SettingsError) as error:
         settings(PRESET=str(preset))
     assert str(error.value) == f"preset {preset}: unknown setting(s) JUDGE_GPU (did you mean JUDGE_GPUS?)"
+
+
+def test_the_reward_backend_and_preset_come_from_a_flag_or_the_environment_never_a_preset(tmp_path, capsys) -> None:
+    assert launch({}, [], True, {**BASE, "GRPO_VERIFIER": "math"}) == 2
+    assert capsys.readouterr().err == (
+        "grpo: error: GRPO_VERIFIER (environment): must be one of general-flip, general-quality, got 'math'\n"
+    )
+    assert settings("general-quality").datasets == "yikeee/rlvr_general_chat 1.0"
+    assert GrpoFastSettings.from_sources({}, {**BASE, "GRPO_VERIFIER": "general-quality"}).exp_name == "grpo_llmjudge"
+    assert settings(flags={"preset": "1gpu"}, PRESET="multinode").preset == "1gpu"
+    preset = tmp_path / "mine.env"
+    preset.write_text("BACKEND=local\n")
+    with pytest.raises(SettingsError) as error:
+        settings(PRESET=str(preset))
+    assert str(error.value) == f"preset {preset}: unknown setting(s) BACKEND (did you mean BACKEND_TIMEOUT?)"
 
 
 def test_the_backend_outlasts_the_judge() -> None:
@@ -248,7 +268,7 @@ def test_the_dry_run_checks_local_data_and_a_running_judge(tmp_path: Path, capsy
         environ = {**BASE, "DATASETS": f"{bad} 1.0 {missing} 1.0", "LOCAL_EVALS": "none",
                    "JUDGE_BASE_URL": server.base_url, "JUDGE_MODEL": "hosted_vllm/scripted",
                    "FLIP_RESTATMENT_GUARD": "0"}  # fmt: skip
-        status = launch("general-flip", {}, [], dry_run=True, environ=environ)
+        status = launch({"verifier": "general-flip"}, [], dry_run=True, environ=environ)
     out = capsys.readouterr().out.splitlines()
     assert status == 2  # invalid data
     assert f"data: ERROR DATASETS: {bad}: 1 of 1 rows invalid (row 1: field 'ground_truth': missing)" in out
@@ -283,7 +303,7 @@ def test_the_dry_run_refuses_what_upstream_would(tmp_path, capsys, name, amount,
     row = {"messages": [{"role": "user", "content": "Hi"}], "ground_truth": "Hi", "dataset": "general-flip"}
     path.write_text(json.dumps([row]) if name.endswith(".json") else json.dumps(row) + "\n")
     environ = {**BASE, "DATASETS": f"{path} {amount}", "DATASET_SPLITS": split, "LOCAL_EVALS": "none"}
-    assert launch("general-flip", {}, [], dry_run=True, environ=environ) == 2
+    assert launch({"verifier": "general-flip"}, [], dry_run=True, environ=environ) == 2
     assert [line for line in capsys.readouterr().out.splitlines() if line.startswith("data: ")][0].startswith(
         "data: ERROR " + message.format(path=path)
     )
@@ -291,7 +311,7 @@ def test_the_dry_run_refuses_what_upstream_would(tmp_path, capsys, name, amount,
 
 def test_a_mismatched_dataset_is_flagged_for_the_baseline(capsys) -> None:
     environ = {**BASE, "DATASETS": f"{SAMPLE} 1.0", "LOCAL_EVALS": "none"}
-    assert launch("general-quality", {}, [], dry_run=True, environ=environ) == 0
+    assert launch({"verifier": "general-quality"}, [], dry_run=True, environ=environ) == 0
     assert any(
         line.startswith(f"data: DATASETS: WARNING {SAMPLE} has no general-quality rows")
         for line in capsys.readouterr().out.splitlines()
@@ -299,9 +319,9 @@ def test_a_mismatched_dataset_is_flagged_for_the_baseline(capsys) -> None:
 
 
 def test_invalid_settings_exit_2_in_one_line(capsys) -> None:
-    assert launch("general-flip", {}, [], dry_run=True, environ={**BASE, "FLIP_CONCURRENCY": "abc"}) == 2
+    assert launch({"verifier": "general-flip"}, [], dry_run=True, environ={**BASE, "FLIP_CONCURRENCY": "abc"}) == 2
     assert capsys.readouterr().err == "grpo: error: FLIP_CONCURRENCY (environment): expected an integer, got 'abc'\n"
-    assert launch("general-flip", {}, [], dry_run=True, environ={**BASE, "PRESET": "2gpu"}) == 2
+    assert launch({"verifier": "general-flip"}, [], dry_run=True, environ={**BASE, "PRESET": "2gpu"}) == 2
     assert capsys.readouterr().err == (
         "grpo: error: no preset '2gpu' (configs/grpo_2gpu.env); available: 1gpu, 1node, multinode\n"
     )
@@ -334,7 +354,7 @@ def test_a_flag_upstream_does_not_accept_fails_the_dry_run(capsys) -> None:
     if checkout is None:
         pytest.skip(NO_CHECKOUT)
     environ = {**BASE, "OPEN_INSTRUCT_DIR": str(checkout), "LOCAL_EVALS": "none"}
-    assert launch("general-flip", {}, ["--max_token_length", "10"], dry_run=True, environ=environ) == 2
+    assert launch({"verifier": "general-flip"}, ["--max_token_length", "10"], dry_run=True, environ=environ) == 2
     flags = [line for line in capsys.readouterr().out.splitlines() if line.startswith("flags: ")]
     assert flags == [
         f"flags: ERROR grpo_fast.py at {checkout} ({checkout_commit(checkout)}) does not accept: --max_token_length"
@@ -346,7 +366,7 @@ def test_an_unencoded_hash_in_a_judge_password_is_redacted_and_refused(capsys) -
     stops before starting anything (exit 2)."""
     url = "http://user:pa#s3cret@127.0.0.1:9/v1"
     environ = {**BASE, "JUDGE_BASE_URL": url, "JUDGE_MODEL": "hosted_vllm/scripted", "LOCAL_EVALS": "none"}
-    assert launch("general-flip", {}, [], dry_run=True, environ=environ) == 2
+    assert launch({"verifier": "general-flip"}, [], dry_run=True, environ=environ) == 2
     out = capsys.readouterr().out
     shown = "http://***@127.0.0.1:9/v1"
     refusal = (
@@ -357,7 +377,7 @@ def test_an_unencoded_hash_in_a_judge_password_is_redacted_and_refused(capsys) -
     assert f"judge: external at {shown}" in lines and f"'HOSTED_VLLM_API_BASE={shown}'" in out
     assert f"judge: ERROR {refusal}" in lines and f"settings: ERROR HOSTED_VLLM_API_BASE: {refusal}" in lines
     assert "s3cret" not in out
-    assert launch("general-flip", {}, [], dry_run=False, environ=environ) == 2
+    assert launch({"verifier": "general-flip"}, [], dry_run=False, environ=environ) == 2
     err = capsys.readouterr().err.splitlines()
     assert err[-2:] == [f"settings: ERROR HOSTED_VLLM_API_BASE: {refusal}", "grpo: error: fix the setting above first"]
 
@@ -367,7 +387,7 @@ def test_the_dry_run_sends_url_credentials_as_basic_auth_and_never_prints_them(c
     with ScriptedJudgeServer(lambda request: "", basic_auth="user:s3cret") as server:
         url = server.base_url.replace("http://", "http://user:s3cret@")
         environ = {**BASE, "JUDGE_BASE_URL": url, "JUDGE_MODEL": "hosted_vllm/scripted", "LOCAL_EVALS": "none"}
-        assert launch("general-flip", {}, [], dry_run=True, environ=environ) == 0
+        assert launch({"verifier": "general-flip"}, [], dry_run=True, environ=environ) == 0
     shown = f"http://***@127.0.0.1:{server.port}/v1"
     captured = capsys.readouterr()
     lines = captured.out.splitlines()
@@ -376,18 +396,24 @@ def test_the_dry_run_sends_url_credentials_as_basic_auth_and_never_prints_them(c
     assert "s3cret" not in captured.out + captured.err and server.refused_authorizations == []
 
 
-def test_the_local_backend_gets_the_verifier_the_knob_flags_and_mapped_arguments(capsys, monkeypatch) -> None:
-    """In process: `flip-reward train --dry-run` reads the knob flag from this process's environment."""
+def test_the_local_backend_gets_the_verifier_the_knob_flags_and_mapped_arguments(capsys) -> None:
+    """In process, and nothing written to os.environ: the knob flags that are flip-reward train's become its options,
+    the settings given here that the local backend does not use are named in one line."""
     pytest.importorskip("trl")
-    monkeypatch.setenv("SAMPLES_PER_PROMPT", "")  # restored after the test: the handover sets it
-    environ = {**BASE, "BACKEND": "local"}
-    assert launch("general-quality", {"samples_per_prompt": "2"}, ["--learning_rate", "3e-5"], True, environ) == 0
+    environ = {**BASE, "BACKEND": "local", "PRESET": "1gpu", "LOCAL_PRESET": "tiny", "NUM_GPUS": "4"}
+    flags = {"verifier": "general-quality", "samples_per_prompt": "2", "num_nodes": "2", "judge_gpus": "6,7",
+             "gradient_checkpointing": False}  # fmt: skip
+    before = dict(os.environ)
+    assert launch(flags, ["--learning_rate", "3e-5"], True, environ) == 0
+    assert dict(os.environ) == before
     lines = capsys.readouterr().err.splitlines()
-    assert lines[:3] == [
+    assert lines[:4] == [
         "grpo: backend local (BACKEND=local)",
+        "grpo (local): not used by the local backend: --judge-gpus, --num-nodes, PRESET (environment), NUM_GPUS "
+        "(environment) (LOCAL_PRESET picks the local preset)",
         "grpo (local): grpo_fast.py arguments mapped for flip-reward train: --learning_rate -> --learning-rate",
         "grpo (local): preset tiny, reward pointwise: flip-reward train --reward pointwise --preset tiny --exp-name "
-        "grpo_llmjudge_local --output-dir output/grpo_llmjudge_local --learning-rate 3e-5 --dry-run",
+        "grpo_llmjudge_local --no-gradient-checkpointing --num-generations 2 --learning-rate 3e-5 --dry-run",
     ]
     assert any("2 prompts x 2 generations" in line for line in lines)
 
@@ -400,5 +426,5 @@ def test_a_dry_run_against_a_judge_that_does_not_answer_exits_3(capsys) -> None:
         "LOCAL_EVALS": "none",
         "JUDGE_BASE_URL": f"http://127.0.0.1:{free_port()}/v1",
     }
-    assert launch("general-flip", {}, [], dry_run=True, environ=environ) == 3
+    assert launch({"verifier": "general-flip"}, [], dry_run=True, environ=environ) == 3
     assert [line for line in capsys.readouterr().out.splitlines() if line.startswith("data: ERROR")] == []

@@ -120,6 +120,18 @@ def test_no_import_cycle_between_subpackages():
     assert cycles(packages) == []
 
 
+def test_only_the_command_line_imports_the_command_line():
+    """cli/ imports launch/ (and the rest): no other module imports cli/ back; the package's ``__main__`` (``python
+    -m flip_reward``, what the launchers and demos run as a child process) is the command line's own entry point."""
+    graph = import_graph()
+    outside = {
+        module: sorted(target for target in targets if target.startswith("flip_reward.cli"))
+        for module, targets in graph.items()
+        if not module.startswith("flip_reward.cli") and module != "flip_reward.__main__"
+    }
+    assert {module: targets for module, targets in outside.items() if targets} == {}
+
+
 @pytest.mark.parametrize("module", sorted(name for name in module_files() if not name.endswith(".__main__")))
 def test_every_module_imports(module):
     """Each module imports on its own (``__main__`` runs the CLI, so it is left out); one that needs an optional

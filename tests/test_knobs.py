@@ -1,4 +1,5 @@
-"""The knob system (flip_reward.knobs) and docs/knobs.md, the reference generated from every settings class.
+"""The knob system (flip_reward.knobs) and docs/knobs.md, the reference generated from the settings classes of the
+training commands, setup_open_instruct and the reward plugins (SETTINGS).
 
 FLIP_WRITE_KNOBS=1 rewrites docs/knobs.md from the declarations instead of comparing (then review the diff).
 """
@@ -13,7 +14,8 @@ import pytest
 
 from flip_reward.core.settings import FlipSettings
 from flip_reward.knobs import SettingsError, declared, knob, reference, resolve, unknown_preset_keys
-from flip_reward.launch.grpo_settings import GrpoFastSettings
+from flip_reward.launch.grpo_settings import GrpoChoice, GrpoFastSettings
+from flip_reward.launch.local import LocalSettings
 from flip_reward.launch.openrlhf import OpenRLHFSettings
 from flip_reward.launch.setup_open_instruct import SetupSettings
 from flip_reward.launch.verl import VerlSettings
@@ -21,25 +23,31 @@ from flip_reward.presets import load_preset, preset_names
 from flip_reward.training.config import TrainSettings
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "knobs.md"
-# Every settings class users set through flags, variables or presets, with its section title in docs/knobs.md.
+# The settings classes of the training commands, setup_open_instruct and the reward plugins (flags, variables,
+# presets), each section with its title in docs/knobs.md; the other commands' options are in their --help.
 SETTINGS = [
-    ("`flip-reward train` (local GRPO with TRL)", TrainSettings),
-    ("`flip-reward launch open-instruct` (scripts/train/grpo_flip.sh, grpo_llmjudge.sh)", GrpoFastSettings),
-    ("`flip-reward launch verl` (scripts/train/verl_grpo_flip.sh)", VerlSettings),
-    ("`flip-reward launch openrlhf` (scripts/train/openrlhf_grpo_flip.sh)", OpenRLHFSettings),
-    ("scripts/setup_open_instruct.sh (python -m flip_reward.launch.setup_open_instruct)", SetupSettings),
-    ("`FLIP_*` variables (reward plugins: open-instruct, verl, OpenRLHF)", FlipSettings),
+    ("`flip-reward train` (local GRPO with TRL)", (TrainSettings,)),
+    (
+        "`flip-reward launch open-instruct` (scripts/train/grpo_flip.sh, grpo_llmjudge.sh)",
+        (GrpoChoice, GrpoFastSettings),
+    ),
+    ("`flip-reward launch local` (BACKEND=local; its other knobs are `flip-reward train`'s)", (LocalSettings,)),
+    ("`flip-reward launch verl` (scripts/train/verl_grpo_flip.sh)", (VerlSettings,)),
+    ("`flip-reward launch openrlhf` (scripts/train/openrlhf_grpo_flip.sh)", (OpenRLHFSettings,)),
+    ("scripts/setup_open_instruct.sh (python -m flip_reward.launch.setup_open_instruct)", (SetupSettings,)),
+    ("`FLIP_*` variables (reward plugins: open-instruct, verl, OpenRLHF)", (FlipSettings,)),
 ]
 HEADER = (
-    "# Knobs\n\nEvery setting of the training commands, generated from their declarations (flip_reward/knobs.py; "
-    "tests/test_knobs.py keeps this page equal to them). Precedence: command-line flag > environment variable > "
-    "preset > default. A setting with two variables (`A` or `B`) reads A first; both set to different values is an "
-    "error naming both.\n"
+    "# Knobs\n\nThe settings of the training commands (`flip-reward train`, `flip-reward launch ...`), of "
+    "scripts/setup_open_instruct.sh and of the reward plugins (`FLIP_*`), generated from their declarations "
+    "(flip_reward/knobs.py; tests/test_knobs.py keeps this page equal to them); the options of the other commands "
+    "are in their `--help`. Precedence: command-line flag > environment variable > preset > default. A setting with "
+    "two variables (`A` or `B`) reads A first; both set to different values is an error naming both.\n"
 )
 
 
 def knobs_page() -> str:
-    return HEADER + "".join(f"\n## {title}\n\n{reference(cls)}" for title, cls in SETTINGS)
+    return HEADER + "".join(f"\n## {title}\n\n{reference(*classes)}" for title, classes in SETTINGS)
 
 
 def test_docs_list_every_knob_as_declared():
@@ -56,7 +64,7 @@ def test_a_variable_has_one_type_and_check_in_every_command():
     """Defaults may differ per command (their help says why); the type, the choices and the bounds may not (unset is
     None or "" as a class prefers)."""
     rules: dict[str, tuple] = {}
-    for _, cls in SETTINGS:
+    for cls in (cls for _, classes in SETTINGS for cls in classes):
         for item in declared(cls):
             if item.knob.env in BOUNDS_DIFFER and cls in BOUNDS_DIFFER[item.knob.env]:
                 continue

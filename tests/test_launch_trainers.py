@@ -23,7 +23,7 @@ from conftest import REPO, free_port, group_alive, port_open
 
 from flip_reward.core.settings import FlipSettings
 from flip_reward.data.mixes import DatasetError
-from flip_reward.knobs import SettingsError
+from flip_reward.knobs import SettingsError, resolve
 from flip_reward.launch import local
 from flip_reward.launch.openrlhf import OpenRLHFSettings, openrlhf_trainer, serve_service
 from flip_reward.launch.openrlhf import data_lines as openrlhf_data
@@ -107,7 +107,7 @@ def test_verl_settings_follow_flag_environment_preset_default():
     [
         ({"PRESET": "2gpu"}, "no preset '2gpu' (configs/verl_2gpu.env); available: 1gpu, 1node"),
         ({"DATASETS": SAMPLE}, f"DATASETS must be 'NAME AMOUNT [NAME AMOUNT ...]', got '{SAMPLE}'"),
-        ({"DATASETS": "x 0.5"}, "DATASETS: amount '0.5' of 'x' must be 1.0 (every row) or a whole number of rows"),
+        ({"DATASETS": "x 0"}, "DATASETS: the amount of 'x' must be > 0, got '0'"),
         ({"DATASETS": "x 1.0 y 1.0", "DATASET_SPLITS": "a b c"}, "DATASET_SPLITS: 3 splits ('a b c') for 2 datasets"),
         ({"NUM_GPUS": "abc"}, "NUM_GPUS (environment): expected an integer, got 'abc'"),
         ({"LOCAL_EVAL_COUNT": "0"}, "LOCAL_EVAL_COUNT (environment): must be >= 1, got 0"),
@@ -145,6 +145,16 @@ def test_a_preset_key_that_is_no_knob_is_refused(tmp_path):
     with pytest.raises(SettingsError) as error:
         VerlSettings.from_sources({}, {"PRESET": str(preset)})
     assert str(error.value) == f"preset {preset}: unknown setting(s) NUM_GPU (did you mean NUM_GPUS?)"
+
+
+def test_a_preset_cannot_name_another(tmp_path):
+    """PRESET is read once, from its flag, the environment or its one default (1node), before the preset is."""
+    preset = tmp_path / "mine.env"
+    preset.write_text("PRESET=1gpu\nSAMPLES_PER_PROMPT=4\n")
+    with pytest.raises(SettingsError) as error:
+        VerlSettings.from_sources({}, {"PRESET": str(preset)})
+    assert str(error.value) == f"preset {preset}: PRESET picks the preset; it cannot be set in one"
+    assert VerlSettings.from_sources({}, {}).preset == "1node"
 
 
 def test_the_shipped_verl_presets_hold_only_knobs_of_both_launchers():
@@ -226,11 +236,23 @@ def test_the_validation_set_is_held_out_of_the_first_dataset_and_said(tmp_path):
     assert len(validation) == 4 and pq.read_table(out / "data" / "train_1.parquet").num_rows == 3
 
 
+@pytest.mark.parametrize(("amount", "rows"), [("1", 1), ("1.0", 5), ("0.4", 2), ("7", 7)])
+def test_verl_reads_an_amount_as_open_instruct_and_the_local_trainer_do(tmp_path, amount, rows):
+    """data.mixes' meaning: "1" is one row (it was every row here), a fraction a share, a count above the size
+    repeats rows."""
+    first, second = write_rows(tmp_path / "rows.jsonl", 40), write_rows(tmp_path / "more.jsonl", 5)
+    out = tmp_path / "run"
+    environ = {"PRESET": "1gpu", "DATASETS": f"{first} 1.0 {second} {amount}", "OUTPUT_DIR": str(out)}
+    lines = data_lines(verl_data(VerlSettings.from_sources({}, environ)), write=True)
+    assert lines[-1] == f"data: {second}: 5 rows -> {rows} training rows -> {out}/data/train_1.parquet"
+    assert pq.read_table(out / "data" / "train_1.parquet").num_rows == rows
+
+
 def test_a_hub_dataset_is_said_not_read_by_a_dry_run():
     settings = VerlSettings.from_sources({}, {"DATASETS": "org/chats 100"})
     assert data_lines(verl_data(settings), write=False) == [
         "data: org/chats: Hugging Face dataset, not read by a dry run; converted at the start to "
-        "output/verl_grpo_flip/data/train_0.parquet (its first 100 rows)",
+        "output/verl_grpo_flip/data/train_0.parquet (amount 100)",
         "validation: up to 16 rows of org/chats held out of training (a seeded sample: LOCAL_EVAL_COUNT=16, at most "
         "one row in 10) -> output/verl_grpo_flip/data/val.parquet",
     ]
@@ -260,7 +282,7 @@ def test_openrlhf_commands_follow_the_settings_and_the_flip_environment(tmp_path
     judge = run_judge(settings, tmp_path, "python", dry_run=True)
     serve = serve_service(settings, judge.url, flip, "python", tmp_path)
     assert serve.command == (
-        "python", "-m", "flip_reward.cli", "serve", "--judge", "hosted_vllm/Qwen/Qwen3-4B",
+        "python", "-m", "flip_reward", "serve", "--judge", "hosted_vllm/Qwen/Qwen3-4B",
         "--api-base", "http://127.0.0.1:8001/v1", "--host", "127.0.0.1", "--port", "8080", "--max-tokens", "2048",
         "--max-context-length", "8192", "--timeout", "3600", "--temperature", "1.0", "--shutdown-timeout", "3600",
         "--think-prefilled", "--concurrency", "8",
@@ -312,7 +334,21 @@ def test_a_judge_url_with_credentials_reaches_the_service_in_its_environment_onl
 def test_openrlhf_mixes_by_probability_and_needs_rlvr_rows(tmp_path):
     with pytest.raises(SettingsError) as error:
         OpenRLHFSettings.from_sources({}, {"DATASETS": "a 2000"})
-    assert str(error.value) == "DATASETS: OpenRLHF mixes by probability: '2000' after 'a' must be in (0, 1]"
+    assert str(error.value) == (
+        "DATASETS: OpenRLHF mixes by probability: the amount of 'a' must be a fraction in (0, 1] such as 0.5 or 1.0, "
+        "got 2000"
+    )
+    with pytest.raises(SettingsError) as error:  # "1" is one row, as everywhere (data.mixes), not a probability
+        OpenRLHFSettings.from_sources({}, {"DATASETS": "a 1"})
+    assert str(error.value) == (
+        "DATASETS: OpenRLHF mixes by probability: the amount of 'a' must be a fraction in (0, 1] such as 0.5 or 1.0, "
+        "got 1"
+    )
+    with pytest.raises(SettingsError) as error:  # the messages of data.mixes.parse_mixer
+        OpenRLHFSettings.from_sources({}, {"DATASETS": "a half"})
+    assert str(error.value) == (
+        "DATASETS: 'half' after 'a' is not an amount (a fraction like 0.5 or 1.0, or a row count like 100)"
+    )
     chat = tmp_path / "chat.jsonl"
     chat.write_text(json.dumps({"messages": [{"role": "user", "content": "Hi"}], "ground_truth": "Hi"}) + "\n")
     with pytest.raises(DatasetError) as error:
@@ -327,21 +363,21 @@ def test_openrlhf_mixes_by_probability_and_needs_rlvr_rows(tmp_path):
 # --- the local backend ---------------------------------------------------------------------------------------------
 
 
-def test_the_local_backend_maps_the_grpo_scripts_environment(monkeypatch, capsys):
+def test_the_local_backend_maps_its_knobs_onto_flip_reward_train(monkeypatch, capsys):
     monkeypatch.setenv("PATH", "/usr/bin:/bin")  # no nvidia-smi: no GPU visible
-    environ = {"GRPO_VERIFIER": "general-quality", "GRPO_DEFAULT_EXP_NAME": "grpo_llmjudge", "WITH_TRACKING": "1"}
-    arguments = local.local_train_arguments(
-        ["--learning_rate", "3e-5", "--seed", "2"], "general-quality", None, environ
-    )
+    settings = resolve(local.LocalSettings, {}, {"GRPO_VERIFIER": "general-quality"})
+    arguments = local.local_train_arguments(["--learning_rate", "3e-5", "--seed", "2"], settings, {})
     assert arguments == [
         "train", "--reward", "pointwise", "--preset", "tiny", "--exp-name", "grpo_llmjudge_local",
-        "--output-dir", "output/grpo_llmjudge_local", "--report-to", "wandb", "--learning-rate", "3e-5", "--seed", "2",
+        "--learning-rate", "3e-5", "--seed", "2",
     ]  # fmt: skip
     assert capsys.readouterr().err == (
         "grpo (local): grpo_fast.py arguments mapped for flip-reward train: --learning_rate -> --learning-rate\n"
     )
-    named = local.local_train_arguments([], "general-flip", "grpo_flip", {"LOCAL_PRESET": "1gpu", "EXP_NAME": "x"})
-    assert named[:9] == ["train", "--reward", "flip", "--preset", "1gpu", "--exp-name", "x", "--output-dir", "output/x"]
+    named = resolve(local.LocalSettings, {"preset": "1gpu"}, {"LOCAL_PRESET": "tiny", "EXP_NAME": "x"})
+    assert local.local_train_arguments([], named, {}) == [
+        "train", "--reward", "flip", "--preset", "1gpu", "--exp-name", "x",
+    ]  # fmt: skip
     assert local.pick_backend({}) == (
         "local",
         "grpo: backend local (TRL GRPO on this machine): no CUDA GPU visible (nvidia-smi); BACKEND=open-instruct "
@@ -349,10 +385,43 @@ def test_the_local_backend_maps_the_grpo_scripts_environment(monkeypatch, capsys
     )
 
 
+def test_with_tracking_is_a_checked_knob_of_flip_reward_train():
+    """WITH_TRACKING=1 makes REPORT_TO default to wandb (REPORT_TO still wins); a value that is no boolean is
+    refused, as every launcher refuses it, instead of meaning off."""
+    assert TrainSettings.from_sources({}, "tiny", {"WITH_TRACKING": "1"}).report_to == "wandb"
+    assert TrainSettings.from_sources({}, "tiny", {"WITH_TRACKING": "1", "REPORT_TO": "tensorboard"}).report_to == (
+        "tensorboard"
+    )
+    assert TrainSettings.from_sources({}, "tiny", {}).report_to == "none"
+    with pytest.raises(SettingsError) as error:
+        TrainSettings.from_sources({}, "tiny", {"WITH_TRACKING": "maybe"})
+    assert str(error.value) == ("WITH_TRACKING (environment): expected 1/0, true/false, yes/no or on/off, got 'maybe'")
+
+
+def test_local_preset_is_read_through_its_knob_and_cannot_come_from_a_preset(tmp_path):
+    assert TrainSettings.from_sources({}, None, {"LOCAL_PRESET": "tiny"}).preset == "tiny"
+    assert TrainSettings.from_sources({"preset": "1gpu"}, None, {"LOCAL_PRESET": "tiny"}).preset == "1gpu"
+    assert TrainSettings.from_sources({}, None, {}).preset is None
+    nested = tmp_path / "nested.env"
+    nested.write_text("LOCAL_PRESET=1gpu\nSTEPS=2\n")
+    with pytest.raises(SettingsError) as error:
+        TrainSettings.from_sources({}, str(nested), {})
+    assert str(error.value) == f"preset {nested}: LOCAL_PRESET picks the preset; it cannot be set in one"
+
+
 @pytest.mark.parametrize(
     ("arguments", "environ", "message"),
     [
-        ([], {"GRPO_VERIFIER": "math"}, "GRPO_VERIFIER 'math' has no local reward (general-flip or general-quality)"),
+        (
+            [],
+            {"GRPO_VERIFIER": "math"},
+            "GRPO_VERIFIER (environment): must be one of general-flip, general-quality, got 'math'",
+        ),
+        (
+            [],
+            {"WITH_TRACKING": "maybe"},
+            "WITH_TRACKING (environment): expected 1/0, true/false, yes/no or on/off, got 'maybe'",
+        ),
         ([], {"FLIP_CONCURRENCY": "abc"}, "FLIP_CONCURRENCY (environment): expected an integer, got 'abc'"),
         (
             ["--vllm_num_engines", "4"],
@@ -364,8 +433,9 @@ def test_the_local_backend_maps_the_grpo_scripts_environment(monkeypatch, capsys
     ],
 )
 def test_the_local_backend_refuses_before_training(arguments, environ, message, capsys):
-    assert local.run_local(arguments, environ=environ) == 2
-    assert capsys.readouterr().err == f"grpo (local): error: {message}\n"
+    status = local.run_local([*arguments, "--dry-run"], environ={"LOCAL_PRESET": "tiny", **environ})
+    assert status == 2
+    assert capsys.readouterr().err.splitlines()[-1] in (f"grpo (local): error: {message}", f"error: {message}")
 
 
 def test_the_flip_judge_settings_set_the_judge_of_flip_reward_train():
@@ -456,6 +526,20 @@ def test_the_verl_dry_run_checks_the_data_and_prints_every_command(tmp_path):
     assert missing.stderr == "error: DATASETS: data/nope.jsonl: input file not found: data/nope.jsonl\n"
 
 
+def test_openrlhf_says_in_one_line_that_it_does_not_read_the_tracking_knobs():
+    """WITH_TRACKING and WANDB_PROJECT are no knobs of this launcher (OpenRLHF takes --logger.wandb.* arguments)."""
+    quiet = run_script(OPENRLHF, "--dry-run", PRESET="1gpu", DATASETS=f"{SAMPLE} 1.0")
+    assert (quiet.returncode, quiet.stderr) == (0, "")
+    noted = run_script(OPENRLHF, "--dry-run", PRESET="1gpu", DATASETS=f"{SAMPLE} 1.0", WITH_TRACKING="1",
+                       WANDB_PROJECT="mine")  # fmt: skip
+    assert (noted.returncode, noted.stderr) == (
+        0,
+        "openrlhf_grpo: note: WITH_TRACKING and WANDB_PROJECT not read here: OpenRLHF's tracking is set on its own "
+        "command line (--logger.wandb.* arguments after the launcher's)\n",
+    )
+    assert noted.stdout == quiet.stdout
+
+
 def test_the_openrlhf_dry_run_uses_the_launchers_interpreter_for_every_command():
     completed = run_script(OPENRLHF, "--dry-run", PRESET="1gpu", DATASETS=f"{SAMPLE} 1.0", FLIP_THINK_PREFILLED="1")
     assert completed.returncode == 0, completed.stderr
@@ -463,9 +547,7 @@ def test_the_openrlhf_dry_run_uses_the_launchers_interpreter_for_every_command()
     assert lines[0] == (
         f"openrlhf_grpo: preset 1gpu ({SHIPPED_VERL_1GPU}); 1 training GPU(s); reward service on 127.0.0.1:8080"
     )
-    assert lines[2].startswith(
-        f"serve: env LITELLM_LOCAL_MODEL_COST_MAP=True {sys.executable} -m flip_reward.cli serve "
-    )
+    assert lines[2].startswith(f"serve: env LITELLM_LOCAL_MODEL_COST_MAP=True {sys.executable} -m flip_reward serve ")
     assert "--think-prefilled" in lines[2]
     assert lines[3] == f"data: {SAMPLE}: 24 RLVR rows (probability 1.0); verifiers: general-flip 24"
     assert lines[4].startswith(f"trainer: env CUDA_VISIBLE_DEVICES=0 {sys.executable} -m openrlhf.cli.train_ppo_ray ")

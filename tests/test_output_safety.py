@@ -529,7 +529,7 @@ def test_the_local_backend_checks_the_train_extra_as_flip_reward_train_does(tmp_
     assert (run.returncode, run.stdout) == (2, "")
     assert run.stderr.splitlines() == [
         "grpo (local): preset tiny, reward flip: flip-reward train --reward flip --preset tiny --exp-name x "
-        f"--output-dir output/x --output-dir {tmp_path}/run",
+        f"--output-dir {tmp_path}/run",
         "error: flip-reward train needs the module 'trl', which is not installed: pip install 'flip-reward[train]'",
     ]
     assert list(tmp_path.iterdir()) == []

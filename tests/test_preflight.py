@@ -1,15 +1,17 @@
-"""The pre-flight checks of ``flip-reward launch open-instruct`` (flip_reward.launch.preflight): the policy
-tokenizer's ``</think>``, the CPUs upstream's placement asks for, and the FLIP_* settings. Tokenizers are built here
-(the tiny model's byte-level BPE), nothing is downloaded."""
+"""The pre-flight checks of ``flip-reward launch open-instruct`` (flip_reward.launch.preflight): where upstream is, the
+policy tokenizer's ``</think>``, the CPUs upstream's placement asks for, and the FLIP_* settings. Tokenizers are built
+here (the tiny model's byte-level BPE), nothing is downloaded."""
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 
 import pytest
 
-from flip_reward.launch.preflight import Placement, check_settings, check_think_token, cpus_needed
+from flip_reward.launch.local import pick_backend
+from flip_reward.launch.preflight import Placement, check_settings, check_think_token, cpus_needed, find_checkout
 from flip_reward.training.tiny_model import build_tokenizer
 
 
@@ -62,3 +64,27 @@ def test_the_cpu_check_names_what_is_missing():
         "1 (upstream's placement would time out after 20 minutes): fewer learners per node, or a machine with more "
         "CPUs\n",
     )
+
+
+def test_upstream_is_found_in_the_given_environment_and_the_backend_pick_agrees(tmp_path, monkeypatch):
+    """One function, find_checkout, for the flags check and BACKEND=auto: OPEN_INSTRUCT_DIR of the environment it is
+    given (os.environ names another tree here, and is not read), else an installed open_instruct; never a clone
+    beside the source tree that the trainer could not import. nvidia-smi is a stand-in script listing one GPU."""
+    tree = tmp_path / "open-instruct"
+    (tree / "open_instruct").mkdir(parents=True)
+    (tree / "open_instruct" / "grpo_fast.py").write_text("")
+    monkeypatch.setenv("OPEN_INSTRUCT_DIR", str(tmp_path / "elsewhere"))
+    smi = tmp_path / "bin" / "nvidia-smi"
+    smi.parent.mkdir()
+    smi.write_text("#!/bin/sh\necho 'GPU 0: Stand-in (UUID: GPU-0)'\n")
+    smi.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{smi.parent}:/usr/bin:/bin")
+    given = {"OPEN_INSTRUCT_DIR": str(tree)}
+    assert find_checkout(given) == tree
+    assert pick_backend(given) == (
+        "open-instruct",
+        "grpo: backend open-instruct (grpo_fast.py): CUDA GPU and open_instruct found; BACKEND=local runs TRL",
+    )
+    if importlib.util.find_spec("open_instruct") is None:
+        assert find_checkout({}) is None
+        assert pick_backend({})[0] == "local"

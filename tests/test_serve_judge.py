@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -107,6 +108,25 @@ def test_serve_chat_and_stop(tiny_model_dir: Path, tmp_path: Path) -> None:
     assert not pid_file.exists()
     assert not group_alive(pgid)
     assert not port_open(port)
+
+
+def test_the_script_finds_the_checkouts_venv_as_the_training_scripts_do(tmp_path: Path) -> None:
+    """No PYTHON, no active virtualenv, no flip_reward in python3: scripts/lib/python.sh falls back to the checkout's
+    .venv (a copy of scripts/ beside a .venv whose python is this interpreter), so serve_judge.sh runs, its messages
+    still serve_judge: lines."""
+    shutil.copytree(REPO / "scripts", tmp_path / "scripts")
+    venv_python = tmp_path / ".venv" / "bin" / "python"
+    venv_python.parent.mkdir(parents=True)
+    venv_python.write_text(f'#!/bin/sh\nPYTHONPATH={REPO} exec {sys.executable} "$@"\n')
+    venv_python.chmod(0o755)
+    port = free_port()
+    result = subprocess.run(
+        ["bash", str(tmp_path / "scripts" / "serve_judge.sh"), "--stop", "--port", str(port)],
+        capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}, timeout=60,
+    )  # fmt: skip
+    assert (result.returncode, result.stdout) == (0, ""), result.stderr
+    assert result.stderr.startswith("serve_judge: no PID file ")
+    assert result.stderr.endswith(f"serve_judge.{port}.pid: nothing to stop\n")
 
 
 def test_bad_model_dir_fails_fast(tmp_path: Path) -> None:

@@ -143,10 +143,9 @@ def register_local(trainers: argparse._SubParsersAction) -> None:
         "local",
         "GRPO on this machine with TRL (flip-reward train)",
         description="The local backend of the GRPO launchers (BACKEND=local): flip-reward train, run in this "
-        "process, with the GRPO scripts' environment mapped onto it: GRPO_VERIFIER (or --verifier) general-flip "
-        "is --reward flip, general-quality --reward pointwise; LOCAL_PRESET defaults to 1gpu with a CUDA GPU, else "
-        "tiny; EXP_NAME to GRPO_DEFAULT_EXP_NAME (else grpo_REWARD) + _local; WITH_TRACKING=1 adds --report-to "
-        "wandb. The FLIP_* variables are checked first.",
+        "process, with its knobs below mapped onto it: GRPO_VERIFIER general-flip is --reward flip, general-quality "
+        "--reward pointwise; LOCAL_PRESET is --preset, EXP_NAME --exp-name. The variables that are flip-reward "
+        "train knobs too are read by it (docs/knobs.md). The FLIP_* variables are checked first.",
         epilog=command_epilog(
             (EXIT_OK, EXIT_RUN_FAILED, EXIT_INVALID_INPUT, EXIT_JUDGE_DOWN, EXIT_WRITE_FAILED, EXIT_INTERRUPTED),
             outputs=("those of flip-reward train (flip-reward train --help); --detect: the backend on stdout",),
@@ -156,9 +155,7 @@ def register_local(trainers: argparse._SubParsersAction) -> None:
             "arguments mapped onto its options.",
         ),
     )
-    parser.add_argument(
-        "--verifier", choices=tuple(local.REWARDS), help="the reward (default: env GRPO_VERIFIER, else general-flip)"
-    )
+    add_flags(parser, local.LocalSettings)
     parser.add_argument("--detect", action="store_true", help="print the backend BACKEND=auto picks, and why")
     parser.set_defaults(run=run_local_backend, passes_through=True)
 
@@ -173,11 +170,11 @@ def run_local_backend(args: argparse.Namespace) -> int:
         print(backend)
         print(why, file=sys.stderr)
         return 0
-    return run_local(trainer_args(args.extra), verifier=args.verifier)
+    return run_local(trainer_args(args.extra), vars(args))
 
 
 def register_open_instruct(trainers: argparse._SubParsersAction) -> None:
-    from flip_reward.launch.grpo_settings import VERIFIERS, GrpoFastSettings
+    from flip_reward.launch.grpo_settings import GrpoChoice, GrpoFastSettings
 
     parser = trainer_parser(
         trainers,
@@ -205,33 +202,22 @@ def register_open_instruct(trainers: argparse._SubParsersAction) -> None:
                 "the trainer ran (the trainer is stopped)",
             },
             stopped_by_signal=True,
-            text="Every option below is a knob, also read from its environment variable and from the preset "
-            "(configs/grpo_NAME.env). Any other argument goes to grpo_fast.py after the launcher's own (later flags "
-            "win), and everything after -- does, even an option of this command. --dry-run prints the plan and runs "
-            "every check, needs neither GPUs nor open-instruct, and shows the open-instruct plan on any machine. "
-            "BACKEND=auto runs the local backend (flip-reward launch local) on a machine without a CUDA GPU or "
-            "open_instruct, said in one line.",
+            text="Every option below is a knob, also read from its environment variable and, but for --verifier, "
+            "--backend and --preset, from the preset (configs/grpo_NAME.env). Any other argument goes to grpo_fast.py "
+            "after the launcher's own (later flags win), and everything after -- does, even an option of this "
+            "command. --dry-run prints the plan and runs every check, needs neither GPUs nor open-instruct, and shows "
+            "the open-instruct plan on any machine. BACKEND=auto runs the local backend (flip-reward launch local) on "
+            "a machine without a CUDA GPU or open_instruct, said in one line.",
         ),
     )
     parser.usage = "%(prog)s [-h] [--verifier V] [--dry-run] [KNOB FLAGS] [GRPO_FAST_ARGS...] [-- GRPO_FAST_ARGS...]"
-    parser.add_argument(
-        "--verifier",
-        choices=VERIFIERS,
-        help="the reward: general-flip (FLIP) or general-quality (upstream's pointwise judge); picks the default "
-        "DATASETS and EXP_NAME (default: env GRPO_VERIFIER, else general-flip)",
-    )
     parser.add_argument("--dry-run", action="store_true", help="print the plan and run every check; start nothing")
-    parser.add_argument(
-        "--preset", help="configs/grpo_NAME.env (1node, 1gpu, multinode) or a path (default: 1node; env PRESET)"
-    )
+    add_flags(parser, GrpoChoice)
     add_flags(parser, GrpoFastSettings)
     parser.set_defaults(run=run_open_instruct, passes_through=True)
 
 
 def run_open_instruct(args: argparse.Namespace) -> int:
-    import os
-
     from flip_reward.launch.open_instruct import launch
 
-    verifier = args.verifier or os.environ.get("GRPO_VERIFIER") or "general-flip"
-    return launch(verifier, vars(args), trainer_args(args.extra), args.dry_run)
+    return launch(vars(args), trainer_args(args.extra), args.dry_run)

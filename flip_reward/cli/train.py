@@ -2,8 +2,8 @@
 
 The policy trains with ``trl.GRPOTrainer`` (CPU when no CUDA, else one GPU); rewards come from a judge over HTTP
 through ``flip_reward.integrations.trl`` (the one reward path). The judge is ``--judge-base-url`` when given, else a
-server this command starts with scripts/serve_judge.sh (vLLM on a GPU, transformers serve on CPU) and stops on exit,
-failure, Ctrl-C or SIGTERM. Writes OUTPUT_DIR/metrics.jsonl (one row per step), OUTPUT_DIR/reward_curve.png and
+server this command starts as ``flip-reward judge serve`` does (vLLM on a GPU, transformers serve on CPU) and stops
+on exit, failure, Ctrl-C or SIGTERM. Writes OUTPUT_DIR/metrics.jsonl (one row per step), OUTPUT_DIR/reward_curve.png and
 OUTPUT_DIR/model, with a progress bar and a closing summary.
 
 Every option has an environment variable (the names scripts/train/grpo_*.sh use) and may come from a preset

@@ -48,26 +48,27 @@ class MixerEntry:
         return int(self.amount * size) if isinstance(self.amount, float) else self.amount
 
 
-def parse_mixer(spec: str | Sequence[str]) -> list[MixerEntry]:
-    """``"NAME AMOUNT [NAME AMOUNT ...]"`` (or its tokens) as entries; DatasetError for anything else.
+def parse_mixer(spec: str | Sequence[str], knob: str = "DATASETS") -> list[MixerEntry]:
+    """``"NAME AMOUNT [NAME AMOUNT ...]"`` (or its tokens) as entries; DatasetError (naming ``knob``, the setting the
+    mix came from) for anything else.
 
     >>> parse_mixer("data/a.jsonl 1.0 org/b 100")
     [MixerEntry(source='data/a.jsonl', amount=1.0), MixerEntry(source='org/b', amount=100)]
     """
     tokens = spec.split() if isinstance(spec, str) else list(spec)
     if len(tokens) < 2 or len(tokens) % 2:
-        raise DatasetError(f"DATASETS must be 'NAME AMOUNT [NAME AMOUNT ...]', got {' '.join(tokens)!r}")
+        raise DatasetError(f"{knob} must be 'NAME AMOUNT [NAME AMOUNT ...]', got {' '.join(tokens)!r}")
     entries = []
     for name, text in zip(tokens[::2], tokens[1::2]):
         try:
             amount: int | float = float(text) if "." in text else int(text)
         except ValueError:
             raise DatasetError(
-                f"DATASETS: {text!r} after {name!r} is not an amount (a fraction like 0.5 or 1.0, "
+                f"{knob}: {text!r} after {name!r} is not an amount (a fraction like 0.5 or 1.0, "
                 "or a row count like 100)"
             ) from None
         if not amount > 0:
-            raise DatasetError(f"DATASETS: the amount of {name!r} must be > 0, got {text!r}")
+            raise DatasetError(f"{knob}: the amount of {name!r} must be > 0, got {text!r}")
         entries.append(MixerEntry(name, amount))
     return entries
 

@@ -9,8 +9,9 @@ the best-of-N sample (``eval``). The judge is stopped when the run ends, however
 gibberish, so most judgments end as counted parse failures: the run shows the whole path (server, client, parsing,
 outputs, summaries), not FLIP's quality; point ``--judge``/``--api-base`` of those commands at a real judge for that.
 
-Exit status: 0 when every command succeeded, else the first failing command's (docs/reference.md#exit-codes); 1 when
-the judge does not start, 130 on Ctrl-C (143 on TERM).
+Each command runs as ``python -m flip_reward ...`` in its own process group (``Supervisor.run_trainer``): Ctrl-C
+or TERM stops it (SIGINT first), then the judge. Exit status: 0 when every command succeeded, else the first failing
+command's (docs/reference.md#exit-codes); 1 when the judge does not start, 130 on Ctrl-C (143 on TERM).
 """
 
 from __future__ import annotations
@@ -20,11 +21,10 @@ import os
 import sys
 from pathlib import Path
 
-from flip_reward.cli import main as flip_reward
 from flip_reward.data.mixes import sample_path
 from flip_reward.exit_codes import EXIT_INTERRUPTED, EXIT_OK, EXIT_RUN_FAILED
 from flip_reward.serving.judge_server import JudgeServerError, ManagedJudgeServer
-from flip_reward.serving.processes import exit_on_signals
+from flip_reward.serving.processes import Supervisor, exit_on_signals
 
 OFFLINE = {"HF_HUB_OFFLINE": "1", "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
 MAX_TOKENS = {"score": "48", "eval": "32"}
@@ -53,8 +53,12 @@ def commands(demo: str, run_dir: Path, model_dir: Path, url: str) -> tuple[list[
     ], f"report: {evaluation}/report.md; best-of-N: {reranked}"  # fmt: skip
 
 
+def say(message: str) -> None:
+    print(f"demos: {message}", file=sys.stderr, flush=True)
+
+
 def run(demo: str, run_dir: Path) -> int:
-    """Build and serve the tiny judge, run the demo's commands against it, stop the judge."""
+    """Build and serve the tiny judge, run the demo's commands against it (each a process group), stop the judge."""
     from flip_reward.training.tiny_model import build_tiny_chat_model
 
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -62,7 +66,9 @@ def run(demo: str, run_dir: Path) -> int:
     with ManagedJudgeServer(str(model_dir), run_dir) as server:
         steps, outputs = commands(demo, run_dir, model_dir, server.url)
         for step in steps:
-            status = flip_reward(step)
+            say(f"running: flip-reward {' '.join(step)}")
+            with Supervisor(None, 0, say) as child:
+                status = child.run_trainer([sys.executable, "-m", "flip_reward", *step], {})
             if status != EXIT_OK:
                 return status
     print(outputs)

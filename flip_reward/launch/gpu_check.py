@@ -29,7 +29,7 @@ def train_command(output_dir: Path, steps: int, device: str) -> tuple[list[str],
         f"--device {'cuda:0' if device == 'cuda' else 'cpu'} --dtype {'bfloat16' if device == 'cuda' else 'auto'}"
     )
     command = [
-        sys.executable, "-m", "flip_reward.cli", "train", "--preset", "tiny", "--exp-name", "gpu_check",
+        sys.executable, "-m", "flip_reward", "train", "--preset", "tiny", "--exp-name", "gpu_check",
         "--output-dir", str(output_dir), "--steps", str(steps), "--judge-server-args", server_args,
         "--use-cpu" if device == "cpu" else "--no-use-cpu", "--no-save-model",
     ]  # fmt: skip

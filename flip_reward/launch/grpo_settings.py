@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from flip_reward.data.mixes import DatasetError, parse_mixer
-from flip_reward.knobs import SettingsError, knob, resolve, unknown_preset_keys
-from flip_reward.launch.run_knobs import RunKnobs
-from flip_reward.presets import load_preset
+from flip_reward.knobs import SettingsError, knob, resolve
+from flip_reward.launch.run_knobs import RunKnobs, TrackingKnobs
+from flip_reward.presets import Preset, checked_preset
 from flip_reward.serving.judge_fleet import WILDCARD_HOSTS
 
 VERIFIERS = ("general-flip", "general-quality")
@@ -54,16 +54,23 @@ def default_backend_timeout(s: Any) -> int:
 
 
 @dataclass(frozen=True)
-class GrpoFastSettings(RunKnobs):
-    """One GRPO run with upstream grpo_fast.py, resolved once (``from_sources``), checked in ``__post_init__``.
+class GrpoReward:
+    """The reward of a GRPO run, whatever its backend (``launch open-instruct`` and ``launch local``)."""
 
-    ``verifier`` (general-flip or general-quality) picks the default datasets and run name; ``preset`` and
-    ``preset_origin`` name the preset read; ``trainer_gpus`` is the single-node trainer's CUDA_VISIBLE_DEVICES
-    (None when Ray brings its own: several nodes, or RAY_ADDRESS)."""
+    verifier: str = knob(
+        "GRPO_VERIFIER",
+        "general-flip",
+        "the reward: general-flip (FLIP) or general-quality (upstream's pointwise judge); picks the default DATASETS "
+        "and EXP_NAME",
+        choices=VERIFIERS,
+    )
 
-    verifier: str
-    preset: str
-    preset_origin: str
+
+@dataclass(frozen=True)
+class GrpoChoice(GrpoReward):
+    """What ``launch open-instruct`` settles before its other knobs (flag > environment > default, no preset): the
+    reward, the backend, and the preset of grpo_fast.py (read once, by ``read_preset``)."""
+
     backend: str = knob(
         "BACKEND",
         "auto",
@@ -71,6 +78,30 @@ class GrpoFastSettings(RunKnobs):
         "is visible and open_instruct imports, else local",
         choices=BACKENDS,
     )
+    preset: str = knob(
+        "PRESET",
+        "1node",
+        "configs/grpo_NAME.env (1node, 1gpu, multinode) or a path to a .env file; grpo_fast.py's only (the local "
+        "backend's is LOCAL_PRESET)",
+    )
+
+    def read_preset(self) -> Preset:
+        """The preset PRESET names; SettingsError for a typo or a key that is no knob of GrpoFastSettings (whatever
+        the backend)."""
+        return checked_preset("grpo", self.preset, GrpoFastSettings)
+
+
+@dataclass(frozen=True)
+class GrpoFastSettings(TrackingKnobs, RunKnobs):
+    """One GRPO run with upstream grpo_fast.py, resolved once (``from_choice``), checked in ``__post_init__``.
+
+    ``verifier`` and ``preset`` are those of the ``GrpoChoice`` it is resolved with, ``preset_origin`` where the
+    preset was read from; ``trainer_gpus`` is the single-node trainer's CUDA_VISIBLE_DEVICES (None when Ray brings
+    its own: several nodes, or RAY_ADDRESS)."""
+
+    verifier: str
+    preset: str
+    preset_origin: str
     model_name_or_path: str = knob(
         "MODEL_NAME_OR_PATH", "allenai/Olmo-3-7B-Think-DPO", "policy (hub name or directory)"
     )
@@ -197,12 +228,10 @@ class GrpoFastSettings(RunKnobs):
         self.check_judge()
         try:
             parse_mixer(self.datasets)
+            if self.local_evals and self.local_evals.lower() != "none":
+                parse_mixer(self.local_evals, "LOCAL_EVALS")
         except DatasetError as error:
             raise SettingsError(str(error)) from None
-        if self.local_evals.lower() != "none" and len(self.local_evals.split()) % 2:
-            raise SettingsError(
-                f"LOCAL_EVALS must be 'NAME COUNT [NAME COUNT ...]' or 'none', got {self.local_evals!r}"
-            )
         if self.backend_timeout * 60 <= self.judge_timeout:
             raise SettingsError(
                 f"BACKEND_TIMEOUT ({self.backend_timeout} min) must be above JUDGE_TIMEOUT ({self.judge_timeout:g} s)"
@@ -298,16 +327,18 @@ class GrpoFastSettings(RunKnobs):
         return self.beta > 0
 
     @classmethod
-    def from_sources(
-        cls, flags: Mapping[str, object], verifier: str, environ: Mapping[str, str] | None = None
+    def from_choice(
+        cls, choice: GrpoChoice, preset: Preset, flags: Mapping[str, object], environ: Mapping[str, str]
     ) -> GrpoFastSettings:
-        """Every knob: ``flags`` (field name -> value, None when not given) > ``environ`` (default os.environ) >
-        the preset PRESET (flag ``preset``; default 1node) > default; SettingsError names a bad one."""
-        environ = os.environ if environ is None else environ
-        name = str(flags.get("preset") or environ.get("PRESET") or "1node")
-        preset = load_preset("grpo", name)
-        unknown_preset_keys(cls, preset.values, name)
-        if verifier not in VERIFIERS:
-            raise SettingsError(f"--verifier must be one of {', '.join(VERIFIERS)}, got {verifier!r}")
-        fixed = {"verifier": verifier, "preset": name, "preset_origin": preset.origin}
+        """Every knob: ``flags`` (field name -> value, None when not given) > ``environ`` > ``preset`` (read by
+        ``choice.read_preset``) > default; SettingsError names a bad one."""
+        fixed = {"verifier": choice.verifier, "preset": preset.name, "preset_origin": preset.origin}
         return resolve(cls, flags, environ, preset.values, fixed)
+
+    @classmethod
+    def from_sources(cls, flags: Mapping[str, object], environ: Mapping[str, str] | None = None) -> GrpoFastSettings:
+        """``from_choice`` with the choice (and its preset) resolved from the same ``flags`` and ``environ`` (default
+        os.environ)."""
+        environ = os.environ if environ is None else environ
+        choice = resolve(GrpoChoice, flags, environ)
+        return cls.from_choice(choice, choice.read_preset(), flags, environ)

@@ -1,18 +1,14 @@
 """The local backend of the GRPO launchers (``flip-reward launch local``; BACKEND=local of scripts/train/grpo_*.sh):
-GRPO on this machine with TRL through ``flip-reward train``, run in this process, with the GRPO scripts' environment
-mapped onto it, and the pick of a backend for BACKEND=auto.
+GRPO on this machine with TRL through ``flip-reward train``, run in this process, and the pick of a backend for
+BACKEND=auto.
 
-How the scripts' environment maps onto ``flip-reward train`` (every other knob of ``flip-reward train --help`` is
-read from the environment by the trainer itself, same names):
-
-- GRPO_VERIFIER (or ``verifier``): general-flip -> ``--reward flip``; general-quality -> ``--reward pointwise``
-- LOCAL_PRESET: default 1gpu when a CUDA GPU is visible, else tiny
-- EXP_NAME: default ``{GRPO_DEFAULT_EXP_NAME or grpo_REWARD}_local``; OUTPUT_DIR: default output/EXP_NAME
-- WITH_TRACKING=1: ``--report-to wandb`` (unless REPORT_TO is set)
-- arguments written for grpo_fast.py (underscores) are mapped by ``flip_reward.training.grpo_args``
-- the FLIP_* judge settings (FLIP_CONCURRENCY, FLIP_RETRIES, FLIP_TOKENIZER, FLIP_CACHE_DIR, FLIP_DISABLE_THINKING,
-  FLIP_STRUCTURED_OUTPUT) are read by ``flip-reward train`` itself, as second names of its JUDGE_* knobs; every
-  FLIP_* value is checked here first, as the open-instruct backend would
+Its own knobs (``LocalSettings``, docs/knobs.md) become ``flip-reward train`` options: GRPO_VERIFIER general-flip is
+``--reward flip``, general-quality ``--reward pointwise``; LOCAL_PRESET (default: 1gpu when a CUDA GPU is visible,
+else tiny) is ``--preset``; EXP_NAME (default: the verifier's run name + ``_local``) is ``--exp-name``. The variables
+that are ``flip-reward train`` knobs too (its section of docs/knobs.md: DATASETS, LEARNING_RATE, WITH_TRACKING, the
+FLIP_* judge settings as second names of its JUDGE_* knobs, ...) are read by it; every FLIP_* value is checked here
+first, as the open-instruct backend would. Arguments written for grpo_fast.py (underscores) are mapped by
+``flip_reward.training.grpo_args``.
 """
 
 from __future__ import annotations
@@ -22,32 +18,46 @@ import os
 import shlex
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from flip_reward.core.settings import FlipSettings, FlipSettingsError
 from flip_reward.exit_codes import EXIT_INVALID_INPUT
 from flip_reward.extras import first_missing, missing_extra_line
-from flip_reward.knobs import TRUE
+from flip_reward.knobs import SettingsError, knob, resolve
+from flip_reward.launch.grpo_settings import EXP_NAMES, GrpoReward
+from flip_reward.launch.preflight import find_checkout
 from flip_reward.serving.judge_fleet import gpu_visible
 from flip_reward.training import command as train
 from flip_reward.training.grpo_args import UnmappedArgument, translate
 
 REWARDS = {"general-flip": "flip", "general-quality": "pointwise"}  # GRPO verifier -> flip-reward train --reward
-BACKENDS = ("auto", "local", "open-instruct")
+
+
+@dataclass(frozen=True)
+class LocalSettings(GrpoReward):
+    """The knobs of ``flip-reward launch local`` (its other settings are ``flip-reward train``'s)."""
+
+    preset: str = knob(
+        "LOCAL_PRESET",
+        lambda s: "1gpu" if gpu_visible() else "tiny",
+        "flip-reward train's preset: configs/local_NAME.env (tiny, 1gpu) or a path",
+        shown="1gpu with a CUDA GPU, else tiny",
+    )
+    exp_name: str = knob(
+        "EXP_NAME",
+        lambda s: f"{EXP_NAMES[s.verifier]}_local",
+        "run name",
+        shown="grpo_flip_local or grpo_llmjudge_local (the verifier's)",
+    )
 
 
 def log(message: str) -> None:
     print(f"grpo (local): {message}", file=sys.stderr, flush=True)
 
 
-def local_train_arguments(
-    arguments: Sequence[str], verifier: str, default_exp_name: str | None, environ: Mapping[str, str]
-) -> list[str]:
+def local_train_arguments(arguments: Sequence[str], settings: LocalSettings, environ: Mapping[str, str]) -> list[str]:
     """The ``flip-reward train`` command line (without ``flip-reward``) of the local backend; ValueError (the
-    message said as it is) for a verifier without a local reward, bad FLIP_* values or a grpo_fast.py argument
-    without an equivalent."""
-    if verifier not in REWARDS:
-        raise ValueError(f"GRPO_VERIFIER '{verifier}' has no local reward (general-flip or general-quality)")
-    reward = REWARDS[verifier]
+    message said as it is) for bad FLIP_* values or a grpo_fast.py argument without an equivalent."""
     try:
         FlipSettings.from_env(environ)  # the FLIP_* values the open-instruct backend refuses are refused here too
     except FlipSettingsError as error:
@@ -62,37 +72,21 @@ def local_train_arguments(
         ) from None
     if notes:
         log(f"grpo_fast.py arguments mapped for flip-reward train: {', '.join(notes)}")
-    preset = environ.get("LOCAL_PRESET") or ("1gpu" if gpu_visible() else "tiny")
-    exp_name = (
-        environ.get("EXP_NAME")
-        or f"{default_exp_name or environ.get('GRPO_DEFAULT_EXP_NAME') or 'grpo_' + reward}_local"
-    )
-    output_dir = environ.get("OUTPUT_DIR") or f"output/{exp_name}"
-    tracking = environ.get("WITH_TRACKING", "0").strip().lower() in TRUE and not environ.get("REPORT_TO")
-    return [
-        "train", "--reward", reward, "--preset", preset, "--exp-name", exp_name, "--output-dir", output_dir,
-        *(["--report-to", "wandb"] if tracking else []), *translated,
-    ]  # fmt: skip
+    reward = REWARDS[settings.verifier]
+    return ["train", "--reward", reward, "--preset", settings.preset, "--exp-name", settings.exp_name, *translated]
 
 
 def run_local(
-    arguments: Sequence[str],
-    *,
-    verifier: str | None = None,
-    default_exp_name: str | None = None,
-    environ: Mapping[str, str] | None = None,
+    arguments: Sequence[str], flags: Mapping[str, object] | None = None, environ: Mapping[str, str] | None = None
 ) -> int:
     """Run the local backend: ``flip-reward train`` in this process (``flip_reward.training.command``) with
-    ``arguments`` (``flip-reward train``'s or grpo_fast.py's, ``--dry-run`` included) after the ones mapped from the
-    environment (later flags win).
-    ``verifier`` defaults to GRPO_VERIFIER (general-flip), ``default_exp_name`` to GRPO_DEFAULT_EXP_NAME; ``environ``
-    to os.environ. The train command's exit status; 2 for settings refused before it starts."""
+    ``arguments`` (``flip-reward train``'s or grpo_fast.py's, ``--dry-run`` included) after the ones of its knobs
+    (``flags`` > ``environ`` > default; later flags win), the knobs of ``flip-reward train`` read from ``environ``
+    (default: os.environ). The train command's exit status; 2 for settings refused before it starts."""
     environ = os.environ if environ is None else environ
     try:
-        command = local_train_arguments(
-            arguments, verifier or environ.get("GRPO_VERIFIER") or "general-flip", default_exp_name, environ
-        )
-    except ValueError as error:
+        command = local_train_arguments(arguments, resolve(LocalSettings, flags, environ), environ)
+    except (SettingsError, ValueError) as error:
         log(f"error: {error}")
         return EXIT_INVALID_INPUT
     log(f"preset {command[4]}, reward {command[2]}: flip-reward {shlex.join(command)}")
@@ -103,7 +97,7 @@ def run_local(
     if missing:
         print(missing_extra_line("train", missing, train.EXTRAS), file=sys.stderr)
         return EXIT_INVALID_INPUT
-    return train.run_train(vars(args), args.preset, args.dry_run)
+    return train.run_train(vars(args), args.preset, args.dry_run, environ)
 
 
 def pick_backend(environ: Mapping[str, str] | None = None) -> tuple[str, str]:
@@ -113,7 +107,7 @@ def pick_backend(environ: Mapping[str, str] | None = None) -> tuple[str, str]:
     why = None
     if not gpu_visible():
         why = "no CUDA GPU visible (nvidia-smi)"
-    elif not open_instruct_importable(environ):
+    elif find_checkout(environ) is None:
         why = "open_instruct is not importable (scripts/setup_open_instruct.sh installs it)"
     if why:
         return (
@@ -124,10 +118,3 @@ def pick_backend(environ: Mapping[str, str] | None = None) -> tuple[str, str]:
         "open-instruct",
         "grpo: backend open-instruct (grpo_fast.py): CUDA GPU and open_instruct found; BACKEND=local runs TRL",
     )
-
-
-def open_instruct_importable(environ: Mapping[str, str]) -> bool:
-    from importlib.machinery import PathFinder
-
-    checkout = environ.get("OPEN_INSTRUCT_DIR")
-    return PathFinder.find_spec("open_instruct", [checkout, *sys.path] if checkout else None) is not None

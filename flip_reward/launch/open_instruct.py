@@ -17,15 +17,15 @@ from collections.abc import Mapping, Sequence
 from flip_reward.core.settings import ENV_VARS, FlipSettings, FlipSettingsError
 from flip_reward.exit_codes import EXIT_INTERRUPTED, EXIT_INVALID_INPUT, EXIT_JUDGE_DOWN, EXIT_RUN_FAILED
 from flip_reward.judge.urls import redact_url
-from flip_reward.knobs import SettingsError, declared
+from flip_reward.knobs import SettingsError, convert, declared, resolve
 from flip_reward.launch import preflight
 from flip_reward.launch.data_plan import hold_out
 from flip_reward.launch.grpo_fast import GrpoPlan, plan
-from flip_reward.launch.grpo_settings import BACKENDS, EXP_NAMES, LAUNCHER_MODULE, GrpoFastSettings
-from flip_reward.launch.local import pick_backend
-from flip_reward.presets import load_preset
+from flip_reward.launch.grpo_settings import LAUNCHER_MODULE, GrpoChoice, GrpoFastSettings
+from flip_reward.launch.local import LocalSettings, pick_backend, run_local
 from flip_reward.serving.pid_files import PidFileError
 from flip_reward.serving.processes import StartError, Supervisor
+from flip_reward.training.config import TrainSettings
 
 
 def log(message: str) -> None:
@@ -41,36 +41,32 @@ def check_flip_settings(environ: Mapping[str, str]) -> FlipSettings:
 
 
 def launch(
-    verifier: str,
     flags: Mapping[str, object],
     trainer_args: Sequence[str],
     dry_run: bool = False,
     environ: Mapping[str, str] | None = None,
 ) -> int:
-    """Run (or, with ``dry_run``, show and check) the GRPO run of ``verifier`` with knob ``flags`` (field name ->
-    value or None) and ``trainer_args`` for grpo_fast.py; the exit status (0, 1, 2 for invalid settings, 3 for a
-    judge that does not answer, 130 interrupted)."""
+    """Run (or, with ``dry_run``, show and check) the GRPO run of knob ``flags`` (field name -> value or None;
+    ``verifier`` among them) and ``trainer_args`` for grpo_fast.py; the exit status (0, 1, 2 for invalid settings,
+    3 for a judge that does not answer, 130 interrupted)."""
     environ = dict(os.environ if environ is None else environ)
     try:
         check_flip_settings(environ)
-        requested = str(flags.get("backend") or environ.get("BACKEND") or "auto")
-        if requested not in BACKENDS:
-            raise SettingsError(f"BACKEND must be auto, local or open-instruct, got {requested!r}")
-        preset = str(flags.get("preset") or environ.get("PRESET") or "1node")
-        load_preset("grpo", preset)  # a typo is refused whatever the backend
-        if requested == "auto":
+        choice = resolve(GrpoChoice, flags, environ)
+        preset = choice.read_preset()  # a typo is refused whatever the backend
+        if choice.backend == "auto":
             backend, why = pick_backend(environ)
         else:
-            backend, why = requested, f"grpo: backend {requested} (BACKEND={requested})"
-        if backend == "local" and not (dry_run and requested == "auto"):
+            backend, why = choice.backend, f"grpo: backend {choice.backend} (BACKEND={choice.backend})"
+        if backend == "local" and not (dry_run and choice.backend == "auto"):
             say(why)
-            return hand_over(verifier, flags, trainer_args, dry_run, environ)
+            return hand_over(choice, flags, trainer_args, dry_run, environ)
         if backend == "local":  # a dry run shows the plan asked for, and says what a real run here would do
             why = why.replace("grpo: backend local", "grpo: a real run here would use backend local", 1)
             say(f"{why}; this dry run shows the open-instruct plan")
         else:
             say(why)
-        settings = GrpoFastSettings.from_sources(flags, verifier, environ)
+        settings = GrpoFastSettings.from_choice(choice, preset, flags, environ)
         run_plan = plan(settings, trainer_args, environ, dry_run)
     except SettingsError as error:
         log(f"error: {error}")
@@ -104,8 +100,7 @@ def show(run_plan: GrpoPlan, environ: Mapping[str, str], emit: preflight.Emit = 
     for url in s.judge_urls:
         judge_down |= preflight.check_judge(url, s.judge_model, emit=emit)
     invalid |= check_settings(run_plan, environ, emit)
-    checkout = environ.get("OPEN_INSTRUCT_DIR") or None
-    invalid |= preflight.check_flags(list(run_plan.grpo_args), checkout, emit=emit)
+    invalid |= preflight.check_flags(list(run_plan.grpo_args), environ, emit=emit)
     preflight.check_think_token(s.model_name_or_path, emit=emit)
     preflight.check_env(run_plan.placement, emit=emit)
     return EXIT_INVALID_INPUT if invalid else EXIT_JUDGE_DOWN if judge_down else 0
@@ -229,19 +224,48 @@ def start_judge(run_plan: GrpoPlan, supervisor: Supervisor) -> int:
 
 
 def hand_over(
-    verifier: str, flags: Mapping[str, object], trainer_args: Sequence[str], dry_run: bool, environ: Mapping[str, str]
+    choice: GrpoChoice,
+    flags: Mapping[str, object],
+    trainer_args: Sequence[str],
+    dry_run: bool,
+    environ: Mapping[str, str],
 ) -> int:
-    """The local backend (``flip-reward launch local``) in this process, with knob flags given here as their
-    variables (the local trainer reads the same names) and grpo_fast.py arguments mapped onto its options."""
-    from flip_reward.launch.local import run_local
+    """The local backend (``flip-reward launch local``) in this process: the knob flags given here that are
+    ``flip-reward train``'s too become its options, before the grpo_fast.py arguments (mapped onto its options); the
+    settings given here (flags, or variables of this command's knobs) that it does not use are named in one line."""
+    arguments, unused = train_options(flags)
+    unused += [f"{env} (environment)" for env in open_instruct_only(environ)]
+    if unused:
+        hint = " (LOCAL_PRESET picks the local preset)" if any("preset" in name.lower() for name in unused) else ""
+        say(f"grpo (local): not used by the local backend: {', '.join(unused)}{hint}")
+    local_flags = {"verifier": choice.verifier, "exp_name": flags.get("exp_name")}
+    arguments += [*trainer_args, *(["--dry-run"] if dry_run else [])]
+    return run_local(arguments, local_flags, environ)
 
-    given = {
-        item.knob.env: str(flags[item.name])
-        for item in declared(GrpoFastSettings)
-        if flags.get(item.name) is not None and item.knob.env
-    }
-    os.environ.update(given)  # flip-reward train reads its knobs from this process's environment
-    if flags.get("preset") or environ.get("PRESET"):
-        say("grpo (local): PRESET is for grpo_fast.py, not used by the local backend (LOCAL_PRESET picks its preset)")
-    arguments = [*trainer_args, *(["--dry-run"] if dry_run else [])]
-    return run_local(arguments, verifier=verifier, default_exp_name=EXP_NAMES[verifier], environ={**environ, **given})
+
+def train_options(flags: Mapping[str, object]) -> tuple[list[str], list[str]]:
+    """(``flip-reward train`` options of the knob ``flags`` given here that are its knobs too, the flags of the
+    others); EXP_NAME is left to the local backend's own knob."""
+    train = {item.knob.env: item for item in declared(TrainSettings) if item.knob.env}
+    options, unused = [], []
+    for item in [*declared(GrpoChoice), *declared(GrpoFastSettings)]:
+        value = flags.get(item.name)
+        if value is None or item.name in ("verifier", "backend", "exp_name"):
+            continue
+        target = train.get(item.knob.env or "")
+        if target is None:
+            unused.append(item.flag)
+        elif target.kind is bool:
+            options.append(target.flag if convert(target, value, item.flag) else f"--no-{target.flag[2:]}")
+        else:
+            options += [target.flag, str(value)]
+    return options, unused
+
+
+def open_instruct_only(environ: Mapping[str, str]) -> list[str]:
+    """The variables set in ``environ`` that are knobs of this command only (nothing of the local backend reads
+    them; WANDB_PROJECT is read by W&B itself, PYTHON by the scripts, which run this command with it)."""
+    local = {item.knob.env for cls in (LocalSettings, TrainSettings) for item in declared(cls)}
+    local |= {"BACKEND", "WANDB_PROJECT", "PYTHON"}
+    ours = [item.knob.env for cls in (GrpoChoice, GrpoFastSettings) for item in declared(cls) if item.knob.env]
+    return [env for env in ours if environ.get(env) and env not in local]

@@ -5,15 +5,16 @@ then stops them (the service first, its requests in flight finishing)."""
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from flip_reward.core.settings import FlipSettings
 from flip_reward.data.loading import RowError, load_rows
-from flip_reward.data.mixes import DatasetError
+from flip_reward.data.mixes import DatasetError, parse_mixer
 from flip_reward.data.rlvr import check_rows, describe_counts
 from flip_reward.exit_codes import EXIT_INTERRUPTED, EXIT_JUDGE_DOWN, EXIT_RUN_FAILED
 from flip_reward.knobs import SettingsError, knob
@@ -34,6 +35,7 @@ from flip_reward.serving.pid_files import PidFileError
 from flip_reward.serving.processes import Service, StartError, Supervisor
 
 SERVE_HOST = "127.0.0.1"
+TRACKING = ("WITH_TRACKING", "WANDB_PROJECT")  # the verl launcher's W&B knobs; OpenRLHF takes --logger.wandb.*
 
 
 @dataclass(frozen=True)
@@ -49,10 +51,6 @@ class OpenRLHFSettings(VerlFamily):
     dataset_splits: str = knob("DATASET_SPLITS", "train", "the split OpenRLHF reads (--data.prompt_split)")
     exp_name: str = knob("EXP_NAME", "openrlhf_grpo_flip", "run name (OUTPUT_DIR's default)")
     seed: int = knob("SEED", 1, "OpenRLHF's --train.seed")
-    with_tracking: bool = knob(
-        "WITH_TRACKING", False, "not read by this launcher: OpenRLHF logs to W&B given --logger.wandb.* arguments"
-    )
-    wandb_project: str = knob("WANDB_PROJECT", "flip-reward", "not read by this launcher (--logger.wandb.project)")
     serve_port: int = knob("SERVE_PORT", 8080, "port of flip-reward serve (loopback)", minimum=1)
     serve_args: str = knob("SERVE_ARGS", "", "more flip-reward serve options, e.g. '--concurrency 128'")
     serve_start_timeout: int = knob("SERVE_START_TIMEOUT", 120, "seconds to wait for flip-reward serve", minimum=1)
@@ -66,21 +64,30 @@ class OpenRLHFSettings(VerlFamily):
             )
 
     def mix(self) -> list[tuple[str, str]]:
-        """DATASETS as OpenRLHF mixes it: (name, probability in (0, 1]) pairs; SettingsError otherwise."""
-        tokens = self.datasets.split()
-        if len(tokens) < 2 or len(tokens) % 2:
-            raise SettingsError(f"DATASETS must be 'NAME AMOUNT [NAME AMOUNT ...]', got {self.datasets!r}")
-        pairs = list(zip(tokens[::2], tokens[1::2]))
-        for name, text in pairs:
-            try:
-                probability = float(text)
-            except ValueError:
-                probability = -1.0
-            if not 0 < probability <= 1:
+        """DATASETS as OpenRLHF mixes it: (name, probability) pairs, read by ``parse_mixer`` (the syntax every
+        launcher shares) with each amount a fraction in (0, 1]; SettingsError otherwise (a row count among them)."""
+        try:
+            entries = parse_mixer(self.datasets)
+        except DatasetError as error:
+            raise SettingsError(str(error)) from None
+        for entry in entries:
+            if not isinstance(entry.amount, float) or entry.amount > 1:
                 raise SettingsError(
-                    f"DATASETS: OpenRLHF mixes by probability: '{text}' after '{name}' must be in (0, 1]"
+                    f"DATASETS: OpenRLHF mixes by probability: the amount of '{entry.source}' must be a fraction in "
+                    f"(0, 1] such as 0.5 or 1.0, got {entry.amount}"
                 )
-        return pairs
+        return [(entry.source, str(entry.amount)) for entry in entries]
+
+
+def tracking_note(environ: Mapping[str, str]) -> str | None:
+    """One line when WITH_TRACKING or WANDB_PROJECT is set: this launcher does not read them."""
+    given = [name for name in TRACKING if environ.get(name)]
+    if not given:
+        return None
+    return (
+        f"note: {' and '.join(given)} not read here: OpenRLHF's tracking is set on its own command line "
+        "(--logger.wandb.* arguments after the launcher's)"
+    )
 
 
 def flip_serve_options(flip: FlipSettings) -> list[str]:
@@ -107,7 +114,7 @@ def serve_service(
     s = settings
     url_env = url_in_environment(s.judge_model, judge_url, "the launcher (and ps)")
     command = (
-        python, "-m", "flip_reward.cli", "serve", "--judge", s.judge_model,
+        python, "-m", "flip_reward", "serve", "--judge", s.judge_model,
         *([] if url_env else ["--api-base", judge_url]),
         "--host", SERVE_HOST, "--port", str(s.serve_port), "--max-tokens", str(s.judge_max_tokens),
         "--max-context-length", str(s.judge_max_context), "--timeout", f"{s.judge_timeout:g}",
@@ -173,9 +180,14 @@ def log(message: str) -> None:
     print(f"openrlhf_grpo: {message}", file=sys.stderr, flush=True)
 
 
-def launch_openrlhf(settings: OpenRLHFSettings, extra: Sequence[str], dry_run: bool) -> int:
+def launch_openrlhf(
+    settings: OpenRLHFSettings, extra: Sequence[str], dry_run: bool, environ: Mapping[str, str] | None = None
+) -> int:
     """Print the plan (``dry_run``), or start the judge and the reward service, print the trainer command and keep
-    both up until Ctrl-C or TERM."""
+    both up until Ctrl-C or TERM. ``environ`` (default os.environ) is read for the tracking note only."""
+    note = tracking_note(os.environ if environ is None else environ)
+    if note:
+        log(note)
     flip = flip_environment()
     python = sys.executable
     run_dir = Path(settings.output_dir) / "judge"

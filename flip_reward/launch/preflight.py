@@ -29,13 +29,13 @@ FIXED_ACTOR_CPUS = 3  # its data-preparation actor (2) and actor manager (1)
 THINK_CLOSE = "</think>"
 Emit = Callable[[str], None]
 
-REPO_CHECKOUT = Path(__file__).resolve().parents[2] / "open-instruct"  # scripts/setup_open_instruct.sh clones it there
 
-
-def find_checkout(explicit: str | None = None) -> Path | None:
-    """An open-instruct source tree: ``explicit``, ``$OPEN_INSTRUCT_DIR``, this repo's ``open-instruct/``
-    checkout, or the installed ``open_instruct`` package's parent directory."""
-    candidates = [explicit, os.environ.get("OPEN_INSTRUCT_DIR"), str(REPO_CHECKOUT)]
+def find_checkout(environ: Mapping[str, str]) -> Path | None:
+    """Upstream open-instruct's source tree as the trainer imports it: OPEN_INSTRUCT_DIR of ``environ`` (which the
+    plugin launcher puts on PYTHONPATH), else the ``open_instruct`` package this interpreter imports (installed by
+    scripts/setup_open_instruct.sh); None when neither holds grpo_fast.py. A clone that is not installed is not
+    used: the trainer could not import it."""
+    candidates = [environ.get("OPEN_INSTRUCT_DIR")]
     try:
         spec = importlib.util.find_spec("open_instruct")
     except (ImportError, ValueError):
@@ -58,9 +58,9 @@ def checkout_commit(checkout: Path) -> str:
     return result.stdout.strip() if result.returncode == 0 else "unknown commit"
 
 
-def check_flags(arguments: list[str], checkout: str | None = None, emit: Emit = print) -> int:
+def check_flags(arguments: list[str], environ: Mapping[str, str], emit: Emit = print) -> int:
     """Whether every ``--flag`` of ``arguments`` is one upstream grpo_fast.py accepts (at ``find_checkout``)."""
-    found = find_checkout(checkout)
+    found = find_checkout(environ)
     if found is None:
         emit(
             "flags: not checked (no open-instruct checkout; run scripts/setup_open_instruct.sh or set "

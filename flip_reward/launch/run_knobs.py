@@ -1,6 +1,8 @@
-"""The knobs every launcher shares: the judge of a run (served here, routed, or given), the policy, the data, the
-output and the GPUs of one node. Each trainer's settings class inherits them and redeclares a field whose default
-differs for it (a redeclared field keeps its place)."""
+"""The knobs the launchers of ``flip-reward launch`` share: the judge of a run (served here, routed, or given), the
+policy, the data, the output and the GPUs of one node. The settings of ``launch open-instruct``, ``launch verl`` and
+``launch openrlhf`` inherit them (``flip-reward train``'s TrainSettings declares its own) and redeclare a field whose
+default differs for it (a redeclared field keeps its place); ``TrackingKnobs`` only those whose trainer is told to
+log to Weights & Biases by the launcher (open-instruct, verl)."""
 
 from __future__ import annotations
 
@@ -123,8 +125,6 @@ class RunKnobs(JudgeKnobs):
     exp_name: str = knob("EXP_NAME", "grpo", "run name")
     output_dir: str = knob("OUTPUT_DIR", lambda s: f"output/{s.exp_name}", "where outputs go", shown="output/EXP_NAME")
     seed: int = knob("SEED", 1, "training seed")
-    with_tracking: bool = knob("WITH_TRACKING", False, "log to Weights & Biases")
-    wandb_project: str = knob("WANDB_PROJECT", "flip-reward", "Weights & Biases project (WITH_TRACKING)")
     num_gpus: int = knob("NUM_GPUS", 8, "GPUs per node", minimum=1)
     train_gpus: str = knob(
         "TRAIN_GPUS", "", "CUDA_VISIBLE_DEVICES of the trainer", shown="the node's GPUs minus the judge's"
@@ -140,3 +140,12 @@ class RunKnobs(JudgeKnobs):
         if self.starts_judge and not self.judge_shares_gpus:
             taken = {int(gpu) for gpu in self.judge_gpus.split(",")}
         return [gpu for gpu in range(self.num_gpus) if gpu not in taken]
+
+
+@dataclass(frozen=True)
+class TrackingKnobs:
+    """Logging to Weights & Biases, for the launchers that put it on their trainer's command line (listed first among
+    the bases, so that these knobs come after the others)."""
+
+    with_tracking: bool = knob("WITH_TRACKING", False, "log to Weights & Biases")
+    wandb_project: str = knob("WANDB_PROJECT", "flip-reward", "Weights & Biases project (WITH_TRACKING)")

@@ -16,17 +16,17 @@ from pathlib import Path
 
 from flip_reward.core.settings import FlipSettings, FlipSettingsError
 from flip_reward.data.loading import RowError, read_input, read_valid
-from flip_reward.data.mixes import DatasetError, parse_mixer
+from flip_reward.data.mixes import DatasetError, MixerEntry, parse_mixer, select_indices
 from flip_reward.data.rlvr import to_verl, verl_schema, write_rows
 from flip_reward.data.writing import OutputError
 from flip_reward.exit_codes import EXIT_INVALID_INPUT, EXIT_JUDGE_DOWN, EXIT_RUN_FAILED
 from flip_reward.judge.urls import redact_url
-from flip_reward.knobs import SettingsError, knob, resolve, unknown_preset_keys
+from flip_reward.knobs import SettingsError, knob, resolve, resolve_knob
 from flip_reward.launch.data_plan import HOLDOUT_SHARE, held_out_indices, is_local
 from flip_reward.launch.preflight import check_judge
 from flip_reward.launch.run_judge import HOSTED_VLLM, RunJudge, run_judge, url_in_environment
-from flip_reward.launch.run_knobs import RunKnobs
-from flip_reward.presets import load_preset
+from flip_reward.launch.run_knobs import RunKnobs, TrackingKnobs
+from flip_reward.presets import checked_preset
 from flip_reward.serving.pid_files import PidFileError
 from flip_reward.serving.processes import StartError, Supervisor
 
@@ -63,9 +63,8 @@ class VerlFamily(RunKnobs):
         SettingsError names a bad value's source, an unknown preset (with the choices) or a preset key that is no
         knob of this launcher."""
         environ = os.environ if environ is None else environ
-        name = str(flags.get("preset") or environ.get("PRESET") or "1node")
-        preset = load_preset("verl", name)
-        unknown_preset_keys(cls, preset.values, preset.origin)
+        preset = checked_preset("verl", str(resolve_knob(cls, "preset", flags, environ)), cls)
+        flags = {**flags, "preset": preset.name}
         return resolve(cls, flags, environ, preset.values, fixed={"preset_origin": preset.origin})
 
     def splits(self, count: int) -> list[str]:
@@ -79,14 +78,15 @@ class VerlFamily(RunKnobs):
 
 
 @dataclass(frozen=True)
-class VerlSettings(VerlFamily):
+class VerlSettings(TrackingKnobs, VerlFamily):
     """One ``flip-reward launch verl`` run, resolved once and checked in ``__post_init__``."""
 
     datasets: str = knob(
         "DATASETS",
         "yikeee/rlvr_general_chat_flip 1.0",
         "training data 'NAME AMOUNT [NAME AMOUNT ...]': hub datasets or local .jsonl/.json/.parquet files (chat or "
-        "RLVR rows), converted to verl's parquet; AMOUNT 1.0 is every row, a whole number N the first N",
+        "RLVR rows), converted to verl's parquet; AMOUNT as open-instruct reads it: a fraction (1.0: every row) or a "
+        "row count (1: one row)",
     )
     exp_name: str = knob("EXP_NAME", "verl_grpo_flip", "run name")
     seed: int = knob("SEED", 1, "seed of verl's data shuffling (data.seed)")
@@ -117,32 +117,28 @@ class VerlSettings(VerlFamily):
 
 @dataclass(frozen=True)
 class VerlDataset:
-    """One DATASETS entry: its rows (split ``split``; the first ``limit`` of them, None: every row) converted to
-    ``output`` (parquet)."""
+    """One DATASETS entry: the rows its amount selects (``data.mixes``: a fraction of the rows, or a row count, as
+    open-instruct reads them) of split ``split``, converted to ``output`` (parquet)."""
 
-    source: str
+    entry: MixerEntry
     split: str
-    limit: int | None
     output: Path
+
+    @property
+    def source(self) -> str:
+        return self.entry.source
 
 
 def verl_datasets(settings: VerlSettings, data_dir: Path) -> list[VerlDataset]:
-    """DATASETS as verl reads them: AMOUNT 1.0 (or 1) is every row, a whole number N > 1 the first N rows;
-    SettingsError for anything else."""
+    """DATASETS as every launcher reads it (``parse_mixer``); SettingsError for a mix that is not one."""
     try:
         entries = parse_mixer(settings.datasets)
     except DatasetError as error:
         raise SettingsError(str(error)) from None
-    datasets = []
-    for index, (entry, split) in enumerate(zip(entries, settings.splits(len(entries)))):
-        if entry.amount != 1 and not (isinstance(entry.amount, int) and entry.amount > 1):
-            raise SettingsError(
-                f"DATASETS: amount '{entry.amount}' of '{entry.source}' must be 1.0 (every row) or a whole number of "
-                "rows"
-            )
-        limit = entry.amount if isinstance(entry.amount, int) and entry.amount > 1 else None
-        datasets.append(VerlDataset(entry.source, split, limit, data_dir / f"train_{index}.parquet"))
-    return datasets
+    return [
+        VerlDataset(entry, split, data_dir / f"train_{index}.parquet")
+        for index, (entry, split) in enumerate(zip(entries, settings.splits(len(entries))))
+    ]
 
 
 def verl_rows(source: str, split: str) -> list[dict]:
@@ -183,11 +179,17 @@ def verl_data(settings: VerlSettings) -> VerlData:
 
 def split_rows(data: VerlData, index: int, rows: list[dict]) -> tuple[list[dict], list[dict]]:
     """(training rows, validation rows) of dataset ``index``: the first dataset's validation rows (a seeded sample,
-    ``held_out_indices``) are held out of its training rows before its amount applies; others keep every row."""
+    ``held_out_indices``) are held out of its training rows before its amount selects among them (``data.mixes``);
+    others keep every row for the amount; DatasetError when the amount selects no row."""
     dataset = data.datasets[index]
     held = held_out_indices(len(rows), data.eval_count, dataset.source) if index == 0 else set()
     train = [row for number, row in enumerate(rows) if number not in held]
-    return train[: dataset.limit], [row for number, row in enumerate(rows) if number in held]
+    target = dataset.entry.target(len(train))
+    if target == 0:
+        raise DatasetError(f"DATASETS: {dataset.source}: amount {dataset.entry.amount} of its {len(train)} training "
+                           "rows selects no row")  # fmt: skip
+    selected = [train[number] for number in select_indices(len(train), target)]
+    return selected, [row for number, row in enumerate(rows) if number in held]
 
 
 def data_lines(data: VerlData, write: bool) -> list[str]:
@@ -197,9 +199,8 @@ def data_lines(data: VerlData, write: bool) -> list[str]:
     lines = []
     for index, dataset in enumerate(data.datasets):
         if not write and not is_local(dataset.source):
-            first = f" (its first {dataset.limit} rows)" if dataset.limit else ""
             lines.append(f"data: {dataset.source}: Hugging Face dataset, not read by a dry run; converted at the start "
-                         f"to {dataset.output}{first}")  # fmt: skip
+                         f"to {dataset.output} (amount {dataset.entry.amount})")  # fmt: skip
             if index == 0:
                 lines.append(validation_line(data, f"up to {data.eval_count}"))
             continue

@@ -23,19 +23,25 @@ EXTRAS = ("train",)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """``flip-reward train``'s options: ``--preset``, ``--dry-run`` and a flag for every knob of TrainSettings."""
-    parser.add_argument("--preset", help="configs/local_NAME.env (tiny, 1gpu) or a path (env LOCAL_PRESET)")
+    """``flip-reward train``'s options: ``--dry-run`` and a flag for every knob of TrainSettings (``--preset``
+    included)."""
     parser.add_argument("--dry-run", action="store_true", help="resolve the settings, check the data, print the plan")
-    add_flags(parser, TrainSettings, skip=("preset",))
+    add_flags(parser, TrainSettings)
 
 
-def run_train(flags: Mapping[str, object], preset: str | None = None, dry_run: bool = False) -> int:
-    """``flip-reward train`` with the knob values ``flags`` gives (None: not given) and ``preset``: 0 on success,
+def run_train(
+    flags: Mapping[str, object],
+    preset: str | None = None,
+    dry_run: bool = False,
+    environ: Mapping[str, str] | None = None,
+) -> int:
+    """``flip-reward train`` with the knob values ``flags`` gives (None: not given), ``preset`` and the knob
+    variables of ``environ`` (default: os.environ): 0 on success,
     2 for bad settings or data (nothing made), 3 for a judge given by URL that is unusable, 1 for a run that failed,
     130 for Ctrl-C; SIGTERM/SIGHUP end it with SystemExit(128 + N) after its outputs are written."""
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     try:
-        settings = TrainSettings.from_sources(flags, preset)
+        settings = TrainSettings.from_sources(flags, preset, environ)
         rows, report = load_mix(settings.datasets, settings.dataset_splits)
         if not dry_run:  # a dry run writes nothing
             check_output_dir(settings.output_dir, settings.datasets)

@@ -14,8 +14,8 @@ from flip_reward.core.reward import REWARD_METRICS
 from flip_reward.data.mixes import default_datasets
 from flip_reward.judge.client import JUDGE_DEFAULTS, judge_rule
 from flip_reward.judge.urls import redact_url
-from flip_reward.knobs import SettingsError, knob, resolve, unknown_preset_keys
-from flip_reward.presets import load_preset
+from flip_reward.knobs import SettingsError, knob, resolve, resolve_knob
+from flip_reward.presets import checked_preset
 
 TINY = "tiny:"
 REWARDS = ("flip", "pointwise")
@@ -45,7 +45,9 @@ def _cuda_available() -> bool:
 class TrainSettings:
     """One ``flip-reward train`` run, resolved once (``from_sources``) and checked in ``__post_init__``."""
 
-    preset: str | None
+    preset: str | None = knob(
+        "LOCAL_PRESET", None, "configs/local_NAME.env (tiny, 1gpu) or a path", shown="none (built-in defaults)"
+    )
     reward: str = knob(
         "REWARD", "flip", "the reward: FLIP, or the LLM-judge baseline (pointwise: 1-10 score / 10)", choices=REWARDS
     )
@@ -93,7 +95,13 @@ class TrainSettings:
         "VLLM_GPU_MEMORY_UTILIZATION", 0.3, "vLLM's share of GPU memory (--use-vllm)"
     )
     save_model: bool = knob("SAVE_MODEL", True, "save the trained policy to OUTPUT_DIR/model")
-    report_to: str = knob("REPORT_TO", "none", "trackers for TRL's logs: none, or e.g. wandb,tensorboard")
+    with_tracking: bool = knob("WITH_TRACKING", False, "log to Weights & Biases (REPORT_TO's default)")
+    report_to: str = knob(
+        "REPORT_TO",
+        lambda s: "wandb" if s.with_tracking else "none",
+        "trackers for TRL's logs: none, or e.g. wandb,tensorboard",
+        shown="wandb with WITH_TRACKING, else none",
+    )
     judge: str = knob("JUDGE_MODEL", "tiny:0", "litellm judge model (hosted_vllm/NAME), or tiny:SEED")
     judge_base_url: str | None = knob("JUDGE_BASE_URL", None, "a running judge (unset: one is started here)")
     judge_port: int | None = knob("JUDGE_PORT", None, "port of a judge started here", shown="a free one", minimum=1)
@@ -177,14 +185,12 @@ class TrainSettings:
     def from_sources(
         cls, flags: Mapping[str, object], preset: str | None = None, environ: Mapping[str, str] | None = None
     ) -> TrainSettings:
-        """Every knob: ``flags`` > ``environ`` (default: os.environ) > the preset (``preset``, else LOCAL_PRESET)
-        > default; SettingsError names the source of a bad one."""
+        """Every knob: ``flags`` > ``environ`` (default: os.environ) > the preset (``preset``, else the knob
+        LOCAL_PRESET) > default; SettingsError names the source of a bad one."""
         environ = os.environ if environ is None else environ
-        name = preset or environ.get("LOCAL_PRESET") or None
-        values = load_preset("local", name).values if name else {}
-        if name:
-            unknown_preset_keys(cls, values, name, also=("TOTAL_EPISODES",))
-        return resolve(cls, flags, environ, values, fixed={"preset": name})
+        name = resolve_knob(cls, "preset", {"preset": preset or flags.get("preset")}, environ)
+        values = checked_preset("local", str(name), cls, also=("TOTAL_EPISODES",)).values if name else {}
+        return resolve(cls, {**flags, "preset": name}, environ, values)
 
 
 def tiny_seed(name: str) -> int | None:

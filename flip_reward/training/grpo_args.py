@@ -3,14 +3,11 @@
 ``BACKEND=auto`` picks the local backend on a machine without CUDA or open-instruct, so arguments written for
 upstream's ``grpo_fast.py`` (``--learning_rate 1e-6``) reach ``flip-reward train``, whose options are spelled with
 dashes. Those with an equivalent are translated (and said so in one line); any other underscore-style argument is
-refused with one line naming it and the backend, since dropping it silently would train with another setting.
-
-    python -m flip_reward.training.grpo_args ARGS...   # the translated arguments, NUL-separated, on stdout
+refused with one line naming it and the backend, since dropping it silently would train with another setting
+(``flip_reward.launch.local`` says both).
 """
 
 from __future__ import annotations
-
-import sys
 
 # grpo_fast.py flag -> flip-reward train flag (values carried over as they are)
 EQUIVALENTS = {
@@ -74,25 +71,3 @@ def translate(arguments: list[str]) -> tuple[list[str], list[str]]:
         translated += [target, *values]
         notes.append(f"{flag} -> {target}")
     return translated, notes
-
-
-def main(argv: list[str] | None = None) -> int:
-    arguments = sys.argv[1:] if argv is None else argv
-    try:
-        translated, notes = translate(arguments)
-    except UnmappedArgument as error:
-        print(
-            f"grpo (local): error: backend local runs `flip-reward train`, which has no equivalent of the "
-            f"grpo_fast.py argument {error}; run on a CUDA machine with BACKEND=open-instruct, or drop it "
-            "(flip-reward train --help lists the local options)",
-            file=sys.stderr,
-        )
-        return 2
-    if notes:
-        print(f"grpo (local): grpo_fast.py arguments mapped for flip-reward train: {', '.join(notes)}", file=sys.stderr)
-    sys.stdout.write("".join(argument + "\0" for argument in translated))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,7 +1,7 @@
 # shellcheck shell=bash
-# Sourced by the thin training scripts: sets PYTHON to the interpreter that runs `python -m flip_reward.cli`:
-# $PYTHON, else the active virtualenv's, else this checkout's .venv (made by `make setup` / `make demo`), else
-# python3; stops with one line saying how to get one when flip_reward does not import there.
+# Sourced by the thin scripts (training, demos, serve_judge.sh): sets PYTHON to the interpreter that runs
+# `python -m flip_reward.cli`: $PYTHON, else the active virtualenv's, else this checkout's .venv (made by `make setup`
+# / `make demo`), else python3; stops with one line saying how to get one when flip_reward does not import there.
 PYTHON=${PYTHON:-${VIRTUAL_ENV:+$VIRTUAL_ENV/bin/python}}
 if [[ -z $PYTHON ]]; then
   PYTHON=python3
