@@ -390,3 +390,28 @@ def test_a_started_judge_and_check_judge_follow_one_proxy_rule(tmp_path: Path, m
         supervisor.start([judge("judge", port, tmp_path)])
         assert check_judge(f"http://127.0.0.1:{port}/v1", emit=lines.append) == 0
     assert lines == [f"judge: ok, http://127.0.0.1:{port}/v1 serves scripted"]
+
+
+def test_a_service_on_this_machines_own_address_is_healthy_whatever_the_proxy(monkeypatch) -> None:
+    """A server bound to this machine's outward address (a 0.0.0.0 judge) is asked directly even with a (dead) proxy
+    set and no NO_PROXY: it is a process started here, so no proxy stands between."""
+    import http.server
+    import threading
+
+    from flip_reward.serving.judge_fleet import first_address
+    from flip_reward.serving.processes import healthy
+
+    address = first_address()
+    if address.startswith("127."):
+        pytest.skip("this machine has no outward address")
+    for name in ("no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{free_port()}")
+    server = http.server.HTTPServer((address, 0), http.server.SimpleHTTPRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        assert healthy(f"http://{address}:{server.server_port}/") is True
+    finally:
+        server.shutdown()
+        server.server_close()

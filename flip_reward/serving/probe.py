@@ -17,7 +17,7 @@ import urllib.request
 
 from flip_reward.judge.transport import Endpoint
 from flip_reward.judge.urls import redact
-from flip_reward.net import open_url
+from flip_reward.net import asked_directly, open_url
 
 PROVIDER_PREFIXES = ("hosted_vllm/", "openai/")
 OPENAI_COMPATIBLE = tuple(prefix.rstrip("/") for prefix in PROVIDER_PREFIXES)  # litellm providers that list /models
@@ -50,7 +50,8 @@ def served_models(endpoint: Endpoint, timeout: float = 5.0) -> list[str]:
     """The model ids ``GET {api_base}/models`` lists, asked with the headers every judge request of ``endpoint``
     sends (``Endpoint.headers``: its URL's credentials as basic auth, else its key); JudgeProbeError when it does not
     answer with them. No message shows the credentials. A loopback judge is asked directly, any other through the
-    environment's proxy unless NO_PROXY names it (``flip_reward.net.asked_directly``), as the health checks are."""
+    environment's proxy unless NO_PROXY names it (``flip_reward.net.asked_directly``), as the trainer's HTTP client
+    asks it."""
     base = (endpoint.api_base or "").rstrip("/")
     url = (endpoint.shown_base or base).rstrip("/") + "/models"
     request = urllib.request.Request(base + "/models", headers=endpoint.headers())
@@ -61,7 +62,8 @@ def served_models(endpoint: Endpoint, timeout: float = 5.0) -> list[str]:
         hint = " (does the base URL end in /v1?)" if error.code == 404 and not base.endswith("/v1") else ""
         raise JudgeProbeError(url, f"answered HTTP {error.code}{hint}") from None
     except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as error:
-        raise JudgeProbeError(url, f"is not reachable ({redact(str(error), *endpoint.secrets())})") from None
+        via = " through the proxy of the environment (NO_PROXY may name its host)" if not asked_directly(base) else ""
+        raise JudgeProbeError(url, f"is not reachable{via} ({redact(str(error), *endpoint.secrets())})") from None
     entries = body.get("data") if isinstance(body, dict) else None
     if not isinstance(entries, list):
         raise JudgeProbeError(url, "did not answer an OpenAI model list")

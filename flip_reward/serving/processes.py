@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 import psutil
 
 from flip_reward.exit_codes import EXIT_JUDGE_DOWN
-from flip_reward.net import connect_error, open_url
+from flip_reward.net import DIRECT, connect_error
 from flip_reward.serving import pid_files
 
 TRAINER_INT_GRACE_S = 30.0  # SIGINT (a clean shutdown), then TERM to a trainer that outlived it by this long
@@ -78,10 +78,11 @@ def exit_on_signals(signals: Sequence[int] = (signal.SIGTERM, signal.SIGHUP)) ->
 
 
 def healthy(url: str, timeout: float = HEALTH_TIMEOUT_S) -> bool:
-    """Whether GET ``url`` answers 2xx (a loopback URL asked directly, any other as ``flip_reward.net.asked_directly``
-    says, as the judge's probes ask it)."""
+    """Whether GET ``url`` answers 2xx, asked directly: the health URL is a process this machine started, whatever
+    address it binds, so no proxy stands between (whether the trainer reaches it through its proxy is the judge
+    probe's question, ``flip_reward.serving.probe``)."""
     try:
-        with open_url(url, timeout) as response:
+        with DIRECT.open(url, timeout=timeout) as response:
             return 200 <= response.status < 300
     except (urllib.error.URLError, OSError, ValueError):
         return False
