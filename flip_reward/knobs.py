@@ -69,19 +69,13 @@ class Knob:
         """The variables this knob reads, in order."""
         return (self.env, *self.aliases) if self.env else self.aliases
 
-    def raw(self, source: Mapping[str, str], partial: Any, origin: str) -> tuple[str, str] | None:
-        """The variable that sets this knob in one source (the environment or a preset, called ``origin``) and its
-        text; None when none does. SettingsError when two of its names are set to different values."""
+    def raw(self, source: Mapping[str, str], partial: Any) -> list[tuple[str, str]]:
+        """The variables that set this knob in one source (the environment or a preset) with their text, in the
+        order of ``names``; a blank value counts as unset."""
         if self.read is not None:
             text = self.read(source, partial)
-            return None if text is None else (self.env or "", text)
-        found = [(name, source[name]) for name in self.names if source.get(name, "") != ""]
-        for name, text in found[1:]:
-            if text.strip() != found[0][1].strip():
-                raise SettingsError(
-                    f"{found[0][0]} and {name} ({origin}) are one setting but differ: {found[0][1]!r} vs {text!r}"
-                )
-        return found[0] if found else None
+            return [] if text is None else [(self.env or "", text)]
+        return [(name, source[name]) for name in self.names if source.get(name, "").strip() != ""]
 
     def default_text(self) -> str:
         if self.shown is not None:
@@ -199,10 +193,15 @@ def _value(
     if flags.get(item.name) is not None:
         return convert(item, flags[item.name], item.flag)
     for origin, source in (("environment", environ), ("preset", preset)):
-        found = item.knob.raw(source, partial, origin)
-        if found is not None:
-            name, text = found
-            return convert(item, text, f"{name or item.label} ({origin})")
+        found = [(name, text, convert(item, text, f"{name or item.label} ({origin})"))
+                 for name, text in item.knob.raw(source, partial)]  # fmt: skip
+        for name, text, value in found[1:]:
+            if value != found[0][2]:
+                raise SettingsError(
+                    f"{found[0][0]} and {name} ({origin}) are one setting but differ: {found[0][1]!r} vs {text!r}"
+                )
+        if found:
+            return found[0][2]
     default = item.knob.default
     return convert(item, default(partial) if callable(default) else default, f"{item.label} (default)")
 

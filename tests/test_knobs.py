@@ -101,6 +101,8 @@ class Aliased:
 def test_a_knob_reads_its_aliases_and_refuses_two_that_differ():
     assert resolve(Aliased, environ={"OLD_WORKERS": "8"}).workers == 8
     assert resolve(Aliased, environ={"DEMO_WORKERS": "8", "OLD_WORKERS": " 8 "}).workers == 8
+    assert resolve(Aliased, environ={"DEMO_WORKERS": "08", "OLD_WORKERS": "8"}).workers == 8  # equal values
+    assert resolve(Aliased, environ={"DEMO_WORKERS": "  ", "OLD_WORKERS": "8"}).workers == 8  # blank is unset
     assert resolve(Aliased, {"workers": "2"}, {"OLD_WORKERS": "8"}).workers == 2
     assert resolve(Aliased, environ={"OLD_WORKERS": "8"}, preset={"DEMO_WORKERS": "3"}).workers == 8
     messages = []
@@ -133,6 +135,23 @@ def test_bad_values_name_their_source(environ, message):
     with pytest.raises(SettingsError) as error:
         resolve(Demo, environ=environ, fixed={"name": "h"})
     assert str(error.value) == message
+
+
+def test_blank_values_count_as_unset():
+    """A variable set to spaces is unset, never a False or an empty text (a blank guard switch keeps its default)."""
+    settings = resolve(Demo, environ={"DEMO_PORT": " ", "DEMO_VERBOSE": "  "}, fixed={"name": "h"})
+    assert (settings.port, settings.verbose) == (8000, False)
+    flagged = resolve(Flagged, environ={"DEMO_ON": " "})
+    assert flagged.on is True
+    from flip_reward.core.settings import FlipSettings
+
+    flip = FlipSettings.from_env({"FLIP_RESTATEMENT_GUARD": " ", "FLIP_CACHE": " ", "FLIP_CONCURRENCY": " "})
+    assert (flip.restatement_guard, flip.cache, flip.concurrency) == (True, True, 64)
+
+
+@dataclass(frozen=True)
+class Flagged:
+    on: bool = knob("DEMO_ON", True, "a switch on by default")
 
 
 def test_empty_values_count_as_unset():
