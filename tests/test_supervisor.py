@@ -415,3 +415,51 @@ def test_a_service_on_this_machines_own_address_is_healthy_whatever_the_proxy(mo
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_other_children_of_the_supervising_process_are_left_alone(tmp_path: Path) -> None:
+    """The subreaper stops and reaps only the trainer's lineage: a process this program started itself keeps
+    running, and another one's exit status stays for its own wait()."""
+    sleeper = subprocess.Popen(["sleep", "30"])
+    quitter = subprocess.Popen(["sh", "-c", "sleep 0.5; exit 7"])
+    try:
+        with Supervisor(None, 0, lambda message: None) as supervisor:
+            assert supervisor.run_trainer(["sh", "-c", "sleep 1"], {}) == 0
+        assert sleeper.poll() is None
+        assert quitter.wait(timeout=10) == 7
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_orphans_the_trainer_leaves_are_reaped_while_it_runs(tmp_path: Path) -> None:
+    """A trainer that double-forks short helpers (adopted here as the subreaper) leaves no zombie in the supervising
+    process while it trains, not only once it stops."""
+    forked, go = tmp_path / "forked", tmp_path / "go"
+    script = (
+        f"for i in $(seq 20); do ( sleep 0.05 & ); done; echo $$ > {forked}; while [ ! -e {go} ]; do sleep 0.1; done"
+    )
+    counts: list[int] = []
+
+    def watch() -> None:
+        while not forked.exists() or not forked.read_text().strip():
+            threading.Event().wait(0.1)
+        trainer = int(forked.read_text())
+        for _ in range(200):  # until the zombies are gone (each poll of the trainer reaps), at most ~20 s
+            zombies = [
+                child
+                for child in psutil.Process().children()
+                if child.status() == psutil.STATUS_ZOMBIE and os.getsid(child.pid) == trainer
+            ]
+            counts.append(len(zombies))
+            if not zombies:
+                break
+            threading.Event().wait(0.1)
+        go.touch()
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    with Supervisor(None, 0, lambda message: None) as supervisor:
+        assert supervisor.run_trainer(["sh", "-c", script], {}) == 0
+    watcher.join()
+    assert counts[-1] == 0

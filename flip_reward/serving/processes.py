@@ -172,6 +172,8 @@ class Supervisor:
         self._prepared = False
         self._start_times: dict[int, int] = {}
         self._previous_handlers: dict[int, object] = {}
+        self._lineage: set[int] = set()  # every process seen as the trainer's descendant or adopted from it
+        self._children_before: set[int] = set()  # this process's children when the trainer started
 
     def __enter__(self) -> Supervisor:
         if in_main_thread():
@@ -333,6 +335,7 @@ class Supervisor:
         if self.pid_file is not None and not self._prepared:
             self.prepare([])
         adopting = set_child_subreaper(True)
+        self._lineage, self._children_before = set(), {process.pid for process in psutil.Process().children()}
         with signals_held():
             self.trainer = subprocess.Popen(list(command), env={**os.environ, **env}, start_new_session=True)
             self._record(self.trainer.pid)
@@ -347,8 +350,10 @@ class Supervisor:
         return status
 
     def _wait_trainer(self, trainer: subprocess.Popen) -> int:
-        """The trainer's exit status, or ``EXIT_JUDGE_DOWN`` once a service exited (said in one line)."""
+        """The trainer's exit status, or ``EXIT_JUDGE_DOWN`` once a service exited (said in one line). Meanwhile
+        the trainer's lineage is noted and the orphans of it this process adopted are reaped as they exit."""
         while True:
+            self._note_lineage(trainer.pid)
             try:
                 return exit_status(trainer.wait(timeout=POLL_S * 5))
             except subprocess.TimeoutExpired:
@@ -369,8 +374,8 @@ class Supervisor:
         if trainer is None:
             return
         with signals_ignored():
-            services = [process.pid for _, process in self.services]
-            leftovers = [process for process in descendants(exclude=services) if process.pid != trainer.pid]
+            self._note_lineage(trainer.pid)
+            leftovers = [process for process in self._adopted() if process.pid != trainer.pid]
 
             def alive() -> bool:
                 reap(leftovers)  # the group's processes this process adopted once the trainer exited
@@ -394,6 +399,26 @@ class Supervisor:
                     time.sleep(POLL_S / 4)
             trainer.wait()
             self.stop_leftovers(leftovers)
+
+    def _note_lineage(self, trainer_pid: int) -> None:
+        """Note the trainer's descendants, and the children this process adopted from it as the subreaper (every
+        child that is neither the trainer, a service, nor one this process had before the trainer started), and reap
+        those that exited. (A process another thread of this program started while the trainer runs would count
+        too: the launchers start none.)"""
+        with suppress_gone():
+            self._lineage |= {child.pid for child in psutil.Process(trainer_pid).children(recursive=True)}
+        known = self._children_before | {trainer_pid} | {process.pid for _, process in self.services}
+        self._lineage |= {process.pid for process in psutil.Process().children() if process.pid not in known}
+        reap([process for process in psutil.Process().children() if process.pid in self._lineage])
+
+    def _adopted(self) -> list[psutil.Process]:
+        """The processes of the trainer's lineage that are still this process's descendants (the services never)."""
+        services = {process.pid for _, process in self.services}
+        return [
+            process
+            for process in psutil.Process().children(recursive=True)
+            if process.pid in self._lineage and process.pid not in services
+        ]
 
     def stop_leftovers(self, processes: list[psutil.Process]) -> None:
         """TERM to each of ``processes`` (the trainer's descendants, taken before its group was signalled) that
@@ -450,16 +475,6 @@ def set_child_subreaper(on: bool) -> bool:
     libc.prctl(PR_GET_CHILD_SUBREAPER, ctypes.byref(before), 0, 0, 0)
     libc.prctl(PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0)
     return bool(before.value)
-
-
-def descendants(exclude: Sequence[int]) -> list[psutil.Process]:
-    """This process's descendants, less the processes ``exclude`` names and theirs (the services)."""
-    me = psutil.Process()
-    skipped: set[int] = set()
-    for pid in exclude:
-        with suppress_gone():
-            skipped |= {pid, *(child.pid for child in psutil.Process(pid).children(recursive=True))}
-    return [process for process in me.children(recursive=True) if process.pid not in skipped]
 
 
 def reap(processes: Sequence[psutil.Process]) -> None:
