@@ -467,8 +467,8 @@ def test_the_flip_judge_settings_set_the_judge_of_flip_reward_train():
             ["launch", "local"],
             {"FLIP_CONCURRENCY": "8"},
             0,
-            "train: reward: flip (f1) | judge tiny:0 at a server started here (scripts/serve_judge.sh) (8 requests in "
-            "flight, 3 retries, 60 s each)",
+            "train: reward: flip (f1) | judge tiny:0 at a server started here (as flip-reward judge serve does) "
+            "(8 requests in flight, 3 retries, 60 s each)",
         ),
         (
             ["launch", "local"],

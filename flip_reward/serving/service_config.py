@@ -3,8 +3,9 @@ service and ``flip-reward serve``'s options, without the HTTP stack (so --help n
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field
+
+from flip_reward.net import is_loopback
 
 TOKEN_ENV = "FLIP_SERVE_TOKEN"
 MIB = 1024 * 1024
@@ -47,13 +48,3 @@ class ServiceConfig:
                 f"refusing to serve on {self.host} without a token: anyone who can reach it could spend the judge "
                 f"(set {TOKEN_ENV} or --token-file, or bind 127.0.0.1)"
             )
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` names this machine only (``localhost``, 127.0.0.0/8, ``::1``)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

@@ -210,7 +210,7 @@ CPU_HINT = (
 
 
 def plan_lines(s: TrainSettings, report: list[str], rows: int) -> list[str]:
-    judge = redact_url(s.judge_base_url) or "a server started here (scripts/serve_judge.sh)"
+    judge = redact_url(s.judge_base_url) or "a server started here (as flip-reward judge serve does)"
     lines = [
         f"preset: {s.preset or 'none (built-in defaults)'}",
         *([CPU_HINT] if s.preset is None and s.use_cpu else []),
