@@ -145,9 +145,11 @@ def test_missing_input_file_and_bad_option(tmp_path, judge_server, capsys):
     code, _ = score(tmp_path, judge_server, tmp_path / "absent.jsonl")
     assert code == 2
     assert capsys.readouterr().err == f"error: input file not found: {tmp_path / 'absent.jsonl'}\n"
-    code, _ = score(tmp_path, judge_server, write_jsonl(tmp_path / "in.jsonl", ROWS), "--concurrency", "0")
-    assert code == 2
-    assert capsys.readouterr().err == "error: JudgeConfig.max_concurrency must be > 0, got 0\n"
+    with pytest.raises(SystemExit) as stop:  # refused by argparse, naming the option (JudgeConfig's rule)
+        score(tmp_path, judge_server, write_jsonl(tmp_path / "in.jsonl", ROWS), "--concurrency", "0")
+    assert stop.value.code == 2
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert last == "flip-reward score: error: argument --concurrency: must be > 0, got 0"
 
 
 def test_dead_judge_fails_fast_with_one_message(tmp_path):

@@ -67,7 +67,7 @@ def test_an_option_value_error_and_the_help_show_required_options_as_required():
     assert run.returncode == 2
     assert run.stderr.splitlines()[0].startswith("usage: flip-reward score [-h] --output OUTPUT [--split SPLIT]")
     assert (
-        run.stderr.splitlines()[-1] == "flip-reward score: error: argument --temperature: invalid float value: 'warm'"
+        run.stderr.splitlines()[-1] == "flip-reward score: error: argument --temperature: expected a number, got 'warm'"
     )
     run = flip_reward("data", "convert", "--help")
     assert run.returncode == 0
@@ -150,3 +150,18 @@ def test_score_help_lists_every_field_score_writes(tmp_path):
 
     page = " ".join(PARSERS[("score",)].format_help().split())
     assert "every input row plus " + ", ".join(result_fields("", FlipResult(reward=0.0))) in page
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--temperature", "-1", "argument --temperature: must be >= 0, got -1.0"),
+        ("--concurrency", "0", "argument --concurrency: must be > 0, got 0"),
+        ("--timeout", "x", "argument --timeout: expected a number, got 'x'"),
+    ],
+)
+def test_a_judge_option_the_judge_client_would_refuse_is_refused_naming_the_option(option, value, message):
+    """The judge client's own rules (JudgeConfig), applied where the option is read: exit 2 and the option's name."""
+    result = flip_reward("score", "data/sample_scoring.jsonl", "-o", "/tmp/never-written.jsonl", option, value)
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1] == f"flip-reward score: error: {message}"

@@ -9,7 +9,7 @@ import asyncio
 import copy
 import sys
 import textwrap
-from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
@@ -19,7 +19,7 @@ from flip_reward.data.loading import DEFAULT_MAX_LINE_BYTES
 from flip_reward.data.writing import JsonlFile
 from flip_reward.exit_codes import EXIT_INTERRUPTED, EXIT_JUDGE_DOWN, EXIT_RUN_FAILED, MEANINGS, STOPPED_BY_SIGNAL
 from flip_reward.judge.cache import DEFAULT_CACHE_SIZE, check_cache_directory
-from flip_reward.judge.client import DEFAULT_JUDGE_MODEL, JUDGE_DEFAULTS
+from flip_reward.judge.client import DEFAULT_JUDGE_MODEL, JUDGE_DEFAULTS, judge_rule
 from flip_reward.judge.loops import cancel_pending_tasks, close_clients
 
 if TYPE_CHECKING:
@@ -125,6 +125,26 @@ def filled(text: str) -> str:
     return "\n\n".join(textwrap.fill(paragraph, HELP_WIDTH) for paragraph in text.strip().split("\n\n"))
 
 
+def judge_number(kind: type, name: str) -> Callable[[str], object]:
+    """An argparse type: ``kind`` (int or float) checked by JudgeConfig's rule for field ``name``
+    (``judge_rule``), so that a bad value is refused naming the option, as argparse words it."""
+    rule = judge_rule(name)
+
+    def parse(text: str) -> object:
+        try:
+            value = kind(text)
+        except ValueError:
+            expected = "an integer" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if "above" in rule and value <= rule["above"]:
+            raise argparse.ArgumentTypeError(f"must be > {rule['above']:g}, got {value}")
+        if "minimum" in rule and value < rule["minimum"]:
+            raise argparse.ArgumentTypeError(f"must be >= {rule['minimum']:g}, got {value}")
+        return value
+
+    return parse
+
+
 def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
     """Options shared by every command that calls a judge."""
     judge = parser.add_argument_group("judge")
@@ -132,28 +152,31 @@ def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
     judge.add_argument("--api-base", help="judge base URL, e.g. http://127.0.0.1:8000/v1 (or HOSTED_VLLM_API_BASE)")
     judge.add_argument(
         "--concurrency",
-        type=int,
+        type=judge_number(int, "max_concurrency"),
         default=JUDGE_DEFAULTS["max_concurrency"],
         help="judge requests in flight (default: %(default)s)",
     )
     judge.add_argument(
-        "--timeout", type=float, default=JUDGE_DEFAULTS["timeout"], help="seconds per request (default: %(default)s)"
+        "--timeout",
+        type=judge_number(float, "timeout"),
+        default=JUDGE_DEFAULTS["timeout"],
+        help="seconds per request (default: %(default)s)",
     )
     judge.add_argument(
         "--retries",
-        type=int,
+        type=judge_number(int, "retries"),
         default=JUDGE_DEFAULTS["retries"],
         help="retries of a failed request (default: %(default)s)",
     )
     judge.add_argument(
         "--temperature",
-        type=float,
+        type=judge_number(float, "temperature"),
         default=JUDGE_DEFAULTS["temperature"],
         help="judge sampling temperature (default: %(default)s)",
     )
     judge.add_argument(
         "--max-tokens",
-        type=int,
+        type=judge_number(int, "max_tokens"),
         default=JUDGE_DEFAULTS["max_tokens"],
         help="judge answer budget (default: %(default)s)",
     )
