@@ -217,9 +217,9 @@ def test_an_interpreter_without_flip_reward_gets_one_line(tmp_path: Path) -> Non
     (bin_dir / "python").chmod(0o755)
     result = serve("Qwen/Qwen3-4B", "--dry-run", env=script_env(PYTHON=str(bin_dir / "python")))
     assert (result.returncode, result.stdout) == (2, "")
-    assert result.stderr.startswith(f"serve_judge: error: {bin_dir / 'python'} cannot run flip-reward (")
-    assert result.stderr.endswith(
-        "): activate the project's virtualenv (. .venv/bin/activate) or pip install -e . into this interpreter\n"
+    assert result.stderr == (
+        f"serve_judge.sh: error: flip_reward does not import with {bin_dir / 'python'}: run `make setup` (then "
+        "`source .venv/bin/activate`) or set PYTHON\n"
     )
     assert result.stderr.count("\n") == 1
 

@@ -58,7 +58,7 @@ def test_inspect_plot_of_all_zero_rewards(tmp_path):
     }
     assert legends == {
         "mean reward": ["0.0000"],
-        "failure rates": ["parse failure rate: 0.0000", "judge error rate: 1.0000", "input error rate: 0.0000"],
+        "failure rates": ["input error rate: 0.0000", "judge error rate: 1.0000", "parse failure rate: 0.0000"],
         "share restatement-masked": ["0.0000"],
         "share not in the instruction's language": ["0.0000"],
         "completions judged": ["4"],
