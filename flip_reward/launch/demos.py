@@ -24,7 +24,8 @@ from pathlib import Path
 from flip_reward.data.mixes import sample_path
 from flip_reward.exit_codes import EXIT_INTERRUPTED, EXIT_OK, EXIT_RUN_FAILED
 from flip_reward.serving.judge_server import JudgeServerError, ManagedJudgeServer
-from flip_reward.serving.processes import Supervisor, exit_on_signals
+from flip_reward.serving.process_signals import exit_on_signals
+from flip_reward.serving.processes import Supervisor
 
 OFFLINE = {"HF_HUB_OFFLINE": "1", "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
 MAX_TOKENS = {"score": "48", "eval": "32"}

@@ -16,16 +16,12 @@ services running instead (``flip-reward judge serve``; ``flip-reward judge stop`
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import subprocess
-import sys
-import threading
 import time
 import urllib.error
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -35,6 +31,13 @@ import psutil
 from flip_reward.exit_codes import EXIT_JUDGE_DOWN
 from flip_reward.net import DIRECT, connect_error
 from flip_reward.serving import pid_files
+from flip_reward.serving.orphans import reap, set_child_subreaper, still_ours, suppress_gone
+from flip_reward.serving.process_signals import (
+    STOP_SIGNALS,
+    in_main_thread,
+    signals_held,
+    signals_ignored,
+)
 
 TRAINER_INT_GRACE_S = 30.0  # SIGINT (a clean shutdown), then TERM to a trainer that outlived it by this long
 TRAINER_TERM_GRACE_S = 15.0  # TERM, then KILL
@@ -43,8 +46,6 @@ LOG_TAIL_LINES = 30  # lines of a failing service's log shown with the error
 HEALTH_TIMEOUT_S = 2.0  # one GET of a health URL
 POLL_S = 0.2
 PORT_CHECK_TIMEOUT_S = 1.0  # one TCP connect to a service's port before it starts
-PR_SET_CHILD_SUBREAPER, PR_GET_CHILD_SUBREAPER = 36, 37  # prctl(2), Linux
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 Log = Callable[[str], None]
 
 
@@ -65,16 +66,6 @@ class Service:
 
 class StartError(RuntimeError):
     """A service died or was not healthy in time; the message names it and ends with the last lines of its log."""
-
-
-def exit_on_signals(signals: Sequence[int] = (signal.SIGTERM, signal.SIGHUP)) -> None:
-    """Turn ``signals`` into SystemExit(128 + signal) so that ``finally`` blocks and context managers run."""
-
-    def handler(number: int, frame: object) -> None:
-        raise SystemExit(128 + number)
-
-    for number in signals:
-        signal.signal(number, handler)
 
 
 def healthy(url: str, timeout: float = HEALTH_TIMEOUT_S) -> bool:
@@ -102,42 +93,6 @@ def log_tail(log_file: Path, lines: int = LOG_TAIL_LINES) -> str:
 def exit_status(returncode: int) -> int:
     """A shell's exit status for a Popen return code (killed by signal N: 128 + N)."""
     return 128 - returncode if returncode < 0 else returncode
-
-
-def in_main_thread() -> bool:
-    return threading.current_thread() is threading.main_thread()
-
-
-@contextmanager
-def signals_held(numbers: Sequence[int] = STOP_SIGNALS) -> Iterator[None]:
-    """Hold ``numbers`` while the block runs (a Popen and the record of its PID, which must not be split): each one
-    that arrives is raised again once the block ends. Only the main thread has signal handlers; elsewhere a no-op."""
-    if not in_main_thread():
-        yield
-        return
-    arrived: list[int] = []
-    previous = {number: signal.signal(number, lambda number, frame: arrived.append(number)) for number in numbers}
-    try:
-        yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
-        for number in dict.fromkeys(arrived):
-            signal.raise_signal(number)
-
-
-@contextmanager
-def signals_ignored(numbers: Sequence[int] = STOP_SIGNALS) -> Iterator[None]:
-    """Ignore ``numbers`` while the block runs (stopping is not interrupted by a second Ctrl-C)."""
-    if not in_main_thread():
-        yield
-        return
-    previous = {number: signal.signal(number, signal.SIG_IGN) for number in numbers}
-    try:
-        yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
 
 
 class Supervisor:
@@ -463,43 +418,3 @@ def check_ports_free(services: Sequence[Service]) -> None:
         host, port = parts.hostname or "", parts.port or 80
         if connect_error(host, port, PORT_CHECK_TIMEOUT_S) is None:
             raise StartError(f"port {port} on {host} is already in use")
-
-
-def set_child_subreaper(on: bool) -> bool:
-    """Make this process the reaper of its orphaned descendants (``on``) or not (Linux's prctl; elsewhere a no-op);
-    whether it was one before."""
-    if not sys.platform.startswith("linux"):
-        return False
-    libc = ctypes.CDLL(None, use_errno=True)
-    before = ctypes.c_int(0)
-    libc.prctl(PR_GET_CHILD_SUBREAPER, ctypes.byref(before), 0, 0, 0)
-    libc.prctl(PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0)
-    return bool(before.value)
-
-
-def reap(processes: Sequence[psutil.Process]) -> None:
-    """Collect the exit status of each of ``processes`` that is a child of this process and has exited."""
-    for process in processes:
-        try:
-            os.waitpid(process.pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
-
-
-def still_ours(process: psutil.Process) -> bool:
-    """Whether ``process`` still runs (not a zombie) and is this user's."""
-    try:
-        return (
-            process.is_running() and process.status() != psutil.STATUS_ZOMBIE and (process.uids().real == os.geteuid())
-        )
-    except psutil.Error:
-        return False
-
-
-@contextmanager
-def suppress_gone() -> Iterator[None]:
-    """Ignore a process that exited (or went out of reach) meanwhile."""
-    try:
-        yield
-    except psutil.Error:
-        pass

@@ -61,7 +61,7 @@ def run_train(
     if dry_run:
         return dry_run_judge(settings) if settings.judge_base_url else 0
     from flip_reward.serving.judge_server import JudgeServerError
-    from flip_reward.serving.processes import exit_on_signals
+    from flip_reward.serving.process_signals import exit_on_signals
 
     exit_on_signals()
     try:
