@@ -195,11 +195,11 @@ def register_open_instruct(trainers: argparse._SubParsersAction) -> None:
                 "judge:, settings:, flags:, tokenizer:, env:)",
             ),
             notes={
-                EXIT_RUN_FAILED: "a check failed (--dry-run: a data, judge, settings or flags check), or the "
-                "trainer's own non-zero exit status",
-                EXIT_INVALID_INPUT: "a knob, preset or FLIP_* value, for every backend",
-                EXIT_JUDGE_DOWN: "the judge did not start, does not answer at the trainer's address, or exited while "
-                "the trainer ran (the trainer is stopped)",
+                EXIT_RUN_FAILED: "this machine cannot run grpo_fast.py, or the trainer's own non-zero exit status",
+                EXIT_INVALID_INPUT: "a knob, preset or FLIP_* value, for every backend; invalid datasets or grpo_fast "
+                "flags (also --dry-run)",
+                EXIT_JUDGE_DOWN: "the judge did not start, does not answer at the trainer's address (--dry-run: a "
+                "JUDGE_BASE_URL judge does not answer), or exited while the trainer ran (the trainer is stopped)",
             },
             stopped_by_signal=True,
             text="Every option below is a knob, also read from its environment variable and, but for --verifier, "
