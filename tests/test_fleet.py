@@ -23,7 +23,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import FAST_RETRIES, REPO, free_port, group_alive, port_open
+from conftest import FAST_RETRIES, REPO, free_port, free_ports, group_alive, port_open
 
 from flip_reward.core.reward import FlipReward
 from flip_reward.launch.judge_commands import ROUTER_ONLY
@@ -291,7 +291,7 @@ def test_the_router_dying_opens_the_breaker(tmp_path: Path, caplog) -> None:
 
 def test_replicas_split_the_gpus_behind_a_router_and_stop_with_ctrl_c(tmp_path: Path, fake_vllm) -> None:
     env, records = fake_vllm
-    port, run_dir = free_port(), tmp_path / "run"
+    port, run_dir = free_ports(3), tmp_path / "run"
     program = (
         "import sys, threading\n"
         "from flip_reward.serving.judge_server import ManagedJudgeServer\n"
@@ -322,7 +322,7 @@ def test_replicas_split_the_gpus_behind_a_router_and_stop_with_ctrl_c(tmp_path: 
 
 def test_a_replica_that_fails_to_start_stops_the_others(tmp_path: Path, fake_vllm) -> None:
     env, records = fake_vllm
-    port, pid_file = free_port(), tmp_path / "judge.pid"
+    port, pid_file = free_ports(3), tmp_path / "judge.pid"
     env = {**env, "JUDGE_GPUS": "0,1", "FAKE_VLLM_FAIL_PORT": str(port + 2)}
     result = serve("Qwen/Qwen3-4B", "--replicas", 2, "--port", port, "--pid-file", pid_file, env=env)
     assert result.returncode == 1 and result.stdout == ""
@@ -336,7 +336,7 @@ def test_a_replica_that_fails_to_start_stops_the_others(tmp_path: Path, fake_vll
 @pytest.mark.parametrize(("number", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "term"])
 def test_a_signal_while_the_replicas_start_stops_every_one(tmp_path: Path, fake_vllm, number, status) -> None:
     env, records = fake_vllm
-    port, pid_file = free_port(), tmp_path / "judge.pid"
+    port, pid_file = free_ports(3), tmp_path / "judge.pid"
     env = {**env, "JUDGE_GPUS": "0,1", "FAKE_VLLM_HANG_PORT": str(port + 2)}
     command = ["bash", str(SCRIPT), "Qwen/Qwen3-4B", "--replicas", "2", "--port", str(port), "--pid-file",
                str(pid_file)]  # fmt: skip
