@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from serve_support import ResponseScript, requests_for
 
+from flip_reward.integrations import process_reward
 from flip_reward.integrations import verl as flip_verl
 from flip_reward.launch.run_judge import run_judge
 from flip_reward.launch.verl import VerlSettings, verl_data, verl_trainer
@@ -32,7 +33,7 @@ ANSWERS = {
     "Mountains rise above the clouds.": "Write a poem about mountains.",
     "FAIL500": Reply(content="scripted outage", status=500),
 }
-RESULT_KEYS = ["score", "f1", "inferred_instruction", "error_type", "restatement_masked"]
+RESULT_KEYS = ["score", "f1", "inferred_instruction", "error", "error_type", "restatement_masked"]
 
 
 @pytest.fixture
@@ -46,10 +47,10 @@ def fresh_rewards(monkeypatch):
     """Each test builds its own FlipRewards, from an environment without FLIP_* settings."""
     for name in [name for name in os.environ if name.startswith("FLIP_") or name == "HOSTED_VLLM_API_BASE"]:
         monkeypatch.delenv(name)
-    monkeypatch.setattr(flip_verl, "_rewards", {})
-    flip_verl.process_trace.cache_clear()  # the FLIP_SAMPLE_LOG trace is read once per process
+    monkeypatch.setattr(process_reward, "_rewards", {})
+    process_reward.process_trace.cache_clear()  # the FLIP_SAMPLE_LOG trace is read once per process
     yield
-    flip_verl.process_trace.cache_clear()
+    process_reward.process_trace.cache_clear()
 
 
 def judge_kwargs(judge) -> dict:
@@ -89,12 +90,15 @@ def test_compute_score_returns_score_and_trace_fields_with_the_same_keys_and_typ
             flip_verl.compute_score("general-flip", "", SEA, None, **kwargs),
         )
 
+    outage = f"judge hosted_vllm/scripted at {judge.base_url} failed: InternalServerError: HTTP 500: scripted outage"
     assert asyncio.run(scores()) == [
-        {"score": 1.0, "f1": 1.0, "inferred_instruction": SEA, "error_type": "", "restatement_masked": 0},
-        {"score": 0.75, "f1": 0.75, "inferred_instruction": "Write a poem about mountains.", "error_type": "",
+        {"score": 1.0, "f1": 1.0, "inferred_instruction": SEA, "error": "", "error_type": "", "restatement_masked": 0},
+        {"score": 0.75, "f1": 0.75, "inferred_instruction": "Write a poem about mountains.", "error": "",
+         "error_type": "", "restatement_masked": 0},
+        {"score": 0.0, "f1": 0.0, "inferred_instruction": "", "error": outage, "error_type": "judge",
          "restatement_masked": 0},
-        {"score": 0.0, "f1": 0.0, "inferred_instruction": "", "error_type": "judge", "restatement_masked": 0},
-        {"score": 0.0, "f1": 0.0, "inferred_instruction": "", "error_type": "input", "restatement_masked": 0},
+        {"score": 0.0, "f1": 0.0, "inferred_instruction": "", "error": "response is empty once reasoning is removed",
+         "error_type": "input", "restatement_masked": 0},
     ]  # fmt: skip
 
 
@@ -102,13 +106,13 @@ def test_one_flip_reward_per_process_and_options_and_the_flip_environment(judge,
     monkeypatch.setenv("FLIP_REWARD_METRIC", "precision")
     monkeypatch.setenv("FLIP_CONCURRENCY", "7")
     kwargs = judge_kwargs(judge)
-    first = flip_verl.reward_for(kwargs)
-    assert flip_verl.reward_for(dict(kwargs)) is first
-    assert flip_verl.reward_for({**kwargs, "timeout": 5.0}) is not first
+    first = process_reward.reward_for(kwargs)
+    assert process_reward.reward_for(dict(kwargs)) is first
+    assert process_reward.reward_for({**kwargs, "timeout": 5.0}) is not first
     assert first.reward_metric == "precision" and first.judge.config.max_concurrency == 7
-    assert flip_verl.reward_for({**kwargs, "max_concurrency": 3}).judge.config.max_concurrency == 3
+    assert process_reward.reward_for({**kwargs, "max_concurrency": 3}).judge.config.max_concurrency == 3
     monkeypatch.setenv("HOSTED_VLLM_API_BASE", judge.base_url)
-    from_env = flip_verl.reward_for({"judge_model": "hosted_vllm/scripted"})
+    from_env = process_reward.reward_for({"judge_model": "hosted_vllm/scripted"})
     assert from_env.judge.config.api_base == judge.base_url
 
 
@@ -122,7 +126,10 @@ def test_earlier_turns_come_from_extra_info_and_a_bad_option_is_a_config_error(j
     assert result["score"] == 1.0
     assert "assistant: Hello! How can I help?" in judge.requests[-1]["messages"][-1]["content"]
     bad = asyncio.run(flip_verl.compute_score("general-flip", "x", SEA, None, **judge_kwargs(judge), reward_metric="x"))
-    assert bad == {"score": 0.0, "f1": 0.0, "inferred_instruction": "", "error_type": "config", "restatement_masked": 0}
+    assert bad == {
+        "score": 0.0, "f1": 0.0, "inferred_instruction": "", "error_type": "config", "restatement_masked": 0,
+        "error": "ValueError: reward_metric must be one of ('f1', 'precision', 'recall'), got 'x'",
+    }  # fmt: skip
 
 
 def test_samples_are_traced_and_flip_reward_inspect_reads_the_trace(judge, monkeypatch, tmp_path) -> None:
@@ -140,7 +147,7 @@ def test_samples_are_traced_and_flip_reward_inspect_reads_the_trace(judge, monke
         ]
 
     assert [score["error_type"] for score in asyncio.run(scores())] == ["", "judge", "config", "input"]
-    flip_verl.process_trace().flush()
+    process_reward.process_trace().flush()
     [trace] = (tmp_path / "traces").iterdir()
     assert trace.name == f"samples.pid{os.getpid()}.jsonl"
     lines = [json.loads(line) for line in trace.read_text(encoding="utf-8").splitlines()]

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
+from flip_reward.core.context import DEFAULT_MAX_CONTEXT
 from flip_reward.core.reward import REWARD_METRICS
-from flip_reward.judge.client import JUDGE_DEFAULTS, judge_rule
+from flip_reward.judge.client import DEFAULT_JUDGE_MODEL, JUDGE_DEFAULTS, judge_rule
 from flip_reward.judge.urls import JudgeURLError, redacted_repr, require_http_scheme, split_credentials
 from flip_reward.knobs import Knob, SettingsError, declared, resolve
 
@@ -52,6 +53,36 @@ class FlipSettings:
 
     hosted_vllm_api_base: str | None = _flip(
         "HOSTED_VLLM_API_BASE", None, "the judge's one base URL for a `hosted_vllm/` judge (as litellm reads it)"
+    )
+    judge_model: str = _flip(
+        "FLIP_JUDGE_MODEL",
+        DEFAULT_JUDGE_MODEL,
+        "litellm model string of the judge, for the adapters whose trainer has no judge option (slime, NeMo Gym, "
+        "SkyRL, ART, AReaL, ROLL, verifiers; verl's `reward_kwargs` and open-instruct's `--llm_judge_model` win)",
+    )
+    judge_timeout: float = _flip(
+        "FLIP_JUDGE_TIMEOUT",
+        JUDGE_DEFAULTS["timeout"],
+        "seconds per judge request try, for the same adapters (`--llm_judge_timeout` in open-instruct)",
+        **judge_rule("timeout"),
+    )
+    judge_max_tokens: int = _flip(
+        "FLIP_JUDGE_MAX_TOKENS",
+        JUDGE_DEFAULTS["max_tokens"],
+        "judge answer budget (tokens), for the same adapters",
+        **judge_rule("max_tokens"),
+    )
+    judge_temperature: float = _flip(
+        "FLIP_JUDGE_TEMPERATURE",
+        JUDGE_DEFAULTS["temperature"],
+        "judge sampling temperature, for the same adapters",
+        **judge_rule("temperature"),
+    )
+    judge_max_context: int = _flip(
+        "FLIP_JUDGE_MAX_CONTEXT",
+        DEFAULT_MAX_CONTEXT,
+        "judge context length (tokens) the request is fitted to, for the same adapters",
+        minimum=1,
     )
     disable_thinking: bool = _flip(
         "FLIP_DISABLE_THINKING",
@@ -152,6 +183,16 @@ class FlipSettings:
         if judge_model.startswith("hosted_vllm/") and self.hosted_vllm_api_base:
             return self.hosted_vllm_api_base
         return None
+
+    def judge_options(self) -> dict:
+        """The FlipReward keywords of the judge itself (``FLIP_JUDGE_*``), for the adapters whose trainer does not
+        give them (``flip_reward.integrations.process_reward``)."""
+        return {
+            "timeout": self.judge_timeout,
+            "max_tokens": self.judge_max_tokens,
+            "temperature": self.judge_temperature,
+            "max_context_length": self.judge_max_context,
+        }
 
     def reward_options(self, judge_model: str) -> dict:
         """The FlipReward keywords these settings give for ``judge_model`` (one judge URL: a server, or vllm-router in

@@ -20,40 +20,14 @@ Nothing raises into the trainer: a failure scores 0.0 with its ``error_type``.
 
 from __future__ import annotations
 
-import functools
-import json
-import logging
-import threading
 from collections.abc import Mapping
 from typing import Any
 
-from flip_reward.core.results import ErrorType
-from flip_reward.core.reward import FlipResult, FlipReward
-from flip_reward.core.settings import FlipSettings, FlipSettingsError
-from flip_reward.data.samples import PluginTrace, plugin_trace
-from flip_reward.judge.client import DEFAULT_JUDGE_MODEL
+from flip_reward.core.reward import FlipResult
+from flip_reward.integrations.process_reward import result_info, score_sample
 
 # What verl's reward managers may add to the keywords for a reward model of its own: not FlipReward options.
 VERL_KEYWORDS = frozenset({"reward_router_address", "reward_model_tokenizer"})
-logger = logging.getLogger("flip_reward.verl")
-_rewards: dict[str, FlipReward] = {}  # this process's FlipRewards by their options (the explicit cache)
-_lock = threading.Lock()
-
-
-def reward_for(options: Mapping[str, Any]) -> FlipReward:
-    """This process's FlipReward for ``options`` (``judge_model`` plus FlipReward keywords over ``FLIP_*``)."""
-    key = json.dumps(dict(options), sort_keys=True, default=repr)
-    with _lock:
-        if key not in _rewards:
-            _rewards[key] = build_reward(dict(options))
-        return _rewards[key]
-
-
-def build_reward(options: dict[str, Any]) -> FlipReward:
-    """A FlipReward from ``reward_kwargs``: the ``FLIP_*`` settings first (``HOSTED_VLLM_API_BASE`` for the judge's
-    URL), the keywords over them."""
-    judge_model = options.pop("judge_model", DEFAULT_JUDGE_MODEL)
-    return FlipReward(judge_model, **{**FlipSettings.from_env().reward_options(judge_model), **options})
 
 
 def verl_prompt(ground_truth: object, extra_info: object) -> object:
@@ -67,14 +41,8 @@ def verl_prompt(ground_truth: object, extra_info: object) -> object:
 
 
 def score_dict(result: FlipResult) -> dict[str, Any]:
-    """What verl gets for one sample: ``score`` and the trace fields it logs, same keys and types every time."""
-    return {
-        "score": float(result.reward),
-        "f1": float(result.f1),
-        "inferred_instruction": result.inferred_instruction or "",
-        "error_type": str(result.error_type or ""),
-        "restatement_masked": int(result.restatement_masked),
-    }
+    """What verl gets for one sample: ``score`` and the fields it logs (``result_info``), same keys every time."""
+    return {"score": float(result.reward), **result_info(result)}
 
 
 async def compute_score(
@@ -86,25 +54,4 @@ async def compute_score(
 ) -> dict[str, Any]:
     """The FLIP reward of ``solution_str`` for the instruction ``ground_truth``; see the module docstring."""
     options = {key: value for key, value in reward_kwargs.items() if key not in VERL_KEYWORDS}
-    prompt = verl_prompt(ground_truth, extra_info)
-    try:
-        flip = reward_for(options)
-    except Exception as error:  # noqa: BLE001  (a bad option or FLIP_* value: every sample says why, nothing raises)
-        logger.error("FLIP reward cannot be set up (every reward is 0.0): %s: %s", type(error).__name__, error)
-        result = FlipResult(error=f"{type(error).__name__}: {error}", error_type=ErrorType.CONFIG)
-    else:
-        result = await flip.ascore_one(prompt, solution_str)
-    trace = process_trace()
-    if trace is not None:
-        trace.record(prompt, solution_str, result)
-    return score_dict(result)
-
-
-@functools.cache
-def process_trace() -> PluginTrace | None:
-    """This process's ``FLIP_SAMPLE_LOG`` trace, from the environment read once (None when unset, or when the
-    ``FLIP_*`` environment is invalid: every reward then says why)."""
-    try:
-        return plugin_trace(FlipSettings.from_env())
-    except FlipSettingsError:
-        return None
+    return score_dict(await score_sample(verl_prompt(ground_truth, extra_info), solution_str, options))
