@@ -4,7 +4,7 @@ PYTHON := $(VENV)/bin/python
 # The CPU build on machines without a GPU; set TORCH_SPEC=torch (or a CUDA build) elsewhere.
 TORCH_SPEC ?= torch==2.13.0
 # verl and OpenRLHF for the tests through their reward code; --no-deps, their import-time needs are the 'trainers' extra.
-TRAINER_SPECS ?= verl==0.9.1 openrlhf==0.11.2
+TRAINER_SPECS ?= verl==0.9.1 openrlhf==0.11.2 areal==1.0.4
 
 .PHONY: setup demo score-demo eval-demo sample-eval test bench clean
 

@@ -1,0 +1,288 @@
+"""AReaL: ``flip_reward.integrations.areal.flip_reward_fn`` through AReaL's own ``AsyncRewardWrapper`` (its process
+pool: each reward is computed in a forked worker process) and ``RLVRWorkflow`` (areal 1.0.4 from PyPI, on CPU).
+
+Prompts are what RLVRWorkflow passes: ``tokenizer.decode`` of the chat-templated prompt tokens, special tokens kept
+(the tiny model's ChatML tokenizer, and the same tokenizer given the Llama 3, Qwen3 and OLMo 3 templates and their
+special tokens); completions end with the template's stop token. The judge is the scripted OpenAI-compatible server
+on loopback (a test double); so is the inference engine that RLVRWorkflow asks for a completion (AReaL's SGLang and
+vLLM engines need GPUs), which returns the scripted completion's tokens. Training itself is not run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from areal.api.cli_args import GenerationHyperparameters
+from areal.api.io_struct import ModelResponse
+from areal.api.reward_api import AsyncRewardWrapper
+from areal.workflow.rlvr import RLVRWorkflow
+from chat_template_support import TEMPLATES
+from serve_support import ResponseScript, requests_for
+
+from flip_reward.integrations import process_reward
+from flip_reward.integrations.areal import flip_reward_fn
+from flip_reward.integrations.areal_workflow import FlipRLVRWorkflow, reward_budget_s
+from flip_reward.serving.scripted_judge import Reply, ScriptedJudgeServer, judged_response
+from flip_reward.training.tiny_model import build_tokenizer
+
+SEA = "Write a poem about the sea."
+WAVES = "Waves roll in under a silver moon."
+MOUNTAINS = "Mountains rise above the clouds."
+FLAKY = "Tides turn twice a day."  # the judge fails its first request about this one, then answers
+DOWN = "The judge never answers about this one."
+ANSWERS = {
+    WAVES: SEA,
+    MOUNTAINS: "Write a poem about mountains.",
+    FLAKY: SEA,
+    DOWN: Reply("scripted outage", status=500),
+}
+SEA_CHAT = [{"role": "user", "content": SEA}]
+
+
+class FailsOnceScript(ResponseScript):
+    """``ResponseScript`` whose first request about ``FLAKY`` gets an HTTP 500 (a transient judge failure)."""
+
+    def __init__(self, answers: dict):
+        super().__init__(answers)
+        self.failed = False
+
+    def __call__(self, request: dict) -> Reply | str:
+        if judged_response(request) == FLAKY and not self.failed:
+            self.failed = True
+            return Reply("scripted hiccup", status=500)
+        return super().__call__(request)
+
+
+@pytest.fixture
+def judge():
+    with ScriptedJudgeServer(FailsOnceScript(ANSWERS)) as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def flip_env(judge, monkeypatch):
+    """The judge as AReaL's processes read it (``FLIP_*``, ``HOSTED_VLLM_API_BASE``), set before the pool forks; each
+    test's pools are shut down after it (AReaL's own atexit hook), so every test forks workers of its own."""
+    for name in [name for name in os.environ if name.startswith("FLIP_") or name == "HOSTED_VLLM_API_BASE"]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("FLIP_JUDGE_MODEL", "hosted_vllm/scripted")
+    monkeypatch.setenv("HOSTED_VLLM_API_BASE", judge.base_url)
+    monkeypatch.setenv("FLIP_RETRIES", "1")
+    monkeypatch.setattr(process_reward, "_rewards", {})
+    process_reward.process_trace.cache_clear()
+    yield
+    AsyncRewardWrapper._atexit_shutdown_all()
+    process_reward.process_trace.cache_clear()
+
+
+def chatml():
+    return build_tokenizer()
+
+
+def with_template(name: str, bos: str, eos: str, specials: list[str]):
+    """The tiny tokenizer with chat template ``name`` (tests/chat_templates) and its special tokens."""
+    tokenizer = build_tokenizer()
+    tokenizer.add_special_tokens({"bos_token": bos, "eos_token": eos, "additional_special_tokens": specials})
+    tokenizer.chat_template = (TEMPLATES / f"{name}.jinja").read_text(encoding="utf-8")
+    return tokenizer
+
+
+def decoded_prompt(tokenizer, messages: list[dict], **switches: object) -> str:
+    """The prompt as RLVRWorkflow passes it: the templated prompt's tokens decoded with their special tokens."""
+    ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, **switches)["input_ids"]
+    return tokenizer.decode(ids)
+
+
+def rewards(samples: list[tuple[str, str, dict]], workers: int = 2) -> list[float]:
+    """``(prompt, completion, row)`` samples scored concurrently through AReaL's AsyncRewardWrapper, as RLVRWorkflow
+    calls it (token ids are not read by FLIP)."""
+    wrapper = AsyncRewardWrapper(flip_reward_fn, max_workers=workers)
+
+    async def gathered():
+        return await asyncio.gather(*(wrapper(prompt, text, [1], [2], **row) for prompt, text, row in samples))
+
+    return list(asyncio.run(gathered()))
+
+
+def test_rewards_from_areals_process_pool_are_the_exact_f1_with_a_transient_failure_retried(judge) -> None:
+    prompt = decoded_prompt(chatml(), SEA_CHAT)
+    assert prompt == f"<|im_start|>user\n{SEA}<|im_end|>\n<|im_start|>assistant\n"
+    row = {"messages": SEA_CHAT, "answer": "unused", "query_id": 7}
+    scored = rewards(
+        [
+            (prompt, f"{WAVES}<|im_end|>", row),
+            (prompt, f"{MOUNTAINS}<|im_end|>", row),
+            (prompt, f"{FLAKY}<|im_end|>", row),
+            (prompt, f"{DOWN}<|im_end|>", row),
+            (prompt, f"<think>The sea, at night.</think>\n\n{MOUNTAINS}<|im_end|><|endoftext|>", row),
+        ]
+    )
+    assert scored == [1.0, 0.75, 1.0, 0.0, 0.75]
+    assert (requests_for(judge, FLAKY), requests_for(judge, DOWN)) == (2, 2)  # FLIP_RETRIES=1: one retry each
+    workers = AsyncRewardWrapper._executors[2]._processes
+    assert workers and os.getpid() not in workers  # scored in AReaL's forked pool processes
+
+
+def test_templated_prompts_of_real_chat_templates_give_the_row_instruction_and_the_bare_answer(judge) -> None:
+    llama3 = with_template("llama3", "<|begin_of_text|>", "<|eot_id|>", ["<|start_header_id|>", "<|end_header_id|>"])
+    qwen3 = with_template("qwen3", "<|endoftext|>", "<|im_end|>", ["<|im_start|>", "<think>", "</think>"])
+    olmo3 = with_template("olmo3", "<|endoftext|>", "<|im_end|>", ["<|im_start|>", "<think>", "</think>"])
+    chat = [
+        {"role": "system", "content": "You are a poet."},
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello! What shall I write?"},
+        {"role": "user", "content": [{"type": "text", "text": SEA}]},  # content parts, as datasets may hold them
+    ]
+    text_chat = [*chat[:3], {"role": "user", "content": SEA}]
+    llama_prompt = decoded_prompt(llama3, text_chat)
+    assert llama_prompt.startswith("<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nYou are a poet.")
+    olmo_prompt, qwen_prompt = decoded_prompt(olmo3, SEA_CHAT), decoded_prompt(qwen3, SEA_CHAT)
+    assert olmo_prompt.endswith("<|im_start|>assistant\n<think>")  # the template opens the thinking
+    scored = rewards(
+        [
+            (llama_prompt, f"{WAVES}<|eot_id|>", {"messages": chat}),
+            (qwen_prompt, f"<think>\nThe sea.\n</think>\n\n{MOUNTAINS}<|im_end|>", {"messages": SEA_CHAT}),
+            (decoded_prompt(qwen3, SEA_CHAT, enable_thinking=False), f"{WAVES}<|im_end|>", {"messages": SEA_CHAT}),
+            (olmo_prompt, f"The sea, calm.</think>\n{MOUNTAINS}<|im_end|>", {"messages": SEA_CHAT}),
+            (olmo_prompt, "The sea, calm and still, and the moon", {"messages": SEA_CHAT}),  # cut off while thinking
+            (llama_prompt, f"{MOUNTAINS}<|eot_id|>", {}),  # no messages: the instruction read from the prompt
+        ]
+    )  # fmt: skip
+    assert scored == [1.0, 0.75, 1.0, 0.75, 0.0, 0.75]
+    assert {judged_response(request) for request in judge.requests} == {MOUNTAINS, WAVES}  # the bare answers only
+    contexts = [request["messages"][-1]["content"] for request in judge.requests]
+    assert sum("user: Hi\n\nassistant: Hello! What shall I write?" in text for text in contexts) == 2  # Llama 3's
+
+
+def test_a_persistent_failure_or_a_bad_row_is_zero_never_an_exception_into_areal(judge, capfd) -> None:
+    """Each is 0.0 and one WARNING line in the pool process's log (its stderr: AReaL's getLogger replaces the logging
+    root, so records of other loggers reach Python's last-resort handler), which AReaL keeps in the worker's log."""
+    prompt = decoded_prompt(chatml(), SEA_CHAT)
+    scored = rewards(
+        [
+            (prompt, f"{DOWN}<|im_end|>", {"messages": SEA_CHAT}),
+            (prompt, f"{WAVES}<|im_end|>", {"messages": json.dumps(SEA_CHAT)}),  # a JSON string, not messages
+            ("Write a poem.", f"{WAVES}<|im_end|>", {}),  # no messages, and a prompt in no chat template
+            (prompt, "<think>only thinking</think><|im_end|>", {"messages": SEA_CHAT}),
+            (prompt, f"{WAVES}<|im_end|>", {"messages": [{"role": "assistant", "content": "no user turn"}]}),
+            (prompt, None, {"messages": SEA_CHAT}),
+        ]
+    )
+    assert scored == [0.0] * 6
+    outage = f"judge hosted_vllm/scripted at {judge.base_url} failed: InternalServerError: HTTP 500: scripted outage"
+    logged = sorted(line for line in capfd.readouterr().err.splitlines() if line.startswith("FLIP reward"))
+    assert logged == [
+        "FLIP reward 0.0 (input error): completions must be a string, got NoneType",
+        "FLIP reward 0.0 (input error): prompt: prompt has no user message",
+        "FLIP reward 0.0 (input error): response is empty once reasoning is removed",
+        "FLIP reward 0.0 (input error): the row has no 'messages' and the prompt gives no instruction: the prompt is "
+        "in no known chat template (tried chatml, phi4, llama3, tulu, phi3, mistral, gemma, deepseek, granite, glm45, "
+        "harmony, kimi)",
+        "FLIP reward 0.0 (input error): the row's 'messages' must be a list of chat messages, got str",
+        f"FLIP reward 0.0 (judge error): {outage}",
+    ]
+
+
+def test_samples_are_traced_by_the_pool_process_and_flip_reward_inspect_reads_the_trace(
+    judge, monkeypatch, tmp_path
+) -> None:
+    monkeypatch.setenv("FLIP_SAMPLE_LOG", str(tmp_path / "traces" / "samples.jsonl"))
+    prompt = decoded_prompt(chatml(), SEA_CHAT)
+    scored = rewards(
+        [
+            (prompt, f"{WAVES}<|im_end|>", {"messages": SEA_CHAT}),
+            (prompt, f"{DOWN}<|im_end|>", {"messages": SEA_CHAT}),
+            (prompt, f"{WAVES}<|im_end|>", {"messages": "not messages"}),
+            (prompt, f"{MOUNTAINS}<|im_end|>", {"messages": SEA_CHAT}),
+        ],
+        workers=1,
+    )
+    assert scored == [1.0, 0.0, 0.0, 0.75]
+    [worker] = AsyncRewardWrapper._executors[1]._processes
+    [trace] = (tmp_path / "traces").iterdir()
+    assert trace.name == f"samples.pid{worker}.jsonl" and worker != os.getpid()
+    lines = [json.loads(line) for line in trace.read_text(encoding="utf-8").splitlines()]
+    assert [(line["sample"], line["reward"], line["error_type"], line["response"]) for line in lines] == [
+        (1, 1.0, None, WAVES),
+        (2, 0.0, "judge", DOWN),
+        (3, 0.0, "input", WAVES),
+        (4, 0.75, None, MOUNTAINS),
+    ]
+    assert lines[2]["error"] == "the row's 'messages' must be a list of chat messages, got str"
+    inspected = subprocess.run(
+        [sys.executable, "-m", "flip_reward.cli", "inspect", str(trace), "--output-dir", str(tmp_path / "report")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        timeout=120,
+    )
+    assert inspected.returncode == 0, inspected.stderr
+    overall = json.loads((tmp_path / "report" / "inspect.json").read_text(encoding="utf-8"))["overall"]
+    rates = (overall["judge_error_rate"], overall["input_error_rate"])
+    assert (overall["completions"], overall["mean_reward"], *rates) == (4, 0.4375, 0.25, 0.25)
+
+
+# --- through RLVRWorkflow ------------------------------------------------------------------------------------------
+
+
+class ScriptedEngine:
+    """Stands in for AReaL's inference engine (SGLang/vLLM need GPUs): ``agenerate`` answers the request's prompt
+    tokens with ``completion``'s tokens, as a ModelResponse."""
+
+    def __init__(self, tokenizer, completion: str):
+        self.tokenizer, self.completion = tokenizer, completion
+
+    async def agenerate(self, request) -> ModelResponse:
+        tokens = self.tokenizer.encode(self.completion, add_special_tokens=False)
+        return ModelResponse(
+            input_tokens=list(request.input_ids),
+            output_tokens=tokens,
+            output_logprobs=[0.0] * len(tokens),
+            output_versions=[0] * len(tokens),
+            tokenizer=self.tokenizer,
+        )
+
+
+def episode_rewards(workflow, tokenizer, completions: list[str], row: dict) -> list[float]:
+    async def episodes():
+        return [await workflow.arun_episode(ScriptedEngine(tokenizer, text), row) for text in completions]
+
+    return [float(result["rewards"][0]) for result in asyncio.run(episodes())]
+
+
+def test_rlvr_workflow_scores_its_episodes_with_flip_reward_fn(judge) -> None:
+    tokenizer = chatml()
+    gconfig = GenerationHyperparameters(n_samples=1, max_new_tokens=32)
+    row = {"messages": SEA_CHAT, "query_id": "q1"}
+    completions = [f"{WAVES}<|im_end|>", f"{MOUNTAINS}<|im_end|>", f"{DOWN}<|im_end|>"]
+    named = "flip_reward.integrations.areal.flip_reward_fn"
+    plain = RLVRWorkflow(reward_fn=named, gconfig=gconfig, tokenizer=tokenizer)
+    assert episode_rewards(plain, tokenizer, completions, row) == [1.0, 0.75, 0.0]
+    assert plain.async_reward_fn.timeout_seconds == 15  # AReaL's default: too short for a loaded judge
+
+    flip = FlipRLVRWorkflow(gconfig=gconfig, tokenizer=tokenizer, reward_workers=2)
+    wrapper = flip.async_reward_fn
+    budget = 60.0 * 2 + 20.0 + 30.0  # FLIP_JUDGE_TIMEOUT (default 60 s) per try, FLIP_RETRIES=1, back-off, margin
+    assert (wrapper.reward_fn, wrapper.timeout_seconds, wrapper.max_retries, wrapper.max_workers) == (
+        flip_reward_fn, budget, 0, 2
+    )  # fmt: skip
+    assert reward_budget_s() == budget
+    assert episode_rewards(flip, tokenizer, completions, row) == [1.0, 0.75, 0.0]
+    by_name = FlipRLVRWorkflow(
+        reward_fn=named, gconfig=gconfig, tokenizer=tokenizer, reward_timeout_s=600, reward_workers=2
+    )
+    assert (by_name.async_reward_fn.reward_fn, by_name.async_reward_fn.timeout_seconds) == (flip_reward_fn, 600)
+    assert episode_rewards(by_name, tokenizer, [f"{WAVES}<|im_end|>"], row) == [1.0]
+
+
+def test_the_reward_function_is_picklable_by_reference() -> None:
+    import pickle
+
+    assert pickle.loads(pickle.dumps(flip_reward_fn)) is flip_reward_fn
+    assert Path(sys.modules[flip_reward_fn.__module__].__file__).name == "areal.py"
