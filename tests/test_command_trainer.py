@@ -96,15 +96,15 @@ def test_a_dry_run_shows_the_judge_the_data_the_files_and_the_command_and_writes
         "--max-model-len 25000 (log: output/grpo/judge/judge.log)",
         f"data: {SAMPLE}: 24 rows -> 4 training rows",
         f"data: {SAMPLE}: 24 rows -> 12 training rows",
-        "data: -> output/grpo/data/train.jsonl",
-        "config: output/grpo/config/stand_in.yaml",
+        f"data: -> {tmp_path}/output/grpo/data/train.jsonl",
+        f"config: {tmp_path}/output/grpo/config/stand_in.yaml",
         "    steps: 5",
     ]
     assert trainer == (
         "trainer: env CUDA_VISIBLE_DEVICES=0 HOSTED_VLLM_API_BASE=http://127.0.0.1:8001/v1 "
         "FLIP_JUDGE_MODEL=hosted_vllm/Qwen/Qwen3-4B FLIP_JUDGE_TIMEOUT=3600 FLIP_JUDGE_MAX_TOKENS=2048 "
         f"FLIP_JUDGE_TEMPERATURE=1.0 FLIP_JUDGE_MAX_CONTEXT=25000 STAND_IN=1 {sys.executable} {tmp_path}/record.py "
-        "output/grpo/data/train.jsonl output/grpo/config/stand_in.yaml --lr 3"
+        f"{tmp_path}/output/grpo/data/train.jsonl {tmp_path}/output/grpo/config/stand_in.yaml --lr 3"
     )
     assert not (tmp_path / "output").exists()
 
@@ -147,7 +147,8 @@ def test_a_run_writes_the_rows_and_files_and_the_trainer_reaches_the_judge_throu
                           RECORD_TO=str(record))  # fmt: skip
     assert result.returncode == 0, result.stderr
     seen = json.loads(record.read_text())
-    assert seen["argv"] == ["output/grpo/data/train.jsonl", "output/grpo/config/stand_in.yaml", "--lr", "3"]
+    output = tmp_path / "output" / "grpo"
+    assert seen["argv"] == [f"{output}/data/train.jsonl", f"{output}/config/stand_in.yaml", "--lr", "3"]
     assert {name: seen["env"][name] for name in ("CUDA_VISIBLE_DEVICES", "HOSTED_VLLM_API_BASE", "FLIP_JUDGE_MODEL",
                                                  "FLIP_JUDGE_TIMEOUT", "STAND_IN")} == {
         "CUDA_VISIBLE_DEVICES": "0", "HOSTED_VLLM_API_BASE": judge.base_url,
@@ -161,8 +162,8 @@ def test_a_run_writes_the_rows_and_files_and_the_trainer_reaches_the_judge_throu
     assert seen["config"] == "steps: 3\n"
     assert result.stderr.splitlines()[:4] == [
         f"stand-in: data: {SAMPLE}: 24 rows -> 2 training rows",
-        "stand-in: data: output/grpo/data/train.jsonl",
-        "stand-in: config: output/grpo/config/stand_in.yaml",
+        f"stand-in: data: {output}/data/train.jsonl",
+        f"stand-in: config: {output}/config/stand_in.yaml",
         f"stand-in: judge: ok, {judge.base_url} serves scripted",
     ]
 
