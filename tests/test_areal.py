@@ -23,11 +23,15 @@ from areal.api.io_struct import ModelResponse
 from areal.api.reward_api import AsyncRewardWrapper
 from areal.workflow.rlvr import RLVRWorkflow
 from chat_template_support import TEMPLATES
+from conftest import REPO
 from serve_support import ResponseScript, requests_for
 
 from flip_reward.integrations import process_reward
 from flip_reward.integrations.areal import flip_reward_fn
+from flip_reward.integrations.areal_train import own_arguments, training_rows
 from flip_reward.integrations.areal_workflow import FlipRLVRWorkflow, reward_budget_s
+from flip_reward.launch.areal import RECIPE, ArealSettings, areal_command, areal_files
+from flip_reward.launch.command_trainer import RunFiles, mixed_rows
 from flip_reward.serving.scripted_judge import Reply, ScriptedJudgeServer, judged_response
 from flip_reward.training.tiny_model import build_tokenizer
 
@@ -43,6 +47,7 @@ ANSWERS = {
     DOWN: Reply("scripted outage", status=500),
 }
 SEA_CHAT = [{"role": "user", "content": SEA}]
+SAMPLE = str(REPO / "data" / "sample_rlvr_flip.jsonl")
 
 
 class FailsOnceScript(ResponseScript):
@@ -286,3 +291,111 @@ def test_the_reward_function_is_picklable_by_reference() -> None:
 
     assert pickle.loads(pickle.dumps(flip_reward_fn)) is flip_reward_fn
     assert Path(sys.modules[flip_reward_fn.__module__].__file__).name == "areal.py"
+
+
+# --- the launcher: its rows, AReaL's config and the training script ------------------------------------------------
+
+
+def launch_plan(tmp_path: Path, *extra: str, **environ: str):
+    """The launcher's files (written) and command for settings ``environ``, as ``flip-reward launch areal`` renders
+    them (flip_reward.launch.areal; the run folder under ``tmp_path``)."""
+    settings = ArealSettings.from_sources({}, {"OUTPUT_DIR": str(tmp_path / "run"), **environ})
+    files = RunFiles(tmp_path / "run" / "data" / "train.jsonl", tmp_path / "run" / "config")
+    for path, text in areal_files(settings, files).items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return settings, files, areal_command(settings, files, "python", list(extra))
+
+
+def areal_config_of(command: list[str]):
+    """What AReaL's training script reads from ``command``: this script's options, and the GRPOConfig that AReaL's
+    own loader composes (Hydra, the overrides, the structured config; ``load_expr_config`` less its saving of the
+    config, whose stats logger imports wandb, swanlab and trackio)."""
+    from areal.api.cli_args import GRPOConfig, parse_cli_args, to_structured_cfg
+    from omegaconf import OmegaConf
+
+    assert command[1:3] == ["-m", "flip_reward.integrations.areal_train"]
+    own, rest = own_arguments(command[3:])
+    composed, _ = parse_cli_args(rest)
+    return own, OmegaConf.to_object(to_structured_cfg(composed, config_cls=GRPOConfig))
+
+
+def test_the_launchers_config_and_command_are_what_areals_own_config_loader_accepts(tmp_path) -> None:
+    from areal.api.alloc_mode import ModelAllocation
+    from areal.api.cli_args import GRPOConfig
+
+    settings, files, trainer = launch_plan(tmp_path, "actor.optimizer.lr=2e-6", NUM_GPUS="8", JUDGE_GPUS="7")
+    assert trainer.command == ["python", "-m", "flip_reward.integrations.areal_train", "--config",
+                               f"{tmp_path}/run/config/areal_grpo.yaml", "actor.optimizer.lr=2e-6"]  # fmt: skip
+    own, config = areal_config_of(trainer.command)
+    assert (own.reward_timeout_s, own.reward_workers, own.enable_thinking) == (None, None, False)
+    assert isinstance(config, GRPOConfig) and config.scheduler.type == "local"
+    assert (config.rollout.backend, config.actor.backend, config.cluster.n_gpus_per_node) == (
+        "sglang:d3p1t1", "fsdp:d4p1t1", 7
+    )  # fmt: skip
+    backends = (config.rollout.backend, config.actor.backend)
+    assert [ModelAllocation.from_str(backend).backend for backend in backends] == ["sglang", "fsdp"]
+    assert (config.gconfig.n_samples, config.gconfig.max_new_tokens, config.actor.optimizer.lr) == (8, 8192, 2e-6)
+    assert (config.train_dataset.path, config.train_dataset.batch_size, config.train_dataset.max_length) == (
+        str(files.data), 28, 2048
+    )  # fmt: skip
+    assert config.actor.kl_ctl == 0.0 and config.ref is None
+    assert config.actor.scheduling_spec[0].gpu == 1 and config.saver.fileroot == f"{tmp_path}/run/areal"
+
+    _, _, tuned = launch_plan(tmp_path, NUM_GPUS="4", JUDGE_GPUS="3", BETA="0.01", AREAL_ROLLOUT_GPUS="2",
+                              AREAL_ROLLOUT_BACKEND="vllm", AREAL_REWARD_TIMEOUT="900", AREAL_REWARD_WORKERS="32",
+                              AREAL_ENABLE_THINKING="1")  # fmt: skip
+    own, config = areal_config_of(tuned.command)
+    assert (own.reward_timeout_s, own.reward_workers, own.enable_thinking) == (900.0, 32, True)
+    assert (config.rollout.backend, config.actor.backend, config.vllm.max_model_len) == (
+        "vllm:d2p1t1", "fsdp:d1p1t1", 2048 + 8192
+    )  # fmt: skip
+    assert config.actor.kl_ctl == 0.01 and config.ref.scheduling_strategy.target == "actor"
+
+
+def test_the_launchers_rows_load_in_the_training_script_and_score_in_the_workflow(tmp_path) -> None:
+    """DATASETS as AReaL rows (the launcher's converter), loaded by the training script (datasets, AReaL's
+    apply_chat_template for the length check), and one of them an episode of FlipRLVRWorkflow."""
+    source = tmp_path / "chat.jsonl"
+    chats = [
+        [{"role": "system", "content": "Be brief."}, {"role": "user", "content": SEA}],
+        [{"role": "user", "content": "Rewrite this: " + "very long notes " * 60}],
+    ]
+    source.write_text("".join(json.dumps({"messages": chat}) + "\n" for chat in chats), encoding="utf-8")
+    settings, files, _ = launch_plan(tmp_path, DATASETS=f"{source} 1.0", NUM_GPUS="2", JUDGE_GPUS="1",
+                                     TRAIN_GPUS="0,1")  # fmt: skip
+    assert mixed_rows(RECIPE, settings, files.data) == [f"data: {source}: 2 rows -> 2 training rows"]
+    written = [json.loads(line) for line in files.data.read_text(encoding="utf-8").splitlines()]
+    assert written == [{"messages": chats[0]}, {"messages": chats[1]}]
+    tokenizer = chatml()
+    rows = training_rows(str(files.data), tokenizer, 64, enable_thinking=False)
+    assert [row["messages"] for row in rows] == [chats[0]]  # the long prompt left out, and said
+    flip = FlipRLVRWorkflow(gconfig=GenerationHyperparameters(n_samples=1, max_new_tokens=32), tokenizer=tokenizer,
+                            reward_workers=1)  # fmt: skip
+    assert episode_rewards(flip, tokenizer, [f"{WAVES}<|im_end|>"], rows[0]) == [1.0]
+
+
+def test_flip_reward_launch_areal_dry_run_prints_the_plan_and_refuses_a_node_with_one_training_gpu(tmp_path) -> None:
+    env = {name: value for name, value in os.environ.items() if not name.startswith(("FLIP_", "JUDGE_", "AREAL_"))}
+    common = [sys.executable, "-m", "flip_reward.cli", "launch", "areal", "--dry-run", "--datasets",
+              f"{SAMPLE} 4", "--judge-base-url", "http://127.0.0.1:9/v1"]  # fmt: skip
+    run = subprocess.run([*common, "--areal-reward-timeout", "900", "--", "gconfig.n_samples=4"], cwd=tmp_path,
+                         env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert run.returncode == 3, run.stderr  # the plan is printed; the JUDGE_BASE_URL judge does not answer
+    lines = run.stdout.splitlines()
+    assert lines[0] == "areal: 8 training GPU(s); reward flip_reward.integrations.areal.flip_reward_fn"
+    trainer = next(line for line in lines if line.startswith("trainer: "))
+    assert trainer == (
+        "trainer: env CUDA_VISIBLE_DEVICES=0,1,2,3,4,5,6,7 HOSTED_VLLM_API_BASE=http://127.0.0.1:9/v1 "
+        "FLIP_JUDGE_MODEL=hosted_vllm/Qwen/Qwen3-4B FLIP_JUDGE_TIMEOUT=3600 FLIP_JUDGE_MAX_TOKENS=2048 "
+        f"FLIP_JUDGE_TEMPERATURE=1.0 FLIP_JUDGE_MAX_CONTEXT=25000 {sys.executable} -m "
+        f"flip_reward.integrations.areal_train --reward-timeout-s 900 --config "
+        f"{tmp_path}/output/grpo/config/areal_grpo.yaml gconfig.n_samples=4"
+    )
+    assert "    experiment_name: grpo" in lines and not (tmp_path / "output").exists()
+    one = subprocess.run([*common, "--num-gpus", "2", "--judge-gpus", "1", "--judge-base-url", ""], cwd=tmp_path,
+                         env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert (one.returncode, one.stdout, one.stderr.strip()) == (
+        2, "", "error: AReaL needs 2 training GPUs at least, one to generate and one to train; it has 1 "
+        "(NUM_GPUS=2, JUDGE_GPUS=1, TRAIN_GPUS='')"
+    )  # fmt: skip
