@@ -24,7 +24,7 @@ from areal.api.reward_api import AsyncRewardWrapper
 from areal.workflow.rlvr import RLVRWorkflow
 from chat_template_support import TEMPLATES
 from conftest import REPO
-from serve_support import ResponseScript, requests_for
+from serve_support import FirstFails, requests_for
 
 from flip_reward.integrations import process_reward
 from flip_reward.integrations.areal import flip_reward_fn
@@ -38,35 +38,19 @@ from flip_reward.training.tiny_model import build_tokenizer
 SEA = "Write a poem about the sea."
 WAVES = "Waves roll in under a silver moon."
 MOUNTAINS = "Mountains rise above the clouds."
-FLAKY = "Tides turn twice a day."  # the judge fails its first request about this one, then answers
 DOWN = "The judge never answers about this one."
 ANSWERS = {
     WAVES: SEA,
     MOUNTAINS: "Write a poem about mountains.",
-    FLAKY: SEA,
     DOWN: Reply("scripted outage", status=500),
 }
 SEA_CHAT = [{"role": "user", "content": SEA}]
 SAMPLE = str(REPO / "data" / "sample_rlvr_flip.jsonl")
 
 
-class FailsOnceScript(ResponseScript):
-    """``ResponseScript`` whose first request about ``FLAKY`` gets an HTTP 500 (a transient judge failure)."""
-
-    def __init__(self, answers: dict):
-        super().__init__(answers)
-        self.failed = False
-
-    def __call__(self, request: dict) -> Reply | str:
-        if judged_response(request) == FLAKY and not self.failed:
-            self.failed = True
-            return Reply("scripted hiccup", status=500)
-        return super().__call__(request)
-
-
 @pytest.fixture
 def judge():
-    with ScriptedJudgeServer(FailsOnceScript(ANSWERS)) as server:
+    with ScriptedJudgeServer(FirstFails(ANSWERS)) as server:
         yield server
 
 
@@ -116,6 +100,7 @@ def rewards(samples: list[tuple[str, str, dict]], workers: int = 2) -> list[floa
 
 
 def test_rewards_from_areals_process_pool_are_the_exact_f1_with_a_transient_failure_retried(judge) -> None:
+    """The judge fails the first request about each response (FirstFails): FLIP_RETRIES=1 retries it."""
     prompt = decoded_prompt(chatml(), SEA_CHAT)
     assert prompt == f"<|im_start|>user\n{SEA}<|im_end|>\n<|im_start|>assistant\n"
     row = {"messages": SEA_CHAT, "answer": "unused", "query_id": 7}
@@ -123,13 +108,12 @@ def test_rewards_from_areals_process_pool_are_the_exact_f1_with_a_transient_fail
         [
             (prompt, f"{WAVES}<|im_end|>", row),
             (prompt, f"{MOUNTAINS}<|im_end|>", row),
-            (prompt, f"{FLAKY}<|im_end|>", row),
             (prompt, f"{DOWN}<|im_end|>", row),
             (prompt, f"<think>The sea, at night.</think>\n\n{MOUNTAINS}<|im_end|><|endoftext|>", row),
         ]
     )
-    assert scored == [1.0, 0.75, 1.0, 0.0, 0.75]
-    assert (requests_for(judge, FLAKY), requests_for(judge, DOWN)) == (2, 2)  # FLIP_RETRIES=1: one retry each
+    assert scored == [1.0, 0.75, 0.0, 0.75]
+    assert (requests_for(judge, WAVES), requests_for(judge, DOWN)) == (2, 2)  # FLIP_RETRIES=1: one retry each
     workers = AsyncRewardWrapper._executors[2]._processes
     assert workers and os.getpid() not in workers  # scored in AReaL's forked pool processes
 
@@ -162,7 +146,7 @@ def test_templated_prompts_of_real_chat_templates_give_the_row_instruction_and_t
     assert scored == [1.0, 0.75, 1.0, 0.75, 0.0, 0.75]
     assert {judged_response(request) for request in judge.requests} == {MOUNTAINS, WAVES}  # the bare answers only
     contexts = [request["messages"][-1]["content"] for request in judge.requests]
-    assert sum("user: Hi\n\nassistant: Hello! What shall I write?" in text for text in contexts) == 2  # Llama 3's
+    assert len({text for text in contexts if "user: Hi\n\nassistant: Hello! What shall I write?" in text}) == 2
 
 
 def test_a_persistent_failure_or_a_bad_row_is_zero_never_an_exception_into_areal(judge, capfd) -> None:
