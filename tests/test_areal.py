@@ -360,7 +360,8 @@ def test_the_launchers_rows_load_in_the_training_script_and_score_in_the_workflo
 
 
 def test_flip_reward_launch_areal_dry_run_prints_the_plan_and_refuses_a_node_with_one_training_gpu(tmp_path) -> None:
-    env = {name: value for name, value in os.environ.items() if not name.startswith(("FLIP_", "JUDGE_", "AREAL_"))}
+    ours = ("FLIP_", "JUDGE_", "AREAL_", "HOSTED_VLLM_API_BASE")
+    env = {name: value for name, value in os.environ.items() if not name.startswith(ours)}
     common = [sys.executable, "-m", "flip_reward.cli", "launch", "areal", "--dry-run", "--datasets",
               f"{SAMPLE} 4", "--judge-base-url", "http://127.0.0.1:9/v1"]  # fmt: skip
     run = subprocess.run([*common, "--areal-reward-timeout", "900", "--", "gconfig.n_samples=4"], cwd=tmp_path,
