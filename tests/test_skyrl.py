@@ -1,11 +1,15 @@
 """SkyRL: ``flip_reward.integrations.skyrl.FlipEnv`` through skyrl-gym's own registry (``register``/``make``) and
-the rows of SkyRL's own ``PromptDataset`` (skyrl 0.4.0 from PyPI, installed without its dependencies).
+the rows of SkyRL's own ``PromptDataset`` (skyrl 0.4.0 from PyPI, installed without its dependencies), and
+``flip-reward launch skyrl``: its rows read by that dataset, its overrides checked by SkyRL's config dataclasses.
 
 SkyRL's generator (``SkyRLGymGenerator``) and its full config need Python 3.12 (their imports reach pydantic models
 built on ``typing.TypedDict``), so its way of calling an environment is reproduced here as its
 ``_run_in_executor_if_available`` does it: ``make(env_class, env_config=..., extras=row)``, ``init(prompt)`` and
 ``step(text)`` awaited on a thread of an env pool (``max_env_workers`` > 0) or called on the event-loop thread itself
-(``max_env_workers=0``), trajectories gathered concurrently. The judge is the scripted server (a test double).
+(``max_env_workers=0``), trajectories gathered concurrently. For the same reason the launcher's overrides are
+checked section by section (``build_nested_dataclass``, which refuses an unknown key, on each of
+``SkyRLTrainConfig``'s sections, as ``from_cli_overrides`` does before the root's 3.12-only checks). Training itself
+needs GPUs and is not run. The judge is the scripted server (a test double).
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ import os
 import subprocess
 import sys
 import threading
+import typing
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import skyrl_gym
@@ -26,6 +32,9 @@ from skyrl_gym.metrics import aggregate_for_environment
 
 from flip_reward.integrations import process_reward
 from flip_reward.integrations import skyrl as flip_skyrl
+from flip_reward.knobs import SettingsError
+from flip_reward.launch import skyrl as launch_skyrl
+from flip_reward.launch.command_trainer import RunFiles, mixed_rows
 from flip_reward.serving.scripted_judge import Reply, ScriptedJudgeServer, judged_response
 
 SEA = "Write a poem about the sea."
@@ -198,33 +207,6 @@ def test_a_dead_judge_or_a_bad_setting_is_zero_with_the_error_never_an_exception
     assert odd_truth.step("x")["metadata"]["error"] == "prompt: prompt must be a string or a list of messages, got int"
 
 
-def test_rows_of_skyrl_prompt_dataset_reach_the_environment(judge, monkeypatch, tmp_path, tiny_model_dir) -> None:
-    """A parquet in SkyRL's dataset format (``prompt``, ``env_class``, ``reward_spec``, ``extra_info``), read by
-    SkyRL's own PromptDataset: its ``(messages, env_class, extras, uid)`` rows make and step the environment."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-    from skyrl.train.dataset import PromptDataset
-    from transformers import AutoTokenizer
-
-    use_judge(monkeypatch, judge)
-    rows = [
-        {"data_source": "flip", "prompt": CHAT, "env_class": "flip",
-         "reward_spec": {"method": "rule", "ground_truth": SEA}, "extra_info": {"index": 0}},
-        {"data_source": "flip", "prompt": [{"role": "user", "content": MOUNTAINS}], "env_class": "flip",
-         "reward_spec": {"method": "rule", "ground_truth": None}, "extra_info": {"index": 1}},
-    ]  # fmt: skip
-    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "train.parquet")
-    dataset = PromptDataset([str(tmp_path / "train.parquet")], AutoTokenizer.from_pretrained(tiny_model_dir), 4096, 1)
-    items = [dataset[index] for index in range(len(dataset))]
-    assert [(env_class, extras["reward_spec"]["ground_truth"]) for _, env_class, extras, _ in items] == [
-        ("flip", SEA),
-        ("flip", None),
-    ]
-    outputs = rollouts([(messages, extras, WAVES if not i else PEAKS) for i, (messages, _, extras, _) in
-                        enumerate(items)], 2)  # fmt: skip
-    assert [output["reward"] for output in outputs] == [1.0, 1.0]
-
-
 # --- traces and the entrypoint's environment ------------------------------------------------------------------------
 
 
@@ -266,3 +248,127 @@ def test_the_entrypoint_hands_the_judge_settings_to_the_trainers_task(tmp_path, 
         "FLIP_JUDGE_MODEL": "hosted_vllm/Qwen/Qwen3-4B",
         "FLIP_SAMPLE_LOG": str(tmp_path / "traces" / "samples.jsonl"),
     }
+
+
+# --- the launcher ---------------------------------------------------------------------------------------------------
+
+
+def chat_file(path: Path) -> Path:
+    """Chat rows as users bring them: a single turn, and a system prompt with an earlier exchange."""
+    rows = [
+        {"messages": [{"role": "user", "content": SEA}]},
+        {"messages": [*CHAT[:3], {"role": "user", "content": MOUNTAINS}, {"role": "assistant", "content": "Peaks."}]},
+    ]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+def launcher_overrides(tmp_path: Path, *extra: str, **environ: str) -> list[str]:
+    """The overrides of the launcher's SkyRL command (after ``-m flip_reward.integrations.skyrl``)."""
+    settings = launch_skyrl.SkyRLSettings.from_sources({}, {"OUTPUT_DIR": str(tmp_path / "run"), **environ})
+    files = RunFiles(tmp_path / "run" / "data" / "train.parquet", tmp_path / "run" / "config")
+    command = launch_skyrl.skyrl_command(settings, files, "python", extra).command
+    assert command[:3] == ["python", "-m", "flip_reward.integrations.skyrl"]
+    return command[3:]
+
+
+def skyrl_config(overrides: list[str]) -> dict:
+    """Each section of SkyRL's config built from ``overrides`` as ``SkyRLTrainConfig.from_cli_overrides`` parses
+    them (OmegaConf's dotlist), by SkyRL's own ``build_nested_dataclass``, which refuses a key SkyRL does not have."""
+    from omegaconf import OmegaConf
+    from skyrl.train.config.config import SkyRLTrainConfig, build_nested_dataclass
+
+    raw = OmegaConf.to_container(OmegaConf.from_cli(overrides), resolve=True)
+    sections = typing.get_type_hints(SkyRLTrainConfig)  # data, trainer, generator, environment: their classes
+    assert set(raw) <= set(sections)
+    return {name: build_nested_dataclass(section, raw.get(name, {})) for name, section in sections.items()}
+
+
+def test_the_launchers_overrides_are_keys_of_skyrls_own_config(tmp_path) -> None:
+    config = skyrl_config(launcher_overrides(tmp_path, "generator.n_samples_per_prompt=4", NUM_GPUS="8"))
+    environment, generator, trainer, data = (config[name] for name in ("environment", "generator", "trainer", "data"))
+    assert (environment.env_class, environment.skyrl_gym.max_env_workers) == ("flip", 64)
+    assert data.train_data == [str(tmp_path / "run" / "data" / "train.parquet")] and data.val_data == []
+    assert (generator.batched, generator.n_samples_per_prompt) == (False, 4)  # the user's override comes last, wins
+    assert generator.inference_engine.num_engines == 7 and trainer.placement.policy_num_gpus_per_node == 7
+    assert (generator.sampling_params.max_generate_length, trainer.max_prompt_length) == (8192, 2048)
+    assert (trainer.algorithm.advantage_estimator, trainer.algorithm.use_kl_loss) == ("grpo", False)
+    assert (trainer.train_batch_size, trainer.policy_mini_batch_size, trainer.epochs) == (28, 28, 1)
+    assert (trainer.eval_interval, trainer.logger, trainer.run_name) == (-1, "console", "skyrl_grpo_flip")
+    assert trainer.ckpt_path == str(tmp_path / "run" / "checkpoints")
+    one_gpu = skyrl_config(launcher_overrides(tmp_path, NUM_GPUS="2", JUDGE_GPUS="1", BETA="0.01", WITH_TRACKING="1"))
+    assert one_gpu["trainer"].algorithm.use_kl_loss is True and one_gpu["trainer"].algorithm.kl_loss_coef == 0.01
+    assert (one_gpu["generator"].inference_engine.num_engines, one_gpu["trainer"].logger) == (1, "wandb")
+    with pytest.raises(ValueError, match="Invalid fields {'flip'} for SkyRLGymConfig"):
+        skyrl_config(launcher_overrides(tmp_path, "environment.skyrl_gym.flip.timeout=5"))  # SkyRL's own refusal
+    assert launch_skyrl.ENV_ID == flip_skyrl.ENV_ID
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"VLLM_TENSOR_PARALLEL_SIZE": "2"}, "VLLM_TENSOR_PARALLEL_SIZE (2) must divide the 7 training GPU(s)"),
+        ({"PROMPTS_PER_STEP": "3", "SAMPLES_PER_PROMPT": "3"},
+         "PROMPTS_PER_STEP x SAMPLES_PER_PROMPT (9) must divide by the 7 training GPU(s)"),
+        ({"JUDGE_MODEL": "openai/gpt-4o", "JUDGE_BASE_URL": "http://127.0.0.1:9/v1"}, "must be a hosted_vllm/ model"),
+    ],
+)  # fmt: skip
+def test_settings_skyrl_would_refuse_are_refused_naming_the_knob(environ, message) -> None:
+    with pytest.raises(SettingsError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        launch_skyrl.SkyRLSettings.from_sources({}, environ)
+
+
+def test_the_launchers_rows_reach_the_environment_through_skyrls_prompt_dataset(
+    judge, monkeypatch, tmp_path, tiny_model_dir
+) -> None:
+    """DATASETS converted as a real run writes them (one parquet file), read by SkyRL's own PromptDataset: its
+    ``(messages, env_class, extras, uid)`` items make and step the environment."""
+    from skyrl.train.dataset import PromptDataset
+    from transformers import AutoTokenizer
+
+    use_judge(monkeypatch, judge)
+    settings = launch_skyrl.SkyRLSettings.from_sources({}, {"DATASETS": f"{chat_file(tmp_path / 'chat.jsonl')} 1.0"})
+    data = tmp_path / "train.parquet"
+    assert mixed_rows(launch_skyrl.RECIPE, settings, data) == [
+        f"data: {tmp_path / 'chat.jsonl'}: 2 rows -> 2 training rows"
+    ]
+    dataset = PromptDataset([str(data)], AutoTokenizer.from_pretrained(tiny_model_dir), 4096, num_workers=1)
+    items = [dataset[index] for index in range(len(dataset))]
+    assert [(messages, env_class, extras) for messages, env_class, extras, _ in items] == [
+        ([{"role": "user", "content": SEA}], "flip",
+         {"data_source": "flip", "reward_spec": {"method": "flip", "ground_truth": SEA}, "extra_info": {"index": 0}}),
+        ([*CHAT[:3], {"role": "user", "content": MOUNTAINS}], "flip",
+         {"data_source": "flip", "reward_spec": {"method": "flip", "ground_truth": MOUNTAINS},
+          "extra_info": {"index": 1}}),
+    ]  # fmt: skip
+    outputs = rollouts([(items[0][0], items[0][2], PEAKS), (items[1][0], items[1][2], PEAKS)], 2)
+    assert [output["reward"] for output in outputs] == [0.75, 1.0]
+
+
+def test_the_dry_run_checks_the_data_and_prints_the_command(judge, tmp_path) -> None:
+    out = tmp_path / "run"
+    environ = {
+        **{name: value for name, value in os.environ.items() if not name.startswith(("FLIP_", "JUDGE_"))},
+        "JUDGE_BASE_URL": judge.base_url, "JUDGE_MODEL": "hosted_vllm/scripted", "NUM_GPUS": "2",
+        "DATASETS": f"{chat_file(tmp_path / 'chat.jsonl')} 1.0", "OUTPUT_DIR": str(out), "HF_HUB_OFFLINE": "1",
+    }  # fmt: skip
+    command = [sys.executable, "-m", "flip_reward.cli", "launch", "skyrl", "--dry-run", "trainer.epochs=2"]
+    completed = subprocess.run(command, capture_output=True, text=True, env=environ, timeout=120, check=False)
+    assert completed.returncode == 0, completed.stderr
+    lines = completed.stdout.splitlines()
+    assert lines[0] == "skyrl: 2 training GPU(s); reward flip_reward.integrations.skyrl:FlipEnv (env_class flip)"
+    assert lines[2:4] == [
+        f"data: {tmp_path / 'chat.jsonl'}: 2 rows -> 2 training rows",
+        f"data: -> {out}/data/train.parquet",
+    ]
+    judge_env = f"HOSTED_VLLM_API_BASE={judge.base_url} FLIP_JUDGE_MODEL=hosted_vllm/scripted FLIP_JUDGE_TIMEOUT=3600"
+    assert lines[4].startswith(f"trainer: env CUDA_VISIBLE_DEVICES=0,1 {judge_env} ")
+    assert f" {sys.executable} -m flip_reward.integrations.skyrl environment.env_class=flip " in lines[4]
+    assert lines[4].endswith(" trainer.epochs=2") and lines[5].startswith("judge: ") and not out.exists()
+    (tmp_path / "bad.jsonl").write_text(json.dumps({"messages": [{"role": "assistant", "content": "Hi"}]}) + "\n")
+    bad = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False,
+                         env={**environ, "DATASETS": f"{tmp_path / 'bad.jsonl'} 1.0"})  # fmt: skip
+    assert (bad.returncode, bad.stdout) == (2, "")
+    assert bad.stderr == (
+        f"error: DATASETS: {tmp_path / 'bad.jsonl'}: 1 of 1 rows invalid (row 1: field 'messages': no user message)\n"
+    )
