@@ -372,3 +372,26 @@ def test_the_dry_run_checks_the_data_and_prints_the_command(judge, tmp_path) -> 
     assert bad.stderr == (
         f"error: DATASETS: {tmp_path / 'bad.jsonl'}: 1 of 1 rows invalid (row 1: field 'messages': no user message)\n"
     )
+
+
+def test_the_entrypoint_calls_what_the_pinned_skyrl_defines() -> None:
+    """``main``/``run_experiment`` import SkyRL modules that need Python 3.12 and GPU packages; their names are read
+    from the installed skyrl's source instead: the entrypoint mirrors ``main_base.main`` and ``skyrl_entrypoint``."""
+    import ast
+    import importlib.util
+
+    package = Path(importlib.util.find_spec("skyrl").origin).parent
+
+    def top_level_names(module: str) -> set[str]:
+        tree = ast.parse((package / module).read_text(encoding="utf-8"))
+        names = {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+        return names | {alias.asname or alias.name for node in tree.body if isinstance(node, ast.ImportFrom)
+                        for alias in node.names}  # fmt: skip
+
+    main_base = top_level_names("train/entrypoints/main_base.py")
+    assert {"BasePPOExp", "validate_cfg", "initialize_ray", "skyrl_entrypoint", "main"} <= main_base
+    assert {"initialize_ray", "validate_cfg"} <= top_level_names("train/utils/utils.py")
+    assert "SkyRLTrainConfig" in top_level_names("train/config/__init__.py")
+    from skyrl.train.config.config import SkyRLTrainConfig
+
+    assert callable(SkyRLTrainConfig.from_cli_overrides)
