@@ -248,6 +248,8 @@ def test_the_entrypoint_hands_the_judge_settings_to_the_trainers_task(tmp_path, 
         "FLIP_JUDGE_MODEL": "hosted_vllm/Qwen/Qwen3-4B",
         "FLIP_SAMPLE_LOG": str(tmp_path / "traces" / "samples.jsonl"),
     }
+    with_password = {**environ, "HOSTED_VLLM_API_BASE": "http://user:secret@judge:8001/v1"}
+    assert "HOSTED_VLLM_API_BASE" not in flip_skyrl.judge_environment(with_password)  # never in Ray's runtime_env
 
 
 # --- the launcher ---------------------------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from skyrl_gym.envs.registration import register, registry
 from flip_reward.core.results import ErrorType
 from flip_reward.core.reward import FlipResult
 from flip_reward.integrations.process_reward import result_info, score_sample_sync
+from flip_reward.judge.urls import redact_url
 
 ENV_ID = "flip"
 ENTRY_POINT = "flip_reward.integrations.skyrl:FlipEnv"
@@ -87,6 +88,8 @@ class FlipEnv(BaseTextEnv):
     """One-step FLIP environment: the reward of the response is the FLIP reward for the row's instruction."""
 
     def __init__(self, env_config: object = None, extras: Mapping[str, Any] | None = None):
+        """``env_config``: SkyRL's config has no section for ``flip`` (it passes ``{}``); the judge comes from the
+        environment. ``extras``: the row's columns but ``prompt`` and ``env_class``."""
         super().__init__()
         self.extras = dict(extras or {})
         self.prompt: object = None
@@ -109,11 +112,15 @@ class FlipEnv(BaseTextEnv):
 
 def judge_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """The judge's variables (``FLIP_*`` and ``HOSTED_VLLM_API_BASE``) of this process for the trainer's Ray task,
-    ``FLIP_SAMPLE_LOG`` made absolute (a Ray worker need not start in this directory)."""
+    ``FLIP_SAMPLE_LOG`` made absolute (a Ray worker need not start in this directory). A judge URL that holds
+    credentials is left out (Ray shows a task's runtime_env in its logs and dashboard): the workers of the local Ray
+    cluster SkyRL starts inherit it from this process."""
     environ = os.environ if environ is None else environ
     forwarded = {
         name: value for name, value in environ.items() if name.startswith("FLIP_") or name in JUDGE_ENVIRONMENT
     }
+    if redact_url(forwarded.get("HOSTED_VLLM_API_BASE")) != forwarded.get("HOSTED_VLLM_API_BASE"):
+        del forwarded["HOSTED_VLLM_API_BASE"]
     if forwarded.get("FLIP_SAMPLE_LOG"):
         forwarded["FLIP_SAMPLE_LOG"] = str(Path(forwarded["FLIP_SAMPLE_LOG"]).absolute())
     return forwarded
