@@ -19,14 +19,13 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import typing
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import skyrl_gym
-from serve_support import ResponseScript, requests_for
+from serve_support import FirstFails, ResponseScript, requests_for
 from skyrl_gym.error import RegistrationError
 from skyrl_gym.metrics import aggregate_for_environment
 
@@ -35,7 +34,7 @@ from flip_reward.integrations import skyrl as flip_skyrl
 from flip_reward.knobs import SettingsError
 from flip_reward.launch import skyrl as launch_skyrl
 from flip_reward.launch.command_trainer import RunFiles, mixed_rows
-from flip_reward.serving.scripted_judge import Reply, ScriptedJudgeServer, judged_response
+from flip_reward.serving.scripted_judge import Reply, ScriptedJudgeServer
 
 SEA = "Write a poem about the sea."
 MOUNTAINS = "Write a poem about mountains."
@@ -57,23 +56,6 @@ ROWS = [
     ([{"role": "user", "content": SEA}], {"reward_spec": {"ground_truth": SEA}}, ""),
 ]
 EXPECTED = [(1.0, ""), (1.0, ""), (0.75, ""), (0.75, ""), (0.0, "judge"), (0.0, "input")]
-
-
-class FailingOnce(ResponseScript):
-    """ResponseScript whose first request about each response in ``flaky`` is a 500."""
-
-    def __init__(self, answers: dict, flaky: set[str]):
-        super().__init__(answers)
-        self.flaky = set(flaky)
-        self.lock = threading.Lock()
-
-    def __call__(self, request: dict) -> Reply | str:
-        with self.lock:
-            response = judged_response(request)
-            if response in self.flaky:
-                self.flaky.discard(response)
-                return Reply(content="scripted blip", status=500)
-        return super().__call__(request)
 
 
 @pytest.fixture
@@ -181,7 +163,7 @@ def test_skyrl_gym_aggregates_the_environment_metrics_into_rates(judge, monkeypa
 
 def test_a_transient_judge_failure_is_retried(monkeypatch) -> None:
     monkeypatch.setenv("FLIP_RETRIES", "1")
-    with ScriptedJudgeServer(FailingOnce(ANSWERS, {WAVES, PEAKS})) as judge:
+    with ScriptedJudgeServer(FirstFails(ANSWERS)) as judge:
         use_judge(monkeypatch, judge)
         outputs = rollouts(ROWS[:3], 2)
         assert [output["reward"] for output in outputs] == [1.0, 1.0, 0.75]

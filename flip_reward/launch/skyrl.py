@@ -81,7 +81,7 @@ def skyrl_overrides(s: SkyRLSettings, files: RunFiles) -> list[str]:
     output = Path(s.output_dir).absolute()
     return [
         f"environment.env_class={ENV_ID}", f"environment.skyrl_gym.max_env_workers={s.env_workers}",
-        f"data.train_data={json.dumps([str(files.data.absolute())])}", "data.val_data=[]",
+        f"data.train_data={json.dumps([str(files.data)])}", "data.val_data=[]",
         "trainer.algorithm.advantage_estimator=grpo",
         f"trainer.algorithm.use_kl_loss={str(s.beta > 0).lower()}", f"trainer.algorithm.kl_loss_coef={s.beta}",
         f"trainer.policy.model.path={s.model_name_or_path}", f"trainer.policy.optimizer_config.lr={s.learning_rate}",
