@@ -3,8 +3,9 @@ VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 # The CPU build on machines without a GPU; set TORCH_SPEC=torch (or a CUDA build) elsewhere.
 TORCH_SPEC ?= torch==2.13.0
-# verl and OpenRLHF for the tests through their reward code; --no-deps, their import-time needs are the 'trainers' extra.
-TRAINER_SPECS ?= verl==0.9.1 openrlhf==0.11.2
+# verl, OpenRLHF, verifiers and ART for the tests through their reward code; --no-deps, their import-time needs are
+# the 'trainers' extra. openpipe-art 0.5.18 is ART's newest release for Python 3.11 (later ones need Python 3.12).
+TRAINER_SPECS ?= verl==0.9.1 openrlhf==0.11.2 verifiers==0.4.0 openpipe-art==0.5.18
 
 .PHONY: setup demo score-demo eval-demo sample-eval test bench clean
 

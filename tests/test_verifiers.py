@@ -15,9 +15,9 @@ import json
 import os
 import subprocess
 import sys
-import tomllib
 
 import pytest
+import tomllib
 from serve_support import ResponseScript, requests_for
 from verifiers.v1 import AgentConfig, Task, Trace
 from verifiers.v1.graph import MessageNode

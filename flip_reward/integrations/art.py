@@ -42,7 +42,11 @@ def trajectory_sample(trajectory: Any) -> tuple[list[Any], object]:
     """``(prompt, response)`` of a trajectory: the messages before its last assistant message, and that message's
     text ("" when there is no assistant message: FLIP reports the empty response)."""
     messages = trajectory.messages()
-    replies = [index for index, message in enumerate(messages) if message.get("role") == "assistant"]
+    replies = [
+        index
+        for index, message in enumerate(messages)
+        if isinstance(message, Mapping) and message.get("role") == "assistant"
+    ]
     if not replies:
         return messages, ""
     return messages[: replies[-1]], reply_text(messages[replies[-1]].get("content"))
