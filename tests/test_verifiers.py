@@ -3,9 +3,11 @@
 A run's TOML config names the reward under ``[env.taskset.task.rewards.flip]``; verifiers' own ``resolve_env_config``
 narrows it, ``load_taskset`` imports the taskset plugin by its id (tests/verifiers_taskset.py) and builds its tasks
 with that task config, and each task's own ``Task.score`` imports the reward and scores a rollout's ``Trace`` (built
-here as a harness records one: the prompt's nodes, then the sampled reply). Rollouts themselves (a harness program
-in a sandbox, the policy's server) are not run. The judge is the scripted OpenAI-compatible server (a test double),
-reached through the FLIP_* environment as in a verifiers env worker.
+here as a harness records one: the prompt's nodes, then the sampled reply). verifiers' own ``vf-replay`` command
+also re-scores a saved run (its resolved config and ``traces.jsonl``, written by verifiers' own writers) in a process
+of its own. Rollouts themselves (a harness program in a sandbox, the policy's server) are not run. The judge is the
+scripted OpenAI-compatible server (a test double), reached through the FLIP_* environment as in a verifiers env
+worker.
 """
 
 from __future__ import annotations
@@ -18,12 +20,15 @@ import sys
 
 import pytest
 import tomllib
-from serve_support import ResponseScript, requests_for
+from serve_support import REPO, ResponseScript, requests_for
 from verifiers.v1 import AgentConfig, Task, Trace
+from verifiers.v1.cli.output import write_config
+from verifiers.v1.configs.cli.eval import EvalConfig
 from verifiers.v1.graph import MessageNode
 from verifiers.v1.trace import AgentInfo, TraceTask
 from verifiers.v1.types import AssistantMessage, UserMessage
 from verifiers.v1.utils.loaders import load_taskset, resolve_env_config
+from verifiers.v1.utils.trace_store import append_trace, read_episodes
 
 from flip_reward.integrations import process_reward
 from flip_reward.integrations.verifiers import task_messages
@@ -88,12 +93,13 @@ def tasks() -> dict[str, Task]:
 
 
 def rollout(task: Task, reply: str | None) -> Trace:
-    """The trace of one rollout of ``task``: its user turn, then the policy's sampled ``reply`` (none: no turn)."""
+    """The trace of one finished rollout of ``task``: its user turn, then the policy's sampled ``reply`` (none: no
+    turn)."""
     nodes = [MessageNode(message=UserMessage(content=task.data.prompt_text or "Hi"))]
     if reply is not None:
         nodes.append(MessageNode(parent=0, message=AssistantMessage(content=f"\n{reply}\n"), sampled=True))
     return Trace(task=TraceTask(type=type(task).__name__, data=task.data), agent=AgentInfo(config=AgentConfig()),
-                 nodes=nodes)  # fmt: skip
+                 nodes=nodes, is_completed=True, ok=True)  # fmt: skip
 
 
 def scored(pairs: list[tuple[Task, str | None]]) -> list[Trace]:
@@ -196,3 +202,35 @@ def test_samples_are_traced_and_flip_reward_inspect_reads_the_trace(judge, monke
     assert inspected.returncode == 0, inspected.stderr
     overall = json.loads((tmp_path / "report" / "inspect.json").read_text(encoding="utf-8"))["overall"]
     assert (overall["completions"], overall["judge_error_rate"], overall["input_error_rate"]) == (3, 1 / 3, 1 / 3)
+
+
+def test_vf_replay_rescores_a_saved_run_with_flip(judge, tmp_path) -> None:
+    """A run saved as verifiers saves one (its resolved config, its traces), re-scored by verifiers' own vf-replay
+    in a process of its own, which reads the judge from the FLIP_* environment."""
+    source, out = tmp_path / "run", tmp_path / "replayed"
+    write_config(EvalConfig.model_validate(tomllib.loads(CONFIG)), source, "eval.json")
+    loaded = tasks()
+    replies = {"templated": WAVES, "parts": PEAKS, "multi-turn": OUTAGE, "no-prompt": WAVES}
+
+    async def save() -> None:
+        lock = asyncio.Lock()
+        for name, reply in replies.items():
+            await append_trace(source, rollout(loaded[name], reply), lock, env="verifiers_taskset")
+
+    asyncio.run(save())
+    replay = subprocess.run(
+        [sys.executable, "-m", "verifiers.v1.cli.replay", str(source), "--output-dir", str(out), "--rich", "false"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")])},
+        timeout=120,
+    )
+    assert replay.returncode == 0, replay.stderr
+    traces = {trace.task.data.name: trace for episode in read_episodes(out, Trace) for trace in episode.traces}
+    failure = f"judge hosted_vllm/scripted at {judge.base_url} failed: InternalServerError: HTTP 500: scripted outage"
+    assert {name: (trace.reward, trace.info["flip"]) for name, trace in traces.items()} == {
+        "templated": (2.0, info(1.0, SEA)),
+        "parts": (2.0, info(1.0, "Write a poem about mountains.")),
+        "multi-turn": (0.0, info(0.0, error=failure, error_type="judge")),
+        "no-prompt": (0.0, info(0.0, error="prompt: prompt has no user message", error_type="input")),
+    }
