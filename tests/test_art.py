@@ -163,6 +163,14 @@ def test_a_transient_failure_is_retried_and_a_persistent_one_is_zero_with_the_er
     assert outcome(silent) == (0.0, *flip(0.0, error="response is empty once reasoning is removed", error_type="input"))
 
 
+def test_items_art_cannot_read_as_messages_are_an_input_error_naming_the_first(judge) -> None:
+    odd = art.Trajectory(messages_and_choices=[{"role": "user", "content": SEA}, 42, choice(WAVES)])
+    [scored] = asyncio.run(flip_score_group(art.TrajectoryGroup([odd]))).trajectories
+    error = "prompt: message 1 must be an object with a string 'role'"
+    assert (outcome(scored), scored.logs) == ((0.0, *flip(0.0, error=error, error_type="input")),
+                                              [f"FLIP reward 0.0 (input): {error}"])  # fmt: skip
+
+
 def test_gather_trajectory_groups_scores_each_group_after_its_rollouts(judge) -> None:
     """ART's own gathering: groups built from rollout coroutines, one rollout failing (kept in the group's
     exceptions, as ART does under max_exceptions), FLIP as after_each; options given through functools.partial."""

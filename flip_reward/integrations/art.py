@@ -40,8 +40,12 @@ def reply_text(content: object) -> object:
 
 def trajectory_sample(trajectory: Any) -> tuple[list[Any], object]:
     """``(prompt, response)`` of a trajectory: the messages before its last assistant message, and that message's
-    text ("" when there is no assistant message: FLIP reports the empty response)."""
-    messages = trajectory.messages()
+    text ("" when there is no assistant message: FLIP reports the empty response). Items that ART cannot read as
+    messages are passed on as they are, for FLIP to report the first bad one."""
+    try:
+        messages = trajectory.messages()
+    except (TypeError, ValueError):
+        return list(trajectory.messages_and_choices), ""
     replies = [
         index
         for index, message in enumerate(messages)
