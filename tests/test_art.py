@@ -19,7 +19,7 @@ import sys
 import art
 import pytest
 from openai.types.chat.chat_completion import ChatCompletionMessage, Choice
-from serve_support import ResponseScript, requests_for
+from serve_support import FirstFails, requests_for
 
 from flip_reward.integrations import process_reward
 from flip_reward.integrations.art import flip_score_group, trajectory_sample
@@ -27,37 +27,19 @@ from flip_reward.serving.scripted_judge import Reply, ScriptedJudgeServer, judge
 
 SEA = "Write a poem about the sea."
 MOUNTAINS = "Write a poem about mountains."
-WAVES, PEAKS, OUTAGE, BLIP = (
-    "Waves roll in under a silver moon.",
-    "Mountains rise above the clouds.",
-    "FAIL500",
-    "A blip, then an answer.",
-)
-
-
-class FailsOnce(ResponseScript):
-    """``ResponseScript``, except that the first request about each response in ``flaky`` gets an HTTP 500."""
-
-    def __init__(self, answers: dict, flaky: set[str]):
-        super().__init__(answers)
-        self.flaky = set(flaky)
-
-    def __call__(self, request: dict) -> Reply | str:
-        if judged_response(request) in self.flaky:
-            self.flaky.discard(judged_response(request))
-            return Reply(content="scripted blip", status=500)
-        return super().__call__(request)
+WAVES, PEAKS, OUTAGE = "Waves roll in under a silver moon.", "Mountains rise above the clouds.", "FAIL500"
 
 
 @pytest.fixture
 def judge(monkeypatch):
-    """The scripted judge, named to FLIP by the environment (one retry)."""
-    answers = {WAVES: SEA, PEAKS: MOUNTAINS, BLIP: SEA, OUTAGE: Reply(content="scripted outage", status=500)}
+    """The scripted judge, named to FLIP by the environment, with one retry: the first request about every
+    response answers HTTP 500 (a transient outage), so every reward comes after a retry."""
+    answers = {WAVES: SEA, PEAKS: MOUNTAINS, OUTAGE: Reply(content="scripted outage", status=500)}
     for name in [name for name in os.environ if name.startswith("FLIP_") or name == "HOSTED_VLLM_API_BASE"]:
         monkeypatch.delenv(name)
     monkeypatch.setattr(process_reward, "_rewards", {})  # each test builds its own FlipReward
     process_reward.process_trace.cache_clear()  # the FLIP_SAMPLE_LOG trace is read once per process
-    with ScriptedJudgeServer(FailsOnce(answers, {BLIP})) as server:
+    with ScriptedJudgeServer(FirstFails(answers)) as server:
         monkeypatch.setenv("FLIP_JUDGE_MODEL", "hosted_vllm/scripted")
         monkeypatch.setenv("HOSTED_VLLM_API_BASE", server.base_url)
         monkeypatch.setenv("FLIP_RETRIES", "1")
@@ -144,18 +126,20 @@ def test_the_group_comes_back_scored_with_the_exact_f1_as_ruler_returns_it(judge
     assert [(trajectory.reward, trajectory.metrics, trajectory.logs) for trajectory in group] == [
         (0.25, {}, []), (0.0, {}, []), (0.0, {}, [])
     ]  # the originals are left as they were  # fmt: skip
-    [tools] = [request for request in judge.requests if "Hello! How can I help?" in request["messages"][-1]["content"]]
-    assert judged_response(tools) == PEAKS and "Mountains are tall." not in tools["messages"][-1]["content"]
+    # what the judge was asked about which response (a retry asks the same again)
+    asked = {request["messages"][-1]["content"]: judged_response(request) for request in judge.requests}
+    [tools] = [question for question in asked if "Hello! How can I help?" in question]
+    assert asked[tools] == PEAKS and "Mountains are tall." not in tools
 
 
 def test_a_transient_failure_is_retried_and_a_persistent_one_is_zero_with_the_error_in_metadata_and_logs(
     judge,
 ) -> None:
     group = art.TrajectoryGroup(
-        [chat(SEA, BLIP), chat(SEA, OUTAGE), art.Trajectory(messages_and_choices=[{"role": "user", "content": SEA}])]
+        [chat(SEA, WAVES), chat(SEA, OUTAGE), art.Trajectory(messages_and_choices=[{"role": "user", "content": SEA}])]
     )
     blip, outage, silent = asyncio.run(flip_score_group(group)).trajectories
-    assert (outcome(blip), requests_for(judge, BLIP)) == ((1.0, *flip(1.0, SEA)), 2)
+    assert (outcome(blip), requests_for(judge, WAVES)) == ((1.0, *flip(1.0, SEA)), 2)
     failure = f"judge hosted_vllm/scripted at {judge.base_url} failed: InternalServerError: HTTP 500: scripted outage"
     assert (outcome(outage), outage.logs, requests_for(judge, OUTAGE)) == (
         (0.0, *flip(0.0, error=failure, error_type="judge")), [f"FLIP reward 0.0 (judge): {failure}"], 2

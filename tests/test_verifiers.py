@@ -20,7 +20,7 @@ import sys
 
 import pytest
 import tomllib
-from serve_support import REPO, ResponseScript, requests_for
+from serve_support import REPO, FirstFails, requests_for
 from verifiers.v1 import AgentConfig, Task, Trace
 from verifiers.v1.cli.output import write_config
 from verifiers.v1.configs.cli.eval import EvalConfig
@@ -35,12 +35,7 @@ from flip_reward.integrations.verifiers import task_messages
 from flip_reward.serving.scripted_judge import Reply, ScriptedJudgeServer, judged_response
 
 SEA = "Write a poem about the sea."
-WAVES, PEAKS, OUTAGE, BLIP = (
-    "Waves roll in under a silver moon.",
-    "Mountains rise above the clouds.",
-    "FAIL500",
-    "A blip, then an answer.",
-)
+WAVES, PEAKS, OUTAGE = "Waves roll in under a silver moon.", "Mountains rise above the clouds.", "FAIL500"
 CONFIG = """
 [env.taskset]
 id = "verifiers_taskset"
@@ -51,34 +46,20 @@ weight = 2.0
 """
 
 
-class FailsOnce(ResponseScript):
-    """``ResponseScript``, except that the first request about each response in ``flaky`` gets an HTTP 500."""
-
-    def __init__(self, answers: dict, flaky: set[str]):
-        super().__init__(answers)
-        self.flaky = set(flaky)
-
-    def __call__(self, request: dict) -> Reply | str:
-        if judged_response(request) in self.flaky:
-            self.flaky.discard(judged_response(request))
-            return Reply(content="scripted blip", status=500)
-        return super().__call__(request)
-
-
 @pytest.fixture
 def judge(monkeypatch):
-    """The scripted judge, named to FLIP by the environment as in a verifiers env worker (one retry)."""
+    """The scripted judge, named to FLIP by the environment as in a verifiers env worker, with one retry: the first
+    request about every response answers HTTP 500 (a transient outage), so every reward comes after a retry."""
     answers = {
         WAVES: SEA,
         PEAKS: "Write a poem about mountains.",
-        BLIP: SEA,
         OUTAGE: Reply(content="scripted outage", status=500),
     }
     for name in [name for name in os.environ if name.startswith("FLIP_") or name == "HOSTED_VLLM_API_BASE"]:
         monkeypatch.delenv(name)
     monkeypatch.setattr(process_reward, "_rewards", {})  # each test builds its own FlipReward
     process_reward.process_trace.cache_clear()  # the FLIP_SAMPLE_LOG trace is read once per process
-    with ScriptedJudgeServer(FailsOnce(answers, {BLIP})) as server:
+    with ScriptedJudgeServer(FirstFails(answers)) as server:
         monkeypatch.setenv("FLIP_JUDGE_MODEL", "hosted_vllm/scripted")
         monkeypatch.setenv("HOSTED_VLLM_API_BASE", server.base_url)
         monkeypatch.setenv("FLIP_RETRIES", "1")
@@ -152,22 +133,21 @@ def test_task_score_records_the_exact_f1_weighted_and_the_per_sample_info(judge)
     assert [trace.info["flip"] for trace in traces] == [
         info(1.0, SEA), info(1.0, "Write a poem about mountains."), info(0.75, "Write a poem about mountains.")
     ]  # fmt: skip
-    [templated] = [request for request in judge.requests if judged_response(request) == WAVES]
-    assert "system: You are a poet." in templated["messages"][-1]["content"]
-    [multi_turn] = [
-        request for request in judge.requests
-        if judged_response(request) == PEAKS and "Hello! How can I help?" in request["messages"][-1]["content"]
-    ]  # fmt: skip
-    assert "user: Hi" in multi_turn["messages"][-1]["content"]
+    # what the judge was asked about which response (a retry asks the same again)
+    asked = {request["messages"][-1]["content"]: judged_response(request) for request in judge.requests}
+    [templated] = [question for question, response in asked.items() if response == WAVES]
+    assert "system: You are a poet." in templated
+    [multi_turn] = [question for question, response in asked.items() if "Hello! How can I help?" in question]
+    assert asked[multi_turn] == PEAKS and "user: Hi" in multi_turn
 
 
 def test_a_transient_judge_failure_is_retried_and_a_persistent_one_is_zero_with_the_error_in_info(judge) -> None:
     loaded = tasks()
     blip, outage, empty, no_prompt = scored(
-        [(loaded["templated"], BLIP), (loaded["templated"], OUTAGE), (loaded["templated"], None),
+        [(loaded["templated"], WAVES), (loaded["templated"], OUTAGE), (loaded["templated"], None),
          (loaded["no-prompt"], WAVES)]
     )  # fmt: skip
-    assert (blip.rewards["flip"].score, blip.info["flip"], requests_for(judge, BLIP)) == (1.0, info(1.0, SEA), 2)
+    assert (blip.rewards["flip"].score, blip.info["flip"], requests_for(judge, WAVES)) == (1.0, info(1.0, SEA), 2)
     failure = f"judge hosted_vllm/scripted at {judge.base_url} failed: InternalServerError: HTTP 500: scripted outage"
     assert (outage.rewards["flip"].score, outage.info["flip"], requests_for(judge, OUTAGE)) == (
         0.0, info(0.0, error=failure, error_type="judge"), 2
