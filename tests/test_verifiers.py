@@ -26,7 +26,7 @@ from verifiers.v1.cli.output import write_config
 from verifiers.v1.configs.cli.eval import EvalConfig
 from verifiers.v1.graph import MessageNode
 from verifiers.v1.trace import AgentInfo, TraceTask
-from verifiers.v1.types import AssistantMessage, UserMessage
+from verifiers.v1.types import AssistantMessage, SystemMessage, UserMessage
 from verifiers.v1.utils.loaders import load_taskset, resolve_env_config
 from verifiers.v1.utils.trace_store import append_trace, read_episodes
 
@@ -74,11 +74,17 @@ def tasks() -> dict[str, Task]:
 
 
 def rollout(task: Task, reply: str | None) -> Trace:
-    """The trace of one finished rollout of ``task``: its user turn, then the policy's sampled ``reply`` (none: no
-    turn)."""
-    nodes = [MessageNode(message=UserMessage(content=task.data.prompt_text or "Hi"))]
+    """The trace of one finished rollout of ``task``: the prompt's messages as verifiers' rollout opens them (the
+    system prompt, then the prompt), then the policy's sampled ``reply`` (none: no reply)."""
+    prompt, system_prompt = task.data.prompt, task.data.system_prompt
+    messages = [UserMessage(content=prompt)] if isinstance(prompt, str) else list(prompt or [])
+    if system_prompt is not None:
+        messages.insert(0, SystemMessage(content=system_prompt))
     if reply is not None:
-        nodes.append(MessageNode(parent=0, message=AssistantMessage(content=f"\n{reply}\n"), sampled=True))
+        messages.append(AssistantMessage(content=f"\n{reply}\n"))
+    sampled = len(messages) - 1 if reply is not None else None  # the reply's node, the one the model produced
+    nodes = [MessageNode(parent=index - 1 if index else None, message=message, sampled=index == sampled)
+             for index, message in enumerate(messages)]  # fmt: skip
     return Trace(task=TraceTask(type=type(task).__name__, data=task.data), agent=AgentInfo(config=AgentConfig()),
                  nodes=nodes, is_completed=True, ok=True)  # fmt: skip
 
@@ -101,16 +107,16 @@ def info(f1: float, inferred: str = "", error: str = "", error_type: str = "") -
 
 def test_the_task_config_plugs_flip_into_every_task_of_the_taskset() -> None:
     loaded = tasks()
-    assert list(loaded) == ["templated", "parts", "multi-turn", "no-prompt"]
+    assert list(loaded) == ["string", "parts", "multi-turn", "no-prompt"]
     assert {name: [hook.__name__ for hook in task.hooks("reward")] for name, task in loaded.items()} == {
         name: ["flip"] for name in loaded
     }
-    assert [hook._vf_weight for hook in loaded["templated"].hooks("reward")] == [2.0]
+    assert [hook._vf_weight for hook in loaded["string"].hooks("reward")] == [2.0]
 
 
 def test_the_prompt_is_the_system_prompt_and_the_prompt_as_verifiers_holds_them() -> None:
     loaded = tasks()
-    assert task_messages(loaded["templated"].data) == [
+    assert task_messages(loaded["string"].data) == [
         {"role": "system", "content": "You are a poet."},
         {"role": "user", "content": SEA},
     ]
@@ -126,7 +132,7 @@ def test_the_prompt_is_the_system_prompt_and_the_prompt_as_verifiers_holds_them(
 
 def test_task_score_records_the_exact_f1_weighted_and_the_per_sample_info(judge) -> None:
     loaded = tasks()
-    traces = scored([(loaded["templated"], WAVES), (loaded["parts"], PEAKS), (loaded["multi-turn"], PEAKS)])
+    traces = scored([(loaded["string"], WAVES), (loaded["parts"], PEAKS), (loaded["multi-turn"], PEAKS)])
     assert [(trace.rewards["flip"].score, trace.rewards["flip"].weight, trace.reward) for trace in traces] == [
         (1.0, 2.0, 2.0), (1.0, 2.0, 2.0), (0.75, 2.0, 1.5)
     ]  # fmt: skip
@@ -135,8 +141,8 @@ def test_task_score_records_the_exact_f1_weighted_and_the_per_sample_info(judge)
     ]  # fmt: skip
     # what the judge was asked about which response (a retry asks the same again)
     asked = {request["messages"][-1]["content"]: judged_response(request) for request in judge.requests}
-    [templated] = [question for question, response in asked.items() if response == WAVES]
-    assert "system: You are a poet." in templated
+    [string] = [question for question, response in asked.items() if response == WAVES]
+    assert "system: You are a poet." in string
     [multi_turn] = [question for question, response in asked.items() if "Hello! How can I help?" in question]
     assert asked[multi_turn] == PEAKS and "user: Hi" in multi_turn
 
@@ -144,7 +150,7 @@ def test_task_score_records_the_exact_f1_weighted_and_the_per_sample_info(judge)
 def test_a_transient_judge_failure_is_retried_and_a_persistent_one_is_zero_with_the_error_in_info(judge) -> None:
     loaded = tasks()
     blip, outage, empty, no_prompt = scored(
-        [(loaded["templated"], WAVES), (loaded["templated"], OUTAGE), (loaded["templated"], None),
+        [(loaded["string"], WAVES), (loaded["string"], OUTAGE), (loaded["string"], None),
          (loaded["no-prompt"], WAVES)]
     )  # fmt: skip
     assert (blip.rewards["flip"].score, blip.info["flip"], requests_for(judge, WAVES)) == (1.0, info(1.0, SEA), 2)
@@ -164,7 +170,7 @@ def test_a_transient_judge_failure_is_retried_and_a_persistent_one_is_zero_with_
 def test_samples_are_traced_and_flip_reward_inspect_reads_the_trace(judge, monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("FLIP_SAMPLE_LOG", str(tmp_path / "traces" / "samples.jsonl"))
     loaded = tasks()
-    for pair in [(loaded["templated"], WAVES), (loaded["multi-turn"], OUTAGE), (loaded["no-prompt"], WAVES)]:
+    for pair in [(loaded["string"], WAVES), (loaded["multi-turn"], OUTAGE), (loaded["no-prompt"], WAVES)]:
         scored([pair])  # one after another, so that the trace's order is known
     process_reward.process_trace().flush()
     [trace] = (tmp_path / "traces").iterdir()
@@ -190,7 +196,7 @@ def test_vf_replay_rescores_a_saved_run_with_flip(judge, tmp_path) -> None:
     source, out = tmp_path / "run", tmp_path / "replayed"
     write_config(EvalConfig.model_validate(tomllib.loads(CONFIG)), source, "eval.json")
     loaded = tasks()
-    replies = {"templated": WAVES, "parts": PEAKS, "multi-turn": OUTAGE, "no-prompt": WAVES}
+    replies = {"string": WAVES, "parts": PEAKS, "multi-turn": OUTAGE, "no-prompt": WAVES}
 
     async def save() -> None:
         lock = asyncio.Lock()
@@ -209,7 +215,7 @@ def test_vf_replay_rescores_a_saved_run_with_flip(judge, tmp_path) -> None:
     traces = {trace.task.data.name: trace for episode in read_episodes(out, Trace) for trace in episode.traces}
     failure = f"judge hosted_vllm/scripted at {judge.base_url} failed: InternalServerError: HTTP 500: scripted outage"
     assert {name: (trace.reward, trace.info["flip"]) for name, trace in traces.items()} == {
-        "templated": (2.0, info(1.0, SEA)),
+        "string": (2.0, info(1.0, SEA)),
         "parts": (2.0, info(1.0, "Write a poem about mountains.")),
         "multi-turn": (0.0, info(0.0, error=failure, error_type="judge")),
         "no-prompt": (0.0, info(0.0, error="prompt: prompt has no user message", error_type="input")),

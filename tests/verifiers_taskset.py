@@ -8,7 +8,7 @@ from __future__ import annotations
 from verifiers.v1 import Task, TaskData, Taskset, TasksetConfig
 
 ROWS = [
-    {"name": "templated", "prompt": "Write a poem about the sea.", "system_prompt": "You are a poet."},
+    {"name": "string", "prompt": "Write a poem about the sea.", "system_prompt": "You are a poet."},
     {
         "name": "parts",
         "prompt": [
