@@ -1,11 +1,13 @@
 """AReaL: ``flip_reward.integrations.areal.flip_reward_fn`` through AReaL's own ``AsyncRewardWrapper`` (its process
-pool: each reward is computed in a forked worker process) and ``RLVRWorkflow`` (areal 1.0.4 from PyPI, on CPU).
+pool: each reward is computed in a forked worker process) and ``RLVRWorkflow`` / ``FlipRLVRWorkflow`` episodes
+(areal 1.0.4 from PyPI, installed --no-deps, on CPU); ``flip-reward launch areal``'s rows, config and command, read by
+the training script and composed by AReaL's own config loader.
 
 Prompts are what RLVRWorkflow passes: ``tokenizer.decode`` of the chat-templated prompt tokens, special tokens kept
 (the tiny model's ChatML tokenizer, and the same tokenizer given the Llama 3, Qwen3 and OLMo 3 templates and their
 special tokens); completions end with the template's stop token. The judge is the scripted OpenAI-compatible server
 on loopback (a test double); so is the inference engine that RLVRWorkflow asks for a completion (AReaL's SGLang and
-vLLM engines need GPUs), which returns the scripted completion's tokens. Training itself is not run.
+vLLM engines need GPUs), which returns the scripted completion's tokens. Training itself (GPUs) is not run.
 """
 
 from __future__ import annotations
