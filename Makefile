@@ -4,7 +4,7 @@ PYTHON := $(VENV)/bin/python
 # The CPU build on machines without a GPU; set TORCH_SPEC=torch (or a CUDA build) elsewhere.
 TORCH_SPEC ?= torch==2.13.0
 # verl and OpenRLHF for the tests through their reward code; --no-deps, their import-time needs are the 'trainers' extra.
-TRAINER_SPECS ?= verl==0.9.1 openrlhf==0.11.2
+TRAINER_SPECS ?= verl==0.9.1 openrlhf==0.11.2 nemo-gym==0.7.0
 
 .PHONY: setup demo score-demo eval-demo sample-eval test bench clean
 
@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m pip install --quiet --upgrade pip
 	$(PYTHON) -m pip install --quiet "$(TORCH_SPEC)"
 	$(PYTHON) -m pip install --quiet -e ".[serve,train,dev,fleet,trainers]"
-	$(PYTHON) -m pip install --quiet --no-deps $(TRAINER_SPECS)
+	$(PYTHON) -m pip install --quiet --no-deps --ignore-requires-python $(TRAINER_SPECS)
 	touch $@
 
 # GRPO with FLIP rewards on this machine: tiny policy and judge built locally, a few TRL steps (runs/demo).
