@@ -8,7 +8,8 @@ reads the config from ``config_paths`` and gives the server its host and a free 
 the server's venv is this test's own (linked where Gym looks for it), since building one with uv needs the network.
 Each ``/verify`` body is built as the simple agent builds it (``SimpleAgentRunRequest`` of the row, dumped, with the
 policy's Responses API answer as ``response``), and each answer is read with the agent's ``SimpleAgentVerifyResponse``.
-The judge is the scripted OpenAI-compatible server (a test double), so every reward is an exact F1.
+The judge is the scripted OpenAI-compatible server (a test double), so every reward is an exact F1; it answers the first
+request about each response with an HTTP 500, so every reward here has come through the server's retry.
 """
 
 import json
@@ -29,37 +30,25 @@ from nemo_gym.openai_utils import NeMoGymResponse
 from omegaconf import DictConfig, OmegaConf
 from pydantic import ValidationError
 from responses_api_agents.simple_agent.app import SimpleAgentRunRequest, SimpleAgentVerifyResponse
-from serve_support import ResponseScript, call, requests_for
+from serve_support import FirstFails, call, requests_for
 
 from flip_reward.core.results import ErrorType
 from flip_reward.core.reward import FlipResult
 from flip_reward.integrations import nemo_gym as flip_gym
-from flip_reward.serving.scripted_judge import Reply, ScriptedJudgeServer, flip_answer, judged_response
+from flip_reward.serving.scripted_judge import Reply, ScriptedJudgeServer, judged_response
 
 SEA = "Write a poem about the sea."
 WAVES = "Waves roll in under a silver moon."
+FOAM = "Foam glitters under a silver moon."
 ANSWERS = {
     WAVES: SEA,
     "Mountains rise above the clouds.": "Write a poem about mountains.",
+    "Tides turn under a silver moon.": SEA,
+    FOAM: SEA,
     "FAIL500": Reply(content="scripted outage", status=500),
 }
 INSTANCE = "flip_resources_server"
 READY_TIMEOUT_S = 120.0
-
-
-class FlakyOnce(ResponseScript):
-    """The scripted answers, except that the first request about ``FLAKY ...`` gets an HTTP 500."""
-
-    def __init__(self, answers: dict):
-        super().__init__(answers)
-        self.failed: set[str] = set()
-
-    def __call__(self, request: dict) -> Reply | str:
-        response = judged_response(request)
-        if response.startswith("FLAKY") and response not in self.failed:
-            self.failed.add(response)
-            return Reply(content="scripted blip", status=500)
-        return flip_answer(SEA) if response.startswith("FLAKY") else super().__call__(request)
 
 
 def gym_config(root: Path, judge_url: str) -> DictConfig:
@@ -133,7 +122,7 @@ class GymServer:
 
 @pytest.fixture(scope="module")
 def judge():
-    with ScriptedJudgeServer(FlakyOnce(ANSWERS)) as server:
+    with ScriptedJudgeServer(FirstFails(ANSWERS)) as server:  # every response's first request: HTTP 500
         yield server
 
 
@@ -215,7 +204,7 @@ def test_the_simple_agents_requests_get_the_exact_f1_of_their_last_assistant_mes
         (row([message("developer", "Answer in verse."), message("user", SEA, parts=True)]),
          model_response("Mountains rise above the clouds.")),  # messages, input_text parts
         (row([message("user", "Hi"), message("assistant", "Hello!"), *tool_turns, message("user", SEA)]),
-         model_response("Draft: the sea.", WAVES)),  # a conversation; two assistant messages, the last is judged
+         model_response("Draft: the sea.", FOAM)),  # a conversation; two assistant messages, the last is judged
         (row([message("user", SEA)]), model_response()),  # a tool call and no message: nothing to judge
     ]  # fmt: skip
     with ThreadPoolExecutor(len(cases)) as pool:
@@ -230,15 +219,15 @@ def test_the_simple_agents_requests_get_the_exact_f1_of_their_last_assistant_mes
     assert answers[3].model_extra["error"] == "response is empty once reasoning is removed"
     judged = {judged_response(request): request["messages"][-1]["content"] for request in judge.requests}
     assert "developer: Answer in verse." in judged["Mountains rise above the clouds."]
-    assert "tool: High tide at 6pm." in judged[WAVES] and 'assistant: get_tide({"port": "Brest"})' in judged[WAVES]
+    assert "tool: High tide at 6pm." in judged[FOAM] and 'assistant: get_tide({"port": "Brest"})' in judged[FOAM]
     assert not any("verse about the ocean" in str(request) for request in judge.requests)  # reasoning never judged
     assert "Draft: the sea." not in judged
 
 
 def test_a_transient_judge_failure_is_retried_and_gives_the_right_reward(gym, judge) -> None:
-    answer = verify(gym, row(SEA), model_response("FLAKY waves"))
+    answer = verify(gym, row(SEA), model_response("Tides turn under a silver moon."))
     assert fields(answer) == (1.0, 1.0, SEA, "", False, None)
-    assert requests_for(judge, "FLAKY waves") == 2
+    assert requests_for(judge, "Tides turn under a silver moon.") == 2  # the 500, then the answer
 
 
 def test_a_persistent_judge_failure_is_zero_with_the_error_and_masked(gym, judge) -> None:
