@@ -4,7 +4,7 @@ How NeMo Gym 0.7 runs it (``ng_run``, and NeMo-RL's ``NemoGym`` environment thro
 Gym config holds an instance ``<name>: {resources_servers: {flip: {entrypoint: app.py, ...}}}``; Gym finds the
 folder ``resources_servers/flip`` under ``NEMO_GYM_EXTRA_ROOTS`` (or the working directory), builds its venv from
 its ``requirements.txt`` and runs ``python app.py`` there, with the whole parsed config in ``NEMO_GYM_CONFIG_DICT``
-and the instance's name in ``NEMO_GYM_CONFIG_PATH``. ``app.py`` (``server_files`` writes it) calls
+and the instance's name in ``NEMO_GYM_CONFIG_PATH``. ``app.py`` (``flip_reward.launch.nemo_rl`` writes it) calls
 ``FlipResourcesServer.run_webserver()``, which validates the instance's keys as ``FlipResourcesServerConfig`` and
 serves the app on uvicorn. The simple agent then POSTs ``/verify`` once per rollout with the dataset row (its
 ``responses_create_params`` and any other fields) and ``response``, the policy's Responses API answer, and returns
@@ -46,7 +46,6 @@ from flip_reward.core.results import ErrorType
 from flip_reward.core.reward import FlipResult
 from flip_reward.integrations.process_reward import result_info, score_sample
 
-SERVER_NAME = "flip"  # the folder resources_servers/flip and the server type under `resources_servers:`
 # NeMo Gym's failure vocabulary (nemo_gym.failure_kinds) for each error type, and whether the reward measured nothing.
 FAILURE_KINDS: dict[ErrorType, tuple[str | None, bool]] = {
     ErrorType.INPUT: (None, False),  # an empty response is the policy's doing: a valid 0.0
@@ -150,25 +149,3 @@ class FlipResourcesServer(SimpleResourcesServer):
         prompt = gym_prompt(dumped["responses_create_params"])
         result = await score_sample(prompt, gym_response(dumped["response"]["output"]), self.config.options())
         return verify_response(body, result)
-
-
-APP = '''"""NeMo Gym entrypoint of the FLIP resources server (flip_reward.integrations.nemo_gym)."""
-
-from flip_reward.integrations.nemo_gym import FlipResourcesServer
-
-if __name__ == "__main__":
-    FlipResourcesServer.run_webserver()
-'''
-
-
-def server_files(requirement: str, instance: str, config: Mapping[str, Any]) -> dict[str, str]:
-    """The files of ``resources_servers/flip`` (relative paths to text) for a Gym root: ``app.py``, the
-    ``requirements.txt`` Gym builds the server's venv from (``requirement`` names flip-reward), and
-    ``configs/flip.yaml``, the Gym config of instance ``instance`` with the server's ``config`` keys."""
-    server = {"entrypoint": "app.py", "domain": Domain.RLHF.value, **config}
-    gym_config = {instance: {"resources_servers": {SERVER_NAME: server}}}
-    return {
-        "app.py": APP,
-        "requirements.txt": f"{requirement}\n",
-        f"configs/{SERVER_NAME}.yaml": json.dumps(gym_config, indent=2) + "\n",  # JSON is YAML
-    }
