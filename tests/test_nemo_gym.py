@@ -23,6 +23,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+import yaml
 from nemo_gym.cli.env import _resolve_server_dir, _server_launch_command
 from nemo_gym.cli.setup_command import get_venv_path, run_command
 from nemo_gym.global_config import GlobalConfigDictParser, GlobalConfigDictParserConfig
@@ -35,6 +36,8 @@ from serve_support import FirstFails, call, requests_for
 from flip_reward.core.results import ErrorType
 from flip_reward.core.reward import FlipResult
 from flip_reward.integrations import nemo_gym as flip_gym
+from flip_reward.launch import nemo_rl
+from flip_reward.launch.command_trainer import RunFiles, mixed_rows
 from flip_reward.serving.scripted_judge import Reply, ScriptedJudgeServer, judged_response
 
 SEA = "Write a poem about the sea."
@@ -47,20 +50,24 @@ ANSWERS = {
     FOAM: SEA,
     "FAIL500": Reply(content="scripted outage", status=500),
 }
-INSTANCE = "flip_resources_server"
+INSTANCE = nemo_rl.SERVER_INSTANCE
+POLICY = {"policy_base_url": ["http://127.0.0.1:9/v1"], "policy_api_key": "dummy_key", "policy_model_name": "policy"}
 READY_TIMEOUT_S = 120.0
+NEMO_RL_DIR = os.environ.get("NEMO_RL_DIR")  # a NeMo-RL checkout (not on PyPI), for its config loader
+NEMO_RL_EXAMPLE = "examples/nemo_gym/grpo_workplace_assistant_nemotron_nano_v2_9b.yaml"
 
 
 def gym_config(root: Path, judge_url: str) -> DictConfig:
-    """The Gym config as NeMo Gym's parser makes it from the server's ``configs/flip.yaml``."""
+    """The Gym config as NeMo Gym's parser makes it from the config paths of ``flip-reward launch nemo-rl`` (Gym's
+    vLLM policy server and the FLIP server's folder as the launcher writes it, here with the judge in its keys)."""
     server = {"judge_model": "hosted_vllm/scripted", "reward_options": {"api_base": judge_url, "retries": 1,
                                                                         "backoff": 0.01}}  # fmt: skip
-    for relative, text in flip_gym.server_files("flip-reward", INSTANCE, server).items():
-        path = root / "resources_servers" / flip_gym.SERVER_NAME / relative
+    for path, text in nemo_rl.server_files(root, "flip-reward", nemo_rl.gym_config(server)).items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
     initial = {
-        "config_paths": [f"resources_servers/{flip_gym.SERVER_NAME}/configs/{flip_gym.SERVER_NAME}.yaml"],
+        "config_paths": [nemo_rl.POLICY_CONFIG, nemo_rl.SERVER_CONFIG],
+        **POLICY,  # what NeMo-RL's NemoGym actor sets
         "skip_venv_if_present": True,  # the venv linked below is used as it is
         "uv_venv_dir": str(root / "venvs"),
         "allow_openai_version_skew": True,  # the project's openai is newer than nemo-gym's pin; only the server runs
@@ -75,9 +82,10 @@ class GymServer:
     """The FLIP server as ``RunHelper`` starts one: its folder resolved, its launch command run under bash."""
 
     def __init__(self, root: Path, config: DictConfig, env: dict[str, str]):
-        self.server = config[INSTANCE]["resources_servers"][flip_gym.SERVER_NAME]
+        self.config = config
+        self.server = config[INSTANCE]["resources_servers"][nemo_rl.SERVER]
         self.url = f"http://{self.server.host}:{self.server.port}"
-        self.dir = _resolve_server_dir(Path("resources_servers", flip_gym.SERVER_NAME))
+        self.dir = _resolve_server_dir(Path("resources_servers", nemo_rl.SERVER))
         venv = get_venv_path(self.dir, config)
         venv.parent.mkdir(parents=True, exist_ok=True)
         venv.symlink_to(sys.prefix, target_is_directory=True)  # this test's venv, where Gym looks for the server's
@@ -186,6 +194,8 @@ def fields(answer: SimpleAgentVerifyResponse) -> tuple:
 
 
 def test_gyms_parser_accepts_the_config_and_the_server_runs_app_py_in_its_folder(gym) -> None:
+    agent = gym.config[nemo_rl.AGENT]["responses_api_agents"]["simple_agent"]
+    assert (agent.resources_server.name, agent.model_server.name) == (INSTANCE, nemo_rl.POLICY_MODEL)
     assert gym.dir.name == "flip" and gym.dir.parent.name == "resources_servers"
     assert gym.python.cmdline()[-1] == "app.py" and Path(gym.python.cwd()) == gym.dir
     config = flip_gym.FlipResourcesServerConfig.model_validate({**gym.server, "name": INSTANCE})
@@ -297,3 +307,110 @@ def test_each_error_type_is_zero_with_nemo_gyms_failure_fields(error_type, kind,
         0.0, "why", str(error_type), kind, masked
     )  # fmt: skip
     assert answer.failure_reason == "why" and answer.model_extra == {"agent_ref": row(SEA)["agent_ref"]}
+
+
+# --- flip-reward launch nemo-rl -------------------------------------------------------------------------------------
+
+
+def chat_rows(path: Path) -> Path:
+    rows = [
+        {"messages": [{"role": "user", "content": SEA}]},
+        {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
+                      {"role": "assistant", "content": "Hello!"}, {"role": "user", "content": "Name three primes."},
+                      {"role": "assistant", "content": "2, 3, 5."}]},
+    ]  # fmt: skip
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+def launch_plan(tmp_path: Path, **environ: str) -> tuple[nemo_rl.NemoRlSettings, RunFiles]:
+    environ = {"DATASETS": f"{chat_rows(tmp_path / 'chat.jsonl')} 1.0", "OUTPUT_DIR": str(tmp_path / "run"), **environ}
+    settings = nemo_rl.NemoRlSettings.from_sources({}, environ)
+    return settings, RunFiles(tmp_path / "run" / "data" / "train.jsonl", tmp_path / "run" / "config")
+
+
+def test_the_launchers_rows_are_simple_agent_requests_and_its_gym_config_parses(tmp_path, monkeypatch) -> None:
+    settings, files = launch_plan(tmp_path)
+    rows = mixed_rows(nemo_rl.RECIPE, settings, files.data)
+    assert rows == [f"data: {tmp_path / 'chat.jsonl'}: 2 rows -> 2 training rows"]
+    written = [json.loads(line) for line in files.data.read_text(encoding="utf-8").splitlines()]
+    assert written[1] == {
+        "responses_create_params": {"input": [{"role": "system", "content": "Be brief."},
+                                              {"role": "user", "content": "Hi"},
+                                              {"role": "assistant", "content": "Hello!"},
+                                              {"role": "user", "content": "Name three primes."}]},
+        "agent_ref": {"type": "responses_api_agents", "name": nemo_rl.AGENT},
+    }  # fmt: skip
+    assert [SimpleAgentRunRequest.model_validate(row).model_dump()["responses_create_params"]["input"][-1]["content"]
+            for row in written] == [SEA, "Name three primes."]  # fmt: skip
+    for path, text in nemo_rl.run_files(settings, files).items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    trainer = nemo_rl.nemo_rl_command(settings, files, sys.executable, ["grpo.max_num_steps=5"])
+    monkeypatch.setenv("NEMO_GYM_EXTRA_ROOTS", trainer.env["NEMO_GYM_EXTRA_ROOTS"])  # as NeMo-RL's Gym actor has it
+    for name in ("UV_CACHE_DIR", "UV_LOCK_TIMEOUT"):
+        monkeypatch.delenv(name, raising=False)
+    config = yaml.safe_load(nemo_rl.config_path(files).read_text(encoding="utf-8"))
+    initial = {**config["env"]["nemo_gym"], **POLICY, "allow_openai_version_skew": True}
+    parse = GlobalConfigDictParserConfig(initial_global_config_dict=DictConfig(initial), skip_load_from_cli=True,
+                                         skip_load_from_dotenv=True)  # fmt: skip
+    parsed = GlobalConfigDictParser().parse(parse)
+    assert parsed[INSTANCE]["resources_servers"]["flip"]["entrypoint"] == "app.py"
+    assert parsed[nemo_rl.AGENT]["responses_api_agents"]["simple_agent"]["resources_server"]["name"] == INSTANCE
+    assert parsed[nemo_rl.POLICY_MODEL]["responses_api_models"]["vllm_model"]["base_url"] == POLICY["policy_base_url"]
+    folder = _resolve_server_dir(Path("resources_servers", nemo_rl.SERVER))
+    assert folder == nemo_rl.gym_root(files) / "resources_servers" / "flip" and (folder / "requirements.txt").exists()
+    flip_gym.FlipResourcesServerConfig.model_validate({**parsed[INSTANCE]["resources_servers"]["flip"], "host": "h",
+                                                       "port": 1, "name": INSTANCE})  # fmt: skip
+
+
+def test_launch_nemo_rl_dry_run_prints_the_plan_and_the_command(tmp_path) -> None:
+    environ = {"DATASETS": f"{chat_rows(tmp_path / 'chat.jsonl')} 1.0", "NEMO_RL_DIR": str(tmp_path / "RL"),
+               "NUM_GPUS": "2", "JUDGE_GPUS": "1"}  # fmt: skip
+    completed = subprocess.run(
+        [sys.executable, "-m", "flip_reward.cli", "launch", "nemo-rl", "--dry-run", "--output-dir", "run",
+         "grpo.max_num_steps=5"],
+        capture_output=True, text=True, cwd=tmp_path, env={**os.environ, **environ}, timeout=120,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr
+    lines = completed.stdout.splitlines()
+    assert lines[0] == "nemo-rl: 1 training GPU(s); reward flip_reward.integrations.nemo_gym.FlipResourcesServer"
+    assert f"data: {tmp_path / 'chat.jsonl'}: 2 rows -> 2 training rows" in lines
+    run = tmp_path / "run"
+    assert (
+        "config: run/config/grpo_flip.yaml" in lines and "config: run/config/gym/resources_servers/flip/app.py" in lines
+    )
+    assert f"    defaults: {tmp_path / 'RL' / NEMO_RL_EXAMPLE}" in lines
+    assert lines[-1] == (
+        "trainer: env CUDA_VISIBLE_DEVICES=0 HOSTED_VLLM_API_BASE=http://127.0.0.1:8001/v1 "
+        "FLIP_JUDGE_MODEL=hosted_vllm/Qwen/Qwen3-4B FLIP_JUDGE_TIMEOUT=3600 FLIP_JUDGE_MAX_TOKENS=2048 "
+        "FLIP_JUDGE_TEMPERATURE=1.0 FLIP_JUDGE_MAX_CONTEXT=25000 "
+        f"NEMO_GYM_EXTRA_ROOTS={run / 'config' / 'gym'} uv run --directory {tmp_path / 'RL'} python "
+        f"examples/nemo_gym/run_grpo_nemo_gym.py --config {run / 'config' / 'grpo_flip.yaml'} grpo.max_num_steps=5"
+    )
+    assert not run.exists()  # a dry run writes nothing
+
+
+@pytest.mark.skipif(not NEMO_RL_DIR, reason="NEMO_RL_DIR (a NeMo-RL checkout) is not set: NeMo-RL is not on PyPI")
+def test_nemo_rls_config_loader_composes_the_launchers_config_over_its_example(tmp_path, monkeypatch) -> None:
+    """NeMo-RL's own ``load_config`` (its ``defaults:`` inheritance) and ``parse_hydra_overrides``, as
+    run_grpo_nemo_gym.py calls them, on the config the launcher writes."""
+    monkeypatch.syspath_prepend(NEMO_RL_DIR)
+    from nemo_rl.utils.config import load_config, parse_hydra_overrides, register_omegaconf_resolvers
+
+    settings, files = launch_plan(tmp_path, NEMO_RL_DIR=NEMO_RL_DIR, NUM_GPUS="4", JUDGE_GPUS="3")
+    for path, text in nemo_rl.run_files(settings, files).items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    register_omegaconf_resolvers()
+    config = parse_hydra_overrides(load_config(nemo_rl.config_path(files)), ["grpo.max_num_steps=5"])
+    config = OmegaConf.to_container(config, resolve=True)
+    assert config["policy"]["model_name"] == config["policy"]["tokenizer"]["name"] == "Qwen/Qwen3-4B"
+    assert config["policy"]["train_global_batch_size"] == 28 * 8 and config["grpo"]["max_num_steps"] == 5
+    assert config["policy"]["max_total_sequence_length"] == 2048 + 8192
+    assert config["policy"]["megatron_cfg"]["optimizer"]["lr"] == 1e-6
+    assert config["data"]["train"]["data_path"] == str(files.data.absolute()) and config["data"]["validation"] is None
+    assert config["data"]["default"]["dataset_name"] == "NemoGymDataset"
+    assert config["env"]["should_use_nemo_gym"] is True
+    assert config["env"]["nemo_gym"]["config_paths"] == [nemo_rl.POLICY_CONFIG, nemo_rl.SERVER_CONFIG]
+    assert (config["grpo"]["val_period"], config["cluster"]["gpus_per_node"]) == (0, 3)
