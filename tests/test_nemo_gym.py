@@ -1,15 +1,19 @@
-"""NeMo Gym: ``FlipResourcesServer`` started the way ``ng_run`` starts a resources server, answering the simple agent.
+"""NeMo Gym: ``FlipResourcesServer`` started the way ``ng_run`` starts a resources server, answering the simple agent;
+and ``flip-reward launch nemo-rl``.
 
-The server folder (``server_files``: ``app.py``, ``requirements.txt``, ``configs/flip.yaml``) is written under a Gym
-root named by ``NEMO_GYM_EXTRA_ROOTS``; NeMo Gym's own parser (``GlobalConfigDictParser``, nemo-gym 0.7 from PyPI)
-reads the config from ``config_paths`` and gives the server its host and a free port; NeMo Gym's own launch path
+The server folder as the launcher writes it (``launch.nemo_rl.server_files``: ``app.py``, ``requirements.txt``,
+``configs/flip.yaml``) is under a Gym root named by ``NEMO_GYM_EXTRA_ROOTS``; NeMo Gym's own parser
+(``GlobalConfigDictParser``, nemo-gym 0.7 from PyPI) reads the launcher's ``config_paths`` (Gym's vLLM policy server
+config too) and gives the server its host and a free port; NeMo Gym's own launch path
 (``_resolve_server_dir``, ``_server_launch_command`` with ``skip_venv_if_present`` and ``run_command``, as
 ``RunHelper`` uses them) runs ``app.py`` in its folder, under bash, with the parsed config in ``NEMO_GYM_CONFIG_DICT``;
 the server's venv is this test's own (linked where Gym looks for it), since building one with uv needs the network.
 Each ``/verify`` body is built as the simple agent builds it (``SimpleAgentRunRequest`` of the row, dumped, with the
 policy's Responses API answer as ``response``), and each answer is read with the agent's ``SimpleAgentVerifyResponse``.
 The judge is the scripted OpenAI-compatible server (a test double), so every reward is an exact F1; it answers the first
-request about each response with an HTTP 500, so every reward here has come through the server's retry.
+request about each response with an HTTP 500, so every reward here has come through the server's retry. NeMo-RL is not
+on PyPI: its own config loader is used from a checkout named by ``NEMO_RL_DIR`` (skipped, saying so, without one);
+rollouts and training need GPUs.
 """
 
 import json
@@ -94,7 +98,11 @@ class GymServer:
         extra_env = {"NEMO_GYM_CONFIG_DICT": OmegaConf.to_yaml(config), "NEMO_GYM_CONFIG_PATH": INSTANCE, **env}
         self.process = run_command(command, self.dir, INSTANCE, global_config_dict=config, stdout_target=self.log,
                                    stderr_target=subprocess.STDOUT, extra_env=extra_env)  # fmt: skip
-        self.wait_ready(root / "server.log")
+        try:
+            self.wait_ready(root / "server.log")
+        except AssertionError:
+            self.stop()
+            raise
 
     def wait_ready(self, log: Path) -> None:
         for _ in range(int(READY_TIMEOUT_S / 0.2)):
@@ -123,8 +131,9 @@ class GymServer:
 
     def stop(self) -> None:
         """SIGINT to the server, as ``RunHelper.shutdown`` sends (to bash's Python child too, when it has one)."""
-        self.python.send_signal(signal.SIGINT)
-        self.process.wait(timeout=60)
+        if self.process.poll() is None:
+            self.python.send_signal(signal.SIGINT)
+            self.process.wait(timeout=60)
         self.log.close()
 
 
