@@ -127,7 +127,8 @@ def launch_command_trainer(
     python = sys.executable
     output = Path(settings.output_dir)
     judge = run_judge(settings, output / "judge", python, dry_run)
-    files = RunFiles(output / "data" / recipe.data_name, output / "config")
+    # absolute: a trainer's workers (Ray actors, Hydra's run folder) need not share the launcher's working directory
+    files = RunFiles(output.absolute() / "data" / recipe.data_name, output.absolute() / "config")
     own = recipe.command(settings, files, python, extra)
     trainer = Trainer(own.command, {**gpu_env(settings), **judge_env(settings, judge.url), **own.env})
     configs = recipe.files(settings, files)
