@@ -126,7 +126,7 @@ def nemo_rl_config(settings: NemoRlSettings, files: RunFiles) -> dict:
             "generation": {"temperature": settings.temperature},
             "megatron_cfg": {"optimizer": {"lr": settings.learning_rate}},
         },
-        "data": {"train": {"data_path": str(files.data.absolute())}, "validation": None},
+        "data": {"train": {"data_path": str(files.data)}, "validation": None},
         "env": {"nemo_gym": {"config_paths": [POLICY_CONFIG, SERVER_CONFIG]}},
         "checkpointing": {"checkpoint_dir": str(output / "checkpoints"), "metric_name": None},
         "logger": {"log_dir": str(output / "logs"), "wandb_enabled": False},
@@ -151,9 +151,9 @@ def run_files(settings: NemoRlSettings, files: RunFiles) -> dict[Path, str]:
 def nemo_rl_command(settings: NemoRlSettings, files: RunFiles, python: str, extra: Sequence[str]) -> Trainer:
     """``uv run`` of NeMo-RL's NeMo Gym GRPO script in NEMO_RL_DIR, with the run's config; the Gym root in
     ``NEMO_GYM_EXTRA_ROOTS``."""
-    script = ["python", "examples/nemo_gym/run_grpo_nemo_gym.py", "--config", str(config_path(files).absolute())]
+    script = ["python", "examples/nemo_gym/run_grpo_nemo_gym.py", "--config", str(config_path(files))]
     command = ["uv", "run", "--directory", str(Path(settings.nemo_rl_dir).absolute()), *script, *extra]
-    return Trainer(command, {"NEMO_GYM_EXTRA_ROOTS": str(gym_root(files).absolute())})
+    return Trainer(command, {"NEMO_GYM_EXTRA_ROOTS": str(gym_root(files))})
 
 
 SETTINGS = NemoRlSettings
