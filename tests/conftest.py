@@ -1,4 +1,5 @@
-"""Shared fixtures. Tests never reach the network: hub access is off and litellm uses its bundled price map."""
+"""Shared fixtures. Tests never reach the network: hub access is off and litellm uses its bundled price map; the
+Hugging Face caches stay where the user keeps them."""
 
 from __future__ import annotations
 
@@ -10,6 +11,12 @@ from pathlib import Path
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+# Importing nemo_gym (test_nemo_gym, the import-graph test) points both at ./cache/huggingface when they are unset:
+# pinned here to Hugging Face's own defaults, so that no test writes a dataset cache into the checkout.
+os.environ.setdefault(
+    "HF_HOME", os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "huggingface")
+)
+os.environ.setdefault("HF_DATASETS_CACHE", os.path.join(os.environ["HF_HOME"], "datasets"))
 
 import pytest
 

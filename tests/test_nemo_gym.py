@@ -28,6 +28,7 @@ from pathlib import Path
 import psutil
 import pytest
 import yaml
+from conftest import REPO
 from nemo_gym.cli.env import _resolve_server_dir, _server_launch_command
 from nemo_gym.cli.setup_command import get_venv_path, run_command
 from nemo_gym.global_config import GlobalConfigDictParser, GlobalConfigDictParserConfig
@@ -59,6 +60,14 @@ POLICY = {"policy_base_url": ["http://127.0.0.1:9/v1"], "policy_api_key": "dummy
 READY_TIMEOUT_S = 120.0
 NEMO_RL_DIR = os.environ.get("NEMO_RL_DIR")  # a NeMo-RL checkout (not on PyPI), for its config loader
 NEMO_RL_EXAMPLE = "examples/nemo_gym/grpo_workplace_assistant_nemotron_nano_v2_9b.yaml"
+
+
+def test_the_hugging_face_cache_stays_where_the_user_keeps_it() -> None:
+    """Importing nemo_gym points HF_HOME and HF_DATASETS_CACHE at ``./cache/huggingface`` when they are unset (its
+    ``__init__``): the test session sets them first (conftest), so no test of the session writes a dataset cache into
+    the checkout nor looks for tokenizers there."""
+    for name in ("HF_HOME", "HF_DATASETS_CACHE"):
+        assert not Path(os.environ[name]).absolute().is_relative_to(REPO), f"{name}={os.environ[name]}"
 
 
 def gym_config(root: Path, judge_url: str) -> DictConfig:
