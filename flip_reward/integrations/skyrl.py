@@ -34,6 +34,7 @@ from typing import Any
 from skyrl_gym.envs.base_text_env import BaseTextEnv, BaseTextEnvStepOutput, ConversationType
 from skyrl_gym.envs.registration import register, registry
 
+from flip_reward.core.conversation import last_index
 from flip_reward.core.results import ErrorType
 from flip_reward.core.reward import FlipResult
 from flip_reward.integrations.process_reward import result_info, score_sample_sync
@@ -69,12 +70,7 @@ def earlier_turns(prompt: object) -> list[object]:
     if isinstance(prompt, str) or not isinstance(prompt, Sequence):
         return []
     messages = list(prompt)
-    users = [
-        index
-        for index, message in enumerate(messages)
-        if isinstance(message, Mapping) and message.get("role") == "user"
-    ]
-    return messages[: users[-1]] if users else messages
+    return messages[: last_index(messages, "user")]
 
 
 def flip_metrics(result: FlipResult) -> dict[str, float]:
