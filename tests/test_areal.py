@@ -26,7 +26,7 @@ from areal.api.reward_api import AsyncRewardWrapper
 from areal.workflow.rlvr import RLVRWorkflow
 from chat_template_support import TEMPLATES
 from conftest import REPO
-from serve_support import FirstFails, requests_for
+from serve_support import FirstFails, inspected_overall, requests_for
 
 from flip_reward.integrations import process_reward
 from flip_reward.integrations.areal import flip_reward_fn
@@ -206,15 +206,7 @@ def test_samples_are_traced_by_the_pool_process_and_flip_reward_inspect_reads_th
         (4, 0.75, None, MOUNTAINS),
     ]
     assert lines[2]["error"] == "the row's 'messages' must be a list of chat messages, got str"
-    inspected = subprocess.run(
-        [sys.executable, "-m", "flip_reward.cli", "inspect", str(trace), "--output-dir", str(tmp_path / "report")],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
-        timeout=120,
-    )
-    assert inspected.returncode == 0, inspected.stderr
-    overall = json.loads((tmp_path / "report" / "inspect.json").read_text(encoding="utf-8"))["overall"]
+    overall = inspected_overall(trace, tmp_path / "report")
     rates = (overall["judge_error_rate"], overall["input_error_rate"])
     assert (overall["completions"], overall["mean_reward"], *rates) == (4, 0.4375, 0.25, 0.25)
 

@@ -13,13 +13,11 @@ import asyncio
 import functools
 import json
 import os
-import subprocess
-import sys
 
 import art
 import pytest
 from openai.types.chat.chat_completion import ChatCompletionMessage, Choice
-from serve_support import FirstFails, requests_for
+from serve_support import FirstFails, inspected_overall, requests_for
 
 from flip_reward.integrations import process_reward
 from flip_reward.integrations.art import flip_score_group, trajectory_sample
@@ -200,13 +198,5 @@ def test_samples_are_traced_and_flip_reward_inspect_reads_the_trace(judge, monke
     assert [(line["sample"], line["reward"], line["error_type"]) for line in lines] == [
         (1, 1.0, None), (2, 0.0, "judge"), (3, 1.0, None)
     ]  # fmt: skip
-    inspected = subprocess.run(
-        [sys.executable, "-m", "flip_reward.cli", "inspect", str(trace), "--output-dir", str(tmp_path / "report")],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
-        timeout=120,
-    )
-    assert inspected.returncode == 0, inspected.stderr
-    overall = json.loads((tmp_path / "report" / "inspect.json").read_text(encoding="utf-8"))["overall"]
+    overall = inspected_overall(trace, tmp_path / "report")
     assert (overall["completions"], overall["mean_reward"], overall["judge_error_rate"]) == (3, 2 / 3, 1 / 3)

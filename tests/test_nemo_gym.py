@@ -36,7 +36,7 @@ from nemo_gym.openai_utils import NeMoGymResponse
 from omegaconf import DictConfig, OmegaConf
 from pydantic import ValidationError
 from responses_api_agents.simple_agent.app import SimpleAgentRunRequest, SimpleAgentVerifyResponse
-from serve_support import FirstFails, call, requests_for
+from serve_support import FirstFails, call, inspected_overall, requests_for
 
 from flip_reward.core.results import ErrorType
 from flip_reward.core.reward import FlipResult
@@ -289,15 +289,7 @@ def test_the_servers_samples_are_traced_and_flip_reward_inspect_reads_them(gym, 
         (0.75, None), (0.0, "judge"), (0.0, "input")
     ]  # fmt: skip
     assert traced[responses[0]]["prompt"] == [{"role": "user", "content": SEA}]
-    inspected = subprocess.run(
-        [sys.executable, "-m", "flip_reward.cli", "inspect", str(trace), "--output-dir", str(tmp_path / "report")],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
-        timeout=120,
-    )
-    assert inspected.returncode == 0, inspected.stderr
-    overall = json.loads((tmp_path / "report" / "inspect.json").read_text(encoding="utf-8"))["overall"]
+    overall = inspected_overall(trace, tmp_path / "report")
     records = [json.loads(line) for line in lines]
     assert overall["completions"] == len(records)
     assert overall["judge_error_rate"] == sum(record["error_type"] == "judge" for record in records) / len(records)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 import skyrl_gym
-from serve_support import FirstFails, ResponseScript, requests_for
+from serve_support import FirstFails, ResponseScript, inspected_overall, requests_for
 from skyrl_gym.error import RegistrationError
 from skyrl_gym.metrics import aggregate_for_environment
 
@@ -203,15 +203,7 @@ def test_samples_are_traced_and_flip_reward_inspect_reads_the_trace(judge, monke
     assert [(line["sample"], line["error_type"]) for line in lines] == [
         (1, None), (2, None), (3, None), (4, None), (5, "judge"), (6, "input"),
     ]  # fmt: skip
-    inspected = subprocess.run(
-        [sys.executable, "-m", "flip_reward.cli", "inspect", str(trace), "--output-dir", str(tmp_path / "report")],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
-        timeout=120,
-    )
-    assert inspected.returncode == 0, inspected.stderr
-    overall = json.loads((tmp_path / "report" / "inspect.json").read_text(encoding="utf-8"))["overall"]
+    overall = inspected_overall(trace, tmp_path / "report")
     rates = (overall["judge_error_rate"], overall["input_error_rate"], overall["parse_failure_rate"])
     assert (overall["completions"], overall["mean_reward"], *rates) == (6, 3.5 / 6, 1 / 6, 1 / 6, 0.0)
 

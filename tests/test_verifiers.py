@@ -20,7 +20,7 @@ import sys
 
 import pytest
 import tomllib
-from serve_support import REPO, FirstFails, requests_for
+from serve_support import REPO, FirstFails, inspected_overall, requests_for
 from verifiers.v1 import AgentConfig, Task, Trace
 from verifiers.v1.cli.output import write_config
 from verifiers.v1.configs.cli.eval import EvalConfig
@@ -178,15 +178,7 @@ def test_samples_are_traced_and_flip_reward_inspect_reads_the_trace(judge, monke
     assert [(line["sample"], line["reward"], line["error_type"]) for line in lines] == [
         (1, 1.0, None), (2, 0.0, "judge"), (3, 0.0, "input")
     ]  # fmt: skip
-    inspected = subprocess.run(
-        [sys.executable, "-m", "flip_reward.cli", "inspect", str(trace), "--output-dir", str(tmp_path / "report")],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
-        timeout=120,
-    )
-    assert inspected.returncode == 0, inspected.stderr
-    overall = json.loads((tmp_path / "report" / "inspect.json").read_text(encoding="utf-8"))["overall"]
+    overall = inspected_overall(trace, tmp_path / "report")
     assert (overall["completions"], overall["judge_error_rate"], overall["input_error_rate"]) == (3, 1 / 3, 1 / 3)
 
 
