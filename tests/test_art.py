@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-import os
 
 import art
 import pytest
@@ -29,20 +28,15 @@ WAVES, PEAKS, OUTAGE = "Waves roll in under a silver moon.", "Mountains rise abo
 
 
 @pytest.fixture
-def judge(monkeypatch):
+def judge(fresh_flip_reward, monkeypatch):
     """The scripted judge, named to FLIP by the environment, with one retry: the first request about every
     response answers HTTP 500 (a transient outage), so every reward comes after a retry."""
     answers = {WAVES: SEA, PEAKS: MOUNTAINS, OUTAGE: Reply(content="scripted outage", status=500)}
-    for name in [name for name in os.environ if name.startswith("FLIP_") or name == "HOSTED_VLLM_API_BASE"]:
-        monkeypatch.delenv(name)
-    monkeypatch.setattr(process_reward, "_rewards", {})  # each test builds its own FlipReward
-    process_reward.process_trace.cache_clear()  # the FLIP_SAMPLE_LOG trace is read once per process
     with ScriptedJudgeServer(FirstFails(answers)) as server:
         monkeypatch.setenv("FLIP_JUDGE_MODEL", "hosted_vllm/scripted")
         monkeypatch.setenv("HOSTED_VLLM_API_BASE", server.base_url)
         monkeypatch.setenv("FLIP_RETRIES", "1")
         yield server
-    process_reward.process_trace.cache_clear()
 
 
 def choice(content: str | None, **message: object) -> Choice:

@@ -65,18 +65,13 @@ def judge():
 
 
 @pytest.fixture(autouse=True)
-def flip_env(monkeypatch):
+def flip_env(fresh_flip_reward, monkeypatch):
     """An environment with only the judge's settings (FlipEnv reads FLIP_* and HOSTED_VLLM_API_BASE), fresh
     FlipRewards and trace per test; ``flip`` registered with skyrl-gym."""
-    for name in [name for name in os.environ if name.startswith("FLIP_") or name == "HOSTED_VLLM_API_BASE"]:
-        monkeypatch.delenv(name)
     monkeypatch.setenv("FLIP_JUDGE_MODEL", "hosted_vllm/scripted")
     monkeypatch.setenv("FLIP_RETRIES", "0")
-    monkeypatch.setattr(process_reward, "_rewards", {})
-    process_reward.process_trace.cache_clear()
     flip_skyrl.register_flip_env()
     yield
-    process_reward.process_trace.cache_clear()
 
 
 def use_judge(monkeypatch, judge) -> None:

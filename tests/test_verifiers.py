@@ -47,7 +47,7 @@ weight = 2.0
 
 
 @pytest.fixture
-def judge(monkeypatch):
+def judge(fresh_flip_reward, monkeypatch):
     """The scripted judge, named to FLIP by the environment as in a verifiers env worker, with one retry: the first
     request about every response answers HTTP 500 (a transient outage), so every reward comes after a retry."""
     answers = {
@@ -55,16 +55,11 @@ def judge(monkeypatch):
         PEAKS: "Write a poem about mountains.",
         OUTAGE: Reply(content="scripted outage", status=500),
     }
-    for name in [name for name in os.environ if name.startswith("FLIP_") or name == "HOSTED_VLLM_API_BASE"]:
-        monkeypatch.delenv(name)
-    monkeypatch.setattr(process_reward, "_rewards", {})  # each test builds its own FlipReward
-    process_reward.process_trace.cache_clear()  # the FLIP_SAMPLE_LOG trace is read once per process
     with ScriptedJudgeServer(FirstFails(answers)) as server:
         monkeypatch.setenv("FLIP_JUDGE_MODEL", "hosted_vllm/scripted")
         monkeypatch.setenv("HOSTED_VLLM_API_BASE", server.base_url)
         monkeypatch.setenv("FLIP_RETRIES", "1")
         yield server
-    process_reward.process_trace.cache_clear()
 
 
 def tasks() -> dict[str, Task]:

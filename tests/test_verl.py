@@ -43,14 +43,8 @@ def judge():
 
 
 @pytest.fixture(autouse=True)
-def fresh_rewards(monkeypatch):
+def fresh_rewards(fresh_flip_reward):
     """Each test builds its own FlipRewards, from an environment without FLIP_* settings."""
-    for name in [name for name in os.environ if name.startswith("FLIP_") or name == "HOSTED_VLLM_API_BASE"]:
-        monkeypatch.delenv(name)
-    monkeypatch.setattr(process_reward, "_rewards", {})
-    process_reward.process_trace.cache_clear()  # the FLIP_SAMPLE_LOG trace is read once per process
-    yield
-    process_reward.process_trace.cache_clear()
 
 
 def judge_kwargs(judge) -> dict:
