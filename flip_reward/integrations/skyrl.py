@@ -92,10 +92,12 @@ class FlipEnv(BaseTextEnv):
         self.result: FlipResult | None = None
 
     def init(self, prompt: ConversationType) -> tuple[ConversationType, dict[str, Any]]:
+        """SkyRL's first call, with the row's prompt messages: kept for ``step``, given back as they are."""
         self.prompt = prompt
         return prompt, {}
 
     def step(self, action: str) -> BaseTextEnvStepOutput:
+        """The one step: ``action`` (the response) scored by FLIP, the episode done; never raises."""
         self.turns += 1
         self.result = score_sample_sync(flip_prompt(self.prompt, self.extras), action)
         return BaseTextEnvStepOutput(
@@ -103,6 +105,7 @@ class FlipEnv(BaseTextEnv):
         )
 
     def get_metrics(self) -> dict[str, float]:
+        """The episode's ``flip_metrics`` (none before the step), which SkyRL averages over the batch."""
         return {} if self.result is None else flip_metrics(self.result)
 
 
