@@ -1,0 +1,266 @@
+"""ROLL: ``flip_reward.integrations.roll.FlipRewardWorker`` (a reward domain's ``worker_cls``) and the batch
+translation it calls (``flip_reward.integrations.roll_batch``).
+
+Always: ``roll_batch.score_batch`` on batches of ROLL's documented shapes (``Batch`` below: torch tensors and numpy
+object arrays as ROLL's RLVR pipeline fills a reward worker's ``DataProto``, written here from ROLL's code, not
+ROLL's class), with a tiny tokenizer built here. With ``ROLL_DIR`` (a checkout of alibaba/ROLL, which is not on
+PyPI, whose CPU import needs are importable: more_itertools, dacite, peft, TransferQueue with pyzmq and msgspec,
+opentelemetry-exporter-otlp-proto-grpc with grpcio): the worker through ROLL's own code, skipped with that reason
+otherwise: ROLL's ``RLVRConfig`` read from the config by dacite as ``examples/start_rlvr_pipeline.py`` reads it, a
+CPU-only Ray cluster, ROLL's ``ResourceManager`` and ``Cluster`` importing the ``worker_cls`` path and starting the
+actor, ``initialize(pipeline_config)`` and ``compute_rewards`` with ROLL's ``DataProto``, and ROLL's
+``DataProto.concat`` of the answer with a float16 rule worker's, as its reward scheduler does. Training itself (vLLM
+rollouts, Megatron/FSDP) needs GPUs and is not run. The judge is the scripted server (a test double).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import FAST_RETRIES, REPO
+
+from flip_reward.integrations import process_reward
+from flip_reward.integrations.roll_batch import row_prompt, score_batch
+from flip_reward.serving.scripted_judge import Reply, ScriptedJudgeServer, flip_answer, judged_response
+from flip_reward.training.tiny_model import build_tokenizer
+
+SEA = "Write a poem about the sea."
+PEAKS = "Write a poem about mountains."
+ANSWERS = {
+    "Waves roll in under a silver moon.": SEA,  # F1 1.0
+    "Salt and spray at night.": "Write a short poem about the sea at night.",  # F1 8/11 (float16 rounds it)
+    "Snow on the peaks.": PEAKS,  # F1 0.75 against SEA
+    "FAIL500": Reply(content="scripted outage", status=500),
+}
+EIGHT_ELEVENTHS = 8 / 11
+USER_SEA = [{"role": "user", "content": SEA}]
+CHAT = [
+    {"role": "system", "content": "You are a poet."},
+    {"role": "user", "content": "Hi"},
+    {"role": "assistant", "content": "Hello! What shall I write?"},
+    {"role": "user", "content": [{"type": "text", "text": SEA}]},
+]  # fmt: skip
+
+
+class Script:
+    """Judge answers keyed by the response the judge is asked about (an instruction, a Reply, or a list of them
+    answered in turn, the last repeated); unknown responses get ``Something else entirely.``."""
+
+    def __init__(self, answers: dict):
+        self.answers = {key: list(value) if isinstance(value, list) else value for key, value in answers.items()}
+        self.lock = threading.Lock()
+
+    def __call__(self, request: dict) -> Reply | str:
+        with self.lock:
+            answer = self.answers.get(judged_response(request), "Something else entirely.")
+            if isinstance(answer, list):
+                answer = answer.pop(0) if len(answer) > 1 else answer[0]
+        return answer if isinstance(answer, Reply) else flip_answer(answer)
+
+
+@dataclass
+class Batch:
+    """A reward worker's batch in ROLL's documented shapes: ``batch`` (token id tensors: ``prompts`` left-padded,
+    ``responses`` right-padded), ``non_tensor_batch`` (numpy object arrays of the dataset row's columns),
+    ``meta_info``; its length is its rows'."""
+
+    batch: dict[str, torch.Tensor]
+    non_tensor_batch: dict[str, np.ndarray]
+    meta_info: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(next(iter(self.batch.values()))) if self.batch else len(next(iter(self.non_tensor_batch.values())))
+
+
+def objects(values: list) -> np.ndarray:
+    """A numpy object array of ``values`` (one per row), as ROLL's collator makes it."""
+    array = np.empty(len(values), dtype=object)
+    array[:] = values
+    return array
+
+
+def tensors_and_columns(tokenizer, rows: list[dict]) -> tuple[dict[str, torch.Tensor], dict[str, np.ndarray]]:
+    """Rows ``{"response": text, column: value, ...}`` as ROLL's tensors (the policy's prompt and response ids, the
+    response ending in ``<|im_end|>``) and non-tensor columns (every other key)."""
+    prompts = [tokenizer.encode(f"<|im_start|>user\n{SEA}<|im_end|>\n<|im_start|>assistant\n") for _ in rows]
+    responses = [tokenizer.encode(row["response"] + "<|im_end|>", add_special_tokens=False) for row in rows]
+    pad, width_p, width_r = tokenizer.pad_token_id, max(map(len, prompts)), max(map(len, responses))
+    columns = {key: objects([row[key] for row in rows]) for key in rows[0] if key != "response"}
+    return {
+        "prompts": torch.tensor([[pad] * (width_p - len(ids)) + ids for ids in prompts]),
+        "responses": torch.tensor([ids + [pad] * (width_r - len(ids)) for ids in responses]),
+    }, columns
+
+
+def roll_rows(tokenizer, rows: list[dict]) -> Batch:
+    tensors, columns = tensors_and_columns(tokenizer, rows)
+    return Batch(tensors, columns)
+
+
+def row(response: str, messages: object = None, ground_truth: str = SEA) -> dict:
+    """One row as ROLL's pipeline passes it (messages as a JSON string, as ROLL's data files hold it, by default)."""
+    messages = json.dumps(USER_SEA) if messages is None else messages
+    return {"response": response, "messages": messages, "ground_truth": ground_truth, "tag": "flip", "domain": "flip"}
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return build_tokenizer()
+
+
+@pytest.fixture
+def judge():
+    with ScriptedJudgeServer(Script(ANSWERS)) as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def fresh_rewards(monkeypatch):
+    """Each test builds its own FlipRewards, from an environment without FLIP_* settings."""
+    for name in [name for name in os.environ if name.startswith("FLIP_") or name == "HOSTED_VLLM_API_BASE"]:
+        monkeypatch.delenv(name)
+    monkeypatch.setattr(process_reward, "_rewards", {})
+    process_reward.process_trace.cache_clear()
+    yield
+    process_reward.process_trace.cache_clear()
+
+
+def options(judge, retries: int = 0) -> dict:
+    return {"judge_model": "hosted_vllm/scripted", "api_base": judge.base_url, "retries": retries, **FAST_RETRIES}
+
+
+def float32(*values: float) -> torch.Tensor:
+    return torch.tensor(values, dtype=torch.float32)
+
+
+# --- ROLL's documented shapes (always) -----------------------------------------------------------------------------
+
+
+def test_a_batch_gets_the_exact_f1_of_each_scripted_answer_at_float32(judge, tokenizer) -> None:
+    data = roll_rows(
+        tokenizer,
+        [
+            row("Waves roll in under a silver moon."),
+            row("Salt and spray at night.", messages=USER_SEA),  # a list, as a jsonl 'messages' list arrives
+            row("Snow on the peaks.", messages=json.dumps(CHAT)),  # earlier turns and content parts
+            row("<think>The sea, then.</think>Waves roll in under a silver moon."),  # thinking hidden from the judge
+        ],
+    )
+    rewards = asyncio.run(score_batch(data, tokenizer, options(judge)))
+    expected = float32(1.0, EIGHT_ELEVENTHS, 0.75, 1.0)
+    assert list(rewards.tensors) == ["token_level_rewards", "response_level_rewards", "scores"]
+    assert rewards.tensors["scores"].dtype == torch.float32 and torch.equal(rewards.tensors["scores"], expected)
+    assert torch.equal(rewards.tensors["response_level_rewards"], expected)
+    assert rewards.tensors["scores"][1].item() == 0.7272727489471436  # float32 of 8/11
+    assert torch.tensor(EIGHT_ELEVENTHS, dtype=torch.float16).item() == 0.72705078125  # what ROLL's float16 keeps
+    token_level = rewards.tensors["token_level_rewards"]
+    assert token_level.shape == data.batch["responses"].shape and token_level.dtype == torch.float32
+    assert not token_level.any()  # ROLL puts response_level_rewards on the last token itself
+    assert rewards.meta_info["metrics"] == {
+        "flip/f1": [1.0, EIGHT_ELEVENTHS, 0.75, 1.0],
+        "flip/failed": [0.0, 0.0, 0.0, 0.0],
+        "flip/restatement_masked": [0.0, 0.0, 0.0, 0.0],
+    }
+    assert [info["inferred_instruction"] for info in rewards.meta_info["flip_results"]] == [
+        SEA, "Write a short poem about the sea at night.", PEAKS, SEA
+    ]  # fmt: skip
+    asked = {judged_response(request): request["messages"][-1]["content"] for request in judge.requests}
+    assert set(asked) == {"Waves roll in under a silver moon.", "Salt and spray at night.", "Snow on the peaks."}
+    assert "system: You are a poet." in asked["Snow on the peaks."]
+    assert "assistant: Hello! What shall I write?" in asked["Snow on the peaks."]
+
+
+def test_one_sample_and_the_ground_truth_when_the_batch_has_no_messages(judge, tokenizer) -> None:
+    one = roll_rows(tokenizer, [row("Salt and spray at night.")])
+    rewards = asyncio.run(score_batch(one, tokenizer, options(judge)))
+    assert torch.equal(rewards.tensors["scores"], float32(EIGHT_ELEVENTHS))
+    assert rewards.tensors["token_level_rewards"].shape == one.batch["responses"].shape
+    no_messages = roll_rows(tokenizer, [{"response": "Snow on the peaks.", "ground_truth": SEA, "tag": "flip"}])
+    assert torch.equal(
+        asyncio.run(score_batch(no_messages, tokenizer, options(judge))).tensors["scores"], float32(0.75)
+    )
+    messages = '[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]'
+    assert row_prompt({"messages": objects([messages])}, 0) == json.loads(messages)
+    assert row_prompt({"chat": objects([np.array(USER_SEA, dtype=object)])}, 0, "chat") == USER_SEA  # parquet arrays
+
+
+def test_a_transient_judge_failure_is_retried_and_gets_the_right_reward(tokenizer) -> None:
+    flaky = {
+        **ANSWERS,
+        "Salt and spray at night.": [Reply(content="blip", status=500), ANSWERS["Salt and spray at night."]],
+    }
+    with ScriptedJudgeServer(Script(flaky)) as judge:
+        rewards = asyncio.run(score_batch(roll_rows(tokenizer, [row("Salt and spray at night.")]), tokenizer,
+                                          options(judge, retries=1)))  # fmt: skip
+        assert len(judge.requests) == 2
+    assert torch.equal(rewards.tensors["scores"], float32(EIGHT_ELEVENTHS))
+    assert rewards.meta_info["flip_results"][0]["error"] == ""
+
+
+def test_failures_are_zero_with_the_error_and_never_raise(judge, tokenizer) -> None:
+    data = roll_rows(
+        tokenizer,
+        [
+            row("FAIL500"),
+            row("Waves roll in under a silver moon.", messages='[{"role": "user", "content": '),  # cut-off JSON
+            row("Waves roll in under a silver moon.", messages=json.dumps([{"role": "assistant", "content": "x"}])),
+            row("Waves roll in under a silver moon."),
+        ],
+    )
+    rewards = asyncio.run(score_batch(data, tokenizer, options(judge)))
+    assert torch.equal(rewards.tensors["scores"], float32(0.0, 0.0, 0.0, 1.0))
+    infos = rewards.meta_info["flip_results"]
+    assert [info["error_type"] for info in infos] == ["judge", "input", "input", ""]
+    outage = f"judge hosted_vllm/scripted at {judge.base_url} failed: InternalServerError: HTTP 500: scripted outage"
+    assert infos[0]["error"] == outage
+    assert infos[1]["error"] == "messages: not a JSON list of messages (Expecting value: line 1 column 30 (char 29))"
+    assert infos[2]["error"].startswith("prompt: ")
+    assert rewards.meta_info["metrics"]["flip/failed"] == [1.0, 1.0, 1.0, 0.0]
+    neither = roll_rows(tokenizer, [{"response": "Waves roll in under a silver moon.", "tag": "flip"}])
+    [missing] = asyncio.run(score_batch(neither, tokenizer, options(judge))).meta_info["flip_results"]
+    assert missing["error"] == "the batch has neither 'messages' nor 'ground_truth'"
+    undecodable = asyncio.run(score_batch(data, None, options(judge)))  # no tokenizer: initialize never ran
+    assert torch.equal(undecodable.tensors["scores"], float32(0.0, 0.0, 0.0, 0.0))
+    assert undecodable.tensors["token_level_rewards"].shape == (4, 0)
+    assert {info["error"] for info in undecodable.meta_info["flip_results"]} == {
+        "responses: AttributeError: 'NoneType' object has no attribute 'batch_decode'"
+    }
+    bad_option = asyncio.run(score_batch(data, tokenizer, {**options(judge), "reward_metric": "x"}))
+    assert {info["error_type"] for info in bad_option.meta_info["flip_results"][::3]} == {"config"}
+
+
+def test_samples_are_traced_and_flip_reward_inspect_reads_the_trace(judge, tokenizer, monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("FLIP_SAMPLE_LOG", str(tmp_path / "traces" / "samples.jsonl"))
+    data = roll_rows(
+        tokenizer,
+        [row("Waves roll in under a silver moon."), row("FAIL500"), row("Snow on the peaks.", messages="not json")],
+    )
+    rewards = asyncio.run(score_batch(data, tokenizer, options(judge)))
+    assert [info["error_type"] for info in rewards.meta_info["flip_results"]] == ["", "judge", "input"]
+    process_reward.process_trace().flush()
+    [trace] = (tmp_path / "traces").iterdir()
+    assert trace.name == f"samples.pid{os.getpid()}.jsonl"
+    lines = [json.loads(line) for line in trace.read_text(encoding="utf-8").splitlines()]
+    assert sorted((line["response"], line["error_type"]) for line in lines) == [
+        ("FAIL500", "judge"), ("Snow on the peaks.", "input"), ("Waves roll in under a silver moon.", None)
+    ]  # fmt: skip
+    inspected = subprocess.run(
+        [sys.executable, "-m", "flip_reward.cli", "inspect", str(trace), "--output-dir", str(tmp_path / "report")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        timeout=120,
+    )
+    assert inspected.returncode == 0, inspected.stderr
+    overall = json.loads((tmp_path / "report" / "inspect.json").read_text(encoding="utf-8"))["overall"]
+    assert (overall["completions"], overall["judge_error_rate"], overall["input_error_rate"]) == (3, 1 / 3, 1 / 3)
