@@ -22,12 +22,11 @@ import subprocess
 import sys
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from conftest import FAST_RETRIES, REPO
+from conftest import FAST_RETRIES
 
 from flip_reward.integrations import process_reward
 from flip_reward.integrations.roll_batch import row_prompt, score_batch

@@ -29,8 +29,8 @@ from typing import Any
 
 import torch
 
-from flip_reward.core.reward import FlipResult
 from flip_reward.core.results import ErrorType
+from flip_reward.core.reward import FlipResult
 from flip_reward.integrations.process_reward import process_trace, result_info, score_samples
 
 logger = logging.getLogger("flip_reward.integrations")
