@@ -22,11 +22,12 @@ import subprocess
 import sys
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from conftest import FAST_RETRIES
+from conftest import FAST_RETRIES, REPO
 
 from flip_reward.integrations import process_reward
 from flip_reward.integrations.roll_batch import row_prompt, score_batch
@@ -263,3 +264,154 @@ def test_samples_are_traced_and_flip_reward_inspect_reads_the_trace(judge, token
     assert inspected.returncode == 0, inspected.stderr
     overall = json.loads((tmp_path / "report" / "inspect.json").read_text(encoding="utf-8"))["overall"]
     assert (overall["completions"], overall["judge_error_rate"], overall["input_error_rate"]) == (3, 1 / 3, 1 / 3)
+
+
+# --- through ROLL's own code (ROLL_DIR) ----------------------------------------------------------------------------
+
+ROLL_DIR = os.environ.get("ROLL_DIR", "")
+ROLL_SKIP = (
+    "ROLL_DIR is unset: ROLL (alibaba/ROLL) is not on PyPI; point ROLL_DIR at a checkout whose CPU import needs are "
+    "installed (see this module's docstring) to run the worker through ROLL's Cluster"
+)
+WORKER_CLS = "flip_reward.integrations.roll.FlipRewardWorker"
+
+
+def pipeline_dict(tokenizer_dir: Path, judge_url: str, system_envs: dict[str, str]) -> dict:
+    """A small RLVR pipeline config with the FLIP reward domain (the policy's tokenizer in its model_args)."""
+    model = {"model_name_or_path": str(tokenizer_dir)}
+    return {
+        "exp_name": "flip",
+        "num_gpus_per_node": 1,
+        "rollout_batch_size": 4,
+        "prompt_length": 256,
+        "response_length": 256,
+        "num_return_sequences_in_group": 2,
+        "adv_estimator": "grpo",
+        "max_steps": 2,
+        "actor_train": {"model_args": model, "data_args": {"template": "qwen2_5", "messages": "messages"}},
+        "actor_infer": {"model_args": model, "generating_args": {"max_new_tokens": 256, "num_return_sequences": 2}},
+        "rewards": {
+            "flip": {
+                "worker_cls": WORKER_CLS,
+                "model_args": model,
+                "tag_included": ["flip"],
+                "world_size": 1,
+                "judge_model_name": "hosted_vllm/scripted",
+                "judge_api_url": judge_url,
+                "system_envs": system_envs,
+            }
+        },
+    }
+
+
+@pytest.fixture(scope="module")
+def roll_run(tmp_path_factory, tokenizer):
+    """ROLL's reward Cluster of the FLIP domain on a CPU-only Ray cluster, initialized, with the scripted judge
+    behind it: ``(cluster, judge, trace folder)``."""
+    if not ROLL_DIR:
+        pytest.skip(ROLL_SKIP)
+    root = tmp_path_factory.mktemp("roll")
+    tokenizer.save_pretrained(root / "policy")
+    salt = "Salt and spray at night."
+    answers = {**ANSWERS, "FLAKY " + salt: [Reply(content="blip", status=500), ANSWERS[salt]]}
+    with pytest.MonkeyPatch.context() as patch, ScriptedJudgeServer(Script(answers)) as judge:
+        sys.path.insert(0, ROLL_DIR)
+        paths = [str(REPO), ROLL_DIR, os.environ.get("PYTHONPATH", "")]
+        patch.setenv("PYTHONPATH", os.pathsep.join(filter(None, paths)))  # the Ray actors import both
+        patch.setenv("ROLL_LOG_DIR", str(root / "logs"))
+        import ray
+        from dacite import Config, from_dict
+        from roll.distributed.executor.cluster import Cluster
+        from roll.distributed.scheduler.resource_manager import ResourceManager
+        from roll.pipeline.rlvr.rlvr_config import RLVRConfig
+        from roll.utils.constants import RAY_NAMESPACE
+
+        system_envs = {"FLIP_RETRIES": "1", "FLIP_SAMPLE_LOG": str(root / "traces" / "samples.jsonl")}
+        data = pipeline_dict(root / "policy", judge.base_url, system_envs)
+        config = from_dict(data_class=RLVRConfig, data=data, config=Config(strict=True))
+        ray.init(num_cpus=2, include_dashboard=False, namespace=RAY_NAMESPACE, log_to_driver=False)
+        try:
+            cluster = Cluster(
+                name="reward-flip",
+                worker_cls=config.rewards["flip"].worker_cls,
+                resource_manager=ResourceManager(num_gpus_per_node=0, num_nodes=1),
+                worker_config=config.rewards["flip"],
+            )
+            cluster.initialize(pipeline_config=config)
+            yield cluster, judge, root / "traces"
+        finally:
+            ray.shutdown()
+
+
+def roll_data(tokenizer, rows: list[dict]):
+    """ROLL's own DataProto of ``rows`` (see ``tensors_and_columns``), as its collator and rollout make it."""
+    from roll.distributed.scheduler.protocol import DataProto
+
+    tensors, columns = tensors_and_columns(tokenizer, rows)
+    return DataProto.from_dict(tensors=tensors, non_tensors={key: list(value) for key, value in columns.items()})
+
+
+def test_roll_cluster_scores_a_batch_through_the_worker(roll_run, tokenizer) -> None:
+    cluster, judge, traces = roll_run
+    data = roll_data(
+        tokenizer,
+        [
+            row("Waves roll in under a silver moon."),
+            row("Salt and spray at night.", messages=USER_SEA),
+            row("Snow on the peaks.", messages=json.dumps(CHAT)),
+            row("FLAKY Salt and spray at night."),  # one 500, then the answer: retried (FLIP_RETRIES=1)
+            row("FAIL500"),  # 500 on every try
+        ],
+    )
+    rewards = cluster.compute_rewards(data=data)  # Dispatch.DP_MP_COMPUTE over the cluster's actors
+    assert type(rewards).__name__ == "DataProto"
+    assert torch.equal(rewards.batch["scores"], float32(1.0, EIGHT_ELEVENTHS, 0.75, EIGHT_ELEVENTHS, 0.0))
+    assert torch.equal(rewards.batch["response_level_rewards"], rewards.batch["scores"])
+    assert rewards.batch["token_level_rewards"].shape == data.batch["responses"].shape
+    infos = rewards.meta_info["flip_results"]
+    assert [info["error_type"] for info in infos] == ["", "", "", "", "judge"]
+    assert infos[4]["error"].endswith("failed: InternalServerError: HTTP 500: scripted outage")
+    assert sum(judged_response(request) == "FAIL500" for request in judge.requests) == 2  # tried, retried once
+    assert "system: You are a poet." in "".join(request["messages"][-1]["content"] for request in judge.requests)
+
+
+def test_roll_per_prompt_call_and_the_reward_schedulers_concat(roll_run, tokenizer) -> None:
+    """One prompt's responses sent to an actor as ROLL's rollout loop does (``compute_rewards.remote``), then the
+    answer concatenated with a float16 rule worker's (ROLL's reward scheduler) and unioned into the request."""
+    import ray
+    from roll.distributed.scheduler.protocol import DataProto
+
+    cluster, _, _ = roll_run
+    request = roll_data(tokenizer, [row("Salt and spray at night.")])
+    rewards = ray.get(cluster.workers[0].compute_rewards.remote(request))
+    assert torch.equal(rewards.batch["scores"], float32(EIGHT_ELEVENTHS))
+    assert rewards.meta_info["metrics"] == {"flip/f1": [EIGHT_ELEVENTHS], "flip/failed": [0.0],
+                                            "flip/restatement_masked": [0.0]}  # fmt: skip
+    half = torch.tensor([1.0], dtype=torch.float16)
+    token_level = torch.zeros_like(request.batch["responses"], dtype=torch.float16)
+    rule = DataProto.from_dict(tensors={"token_level_rewards": token_level, "response_level_rewards": half,
+                                        "scores": half})  # fmt: skip
+    both = DataProto.concat([rule, rewards])
+    assert both.batch["scores"].tolist() == [1.0, 0.7272727489471436]  # promoted to float32: the F1 kept exact
+    request.union(rewards)
+    assert request.batch["scores"].item() == 0.7272727489471436
+
+
+def test_roll_actor_traces_its_samples(roll_run, tokenizer) -> None:
+    """FLIP_SAMPLE_LOG from the domain's system_envs: the actor writes its own file, named by its Ray actor id."""
+    cluster, _, traces = roll_run
+    cluster.compute_rewards(data=roll_data(tokenizer, [row("Snow on the peaks.")]))
+    [trace] = wait_for(lambda: list(traces.glob("samples.*.jsonl")) if traces.exists() else [])
+    assert trace.name != f"samples.pid{os.getpid()}.jsonl"
+    lines = wait_for(lambda: [json.loads(line) for line in trace.read_text(encoding="utf-8").splitlines()])
+    assert {line["response"] for line in lines} >= {"Snow on the peaks."}
+
+
+def wait_for(read, timeout: float = 30.0):
+    """``read()`` once it is non-empty (the actor's trace is written by a background thread), else its last value."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not (value := read()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return value
