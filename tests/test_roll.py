@@ -34,6 +34,8 @@ from flip_reward.integrations.roll_batch import row_prompt, score_batch
 from flip_reward.serving.scripted_judge import Reply, ScriptedJudgeServer, flip_answer, judged_response
 from flip_reward.training.tiny_model import build_tokenizer
 
+SAMPLE = str(REPO / "data" / "sample_rlvr_flip.jsonl")
+
 SEA = "Write a poem about the sea."
 PEAKS = "Write a poem about mountains."
 ANSWERS = {
@@ -273,43 +275,44 @@ ROLL_SKIP = (
     "ROLL_DIR is unset: ROLL (alibaba/ROLL) is not on PyPI; point ROLL_DIR at a checkout whose CPU import needs are "
     "installed (see this module's docstring) to run the worker through ROLL's Cluster"
 )
-WORKER_CLS = "flip_reward.integrations.roll.FlipRewardWorker"
 
 
-def pipeline_dict(tokenizer_dir: Path, judge_url: str, system_envs: dict[str, str]) -> dict:
-    """A small RLVR pipeline config with the FLIP reward domain (the policy's tokenizer in its model_args)."""
-    model = {"model_name_or_path": str(tokenizer_dir)}
-    return {
-        "exp_name": "flip",
-        "num_gpus_per_node": 1,
-        "rollout_batch_size": 4,
-        "prompt_length": 256,
-        "response_length": 256,
-        "num_return_sequences_in_group": 2,
-        "adv_estimator": "grpo",
-        "max_steps": 2,
-        "actor_train": {"model_args": model, "data_args": {"template": "qwen2_5", "messages": "messages"}},
-        "actor_infer": {"model_args": model, "generating_args": {"max_new_tokens": 256, "num_return_sequences": 2}},
-        "rewards": {
-            "flip": {
-                "worker_cls": WORKER_CLS,
-                "model_args": model,
-                "tag_included": ["flip"],
-                "world_size": 1,
-                "judge_model_name": "hosted_vllm/scripted",
-                "judge_api_url": judge_url,
-                "system_envs": system_envs,
-            }
-        },
-    }
+def launcher_settings(roll_dir: str, tmp_path: Path, **environ: str):
+    """The launcher's settings (flip_reward.launch.roll, as ``launch roll`` resolves them) for a small run."""
+    from flip_reward.launch.roll import RollSettings
+
+    environ = {"ROLL_DIR": roll_dir, "OUTPUT_DIR": str(tmp_path / "run"), "NUM_GPUS": "2", "JUDGE_GPUS": "1",
+               "PROMPTS_PER_STEP": "2", "SAMPLES_PER_PROMPT": "4", "DATASETS": f"{SAMPLE} 4", **environ}  # fmt: skip
+    return RollSettings.from_sources({}, environ)
+
+
+def roll_config(settings, files):
+    """The launcher's pipeline YAML read as ROLL's start_rlvr_pipeline.py reads it: composed by Hydra from its
+    folder, resolved, then ``RLVRConfig`` by dacite (strict here: every key must be a field of ROLL's dataclasses)."""
+    from dacite import Config, from_dict
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+    from roll.pipeline.rlvr.rlvr_config import RLVRConfig
+
+    from flip_reward.launch.roll import CONFIG_NAME, config_files
+
+    for path, text in config_files(settings, files).items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    with initialize_config_dir(config_dir=str(files.config_dir), version_base=None):
+        composed = OmegaConf.to_container(compose(config_name=CONFIG_NAME), resolve=True)
+    return from_dict(data_class=RLVRConfig, data=composed, config=Config(strict=True))
 
 
 @pytest.fixture(scope="module")
 def roll_run(tmp_path_factory, tokenizer):
-    """ROLL's reward Cluster of the FLIP domain on a CPU-only Ray cluster, initialized, with the scripted judge
-    behind it: ``(cluster, judge, trace folder)``."""
+    """ROLL's reward Cluster of the launcher's FLIP domain on a CPU-only Ray cluster, initialized, with the scripted
+    judge behind it, reached as in a launched run (``judge_env`` in the environment Ray's actors inherit):
+    ``(cluster, judge, trace folder)``."""
     if not ROLL_DIR:
         pytest.skip(ROLL_SKIP)
+    from flip_reward.launch.command_trainer import RunFiles, judge_env
+
     root = tmp_path_factory.mktemp("roll")
     tokenizer.save_pretrained(root / "policy")
     salt = "Salt and spray at night."
@@ -319,16 +322,18 @@ def roll_run(tmp_path_factory, tokenizer):
         paths = [str(REPO), ROLL_DIR, os.environ.get("PYTHONPATH", "")]
         patch.setenv("PYTHONPATH", os.pathsep.join(filter(None, paths)))  # the Ray actors import both
         patch.setenv("ROLL_LOG_DIR", str(root / "logs"))
+        settings = launcher_settings(ROLL_DIR, root, MODEL_NAME_OR_PATH=str(root / "policy"),
+                                     JUDGE_BASE_URL=judge.base_url, JUDGE_MODEL="hosted_vllm/scripted")  # fmt: skip
+        for name, value in judge_env(settings, judge.base_url).items():
+            patch.setenv(name, value)
+        patch.setenv("FLIP_RETRIES", "1")
+        patch.setenv("FLIP_SAMPLE_LOG", str(root / "traces" / "samples.jsonl"))
         import ray
-        from dacite import Config, from_dict
         from roll.distributed.executor.cluster import Cluster
         from roll.distributed.scheduler.resource_manager import ResourceManager
-        from roll.pipeline.rlvr.rlvr_config import RLVRConfig
         from roll.utils.constants import RAY_NAMESPACE
 
-        system_envs = {"FLIP_RETRIES": "1", "FLIP_SAMPLE_LOG": str(root / "traces" / "samples.jsonl")}
-        data = pipeline_dict(root / "policy", judge.base_url, system_envs)
-        config = from_dict(data_class=RLVRConfig, data=data, config=Config(strict=True))
+        config = roll_config(settings, RunFiles(root / "data" / "train.jsonl", root / "config"))
         ray.init(num_cpus=2, include_dashboard=False, namespace=RAY_NAMESPACE, log_to_driver=False)
         try:
             cluster = Cluster(
