@@ -268,6 +268,131 @@ def test_samples_are_traced_and_flip_reward_inspect_reads_the_trace(judge, token
     assert (overall["completions"], overall["judge_error_rate"], overall["input_error_rate"]) == (3, 1 / 3, 1 / 3)
 
 
+# --- the launcher: flip-reward launch roll ------------------------------------------------------------------------
+
+# A stand-in for ROLL's examples/start_rlvr_pipeline.py, written for these tests: it reads its two arguments and
+# composes the config the way ROLL's script does (Hydra, config_path relative to the script), then records what it
+# got. It is not ROLL's code.
+STAND_IN_PIPELINE = """
+import argparse, json, os
+from hydra import compose, initialize
+from omegaconf import OmegaConf
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--config_path")
+parser.add_argument("--config_name")
+args = parser.parse_args()
+with initialize(config_path=args.config_path, version_base=None):
+    config = OmegaConf.to_container(compose(config_name=args.config_name), resolve=True)
+rows = [json.loads(line) for line in open(config["actor_train"]["data_args"]["file_name"][0])]
+json.dump({"config": config, "rows": rows, "env": dict(os.environ)}, open(os.environ["RECORD_TO"], "w"))
+"""
+
+
+@pytest.fixture
+def fake_roll(tmp_path) -> Path:
+    """A folder shaped like a ROLL checkout whose pipeline script is the stand-in above."""
+    script = tmp_path / "ROLL" / "examples" / "start_rlvr_pipeline.py"
+    script.parent.mkdir(parents=True)
+    script.write_text(STAND_IN_PIPELINE)
+    return script.parents[1]
+
+
+def launch(tmp_path: Path, *args: str, **environ: str) -> subprocess.CompletedProcess:
+    """``flip-reward launch roll ARGS`` in ``tmp_path`` with ``environ`` added (no FLIP_/JUDGE_ variables)."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith(("FLIP_", "JUDGE_"))}
+    env.update(PYTHONPATH=str(REPO), **environ)
+    command = [sys.executable, "-m", "flip_reward.cli", "launch", "roll", *args]
+    return subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_a_dry_run_renders_the_pipeline_command_and_the_flip_reward_domain(fake_roll, tmp_path) -> None:
+    shape = ("--num-gpus", "4", "--judge-gpus", "3", "--prompts-per-step", "2", "--samples-per-prompt", "6")
+    result = launch(tmp_path, "--dry-run", "--roll-dir", str(fake_roll), "--datasets", f"{SAMPLE} 4", *shape)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "roll: 3 training GPU(s); reward flip_reward.integrations.roll.FlipRewardWorker"
+    run = tmp_path / "output" / "roll_grpo_flip"
+    assert lines[2:5] == [
+        f"data: {SAMPLE}: 24 rows -> 4 training rows",
+        f"data: -> {run}/data/train.jsonl",
+        f"config: {run}/config/flip_rlvr.yaml",
+    ]
+    assert lines[-1] == (
+        "trainer: env CUDA_VISIBLE_DEVICES=0,1,2 HOSTED_VLLM_API_BASE=http://127.0.0.1:8001/v1 "
+        "FLIP_JUDGE_MODEL=hosted_vllm/Qwen/Qwen3-4B FLIP_JUDGE_TIMEOUT=3600 FLIP_JUDGE_MAX_TOKENS=2048 "
+        f"FLIP_JUDGE_TEMPERATURE=1.0 FLIP_JUDGE_MAX_CONTEXT=25000 PYTHONPATH={fake_roll}:{REPO} {sys.executable} "
+        f"{fake_roll}/examples/start_rlvr_pipeline.py --config_path ../../output/roll_grpo_flip/config "
+        "--config_name flip_rlvr"
+    )
+    import yaml
+
+    config = yaml.safe_load("\n".join(line[4:] for line in lines[5:-1]))
+    assert config["rewards"] == {
+        "flip": {"worker_cls": "flip_reward.integrations.roll.FlipRewardWorker",
+                 "model_args": {"model_name_or_path": "Qwen/Qwen3-4B"}, "data_args": {"template": "qwen3"},
+                 "tag_included": ["flip"], "world_size": 1}
+    }  # fmt: skip
+    assert (config["rollout_batch_size"], config["num_return_sequences_in_group"]) == (2, 6)
+    assert config["actor_train"]["training_args"]["gradient_accumulation_steps"] == 4  # 2 x 6 samples on 3 GPUs
+    assert config["actor_train"]["device_mapping"] == "list(range(0,3))"
+    assert not (tmp_path / "output").exists()
+
+
+def test_a_run_writes_rolls_rows_and_yaml_and_runs_the_pipeline_script(fake_roll, tmp_path) -> None:
+    """A real launch against the scripted judge (JUDGE_BASE_URL), the pipeline script being the stand-in: the data
+    and YAML written, Hydra finding the YAML from the relative --config_path, the judge in the environment."""
+    chat = tmp_path / "chat.jsonl"
+    rows = [
+        {"messages": [{"role": "user", "content": SEA}]},
+        {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
+                      {"role": "assistant", "content": "Hello!"}, {"role": "user", "content": "Name a colour."},
+                      {"role": "assistant", "content": "Blue."}]},
+    ]  # fmt: skip
+    chat.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    with ScriptedJudgeServer(Script(ANSWERS)) as judge:
+        result = launch(tmp_path, "--roll-dir", str(fake_roll), "--datasets", f"{chat} 1.0", "--num-gpus", "1",
+                        "--judge-base-url", judge.base_url, "--judge-model", "hosted_vllm/scripted",
+                        RECORD_TO=str(tmp_path / "record.json"))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    record = json.loads((tmp_path / "record.json").read_text())
+    assert record["rows"] == [
+        {"id": "1", "tag": "flip", "domain": "flip", "messages": json.dumps(rows[0]["messages"]), "ground_truth": SEA},
+        {"id": "2", "tag": "flip", "domain": "flip", "messages": json.dumps(rows[1]["messages"][:4]),
+         "ground_truth": "Name a colour."},
+    ]  # fmt: skip
+    assert record["config"]["rewards"]["flip"]["worker_cls"] == "flip_reward.integrations.roll.FlipRewardWorker"
+    assert record["config"]["output_dir"] == str(tmp_path / "output" / "roll_grpo_flip")
+    env = record["env"]
+    assert (env["HOSTED_VLLM_API_BASE"], env["FLIP_JUDGE_MODEL"]) == (judge.base_url, "hosted_vllm/scripted")
+    assert env["PYTHONPATH"].split(os.pathsep)[0] == str(fake_roll)
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (("--roll-dir", "nowhere"), "error: ROLL_DIR 'nowhere': no examples/start_rlvr_pipeline.py there (a checkout "
+         "of github.com/alibaba/ROLL; ROLL is not on PyPI)"),
+        (("--", "--lr", "3"), "error: ROLL's examples/start_rlvr_pipeline.py takes only --config_path and "
+         "--config_name, not '--lr 3': its settings are the launcher's knobs (or edit "
+         "OUTPUT_DIR/config/flip_rlvr.yaml and run the printed command)"),
+        (("--roll-strategy", "deepspeed_train"), "error: --roll-strategy: must be one of fsdp2_train, "
+         "megatron_train, got 'deepspeed_train'"),
+    ],
+)  # fmt: skip
+def test_bad_settings_are_refused_with_one_line(fake_roll, tmp_path, args, error) -> None:
+    result = launch(tmp_path, "--dry-run", "--roll-dir", str(fake_roll), *args)
+    assert (result.returncode, result.stderr.strip().splitlines()[-1]) == (2, error)
+
+
+def test_a_row_without_a_user_message_is_refused_naming_it() -> None:
+    from flip_reward.data.rlvr import RowError
+    from flip_reward.launch.roll import roll_row
+
+    with pytest.raises(RowError, match="row 3: field 'messages': no user message"):
+        roll_row({"messages": [{"role": "system", "content": "Be brief."}]}, 3)
+
+
 # --- through ROLL's own code (ROLL_DIR) ----------------------------------------------------------------------------
 
 ROLL_DIR = os.environ.get("ROLL_DIR", "")
@@ -420,3 +545,32 @@ def wait_for(read, timeout: float = 30.0):
     while not (value := read()) and time.monotonic() < deadline:
         time.sleep(0.1)
     return value
+
+
+@pytest.mark.skipif(not ROLL_DIR, reason=ROLL_SKIP)
+def test_roll_reads_the_launchers_yaml_into_its_own_config(tmp_path) -> None:
+    """The YAML as ROLL's dataclasses take it (strict: no key ROLL lacks), found from the command's --config_path
+    relative to ROLL's examples/; and the judge fields of ROLL's RewardConfig as the worker reads them."""
+    sys.path.insert(0, ROLL_DIR)
+    from roll.pipeline.rlvr.rlvr_config import RewardConfig
+
+    from flip_reward.integrations.roll import judge_options
+    from flip_reward.launch.command_trainer import RunFiles
+    from flip_reward.launch.roll import roll_command
+
+    settings = launcher_settings(ROLL_DIR, tmp_path)
+    files = RunFiles(tmp_path / "run" / "data" / "train.jsonl", tmp_path / "run" / "config")
+    config = roll_config(settings, files)
+    flip = config.rewards["flip"]
+    assert flip.worker_cls == "flip_reward.integrations.roll.FlipRewardWorker" and flip.device_mapping is None
+    assert config.tag_2_domain == {"flip": "flip"} and flip.world_size == 1
+    assert config.actor_train.data_args.file_name == [str(files.data)]
+    assert config.actor_train.data_args.domain_interleave_probs == {"flip": 1.0}
+    assert config.actor_infer.generating_args.num_return_sequences == 4 and config.rollout_batch_size == 2
+    assert config.actor_infer.generating_args.max_new_tokens == 8192 and config.enable_reference is False
+    command = roll_command(settings, files, "python", []).command
+    config_path = command[command.index("--config_path") + 1]
+    assert (Path(ROLL_DIR, "examples", config_path) / "flip_rlvr.yaml").resolve() == files.config_dir / "flip_rlvr.yaml"
+    assert judge_options(flip) == {}  # the judge from the environment (judge_env)
+    given = RewardConfig(judge_model_name="hosted_vllm/j", judge_api_url="http://127.0.0.1:9/v1", judge_api_key="k")
+    assert judge_options(given) == {"judge_model": "hosted_vllm/j", "api_base": "http://127.0.0.1:9/v1", "api_key": "k"}
