@@ -15,8 +15,11 @@ What it answers (the schema every reward domain of a ROLL run shares, since ROLL
 itself), ``response_level_rewards`` and ``scores`` (the FLIP reward), at float32 so that the reward is the exact F1
 (ROLL's own workers use float16, which rounds it). ``meta_info["metrics"]`` holds per-sample lists, which ROLL
 averages into its logged metrics (``flip/f1``, ``flip/failed``, ``flip/restatement_masked``);
-``meta_info["flip_results"]`` holds ``result_info`` per sample (the error and its type, the inferred instruction).
-Nothing raises into ROLL: a sample that cannot be read or judged scores 0.0 with its error.
+``meta_info["flip_results"]`` holds ``result_info`` per sample (the error and its type, the inferred instruction):
+the samples of the actor that answered (when ROLL splits a batch over several actors, it keeps the first one's
+``meta_info``; ``FLIP_SAMPLE_LOG`` traces every sample). Not ``non_tensor_batch``: ROLL concatenates the answers of
+all its reward domains, and a column only FLIP's had would no longer line up with the rows. Nothing raises into
+ROLL: a sample that cannot be read or judged scores 0.0 with its error.
 """
 
 from __future__ import annotations
