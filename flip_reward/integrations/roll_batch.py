@@ -49,7 +49,7 @@ class RewardBatch:
     meta_info: dict[str, Any]
 
 
-class RowError(ValueError):
+class UnreadableRow(ValueError):
     """A row of the batch that cannot be scored (its reward is 0.0 with this error); ``value`` is what it held."""
 
     def __init__(self, message: str, value: object = None):
@@ -68,7 +68,7 @@ def row_prompt(non_tensor_batch: Any, index: int, message_key: str = MESSAGES_KE
         return messages_of(non_tensor_batch[message_key][index], message_key)
     if "ground_truth" in non_tensor_batch:
         return plain(non_tensor_batch["ground_truth"][index])
-    raise RowError(f"the batch has neither {message_key!r} nor 'ground_truth'")
+    raise UnreadableRow(f"the batch has neither {message_key!r} nor 'ground_truth'")
 
 
 def messages_of(value: object, key: str) -> object:
@@ -77,7 +77,7 @@ def messages_of(value: object, key: str) -> object:
         try:
             return json.loads(value)
         except json.JSONDecodeError as error:
-            raise RowError(f"{key}: not a JSON list of messages ({error})", value) from None
+            raise UnreadableRow(f"{key}: not a JSON list of messages ({error})", value) from None
     return plain(value)
 
 
@@ -110,14 +110,14 @@ async def score_batch(
         response_ids = data.batch["responses"]
         responses = decoded_responses(response_ids, tokenizer)
     except Exception as error:  # noqa: BLE001  (a batch ROLL could not have made: every sample says why)
-        failure = RowError(f"responses: {type(error).__name__}: {error}")
+        failure = UnreadableRow(f"responses: {type(error).__name__}: {error}")
         return reward_batch((size, 0), [input_failure(None, None, failure) for _ in range(size)])
     prompts: dict[int, object] = {}
     results: dict[int, FlipResult] = {}
     for index in range(size):
         try:
             prompts[index] = row_prompt(data.non_tensor_batch, index, message_key)
-        except RowError as error:
+        except UnreadableRow as error:
             results[index] = input_failure(error.value, responses[index], error)
     judged = await score_samples([(prompts[index], responses[index]) for index in prompts], options)
     results.update(zip(prompts, judged))
