@@ -20,7 +20,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,10 +27,11 @@ import numpy as np
 import pytest
 import torch
 from conftest import FAST_RETRIES, REPO
+from serve_support import FirstFails, ResponseScript, requests_for
 
 from flip_reward.integrations import process_reward
 from flip_reward.integrations.roll_batch import row_prompt, score_batch
-from flip_reward.serving.scripted_judge import Reply, ScriptedJudgeServer, flip_answer, judged_response
+from flip_reward.serving.scripted_judge import Reply, ScriptedJudgeServer, judged_response
 from flip_reward.training.tiny_model import build_tokenizer
 
 SAMPLE = str(REPO / "data" / "sample_rlvr_flip.jsonl")
@@ -52,22 +52,6 @@ CHAT = [
     {"role": "assistant", "content": "Hello! What shall I write?"},
     {"role": "user", "content": [{"type": "text", "text": SEA}]},
 ]  # fmt: skip
-
-
-class Script:
-    """Judge answers keyed by the response the judge is asked about (an instruction, a Reply, or a list of them
-    answered in turn, the last repeated); unknown responses get ``Something else entirely.``."""
-
-    def __init__(self, answers: dict):
-        self.answers = {key: list(value) if isinstance(value, list) else value for key, value in answers.items()}
-        self.lock = threading.Lock()
-
-    def __call__(self, request: dict) -> Reply | str:
-        with self.lock:
-            answer = self.answers.get(judged_response(request), "Something else entirely.")
-            if isinstance(answer, list):
-                answer = answer.pop(0) if len(answer) > 1 else answer[0]
-        return answer if isinstance(answer, Reply) else flip_answer(answer)
 
 
 @dataclass
@@ -122,7 +106,7 @@ def tokenizer():
 
 @pytest.fixture
 def judge():
-    with ScriptedJudgeServer(Script(ANSWERS)) as server:
+    with ScriptedJudgeServer(ResponseScript(ANSWERS)) as server:
         yield server
 
 
@@ -197,11 +181,7 @@ def test_one_sample_and_the_ground_truth_when_the_batch_has_no_messages(judge, t
 
 
 def test_a_transient_judge_failure_is_retried_and_gets_the_right_reward(tokenizer) -> None:
-    flaky = {
-        **ANSWERS,
-        "Salt and spray at night.": [Reply(content="blip", status=500), ANSWERS["Salt and spray at night."]],
-    }
-    with ScriptedJudgeServer(Script(flaky)) as judge:
+    with ScriptedJudgeServer(FirstFails(ANSWERS)) as judge:  # one HTTP 500 per response, then its answer
         rewards = asyncio.run(score_batch(roll_rows(tokenizer, [row("Salt and spray at night.")]), tokenizer,
                                           options(judge, retries=1)))  # fmt: skip
         assert len(judge.requests) == 2
@@ -350,7 +330,7 @@ def test_a_run_writes_rolls_rows_and_yaml_and_runs_the_pipeline_script(fake_roll
                       {"role": "assistant", "content": "Blue."}]},
     ]  # fmt: skip
     chat.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    with ScriptedJudgeServer(Script(ANSWERS)) as judge:
+    with ScriptedJudgeServer(ResponseScript(ANSWERS)) as judge:
         result = launch(tmp_path, "--roll-dir", str(fake_roll), "--datasets", f"{chat} 1.0", "--num-gpus", "1",
                         "--judge-base-url", judge.base_url, "--judge-model", "hosted_vllm/scripted",
                         RECORD_TO=str(tmp_path / "record.json"))  # fmt: skip
@@ -440,9 +420,7 @@ def roll_run(tmp_path_factory, tokenizer):
 
     root = tmp_path_factory.mktemp("roll")
     tokenizer.save_pretrained(root / "policy")
-    salt = "Salt and spray at night."
-    answers = {**ANSWERS, "FLAKY " + salt: [Reply(content="blip", status=500), ANSWERS[salt]]}
-    with pytest.MonkeyPatch.context() as patch, ScriptedJudgeServer(Script(answers)) as judge:
+    with pytest.MonkeyPatch.context() as patch, ScriptedJudgeServer(FirstFails(ANSWERS)) as judge:
         sys.path.insert(0, ROLL_DIR)
         paths = [str(REPO), ROLL_DIR, os.environ.get("PYTHONPATH", "")]
         patch.setenv("PYTHONPATH", os.pathsep.join(filter(None, paths)))  # the Ray actors import both
@@ -489,19 +467,19 @@ def test_roll_cluster_scores_a_batch_through_the_worker(roll_run, tokenizer) -> 
             row("Waves roll in under a silver moon."),
             row("Salt and spray at night.", messages=USER_SEA),
             row("Snow on the peaks.", messages=json.dumps(CHAT)),
-            row("FLAKY Salt and spray at night."),  # one 500, then the answer: retried (FLIP_RETRIES=1)
-            row("FAIL500"),  # 500 on every try
+            row("FAIL500"),  # 500 on every try (the others: one 500, then the answer, retried: FLIP_RETRIES=1)
         ],
     )
     rewards = cluster.compute_rewards(data=data)  # Dispatch.DP_MP_COMPUTE over the cluster's actors
     assert type(rewards).__name__ == "DataProto"
-    assert torch.equal(rewards.batch["scores"], float32(1.0, EIGHT_ELEVENTHS, 0.75, EIGHT_ELEVENTHS, 0.0))
+    assert torch.equal(rewards.batch["scores"], float32(1.0, EIGHT_ELEVENTHS, 0.75, 0.0))
     assert torch.equal(rewards.batch["response_level_rewards"], rewards.batch["scores"])
     assert rewards.batch["token_level_rewards"].shape == data.batch["responses"].shape
     infos = rewards.meta_info["flip_results"]
-    assert [info["error_type"] for info in infos] == ["", "", "", "", "judge"]
-    assert infos[4]["error"].endswith("failed: InternalServerError: HTTP 500: scripted outage")
-    assert sum(judged_response(request) == "FAIL500" for request in judge.requests) == 2  # tried, retried once
+    assert [info["error_type"] for info in infos] == ["", "", "", "judge"]
+    assert infos[3]["error"].endswith("failed: InternalServerError: HTTP 500: scripted outage")
+    responses = ["Waves roll in under a silver moon.", "Salt and spray at night.", "Snow on the peaks.", "FAIL500"]
+    assert [requests_for(judge, response) for response in responses] == [2, 2, 2, 2]  # each tried, retried once
     assert "system: You are a poet." in "".join(request["messages"][-1]["content"] for request in judge.requests)
 
 
