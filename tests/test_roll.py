@@ -4,9 +4,10 @@ translation it calls (``flip_reward.integrations.roll_batch``).
 Always: ``roll_batch.score_batch`` on batches of ROLL's documented shapes (``Batch`` below: torch tensors and numpy
 object arrays as ROLL's RLVR pipeline fills a reward worker's ``DataProto``, written here from ROLL's code, not
 ROLL's class), with a tiny tokenizer built here. With ``ROLL_DIR`` (a checkout of alibaba/ROLL, which is not on
-PyPI, whose CPU import needs are importable: more_itertools, dacite, peft, TransferQueue with pyzmq and msgspec,
-opentelemetry-exporter-otlp-proto-grpc with grpcio): the worker through ROLL's own code, skipped with that reason
-otherwise: ROLL's ``RLVRConfig`` read from the config by dacite as ``examples/start_rlvr_pipeline.py`` reads it, a
+PyPI; run at 8eb27cc; its CPU import needs importable too: more_itertools, dacite, peft, TransferQueue with pyzmq
+and msgspec, opentelemetry-exporter-otlp-proto-grpc with grpcio, e.g. installed with ``pip install --no-deps
+--target DIR`` and DIR on PYTHONPATH, as TransferQueue's own pins would downgrade numpy): the worker through ROLL's
+own code, skipped with that reason otherwise: ROLL's ``RLVRConfig`` read from the config by dacite as ``examples/start_rlvr_pipeline.py`` reads it, a
 CPU-only Ray cluster, ROLL's ``ResourceManager`` and ``Cluster`` importing the ``worker_cls`` path and starting the
 actor, ``initialize(pipeline_config)`` and ``compute_rewards`` with ROLL's ``DataProto``, and ROLL's
 ``DataProto.concat`` of the answer with a float16 rule worker's, as its reward scheduler does. Training itself (vLLM
