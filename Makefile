@@ -5,7 +5,7 @@ PYTHON := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 # The trainers the tests run through (their reward or environment code); --no-deps, their import-time needs are the
 # 'trainers' extra. openpipe-art 0.5.18 is ART's newest release for Python 3.11 (later ones need Python 3.12).
-TRAINER_SPECS ?= verl==0.9.1 openrlhf==0.11.2 verifiers==0.4.0 openpipe-art==0.5.18 skyrl-gym==0.4.0
+TRAINER_SPECS ?= verl==0.9.1 openrlhf==0.11.2 verifiers==0.4.0 openpipe-art==0.5.18 skyrl-gym==0.4.0 areal==1.0.4
 # Trainers whose metadata asks for Python >= 3.12 (SkyRL's trainer): the modules the tests import run on 3.11.
 TRAINER_SPECS_ANY_PYTHON ?= skyrl==0.4.0
 

@@ -3,15 +3,19 @@ translation it calls (``flip_reward.integrations.roll_batch``).
 
 Always: ``roll_batch.score_batch`` on batches of ROLL's documented shapes (``Batch`` below: torch tensors and numpy
 object arrays as ROLL's RLVR pipeline fills a reward worker's ``DataProto``, written here from ROLL's code, not
-ROLL's class), with a tiny tokenizer built here. With ``ROLL_DIR`` (a checkout of alibaba/ROLL, which is not on
-PyPI; run at 8eb27cc; its CPU import needs importable too: more_itertools, dacite, peft, TransferQueue with pyzmq
-and msgspec, opentelemetry-exporter-otlp-proto-grpc with grpcio, e.g. installed with ``pip install --no-deps
---target DIR`` and DIR on PYTHONPATH, as TransferQueue's own pins would downgrade numpy): the worker through ROLL's
-own code, skipped with that reason otherwise: ROLL's ``RLVRConfig`` read from the config by dacite as ``examples/start_rlvr_pipeline.py`` reads it, a
-CPU-only Ray cluster, ROLL's ``ResourceManager`` and ``Cluster`` importing the ``worker_cls`` path and starting the
-actor, ``initialize(pipeline_config)`` and ``compute_rewards`` with ROLL's ``DataProto``, and ROLL's
-``DataProto.concat`` of the answer with a float16 rule worker's, as its reward scheduler does. Training itself (vLLM
-rollouts, Megatron/FSDP) needs GPUs and is not run. The judge is the scripted server (a test double).
+ROLL's class), with a tiny tokenizer built here; and ``flip-reward launch roll`` (dry run, and a run whose pipeline
+script is a stand-in).
+
+With ``ROLL_DIR`` (a checkout of alibaba/ROLL, which is not on PyPI; run at 8eb27cc), skipped with that reason
+otherwise: the worker through ROLL's own code. ROLL's CPU import needs must be importable too (more_itertools,
+dacite, peft, TransferQueue with pyzmq and msgspec, opentelemetry-exporter-otlp-proto-grpc with grpcio; e.g. ``pip
+install --no-deps --target DIR`` with DIR on PYTHONPATH, as TransferQueue's own pins would downgrade numpy). The
+launcher's YAML read into ROLL's ``RLVRConfig`` by dacite (strict), a CPU-only Ray cluster, ROLL's
+``ResourceManager`` and ``Cluster`` importing the ``worker_cls`` path and starting the actor, ``initialize
+(pipeline_config)`` and ``compute_rewards`` with ROLL's ``DataProto`` (a batch, and one prompt's responses sent to an
+actor as ROLL's rollout loop does), and ROLL's ``DataProto.concat`` of the answer with a float16 rule worker's, as
+its reward scheduler does. Training itself (vLLM rollouts, Megatron/FSDP) needs GPUs and is not run. The judge is
+the scripted server (a test double).
 """
 
 from __future__ import annotations
