@@ -19,6 +19,7 @@ from flip_reward.launch.grpo_settings import GrpoChoice, GrpoFastSettings
 from flip_reward.launch.local import LocalSettings
 from flip_reward.launch.nemo_rl import NemoRlSettings
 from flip_reward.launch.openrlhf import OpenRLHFSettings
+from flip_reward.launch.roll import RollSettings
 from flip_reward.launch.setup_open_instruct import SetupSettings
 from flip_reward.launch.skyrl import SkyRLSettings
 from flip_reward.launch.verl import VerlSettings
@@ -40,6 +41,7 @@ SETTINGS = [
     ("`flip-reward launch skyrl`", (SkyRLSettings,)),
     ("`flip-reward launch areal` (AReaL 1.0.4)", (ArealSettings,)),
     ("`flip-reward launch nemo-rl` (NeMo-RL with NeMo Gym)", (NemoRlSettings,)),
+    ("`flip-reward launch roll` (ROLL's RLVR pipeline, from a checkout)", (RollSettings,)),
     ("scripts/setup_open_instruct.sh (python -m flip_reward.launch.setup_open_instruct)", (SetupSettings,)),
     ("`FLIP_*` variables (reward plugins: open-instruct, verl, OpenRLHF)", (FlipSettings,)),
 ]

@@ -24,6 +24,7 @@ COMMAND_TRAINERS: dict[str, str] = {
     "skyrl": "flip_reward.launch.skyrl",
     "areal": "flip_reward.launch.areal",
     "nemo-rl": "flip_reward.launch.nemo_rl",
+    "roll": "flip_reward.launch.roll",
 }
 JUDGE_FILES = "OUTPUT_DIR/judge: judge.pid and judge.log of a judge started here (and its router's)"
 
