@@ -1,0 +1,318 @@
+"""slime: ``flip_reward.integrations.slime.flip_rm`` (``--custom-rm-path``, one sample or a ``--group-rm`` list) and
+``POST /slime/reward`` of a real ``flip-reward serve`` (``--rm-type remote_rm``).
+
+slime is not on PyPI. Against the checkout named by ``SLIME_DIR`` (skipped with the reason when unset), samples are
+built by slime's own ``Dataset`` (its chat templating, label and metadata handling), scored through its own reward
+dispatch (``slime.rollout.rm_hub.async_rm`` / ``batched_async_rm``) with arguments parsed by slime's own argument
+declarations (tests/slime_support.py), and the remote form through slime's own ``remote_rm`` client. Without it, the
+same functions are called with ``SampleShape``, the fields of slime's ``Sample``. Generation (SGLang) and training
+(Megatron) need GPUs and are not run. The judge is the scripted OpenAI-compatible server (a test double).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import pytest
+from chat_template_support import TEMPLATES, render
+from serve_support import ResponseScript, ServeProcess, call, metric, requests_for, scripted_judge_args
+from slime_support import SampleShape, slime_dir, slime_parser
+
+from flip_reward.integrations import process_reward
+from flip_reward.integrations.slime import flip_rm
+from flip_reward.serving.protocol import DEFAULT_READER
+from flip_reward.serving.scripted_judge import Reply, ScriptedJudgeServer, judged_response
+
+SEA = "Write a poem about the sea."
+WAVES = "Waves roll in under a silver moon."
+PEAKS = "Mountains rise above the clouds."
+FLAKY = "The tide comes back twice a day."
+ANSWERS = {WAVES: SEA, PEAKS: "Write a poem about mountains.", FLAKY: SEA, "FAIL500": Reply("scripted outage", status=500)}
+CHATML = f"<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\n{SEA}<|im_end|>\n<|im_start|>assistant\n"
+HELLO = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]
+OK = {"f1": 1.0, "inferred_instruction": SEA, "error": "", "error_type": "", "restatement_masked": 0}
+
+
+class FailsOnce(ResponseScript):
+    """``ANSWERS``, but the first request about ``FLAKY`` gets an HTTP 500 (a transient judge failure)."""
+
+    def __init__(self) -> None:
+        super().__init__(ANSWERS)
+        self.failed = False
+
+    def __call__(self, request: dict) -> Reply | str:
+        if judged_response(request) == FLAKY and not self.failed:
+            self.failed = True
+            return Reply("scripted blip", status=500)
+        return super().__call__(request)
+
+
+@pytest.fixture
+def judge():
+    with ScriptedJudgeServer(FailsOnce()) as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def fresh_rewards(monkeypatch):
+    """Each test builds its own FlipRewards, from an environment without FLIP_* settings."""
+    for name in [name for name in os.environ if name.startswith("FLIP_") or name == "HOSTED_VLLM_API_BASE"]:
+        monkeypatch.delenv(name)
+    monkeypatch.setattr(process_reward, "_rewards", {})
+    process_reward.process_trace.cache_clear()  # the FLIP_SAMPLE_LOG trace is read once per process
+    yield
+    process_reward.process_trace.cache_clear()
+
+
+def options(judge, retries: int = 0) -> dict:
+    """What ``--custom-config-path``'s YAML puts in ``args.flip_reward``."""
+    return {"judge_model": "hosted_vllm/scripted", "api_base": judge.base_url, "retries": retries, "backoff": 0.01}
+
+
+def outage(judge) -> str:
+    return f"judge hosted_vllm/scripted at {judge.base_url} failed: InternalServerError: HTTP 500: scripted outage"
+
+
+def llama3(instruction: str) -> str:
+    """A Llama 3.1 prompt (date preamble included) as transformers renders it for ``apply_chat_template``."""
+    source = (TEMPLATES / "llama3.1.jinja").read_text(encoding="utf-8")
+    return render(source, [{"role": "user", "content": instruction}], bos="<|begin_of_text|>")
+
+
+async def each(args, samples: list) -> list:
+    """``flip_rm`` awaited for each sample at once, as slime's rollout awaits one reward per finished sample."""
+    return list(await asyncio.gather(*(flip_rm(args, sample) for sample in samples)))
+
+
+# --- the documented shapes: flip_rm with Sample's fields ------------------------------------------------------------
+
+
+def test_flip_rm_scores_every_prompt_shape_slime_gives_with_the_label_winning(judge) -> None:
+    args = SimpleNamespace(flip_reward=options(judge))
+    parts = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": SEA}]}]
+    samples = [
+        SampleShape(CHATML, WAVES + "<|im_end|>"),  # --apply-chat-template, ChatML; slime keeps the stop token
+        SampleShape(llama3(SEA), PEAKS + "<|eot_id|>"),  # Llama 3.1
+        SampleShape(SEA, WAVES),  # raw text (no --apply-chat-template)
+        SampleShape(parts, WAVES),  # chat messages with content parts
+        SampleShape(CHATML.replace(SEA, "Tell me something."), WAVES, label=SEA),  # the label is the instruction
+        SampleShape([*HELLO, {"role": "user", "content": "Tell me something."}], WAVES, label=SEA),
+        SampleShape(llama3("Tell me something."), WAVES, label=SEA),
+    ]
+    rewards = asyncio.run(each(args, samples))
+    assert rewards == [1.0, 0.75, 1.0, 1.0, 1.0, 1.0, 1.0]
+    assert samples[0].metadata == {"flip": OK}
+    assert samples[1].metadata["flip"]["inferred_instruction"] == "Write a poem about mountains."
+    history = [request["messages"][-1]["content"].partition("<history>\n")[2].partition("\n</history>")[0]
+               for request in judge.requests if judged_response(request) == WAVES]  # fmt: skip
+    assert sorted(history) == ["", "system: Be brief.", "user: Hi\n\nassistant: Hello!"]  # the label keeps them
+
+
+def test_group_rm_form_returns_a_list_in_order_with_each_failure_in_its_metadata(judge) -> None:
+    args = SimpleNamespace(flip_reward=options(judge))
+    group = [
+        SampleShape(CHATML, WAVES),
+        SampleShape(CHATML, "FAIL500"),
+        SampleShape(CHATML, PEAKS),
+        SampleShape(None, WAVES),
+        SampleShape(CHATML, "<|im_end|>"),
+    ]
+    assert asyncio.run(flip_rm(args, group)) == [1.0, 0.0, 0.75, 0.0, 0.0]
+    assert [sample.metadata["flip"]["error_type"] for sample in group] == ["", "judge", "", "input", "input"]
+    assert group[1].metadata["flip"] == {
+        "f1": 0.0, "inferred_instruction": "", "error": outage(judge), "error_type": "judge", "restatement_masked": 0
+    }  # fmt: skip
+    assert group[3].metadata["flip"]["error"] == "the prompt must be a string or a list of messages, got NoneType"
+    assert group[4].metadata["flip"]["error"] == "response is empty once reasoning is removed"
+
+
+def test_a_transient_judge_failure_is_retried_and_a_persistent_one_is_zero(judge) -> None:
+    args = SimpleNamespace(flip_reward=options(judge, retries=2))
+    flaky, down = SampleShape(CHATML, FLAKY), SampleShape(CHATML, "FAIL500")
+    assert asyncio.run(flip_rm(args, [flaky, down])) == [1.0, 0.0]
+    assert requests_for(judge, FLAKY) == 2 and requests_for(judge, "FAIL500") == 3
+    assert flaky.metadata["flip"] == OK
+    assert down.metadata["flip"]["error"] == outage(judge)
+
+
+def test_the_judge_from_the_environment_and_bad_options_or_samples_are_failures(judge, monkeypatch) -> None:
+    monkeypatch.setenv("HOSTED_VLLM_API_BASE", judge.base_url)
+    monkeypatch.setenv("FLIP_JUDGE_MODEL", "hosted_vllm/scripted")
+    monkeypatch.setenv("FLIP_RETRIES", "0")
+    assert asyncio.run(flip_rm(SimpleNamespace(), SampleShape(CHATML, WAVES))) == 1.0  # no --custom-config-path
+    bad = [
+        (SimpleNamespace(flip_reward="x"), SampleShape(CHATML, WAVES)),
+        (SimpleNamespace(flip_reward={"reward_metric": "x"}), SampleShape(CHATML, WAVES)),
+        (SimpleNamespace(), SampleShape(CHATML, 3)),
+        (SimpleNamespace(), SampleShape(CHATML, WAVES, label={"answer": 1})),
+        (SimpleNamespace(), SampleShape("<|im_start|>user\nunfinished", WAVES)),
+    ]
+    rewards = [asyncio.run(flip_rm(args, sample)) for args, sample in bad]
+    assert rewards == [0.0] * 5
+    assert [(sample.metadata["flip"]["error_type"], sample.metadata["flip"]["error"]) for _, sample in bad] == [
+        ("config", "TypeError: args.flip_reward must be a mapping of FLIP options, got str"),
+        ("config", "ValueError: reward_metric must be one of ('f1', 'precision', 'recall'), got 'x'"),
+        ("input", "the response must be a string, got int"),
+        ("input", "the label must be a string (the instruction) or null, got dict"),
+        ("input", "no instruction: no label, and the prompt is in no known chat template (tried " + TRIED + ")"),
+    ]
+
+
+TRIED = ", ".join(DEFAULT_READER.names)
+
+
+def test_samples_are_traced_and_flip_reward_inspect_reads_the_trace(judge, monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("FLIP_SAMPLE_LOG", str(tmp_path / "traces" / "samples.jsonl"))
+    args = SimpleNamespace(flip_reward=options(judge))
+    group = [SampleShape(CHATML, WAVES), SampleShape(CHATML, "FAIL500"), SampleShape(None, WAVES)]
+    for sample in group:  # one at a time: the trace's order is the order they finish
+        asyncio.run(flip_rm(args, sample))
+    asyncio.run(flip_rm(SimpleNamespace(flip_reward=[]), SampleShape(CHATML, WAVES)))
+    process_reward.process_trace().flush()
+    [trace] = (tmp_path / "traces").iterdir()
+    lines = [json.loads(line) for line in trace.read_text(encoding="utf-8").splitlines()]
+    assert [(line["sample"], line["reward"], line["error_type"]) for line in lines] == [
+        (1, 1.0, None), (2, 0.0, "judge"), (3, 0.0, "input"), (4, 0.0, "config")
+    ]  # fmt: skip
+    assert lines[0]["prompt"] == [{"role": "system", "content": "Be brief."}, {"role": "user", "content": SEA}]
+    inspected = subprocess.run(
+        [sys.executable, "-m", "flip_reward.cli", "inspect", str(trace), "--output-dir", str(tmp_path / "report")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        timeout=120,
+    )
+    assert inspected.returncode == 0, inspected.stderr
+    overall = json.loads((tmp_path / "report" / "inspect.json").read_text(encoding="utf-8"))["overall"]
+    rates = ("judge_error_rate", "config_error_rate", "input_error_rate")
+    assert (overall["completions"], overall["mean_reward"], *(overall[rate] for rate in rates)) == (
+        4, 0.25, 0.25, 0.25, 0.25
+    )  # fmt: skip
+
+
+# --- the remote form: POST /slime/reward of a real flip-reward serve ------------------------------------------------
+
+
+@pytest.fixture
+def service(judge):
+    with ServeProcess(*scripted_judge_args(judge)) as process:
+        yield process
+
+
+def test_slime_reward_answers_one_object_with_reward_and_200_for_every_failure(service, judge) -> None:
+    def reward(prompt, response, label=None) -> tuple:
+        return call(service.url, "/slime/reward", {"prompt": prompt, "response": response, "label": label})
+
+    assert reward(CHATML, WAVES + "<|im_end|>") == (200, {"reward": 1.0, **OK, "error": None, "error_type": None})
+    assert reward(llama3("Tell me something."), PEAKS + "<|eot_id|>", SEA)[1]["reward"] == 0.75
+    assert reward([{"role": "user", "content": SEA}], WAVES)[1]["reward"] == 1.0
+    assert reward(SEA, WAVES)[1]["reward"] == 1.0
+    assert reward(CHATML, "FAIL500") == (200, {
+        "reward": 0.0, "f1": 0.0, "inferred_instruction": None, "error": outage(judge), "error_type": "judge",
+        "restatement_masked": 0,
+    })  # fmt: skip
+    assert reward(CHATML, WAVES, {"x": 1})[1]["error"] == "the label must be a string (the instruction) or null, got dict"
+    assert call(service.url, "/slime/reward", [CHATML]) == (
+        400, {"error": "the body must be a JSON object, got list", "index": None, "field": None}
+    )  # fmt: skip
+    text = call(service.url, "/metrics")[1]
+    assert metric(text, 'flip_serve_requests_total{endpoint="/slime/reward",status="200"}') == 6
+    assert metric(text, "flip_serve_judge_errors_total") == 1 and metric(text, "flip_serve_input_errors_total") == 1
+
+
+def test_slime_reward_is_200_while_the_judge_is_down() -> None:
+    """A dead judge opens the breaker: /v1/score is refused with 503, /slime/reward still answers 200 (slime would
+    retry, then stop training) with the breaker's message as the sample's error."""
+    dead = "http://127.0.0.1:9/v1"
+    with ServeProcess("--judge", "hosted_vllm/scripted", "--api-base", dead, "--retries", "0") as service:
+        body = {"prompt": CHATML, "response": WAVES, "label": None}
+        answers = [call(service.url, "/slime/reward", body) for _ in range(7)]
+    assert {status for status, _ in answers} == {200}
+    assert {answer["reward"] for _, answer in answers} == {0.0}
+    assert answers[-1][1]["error"].startswith(f"judge hosted_vllm/scripted at {dead} is unreachable")
+
+
+# --- through slime's own code (SLIME_DIR) ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def slime():
+    return slime_dir()
+
+
+def slime_args(slime, *argv: str):
+    """slime's namespace for ``argv`` (and the one argument slime requires), parsed by slime's own declarations."""
+    args, unknown = slime_parser(slime).parse_known_args(["--rollout-batch-size", "8", *argv])
+    assert unknown == []
+    return args
+
+
+def slime_samples(tmp_path, tokenizer, rows: list[dict], label_key: str | None = "label", **dataset_kwargs) -> list:
+    """slime ``Sample``s of ``rows`` (its ``--input-key prompt --label-key label``), built by slime's own Dataset."""
+    from slime.utils.data import Dataset
+
+    path = tmp_path / "prompts.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    dataset = Dataset(str(path), tokenizer, None, None, prompt_key="prompt", label_key=label_key, **dataset_kwargs)
+    return list(dataset.samples)
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(tiny_model_dir)
+
+
+def test_slime_rm_hub_calls_flip_rm_for_its_own_samples(slime, judge, tokenizer, tmp_path) -> None:
+    from slime.rollout.rm_hub import async_rm, batched_async_rm
+
+    args = slime_args(slime, "--custom-rm-path", "flip_reward.integrations.slime.flip_rm")
+    args.flip_reward = options(judge, retries=1)  # what --custom-config-path's YAML sets (slime_validate_args)
+    chat = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": SEA}]
+    templated = slime_samples(
+        tmp_path, tokenizer, [{"prompt": chat, "label": SEA}, {"prompt": "Tell me something.", "label": SEA}],
+        apply_chat_template=True,
+    )  # fmt: skip
+    assert templated[0].prompt == CHATML and templated[0].label == SEA
+    raw = slime_samples(tmp_path, tokenizer, [{"prompt": SEA}, {"prompt": chat}], label_key=None)
+    assert raw[0].prompt == SEA and raw[1].prompt == chat and raw[0].label is None
+    for sample, response in zip([*templated, *raw], [WAVES, PEAKS, FLAKY, "FAIL500"]):
+        sample.response = response + "<|im_end|>"
+
+    async def rewards():
+        one = [await async_rm(args, sample) for sample in templated]
+        args.group_rm = True  # --group-rm: slime hands flip_rm the whole group
+        return one, await batched_async_rm(args, raw)
+
+    assert asyncio.run(rewards()) == ([1.0, 0.75], [1.0, 0.0])
+    assert templated[0].metadata == {"flip": OK}
+    assert raw[1].metadata["flip"]["error"] == outage(judge)
+    assert requests_for(judge, FLAKY) == 2  # the transient failure, retried
+
+
+def test_slime_remote_rm_posts_to_flip_reward_serve(slime, service, judge, tokenizer, tmp_path) -> None:
+    from slime.rollout import rm_hub
+
+    url = service.url + "/slime/reward"
+    args = slime_args(slime, "--rm-type", "remote_rm", "--rm-url", url, "--reward-key", "reward")
+    chat = [{"role": "user", "content": "Tell me something."}]
+    samples = slime_samples(tmp_path, tokenizer, [{"prompt": chat, "label": SEA}] * 3, apply_chat_template=True)
+    for sample, response in zip(samples, [WAVES, PEAKS, "FAIL500"]):
+        sample.response = response + "<|im_end|>"
+
+    async def rewards():
+        answers = [await rm_hub.async_rm(args, sample) for sample in samples]
+        await rm_hub._get_shared_session().close()  # slime's client keeps one aiohttp session per process
+        return answers
+
+    answers = asyncio.run(rewards())
+    for sample, answer in zip(samples, answers):
+        sample.reward = answer
+    assert [sample.get_reward_value(args) for sample in samples] == [1.0, 0.75, 0.0]
+    assert answers[2]["error"] == outage(judge) and answers[0]["error"] is None
