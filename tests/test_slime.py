@@ -32,7 +32,12 @@ SEA = "Write a poem about the sea."
 WAVES = "Waves roll in under a silver moon."
 PEAKS = "Mountains rise above the clouds."
 FLAKY = "The tide comes back twice a day."
-ANSWERS = {WAVES: SEA, PEAKS: "Write a poem about mountains.", FLAKY: SEA, "FAIL500": Reply("scripted outage", status=500)}
+ANSWERS = {
+    WAVES: SEA,
+    PEAKS: "Write a poem about mountains.",
+    FLAKY: SEA,
+    "FAIL500": Reply("scripted outage", status=500),
+}
 CHATML = f"<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\n{SEA}<|im_end|>\n<|im_start|>assistant\n"
 HELLO = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]
 OK = {"f1": 1.0, "inferred_instruction": SEA, "error": "", "error_type": "", "restatement_masked": 0}
@@ -198,15 +203,23 @@ def test_samples_are_traced_and_flip_reward_inspect_reads_the_trace(judge, monke
 # --- the remote form: POST /slime/reward of a real flip-reward serve ------------------------------------------------
 
 
-@pytest.fixture
-def service(judge):
-    with ServeProcess(*scripted_judge_args(judge)) as process:
-        yield process
+@pytest.fixture(scope="module")
+def remote():
+    """``(service, judge)``: one flip-reward serve for this module's remote tests, judged by the scripted server."""
+    with ScriptedJudgeServer(ResponseScript(ANSWERS)) as judge:
+        with ServeProcess(*scripted_judge_args(judge)) as service:
+            yield service, judge
 
 
-def test_slime_reward_answers_one_object_with_reward_and_200_for_every_failure(service, judge) -> None:
+def test_slime_reward_answers_one_object_with_reward_and_200_for_every_failure(remote) -> None:
+    service, judge = remote
+
     def reward(prompt, response, label=None) -> tuple:
         return call(service.url, "/slime/reward", {"prompt": prompt, "response": response, "label": label})
+
+    before = call(service.url, "/metrics")[1]
+    answered, judge_errors = ('flip_serve_requests_total{endpoint="/slime/reward",status="200"}',
+                              "flip_serve_judge_errors_total")  # fmt: skip
 
     assert reward(CHATML, WAVES + "<|im_end|>") == (200, {"reward": 1.0, **OK, "error": None, "error_type": None})
     assert reward(llama3("Tell me something."), PEAKS + "<|eot_id|>", SEA)[1]["reward"] == 0.75
@@ -216,13 +229,20 @@ def test_slime_reward_answers_one_object_with_reward_and_200_for_every_failure(s
         "reward": 0.0, "f1": 0.0, "inferred_instruction": None, "error": outage(judge), "error_type": "judge",
         "restatement_masked": 0,
     })  # fmt: skip
-    assert reward(CHATML, WAVES, {"x": 1})[1]["error"] == "the label must be a string (the instruction) or null, got dict"
+    assert (
+        reward(CHATML, WAVES, {"x": 1})[1]["error"] == "the label must be a string (the instruction) or null, got dict"
+    )
     assert call(service.url, "/slime/reward", [CHATML]) == (
         400, {"error": "the body must be a JSON object, got list", "index": None, "field": None}
     )  # fmt: skip
-    text = call(service.url, "/metrics")[1]
-    assert metric(text, 'flip_serve_requests_total{endpoint="/slime/reward",status="200"}') == 6
-    assert metric(text, "flip_serve_judge_errors_total") == 1 and metric(text, "flip_serve_input_errors_total") == 1
+    after = call(service.url, "/metrics")[1]
+    assert counted(after, answered) - counted(before, answered) == 6
+    assert counted(after, judge_errors) - counted(before, judge_errors) == 1
+
+
+def counted(text: str, name: str) -> float:
+    """The Prometheus sample ``name`` in ``text``, 0 before it was first counted."""
+    return metric(text, name) if f"\n{name} " in text else 0.0
 
 
 def test_slime_reward_is_200_while_the_judge_is_down() -> None:
@@ -296,7 +316,8 @@ def test_slime_rm_hub_calls_flip_rm_for_its_own_samples(slime, judge, tokenizer,
     assert requests_for(judge, FLAKY) == 2  # the transient failure, retried
 
 
-def test_slime_remote_rm_posts_to_flip_reward_serve(slime, service, judge, tokenizer, tmp_path) -> None:
+def test_slime_remote_rm_posts_to_flip_reward_serve(slime, remote, tokenizer, tmp_path) -> None:
+    service, judge = remote
     from slime.rollout import rm_hub
 
     url = service.url + "/slime/reward"
