@@ -38,6 +38,23 @@ class ResponseScript:
         return answer if isinstance(answer, Reply) else flip_answer(answer)
 
 
+class FirstFails(ResponseScript):
+    """A ResponseScript whose first ``failures`` requests about each response answer HTTP 500 (a transient judge
+    outage): a client that retries gets the scripted answer, one that does not gets the error."""
+
+    def __init__(self, answers: dict[str, str | Reply] | None = None, failures: int = 1):
+        super().__init__(answers)
+        self.failures = failures
+        self.seen: dict[str, int] = {}
+
+    def __call__(self, request: dict) -> Reply | str:
+        response = judged_response(request)
+        self.seen[response] = self.seen.get(response, 0) + 1
+        if self.seen[response] <= self.failures:
+            return Reply(content="scripted transient outage", status=500)
+        return super().__call__(request)
+
+
 def requests_for(judge: object, response: str) -> int:
     """How many requests the scripted ``judge`` received about ``response``."""
     return sum(judged_response(request) == response for request in judge.requests)

@@ -19,6 +19,8 @@ from flip_reward.exit_codes import (
 from flip_reward.knobs import add_flags
 
 PASS_THROUGH = "Arguments the launcher does not know go to the trainer, in order (after --, every one does)."
+# The launchers of flip_reward.launch.command_trainer: name -> the module holding its SETTINGS, RECIPE and HELP.
+COMMAND_TRAINERS: dict[str, str] = {}
 JUDGE_FILES = "OUTPUT_DIR/judge: judge.pid and judge.log of a judge started here (and its router's)"
 
 
@@ -40,6 +42,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     register_verl(trainers)
     register_openrlhf(trainers)
     register_local(trainers)
+    for name in COMMAND_TRAINERS:
+        register_command_trainer(trainers, name)
 
 
 def trainer_parser(
@@ -221,3 +225,46 @@ def run_open_instruct(args: argparse.Namespace) -> int:
     from flip_reward.launch.open_instruct import launch
 
     return launch(vars(args), trainer_args(args.extra), args.dry_run)
+
+
+def register_command_trainer(trainers: argparse._SubParsersAction, name: str) -> None:
+    """A command-line trainer's launcher (``launch.command_trainer``): its module's HELP (one line), DESCRIPTION,
+    SETTINGS (the knobs) and RECIPE."""
+    import importlib
+
+    module = importlib.import_module(COMMAND_TRAINERS[name])
+    parser = trainer_parser(
+        trainers,
+        name,
+        module.HELP,
+        description=module.DESCRIPTION,
+        epilog=command_epilog(
+            (EXIT_OK, EXIT_RUN_FAILED, EXIT_INVALID_INPUT, EXIT_JUDGE_DOWN, EXIT_WRITE_FAILED, EXIT_INTERRUPTED),
+            outputs=(
+                f"OUTPUT_DIR/data/{module.RECIPE.data_name}: DATASETS as {name}'s rows; OUTPUT_DIR/config: the files "
+                f"{name} reads",
+                JUDGE_FILES,
+                "stdout (--dry-run): the plan, the judge, data and config lines (each file's text), the trainer line, "
+                "then one judge: line per JUDGE_BASE_URL judge asked",
+            ),
+            notes={
+                EXIT_RUN_FAILED: f"{name}'s own non-zero exit status, or a folder or PID file that could not be made",
+                EXIT_INVALID_INPUT: f"a knob or FLIP_* value, invalid DATASETS rows (also --dry-run), or {name} not "
+                "importable for a real run",
+                EXIT_JUDGE_DOWN: "the judge did not start, a JUDGE_BASE_URL judge does not answer (also --dry-run), or "
+                f"the judge exited during training ({name} is stopped)",
+            },
+            stopped_by_signal=True,
+            text=f"{PASS_THROUGH} Here: appended to {name}'s command.",
+        ),
+    )
+    parser.add_argument("--dry-run", action="store_true", help="check settings and data, print every command and file")
+    add_flags(parser, module.SETTINGS)
+    parser.set_defaults(run=lambda args: run_command_trainer(module, args), passes_through=True)
+
+
+def run_command_trainer(module: object, args: argparse.Namespace) -> int:
+    from flip_reward.launch.command_trainer import launch_command_trainer
+
+    settings = module.SETTINGS.from_sources(vars(args))
+    return launch_command_trainer(module.RECIPE, settings, trainer_args(args.extra), args.dry_run)

@@ -14,14 +14,16 @@ since upstream's in-loop eval otherwise reuses training prompts.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from flip_reward.data.loading import RowError, load_rows
+from flip_reward.data.loading import RowError, load_rows, read_input, read_valid
 from flip_reward.data.mixes import DatasetError, MixerEntry, parse_mixer
 from flip_reward.data.rlvr import check_rows, describe_counts, write_rows
 
 UPSTREAM_LOCAL_SUFFIXES = (".jsonl", ".parquet")
+MAX_ERRORS_SHOWN = 3  # invalid rows named in a dataset's error
 HOLDOUT_SEED = 1234
 HOLDOUT_SHARE = 10  # at most one row in ten is held out, so a small file keeps most of its rows for training
 
@@ -139,3 +141,22 @@ def held_out_indices(size: int, count: int, source: str) -> set[int]:
     if size < 2:
         raise DatasetError(f"{source} has {size} row(s): nothing can be held out for evaluation")
     return set(random.Random(HOLDOUT_SEED).sample(range(size), min(count, size // HOLDOUT_SHARE) or 1))
+
+
+def converted_rows(source: str, split: str, convert: Callable[[object, int], dict]) -> list[dict]:
+    """The rows of dataset ``source`` (a local file or a hub dataset; chat or RLVR rows), each ``convert``ed to a
+    trainer's own row (``convert(row, number)`` raises RowError naming the row and field); DatasetError naming the
+    dataset, and its first invalid rows by number and field."""
+    try:
+        rows = read_input(source, split)
+    except (FileNotFoundError, RowError, ValueError, UnicodeDecodeError) as error:
+        raise DatasetError(f"DATASETS: {source}: {error}") from None
+    except Exception as error:  # the datasets library (hub names) raises many kinds; report each the same way
+        raise DatasetError(
+            f"DATASETS: {source}: cannot load split {split!r}: {type(error).__name__}: {error}"
+        ) from None
+    converted, invalid = read_valid(rows, convert)
+    if invalid:
+        shown = "; ".join(str(error) for error in invalid[:MAX_ERRORS_SHOWN])
+        raise DatasetError(f"DATASETS: {source}: {len(invalid)} of {len(rows)} rows invalid ({shown})")
+    return converted

@@ -18,18 +18,16 @@ from flip_reward.data.mixes import DatasetError, parse_mixer
 from flip_reward.data.rlvr import check_rows, describe_counts
 from flip_reward.exit_codes import EXIT_INTERRUPTED, EXIT_JUDGE_DOWN, EXIT_RUN_FAILED
 from flip_reward.knobs import SettingsError, knob
-from flip_reward.launch.data_plan import is_local
+from flip_reward.launch.data_plan import MAX_ERRORS_SHOWN, is_local
 from flip_reward.launch.run_judge import RunJudge, run_judge, url_in_environment
-from flip_reward.launch.verl import (
-    MAX_ERRORS_SHOWN,
-    VERIFIER,
+from flip_reward.launch.trainer_run import (
     Trainer,
-    VerlFamily,
     check_external_judges,
     flip_environment,
     gpu_env,
     start_judge,
 )
+from flip_reward.launch.verl import VERIFIER, VerlFamily
 from flip_reward.serving.connections import SHUTDOWN_MARGIN
 from flip_reward.serving.pid_files import PidFileError
 from flip_reward.serving.processes import Service, StartError, Supervisor

@@ -1,8 +1,9 @@
 """The knobs the launchers of ``flip-reward launch`` share: the judge of a run (served here, routed, or given), the
-policy, the data, the output and the GPUs of one node. The settings of ``launch open-instruct``, ``launch verl`` and
-``launch openrlhf`` inherit them (``flip-reward train``'s TrainSettings declares its own) and redeclare a field whose
-default differs for it (a redeclared field keeps its place); ``TrackingKnobs`` only those whose trainer is told to
-log to Weights & Biases by the launcher (open-instruct, verl)."""
+policy, the data, the output and the GPUs of one node, and the GRPO shape (``GrpoKnobs``). The settings of ``launch
+open-instruct``, ``verl``, ``openrlhf`` and of the command-line trainers (``launch.command_trainer``) inherit them
+(``flip-reward train``'s TrainSettings declares its own) and redeclare a field whose default differs for it (a
+redeclared field keeps its place); ``TrackingKnobs`` only those whose trainer is told to log to Weights & Biases by
+the launcher (open-instruct, verl)."""
 
 from __future__ import annotations
 
@@ -140,6 +141,29 @@ class RunKnobs(JudgeKnobs):
         if self.starts_judge and not self.judge_shares_gpus:
             taken = {int(gpu) for gpu in self.judge_gpus.split(",")}
         return [gpu for gpu in range(self.num_gpus) if gpu not in taken]
+
+    def splits(self, count: int) -> list[str]:
+        """DATASET_SPLITS for ``count`` datasets: one split for all, or one each."""
+        splits = self.dataset_splits.split() or ["train"]
+        if len(splits) == 1:
+            return splits * count
+        if len(splits) != count:
+            raise SettingsError(f"DATASET_SPLITS: {len(splits)} splits ({self.dataset_splits!r}) for {count} datasets")
+        return splits
+
+
+@dataclass(frozen=True)
+class GrpoKnobs:
+    """The GRPO shape of a run, for the launchers that render it on their trainer's command line or config (verl,
+    OpenRLHF, slime, SkyRL, NeMo-RL, AReaL, ROLL), listed first among the bases so that these knobs come after
+    RunKnobs'."""
+
+    max_prompt_length: int = knob("MAX_PROMPT_LENGTH", 2048, "prompt budget (tokens)", minimum=1)
+    response_length: int = knob("RESPONSE_LENGTH", 8192, "response budget (tokens)", minimum=1)
+    prompts_per_step: int = knob("PROMPTS_PER_STEP", 28, "prompts per step", minimum=1)
+    samples_per_prompt: int = knob("SAMPLES_PER_PROMPT", 8, "responses per prompt (the GRPO group)", minimum=1)
+    learning_rate: float = knob("LEARNING_RATE", 1e-6, "learning rate")
+    temperature: float = knob("TEMPERATURE", 1.0, "policy sampling temperature", minimum=0)
 
 
 @dataclass(frozen=True)

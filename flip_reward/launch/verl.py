@@ -6,50 +6,33 @@ process group, both stopped in order on every way out)."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import shlex
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from flip_reward.core.settings import FlipSettings, FlipSettingsError
-from flip_reward.data.loading import RowError, read_input, read_valid
 from flip_reward.data.mixes import DatasetError, MixerEntry, parse_mixer, select_indices
 from flip_reward.data.rlvr import to_verl, verl_schema, write_rows
-from flip_reward.data.writing import OutputError
-from flip_reward.exit_codes import EXIT_INVALID_INPUT, EXIT_JUDGE_DOWN, EXIT_RUN_FAILED
-from flip_reward.judge.urls import redact_url
 from flip_reward.knobs import SettingsError, knob, resolve, resolve_knob
-from flip_reward.launch.data_plan import HOLDOUT_SHARE, held_out_indices, is_local
-from flip_reward.launch.preflight import check_judge
-from flip_reward.launch.run_judge import HOSTED_VLLM, RunJudge, run_judge, url_in_environment
-from flip_reward.launch.run_knobs import RunKnobs, TrackingKnobs
+from flip_reward.launch.data_plan import HOLDOUT_SHARE, converted_rows, held_out_indices, is_local
+from flip_reward.launch.run_judge import run_judge, url_in_environment
+from flip_reward.launch.run_knobs import GrpoKnobs, RunKnobs, TrackingKnobs
+from flip_reward.launch.trainer_run import Trainer, dry_run_report, flip_environment, gpu_env, run_trainer
 from flip_reward.presets import checked_preset
-from flip_reward.serving.pid_files import PidFileError
-from flip_reward.serving.processes import StartError, Supervisor
 
 VERIFIER = "general-flip"  # data_source of the converted rows
 REWARD_KWARGS = "+reward.custom_reward_function.reward_kwargs"
-MAX_ERRORS_SHOWN = 3
-Log = Callable[[str], None]
 
 
 @dataclass(frozen=True)
-class VerlFamily(RunKnobs):
+class VerlFamily(GrpoKnobs, RunKnobs):
     """The knobs of the launchers that read the verl presets (configs/verl_NAME.env): verl and OpenRLHF."""
 
     preset_origin: str
     preset: str = knob("PRESET", "1node", "configs/verl_NAME.env (1node, 1gpu) or a path to a .env file")
     vllm_tensor_parallel_size: int = knob("VLLM_TENSOR_PARALLEL_SIZE", 1, "tensor parallel size of vLLM", minimum=1)
     vllm_gpu_memory_utilization: float = knob("VLLM_GPU_MEMORY_UTILIZATION", 0.6, "vLLM's share of GPU memory")
-    max_prompt_length: int = knob("MAX_PROMPT_LENGTH", 2048, "prompt budget (tokens)", minimum=1)
-    response_length: int = knob("RESPONSE_LENGTH", 8192, "response budget (tokens)", minimum=1)
-    prompts_per_step: int = knob("PROMPTS_PER_STEP", 28, "prompts per step", minimum=1)
-    samples_per_prompt: int = knob("SAMPLES_PER_PROMPT", 8, "responses per prompt (the GRPO group)", minimum=1)
-    learning_rate: float = knob("LEARNING_RATE", 1e-6, "learning rate")
-    temperature: float = knob("TEMPERATURE", 1.0, "policy sampling temperature", minimum=0)
 
     def __post_init__(self) -> None:
         self.check_judge()
@@ -66,15 +49,6 @@ class VerlFamily(RunKnobs):
         preset = checked_preset("verl", str(resolve_knob(cls, "preset", flags, environ)), cls)
         flags = {**flags, "preset": preset.name}
         return resolve(cls, flags, environ, preset.values, fixed={"preset_origin": preset.origin})
-
-    def splits(self, count: int) -> list[str]:
-        """DATASET_SPLITS for ``count`` datasets: one split for all, or one each."""
-        splits = self.dataset_splits.split() or ["train"]
-        if len(splits) == 1:
-            return splits * count
-        if len(splits) != count:
-            raise SettingsError(f"DATASET_SPLITS: {len(splits)} splits ({self.dataset_splits!r}) for {count} datasets")
-        return splits
 
 
 @dataclass(frozen=True)
@@ -142,21 +116,8 @@ def verl_datasets(settings: VerlSettings, data_dir: Path) -> list[VerlDataset]:
 
 
 def verl_rows(source: str, split: str) -> list[dict]:
-    """The rows of dataset ``source`` (a local file or a hub dataset; chat or RLVR rows) in verl's schema;
-    DatasetError naming the dataset, and the first invalid rows by number and field."""
-    try:
-        rows = read_input(source, split)
-    except (FileNotFoundError, RowError, ValueError, UnicodeDecodeError) as error:
-        raise DatasetError(f"DATASETS: {source}: {error}") from None
-    except Exception as error:  # the datasets library (hub names) raises many kinds; report each the same way
-        raise DatasetError(
-            f"DATASETS: {source}: cannot load split {split!r}: {type(error).__name__}: {error}"
-        ) from None
-    converted, invalid = read_valid(rows, lambda row, number: to_verl(row, number, VERIFIER))
-    if invalid:
-        shown = "; ".join(str(error) for error in invalid[:MAX_ERRORS_SHOWN])
-        raise DatasetError(f"DATASETS: {source}: {len(invalid)} of {len(rows)} rows invalid ({shown})")
-    return converted
+    """The rows of dataset ``source`` in verl's schema (``data_plan.converted_rows``)."""
+    return converted_rows(source, split, lambda row, number: to_verl(row, number, VERIFIER))
 
 
 @dataclass(frozen=True)
@@ -267,23 +228,6 @@ def verl_overrides(settings: VerlSettings, data: VerlData, judge_kwargs: list[st
     ]  # fmt: skip
 
 
-@dataclass(frozen=True)
-class Trainer:
-    """A trainer's command and what is added to its environment."""
-
-    command: list[str]
-    env: dict[str, str]
-
-    def line(self) -> str:
-        """The command as printed: ``env VAR=value ... COMMAND``, every URL's credentials hidden."""
-        words = ["env", *(f"{name}={value}" for name, value in self.env.items()), *self.command]
-        return redact_url(shlex.join(words)) or ""
-
-
-def gpu_env(settings: RunKnobs) -> dict[str, str]:
-    return {"CUDA_VISIBLE_DEVICES": ",".join(str(gpu) for gpu in settings.training_gpus())}
-
-
 def verl_trainer(
     settings: VerlSettings, data: VerlData, judge_url: str, python: str, extra: Sequence[str] = ()
 ) -> Trainer:
@@ -309,67 +253,8 @@ def launch_verl(settings: VerlSettings, extra: Sequence[str], dry_run: bool) -> 
     trainer = verl_trainer(settings, data, judge.url, python, extra)
     if dry_run:
         lines = data_lines(data, write=False)
-        print(f"verl_grpo: preset {settings.preset} ({settings.preset_origin}); {len(settings.training_gpus())} "
-              "training GPU(s); reward flip_reward.integrations.verl")  # fmt: skip
-        print("\n".join([*judge.lines(settings), *lines, f"trainer: {trainer.line()}"]), flush=True)
-        return EXIT_JUDGE_DOWN if check_external_judges(settings, print) else 0
-    if importlib.util.find_spec("verl") is None:
-        log(f"error: verl is not importable by {python} (pip install verl; --dry-run shows the command)")
-        return EXIT_INVALID_INPUT
-    try:
-        for line in data_lines(data, write=True):
-            log(line)
-        return supervised(judge, settings, trainer, log)
-    except OutputError:
-        raise  # a data file cut short (a full disk): exit status 4, said by the CLI
-    except (OSError, PidFileError) as error:
-        log(f"error: {error}")
-        return EXIT_RUN_FAILED
-
-
-def flip_environment() -> FlipSettings:
-    """The FLIP_* settings (verl's reward workers and flip-reward serve read them); SettingsError for a value the
-    reward would refuse, before anything starts."""
-    try:
-        return FlipSettings.from_env()
-    except FlipSettingsError as error:
-        raise SettingsError(str(error)) from None
-
-
-def supervised(judge: RunJudge, settings: RunKnobs, trainer: Trainer, log: Log) -> int:
-    """Start the judge's services (when any), run ``trainer`` as a process group, stop it and then the judge on
-    every way out (its end, a failure, Ctrl-C, TERM); the trainer's exit status."""
-    with Supervisor(judge.pid_file, settings.judge_start_timeout, log) as supervisor:
-        status = start_judge(supervisor, judge, settings, log)
-        if status:
-            return status
-        log(f"trainer: {trainer.line()}")
-        try:
-            return supervisor.run_trainer(trainer.command, {"LITELLM_LOCAL_MODEL_COST_MAP": "True", **trainer.env})
-        finally:
-            if judge.services:
-                log("stopping the judge")
-
-
-def check_external_judges(settings: RunKnobs, emit: Log) -> int:
-    """Ask each running judge of JUDGE_BASE_URL whether it answers and serves JUDGE_MODEL (one line each,
-    ``preflight.check_judge``); 1 when one does not."""
-    return max((check_judge(url, settings.judge_model, emit=emit) for url in settings.judge_urls), default=0)
-
-
-def start_judge(supervisor: Supervisor, judge: RunJudge, settings: RunKnobs, log: Log) -> int:
-    """Check the running judges of JUDGE_BASE_URL, start the judge's services and say so; 0, or
-    ``EXIT_JUDGE_DOWN`` (said in one line) when a running judge does not answer or the services did not start."""
-    if check_external_judges(settings, log):
-        log("error: the judge is not usable (see above)")
-        return EXIT_JUDGE_DOWN
-    if not judge.services:
-        return 0
-    where = f"GPU(s) {settings.judge_gpus}" if settings.starts_judge else "vllm-router"
-    log(f"starting the judge {settings.judge_model.removeprefix(HOSTED_VLLM)} on {where} (log: {judge.log_file})")
-    try:
-        supervisor.start(judge.services)
-    except StartError as error:
-        log(f"error: the judge did not start: {error}")
-        return EXIT_JUDGE_DOWN
-    return 0
+        gpus = len(settings.training_gpus())
+        headline = f"verl_grpo: preset {settings.preset} ({settings.preset_origin}); {gpus} training GPU(s); reward "
+        headline += "flip_reward.integrations.verl"
+        return dry_run_report(headline, judge, settings, lines, trainer)
+    return run_trainer("verl", lambda: data_lines(data, write=True), judge, settings, trainer, log)
