@@ -20,11 +20,11 @@ from types import SimpleNamespace
 
 import pytest
 from chat_template_support import TEMPLATES, render
-from serve_support import ResponseScript, ServeProcess, call, metric, requests_for, scripted_judge_args
+from serve_support import REPO, ResponseScript, ServeProcess, call, metric, requests_for, scripted_judge_args
 from slime_support import SampleShape, slime_dir, slime_parser
 
 from flip_reward.integrations import process_reward
-from flip_reward.integrations.slime import flip_rm
+from flip_reward.integrations.slime import flip_group_rm, flip_rm
 from flip_reward.serving.protocol import DEFAULT_READER
 from flip_reward.serving.scripted_judge import Reply, ScriptedJudgeServer, judged_response
 
@@ -127,7 +127,8 @@ def test_group_rm_form_returns_a_list_in_order_with_each_failure_in_its_metadata
         SampleShape(None, WAVES),
         SampleShape(CHATML, "<|im_end|>"),
     ]
-    assert asyncio.run(flip_rm(args, group)) == [1.0, 0.0, 0.75, 0.0, 0.0]
+    assert asyncio.run(flip_group_rm(args, group)) == [1.0, 0.0, 0.75, 0.0, 0.0]
+    assert asyncio.run(flip_rm(args, group[:3])) == [1.0, 0.0, 0.75]  # a fan-out's samples without --group-rm
     assert [sample.metadata["flip"]["error_type"] for sample in group] == ["", "judge", "", "input", "input"]
     assert group[1].metadata["flip"] == {
         "f1": 0.0, "inferred_instruction": "", "error": outage(judge), "error_type": "judge", "restatement_masked": 0
@@ -293,6 +294,7 @@ def test_slime_rm_hub_calls_flip_rm_for_its_own_samples(slime, judge, tokenizer,
     from slime.rollout.rm_hub import async_rm, batched_async_rm
 
     args = slime_args(slime, "--custom-rm-path", "flip_reward.integrations.slime.flip_rm")
+    group_args = slime_args(slime, "--custom-rm-path", "flip_reward.integrations.slime.flip_group_rm", "--group-rm")
     args.flip_reward = options(judge, retries=1)  # what --custom-config-path's YAML sets (slime_validate_args)
     chat = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": SEA}]
     templated = slime_samples(
@@ -305,10 +307,10 @@ def test_slime_rm_hub_calls_flip_rm_for_its_own_samples(slime, judge, tokenizer,
     for sample, response in zip([*templated, *raw], [WAVES, PEAKS, FLAKY, "FAIL500"]):
         sample.response = response + "<|im_end|>"
 
+    group_args.flip_reward = args.flip_reward
+
     async def rewards():
-        one = [await async_rm(args, sample) for sample in templated]
-        args.group_rm = True  # --group-rm: slime hands flip_rm the whole group
-        return one, await batched_async_rm(args, raw)
+        return [await async_rm(args, sample) for sample in templated], await batched_async_rm(group_args, raw)
 
     assert asyncio.run(rewards()) == ([1.0, 0.75], [1.0, 0.0])
     assert templated[0].metadata == {"flip": OK}
@@ -337,3 +339,21 @@ def test_slime_remote_rm_posts_to_flip_reward_serve(slime, remote, tokenizer, tm
         sample.reward = answer
     assert [sample.get_reward_value(args) for sample in samples] == [1.0, 0.75, 0.0]
     assert answers[2]["error"] == outage(judge) and answers[0]["error"] is None
+
+
+def test_slimes_own_plugin_contract_accepts_both_forms(slime, judge) -> None:
+    """slime's plugin contract test (tests/plugin_contracts) for ``--custom-rm-path``, run by slime's own runner on
+    flip_rm and, with ``--group-rm``, on flip_group_rm: the parameter names and what its dispatch returns."""
+    contract = slime / "tests" / "plugin_contracts" / "test_plugin_path_loading_contracts.py"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HOSTED_VLLM_API_BASE": judge.base_url,
+           "FLIP_JUDGE_MODEL": "hosted_vllm/scripted", "FLIP_RETRIES": "0"}  # fmt: skip
+    runs = [
+        subprocess.Popen([sys.executable, str(contract), "--custom-rm-path", f"flip_reward.integrations.slime.{name}",
+                          *flags, "-k", "custom_rm_path", "-p", "no:cacheprovider"],
+                         cwd=slime, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for name, flags in (("flip_rm", ()), ("flip_group_rm", ("--group-rm",)))
+    ]  # fmt: skip
+    outputs = [run.communicate(timeout=300)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    assert all("1 passed" in output for output in outputs), outputs
+    assert requests_for(judge, "response-3") == 1 and requests_for(judge, "response-0") == 1  # slime's own samples

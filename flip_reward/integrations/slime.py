@@ -1,15 +1,19 @@
-"""FLIP as slime's custom reward model: ``--custom-rm-path flip_reward.integrations.slime.flip_rm``, with or without
-``--group-rm``; options under ``flip_reward:`` in the YAML of ``--custom-config-path``.
+"""FLIP as slime's custom reward model: ``--custom-rm-path flip_reward.integrations.slime.flip_rm``, or
+``flip_reward.integrations.slime.flip_group_rm`` with ``--group-rm``; options under ``flip_reward:`` in the YAML of
+``--custom-config-path``.
 
 How slime (THUDM/slime, read at 624b824a) calls it: ``slime.rollout.rm_hub.async_rm`` loads the function named by
 ``--custom-rm-path`` (``load_function``: the module path, a dot, the name) and awaits ``flip_rm(args, sample)`` for
 each finished sample on the rollout manager's event loop, storing the float in ``sample.reward``.
 ``batched_async_rm`` awaits the same function with a list of samples and zips the list it returns back onto them:
-for a whole group under ``--group-rm``, and for the samples a custom generate function fans one prompt out into.
-So ``flip_rm`` takes either. ``args`` is slime's parsed namespace, where ``--custom-config-path`` sets each key of
-its YAML as an attribute: ``args.flip_reward``, when set, holds ``judge_model`` and FlipReward keywords over the
-``FLIP_*`` environment (``HOSTED_VLLM_API_BASE`` for the judge's URL), which slime's Ray actors get from the job's
-``--runtime-env-json`` ``env_vars``.
+for a whole group under ``--group-rm`` (slime's plugin contract names the parameter ``samples`` there:
+``flip_group_rm``), and for the samples a custom generate function fans one prompt out into, so ``flip_rm`` takes a
+list too. Keywords slime may add to either call are accepted and not used.
+
+``args`` is slime's parsed namespace, where ``--custom-config-path`` sets each key of its YAML as an attribute:
+``args.flip_reward``, when set, holds ``judge_model`` and FlipReward keywords over the ``FLIP_*`` environment
+(``HOSTED_VLLM_API_BASE`` for the judge's URL) of the rollout manager, a Ray actor: it has the environment of the
+``ray start`` or ``ray.init`` that made its cluster, and a ``ray job submit``'s ``--runtime-env-json`` ``env_vars``.
 
 A ``Sample`` brings ``prompt`` (the templated string with ``--apply-chat-template``, the raw text of
 ``--input-key`` without it, or chat messages), ``label`` (the row's ``--label-key``: the instruction, which wins
@@ -37,15 +41,20 @@ OPTIONS_ARG = "flip_reward"  # the key of --custom-config-path's YAML that holds
 METADATA_KEY = "flip"  # where each sample's result_info goes in sample.metadata
 
 
-async def flip_rm(args: object, sample: Any) -> float | list[float]:
-    """The FLIP reward of one slime ``Sample``, or the list of rewards of a list of them (``--group-rm``)."""
+async def flip_rm(args: object, sample: Any, **_: object) -> float | list[float]:
+    """The FLIP reward of one slime ``Sample`` (a list of them, as a fan-out gives it: ``flip_group_rm``)."""
     if isinstance(sample, list):
-        return list(await asyncio.gather(*(flip_rm(args, one) for one in sample)))
+        return await flip_group_rm(args, sample)
     result = await sample_result(getattr(args, OPTIONS_ARG, None), sample)
     metadata = getattr(sample, "metadata", None)
     if isinstance(metadata, dict):
         metadata[METADATA_KEY] = result_info(result)
     return float(result.reward)
+
+
+async def flip_group_rm(args: object, samples: list, **_: object) -> list:
+    """The FLIP rewards of a group of slime ``Sample``s (``--group-rm``), in order, judged concurrently."""
+    return list(await asyncio.gather(*(flip_rm(args, sample) for sample in samples)))
 
 
 async def sample_result(options: object, sample: object) -> FlipResult:
