@@ -21,7 +21,7 @@ from types import SimpleNamespace
 import pytest
 from chat_template_support import TEMPLATES, render
 from serve_support import REPO, ResponseScript, ServeProcess, call, metric, requests_for, scripted_judge_args
-from slime_support import SampleShape, slime_dir, slime_parser
+from slime_support import SampleShape, slime_dir, slime_parser, slime_script_flags
 
 from flip_reward.integrations import process_reward
 from flip_reward.integrations.slime import flip_group_rm, flip_rm
@@ -357,3 +357,150 @@ def test_slimes_own_plugin_contract_accepts_both_forms(slime, judge) -> None:
     assert [run.returncode for run in runs] == [0, 0], outputs
     assert all("1 passed" in output for output in outputs), outputs
     assert requests_for(judge, "response-3") == 1 and requests_for(judge, "response-0") == 1  # slime's own samples
+
+
+# --- the launcher: flip-reward launch slime -------------------------------------------------------------------------
+
+MODEL_SCRIPT = 'MODEL_ARGS=(\n   --num-layers 2\n   --rotary-base "${MODEL_ARGS_ROTARY_BASE:-10000}"\n)\n'
+# Stands in for slime's train.py (GPU only) in a real launch: loads the --custom-rm-path function as slime's
+# load_function does, scores the first row of --prompt-data with the response "Waves ..." and records what it saw.
+STAND_IN_TRAIN = """
+import asyncio, importlib, json, os, sys
+from types import SimpleNamespace
+argv = sys.argv[1:]
+module, _, name = argv[argv.index("--custom-rm-path") + 1].rpartition(".")
+row = json.loads(open(argv[argv.index("--prompt-data") + 1]).readline())
+sample = SimpleNamespace(prompt=row["prompt"], label=row["label"], response=%r, metadata={})
+reward = asyncio.run(getattr(importlib.import_module(module), name)(SimpleNamespace(), sample))
+json.dump({"argv": argv, "reward": reward, "flip": sample.metadata["flip"], "row": row,
+           "judge": os.environ["HOSTED_VLLM_API_BASE"]}, open(os.environ["RECORD_TO"], "w"))
+""" % (WAVES + "<|im_end|>")
+
+
+@pytest.fixture
+def stand_in(tmp_path):
+    """A stand-in slime checkout (train.py above, scripts/models/qwen3-4B.sh), a local Hugging Face directory and a
+    dataset whose instruction is SEA; ``launch(*args, **environ)`` runs ``flip-reward launch slime`` in tmp_path."""
+    (tmp_path / "slime" / "scripts" / "models").mkdir(parents=True)
+    (tmp_path / "slime" / "train.py").write_text(STAND_IN_TRAIN)
+    (tmp_path / "slime" / "scripts" / "models" / "qwen3-4B.sh").write_text(MODEL_SCRIPT)
+    (tmp_path / "policy").mkdir()
+    (tmp_path / "policy" / "config.json").write_text("{}")
+    rows = [{"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": SEA}]}] * 3
+    (tmp_path / "chats.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+
+    def launch(*args: str, **environ: str) -> subprocess.CompletedProcess:
+        env = {name: value for name, value in os.environ.items() if not name.startswith(("FLIP_", "JUDGE_", "SLIME"))}
+        env.update(PYTHONPATH=str(REPO), SLIME_DIR="slime", MODEL_NAME_OR_PATH="policy", DATASETS="chats.jsonl 2")
+        env.update(environ)
+        command = [sys.executable, "-m", "flip_reward.cli", "launch", "slime", *args]
+        return subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+
+    return launch
+
+
+def test_launch_slime_dry_run_prints_the_command_and_writes_nothing(stand_in, tmp_path) -> None:
+    result = stand_in("--dry-run", "--num-gpus", "3", "--judge-gpus", "2", "--prompts-per-step", "4",
+                      "--", "--tensor-model-parallel-size", "1", MODEL_ARGS_ROTARY_BASE="500")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    out = tmp_path / "output" / "slime_grpo_flip"
+    assert result.stdout.splitlines() == [
+        "slime: 2 training GPU(s); reward flip_reward.integrations.slime.flip_rm",
+        "judge: server: env CUDA_VISIBLE_DEVICES=2 vllm serve Qwen/Qwen3-4B --host 127.0.0.1 --port 8001 "
+        "--max-model-len 25000 (log: output/slime_grpo_flip/judge/judge.log)",
+        "data: chats.jsonl: 3 rows -> 2 training rows",
+        f"data: -> {out}/data/train.jsonl",
+        "trainer: env CUDA_VISIBLE_DEVICES=0,1 HOSTED_VLLM_API_BASE=http://127.0.0.1:8001/v1 "
+        "FLIP_JUDGE_MODEL=hosted_vllm/Qwen/Qwen3-4B FLIP_JUDGE_TIMEOUT=3600 FLIP_JUDGE_MAX_TOKENS=2048 "
+        "FLIP_JUDGE_TEMPERATURE=1.0 FLIP_JUDGE_MAX_CONTEXT=25000 PYTHONUNBUFFERED=1 CUDA_DEVICE_MAX_CONNECTIONS=1 "
+        f"{sys.executable} {tmp_path}/slime/train.py --num-layers 2 --rotary-base 500 --actor-num-nodes 1 "
+        "--actor-num-gpus-per-node 2 --colocate --rollout-num-gpus-per-engine 1 "
+        f"--hf-checkpoint {tmp_path}/policy --load {tmp_path}/policy --save {out}/checkpoints --save-interval 50 "
+        f"--prompt-data {out}/data/train.jsonl --input-key prompt --label-key label --apply-chat-template "
+        "--rollout-shuffle --custom-rm-path flip_reward.integrations.slime.flip_rm --num-epoch 1 "
+        "--rollout-batch-size 4 --n-samples-per-prompt 8 --global-batch-size 32 --rollout-max-prompt-len 2048 "
+        "--rollout-max-response-len 8192 --rollout-temperature 1 --advantage-estimator grpo --lr 1e-06 --seed 1 "
+        "--use-dynamic-batch-size --max-tokens-per-gpu 9216 --attention-dropout 0.0 --hidden-dropout 0.0 "
+        "--sglang-mem-fraction-static 0.7 --tensor-model-parallel-size 1",
+    ]
+    assert not (tmp_path / "output").exists()
+    ref = stand_in("--dry-run", "--slime-ref-load", "policy", "--with-tracking", MODEL_NAME_OR_PATH="Qwen/Qwen3-4B")
+    assert ref.returncode == 0, ref.stderr
+    assert f"--hf-checkpoint Qwen/Qwen3-4B --ref-load {tmp_path}/policy --load {out}/checkpoints " in ref.stdout
+    assert ref.stdout.rstrip().endswith("--use-wandb --wandb-project flip-reward --wandb-group slime_grpo_flip")
+
+
+@pytest.mark.parametrize(
+    ("environ", "error"),
+    [
+        ({"SLIME_DIR": "nowhere"}, "SLIME_DIR: no train.py in 'nowhere': give the checkout of THUDM/slime "
+         "(git clone https://github.com/THUDM/slime)"),
+        ({"SLIME_MODEL_ARGS": "qwen9"},
+         "SLIME_MODEL_ARGS: no script slime/scripts/models/qwen9.sh (slime's scripts/models)"),
+        ({"MODEL_NAME_OR_PATH": "Qwen/Qwen3-4B"}, "MODEL_NAME_OR_PATH 'Qwen/Qwen3-4B' is no local Hugging Face "
+         "directory, whose weights slime could load: give one, or SLIME_REF_LOAD (a Megatron checkpoint of it)"),
+        ({"TEMPERATURE": "0"}, "TEMPERATURE must be > 0 for slime (0 is greedy decoding), got 0"),
+        ({"SLIME_MODEL_ARGS": "chats.jsonl.sh"}, "SLIME_MODEL_ARGS: no script chats.jsonl.sh (slime's scripts/models)"),
+    ],
+)  # fmt: skip
+def test_launch_slime_refuses_bad_settings_with_one_line(stand_in, environ, error) -> None:
+    result = stand_in("--dry-run", **environ)
+    assert (result.returncode, result.stdout, result.stderr.strip()) == (2, "", f"error: {error}")
+
+
+def test_launch_slime_refuses_a_model_script_without_model_args(stand_in, tmp_path) -> None:
+    (tmp_path / "slime" / "scripts" / "models" / "empty.sh").write_text("ARGS=(--x)\n")
+    result = stand_in("--dry-run", SLIME_MODEL_ARGS="empty")
+    assert (result.returncode, result.stderr.strip()) == (
+        2, "error: SLIME_MODEL_ARGS: cannot read MODEL_ARGS from slime/scripts/models/empty.sh: it sets no MODEL_ARGS"
+    )  # fmt: skip
+
+
+def test_launch_slime_runs_train_py_whose_reward_reaches_the_judge_through_the_environment(stand_in, tmp_path) -> None:
+    record = tmp_path / "record.json"
+    with ScriptedJudgeServer(ResponseScript(ANSWERS)) as judge:
+        result = stand_in("--num-gpus", "1", "--judge-model", "hosted_vllm/scripted", "--judge-base-url",
+                          judge.base_url, RECORD_TO=str(record))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(record.read_text())
+    assert (seen["reward"], seen["flip"], seen["judge"]) == (1.0, OK, judge.base_url)
+    assert seen["row"] == {"prompt": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": SEA}],
+                           "label": SEA}  # fmt: skip
+
+
+def test_the_launchers_command_parses_with_slimes_own_arguments(slime, tiny_model_dir, tokenizer, tmp_path) -> None:
+    """Every argument after train.py: slime's own (parsed by its declarations, values checked), or one its run scripts
+    pass to Megatron and SGLang (their parsers need GPUs' packages); the written rows through slime's Dataset."""
+    from flip_reward.launch import slime as launch_slime
+    from flip_reward.launch.command_trainer import RunFiles, mixed_rows
+
+    sample = REPO / "data" / "sample_rlvr_flip.jsonl"
+    settings = launch_slime.SlimeSettings.from_sources(
+        {}, {"SLIME_DIR": str(slime), "MODEL_NAME_OR_PATH": str(tiny_model_dir), "DATASETS": f"{sample} 3"}
+    )
+    files = RunFiles(tmp_path / "data" / "train.jsonl", tmp_path / "config")
+    command = launch_slime.slime_command(settings, files, "python", ["--tensor-model-parallel-size", "1"]).command
+    assert command[1] == str(slime / "train.py")
+    args, unknown = slime_parser(slime).parse_known_args(command[2:])
+    flags = {word for word in unknown if word.startswith("--")}
+    assert flags and flags <= slime_script_flags(slime), flags - slime_script_flags(slime)
+    assert "--num-layers" in flags and "--sglang-mem-fraction-static" in flags
+    assert (args.custom_rm_path, args.input_key, args.label_key, args.apply_chat_template) == (
+        "flip_reward.integrations.slime.flip_rm", "prompt", "label", True
+    )  # fmt: skip
+    assert (args.rollout_batch_size, args.n_samples_per_prompt, args.global_batch_size, args.colocate) == (
+        28,
+        8,
+        224,
+        True,
+    )
+    assert (args.prompt_data, args.hf_checkpoint, args.load) == (
+        str(files.data),
+        str(tiny_model_dir),
+        str(tiny_model_dir),
+    )
+    mixed_rows(launch_slime.RECIPE, settings, files.data)
+    samples = slime_samples(tmp_path, tokenizer, [json.loads(line) for line in files.data.read_text().splitlines()],
+                            apply_chat_template=True)  # fmt: skip
+    assert len(samples) == 3 and all(sample.prompt.endswith("<|im_start|>assistant\n") for sample in samples)
+    assert all(sample.label and sample.label in sample.prompt for sample in samples)

@@ -20,7 +20,7 @@ from flip_reward.knobs import add_flags
 
 PASS_THROUGH = "Arguments the launcher does not know go to the trainer, in order (after --, every one does)."
 # The launchers of flip_reward.launch.command_trainer: name -> the module holding its SETTINGS, RECIPE and HELP.
-COMMAND_TRAINERS: dict[str, str] = {}
+COMMAND_TRAINERS: dict[str, str] = {"slime": "flip_reward.launch.slime"}
 JUDGE_FILES = "OUTPUT_DIR/judge: judge.pid and judge.log of a judge started here (and its router's)"
 
 
