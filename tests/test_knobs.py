@@ -18,6 +18,7 @@ from flip_reward.launch.grpo_settings import GrpoChoice, GrpoFastSettings
 from flip_reward.launch.local import LocalSettings
 from flip_reward.launch.openrlhf import OpenRLHFSettings
 from flip_reward.launch.setup_open_instruct import SetupSettings
+from flip_reward.launch.slime import SlimeSettings
 from flip_reward.launch.verl import VerlSettings
 from flip_reward.presets import load_preset, preset_names
 from flip_reward.training.config import TrainSettings
@@ -34,6 +35,7 @@ SETTINGS = [
     ("`flip-reward launch local` (BACKEND=local; its other knobs are `flip-reward train`'s)", (LocalSettings,)),
     ("`flip-reward launch verl` (scripts/train/verl_grpo_flip.sh)", (VerlSettings,)),
     ("`flip-reward launch openrlhf` (scripts/train/openrlhf_grpo_flip.sh)", (OpenRLHFSettings,)),
+    ("`flip-reward launch slime`", (SlimeSettings,)),
     ("scripts/setup_open_instruct.sh (python -m flip_reward.launch.setup_open_instruct)", (SetupSettings,)),
     ("`FLIP_*` variables (reward plugins: open-instruct, verl, OpenRLHF)", (FlipSettings,)),
 ]
