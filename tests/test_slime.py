@@ -334,11 +334,13 @@ def test_slime_remote_rm_posts_to_flip_reward_serve(slime, remote, tokenizer, tm
         await rm_hub._get_shared_session().close()  # slime's client keeps one aiohttp session per process
         return answers
 
+    failing = requests_for(judge, "FAIL500")  # this module's service: other tests asked about it before
     answers = asyncio.run(rewards())
     for sample, answer in zip(samples, answers):
         sample.reward = answer
     assert [sample.get_reward_value(args) for sample in samples] == [1.0, 0.75, 0.0]
     assert answers[2]["error"] == outage(judge) and answers[0]["error"] is None
+    assert requests_for(judge, "FAIL500") == failing + 1  # answered 200 at once: slime's client did not post again
 
 
 def test_slimes_own_plugin_contract_accepts_both_forms(slime, judge) -> None:

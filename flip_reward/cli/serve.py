@@ -37,8 +37,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         epilog=command_epilog(
             (EXIT_OK, EXIT_RUN_FAILED, EXIT_INVALID_INPUT, EXIT_INTERRUPTED),
             outputs=(
-                "endpoints: POST /get_reward (OpenRLHF), POST /slime/reward (slime), POST /v1/score (JSON), GET /health, "
-                "GET /metrics (Prometheus)",
+                "endpoints: POST /get_reward (OpenRLHF), POST /slime/reward (slime), POST /v1/score (JSON), "
+                "GET /health, GET /metrics (Prometheus)",
                 "stdout: the service's base URL, alone on a line, once it listens; stderr: the details and the log",
             ),
             notes={
