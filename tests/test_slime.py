@@ -21,7 +21,7 @@ from types import SimpleNamespace
 import pytest
 from chat_template_support import TEMPLATES, render
 from serve_support import REPO, ResponseScript, ServeProcess, call, metric, requests_for, scripted_judge_args
-from slime_support import SampleShape, slime_dir, slime_parser, slime_script_flags
+from slime_support import NEEDS_SLIME, SampleShape, slime_dir, slime_parser, slime_script_flags
 
 from flip_reward.integrations import process_reward
 from flip_reward.integrations.slime import flip_group_rm, flip_rm
@@ -290,6 +290,7 @@ def tokenizer(tiny_model_dir):
     return AutoTokenizer.from_pretrained(tiny_model_dir)
 
 
+@NEEDS_SLIME
 def test_slime_rm_hub_calls_flip_rm_for_its_own_samples(slime, judge, tokenizer, tmp_path) -> None:
     from slime.rollout.rm_hub import async_rm, batched_async_rm
 
@@ -318,6 +319,7 @@ def test_slime_rm_hub_calls_flip_rm_for_its_own_samples(slime, judge, tokenizer,
     assert requests_for(judge, FLAKY) == 2  # the transient failure, retried
 
 
+@NEEDS_SLIME
 def test_slime_remote_rm_posts_to_flip_reward_serve(slime, remote, tokenizer, tmp_path) -> None:
     service, judge = remote
     from slime.rollout import rm_hub
@@ -343,6 +345,7 @@ def test_slime_remote_rm_posts_to_flip_reward_serve(slime, remote, tokenizer, tm
     assert requests_for(judge, "FAIL500") == failing + 1  # answered 200 at once: slime's client did not post again
 
 
+@NEEDS_SLIME
 def test_slimes_own_plugin_contract_accepts_both_forms(slime, judge) -> None:
     """slime's plugin contract test (tests/plugin_contracts) for ``--custom-rm-path``, run by slime's own runner on
     flip_rm and, with ``--group-rm``, on flip_group_rm: the parameter names and what its dispatch returns."""
@@ -470,6 +473,7 @@ def test_launch_slime_runs_train_py_whose_reward_reaches_the_judge_through_the_e
                            "label": SEA}  # fmt: skip
 
 
+@NEEDS_SLIME
 def test_the_launchers_command_parses_with_slimes_own_arguments(slime, tiny_model_dir, tokenizer, tmp_path) -> None:
     """Every argument after train.py: slime's own (parsed by its declarations, values checked), or one its run scripts
     pass to Megatron and SGLang (their parsers need GPUs' packages); the written rows through slime's Dataset."""
