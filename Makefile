@@ -3,8 +3,11 @@ VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 # The CPU build on machines without a GPU; set TORCH_SPEC=torch (or a CUDA build) elsewhere.
 TORCH_SPEC ?= torch==2.13.0
-# verl and OpenRLHF for the tests through their reward code; --no-deps, their import-time needs are the 'trainers' extra.
-TRAINER_SPECS ?= verl==0.9.1 openrlhf==0.11.2
+# The trainers the tests run through (their reward or environment code); --no-deps, their import-time needs are the
+# 'trainers' extra. openpipe-art 0.5.18 is ART's newest release for Python 3.11 (later ones need Python 3.12).
+TRAINER_SPECS ?= verl==0.9.1 openrlhf==0.11.2 verifiers==0.4.0 openpipe-art==0.5.18 skyrl-gym==0.4.0 areal==1.0.4
+# Trainers whose metadata asks for Python >= 3.12 (SkyRL's trainer): the modules the tests import run on 3.11.
+TRAINER_SPECS_ANY_PYTHON ?= skyrl==0.4.0
 
 .PHONY: setup demo score-demo eval-demo sample-eval test bench clean
 
@@ -16,6 +19,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m pip install --quiet "$(TORCH_SPEC)"
 	$(PYTHON) -m pip install --quiet -e ".[serve,train,dev,fleet,trainers]"
 	$(PYTHON) -m pip install --quiet --no-deps $(TRAINER_SPECS)
+	$(PYTHON) -m pip install --quiet --no-deps --ignore-requires-python $(TRAINER_SPECS_ANY_PYTHON)
 	touch $@
 
 # GRPO with FLIP rewards on this machine: tiny policy and judge built locally, a few TRL steps (runs/demo).

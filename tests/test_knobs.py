@@ -14,10 +14,12 @@ import pytest
 
 from flip_reward.core.settings import FlipSettings
 from flip_reward.knobs import SettingsError, declared, knob, reference, resolve, unknown_preset_keys
+from flip_reward.launch.areal import ArealSettings
 from flip_reward.launch.grpo_settings import GrpoChoice, GrpoFastSettings
 from flip_reward.launch.local import LocalSettings
 from flip_reward.launch.openrlhf import OpenRLHFSettings
 from flip_reward.launch.setup_open_instruct import SetupSettings
+from flip_reward.launch.skyrl import SkyRLSettings
 from flip_reward.launch.slime import SlimeSettings
 from flip_reward.launch.verl import VerlSettings
 from flip_reward.presets import load_preset, preset_names
@@ -36,6 +38,8 @@ SETTINGS = [
     ("`flip-reward launch verl` (scripts/train/verl_grpo_flip.sh)", (VerlSettings,)),
     ("`flip-reward launch openrlhf` (scripts/train/openrlhf_grpo_flip.sh)", (OpenRLHFSettings,)),
     ("`flip-reward launch slime`", (SlimeSettings,)),
+    ("`flip-reward launch skyrl`", (SkyRLSettings,)),
+    ("`flip-reward launch areal` (AReaL 1.0.4)", (ArealSettings,)),
     ("scripts/setup_open_instruct.sh (python -m flip_reward.launch.setup_open_instruct)", (SetupSettings,)),
     ("`FLIP_*` variables (reward plugins: open-instruct, verl, OpenRLHF)", (FlipSettings,)),
 ]

@@ -1,0 +1,206 @@
+"""``flip-reward launch areal``: GRPO with FLIP rewards in AReaL 1.0.4: its knobs (``ArealSettings``), DATASETS as
+AReaL rows (``{"messages": [...]}``: RLVRWorkflow templates them and passes each row to the reward as keywords), the
+experiment config (``areal_grpo.yaml``, keys of AReaL's ``GRPOConfig``), and the command: ``python -m
+flip_reward.integrations.areal_train --reward-timeout-s S ... --config areal_grpo.yaml [key=value ...]``, AReaL's
+way of running an experiment (a script calling ``load_expr_config`` and ``PPOTrainer``) with its local scheduler.
+
+The reward is ``flip_reward.integrations.areal.flip_reward_fn`` in ``FlipRLVRWorkflow``, whose reward pool waits
+AREAL_REWARD_TIMEOUT per sample (default: the judge's whole budget, JUDGE_TIMEOUT per try for every FLIP_RETRIES
+retry, with back-off, and a margin) instead of AReaL's 15 s; the judge reaches it through the trainer's environment
+(``command_trainer.judge_env``). The training GPUs are split: AREAL_ROLLOUT_GPUS generate (SGLang or vLLM), the
+rest train (FSDP); a KL penalty (BETA) adds a reference model beside the actor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from flip_reward.data.rlvr import to_rlvr
+from flip_reward.knobs import SettingsError, knob
+from flip_reward.launch.command_trainer import CommandTrainerSettings, RunFiles, TrainerRecipe
+from flip_reward.launch.trainer_run import Trainer
+
+TRAIN_SCRIPT = "flip_reward.integrations.areal_train"
+CONFIG_NAME = "areal_grpo.yaml"
+ROLLOUT_BACKENDS = ("sglang", "vllm")
+TRIAL = "run"
+
+
+@dataclass(frozen=True)
+class ArealSettings(CommandTrainerSettings):
+    """One ``flip-reward launch areal`` run: the shared knobs and AReaL's own."""
+
+    areal_rollout_gpus: int | None = knob(
+        "AREAL_ROLLOUT_GPUS",
+        None,
+        "training GPUs that generate (data parallel); the others train",
+        minimum=1,
+        shown="half the training GPUs",
+    )
+    areal_rollout_backend: str = knob(
+        "AREAL_ROLLOUT_BACKEND", "sglang", "AReaL's generation server", choices=ROLLOUT_BACKENDS
+    )
+    areal_reward_timeout: float | None = knob(
+        "AREAL_REWARD_TIMEOUT",
+        None,
+        "seconds AReaL waits for one reward (its default is 15)",
+        above=0,
+        shown="the judge's budget: JUDGE_TIMEOUT x (FLIP_RETRIES + 1) + 50 s",
+    )
+    areal_reward_workers: int | None = knob(
+        "AREAL_REWARD_WORKERS", None, "reward pool processes per rollout worker (one judge request each)", minimum=1,
+        shown="AReaL's: (CPUs // GPUs) // 2",
+    )  # fmt: skip
+    areal_enable_thinking: bool = knob(
+        "AREAL_ENABLE_THINKING", False, "enable_thinking for the policy's chat template (Qwen3: it thinks)"
+    )
+    beta: float = knob("BETA", 0.0, "KL penalty (actor.kl_ctl; >0 adds a reference model)", minimum=0)
+    total_epochs: int = knob("TOTAL_EPOCHS", 1, "passes over the data", minimum=1)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        gpus = len(self.training_gpus())
+        if gpus < 2:
+            raise SettingsError(
+                f"AReaL needs 2 training GPUs at least, one to generate and one to train; it has {gpus} "
+                f"(NUM_GPUS={self.num_gpus}, JUDGE_GPUS={self.judge_gpus}, TRAIN_GPUS={self.train_gpus!r})"
+            )
+        if self.rollout_gpus() >= gpus:
+            raise SettingsError(
+                f"AREAL_ROLLOUT_GPUS={self.areal_rollout_gpus} leaves none of the {gpus} training GPUs to train on"
+            )
+
+    def rollout_gpus(self) -> int:
+        """AREAL_ROLLOUT_GPUS, else half the training GPUs."""
+        return self.areal_rollout_gpus or len(self.training_gpus()) // 2
+
+
+def areal_row(row: object, number: int) -> dict:
+    """One DATASETS row as AReaL's: only ``messages`` (every key reaches the reward as a keyword, and none may be
+    one of its arguments, ``prompt`` or ``completions``); RowError names a bad row and field."""
+    return {"messages": to_rlvr(row, number, "general-flip")["messages"]}
+
+
+def named(settings: ArealSettings, fileroot: Path) -> dict:
+    """The experiment's name, trial and files root, which every part of AReaL's config repeats."""
+    return {"experiment_name": settings.exp_name, "trial_name": TRIAL, "fileroot": str(fileroot)}
+
+
+def areal_config(settings: ArealSettings, files: RunFiles) -> dict:
+    """AReaL's GRPOConfig for this run (every key is one of its config classes'; the rest keep AReaL's defaults)."""
+    gpus = len(settings.training_gpus())
+    fileroot = files.config_dir.parent / "areal"
+    names = named(settings, fileroot)
+    model = settings.model_name_or_path
+    worker = [{"task_type": "worker", "port_count": 2, "gpu": 1, "mem": 32}]
+    actor = {
+        "backend": f"fsdp:d{gpus - settings.rollout_gpus()}p1t1",
+        "experiment_name": settings.exp_name,
+        "trial_name": TRIAL,
+        "path": model,
+        "dtype": "bfloat16",
+        "gradient_checkpointing": True,
+        "optimizer": {"type": "adam", "lr": settings.learning_rate},
+        "kl_ctl": settings.beta,
+        "temperature": settings.temperature,
+        "max_new_tokens": settings.response_length,
+        "reward_norm": {"mean_level": "group", "std_level": "group", "group_size": settings.samples_per_prompt},
+        "scheduling_spec": worker,
+    }
+    context = settings.max_prompt_length + settings.response_length
+    servers = {
+        "sglang": {"model_path": model, "random_seed": settings.seed, "dtype": "bfloat16", "context_length": context},
+        "vllm": {"model": model, "seed": settings.seed, "dtype": "bfloat16", "max_model_len": context},
+    }
+    config = {
+        "experiment_name": settings.exp_name,
+        "trial_name": TRIAL,
+        "seed": settings.seed,
+        "total_train_epochs": settings.total_epochs,
+        "tokenizer_path": model,
+        "cluster": {
+            "n_nodes": 1,
+            "n_gpus_per_node": gpus,
+            "fileroot": str(fileroot),
+            "name_resolve": {"type": "nfs", "nfs_record_root": str(fileroot / "name_resolve")},
+        },
+        "scheduler": {"type": "local"},
+        "rollout": {
+            **names,
+            "backend": f"{settings.areal_rollout_backend}:d{settings.rollout_gpus()}p1t1",
+            "tokenizer_path": model,
+            "consumer_batch_size": settings.prompts_per_step,
+            "scheduling_spec": worker,
+        },
+        "gconfig": {
+            "n_samples": settings.samples_per_prompt,
+            "max_new_tokens": settings.response_length,
+            "temperature": settings.temperature,
+        },
+        "actor": actor,
+        settings.areal_rollout_backend: servers[settings.areal_rollout_backend],
+        "train_dataset": {
+            "path": str(files.data),
+            "type": "rl",
+            "batch_size": settings.prompts_per_step,
+            "shuffle": True,
+            "max_length": settings.max_prompt_length,
+        },
+        "saver": names,
+        "recover": {**names, "mode": "disabled"},
+        "evaluator": names,
+        "stats_logger": {**names, "wandb": {"mode": "disabled"}},
+    }
+    if settings.beta > 0:
+        reference = {key: actor[key] for key in ("backend", "experiment_name", "trial_name", "path", "dtype")}
+        config["ref"] = {**reference, "scheduling_strategy": {"type": "colocation", "target": "actor"},
+                         "scheduling_spec": worker}  # fmt: skip
+    return config
+
+
+class _PlainDumper(yaml.SafeDumper):
+    """YAML without anchors: each section written out where AReaL's config has it."""
+
+    def ignore_aliases(self, data: object) -> bool:
+        return True
+
+
+def areal_files(settings: ArealSettings, files: RunFiles) -> dict[Path, str]:
+    text = yaml.dump(areal_config(settings, files), Dumper=_PlainDumper, sort_keys=False)
+    return {files.config_dir / CONFIG_NAME: text}
+
+
+def areal_command(settings: ArealSettings, files: RunFiles, python: str, extra: Sequence[str]) -> Trainer:
+    """The training script's command: its reward options, AReaL's ``--config``, then the overrides given."""
+    own = []
+    if settings.areal_reward_timeout is not None:
+        own += ["--reward-timeout-s", f"{settings.areal_reward_timeout:g}"]
+    if settings.areal_reward_workers is not None:
+        own += ["--reward-workers", str(settings.areal_reward_workers)]
+    if settings.areal_enable_thinking:
+        own.append("--enable-thinking")
+    config = files.config_dir / CONFIG_NAME
+    return Trainer([python, "-m", TRAIN_SCRIPT, *own, "--config", str(config), *extra], {})
+
+
+SETTINGS = ArealSettings
+RECIPE = TrainerRecipe(
+    "areal",
+    "areal",
+    "flip_reward.integrations.areal.flip_reward_fn",
+    areal_row,
+    areal_command,
+    areal_files,
+)
+HELP = "GRPO in AReaL (key=value overrides go to AReaL's config)"
+DESCRIPTION = (
+    "GRPO with FLIP rewards in AReaL 1.0.4 (python -m flip_reward.integrations.areal_train, AReaL's PPOTrainer with "
+    "FlipRLVRWorkflow: the reward function flip_reward.integrations.areal.flip_reward_fn in a reward pool that waits "
+    "AREAL_REWARD_TIMEOUT per sample, not AReaL's 15 s): DATASETS converted to AReaL rows, the experiment config "
+    "written (OUTPUT_DIR/config/areal_grpo.yaml), the judge started (unless JUDGE_BASE_URL), AReaL run with its local "
+    "scheduler as its own process group, then AReaL and the judge stopped in order."
+)
