@@ -22,6 +22,7 @@ from flip_reward.launch.openrlhf import OpenRLHFSettings
 from flip_reward.launch.roll import RollSettings
 from flip_reward.launch.setup_open_instruct import SetupSettings
 from flip_reward.launch.skyrl import SkyRLSettings
+from flip_reward.launch.slime import SlimeSettings
 from flip_reward.launch.verl import VerlSettings
 from flip_reward.presets import load_preset, preset_names
 from flip_reward.training.config import TrainSettings
@@ -38,6 +39,7 @@ SETTINGS = [
     ("`flip-reward launch local` (BACKEND=local; its other knobs are `flip-reward train`'s)", (LocalSettings,)),
     ("`flip-reward launch verl` (scripts/train/verl_grpo_flip.sh)", (VerlSettings,)),
     ("`flip-reward launch openrlhf` (scripts/train/openrlhf_grpo_flip.sh)", (OpenRLHFSettings,)),
+    ("`flip-reward launch slime`", (SlimeSettings,)),
     ("`flip-reward launch skyrl`", (SkyRLSettings,)),
     ("`flip-reward launch areal` (AReaL 1.0.4)", (ArealSettings,)),
     ("`flip-reward launch nemo-rl` (NeMo-RL with NeMo Gym)", (NemoRlSettings,)),

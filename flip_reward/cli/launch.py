@@ -21,6 +21,7 @@ from flip_reward.knobs import add_flags
 PASS_THROUGH = "Arguments the launcher does not know go to the trainer, in order (after --, every one does)."
 # The launchers of flip_reward.launch.command_trainer: name -> the module holding its SETTINGS, RECIPE and HELP.
 COMMAND_TRAINERS: dict[str, str] = {
+    "slime": "flip_reward.launch.slime",
     "skyrl": "flip_reward.launch.skyrl",
     "areal": "flip_reward.launch.areal",
     "nemo-rl": "flip_reward.launch.nemo_rl",
