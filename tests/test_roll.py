@@ -336,9 +336,15 @@ def test_a_run_writes_rolls_rows_and_yaml_and_runs_the_pipeline_script(fake_roll
     ]  # fmt: skip
     chat.write_text("".join(json.dumps(row) + "\n" for row in rows))
     with ScriptedJudgeServer(ResponseScript(ANSWERS)) as judge:
-        result = launch(tmp_path, "--roll-dir", str(fake_roll), "--datasets", f"{chat} 1.0", "--num-gpus", "1",
-                        "--judge-base-url", judge.base_url, "--judge-model", "hosted_vllm/scripted",
-                        RECORD_TO=str(tmp_path / "record.json"))  # fmt: skip
+        common = ("--roll-dir", str(fake_roll), "--datasets", f"{chat} 1.0", "--num-gpus", "1", "--judge-base-url",
+                  judge.base_url, "--judge-model", "hosted_vllm/scripted")  # fmt: skip
+        too_few = launch(tmp_path, *common, "--prompts-per-step", "2", RECORD_TO=str(tmp_path / "record.json"))
+        result = launch(tmp_path, *common, "--prompts-per-step", "1", RECORD_TO=str(tmp_path / "record.json"))
+    # ROLL asserts more rows than rollout_batch_size (PROMPTS_PER_STEP) once its workers are up: refused before
+    assert (too_few.returncode, too_few.stderr.strip()) == (
+        2,
+        "error: DATASETS gives 2 training rows; roll needs at least 3 (PROMPTS_PER_STEP=2)",
+    )
     assert result.returncode == 0, result.stderr
     record = json.loads((tmp_path / "record.json").read_text())
     assert record["rows"] == [

@@ -190,7 +190,10 @@ def roll_command(settings: RollSettings, files: RunFiles, python: str, extra: Se
 
 
 SETTINGS = RollSettings
-RECIPE = TrainerRecipe("roll", None, WORKER_CLS, roll_row, roll_command, config_files)
+# ROLL asserts that its domain has more rows than rollout_batch_size (rlvr_pipeline.py) once its workers are up
+RECIPE = TrainerRecipe(
+    "roll", None, WORKER_CLS, roll_row, roll_command, config_files, min_rows=lambda s: s.prompts_per_step + 1
+)
 HELP = "GRPO in ROLL (its RLVR pipeline, from a checkout)"
 DESCRIPTION = (
     "GRPO with FLIP rewards in ROLL (alibaba/ROLL, from the checkout ROLL_DIR): DATASETS converted to ROLL's jsonl "
