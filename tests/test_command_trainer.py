@@ -51,7 +51,10 @@ def files(settings, files):
 
 
 SETTINGS = StandInSettings
-RECIPE = TrainerRecipe("stand-in", os.environ.get("STAND_IN_REQUIRES") or None, "stand_in.reward", row, command, files)
+RECIPE = TrainerRecipe(
+    "stand-in", os.environ.get("STAND_IN_REQUIRES") or None, "stand_in.reward", row, command, files,
+    min_rows=lambda settings: settings.prompts_per_step + 1 if os.environ.get("STAND_IN_MIN_ROWS") else 0,
+)
 HELP = "a stand-in trainer"
 DESCRIPTION = "A stand-in trainer of the tests."
 """
@@ -124,6 +127,18 @@ def test_a_dry_run_shows_the_judge_the_data_the_files_and_the_command_and_writes
 def test_bad_settings_exit_2_with_one_line(launcher, args, environ, error) -> None:
     result = launcher("--dry-run", *args, **environ)
     assert (result.returncode, result.stdout, result.stderr.strip()) == (2, "", error)
+
+
+def test_a_mix_smaller_than_one_step_is_refused(launcher) -> None:
+    """A recipe's ``min_rows`` (here: more rows than PROMPTS_PER_STEP, as ROLL asserts) refuses a mix that is too
+    small before anything starts."""
+    enough = launcher("--dry-run", "--datasets", f"{SAMPLE} 0.5", "--prompts-per-step", "11", STAND_IN_MIN_ROWS="1")
+    assert enough.returncode == 0, enough.stderr
+    result = launcher("--dry-run", "--datasets", f"{SAMPLE} 0.5", "--prompts-per-step", "12", STAND_IN_MIN_ROWS="1")
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.strip() == (
+        "error: DATASETS gives 12 training rows; stand-in needs at least 13 (PROMPTS_PER_STEP=12)"
+    )
 
 
 def test_an_invalid_row_fails_the_dry_run_naming_the_row_and_field(launcher, tmp_path) -> None:

@@ -19,8 +19,10 @@ from flip_reward.launch.grpo_settings import GrpoChoice, GrpoFastSettings
 from flip_reward.launch.local import LocalSettings
 from flip_reward.launch.nemo_rl import NemoRlSettings
 from flip_reward.launch.openrlhf import OpenRLHFSettings
+from flip_reward.launch.roll import RollSettings
 from flip_reward.launch.setup_open_instruct import SetupSettings
 from flip_reward.launch.skyrl import SkyRLSettings
+from flip_reward.launch.slime import SlimeSettings
 from flip_reward.launch.verl import VerlSettings
 from flip_reward.presets import load_preset, preset_names
 from flip_reward.training.config import TrainSettings
@@ -38,9 +40,11 @@ SETTINGS = [
     ("`flip-reward launch local` (BACKEND=local; its other knobs are `flip-reward train`'s)", (LocalSettings,)),
     ("`flip-reward launch verl` (scripts/train/verl_grpo_flip.sh)", (VerlSettings,)),
     ("`flip-reward launch openrlhf` (scripts/train/openrlhf_grpo_flip.sh)", (OpenRLHFSettings,)),
+    ("`flip-reward launch slime`", (SlimeSettings,)),
     ("`flip-reward launch skyrl`", (SkyRLSettings,)),
     ("`flip-reward launch areal` (AReaL 1.0.4)", (ArealSettings,)),
     ("`flip-reward launch nemo-rl` (NeMo-RL with NeMo Gym)", (NemoRlSettings,)),
+    ("`flip-reward launch roll` (ROLL's RLVR pipeline, from a checkout)", (RollSettings,)),
     ("scripts/setup_open_instruct.sh (python -m flip_reward.launch.setup_open_instruct)", (SetupSettings,)),
     (FLIP_TITLE, (FlipSettings,)),
 ]
@@ -58,12 +62,12 @@ INTROS = {
         "Read in each process that scores (flip_reward/core/settings.py): by the open-instruct verifier, whose judge "
         "is upstream's `--llm_judge_*` arguments; by `launch openrlhf`, which hands those with a `flip-reward serve` "
         "option to the service; and by every adapter in a trainer's own processes (verl, verifiers, ART, SkyRL, "
-        "AReaL, NeMo Gym, ..., through flip_reward/integrations/process_reward.py), under whatever options the "
-        "trainer's configuration gives. Most of those trainers have no judge option, so `FLIP_JUDGE_*` and "
-        "`HOSTED_VLLM_API_BASE` name the judge there: `flip-reward launch skyrl`, `areal` and `nemo-rl` set them in "
-        "the trainer's environment from `JUDGE_MODEL`, `JUDGE_TIMEOUT`, `JUDGE_MAX_TOKENS`, `JUDGE_TEMPERATURE`, "
-        "`JUDGE_MAX_CONTEXT` and the judge they serve or route to; set them yourself when you run the trainer on its "
-        "own ([other trainers](other-trainers.md)).\n\n"
+        "AReaL, NeMo Gym, ROLL, slime, through flip_reward/integrations/process_reward.py), under whatever options "
+        "the trainer's configuration gives. Most of those trainers have no judge option, so `FLIP_JUDGE_*` and "
+        "`HOSTED_VLLM_API_BASE` name the judge there: `flip-reward launch skyrl`, `areal`, `nemo-rl`, `roll` and "
+        "`slime` set them in the trainer's environment from `JUDGE_MODEL`, `JUDGE_TIMEOUT`, `JUDGE_MAX_TOKENS`, "
+        "`JUDGE_TEMPERATURE`, `JUDGE_MAX_CONTEXT` and the judge they serve or route to; set them yourself when you "
+        "run the trainer on its own ([other trainers](other-trainers.md)).\n\n"
     )
 }
 

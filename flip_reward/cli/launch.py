@@ -21,9 +21,11 @@ from flip_reward.knobs import add_flags
 PASS_THROUGH = "Arguments the launcher does not know go to the trainer, in order (after --, every one does)."
 # The launchers of flip_reward.launch.command_trainer: name -> the module holding its SETTINGS, RECIPE and HELP.
 COMMAND_TRAINERS: dict[str, str] = {
+    "slime": "flip_reward.launch.slime",
     "skyrl": "flip_reward.launch.skyrl",
     "areal": "flip_reward.launch.areal",
     "nemo-rl": "flip_reward.launch.nemo_rl",
+    "roll": "flip_reward.launch.roll",
 }
 JUDGE_FILES = "OUTPUT_DIR/judge: judge.pid and judge.log of a judge started here (and its router's)"
 

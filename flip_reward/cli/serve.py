@@ -32,12 +32,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     """Add ``serve`` to the ``flip-reward`` subcommands."""
     serve = commands.add_parser(
         "serve",
-        help="serve FLIP rewards over HTTP (OpenRLHF /get_reward, /v1/score)",
-        description="The FLIP reward service over HTTP: OpenRLHF's remote reward protocol and a JSON API.",
+        help="serve FLIP rewards over HTTP (OpenRLHF /get_reward, slime /slime/reward, /v1/score)",
+        description="The FLIP reward service over HTTP: OpenRLHF's and slime's remote reward protocols and a JSON API.",
         epilog=command_epilog(
             (EXIT_OK, EXIT_RUN_FAILED, EXIT_INVALID_INPUT, EXIT_INTERRUPTED),
             outputs=(
-                "endpoints: POST /get_reward (OpenRLHF), POST /v1/score (JSON), GET /health, GET /metrics (Prometheus)",
+                "endpoints: POST /get_reward (OpenRLHF), POST /slime/reward (slime), POST /v1/score (JSON), "
+                "GET /health, GET /metrics (Prometheus)",
                 "stdout: the service's base URL, alone on a line, once it listens; stderr: the details and the log",
             ),
             notes={
@@ -101,7 +102,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     serve.add_argument(
         "--policy-template",
         metavar="FAMILY|FILE.jinja|TOKENIZER_DIR",
-        help="pin the policy's chat template for reading /get_reward prompts without labels: a family name, a "
+        help="pin the policy's chat template for reading /get_reward and /slime/reward prompts: a family name, a "
         ".jinja file or a local tokenizer directory (default: every known family)",
     )
     add_restatement_guard_argument(serve)

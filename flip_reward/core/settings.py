@@ -3,10 +3,10 @@
 Who reads it: the open-instruct verifier (upstream's ``--llm_judge_*`` arguments name the judge; only what FLIP alone
 needs comes from here, parsed once in the trainer's driver and carried to the vLLM Ray actors inside the pickled
 verifier config, so the actors' environment does not matter); and every adapter of ``flip_reward.integrations``
-through ``process_reward`` (verl, verifiers, ART, SkyRL, AReaL, NeMo Gym, ...), in each process that scores. Those
-trainers mostly have no judge option of their own, so ``FLIP_JUDGE_*`` and ``HOSTED_VLLM_API_BASE`` name the judge
-there (under whatever options the trainer's configuration gives); the command-line trainers' launchers set them in
-the trainer's environment from their ``JUDGE_*`` knobs.
+through ``process_reward`` (verl, verifiers, ART, SkyRL, AReaL, NeMo Gym, ROLL, slime), in each process that
+scores. Those trainers mostly have no judge option of their own, so ``FLIP_JUDGE_*`` and ``HOSTED_VLLM_API_BASE``
+name the judge there (under whatever options the trainer's configuration gives); the command-line trainers'
+launchers set them in the trainer's environment from their ``JUDGE_*`` knobs.
 """
 
 from __future__ import annotations

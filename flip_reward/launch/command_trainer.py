@@ -72,7 +72,9 @@ class TrainerRecipe:
     trainer runs from a checkout's script); ``reward``: the FLIP entry point it is configured with; ``row``: one
     DATASETS row as the trainer's own (raises RowError naming the row and field); ``command(settings, files, python,
     extra)``: its command (the extra arguments last) and any environment of its own; ``files(settings, files)``:
-    the configuration files it reads, path -> text; ``data_name``: the training file's name (.jsonl or .parquet)."""
+    the configuration files it reads, path -> text; ``data_name``: the training file's name (.jsonl or .parquet);
+    ``min_rows(settings)``: for a trainer that fails on a file too small for one step, the fewest rows it needs (a
+    smaller mix is refused up front; None: no such check)."""
 
     name: str
     requires: str | None
@@ -81,6 +83,7 @@ class TrainerRecipe:
     command: Callable[[Any, RunFiles, str, Sequence[str]], Trainer]
     files: Callable[[Any, RunFiles], dict[Path, str]] = field(default=lambda settings, files: {})
     data_name: str = "train.jsonl"
+    min_rows: Callable[[Any], int] | None = None
 
 
 def judge_env(settings: RunKnobs, judge_url: str) -> dict[str, str]:
@@ -99,11 +102,13 @@ def judge_env(settings: RunKnobs, judge_url: str) -> dict[str, str]:
 def mixed_rows(recipe: TrainerRecipe, settings: CommandTrainerSettings, write_to: Path | None) -> list[str]:
     """DATASETS as the trainer's rows, each dataset's amount selected as open-instruct reads it (``data.mixes``),
     written to ``write_to`` in one file (None, a dry run: local files are converted and checked, hub datasets noted,
-    nothing written); one line per dataset and one for the file. DatasetError for a dataset that cannot be used."""
-    lines, rows = [], []
+    nothing written); one line per dataset. DatasetError for a dataset that cannot be used, or for a mix of fewer
+    rows than the trainer needs (``recipe.min_rows``; checked once every dataset was read)."""
+    lines, rows, unread = [], [], 0
     for entry, split in settings.mix():
         if write_to is None and not is_local(entry.source):
             lines.append(f"data: {entry.source}: Hugging Face dataset, not read by a dry run; converted at the start")
+            unread += 1
             continue
         converted = converted_rows(entry.source, split, recipe.row)
         target = entry.target(len(converted))
@@ -112,6 +117,12 @@ def mixed_rows(recipe: TrainerRecipe, settings: CommandTrainerSettings, write_to
                                "selects no row")  # fmt: skip
         rows += [converted[index] for index in select_indices(len(converted), target)]
         lines.append(f"data: {entry.source}: {len(converted)} rows -> {target} training rows")
+    needed = recipe.min_rows(settings) if recipe.min_rows else 0
+    if not unread and len(rows) < needed:
+        raise DatasetError(
+            f"DATASETS gives {len(rows)} training rows; {recipe.name} needs at least {needed} "
+            f"(PROMPTS_PER_STEP={settings.prompts_per_step})"
+        )
     if write_to is not None:
         write_to.parent.mkdir(parents=True, exist_ok=True)
         write_rows(str(write_to), rows)

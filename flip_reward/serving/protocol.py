@@ -4,11 +4,15 @@
 [str | null]}`` in, ``{"rewards", "scores", "extra_logs"}`` out, in input order. OpenRLHF turns every
 ``extra_logs`` value into a tensor, so it holds numbers only (F1 and 0/1 failure flags per item); the error texts
 travel beside it under ``errors``. ``POST /v1/score`` takes ``{"items": [{"prompt": str | messages, "response":
-str}]}`` and answers ``{"results": [...]}`` with the fields ``flip-reward score`` writes.
+str}]}`` and answers ``{"results": [...]}`` with the fields ``flip-reward score`` writes. ``POST /slime/reward``
+takes what slime's ``remote_rm`` posts for one sample, ``{"prompt": str | messages, "response": str, "label": str |
+null}``, and answers one object with ``reward`` (slime reads it with ``--reward-key reward``) and ``SLIME_FIELDS``.
 
 A body of the wrong shape is a BadRequest (HTTP 400, or 413 for too many items) naming the item and field; an item
 of the right shape whose content is unusable (no instruction to recover, a query that does not hold its prompt)
-becomes an input failure for that item alone, reward 0.0 with its error, as FlipReward reports its own.
+becomes an input failure for that item alone, reward 0.0 with its error, as FlipReward reports its own. slime
+retries any answer but a 2xx and then stops training, so a ``/slime/reward`` body that is a JSON object is always
+scored: a field of the wrong type is that sample's input failure.
 """
 
 from __future__ import annotations
@@ -19,10 +23,11 @@ from dataclasses import dataclass
 from flip_reward.core.results import JUDGED_FAILURES
 from flip_reward.core.reward import FlipResult
 from flip_reward.data.samples import result_fields
-from flip_reward.templates import FamilyReader, PinnedTemplate, TemplateError, response_after
+from flip_reward.templates import FamilyReader, PinnedTemplate, TemplateError, holds_markup, response_after
 
 TemplateReader = FamilyReader | PinnedTemplate
 DEFAULT_READER = FamilyReader()
+SLIME_FIELDS = ("reward", "f1", "inferred_instruction", "error", "error_type", "restatement_masked")
 
 
 class BadRequest(ValueError):
@@ -87,22 +92,69 @@ def openrlhf_items(body: object, max_items: int, reader: TemplateReader = DEFAUL
 def openrlhf_item(
     index: int, query: str, prompt: str, label: str | None, reader: TemplateReader = DEFAULT_READER
 ) -> Item:
-    """One OpenRLHF sample as chat messages and response (the label replaces the prompt's last user turn; with a
-    label, a prompt in no readable template only loses the earlier turns)."""
+    """One OpenRLHF sample as chat messages and response (``templated_item``), its error naming the item."""
+    item = templated_item(query, prompt, label, reader)
+    return item if item.error is None else Item(error=f"item {index}: {item.error}")
+
+
+def templated_item(query: str, prompt: str, label: str | None, reader: TemplateReader = DEFAULT_READER) -> Item:
+    """A templated ``prompt`` and the ``query`` (prompt + response) as chat messages and response: the label
+    replaces the prompt's last user turn; with a label, a prompt in no readable template only loses the earlier
+    turns."""
     if not query.startswith(prompt):
-        return Item(error=f"item {index}: the query does not start with its prompt")
+        return Item(error="the query does not start with its prompt")
     labelled = label is not None and bool(label.strip())
     try:
         reading = reader.read(prompt)
     except TemplateError as error:
         if not labelled:
-            return Item(error=f"item {index}: no instruction: no label, and {error}")
+            return Item(error=f"no instruction: no label, and {error}")
         return Item([{"role": "user", "content": label.strip()}], response_after(query, prompt))
     response = reading.response(query, prompt)
     if not labelled:
         return Item(reading.messages, response)
-    users = [position for position, message in enumerate(reading.messages) if message["role"] == "user"]
-    return Item([*reading.messages[: users[-1]], {"role": "user", "content": label.strip()}], response)
+    return Item(with_instruction(reading.messages, label), response)
+
+
+def with_instruction(messages: list, label: str) -> list:
+    """``messages`` with ``label`` as the instruction: the messages before the last user message (all of them when
+    there is none), then the label as a user message."""
+    users = [
+        index
+        for index, message in enumerate(messages)
+        if isinstance(message, Mapping) and message.get("role") == "user"
+    ]
+    return [*messages[: users[-1] if users else len(messages)], {"role": "user", "content": label.strip()}]
+
+
+def slime_item(prompt: object, response: object, label: object, reader: TemplateReader = DEFAULT_READER) -> Item:
+    """A slime ``Sample``'s ``prompt``, ``response`` and ``label`` as chat messages and response.
+
+    The prompt is a templated string (``--apply-chat-template``), raw text, or chat messages; the label, when it is
+    a non-empty string, is the instruction and replaces the prompt's last user turn. A templated string is read by
+    ``reader``; a string in no template that holds no template markup is the instruction itself. The response loses
+    the stop token slime keeps (``no_stop_trim``) and, for a templated prompt, gets back an opened ``<think>``.
+    Unusable fields are an input failure for the sample, never an exception."""
+    if not isinstance(response, str):
+        return Item(error=f"the response must be a string, got {type(response).__name__}")
+    if label is not None and not isinstance(label, str):
+        return Item(error=f"the label must be a string (the instruction) or null, got {type(label).__name__}")
+    if isinstance(prompt, list):
+        return Item(
+            with_instruction(prompt, label) if label and label.strip() else prompt, response_after(response, "")
+        )
+    if not isinstance(prompt, str):
+        return Item(error=f"the prompt must be a string or a list of messages, got {type(prompt).__name__}")
+    item = templated_item(prompt + response, prompt, label, reader)
+    if item.error is None or holds_markup(prompt):
+        return item
+    return Item([{"role": "user", "content": prompt}], response_after(response, ""))
+
+
+def slime_items(body: object, reader: TemplateReader = DEFAULT_READER) -> list[Item]:
+    """The one item of a ``/slime/reward`` body (``slime_item``); BadRequest only when it is not a JSON object."""
+    body = _object(body)
+    return [slime_item(body.get("prompt"), body.get("response"), body.get("label"), reader)]
 
 
 def score_items(body: object, max_items: int) -> list[Item]:
@@ -140,3 +192,9 @@ def openrlhf_answer(results: Sequence[FlipResult]) -> dict:
 def score_answer(items: Sequence[Item], results: Sequence[FlipResult]) -> dict:
     """The ``/v1/score`` answer: one result per item, with the fields ``flip-reward score`` writes."""
     return {"results": [result_fields(item.response, result) for item, result in zip(items, results)]}
+
+
+def slime_answer(items: Sequence[Item], results: Sequence[FlipResult]) -> dict:
+    """The ``/slime/reward`` answer: the ``SLIME_FIELDS`` of the one result (``error`` null on success)."""
+    fields = results[0].to_dict()
+    return {name: fields[name] for name in SLIME_FIELDS}

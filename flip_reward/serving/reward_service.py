@@ -2,8 +2,8 @@
 
 One process, one event loop, one ``FlipReward``: every trainer process that posts here shares the judge client's
 concurrency bound, in-flight dedup and answer cache. Built on aiohttp. Endpoints (wire formats in ``protocol``):
-``POST /get_reward`` (OpenRLHF's remote reward protocol), ``POST /v1/score`` (JSON API), ``GET /health`` and
-``GET /metrics`` (Prometheus text, ``service_metrics``).
+``POST /get_reward`` (OpenRLHF's remote reward protocol), ``POST /slime/reward`` (slime's ``--rm-type remote_rm``),
+``POST /v1/score`` (JSON API), ``GET /health`` and ``GET /metrics`` (Prometheus text, ``service_metrics``).
 
 Safety: loopback by default; with a token every endpoint needs ``Authorization: Bearer <token>`` (the scheme in any
 case, the token compared in constant time) but ``/health``, which tells callers without it only that the service is
@@ -15,7 +15,9 @@ error: nothing is answered, it is counted apart and logged in one throttled line
 JSON, nested too deep, a content encoding it does not hold) or an ``Authorization`` header that is not UTF-8 is a
 400 with a JSON error, never a 500.
 A failed reward is 0.0 with its error, never a 500; while the judge's circuit breaker is open every scoring request
-is answered 503 at once with the breaker's one message, so that trainer retries do not pile up on a dead judge.
+is answered 503 at once with the breaker's one message, so that trainer retries do not pile up on a dead judge,
+but ``/slime/reward``: slime retries anything but a 2xx and then stops training, so there the breaker's message is
+the sample's judge error, reward 0.0, answered 200 at once.
 Reading a body (JSON, chat templates) is linear in its size; bodies over ``OFF_LOOP_BYTES`` are read in a worker
 thread, so that a large one never holds up ``/health`` or the judge calls of other requests.
 At start the judge is probed (``GET /models``): one warning line when it does not answer or serves another model,
@@ -62,12 +64,14 @@ from flip_reward.serving.protocol import (
     openrlhf_items,
     score_answer,
     score_items,
+    slime_answer,
+    slime_items,
 )
 from flip_reward.serving.service_config import ServiceConfig
 from flip_reward.serving.service_metrics import ServiceMetrics
 
 logger = logging.getLogger("flip_reward.serve")
-ENDPOINTS = ("/get_reward", "/v1/score", "/health", "/metrics")
+ENDPOINTS = ("/get_reward", "/slime/reward", "/v1/score", "/health", "/metrics")
 OPEN_ENDPOINTS = frozenset({"/health"})
 OFF_LOOP_BYTES = 64 * 1024
 aiohttp_server_log = logging.getLogger("aiohttp.server")  # aiohttp's log of requests it could not handle
@@ -115,20 +119,26 @@ class RewardService:
         )
         read_openrlhf = functools.partial(openrlhf_items, reader=self.reader)
         app.router.add_post("/get_reward", self._scoring(read_openrlhf, lambda _, results: openrlhf_answer(results)))
+        read_slime = functools.partial(slime_items, reader=self.reader)
+        app.router.add_post(
+            "/slime/reward", self._scoring(lambda body, _: read_slime(body), slime_answer, refuse=False)
+        )
         app.router.add_post("/v1/score", self._scoring(score_items, score_answer))
         app.router.add_get("/health", self._health)
         app.router.add_get("/metrics", self._metrics)
         return app
 
-    async def score(self, items: Sequence[Item]) -> list[FlipResult]:
-        """One result per item, in order; JudgeDown when the breaker is open (before anything is sent, or because
-        every item that reached the judge failed while it opened)."""
+    async def score(self, items: Sequence[Item], refuse: bool = True) -> list[FlipResult]:
+        """One result per item, in order; with ``refuse``, JudgeDown when the breaker is open (before anything is
+        sent, or because every item that reached the judge failed while it opened), else each item's judge error."""
         breaker = self.flip.judge.breaker
         refusal = breaker.refusal()
-        if refusal is not None:
+        if refusal is not None and refuse:
             raise JudgeDown(refusal)
         results = await asyncio.gather(*(self._score_one(item) for item in items))
         self.metrics.record_results(results)
+        if not refuse:
+            return results
         judged = [result for result in results if result.error_type != ErrorType.INPUT]
         if judged and all(result.error_type == ErrorType.JUDGE for result in judged):
             refusal = breaker.refusal()
@@ -142,7 +152,10 @@ class RewardService:
         return await self.flip.ascore_one(item.prompt, item.response)
 
     def _scoring(
-        self, read: Callable[[object, int], list[Item]], answer: Callable[[list[Item], list[FlipResult]], dict]
+        self,
+        read: Callable[[object, int], list[Item]],
+        answer: Callable[[list[Item], list[FlipResult]], dict],
+        refuse: bool = True,
     ) -> Callable[[web.Request], Awaitable[web.Response]]:
         def items_of(raw: bytes) -> list[Item]:
             return read(body_json(raw), self.config.max_items)
@@ -150,7 +163,7 @@ class RewardService:
         async def handle(request: web.Request) -> web.Response:
             raw = await self._body(request)
             items = await asyncio.to_thread(items_of, raw) if len(raw) > OFF_LOOP_BYTES else items_of(raw)
-            return web.json_response(answer(items, await self.score(items)))
+            return web.json_response(answer(items, await self.score(items, refuse)))
 
         return handle
 

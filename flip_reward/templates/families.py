@@ -303,3 +303,18 @@ EVERY_STOP: tuple[str, ...] = (
     "<|return|>",
     "<|call|>",
 )
+
+
+def _markers(family: Family) -> set[str]:
+    grammar = family.grammar
+    texts = {*grammar.headers.values(), *grammar.footers.values(), *grammar.prefixes, grammar.bare_system or ""}
+    return {text.strip() for text in texts | {generation.text for generation in grammar.generations}}
+
+
+# Every text the families write around a turn (headers, footers, BOS, generation prompts) and every stop token.
+MARKUP: tuple[str, ...] = tuple(sorted(set().union(*map(_markers, FAMILIES), EVERY_STOP) - {""}))
+
+
+def holds_markup(text: str) -> bool:
+    """Whether ``text`` holds a known family's turn markup, so that it cannot be taken as plain text."""
+    return any(marker in text for marker in MARKUP)
