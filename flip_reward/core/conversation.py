@@ -54,6 +54,18 @@ def last_index(messages: Sequence[object], role: str) -> int | None:
     return found[-1] if found else None
 
 
+def with_instruction(messages: Sequence[object], instruction: str) -> list[object]:
+    """``messages`` with ``instruction`` (stripped) as their instruction: the messages before the last user message
+    (all of them when there is none), then a user message of ``instruction``; how a trainer's label or ground truth
+    replaces the prompt's own last user turn.
+
+    >>> with_instruction([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}], " Name it. ")
+    [{'role': 'system', 'content': 'Be brief.'}, {'role': 'user', 'content': 'Name it.'}]
+    """
+    messages = list(messages)
+    return [*messages[: last_index(messages, "user")], {"role": "user", "content": instruction.strip()}]
+
+
 def parse_messages(messages: Sequence[object]) -> list[Turn]:
     """Chat messages (``{"role": ..., "content": ...}``) as turns; raises PromptError naming the bad message."""
     turns = []

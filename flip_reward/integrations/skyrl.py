@@ -34,7 +34,7 @@ from typing import Any
 from skyrl_gym.envs.base_text_env import BaseTextEnv, BaseTextEnvStepOutput, ConversationType
 from skyrl_gym.envs.registration import register, registry
 
-from flip_reward.core.conversation import last_index
+from flip_reward.core.conversation import with_instruction
 from flip_reward.core.results import ErrorType
 from flip_reward.core.reward import FlipResult
 from flip_reward.integrations.process_reward import result_info, score_sample_sync
@@ -62,15 +62,8 @@ def flip_prompt(prompt: object, extras: Mapping[str, Any]) -> object:
         return prompt
     if not isinstance(ground_truth, str):
         return ground_truth
-    return [*earlier_turns(prompt), {"role": "user", "content": ground_truth}]
-
-
-def earlier_turns(prompt: object) -> list[object]:
-    """The messages before the prompt's last user message (all of them when it has none; none for a non-list)."""
-    if isinstance(prompt, str) or not isinstance(prompt, Sequence):
-        return []
-    messages = list(prompt)
-    return messages[: last_index(messages, "user")]
+    messages = prompt if isinstance(prompt, Sequence) and not isinstance(prompt, str) else []
+    return with_instruction(messages, ground_truth)
 
 
 def flip_metrics(result: FlipResult) -> dict[str, float]:
