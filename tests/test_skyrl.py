@@ -218,10 +218,13 @@ def test_samples_are_traced_and_flip_reward_inspect_reads_the_trace(judge, monke
 
 def test_the_entrypoint_hands_the_judge_settings_to_the_trainers_task(tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "judge-tokenizer").mkdir()
     environ = {
         "HOSTED_VLLM_API_BASE": "http://127.0.0.1:8001/v1",
         "FLIP_JUDGE_MODEL": "hosted_vllm/Qwen/Qwen3-4B",
         "FLIP_SAMPLE_LOG": "traces/samples.jsonl",
+        "FLIP_CACHE_DIR": "judge-cache",
+        "FLIP_TOKENIZER": "judge-tokenizer",
         "OPENAI_API_KEY": "never forwarded",
         "PATH": "/usr/bin",
     }
@@ -229,7 +232,11 @@ def test_the_entrypoint_hands_the_judge_settings_to_the_trainers_task(tmp_path, 
         "HOSTED_VLLM_API_BASE": "http://127.0.0.1:8001/v1",
         "FLIP_JUDGE_MODEL": "hosted_vllm/Qwen/Qwen3-4B",
         "FLIP_SAMPLE_LOG": str(tmp_path / "traces" / "samples.jsonl"),
+        "FLIP_CACHE_DIR": str(tmp_path / "judge-cache"),  # made before the first answer: absolute though absent
+        "FLIP_TOKENIZER": str(tmp_path / "judge-tokenizer"),
     }
+    hub_tokenizer = {**environ, "FLIP_TOKENIZER": "Qwen/Qwen3-4B"}  # a Hub id, not a local directory: as it is
+    assert flip_skyrl.judge_environment(hub_tokenizer)["FLIP_TOKENIZER"] == "Qwen/Qwen3-4B"
     with_password = {**environ, "HOSTED_VLLM_API_BASE": "http://user:secret@judge:8001/v1"}
     assert "HOSTED_VLLM_API_BASE" not in flip_skyrl.judge_environment(with_password)  # never in Ray's runtime_env
 
