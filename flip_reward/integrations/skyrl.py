@@ -25,6 +25,7 @@ with its error, never an exception into the trainer. With ``FLIP_SAMPLE_LOG`` ea
 
 from __future__ import annotations
 
+import copy
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -97,7 +98,9 @@ class FlipEnv(BaseTextEnv):
         self.result: FlipResult | None = None
 
     def init(self, prompt: ConversationType) -> tuple[ConversationType, dict[str, Any]]:
-        self.prompt = prompt
+        """The prompt as it is, kept as a copy: SkyRL extends the list it gets back with the response right after
+        ``step``, while that step's trace line may still wait to be written."""
+        self.prompt = copy.copy(prompt)
         return prompt, {}
 
     def step(self, action: str) -> BaseTextEnvStepOutput:
