@@ -11,7 +11,14 @@ from pathlib import Path
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 
+import datasets.config
 import pytest
+
+# Importing nemo_gym (test_nemo_gym.py, and the doctest collection of flip_reward.integrations.nemo_gym) points
+# HF_HOME and HF_DATASETS_CACHE at ./cache/huggingface unless they are set, so that every later test would write its
+# dataset cache into the working directory (the checkout): pinned to where they point before it is imported.
+os.environ.setdefault("HF_HOME", str(datasets.config.HF_CACHE_HOME))
+os.environ.setdefault("HF_DATASETS_CACHE", str(datasets.config.HF_DATASETS_CACHE))
 
 from flip_reward.serving.scripted_judge import Reply, ScriptedJudgeServer, echo_answer
 
