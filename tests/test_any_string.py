@@ -374,6 +374,7 @@ def test_verl_compute_score(judge, echo, history, ground_truth, response) -> Non
         "score": expected.reward,
         "f1": expected.f1,
         "inferred_instruction": expected.inferred_instruction or "",
+        "error": expected.error or "",
         "error_type": expected.error_type or "",
         "restatement_masked": expected.restatement_masked,
     }
