@@ -1,5 +1,4 @@
-"""Shared fixtures. Tests never reach the network: hub access is off and litellm uses its bundled price map; the
-Hugging Face caches stay where the user keeps them."""
+"""Shared fixtures. Tests never reach the network: hub access is off and litellm uses its bundled price map."""
 
 from __future__ import annotations
 
@@ -11,14 +10,15 @@ from pathlib import Path
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
-# Importing nemo_gym (test_nemo_gym, the import-graph test) points both at ./cache/huggingface when they are unset:
-# pinned here to Hugging Face's own defaults, so that no test writes a dataset cache into the checkout.
-os.environ.setdefault(
-    "HF_HOME", os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "huggingface")
-)
-os.environ.setdefault("HF_DATASETS_CACHE", os.path.join(os.environ["HF_HOME"], "datasets"))
 
+import datasets.config
 import pytest
+
+# Importing nemo_gym (test_nemo_gym.py, and the doctest collection of flip_reward.integrations.nemo_gym) points
+# HF_HOME and HF_DATASETS_CACHE at ./cache/huggingface unless they are set, so that every later test would write its
+# dataset cache into the working directory (the checkout): pinned to where they point before it is imported.
+os.environ.setdefault("HF_HOME", str(datasets.config.HF_CACHE_HOME))
+os.environ.setdefault("HF_DATASETS_CACHE", str(datasets.config.HF_DATASETS_CACHE))
 
 from flip_reward.serving.scripted_judge import Reply, ScriptedJudgeServer, echo_answer
 

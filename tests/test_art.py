@@ -194,3 +194,22 @@ def test_samples_are_traced_and_flip_reward_inspect_reads_the_trace(judge, monke
     ]  # fmt: skip
     overall = inspected_overall(trace, tmp_path / "report")
     assert (overall["completions"], overall["mean_reward"], overall["judge_error_rate"]) == (3, 2 / 3, 1 / 3)
+
+
+def test_a_sample_log_path_that_names_no_file_leaves_the_rewards_to_art(judge, monkeypatch, caplog) -> None:
+    """``FLIP_SAMPLE_LOG=.`` (a directory with no file name): nothing is traced, said once in the log, and every
+    trajectory of ART's own gathering still gets its reward (no exception into ``gather_trajectory_groups``)."""
+    monkeypatch.setenv("FLIP_SAMPLE_LOG", ".")
+
+    async def rollout(reply: str) -> art.Trajectory:
+        return chat(SEA, reply)
+
+    async def gather() -> list[art.TrajectoryGroup]:
+        group = art.TrajectoryGroup(rollout(reply) for reply in (WAVES, PEAKS))
+        return await art.gather_trajectory_groups([group], pbar_desc=None, after_each=flip_score_group)
+
+    [group] = asyncio.run(gather())
+    assert sorted(trajectory.reward for trajectory in group) == [0.75, 1.0]
+    assert process_reward.process_trace() is None
+    [logged] = [record.getMessage() for record in caplog.records if "FLIP_SAMPLE_LOG" in record.getMessage()]
+    assert logged == "FLIP_SAMPLE_LOG='.' cannot be written (samples are not traced): PosixPath('.') has an empty name"

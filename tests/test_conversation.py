@@ -55,6 +55,24 @@ def test_last_user_message_wins_even_after_assistant():
     assert split_conversation(prompt) == ("", "first")
 
 
+def test_a_null_content_is_empty_text():
+    """An assistant turn that only called a tool (OpenAI's shape) and a null a columnar format wrote for a missing
+    content are turns without text, not a bad prompt; a null last user message is an empty instruction."""
+    call = {"id": "c1", "type": "function", "function": {"name": "weather", "arguments": '{"city": "Oslo"}'}}
+    prompt = [
+        {"role": "user", "content": "Is it cold in Oslo?"},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "content": "-3 C", "tool_call_id": "c1"},
+        {"role": "user", "content": "Then suggest a warm drink."},
+    ]
+    assert split_conversation(prompt) == (
+        "user: Is it cold in Oslo?\n\nassistant: \n\ntool: -3 C",
+        "Then suggest a warm drink.",
+    )
+    with pytest.raises(PromptError, match="^the last user message is empty$"):
+        split_conversation([{"role": "user", "content": None}])
+
+
 @pytest.mark.parametrize(
     ("prompt", "message"),
     [

@@ -17,8 +17,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import queue
 import subprocess
 import sys
+import threading
 import typing
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -80,7 +82,8 @@ def use_judge(monkeypatch, judge) -> None:
 
 async def rollout(prompt: list, extras: dict, response: str, executor: ThreadPoolExecutor | None) -> dict:
     """One trajectory as SkyRLGymGenerator.agent_loop drives a one-step environment (``_run_in_executor_if_available``
-    runs ``init``, ``step`` and ``close`` on ``executor``, or on this loop's thread when there is none)."""
+    runs ``init``, ``step`` and ``close`` on ``executor``, or on this loop's thread when there is none); after the
+    step the chat ``init`` returned is extended in place with the response, as its ``_update_chat_history`` does."""
 
     async def call(func, *args):
         if executor is None:
@@ -91,6 +94,7 @@ async def rollout(prompt: list, extras: dict, response: str, executor: ThreadPoo
     chat, _ = await call(env.init, [dict(message) for message in prompt])
     assert chat == prompt
     output = await call(env.step, response)
+    chat += [{"role": "assistant", "content": response}, *output["observations"]]
     await call(env.close)
     return {**output, "metrics": env.get_metrics()}
 
@@ -187,6 +191,40 @@ def test_a_dead_judge_or_a_bad_setting_is_zero_with_the_error_never_an_exception
 # --- traces and the entrypoint's environment ------------------------------------------------------------------------
 
 
+def pipe_text(pipe: Path, lines: int) -> str:
+    """The first ``lines`` lines written to the named ``pipe``, read on a daemon thread (the trace's writer opens its
+    file for each line: each opening is read to its end) that a stuck writer cannot hold up the tests' exit with."""
+    done: queue.Queue[str] = queue.Queue()
+
+    def read() -> None:
+        text = ""
+        while text.count("\n") < lines:
+            text += pipe.read_text(encoding="utf-8")
+        done.put(text)
+
+    threading.Thread(target=read, daemon=True).start()
+    return done.get(timeout=60)
+
+
+def test_the_trace_holds_the_prompt_as_it_was_when_skyrl_extends_its_chat_after_the_step(
+    judge, monkeypatch, tmp_path
+) -> None:
+    """SkyRL appends the response to the chat it gave ``init`` right after ``step``, while the trace line of that step
+    may still wait in the trace's queue: the trace is a named pipe here, so that its writer waits on the first line
+    until this test reads, and the second line is written only after SkyRL's append."""
+    use_judge(monkeypatch, judge)
+    pipe = tmp_path / f"samples.pid{os.getpid()}.jsonl"
+    os.mkfifo(pipe)
+    monkeypatch.setenv("FLIP_SAMPLE_LOG", str(tmp_path / "samples.jsonl"))
+    rows = [ROWS[0], ROWS[1]]  # with a ground truth, then without: the prompt as SkyRL gave it
+    for row in rows:
+        rollouts([row], 1)  # the writer holds the first line, waiting for a reader of the pipe
+    lines = [json.loads(line) for line in pipe_text(pipe, len(rows)).splitlines()]
+    assert [line["prompt"] for line in lines] == [
+        [*CHAT[:3], {"role": "user", "content": SEA}], ROWS[1][0]
+    ]  # fmt: skip
+
+
 def test_samples_are_traced_and_flip_reward_inspect_reads_the_trace(judge, monkeypatch, tmp_path) -> None:
     use_judge(monkeypatch, judge)
     monkeypatch.setenv("FLIP_SAMPLE_LOG", str(tmp_path / "traces" / "samples.jsonl"))
@@ -205,10 +243,13 @@ def test_samples_are_traced_and_flip_reward_inspect_reads_the_trace(judge, monke
 
 def test_the_entrypoint_hands_the_judge_settings_to_the_trainers_task(tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "judge-tokenizer").mkdir()
     environ = {
         "HOSTED_VLLM_API_BASE": "http://127.0.0.1:8001/v1",
         "FLIP_JUDGE_MODEL": "hosted_vllm/Qwen/Qwen3-4B",
         "FLIP_SAMPLE_LOG": "traces/samples.jsonl",
+        "FLIP_CACHE_DIR": "judge-cache",
+        "FLIP_TOKENIZER": "judge-tokenizer",
         "OPENAI_API_KEY": "never forwarded",
         "PATH": "/usr/bin",
     }
@@ -216,7 +257,11 @@ def test_the_entrypoint_hands_the_judge_settings_to_the_trainers_task(tmp_path, 
         "HOSTED_VLLM_API_BASE": "http://127.0.0.1:8001/v1",
         "FLIP_JUDGE_MODEL": "hosted_vllm/Qwen/Qwen3-4B",
         "FLIP_SAMPLE_LOG": str(tmp_path / "traces" / "samples.jsonl"),
+        "FLIP_CACHE_DIR": str(tmp_path / "judge-cache"),  # made before the first answer: absolute though absent
+        "FLIP_TOKENIZER": str(tmp_path / "judge-tokenizer"),
     }
+    hub_tokenizer = {**environ, "FLIP_TOKENIZER": "Qwen/Qwen3-4B"}  # a Hub id, not a local directory: as it is
+    assert flip_skyrl.judge_environment(hub_tokenizer)["FLIP_TOKENIZER"] == "Qwen/Qwen3-4B"
     with_password = {**environ, "HOSTED_VLLM_API_BASE": "http://user:secret@judge:8001/v1"}
     assert "HOSTED_VLLM_API_BASE" not in flip_skyrl.judge_environment(with_password)  # never in Ray's runtime_env
 

@@ -162,6 +162,29 @@ def test_a_transient_judge_failure_is_retried_and_a_persistent_one_is_zero_with_
     assert all(trace.errors == [] for trace in (blip, outage, empty, no_prompt))  # nothing raised into Task.score
 
 
+def conversation(task: Task, turns: list[str]) -> tuple[Trace, Task]:
+    """A rollout whose user opens the conversation (verifiers' ``user-sim`` env: the assistant plays the task with its
+    prompt nulled, as ``UserSimEnv.run`` makes it): its trace (the task's system prompt, then user and sampled
+    assistant turns by turns) and that nulled task."""
+    nulled = type(task)(task.data.model_copy(update={"prompt": None}), task.config)
+    messages = [SystemMessage(content=task.data.system_prompt)]
+    messages += [(AssistantMessage if index % 2 else UserMessage)(content=turn) for index, turn in enumerate(turns)]
+    nodes = [MessageNode(parent=index - 1 if index else None, message=message, sampled=message.role == "assistant")
+             for index, message in enumerate(messages)]  # fmt: skip
+    return Trace(task=TraceTask(type=type(task).__name__, data=nulled.data), agent=AgentInfo(config=AgentConfig()),
+                 nodes=nodes, is_completed=True, ok=True), nulled  # fmt: skip
+
+
+def test_a_conversation_the_user_opens_is_read_from_the_trace(judge) -> None:
+    """``user-sim``: the task's prompt is None and the instruction is the last user turn the assistant answered."""
+    trace, nulled = conversation(tasks()["string"], ["Hi, I need a poem.", "Sure: about what?", SEA, PEAKS])
+
+    asyncio.run(nulled.score(trace))
+    assert (trace.rewards["flip"].score, trace.info["flip"]) == (0.75, info(0.75, "Write a poem about mountains."))
+    [question] = {request["messages"][-1]["content"] for request in judge.requests if judged_response(request) == PEAKS}
+    assert question.count("system: You are a poet.") == 1 and "assistant: Sure: about what?" in question
+
+
 def test_samples_are_traced_and_flip_reward_inspect_reads_the_trace(judge, monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("FLIP_SAMPLE_LOG", str(tmp_path / "traces" / "samples.jsonl"))
     loaded = tasks()

@@ -67,14 +67,16 @@ def with_instruction(messages: Sequence[object], instruction: str) -> list[objec
 
 
 def parse_messages(messages: Sequence[object]) -> list[Turn]:
-    """Chat messages (``{"role": ..., "content": ...}``) as turns; raises PromptError naming the bad message."""
+    """Chat messages (``{"role": ..., "content": ...}``) as turns, a null content as empty text; raises PromptError
+    naming the bad message."""
     turns = []
     for index, message in enumerate(messages):
         if not isinstance(message, Mapping) or not isinstance(message.get("role"), str):
             raise PromptError(f"message {index} must be an object with a string 'role'")
         if "content" not in message:
             raise PromptError(f"message {index} has no 'content'")
-        turns.append(Turn(message["role"], message_text(message["content"])))
+        content = message["content"]  # null: an assistant turn that only calls tools, or a columnar format's gap
+        turns.append(Turn(message["role"], "" if content is None else message_text(content)))
     return turns
 
 

@@ -54,10 +54,16 @@ def build_reward(options: dict[str, Any]) -> FlipReward:
 @functools.cache
 def process_trace() -> PluginTrace | None:
     """This process's ``FLIP_SAMPLE_LOG`` trace, from the environment read once (None when unset, or when the
-    ``FLIP_*`` environment is invalid: every reward then says why)."""
+    ``FLIP_*`` environment is invalid: every reward then says why; None too, logged once, for a path that names no
+    file, such as ``.``: the rewards go on untraced, as when the trace's file cannot be written)."""
     try:
-        return plugin_trace(FlipSettings.from_env())
+        settings = FlipSettings.from_env()
     except FlipSettingsError:
+        return None
+    try:
+        return plugin_trace(settings)
+    except (OSError, ValueError) as error:
+        logger.error("FLIP_SAMPLE_LOG=%r cannot be written (samples are not traced): %s", settings.sample_log, error)
         return None
 
 

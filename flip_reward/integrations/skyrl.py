@@ -25,6 +25,7 @@ with its error, never an exception into the trainer. With ``FLIP_SAMPLE_LOG`` ea
 
 from __future__ import annotations
 
+import copy
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -43,6 +44,7 @@ from flip_reward.judge.urls import redact_url
 ENV_ID = "flip"
 ENTRY_POINT = "flip_reward.integrations.skyrl:FlipEnv"
 JUDGE_ENVIRONMENT = ("HOSTED_VLLM_API_BASE",)  # with every FLIP_* variable: what the trainer's task must see
+PATH_VARIABLES = ("FLIP_SAMPLE_LOG", "FLIP_CACHE_DIR", "FLIP_TOKENIZER")  # read relative to the process's directory
 
 
 def register_flip_env(env_id: str = ENV_ID) -> None:
@@ -85,8 +87,9 @@ class FlipEnv(BaseTextEnv):
         self.result: FlipResult | None = None
 
     def init(self, prompt: ConversationType) -> tuple[ConversationType, dict[str, Any]]:
-        """SkyRL's first call, with the row's prompt messages: kept for ``step``, given back as they are."""
-        self.prompt = prompt
+        """The prompt as it is, kept as a copy: SkyRL extends the list it gets back with the response right after
+        ``step``, while that step's trace line may still wait to be written."""
+        self.prompt = copy.copy(prompt)
         return prompt, {}
 
     def step(self, action: str) -> BaseTextEnvStepOutput:
@@ -104,17 +107,19 @@ class FlipEnv(BaseTextEnv):
 
 def judge_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """The judge's variables (``FLIP_*`` and ``HOSTED_VLLM_API_BASE``) of this process for the trainer's Ray task,
-    ``FLIP_SAMPLE_LOG`` made absolute (a Ray worker need not start in this directory). A judge URL that holds
-    credentials is left out (Ray shows a task's runtime_env in its logs and dashboard): the workers of the local Ray
-    cluster SkyRL starts inherit it from this process."""
+    their paths made absolute (a Ray worker need not start in this directory): ``FLIP_SAMPLE_LOG``,
+    ``FLIP_CACHE_DIR``, and ``FLIP_TOKENIZER`` when it names a local directory (not a Hub id). A judge URL that
+    holds credentials is left out (Ray shows a task's runtime_env in its logs and dashboard): the workers of the local
+    Ray cluster SkyRL starts inherit it from this process."""
     environ = os.environ if environ is None else environ
     forwarded = {
         name: value for name, value in environ.items() if name.startswith("FLIP_") or name in JUDGE_ENVIRONMENT
     }
     if redact_url(forwarded.get("HOSTED_VLLM_API_BASE")) != forwarded.get("HOSTED_VLLM_API_BASE"):
         del forwarded["HOSTED_VLLM_API_BASE"]
-    if forwarded.get("FLIP_SAMPLE_LOG"):
-        forwarded["FLIP_SAMPLE_LOG"] = str(Path(forwarded["FLIP_SAMPLE_LOG"]).absolute())
+    for name in PATH_VARIABLES:
+        if forwarded.get(name) and (name != "FLIP_TOKENIZER" or Path(forwarded[name]).exists()):
+            forwarded[name] = str(Path(forwarded[name]).absolute())
     return forwarded
 
 
