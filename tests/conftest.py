@@ -77,6 +77,21 @@ class Script:
 
 
 @pytest.fixture
+def fresh_flip_reward(monkeypatch):
+    """This process's FLIP reward as a new process has it, for the adapters' tests: no ``FLIP_*`` or
+    ``HOSTED_VLLM_API_BASE`` variable, no FlipReward built yet, the ``FLIP_SAMPLE_LOG`` trace read afresh (and again
+    after the test)."""
+    from flip_reward.integrations import process_reward
+
+    for name in [name for name in os.environ if name.startswith("FLIP_") or name == "HOSTED_VLLM_API_BASE"]:
+        monkeypatch.delenv(name)
+    monkeypatch.setattr(process_reward, "_rewards", {})
+    process_reward.process_trace.cache_clear()
+    yield
+    process_reward.process_trace.cache_clear()
+
+
+@pytest.fixture
 def script() -> Script:
     return Script()
 

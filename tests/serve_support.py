@@ -68,6 +68,20 @@ def requests_arrived(judge: object, response: str, timeout: float = 30.0) -> int
     return requests_for(judge, response)
 
 
+def inspected_overall(trace: Path, output_dir: Path) -> dict:
+    """The ``overall`` figures of a real ``flip-reward inspect TRACE --output-dir DIR`` process (offline), which must
+    exit 0: how the adapters' tests check that their FLIP_SAMPLE_LOG traces read."""
+    inspected = subprocess.run(
+        [sys.executable, "-m", "flip_reward.cli", "inspect", str(trace), "--output-dir", str(output_dir)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        timeout=120,
+    )
+    assert inspected.returncode == 0, inspected.stderr
+    return json.loads((output_dir / "inspect.json").read_text(encoding="utf-8"))["overall"]
+
+
 def scripted_judge_args(judge: object) -> tuple[str, ...]:
     """The serve options of a service judged by the scripted ``judge``, with no retries."""
     return ("--judge", "hosted_vllm/scripted", "--api-base", judge.base_url, "--retries", "0")

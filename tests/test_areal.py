@@ -26,9 +26,8 @@ from areal.api.reward_api import AsyncRewardWrapper
 from areal.workflow.rlvr import RLVRWorkflow
 from chat_template_support import TEMPLATES
 from conftest import REPO
-from serve_support import FirstFails, requests_for
+from serve_support import FirstFails, inspected_overall, requests_for
 
-from flip_reward.integrations import process_reward
 from flip_reward.integrations.areal import flip_reward_fn
 from flip_reward.integrations.areal_train import own_arguments, training_rows
 from flip_reward.integrations.areal_workflow import FlipRLVRWorkflow, reward_budget_s
@@ -57,19 +56,14 @@ def judge():
 
 
 @pytest.fixture(autouse=True)
-def flip_env(judge, monkeypatch):
+def flip_env(judge, fresh_flip_reward, monkeypatch):
     """The judge as AReaL's processes read it (``FLIP_*``, ``HOSTED_VLLM_API_BASE``), set before the pool forks; each
     test's pools are shut down after it (AReaL's own atexit hook), so every test forks workers of its own."""
-    for name in [name for name in os.environ if name.startswith("FLIP_") or name == "HOSTED_VLLM_API_BASE"]:
-        monkeypatch.delenv(name)
     monkeypatch.setenv("FLIP_JUDGE_MODEL", "hosted_vllm/scripted")
     monkeypatch.setenv("HOSTED_VLLM_API_BASE", judge.base_url)
     monkeypatch.setenv("FLIP_RETRIES", "1")
-    monkeypatch.setattr(process_reward, "_rewards", {})
-    process_reward.process_trace.cache_clear()
     yield
     AsyncRewardWrapper._atexit_shutdown_all()
-    process_reward.process_trace.cache_clear()
 
 
 def chatml():
@@ -206,15 +200,7 @@ def test_samples_are_traced_by_the_pool_process_and_flip_reward_inspect_reads_th
         (4, 0.75, None, MOUNTAINS),
     ]
     assert lines[2]["error"] == "the row's 'messages' must be a list of chat messages, got str"
-    inspected = subprocess.run(
-        [sys.executable, "-m", "flip_reward.cli", "inspect", str(trace), "--output-dir", str(tmp_path / "report")],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
-        timeout=120,
-    )
-    assert inspected.returncode == 0, inspected.stderr
-    overall = json.loads((tmp_path / "report" / "inspect.json").read_text(encoding="utf-8"))["overall"]
+    overall = inspected_overall(trace, tmp_path / "report")
     rates = (overall["judge_error_rate"], overall["input_error_rate"])
     assert (overall["completions"], overall["mean_reward"], *rates) == (4, 0.4375, 0.25, 0.25)
 

@@ -12,14 +12,11 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-import os
-import subprocess
-import sys
 
 import art
 import pytest
 from openai.types.chat.chat_completion import ChatCompletionMessage, Choice
-from serve_support import FirstFails, requests_for
+from serve_support import FirstFails, inspected_overall, requests_for
 
 from flip_reward.integrations import process_reward
 from flip_reward.integrations.art import flip_score_group, trajectory_sample
@@ -31,20 +28,15 @@ WAVES, PEAKS, OUTAGE = "Waves roll in under a silver moon.", "Mountains rise abo
 
 
 @pytest.fixture
-def judge(monkeypatch):
+def judge(fresh_flip_reward, monkeypatch):
     """The scripted judge, named to FLIP by the environment, with one retry: the first request about every
     response answers HTTP 500 (a transient outage), so every reward comes after a retry."""
     answers = {WAVES: SEA, PEAKS: MOUNTAINS, OUTAGE: Reply(content="scripted outage", status=500)}
-    for name in [name for name in os.environ if name.startswith("FLIP_") or name == "HOSTED_VLLM_API_BASE"]:
-        monkeypatch.delenv(name)
-    monkeypatch.setattr(process_reward, "_rewards", {})  # each test builds its own FlipReward
-    process_reward.process_trace.cache_clear()  # the FLIP_SAMPLE_LOG trace is read once per process
     with ScriptedJudgeServer(FirstFails(answers)) as server:
         monkeypatch.setenv("FLIP_JUDGE_MODEL", "hosted_vllm/scripted")
         monkeypatch.setenv("HOSTED_VLLM_API_BASE", server.base_url)
         monkeypatch.setenv("FLIP_RETRIES", "1")
         yield server
-    process_reward.process_trace.cache_clear()
 
 
 def choice(content: str | None, **message: object) -> Choice:
@@ -200,15 +192,7 @@ def test_samples_are_traced_and_flip_reward_inspect_reads_the_trace(judge, monke
     assert [(line["sample"], line["reward"], line["error_type"]) for line in lines] == [
         (1, 1.0, None), (2, 0.0, "judge"), (3, 1.0, None)
     ]  # fmt: skip
-    inspected = subprocess.run(
-        [sys.executable, "-m", "flip_reward.cli", "inspect", str(trace), "--output-dir", str(tmp_path / "report")],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
-        timeout=120,
-    )
-    assert inspected.returncode == 0, inspected.stderr
-    overall = json.loads((tmp_path / "report" / "inspect.json").read_text(encoding="utf-8"))["overall"]
+    overall = inspected_overall(trace, tmp_path / "report")
     assert (overall["completions"], overall["mean_reward"], overall["judge_error_rate"]) == (3, 2 / 3, 1 / 3)
 
 

@@ -28,6 +28,7 @@ from flip_reward.presets import load_preset, preset_names
 from flip_reward.training.config import TrainSettings
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "knobs.md"
+FLIP_TITLE = "`FLIP_*` variables (the reward in every trainer)"
 # The settings classes of the training commands, setup_open_instruct and the reward plugins (flags, variables,
 # presets), each section with its title in docs/knobs.md; the other commands' options are in their --help.
 SETTINGS = [
@@ -45,7 +46,7 @@ SETTINGS = [
     ("`flip-reward launch nemo-rl` (NeMo-RL with NeMo Gym)", (NemoRlSettings,)),
     ("`flip-reward launch roll` (ROLL's RLVR pipeline, from a checkout)", (RollSettings,)),
     ("scripts/setup_open_instruct.sh (python -m flip_reward.launch.setup_open_instruct)", (SetupSettings,)),
-    ("`FLIP_*` variables (reward plugins: open-instruct, verl, OpenRLHF)", (FlipSettings,)),
+    (FLIP_TITLE, (FlipSettings,)),
 ]
 HEADER = (
     "# Knobs\n\nThe settings of the training commands (`flip-reward train`, `flip-reward launch ...`), of "
@@ -55,9 +56,26 @@ HEADER = (
     "two variables (`A` or `B`) reads A first; both set to different values is an error naming both.\n"
 )
 
+# A section's words before its table, where the table alone does not say who reads its knobs.
+INTROS = {
+    FLIP_TITLE: (
+        "Read in each process that scores (flip_reward/core/settings.py): by the open-instruct verifier, whose judge "
+        "is upstream's `--llm_judge_*` arguments; by `launch openrlhf`, which hands those with a `flip-reward serve` "
+        "option to the service; and by every adapter in a trainer's own processes (verl, verifiers, ART, SkyRL, "
+        "AReaL, NeMo Gym, ROLL, slime, through flip_reward/integrations/process_reward.py), under whatever options "
+        "the trainer's configuration gives. Most of those trainers have no judge option, so `FLIP_JUDGE_*` and "
+        "`HOSTED_VLLM_API_BASE` name the judge there: `flip-reward launch skyrl`, `areal`, `nemo-rl`, `roll` and "
+        "`slime` set them in the trainer's environment from `JUDGE_MODEL`, `JUDGE_TIMEOUT`, `JUDGE_MAX_TOKENS`, "
+        "`JUDGE_TEMPERATURE`, `JUDGE_MAX_CONTEXT` and the judge they serve or route to; set them yourself when you "
+        "run the trainer on its own ([other trainers](other-trainers.md)).\n\n"
+    )
+}
+
 
 def knobs_page() -> str:
-    return HEADER + "".join(f"\n## {title}\n\n{reference(*classes)}" for title, classes in SETTINGS)
+    return HEADER + "".join(
+        f"\n## {title}\n\n{INTROS.get(title, '')}{reference(*classes)}" for title, classes in SETTINGS
+    )
 
 
 def test_docs_list_every_knob_as_declared():

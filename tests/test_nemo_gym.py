@@ -28,6 +28,7 @@ from pathlib import Path
 import psutil
 import pytest
 import yaml
+from conftest import REPO
 from nemo_gym.cli.env import _resolve_server_dir, _server_launch_command
 from nemo_gym.cli.setup_command import get_venv_path, run_command
 from nemo_gym.global_config import GlobalConfigDictParser, GlobalConfigDictParserConfig
@@ -35,7 +36,7 @@ from nemo_gym.openai_utils import NeMoGymResponse
 from omegaconf import DictConfig, OmegaConf
 from pydantic import ValidationError
 from responses_api_agents.simple_agent.app import SimpleAgentRunRequest, SimpleAgentVerifyResponse
-from serve_support import FirstFails, call, requests_for
+from serve_support import FirstFails, call, inspected_overall, requests_for
 
 from flip_reward.core.results import ErrorType
 from flip_reward.core.reward import FlipResult
@@ -59,6 +60,14 @@ POLICY = {"policy_base_url": ["http://127.0.0.1:9/v1"], "policy_api_key": "dummy
 READY_TIMEOUT_S = 120.0
 NEMO_RL_DIR = os.environ.get("NEMO_RL_DIR")  # a NeMo-RL checkout (not on PyPI), for its config loader
 NEMO_RL_EXAMPLE = "examples/nemo_gym/grpo_workplace_assistant_nemotron_nano_v2_9b.yaml"
+
+
+def test_the_hugging_face_cache_stays_where_the_user_keeps_it() -> None:
+    """Importing nemo_gym points HF_HOME and HF_DATASETS_CACHE at ``./cache/huggingface`` when they are unset (its
+    ``__init__``): the test session sets them first (conftest), so no test of the session writes a dataset cache into
+    the checkout nor looks for tokenizers there."""
+    for name in ("HF_HOME", "HF_DATASETS_CACHE"):
+        assert not Path(os.environ[name]).absolute().is_relative_to(REPO), f"{name}={os.environ[name]}"
 
 
 def gym_config(root: Path, judge_url: str) -> DictConfig:
@@ -280,15 +289,7 @@ def test_the_servers_samples_are_traced_and_flip_reward_inspect_reads_them(gym, 
         (0.75, None), (0.0, "judge"), (0.0, "input")
     ]  # fmt: skip
     assert traced[responses[0]]["prompt"] == [{"role": "user", "content": SEA}]
-    inspected = subprocess.run(
-        [sys.executable, "-m", "flip_reward.cli", "inspect", str(trace), "--output-dir", str(tmp_path / "report")],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
-        timeout=120,
-    )
-    assert inspected.returncode == 0, inspected.stderr
-    overall = json.loads((tmp_path / "report" / "inspect.json").read_text(encoding="utf-8"))["overall"]
+    overall = inspected_overall(trace, tmp_path / "report")
     records = [json.loads(line) for line in lines]
     assert overall["completions"] == len(records)
     assert overall["judge_error_rate"] == sum(record["error_type"] == "judge" for record in records) / len(records)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -23,14 +22,8 @@ ANSWERS = {WAVES: SEA, MOUNTAINS: "Write a poem about mountains."}
 
 
 @pytest.fixture(autouse=True)
-def fresh_process(monkeypatch):
+def fresh_process(fresh_flip_reward):
     """Each test builds its own FlipRewards, from an environment without FLIP_* settings."""
-    for name in [name for name in os.environ if name.startswith("FLIP_") or name == "HOSTED_VLLM_API_BASE"]:
-        monkeypatch.delenv(name)
-    monkeypatch.setattr(process_reward, "_rewards", {})
-    process_reward.process_trace.cache_clear()
-    yield
-    process_reward.process_trace.cache_clear()
 
 
 @pytest.fixture

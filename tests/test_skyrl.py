@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 import skyrl_gym
-from serve_support import FirstFails, ResponseScript, requests_for
+from serve_support import FirstFails, ResponseScript, inspected_overall, requests_for
 from skyrl_gym.error import RegistrationError
 from skyrl_gym.metrics import aggregate_for_environment
 
@@ -67,18 +67,13 @@ def judge():
 
 
 @pytest.fixture(autouse=True)
-def flip_env(monkeypatch):
+def flip_env(fresh_flip_reward, monkeypatch):
     """An environment with only the judge's settings (FlipEnv reads FLIP_* and HOSTED_VLLM_API_BASE), fresh
     FlipRewards and trace per test; ``flip`` registered with skyrl-gym."""
-    for name in [name for name in os.environ if name.startswith("FLIP_") or name == "HOSTED_VLLM_API_BASE"]:
-        monkeypatch.delenv(name)
     monkeypatch.setenv("FLIP_JUDGE_MODEL", "hosted_vllm/scripted")
     monkeypatch.setenv("FLIP_RETRIES", "0")
-    monkeypatch.setattr(process_reward, "_rewards", {})
-    process_reward.process_trace.cache_clear()
     flip_skyrl.register_flip_env()
     yield
-    process_reward.process_trace.cache_clear()
 
 
 def use_judge(monkeypatch, judge) -> None:
@@ -241,15 +236,7 @@ def test_samples_are_traced_and_flip_reward_inspect_reads_the_trace(judge, monke
     assert [(line["sample"], line["error_type"]) for line in lines] == [
         (1, None), (2, None), (3, None), (4, None), (5, "judge"), (6, "input"),
     ]  # fmt: skip
-    inspected = subprocess.run(
-        [sys.executable, "-m", "flip_reward.cli", "inspect", str(trace), "--output-dir", str(tmp_path / "report")],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
-        timeout=120,
-    )
-    assert inspected.returncode == 0, inspected.stderr
-    overall = json.loads((tmp_path / "report" / "inspect.json").read_text(encoding="utf-8"))["overall"]
+    overall = inspected_overall(trace, tmp_path / "report")
     rates = (overall["judge_error_rate"], overall["input_error_rate"], overall["parse_failure_rate"])
     assert (overall["completions"], overall["mean_reward"], *rates) == (6, 3.5 / 6, 1 / 6, 1 / 6, 0.0)
 

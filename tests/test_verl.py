@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from serve_support import ResponseScript, requests_for
+from serve_support import ResponseScript, inspected_overall, requests_for
 
 from flip_reward.integrations import process_reward
 from flip_reward.integrations import verl as flip_verl
@@ -43,14 +43,8 @@ def judge():
 
 
 @pytest.fixture(autouse=True)
-def fresh_rewards(monkeypatch):
+def fresh_rewards(fresh_flip_reward):
     """Each test builds its own FlipRewards, from an environment without FLIP_* settings."""
-    for name in [name for name in os.environ if name.startswith("FLIP_") or name == "HOSTED_VLLM_API_BASE"]:
-        monkeypatch.delenv(name)
-    monkeypatch.setattr(process_reward, "_rewards", {})
-    process_reward.process_trace.cache_clear()  # the FLIP_SAMPLE_LOG trace is read once per process
-    yield
-    process_reward.process_trace.cache_clear()
 
 
 def judge_kwargs(judge) -> dict:
@@ -157,15 +151,7 @@ def test_samples_are_traced_and_flip_reward_inspect_reads_the_trace(judge, monke
         (3, None, "config"),
         (4, None, "input"),
     ]
-    inspected = subprocess.run(
-        [sys.executable, "-m", "flip_reward.cli", "inspect", str(trace), "--output-dir", str(tmp_path / "report")],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
-        timeout=120,
-    )
-    assert inspected.returncode == 0, inspected.stderr
-    overall = json.loads((tmp_path / "report" / "inspect.json").read_text(encoding="utf-8"))["overall"]
+    overall = inspected_overall(trace, tmp_path / "report")
     rates = ("judge_error_rate", "config_error_rate", "input_error_rate", "parse_failure_rate", "internal_error_rate")
     assert (overall["completions"], overall["mean_reward"], *(overall[rate] for rate in rates)) == (
         4, 0.25, 0.25, 0.25, 0.25, 0.0, 0.0

@@ -270,6 +270,7 @@ def register_command_trainer(trainers: argparse._SubParsersAction, name: str) ->
 
 
 def run_command_trainer(module: object, args: argparse.Namespace) -> int:
+    """A command-line trainer's launch: its SETTINGS from the flags and environment, then its RECIPE run."""
     from flip_reward.launch.command_trainer import launch_command_trainer
 
     settings = module.SETTINGS.from_sources(vars(args))

@@ -41,6 +41,31 @@ def message_text(content: object) -> str:
     raise PromptError(f"message content must be a string or a list of text parts, got {type(content).__name__}")
 
 
+def last_index(messages: Sequence[object], role: str) -> int | None:
+    """The index of the last of ``messages`` whose role is ``role`` (items that are no mapping are passed over), or
+    None when there is none; the adapters use it on their trainer's messages before FLIP reads them.
+
+    >>> last_index([{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}], "user")
+    0
+    """
+    found = [
+        index for index, message in enumerate(messages) if isinstance(message, Mapping) and message.get("role") == role
+    ]
+    return found[-1] if found else None
+
+
+def with_instruction(messages: Sequence[object], instruction: str) -> list[object]:
+    """``messages`` with ``instruction`` (stripped) as their instruction: the messages before the last user message
+    (all of them when there is none), then a user message of ``instruction``; how a trainer's label or ground truth
+    replaces the prompt's own last user turn.
+
+    >>> with_instruction([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}], " Name it. ")
+    [{'role': 'system', 'content': 'Be brief.'}, {'role': 'user', 'content': 'Name it.'}]
+    """
+    messages = list(messages)
+    return [*messages[: last_index(messages, "user")], {"role": "user", "content": instruction.strip()}]
+
+
 def parse_messages(messages: Sequence[object]) -> list[Turn]:
     """Chat messages (``{"role": ..., "content": ...}``) as turns, a null content as empty text; raises PromptError
     naming the bad message."""

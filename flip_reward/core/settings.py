@@ -1,10 +1,12 @@
-"""The ``FLIP_*`` environment: FLIP-only options of the trainers' reward plugins (the open-instruct verifier, the verl
-reward function), read once.
+"""The ``FLIP_*`` environment: the reward's options in a trainer's processes, read once per process.
 
-Upstream's judge arguments (``--llm_judge_model``, ``--llm_judge_timeout``, ...) cover what every judge needs; what
-only FLIP needs comes from the environment, is parsed once when the verifier's config is built (in the trainer's
-driver process), and travels inside the config when open-instruct pickles the verifier to its vLLM Ray actors, so
-the actors' environment does not matter.
+Who reads it: the open-instruct verifier (upstream's ``--llm_judge_*`` arguments name the judge; only what FLIP alone
+needs comes from here, parsed once in the trainer's driver and carried to the vLLM Ray actors inside the pickled
+verifier config, so the actors' environment does not matter); and every adapter of ``flip_reward.integrations``
+through ``process_reward`` (verl, verifiers, ART, SkyRL, AReaL, NeMo Gym, ROLL, slime), in each process that
+scores. Those trainers mostly have no judge option of their own, so ``FLIP_JUDGE_*`` and ``HOSTED_VLLM_API_BASE``
+name the judge there (under whatever options the trainer's configuration gives); the command-line trainers'
+launchers set them in the trainer's environment from their ``JUDGE_*`` knobs.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ def _refuse_removed(environ: Mapping[str, str]) -> None:
 
 @dataclass(frozen=True)
 class FlipSettings:
-    """The FLIP-only options of the verifier, each a knob (flip_reward.knobs; docs/knobs.md lists them);
+    """The ``FLIP_*`` options of the reward, each a knob (flip_reward.knobs; docs/knobs.md lists them);
     ``hosted_vllm_api_base`` is captured too. The judge client's defaults and rules are JudgeConfig's."""
 
     hosted_vllm_api_base: str | None = _flip(
@@ -101,7 +103,7 @@ class FlipSettings:
     concurrency: int = _flip(
         "FLIP_CONCURRENCY",
         JUDGE_DEFAULTS["max_concurrency"],
-        "judge requests in flight per vLLM actor",
+        "judge requests in flight per process that scores (an open-instruct vLLM actor, a verl reward worker, ...)",
         **judge_rule("max_concurrency"),
     )
     retries: int = _flip(
@@ -136,14 +138,17 @@ class FlipSettings:
     sample_log: str | None = _flip(
         "FLIP_SAMPLE_LOG",
         None,
-        "path of a per-sample trace (JSON lines); each vLLM actor (verl: each reward worker) writes `PATH` with its "
-        "actor id (outside Ray `pid<N>`) before the suffix",
+        "path of a per-sample trace (JSON lines); each process that scores writes `PATH` with its Ray actor id "
+        "(outside Ray `pid<N>`) before the suffix",
     )
     sample_every: int = _flip(
-        "FLIP_SAMPLE_EVERY", 1, "trace every N-th judged sample of an actor (with `FLIP_SAMPLE_LOG`)", minimum=1
+        "FLIP_SAMPLE_EVERY", 1, "trace every N-th judged sample of a process (with `FLIP_SAMPLE_LOG`)", minimum=1
     )
     sample_log_max_mb: int = _flip(
-        "FLIP_SAMPLE_LOG_MAX_MB", 256, "size at which an actor's trace rotates to `PATH.1` (one backup kept)", minimum=1
+        "FLIP_SAMPLE_LOG_MAX_MB",
+        256,
+        "size at which a process's trace rotates to `PATH.1` (one backup kept)",
+        minimum=1,
     )
     max_outage_s: int = _flip(
         "FLIP_MAX_OUTAGE_S",

@@ -54,6 +54,7 @@ def training_rows(path: str, tokenizer: object, max_length: int | None, enable_t
 
 
 def main(argv: Sequence[str]) -> None:
+    """The experiment: AReaL's config loaded, the rows read and filtered, PPOTrainer trained with FlipRLVRWorkflow."""
     from areal import PPOTrainer
     from areal.api.cli_args import GRPOConfig, load_expr_config
     from areal.utils.hf_utils import load_hf_tokenizer

@@ -25,7 +25,7 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from flip_reward.core.conversation import PromptError, message_text
+from flip_reward.core.conversation import PromptError, last_index, message_text
 from flip_reward.core.reward import FlipResult
 from flip_reward.integrations.process_reward import result_info, score_samples
 
@@ -46,14 +46,10 @@ def trajectory_sample(trajectory: Any) -> tuple[list[Any], object]:
         messages = trajectory.messages()
     except (TypeError, ValueError):
         return list(trajectory.messages_and_choices), ""
-    replies = [
-        index
-        for index, message in enumerate(messages)
-        if isinstance(message, Mapping) and message.get("role") == "assistant"
-    ]
-    if not replies:
+    reply = last_index(messages, "assistant")
+    if reply is None:
         return messages, ""
-    return messages[: replies[-1]], reply_text(messages[replies[-1]].get("content"))
+    return messages[:reply], reply_text(messages[reply].get("content"))
 
 
 def scored_trajectory(trajectory: Any, result: FlipResult) -> Any:

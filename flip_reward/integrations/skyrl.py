@@ -35,6 +35,7 @@ from typing import Any
 from skyrl_gym.envs.base_text_env import BaseTextEnv, BaseTextEnvStepOutput, ConversationType
 from skyrl_gym.envs.registration import register, registry
 
+from flip_reward.core.conversation import with_instruction
 from flip_reward.core.results import ErrorType
 from flip_reward.core.reward import FlipResult
 from flip_reward.integrations.process_reward import result_info, score_sample_sync
@@ -63,20 +64,8 @@ def flip_prompt(prompt: object, extras: Mapping[str, Any]) -> object:
         return prompt
     if not isinstance(ground_truth, str):
         return ground_truth
-    return [*earlier_turns(prompt), {"role": "user", "content": ground_truth}]
-
-
-def earlier_turns(prompt: object) -> list[object]:
-    """The messages before the prompt's last user message (all of them when it has none; none for a non-list)."""
-    if isinstance(prompt, str) or not isinstance(prompt, Sequence):
-        return []
-    messages = list(prompt)
-    users = [
-        index
-        for index, message in enumerate(messages)
-        if isinstance(message, Mapping) and message.get("role") == "user"
-    ]
-    return messages[: users[-1]] if users else messages
+    messages = prompt if isinstance(prompt, Sequence) and not isinstance(prompt, str) else []
+    return with_instruction(messages, ground_truth)
 
 
 def flip_metrics(result: FlipResult) -> dict[str, float]:
@@ -104,6 +93,7 @@ class FlipEnv(BaseTextEnv):
         return prompt, {}
 
     def step(self, action: str) -> BaseTextEnvStepOutput:
+        """The one step: ``action`` (the response) scored by FLIP, the episode done; never raises."""
         self.turns += 1
         self.result = score_sample_sync(flip_prompt(self.prompt, self.extras), action)
         return BaseTextEnvStepOutput(
@@ -111,6 +101,7 @@ class FlipEnv(BaseTextEnv):
         )
 
     def get_metrics(self) -> dict[str, float]:
+        """The episode's ``flip_metrics`` (none before the step), which SkyRL averages over the batch."""
         return {} if self.result is None else flip_metrics(self.result)
 
 

@@ -170,6 +170,7 @@ class _PlainDumper(yaml.SafeDumper):
 
 
 def areal_files(settings: ArealSettings, files: RunFiles) -> dict[Path, str]:
+    """The experiment config AReaL's ``load_expr_config`` reads (``--config``), as YAML."""
     text = yaml.dump(areal_config(settings, files), Dumper=_PlainDumper, sort_keys=False)
     return {files.config_dir / CONFIG_NAME: text}
 

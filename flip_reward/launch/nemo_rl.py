@@ -135,10 +135,12 @@ def nemo_rl_config(settings: NemoRlSettings, files: RunFiles) -> dict:
 
 
 def config_path(files: RunFiles) -> Path:
+    """NeMo-RL's ``--config``: the run's GRPO config, inheriting NEMO_RL_CONFIG."""
     return files.config_dir / "grpo_flip.yaml"
 
 
 def gym_root(files: RunFiles) -> Path:
+    """The run's NeMo Gym root (``NEMO_GYM_EXTRA_ROOTS``), which holds the FLIP server's folder."""
     return files.config_dir / "gym"
 
 

@@ -23,7 +23,7 @@ from flip_reward.launch.trainer_run import Trainer
 
 ENTRYPOINT = "flip_reward.integrations.skyrl"
 ENV_ID = "flip"  # FlipEnv's id there (ENV_ID), not imported: that module needs skyrl-gym, the CLI must not
-HELP = "GRPO with FLIP rewards in SkyRL (its entrypoint with the flip environment registered)"
+HELP = "GRPO in SkyRL (its entrypoint with the flip environment registered)"
 DESCRIPTION = (
     "Serve the judge (or use JUDGE_BASE_URL), convert DATASETS to SkyRL's parquet rows (env_class flip, the "
     "instruction in reward_spec.ground_truth), and run SkyRL's GRPO through python -m flip_reward.integrations.skyrl, "

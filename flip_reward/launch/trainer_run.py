@@ -39,6 +39,7 @@ class Trainer:
 
 
 def gpu_env(settings: RunKnobs) -> dict[str, str]:
+    """The trainer's GPUs (``CUDA_VISIBLE_DEVICES``): those of NUM_GPUS that the judge does not hold."""
     return {"CUDA_VISIBLE_DEVICES": ",".join(str(gpu) for gpu in settings.training_gpus())}
 
 

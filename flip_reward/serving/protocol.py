@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from flip_reward.core.conversation import with_instruction
 from flip_reward.core.results import JUDGED_FAILURES
 from flip_reward.core.reward import FlipResult
 from flip_reward.data.samples import result_fields
@@ -114,17 +115,6 @@ def templated_item(query: str, prompt: str, label: str | None, reader: TemplateR
     if not labelled:
         return Item(reading.messages, response)
     return Item(with_instruction(reading.messages, label), response)
-
-
-def with_instruction(messages: list, label: str) -> list:
-    """``messages`` with ``label`` as the instruction: the messages before the last user message (all of them when
-    there is none), then the label as a user message."""
-    users = [
-        index
-        for index, message in enumerate(messages)
-        if isinstance(message, Mapping) and message.get("role") == "user"
-    ]
-    return [*messages[: users[-1] if users else len(messages)], {"role": "user", "content": label.strip()}]
 
 
 def slime_item(prompt: object, response: object, label: object, reader: TemplateReader = DEFAULT_READER) -> Item:
