@@ -32,7 +32,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import FAST_RETRIES, REPO
-from serve_support import FirstFails, ResponseScript, requests_for
+from serve_support import FirstFails, ResponseScript, inspected_overall, requests_for
 
 from flip_reward.integrations import process_reward
 from flip_reward.integrations.roll_batch import row_prompt, score_batch
@@ -115,15 +115,7 @@ def judge():
         yield server
 
 
-@pytest.fixture(autouse=True)
-def fresh_rewards(monkeypatch):
-    """Each test builds its own FlipRewards, from an environment without FLIP_* settings."""
-    for name in [name for name in os.environ if name.startswith("FLIP_") or name == "HOSTED_VLLM_API_BASE"]:
-        monkeypatch.delenv(name)
-    monkeypatch.setattr(process_reward, "_rewards", {})
-    process_reward.process_trace.cache_clear()
-    yield
-    process_reward.process_trace.cache_clear()
+pytestmark = pytest.mark.usefixtures("fresh_flip_reward")  # conftest: a new process's FLIP reward
 
 
 def options(judge, retries: int = 0) -> dict:
@@ -241,15 +233,7 @@ def test_samples_are_traced_and_flip_reward_inspect_reads_the_trace(judge, token
     assert sorted((line["response"], line["error_type"]) for line in lines) == [
         ("FAIL500", "judge"), ("Snow on the peaks.", "input"), ("Waves roll in under a silver moon.", None)
     ]  # fmt: skip
-    inspected = subprocess.run(
-        [sys.executable, "-m", "flip_reward.cli", "inspect", str(trace), "--output-dir", str(tmp_path / "report")],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
-        timeout=120,
-    )
-    assert inspected.returncode == 0, inspected.stderr
-    overall = json.loads((tmp_path / "report" / "inspect.json").read_text(encoding="utf-8"))["overall"]
+    overall = inspected_overall(trace, tmp_path / "report")
     assert (overall["completions"], overall["judge_error_rate"], overall["input_error_rate"]) == (3, 1 / 3, 1 / 3)
 
 

@@ -20,7 +20,16 @@ from types import SimpleNamespace
 
 import pytest
 from chat_template_support import TEMPLATES, render
-from serve_support import REPO, ResponseScript, ServeProcess, call, metric, requests_for, scripted_judge_args
+from serve_support import (
+    REPO,
+    ResponseScript,
+    ServeProcess,
+    call,
+    inspected_overall,
+    metric,
+    requests_for,
+    scripted_judge_args,
+)
 from slime_support import NEEDS_SLIME, SampleShape, slime_dir, slime_parser, slime_script_flags
 
 from flip_reward.integrations import process_reward
@@ -63,15 +72,7 @@ def judge():
         yield server
 
 
-@pytest.fixture(autouse=True)
-def fresh_rewards(monkeypatch):
-    """Each test builds its own FlipRewards, from an environment without FLIP_* settings."""
-    for name in [name for name in os.environ if name.startswith("FLIP_") or name == "HOSTED_VLLM_API_BASE"]:
-        monkeypatch.delenv(name)
-    monkeypatch.setattr(process_reward, "_rewards", {})
-    process_reward.process_trace.cache_clear()  # the FLIP_SAMPLE_LOG trace is read once per process
-    yield
-    process_reward.process_trace.cache_clear()
+pytestmark = pytest.mark.usefixtures("fresh_flip_reward")  # conftest: a new process's FLIP reward
 
 
 def options(judge, retries: int = 0) -> dict:
@@ -186,15 +187,7 @@ def test_samples_are_traced_and_flip_reward_inspect_reads_the_trace(judge, monke
         (1, 1.0, None), (2, 0.0, "judge"), (3, 0.0, "input"), (4, 0.0, "config")
     ]  # fmt: skip
     assert lines[0]["prompt"] == [{"role": "system", "content": "Be brief."}, {"role": "user", "content": SEA}]
-    inspected = subprocess.run(
-        [sys.executable, "-m", "flip_reward.cli", "inspect", str(trace), "--output-dir", str(tmp_path / "report")],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
-        timeout=120,
-    )
-    assert inspected.returncode == 0, inspected.stderr
-    overall = json.loads((tmp_path / "report" / "inspect.json").read_text(encoding="utf-8"))["overall"]
+    overall = inspected_overall(trace, tmp_path / "report")
     rates = ("judge_error_rate", "config_error_rate", "input_error_rate")
     assert (overall["completions"], overall["mean_reward"], *(overall[rate] for rate in rates)) == (
         4, 0.25, 0.25, 0.25, 0.25
