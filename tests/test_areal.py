@@ -308,7 +308,7 @@ def areal_config_of(command: list[str]):
 
 def test_the_launchers_config_and_command_are_what_areals_own_config_loader_accepts(tmp_path) -> None:
     from areal.api.alloc_mode import ModelAllocation
-    from areal.api.cli_args import GRPOConfig
+    from areal.api.cli_args import GRPOConfig, PPOActorConfig
 
     settings, files, trainer = launch_plan(tmp_path, "actor.optimizer.lr=2e-6", NUM_GPUS="8", JUDGE_GPUS="7")
     assert trainer.command == ["python", "-m", "flip_reward.integrations.areal_train", "--config",
@@ -327,6 +327,12 @@ def test_the_launchers_config_and_command_are_what_areals_own_config_loader_acce
     )  # fmt: skip
     assert config.actor.kl_ctl == 0.0 and config.ref is None
     assert config.actor.scheduling_spec[0].gpu == 1 and config.saver.fileroot == f"{tmp_path}/run/areal"
+    # AReaL's local scheduler refuses a worker whose spec has no cmd (WorkerCreationError): a spec given in the
+    # config replaces AReaL's default spec whole, so it must name AReaL's RPC server again
+    [default_spec] = PPOActorConfig.__dataclass_fields__["scheduling_spec"].default_factory()
+    assert [spec.cmd for spec in (*config.actor.scheduling_spec, *config.rollout.scheduling_spec)] == [
+        default_spec.cmd
+    ] * 2
 
     _, _, tuned = launch_plan(tmp_path, NUM_GPUS="4", JUDGE_GPUS="3", BETA="0.01", AREAL_ROLLOUT_GPUS="2",
                               AREAL_ROLLOUT_BACKEND="vllm", AREAL_REWARD_TIMEOUT="900", AREAL_REWARD_WORKERS="32",
@@ -337,6 +343,7 @@ def test_the_launchers_config_and_command_are_what_areals_own_config_loader_acce
         "vllm:d2p1t1", "fsdp:d1p1t1", 2048 + 8192
     )  # fmt: skip
     assert config.actor.kl_ctl == 0.01 and config.ref.scheduling_strategy.target == "actor"
+    assert config.ref.scheduling_spec[0].cmd == default_spec.cmd
 
 
 def test_the_launchers_rows_load_in_the_training_script_and_score_in_the_workflow(tmp_path) -> None:

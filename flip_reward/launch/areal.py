@@ -28,6 +28,9 @@ TRAIN_SCRIPT = "flip_reward.integrations.areal_train"
 CONFIG_NAME = "areal_grpo.yaml"
 ROLLOUT_BACKENDS = ("sglang", "vllm")
 TRIAL = "run"
+# What AReaL's local scheduler runs for each worker (its config classes' default; a scheduling_spec given in the
+# config replaces the default whole, so each spec written here names it again).
+RPC_SERVER = "python -m areal.infra.rpc.rpc_server"
 
 
 @dataclass(frozen=True)
@@ -96,7 +99,7 @@ def areal_config(settings: ArealSettings, files: RunFiles) -> dict:
     fileroot = files.config_dir.parent / "areal"
     names = named(settings, fileroot)
     model = settings.model_name_or_path
-    worker = [{"task_type": "worker", "port_count": 2, "gpu": 1, "mem": 32}]
+    worker = [{"task_type": "worker", "port_count": 2, "gpu": 1, "mem": 32, "cmd": RPC_SERVER}]
     actor = {
         "backend": f"fsdp:d{gpus - settings.rollout_gpus()}p1t1",
         "experiment_name": settings.exp_name,
