@@ -16,6 +16,7 @@ on PyPI: its own config loader is used from a checkout named by ``NEMO_RL_DIR`` 
 rollouts and training need GPUs.
 """
 
+import asyncio
 import json
 import os
 import signal
@@ -31,6 +32,7 @@ import yaml
 from nemo_gym.cli.env import _resolve_server_dir, _server_launch_command
 from nemo_gym.cli.setup_command import get_venv_path, run_command
 from nemo_gym.global_config import GlobalConfigDictParser, GlobalConfigDictParserConfig
+from nemo_gym.judge import JudgeError, judge_failsafe
 from nemo_gym.openai_utils import NeMoGymResponse
 from omegaconf import DictConfig, OmegaConf
 from pydantic import ValidationError
@@ -253,6 +255,7 @@ def test_a_persistent_judge_failure_is_zero_with_the_error_and_masked(gym, judge
     answer = verify(gym, row(SEA), model_response("FAIL500"))
     outage = f"judge hosted_vllm/scripted at {judge.base_url} failed: InternalServerError: HTTP 500: scripted outage"
     assert fields(answer) == (0.0, 0.0, "", "judge", True, "judge_failed")
+    assert answer.model_extra["instance_config"] == {"mask_sample": True}  # where NeMo-RL's GRPO reads the flag
     assert answer.model_extra["error"] == outage and answer.failure_reason == outage
     assert requests_for(judge, "FAIL500") == 2  # retries=1
 
@@ -315,7 +318,29 @@ def test_each_error_type_is_zero_with_nemo_gyms_failure_fields(error_type, kind,
     assert (answer.reward, answer.error, answer.error_type, answer.failure_kind, answer.mask_sample) == (
         0.0, "why", str(error_type), kind, masked
     )  # fmt: skip
-    assert answer.failure_reason == "why" and answer.model_extra == {"agent_ref": row(SEA)["agent_ref"]}
+    assert answer.failure_reason == "why"
+    assert answer.model_extra == {"agent_ref": row(SEA)["agent_ref"], **({"instance_config": {"mask_sample": True}}
+                                                                         if masked else {})}  # fmt: skip
+
+
+def test_a_masked_answer_carries_the_flag_where_gyms_own_judge_failsafe_puts_it_for_nemo_rl() -> None:
+    """Gym's ``judge_failsafe`` (around every ``/verify``) answers a JudgeError with ``mask_sample`` at the top level
+    and in ``instance_config``, the row's own keys kept: NeMo-RL's GRPO reads it there
+    (``rollouts._extract_mask_sample_flags``). FLIP's judge failure carries both, as Gym's own row does."""
+
+    body = flip_gym.FlipVerifyRequest.model_validate(
+        {**row(SEA, instance_config={"difficulty": 2}), "response": model_response(WAVES)}
+    )
+
+    async def failing_verify(body):
+        raise JudgeError("down")
+
+    gyms = json.loads(asyncio.run(judge_failsafe(failing_verify)(body=body)).body)
+    ours = flip_gym.verify_response(body, FlipResult(error="down", error_type=ErrorType.JUDGE)).model_dump()
+    keys = ("reward", "mask_sample", "failure_kind", "instance_config")
+    assert [ours[key] for key in keys] == [gyms[key] for key in keys] == [
+        0.0, True, "judge_failed", {"difficulty": 2, "mask_sample": True}
+    ]  # fmt: skip
 
 
 # --- flip-reward launch nemo-rl -------------------------------------------------------------------------------------
