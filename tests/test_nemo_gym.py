@@ -424,6 +424,31 @@ def test_launch_nemo_rl_dry_run_prints_the_plan_and_the_command(tmp_path) -> Non
     assert not run.exists()  # a dry run writes nothing
 
 
+def test_launch_nemo_rl_refuses_a_policy_layout_nemo_rl_would_refuse_once_started(tmp_path) -> None:
+    """NeMo-RL checks the policy's layout only once Ray and its workers are up: the training GPUs divisible by the
+    tensor-parallel size, a step's samples by the data-parallel size. The launcher writes the tensor-parallel size
+    (the inherited examples' 2 does not divide the default 7 training GPUs) and refuses a bad layout (exit 2)."""
+    environ = {**os.environ, "DATASETS": f"{chat_rows(tmp_path / 'chat.jsonl')} 1.0", "NEMO_RL_DIR": str(tmp_path)}
+    command = [sys.executable, "-m", "flip_reward.cli", "launch", "nemo-rl", "--dry-run", "--output-dir", "run"]
+
+    def dry_run(**knobs: str) -> subprocess.CompletedProcess:
+        return subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env={**environ, **knobs},
+                              timeout=120)  # fmt: skip
+
+    plan = dry_run()
+    assert plan.returncode == 0, plan.stderr
+    assert plan.stdout.splitlines()[0].startswith("nemo-rl: 7 training GPU(s);")
+    assert "        tensor_model_parallel_size: 1" in plan.stdout.splitlines()
+    refused = [dry_run(NEMO_RL_TENSOR_PARALLEL="2"), dry_run(PROMPTS_PER_STEP="5")]
+    assert [(run.returncode, run.stdout, run.stderr.strip()) for run in refused] == [
+        (2, "", "error: NEMO_RL_TENSOR_PARALLEL=2 does not divide the 7 training GPU(s): NeMo-RL needs their number "
+                "divisible by the policy's tensor-parallel size"),
+        (2, "", "error: PROMPTS_PER_STEP x SAMPLES_PER_PROMPT = 40 samples per step do not split evenly over NeMo-RL's "
+                "7 data-parallel rank(s) (training GPUs / NEMO_RL_TENSOR_PARALLEL)"),
+    ]  # fmt: skip
+    assert dry_run(NUM_GPUS="4", JUDGE_GPUS="3", NEMO_RL_TENSOR_PARALLEL="3").returncode == 0
+
+
 @pytest.mark.skipif(not NEMO_RL_DIR, reason="NEMO_RL_DIR (a NeMo-RL checkout) is not set: NeMo-RL is not on PyPI")
 def test_nemo_rls_config_loader_composes_the_launchers_config_over_its_example(tmp_path, monkeypatch) -> None:
     """NeMo-RL's own ``load_config`` (its ``defaults:`` inheritance) and ``parse_hydra_overrides``, as
@@ -431,7 +456,7 @@ def test_nemo_rls_config_loader_composes_the_launchers_config_over_its_example(t
     monkeypatch.syspath_prepend(NEMO_RL_DIR)
     from nemo_rl.utils.config import load_config, parse_hydra_overrides, register_omegaconf_resolvers
 
-    settings, files = launch_plan(tmp_path, NEMO_RL_DIR=NEMO_RL_DIR, NUM_GPUS="4", JUDGE_GPUS="3")
+    settings, files = launch_plan(tmp_path, NEMO_RL_DIR=NEMO_RL_DIR)  # 8 GPUs, the judge on GPU 7: 7 train
     for path, text in nemo_rl.run_files(settings, files).items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
@@ -446,4 +471,11 @@ def test_nemo_rls_config_loader_composes_the_launchers_config_over_its_example(t
     assert config["data"]["default"]["dataset_name"] == "NemoGymDataset"
     assert config["env"]["should_use_nemo_gym"] is True
     assert config["env"]["nemo_gym"]["config_paths"] == [nemo_rl.POLICY_CONFIG, nemo_rl.SERVER_CONFIG]
-    assert (config["grpo"]["val_period"], config["cluster"]["gpus_per_node"]) == (0, 3)
+    assert (config["grpo"]["val_period"], config["cluster"]["gpus_per_node"]) == (0, 7)
+    # the layout NeMo-RL's Policy checks once its workers are up (lm_policy.py): the world size divisible by TP x PP x
+    # CP, and a step's samples divisible by the data-parallel size (grpo.py)
+    megatron = config["policy"]["megatron_cfg"]
+    assert megatron["enabled"] and (megatron["tensor_model_parallel_size"], megatron["pipeline_model_parallel_size"],
+                                    megatron["context_parallel_size"]) == (1, 1, 1)  # fmt: skip
+    world, model_parallel = config["cluster"]["gpus_per_node"], megatron["tensor_model_parallel_size"]
+    assert world % model_parallel == 0 and config["policy"]["train_global_batch_size"] % (world // model_parallel) == 0
