@@ -385,6 +385,8 @@ def test_the_launchers_rows_are_simple_agent_requests_and_its_gym_config_parses(
     for name in ("UV_CACHE_DIR", "UV_LOCK_TIMEOUT"):
         monkeypatch.delenv(name, raising=False)
     config = yaml.safe_load(nemo_rl.config_path(files).read_text(encoding="utf-8"))
+    # over the inherited example's `nemotron_json`, a tool parser that vLLM has only with Nemotron's plugin file
+    assert config["policy"]["generation"]["vllm_cfg"] == {"http_server_serving_chat_kwargs": {"tool_parser": None}}
     initial = {**config["env"]["nemo_gym"], **POLICY, "allow_openai_version_skew": True}
     parse = GlobalConfigDictParserConfig(initial_global_config_dict=DictConfig(initial), skip_load_from_cli=True,
                                          skip_load_from_dotenv=True)  # fmt: skip
@@ -467,6 +469,9 @@ def test_nemo_rls_config_loader_composes_the_launchers_config_over_its_example(t
     assert config["policy"]["train_global_batch_size"] == 28 * 8 and config["grpo"]["max_num_steps"] == 5
     assert config["policy"]["max_total_sequence_length"] == 2048 + 8192
     assert config["policy"]["megatron_cfg"]["optimizer"]["lr"] == 1e-6
+    # the example's tool parser is a plugin of Nemotron's (not in vLLM): the policy server keeps NeMo-RL's default
+    chat_kwargs = config["policy"]["generation"]["vllm_cfg"]["http_server_serving_chat_kwargs"]
+    assert chat_kwargs == {"enable_auto_tools": True, "tool_parser": None}
     assert config["data"]["train"]["data_path"] == str(files.data.absolute()) and config["data"]["validation"] is None
     assert config["data"]["default"]["dataset_name"] == "NemoGymDataset"
     assert config["env"]["should_use_nemo_gym"] is True

@@ -150,7 +150,12 @@ def nemo_rl_config(settings: NemoRlSettings, files: RunFiles) -> dict:
         "policy": {
             "model_name": settings.model_name_or_path,
             "max_total_sequence_length": settings.max_prompt_length + settings.response_length,
-            "generation": {"temperature": settings.temperature},
+            "generation": {
+                "temperature": settings.temperature,
+                # NeMo-RL's own default (no tool parser): the Nemotron example's `nemotron_json` is no vLLM parser but
+                # a plugin file of that model, and its policy server would not start for another model without it
+                "vllm_cfg": {"http_server_serving_chat_kwargs": {"tool_parser": None}},
+            },
             "megatron_cfg": {
                 "tensor_model_parallel_size": settings.nemo_rl_tensor_parallel,
                 "optimizer": {"lr": settings.learning_rate},
