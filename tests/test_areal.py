@@ -306,6 +306,19 @@ def areal_config_of(command: list[str]):
     return own, OmegaConf.to_object(to_structured_cfg(composed, config_cls=GRPOConfig))
 
 
+def saved_steps(config, steps_per_epoch: int, epochs: int) -> list[int]:
+    """The global steps after which AReaL's own Saver (its frequency control, called as PPOTrainer calls it after
+    each step) saves the model under ``config``."""
+    from areal.api.io_struct import FinetuneSpec
+    from areal.utils.saver import Saver
+
+    batch = config.train_dataset.batch_size
+    saver = Saver(config.saver, FinetuneSpec(epochs, steps_per_epoch * batch, batch))
+    last = steps_per_epoch - 1
+    return [step for step in range(epochs * steps_per_epoch)
+            if saver.freq_ctl.check(epochs=int(step % steps_per_epoch == last), steps=1)]  # fmt: skip
+
+
 def test_the_launchers_config_and_command_are_what_areals_own_config_loader_accepts(tmp_path) -> None:
     from areal.api.alloc_mode import ModelAllocation
     from areal.api.cli_args import GRPOConfig, PPOActorConfig
@@ -327,6 +340,7 @@ def test_the_launchers_config_and_command_are_what_areals_own_config_loader_acce
     )  # fmt: skip
     assert config.actor.kl_ctl == 0.0 and config.ref is None
     assert config.actor.scheduling_spec[0].gpu == 1 and config.saver.fileroot == f"{tmp_path}/run/areal"
+    assert saved_steps(config, steps_per_epoch=5, epochs=2) == [4, 9]  # each epoch's end (AReaL's default: never)
     # AReaL's local scheduler refuses a worker whose spec has no cmd (WorkerCreationError): a spec given in the
     # config replaces AReaL's default spec whole, so it must name AReaL's RPC server again
     [default_spec] = PPOActorConfig.__dataclass_fields__["scheduling_spec"].default_factory()
@@ -336,7 +350,7 @@ def test_the_launchers_config_and_command_are_what_areals_own_config_loader_acce
 
     _, _, tuned = launch_plan(tmp_path, NUM_GPUS="4", JUDGE_GPUS="3", BETA="0.01", AREAL_ROLLOUT_GPUS="2",
                               AREAL_ROLLOUT_BACKEND="vllm", AREAL_REWARD_TIMEOUT="900", AREAL_REWARD_WORKERS="32",
-                              AREAL_ENABLE_THINKING="1")  # fmt: skip
+                              AREAL_ENABLE_THINKING="1", SAVE_FREQ="2")  # fmt: skip
     own, config = areal_config_of(tuned.command)
     assert (own.reward_timeout_s, own.reward_workers, own.enable_thinking) == (900.0, 32, True)
     assert (config.rollout.backend, config.actor.backend, config.vllm.max_model_len) == (
@@ -344,6 +358,7 @@ def test_the_launchers_config_and_command_are_what_areals_own_config_loader_acce
     )  # fmt: skip
     assert config.actor.kl_ctl == 0.01 and config.ref.scheduling_strategy.target == "actor"
     assert config.ref.scheduling_spec[0].cmd == default_spec.cmd
+    assert saved_steps(config, steps_per_epoch=5, epochs=2) == [1, 3, 4, 5, 7, 9]  # every 2 steps, and epochs' ends
 
 
 def test_the_launchers_rows_load_in_the_training_script_and_score_in_the_workflow(tmp_path) -> None:

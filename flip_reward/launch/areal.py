@@ -63,6 +63,8 @@ class ArealSettings(CommandTrainerSettings):
     )
     beta: float = knob("BETA", 0.0, "KL penalty (actor.kl_ctl; >0 adds a reference model)", minimum=0)
     total_epochs: int = knob("TOTAL_EPOCHS", 1, "passes over the data", minimum=1)
+    save_freq: int = knob("SAVE_FREQ", 50, "save the model every N steps (AReaL's saver.freq_steps), and at each "
+                          "epoch's end")  # fmt: skip
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -153,7 +155,7 @@ def areal_config(settings: ArealSettings, files: RunFiles) -> dict:
             "shuffle": True,
             "max_length": settings.max_prompt_length,
         },
-        "saver": names,
+        "saver": {**names, "freq_epochs": 1, "freq_steps": settings.save_freq},  # AReaL's default: never saved
         "recover": {**names, "mode": "disabled"},
         "evaluator": names,
         "stats_logger": {**names, "wandb": {"mode": "disabled"}},
