@@ -387,6 +387,7 @@ def test_the_launchers_rows_are_simple_agent_requests_and_its_gym_config_parses(
     config = yaml.safe_load(nemo_rl.config_path(files).read_text(encoding="utf-8"))
     # over the inherited example's `nemotron_json`, a tool parser that vLLM has only with Nemotron's plugin file
     assert config["policy"]["generation"]["vllm_cfg"] == {"http_server_serving_chat_kwargs": {"tool_parser": None}}
+    assert config["policy"]["generation"]["max_new_tokens"] == settings.response_length == 8192
     initial = {**config["env"]["nemo_gym"], **POLICY, "allow_openai_version_skew": True}
     parse = GlobalConfigDictParserConfig(initial_global_config_dict=DictConfig(initial), skip_load_from_cli=True,
                                          skip_load_from_dotenv=True)  # fmt: skip
@@ -468,6 +469,9 @@ def test_nemo_rls_config_loader_composes_the_launchers_config_over_its_example(t
     assert config["policy"]["model_name"] == config["policy"]["tokenizer"]["name"] == "Qwen/Qwen3-4B"
     assert config["policy"]["train_global_batch_size"] == 28 * 8 and config["grpo"]["max_num_steps"] == 5
     assert config["policy"]["max_total_sequence_length"] == 2048 + 8192
+    # the response budget: NeMo-RL's _prepare_nemo_gym_rows makes it each row's max_output_tokens (the example's
+    # max_new_tokens is the whole sequence length)
+    assert config["policy"]["generation"]["max_new_tokens"] == 8192
     assert config["policy"]["megatron_cfg"]["optimizer"]["lr"] == 1e-6
     # the example's tool parser is a plugin of Nemotron's (not in vLLM): the policy server keeps NeMo-RL's default
     chat_kwargs = config["policy"]["generation"]["vllm_cfg"]["http_server_serving_chat_kwargs"]

@@ -152,6 +152,8 @@ def nemo_rl_config(settings: NemoRlSettings, files: RunFiles) -> dict:
             "max_total_sequence_length": settings.max_prompt_length + settings.response_length,
             "generation": {
                 "temperature": settings.temperature,
+                # NeMo-RL gives each Gym row this as max_output_tokens (the examples': the whole sequence length)
+                "max_new_tokens": settings.response_length,
                 # NeMo-RL's own default (no tool parser): the Nemotron example's `nemotron_json` is no vLLM parser but
                 # a plugin file of that model, and its policy server would not start for another model without it
                 "vllm_cfg": {"http_server_serving_chat_kwargs": {"tool_parser": None}},
