@@ -341,6 +341,20 @@ def test_the_launchers_config_and_command_are_what_areals_own_config_loader_acce
     assert config.actor.kl_ctl == 0.0 and config.ref is None
     assert config.actor.scheduling_spec[0].gpu == 1 and config.saver.fileroot == f"{tmp_path}/run/areal"
     assert saved_steps(config, steps_per_epoch=5, epochs=2) == [4, 9]  # each epoch's end (AReaL's default: never)
+    assert (config.rollout.consumer_batch_size, config.actor.reward_norm.group_size, config.actor.temperature) == (
+        28, 8, 1.0
+    )  # fmt: skip
+    assert config.tokenizer_path == config.sglang.model_path == "Qwen/Qwen3-4B" and config.rollout.trial_name == "run"
+
+    # an override of a value AReaL's config repeats reaches every copy: the GRPO group AReaL normalizes rewards over
+    # is the n_samples it generates, the batch it waits for the one its loader gives, the logprobs' temperature the
+    # sampling one
+    overrides = ["gconfig.n_samples=4", "train_dataset.batch_size=16", "gconfig.temperature=0.7",
+                 "gconfig.max_new_tokens=1024", "experiment_name=other"]  # fmt: skip
+    _, _, overridden = launch_plan(tmp_path, *overrides, NUM_GPUS="8", JUDGE_GPUS="7")
+    _, config = areal_config_of(overridden.command)
+    assert (config.actor.reward_norm.group_size, config.rollout.consumer_batch_size, config.actor.temperature,
+            config.actor.max_new_tokens, config.saver.experiment_name) == (4, 16, 0.7, 1024, "other")  # fmt: skip
     # AReaL's local scheduler refuses a worker whose spec has no cmd (WorkerCreationError): a spec given in the
     # config replaces AReaL's default spec whole, so it must name AReaL's RPC server again
     [default_spec] = PPOActorConfig.__dataclass_fields__["scheduling_spec"].default_factory()

@@ -90,55 +90,54 @@ def areal_row(row: object, number: int) -> dict:
     return {"messages": to_rlvr(row, number, "general-flip")["messages"]}
 
 
-def named(settings: ArealSettings, fileroot: Path) -> dict:
-    """The experiment's name, trial and files root, which every part of AReaL's config repeats."""
-    return {"experiment_name": settings.exp_name, "trial_name": TRIAL, "fileroot": str(fileroot)}
+# Values that AReaL's config repeats are written once and interpolated elsewhere (as in AReaL's own example configs),
+# so that an override given on the command line (gconfig.n_samples=4, train_dataset.batch_size=64) reaches each copy.
+NAMES = {"experiment_name": "${experiment_name}", "trial_name": "${trial_name}", "fileroot": "${cluster.fileroot}"}
 
 
 def areal_config(settings: ArealSettings, files: RunFiles) -> dict:
     """AReaL's GRPOConfig for this run (every key is one of its config classes'; the rest keep AReaL's defaults)."""
     gpus = len(settings.training_gpus())
-    fileroot = files.config_dir.parent / "areal"
-    names = named(settings, fileroot)
-    model = settings.model_name_or_path
     worker = [{"task_type": "worker", "port_count": 2, "gpu": 1, "mem": 32, "cmd": RPC_SERVER}]
+    names = {key: NAMES[key] for key in ("experiment_name", "trial_name")}
     actor = {
         "backend": f"fsdp:d{gpus - settings.rollout_gpus()}p1t1",
-        "experiment_name": settings.exp_name,
-        "trial_name": TRIAL,
-        "path": model,
+        **names,
+        "path": settings.model_name_or_path,
         "dtype": "bfloat16",
         "gradient_checkpointing": True,
         "optimizer": {"type": "adam", "lr": settings.learning_rate},
         "kl_ctl": settings.beta,
-        "temperature": settings.temperature,
-        "max_new_tokens": settings.response_length,
-        "reward_norm": {"mean_level": "group", "std_level": "group", "group_size": settings.samples_per_prompt},
+        "temperature": "${gconfig.temperature}",  # the logprobs' temperature is the sampling one
+        "max_new_tokens": "${gconfig.max_new_tokens}",
+        "reward_norm": {"mean_level": "group", "std_level": "group", "group_size": "${gconfig.n_samples}"},
         "scheduling_spec": worker,
     }
     context = settings.max_prompt_length + settings.response_length
     servers = {
-        "sglang": {"model_path": model, "random_seed": settings.seed, "dtype": "bfloat16", "context_length": context},
-        "vllm": {"model": model, "seed": settings.seed, "dtype": "bfloat16", "max_model_len": context},
-    }
+        "sglang": {"model_path": "${actor.path}", "random_seed": "${seed}", "dtype": "${actor.dtype}",
+                   "context_length": context},
+        "vllm": {"model": "${actor.path}", "seed": "${seed}", "dtype": "${actor.dtype}", "max_model_len": context},
+    }  # fmt: skip
+    fileroot = files.config_dir.parent / "areal"
     config = {
         "experiment_name": settings.exp_name,
         "trial_name": TRIAL,
         "seed": settings.seed,
         "total_train_epochs": settings.total_epochs,
-        "tokenizer_path": model,
+        "tokenizer_path": "${actor.path}",
         "cluster": {
             "n_nodes": 1,
             "n_gpus_per_node": gpus,
             "fileroot": str(fileroot),
-            "name_resolve": {"type": "nfs", "nfs_record_root": str(fileroot / "name_resolve")},
+            "name_resolve": {"type": "nfs", "nfs_record_root": "${cluster.fileroot}/name_resolve"},
         },
         "scheduler": {"type": "local"},
         "rollout": {
-            **names,
+            **NAMES,
             "backend": f"{settings.areal_rollout_backend}:d{settings.rollout_gpus()}p1t1",
-            "tokenizer_path": model,
-            "consumer_batch_size": settings.prompts_per_step,
+            "tokenizer_path": "${tokenizer_path}",
+            "consumer_batch_size": "${train_dataset.batch_size}",
             "scheduling_spec": worker,
         },
         "gconfig": {
@@ -155,15 +154,15 @@ def areal_config(settings: ArealSettings, files: RunFiles) -> dict:
             "shuffle": True,
             "max_length": settings.max_prompt_length,
         },
-        "saver": {**names, "freq_epochs": 1, "freq_steps": settings.save_freq},  # AReaL's default: never saved
-        "recover": {**names, "mode": "disabled"},
-        "evaluator": names,
-        "stats_logger": {**names, "wandb": {"mode": "disabled"}},
+        "saver": {**NAMES, "freq_epochs": 1, "freq_steps": settings.save_freq},  # AReaL's default: never saved
+        "recover": {**NAMES, "mode": "disabled"},
+        "evaluator": NAMES,
+        "stats_logger": {**NAMES, "wandb": {"mode": "disabled"}},
     }
     if settings.beta > 0:
-        reference = {key: actor[key] for key in ("backend", "experiment_name", "trial_name", "path", "dtype")}
-        config["ref"] = {**reference, "scheduling_strategy": {"type": "colocation", "target": "actor"},
-                         "scheduling_spec": worker}  # fmt: skip
+        colocated = {"type": "colocation", "target": "actor"}
+        config["ref"] = {"backend": "${actor.backend}", **names, "path": "${actor.path}", "dtype": "${actor.dtype}",
+                         "scheduling_strategy": colocated, "scheduling_spec": worker}  # fmt: skip
     return config
 
 
