@@ -322,6 +322,7 @@ def saved_steps(config, steps_per_epoch: int, epochs: int) -> list[int]:
 def test_the_launchers_config_and_command_are_what_areals_own_config_loader_accepts(tmp_path) -> None:
     from areal.api.alloc_mode import ModelAllocation
     from areal.api.cli_args import GRPOConfig, PPOActorConfig
+    from areal.utils.data import allocate_balanced_mbs
 
     settings, files, trainer = launch_plan(tmp_path, "actor.optimizer.lr=2e-6", NUM_GPUS="8", JUDGE_GPUS="7")
     assert trainer.command == ["python", "-m", "flip_reward.integrations.areal_train", "--config",
@@ -341,6 +342,9 @@ def test_the_launchers_config_and_command_are_what_areals_own_config_loader_acce
     assert config.actor.kl_ctl == 0.0 and config.ref is None
     assert config.actor.scheduling_spec[0].gpu == 1 and config.saver.fileroot == f"{tmp_path}/run/areal"
     assert saved_steps(config, steps_per_epoch=5, epochs=2) == [4, 9]  # each epoch's end (AReaL's default: never)
+    # AReaL's micro-batching of a minibatch (its default: one micro-batch, 14 sequences of 10k tokens at once)
+    packed = allocate_balanced_mbs(config.actor.mb_spec, [10240, 10240, 3000, 4000, 3000, 500])
+    assert [[int(index) for index in group] for group in packed] == [[0], [1], [2, 3, 4], [5]]
     assert (config.rollout.consumer_batch_size, config.actor.reward_norm.group_size, config.actor.temperature) == (
         28, 8, 1.0
     )  # fmt: skip
@@ -372,6 +376,7 @@ def test_the_launchers_config_and_command_are_what_areals_own_config_loader_acce
     )  # fmt: skip
     assert config.actor.kl_ctl == 0.01 and config.ref.scheduling_strategy.target == "actor"
     assert config.ref.scheduling_spec[0].cmd == default_spec.cmd
+    assert config.ref.mb_spec.max_tokens_per_mb == config.actor.mb_spec.max_tokens_per_mb == 2048 + 8192
     assert saved_steps(config, steps_per_epoch=5, epochs=2) == [1, 3, 4, 5, 7, 9]  # every 2 steps, and epochs' ends
 
 

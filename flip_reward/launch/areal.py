@@ -106,6 +106,8 @@ def areal_config(settings: ArealSettings, files: RunFiles) -> dict:
         "path": settings.model_name_or_path,
         "dtype": "bfloat16",
         "gradient_checkpointing": True,
+        # AReaL's default is one micro-batch per minibatch, whatever its tokens: pack up to one longest sequence
+        "mb_spec": {"max_tokens_per_mb": settings.max_prompt_length + settings.response_length},
         "optimizer": {"type": "adam", "lr": settings.learning_rate},
         "kl_ctl": settings.beta,
         "temperature": "${gconfig.temperature}",  # the logprobs' temperature is the sampling one
@@ -113,7 +115,7 @@ def areal_config(settings: ArealSettings, files: RunFiles) -> dict:
         "reward_norm": {"mean_level": "group", "std_level": "group", "group_size": "${gconfig.n_samples}"},
         "scheduling_spec": worker,
     }
-    context = settings.max_prompt_length + settings.response_length
+    context = actor["mb_spec"]["max_tokens_per_mb"]
     servers = {
         "sglang": {"model_path": "${actor.path}", "random_seed": "${seed}", "dtype": "${actor.dtype}",
                    "context_length": context},
@@ -162,7 +164,9 @@ def areal_config(settings: ArealSettings, files: RunFiles) -> dict:
     if settings.beta > 0:
         colocated = {"type": "colocation", "target": "actor"}
         config["ref"] = {"backend": "${actor.backend}", **names, "path": "${actor.path}", "dtype": "${actor.dtype}",
-                         "scheduling_strategy": colocated, "scheduling_spec": worker}  # fmt: skip
+                         "mb_spec": {"max_tokens_per_mb": "${actor.mb_spec.max_tokens_per_mb}"},
+                         "scheduling_strategy": colocated,
+                         "scheduling_spec": worker}  # fmt: skip
     return config
 
 
