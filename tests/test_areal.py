@@ -319,7 +319,7 @@ def saved_steps(config, steps_per_epoch: int, epochs: int) -> list[int]:
             if saver.freq_ctl.check(epochs=int(step % steps_per_epoch == last), steps=1)]  # fmt: skip
 
 
-def test_the_launchers_config_and_command_are_what_areals_own_config_loader_accepts(tmp_path) -> None:
+def test_the_launchers_config_and_command_are_what_areals_own_config_loader_accepts(tmp_path, monkeypatch) -> None:
     from areal.api.alloc_mode import ModelAllocation
     from areal.api.cli_args import GRPOConfig, PPOActorConfig
     from areal.utils.data import allocate_balanced_mbs
@@ -342,6 +342,12 @@ def test_the_launchers_config_and_command_are_what_areals_own_config_loader_acce
     assert config.actor.kl_ctl == 0.0 and config.ref is None
     assert config.actor.scheduling_spec[0].gpu == 1 and config.saver.fileroot == f"{tmp_path}/run/areal"
     assert saved_steps(config, steps_per_epoch=5, epochs=2) == [4, 9]  # each epoch's end (AReaL's default: never)
+    # AReaL's controller drops a rollout after rollout.request_timeout (its default 3600 s): the launcher gives it
+    # AReaL's 3600 s for generation and the reward timeout of the workflow that runs in the trainer's environment
+    # (the judge_env's FLIP_JUDGE_TIMEOUT=3600, FLIP_RETRIES=1 here: 3600 x 2 + 20 s of back-off + 30 s)
+    monkeypatch.setenv("FLIP_JUDGE_TIMEOUT", "3600")
+    workflow = FlipRLVRWorkflow(gconfig=config.gconfig, tokenizer=chatml(), reward_workers=1)
+    assert config.rollout.request_timeout == 3600 + workflow.async_reward_fn.timeout_seconds == 3600 + 7250
     # AReaL's micro-batching of a minibatch (its default: one micro-batch, 14 sequences of 10k tokens at once)
     packed = allocate_balanced_mbs(config.actor.mb_spec, [10240, 10240, 3000, 4000, 3000, 500])
     assert [[int(index) for index in group] for group in packed] == [[0], [1], [2, 3, 4], [5]]
@@ -371,6 +377,7 @@ def test_the_launchers_config_and_command_are_what_areals_own_config_loader_acce
                               AREAL_ENABLE_THINKING="1", SAVE_FREQ="2")  # fmt: skip
     own, config = areal_config_of(tuned.command)
     assert (own.reward_timeout_s, own.reward_workers, own.enable_thinking) == (900.0, 32, True)
+    assert config.rollout.request_timeout == 3600 + 900
     assert (config.rollout.backend, config.actor.backend, config.vllm.max_model_len) == (
         "vllm:d2p1t1", "fsdp:d1p1t1", 2048 + 8192
     )  # fmt: skip

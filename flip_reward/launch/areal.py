@@ -6,20 +6,24 @@ way of running an experiment (a script calling ``load_expr_config`` and ``PPOTra
 
 The reward is ``flip_reward.integrations.areal.flip_reward_fn`` in ``FlipRLVRWorkflow``, whose reward pool waits
 AREAL_REWARD_TIMEOUT per sample (default: the judge's whole budget, JUDGE_TIMEOUT per try for every FLIP_RETRIES
-retry, with back-off, and a margin) instead of AReaL's 15 s; the judge reaches it through the trainer's environment
+retry, with back-off, and a margin) instead of AReaL's 15 s, and AReaL's controller waits that longer for each
+rollout (``rollout.request_timeout``, ``areal_timing``); the judge reaches it through the trainer's environment
 (``command_trainer.judge_env``). The training GPUs are split: AREAL_ROLLOUT_GPUS generate (SGLang or vLLM), the
 rest train (FSDP); a KL penalty (BETA) adds a reference model beside the actor.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
+from flip_reward.core.settings import FlipSettings
 from flip_reward.data.rlvr import to_rlvr
+from flip_reward.integrations.areal_timing import reward_budget_s, rollout_timeout_s
 from flip_reward.knobs import SettingsError, knob
 from flip_reward.launch.command_trainer import CommandTrainerSettings, RunFiles, TrainerRecipe
 from flip_reward.launch.trainer_run import Trainer
@@ -83,6 +87,13 @@ class ArealSettings(CommandTrainerSettings):
         """AREAL_ROLLOUT_GPUS, else half the training GPUs."""
         return self.areal_rollout_gpus or len(self.training_gpus()) // 2
 
+    def reward_timeout(self) -> float:
+        """What FlipRLVRWorkflow waits for one reward in AReaL's processes: AREAL_REWARD_TIMEOUT, else the budget of
+        the judge they are given (JUDGE_TIMEOUT per try, FLIP_RETRIES from this environment, which they inherit)."""
+        if self.areal_reward_timeout is not None:
+            return self.areal_reward_timeout
+        return reward_budget_s(dataclasses.replace(FlipSettings.from_env(), judge_timeout=self.judge_timeout))
+
 
 def areal_row(row: object, number: int) -> dict:
     """One DATASETS row as AReaL's: only ``messages`` (every key reaches the reward as a keyword, and none may be
@@ -140,6 +151,9 @@ def areal_config(settings: ArealSettings, files: RunFiles) -> dict:
             "backend": f"{settings.areal_rollout_backend}:d{settings.rollout_gpus()}p1t1",
             "tokenizer_path": "${tokenizer_path}",
             "consumer_batch_size": "${train_dataset.batch_size}",
+            # AReaL drops a rollout (a group's generations and rewards) after this; its default, 3600 s, is less
+            # than one judge request may take
+            "request_timeout": rollout_timeout_s(settings.reward_timeout()),
             "scheduling_spec": worker,
         },
         "gconfig": {
