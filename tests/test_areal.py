@@ -30,7 +30,7 @@ from serve_support import FirstFails, requests_for
 
 from flip_reward.integrations import process_reward
 from flip_reward.integrations.areal import flip_reward_fn
-from flip_reward.integrations.areal_train import own_arguments, training_rows
+from flip_reward.integrations.areal_train import own_arguments, training_rows, training_steps
 from flip_reward.integrations.areal_workflow import FlipRLVRWorkflow, reward_budget_s
 from flip_reward.launch.areal import RECIPE, ArealSettings, areal_command, areal_files
 from flip_reward.launch.command_trainer import RunFiles, mixed_rows
@@ -404,6 +404,11 @@ def test_the_launchers_rows_load_in_the_training_script_and_score_in_the_workflo
     tokenizer = chatml()
     rows = training_rows(str(files.data), tokenizer, 64, enable_thinking=False)
     assert [row["messages"] for row in rows] == [chats[0]]  # the long prompt left out, and said
+    # AReaL's dataloader drops an incomplete batch: one row and PROMPTS_PER_STEP=28 is no step (the script exits 2
+    # before AReaL starts its workers); with a batch of one, one step
+    _, config = areal_config_of(areal_command(settings, files, "python", []).command)
+    _, one = areal_config_of(areal_command(settings, files, "python", ["train_dataset.batch_size=1"]).command)
+    assert (training_steps(rows, config.train_dataset), training_steps(rows, one.train_dataset)) == (0, 1)
     flip = FlipRLVRWorkflow(gconfig=GenerationHyperparameters(n_samples=1, max_new_tokens=32), tokenizer=tokenizer,
                             reward_workers=1)  # fmt: skip
     assert episode_rewards(flip, tokenizer, [f"{WAVES}<|im_end|>"], rows[0]) == [1.0]
