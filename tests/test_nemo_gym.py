@@ -426,6 +426,15 @@ def test_launch_nemo_rl_dry_run_prints_the_plan_and_the_command(tmp_path) -> Non
     )
     assert not run.exists()  # a dry run writes nothing
 
+    # a relative FLIP_SAMPLE_LOG reaches the server absolute: Gym runs it in its own folder (the fixture's server)
+    traced = subprocess.run(
+        [sys.executable, "-m", "flip_reward.cli", "launch", "nemo-rl", "--dry-run", "--output-dir", "run"],
+        capture_output=True, text=True, cwd=tmp_path, env={**os.environ, **environ, "FLIP_SAMPLE_LOG": "t/s.jsonl"},
+        timeout=120,
+    )  # fmt: skip
+    assert traced.returncode == 0, traced.stderr
+    assert f" FLIP_SAMPLE_LOG={tmp_path}/t/s.jsonl NEMO_GYM_EXTRA_ROOTS=" in traced.stdout.splitlines()[-1]
+
 
 def test_launch_nemo_rl_refuses_a_policy_layout_nemo_rl_would_refuse_once_started(tmp_path) -> None:
     """NeMo-RL checks the policy's layout only once Ray and its workers are up: the training GPUs divisible by the
