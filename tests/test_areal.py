@@ -29,7 +29,7 @@ from conftest import REPO
 from serve_support import FirstFails, inspected_overall, requests_for
 
 from flip_reward.integrations.areal import flip_reward_fn
-from flip_reward.integrations.areal_train import own_arguments, training_rows
+from flip_reward.integrations.areal_train import own_arguments, training_rows, training_steps
 from flip_reward.integrations.areal_workflow import FlipRLVRWorkflow, reward_budget_s
 from flip_reward.launch.areal import RECIPE, ArealSettings, areal_command, areal_files
 from flip_reward.launch.command_trainer import RunFiles, mixed_rows
@@ -292,9 +292,23 @@ def areal_config_of(command: list[str]):
     return own, OmegaConf.to_object(to_structured_cfg(composed, config_cls=GRPOConfig))
 
 
-def test_the_launchers_config_and_command_are_what_areals_own_config_loader_accepts(tmp_path) -> None:
+def saved_steps(config, steps_per_epoch: int, epochs: int) -> list[int]:
+    """The global steps after which AReaL's own Saver (its frequency control, called as PPOTrainer calls it after
+    each step) saves the model under ``config``."""
+    from areal.api.io_struct import FinetuneSpec
+    from areal.utils.saver import Saver
+
+    batch = config.train_dataset.batch_size
+    saver = Saver(config.saver, FinetuneSpec(epochs, steps_per_epoch * batch, batch))
+    last = steps_per_epoch - 1
+    return [step for step in range(epochs * steps_per_epoch)
+            if saver.freq_ctl.check(epochs=int(step % steps_per_epoch == last), steps=1)]  # fmt: skip
+
+
+def test_the_launchers_config_and_command_are_what_areals_own_config_loader_accepts(tmp_path, monkeypatch) -> None:
     from areal.api.alloc_mode import ModelAllocation
-    from areal.api.cli_args import GRPOConfig
+    from areal.api.cli_args import GRPOConfig, PPOActorConfig
+    from areal.utils.data import allocate_balanced_mbs
 
     settings, files, trainer = launch_plan(tmp_path, "actor.optimizer.lr=2e-6", NUM_GPUS="8", JUDGE_GPUS="7")
     assert trainer.command == ["python", "-m", "flip_reward.integrations.areal_train", "--config",
@@ -313,16 +327,50 @@ def test_the_launchers_config_and_command_are_what_areals_own_config_loader_acce
     )  # fmt: skip
     assert config.actor.kl_ctl == 0.0 and config.ref is None
     assert config.actor.scheduling_spec[0].gpu == 1 and config.saver.fileroot == f"{tmp_path}/run/areal"
+    assert saved_steps(config, steps_per_epoch=5, epochs=2) == [4, 9]  # each epoch's end (AReaL's default: never)
+    # AReaL's controller drops a rollout after rollout.request_timeout (its default 3600 s): the launcher gives it
+    # AReaL's 3600 s for generation and the reward timeout of the workflow that runs in the trainer's environment
+    # (the judge_env's FLIP_JUDGE_TIMEOUT=3600, FLIP_RETRIES=1 here: 3600 x 2 + 20 s of back-off + 30 s)
+    monkeypatch.setenv("FLIP_JUDGE_TIMEOUT", "3600")
+    workflow = FlipRLVRWorkflow(gconfig=config.gconfig, tokenizer=chatml(), reward_workers=1)
+    assert config.rollout.request_timeout == 3600 + workflow.async_reward_fn.timeout_seconds == 3600 + 7250
+    # AReaL's micro-batching of a minibatch (its default: one micro-batch, 14 sequences of 10k tokens at once)
+    packed = allocate_balanced_mbs(config.actor.mb_spec, [10240, 10240, 3000, 4000, 3000, 500])
+    assert [[int(index) for index in group] for group in packed] == [[0], [1], [2, 3, 4], [5]]
+    assert (config.rollout.consumer_batch_size, config.actor.reward_norm.group_size, config.actor.temperature) == (
+        28, 8, 1.0
+    )  # fmt: skip
+    assert config.tokenizer_path == config.sglang.model_path == "Qwen/Qwen3-4B" and config.rollout.trial_name == "run"
+
+    # an override of a value AReaL's config repeats reaches every copy: the GRPO group AReaL normalizes rewards over
+    # is the n_samples it generates, the batch it waits for the one its loader gives, the logprobs' temperature the
+    # sampling one
+    overrides = ["gconfig.n_samples=4", "train_dataset.batch_size=16", "gconfig.temperature=0.7",
+                 "gconfig.max_new_tokens=1024", "experiment_name=other"]  # fmt: skip
+    _, _, overridden = launch_plan(tmp_path, *overrides, NUM_GPUS="8", JUDGE_GPUS="7")
+    _, config = areal_config_of(overridden.command)
+    assert (config.actor.reward_norm.group_size, config.rollout.consumer_batch_size, config.actor.temperature,
+            config.actor.max_new_tokens, config.saver.experiment_name) == (4, 16, 0.7, 1024, "other")  # fmt: skip
+    # AReaL's local scheduler refuses a worker whose spec has no cmd (WorkerCreationError): a spec given in the
+    # config replaces AReaL's default spec whole, so it must name AReaL's RPC server again
+    [default_spec] = PPOActorConfig.__dataclass_fields__["scheduling_spec"].default_factory()
+    assert [spec.cmd for spec in (*config.actor.scheduling_spec, *config.rollout.scheduling_spec)] == [
+        default_spec.cmd
+    ] * 2
 
     _, _, tuned = launch_plan(tmp_path, NUM_GPUS="4", JUDGE_GPUS="3", BETA="0.01", AREAL_ROLLOUT_GPUS="2",
                               AREAL_ROLLOUT_BACKEND="vllm", AREAL_REWARD_TIMEOUT="900", AREAL_REWARD_WORKERS="32",
-                              AREAL_ENABLE_THINKING="1")  # fmt: skip
+                              AREAL_ENABLE_THINKING="1", SAVE_FREQ="2")  # fmt: skip
     own, config = areal_config_of(tuned.command)
     assert (own.reward_timeout_s, own.reward_workers, own.enable_thinking) == (900.0, 32, True)
+    assert config.rollout.request_timeout == 3600 + 900
     assert (config.rollout.backend, config.actor.backend, config.vllm.max_model_len) == (
         "vllm:d2p1t1", "fsdp:d1p1t1", 2048 + 8192
     )  # fmt: skip
     assert config.actor.kl_ctl == 0.01 and config.ref.scheduling_strategy.target == "actor"
+    assert config.ref.scheduling_spec[0].cmd == default_spec.cmd
+    assert config.ref.mb_spec.max_tokens_per_mb == config.actor.mb_spec.max_tokens_per_mb == 2048 + 8192
+    assert saved_steps(config, steps_per_epoch=5, epochs=2) == [1, 3, 4, 5, 7, 9]  # every 2 steps, and epochs' ends
 
 
 def test_the_launchers_rows_load_in_the_training_script_and_score_in_the_workflow(tmp_path) -> None:
@@ -342,6 +390,11 @@ def test_the_launchers_rows_load_in_the_training_script_and_score_in_the_workflo
     tokenizer = chatml()
     rows = training_rows(str(files.data), tokenizer, 64, enable_thinking=False)
     assert [row["messages"] for row in rows] == [chats[0]]  # the long prompt left out, and said
+    # AReaL's dataloader drops an incomplete batch: one row and PROMPTS_PER_STEP=28 is no step (the script exits 2
+    # before AReaL starts its workers); with a batch of one, one step
+    _, config = areal_config_of(areal_command(settings, files, "python", []).command)
+    _, one = areal_config_of(areal_command(settings, files, "python", ["train_dataset.batch_size=1"]).command)
+    assert (training_steps(rows, config.train_dataset), training_steps(rows, one.train_dataset)) == (0, 1)
     flip = FlipRLVRWorkflow(gconfig=GenerationHyperparameters(n_samples=1, max_new_tokens=32), tokenizer=tokenizer,
                             reward_workers=1)  # fmt: skip
     assert episode_rewards(flip, tokenizer, [f"{WAVES}<|im_end|>"], rows[0]) == [1.0]

@@ -16,6 +16,7 @@ on PyPI: its own config loader is used from a checkout named by ``NEMO_RL_DIR`` 
 rollouts and training need GPUs.
 """
 
+import asyncio
 import json
 import os
 import signal
@@ -32,6 +33,7 @@ from conftest import REPO
 from nemo_gym.cli.env import _resolve_server_dir, _server_launch_command
 from nemo_gym.cli.setup_command import get_venv_path, run_command
 from nemo_gym.global_config import GlobalConfigDictParser, GlobalConfigDictParserConfig
+from nemo_gym.judge import JudgeError, judge_failsafe
 from nemo_gym.openai_utils import NeMoGymResponse
 from omegaconf import DictConfig, OmegaConf
 from pydantic import ValidationError
@@ -262,6 +264,7 @@ def test_a_persistent_judge_failure_is_zero_with_the_error_and_masked(gym, judge
     answer = verify(gym, row(SEA), model_response("FAIL500"))
     outage = f"judge hosted_vllm/scripted at {judge.base_url} failed: InternalServerError: HTTP 500: scripted outage"
     assert fields(answer) == (0.0, 0.0, "", "judge", True, "judge_failed")
+    assert answer.model_extra["instance_config"] == {"mask_sample": True}  # where NeMo-RL's GRPO reads the flag
     assert answer.model_extra["error"] == outage and answer.failure_reason == outage
     assert requests_for(judge, "FAIL500") == 2  # retries=1
 
@@ -316,7 +319,29 @@ def test_each_error_type_is_zero_with_nemo_gyms_failure_fields(error_type, kind,
     assert (answer.reward, answer.error, answer.error_type, answer.failure_kind, answer.mask_sample) == (
         0.0, "why", str(error_type), kind, masked
     )  # fmt: skip
-    assert answer.failure_reason == "why" and answer.model_extra == {"agent_ref": row(SEA)["agent_ref"]}
+    assert answer.failure_reason == "why"
+    assert answer.model_extra == {"agent_ref": row(SEA)["agent_ref"], **({"instance_config": {"mask_sample": True}}
+                                                                         if masked else {})}  # fmt: skip
+
+
+def test_a_masked_answer_carries_the_flag_where_gyms_own_judge_failsafe_puts_it_for_nemo_rl() -> None:
+    """Gym's ``judge_failsafe`` (around every ``/verify``) answers a JudgeError with ``mask_sample`` at the top level
+    and in ``instance_config``, the row's own keys kept: NeMo-RL's GRPO reads it there
+    (``rollouts._extract_mask_sample_flags``). FLIP's judge failure carries both, as Gym's own row does."""
+
+    body = flip_gym.FlipVerifyRequest.model_validate(
+        {**row(SEA, instance_config={"difficulty": 2}), "response": model_response(WAVES)}
+    )
+
+    async def failing_verify(body):
+        raise JudgeError("down")
+
+    gyms = json.loads(asyncio.run(judge_failsafe(failing_verify)(body=body)).body)
+    ours = flip_gym.verify_response(body, FlipResult(error="down", error_type=ErrorType.JUDGE)).model_dump()
+    keys = ("reward", "mask_sample", "failure_kind", "instance_config")
+    assert [ours[key] for key in keys] == [gyms[key] for key in keys] == [
+        0.0, True, "judge_failed", {"difficulty": 2, "mask_sample": True}
+    ]  # fmt: skip
 
 
 # --- flip-reward launch nemo-rl -------------------------------------------------------------------------------------
@@ -361,6 +386,9 @@ def test_the_launchers_rows_are_simple_agent_requests_and_its_gym_config_parses(
     for name in ("UV_CACHE_DIR", "UV_LOCK_TIMEOUT"):
         monkeypatch.delenv(name, raising=False)
     config = yaml.safe_load(nemo_rl.config_path(files).read_text(encoding="utf-8"))
+    # over the inherited example's `nemotron_json`, a tool parser that vLLM has only with Nemotron's plugin file
+    assert config["policy"]["generation"]["vllm_cfg"] == {"http_server_serving_chat_kwargs": {"tool_parser": None}}
+    assert config["policy"]["generation"]["max_new_tokens"] == settings.response_length == 8192
     initial = {**config["env"]["nemo_gym"], **POLICY, "allow_openai_version_skew": True}
     parse = GlobalConfigDictParserConfig(initial_global_config_dict=DictConfig(initial), skip_load_from_cli=True,
                                          skip_load_from_dotenv=True)  # fmt: skip
@@ -399,6 +427,40 @@ def test_launch_nemo_rl_dry_run_prints_the_plan_and_the_command(tmp_path) -> Non
     )
     assert not run.exists()  # a dry run writes nothing
 
+    # a relative FLIP_SAMPLE_LOG reaches the server absolute: Gym runs it in its own folder (the fixture's server)
+    traced = subprocess.run(
+        [sys.executable, "-m", "flip_reward.cli", "launch", "nemo-rl", "--dry-run", "--output-dir", "run"],
+        capture_output=True, text=True, cwd=tmp_path, env={**os.environ, **environ, "FLIP_SAMPLE_LOG": "t/s.jsonl"},
+        timeout=120,
+    )  # fmt: skip
+    assert traced.returncode == 0, traced.stderr
+    assert f" FLIP_SAMPLE_LOG={tmp_path}/t/s.jsonl NEMO_GYM_EXTRA_ROOTS=" in traced.stdout.splitlines()[-1]
+
+
+def test_launch_nemo_rl_refuses_a_policy_layout_nemo_rl_would_refuse_once_started(tmp_path) -> None:
+    """NeMo-RL checks the policy's layout only once Ray and its workers are up: the training GPUs divisible by the
+    tensor-parallel size, a step's samples by the data-parallel size. The launcher writes the tensor-parallel size
+    (the inherited examples' 2 does not divide the default 7 training GPUs) and refuses a bad layout (exit 2)."""
+    environ = {**os.environ, "DATASETS": f"{chat_rows(tmp_path / 'chat.jsonl')} 1.0", "NEMO_RL_DIR": str(tmp_path)}
+    command = [sys.executable, "-m", "flip_reward.cli", "launch", "nemo-rl", "--dry-run", "--output-dir", "run"]
+
+    def dry_run(**knobs: str) -> subprocess.CompletedProcess:
+        return subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env={**environ, **knobs},
+                              timeout=120)  # fmt: skip
+
+    plan = dry_run()
+    assert plan.returncode == 0, plan.stderr
+    assert plan.stdout.splitlines()[0].startswith("nemo-rl: 7 training GPU(s);")
+    assert "        tensor_model_parallel_size: 1" in plan.stdout.splitlines()
+    refused = [dry_run(NEMO_RL_TENSOR_PARALLEL="2"), dry_run(PROMPTS_PER_STEP="5")]
+    assert [(run.returncode, run.stdout, run.stderr.strip()) for run in refused] == [
+        (2, "", "error: NEMO_RL_TENSOR_PARALLEL=2 does not divide the 7 training GPU(s): NeMo-RL needs their number "
+                "divisible by the policy's tensor-parallel size"),
+        (2, "", "error: PROMPTS_PER_STEP x SAMPLES_PER_PROMPT = 40 samples per step do not split evenly over NeMo-RL's "
+                "7 data-parallel rank(s) (training GPUs / NEMO_RL_TENSOR_PARALLEL)"),
+    ]  # fmt: skip
+    assert dry_run(NUM_GPUS="4", JUDGE_GPUS="3", NEMO_RL_TENSOR_PARALLEL="3").returncode == 0
+
 
 @pytest.mark.skipif(not NEMO_RL_DIR, reason="NEMO_RL_DIR (a NeMo-RL checkout) is not set: NeMo-RL is not on PyPI")
 def test_nemo_rls_config_loader_composes_the_launchers_config_over_its_example(tmp_path, monkeypatch) -> None:
@@ -407,7 +469,7 @@ def test_nemo_rls_config_loader_composes_the_launchers_config_over_its_example(t
     monkeypatch.syspath_prepend(NEMO_RL_DIR)
     from nemo_rl.utils.config import load_config, parse_hydra_overrides, register_omegaconf_resolvers
 
-    settings, files = launch_plan(tmp_path, NEMO_RL_DIR=NEMO_RL_DIR, NUM_GPUS="4", JUDGE_GPUS="3")
+    settings, files = launch_plan(tmp_path, NEMO_RL_DIR=NEMO_RL_DIR)  # 8 GPUs, the judge on GPU 7: 7 train
     for path, text in nemo_rl.run_files(settings, files).items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
@@ -417,9 +479,22 @@ def test_nemo_rls_config_loader_composes_the_launchers_config_over_its_example(t
     assert config["policy"]["model_name"] == config["policy"]["tokenizer"]["name"] == "Qwen/Qwen3-4B"
     assert config["policy"]["train_global_batch_size"] == 28 * 8 and config["grpo"]["max_num_steps"] == 5
     assert config["policy"]["max_total_sequence_length"] == 2048 + 8192
+    # the response budget: NeMo-RL's _prepare_nemo_gym_rows makes it each row's max_output_tokens (the example's
+    # max_new_tokens is the whole sequence length)
+    assert config["policy"]["generation"]["max_new_tokens"] == 8192
     assert config["policy"]["megatron_cfg"]["optimizer"]["lr"] == 1e-6
+    # the example's tool parser is a plugin of Nemotron's (not in vLLM): the policy server keeps NeMo-RL's default
+    chat_kwargs = config["policy"]["generation"]["vllm_cfg"]["http_server_serving_chat_kwargs"]
+    assert chat_kwargs == {"enable_auto_tools": True, "tool_parser": None}
     assert config["data"]["train"]["data_path"] == str(files.data.absolute()) and config["data"]["validation"] is None
     assert config["data"]["default"]["dataset_name"] == "NemoGymDataset"
     assert config["env"]["should_use_nemo_gym"] is True
     assert config["env"]["nemo_gym"]["config_paths"] == [nemo_rl.POLICY_CONFIG, nemo_rl.SERVER_CONFIG]
-    assert (config["grpo"]["val_period"], config["cluster"]["gpus_per_node"]) == (0, 3)
+    assert (config["grpo"]["val_period"], config["cluster"]["gpus_per_node"]) == (0, 7)
+    # the layout NeMo-RL's Policy checks once its workers are up (lm_policy.py): the world size divisible by TP x PP x
+    # CP, and a step's samples divisible by the data-parallel size (grpo.py)
+    megatron = config["policy"]["megatron_cfg"]
+    assert megatron["enabled"] and (megatron["tensor_model_parallel_size"], megatron["pipeline_model_parallel_size"],
+                                    megatron["context_parallel_size"]) == (1, 1, 1)  # fmt: skip
+    world, model_parallel = config["cluster"]["gpus_per_node"], megatron["tensor_model_parallel_size"]
+    assert world % model_parallel == 0 and config["policy"]["train_global_batch_size"] % (world // model_parallel) == 0

@@ -7,7 +7,8 @@ composed by Hydra with the ``key=value`` overrides, checked against AReaL's conf
 dataset itself and calls ``PPOTrainer(config, train_dataset=...).train(workflow=..., workflow_kwargs=...)``; with
 ``scheduler.type=local`` this process is the controller that starts AReaL's workers on this machine. Here the rows
 are the JSON-lines file ``train_dataset.path`` (rows with ``messages``, each row reaching ``flip_reward_fn`` as
-keywords), prompts longer than ``train_dataset.max_length`` tokens are left out (said in one line), and the workflow
+keywords), prompts longer than ``train_dataset.max_length`` tokens are left out (said in one line), rows that do not
+fill one batch stop the script (exit 2) before AReaL starts its workers to take no step, and the workflow
 is ``FlipRLVRWorkflow`` with this script's three options (the reward pool's timeout and size; the policy's
 thinking, as RLVRWorkflow's ``enable_thinking``). Needs AReaL and its GPU stack; nothing else imports it.
 """
@@ -17,6 +18,8 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+
+from flip_reward.exit_codes import EXIT_INVALID_INPUT
 
 WORKFLOW = "flip_reward.integrations.areal_workflow.FlipRLVRWorkflow"
 
@@ -53,6 +56,14 @@ def training_rows(path: str, tokenizer: object, max_length: int | None, enable_t
     return kept
 
 
+def training_steps(rows: object, dataset_config: object) -> int:
+    """Steps of one epoch over ``rows``, as AReaL's own dataloader makes them (``create_dataloader``: batches of
+    ``train_dataset.batch_size``, the last incomplete one dropped unless ``drop_last`` is off)."""
+    from areal.utils.dataloader import create_dataloader
+
+    return len(create_dataloader(rows, rank=0, world_size=1, dataset_config=dataset_config))
+
+
 def main(argv: Sequence[str]) -> None:
     """The experiment: AReaL's config loaded, the rows read and filtered, PPOTrainer trained with FlipRLVRWorkflow."""
     from areal import PPOTrainer
@@ -64,6 +75,10 @@ def main(argv: Sequence[str]) -> None:
     tokenizer = load_hf_tokenizer(config.tokenizer_path)
     dataset = config.train_dataset
     rows = training_rows(dataset.path, tokenizer, dataset.max_length, own.enable_thinking)
+    if training_steps(rows, dataset) == 0:  # AReaL would start every worker and then take no step
+        print(f"flip-reward: error: {len(rows)} training rows do not fill one batch of train_dataset.batch_size="
+              f"{dataset.batch_size} prompts: AReaL would take no step", file=sys.stderr, flush=True)  # fmt: skip
+        sys.exit(EXIT_INVALID_INPUT)
     workflow_kwargs = {
         "gconfig": config.gconfig,
         "tokenizer": config.tokenizer_path,

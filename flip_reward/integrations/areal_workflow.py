@@ -2,14 +2,15 @@
 FlipRLVRWorkflow"`` in ``PPOTrainer.train``, with RLVRWorkflow's own kwargs and three of its own.
 
 Why: AReaL 1.0.4's ``RLVRWorkflow`` builds ``AsyncRewardWrapper(reward_fn)`` with its defaults and has no option for
-them: 15 s per try (counted from the submission, so time queued behind busy workers counts too), 3 retries that
-resubmit the sample while the timed-out call keeps its worker busy, and ``(cpus // gpus) // 2`` worker processes,
-each scoring one sample at a time (so at most that many judge requests in flight per rollout process). A FLIP reward
-waits for a judge: one request may take every try of the judge client (``FLIP_JUDGE_TIMEOUT`` times ``FLIP_RETRIES``
-+ 1, with back-off). This subclass builds the wrapper with ``reward_timeout_s`` (default: that judge budget and a
-margin, ``reward_budget_s``), ``reward_retries`` (default 0: the judge client retries, and flip_reward_fn never
-raises) and ``reward_workers`` (default AReaL's). Everything else is RLVRWorkflow's. Importing it needs AReaL
-(torch, transformers); ``flip_reward.integrations.areal`` does not.
+them: 15 s per try (counted from the submission, so time queued behind busy workers counts too), 3 retries that resubmit
+the sample while the timed-out call keeps its worker busy, and ``(cpus // gpus) // 2`` worker processes, each scoring
+one sample at a time (so at most that many judge requests in flight per rollout process). A FLIP reward waits for a
+judge: one request may take every try of the judge client (``FLIP_JUDGE_TIMEOUT`` times ``FLIP_RETRIES`` + 1, with
+back-off). This subclass builds the wrapper with ``reward_timeout_s`` (default: that judge budget and a margin,
+``areal_timing.reward_budget_s``), ``reward_retries`` (default 0: the judge client retries, and flip_reward_fn never
+raises) and ``reward_workers`` (default AReaL's). Everything else is RLVRWorkflow's; AReaL's controller also gives each
+rollout ``rollout.request_timeout`` (``areal_timing.rollout_timeout_s``: the launcher raises it). Importing it needs
+AReaL (torch, transformers); ``flip_reward.integrations.areal`` does not.
 """
 
 from __future__ import annotations
@@ -21,18 +22,8 @@ from areal.api.reward_api import AsyncRewardWrapper
 from areal.utils.dynamic_import import import_from_string
 from areal.workflow.rlvr import RLVRWorkflow
 
-from flip_reward.core.settings import FlipSettings
 from flip_reward.integrations.areal import flip_reward_fn
-from flip_reward.judge.client import JudgeConfig
-
-MARGIN_S = 30.0  # beyond the judge's own budget: the prompt's reading, the restatement guard, a busy pool process
-
-
-def reward_budget_s(settings: FlipSettings | None = None) -> float:
-    """Seconds one FLIP reward may take: every try of its judge request under the ``FLIP_*`` settings, with the
-    back-off between them, and ``MARGIN_S``."""
-    settings = settings or FlipSettings.from_env()
-    return JudgeConfig(timeout=settings.judge_timeout, retries=settings.retries).total_deadline + MARGIN_S
+from flip_reward.integrations.areal_timing import reward_budget_s
 
 
 class FlipRLVRWorkflow(RLVRWorkflow):

@@ -23,9 +23,10 @@ Options (the instance's keys): ``judge_model`` and ``reward_options`` (FlipRewar
 
 Nothing fails a rollout: a failure is ``reward`` 0.0 with ``error`` and ``error_type`` in the answer, and, as NeMo
 Gym's verify contract asks, ``failure_kind``/``failure_reason``; a judge that could not answer (or a reward that
-could not be set up) also sets ``mask_sample``, so that NeMo-RL leaves the sample out of the loss rather than learn
-from a reward that measured nothing. With ``FLIP_SAMPLE_LOG`` the server traces its samples (``flip-reward
-inspect`` reads them).
+could not be set up) also sets ``mask_sample``, at the top level (Gym's metrics leave the sample out) and in
+``instance_config`` (where NeMo-RL's GRPO reads it, as Gym's own ``judge_failsafe`` writes it), so that NeMo-RL
+leaves the sample out of the loss rather than learn from a reward that measured nothing. With ``FLIP_SAMPLE_LOG`` the
+server traces its samples (``flip-reward inspect`` reads them).
 """
 
 # No `from __future__ import annotations`: FastAPI reads verify's annotations through NeMo Gym's wrapper.
@@ -133,8 +134,14 @@ def verify_response(body: BaseVerifyRequest, result: FlipResult) -> FlipVerifyRe
     info = result_info(result)
     kind, measured_nothing = FAILURE_KINDS[result.error_type] if result.error_type else (None, False)
     failure = {"mask_sample": measured_nothing, "failure_kind": kind, "failure_reason": info["error"] or None}
+    echoed = body.model_dump()
+    if measured_nothing:
+        # NeMo-RL's GRPO reads the flag from `instance_config` (its rollouts' _extract_mask_sample_flags); Gym's own
+        # judge_failsafe writes it there too, beside the top-level field that Gym's metrics read.
+        row_config = echoed.get("instance_config")
+        failure["instance_config"] = {**(row_config if isinstance(row_config, dict) else {}), "mask_sample": True}
     # The row's own fields are echoed, ours win (a row holding a `reward` or `error` key cannot break the answer).
-    return FlipVerifyResponse.model_validate({**body.model_dump(), "reward": float(result.reward), **info, **failure})
+    return FlipVerifyResponse.model_validate({**echoed, "reward": float(result.reward), **info, **failure})
 
 
 class FlipResourcesServer(SimpleResourcesServer):

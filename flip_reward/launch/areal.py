@@ -6,20 +6,24 @@ way of running an experiment (a script calling ``load_expr_config`` and ``PPOTra
 
 The reward is ``flip_reward.integrations.areal.flip_reward_fn`` in ``FlipRLVRWorkflow``, whose reward pool waits
 AREAL_REWARD_TIMEOUT per sample (default: the judge's whole budget, JUDGE_TIMEOUT per try for every FLIP_RETRIES
-retry, with back-off, and a margin) instead of AReaL's 15 s; the judge reaches it through the trainer's environment
+retry, with back-off, and a margin) instead of AReaL's 15 s, and AReaL's controller waits that longer for each
+rollout (``rollout.request_timeout``, ``areal_timing``); the judge reaches it through the trainer's environment
 (``command_trainer.judge_env``). The training GPUs are split: AREAL_ROLLOUT_GPUS generate (SGLang or vLLM), the
 rest train (FSDP); a KL penalty (BETA) adds a reference model beside the actor.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
+from flip_reward.core.settings import FlipSettings
 from flip_reward.data.rlvr import to_rlvr
+from flip_reward.integrations.areal_timing import reward_budget_s, rollout_timeout_s
 from flip_reward.knobs import SettingsError, knob
 from flip_reward.launch.command_trainer import CommandTrainerSettings, RunFiles, TrainerRecipe
 from flip_reward.launch.trainer_run import Trainer
@@ -28,6 +32,9 @@ TRAIN_SCRIPT = "flip_reward.integrations.areal_train"
 CONFIG_NAME = "areal_grpo.yaml"
 ROLLOUT_BACKENDS = ("sglang", "vllm")
 TRIAL = "run"
+# What AReaL's local scheduler runs for each worker (its config classes' default; a scheduling_spec given in the
+# config replaces the default whole, so each spec written here names it again).
+RPC_SERVER = "python -m areal.infra.rpc.rpc_server"
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,8 @@ class ArealSettings(CommandTrainerSettings):
     )
     beta: float = knob("BETA", 0.0, "KL penalty (actor.kl_ctl; >0 adds a reference model)", minimum=0)
     total_epochs: int = knob("TOTAL_EPOCHS", 1, "passes over the data", minimum=1)
+    save_freq: int = knob("SAVE_FREQ", 50, "save the model every N steps (AReaL's saver.freq_steps), and at each "
+                          "epoch's end")  # fmt: skip
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -78,6 +87,13 @@ class ArealSettings(CommandTrainerSettings):
         """AREAL_ROLLOUT_GPUS, else half the training GPUs."""
         return self.areal_rollout_gpus or len(self.training_gpus()) // 2
 
+    def reward_timeout(self) -> float:
+        """What FlipRLVRWorkflow waits for one reward in AReaL's processes: AREAL_REWARD_TIMEOUT, else the budget of
+        the judge they are given (JUDGE_TIMEOUT per try, FLIP_RETRIES from this environment, which they inherit)."""
+        if self.areal_reward_timeout is not None:
+            return self.areal_reward_timeout
+        return reward_budget_s(dataclasses.replace(FlipSettings.from_env(), judge_timeout=self.judge_timeout))
+
 
 def areal_row(row: object, number: int) -> dict:
     """One DATASETS row as AReaL's: only ``messages`` (every key reaches the reward as a keyword, and none may be
@@ -85,55 +101,59 @@ def areal_row(row: object, number: int) -> dict:
     return {"messages": to_rlvr(row, number, "general-flip")["messages"]}
 
 
-def named(settings: ArealSettings, fileroot: Path) -> dict:
-    """The experiment's name, trial and files root, which every part of AReaL's config repeats."""
-    return {"experiment_name": settings.exp_name, "trial_name": TRIAL, "fileroot": str(fileroot)}
+# Values that AReaL's config repeats are written once and interpolated elsewhere (as in AReaL's own example configs),
+# so that an override given on the command line (gconfig.n_samples=4, train_dataset.batch_size=64) reaches each copy.
+NAMES = {"experiment_name": "${experiment_name}", "trial_name": "${trial_name}", "fileroot": "${cluster.fileroot}"}
 
 
 def areal_config(settings: ArealSettings, files: RunFiles) -> dict:
     """AReaL's GRPOConfig for this run (every key is one of its config classes'; the rest keep AReaL's defaults)."""
     gpus = len(settings.training_gpus())
-    fileroot = files.config_dir.parent / "areal"
-    names = named(settings, fileroot)
-    model = settings.model_name_or_path
-    worker = [{"task_type": "worker", "port_count": 2, "gpu": 1, "mem": 32}]
+    worker = [{"task_type": "worker", "port_count": 2, "gpu": 1, "mem": 32, "cmd": RPC_SERVER}]
+    names = {key: NAMES[key] for key in ("experiment_name", "trial_name")}
     actor = {
         "backend": f"fsdp:d{gpus - settings.rollout_gpus()}p1t1",
-        "experiment_name": settings.exp_name,
-        "trial_name": TRIAL,
-        "path": model,
+        **names,
+        "path": settings.model_name_or_path,
         "dtype": "bfloat16",
         "gradient_checkpointing": True,
+        # AReaL's default is one micro-batch per minibatch, whatever its tokens: pack up to one longest sequence
+        "mb_spec": {"max_tokens_per_mb": settings.max_prompt_length + settings.response_length},
         "optimizer": {"type": "adam", "lr": settings.learning_rate},
         "kl_ctl": settings.beta,
-        "temperature": settings.temperature,
-        "max_new_tokens": settings.response_length,
-        "reward_norm": {"mean_level": "group", "std_level": "group", "group_size": settings.samples_per_prompt},
+        "temperature": "${gconfig.temperature}",  # the logprobs' temperature is the sampling one
+        "max_new_tokens": "${gconfig.max_new_tokens}",
+        "reward_norm": {"mean_level": "group", "std_level": "group", "group_size": "${gconfig.n_samples}"},
         "scheduling_spec": worker,
     }
-    context = settings.max_prompt_length + settings.response_length
+    context = actor["mb_spec"]["max_tokens_per_mb"]
     servers = {
-        "sglang": {"model_path": model, "random_seed": settings.seed, "dtype": "bfloat16", "context_length": context},
-        "vllm": {"model": model, "seed": settings.seed, "dtype": "bfloat16", "max_model_len": context},
-    }
+        "sglang": {"model_path": "${actor.path}", "random_seed": "${seed}", "dtype": "${actor.dtype}",
+                   "context_length": context},
+        "vllm": {"model": "${actor.path}", "seed": "${seed}", "dtype": "${actor.dtype}", "max_model_len": context},
+    }  # fmt: skip
+    fileroot = files.config_dir.parent / "areal"
     config = {
         "experiment_name": settings.exp_name,
         "trial_name": TRIAL,
         "seed": settings.seed,
         "total_train_epochs": settings.total_epochs,
-        "tokenizer_path": model,
+        "tokenizer_path": "${actor.path}",
         "cluster": {
             "n_nodes": 1,
             "n_gpus_per_node": gpus,
             "fileroot": str(fileroot),
-            "name_resolve": {"type": "nfs", "nfs_record_root": str(fileroot / "name_resolve")},
+            "name_resolve": {"type": "nfs", "nfs_record_root": "${cluster.fileroot}/name_resolve"},
         },
         "scheduler": {"type": "local"},
         "rollout": {
-            **names,
+            **NAMES,
             "backend": f"{settings.areal_rollout_backend}:d{settings.rollout_gpus()}p1t1",
-            "tokenizer_path": model,
-            "consumer_batch_size": settings.prompts_per_step,
+            "tokenizer_path": "${tokenizer_path}",
+            "consumer_batch_size": "${train_dataset.batch_size}",
+            # AReaL drops a rollout (a group's generations and rewards) after this; its default, 3600 s, is less
+            # than one judge request may take
+            "request_timeout": rollout_timeout_s(settings.reward_timeout()),
             "scheduling_spec": worker,
         },
         "gconfig": {
@@ -150,14 +170,16 @@ def areal_config(settings: ArealSettings, files: RunFiles) -> dict:
             "shuffle": True,
             "max_length": settings.max_prompt_length,
         },
-        "saver": names,
-        "recover": {**names, "mode": "disabled"},
-        "evaluator": names,
-        "stats_logger": {**names, "wandb": {"mode": "disabled"}},
+        "saver": {**NAMES, "freq_epochs": 1, "freq_steps": settings.save_freq},  # AReaL's default: never saved
+        "recover": {**NAMES, "mode": "disabled"},
+        "evaluator": NAMES,
+        "stats_logger": {**NAMES, "wandb": {"mode": "disabled"}},
     }
     if settings.beta > 0:
-        reference = {key: actor[key] for key in ("backend", "experiment_name", "trial_name", "path", "dtype")}
-        config["ref"] = {**reference, "scheduling_strategy": {"type": "colocation", "target": "actor"},
+        colocated = {"type": "colocation", "target": "actor"}
+        config["ref"] = {"backend": "${actor.backend}", **names, "path": "${actor.path}", "dtype": "${actor.dtype}",
+                         "mb_spec": {"max_tokens_per_mb": "${actor.mb_spec.max_tokens_per_mb}"},
+                         "scheduling_strategy": colocated,
                          "scheduling_spec": worker}  # fmt: skip
     return config
 

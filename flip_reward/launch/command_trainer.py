@@ -99,6 +99,13 @@ def judge_env(settings: RunKnobs, judge_url: str) -> dict[str, str]:
     }
 
 
+def trace_env() -> dict[str, str]:
+    """``FLIP_SAMPLE_LOG`` made absolute for the trainer (when set): its reward code may run in another working
+    directory (NeMo Gym runs each server in the server's own folder)."""
+    path = os.environ.get("FLIP_SAMPLE_LOG")
+    return {"FLIP_SAMPLE_LOG": str(Path(path).absolute())} if path else {}
+
+
 def mixed_rows(recipe: TrainerRecipe, settings: CommandTrainerSettings, write_to: Path | None) -> list[str]:
     """DATASETS as the trainer's rows, each dataset's amount selected as open-instruct reads it (``data.mixes``),
     written to ``write_to`` in one file (None, a dry run: local files are converted and checked, hub datasets noted,
@@ -141,7 +148,7 @@ def launch_command_trainer(
     # absolute: a trainer's workers (Ray actors, Hydra's run folder) need not share the launcher's working directory
     files = RunFiles(output.absolute() / "data" / recipe.data_name, output.absolute() / "config")
     own = recipe.command(settings, files, python, extra)
-    trainer = Trainer(own.command, {**gpu_env(settings), **judge_env(settings, judge.url), **own.env})
+    trainer = Trainer(own.command, {**gpu_env(settings), **judge_env(settings, judge.url), **trace_env(), **own.env})
     configs = recipe.files(settings, files)
 
     def log(message: str) -> None:

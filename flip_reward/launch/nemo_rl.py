@@ -10,6 +10,8 @@ initial global config, which NeMo-RL's ``NemoGym`` Ray actor (started with the d
 root, where this launcher writes the FLIP server's folder) or Gym's own tree (the policy's vLLM server config), and
 each server is started from its folder. The simple agent ``flip_simple_agent`` asks the policy, then POSTs the
 answer to the FLIP server's ``/verify`` (``flip_reward.integrations.nemo_gym``), whose reward NeMo-RL trains on.
+The policy's tensor-parallel size is written (NEMO_RL_TENSOR_PARALLEL) and checked against the training GPUs and the
+step's samples here, since NeMo-RL checks its layout only once Ray and its workers are up.
 
 The judge reaches the FLIP server through the environment (``HOSTED_VLLM_API_BASE``, ``FLIP_JUDGE_*``), which NeMo-RL
 forwards to its Gym actor and Gym to each server; no judge URL is written to a file.
@@ -26,7 +28,7 @@ import yaml
 
 import flip_reward
 from flip_reward.data.rlvr import to_rlvr
-from flip_reward.knobs import knob
+from flip_reward.knobs import SettingsError, knob
 from flip_reward.launch.command_trainer import CommandTrainerSettings, RunFiles, TrainerRecipe
 from flip_reward.launch.trainer_run import Trainer
 
@@ -56,6 +58,31 @@ class NemoRlSettings(CommandTrainerSettings):
         "examples/nemo_gym/grpo_workplace_assistant_nemotron_nano_v2_9b.yaml",
         "NeMo-RL's GRPO config the run's config inherits (its `defaults:`), relative to NEMO_RL_DIR",
     )
+    nemo_rl_tensor_parallel: int = knob(
+        "NEMO_RL_TENSOR_PARALLEL",
+        1,
+        "the policy's tensor-parallel size in training (Megatron's, or DTensor's); it divides the training GPUs",
+        minimum=1,
+    )
+
+    def __post_init__(self) -> None:
+        """NeMo-RL's own checks on the policy's layout, before anything starts (it makes them only once Ray and the
+        workers are up): the training GPUs split into tensor-parallel groups (the inherited config's pipeline and
+        context parallel sizes are taken as 1, as in NeMo-RL's Gym examples), and a step's samples split evenly over
+        the data-parallel ranks."""
+        super().__post_init__()
+        gpus, tp = len(self.training_gpus()), self.nemo_rl_tensor_parallel
+        if gpus % tp:
+            raise SettingsError(
+                f"NEMO_RL_TENSOR_PARALLEL={tp} does not divide the {gpus} training GPU(s): NeMo-RL needs their number "
+                "divisible by the policy's tensor-parallel size"
+            )
+        samples = self.prompts_per_step * self.samples_per_prompt
+        if samples % (gpus // tp):
+            raise SettingsError(
+                f"PROMPTS_PER_STEP x SAMPLES_PER_PROMPT = {samples} samples per step do not split evenly over "
+                f"NeMo-RL's {gpus // tp} data-parallel rank(s) (training GPUs / NEMO_RL_TENSOR_PARALLEL)"
+            )
 
 
 def gym_row(row: object, number: int) -> dict:
@@ -123,8 +150,19 @@ def nemo_rl_config(settings: NemoRlSettings, files: RunFiles) -> dict:
         "policy": {
             "model_name": settings.model_name_or_path,
             "max_total_sequence_length": settings.max_prompt_length + settings.response_length,
-            "generation": {"temperature": settings.temperature},
-            "megatron_cfg": {"optimizer": {"lr": settings.learning_rate}},
+            "generation": {
+                "temperature": settings.temperature,
+                # NeMo-RL gives each Gym row this as max_output_tokens (the examples': the whole sequence length)
+                "max_new_tokens": settings.response_length,
+                # NeMo-RL's own default (no tool parser): the Nemotron example's `nemotron_json` is no vLLM parser but
+                # a plugin file of that model, and its policy server would not start for another model without it
+                "vllm_cfg": {"http_server_serving_chat_kwargs": {"tool_parser": None}},
+            },
+            "megatron_cfg": {
+                "tensor_model_parallel_size": settings.nemo_rl_tensor_parallel,
+                "optimizer": {"lr": settings.learning_rate},
+            },
+            "dtensor_cfg": {"tensor_parallel_size": settings.nemo_rl_tensor_parallel},
         },
         "data": {"train": {"data_path": str(files.data)}, "validation": None},
         "env": {"nemo_gym": {"config_paths": [POLICY_CONFIG, SERVER_CONFIG]}},
