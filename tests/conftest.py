@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import subprocess
@@ -74,6 +75,18 @@ class Script:
 
     def __call__(self, request: dict) -> Reply | str:
         return self.queue.pop(0) if self.queue else self.default(request)
+
+
+_LOGGING = (logging.Logger.root, logging.Logger.manager)  # as this process set logging up, before areal's import
+
+
+@pytest.fixture(autouse=True)
+def logging_as_set_up():
+    """AReaL's ``getLogger`` (called when areal's modules are imported: test_areal.py, and the doctest collection of
+    flip_reward.integrations.areal_*) gives logging a new root and manager, so that a logger made afterwards never
+    reaches the handlers of this process's root (pytest's caplog among them): each test starts with logging as this
+    process set it up."""
+    logging.Logger.root, logging.Logger.manager = _LOGGING
 
 
 @pytest.fixture

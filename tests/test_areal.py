@@ -174,6 +174,23 @@ def test_a_persistent_failure_or_a_bad_row_is_zero_never_an_exception_into_areal
     ]
 
 
+def test_the_failure_line_survives_areals_logging_reset() -> None:
+    """AReaL's ``getLogger`` (every areal module calls it) reconfigures logging and disables every logger it did not
+    configure, each time: a failure's line still reaches the process's stderr after AReaL's modules set logging up
+    (a row with no instruction: no judge is asked)."""
+    code = (
+        "from flip_reward.integrations.areal import flip_reward_fn\n"
+        "from areal.utils import logging as areal_logging\n"
+        "areal_logging.getLogger('areal.workflow')\n"
+        "print(flip_reward_fn('plain text', 'An answer.', [], [], messages='not a list'))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert (done.returncode, done.stdout) == (0, "0.0\n"), done.stderr
+    assert done.stderr.splitlines()[-1] == (
+        "FLIP reward 0.0 (input error): the row's 'messages' must be a list of chat messages, got str"
+    )
+
+
 def test_samples_are_traced_by_the_pool_process_and_flip_reward_inspect_reads_the_trace(
     judge, monkeypatch, tmp_path
 ) -> None:
