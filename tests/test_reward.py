@@ -167,12 +167,13 @@ def test_sync_scoring_leaves_no_loop_state_behind(judge_server, script):
 
     script.default = answer_by_response
     flip = make_flip(judge_server)
+    before = len(loops._registry)  # loops that live on (an adapter's judging loop from an earlier test) keep theirs
     for _ in range(5):
         flip.score(["Write a SQL query"], ["SELECT 1;"])
-    assert len(loops._registry) == 0
+    assert len(loops._registry) == before
     for _ in range(3):  # asyncio.run shuts down async generators: the loop's share is closed with it
         asyncio.run(flip.ascore(["Write a SQL query"], ["SELECT 1;"]))
-    assert len(loops._registry) == 0
+    assert len(loops._registry) == before
 
 
 def test_python_users_get_the_same_configuration_errors(monkeypatch):
