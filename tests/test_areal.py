@@ -304,8 +304,13 @@ def areal_config_of(command: list[str]):
     from omegaconf import OmegaConf
 
     assert command[1:3] == ["-m", "flip_reward.integrations.areal_train"]
+    from hydra.core.global_hydra import GlobalHydra
+
     own, rest = own_arguments(command[3:])
-    composed, _ = parse_cli_args(rest)
+    try:
+        composed, _ = parse_cli_args(rest)
+    finally:
+        GlobalHydra.instance().clear()  # AReaL's loader leaves Hydra initialized, which later composes refuse
     return own, OmegaConf.to_object(to_structured_cfg(composed, config_cls=GRPOConfig))
 
 

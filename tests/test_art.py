@@ -15,12 +15,18 @@ import json
 
 import art
 import pytest
+from art.transformers import patches as art_patches
 from openai.types.chat.chat_completion import ChatCompletionMessage, Choice
 from serve_support import FirstFails, inspected_overall, requests_for
+from transformers import masking_utils
 
 from flip_reward.integrations import process_reward
 from flip_reward.integrations.art import flip_score_group, trajectory_sample
 from flip_reward.serving.scripted_judge import Reply, ScriptedJudgeServer, judged_response
+
+# `import art` patches transformers' masking for the transformers version of ART's own trainer; the other tests of
+# this process train with the installed transformers as it is (TRL's GRPO steps fail under the patch)
+masking_utils._preprocess_mask_arguments = art_patches._preprocess_mask_arguments
 
 SEA = "Write a poem about the sea."
 MOUNTAINS = "Write a poem about mountains."
