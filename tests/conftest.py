@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import logging
 import os
+import pkgutil
 import socket
 import subprocess
 import sys
@@ -21,6 +24,7 @@ import pytest
 os.environ.setdefault("HF_HOME", str(datasets.config.HF_CACHE_HOME))
 os.environ.setdefault("HF_DATASETS_CACHE", str(datasets.config.HF_DATASETS_CACHE))
 
+import flip_reward
 from flip_reward.serving.scripted_judge import Reply, ScriptedJudgeServer, echo_answer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -80,13 +84,32 @@ class Script:
 _LOGGING = (logging.Logger.root, logging.Logger.manager)  # as this process set logging up, before areal's import
 
 
+def restore_logging() -> None:
+    """Logging's root and manager as this process set them up. AReaL's ``getLogger`` (called when areal's modules
+    are imported: test_areal.py, flip_reward.integrations.areal_*) gives logging a new root and manager, so that a
+    logger made afterwards reaches neither this process's root handlers nor pytest's caplog."""
+    logging.Logger.root, logging.Logger.manager = _LOGGING
+
+
+def import_package_first() -> None:
+    """Every module of flip_reward imported now, logging restored after each, so that their module-level loggers
+    belong to this process's logging whatever a test module or the doctest collection imports later (a module whose
+    trainer is not installed is left to its tests)."""
+    for module in pkgutil.walk_packages(flip_reward.__path__, "flip_reward."):
+        if module.name.endswith("__main__"):
+            continue  # runs the command line
+        with contextlib.suppress(ImportError):
+            importlib.import_module(module.name)
+        restore_logging()
+
+
+import_package_first()
+
+
 @pytest.fixture(autouse=True)
 def logging_as_set_up():
-    """AReaL's ``getLogger`` (called when areal's modules are imported: test_areal.py, and the doctest collection of
-    flip_reward.integrations.areal_*) gives logging a new root and manager, so that a logger made afterwards never
-    reaches the handlers of this process's root (pytest's caplog among them): each test starts with logging as this
-    process set it up."""
-    logging.Logger.root, logging.Logger.manager = _LOGGING
+    """Each test starts with logging as this process set it up (see ``restore_logging``)."""
+    restore_logging()
 
 
 @pytest.fixture

@@ -145,9 +145,9 @@ def test_templated_prompts_of_real_chat_templates_give_the_row_instruction_and_t
     assert len({text for text in contexts if "user: Hi\n\nassistant: Hello! What shall I write?" in text}) == 2
 
 
-def test_a_persistent_failure_or_a_bad_row_is_zero_never_an_exception_into_areal(judge, capfd) -> None:
-    """Each is 0.0 and one WARNING line in the pool process's log (its stderr: AReaL's getLogger replaces the logging
-    root, so records of other loggers reach Python's last-resort handler), which AReaL keeps in the worker's log."""
+def test_a_persistent_failure_or_a_bad_row_is_zero_never_an_exception_into_areal(judge, monkeypatch, tmp_path) -> None:
+    """Each is 0.0 with its error, in the pool processes' traces (their log line: the next test)."""
+    monkeypatch.setenv("FLIP_SAMPLE_LOG", str(tmp_path / "traces" / "samples.jsonl"))
     prompt = decoded_prompt(chatml(), SEA_CHAT)
     scored = rewards(
         [
@@ -157,25 +157,27 @@ def test_a_persistent_failure_or_a_bad_row_is_zero_never_an_exception_into_areal
             (prompt, "<think>only thinking</think><|im_end|>", {"messages": SEA_CHAT}),
             (prompt, f"{WAVES}<|im_end|>", {"messages": [{"role": "assistant", "content": "no user turn"}]}),
             (prompt, None, {"messages": SEA_CHAT}),
-        ]
+        ],
+        workers=3,  # a pool of its own (AReaL keeps one per size), forked with FLIP_SAMPLE_LOG set
     )
     assert scored == [0.0] * 6
     outage = f"judge hosted_vllm/scripted at {judge.base_url} failed: InternalServerError: HTTP 500: scripted outage"
-    logged = sorted(line for line in capfd.readouterr().err.splitlines() if line.startswith("FLIP reward"))
-    assert logged == [
-        "FLIP reward 0.0 (input error): completions must be a string, got NoneType",
-        "FLIP reward 0.0 (input error): prompt: prompt has no user message",
-        "FLIP reward 0.0 (input error): response is empty once reasoning is removed",
-        "FLIP reward 0.0 (input error): the row has no 'messages' and the prompt gives no instruction: the prompt is "
-        "in no known chat template (tried chatml, phi4, llama3, tulu, phi3, mistral, gemma, deepseek, granite, glm45, "
-        "harmony, kimi)",
-        "FLIP reward 0.0 (input error): the row's 'messages' must be a list of chat messages, got str",
-        f"FLIP reward 0.0 (judge error): {outage}",
-    ]
+    traced = [json.loads(line) for trace in (tmp_path / "traces").iterdir() for line in trace.read_text().splitlines()]
+    assert sorted((line["error_type"], line["error"]) for line in traced) == [
+        ("input", "completions must be a string, got NoneType"),
+        ("input", "prompt: prompt has no user message"),
+        ("input", "response is empty once reasoning is removed"),
+        ("input", "the row has no 'messages' and the prompt gives no instruction: the prompt is in no known chat "
+         "template (tried chatml, phi4, llama3, tulu, phi3, mistral, gemma, deepseek, granite, glm45, harmony, kimi)"),
+        ("input", "the row's 'messages' must be a list of chat messages, got str"),
+        ("judge", outage),
+    ]  # fmt: skip
 
 
 def test_the_failure_line_survives_areals_logging_reset() -> None:
-    """AReaL's ``getLogger`` (every areal module calls it) reconfigures logging and disables every logger it did not
+    """AReaL's ``getLogger`` (every areal module calls it) gives logging a new root without handlers each time: a
+    failure's line still reaches the process's stderr, where AReaL keeps a worker's log (a row with no instruction: no
+    judge is asked)."""AReaL's ``getLogger`` (every areal module calls it) reconfigures logging and disables every logger it did not
     configure, each time: a failure's line still reaches the process's stderr after AReaL's modules set logging up
     (a row with no instruction: no judge is asked)."""
     code = (
