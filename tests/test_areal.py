@@ -177,9 +177,7 @@ def test_a_persistent_failure_or_a_bad_row_is_zero_never_an_exception_into_areal
 def test_the_failure_line_survives_areals_logging_reset() -> None:
     """AReaL's ``getLogger`` (every areal module calls it) gives logging a new root without handlers each time: a
     failure's line still reaches the process's stderr, where AReaL keeps a worker's log (a row with no instruction: no
-    judge is asked)."""AReaL's ``getLogger`` (every areal module calls it) reconfigures logging and disables every logger it did not
-    configure, each time: a failure's line still reaches the process's stderr after AReaL's modules set logging up
-    (a row with no instruction: no judge is asked)."""
+    judge is asked)."""
     code = (
         "from flip_reward.integrations.areal import flip_reward_fn\n"
         "from areal.utils import logging as areal_logging\n"
