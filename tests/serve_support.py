@@ -68,9 +68,9 @@ def requests_arrived(judge: object, response: str, timeout: float = 30.0) -> int
     return requests_for(judge, response)
 
 
-def inspected_overall(trace: Path, output_dir: Path) -> dict:
-    """The ``overall`` figures of a real ``flip-reward inspect TRACE --output-dir DIR`` process (offline), which must
-    exit 0: how the adapters' tests check that their FLIP_SAMPLE_LOG traces read."""
+def inspect_report(trace: Path, output_dir: Path) -> tuple[dict, list[str]]:
+    """A real ``flip-reward inspect TRACE --output-dir DIR`` process (offline), which must exit 0: its inspect.json
+    and its stdout lines."""
     inspected = subprocess.run(
         [sys.executable, "-m", "flip_reward.cli", "inspect", str(trace), "--output-dir", str(output_dir)],
         capture_output=True,
@@ -79,7 +79,13 @@ def inspected_overall(trace: Path, output_dir: Path) -> dict:
         timeout=120,
     )
     assert inspected.returncode == 0, inspected.stderr
-    return json.loads((output_dir / "inspect.json").read_text(encoding="utf-8"))["overall"]
+    return json.loads((output_dir / "inspect.json").read_text(encoding="utf-8")), inspected.stdout.splitlines()
+
+
+def inspected_overall(trace: Path, output_dir: Path) -> dict:
+    """The ``overall`` figures of ``inspect_report``: how the adapters' tests check that their FLIP_SAMPLE_LOG traces
+    read."""
+    return inspect_report(trace, output_dir)[0]["overall"]
 
 
 def scripted_judge_args(judge: object) -> tuple[str, ...]:

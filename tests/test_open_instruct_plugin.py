@@ -14,7 +14,6 @@ import importlib
 import json
 import os
 import pickle
-import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -23,6 +22,7 @@ from types import SimpleNamespace
 import pytest
 from conftest import REPO
 from open_instruct_support import import_upstream, standin_modules
+from serve_support import inspect_report
 
 from flip_reward.core.settings import FlipSettings, FlipSettingsError
 from flip_reward.judge.loops import run_sync
@@ -373,15 +373,7 @@ class BreaksWhenRead(str):
 def inspected(trace_dir: Path, out_dir: Path) -> tuple[dict, list[str]]:
     """``flip-reward inspect`` (a real process) of the one trace file in ``trace_dir``: inspect.json and stdout."""
     [trace] = trace_dir.iterdir()
-    completed = subprocess.run(
-        [sys.executable, "-m", "flip_reward.cli", "inspect", str(trace), "--output-dir", str(out_dir)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
-        timeout=120,
-    )
-    assert completed.returncode == 0, completed.stderr
-    return json.loads((out_dir / "inspect.json").read_text(encoding="utf-8")), completed.stdout.splitlines()
+    return inspect_report(trace, out_dir)
 
 
 def test_traces_with_config_and_internal_failures_are_inspected(oi, flip_env, script, monkeypatch, tmp_path) -> None:
